@@ -387,6 +387,11 @@ export const descriptor: INamespace = {
            "type": "google.protobuf.Timestamp",
            "id": 8,
            "protoName": "expiration_time"
+          },
+          "acceptsStateDelta": {
+           "type": "bool",
+           "id": 101,
+           "protoName": "accepts_state_delta"
           }
          }
         },
@@ -411,6 +416,11 @@ export const descriptor: INamespace = {
           "poll": {
            "type": "Poll",
            "id": 3
+          },
+          "stateRequired": {
+           "type": "bool",
+           "id": 101,
+           "protoName": "state_required"
           }
          }
         },
@@ -456,6 +466,16 @@ export const descriptor: INamespace = {
            "type": "int32",
            "id": 5,
            "protoName": "min_results"
+          },
+          "wakeOnError": {
+           "type": "bool",
+           "id": 101,
+           "protoName": "wake_on_error"
+          },
+          "stateIsDelta": {
+           "type": "bool",
+           "id": 102,
+           "protoName": "state_is_delta"
           }
          }
         },
@@ -490,6 +510,16 @@ export const descriptor: INamespace = {
           "error": {
            "type": "Error",
            "id": 3
+          },
+          "stateElided": {
+           "type": "bool",
+           "id": 101,
+           "protoName": "state_elided"
+          },
+          "stateLength": {
+           "type": "uint64",
+           "id": 102,
+           "protoName": "state_length"
           }
          }
         },

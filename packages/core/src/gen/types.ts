@@ -153,6 +153,7 @@ export interface IRunRequest {
   rootDispatchId?: string | null;
   creationTime?: ITimestamp | null;
   expirationTime?: ITimestamp | null;
+  acceptsStateDelta?: boolean | null;
 }
 
 /** dispatch.sdk.v1.RunResponse */
@@ -160,6 +161,7 @@ export interface IRunResponse {
   status?: Status | null;
   exit?: IExit | null;
   poll?: IPoll | null;
+  stateRequired?: boolean | null;
 }
 
 /** dispatch.sdk.v1.Poll */
@@ -170,6 +172,8 @@ export interface IPoll {
   maxWait?: IDuration | null;
   maxResults?: number | null;
   minResults?: number | null;
+  wakeOnError?: boolean | null;
+  stateIsDelta?: boolean | null;
 }
 
 /** dispatch.sdk.v1.PollResult */
@@ -178,6 +182,8 @@ export interface IPollResult {
   typedCoroutineState?: IAny | null;
   results?: ICallResult[] | null;
   error?: IError | null;
+  stateElided?: boolean | null;
+  stateLength?: Long | number | null;
 }
 
 /** dispatch.sdk.v1.Status */
