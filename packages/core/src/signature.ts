@@ -1,0 +1,1009 @@
+/**
+ * Request signing between the scheduler and an endpoint: RFC 9421 HTTP
+ * Message Signatures with Ed25519, over an RFC 9530 `Content-Digest` of the
+ * exact body (PROTOCOL.md section 3 and decisions 8.2–8.3).
+ *
+ * - {@link signRequest} adds `Content-Digest`, `Signature-Input` and
+ *   `Signature` headers (what a scheduler sends).
+ * - {@link verifyRequest} checks them on the endpoint; it never throws, since
+ *   it reads attacker-controlled bytes, and answers which HTTP error applies
+ *   (`unauthenticated` = 401, `permission_denied` = 403).
+ * - {@link parseVerificationKey} / {@link parseSigningKey} read the key forms
+ *   of PROTOCOL.md 3.5.
+ *
+ * Only `node:crypto` is used.
+ * @module
+ */
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign as cryptoSign,
+  timingSafeEqual,
+  verify as cryptoVerify,
+  type KeyObject,
+} from 'node:crypto';
+
+// ---------------------------------------------------------------------------
+// Constants
+// ---------------------------------------------------------------------------
+
+/**
+ * The signature label this project sends (`Signature-Input: dispatch=...`).
+ * A verifier accepts any label, as long as the request carries exactly one
+ * signature.
+ * @example
+ * headers['signature-input']?.startsWith(`${SIGNATURE_LABEL}=`);
+ */
+export const SIGNATURE_LABEL = 'dispatch';
+
+/**
+ * The only `keyid` accepted and sent (PROTOCOL.md 3.1).
+ * @example
+ * `keyid="${SIGNATURE_KEY_ID}"`; // keyid="default"
+ */
+export const SIGNATURE_KEY_ID = 'default';
+
+/**
+ * Components every signature must cover, in the order this project signs them.
+ * @example
+ * REQUIRED_COMPONENTS.includes('content-digest'); // true
+ */
+export const REQUIRED_COMPONENTS: readonly string[] = Object.freeze([
+  '@method',
+  '@path',
+  '@authority',
+  'content-type',
+  'content-digest',
+]);
+
+/**
+ * Oldest accepted signature, in seconds after its `created` parameter.
+ * @example
+ * const oldest = Math.floor(Date.now() / 1000) - MAX_SIGNATURE_AGE_SECONDS;
+ */
+export const MAX_SIGNATURE_AGE_SECONDS = 300;
+
+/**
+ * Clock skew tolerated between signer and verifier, in seconds: a `created`
+ * this far in the future is still accepted, and so is a signature this long
+ * past its `expires`.
+ * @example
+ * const latest = Math.floor(Date.now() / 1000) + CLOCK_SKEW_SECONDS;
+ */
+export const CLOCK_SKEW_SECONDS = 5;
+
+// DER prefixes of an Ed25519 SubjectPublicKeyInfo and PKCS#8 PrivateKeyInfo
+// (RFC 8410): the raw 32-byte key follows each.
+const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+// ---------------------------------------------------------------------------
+// Keys
+// ---------------------------------------------------------------------------
+
+/**
+ * An Ed25519 key pair.
+ * @example
+ * const { privateKey, publicKey }: SigningKeyPair = generateSigningKeyPair();
+ */
+export interface SigningKeyPair {
+  /** Signs requests (the scheduler's side). */
+  privateKey: KeyObject;
+  /** Verifies requests (the endpoint's `DISPATCH_VERIFICATION_KEY`). */
+  publicKey: KeyObject;
+}
+
+/**
+ * Generates a fresh Ed25519 key pair, e.g. for a local test scheduler.
+ * @example
+ * const keys = generateSigningKeyPair();
+ * process.env.DISPATCH_VERIFICATION_KEY = publicKeyToBase64(keys.publicKey);
+ */
+export function generateSigningKeyPair(): SigningKeyPair {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return { privateKey, publicKey };
+}
+
+/** Decodes standard base64 (padding optional, whitespace ignored); null if it is not base64. */
+function decodeBase64Strict(text: string): Buffer | null {
+  const s = text.replace(/\s+/g, '');
+  if (s.length === 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(s)) return null;
+  const unpadded = s.replace(/=+$/, '');
+  if (unpadded.length % 4 === 1) return null;
+  if (s.length !== unpadded.length && s.length % 4 !== 0) return null;
+  return Buffer.from(unpadded, 'base64');
+}
+
+const KEY_HELP =
+  'Copy the verification key from the Dispatch console or `dispatch verification get`: either the PEM ' +
+  '"-----BEGIN PUBLIC KEY-----" block (newlines may be written as \\n) or the base64 of the raw 32-byte Ed25519 public key.';
+
+/**
+ * Parses an Ed25519 public key in a form `DISPATCH_VERIFICATION_KEY` may
+ * hold: PEM SubjectPublicKeyInfo (literal `\n` sequences are turned into
+ * newlines first, as environment files often carry them), or standard base64
+ * of the raw 32 bytes. Throws an Error naming the problem and what to do; the
+ * message never contains the key.
+ * @example
+ * const publicKey = parseVerificationKey(process.env.DISPATCH_VERIFICATION_KEY ?? '');
+ */
+export function parseVerificationKey(text: string): KeyObject {
+  if (typeof text !== 'string') throw new TypeError(`verification key must be a string, got ${typeof text}. ${KEY_HELP}`);
+  const t = text.replace(/\\n/g, '\n').trim();
+  if (t === '') throw new Error(`verification key is empty. ${KEY_HELP}`);
+  if (t.includes('-----BEGIN')) {
+    if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(t)) {
+      throw new Error(
+        'verification key is a PEM private key; DISPATCH_VERIFICATION_KEY must hold the public key ' +
+          '("-----BEGIN PUBLIC KEY-----"). Never give the private key to an endpoint.',
+      );
+    }
+    if (!t.includes('-----BEGIN PUBLIC KEY-----')) {
+      throw new Error(`verification key is PEM but not a "-----BEGIN PUBLIC KEY-----" block. ${KEY_HELP}`);
+    }
+    let key: KeyObject;
+    try {
+      key = createPublicKey({ key: t, format: 'pem' });
+    } catch {
+      throw new Error(`verification key is not a valid PEM public key (the base64 between the BEGIN/END lines is damaged). ${KEY_HELP}`);
+    }
+    if (key.asymmetricKeyType !== 'ed25519') {
+      throw new Error(`verification key is a ${key.asymmetricKeyType ?? 'unknown'} key; Dispatch signs with Ed25519. ${KEY_HELP}`);
+    }
+    return key;
+  }
+  const raw = decodeBase64Strict(t);
+  if (raw === null) throw new Error(`verification key is neither PEM nor standard base64. ${KEY_HELP}`);
+  if (raw.length !== 32) {
+    throw new Error(`verification key decodes to ${raw.length} bytes, but an Ed25519 public key has 32. ${KEY_HELP}`);
+  }
+  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
+}
+
+const SIGNING_KEY_HELP =
+  'Give a PEM "-----BEGIN PRIVATE KEY-----" (PKCS#8) block, the base64 of the 32-byte Ed25519 seed, ' +
+  "or the base64 of 64 bytes (seed then public key, dispatch-go's format).";
+
+/**
+ * Parses an Ed25519 private key: PEM PKCS#8 (literal `\n` allowed), base64
+ * of the 32-byte seed, or base64 of 64 bytes (seed then public key, go's
+ * format; the public half must match the seed). The message of a thrown
+ * Error never contains the key.
+ * @example
+ * const privateKey = parseSigningKey(fs.readFileSync('signing.pem', 'utf8'));
+ * const headers = signRequest({ method: 'POST', url, contentType: 'application/proto', body, privateKey });
+ */
+export function parseSigningKey(text: string): KeyObject {
+  if (typeof text !== 'string') throw new TypeError(`signing key must be a string, got ${typeof text}. ${SIGNING_KEY_HELP}`);
+  const t = text.replace(/\\n/g, '\n').trim();
+  if (t === '') throw new Error(`signing key is empty. ${SIGNING_KEY_HELP}`);
+  if (t.includes('-----BEGIN')) {
+    if (t.includes('-----BEGIN PUBLIC KEY-----')) {
+      throw new Error(`signing key is a public key; signing needs the private key. ${SIGNING_KEY_HELP}`);
+    }
+    if (!t.includes('-----BEGIN PRIVATE KEY-----')) {
+      throw new Error(`signing key is PEM but not an unencrypted PKCS#8 "-----BEGIN PRIVATE KEY-----" block. ${SIGNING_KEY_HELP}`);
+    }
+    let key: KeyObject;
+    try {
+      key = createPrivateKey({ key: t, format: 'pem' });
+    } catch {
+      throw new Error(`signing key is not a valid PEM private key. ${SIGNING_KEY_HELP}`);
+    }
+    if (key.asymmetricKeyType !== 'ed25519') {
+      throw new Error(`signing key is a ${key.asymmetricKeyType ?? 'unknown'} key, not Ed25519. ${SIGNING_KEY_HELP}`);
+    }
+    return key;
+  }
+  const raw = decodeBase64Strict(t);
+  if (raw === null) throw new Error(`signing key is neither PEM nor standard base64. ${SIGNING_KEY_HELP}`);
+  if (raw.length !== 32 && raw.length !== 64) {
+    throw new Error(`signing key decodes to ${raw.length} bytes; expected 32 (seed) or 64 (seed then public key). ${SIGNING_KEY_HELP}`);
+  }
+  const key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, raw.subarray(0, 32)]), format: 'der', type: 'pkcs8' });
+  if (raw.length === 64 && !rawPublicKey(createPublicKey(key)).equals(raw.subarray(32))) {
+    throw new Error(`signing key has 64 bytes, but its last 32 are not the public key of its first 32 (the seed). ${SIGNING_KEY_HELP}`);
+  }
+  return key;
+}
+
+function rawPublicKey(key: KeyObject): Buffer {
+  const pub = key.type === 'private' ? createPublicKey(key) : key;
+  if (pub.asymmetricKeyType !== 'ed25519') {
+    throw new TypeError(`expected an Ed25519 key, got ${pub.asymmetricKeyType ?? 'a symmetric'} key`);
+  }
+  const der = pub.export({ type: 'spki', format: 'der' });
+  if (der.length !== SPKI_PREFIX.length + 32 || !der.subarray(0, SPKI_PREFIX.length).equals(SPKI_PREFIX)) {
+    throw new TypeError('unexpected Ed25519 public key encoding');
+  }
+  return der.subarray(SPKI_PREFIX.length);
+}
+
+/**
+ * The raw 32-byte public key in standard base64, the short form of
+ * `DISPATCH_VERIFICATION_KEY` (a private key is accepted and its public half
+ * used).
+ * @example
+ * console.log(`DISPATCH_VERIFICATION_KEY=${publicKeyToBase64(keys.publicKey)}`);
+ */
+export function publicKeyToBase64(key: KeyObject): string {
+  return rawPublicKey(key).toString('base64');
+}
+
+/**
+ * The public key as PEM SubjectPublicKeyInfo (a private key is accepted and
+ * its public half used).
+ * @example
+ * fs.writeFileSync('verification.pem', publicKeyToPem(keys.publicKey));
+ */
+export function publicKeyToPem(key: KeyObject): string {
+  const pub = key.type === 'private' ? createPublicKey(key) : key;
+  rawPublicKey(pub); // checks the key type
+  return pub.export({ type: 'spki', format: 'pem' }).toString();
+}
+
+/**
+ * The private key as PEM PKCS#8 (`-----BEGIN PRIVATE KEY-----`).
+ * @example
+ * fs.writeFileSync('signing.pem', privateKeyToPem(keys.privateKey), { mode: 0o600 });
+ */
+export function privateKeyToPem(key: KeyObject): string {
+  if (key.type !== 'private' || key.asymmetricKeyType !== 'ed25519') {
+    throw new TypeError('privateKeyToPem needs an Ed25519 private key');
+  }
+  return key.export({ type: 'pkcs8', format: 'pem' }).toString();
+}
+
+/**
+ * The private key as standard base64: of the 32-byte seed (`'seed'`, the
+ * default), or of 64 bytes, seed then public key (`'seed+public'`, go's form).
+ * Both are accepted by {@link parseSigningKey}.
+ * @example
+ * const text = privateKeyToBase64(keys.privateKey, 'seed+public');
+ */
+export function privateKeyToBase64(key: KeyObject, form: 'seed' | 'seed+public' = 'seed'): string {
+  if (key.type !== 'private' || key.asymmetricKeyType !== 'ed25519') {
+    throw new TypeError('privateKeyToBase64 needs an Ed25519 private key');
+  }
+  const der = key.export({ type: 'pkcs8', format: 'der' });
+  if (der.length !== PKCS8_PREFIX.length + 32 || !der.subarray(0, PKCS8_PREFIX.length).equals(PKCS8_PREFIX)) {
+    throw new TypeError('unexpected Ed25519 private key encoding');
+  }
+  const seed = der.subarray(PKCS8_PREFIX.length);
+  return (form === 'seed' ? seed : Buffer.concat([seed, rawPublicKey(key)])).toString('base64');
+}
+
+// ---------------------------------------------------------------------------
+// Content-Digest (RFC 9530)
+// ---------------------------------------------------------------------------
+
+/** Digest algorithms accepted in `Content-Digest`. */
+const DIGESTS = { 'sha-512': 'sha512', 'sha-256': 'sha256' } as const;
+
+/**
+ * The `Content-Digest` header value of the exact body bytes:
+ * `sha-512=:<base64>:` (or `sha-256=:...:`).
+ * @example
+ * contentDigest(new TextEncoder().encode('{"hello": "world"}'), 'sha-256');
+ * // 'sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:'
+ */
+export function contentDigest(body: Uint8Array, algorithm: 'sha-512' | 'sha-256' = 'sha-512'): string {
+  const hash = DIGESTS[algorithm];
+  if (hash === undefined) throw new TypeError(`unsupported digest algorithm ${JSON.stringify(algorithm)}; use "sha-512" or "sha-256"`);
+  return `${algorithm}=:${createHash(hash).update(body).digest('base64')}:`;
+}
+
+// ---------------------------------------------------------------------------
+// Structured Field Values (RFC 8941), the parts signatures use
+// ---------------------------------------------------------------------------
+
+/**
+ * A Structured Field bare item (RFC 8941 section 3.3).
+ * @example
+ * const created: SfBareItem = { type: 'integer', value: 1618884473 };
+ */
+export type SfBareItem =
+  | { type: 'integer' | 'decimal'; value: number }
+  | { type: 'string' | 'token'; value: string }
+  | { type: 'bytes'; value: Uint8Array }
+  | { type: 'boolean'; value: boolean };
+
+/**
+ * Parameters of an item or inner list, in the order sent.
+ * @example
+ * const params: SfParameters = new Map([['keyid', { type: 'string', value: 'default' }]]);
+ */
+export type SfParameters = Map<string, SfBareItem>;
+
+/**
+ * An item with its parameters.
+ * @example
+ * const item: SfItem = { kind: 'item', value: { type: 'string', value: '@method' }, params: new Map() };
+ */
+export interface SfItem {
+  kind: 'item';
+  value: SfBareItem;
+  params: SfParameters;
+}
+
+/**
+ * An inner list with its parameters.
+ * @example
+ * const list: SfInnerList = { kind: 'inner-list', items: [], params: new Map() };
+ */
+export interface SfInnerList {
+  kind: 'inner-list';
+  items: SfItem[];
+  params: SfParameters;
+}
+
+/**
+ * A dictionary member: the parsed value and its text exactly as sent (from
+ * the first character after `=` to the end of its parameters).
+ * @example
+ * const member = parseSfDictionary('a=(1 2);x=3').get('a'); // member?.raw === '(1 2);x=3'
+ */
+export interface SfDictionaryMember {
+  value: SfItem | SfInnerList;
+  raw: string;
+}
+
+/**
+ * Thrown by {@link parseSfDictionary} and {@link parseSfInnerList} on text
+ * that is not a valid Structured Field.
+ * @example
+ * try { parseSfDictionary('a=('); } catch (e) { if (e instanceof StructuredFieldError) console.log(e.message); }
+ */
+export class StructuredFieldError extends Error {
+  override readonly name = 'StructuredFieldError';
+}
+
+const TCHAR = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/;
+
+class SfParser {
+  pos = 0;
+  constructor(readonly text: string) {}
+
+  fail(what: string): never {
+    const at = this.pos < this.text.length ? `at offset ${this.pos}` : 'at the end';
+    throw new StructuredFieldError(`${what} ${at}`);
+  }
+
+  peek(): string {
+    return this.text.charAt(this.pos);
+  }
+
+  skipSp(): void {
+    while (this.text.charAt(this.pos) === ' ') this.pos++;
+  }
+
+  skipOws(): void {
+    while (this.text.charAt(this.pos) === ' ' || this.text.charAt(this.pos) === '\t') this.pos++;
+  }
+
+  atEnd(): boolean {
+    return this.pos >= this.text.length;
+  }
+
+  dictionary(): Map<string, SfDictionaryMember> {
+    const out = new Map<string, SfDictionaryMember>();
+    this.skipSp();
+    while (!this.atEnd()) {
+      const key = this.key();
+      if (out.has(key)) this.fail(`duplicate dictionary key ${JSON.stringify(key)}`);
+      let member: SfDictionaryMember;
+      if (this.peek() === '=') {
+        this.pos++;
+        const start = this.pos;
+        const value = this.peek() === '(' ? this.innerList() : this.item();
+        member = { value, raw: this.text.slice(start, this.pos) };
+      } else {
+        const start = this.pos;
+        const params = this.parameters();
+        member = { value: { kind: 'item', value: { type: 'boolean', value: true }, params }, raw: `?1${this.text.slice(start, this.pos)}` };
+      }
+      out.set(key, member);
+      this.skipOws();
+      if (this.atEnd()) break;
+      if (this.peek() !== ',') this.fail('expected "," between dictionary members');
+      this.pos++;
+      this.skipOws();
+      if (this.atEnd()) this.fail('trailing ","');
+    }
+    return out;
+  }
+
+  innerList(): SfInnerList {
+    if (this.peek() !== '(') this.fail('expected "("');
+    this.pos++;
+    const items: SfItem[] = [];
+    for (;;) {
+      this.skipSp();
+      if (this.atEnd()) this.fail('unterminated inner list');
+      if (this.peek() === ')') {
+        this.pos++;
+        return { kind: 'inner-list', items, params: this.parameters() };
+      }
+      items.push(this.item());
+      const c = this.peek();
+      if (c !== ' ' && c !== ')') this.fail('expected " " or ")" in inner list');
+    }
+  }
+
+  item(): SfItem {
+    const value = this.bareItem();
+    return { kind: 'item', value, params: this.parameters() };
+  }
+
+  parameters(): SfParameters {
+    const params: SfParameters = new Map();
+    while (this.peek() === ';') {
+      this.pos++;
+      this.skipSp();
+      const key = this.key();
+      if (params.has(key)) this.fail(`duplicate parameter ${JSON.stringify(key)}`);
+      let value: SfBareItem = { type: 'boolean', value: true };
+      if (this.peek() === '=') {
+        this.pos++;
+        value = this.bareItem();
+      }
+      params.set(key, value);
+    }
+    return params;
+  }
+
+  key(): string {
+    const start = this.pos;
+    if (!/[a-z*]/.test(this.peek())) this.fail('expected a key (lowercase letter or "*")');
+    this.pos++;
+    while (/[a-z0-9_\-.*]/.test(this.peek()) && !this.atEnd()) this.pos++;
+    return this.text.slice(start, this.pos);
+  }
+
+  bareItem(): SfBareItem {
+    const c = this.peek();
+    if (c === '-' || (c >= '0' && c <= '9' && c !== '')) return this.number();
+    if (c === '"') return this.string();
+    if (c === ':') return this.bytes();
+    if (c === '?') return this.boolean();
+    if (c === '*' || /[A-Za-z]/.test(c)) return this.token();
+    return this.fail('expected an item');
+  }
+
+  number(): SfBareItem {
+    const m = /^(-?)(\d+)(?:\.(\d+))?/.exec(this.text.slice(this.pos, this.pos + 20));
+    if (!m) return this.fail('expected a number');
+    const [whole, , int = '', frac] = m;
+    if (frac === undefined) {
+      if (int.length > 15) this.fail('integer has more than 15 digits');
+      this.pos += whole.length;
+      return { type: 'integer', value: Number(whole) };
+    }
+    if (int.length > 12 || frac.length > 3) this.fail('decimal out of range');
+    this.pos += whole.length;
+    return { type: 'decimal', value: Number(whole) };
+  }
+
+  string(): SfBareItem {
+    this.pos++;
+    let out = '';
+    for (;;) {
+      if (this.atEnd()) this.fail('unterminated string');
+      const c = this.text.charAt(this.pos++);
+      if (c === '\\') {
+        const n = this.text.charAt(this.pos++);
+        if (n !== '"' && n !== '\\') this.fail('invalid escape in string');
+        out += n;
+      } else if (c === '"') {
+        return { type: 'string', value: out };
+      } else {
+        const code = c.charCodeAt(0);
+        if (code < 0x20 || code > 0x7e) {
+          this.pos--;
+          this.fail('invalid character in string');
+        }
+        out += c;
+      }
+    }
+  }
+
+  token(): SfBareItem {
+    const start = this.pos++;
+    while (!this.atEnd() && (TCHAR.test(this.peek()) || this.peek() === ':' || this.peek() === '/')) this.pos++;
+    return { type: 'token', value: this.text.slice(start, this.pos) };
+  }
+
+  bytes(): SfBareItem {
+    this.pos++;
+    const end = this.text.indexOf(':', this.pos);
+    if (end < 0) this.fail('unterminated byte sequence');
+    const b64 = this.text.slice(this.pos, end);
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) this.fail('invalid base64 in byte sequence');
+    const unpadded = b64.replace(/=+$/, '');
+    if (unpadded.length % 4 === 1) this.fail('invalid base64 length in byte sequence');
+    this.pos = end + 1;
+    return { type: 'bytes', value: new Uint8Array(Buffer.from(unpadded, 'base64')) };
+  }
+
+  boolean(): SfBareItem {
+    this.pos++;
+    const c = this.peek();
+    if (c !== '0' && c !== '1') this.fail('expected "?0" or "?1"');
+    this.pos++;
+    return { type: 'boolean', value: c === '1' };
+  }
+}
+
+/**
+ * Parses a Structured Field dictionary (RFC 8941 section 4.2.2), such as a
+ * `Signature-Input`, `Signature` or `Content-Digest` value. Stricter than the
+ * RFC in one way: a key sent twice is an error rather than "last wins".
+ * Throws {@link StructuredFieldError}.
+ * @example
+ * parseSfDictionary('sha-512=:AAAA:').get('sha-512')?.value; // { kind: 'item', value: { type: 'bytes', ... } }
+ */
+export function parseSfDictionary(text: string): Map<string, SfDictionaryMember> {
+  const p = new SfParser(text.replace(/ +$/, ''));
+  return p.dictionary();
+}
+
+/**
+ * Parses one inner list with its parameters, e.g. the signature parameters
+ * `("@method" "@path");created=1;keyid="default"`. Throws
+ * {@link StructuredFieldError}.
+ * @example
+ * parseSfInnerList('("@method");created=1').items.length; // 1
+ */
+export function parseSfInnerList(text: string): SfInnerList {
+  const p = new SfParser(text);
+  const list = p.innerList();
+  if (!p.atEnd()) p.fail('unexpected text after the inner list');
+  return list;
+}
+
+// ---------------------------------------------------------------------------
+// Signature base (RFC 9421 section 2.5)
+// ---------------------------------------------------------------------------
+
+/**
+ * Why a signature was refused: `unauthenticated` (HTTP 401: missing or
+ * malformed, unusable) or `permission_denied` (HTTP 403: does not verify,
+ * stale, or the body does not match).
+ * @example
+ * if (!result.ok && result.code === 'unauthenticated') res.statusCode = 401;
+ */
+export type SignatureErrorCode = 'unauthenticated' | 'permission_denied';
+
+/**
+ * Thrown by the lower-level helpers ({@link signatureBase}) with the code a
+ * verifier should answer.
+ * @example
+ * try { signatureBase('("@query-param";name="a")', msg); } catch (e) { if (e instanceof SignatureError) e.code; }
+ */
+export class SignatureError extends Error {
+  override readonly name = 'SignatureError';
+  constructor(
+    readonly code: SignatureErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The parts of a request a signature base is built from, as received.
+ * @example
+ * const message: SignatureMessage = { method: 'POST', path: '/foo', authority: 'example.com', headers: { 'content-type': 'application/json' } };
+ */
+export interface SignatureMessage {
+  /** The HTTP method (`@method`, uppercased). */
+  method: string;
+  /** The path without the query (`@path`); a query, if present, is cut off. Empty means `/`. */
+  path: string;
+  /** The Host header value or URL host[:port] (`@authority`, lowercased). */
+  authority: string;
+  /** The query without `?` (for `@query` and `@request-target`); absent means no query. */
+  query?: string | undefined;
+  /** Header fields, lowercase names as `node:http` gives them. */
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** Reads a header case-insensitively; undefined when absent. */
+function headerValue(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  if (headers === null || typeof headers !== 'object') return undefined;
+  let v = Object.hasOwn(headers, name) ? headers[name] : undefined;
+  if (v === undefined) {
+    for (const k of Object.keys(headers)) {
+      if (k.toLowerCase() === name) {
+        v = headers[k];
+        break;
+      }
+    }
+  }
+  if (v === undefined || v === null) return undefined;
+  if (Array.isArray(v)) return v.length === 0 ? undefined : v.map((x) => String(x).trim()).join(', ');
+  return String(v).trim();
+}
+
+function quote(s: string): string {
+  return JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}…` : s);
+}
+
+/** Checks the covered components of a parsed signature-params inner list. */
+function componentNames(list: SfInnerList): string[] {
+  const names: string[] = [];
+  for (const item of list.items) {
+    if (item.value.type !== 'string') {
+      throw new SignatureError('unauthenticated', 'malformed Signature-Input: covered components must be quoted strings');
+    }
+    const name = item.value.value;
+    if (item.params.size > 0) {
+      const p = [...item.params.keys()].map((k) => `;${k}`).join('');
+      throw new SignatureError('unauthenticated', `signature covers component "${name}"${p}; component parameters are not supported`);
+    }
+    if (name !== name.toLowerCase() || name === '') {
+      throw new SignatureError('unauthenticated', `malformed Signature-Input: component name ${quote(name)} must be lowercase and non-empty`);
+    }
+    if (name === '@signature-params') {
+      throw new SignatureError('unauthenticated', 'malformed Signature-Input: "@signature-params" cannot be a covered component');
+    }
+    if (names.includes(name)) {
+      throw new SignatureError('unauthenticated', `malformed Signature-Input: component "${name}" is covered twice`);
+    }
+    names.push(name);
+  }
+  return names;
+}
+
+function componentValue(name: string, message: SignatureMessage): string {
+  switch (name) {
+    case '@method':
+      return String(message.method).toUpperCase();
+    case '@path': {
+      const path = String(message.path);
+      const q = path.indexOf('?');
+      const p = q < 0 ? path : path.slice(0, q);
+      return p === '' ? '/' : p;
+    }
+    case '@authority':
+      return String(message.authority).trim().toLowerCase();
+    case '@query':
+      return `?${message.query ?? ''}`;
+    case '@request-target': {
+      const path = componentValue('@path', message);
+      return message.query === undefined ? path : `${path}?${message.query}`;
+    }
+    default:
+      break;
+  }
+  if (name.startsWith('@')) {
+    throw new SignatureError('unauthenticated', `signature covers derived component "${name}", which this verifier does not support`);
+  }
+  const value = headerValue(message.headers, name);
+  if (value === undefined) {
+    throw new SignatureError('permission_denied', `signature covers the "${name}" header, which the request does not have`);
+  }
+  return value;
+}
+
+/**
+ * Builds the RFC 9421 signature base: one `"<component>": <value>` line per
+ * covered component in the order of `signatureParams`, then
+ * `"@signature-params": <signatureParams>`, joined with LF (no trailing
+ * newline). `signatureParams` is the inner list with its parameters exactly as
+ * sent in `Signature-Input` (the text after `<label>=`). Supported components:
+ * header fields and `@method`, `@path`, `@authority`, `@query`,
+ * `@request-target`. Throws {@link SignatureError} (for a covered header the
+ * message lacks: `permission_denied`; anything malformed or unsupported:
+ * `unauthenticated`).
+ * @example
+ * const base = signatureBase('("@method" "@path");created=1618884473', { method: 'post', path: '/foo', authority: 'example.com', headers: {} });
+ * // '"@method": POST\n"@path": /foo\n"@signature-params": ("@method" "@path");created=1618884473'
+ */
+export function signatureBase(signatureParams: string, message: SignatureMessage): string {
+  let list: SfInnerList;
+  try {
+    list = parseSfInnerList(signatureParams);
+  } catch (err) {
+    throw new SignatureError('unauthenticated', `malformed Signature-Input: ${(err as Error).message}`);
+  }
+  return buildBase(componentNames(list), signatureParams, message);
+}
+
+function buildBase(names: readonly string[], signatureParams: string, message: SignatureMessage): string {
+  const lines = names.map((name) => {
+    const value = componentValue(name, message);
+    if (/[\r\n]/.test(value)) {
+      throw new SignatureError('unauthenticated', `the "${name}" component contains a line break`);
+    }
+    return `"${name}": ${value}`;
+  });
+  lines.push(`"@signature-params": ${signatureParams}`);
+  return lines.join('\n');
+}
+
+/**
+ * Signs a signature base with Ed25519 (the 64-byte signature).
+ * @example
+ * const sig = signSignatureBase(base, keys.privateKey);
+ * headers.signature = `dispatch=:${Buffer.from(sig).toString('base64')}:`;
+ */
+export function signSignatureBase(base: string, privateKey: KeyObject): Uint8Array {
+  return new Uint8Array(cryptoSign(null, Buffer.from(base, 'utf8'), privateKey));
+}
+
+/**
+ * Verifies an Ed25519 signature over a signature base. Returns false (never
+ * throws) for a wrong signature, a signature of the wrong length, or a key
+ * that is not Ed25519.
+ * @example
+ * verifySignatureBase(base, signatureBytes, publicKey); // true or false
+ */
+export function verifySignatureBase(base: string, signature: Uint8Array, publicKey: KeyObject): boolean {
+  try {
+    if (!(signature instanceof Uint8Array) || signature.length !== 64) return false;
+    if (publicKey.asymmetricKeyType !== 'ed25519') return false;
+    return cryptoVerify(null, Buffer.from(base, 'utf8'), publicKey, signature);
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Signing (scheduler side)
+// ---------------------------------------------------------------------------
+
+/**
+ * What {@link signRequest} signs.
+ * @example
+ * const options: SignRequestOptions = { method: 'POST', url: 'http://localhost:8000/dispatch.sdk.v1.FunctionService/Run', contentType: 'application/proto', body, privateKey };
+ */
+export interface SignRequestOptions {
+  /** The HTTP method (signed uppercase). */
+  method: string;
+  /** The absolute URL: `@path` is its pathname (no query), `@authority` its host[:port] in lowercase. */
+  url: string | URL;
+  /** The Content-Type header that will be sent. */
+  contentType: string;
+  /** The exact body bytes that will be sent. */
+  body: Uint8Array;
+  /** The Ed25519 private key. */
+  privateKey: KeyObject;
+  /** Unix seconds; defaults to now. */
+  created?: number;
+  /** Optional `expires` parameter (Unix seconds), appended after `alg`. */
+  expires?: number;
+  /** Digest algorithm for Content-Digest; `sha-512` by default. */
+  digestAlgorithm?: 'sha-512' | 'sha-256';
+}
+
+/**
+ * Signs a request as Dispatch does and returns the headers to add:
+ * `content-digest`, `signature-input` (label `dispatch`, components
+ * `"@method" "@path" "@authority" "content-type" "content-digest"`, parameters
+ * `created`, `keyid="default"`, `alg="ed25519"` in that order) and
+ * `signature`.
+ * @example
+ * const headers = signRequest({ method: 'POST', url, contentType: 'application/proto', body, privateKey });
+ * await fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/proto', ...headers } });
+ */
+export function signRequest(options: SignRequestOptions): Record<'content-digest' | 'signature-input' | 'signature', string> {
+  let url: URL;
+  try {
+    url = typeof options.url === 'string' ? new URL(options.url) : options.url;
+  } catch {
+    throw new TypeError(`signRequest: url must be an absolute URL, got ${quote(String(options.url))}`);
+  }
+  const created = options.created ?? Math.floor(Date.now() / 1000);
+  if (!Number.isSafeInteger(created)) throw new TypeError(`signRequest: created must be an integer (Unix seconds), got ${created}`);
+  if (options.expires !== undefined && !Number.isSafeInteger(options.expires)) {
+    throw new TypeError(`signRequest: expires must be an integer (Unix seconds), got ${options.expires}`);
+  }
+  const digest = contentDigest(options.body, options.digestAlgorithm);
+  const params =
+    `(${REQUIRED_COMPONENTS.map((c) => `"${c}"`).join(' ')});created=${created};keyid="${SIGNATURE_KEY_ID}";alg="ed25519"` +
+    (options.expires === undefined ? '' : `;expires=${options.expires}`);
+  const base = buildBase(REQUIRED_COMPONENTS, params, {
+    method: options.method,
+    path: url.pathname,
+    authority: url.host,
+    headers: { 'content-type': options.contentType, 'content-digest': digest },
+  });
+  const signature = Buffer.from(signSignatureBase(base, options.privateKey)).toString('base64');
+  return {
+    'content-digest': digest,
+    'signature-input': `${SIGNATURE_LABEL}=${params}`,
+    signature: `${SIGNATURE_LABEL}=:${signature}:`,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Verification (endpoint side)
+// ---------------------------------------------------------------------------
+
+/**
+ * A received request to verify.
+ * @example
+ * const input: VerifyRequestInput = { method: req.method!, path: url.pathname, authority: req.headers.host ?? '', headers: req.headers, body, publicKey };
+ */
+export interface VerifyRequestInput {
+  /** The HTTP method as received. */
+  method: string;
+  /** The path as received, without the query (a query is cut off if present). */
+  path: string;
+  /** The Host header value as received. */
+  authority: string;
+  /** The query without `?`, only needed if a signer covers `@query`/`@request-target`. */
+  query?: string;
+  /** Header fields, lowercase names, as `node:http` gives them. */
+  headers: Record<string, string | string[] | undefined>;
+  /** The exact raw body bytes. */
+  body: Uint8Array;
+  /** The verification key (see {@link parseVerificationKey}). */
+  publicKey: KeyObject;
+  /** Current time in milliseconds since the epoch; defaults to `Date.now()`. */
+  now?: number;
+}
+
+/**
+ * The verdict of {@link verifyRequest}: `unauthenticated` is answered with
+ * HTTP 401, `permission_denied` with 403. The message says what was wrong and
+ * never contains key material.
+ * @example
+ * const r: VerifyResult = verifyRequest(input);
+ * if (!r.ok) return { status: r.code === 'unauthenticated' ? 401 : 403, body: { code: r.code, message: r.message } };
+ */
+export type VerifyResult = { ok: true } | { ok: false; code: SignatureErrorCode; message: string };
+
+function deny(code: SignatureErrorCode, message: string): never {
+  throw new SignatureError(code, message);
+}
+
+/**
+ * Verifies the signature of a request to the endpoint (PROTOCOL.md 3.3 and
+ * 8.3). Never throws.
+ *
+ * `unauthenticated` (401): no or malformed `Signature-Input`/`Signature`,
+ * several signatures, a required component not covered, an unsupported
+ * component, `keyid` other than `"default"`, `alg` present and not
+ * `"ed25519"`, `created` missing, `Content-Digest` missing or without a
+ * sha-512/sha-256 entry.
+ *
+ * `permission_denied` (403): the signature does not verify (including a
+ * covered header the request lacks), is older than 5 minutes, more than 5 s
+ * in the future or past its `expires` (with 5 s of tolerance), or the digest
+ * does not match the body (constant-time comparison; every sha-512/sha-256
+ * entry present must match).
+ * @example
+ * const result = verifyRequest({ method: 'POST', path: '/dispatch.sdk.v1.FunctionService/Run', authority: 'localhost:8000', headers: req.headers, body, publicKey });
+ * if (!result.ok) console.warn(`refused: ${result.message}`);
+ */
+export function verifyRequest(input: VerifyRequestInput): VerifyResult {
+  try {
+    verifyOrThrow(input);
+    return { ok: true };
+  } catch (err) {
+    if (err instanceof SignatureError) return { ok: false, code: err.code, message: err.message };
+    return { ok: false, code: 'unauthenticated', message: 'could not verify the request signature: the request or its signature is malformed' };
+  }
+}
+
+function verifyOrThrow(input: VerifyRequestInput): void {
+  const headers = input.headers;
+  const inputText = headerValue(headers, 'signature-input');
+  const signatureText = headerValue(headers, 'signature');
+  if (inputText === undefined && signatureText === undefined) {
+    deny('unauthenticated', 'request is not signed: the Signature-Input and Signature headers are missing');
+  }
+  if (inputText === undefined) deny('unauthenticated', 'request is not signed: the Signature-Input header is missing');
+  if (signatureText === undefined) deny('unauthenticated', 'request is not signed: the Signature header is missing');
+
+  const inputs = parseHeader('Signature-Input', inputText);
+  const signatures = parseHeader('Signature', signatureText);
+  if (inputs.size === 0) deny('unauthenticated', 'malformed Signature-Input header: it is empty');
+  if (signatures.size === 0) deny('unauthenticated', 'malformed Signature header: it is empty');
+  if (inputs.size > 1 || signatures.size > 1) {
+    const labels = [...new Set([...inputs.keys(), ...signatures.keys()])].map(quote).join(', ');
+    deny('unauthenticated', `request carries several signatures (labels ${labels}); exactly one is accepted`);
+  }
+  const [label, member] = [...inputs][0] as [string, SfDictionaryMember];
+  const sigMember = signatures.get(label);
+  if (sigMember === undefined) {
+    deny('unauthenticated', `malformed Signature header: no signature labelled ${quote(label)} as in Signature-Input`);
+  }
+  if (member.value.kind !== 'inner-list') {
+    deny('unauthenticated', `malformed Signature-Input header: ${quote(label)} must be an inner list of components`);
+  }
+  const sigValue = sigMember.value;
+  if (sigValue.kind !== 'item' || sigValue.value.type !== 'bytes') {
+    deny('unauthenticated', `malformed Signature header: ${quote(label)} must be a byte sequence (:base64:)`);
+  }
+  const signature = sigValue.value.value;
+
+  const list = member.value;
+  const names = componentNames(list);
+  const missing = REQUIRED_COMPONENTS.filter((c) => !names.includes(c));
+  if (missing.length > 0) {
+    deny('unauthenticated', `signature does not cover required component${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')}`);
+  }
+
+  const keyid = list.params.get('keyid');
+  if (keyid === undefined) deny('unauthenticated', `signature has no keyid parameter; expected keyid="${SIGNATURE_KEY_ID}"`);
+  if (keyid.type !== 'string' || keyid.value !== SIGNATURE_KEY_ID) {
+    const shown = keyid.type === 'string' ? quote(keyid.value) : `a ${keyid.type}`;
+    deny('unauthenticated', `unknown keyid ${shown}; expected "${SIGNATURE_KEY_ID}"`);
+  }
+  const alg = list.params.get('alg');
+  if (alg !== undefined && (alg.type !== 'string' || alg.value !== 'ed25519')) {
+    const shown = alg.type === 'string' ? quote(alg.value) : `a ${alg.type}`;
+    deny('unauthenticated', `unsupported signature algorithm ${shown}; expected "ed25519"`);
+  }
+  const created = list.params.get('created');
+  if (created === undefined) deny('unauthenticated', 'signature has no created parameter');
+  if (created.type !== 'integer') deny('unauthenticated', 'malformed Signature-Input: created must be an integer');
+  const expires = list.params.get('expires');
+  if (expires !== undefined && expires.type !== 'integer') deny('unauthenticated', 'malformed Signature-Input: expires must be an integer');
+
+  const digestText = headerValue(headers, 'content-digest');
+  if (digestText === undefined) deny('unauthenticated', 'the Content-Digest header is missing');
+  const digests = parseHeader('Content-Digest', digestText);
+  const expected: Array<[keyof typeof DIGESTS, Uint8Array]> = [];
+  for (const alg of Object.keys(DIGESTS) as Array<keyof typeof DIGESTS>) {
+    const entry = digests.get(alg);
+    if (entry === undefined) continue;
+    if (entry.value.kind !== 'item' || entry.value.value.type !== 'bytes') {
+      deny('unauthenticated', `malformed Content-Digest header: ${alg} must be a byte sequence (:base64:)`);
+    }
+    expected.push([alg, entry.value.value.value]);
+  }
+  if (expected.length === 0) deny('unauthenticated', 'the Content-Digest header has no sha-512 or sha-256 digest');
+
+  const base = buildBase(names, member.raw, {
+    method: input.method,
+    path: input.path,
+    authority: input.authority,
+    query: input.query,
+    headers,
+  });
+  if (signature.length !== 64) {
+    deny('permission_denied', `signature does not verify: an Ed25519 signature has 64 bytes, this one has ${signature.length}`);
+  }
+  if (!verifySignatureBase(base, signature, input.publicKey)) {
+    deny(
+      'permission_denied',
+      'signature does not verify: the request was not signed with the configured verification key, ' +
+        'or its method, path, host or covered headers changed after signing',
+    );
+  }
+
+  const nowMs = input.now ?? Date.now();
+  const now = Math.floor(nowMs / 1000);
+  const createdMs = created.value * 1000;
+  if (createdMs > nowMs + CLOCK_SKEW_SECONDS * 1000) {
+    deny('permission_denied', `signature is from the future (created ${created.value}, now ${now}); check the clocks`);
+  }
+  if (nowMs - createdMs > MAX_SIGNATURE_AGE_SECONDS * 1000) {
+    deny('permission_denied', `signature is older than 5 minutes (created ${created.value}, now ${now})`);
+  }
+  if (expires !== undefined && nowMs > (expires.value + CLOCK_SKEW_SECONDS) * 1000) {
+    deny('permission_denied', `signature has expired (expires ${expires.value}, now ${now})`);
+  }
+
+  for (const [alg, want] of expected) {
+    const got = createHash(DIGESTS[alg]).update(input.body).digest();
+    if (want.length !== got.length || !timingSafeEqual(got, want)) {
+      deny('permission_denied', `the body does not match its Content-Digest (${alg})`);
+    }
+  }
+}
+
+function parseHeader(name: string, text: string): Map<string, SfDictionaryMember> {
+  try {
+    return parseSfDictionary(text);
+  } catch (err) {
+    const why = err instanceof StructuredFieldError ? err.message : 'unparsable';
+    return deny('unauthenticated', `malformed ${name} header: ${why}`);
+  }
+}
