@@ -3,7 +3,7 @@
 /* eslint-disable */
 import type { INamespace } from 'protobufjs';
 
-export const descriptor: INamespace = {
+export const descriptor = {
  "nested": {
   "google": {
    "nested": {
@@ -11,7 +11,7 @@ export const descriptor: INamespace = {
      "nested": {
       "Any": {
        "fields": {
-        "type_url": {
+        "typeUrl": {
          "type": "string",
          "id": 1
         },
@@ -1035,4 +1035,4 @@ export const descriptor: INamespace = {
    }
   }
  }
-};
+} as unknown as INamespace;

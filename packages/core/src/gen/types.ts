@@ -5,7 +5,7 @@ import type Long from 'long';
 
 /** google.protobuf.Any */
 export interface IAny {
-  type_url?: string | null;
+  typeUrl?: string | null;
   value?: Uint8Array | null;
 }
 

@@ -1,0 +1,487 @@
+/**
+ * The `Dispatch` class: registers functions, dispatches calls, and serves the
+ * endpoint that runs them.
+ * @module
+ */
+import type { z } from 'zod';
+import { type CallOptions, DurableCall, isDurableCall } from './call.js';
+import { DispatchClient } from './client.js';
+import { ConfigurationError, type DispatchOptions, ResolvedConfig } from './config.js';
+import { parseDuration, type DurationInput } from './duration.js';
+import { Engine, type EngineFunction, type RunContext, currentExecution } from './engine.js';
+import { InvalidArgumentError } from './errors.js';
+import { type EndpointRequest, type EndpointResponse, handleEndpointRequest } from './handler.js';
+import type { IAny, ICall } from './proto.js';
+import { decodeArgs, encodeArgs } from './serde.js';
+import type { Status } from './status.js';
+import { type Class, defaultStatusRegistry, type StatusHandler, StatusRegistry } from './status-registry.js';
+
+/** The function name pattern of the protocol (PROTOCOL.md 1). */
+export const FUNCTION_NAME_PATTERN = /^[a-zA-Z_][a-zA-Z0-9_<>.]*$/;
+
+/** Options of `dispatch.function(options, fn)`. */
+export interface FunctionOptions<A extends unknown[] = unknown[]> {
+  /**
+   * The function's name, unique in the app; default `fn.name`. Must match
+   * `^[a-zA-Z_][a-zA-Z0-9_<>.]*$`.
+   * @example 'charge'
+   */
+  name?: string;
+  /**
+   * A zod schema for the arguments: a tuple or array schema validates the
+   * argument list; any other schema validates the single argument. Failure
+   * ends the call with INVALID_ARGUMENT and zod's message.
+   * @example z.tuple([z.string(), z.number().int()])
+   */
+  input?: z.ZodType<A> | z.ZodType<A[0]>;
+  /** Default expiration of calls of this function. @example '30m' */
+  expiration?: DurationInput;
+  /**
+   * State this code cannot use (its journal no longer matches the code):
+   * `'fail'` (default) answers INCOMPATIBLE_STATE, which the scheduler retries
+   * so that an instance still running the old code can take it; `'restart'`
+   * starts the function again from its original input (side effects before
+   * the change may repeat).
+   */
+  onIncompatibleState?: 'fail' | 'restart';
+}
+
+/**
+ * A registered Dispatch function. Calling it returns a {@link DurableCall}:
+ * awaited inside another Dispatch function, it is a durable checkpoint.
+ *
+ * @example
+ * ```ts
+ * const greet = dispatch.function(async function greet(name: string) {
+ *   return `Hello ${name}`;
+ * });
+ * const id = await greet.dispatch('Jane');      // from anywhere: returns the dispatch ID
+ * const text = await greet('Mike');             // inside a Dispatch function: durable call
+ * ```
+ */
+export interface DispatchFunction<A extends unknown[], R> {
+  (...args: A): DurableCall<R>;
+  /** The registered name. */
+  readonly functionName: string;
+  /**
+   * Asks the scheduler to run the function and resolves to its dispatch ID.
+   * Inside a Dispatch function this happens exactly once across replays.
+   */
+  dispatch(...args: A): Promise<string>;
+  /** A call with per-call options (expiration, version). */
+  withOptions(options: { expiration?: DurationInput; version?: string }): (...args: A) => DurableCall<R>;
+}
+
+/**
+ * A batch of calls dispatched together in one `DispatchRequest`, without
+ * waiting for them to finish (fan-out).
+ *
+ * @example
+ * ```ts
+ * const batch = dispatch.batch();
+ * for (const user of users) batch.add(sendEmail(user));
+ * const ids = await batch.dispatch();
+ * ```
+ */
+export class Batch {
+  readonly #calls: DurableCall<unknown>[] = [];
+  readonly #owner: Dispatch;
+  /** @internal Use `dispatch.batch()`. */
+  constructor(owner: Dispatch) {
+    this.#owner = owner;
+  }
+  /** Adds calls made with `fn(...args)`; returns the batch. */
+  add(...calls: DurableCall<unknown>[]): this {
+    for (const call of calls) {
+      if (!isDurableCall(call)) {
+        throw new TypeError(`batch.add() takes calls made with fn(...args), got ${describe(call)}`);
+      }
+      this.#calls.push(call);
+    }
+    return this;
+  }
+  /** Number of calls added. */
+  get size(): number {
+    return this.#calls.length;
+  }
+  /**
+   * Dispatches every call in one request (all or none) and resolves to their
+   * dispatch IDs, in order. Inside a Dispatch function it happens exactly once
+   * across replays.
+   */
+  dispatch(): Promise<string[]> {
+    return this.#owner.dispatchCalls(this.#calls);
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'function') return `a function (${value.name || 'anonymous'}); call it first: fn(...args)`;
+  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'Object'})`;
+  return `${typeof value} ${String(value)}`;
+}
+
+type Awaitable = readonly unknown[];
+type Results<T extends Awaitable> = { -readonly [K in keyof T]: Awaited<T[K]> };
+
+/**
+ * A Dispatch instance. Most apps use the default instance through the
+ * module functions (`dispatch.function(...)`), configured from the
+ * environment; create your own for several configurations or for tests.
+ *
+ * @example
+ * ```ts
+ * import { Dispatch } from '@dispatch/core';
+ * const dispatch = new Dispatch({ endpointUrl: 'http://127.0.0.1:8000' });
+ * const echo = dispatch.function(function echo(text: string) { return text; });
+ * await dispatch.run(async () => { await echo.dispatch('hi'); });
+ * ```
+ */
+export class Dispatch {
+  /** Resolved configuration. */
+  readonly config: ResolvedConfig;
+  /** Status registry of this instance (consulted before the module-level one). */
+  readonly registry: StatusRegistry;
+  /** The engine that runs this instance's functions. */
+  readonly engine: Engine;
+  readonly #functions = new Map<string, EngineFunction>();
+  readonly #options: DispatchOptions & { engineCache?: { maxEntries?: number; maxBytes?: number } | false };
+  #client: DispatchClient | undefined;
+  #inFlight = 0;
+  #drained: (() => void)[] = [];
+  #warned = false;
+
+  constructor(options: DispatchOptions & { engineCache?: { maxEntries?: number; maxBytes?: number } | false } = {}) {
+    this.#options = options;
+    this.config = new ResolvedConfig(options);
+    this.registry = new StatusRegistry(defaultStatusRegistry);
+    this.engine = new Engine({
+      lookup: (name) => this.#functions.get(name),
+      registry: this.registry,
+      endpointUrl: () => this.config.endpointUrlOrUndefined,
+      dispatcher: (calls) => this.client.dispatch(calls.map((c) => ({ ...c, endpoint: c.endpoint || this.config.endpointUrl }))),
+      cache: options.engineCache,
+    });
+  }
+
+  /** The API client (created on first use; needs an API key). */
+  get client(): DispatchClient {
+    this.#client ??= new DispatchClient({ apiKey: this.config.apiKey, apiUrl: this.config.apiUrl });
+    return this.#client;
+  }
+
+  /** Names of the registered functions. */
+  get functionNames(): string[] {
+    return [...this.#functions.keys()];
+  }
+
+  /** `true` if a function of this name is registered. */
+  hasFunction(name: string): boolean {
+    return this.#functions.has(name);
+  }
+
+  /**
+   * Registers a function and returns its callable handle. The name comes
+   * from `fn.name` or `options.name`; it is checked against the protocol's
+   * pattern, and registering a name twice is an error.
+   */
+  function<A extends unknown[], R>(fn: (...args: A) => R): DispatchFunction<A, Awaited<R>>;
+  function<A extends unknown[], R>(options: FunctionOptions<A>, fn: (...args: A) => R): DispatchFunction<A, Awaited<R>>;
+  function<A extends unknown[], R>(
+    a: FunctionOptions<A> | ((...args: A) => R),
+    b?: (...args: A) => R,
+  ): DispatchFunction<A, Awaited<R>> {
+    const options: FunctionOptions<A> = typeof a === 'function' ? {} : (a ?? {});
+    const impl = typeof a === 'function' ? a : b;
+    if (typeof impl !== 'function') {
+      throw new TypeError(`dispatch.function() needs a function, got ${describe(impl)}`);
+    }
+    const name = options.name ?? impl.name;
+    if (!name) {
+      throw new TypeError('dispatch.function() needs a name: pass a named function (function charge() {...}) or { name: "charge" }');
+    }
+    if (!FUNCTION_NAME_PATTERN.test(name)) {
+      throw new TypeError(
+        `invalid function name ${JSON.stringify(name)}: names must match ^[a-zA-Z_][a-zA-Z0-9_<>.]*$ (letters, digits, _ < > .; no dashes or spaces)`,
+      );
+    }
+    if (this.#functions.has(name)) {
+      throw new TypeError(`a function named ${JSON.stringify(name)} is already registered; give one of them another name`);
+    }
+    const schema = options.input as z.ZodType | undefined;
+    const listSchema = schema && isListSchema(schema);
+    const defaultExpirationMs = options.expiration === undefined ? undefined : parseDuration(options.expiration, 'expiration');
+    this.#functions.set(name, {
+      name,
+      onIncompatibleState: options.onIncompatibleState ?? 'fail',
+      decodeInput: (input: IAny | null | undefined) => {
+        let args: unknown[];
+        try {
+          args = decodeArgs(input);
+        } catch (err) {
+          throw new InvalidArgumentError(`cannot decode the input of ${name}: ${(err as Error).message}`, { cause: err });
+        }
+        if (!schema) return args;
+        const result = listSchema ? schema.safeParse(args) : schema.safeParse(args[0]);
+        if (!result.success) {
+          throw new InvalidArgumentError(`invalid input for ${name}: ${result.error.message}`, { cause: result.error });
+        }
+        if (listSchema) return result.data as unknown[];
+        if (args.length > 1) throw new InvalidArgumentError(`${name} takes one argument, got ${args.length}`);
+        return args.length === 0 && result.data === undefined ? [] : [result.data];
+      },
+      invoke: (args: unknown[]) => impl(...(args as A)),
+    });
+    const make = (args: A, callOptions: CallOptions) =>
+      new DurableCall<Awaited<R>>({ function: name, args, encode: () => encodeArgs(args), options: callOptions });
+    const baseOptions: CallOptions = defaultExpirationMs === undefined ? {} : { expirationMs: defaultExpirationMs };
+    const handle = ((...args: A) => make(args, baseOptions)) as DispatchFunction<A, Awaited<R>>;
+    Object.defineProperty(handle, 'name', { value: name });
+    Object.defineProperty(handle, 'functionName', { value: name, enumerable: true });
+    handle.dispatch = async (...args: A) => {
+      const [id] = await this.dispatchCalls([make(args, baseOptions)]);
+      return id as string;
+    };
+    handle.withOptions = (o) => {
+      const callOptions: CallOptions = {
+        ...baseOptions,
+        ...(o.expiration === undefined ? {} : { expirationMs: parseDuration(o.expiration, 'expiration') }),
+        ...(o.version === undefined ? {} : { version: o.version }),
+      };
+      return (...args: A) => make(args, callOptions);
+    };
+    return handle;
+  }
+
+  /**
+   * A call of a function by name with an exact `Any` input, for functions
+   * written in other languages or served by other endpoints. Awaited inside a
+   * Dispatch function, it resolves to the exact output `Any`.
+   *
+   * @example
+   * ```ts
+   * const out = await dispatch.rawCall('double', pack(Int64Value, { value: 21 }), { endpoint: 'http://go-app:8000' });
+   * ```
+   */
+  rawCall(fn: string, input: IAny, options: { endpoint?: string; expiration?: DurationInput; version?: string } = {}): DurableCall<IAny | null> {
+    if (!FUNCTION_NAME_PATTERN.test(fn)) throw new TypeError(`invalid function name ${JSON.stringify(fn)}`);
+    return new DurableCall<IAny | null>({
+      function: fn,
+      endpoint: options.endpoint,
+      args: [],
+      encode: () => input,
+      raw: true,
+      options: {
+        ...(options.expiration === undefined ? {} : { expirationMs: parseDuration(options.expiration, 'expiration') }),
+        ...(options.version === undefined ? {} : { version: options.version }),
+      },
+    });
+  }
+
+  /** Starts a batch for fan-out. */
+  batch(): Batch {
+    return new Batch(this);
+  }
+
+  /** Dispatches calls (one request); journaled inside a Dispatch function. @internal */
+  async dispatchCalls(calls: readonly DurableCall<unknown>[]): Promise<string[]> {
+    if (calls.length === 0) return [];
+    const execution = currentExecution();
+    if (execution) return execution.dispatchCalls(calls);
+    const endpoint = this.config.endpointUrl;
+    const protoCalls: ICall[] = calls.map((c) => ({
+      ...this.engine.toProtoCall(c, undefined),
+      endpoint: c.endpoint ?? endpoint,
+    }));
+    return this.client.dispatch(protoCalls);
+  }
+
+  /**
+   * Waits for all items (calls run in parallel) and returns their results in
+   * order; fails on the first error. Takes calls as arguments
+   * (`gather(a(), b())`) or one array.
+   *
+   * @example
+   * ```ts
+   * const paths = await dispatch.gather(...clients.map((c) => generateInvoice(c)));
+   * ```
+   */
+  gather<T extends Awaitable>(...items: T): Promise<Results<T>>;
+  gather<T extends Awaitable>(items: T): Promise<Results<T>>;
+  gather(...items: unknown[]): Promise<unknown[]> {
+    return Promise.all(group(spread(items), 'all'));
+  }
+
+  /** Like `Promise.all` over calls, with one poll for all of them. @example `await dispatch.all([a(), b()])` */
+  all<T extends Awaitable>(items: T): Promise<Results<T>> {
+    return Promise.all(group(items, 'all')) as Promise<Results<T>>;
+  }
+
+  /** Like `Promise.allSettled` over calls. @example `await dispatch.allSettled([a(), b()])` */
+  allSettled<T extends Awaitable>(items: T): Promise<{ -readonly [K in keyof T]: PromiseSettledResult<Awaited<T[K]>> }> {
+    return Promise.allSettled(group(items, 'all')) as never;
+  }
+
+  /** The first success; an `AggregateError` of every failure if all fail. @example `await dispatch.any([a(), b()])` */
+  any<T extends Awaitable>(items: T): Promise<Awaited<T[number]>> {
+    return Promise.any(group(items, 'one')) as Promise<Awaited<T[number]>>;
+  }
+
+  /** The first to settle, success or failure. @example `await dispatch.race([call(), dispatch.sleep('10s')])` */
+  race<T extends Awaitable>(items: T): Promise<Awaited<T[number]>> {
+    return Promise.race(group(items, 'one')) as Promise<Awaited<T[number]>>;
+  }
+
+  /**
+   * A durable timer. Inside a Dispatch function the function is suspended
+   * and resumed by the scheduler (at least 1 s: the protocol's shortest
+   * wait); elsewhere it is a plain timer.
+   *
+   * @example
+   * ```ts
+   * await dispatch.sleep('5m');
+   * ```
+   */
+  sleep(duration: DurationInput): Promise<void> {
+    const ms = parseDuration(duration, 'sleep duration');
+    const execution = currentExecution();
+    if (execution) return execution.sleep(ms);
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  /**
+   * An inline step: runs `fn` once and journals its result (or error), so a
+   * replay returns the recorded outcome without running it again.
+   *
+   * Guarantee: the outcome is durable once the journal holding it has
+   * reached the scheduler, which happens at the function's next suspension
+   * (its next awaited call, sleep or fan-in). If the process dies before
+   * that, the step runs again. Steps are for side effects that tolerate being
+   * repeated in that window; for exactly-once effects, use a Dispatch
+   * function call. Outside a Dispatch function, `fn` simply runs.
+   *
+   * @example
+   * ```ts
+   * const rate = await dispatch.step('fetch-rate', () => fetchExchangeRate('EUR'));
+   * ```
+   */
+  step<T>(name: string, fn: () => T | Promise<T>): Promise<Awaited<T>> {
+    if (typeof name !== 'string' || name === '') throw new TypeError('dispatch.step() needs a non-empty name');
+    const execution = currentExecution();
+    if (execution) return execution.step(name, fn) as Promise<Awaited<T>>;
+    return Promise.resolve().then(fn) as Promise<Awaited<T>>;
+  }
+
+  /**
+   * The call being run: dispatch IDs, function name and timestamps.
+   * Throws outside a Dispatch function.
+   * @example `const { dispatchId } = dispatch.context();`
+   */
+  context(): RunContext {
+    const execution = currentExecution();
+    if (!execution) throw new Error('dispatch.context() is only available inside a running Dispatch function');
+    return execution.context;
+  }
+
+  /**
+   * Decides the status of errors of a class (and its subclasses) thrown by
+   * this instance's functions, before the module-level registrations.
+   * @example `dispatch.registerErrorType(MaintenanceError, Status.TEMPORARY_ERROR)`
+   */
+  registerErrorType<E>(cls: Class<E>, handler: StatusHandler<E>): void {
+    this.registry.registerErrorType(cls, handler);
+  }
+
+  /**
+   * Decides the status of outputs of a class returned by this instance's
+   * functions (for example, to retry a function that succeeded too early).
+   * @example `dispatch.registerOutputType(DnsCheck, (c) => (c.verified ? Status.OK : Status.TEMPORARY_ERROR))`
+   */
+  registerOutputType<T>(cls: Class<T>, handler: StatusHandler<T>): void {
+    this.registry.registerOutputType(cls, handler);
+  }
+
+  /**
+   * The framework-free endpoint handler: `{ method, url, headers, body }` in,
+   * `{ status, headers, body }` out. Adapters only convert to and from it.
+   */
+  readonly handler = async (request: EndpointRequest): Promise<EndpointResponse> => {
+    this.#warnUnverified();
+    this.#inFlight++;
+    try {
+      return await handleEndpointRequest(this, request);
+    } finally {
+      if (--this.#inFlight === 0) for (const resolve of this.#drained.splice(0)) resolve();
+    }
+  };
+
+  /** Number of requests being handled. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Resolves once no request is being handled (graceful shutdown). */
+  drain(): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#drained.push(resolve));
+  }
+
+  #warnUnverified(): void {
+    if (this.#warned) return;
+    this.#warned = true;
+    if (!this.config.verificationKey && !this.config.endpointUrlOrUndefined?.startsWith('bridge://')) {
+      (this.#options.logger ?? console).warn(
+        '[dispatch] DISPATCH_VERIFICATION_KEY is not set: requests to this endpoint are accepted without signature verification',
+      );
+    }
+  }
+
+  /**
+   * Serves the endpoint on `DISPATCH_ENDPOINT_ADDR` (default
+   * `127.0.0.1:8000`) with `node:http`, until SIGINT/SIGTERM, which finish
+   * in-flight runs before closing.
+   * @example `const server = await dispatch.serve();`
+   */
+  async serve(options: { port?: number; host?: string; signals?: boolean } = {}): Promise<import('./node.js').DispatchServer> {
+    const { startServer } = await import('./node.js');
+    this.#warnUnverified();
+    return startServer(this, options);
+  }
+
+  /**
+   * Serves the endpoint, then calls `main` once it listens; resolves when the
+   * server has stopped (SIGINT/SIGTERM). The seed style:
+   *
+   * @example
+   * ```ts
+   * dispatch.run(async () => { await greet.dispatch('Jane'); });
+   * ```
+   */
+  async run(main?: () => unknown, options: { port?: number; host?: string } = {}): Promise<void> {
+    const server = await this.serve({ ...options, signals: true });
+    try {
+      await main?.();
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+    await server.closed;
+  }
+}
+
+function isListSchema(schema: z.ZodType): boolean {
+  const def = (schema as unknown as { _zod?: { def?: { type?: string } } })._zod?.def;
+  return def?.type === 'tuple' || def?.type === 'array';
+}
+
+function spread(items: unknown[]): readonly unknown[] {
+  return items.length === 1 && Array.isArray(items[0]) ? (items[0] as unknown[]) : items;
+}
+
+function group(items: Iterable<unknown>, needs: 'all' | 'one'): unknown[] {
+  const g = { needs };
+  return Array.from(items, (item) => (isDurableCall(item) ? item.start(g) : item));
+}
+
+export { ConfigurationError };
+export type { Status };

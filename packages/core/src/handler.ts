@@ -1,0 +1,134 @@
+/**
+ * The framework-free endpoint handler (PROTOCOL.md 2 and 8.1–8.7): a plain
+ * `{ method, url, headers, body }` in, `{ status, headers, body }` out.
+ * Adapters (node:http, Express, Fastify, NestJS) only convert to and from it.
+ * @module
+ */
+import { fromJson, toJson } from './connect-json.js';
+import type { Dispatch } from './dispatch.js';
+import * as proto from './proto.js';
+import type { IRunRequest } from './proto.js';
+import { verifyRequest } from './signature.js';
+
+/** The path of `FunctionService.Run`; adapters may mount it under a prefix. */
+export const RUN_PATH = '/dispatch.sdk.v1.FunctionService/Run';
+
+/** A request as an adapter hands it over. */
+export interface EndpointRequest {
+  /** HTTP method. */
+  method: string;
+  /** The path and query as received, mount prefix included (Express: `req.originalUrl`). */
+  url: string;
+  /** Header names in lowercase, as node:http gives them. */
+  headers: Record<string, string | string[] | undefined>;
+  /** The exact raw body bytes (signatures cover them). */
+  body: Uint8Array;
+}
+
+/** The answer for the adapter to send. */
+export interface EndpointResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: Uint8Array;
+}
+
+const encoder = new TextEncoder();
+
+/** A Connect error response: `{"code","message"}` as JSON. */
+export function connectError(status: number, code: string, message: string, extra: Record<string, string> = {}): EndpointResponse {
+  return {
+    status,
+    headers: { 'content-type': 'application/json', ...extra },
+    body: encoder.encode(JSON.stringify({ code, message })),
+  };
+}
+
+function header(headers: EndpointRequest['headers'], name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+type Encoding = 'proto' | 'json';
+
+/** The body encoding of a content type, or undefined if unsupported (PROTOCOL.md 8.1). */
+export function encodingOf(contentType: string | undefined): Encoding | undefined {
+  const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  if (type === '' || type === 'application/proto' || type === 'application/octet-stream' || type === 'application/protobuf' || type === 'application/x-protobuf') {
+    return 'proto';
+  }
+  if (type === 'application/json') return 'json';
+  return undefined;
+}
+
+/** Handles one request to the endpoint. Never throws. */
+export async function handleEndpointRequest(dispatch: Dispatch, request: EndpointRequest): Promise<EndpointResponse> {
+  try {
+    return await handle(dispatch, request);
+  } catch (err) {
+    // A bug of ours or of the function's environment: no stack trace in the body.
+    (console as Console).error('[dispatch] internal error while handling a run request:', err);
+    return connectError(500, 'internal', 'internal error while handling the run request; see the endpoint logs');
+  }
+}
+
+async function handle(dispatch: Dispatch, request: EndpointRequest): Promise<EndpointResponse> {
+  const queryAt = request.url.indexOf('?');
+  const path = queryAt < 0 ? request.url : request.url.slice(0, queryAt);
+  if (!path.endsWith(RUN_PATH)) {
+    return connectError(404, 'not_found', `no route ${JSON.stringify(path)}: the Dispatch endpoint serves POST ${RUN_PATH}`);
+  }
+  if (request.method.toUpperCase() !== 'POST') {
+    return connectError(405, 'unimplemented', `method ${request.method} is not allowed: use POST`, { allow: 'POST' });
+  }
+  const limit = dispatch.config.maxBodyBytes;
+  if (request.body.length > limit) {
+    return connectError(413, 'resource_exhausted', `request body of ${request.body.length} bytes is over the limit of ${limit} bytes`);
+  }
+  const contentType = header(request.headers, 'content-type');
+  const encoding = encodingOf(contentType);
+  if (!encoding) {
+    return connectError(
+      415,
+      'invalid_argument',
+      `unsupported content type ${JSON.stringify(contentType)}: send application/proto (binary protobuf) or application/json (Connect JSON)`,
+    );
+  }
+
+  const key = dispatch.config.verificationKey;
+  if (key) {
+    const result = verifyRequest({
+      method: request.method,
+      path,
+      authority: header(request.headers, 'host') ?? '',
+      headers: request.headers,
+      body: request.body,
+      publicKey: key,
+    });
+    if (!result.ok) return connectError(result.code === 'unauthenticated' ? 401 : 403, result.code, result.message);
+  }
+
+  let runRequest: IRunRequest;
+  try {
+    runRequest =
+      encoding === 'proto'
+        ? proto.RunRequest.decode(request.body)
+        : fromJson(proto.RunRequest, JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(request.body)));
+  } catch (err) {
+    return connectError(400, 'invalid_argument', `cannot decode the RunRequest (${encoding === 'proto' ? 'binary protobuf' : 'JSON'}): ${(err as Error).message}`);
+  }
+  const name = runRequest.function ?? '';
+  if (name === '') return connectError(400, 'invalid_argument', 'function is required');
+  if (!dispatch.hasFunction(name)) {
+    return connectError(404, 'not_found', `function ${JSON.stringify(name)} does not exist on this endpoint`);
+  }
+
+  const response = await dispatch.engine.run(runRequest);
+  if (encoding === 'json') {
+    return {
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: encoder.encode(JSON.stringify(toJson(proto.RunResponse, response))),
+    };
+  }
+  return { status: 200, headers: { 'content-type': 'application/proto' }, body: proto.RunResponse.encode(response) };
+}
