@@ -1,0 +1,25 @@
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { GroupCommit } from './group-commit.js';
+
+describe('GroupCommit', () => {
+  it('runs the operations of one turn in one transaction; a failing one is rolled back alone', async () => {
+    const db = new Database(':memory:');
+    db.exec('CREATE TABLE t (v INTEGER UNIQUE)');
+    let outer = 0;
+    const tx = new GroupCommit(<T>(fn: () => T) => {
+      if (!db.inTransaction) outer++;
+      return db.transaction(fn)() as T;
+    });
+    const insert = (v: number) => tx.run(() => db.prepare('INSERT INTO t (v) VALUES (?)').run(v).changes);
+    const results = await Promise.allSettled([insert(1), insert(2), insert(1), insert(3)]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    expect(outer).toBe(1);
+    expect(db.prepare('SELECT v FROM t ORDER BY v').all()).toEqual([{ v: 1 }, { v: 2 }, { v: 3 }]);
+    await insert(4);
+    expect(outer).toBe(2);
+    tx.close();
+    await expect(insert(5)).rejects.toThrow(/closed/);
+    db.close();
+  });
+});

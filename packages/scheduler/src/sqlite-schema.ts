@@ -1,0 +1,118 @@
+/**
+ * The SQLite schema, as numbered migrations. `schema_version` holds the
+ * number of the last migration applied; opening a database applies the
+ * missing ones, each in its own transaction.
+ * @module
+ */
+import type Database from 'better-sqlite3';
+
+/**
+ * The migrations, in order: migration `i` (0-based) brings the schema to version `i + 1`.
+ * Never edit a released migration; append a new one.
+ */
+export const SQLITE_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  -- Every (endpoint, function) pair that ever had a call: the run loop claims
+  -- per pair, so that a pair at its concurrency limit costs nothing.
+  CREATE TABLE queues (
+    endpoint TEXT NOT NULL,
+    function TEXT NOT NULL,
+    PRIMARY KEY (endpoint, function)
+  ) WITHOUT ROWID;
+  CREATE TABLE calls (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    function TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    version TEXT NOT NULL DEFAULT '',
+    input BLOB,
+    original_function TEXT NOT NULL,
+    original_endpoint TEXT NOT NULL,
+    original_input BLOB,
+    idempotency_key TEXT UNIQUE,
+    parent_id TEXT,
+    parent_generation INTEGER NOT NULL DEFAULT 0,
+    root_id TEXT NOT NULL,
+    correlation_id TEXT,
+    state TEXT NOT NULL,
+    status INTEGER NOT NULL DEFAULT 0,
+    -- When the call may run next; while running, the lease expiry; NULL once finished.
+    due_at INTEGER,
+    lease_owner TEXT,
+    lease_token INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
+    -- Grows on tail calls and restarts: children of older generations are never delivered.
+    generation INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    expires_at INTEGER NOT NULL,
+    expiration_ms INTEGER NOT NULL,
+    -- 0: the next run starts from input; 1: it resumes the Poll.
+    mode INTEGER NOT NULL DEFAULT 0,
+    -- 0: no state; 1: coroutine_state bytes; 2: typed_coroutine_state.
+    state_kind INTEGER NOT NULL DEFAULT 0,
+    state_type_url TEXT,
+    state_value BLOB,
+    state_delta INTEGER NOT NULL DEFAULT 0,
+    poll_min INTEGER NOT NULL DEFAULT 0,
+    poll_max INTEGER NOT NULL DEFAULT 0,
+    poll_deadline INTEGER,
+    poll_wake_on_error INTEGER NOT NULL DEFAULT 0,
+    poll_error BLOB,
+    -- Results of children ready and not yet delivered (and how many are errors).
+    ready INTEGER NOT NULL DEFAULT 0,
+    ready_errors INTEGER NOT NULL DEFAULT 0,
+    -- 1 while this finished child's result waits for delivery to its parent.
+    deliver INTEGER,
+    has_error INTEGER NOT NULL DEFAULT 0,
+    output BLOB,
+    error BLOB
+  );
+  CREATE INDEX calls_due ON calls (endpoint, function, due_at) WHERE due_at IS NOT NULL;
+  CREATE INDEX calls_parent ON calls (parent_id) WHERE parent_id IS NOT NULL;
+  CREATE INDEX calls_state ON calls (state, seq);
+  CREATE TABLE attempts (
+    call_id TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    duration_ms REAL NOT NULL,
+    status INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    resume INTEGER NOT NULL,
+    error BLOB,
+    PRIMARY KEY (call_id, number)
+  );
+  `,
+];
+
+/**
+ * Applies the missing migrations; returns the schema version reached.
+ * Refuses a database written by a newer version of this package.
+ * @example
+ * const version = migrateSqlite(db);
+ */
+export function migrateSqlite(db: Database.Database): number {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+  const row = db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined;
+  let version = row?.version ?? 0;
+  if (!row) db.prepare('INSERT INTO schema_version (version) VALUES (0)').run();
+  if (version > SQLITE_MIGRATIONS.length) {
+    throw new Error(
+      `the database has schema version ${version}, newer than this scheduler knows (${SQLITE_MIGRATIONS.length}): upgrade @dispatch/scheduler or use another database file`,
+    );
+  }
+  for (; version < SQLITE_MIGRATIONS.length; version++) {
+    const sql = SQLITE_MIGRATIONS[version] ?? '';
+    db.transaction(() => {
+      db.exec(sql);
+      db.prepare('UPDATE schema_version SET version = ?').run(version + 1);
+    })();
+  }
+  return version;
+}

@@ -1,0 +1,103 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { newDispatchId } from './dispatch-id.js';
+import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
+import { SqliteStore } from './sqlite-store.js';
+import { newCall, storeContract } from './test-store-contract.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'dispatch-sqlite-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const tmpFile = () => join(dir, `db-${n++}`, 'scheduler.db');
+
+storeContract('SqliteStore (memory)', () => SqliteStore.open({ path: ':memory:' }));
+storeContract('SqliteStore (file, synchronous=FULL)', () => SqliteStore.open({ path: tmpFile(), synchronous: 'FULL' }));
+
+describe('SqliteStore', () => {
+  it('creates the file in WAL mode with a versioned schema, and reopens it', async () => {
+    const path = tmpFile();
+    const store = await SqliteStore.open({ path });
+    expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(store.db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+    expect(store.db.prepare('SELECT version FROM schema_version').get()).toEqual({ version: SQLITE_MIGRATIONS.length });
+    const call = newCall();
+    await store.insertCalls([call]);
+    await store.close();
+    const again = await SqliteStore.open({ path });
+    expect((await again.getCall(call.id))?.id).toBe(call.id);
+    expect(again.db.prepare('SELECT count(*) AS n FROM schema_version').get()).toEqual({ n: 1 });
+    await again.close();
+  });
+
+  it('refuses a second scheduler on the same file with a clear error', async () => {
+    const path = tmpFile();
+    const store = await SqliteStore.open({ path });
+    await expect(SqliteStore.open({ path })).rejects.toThrow(/in use by another scheduler process/);
+    await store.close();
+  });
+
+  it('releases leases left by a previous process when it opens the file', async () => {
+    const path = tmpFile();
+    const store = await SqliteStore.open({ path });
+    const call = newCall({}, Date.now());
+    await store.insertCalls([call]);
+    const claimed = await store.claimDue({ owner: 'dead', now: Date.now(), leaseMs: 3_600_000, limit: 10, capacity: () => 10 });
+    expect(claimed.calls).toHaveLength(1);
+    await store.close();
+    const next = await SqliteStore.open({ path });
+    expect((await next.getCall(call.id))?.state).toBe('pending');
+    const again = await next.claimDue({ owner: 'new', now: Date.now(), leaseMs: 1000, limit: 10, capacity: () => 10 });
+    expect(again.calls.map((c) => c.id)).toEqual([call.id]);
+    await next.close();
+  });
+
+  it('lands 500 concurrent writes', async () => {
+    const store = await SqliteStore.open({ path: ':memory:' });
+    const ids = await Promise.all(Array.from({ length: 500 }, () => store.insertCalls([newCall()])));
+    expect(new Set(ids.flat()).size).toBe(500);
+    expect((await store.listCalls({ limit: 1 })).counts.pending).toBe(500);
+    await store.close();
+  });
+
+  it('claims with the (endpoint, function, due_at) index, and stays correct with 100,000 pending calls', async () => {
+    const store = await SqliteStore.open({ path: ':memory:' });
+    const plan = store.db
+      .prepare(
+        'EXPLAIN QUERY PLAN SELECT seq FROM calls WHERE endpoint = ? AND function = ? AND due_at <= ? ORDER BY due_at LIMIT ?',
+      )
+      .all('e', 'f', 0, 1) as Array<{ detail: string }>;
+    expect(plan.map((p) => p.detail).join(' ')).toMatch(/USING (COVERING )?INDEX calls_due/);
+    const now = 1_000_000;
+    const batch: ReturnType<typeof newCall>[] = [];
+    for (let i = 0; i < 100_000; i++) {
+      const id = newDispatchId();
+      batch.push({
+        id,
+        function: i % 10 === 0 ? 'hot' : 'cold',
+        endpoint: 'http://127.0.0.1:1',
+        input: null,
+        createdAt: now,
+        dueAt: i % 10 === 0 ? now : now + 1000 + i,
+        expiresAt: now + 3_600_000,
+        expirationMs: 3_600_000,
+        rootId: id,
+      });
+    }
+    await store.insertCalls(batch);
+    const { calls, nextDueAt } = await store.claimDue({
+      owner: 'a',
+      now,
+      leaseMs: 1000,
+      limit: 50,
+      capacity: (_e, fn) => (fn === 'hot' ? 50 : 0),
+    });
+    expect(calls).toHaveLength(50);
+    expect(calls.every((c) => c.function === 'hot')).toBe(true);
+    expect(nextDueAt).toBe(now);
+    const counts = (await store.listCalls({ limit: 1 })).counts;
+    expect(counts).toMatchObject({ pending: 99_950, running: 50 });
+    await store.close();
+  });
+});

@@ -1,0 +1,406 @@
+/**
+ * The store contract: everything the scheduler keeps durable, behind an async
+ * interface that an embedded SQLite store and a PostgreSQL store shared by
+ * several scheduler instances both implement (one contract test suite,
+ * `test-store-contract.ts`).
+ *
+ * The model, in short:
+ * - A call is one row. Its `dueAt` says when it may run next; `null` means it
+ *   cannot run (finished, or claimed... see below).
+ * - `claimDue` picks due calls and leases them to an owner: `state` becomes
+ *   `running`, `dueAt` becomes the lease expiry and `leaseToken` grows. An
+ *   owner that dies stops renewing, so its calls become due again when the
+ *   lease expires and another owner claims them (with PostgreSQL, claims use
+ *   `FOR UPDATE SKIP LOCKED`).
+ * - `complete` records what one run produced, only if the caller still holds
+ *   the lease (same owner and token, state `running`): a result is recorded
+ *   exactly once even when two owners race over an expired lease.
+ * - A suspended call (a Poll) keeps its state; its children are rows whose
+ *   `parentId` points to it. A child that finishes increments its parent's
+ *   `ready` counter and makes the parent due when the Poll's condition holds.
+ * @module
+ */
+import type { proto } from '@dispatch/core';
+
+type IAny = proto.IAny;
+type IError = proto.IError;
+
+/**
+ * Where a call is in its life.
+ * - `pending`: waits for its next run (`dueAt`): first run, retry, or resume.
+ * - `running`: leased to a scheduler instance; a RunRequest is in flight.
+ * - `suspended`: waits for child results or a timer (`dueAt` is the deadline).
+ * - `succeeded`, `failed`, `cancelled`: finished.
+ * @example
+ * const done: CallState[] = ['succeeded', 'failed', 'cancelled'];
+ */
+export type CallState = 'pending' | 'running' | 'suspended' | 'succeeded' | 'failed' | 'cancelled';
+
+/** All call states, in life order. */
+export const CALL_STATES: readonly CallState[] = Object.freeze([
+  'pending',
+  'running',
+  'suspended',
+  'succeeded',
+  'failed',
+  'cancelled',
+]);
+
+/**
+ * `true` for the states a call never leaves (except through an explicit restart).
+ * @example
+ * if (isFinished(call.state)) console.log(call.status);
+ */
+export function isFinished(state: CallState): boolean {
+  return state === 'succeeded' || state === 'failed' || state === 'cancelled';
+}
+
+/**
+ * A call to insert.
+ * @example
+ * const call: NewCall = { id: newDispatchId(), function: 'greet', endpoint: 'http://127.0.0.1:8000', input: null, createdAt: now, dueAt: now, expiresAt: now + 3_600_000, expirationMs: 3_600_000, rootId: id };
+ */
+export interface NewCall {
+  /** Dispatch ID chosen by the scheduler ({@link newDispatchId}). */
+  id: string;
+  function: string;
+  /** Endpoint base URL (`http://host:port`), never empty. */
+  endpoint: string;
+  /** Input `Any` (first RunRequest's `input`); `null` when the call carried none. */
+  input: IAny | null;
+  /** `Call.version`, kept and shown; not used for routing. */
+  version?: string;
+  /** Dispatch-level idempotency key (PROTOCOL.md 8.19); only for calls made through the API. */
+  idempotencyKey?: string;
+  createdAt: number;
+  /** First run time (normally `createdAt`). */
+  dueAt: number;
+  /** Absolute expiration, ms since the epoch. */
+  expiresAt: number;
+  /** The relative expiration it was computed from (used again by a restart). */
+  expirationMs: number;
+  /** Parent dispatch ID, for calls made by a Poll. */
+  parentId?: string;
+  /** Root dispatch ID: the call's own ID for a root call. */
+  rootId: string;
+  /** Correlation ID from the parent's Poll (uint64, exact). */
+  correlationId?: bigint;
+}
+
+/**
+ * The coroutine state a Poll carried, echoed back in the PollResult.
+ * - `bytes`: the deprecated `coroutine_state` (python SDK), opaque.
+ * - `typed`: `typed_coroutine_state`, any type URL, value opaque.
+ * @example
+ * const s: CoroutineState = { kind: 'typed', typeUrl: 'buf.build/stealthrocket/coroutine/coroutine.v1.State', value: bytes };
+ */
+export type CoroutineState =
+  | { kind: 'bytes'; value: Uint8Array }
+  | { kind: 'typed'; typeUrl: string; value: Uint8Array };
+
+/**
+ * A result of a child call, ready to be delivered to its suspended parent.
+ * @example
+ * const r: ChildResult = { dispatchId: 'X', correlationId: 7n, output: null, error: null };
+ */
+export interface ChildResult {
+  dispatchId: string;
+  correlationId: bigint;
+  output: IAny | null;
+  error: IError | null;
+}
+
+/**
+ * A call leased by {@link Store.claimDue}, with what the RunRequest needs.
+ * @example
+ * for (const call of (await store.claimDue(req)).calls) console.log(call.id, call.resume ? 'resume' : 'run');
+ */
+export interface ClaimedCall {
+  id: string;
+  function: string;
+  endpoint: string;
+  parentId: string | null;
+  rootId: string;
+  createdAt: number;
+  expiresAt: number;
+  /** Attempts made before this one. */
+  attempts: number;
+  /** Consecutive failed attempts since the last progress (drives backoff and the attempt cap). */
+  failures: number;
+  /** Proof of the lease, passed back to {@link Store.complete}. */
+  leaseToken: number;
+  /** Input for a first run (`resume` is null). */
+  input: IAny | null;
+  /** Set when the run resumes a Poll. */
+  resume: null | {
+    state: CoroutineState | null;
+    /** Results to deliver (at most the Poll's `max_results`), oldest first. */
+    results: ChildResult[];
+    /** Set when the Poll failed (its calls were refused). */
+    error: IError | null;
+    /** The stored state was built with `state_is_delta` (an SDK of this project), so it may be elided. */
+    deltaCapable: boolean;
+  };
+}
+
+/**
+ * What {@link Store.claimDue} is asked for.
+ * @example
+ * const req: ClaimRequest = { owner: 'sched-1', now: Date.now(), leaseMs: 60_000, limit: 100, capacity: () => 10 };
+ */
+export interface ClaimRequest {
+  /** The claiming scheduler instance. */
+  owner: string;
+  now: number;
+  /** Lease length: the call is due again at `now + leaseMs` unless completed. */
+  leaseMs: number;
+  /** Most calls to claim in total. */
+  limit: number;
+  /** How many more calls of (endpoint, function) this owner may start now (its concurrency limit minus in flight). */
+  capacity(endpoint: string, fn: string): number;
+}
+
+/**
+ * The answer of {@link Store.claimDue}.
+ * @example
+ * const { calls, nextDueAt } = await store.claimDue(req);
+ */
+export interface ClaimResult {
+  calls: ClaimedCall[];
+  /**
+   * Earliest `dueAt` among unclaimed calls of (endpoint, function) pairs that
+   * still had capacity, or null if none: the run loop sleeps until then (or a
+   * wake-up).
+   */
+  nextDueAt: number | null;
+}
+
+/**
+ * One run attempt, as recorded.
+ * @example
+ * const a: AttemptRecord = { number: 1, startedAt, durationMs: 12, status: Status.OK, outcome: 'exit', error: null, resume: false };
+ */
+export interface AttemptRecord {
+  number: number;
+  startedAt: number;
+  durationMs: number;
+  /** A `Status` number. */
+  status: number;
+  /** `exit`, `retry`, `suspend`, `tail_call`, `expired`, `failed`. */
+  outcome: string;
+  error: IError | null;
+  resume: boolean;
+}
+
+/** Retry later: `dueAt` is the next attempt. */
+export interface RetryOutcome {
+  kind: 'retry';
+  status: number;
+  error: IError | null;
+  dueAt: number;
+}
+
+/** The call finished: `succeeded` when `status` is OK, else `failed`. */
+export interface FinishOutcome {
+  kind: 'finish';
+  status: number;
+  output: IAny | null;
+  error: IError | null;
+}
+
+/** The call suspended on a Poll. */
+export interface SuspendOutcome {
+  kind: 'suspend';
+  status: number;
+  /** The state to echo; `null` keeps none. */
+  state: CoroutineState | null;
+  /** `state.value` is a delta to append to the stored value (Poll.state_is_delta). */
+  stateIsDelta: boolean;
+  /** Calls to start, as children (`parentId` and `rootId` set by the caller). */
+  calls: NewCall[];
+  minResults: number;
+  maxResults: number;
+  /** Absolute time at which to resume whatever arrived (max_wait, capped by expiration). */
+  deadline: number;
+  wakeOnError: boolean;
+  /** Set when the Poll was refused: resume at once with PollResult.error, no calls created. */
+  pollError: IError | null;
+}
+
+/** The call continues as another function (PROTOCOL.md 8.14), same dispatch ID. */
+export interface TailCallOutcome {
+  kind: 'tail_call';
+  status: number;
+  function: string;
+  endpoint: string;
+  input: IAny | null;
+  expiresAt: number;
+  dueAt: number;
+}
+
+/**
+ * What one run produced.
+ * @example
+ * const o: Outcome = { kind: 'finish', status: Status.OK, output, error: null };
+ */
+export type Outcome = RetryOutcome | FinishOutcome | SuspendOutcome | TailCallOutcome;
+
+/**
+ * What {@link Store.complete} records.
+ * @example
+ * await store.complete({ id: call.id, owner, leaseToken: call.leaseToken, now: Date.now(), attempt, delivered: [], outcome });
+ */
+export interface CompleteRequest {
+  id: string;
+  owner: string;
+  leaseToken: number;
+  now: number;
+  /** The attempt to append to the history; `null` records none (e.g. an expiration found at claim time). */
+  attempt: AttemptRecord | null;
+  /** Child dispatch IDs whose results this run delivered (marked delivered unless the outcome is a retry). */
+  delivered: string[];
+  outcome: Outcome;
+  /** What to do with unfinished children when the call finishes or tail-calls: cancel them (default) or leave them. */
+  orphans?: 'cancel' | 'keep';
+}
+
+/**
+ * What the scheduler knows about one call.
+ * @example
+ * const call: CallRecord | null = await store.getCall(id);
+ */
+export interface CallRecord {
+  id: string;
+  function: string;
+  endpoint: string;
+  state: CallState;
+  /** Final status when finished, else the last attempt's (0 before any). */
+  status: number;
+  parentId: string | null;
+  rootId: string;
+  correlationId: bigint | null;
+  idempotencyKey: string | null;
+  version: string;
+  createdAt: number;
+  updatedAt: number;
+  finishedAt: number | null;
+  expiresAt: number;
+  /** When pending/suspended: next run at the latest; when running: lease expiry. */
+  dueAt: number | null;
+  attempts: number;
+  failures: number;
+  /** Current input (after a tail call, the tail call's); null in list results. */
+  input: IAny | null;
+  originalFunction: string;
+  /** Null in list results. */
+  output: IAny | null;
+  /** The final error, or while retrying the last attempt's. */
+  error: IError | null;
+  /** Child results ready and not yet delivered. */
+  ready: number;
+  /** Poll conditions while suspended (0 otherwise). */
+  minResults: number;
+  maxResults: number;
+}
+
+/**
+ * Filter and page of {@link Store.listCalls}.
+ * @example
+ * const f: ListFilter = { states: ['failed'], function: 'charge', limit: 50 };
+ */
+export interface ListFilter {
+  states?: CallState[];
+  function?: string;
+  /** Created at or after (ms). */
+  createdAfter?: number;
+  /** Created before (ms). */
+  createdBefore?: number;
+  rootsOnly?: boolean;
+  /** Page size (default 100, at most 1000). */
+  limit?: number;
+  /** `nextCursor` of the previous page. */
+  cursor?: string;
+}
+
+/**
+ * A page of calls, newest first.
+ * @example
+ * const page: ListPage = await store.listCalls({});
+ */
+export interface ListPage {
+  calls: CallRecord[];
+  nextCursor: string | null;
+  /** Calls per state matching the filter without its `states` and cursor. */
+  counts: Record<CallState, number>;
+}
+
+/**
+ * A change other scheduler instances may want to hear about (PostgreSQL
+ * LISTEN/NOTIFY): work became due, or a call finished.
+ * @example
+ * store.subscribe?.((c) => { if (c.kind === 'finished') console.log(c.id); });
+ */
+export type StoreChange = { kind: 'due' } | { kind: 'finished'; id: string };
+
+/**
+ * The durable store of a scheduler. Every method is atomic; a write resolves
+ * only once it is durable (at the store's durability level).
+ * @example
+ * const store: Store = await SqliteStore.open({ path: ':memory:' });
+ * const [id] = await store.insertCalls([call]);
+ * await store.close();
+ */
+export interface Store {
+  /**
+   * Inserts calls atomically (all or none). A call whose idempotency key is
+   * already known is not inserted: its answer is the existing dispatch ID
+   * (also for a key repeated within `calls`).
+   */
+  insertCalls(calls: NewCall[]): Promise<string[]>;
+
+  /** Leases due calls to `req.owner` (see the module comment). */
+  claimDue(req: ClaimRequest): Promise<ClaimResult>;
+
+  /**
+   * Records the outcome of a run if `req.owner` still holds the lease with
+   * `req.leaseToken`. Returns false (and records nothing) otherwise.
+   */
+  complete(req: CompleteRequest): Promise<boolean>;
+
+  /** Extends the leases of running calls held by `owner` to `until`. */
+  renewLeases(owner: string, ids: string[], until: number): Promise<void>;
+
+  /**
+   * Cancels a call and its unfinished descendants: they end `cancelled` with
+   * `error` (status PERMANENT_ERROR). The parent of `id`, if waiting, receives
+   * the error as the child's result. Returns the number of calls cancelled.
+   */
+  cancel(id: string, now: number, error: IError): Promise<number>;
+
+  /**
+   * Runs a call again from its original function and input, under the same
+   * dispatch ID: history is kept, its unfinished children are cancelled, the
+   * expiration restarts. Returns false for an unknown ID.
+   */
+  restart(id: string, now: number): Promise<boolean>;
+
+  getCall(id: string): Promise<CallRecord | null>;
+  getAttempts(id: string): Promise<AttemptRecord[]>;
+  /** Child dispatch IDs of every generation, oldest first. */
+  getChildren(id: string): Promise<string[]>;
+  listCalls(filter: ListFilter): Promise<ListPage>;
+
+  /** A stored setting (signing key, API key), or null. */
+  getMeta(key: string): Promise<string | null>;
+  /** Stores `value` under `key` unless one exists; returns the stored value (race-safe across instances). */
+  initMeta(key: string, value: string): Promise<string>;
+
+  /**
+   * Optional: hear about changes made by other processes sharing the store.
+   * Returns an unsubscribe function. Stores used by one process omit it.
+   */
+  subscribe?(listener: (change: StoreChange) => void): () => void;
+
+  /** Flushes pending writes and closes. */
+  close(): Promise<void>;
+}
