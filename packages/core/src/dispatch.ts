@@ -121,6 +121,22 @@ function describe(value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
+/** Options of `new Dispatch()`: configuration plus engine settings. */
+export interface DispatchInstanceOptions extends DispatchOptions {
+  /**
+   * Warm cache of suspended executions: bounds, or `false` to replay the
+   * journal on every resume. Default 1,000 executions, 256 MiB.
+   * @example { maxEntries: 10_000, maxBytes: 512 * 1024 * 1024 }
+   */
+  cache?: { maxEntries?: number; maxBytes?: number } | false;
+  /** Client used to dispatch calls, instead of one built from apiKey/apiUrl (tests, in-process schedulers). */
+  client?: Pick<DispatchClient, 'dispatch'>;
+  /** Clock for durable timers, in ms since the epoch (tests). Default `Date.now`. */
+  now?: () => number;
+  /** Largest journal (suspended state) in bytes; a function past it fails with PERMANENT_ERROR. Default 16 MiB. @example 64 * 1024 * 1024 */
+  maxJournalBytes?: number;
+}
+
 type Awaitable = readonly unknown[];
 type Results<T extends Awaitable> = { -readonly [K in keyof T]: Awaited<T[K]> };
 
@@ -145,14 +161,15 @@ export class Dispatch {
   /** The engine that runs this instance's functions. */
   readonly engine: Engine;
   readonly #functions = new Map<string, EngineFunction>();
-  readonly #options: DispatchOptions & { engineCache?: { maxEntries?: number; maxBytes?: number } | false };
-  #client: DispatchClient | undefined;
+  readonly #options: DispatchInstanceOptions;
+  #client: Pick<DispatchClient, 'dispatch'> | undefined;
   #inFlight = 0;
   #drained: (() => void)[] = [];
   #warned = false;
 
-  constructor(options: DispatchOptions & { engineCache?: { maxEntries?: number; maxBytes?: number } | false } = {}) {
+  constructor(options: DispatchInstanceOptions = {}) {
     this.#options = options;
+    this.#client = options.client;
     this.config = new ResolvedConfig(options);
     this.registry = new StatusRegistry(defaultStatusRegistry);
     this.engine = new Engine({
@@ -160,12 +177,14 @@ export class Dispatch {
       registry: this.registry,
       endpointUrl: () => this.config.endpointUrlOrUndefined,
       dispatcher: (calls) => this.client.dispatch(calls.map((c) => ({ ...c, endpoint: c.endpoint || this.config.endpointUrl }))),
-      cache: options.engineCache,
+      cache: options.cache,
+      now: options.now,
+      maxJournalBytes: options.maxJournalBytes,
     });
   }
 
   /** The API client (created on first use; needs an API key). */
-  get client(): DispatchClient {
+  get client(): Pick<DispatchClient, 'dispatch'> {
     this.#client ??= new DispatchClient({ apiKey: this.config.apiKey, apiUrl: this.config.apiUrl });
     return this.#client;
   }

@@ -10,7 +10,7 @@
  * @module
  */
 export * from './default-instance.js';
-export { Batch, Dispatch, type DispatchFunction, FUNCTION_NAME_PATTERN, type FunctionOptions } from './dispatch.js';
+export { Batch, Dispatch, type DispatchFunction, type DispatchInstanceOptions, FUNCTION_NAME_PATTERN, type FunctionOptions } from './dispatch.js';
 export { type CallOptions, DurableCall, isDurableCall } from './call.js';
 export { ConfigurationError, DEFAULT_API_URL, DEFAULT_ENDPOINT_ADDR, type DispatchOptions, parseAddress, ResolvedConfig } from './config.js';
 export { DispatchApiError, DispatchClient, type DispatchClientOptions, redactKey } from './client.js';
