@@ -1,0 +1,73 @@
+/**
+ * Events a {@link Scheduler} emits, for live progress (the CLI) and charts
+ * (the dashboard).
+ * @module
+ */
+import type { ConcurrencySnapshot } from './concurrency.js';
+import type { CallState } from './store.js';
+
+/**
+ * One run attempt ended.
+ * @example
+ * scheduler.on('attempt', (e: AttemptEvent) => console.log(e.function, e.attempt, e.statusName, e.outcome));
+ */
+export interface AttemptEvent {
+  dispatchId: string;
+  function: string;
+  endpoint: string;
+  /** Attempt number of the call (1 for the first run). */
+  attempt: number;
+  /** A `Status` number. */
+  status: number;
+  statusName: string;
+  startedAt: number;
+  durationMs: number;
+  /**
+   * `exit` (finished), `retry` (will run again at `nextRunAt`), `suspend`
+   * (waits on a Poll), `tail_call`, or `dropped` (the result was not recorded:
+   * the call was cancelled or its lease was lost meanwhile).
+   */
+  outcome: 'exit' | 'retry' | 'suspend' | 'tail_call' | 'dropped';
+  /** The run resumed a Poll. */
+  resume: boolean;
+  error?: { type: string; message: string };
+  nextRunAt?: number;
+  /** Calls started by the Poll, if any. */
+  children?: number;
+}
+
+/**
+ * A call finished (succeeded, failed, expired or was cancelled through the API).
+ * @example
+ * scheduler.on('finished', (e: FinishedEvent) => console.log(e.dispatchId, e.state));
+ */
+export interface FinishedEvent {
+  dispatchId: string;
+  function: string;
+  state: CallState;
+  status: number;
+  statusName: string;
+}
+
+/**
+ * Calls were accepted through `Dispatch`.
+ * @example
+ * scheduler.on('dispatched', (e: DispatchedEvent) => console.log(e.dispatchIds));
+ */
+export interface DispatchedEvent {
+  dispatchIds: string[];
+  functions: string[];
+}
+
+/**
+ * The events, by name, with their listener arguments.
+ * @example
+ * scheduler.on('concurrency', (s) => chart.push(s.limit));
+ */
+export interface SchedulerEvents {
+  attempt: [AttemptEvent];
+  finished: [FinishedEvent];
+  dispatched: [DispatchedEvent];
+  /** The integer part of an adaptive limit changed. */
+  concurrency: [ConcurrencySnapshot];
+}

@@ -1,0 +1,534 @@
+/**
+ * The Dispatch scheduler: API server, run loop and store, in one object.
+ * @module
+ */
+import { type KeyObject, createPublicKey, randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  generateSigningKeyPair,
+  parseSigningKey,
+  privateKeyToPem,
+  proto,
+  publicKeyToBase64,
+  publicKeyToPem,
+  Status,
+  statusName,
+} from '@dispatch/core';
+import { CallStateNumber } from './api-messages.js';
+import { createApiServer } from './api-server.js';
+import { resolveBackoff } from './backoff.js';
+import { callStateNumber, callStateOf, toCallInfo } from './call-info.js';
+import { ConcurrencyController, type ConcurrencySnapshot } from './concurrency.js';
+import { newDispatchId } from './dispatch-id.js';
+import { EndpointClient } from './endpoint-client.js';
+import type { FinishedEvent, SchedulerEvents } from './events.js';
+import { Logger } from './logger.js';
+import { RunLoop, expirationMsOf } from './run-loop.js';
+import { SchedulerError } from './scheduler-error.js';
+import { DEFAULT_PORT, type SchedulerOptions } from './scheduler-options.js';
+import { SqliteStore } from './sqlite-store.js';
+import { type CallState, isFinished, type ListFilter, type NewCall, type Store } from './store.js';
+import { validateCall } from './validate.js';
+
+/** Longest a single Wait blocks (longer waits return `done: false`; ask again). */
+export const MAX_WAIT_MS = 10 * 60_000;
+
+/**
+ * The answer of {@link Scheduler.wait}.
+ * @example
+ * const r = await scheduler.wait(id, 10_000);
+ * if (r.done && r.status === Status.OK) console.log(r.result.output);
+ */
+export type WaitResult =
+  | { done: true; state: CallState; status: Status; result: proto.ICallResult }
+  | { done: false; state: CallState };
+
+/**
+ * Filter of {@link Scheduler.list}.
+ * @example
+ * const f: ListOptions = { states: ['failed'], createdAfter: new Date(Date.now() - 3_600_000) };
+ */
+export interface ListOptions extends Omit<ListFilter, 'createdAfter' | 'createdBefore'> {
+  createdAfter?: Date | number;
+  createdBefore?: Date | number;
+}
+
+/**
+ * A page of {@link Scheduler.list}.
+ * @example
+ * const { calls, nextCursor, counts } = await scheduler.list({ limit: 20 });
+ */
+export interface ListResult {
+  calls: proto.ICallInfo[];
+  nextCursor: string | null;
+  counts: Record<CallState, number>;
+}
+
+const time = (t: Date | number | undefined) => (t === undefined ? undefined : typeof t === 'number' ? t : t.getTime());
+
+/**
+ * A running Dispatch scheduler.
+ *
+ * Events (see `events.ts`): `attempt` after each run attempt, `finished` when
+ * a call finishes, `dispatched` when calls are accepted, `concurrency` when
+ * an adaptive limit changes.
+ * @example
+ * const scheduler = await Scheduler.start({ db: ':memory:', port: 0 });
+ * process.env.DISPATCH_API_URL = scheduler.url;
+ * process.env.DISPATCH_API_KEY = scheduler.apiKey;
+ * process.env.DISPATCH_VERIFICATION_KEY = scheduler.verificationKey;
+ * const [id] = await scheduler.dispatch([{ function: 'greet', endpoint: 'http://127.0.0.1:8000', input }]);
+ * console.log(await scheduler.wait(id!, 30_000));
+ * await scheduler.close();
+ */
+export class Scheduler extends EventEmitter<SchedulerEvents> {
+  /** Base URL of the API (`DISPATCH_API_URL`). */
+  readonly url: string;
+  /** The first API key (`DISPATCH_API_KEY`). */
+  readonly apiKey: string;
+  /** Every accepted API key. */
+  readonly apiKeys: readonly string[];
+  /** Base64 of the raw Ed25519 public key (`DISPATCH_VERIFICATION_KEY`). */
+  readonly verificationKey: string;
+  /** The same public key as PEM. */
+  readonly verificationKeyPem: string;
+  /** The store (shared with the run loop). */
+  readonly store: Store;
+  /** This instance's owner ID in leases. */
+  readonly instanceId: string;
+
+  private readonly server: http.Server;
+  private readonly loop: RunLoop;
+  private readonly client: EndpointClient;
+  private readonly limits: ConcurrencyController;
+  private readonly log: Logger;
+  private readonly ownsStore: boolean;
+  private readonly defaultExpirationMs: number;
+  private readonly maxExpirationMs: number;
+  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly unsubscribe: (() => void) | undefined;
+  private closing: Promise<void> | null = null;
+
+  private constructor(init: {
+    url: string;
+    apiKeys: string[];
+    publicKey: KeyObject;
+    store: Store;
+    ownsStore: boolean;
+    server: http.Server;
+    loop: RunLoop;
+    client: EndpointClient;
+    limits: ConcurrencyController;
+    log: Logger;
+    instanceId: string;
+    defaultExpirationMs: number;
+    maxExpirationMs: number;
+  }) {
+    super();
+    this.url = init.url;
+    this.apiKeys = Object.freeze([...init.apiKeys]);
+    this.apiKey = init.apiKeys[0] ?? '';
+    this.verificationKey = publicKeyToBase64(init.publicKey);
+    this.verificationKeyPem = publicKeyToPem(init.publicKey);
+    this.store = init.store;
+    this.ownsStore = init.ownsStore;
+    this.server = init.server;
+    this.loop = init.loop;
+    this.client = init.client;
+    this.limits = init.limits;
+    this.log = init.log;
+    this.instanceId = init.instanceId;
+    this.defaultExpirationMs = init.defaultExpirationMs;
+    this.maxExpirationMs = init.maxExpirationMs;
+    this.unsubscribe = this.store.subscribe?.((change) => {
+      if (change.kind === 'due') this.loop.wake();
+      else this.notifyWaiters(change.id);
+    });
+  }
+
+  /**
+   * Opens the store, loads or creates the keys, starts the API server and the
+   * run loop. Calls left running by a previous process run again.
+   * @example
+   * const scheduler = await Scheduler.start({ db: '.dispatch/scheduler.db', port: 4450 });
+   */
+  static async start(options: SchedulerOptions = {}): Promise<Scheduler> {
+    const log = new Logger(options.logLevel ?? 'info', options.logger);
+    const requestTimeoutMs = positive('requestTimeoutMs', options.requestTimeoutMs ?? 300_000);
+    const defaultExpirationMs = positive('defaultExpirationMs', options.defaultExpirationMs ?? 3_600_000);
+    const maxExpirationMs = positive('maxExpirationMs', options.maxExpirationMs ?? 30 * 24 * 3_600_000);
+    const leaseMs = positive('leaseMs', options.leaseMs ?? 2 * requestTimeoutMs + 30_000);
+    if (options.maxAttempts !== undefined && !(Number.isInteger(options.maxAttempts) && options.maxAttempts >= 1)) {
+      throw new RangeError(`maxAttempts must be an integer ≥ 1, got ${options.maxAttempts}`);
+    }
+    const backoff = resolveBackoff(options.backoff);
+    const instanceId = `sched-${randomBytes(6).toString('hex')}`;
+    let emit: Scheduler | null = null;
+    const limits = new ConcurrencyController(options.concurrency, (snapshot, previous) => {
+      log.debug(
+        `concurrency ${snapshot.function} at ${snapshot.endpoint}: ${Math.floor(previous)} → ${Math.floor(snapshot.limit)} (${snapshot.inFlight} in flight)`,
+      );
+      emit?.emit('concurrency', snapshot);
+    });
+
+    const ownsStore = !options.store;
+    const store =
+      options.store ?? (await SqliteStore.open({ path: options.db, ...(options.synchronous ? { synchronous: options.synchronous } : {}) }));
+    try {
+      let privateKey: KeyObject;
+      if (options.signingKey === undefined) {
+        const fresh = generateSigningKeyPair();
+        privateKey = parseSigningKey(await store.initMeta('signing_key', privateKeyToPem(fresh.privateKey)));
+      } else {
+        privateKey = typeof options.signingKey === 'string' ? parseSigningKey(options.signingKey) : options.signingKey;
+      }
+      const publicKey = createPublicKey(privateKey);
+      const apiKeys =
+        options.apiKeys && options.apiKeys.length > 0
+          ? options.apiKeys
+          : [await store.initMeta('api_key', `dsk_${randomBytes(24).toString('base64url')}`)];
+      if (apiKeys.some((k) => k.trim() === '')) throw new RangeError('apiKeys must not contain an empty key');
+
+      const client = new EndpointClient({ timeoutMs: requestTimeoutMs });
+      const loop = new RunLoop({
+        store,
+        owner: instanceId,
+        privateKey,
+        client,
+        concurrency: limits,
+        backoff,
+        leaseMs,
+        defaultExpirationMs,
+        maxExpirationMs,
+        maxAttempts: options.maxAttempts,
+        claimBatch: options.claimBatch ?? 256,
+        maxInFlight: options.maxInFlight ?? 4096,
+        orphans: options.orphans ?? 'cancel',
+        elideStateAbove: options.elideStateAbove ?? 1024,
+        log,
+        onAttempt: (e) => emit?.emit('attempt', e),
+        onFinished: (e) => emit?.finished(e),
+      });
+      let scheduler: Scheduler | null = null;
+      const server = createApiServer({
+        apiKeys,
+        maxBodyBytes: options.maxBodyBytes ?? 16_000_000,
+        log,
+        handlers: {
+          dispatch: async (req) => ({ dispatchIds: await scheduler!.dispatch(req.calls ?? []) }),
+          wait: (req, signal) => scheduler!.waitRequest(req, signal),
+          get: async (req) => ({ call: await scheduler!.get(req.dispatchId ?? '') }),
+          list: (req) => scheduler!.listRequest(req),
+          cancel: async (req) => ({ cancelled: await scheduler!.cancel(req.dispatchId ?? '') }),
+          restart: async (req) => ({ call: await scheduler!.restart(req.dispatchId ?? '') }),
+          health: async () => ({ status: 'ok', instance: instanceId, inFlight: loop.active }),
+        },
+      });
+      const host = options.host ?? '127.0.0.1';
+      const port = options.port ?? DEFAULT_PORT;
+      await new Promise<void>((resolve, reject) => {
+        const onError = (err: Error & { code?: string }) => {
+          reject(
+            err.code === 'EADDRINUSE'
+              ? new Error(`port ${port} on ${host} is already in use: stop what listens there or choose another port (0 picks a free one)`, { cause: err })
+              : err,
+          );
+        };
+        server.once('error', onError);
+        server.listen(port, host, () => {
+          server.off('error', onError);
+          resolve();
+        });
+      });
+      const address = server.address() as AddressInfo;
+      const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      scheduler = new Scheduler({
+        url: `http://${urlHost === '0.0.0.0' ? '127.0.0.1' : urlHost}:${address.port}`,
+        apiKeys,
+        publicKey,
+        store,
+        ownsStore,
+        server,
+        loop,
+        client,
+        limits,
+        log,
+        instanceId,
+        defaultExpirationMs,
+        maxExpirationMs,
+      });
+      emit = scheduler;
+      loop.start();
+      log.info(`scheduler ${instanceId} listening on ${scheduler.url}`);
+      return scheduler;
+    } catch (err) {
+      if (ownsStore) await store.close();
+      throw err;
+    }
+  }
+
+  private finished(e: FinishedEvent): void {
+    this.emit('finished', e);
+    this.notifyWaiters(e.dispatchId);
+  }
+
+  private notifyWaiters(id: string): void {
+    const set = this.waiters.get(id);
+    if (!set) return;
+    this.waiters.delete(id);
+    for (const w of set) w();
+  }
+
+  private checkOpen(): void {
+    if (this.closing) throw new SchedulerError('unavailable', 'the scheduler is shutting down');
+  }
+
+  /**
+   * Accepts calls (all or none) once durably stored; answers their dispatch
+   * IDs in order. A call whose `idempotencyKey` was seen before answers the
+   * original ID and creates nothing. Throws a {@link SchedulerError}
+   * (`invalid_argument`) naming the first invalid call.
+   * @example
+   * const [id] = await scheduler.dispatch([{ function: 'greet', endpoint: 'http://127.0.0.1:8000', input: encodeArgs(['Ada']) }]);
+   */
+  async dispatch(calls: proto.ICall[]): Promise<string[]> {
+    this.checkOpen();
+    if (calls.length === 0) throw new SchedulerError('invalid_argument', 'the request has no calls: send at least one call');
+    calls.forEach((c, i) => {
+      const problem = validateCall(c, i, { endpointRequired: true });
+      if (problem) throw new SchedulerError('invalid_argument', problem);
+    });
+    const now = Date.now();
+    const rows = calls.map((c): NewCall => {
+      const id = newDispatchId(now);
+      const expirationMs = expirationMsOf(c, this.defaultExpirationMs, this.maxExpirationMs);
+      const row: NewCall = {
+        id,
+        function: c.function ?? '',
+        endpoint: c.endpoint ?? '',
+        input: c.input ?? null,
+        createdAt: now,
+        dueAt: now,
+        expiresAt: now + expirationMs,
+        expirationMs,
+        rootId: id,
+      };
+      if (c.version) row.version = c.version;
+      if (c.idempotencyKey) row.idempotencyKey = c.idempotencyKey;
+      return row;
+    });
+    const ids = await this.store.insertCalls(rows);
+    this.loop.wake();
+    this.emit('dispatched', { dispatchIds: ids, functions: rows.map((r) => r.function) });
+    this.log.debug(`dispatched ${ids.length} call(s): ${rows.map((r, i) => `${r.function} ${ids[i]}`).join(', ')}`);
+    return ids;
+  }
+
+  /**
+   * Waits until a call has a result, at most `timeoutMs` (default 30 s,
+   * capped at 10 minutes). Throws `not_found` for an unknown ID.
+   * @example
+   * const r = await scheduler.wait(id, 5_000);
+   */
+  async wait(id: string, timeoutMs = 30_000, signal?: AbortSignal): Promise<WaitResult> {
+    const deadline = Date.now() + Math.min(MAX_WAIT_MS, Math.max(0, timeoutMs));
+    for (;;) {
+      const rec = await this.store.getCall(id);
+      if (!rec) throw new SchedulerError('not_found', `no call with dispatch ID ${JSON.stringify(id)}`);
+      if (isFinished(rec.state)) {
+        const result: proto.ICallResult = { dispatchId: rec.id };
+        if (rec.correlationId !== null) result.correlationId = proto.toLong(rec.correlationId);
+        if (rec.output) result.output = rec.output;
+        if (rec.error) result.error = rec.error;
+        return { done: true, state: rec.state, status: rec.status as Status, result };
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0 || signal?.aborted || this.closing) return { done: false, state: rec.state };
+      await new Promise<void>((resolve) => {
+        let set = this.waiters.get(id);
+        if (!set) {
+          set = new Set();
+          this.waiters.set(id, set);
+        }
+        const done = () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', done);
+          set.delete(done);
+          resolve();
+        };
+        // Recheck at least every second: other instances, cancellations of descendants.
+        const timer = setTimeout(done, Math.min(remaining, 1000));
+        signal?.addEventListener('abort', done);
+        set.add(done);
+      });
+    }
+  }
+
+  /** The Wait RPC. */
+  private async waitRequest(req: proto.IWaitRequest, signal: AbortSignal): Promise<proto.IWaitResponse> {
+    const ms = proto.durationToMs(req.timeout);
+    const r = await this.wait(req.dispatchId ?? '', ms && ms > 0 ? ms : 30_000, signal);
+    if (!r.done) return { done: false, state: callStateNumber(r.state) };
+    return { done: true, state: callStateNumber(r.state), status: r.status as number, result: r.result };
+  }
+
+  /**
+   * Everything known about a call: state, status, attempts with their
+   * status, duration and error, timestamps, input and output (also decoded
+   * to JSON text), parent, root, children, and the adaptive concurrency of
+   * its (endpoint, function) on this instance. Throws `not_found`.
+   * @example
+   * const info = await scheduler.get(id);
+   * console.log(info.state, info.attemptHistory?.length, info.concurrency?.limit);
+   */
+  async get(id: string): Promise<proto.ICallInfo> {
+    const rec = await this.store.getCall(id);
+    if (!rec) throw new SchedulerError('not_found', `no call with dispatch ID ${JSON.stringify(id)}`);
+    const [attempts, children] = await Promise.all([this.store.getAttempts(id), this.store.getChildren(id)]);
+    return toCallInfo(rec, { attempts, children, concurrency: this.limits.snapshot(rec.endpoint, rec.function) });
+  }
+
+  /**
+   * Calls, newest first, filtered and paginated, with counts per state.
+   * @example
+   * let page = await scheduler.list({ states: ['failed'], limit: 50 });
+   * while (page.nextCursor) page = await scheduler.list({ states: ['failed'], limit: 50, cursor: page.nextCursor });
+   */
+  async list(options: ListOptions = {}): Promise<ListResult> {
+    const { createdAfter, createdBefore, ...rest } = options;
+    const filter: ListFilter = { ...rest };
+    const after = time(createdAfter);
+    const before = time(createdBefore);
+    if (after !== undefined) filter.createdAfter = after;
+    if (before !== undefined) filter.createdBefore = before;
+    let page: Awaited<ReturnType<Store['listCalls']>>;
+    try {
+      page = await this.store.listCalls(filter);
+    } catch (err) {
+      if (err instanceof RangeError) throw new SchedulerError('invalid_argument', err.message);
+      throw err;
+    }
+    return { calls: page.calls.map((c) => toCallInfo(c)), nextCursor: page.nextCursor, counts: page.counts };
+  }
+
+  /** The List RPC. */
+  private async listRequest(req: proto.IListRequest): Promise<proto.IListResponse> {
+    const states = (req.states ?? []).map((n) => {
+      const s = callStateOf(n);
+      if (!s) throw new SchedulerError('invalid_argument', `unknown call state ${n}`);
+      return s;
+    });
+    if ((req.limit ?? 0) > 1000) throw new SchedulerError('invalid_argument', `limit must be at most 1000, got ${req.limit}`);
+    const options: ListOptions = {};
+    if (states.length) options.states = states;
+    if (req.function) options.function = req.function;
+    if (req.createdAfter) options.createdAfter = proto.timestampToDate(req.createdAfter) ?? undefined;
+    if (req.createdBefore) options.createdBefore = proto.timestampToDate(req.createdBefore) ?? undefined;
+    if (req.limit) options.limit = req.limit;
+    if (req.cursor) options.cursor = req.cursor;
+    if (req.rootsOnly) options.rootsOnly = true;
+    const page = await this.list(options);
+    return {
+      calls: page.calls,
+      nextCursor: page.nextCursor ?? '',
+      counts: (Object.keys(page.counts) as CallState[]).map((s) => ({ state: callStateNumber(s), count: page.counts[s] })),
+    };
+  }
+
+  /**
+   * Cancels a call and its unfinished descendants. They end `cancelled`,
+   * with status PERMANENT_ERROR and an error saying they were cancelled; a
+   * parent waiting on the call receives that error. A run in flight is not
+   * interrupted, but its result is discarded. Returns how many calls were
+   * cancelled (0 if it had already finished). Throws `not_found`.
+   * @example
+   * await scheduler.cancel(id);
+   */
+  async cancel(id: string): Promise<number> {
+    this.checkOpen();
+    const rec = await this.store.getCall(id);
+    if (!rec) throw new SchedulerError('not_found', `no call with dispatch ID ${JSON.stringify(id)}`);
+    const n = await this.store.cancel(id, Date.now(), {
+      type: 'CancelledError',
+      message: `the call ${id} (${rec.function}) was cancelled through the scheduler API`,
+    });
+    if (n > 0) {
+      this.log.info(`cancelled ${rec.function} ${id}${n > 1 ? ` and ${n - 1} descendant(s)` : ''}`);
+      this.emit('finished', {
+        dispatchId: id,
+        function: rec.function,
+        state: 'cancelled',
+        status: Status.PERMANENT_ERROR,
+        statusName: statusName(Status.PERMANENT_ERROR),
+      });
+      // Descendants may have waiters too.
+      for (const key of [...this.waiters.keys()]) this.notifyWaiters(key);
+      this.loop.wake();
+    }
+    return n;
+  }
+
+  /**
+   * Runs a call again from its original function and input, under the same
+   * dispatch ID (PROTOCOL.md 8.15: an explicit act, since side effects may
+   * repeat). Its unfinished children are cancelled; the attempt history is
+   * kept; its expiration starts again. Throws `not_found`.
+   * @example
+   * await scheduler.restart(id);
+   */
+  async restart(id: string): Promise<proto.ICallInfo> {
+    this.checkOpen();
+    if (!(await this.store.restart(id, Date.now()))) {
+      throw new SchedulerError('not_found', `no call with dispatch ID ${JSON.stringify(id)}`);
+    }
+    this.log.info(`restarted ${id} from its original input`);
+    this.loop.wake();
+    return this.get(id);
+  }
+
+  /**
+   * The adaptive concurrency limit of (endpoint, function) on this instance.
+   * @example
+   * scheduler.concurrency('http://127.0.0.1:8000', 'charge').limit;
+   */
+  concurrency(endpoint: string, fn: string): ConcurrencySnapshot {
+    return this.limits.snapshot(endpoint, fn);
+  }
+
+  /** Every (endpoint, function) limit seen by this instance. */
+  concurrencyAll(): ConcurrencySnapshot[] {
+    return this.limits.all();
+  }
+
+  /**
+   * Stops accepting requests and claiming calls, waits for the runs in
+   * flight to be recorded, and closes the store (unless it was given).
+   * @example
+   * process.on('SIGTERM', () => scheduler.close().then(() => process.exit(0)));
+   */
+  close(): Promise<void> {
+    if (!this.closing) {
+      this.closing = (async () => {
+        for (const key of [...this.waiters.keys()]) this.notifyWaiters(key);
+        const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+        this.server.closeIdleConnections();
+        await this.loop.stop();
+        this.server.closeAllConnections();
+        await serverClosed;
+        this.client.close();
+        this.unsubscribe?.();
+        if (this.ownsStore) await this.store.close();
+        this.log.info(`scheduler ${this.instanceId} stopped`);
+      })();
+    }
+    return this.closing;
+  }
+}
+
+function positive(name: string, value: number): number {
+  if (!(Number.isFinite(value) && value > 0)) throw new RangeError(`${name} must be a positive number of milliseconds, got ${value}`);
+  return value;
+}
+

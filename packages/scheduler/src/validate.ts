@@ -1,0 +1,48 @@
+/**
+ * Validation of calls (PROTOCOL.md 1): the rules protovalidate enforces on
+ * `DispatchRequest`, also applied to the calls of a Poll.
+ * @module
+ */
+import { proto } from '@dispatch/core';
+
+/** The protocol's function name pattern. */
+export const FUNCTION_NAME_PATTERN = /^[a-zA-Z_][a-zA-Z0-9_<>.]*$/;
+
+const SCHEMES = ['http://', 'https://', 'bridge://', 'arn:aws:lambda'];
+
+/**
+ * Why a call is invalid, or null when it is valid. `index` names the call in
+ * the message.
+ * @example
+ * const problem = validateCall({ function: 'bad-name', endpoint: 'http://x' }, 0);
+ * // 'calls[0].function "bad-name" does not match ^[a-zA-Z_][a-zA-Z0-9_<>.]*$ ...'
+ */
+export function validateCall(call: proto.ICall, index: number, options: { endpointRequired: boolean }): string | null {
+  const where = `calls[${index}]`;
+  const fn = call.function ?? '';
+  if (fn === '') return `${where}.function is required`;
+  if (!FUNCTION_NAME_PATTERN.test(fn)) {
+    return `${where}.function ${JSON.stringify(fn)} does not match ${FUNCTION_NAME_PATTERN.source} (letters, digits, _, <, > and . only, not starting with a digit)`;
+  }
+  const endpoint = call.endpoint ?? '';
+  if (endpoint === '') {
+    if (options.endpointRequired) return `${where}.endpoint is required (the URL of the app serving ${fn})`;
+  } else {
+    if (!SCHEMES.some((s) => endpoint.startsWith(s))) {
+      return `${where}.endpoint ${JSON.stringify(endpoint)} must start with http://, https://, bridge:// or arn:aws:lambda`;
+    }
+    if (endpoint.startsWith('http')) {
+      try {
+        new URL(endpoint);
+      } catch {
+        return `${where}.endpoint ${JSON.stringify(endpoint)} is not a valid URL`;
+      }
+    }
+  }
+  if (call.expiration) {
+    const seconds = Number(proto.toBigInt(call.expiration.seconds ?? 0));
+    const nanos = call.expiration.nanos ?? 0;
+    if (seconds < 0 || nanos < 0) return `${where}.expiration must be ≥ 0, got ${seconds}s ${nanos}ns`;
+  }
+  return null;
+}
