@@ -306,7 +306,7 @@ describe('registered types', () => {
     expect(name(registry.errorStatus(new Throws()))).toBe('TEMPORARY_ERROR');
     expect(name(registry.errorStatus(new Throws()))).toBe('TEMPORARY_ERROR');
     expect(onHandlerError).toHaveBeenCalledTimes(1); // once per faulty handler
-    expect((onHandlerError.mock.calls[0]?.[0] as Error).cause).toBeInstanceOf(Error);
+    expect((onHandlerError.mock.calls[0]?.[0] as Error | undefined)?.cause).toBeInstanceOf(Error);
 
     class Bad extends Error {}
     registry.registerErrorType(Bad, (() => 'PERMANENT_ERROR') as unknown as () => Status);
