@@ -39,8 +39,8 @@ export function batch(): Batch {
 }
 
 /** See {@link Dispatch.gather}. @example `const [a, b] = await dispatch.gather(f(1), f(2));` */
-export function gather<T extends readonly unknown[]>(...items: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }>;
 export function gather<T extends readonly unknown[]>(items: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }>;
+export function gather<T extends readonly unknown[]>(...items: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }>;
 export function gather(...items: unknown[]): Promise<unknown[]> {
   return defaultDispatch().gather(...items) as Promise<unknown[]>;
 }

@@ -325,8 +325,8 @@ export class Dispatch {
    * const paths = await dispatch.gather(...clients.map((c) => generateInvoice(c)));
    * ```
    */
-  gather<T extends Awaitable>(...items: T): Promise<Results<T>>;
   gather<T extends Awaitable>(items: T): Promise<Results<T>>;
+  gather<T extends Awaitable>(...items: T): Promise<Results<T>>;
   gather(...items: unknown[]): Promise<unknown[]> {
     return Promise.all(group(spread(items), 'all'));
   }
