@@ -167,7 +167,7 @@ const MAGIC = new TextEncoder().encode('\u0000dispatch-ts:error:1\n');
  *   'buf.build/stealthrocket/dispatch-proto/dispatch.sdk.python.v1.Pickled',
  *   bytes,
  * );
- * encodeValue(pickled); // { type_url: 'buf.build/...Pickled', value: bytes }
+ * encodeValue(pickled); // { typeUrl: 'buf.build/...Pickled', value: bytes }
  * ```
  */
 export class OpaqueValue {
@@ -243,8 +243,9 @@ Object.defineProperty(SerializationError.prototype, 'name', {
 });
 
 // ---------------------------------------------------------------------------
-// Any helpers (the generated IAny names its first field `type_url`; resolve it
-// from the descriptor so these keep working if the field is renamed).
+// Any helpers. The name of the type URL field comes from the descriptor
+// (`typeUrl` today; an earlier generation of the codec said `type_url`), so
+// these stay right whichever way the codec is generated.
 
 const TYPE_URL_FIELD: string = Any.type.fieldsById[1]?.name ?? 'type_url';
 
