@@ -185,6 +185,7 @@ export class SqliteStore implements Store {
           THEN MIN(COALESCE(due_at, @now), @now) ELSE due_at END
         WHERE id = @parent AND generation = @gen AND state IN ('pending', 'running', 'suspended')`),
       setDeliver: p('UPDATE calls SET deliver = 1 WHERE seq = ?'),
+      childByCorrelation: p('SELECT 1 FROM calls WHERE parent_id = ? AND parent_generation = ? AND correlation_id = ?'),
       unfinishedChildren: p(`SELECT id FROM calls WHERE parent_id = ? AND parent_generation = ? AND state NOT IN ${FINISHED_SQL}`),
       tree: p(`WITH RECURSIVE tree(id) AS (SELECT value FROM json_each(?) UNION SELECT c.id FROM calls c JOIN tree t ON c.parent_id = t.id)
         SELECT c.* FROM calls c JOIN tree t ON c.id = t.id WHERE c.state NOT IN ${FINISHED_SQL}`),
@@ -468,7 +469,16 @@ export class SqliteStore implements Store {
         }
         case 'suspend': {
           this.markDelivered(row, req.delivered);
-          for (const call of o.calls) this.insertRow(call, row.generation);
+          // 8.17: one child per correlation ID in an execution; a repeated ID is dropped.
+          const seen = new Set<string>();
+          for (const call of o.calls) {
+            const corr = call.correlationId === undefined ? null : call.correlationId.toString();
+            if (corr !== null) {
+              if (seen.has(corr) || this.stmt.childByCorrelation!.get(row.id, row.generation, corr)) continue;
+              seen.add(corr);
+            }
+            this.insertRow(call, row.generation);
+          }
           let kind = 0;
           let typeUrl: string | null = null;
           let value: Buffer | null = null;

@@ -216,7 +216,11 @@ export interface SuspendOutcome {
   state: CoroutineState | null;
   /** `state.value` is a delta to append to the stored value (Poll.state_is_delta). */
   stateIsDelta: boolean;
-  /** Calls to start, as children (`parentId` and `rootId` set by the caller). */
+  /**
+   * Calls to start, as children (`parentId` and `rootId` set by the caller).
+   * A call whose correlation ID repeats one of the same Poll, or of an
+   * earlier child of the same execution, is dropped (PROTOCOL.md 8.17).
+   */
   calls: NewCall[];
   minResults: number;
   maxResults: number;

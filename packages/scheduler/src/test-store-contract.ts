@@ -280,6 +280,39 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       expect(again?.resume?.deltaCapable).toBe(true);
     });
 
+    it('drops calls whose correlation ID repeats one of the same execution', async () => {
+      const parent = newCall();
+      await store.insertCalls([parent]);
+      const suspend = async (leaseToken: number, calls: NewCall[]) =>
+        store.complete({
+          id: parent.id,
+          owner: 'a',
+          leaseToken,
+          now,
+          attempt: null,
+          delivered: [],
+          outcome: {
+            kind: 'suspend',
+            status: OK,
+            state: null,
+            stateIsDelta: false,
+            calls,
+            minResults: 1,
+            maxResults: 10,
+            deadline: now + 1,
+            wakeOnError: false,
+            pollError: null,
+          },
+        });
+      const kid = (corr: bigint) => newCall({ parentId: parent.id, rootId: parent.id, correlationId: corr });
+      const [p] = (await claim({ capacity: () => 1 })).calls;
+      await suspend(p!.leaseToken, [kid(1n), kid(2n), kid(1n)]);
+      expect(await store.getChildren(parent.id)).toHaveLength(2);
+      const again = (await claim({ now: now + 1, capacity: (_e, fn) => (fn === 'fn' ? 10 : 0) })).calls.find((c) => c.id === parent.id);
+      await suspend(again!.leaseToken, [kid(2n), kid(3n)]);
+      expect(await store.getChildren(parent.id)).toHaveLength(3);
+    });
+
     it('wakes a parent on an error result when the poll asks for it', async () => {
       const parent = newCall();
       await store.insertCalls([parent]);
