@@ -167,8 +167,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const instanceId = `sched-${randomBytes(6).toString('hex')}`;
     let emit: Scheduler | null = null;
     const limits = new ConcurrencyController(options.concurrency, (snapshot, previous) => {
-      log.debug(
-        `concurrency ${snapshot.function} at ${snapshot.endpoint}: ${Math.floor(previous)} → ${Math.floor(snapshot.limit)} (${snapshot.inFlight} in flight)`,
+      // Decreases at info (the endpoint is struggling), increases at debug.
+      log.log(
+        snapshot.limit < previous ? 'info' : 'debug',
+        `concurrency ${snapshot.function} at ${snapshot.endpoint}: limit ${Math.floor(previous)} → ${Math.floor(snapshot.limit)} (${snapshot.inFlight} in flight)`,
       );
       emit?.emit('concurrency', snapshot);
     });
