@@ -13,6 +13,7 @@ export * from './run-loop.js';
 export * from './scheduler-error.js';
 export * from './scheduler-options.js';
 export * from './scheduler.js';
+export * from './scheduler-client.js';
 export * from './sqlite-schema.js';
 export * from './sqlite-store.js';
 export * from './store.js';

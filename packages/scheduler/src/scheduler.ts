@@ -225,7 +225,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           list: (req) => scheduler!.listRequest(req),
           cancel: async (req) => ({ cancelled: await scheduler!.cancel(req.dispatchId ?? '') }),
           restart: async (req) => ({ call: await scheduler!.restart(req.dispatchId ?? '') }),
-          health: async () => ({ status: 'ok', instance: instanceId, inFlight: loop.active }),
+          health: async () => ({ status: 'ok', instance: instanceId, inFlight: loop.active, verificationKey: publicKeyToBase64(publicKey) }),
         },
       });
       const host = options.host ?? '127.0.0.1';
