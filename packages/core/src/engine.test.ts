@@ -428,3 +428,63 @@ describe('engine: state it cannot use', () => {
     expect(outcome.error?.message).toMatch(/over the limit of 2000 bytes/);
   });
 });
+
+describe.each(modes)('engine (%s): protocol edge cases', (mode) => {
+  function app() {
+    const dispatch = new Dispatch({ env: {}, endpointUrl: 'http://app.test', verificationKey: null, logger: silent, cache: mode === 'cache' ? undefined : false });
+    const child = dispatch.function(async function child(n: number) {
+      return n;
+    });
+    dispatch.function(async function parent() {
+      return (await dispatch.gather([child(1), child(2)])).join('+');
+    });
+    return dispatch;
+  }
+  const out = (v: number) => proto.pack(proto.Int64Value, { value: v });
+
+  it('resubmits the calls of a poll that failed (PollResult.error)', async () => {
+    const dispatch = app();
+    const first = await dispatch.engine.run({ function: 'parent', input: encodeArgs([]), dispatchId: 'p' });
+    const calls = first.poll?.calls ?? [];
+    expect(calls.map((c) => c.function)).toEqual(['child', 'child']);
+    const again = await dispatch.engine.run({
+      function: 'parent',
+      dispatchId: 'p',
+      pollResult: { typedCoroutineState: first.poll?.typedCoroutineState, error: { type: 'Unavailable', message: 'calls not dispatched' } },
+    });
+    const resent = again.poll?.calls ?? [];
+    expect(resent.map((c) => proto.toBigInt(c.correlationId))).toEqual(calls.map((c) => proto.toBigInt(c.correlationId)));
+  });
+
+  it('ignores duplicate and unknown correlation IDs', async () => {
+    const dispatch = app();
+    const first = await dispatch.engine.run({ function: 'parent', input: encodeArgs([]), dispatchId: 'p' });
+    const [a, b] = first.poll?.calls ?? [];
+    const second = await dispatch.engine.run({
+      function: 'parent',
+      dispatchId: 'p',
+      pollResult: {
+        typedCoroutineState: first.poll?.typedCoroutineState,
+        results: [
+          { correlationId: a?.correlationId, output: out(1) },
+          { correlationId: a?.correlationId, output: out(100) }, // duplicate: the first wins
+          { correlationId: proto.toLong(12345n), output: out(7) }, // unknown
+        ],
+      },
+    });
+    expect(second.poll?.calls ?? []).toEqual([]);
+    const third = await dispatch.engine.run({
+      function: 'parent',
+      dispatchId: 'p',
+      pollResult: {
+        typedCoroutineState: second.poll?.typedCoroutineState,
+        results: [
+          { correlationId: a?.correlationId, output: out(50) }, // redelivered after being recorded
+          { correlationId: b?.correlationId, output: out(2) },
+        ],
+      },
+    });
+    expect(third.status).toBe(Status.OK);
+    expect(decodeValue(third.exit?.result?.output)).toBe('1+2');
+  });
+});
