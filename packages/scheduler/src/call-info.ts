@@ -106,6 +106,9 @@ export function toCallInfo(
       const c = details.concurrency;
       info.concurrency = { endpoint: c.endpoint, function: c.function, limit: c.limit, inFlight: c.inFlight, min: c.min, max: c.max };
     }
+    const state = rec.coroutineState;
+    if (state?.kind === 'typed') info.typedCoroutineState = { typeUrl: state.typeUrl, value: state.value };
+    if (state?.kind === 'bytes') info.coroutineState = state.value;
     info.inputJson = valueToJson(rec.input);
     info.outputJson = valueToJson(rec.output);
   }

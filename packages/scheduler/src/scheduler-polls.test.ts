@@ -33,6 +33,7 @@ describe('polls', () => {
     scheduler = await startTestScheduler();
     const id = await dispatchOne('sleep');
     await until(async () => (await scheduler!.get(id)).state === 3); // SUSPENDED
+    expect(text((await scheduler.get(id)).typedCoroutineState)).toBe('sleeping');
     const result = await scheduler.wait(id, 10_000);
     expect(result.done && text(result.result.output)).toBe('woke with 0 results');
     const [suspend, resume] = (await scheduler.get(id)).attemptHistory!;

@@ -134,6 +134,12 @@ const decodeError = (b: Buffer | null): IError | null => {
   return out;
 };
 
+function stateOf(row: CallRow): CoroutineState | null {
+  if (row.state_kind === 1) return { kind: 'bytes', value: new Uint8Array(row.state_value ?? []) };
+  if (row.state_kind === 2) return { kind: 'typed', typeUrl: row.state_type_url ?? '', value: new Uint8Array(row.state_value ?? []) };
+  return null;
+}
+
 const FINISHED_SQL = `('succeeded','failed','cancelled')`;
 
 /**
@@ -333,12 +339,7 @@ export class SqliteStore implements Store {
         output: decodeAny(r.output),
         error: decodeError(r.error),
       }));
-      let state: CoroutineState | null = null;
-      if (row.state_kind === 1) state = { kind: 'bytes', value: new Uint8Array(row.state_value ?? []) };
-      if (row.state_kind === 2) {
-        state = { kind: 'typed', typeUrl: row.state_type_url ?? '', value: new Uint8Array(row.state_value ?? []) };
-      }
-      resume = { state, results, error: decodeError(row.poll_error), deltaCapable: row.state_delta === 1 };
+      resume = { state: stateOf(row), results, error: decodeError(row.poll_error), deltaCapable: row.state_delta === 1 };
     }
     return {
       id: row.id,
@@ -615,6 +616,7 @@ export class SqliteStore implements Store {
       originalFunction: row.original_function,
       output: full ? decodeAny(row.output) : null,
       error: decodeError(row.error),
+      coroutineState: full ? stateOf(row) : null,
       ready: row.ready,
       minResults: row.poll_min,
       maxResults: row.poll_max,

@@ -300,6 +300,8 @@ export interface CallRecord {
   output: IAny | null;
   /** The final error, or while retrying the last attempt's. */
   error: IError | null;
+  /** The Poll's state while the call has one; null in list results. */
+  coroutineState: CoroutineState | null;
   /** Child results ready and not yet delivered. */
   ready: number;
   /** Poll conditions while suspended (0 otherwise). */

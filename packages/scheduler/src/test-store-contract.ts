@@ -223,7 +223,7 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
           pollError: null,
         },
       });
-      expect(await store.getCall(parent.id)).toMatchObject({ state: 'suspended', dueAt: now + 60_000 });
+      expect(await store.getCall(parent.id)).toMatchObject({ state: 'suspended', dueAt: now + 60_000, coroutineState: state });
       const claimed = await claim({ now: now + 1 });
       expect(claimed.calls.map((c) => c.id).sort()).toEqual(kids.map((k) => k.id).sort());
       const byId = new Map(claimed.calls.map((c) => [c.id, c]));

@@ -924,6 +924,16 @@ export const descriptor = {
            "type": "int32",
            "id": 27,
            "protoName": "max_results"
+          },
+          "typedCoroutineState": {
+           "type": "google.protobuf.Any",
+           "id": 28,
+           "protoName": "typed_coroutine_state"
+          },
+          "coroutineState": {
+           "type": "bytes",
+           "id": 29,
+           "protoName": "coroutine_state"
           }
          }
         },

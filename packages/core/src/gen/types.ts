@@ -329,6 +329,8 @@ export interface ICallInfo {
   readyResults?: number | null;
   minResults?: number | null;
   maxResults?: number | null;
+  typedCoroutineState?: IAny | null;
+  coroutineState?: Uint8Array | null;
 }
 
 /** dispatch.typescript.v1.ListRequest */
