@@ -160,6 +160,8 @@ export class Dispatch {
   readonly registry: StatusRegistry;
   /** The engine that runs this instance's functions. */
   readonly engine: Engine;
+  /** Where this instance logs warnings and errors. */
+  readonly logger: Pick<Console, 'warn' | 'error' | 'info'>;
   readonly #functions = new Map<string, EngineFunction>();
   readonly #options: DispatchInstanceOptions;
   #client: Pick<DispatchClient, 'dispatch'> | undefined;
@@ -170,6 +172,7 @@ export class Dispatch {
   constructor(options: DispatchInstanceOptions = {}) {
     this.#options = options;
     this.#client = options.client;
+    this.logger = options.logger ?? console;
     this.config = new ResolvedConfig(options);
     this.registry = new StatusRegistry(defaultStatusRegistry);
     this.engine = new Engine({
@@ -449,7 +452,7 @@ export class Dispatch {
     if (this.#warned) return;
     this.#warned = true;
     if (!this.config.verificationKey && !this.config.endpointUrlOrUndefined?.startsWith('bridge://')) {
-      (this.#options.logger ?? console).warn(
+      this.logger.warn(
         '[dispatch] DISPATCH_VERIFICATION_KEY is not set: requests to this endpoint are accepted without signature verification',
       );
     }

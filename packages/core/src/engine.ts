@@ -23,7 +23,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomInt } from 'node:crypto';
 import { type CallGroup, type CallStarter, type CallTarget, callContext, type DurableCall } from './call.js';
-import { fnv1a, JOURNAL_TYPE_URL, JOURNAL_VERSION, Journal, JournalError, MAX_JOURNAL_BYTES, type Outcome } from './journal.js';
+import { fnv1a, JOURNAL_TYPE_URL, Journal, MAX_JOURNAL_BYTES, type Outcome } from './journal.js';
 import * as proto from './proto.js';
 import type { IAny, ICall, ICallResult, IError, IRunRequest, IRunResponse } from './proto.js';
 import { OperationKind } from './proto.js';
@@ -515,19 +515,19 @@ export class Engine {
       }
       const state = pollResult.typedCoroutineState;
       if (!state || (state.typeUrl ?? '') === '') {
-        return this.#incompatible(fn, req, 'the PollResult carries no typed_coroutine_state (this SDK never emits the deprecated coroutine_state)');
+        return this.#incompatible(fn, 'the PollResult carries no typed_coroutine_state (this SDK never emits the deprecated coroutine_state)');
       }
       if (proto.typeNameOf(state.typeUrl ?? '') !== proto.Journal.fullName) {
-        return this.#incompatible(fn, req, `the state has type URL ${JSON.stringify(state.typeUrl)}, expected ${JOURNAL_TYPE_URL}`);
+        return this.#incompatible(fn, `the state has type URL ${JSON.stringify(state.typeUrl)}, expected ${JOURNAL_TYPE_URL}`);
       }
       let journal: Journal;
       try {
         journal = Journal.decode(state.value ?? new Uint8Array(0));
       } catch (err) {
-        return this.#incompatible(fn, req, (err as Error).message);
+        return this.#incompatible(fn, (err as Error).message);
       }
       if (journal.function !== fn.name) {
-        return this.#incompatible(fn, req, `the state belongs to function ${JSON.stringify(journal.function)}, not ${JSON.stringify(fn.name)}`);
+        return this.#incompatible(fn, `the state belongs to function ${JSON.stringify(journal.function)}, not ${JSON.stringify(fn.name)}`);
       }
       this.stats.replays++;
       execution = new Execution(this, fn, journal, context);
@@ -540,7 +540,7 @@ export class Engine {
           round = [];
         }
       }
-      if (round.length) return this.#incompatible(fn, req, 'the journal ends in the middle of a delivery round');
+      if (round.length) return this.#incompatible(fn, 'the journal ends in the middle of a delivery round');
       execution.incoming = { results: pollResult.results ?? [], at: journal.ops.length, resend: !!pollResult.error };
       return this.#start(execution, req);
     }
@@ -548,7 +548,7 @@ export class Engine {
     return this.#drive(execution, req);
   }
 
-  #incompatible(fn: EngineFunction, req: IRunRequest, message: string, input?: IAny): IRunResponse {
+  #incompatible(fn: EngineFunction, message: string, input?: IAny): IRunResponse {
     this.stats.incompatible++;
     if (fn.onIncompatibleState === 'restart' && input) {
       return {
@@ -556,7 +556,6 @@ export class Engine {
         exit: { result: {}, tailCall: { function: fn.name, input, endpoint: this.#options.endpointUrl() ?? '' } },
       };
     }
-    void req;
     return incompatible(message);
   }
 
@@ -595,7 +594,7 @@ export class Engine {
   async #drive(x: Execution, req: IRunRequest): Promise<IRunResponse> {
     for (;;) {
       await immediate();
-      if (x.diverged) return this.#incompatible(x.fn, req, x.diverged, x.journal.input);
+      if (x.diverged) return this.#incompatible(x.fn, x.diverged, x.journal.input);
       if (x.settled) return this.#exit(x);
       const round = x.replayRounds[0];
       const need = round ? (round[round.length - 1] as Outcome).opsStarted : x.incoming?.at;
@@ -773,4 +772,3 @@ export class Engine {
   }
 }
 
-export { JOURNAL_VERSION, JournalError };

@@ -82,7 +82,7 @@ describe('endpoint handler', () => {
     const statuses = [];
     for (const p of flaky) statuses.push(runResponse((await p).body));
     expect(statuses.map((s) => s.status).sort()).toEqual([Status.OK, Status.TEMPORARY_ERROR, Status.TEMPORARY_ERROR].sort());
-    const failed = statuses.find((s) => s.status === Status.TEMPORARY_ERROR);
+    const failed = statuses.find((s) => Number(s.status) === Status.TEMPORARY_ERROR);
     expect(failed?.exit?.result?.error?.type).toBe('TemporaryError');
     const fatal = runResponse((await post(plain, runRequest('fatal', []))).body);
     expect(fatal.status).toBe(Status.PERMANENT_ERROR);

@@ -66,7 +66,7 @@ export async function handleEndpointRequest(dispatch: Dispatch, request: Endpoin
     return await handle(dispatch, request);
   } catch (err) {
     // A bug of ours or of the function's environment: no stack trace in the body.
-    (console as Console).error('[dispatch] internal error while handling a run request:', err);
+    dispatch.logger.error('[dispatch] internal error while handling a run request:', err);
     return connectError(500, 'internal', 'internal error while handling the run request; see the endpoint logs');
   }
 }
