@@ -341,6 +341,14 @@ export class RunLoop {
       };
       return this.failure(call, Status.INVALID_RESPONSE, error, null, now);
     }
+    if (res.stateRequired) {
+      // Only an answer to an elided state may ask for it (run() resends those).
+      const error: IError = {
+        type: 'INVALID_RESPONSE',
+        message: `the endpoint ${call.endpoint} asked for the full state (state_required) although the request carried it`,
+      };
+      return this.failure(call, Status.INVALID_RESPONSE, error, null, now);
+    }
     let status = (res.status ?? Status.UNSPECIFIED) as Status;
     const exit = res.exit ?? null;
     const poll = res.poll ?? null;
