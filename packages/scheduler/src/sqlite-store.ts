@@ -197,6 +197,7 @@ export class SqliteStore implements Store {
         SELECT c.* FROM calls c JOIN tree t ON c.id = t.id WHERE c.state NOT IN ${FINISHED_SQL}`),
       attempts: p('SELECT * FROM attempts WHERE call_id = ? ORDER BY number'),
       children: p('SELECT id FROM calls WHERE parent_id = ? ORDER BY seq'),
+      stateOf: p('SELECT state_kind, state_type_url, state_value FROM calls WHERE id = ?'),
       getMeta: p('SELECT value FROM meta WHERE key = ?'),
       initMeta: p('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)'),
       renew: p(`UPDATE calls SET due_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'`),
@@ -247,6 +248,18 @@ export class SqliteStore implements Store {
       }
       throw err;
     }
+  }
+
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** A prepared statement, compiled once per SQL text. */
+  private sql(text: string): Database.Statement {
+    let statement = this.statements.get(text);
+    if (!statement) {
+      statement = this.db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement;
   }
 
   private ensureQueue(endpoint: string, fn: string): void {
@@ -369,8 +382,7 @@ export class SqliteStore implements Store {
       }
     }
     if (count > 0) {
-      this.db
-        .prepare('UPDATE calls SET ready = MAX(0, ready - ?), ready_errors = MAX(0, ready_errors - ?) WHERE seq = ?')
+      this.sql('UPDATE calls SET ready = MAX(0, ready - ?), ready_errors = MAX(0, ready_errors - ?) WHERE seq = ?')
         .run(count, errors, parent.seq);
     }
   }
@@ -392,8 +404,7 @@ export class SqliteStore implements Store {
     notify: boolean,
   ): void {
     const hasError = error != null || status !== 1;
-    this.db
-      .prepare(`UPDATE calls SET state = @state, status = @status, output = @output, error = @error, has_error = @has_error,
+    this.sql(`UPDATE calls SET state = @state, status = @status, output = @output, error = @error, has_error = @has_error,
         due_at = NULL, lease_owner = NULL, finished_at = @now, updated_at = @now, mode = 0, state_kind = 0,
         state_type_url = NULL, state_value = NULL, poll_error = NULL, poll_min = 0, poll_max = 0, poll_deadline = NULL
         WHERE seq = @seq`)
@@ -454,14 +465,13 @@ export class SqliteStore implements Store {
       const orphans = req.orphans ?? 'cancel';
       switch (o.kind) {
         case 'retry':
-          this.db
-            .prepare(`UPDATE calls SET state = 'pending', due_at = @due, lease_owner = NULL, status = @status,
+          this.sql(`UPDATE calls SET state = 'pending', due_at = @due, lease_owner = NULL, status = @status,
               error = @error, failures = failures + 1, attempts = @attempts, updated_at = @now WHERE seq = @seq`)
             .run({ due: o.dueAt, status: o.status, error: encodeError(o.error), attempts, now, seq: row.seq });
           break;
         case 'finish': {
           this.markDelivered(row, req.delivered);
-          this.db.prepare('UPDATE calls SET attempts = ? WHERE seq = ?').run(attempts, row.seq);
+          this.sql('UPDATE calls SET attempts = ? WHERE seq = ?').run(attempts, row.seq);
           this.finishRow(row, o.status === 1 ? 'succeeded' : 'failed', o.status, o.output, o.error, now, true);
           if (orphans === 'cancel') {
             this.cancelOrphans(row, now, `cancelled because its parent ${row.id} finished before collecting this result`);
@@ -498,7 +508,7 @@ export class SqliteStore implements Store {
               }
             }
           }
-          const fresh = this.db.prepare('SELECT ready, ready_errors FROM calls WHERE seq = ?').get(row.seq) as {
+          const fresh = this.sql('SELECT ready, ready_errors FROM calls WHERE seq = ?').get(row.seq) as {
             ready: number;
             ready_errors: number;
           };
@@ -507,8 +517,7 @@ export class SqliteStore implements Store {
             fresh.ready >= o.minResults ||
             (o.wakeOnError && fresh.ready_errors > 0) ||
             o.deadline <= now;
-          this.db
-            .prepare(`UPDATE calls SET state = 'suspended', mode = 1, due_at = @due, lease_owner = NULL, status = @status,
+          this.sql(`UPDATE calls SET state = 'suspended', mode = 1, due_at = @due, lease_owner = NULL, status = @status,
               error = NULL, failures = 0, attempts = @attempts, updated_at = @now, state_kind = @kind,
               state_type_url = @typeUrl, state_value = @value, state_delta = @delta, poll_min = @min, poll_max = @max,
               poll_deadline = @deadline, poll_wake_on_error = @wake, poll_error = @pollError WHERE seq = @seq`)
@@ -535,8 +544,7 @@ export class SqliteStore implements Store {
             this.cancelOrphans(row, now, `cancelled because its parent ${row.id} was replaced by a tail call`);
           }
           this.ensureQueue(o.endpoint, o.function);
-          this.db
-            .prepare(`UPDATE calls SET function = @fn, endpoint = @endpoint, input = @input, expires_at = @expires,
+          this.sql(`UPDATE calls SET function = @fn, endpoint = @endpoint, input = @input, expires_at = @expires,
               state = 'pending', mode = 0, due_at = @due, lease_owner = NULL, status = @status, error = NULL,
               failures = 0, attempts = @attempts, generation = generation + 1, ready = 0, ready_errors = 0,
               state_kind = 0, state_type_url = NULL, state_value = NULL, state_delta = 0, poll_min = 0, poll_max = 0,
@@ -576,13 +584,11 @@ export class SqliteStore implements Store {
       this.cancelOrphans(row, now, `cancelled because its parent ${row.id} was restarted`);
       if (row.deliver === 1 && row.parent_id) {
         // Its old result was counted as ready for the parent: take it back.
-        this.db
-          .prepare(`UPDATE calls SET ready = MAX(0, ready - 1), ready_errors = MAX(0, ready_errors - ?) WHERE id = ?`)
+        this.sql(`UPDATE calls SET ready = MAX(0, ready - 1), ready_errors = MAX(0, ready_errors - ?) WHERE id = ?`)
           .run(row.has_error, row.parent_id);
       }
       this.ensureQueue(row.original_endpoint, row.original_function);
-      this.db
-        .prepare(`UPDATE calls SET function = original_function, endpoint = original_endpoint, input = original_input,
+      this.sql(`UPDATE calls SET function = original_function, endpoint = original_endpoint, input = original_input,
           state = 'pending', mode = 0, due_at = @now, lease_owner = NULL, lease_token = lease_token + 1, status = 0,
           failures = 0, generation = generation + 1, ready = 0, ready_errors = 0, expires_at = @now + expiration_ms,
           finished_at = NULL, output = NULL, error = NULL, has_error = 0, deliver = NULL, state_kind = 0,
@@ -656,6 +662,12 @@ export class SqliteStore implements Store {
     return (this.stmt.children!.all(id) as Array<{ id: string }>).map((r) => r.id);
   }
 
+  async getCoroutineState(id: string): Promise<CoroutineState | null> {
+    this.checkOpen();
+    const row = this.stmt.stateOf!.get(id) as Pick<CallRow, 'state_kind' | 'state_type_url' | 'state_value'> | undefined;
+    return row ? stateOf(row as CallRow) : null;
+  }
+
   async listCalls(filter: ListFilter): Promise<ListPage> {
     this.checkOpen();
     const limit = Math.min(1000, Math.max(1, filter.limit ?? 100));
@@ -675,8 +687,7 @@ export class SqliteStore implements Store {
     }
     if (filter.rootsOnly) where.push('parent_id IS NULL');
     const countWhere = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    const countRows = this.db
-      .prepare(`SELECT state, count(*) AS n FROM calls ${countWhere} GROUP BY state`)
+    const countRows = this.sql(`SELECT state, count(*) AS n FROM calls ${countWhere} GROUP BY state`)
       .all(...params) as Array<{ state: CallState; n: number }>;
     const counts = Object.fromEntries(CALL_STATES.map((s) => [s, 0])) as Record<CallState, number>;
     for (const r of countRows) counts[r.state] = r.n;
@@ -693,8 +704,7 @@ export class SqliteStore implements Store {
       pageWhere.push('seq < ?');
       pageParams.push(seq);
     }
-    const rows = this.db
-      .prepare(
+    const rows = this.sql(
         `SELECT * FROM calls ${pageWhere.length ? `WHERE ${pageWhere.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`,
       )
       .all(...pageParams, limit + 1) as CallRow[];
