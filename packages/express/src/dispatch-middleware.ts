@@ -1,0 +1,97 @@
+/**
+ * The Express middleware: turns an Express request into the core's
+ * `EndpointRequest` and its answer back into a response. Nothing else.
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { connectError, type Dispatch, RUN_PATH } from '@dispatch/core';
+import { BodyTooLargeError, readBody, sendResponse } from '@dispatch/core/node';
+
+/** Options of {@link dispatchMiddleware}. */
+export interface DispatchMiddlewareOptions {
+  /**
+   * Largest Run request body read, in bytes; larger ones are answered 413
+   * as soon as they pass it. Default: the instance's `maxBodyBytes`
+   * (16,000,000 unless configured).
+   * @example dispatchMiddleware(dispatch, { bodyLimit: 4_000_000 })
+   */
+  bodyLimit?: number;
+}
+
+/**
+ * The parts of an Express request the middleware reads: a plain
+ * `IncomingMessage` plus what Express and body parsers add. Typed
+ * structurally so that Express 4 and 5 (and their type packages) both fit.
+ */
+export interface ExpressLikeRequest extends IncomingMessage {
+  /** Path and query as received, mount prefix included (Express sets it). */
+  originalUrl?: string;
+  /** Set by body parsers: a `Buffer` (express.raw) is used as is. */
+  body?: unknown;
+  /** Raw bytes kept by a parser's `verify` hook (NestJS `rawBody: true`). */
+  rawBody?: unknown;
+  /** body-parser's mark that it consumed the stream. */
+  _body?: boolean;
+}
+
+/**
+ * Express middleware serving the Dispatch endpoint (`POST
+ * /dispatch.sdk.v1.FunctionService/Run`, relative to where it is mounted).
+ * Other requests go on to the app's own routes untouched.
+ *
+ * It reads the raw body of the Run route itself, because signatures cover
+ * the exact bytes: mount it **before** body parsers such as `express.json()`
+ * (or exclude the route from them). A `Buffer` left in `req.body` by
+ * `express.raw()` is used as is; a body another parser turned into an
+ * object is answered 500 with a message saying how to fix the app. The
+ * signed path is `req.originalUrl`, so mount prefixes work.
+ *
+ * @example
+ * ```ts
+ * import express from 'express';
+ * import { Dispatch } from '@dispatch/core';
+ * import { dispatchMiddleware } from '@dispatch/express';
+ *
+ * const dispatch = new Dispatch();
+ * const app = express();
+ * app.use(dispatchMiddleware(dispatch));            // or app.use('/dispatch', dispatchMiddleware(dispatch))
+ * app.use(express.json());                          // the app's own parsers come after
+ * app.post('/buy', async (req, res) => res.json({ id: await checkout.dispatch(req.body.user) }));
+ * app.listen(8000);
+ * ```
+ */
+export function dispatchMiddleware(
+  dispatch: Dispatch,
+  options: DispatchMiddlewareOptions = {},
+): (req: ExpressLikeRequest, res: ServerResponse, next: (err?: unknown) => void) => void {
+  return (req, res, next) => {
+    const url = req.url ?? '/';
+    const queryAt = url.indexOf('?');
+    if ((queryAt < 0 ? url : url.slice(0, queryAt)) !== RUN_PATH) return next();
+    rawBody(req, options.bodyLimit ?? dispatch.config.maxBodyBytes)
+      .then(async (body) => {
+        if (typeof body === 'string') return sendResponse(res, connectError(500, 'internal', body));
+        const request = { method: req.method ?? 'GET', url: req.originalUrl ?? url, headers: req.headers, body };
+        sendResponse(res, await dispatch.handler(request));
+      })
+      .catch((err: unknown) => {
+        if (err instanceof BodyTooLargeError) {
+          sendResponse(res, connectError(413, 'resource_exhausted', err.message, { connection: 'close' }));
+        } else next(err);
+      });
+  };
+}
+
+/** The exact body bytes, or a message explaining why they are gone. */
+async function rawBody(req: ExpressLikeRequest, limit: number): Promise<Uint8Array | string> {
+  if (Buffer.isBuffer(req.body)) return req.body;
+  if (Buffer.isBuffer(req.rawBody)) return req.rawBody;
+  if (req._body || req.readableEnded) {
+    return (
+      'the Dispatch endpoint needs the raw request body, but another middleware already parsed it ' +
+      `(req.body is ${req.body === null ? 'null' : typeof req.body}): mount dispatchMiddleware() before body parsers ` +
+      'such as express.json(), or exclude its route from them; signatures cover the exact bytes, so a parsed body cannot be used'
+    );
+  }
+  return readBody(req, limit);
+}

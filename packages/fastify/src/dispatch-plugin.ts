@@ -1,0 +1,88 @@
+/**
+ * The Fastify plugin: turns a Fastify request into the core's
+ * `EndpointRequest` and its answer back into a reply. Nothing else.
+ * @module
+ */
+import { connectError, type Dispatch, type EndpointResponse, RUN_PATH } from '@dispatch/core';
+import type { FastifyError, FastifyPluginAsync, FastifyReply } from 'fastify';
+import fp from 'fastify-plugin';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The Dispatch instance registered with `@dispatch/fastify`. */
+    dispatch: Dispatch;
+  }
+}
+
+/** Options of {@link dispatchPlugin}. */
+export interface DispatchPluginOptions {
+  /**
+   * The Dispatch instance whose functions the endpoint runs; also decorates
+   * the app as `app.dispatch`.
+   * @example app.register(dispatchPlugin, { dispatch: new Dispatch() })
+   */
+  dispatch: Dispatch;
+  /**
+   * Largest Run request body, in bytes (Fastify's `bodyLimit` for this
+   * route only). Default: the instance's `maxBodyBytes` (16,000,000 unless
+   * configured).
+   * @example app.register(dispatchPlugin, { dispatch, bodyLimit: 4_000_000 })
+   */
+  bodyLimit?: number;
+  /**
+   * Path the Run route is mounted under (the plugin wraps itself with
+   * fastify-plugin, so Fastify's own `prefix` option does not apply to it;
+   * registering it inside a prefixed plugin works too).
+   * @example app.register(dispatchPlugin, { dispatch, prefix: '/dispatch' })
+   */
+  prefix?: string;
+}
+
+const send = (reply: FastifyReply, r: EndpointResponse) =>
+  reply.code(r.status).headers(r.headers).send(Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength));
+
+/**
+ * The encapsulated part: a raw-body parser for every content type and the
+ * route, so neither leaks into the app (its JSON parser stays as it was).
+ */
+const endpoint: FastifyPluginAsync<{ dispatch: Dispatch; bodyLimit: number }> = async (app, { dispatch, bodyLimit }) => {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
+  app.setErrorHandler((err: FastifyError, _req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    const code = status === 413 ? 'resource_exhausted' : status < 500 ? 'invalid_argument' : 'internal';
+    return send(reply, connectError(status, code, status < 500 ? err.message : 'internal error; see the endpoint logs'));
+  });
+  app.all(RUN_PATH, { bodyLimit }, async (req, reply) => {
+    const body = Buffer.isBuffer(req.body) ? req.body : new Uint8Array(0);
+    return send(reply, await dispatch.handler({ method: req.method, url: req.url, headers: req.headers, body }));
+  });
+};
+
+/**
+ * Fastify plugin serving the Dispatch endpoint (`POST
+ * /dispatch.sdk.v1.FunctionService/Run`). It decorates the app with
+ * `app.dispatch`, reads the Run route's body as raw bytes (signatures cover
+ * them) in an encapsulated context, answers errors as Connect JSON, and
+ * waits for in-flight runs when the app closes.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify';
+ * import { Dispatch } from '@dispatch/core';
+ * import { dispatchPlugin } from '@dispatch/fastify';
+ *
+ * const app = Fastify();
+ * await app.register(dispatchPlugin, { dispatch: new Dispatch() });
+ * app.post('/notify', async () => ({ id: await notifyAll.dispatch() }));
+ * await app.listen({ port: 8000 });
+ * ```
+ */
+export const dispatchPlugin = fp<DispatchPluginOptions>(
+  async (app, { dispatch, bodyLimit, prefix }) => {
+    app.decorate('dispatch', dispatch);
+    app.addHook('preClose', () => dispatch.drain());
+    await app.register(endpoint, { dispatch, bodyLimit: bodyLimit ?? dispatch.config.maxBodyBytes, prefix: prefix ?? '' });
+  },
+  { name: '@dispatch/fastify', fastify: '5.x' },
+);

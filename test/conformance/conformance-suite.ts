@@ -1,0 +1,260 @@
+/**
+ * The conformance suite every way of serving the endpoint runs (PROTOCOL.md
+ * 2, 3 and 8.1–8.7): the node:http server, Express 4 and 5, Fastify, and
+ * NestJS on both platforms. Each target starts a real server on 127.0.0.1
+ * port 0 for a given Dispatch instance and mount prefix; the suite talks to
+ * it with fetch.
+ */
+import type { KeyObject } from 'node:crypto';
+import {
+  decodeValue,
+  Dispatch,
+  encodeArgs,
+  fromJson,
+  generateSigningKeyPair,
+  proto,
+  RUN_PATH,
+  Status,
+  signRequest,
+  toJson,
+} from '@dispatch/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/** A running server of one target. */
+export interface RunningServer {
+  /** `http://127.0.0.1:port` (no prefix). */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** A way of serving the endpoint. */
+export interface ConformanceTarget {
+  name: string;
+  /**
+   * Starts a server for `dispatch` with the Run route under `prefix` ('' or
+   * '/dispatch'). Targets that are apps (all but the bare node server) also
+   * serve `POST /app/echo` (answers `{ echo: <the body parsed by the app's own
+   * JSON parser> }`) and `GET /app/health` (answers `ok`).
+   */
+  start(dispatch: Dispatch, prefix: string): Promise<RunningServer>;
+  /** `false` for the bare node server, which has no routes of its own. */
+  appRoutes: boolean;
+}
+
+const LIMIT = 64 * 1024;
+const quiet = { warn() {}, error() {}, info() {} };
+
+function newDispatch(verificationKey: KeyObject | null): Dispatch {
+  const dispatch = new Dispatch({ endpointUrl: 'http://127.0.0.1:1', verificationKey, maxBodyBytes: LIMIT, logger: quiet, env: {} });
+  dispatch.function(function echo(text: string) {
+    return `echo: ${text}`;
+  });
+  return dispatch;
+}
+
+const runRequest = (fn: string, args: unknown[]): proto.IRunRequest => ({
+  function: fn,
+  input: encodeArgs(args),
+  dispatchId: 'conformance-1',
+  rootDispatchId: 'conformance-1',
+});
+
+interface SendOptions {
+  method?: string;
+  contentType?: string | null;
+  /** Sign with this key; `null` sends no signature. */
+  key?: KeyObject | null;
+  /** Sign these bytes instead of the body sent. */
+  signedBody?: Uint8Array;
+  created?: number;
+  /** Send the body as a stream of chunks (no Content-Length). */
+  stream?: boolean;
+}
+
+/** Runs the suite against a target: once at the root, once under a mount prefix. */
+export function conformance(target: ConformanceTarget): void {
+  describe.each(['', '/dispatch'])(`${target.name} (prefix "%s")`, (prefix) => {
+    const keys = generateSigningKeyPair();
+    const other = generateSigningKeyPair();
+    let signed: RunningServer;
+    let open: RunningServer;
+
+    beforeAll(async () => {
+      signed = await target.start(newDispatch(keys.publicKey), prefix);
+      open = await target.start(newDispatch(null), prefix);
+    });
+    afterAll(async () => {
+      await signed?.close();
+      await open?.close();
+    });
+
+    async function send(server: RunningServer, body: Uint8Array, options: SendOptions = {}, path = `${prefix}${RUN_PATH}`) {
+      const url = `${server.url}${path}`;
+      const method = options.method ?? 'POST';
+      const contentType = options.contentType === undefined ? 'application/proto' : options.contentType;
+      const headers: Record<string, string> = {};
+      if (contentType !== null) headers['content-type'] = contentType;
+      const key = options.key === undefined ? keys.privateKey : options.key;
+      if (key) {
+        Object.assign(
+          headers,
+          signRequest({
+            method,
+            url,
+            contentType: contentType ?? '',
+            body: options.signedBody ?? body,
+            privateKey: key,
+            ...(options.created === undefined ? {} : { created: options.created }),
+          }),
+        );
+      }
+      const init: RequestInit & { duplex?: 'half' } = { method, headers };
+      if (method !== 'GET' && method !== 'HEAD') {
+        if (options.stream) {
+          const chunks = Math.ceil(body.length / 8192);
+          let i = 0;
+          init.body = new ReadableStream<Uint8Array>({
+            pull(controller) {
+              if (i < chunks) controller.enqueue(body.subarray(i++ * 8192, i * 8192));
+              else controller.close();
+            },
+          });
+          init.duplex = 'half';
+        } else init.body = body;
+      }
+      const res = await fetch(url, init);
+      return { status: res.status, contentType: res.headers.get('content-type') ?? '', body: new Uint8Array(await res.arrayBuffer()) };
+    }
+
+    const protoBody = (fn = 'echo', args: unknown[] = ['hi']) => proto.RunRequest.encode(runRequest(fn, args));
+
+    function expectConnectError(res: { status: number; contentType: string; body: Uint8Array }, status: number, code: string) {
+      expect(res.status).toBe(status);
+      expect(res.contentType).toMatch(/^application\/json/);
+      const json = JSON.parse(new TextDecoder().decode(res.body)) as { code: unknown; message: unknown };
+      expect(json.code).toBe(code);
+      expect(typeof json.message).toBe('string');
+      expect(json.message).not.toBe('');
+      return json as { code: string; message: string };
+    }
+
+    function expectEcho(res: { status: number; contentType: string; body: Uint8Array }, text = 'hi') {
+      expect(res.status).toBe(200);
+      expect(res.contentType).toBe('application/proto');
+      const response = proto.RunResponse.decode(res.body);
+      expect(response.status).toBe(Status.OK);
+      expect(decodeValue(response.exit?.result?.output)).toBe(`echo: ${text}`);
+    }
+
+    it('runs a signed binary request and answers binary protobuf', async () => {
+      expectEcho(await send(signed, protoBody()));
+    });
+
+    it('accepts the other binary content types (application/octet-stream, none)', async () => {
+      expectEcho(await send(signed, protoBody(), { contentType: 'application/octet-stream' }));
+      // Signatures cover Content-Type, so a request without one can only be unsigned.
+      expectEcho(await send(open, protoBody(), { contentType: null, key: null }));
+    });
+
+    it('answers a Connect JSON request in JSON', async () => {
+      const body = new TextEncoder().encode(JSON.stringify(toJson(proto.RunRequest, runRequest('echo', ['json']))));
+      const res = await send(signed, body, { contentType: 'application/json' });
+      expect(res.status).toBe(200);
+      expect(res.contentType).toMatch(/^application\/json/);
+      const response = fromJson(proto.RunResponse, JSON.parse(new TextDecoder().decode(res.body)));
+      expect(response.status).toBe(Status.OK);
+      expect(decodeValue(response.exit?.result?.output)).toBe('echo: json');
+    });
+
+    it('refuses an unsigned request with 401 unauthenticated', async () => {
+      expectConnectError(await send(signed, protoBody(), { key: null }), 401, 'unauthenticated');
+    });
+
+    it('refuses a request signed with another key with 403 permission_denied', async () => {
+      expectConnectError(await send(signed, protoBody(), { key: other.privateKey }), 403, 'permission_denied');
+    });
+
+    it('refuses a body that is not the one signed (digest mismatch) with 403', async () => {
+      expectConnectError(await send(signed, protoBody('echo', ['evil']), { signedBody: protoBody() }), 403, 'permission_denied');
+    });
+
+    it('refuses an expired signature with 403', async () => {
+      const created = Math.floor(Date.now() / 1000) - 600;
+      expectConnectError(await send(signed, protoBody(), { created }), 403, 'permission_denied');
+    });
+
+    it('refuses a signature made for another path with 403', async () => {
+      const body = protoBody();
+      // Signed for /other/...Run, sent to the real path.
+      const url = `${signed.url}${prefix}${RUN_PATH}`;
+      const headers = {
+        'content-type': 'application/proto',
+        ...signRequest({ method: 'POST', url: `${signed.url}/other${RUN_PATH}`, contentType: 'application/proto', body, privateKey: keys.privateKey }),
+      };
+      const res = await fetch(url, { method: 'POST', headers, body });
+      expectConnectError(
+        { status: res.status, contentType: res.headers.get('content-type') ?? '', body: new Uint8Array(await res.arrayBuffer()) },
+        403,
+        'permission_denied',
+      );
+    });
+
+    it('accepts unsigned requests when no verification key is set', async () => {
+      expectEcho(await send(open, protoBody(), { key: null }));
+    });
+
+    it('answers 400 invalid_argument to a body that is not a RunRequest', async () => {
+      expectConnectError(await send(signed, new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f])), 400, 'invalid_argument');
+      expectConnectError(await send(signed, new TextEncoder().encode('{not json'), { contentType: 'application/json' }), 400, 'invalid_argument');
+    });
+
+    it('answers 400 invalid_argument to a request without a function name', async () => {
+      expectConnectError(await send(signed, proto.RunRequest.encode({ input: encodeArgs([]) })), 400, 'invalid_argument');
+    });
+
+    it('answers 413 resource_exhausted to a body over the limit (declared or streamed)', async () => {
+      const big = new Uint8Array(LIMIT + 1024).fill(7);
+      expectConnectError(await send(signed, big), 413, 'resource_exhausted');
+      expectConnectError(await send(signed, big, { stream: true }), 413, 'resource_exhausted');
+      // The server is still fine afterwards.
+      expectEcho(await send(signed, protoBody()));
+    });
+
+    it('answers 404 not_found to an unknown function, naming it', async () => {
+      const error = expectConnectError(await send(signed, protoBody('nope', [])), 404, 'not_found');
+      expect(error.message).toContain('nope');
+    });
+
+    it('answers 415 to an unsupported content type', async () => {
+      expectConnectError(await send(signed, protoBody(), { contentType: 'text/plain' }), 415, 'invalid_argument');
+      expectConnectError(await send(signed, protoBody(), { contentType: 'application/x-www-form-urlencoded' }), 415, 'invalid_argument');
+    });
+
+    it('answers 405 to GET on the Run route', async () => {
+      expectConnectError(await send(signed, new Uint8Array(0), { method: 'GET', key: null }), 405, 'unimplemented');
+    });
+
+    // The bare node server has no routes of its own; every other target is an app.
+    const appIt = target.appRoutes ? it : () => undefined;
+    appIt("leaves the app's own routes and JSON parser untouched", async () => {
+      const res = await fetch(`${signed.url}/app/echo`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ hello: 'world', n: 1 }),
+      });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ echo: { hello: 'world', n: 1 } });
+      const health = await fetch(`${signed.url}/app/health`);
+      expect(health.status).toBe(200);
+      expect(await health.text()).toBe('ok');
+    });
+
+    appIt('serves the Run route only under its mount prefix', async () => {
+      if (prefix === '') return;
+      const res = await send(signed, protoBody(), {}, RUN_PATH);
+      // The app's own 404, not a Run response.
+      expect(res.status).toBe(404);
+      expect(res.contentType).not.toBe('application/proto');
+    });
+  });
+}

@@ -1,0 +1,9 @@
+import express from 'express';
+import { conformance } from './conformance-suite.js';
+import { type ExpressLike, startExpress } from './express-app.js';
+
+conformance({
+  name: 'Express 5 (@dispatch/express)',
+  appRoutes: true,
+  start: (dispatch, prefix) => startExpress(express as unknown as ExpressLike, dispatch, prefix),
+});
