@@ -1,0 +1,117 @@
+import { Dispatch, PermanentError, proto, Status, TemporaryError } from '@dispatch/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startTestScheduler, type TestScheduler } from './index.js';
+
+const silent = { warn() {}, error() {}, info() {} };
+let t: TestScheduler | undefined;
+afterEach(async () => {
+  await t?.close();
+  t = undefined;
+});
+
+describe('startTestScheduler', () => {
+  it('runs an app instance configured for production against an in-process scheduler', async () => {
+    // The app's own instance, configured for somewhere else entirely.
+    const dispatch = new Dispatch({ env: {}, apiKey: 'prod-key', apiUrl: 'https://dispatch.example.com', endpointUrl: 'https://app.example.com', logger: silent });
+    const add = dispatch.function(function add(a: number, b: number) {
+      return a + b;
+    });
+    const double = dispatch.function(async function double(n: number) {
+      return (await add(n, n)) as number;
+    });
+    const original = dispatch.config;
+    t = await startTestScheduler(dispatch);
+    expect(await t.call(add, 2, 40)).toBe(42);
+    expect(await t.call(double, 21)).toBe(42);
+    expect(dispatch.config.endpointUrl).toBe(t.endpointUrl);
+    await t.close();
+    expect(dispatch.config).toBe(original);
+    expect(dispatch.config.endpointUrl).toBe('https://app.example.com');
+  });
+
+  it('rejects with the error as thrown (name, message, status, fields) and counts attempts', async () => {
+    t = await startTestScheduler();
+    class CardDeclined extends PermanentError {
+      override name = 'CardDeclined';
+      constructor(readonly card: string) {
+        super(`card ${card} declined`);
+      }
+    }
+    let runs = 0;
+    const charge = t.dispatch.function(async function charge(card: string) {
+      runs++;
+      throw new CardDeclined(card);
+    });
+    const err = (await t.call(charge, 'card_1').catch((e: unknown) => e)) as Error & { card?: string };
+    expect(err.name).toBe('CardDeclined');
+    expect(err.message).toBe('card card_1 declined');
+    expect(err.card).toBe('card_1');
+    expect(runs).toBe(1);
+
+    let flakyRuns = 0;
+    const flaky = t.dispatch.function(async function flaky() {
+      if (++flakyRuns < 3) throw new TemporaryError(`try ${flakyRuns}`);
+      return 'ok';
+    });
+    const r = await t.run(flaky);
+    expect(r).toMatchObject({ status: Status.OK, statusName: 'OK', value: 'ok', attempts: 3, state: 'succeeded' });
+    const attempts = await t.attempts(r.id);
+    expect(attempts.map((a) => [a.statusName, a.outcome])).toEqual([
+      ['TEMPORARY_ERROR', 'retry'],
+      ['TEMPORARY_ERROR', 'retry'],
+      ['OK', 'exit'],
+    ]);
+    expect(attempts[0]?.error).toEqual({ name: 'TemporaryError', message: 'try 1' });
+  });
+
+  it('shows parents and children of a fan-in, and a fan-out dispatched from inside a function', async () => {
+    t = await startTestScheduler();
+    const d = t.dispatch;
+    const sent: string[] = [];
+    const square = d.function(async function square(n: number) {
+      return n * n;
+    });
+    const send = d.function(async function send(to: string) {
+      sent.push(to);
+    });
+    const sum = d.function(async function sumOfSquares(ns: number[]) {
+      const squares = await d.gather(ns.map((n) => square(n)));
+      await d.batch().add(send('ann'), send('bob')).dispatch();
+      return squares.reduce((a, b) => a + b, 0);
+    });
+    const r = await t.run(sum, [1, 2, 3]);
+    expect(r.value).toBe(14);
+    const call = await t.get(r.id);
+    expect(call).toMatchObject({ function: 'sumOfSquares', state: 'succeeded', parentId: null, rootId: r.id, output: 14 });
+    expect(call.children).toHaveLength(3);
+    const child = await t.get(call.children[0]!);
+    expect(child).toMatchObject({ function: 'square', parentId: r.id, output: 1 });
+    // The fan-out calls are root calls of their own, dispatched through the API.
+    const sends = async () => (await t!.calls({ function: 'send' })).filter((c) => c.state === 'succeeded').length;
+    for (let i = 0; i < 500 && (await sends()) < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(sent.sort()).toEqual(['ann', 'bob']);
+  });
+
+  it('signs requests and the app verifies them; an unsigned request is refused', async () => {
+    t = await startTestScheduler();
+    t.dispatch.function(function echo(s: string) {
+      return s;
+    });
+    const body = proto.RunRequest.encode({ function: 'echo', dispatchId: 'x' });
+    const res = await fetch(`${t.endpointUrl}/dispatch.sdk.v1.FunctionService/Run`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/proto' },
+      body,
+    });
+    expect(res.status).toBe(401);
+    expect(t.dispatch.config.verificationKey).toBeDefined();
+  });
+
+  it('reports a call that does not finish in time with its state and last error', async () => {
+    t = await startTestScheduler(undefined, { timeoutMs: 300 });
+    const never = t.dispatch.function(async function never() {
+      throw new TemporaryError('still down');
+    });
+    await expect(t.call(never)).rejects.toThrow(/never .* did not finish within 300 ms: it is pending after \d+ run\(s\), last error TemporaryError: still down/);
+  });
+});
