@@ -52,6 +52,11 @@ export interface ApiServerOptions {
   maxBodyBytes: number;
   handlers: ApiHandlers;
   log: Logger;
+  /**
+   * Serves other paths (the dashboard) before they are answered `not_found`;
+   * returns true when it took the request. It does its own authentication.
+   */
+  fallback?: (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => boolean;
 }
 
 interface Route {
@@ -126,6 +131,7 @@ export function createApiServer(options: ApiServerOptions): http.Server {
       return;
     }
     const route = ROUTES[url.pathname];
+    if (!route && options.fallback?.(req, res, url)) return;
     if (!route) {
       req.resume();
       sendError(res, new SchedulerError('not_found', `no procedure at ${url.pathname}`));

@@ -139,4 +139,11 @@ export interface SchedulerOptions {
    * @example { leaseMs: 60_000 }
    */
   leaseMs?: number;
+  /**
+   * Serve the dashboard at `/dashboard/` on the API's port, behind the same
+   * API keys (a login form, or a one-time link from
+   * `scheduler.dashboardLoginUrl()`). Default true.
+   * @example { dashboard: false }
+   */
+  dashboard?: boolean;
 }

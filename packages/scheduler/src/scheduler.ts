@@ -21,6 +21,7 @@ import { createApiServer } from './api-server.js';
 import { resolveBackoff } from './backoff.js';
 import { callStateNumber, callStateOf, toCallInfo } from './call-info.js';
 import { ConcurrencyController, type ConcurrencySnapshot } from './concurrency.js';
+import { DASHBOARD_SECRET_META, Dashboard, newDashboardSecret } from './dashboard/dashboard.js';
 import { newDispatchId } from './dispatch-id.js';
 import { EndpointClient } from './endpoint-client.js';
 import type { FinishedEvent, SchedulerEvents } from './events.js';
@@ -110,6 +111,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly unsubscribe: (() => void) | undefined;
   private closing: Promise<void> | null = null;
+  private dashboard: Dashboard | null = null;
 
   private constructor(init: {
     url: string;
@@ -214,6 +216,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         onFinished: (e) => emit?.finished(e),
       });
       let scheduler: Scheduler | null = null;
+      const dashboardSecret = options.dashboard === false ? null : await store.initMeta(DASHBOARD_SECRET_META, newDashboardSecret());
       const server = createApiServer({
         apiKeys,
         maxBodyBytes: options.maxBodyBytes ?? 16_000_000,
@@ -227,6 +230,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           restart: async (req) => ({ call: await scheduler!.restart(req.dispatchId ?? '') }),
           health: async () => ({ status: 'ok', instance: instanceId, inFlight: loop.active, verificationKey: publicKeyToBase64(publicKey) }),
         },
+        fallback: (req, res, url) => scheduler?.dashboard?.handle(req, res, url) ?? false,
       });
       const host = options.host ?? '127.0.0.1';
       const port = options.port ?? DEFAULT_PORT;
@@ -262,6 +266,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         maxExpirationMs,
       });
       emit = scheduler;
+      if (dashboardSecret !== null) scheduler.dashboard = new Dashboard(scheduler, { secret: dashboardSecret });
       loop.start();
       log.info(`scheduler ${instanceId} listening on ${scheduler.url}`);
       return scheduler;
@@ -504,6 +509,23 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return this.limits.all();
   }
 
+  /** The dashboard's URL (`<url>/dashboard/`), or null when it is disabled. */
+  get dashboardUrl(): string | null {
+    return this.dashboard?.url ?? null;
+  }
+
+  /**
+   * A one-time link that signs a browser in to the dashboard (valid for an
+   * hour, on this instance), for the CLI to print. Throws when the
+   * dashboard is disabled.
+   * @example
+   * console.log(`dashboard: ${scheduler.dashboardLoginUrl()}`);
+   */
+  dashboardLoginUrl(): string {
+    if (!this.dashboard) throw new Error('the dashboard is disabled (dashboard: false)');
+    return this.dashboard.loginUrl();
+  }
+
   /**
    * Stops accepting requests and claiming calls, waits for the runs in
    * flight to be recorded, and closes the store (unless it was given).
@@ -514,6 +536,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (!this.closing) {
       this.closing = (async () => {
         for (const key of [...this.waiters.keys()]) this.notifyWaiters(key);
+        this.dashboard?.close();
         const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
         this.server.closeIdleConnections();
         await this.loop.stop();

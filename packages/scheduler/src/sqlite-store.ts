@@ -197,7 +197,6 @@ export class SqliteStore implements Store {
         SELECT c.* FROM calls c JOIN tree t ON c.id = t.id WHERE c.state NOT IN ${FINISHED_SQL}`),
       attempts: p('SELECT * FROM attempts WHERE call_id = ? ORDER BY number'),
       children: p('SELECT id FROM calls WHERE parent_id = ? ORDER BY seq'),
-      stateOf: p('SELECT state_kind, state_type_url, state_value FROM calls WHERE id = ?'),
       getMeta: p('SELECT value FROM meta WHERE key = ?'),
       initMeta: p('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)'),
       renew: p(`UPDATE calls SET due_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'`),
@@ -660,12 +659,6 @@ export class SqliteStore implements Store {
   async getChildren(id: string): Promise<string[]> {
     this.checkOpen();
     return (this.stmt.children!.all(id) as Array<{ id: string }>).map((r) => r.id);
-  }
-
-  async getCoroutineState(id: string): Promise<CoroutineState | null> {
-    this.checkOpen();
-    const row = this.stmt.stateOf!.get(id) as Pick<CallRow, 'state_kind' | 'state_type_url' | 'state_value'> | undefined;
-    return row ? stateOf(row as CallRow) : null;
   }
 
   async listCalls(filter: ListFilter): Promise<ListPage> {

@@ -1,0 +1,152 @@
+/**
+ * Who may see the dashboard: the holders of an API key of the scheduler.
+ *
+ * - A login form exchanges an API key for a session cookie (HttpOnly,
+ *   SameSite=Lax, Path=/dashboard). The cookie is stateless: an expiry, a
+ *   nonce and an HMAC under a secret derived from a random secret kept in the
+ *   store and from the scheduler's API keys, so sessions survive a restart,
+ *   work on every instance sharing the store, and all end when the keys
+ *   change. Logging out revokes the nonce on this instance.
+ * - A one-time login link (`/dashboard/login?token=…`), minted by the CLI
+ *   through {@link DashboardAuth.mintLoginToken}, signs in once within its
+ *   lifetime, on the instance that minted it.
+ * - API clients may also send `Authorization: Bearer <key>`.
+ * @module
+ */
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/** Name of the session cookie. */
+export const SESSION_COOKIE = 'dispatch_dashboard';
+/** Lifetime of a session. */
+export const SESSION_TTL_MS = 12 * 3_600_000;
+/** Lifetime of a one-time login link. */
+export const LOGIN_TOKEN_TTL_MS = 3_600_000;
+/** Failed logins allowed per client address per minute. */
+export const MAX_FAILED_LOGINS_PER_MINUTE = 10;
+
+const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest();
+
+/**
+ * Sessions, one-time tokens and key checks of one dashboard.
+ * @example
+ * const auth = new DashboardAuth(['dsk_…'], secretFromStore);
+ * const cookie = auth.login('dsk_…'); // a Set-Cookie value, or null
+ */
+export class DashboardAuth {
+  private readonly keys: Buffer[];
+  private readonly secret: Buffer;
+  private readonly tokens = new Map<string, number>();
+  private readonly revoked = new Map<string, number>();
+  private readonly failures = new Map<string, { count: number; since: number }>();
+
+  /**
+   * @param apiKeys the scheduler's API keys
+   * @param storedSecret a random secret kept in the store (shared by instances)
+   * @param now clock (tests)
+   */
+  constructor(
+    apiKeys: readonly string[],
+    storedSecret: string,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.keys = apiKeys.map((k) => sha256(k));
+    this.secret = createHmac('sha256', storedSecret).update([...apiKeys].sort().join('\n')).digest();
+  }
+
+  /** True when `key` is one of the API keys (constant time over all keys). */
+  checkKey(key: string): boolean {
+    const given = sha256(key.trim());
+    let ok = false;
+    for (const k of this.keys) ok = timingSafeEqual(given, k) || ok;
+    return ok;
+  }
+
+  /** True for an `Authorization: Bearer <API key>` header. */
+  checkBearer(header: string | undefined): boolean {
+    const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
+    return m ? this.checkKey(m[1]!) : false;
+  }
+
+  /** A new session token (the cookie's value). */
+  newSession(): string {
+    const expires = (this.now() + SESSION_TTL_MS).toString(36);
+    const nonce = randomBytes(16).toString('base64url');
+    return `${expires}.${nonce}.${this.mac(`${expires}.${nonce}`)}`;
+  }
+
+  /** True when `token` is a session of this dashboard that has not expired or been revoked. */
+  checkSession(token: string | undefined): boolean {
+    const parts = (token ?? '').split('.');
+    if (parts.length !== 3) return false;
+    const [expires, nonce, mac] = parts as [string, string, string];
+    const expected = Buffer.from(this.mac(`${expires}.${nonce}`));
+    const given = Buffer.from(mac);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return false;
+    const at = Number.parseInt(expires, 36);
+    if (!(at > this.now())) return false;
+    return !this.revoked.has(nonce);
+  }
+
+  /** Ends a session on this instance (until it would have expired anyway). */
+  revoke(token: string | undefined): void {
+    const [expires, nonce] = (token ?? '').split('.');
+    if (!this.checkSession(token) || !nonce || !expires) return;
+    this.sweep();
+    this.revoked.set(nonce, Number.parseInt(expires, 36));
+  }
+
+  /** A one-time login token, valid for {@link LOGIN_TOKEN_TTL_MS}. */
+  mintLoginToken(): string {
+    this.sweep();
+    const token = randomBytes(24).toString('base64url');
+    this.tokens.set(sha256(token).toString('hex'), this.now() + LOGIN_TOKEN_TTL_MS);
+    return token;
+  }
+
+  /** Uses up a one-time token: true the first time, within its lifetime. */
+  redeemLoginToken(token: string): boolean {
+    const key = sha256(token).toString('hex');
+    const expires = this.tokens.get(key);
+    this.tokens.delete(key);
+    return expires !== undefined && expires > this.now();
+  }
+
+  /** False when `client` failed to log in too often in the last minute. */
+  mayTryLogin(client: string): boolean {
+    const f = this.failures.get(client);
+    if (!f || this.now() - f.since > 60_000) return true;
+    return f.count < MAX_FAILED_LOGINS_PER_MINUTE;
+  }
+
+  /** Counts a failed login of `client`. */
+  failedLogin(client: string): void {
+    const now = this.now();
+    const f = this.failures.get(client);
+    if (!f || now - f.since > 60_000) this.failures.set(client, { count: 1, since: now });
+    else f.count++;
+    if (this.failures.size > 10_000) this.failures.clear();
+  }
+
+  private mac(data: string): string {
+    return createHmac('sha256', this.secret).update(data).digest('base64url');
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    for (const [k, t] of this.tokens) if (t <= now) this.tokens.delete(k);
+    for (const [k, t] of this.revoked) if (t <= now) this.revoked.delete(k);
+  }
+}
+
+/**
+ * The value of one cookie in a Cookie header.
+ * @example
+ * readCookie('a=1; dispatch_dashboard=x', 'dispatch_dashboard'); // 'x'
+ */
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  for (const part of (header ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim();
+  }
+  return undefined;
+}
