@@ -349,6 +349,19 @@ export interface ListPage {
 export type StoreChange = { kind: 'due' } | { kind: 'finished'; id: string };
 
 /**
+ * A scheduler instance telling the others sharing the store that it is alive.
+ * @example
+ * const live = await store.heartbeat?.({ owner: 'sched-1', now: Date.now(), ttlMs: 30_000 });
+ */
+export interface InstanceHeartbeat {
+  /** The instance's owner ID (as in leases). */
+  owner: string;
+  now: number;
+  /** An instance not heard from for this long counts as gone. */
+  ttlMs: number;
+}
+
+/**
  * The durable store of a scheduler. Every method is atomic; a write resolves
  * only once it is durable (at the store's durability level).
  * @example
@@ -400,6 +413,16 @@ export interface Store {
   getMeta(key: string): Promise<string | null>;
   /** Stores `value` under `key` unless one exists; returns the stored value (race-safe across instances). */
   initMeta(key: string, value: string): Promise<string>;
+
+  /**
+   * Optional, for stores shared by several instances: records that `owner`
+   * is alive and answers how many instances are (itself included), so that
+   * each divides the concurrency bounds by that number.
+   */
+  heartbeat?(beat: InstanceHeartbeat): Promise<number>;
+
+  /** Optional: `owner` stops (graceful close); the others stop counting it at once. */
+  leave?(owner: string): Promise<void>;
 
   /**
    * Optional: hear about changes made by other processes sharing the store.

@@ -1,0 +1,173 @@
+/**
+ * The PostgreSQL schema, as numbered migrations, applied once when several
+ * scheduler instances start together: every instance runs
+ * {@link migratePg}, which takes a transaction-level advisory lock
+ * (`pg_advisory_xact_lock`) keyed on the schema name, so the first one
+ * migrates and the others wait, then find nothing left to do. DDL is
+ * transactional in PostgreSQL: a migration that fails leaves nothing behind.
+ *
+ * Every object lives in one schema (default `dispatch`), chosen per store, so
+ * one database can hold several independent schedulers (and each test its
+ * own schema).
+ * @module
+ */
+import type { ClientBase } from 'pg';
+
+/** Default schema of the PostgreSQL store. */
+export const DEFAULT_PG_SCHEMA = 'dispatch';
+
+/** Schema names this store accepts: a plain lower-case SQL identifier. */
+export const PG_SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,47}$/;
+
+/**
+ * The migrations, in order: migration `i` (0-based) brings the schema to
+ * version `i + 1`. They run with `search_path` set to the store's schema.
+ * Never edit a released migration; append a new one.
+ */
+export const PG_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  -- Every (endpoint, function) pair that ever had a call: instances claim per
+  -- pair, so a pair at its concurrency limit costs nothing.
+  CREATE TABLE queues (
+    endpoint TEXT NOT NULL,
+    function TEXT NOT NULL,
+    PRIMARY KEY (endpoint, function)
+  );
+  CREATE TABLE calls (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    function TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    version TEXT NOT NULL DEFAULT '',
+    input BYTEA,
+    original_function TEXT NOT NULL,
+    original_endpoint TEXT NOT NULL,
+    original_input BYTEA,
+    -- Unique: two instances accepting the same key race on this index; the
+    -- loser answers the winner's dispatch ID.
+    idempotency_key TEXT UNIQUE,
+    parent_id TEXT,
+    parent_generation INTEGER NOT NULL DEFAULT 0,
+    root_id TEXT NOT NULL,
+    -- uint64, exact, as decimal text.
+    correlation_id TEXT,
+    state TEXT NOT NULL,
+    status INTEGER NOT NULL DEFAULT 0,
+    -- When the call may run next; while running, the lease expiry; NULL once finished.
+    due_at BIGINT,
+    lease_owner TEXT,
+    lease_token INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
+    -- Grows on tail calls and restarts: children of older generations are never delivered.
+    generation INTEGER NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    finished_at BIGINT,
+    expires_at BIGINT NOT NULL,
+    expiration_ms BIGINT NOT NULL,
+    -- 0: the next run starts from input; 1: it resumes the Poll.
+    mode SMALLINT NOT NULL DEFAULT 0,
+    -- 0: no state; 1: coroutine_state bytes; 2: typed_coroutine_state.
+    state_kind SMALLINT NOT NULL DEFAULT 0,
+    state_type_url TEXT,
+    state_value BYTEA,
+    state_delta SMALLINT NOT NULL DEFAULT 0,
+    poll_min INTEGER NOT NULL DEFAULT 0,
+    poll_max INTEGER NOT NULL DEFAULT 0,
+    poll_deadline BIGINT,
+    poll_wake_on_error SMALLINT NOT NULL DEFAULT 0,
+    poll_error BYTEA,
+    -- Results of children ready and not yet delivered (and how many are errors).
+    ready INTEGER NOT NULL DEFAULT 0,
+    ready_errors INTEGER NOT NULL DEFAULT 0,
+    -- 1 while this finished child's result waits for delivery to its parent.
+    deliver SMALLINT,
+    has_error SMALLINT NOT NULL DEFAULT 0,
+    output BYTEA,
+    error BYTEA
+  ) WITH (fillfactor = 80);
+  CREATE INDEX calls_due ON calls (endpoint, function, due_at) WHERE due_at IS NOT NULL;
+  CREATE INDEX calls_parent ON calls (parent_id, parent_generation) WHERE parent_id IS NOT NULL;
+  CREATE INDEX calls_deliver ON calls (parent_id, parent_generation, finished_at, seq) WHERE deliver = 1;
+  CREATE INDEX calls_state ON calls (state, seq);
+  CREATE TABLE attempts (
+    call_id TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    started_at BIGINT NOT NULL,
+    duration_ms DOUBLE PRECISION NOT NULL,
+    status INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    resume BOOLEAN NOT NULL,
+    error BYTEA,
+    PRIMARY KEY (call_id, number)
+  );
+  -- Scheduler instances sharing this schema, with their last heartbeat: the
+  -- live count divides the adaptive concurrency bounds among them.
+  CREATE TABLE instances (
+    owner TEXT PRIMARY KEY,
+    started_at BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL
+  );
+  `,
+];
+
+/**
+ * The advisory lock key of a schema's migrations: two int4 halves, the first
+ * a constant for this project ("DSPT"), the second from the schema name.
+ */
+function lockKeys(schema: string): [number, number] {
+  let h = 0;
+  for (let i = 0; i < schema.length; i++) h = (Math.imul(h, 31) + schema.charCodeAt(i)) | 0;
+  return [0x44535054, h];
+}
+
+/** Quotes a SQL identifier. */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/**
+ * Creates the schema if needed and applies the missing migrations, all in one
+ * transaction under an advisory lock: safe when several instances start at
+ * once. Returns the schema version reached. Refuses a schema written by a
+ * newer version of this package.
+ * @example
+ * const version = await migratePg(client, 'dispatch');
+ */
+export async function migratePg(client: ClientBase, schema: string): Promise<number> {
+  if (!PG_SCHEMA_PATTERN.test(schema)) {
+    throw new RangeError(
+      `the PostgreSQL schema name must match ${PG_SCHEMA_PATTERN} (lower-case letters, digits, underscores), got ${JSON.stringify(schema)}`,
+    );
+  }
+  const [k1, k2] = lockKeys(schema);
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1, $2)', [k1, k2]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+    await client.query(`SET LOCAL search_path TO ${quoteIdent(schema)}`);
+    await client.query('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+    const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_version');
+    let version = rows[0]?.version ?? 0;
+    if (rows.length === 0) await client.query('INSERT INTO schema_version (version) VALUES (0)');
+    if (version > PG_MIGRATIONS.length) {
+      throw new Error(
+        `the PostgreSQL schema ${JSON.stringify(schema)} has version ${version}, newer than this scheduler knows (${PG_MIGRATIONS.length}): upgrade @dispatch/scheduler on every instance, or use another schema`,
+      );
+    }
+    for (; version < PG_MIGRATIONS.length; version++) {
+      await client.query(PG_MIGRATIONS[version] ?? '');
+      await client.query('UPDATE schema_version SET version = $1', [version + 1]);
+    }
+    await client.query('COMMIT');
+    return version;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
+}
