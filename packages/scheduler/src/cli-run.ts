@@ -120,6 +120,7 @@ export async function runCommand(command: string[], flags: RunFlags, io: CliIO):
     const before = await scheduler.list({ limit: 1 });
     const unfinished = before.counts.pending + before.counts.running + before.counts.suspended;
     out.note(`scheduler ${scheduler.url} · database ${dbShown} · app endpoint ${endpointUrl}`);
+    out.note(`dashboard ${scheduler.dashboardLoginUrl()} (a one-time login link; then ${scheduler.dashboardUrl} with the API key)`);
     if (flags.endpointAddr && recorded && recorded !== addr && unfinished > 0) {
       out.note(`warning: ${unfinished} unfinished call(s) of ${dbShown} may be addressed to ${recorded}, not ${addr}; they cannot reach the app there`);
     }
