@@ -53,6 +53,7 @@ export class RunOutput {
   private timer: NodeJS.Timeout | null = null;
   private detach: (() => void) | null = null;
   private refreshing = false;
+  private readonly pending = new Set<Promise<void>>();
 
   constructor(options: RunOutputOptions) {
     this.o = options;
@@ -183,41 +184,33 @@ export class RunOutput {
   private finished(scheduler: Scheduler, e: FinishedEvent): void {
     const t = this.tracks.get(e.dispatchId);
     this.tracks.delete(e.dispatchId);
-    const top = this.topLevel.delete(e.dispatchId);
+    const dispatched = this.topLevel.delete(e.dispatchId);
     if (this.o.quiet) return;
-    const attempts = t?.attempt ? ` after ${t.attempt} run${t.attempt === 1 ? '' : 's'}` : '';
-    if (e.state === 'succeeded') {
-      if (!this.o.live || top) {
-        if (top) {
-          // Show what a call dispatched by the app returned.
-          scheduler.store.getCall(e.dispatchId).then(
-            (rec) => {
-              const value = displayValue(rec?.output);
-              this.note(`${this.paint('32', 'done')} ${e.function} ${e.dispatchId}${attempts}${value === undefined ? '' : ` → ${shortJson(value, 100)}`}`);
-            },
-            () => this.note(`${this.paint('32', 'done')} ${e.function} ${e.dispatchId}${attempts}`),
-          );
-        } else {
-          this.note(`${this.paint('32', 'done')} ${e.function} ${e.dispatchId}${attempts}`);
-        }
-      }
-      return;
-    }
-    const what = e.state === 'cancelled' ? 'cancelled' : 'failed';
-    const error = e.state === 'cancelled' ? undefined : t?.error;
-    if (error || e.state === 'cancelled') {
-      this.note(`${this.paint('31', what)} ${e.function} ${e.dispatchId}${attempts}: ${e.statusName}${error ? ` ${error.type}: ${oneLine(error.message)}` : ''}`);
-      return;
-    }
-    scheduler.store.getCall(e.dispatchId).then(
+    const runs = t?.attempt ? ` after ${t.attempt} run${t.attempt === 1 ? '' : 's'}` : '';
+    const label = e.state === 'succeeded' ? this.paint('32', 'done') : this.paint('31', e.state === 'cancelled' ? 'cancelled' : 'failed');
+    const note = scheduler.store.getCall(e.dispatchId).then(
       (rec) => {
-        const err = rec?.error;
-        this.note(
-          `${this.paint('31', what)} ${e.function} ${e.dispatchId}${attempts}: ${e.statusName === 'TIMEOUT' && err?.message?.includes('expired') ? 'expired' : e.statusName}${err ? ` ${err.type}: ${oneLine(err.message ?? '')}` : ''}`,
-        );
+        // Root calls (what the app dispatched) show their result; on a terminal, children only when they fail.
+        const root = dispatched || (rec !== null && rec.parentId === null);
+        if (e.state === 'succeeded') {
+          if (this.o.live && !root) return;
+          const value = root ? displayValue(rec?.output) : undefined;
+          this.note(`${label} ${e.function} ${e.dispatchId}${runs}${value === undefined ? '' : ` → ${shortJson(value, 100)}`}`);
+          return;
+        }
+        const err = rec?.error ?? (t?.error ? { type: t.error.type, message: t.error.message } : null);
+        const expired = e.statusName === 'TIMEOUT' && !!err?.message?.includes('expired');
+        this.note(`${label} ${e.function} ${e.dispatchId}${runs}: ${expired ? 'expired' : e.statusName}${err ? ` ${err.type}: ${oneLine(err.message ?? '')}` : ''}`);
       },
-      () => this.note(`${this.paint('31', what)} ${e.function} ${e.dispatchId}: ${e.statusName}`),
+      () => this.note(`${label} ${e.function} ${e.dispatchId}${runs}: ${e.statusName}`),
     );
+    this.pending.add(note);
+    void note.finally(() => this.pending.delete(note));
+  }
+
+  /** Resolves once the lines of calls that finished so far are printed. */
+  async flush(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
   }
 
   /** Stops following events and removes the status line. */

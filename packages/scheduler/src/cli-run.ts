@@ -207,6 +207,7 @@ export async function runCommand(command: string[], flags: RunFlags, io: CliIO):
     }
     await Promise.race([lines, new Promise((r) => setTimeout(r, 1000).unref())]);
     const exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 1);
+    await out.flush();
     out.stop();
     out.note(`${basename(program)} exited with ${signal ? `signal ${signal}` : `code ${code}`}`);
     const after = await scheduler.list({ limit: 1 });
