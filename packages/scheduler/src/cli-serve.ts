@@ -5,12 +5,10 @@
  */
 import { relative, resolve } from 'node:path';
 import { redactKey } from '@dispatch/core';
-import * as schedulerPackage from './index.js';
 import { CLI_DEFAULT_DB, CliError, type CliIO, parsePort, writeStateFile } from './cli-common.js';
 import type { LogLevel } from './logger.js';
 import { Scheduler } from './scheduler.js';
 import { DEFAULT_PORT, type SchedulerOptions } from './scheduler-options.js';
-import type { Store } from './store.js';
 
 /** Flags of `dispatch serve`. */
 export interface ServeFlags {
@@ -21,23 +19,11 @@ export interface ServeFlags {
   logLevel?: string;
   synchronous?: string;
   maxAttempts?: string;
+  leaseMs?: string;
+  claimBatch?: string;
 }
 
 const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'silent'];
-
-/** Opens a PostgreSQL store when this build has one (`PostgresStore.open({ url })`). */
-async function postgresStore(url: string): Promise<Store> {
-  const pg = (schedulerPackage as Record<string, unknown>).PostgresStore as { open?: (o: { url: string }) => Promise<Store> } | undefined;
-  if (!pg?.open) {
-    throw new CliError('this build of @dispatch/scheduler has no PostgreSQL store yet: pass --db with a SQLite file path');
-  }
-  try {
-    return await pg.open({ url });
-  } catch (err) {
-    const redacted = url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
-    throw new CliError(`cannot open the PostgreSQL database ${redacted}: ${(err as Error).message}`);
-  }
-}
 
 /**
  * Runs `dispatch serve` until SIGINT/SIGTERM (a second one exits at once);
@@ -62,14 +48,22 @@ export async function serveCommand(flags: ServeFlags, io: CliIO): Promise<number
     if (!Number.isInteger(n) || n < 1) throw new CliError(`--max-attempts must be an integer ≥ 1, got ${JSON.stringify(flags.maxAttempts)}`, 2);
     options.maxAttempts = n;
   }
+  for (const [flag, value, key] of [
+    ['--lease-ms', flags.leaseMs, 'leaseMs'],
+    ['--claim-batch', flags.claimBatch, 'claimBatch'],
+  ] as const) {
+    if (value === undefined) continue;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new CliError(`${flag} must be an integer ≥ 1, got ${JSON.stringify(value)}`, 2);
+    options[key] = n;
+  }
   const dbFlag = flags.db ?? CLI_DEFAULT_DB;
   const postgres = /^postgres(ql)?:\/\//.test(dbFlag);
-  let store: Store | undefined;
   let dbShown: string;
   let db = ':memory:';
   if (postgres) {
-    store = await postgresStore(dbFlag);
-    options.store = store;
+    // Scheduler.start opens the PostgreSQL store (PgStore) for a postgres:// URL.
+    options.db = dbFlag;
     dbShown = dbFlag.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
   } else {
     db = dbFlag === ':memory:' ? dbFlag : resolve(io.cwd, dbFlag);
@@ -82,7 +76,6 @@ export async function serveCommand(flags: ServeFlags, io: CliIO): Promise<number
   try {
     scheduler = await Scheduler.start(options);
   } catch (err) {
-    await store?.close();
     const message = (err as Error).message;
     if (/already in use/.test(message)) throw new CliError(`${message}; with dispatch serve: --port N`);
     if (/in use by another scheduler/.test(message)) throw new CliError(`${message} (--db)`);
@@ -124,7 +117,6 @@ export async function serveCommand(flags: ServeFlags, io: CliIO): Promise<number
       io.stderr.write(`${signal}: finishing the runs in flight (send it again to exit at once)\n`);
       scheduler.close().then(
         async () => {
-          await store?.close();
           removeStateFile();
           for (const s of ['SIGINT', 'SIGTERM'] as const) process.off(s, handlers[s]);
           resolveExit(0);

@@ -89,6 +89,8 @@ Example:
     .option('--log-level <level>', 'error, warn, info (one line per attempt), debug, silent', 'info')
     .option('--synchronous <mode>', 'SQLite durability: NORMAL (survives a process crash) or FULL (also a power loss)')
     .option('--max-attempts <n>', 'most attempts per call (default: bounded by the expiration only)')
+    .option('--lease-ms <n>', 'lease of a claimed call, renewed while it runs; another instance takes it over once it expires (default 30000)')
+    .option('--claim-batch <n>', 'most calls claimed from the database at once (default 256)')
     .action((flags: ServeFlags) => done(serveCommand(flags, io)));
 
   apiOptions(

@@ -37,6 +37,27 @@ describe('ConcurrencyController (AIMD)', () => {
     expect(c.snapshot('e', 'f')).toMatchObject({ limit: 8, inFlight: 0 });
   });
 
+  it('divides max among the live instances sharing a store, and lowers limits above the share', () => {
+    const changes: number[] = [];
+    const c = new ConcurrencyController({ initial: 8, min: 2, max: 30 }, (s) => changes.push(Math.floor(s.limit)));
+    expect(c.snapshot('e', 'f')).toMatchObject({ limit: 8, max: 30 });
+    expect(c.setInstances(3)).toBe(true);
+    expect(c.setInstances(3)).toBe(false);
+    expect(c.snapshot('e', 'f').max).toBe(10);
+    for (let i = 0; i < 200; i++) {
+      c.acquire('e', 'f');
+      c.release('e', 'f', Status.OK, i, i);
+    }
+    expect(c.snapshot('e', 'f').limit).toBe(10);
+    c.setInstances(4);
+    expect(c.snapshot('e', 'f')).toMatchObject({ limit: 7, max: 7 });
+    c.setInstances(100);
+    expect(c.snapshot('e', 'g')).toMatchObject({ limit: 2, max: 2 }); // never below min
+    c.setInstances(1);
+    expect(c.snapshot('e', 'f').max).toBe(30);
+    expect(changes).toEqual([9, 10, 7, 2]);
+  });
+
   it('keeps INCOMPATIBLE_STATE neutral and pairs apart', () => {
     const c = new ConcurrencyController({ initial: 2 });
     c.acquire('e', 'f');

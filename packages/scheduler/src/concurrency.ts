@@ -1,8 +1,11 @@
 /**
  * Adaptive concurrency (PROTOCOL.md 8.11): one AIMD limit per (endpoint,
  * function), kept in memory by each scheduler instance. With several
- * instances on one store, each adapts its own limit, so the limits divide the
- * endpoint's capacity among the instances that use it.
+ * instances on one store, each adapts its own limit from the statuses it
+ * sees, within `max / N` where N is the number of live instances (from the
+ * store's heartbeats, {@link ConcurrencyController.setInstances}): together
+ * they stay within the configured `max`, and an endpoint that struggles says
+ * so to every instance that calls it.
  * @module
  */
 import { concurrencyEffect, type Status } from '@dispatch/core';
@@ -78,6 +81,7 @@ export class ConcurrencyController {
   private readonly increase: number;
   private readonly decreaseFactor: number;
   private readonly entries = new Map<string, Entry>();
+  private share = 1;
 
   /**
    * @param onChange called when the integer part of a limit changes.
@@ -108,7 +112,7 @@ export class ConcurrencyController {
     const key = `${endpoint}\u0000${fn}`;
     let e = this.entries.get(key);
     if (!e) {
-      e = { limit: this.initial, inFlight: 0, lastDecreaseAt: Number.NEGATIVE_INFINITY };
+      e = { limit: Math.min(this.initial, this.effectiveMax), inFlight: 0, lastDecreaseAt: Number.NEGATIVE_INFINITY };
       this.entries.set(key, e);
     }
     return e;
@@ -136,7 +140,7 @@ export class ConcurrencyController {
     const before = e.limit;
     const effect = concurrencyEffect(status);
     if (effect === 'increase') {
-      e.limit = Math.min(this.max, e.limit + this.increase / Math.max(1, e.limit));
+      e.limit = Math.min(this.effectiveMax, e.limit + this.increase / Math.max(1, e.limit));
     } else if (effect === 'decrease' && startedAt >= e.lastDecreaseAt) {
       e.limit = Math.max(this.min, e.limit * this.decreaseFactor);
       e.lastDecreaseAt = now;
@@ -147,7 +151,40 @@ export class ConcurrencyController {
   /** The current limit of a pair. */
   snapshot(endpoint: string, fn: string): ConcurrencySnapshot {
     const e = this.entry(endpoint, fn);
-    return { endpoint, function: fn, limit: e.limit, inFlight: e.inFlight, min: this.min, max: this.max };
+    return { endpoint, function: fn, limit: e.limit, inFlight: e.inFlight, min: this.min, max: this.effectiveMax };
+  }
+
+  /** Number of instances the bounds are divided among (1 unless {@link setInstances} said otherwise). */
+  get instances(): number {
+    return this.share;
+  }
+
+  /** Highest limit of this instance: `max` divided among the live instances, at least `min`. */
+  get effectiveMax(): number {
+    return Math.max(this.min, Math.floor(this.max / this.share));
+  }
+
+  /**
+   * Tells how many scheduler instances share the store (live heartbeats,
+   * this one included): each keeps its limits within `max / n`, so that
+   * together they stay within `max`. Limits above the new share are lowered
+   * at once; a larger share lets them grow again. Returns true if it changed.
+   * @example
+   * controller.setInstances(3); // max 1000 → 333 per instance
+   */
+  setInstances(n: number): boolean {
+    const share = Math.max(1, Math.floor(n));
+    if (share === this.share) return false;
+    this.share = share;
+    const cap = this.effectiveMax;
+    for (const [key, e] of this.entries) {
+      if (e.limit <= cap) continue;
+      const before = e.limit;
+      e.limit = cap;
+      const [endpoint = '', fn = ''] = key.split('\u0000');
+      if (Math.floor(before) !== Math.floor(cap)) this.onChange?.(this.snapshot(endpoint, fn), before);
+    }
+    return true;
   }
 
   /** Every pair seen so far. */

@@ -16,6 +16,9 @@ describe('parseMainArgs', () => {
       concurrency: { max: 5 },
     });
     expect(parseMainArgs([], { DISPATCH_API_KEY: 'k', DISPATCH_SCHEDULER_PORT: '4451' }).options).toEqual({ apiKeys: ['k'], port: 4451 });
+    expect(
+      parseMainArgs(['--db', 'postgres://u@h/db?schema=s', '--lease-ms', '2000', '--claim-batch', '64'], {}).options,
+    ).toEqual({ db: 'postgres://u@h/db?schema=s', leaseMs: 2000, claimBatch: 64 });
   });
 
   it('refuses bad values with a clear message', () => {

@@ -15,7 +15,8 @@ Runs the Dispatch scheduler until SIGINT or SIGTERM. On start it prints one
 line of JSON to stdout: {"url","apiKey","verificationKey","pid"}.
 
 Options (environment variable in brackets):
-  --db PATH                 SQLite file or :memory: [DISPATCH_SCHEDULER_DB] (default .dispatch/scheduler.db)
+  --db PATH|URL             SQLite file, :memory:, or postgres://user@host/db[?schema=S&pool_size=N]
+                            [DISPATCH_SCHEDULER_DB] (default .dispatch/scheduler.db)
   --port N                  API port, 0 for a free one [DISPATCH_SCHEDULER_PORT] (default 4450)
   --host HOST               interface to bind [DISPATCH_SCHEDULER_HOST] (default 127.0.0.1)
   --api-key KEY             accepted API key, repeatable [DISPATCH_API_KEY] (default: generated and kept)
@@ -24,6 +25,8 @@ Options (environment variable in brackets):
   --synchronous MODE        NORMAL or FULL [DISPATCH_SCHEDULER_SYNCHRONOUS] (default NORMAL)
   --request-timeout-ms N    timeout of one run request (default 300000)
   --max-attempts N          attempt cap per call (default none)
+  --lease-ms N              lease of a claimed call, renewed while it runs (default 30000)
+  --claim-batch N           most calls claimed at once (default 256)
   --concurrency-initial N, --concurrency-min N, --concurrency-max N
   -h, --help                show this text
 `;
@@ -47,6 +50,8 @@ export function parseMainArgs(argv: string[], env: NodeJS.ProcessEnv): { options
       synchronous: { type: 'string' },
       'request-timeout-ms': { type: 'string' },
       'max-attempts': { type: 'string' },
+      'lease-ms': { type: 'string' },
+      'claim-batch': { type: 'string' },
       'concurrency-initial': { type: 'string' },
       'concurrency-min': { type: 'string' },
       'concurrency-max': { type: 'string' },
@@ -87,6 +92,10 @@ export function parseMainArgs(argv: string[], env: NodeJS.ProcessEnv): { options
   if (timeout !== undefined) options.requestTimeoutMs = timeout;
   const attempts = int('max-attempts', values['max-attempts']);
   if (attempts !== undefined) options.maxAttempts = attempts;
+  const leaseMs = int('lease-ms', values['lease-ms']);
+  if (leaseMs !== undefined) options.leaseMs = leaseMs;
+  const claimBatch = int('claim-batch', values['claim-batch']);
+  if (claimBatch !== undefined) options.claimBatch = claimBatch;
   const initial = int('concurrency-initial', values['concurrency-initial']);
   const min = int('concurrency-min', values['concurrency-min']);
   const max = int('concurrency-max', values['concurrency-max']);

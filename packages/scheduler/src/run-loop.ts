@@ -39,6 +39,10 @@ export interface RunLoopOptions {
   client: EndpointClient;
   concurrency: ConcurrencyController;
   backoff: ResolvedBackoff;
+  /**
+   * Lease of a claimed call. Leases of runs in flight are renewed every
+   * `leaseMs / 3`, with the store's heartbeat (when it has one).
+   */
   leaseMs: number;
   defaultExpirationMs: number;
   maxExpirationMs: number;
@@ -84,6 +88,10 @@ export class RunLoop {
   private wakeFlag = false;
   private wakeResolve: (() => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
+  /** Dispatch IDs of the runs in flight (with a count: a lease lost and claimed again). */
+  private readonly leased = new Map<string, number>();
+  private keeper: NodeJS.Timeout | null = null;
+  private keeping: Promise<void> | null = null;
 
   constructor(private readonly o: RunLoopOptions) {}
 
@@ -95,6 +103,42 @@ export class RunLoop {
   start(): void {
     if (this.running) return;
     this.running = this.loop();
+    this.keep();
+    this.keeper = setInterval(() => this.keep(), Math.max(50, Math.floor(this.o.leaseMs / 3)));
+    this.keeper.unref();
+  }
+
+  /**
+   * Renews the leases of the runs in flight and sends the store's
+   * heartbeat, whose live instance count divides the concurrency bounds.
+   * A renewal that fails is logged: if it keeps failing for a lease length,
+   * another instance may run those calls again (their results are still
+   * recorded once).
+   */
+  private keep(): void {
+    if (this.keeping) return;
+    const { store, owner, leaseMs, log, concurrency } = this.o;
+    this.keeping = (async () => {
+      if (store.heartbeat) {
+        try {
+          const live = await store.heartbeat({ owner, now: Date.now(), ttlMs: leaseMs });
+          if (concurrency.setInstances(live)) {
+            log.info(`${live} scheduler instance(s) share the store: concurrency limits of ${owner} are capped at ${concurrency.effectiveMax} per (endpoint, function)`);
+          }
+        } catch (err) {
+          log.warn(`heartbeat of ${owner} failed: ${(err as Error).message}`);
+        }
+      }
+      const ids = [...this.leased.keys()];
+      if (ids.length === 0) return;
+      try {
+        await store.renewLeases(owner, ids, Date.now() + leaseMs);
+      } catch (err) {
+        log.warn(`renewing the leases of ${ids.length} running call(s) failed: ${(err as Error).message}; if this lasts ${leaseMs} ms, other instances may run them again`);
+      }
+    })().finally(() => {
+      this.keeping = null;
+    });
   }
 
   /** New work may be due: claim again now. */
@@ -112,6 +156,14 @@ export class RunLoop {
     this.wake();
     await this.running;
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    if (this.keeper) clearInterval(this.keeper);
+    this.keeper = null;
+    await this.keeping;
+    try {
+      await this.o.store.leave?.(this.o.owner);
+    } catch (err) {
+      this.o.log.warn(`could not tell the store that ${this.o.owner} stops: ${(err as Error).message}`);
+    }
   }
 
   private sleep(ms: number): Promise<void> {
@@ -146,9 +198,13 @@ export class RunLoop {
           });
           for (const call of claimed.calls) {
             concurrency.acquire(call.endpoint, call.function);
+            this.leased.set(call.id, (this.leased.get(call.id) ?? 0) + 1);
             const p = this.run(call)
               .catch((err) => log.error(`run of ${call.function} ${call.id} failed in the scheduler: ${(err as Error).stack ?? err}`))
               .finally(() => {
+                const n = (this.leased.get(call.id) ?? 1) - 1;
+                if (n > 0) this.leased.set(call.id, n);
+                else this.leased.delete(call.id);
                 this.inFlight.delete(p);
                 this.wake();
               });

@@ -18,9 +18,14 @@ export const DEFAULT_PORT = 4450;
  */
 export interface SchedulerOptions {
   /**
-   * SQLite database file, or `':memory:'`. Default `.dispatch/scheduler.db`
-   * under the working directory. Ignored when `store` is given.
+   * SQLite database file, or `':memory:'`; or a PostgreSQL URL
+   * (`postgres://user@host:5432/database`, optionally `?schema=NAME`
+   * (default `dispatch`) and `&pool_size=N` (default 10)), which several
+   * scheduler instances can share (see the package README). Default
+   * `.dispatch/scheduler.db` under the working directory. Ignored when
+   * `store` is given.
    * @example { db: '/var/lib/dispatch/scheduler.db' }
+   * @example { db: 'postgres://dispatch@db.internal:5432/app?schema=dispatch&pool_size=20' }
    */
   db?: string;
   /**
@@ -133,9 +138,10 @@ export interface SchedulerOptions {
    */
   elideStateAbove?: number;
   /**
-   * Lease of a claimed call, in ms: if this scheduler dies, another instance
-   * (or the next start) runs the call again once it expires. Default
-   * `2 × requestTimeoutMs + 30 s`.
+   * Lease of a claimed call, in ms: this scheduler renews the leases of its
+   * runs in flight every `leaseMs / 3`; if it dies, another instance (or the
+   * next start) runs the call again once the lease expires. Shorter leases
+   * fail over faster and cost more renewals. Default 30,000.
    * @example { leaseMs: 60_000 }
    */
   leaseMs?: number;

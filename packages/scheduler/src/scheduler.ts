@@ -29,6 +29,7 @@ import { Logger } from './logger.js';
 import { RunLoop, expirationMsOf } from './run-loop.js';
 import { SchedulerError } from './scheduler-error.js';
 import { DEFAULT_PORT, type SchedulerOptions } from './scheduler-options.js';
+import { isPgUrl, PgStore } from './pg-store.js';
 import { SqliteStore } from './sqlite-store.js';
 import { type CallState, isFinished, type ListFilter, type NewCall, type Store } from './store.js';
 import { validateCall } from './validate.js';
@@ -161,7 +162,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const requestTimeoutMs = positive('requestTimeoutMs', options.requestTimeoutMs ?? 300_000);
     const defaultExpirationMs = positive('defaultExpirationMs', options.defaultExpirationMs ?? 3_600_000);
     const maxExpirationMs = positive('maxExpirationMs', options.maxExpirationMs ?? 30 * 24 * 3_600_000);
-    const leaseMs = positive('leaseMs', options.leaseMs ?? 2 * requestTimeoutMs + 30_000);
+    const leaseMs = positive('leaseMs', options.leaseMs ?? 30_000);
     if (options.maxAttempts !== undefined && !(Number.isInteger(options.maxAttempts) && options.maxAttempts >= 1)) {
       throw new RangeError(`maxAttempts must be an integer ≥ 1, got ${options.maxAttempts}`);
     }
@@ -178,8 +179,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     });
 
     const ownsStore = !options.store;
-    const store =
-      options.store ?? (await SqliteStore.open({ path: options.db, ...(options.synchronous ? { synchronous: options.synchronous } : {}) }));
+    const store = options.store ?? (await openStore(options, log));
     try {
       let privateKey: KeyObject;
       if (options.signingKey === undefined) {
@@ -550,6 +550,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     return this.closing;
   }
+}
+
+/** The store `options.db` names: PostgreSQL for a `postgres://` URL, else a SQLite file (or memory). */
+async function openStore(options: SchedulerOptions, log: Logger): Promise<Store> {
+  if (options.db && isPgUrl(options.db)) {
+    const store = await PgStore.open({ url: options.db });
+    store.onTrouble((message) => log.warn(message));
+    return store;
+  }
+  return SqliteStore.open({ path: options.db, ...(options.synchronous ? { synchronous: options.synchronous } : {}) });
 }
 
 function positive(name: string, value: number): number {
