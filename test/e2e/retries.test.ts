@@ -38,7 +38,7 @@ describe('retries by status', () => {
     expect(attempts[2]?.error).toEqual({ name: 'TemporaryError', message: 'report service down (run 3)' });
     const observed = gaps(attempts);
     // The backoff grows: each wait is at least half its base (20, 40, 80, 160 ms).
-    observed.forEach((gap, i) => expect(gap).toBeGreaterThanOrEqual(20 * 2 ** i - 2));
+    for (const [i, gap] of observed.entries()) expect(gap).toBeGreaterThanOrEqual(20 * 2 ** i - 2);
     expect(observed[3]).toBeGreaterThanOrEqual(158);
   });
 
