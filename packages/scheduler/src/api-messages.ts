@@ -18,27 +18,71 @@ function messageType<T extends object>(fullName: string): proto.MessageType<T> {
   };
 }
 
-/** `dispatch.typescript.v1.WaitRequest` */
+/**
+ * `dispatch.typescript.v1.WaitRequest`
+ * @example
+ * const body = WaitRequest.encode({ dispatchId: id, timeout: proto.durationFromMs(10_000) });
+ */
 export const WaitRequest = messageType<proto.IWaitRequest>('dispatch.typescript.v1.WaitRequest');
-/** `dispatch.typescript.v1.WaitResponse` */
+/**
+ * `dispatch.typescript.v1.WaitResponse`
+ * @example
+ * const { done, status, result } = WaitResponse.decode(bytes);
+ */
 export const WaitResponse = messageType<proto.IWaitResponse>('dispatch.typescript.v1.WaitResponse');
-/** `dispatch.typescript.v1.GetRequest` */
+/**
+ * `dispatch.typescript.v1.GetRequest`
+ * @example
+ * const body = GetRequest.encode({ dispatchId: id });
+ */
 export const GetRequest = messageType<proto.IGetRequest>('dispatch.typescript.v1.GetRequest');
-/** `dispatch.typescript.v1.GetResponse` */
+/**
+ * `dispatch.typescript.v1.GetResponse`
+ * @example
+ * const info = GetResponse.decode(bytes).call;
+ */
 export const GetResponse = messageType<proto.IGetResponse>('dispatch.typescript.v1.GetResponse');
-/** `dispatch.typescript.v1.ListRequest` */
+/**
+ * `dispatch.typescript.v1.ListRequest`
+ * @example
+ * const body = ListRequest.encode({ states: [CallStateNumber.FAILED], limit: 50 });
+ */
 export const ListRequest = messageType<proto.IListRequest>('dispatch.typescript.v1.ListRequest');
-/** `dispatch.typescript.v1.ListResponse` */
+/**
+ * `dispatch.typescript.v1.ListResponse`
+ * @example
+ * const { calls, nextCursor, counts } = ListResponse.decode(bytes);
+ */
 export const ListResponse = messageType<proto.IListResponse>('dispatch.typescript.v1.ListResponse');
-/** `dispatch.typescript.v1.CancelRequest` */
+/**
+ * `dispatch.typescript.v1.CancelRequest`
+ * @example
+ * const body = CancelRequest.encode({ dispatchId: id });
+ */
 export const CancelRequest = messageType<proto.ICancelRequest>('dispatch.typescript.v1.CancelRequest');
-/** `dispatch.typescript.v1.CancelResponse` */
+/**
+ * `dispatch.typescript.v1.CancelResponse`
+ * @example
+ * const { cancelled } = CancelResponse.decode(bytes);
+ */
 export const CancelResponse = messageType<proto.ICancelResponse>('dispatch.typescript.v1.CancelResponse');
-/** `dispatch.typescript.v1.RestartRequest` */
+/**
+ * `dispatch.typescript.v1.RestartRequest`
+ * @example
+ * const body = RestartRequest.encode({ dispatchId: id });
+ */
 export const RestartRequest = messageType<proto.IRestartRequest>('dispatch.typescript.v1.RestartRequest');
-/** `dispatch.typescript.v1.RestartResponse` */
+/**
+ * `dispatch.typescript.v1.RestartResponse`
+ * @example
+ * const info = RestartResponse.decode(bytes).call;
+ */
 export const RestartResponse = messageType<proto.IRestartResponse>('dispatch.typescript.v1.RestartResponse');
-/** `dispatch.typescript.v1.CallInfo` */
+/**
+ * `dispatch.typescript.v1.CallInfo`
+ * @example
+ * console.log(JSON.stringify(toJson(CallInfo, info)));
+ */
 export const CallInfo = messageType<proto.ICallInfo>('dispatch.typescript.v1.CallInfo');
 
 /**

@@ -22,9 +22,17 @@ import {
 import type { Logger } from './logger.js';
 import { SchedulerError } from './scheduler-error.js';
 
-/** The route of `DispatchService.Dispatch`. */
+/**
+ * The route of `DispatchService.Dispatch`.
+ * @example
+ * await fetch(`${url}${DISPATCH_ROUTE}`, { method: 'POST', headers, body });
+ */
 export const DISPATCH_ROUTE = '/dispatch.sdk.v1.DispatchService/Dispatch';
-/** The prefix of this project's `SchedulerService` routes. */
+/**
+ * The prefix of this project's `SchedulerService` routes.
+ * @example
+ * await fetch(`${url}${SCHEDULER_SERVICE}Get`, { method: 'POST', headers, body });
+ */
 export const SCHEDULER_SERVICE = '/dispatch.typescript.v1.SchedulerService/';
 
 /**

@@ -42,7 +42,11 @@ export interface BackoffOptions {
   jitter?: 'equal' | 'full' | 'none';
 }
 
-/** Backoff options with every default filled in. */
+/**
+ * Backoff options with every default filled in.
+ * @example
+ * const b: ResolvedBackoff = resolveBackoff({ initialMs: 50 });
+ */
 export type ResolvedBackoff = Required<BackoffOptions>;
 
 /**

@@ -34,7 +34,11 @@ export function callStateOf(n: number): CallState | undefined {
   return (Object.keys(STATE_NUMBER) as CallState[]).find((s) => STATE_NUMBER[s] === n);
 }
 
-/** JSON text of a decoded value for reading, or '' when it cannot be decoded. */
+/**
+ * JSON text of a decoded value for reading, or '' when it cannot be decoded.
+ * @example
+ * valueToJson(call.output); // '"Hello Ada"'
+ */
 export function valueToJson(any: proto.IAny | null): string {
   if (!any) return '';
   try {

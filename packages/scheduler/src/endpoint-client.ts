@@ -7,7 +7,11 @@ import http from 'node:http';
 import https from 'node:https';
 import { Status } from '@dispatch/core';
 
-/** What came back from an endpoint. */
+/**
+ * What came back from an endpoint.
+ * @example
+ * if (reply.kind === 'transport') console.log(statusName(reply.status), reply.message);
+ */
 export type EndpointReply =
   | { kind: 'http'; statusCode: number; contentType: string; body: Buffer }
   | { kind: 'transport'; status: Status; message: string };

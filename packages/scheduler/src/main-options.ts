@@ -8,7 +8,11 @@ import { parseArgs } from 'node:util';
 import type { LogLevel } from './logger.js';
 import type { SchedulerOptions } from './scheduler-options.js';
 
-/** Usage text of `main.js`. */
+/**
+ * Usage text of `main.js`.
+ * @example
+ * process.stdout.write(MAIN_USAGE);
+ */
 export const MAIN_USAGE = `Usage: node main.js [options]
 
 Runs the Dispatch scheduler until SIGINT or SIGTERM. On start it prints one

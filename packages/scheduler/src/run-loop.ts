@@ -18,11 +18,23 @@ import { validateCall } from './validate.js';
 type IError = proto.IError;
 type IAny = proto.IAny;
 
-/** The Run route of an endpoint. */
+/**
+ * The Run route of an endpoint.
+ * @example
+ * new URL(`http://127.0.0.1:8000${RUN_ROUTE}`);
+ */
 export const RUN_ROUTE = '/dispatch.sdk.v1.FunctionService/Run';
-/** `max_wait` used when a Poll sets none or less than 1 s (PROTOCOL.md 8.16). */
+/**
+ * `max_wait` used when a Poll sets none or less than 1 s (PROTOCOL.md 8.16).
+ * @example
+ * const waitMs = poll.maxWait ? proto.durationToMs(poll.maxWait) : DEFAULT_MAX_WAIT_MS;
+ */
 export const DEFAULT_MAX_WAIT_MS = 5 * 60_000;
-/** Upper bound of `max_results` and `min_results`. */
+/**
+ * Upper bound of `max_results` and `min_results`.
+ * @example
+ * Math.min(poll.maxResults, MAX_POLL_RESULTS);
+ */
 export const MAX_POLL_RESULTS = 1000;
 
 const EMPTY_INPUT: IAny = { typeUrl: 'type.googleapis.com/google.protobuf.Empty', value: new Uint8Array(0) };
@@ -57,12 +69,20 @@ export interface RunLoopOptions {
   onFinished: (event: FinishedEvent) => void;
 }
 
-/** Joins an endpoint base URL and the Run route. */
+/**
+ * Joins an endpoint base URL and the Run route.
+ * @example
+ * runUrl('http://127.0.0.1:8000/api/'); // http://127.0.0.1:8000/api/dispatch.sdk.v1.FunctionService/Run
+ */
 export function runUrl(endpoint: string): URL {
   return new URL(endpoint.replace(/\/+$/, '') + RUN_ROUTE);
 }
 
-/** Expiration of a call, from its `Call.expiration` (0 or absent: the default), capped. */
+/**
+ * Expiration of a call, from its `Call.expiration` (0 or absent: the default), capped.
+ * @example
+ * expirationMsOf({ function: 'f', expiration: { seconds: 60 } }, 3_600_000, 86_400_000); // 60000
+ */
 export function expirationMsOf(call: proto.ICall, defaultMs: number, maxMs: number): number {
   const ms = proto.durationToMs(call.expiration);
   return Math.min(maxMs, ms && ms > 0 ? ms : defaultMs);

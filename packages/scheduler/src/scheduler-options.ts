@@ -8,7 +8,11 @@ import type { ConcurrencyOptions } from './concurrency.js';
 import type { LogLevel, LogSink } from './logger.js';
 import type { Store } from './store.js';
 
-/** The port `dispatch serve` listens on by default (the SDK's default API URL). */
+/**
+ * The port `dispatch serve` listens on by default (the SDK's default API URL).
+ * @example
+ * const url = `http://127.0.0.1:${DEFAULT_PORT}`;
+ */
 export const DEFAULT_PORT = 4450;
 
 /**

@@ -34,7 +34,11 @@ import { SqliteStore } from './sqlite-store.js';
 import { type CallState, isFinished, type ListFilter, type NewCall, type Store } from './store.js';
 import { validateCall } from './validate.js';
 
-/** Longest a single Wait blocks (longer waits return `done: false`; ask again). */
+/**
+ * Longest a single Wait blocks (longer waits return `done: false`; ask again).
+ * @example
+ * await scheduler.wait(id, MAX_WAIT_MS);
+ */
 export const MAX_WAIT_MS = 10 * 60_000;
 
 /**

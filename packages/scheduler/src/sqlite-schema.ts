@@ -9,6 +9,8 @@ import type Database from 'better-sqlite3';
 /**
  * The migrations, in order: migration `i` (0-based) brings the schema to version `i + 1`.
  * Never edit a released migration; append a new one.
+ * @example
+ * const latest = SQLITE_MIGRATIONS.length;
  */
 export const SQLITE_MIGRATIONS: readonly string[] = [
   `

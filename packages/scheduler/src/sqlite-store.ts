@@ -28,7 +28,11 @@ import {
   type Store,
 } from './store.js';
 
-/** Default database file, relative to the working directory. */
+/**
+ * Default database file, relative to the working directory.
+ * @example
+ * await SqliteStore.open({ path: DEFAULT_SQLITE_PATH });
+ */
 export const DEFAULT_SQLITE_PATH = '.dispatch/scheduler.db';
 
 /** Status number for PERMANENT_ERROR (the result status of cancelled calls). */

@@ -36,7 +36,11 @@ type IError = proto.IError;
  */
 export type CallState = 'pending' | 'running' | 'suspended' | 'succeeded' | 'failed' | 'cancelled';
 
-/** All call states, in life order. */
+/**
+ * All call states, in life order.
+ * @example
+ * for (const state of CALL_STATES) console.log(state, page.counts[state]);
+ */
 export const CALL_STATES: readonly CallState[] = Object.freeze([
   'pending',
   'running',
@@ -192,7 +196,11 @@ export interface AttemptRecord {
   resume: boolean;
 }
 
-/** Retry later: `dueAt` is the next attempt. */
+/**
+ * Retry later: `dueAt` is the next attempt.
+ * @example
+ * const o: RetryOutcome = { kind: 'retry', status: Status.TEMPORARY_ERROR, error, dueAt: Date.now() + 200 };
+ */
 export interface RetryOutcome {
   kind: 'retry';
   status: number;
@@ -200,7 +208,11 @@ export interface RetryOutcome {
   dueAt: number;
 }
 
-/** The call finished: `succeeded` when `status` is OK, else `failed`. */
+/**
+ * The call finished: `succeeded` when `status` is OK, else `failed`.
+ * @example
+ * const o: FinishOutcome = { kind: 'finish', status: Status.OK, output, error: null };
+ */
 export interface FinishOutcome {
   kind: 'finish';
   status: number;
@@ -208,7 +220,11 @@ export interface FinishOutcome {
   error: IError | null;
 }
 
-/** The call suspended on a Poll. */
+/**
+ * The call suspended on a Poll.
+ * @example
+ * const o: SuspendOutcome = { kind: 'suspend', status: Status.OK, state, stateIsDelta: false, calls: [], minResults: 1, maxResults: 1, deadline: Date.now() + 1000, wakeOnError: false, pollError: null };
+ */
 export interface SuspendOutcome {
   kind: 'suspend';
   status: number;
@@ -231,7 +247,11 @@ export interface SuspendOutcome {
   pollError: IError | null;
 }
 
-/** The call continues as another function (PROTOCOL.md 8.14), same dispatch ID. */
+/**
+ * The call continues as another function (PROTOCOL.md 8.14), same dispatch ID.
+ * @example
+ * const o: TailCallOutcome = { kind: 'tail_call', status: Status.OK, function: 'next', endpoint, input, expiresAt, dueAt: Date.now() };
+ */
 export interface TailCallOutcome {
   kind: 'tail_call';
   status: number;

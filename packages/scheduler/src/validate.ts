@@ -5,7 +5,11 @@
  */
 import { proto } from '@dispatch/core';
 
-/** The protocol's function name pattern. */
+/**
+ * The protocol's function name pattern.
+ * @example
+ * FUNCTION_NAME_PATTERN.test('send_email'); // true
+ */
 export const FUNCTION_NAME_PATTERN = /^[a-zA-Z_][a-zA-Z0-9_<>.]*$/;
 
 const SCHEMES = ['http://', 'https://', 'bridge://', 'arn:aws:lambda'];
