@@ -17,7 +17,6 @@ import {
   Status,
   statusName,
 } from '@dispatch/core';
-import { nodeListener } from '@dispatch/core/node';
 import { type CallState, callStateOf, Scheduler, type SchedulerOptions, type WaitResult } from '@dispatch/scheduler';
 
 /**
@@ -104,6 +103,26 @@ export interface TestRun<R> {
 }
 
 const silent = { warn() {}, error() {}, info() {} };
+
+/** Serves the framework-free endpoint handler (`dispatch.handler`) with node:http. */
+function listener(dispatch: Dispatch): http.RequestListener {
+  return (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('error', () => res.destroy());
+    req.on('end', () => {
+      dispatch
+        .handler({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks) })
+        .then(
+          (response) => {
+            res.writeHead(response.status, { ...response.headers, 'content-length': String(response.body.length) });
+            res.end(response.body);
+          },
+          () => res.destroy(),
+        );
+    });
+  };
+}
 
 /**
  * A scheduler and an endpoint serving one `Dispatch` instance, in this
@@ -350,7 +369,7 @@ export async function startTestScheduler(dispatch?: Dispatch, options: TestSched
   });
   let server: http.Server | undefined;
   try {
-    server = http.createServer({ keepAliveTimeout: 65_000 }, nodeListener(app));
+    server = http.createServer({ keepAliveTimeout: 65_000 }, listener(app));
     await new Promise<void>((resolve, reject) => {
       server!.once('error', reject);
       server!.listen(0, '127.0.0.1', () => {
