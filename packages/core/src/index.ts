@@ -18,6 +18,9 @@ export { type DurationInput, parseDuration } from './duration.js';
 export { Engine, type EngineOptions, type EngineStats, type RunContext } from './engine.js';
 export { JOURNAL_TYPE_URL, JOURNAL_VERSION, MAX_JOURNAL_BYTES } from './journal.js';
 export { connectError, encodingOf, type EndpointRequest, type EndpointResponse, handleEndpointRequest, RUN_PATH } from './handler.js';
+// The node:http helpers adapters use, also at the root: CommonJS builds resolve
+// with moduleResolution node10, which does not see the `./node` subpath.
+export { BodyTooLargeError, readBody, sendResponse } from './node.js';
 export * from './errors.js';
 export * from './status.js';
 export * from './status-registry.js';
