@@ -4,8 +4,7 @@
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { connectError, type Dispatch, RUN_PATH } from '@dispatch/core';
-import { BodyTooLargeError, readBody, sendResponse } from '@dispatch/core/node';
+import { BodyTooLargeError, connectError, type Dispatch, RUN_PATH, readBody, sendResponse } from '@dispatch/core';
 
 /** Options of {@link dispatchMiddleware}. */
 export interface DispatchMiddlewareOptions {
