@@ -6,6 +6,8 @@
 //    10,000; replay stops at 1,000 unless --full: it is quadratic by design);
 //  - a fan-in (gather) of N children: wall time and parent resumes.
 // Needs the built packages: pnpm -r build. Usage: node bench/engine.mjs [--quick] [--full]
+// bench/run.mjs imports engineBench() and puts its figures in RESULTS.md.
+import { fileURLToPath } from 'node:url';
 import { Dispatch, encodeArgs, proto } from '@dispatch/core';
 
 const quick = process.argv.includes('--quick');
@@ -55,7 +57,6 @@ async function drive(dispatch, fn, args) {
   let resumes = 0;
   let req = { function: fn, input: encodeArgs(args), dispatchId: 'root', acceptsStateDelta: true };
   const ready = [];
-  let outstanding = 0;
   for (;;) {
     const res = wire(await engine.run(wire(req, proto.RunRequest)), proto.RunResponse);
     if (res.stateRequired) {
@@ -72,12 +73,10 @@ async function drive(dispatch, fn, args) {
     chunks.push(value);
     stateLength += value.length;
     for (const call of poll.calls) {
-      outstanding++;
       const child = wire(await engine.run({ function: call.function, input: call.input, dispatchId: `c${call.correlationId}` }), proto.RunResponse);
       ready.push({ correlationId: call.correlationId, output: child.exit.result.output, error: child.exit.result.error });
     }
     const take = ready.splice(0, Math.min(poll.maxResults, ready.length));
-    outstanding -= take.length;
     resumes++;
     req = { function: fn, dispatchId: 'root', acceptsStateDelta: true, pollResult: { stateElided: true, stateLength, results: take } };
   }
@@ -97,29 +96,42 @@ async function fanin(n) {
   const start = process.hrtime.bigint();
   const r = await drive(dispatch, 'fanin', [n]);
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  if (r.status !== 1) throw new Error(`fanin ended with status ${r.status}`);
   return { ms, resumes: r.resumes };
 }
 
-const sizes = quick ? [100, 1000] : [100, 1000, 10_000];
-// Warm up the JIT so the smallest size is not measured cold.
-await sequential(true, 2000);
-await sequential(false, 200);
-console.log('sequential durable calls (engine only, no network):');
-for (const cache of [true, false]) {
-  let previous;
-  for (const steps of sizes) {
-    if (!cache && steps > 1000 && !full) {
-      console.log(`  ${'replay'.padEnd(6)} ${String(steps).padStart(6)} steps: skipped (quadratic; --full to run)`);
-      continue;
+/**
+ * The engine-only measurements. Returns
+ * { sequential: { warm: { [n]: ms }, replay: { [n]: ms } }, fanin: { [n]: { ms, resumes } } }.
+ */
+export async function engineBench({ quick = false, full = false, replayMax = full ? Number.POSITIVE_INFINITY : 1000, log = () => {} } = {}) {
+  const sizes = quick ? [100, 1000] : [100, 1000, 10_000];
+  // Warm up the JIT so the smallest size is not measured cold.
+  await sequential(true, 2000);
+  await sequential(false, 200);
+  const out = { sequential: { warm: {}, replay: {} }, fanin: {} };
+  log('sequential durable calls (engine only, no network):');
+  for (const cache of [true, false]) {
+    let previous;
+    for (const steps of sizes) {
+      if (!cache && steps > replayMax) {
+        log(`  ${'replay'.padEnd(6)} ${String(steps).padStart(6)} steps: skipped (quadratic; --full to run)`);
+        continue;
+      }
+      const { ms, perStep } = await sequential(cache, steps);
+      out.sequential[cache ? 'warm' : 'replay'][steps] = ms;
+      const ratio = previous ? ` (x${(ms / previous).toFixed(1)} for x10 steps)` : '';
+      log(`  ${(cache ? 'warm' : 'replay').padEnd(6)} ${String(steps).padStart(6)} steps: ${ms.toFixed(1)} ms total, ${(perStep * 1000).toFixed(1)} us/step${ratio}`);
+      previous = ms;
     }
-    const { ms, perStep } = await sequential(cache, steps);
-    const ratio = previous ? ` (x${(ms / previous).toFixed(1)} for x10 steps)` : '';
-    console.log(`  ${(cache ? 'warm' : 'replay').padEnd(6)} ${String(steps).padStart(6)} steps: ${ms.toFixed(1)} ms total, ${(perStep * 1000).toFixed(1)} us/step${ratio}`);
-    previous = ms;
   }
+  log('fan-in (gather):');
+  for (const n of quick ? [1000] : [1000, 10_000]) {
+    const { ms, resumes } = await fanin(n);
+    out.fanin[n] = { ms, resumes };
+    log(`  ${String(n).padStart(6)} children: ${ms.toFixed(1)} ms, parent resumed ${resumes} times`);
+  }
+  return out;
 }
-console.log('fan-in (gather):');
-for (const n of quick ? [1000] : [1000, 10_000]) {
-  const { ms, resumes } = await fanin(n);
-  console.log(`  ${String(n).padStart(6)} children: ${ms.toFixed(1)} ms, parent resumed ${resumes} times`);
-}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await engineBench({ quick, full, log: console.log });

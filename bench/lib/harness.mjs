@@ -1,0 +1,140 @@
+// Starts the pieces of an end-to-end run as separate processes: the scheduler
+// (packages/scheduler/dist/esm/main.js, the same entry the CLI wraps) and the
+// SDK app (dispatch-app.mjs), and talks to them.
+import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SchedulerClient } from '@dispatch/scheduler';
+import { check, memoryOf, startProcess } from './common.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const schedulerMain = join(dirname(fileURLToPath(import.meta.resolve('@dispatch/scheduler'))), 'main.js');
+
+const tempDirs = new Set();
+process.on('exit', () => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh temporary directory, removed by `cleanup()` (or when this process exits). */
+export function tempDir(prefix = 'dispatch-bench-') {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.add(dir);
+  return {
+    dir,
+    cleanup: () => {
+      rmSync(dir, { recursive: true, force: true });
+      tempDirs.delete(dir);
+    },
+  };
+}
+
+/**
+ * Starts a scheduler process. SQLite: `db` is a path or ':memory:' and the
+ * process is the scheduler's own entry (dist/esm/main.js). PostgreSQL: `pg`
+ * is { url (with ?schema=), apiKey, signingKey } and the process is
+ * pg-scheduler.mjs (the same Scheduler class on a PgStore).
+ * `profileDir`: write a V8 CPU profile there when it exits.
+ */
+export async function startScheduler({ db, pg, synchronous, args = [], env = {}, profileDir, profileName = 'scheduler', nodeArgs = [] }) {
+  const prof = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName}.cpuprofile`] : [];
+  const argv = pg
+    ? [...nodeArgs, ...prof, join(here, 'pg-scheduler.mjs')]
+    : [
+        ...nodeArgs,
+        ...prof,
+        schedulerMain,
+        '--db',
+        db,
+        '--port',
+        '0',
+        '--log-level',
+        'warn',
+        ...(synchronous ? ['--synchronous', synchronous] : []),
+        ...args,
+      ];
+  const proc = startProcess(process.execPath, argv, {
+    env: pg ? { ...env, BENCH_PG_DB: pg.url, BENCH_API_KEY: pg.apiKey, BENCH_SIGNING_KEY: pg.signingKey } : env,
+    label: 'scheduler',
+    readyLine: (line) => line.startsWith('{') && line.includes('"url"'),
+  });
+  const info = JSON.parse(await proc.ready);
+  const client = new SchedulerClient({ apiUrl: info.url, apiKey: info.apiKey, timeoutMs: 120_000 });
+  return {
+    ...info,
+    pid: proc.pid,
+    client,
+    memory: () => memoryOf(proc.pid),
+    output: proc.output,
+    stop: () => proc.stop(15_000),
+    kill: () => proc.kill(),
+  };
+}
+
+/** Starts the SDK app (dispatch-app.mjs) as a process with an IPC channel. */
+export async function startApp({ verificationKey, cache = true, profileDir, nodeArgs = [] }) {
+  const child = fork(join(here, 'dispatch-app.mjs'), [], {
+    env: { ...process.env, BENCH_VERIFICATION_KEY: verificationKey ?? '', BENCH_CACHE: cache ? 'on' : 'off' },
+    execArgv: [...nodeArgs, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--cpu-prof-name=app.cpuprofile'] : [])],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const killOnExit = () => child.kill('SIGKILL');
+  process.on('exit', killOnExit);
+  const replies = [];
+  const waiting = [];
+  child.on('message', (msg) => {
+    const w = waiting.shift();
+    if (w) w(msg);
+    else replies.push(msg);
+  });
+  const next = () =>
+    new Promise((resolve, reject) => {
+      const r = replies.shift();
+      if (r) return resolve(r);
+      const timer = setTimeout(() => reject(new Error('the app did not answer within 60 s')), 60_000);
+      waiting.push((m) => {
+        clearTimeout(timer);
+        resolve(m);
+      });
+      exited.then(({ code, signal }) => reject(new Error(`the app exited (code ${code}, signal ${signal})`)));
+    });
+  const ready = await next();
+  check(ready.cmd === 'ready', `the app said ${JSON.stringify(ready)} instead of ready`);
+  return {
+    url: ready.url,
+    pid: child.pid,
+    memory: () => memoryOf(child.pid),
+    async stats(options = {}) {
+      child.send({ cmd: 'stats', ...options });
+      return next();
+    },
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return exited;
+      child.send({ cmd: 'exit' });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const r = await exited;
+      clearTimeout(timer);
+      process.off('exit', killOnExit);
+      return r;
+    },
+  };
+}
+
+/**
+ * Polls the scheduler's List counts until `expected` calls have finished
+ * (succeeded or failed); returns the counts. Every call must succeed.
+ */
+export async function waitForFinished(client, expected, { timeoutMs = 300_000, everyMs = 20 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { counts } = await client.list({ limit: 1 });
+    if (counts.succeeded + counts.failed + counts.cancelled >= expected) {
+      check(counts.failed === 0 && counts.cancelled === 0, `calls failed: ${JSON.stringify(counts)}`);
+      return counts;
+    }
+    if (Date.now() > deadline) throw new Error(`only ${counts.succeeded} of ${expected} calls finished within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

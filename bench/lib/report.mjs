@@ -1,0 +1,372 @@
+// Renders the results gathered by run.mjs as bench/RESULTS.md.
+import { fmt, mb, median } from './common.mjs';
+
+const med = (xs) => median(xs ?? []);
+const ms = (x) => (Number.isFinite(x) ? `${fmt(x)} ms` : 'n/a');
+const per = (totalMs, n) => totalMs / n;
+const status = (ok) => (ok === undefined ? 'not measured' : ok ? '**met**' : '**not met**');
+
+/** The raw HTTP limit: the best median at the scheduler's concurrencies (16 in flight and up). */
+export function rawLimit(http) {
+  if (!http) return { rps: Number.NaN, at: undefined };
+  let best = { rps: Number.NaN, at: undefined };
+  for (const [c, values] of Object.entries(http)) {
+    if (c.startsWith('__') || Number(c) < 16) continue;
+    const m = med(values);
+    if (!(m <= best.rps)) best = { rps: m, at: Number(c) };
+  }
+  return best;
+}
+
+function throughputRows(section) {
+  if (!section) return [];
+  return Object.entries(section)
+    .filter(([k, v]) => !k.startsWith('__') && v && Array.isArray(v.runs))
+    .map(([key, v]) => ({
+      key,
+      diagnostic: v.diagnostic,
+      perSecond: med(v.runs.map((r) => r.perSecond)),
+      all: v.runs.map((r) => r.perSecond),
+      inFlight: med(v.runs.map((r) => r.inFlightMedian)),
+      schedulerPeak: med(v.runs.map((r) => r.schedulerPeakRss)),
+      appPeak: med(v.runs.map((r) => r.appPeakRss)),
+      dispatchPerSecond: med(v.runs.map((r) => r.dispatchPerSecond)),
+      calls: v.runs[0]?.calls,
+    }));
+}
+
+function bestBullmq(bullmq) {
+  if (!bullmq?.perSecond) return { perSecond: Number.NaN };
+  let best = { perSecond: Number.NaN };
+  for (const [c, values] of Object.entries(bullmq.perSecond)) {
+    const m = med(values);
+    if (!(m <= best.perSecond)) best = { perSecond: m, concurrency: Number(c) };
+  }
+  return best;
+}
+
+function seqRow(label, data, { gaps = false } = {}) {
+  if (!data) return null;
+  const sizes = Object.keys(data)
+    .map(Number)
+    .sort((a, b) => a - b);
+  const cells = {};
+  for (const n of sizes) {
+    const total = med(data[n].totalMs);
+    const gap = gaps ? med(data[n].gapMedianMs) : Number.NaN;
+    cells[n] = { total, perStep: per(total, n), gap, runs: data[n].totalMs.length };
+  }
+  return { label, sizes, cells };
+}
+
+function renderSeqTable(rows) {
+  const sizes = [100, 1000, 10_000];
+  const lines = [
+    '| what | per step at 100 | per step at 1,000 | per step at 10,000 | total 100 → 1,000 → 10,000 | ×(1,000/100) | ×(10,000/1,000) |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const row of rows.filter(Boolean)) {
+    const cell = (n) => {
+      const c = row.cells[n];
+      if (!c) return '—';
+      const main = Number.isFinite(c.gap) ? `${fmt(c.gap)} ms (median gap); ${fmt(c.perStep)} ms mean` : `${fmt(c.perStep)} ms`;
+      return `${main}${c.runs < 2 ? ' (1 run)' : ''}`;
+    };
+    const totals = sizes.map((n) => (row.cells[n] ? fmt(row.cells[n].total, 0) : '—')).join(' → ');
+    const ratio = (a, b) => (row.cells[a] && row.cells[b] ? `×${fmt(row.cells[b].total / row.cells[a].total, 1)}` : '—');
+    lines.push(`| ${row.label} | ${cell(100)} | ${cell(1000)} | ${cell(10_000)} | ${totals} ms | ${ratio(100, 1000)} | ${ratio(1000, 10_000)} |`);
+  }
+  return lines.join('\n');
+}
+
+function profileTable(summary, title) {
+  if (!summary) return '';
+  const lines = [`**${title}** — ${fmt(summary.busyMs, 0)} ms busy of ${fmt(summary.totalMs, 0)} ms profiled.`, ''];
+  lines.push('| self time | function | where |', '|---|---|---|');
+  for (const f of summary.functions.slice(0, 10)) lines.push(`| ${fmt(f.pct, 1)}% | \`${f.name}\` | ${f.where} |`);
+  lines.push('', '| self time | module |', '|---|---|');
+  for (const m of summary.modules.slice(0, 8)) lines.push(`| ${fmt(m.pct, 1)}% | ${m.module} |`);
+  const inclusive = (summary.inclusive ?? []).filter((f) => /@dispatch|better-sqlite3/.test(f.where)).slice(0, 10);
+  if (inclusive.length) {
+    lines.push('', '| inclusive (with callees) | function | where |', '|---|---|---|');
+    for (const f of inclusive) lines.push(`| ${fmt(f.pct, 1)}% | \`${f.name}\` | ${f.where} |`);
+  }
+  return lines.join('\n');
+}
+
+export function renderResults(R, { notes = '' } = {}) {
+  const S = R.sections;
+  const L = [];
+  const push = (...xs) => L.push(...xs);
+  const limit = rawLimit(S.http);
+  const tp = throughputRows(S.throughput);
+  const pgRows = throughputRows(S.postgres);
+  const normal = tp.find((r) => r.key === 'sqlite NORMAL');
+  const bull = bestBullmq(S.bullmq);
+
+  push('# Benchmark results', '');
+  push(
+    `Written by \`node bench/run.mjs${R.mode === 'quick' ? ' --quick' : ''}\` (\`pnpm bench\` builds first, then runs it) on ${R.finishedAt} — ${R.mode} mode, ` +
+      `${R.runs} run${R.runs > 1 ? 's' : ''} per figure, **medians** shown. Commit \`${R.git.commit}\`${R.git.dirty ? ' (with uncommitted changes under packages/)' : ''}.`,
+    '',
+  );
+  if (R.mode === 'quick') push('> Quick mode: small sizes and one run each, to check that nothing breaks. These figures are not the benchmark; run `pnpm bench`.', '');
+  push(
+    `> The machine is shared with other work (builds and tests of the other packages run on it): load average ${R.loadavg.start.map((x) => x.toFixed(2)).join(' / ')} at the start and ${R.loadavg.end.map((x) => x.toFixed(2)).join(' / ')} at the end (1, 5, 15 min, on ${R.machine.cores} cores). Figures are noisy (±30%); ratios measured in the same run are steadier than absolute numbers.`,
+    '',
+  );
+
+  push('## Machine', '', '| | |', '|---|---|');
+  push(`| CPU | ${R.machine.cpu} |`, `| cores | ${R.machine.cores} |`, `| memory | ${fmt(R.machine.memoryGiB, 1)} GiB |`);
+  push(`| Node.js | ${R.machine.node} |`, `| OS | ${R.machine.os} |`, '');
+
+  push('## Versions', '', '| component | version |', '|---|---|');
+  for (const [k, v] of Object.entries(R.versions)) push(`| ${k} | ${v} |`);
+  push('');
+
+  // Targets.
+  push('## Targets', '');
+  const rows = [];
+  if (normal && Number.isFinite(limit.rps)) {
+    const ratio = normal.perSecond / limit.rps;
+    rows.push([
+      'Throughput ≥ ½ the raw HTTP limit (SQLite NORMAL, signatures on)',
+      `${fmt(normal.perSecond, 0)} calls/s vs ${fmt(limit.rps, 0)} round trips/s (raw, ${limit.at} in flight)`,
+      `${fmt(ratio, 2)} (target ≥ 0.50)`,
+      status(ratio >= 0.5),
+    ]);
+  }
+  if (normal && Number.isFinite(bull.perSecond)) {
+    const ratio = normal.perSecond / bull.perSecond;
+    rows.push([
+      'Throughput ahead of BullMQ',
+      `${fmt(normal.perSecond, 0)} vs ${fmt(bull.perSecond, 0)} jobs/s (BullMQ, worker concurrency ${bull.concurrency})`,
+      `${fmt(ratio, 2)} (target > 1)`,
+      status(ratio > 1),
+    ]);
+  } else if (normal) {
+    rows.push(['Throughput ahead of BullMQ', `BullMQ not measured${R.peerErrors.bullmq ? `: ${R.peerErrors.bullmq}` : ''}`, '—', status(undefined)]);
+  }
+  const warm = S.sequential?.warm;
+  if (warm) {
+    const sizes = Object.keys(warm).map(Number).sort((a, b) => a - b);
+    const gaps = sizes.map((n) => med(warm[n].gapMedianMs));
+    const worst = Math.max(...gaps);
+    rows.push([
+      '≤ 0.5 ms median per awaited durable call, warm cache',
+      sizes.map((n, i) => `${fmt(gaps[i], 2)} ms at ${n.toLocaleString('en-US')}`).join(', '),
+      `${fmt(worst / 0.5, 1)}× the target (worst size)`,
+      status(worst <= 0.5),
+    ]);
+    const first = sizes[0];
+    const last = sizes[sizes.length - 1];
+    const growth = per(med(warm[last].totalMs), last) / per(med(warm[first].totalMs), first);
+    const tenfold = sizes
+      .slice(1)
+      .map((n, i) => `×${fmt(med(warm[n].totalMs) / med(warm[sizes[i]].totalMs), 1)} for ×${fmt(n / sizes[i], 0)} steps`)
+      .join(', ');
+    rows.push([
+      `… flat from ${first.toLocaleString('en-US')} to ${last.toLocaleString('en-US')} steps (linear: ×10 total per ×10 steps)`,
+      `total time ${tenfold}; mean per step at ${last.toLocaleString('en-US')} is ${fmt(growth, 2)}× that at ${first}`,
+      `${fmt(growth, 2)} (flat: ≤ 1.25)`,
+      status(growth <= 1.25),
+    ]);
+  }
+  if (S.steps) {
+    const sizes = Object.keys(S.steps).filter((k) => !k.startsWith('__')).map(Number).sort((a, b) => a - b);
+    const last = sizes[sizes.length - 1];
+    const p = per(med(S.steps[last].totalMs), last);
+    rows.push(['Inline steps (`dispatch.step`) ≤ 0.2 ms', `${fmt(p, 3)} ms per step (${last.toLocaleString('en-US')} steps, end to end)`, `${fmt(p / 0.2, 2)}× the target`, status(p <= 0.2)]);
+  }
+  if (S.fanin) {
+    for (const [n, bound] of [
+      [1000, 300],
+      [10_000, 5000],
+    ]) {
+      const f = S.fanin[n];
+      if (!f) continue;
+      const t = med(f.ms);
+      const resumes = med(f.parentResumes);
+      const ok = t <= bound && resumes <= Math.ceil(n / 100);
+      rows.push([
+        `Fan-in of ${n.toLocaleString('en-US')} within ${n === 1000 ? '0.3 s' : 'a few seconds (≤ 5 s)'}, no per-child parent resumes`,
+        `${fmt(t / 1000, 2)} s, ${fmt(resumes, 0)} parent resumes`,
+        `${fmt(t / bound, 2)}× the bound`,
+        status(ok),
+      ]);
+    }
+  }
+  if (S.pending) {
+    const rss = S.pending.rss;
+    rows.push([
+      `Scheduler RSS < 256 MB with ${S.pending.calls.toLocaleString('en-US')} pending calls`,
+      `${fmt(mb(rss), 0)} MB (peak ${fmt(mb(S.pending.peak), 0)} MB)`,
+      `${fmt(mb(rss) / 256, 2)} of the bound`,
+      status(mb(rss) < 256 && mb(S.pending.peak) < 256),
+    ]);
+  }
+  push('| target | measured | ratio | status |', '|---|---|---|---|');
+  for (const r of rows) push(`| ${r.join(' | ')} |`);
+  push('');
+
+  // 1. Raw HTTP.
+  push('## 1. The limit: raw HTTP round trips', '');
+  push(
+    'A trivial `node:http` keep-alive server (its own process) answering 64 bytes, and a client sending 200-byte POSTs the way the scheduler’s `EndpointClient` does (`http.request` on a keep-alive `Agent`, body read to the end), with a fixed number of requests in flight. The scheduler starts each (endpoint, function) at 16 in flight (`concurrency.initial`) and adapts up to 1,000; the limit used for ratios is the best median at 16 in flight or more.',
+    '',
+  );
+  if (S.http) {
+    push('| in flight | round trips/s (median) | runs |', '|---|---|---|');
+    for (const [c, values] of Object.entries(S.http)) if (!c.startsWith('__')) push(`| ${c} | ${fmt(med(values), 0)} | ${values.map((v) => fmt(v, 0)).join(', ')} |`);
+    push('');
+  }
+
+  // 2. Throughput.
+  push('## 2. Throughput: no-op calls end to end', '');
+  push(
+    `Calls dispatched in batches of 1,000 through the API, run by the scheduler (its own process, \`packages/scheduler/dist/esm/main.js\`) through the Run endpoint of a real SDK app (its own process, \`@dispatch/core\` serving \`node:http\`), signed (Ed25519) and verified by the app, each result recorded in the store. The clock stops when the store counts every call as succeeded. ${R.mode === 'quick' ? '' : '10,000 calls per run after a 1,000-call warm-up.'}`,
+    '',
+  );
+  const tpTable = (list) => {
+    push('| store | calls/s (median) | fraction of raw HTTP | runs | in flight (median) | dispatch API, calls/s | scheduler peak RSS | app peak RSS |', '|---|---|---|---|---|---|---|---|');
+    for (const r of list) {
+      push(
+        `| ${r.key}${r.diagnostic ? ' *(diagnostic)*' : ''} | ${fmt(r.perSecond, 0)} | ${fmt(r.perSecond / limit.rps, 2)} | ${r.all.map((v) => fmt(v, 0)).join(', ')} | ${fmt(r.inFlight, 0)} | ${fmt(r.dispatchPerSecond, 0)} | ${fmt(mb(r.schedulerPeak), 0)} MB | ${fmt(mb(r.appPeak), 0)} MB |`,
+      );
+    }
+    push('');
+  };
+  if (tp.length) tpTable(tp);
+  if (pgRows.length) {
+    push(
+      'PostgreSQL (the machine’s server, a scratch schema per run, dropped after): one scheduler process, then three sharing the schema, batches spread over their APIs in turn; every process runs on the same two cores as PostgreSQL and the app.',
+      '',
+    );
+    tpTable(pgRows);
+  } else if (S.postgres?.skipped) {
+    push(`PostgreSQL: not measured — ${S.postgres.skipped}.`, '');
+  }
+
+  // 3. Peers.
+  push('## 3. Peers: throughput of no-op jobs', '');
+  const peerRows = [];
+  if (S.bullmq) {
+    for (const [c, values] of Object.entries(S.bullmq.perSecond)) {
+      peerRows.push([`BullMQ ${R.versions.bullmq} on Redis ${S.bullmq.redisVersion}, worker concurrency ${c}`, med(values), values]);
+    }
+  }
+  if (S.dbos?.throughput) peerRows.push([`DBOS ${R.versions['@dbos-inc/dbos-sdk']} on PostgreSQL (workflows started in-process, batches of 1,000)`, med(S.dbos.throughput.perSecond), S.dbos.throughput.perSecond]);
+  if (S.restate?.throughput?.perSecond?.length) {
+    peerRows.push([`Restate ${R.versions['@restatedev/restate-server']} (ingress request/response, 100 in flight)`, med(S.restate.throughput.perSecond), S.restate.throughput.perSecond]);
+  }
+  if (peerRows.length) {
+    push('| system | jobs/s (median) | ours (SQLite NORMAL) ÷ theirs | runs |', '|---|---|---|---|');
+    for (const [label, m, values] of peerRows) push(`| ${label} | ${fmt(m, 0)} | ${normal ? fmt(normal.perSecond / m, 2) : 'n/a'} | ${values.map((v) => fmt(v, 0)).join(', ')} |`);
+    push('');
+  }
+  push(
+    'BullMQ: jobs added with `addBulk` (1,000 per call) by the bench process, run by a `Worker` in its own process (ioredis 5, `maxRetriesPerRequest: null`), completion counted with `getJobCounts` like ours (results kept in Redis). Redis runs without persistence, our SQLite store fsyncs (FULL) or writes its WAL (NORMAL). DBOS: a library, its workflows run in the app process and checkpoint to PostgreSQL (its own scratch database, dropped after). Restate: the server binary from the npm package with the SDK endpoint as its own process, invocations through the ingress.',
+    '',
+  );
+
+  // 4. Sequential.
+  push('## 4. Sequential durable calls and steps', '');
+  push(
+    'One function awaiting N calls of another function in turn, end to end through the scheduler (SQLite NORMAL, signatures on): each step is a Poll, a child call stored, run over HTTP, its result stored, and the parent resumed over HTTP. *Median gap* is measured inside the function between consecutive awaits (with the warm cache the function never re-runs, so each gap is one durable call); *mean* is the total wall time ÷ N. Forced replay (`new Dispatch({ cache: false })`) replays the whole journal on every resume, so it is quadratic by design: it stops at 1,000 steps. Runs longer than 30 s are not repeated (marked "1 run").',
+    '',
+  );
+  const seqRows = [
+    seqRow('Dispatch, awaited calls, warm cache', S.sequential?.warm, { gaps: true }),
+    seqRow('Dispatch, awaited calls, forced replay (capped at 1,000)', S.sequential?.replay),
+    seqRow('Dispatch, awaited calls, warm cache, app not verifying signatures *(diagnostic)*', S.sequential?.unsigned, { gaps: true }),
+    seqRow('Dispatch, inline steps (`dispatch.step`)', S.steps && Object.fromEntries(Object.entries(S.steps).filter(([k]) => !k.startsWith('__')))),
+    seqRow('DBOS, inline steps (`DBOS.runStep`)', S.dbos?.inlineSteps),
+    seqRow('DBOS, awaited child workflows', S.dbos?.childWorkflows),
+    seqRow('Restate, `ctx.run` steps', S.restate?.runSteps),
+    seqRow('Restate, awaited calls to another handler', S.restate?.callSteps),
+  ];
+  if (S.engine?.sequential) {
+    const toRow = (label, m) => ({
+      label,
+      sizes: Object.keys(m).map(Number),
+      cells: Object.fromEntries(Object.entries(m).map(([n, t]) => [n, { total: t, perStep: t / Number(n), gap: Number.NaN, runs: 1 }])),
+    });
+    seqRows.push(toRow('engine only, no network or store, warm cache *(bench/engine.mjs)*', S.engine.sequential.warm));
+    seqRows.push(toRow('engine only, forced replay *(bench/engine.mjs)*', S.engine.sequential.replay));
+  }
+  push(renderSeqTable(seqRows), '');
+  push(
+    'A `dispatch.step` result is durable once the function next suspends (README); a DBOS step or a Restate `ctx.run` is durable when it returns. The comparison of inline steps is therefore not like for like: ours defers the write to the next suspension.',
+    '',
+  );
+
+  // 5. Fan-in.
+  push('## 5. Fan-in', '');
+  push(
+    '`dispatch.gather` of N calls of a function returning its argument squared; the parent checks the sum. Scheduler and app are separate processes, started fresh for each run, so their peak RSS (`VmHWM` from /proc) belongs to that fan-in alone (after a 100-child warm-up). Parent resumes are counted by the app’s engine (`dispatch.engine.stats`).',
+    '',
+  );
+  push('| what | N | wall time (median) | parent resumes | scheduler peak RSS | app peak RSS | runs |', '|---|---|---|---|---|---|---|');
+  for (const [n, f] of Object.entries(S.fanin ?? {})) {
+    if (n.startsWith('__')) continue;
+    push(
+      `| Dispatch | ${Number(n).toLocaleString('en-US')} | ${ms(med(f.ms))} | ${fmt(med(f.parentResumes), 0)} | ${fmt(mb(med(f.schedulerPeakRss)), 0)} MB | ${fmt(mb(med(f.appPeakRss)), 0)} MB | ${f.ms.map((x) => fmt(x, 0)).join(', ')} |`,
+    );
+  }
+  for (const [label, data] of [
+    ['DBOS (child workflows started, then awaited)', S.dbos?.fanin],
+    ['Restate (calls, `RestatePromise.all`)', S.restate?.fanin],
+  ]) {
+    for (const [n, f] of Object.entries(data ?? {})) push(`| ${label} | ${Number(n).toLocaleString('en-US')} | ${ms(med(f.ms))} | — | — | — | ${f.ms.map((x) => fmt(x, 0)).join(', ')} |`);
+  }
+  for (const [n, f] of Object.entries(S.engine?.fanin ?? {})) {
+    push(`| engine only *(bench/engine.mjs)* | ${Number(n).toLocaleString('en-US')} | ${ms(f.ms)} | ${f.resumes} | — | — | 1 |`);
+  }
+  push('');
+
+  // 6. Pending.
+  push('## 6. Scheduler memory with pending calls', '');
+  if (S.pending) {
+    const p = S.pending;
+    push(
+      `${p.calls.toLocaleString('en-US')} calls dispatched (batches of 1,000) to an endpoint that accepts connections and never answers: the scheduler keeps ${p.running} RunRequests in flight (its initial concurrency; with no answer the limit never moves) and every other call (${p.pending.toLocaleString('en-US')}) stays pending in the store — dispatched but not runnable. RSS of the scheduler process read from /proc ${R.mode === 'quick' ? '0.5' : '3'} s after the last batch was stored.`,
+      '',
+      '| | |',
+      '|---|---|',
+      `| scheduler RSS, idle before dispatching | ${fmt(mb(p.idleRss), 0)} MB |`,
+      `| scheduler RSS with the calls pending | ${fmt(mb(p.rss), 0)} MB |`,
+      `| scheduler peak RSS (VmHWM) | ${fmt(mb(p.peak), 0)} MB |`,
+      `| time to dispatch them all | ${ms(p.dispatchMs)} (${fmt((p.calls / p.dispatchMs) * 1000, 0)} calls/s through the API) |`,
+      '',
+    );
+  }
+
+  // Profiles.
+  push('## What the profiles say', '');
+  if (notes.trim()) push(notes.trim(), '');
+  if (S.profiles) {
+    push('### Profiles of this run', '');
+    push('Separate runs under `node --cpu-prof` (scheduler and app each write a profile; not timed). Percentages are of each process’s busy (non-idle) time; *self* is time in the function itself (native calls such as better-sqlite3 statements and crypto count as self time of the JS function calling them).', '');
+    for (const [name, title] of [
+      ['throughput', 'Throughput, 10,000 no-op calls'],
+      ['sequential', 'Sequential calls, warm cache, 2,000 steps'],
+      ['fanin', 'Fan-in of 10,000'],
+    ]) {
+      const p = S.profiles[name];
+      if (!p) continue;
+      push(`#### ${title}`, '', profileTable(p.scheduler, 'Scheduler'), '', profileTable(p.app, 'App'), '');
+    }
+  }
+
+  // Peers that could not run.
+  push('## Peers that could not run', '');
+  const failed = Object.entries(R.peerErrors);
+  if (failed.length === 0) push(R.mode === 'quick' ? 'Peers are not run in quick mode (add `--peers`).' : 'None: BullMQ, DBOS and Restate all ran.', '');
+  for (const [name, error] of failed) push(`- **${name}**: ${error}`);
+  if (failed.length) push('');
+  if (R.errors.length) {
+    push('## Errors', '', 'These measurements broke (the run exits with status 1):', '');
+    for (const e of R.errors) push('```', e, '```');
+  }
+  return `${L.join('\n')}\n`;
+}

@@ -1,0 +1,127 @@
+// (2) Throughput: no-op calls per second end to end. Calls are dispatched in
+// batches through the API (DispatchService.Dispatch), the scheduler (its own
+// process) runs each through the Run endpoint of a real SDK app (its own
+// process) over HTTP with signed requests (the app verifies them), and
+// records each result. The clock starts before the first batch is sent and
+// stops when the store counts every call as succeeded (List counts, polled
+// every 25 ms). A warm-up of `warmup` calls runs first on the same processes
+// (JIT, connections, the adaptive concurrency limit) and is not counted.
+//
+// Stores: SQLite (a file in a temporary directory, synchronous NORMAL or
+// FULL) or PostgreSQL (a scratch schema on the machine's server, dropped
+// after) with one or several scheduler instances; batches are spread over
+// the instances' APIs in turn.
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encodeArgs, generateSigningKeyPair, privateKeyToPem } from '@dispatch/core';
+import { check, now } from './lib/common.mjs';
+import { startApp, startScheduler, tempDir, waitForFinished } from './lib/harness.mjs';
+import { scratchSchema } from './lib/pg.mjs';
+
+async function dispatchAll(clients, endpoint, count, batch) {
+  const input = encodeArgs([]);
+  let turn = 0;
+  for (let sent = 0; sent < count; sent += batch) {
+    const n = Math.min(batch, count - sent);
+    const client = clients[turn++ % clients.length];
+    const ids = await client.dispatch(Array.from({ length: n }, () => ({ function: 'noop', endpoint, input })));
+    check(ids.length === n, `dispatched ${n} calls, got ${ids.length} IDs`);
+  }
+}
+
+/**
+ * One run on a fresh store. `store`: 'sqlite' (with `synchronous`) or
+ * 'postgres' (with `instances`). `signatures: false` leaves the app without
+ * a verification key (the scheduler still signs): a diagnostic only.
+ */
+export async function throughputRun({
+  calls = 10_000,
+  batch = 1000,
+  warmup = 1000,
+  store = 'sqlite',
+  synchronous = 'NORMAL',
+  instances = 1,
+  signatures = true,
+  profileDir,
+} = {}) {
+  const tmp = tempDir();
+  const schema = store === 'postgres' ? await scratchSchema('dispatch_bench_tp') : null;
+  const schedulers = [];
+  let app;
+  try {
+    if (schema) {
+      const keys = generateSigningKeyPair();
+      const pg = { url: schema.url, apiKey: `dsk_bench_${process.pid}`, signingKey: privateKeyToPem(keys.privateKey) };
+      // The first instance migrates the schema; the others start on it.
+      schedulers.push(await startScheduler({ pg, profileDir, profileName: 'scheduler-0' }));
+      schedulers.push(
+        ...(await Promise.all(
+          Array.from({ length: instances - 1 }, (_, i) => startScheduler({ pg, profileDir, profileName: `scheduler-${i + 1}` })),
+        )),
+      );
+    } else {
+      schedulers.push(await startScheduler({ db: join(tmp.dir, 'scheduler.db'), synchronous, profileDir }));
+    }
+    const main = schedulers[0];
+    const clients = schedulers.map((s) => s.client);
+    app = await startApp({ verificationKey: signatures ? main.verificationKey : null, profileDir });
+    const endpoint = app.url;
+    if (warmup > 0) {
+      await dispatchAll(clients, endpoint, warmup, batch);
+      await waitForFinished(main.client, warmup);
+    }
+    const inFlight = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const h = await Promise.all(clients.map((c) => c.health()));
+        inFlight.push(h.reduce((sum, x) => sum + (x.inFlight ?? 0), 0));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const start = now();
+    await dispatchAll(clients, endpoint, calls, batch);
+    const dispatchedMs = now() - start;
+    const counts = await waitForFinished(main.client, warmup + calls, { everyMs: 25 });
+    const ms = now() - start;
+    sampling = false;
+    await sampler;
+    check(counts.succeeded === warmup + calls, `expected ${warmup + calls} succeeded calls, counts ${JSON.stringify(counts)}`);
+    const stats = await app.stats();
+    check(stats.stats.starts >= warmup + calls, `the app started ${stats.stats.starts} runs for ${warmup + calls} calls`);
+    inFlight.sort((a, b) => a - b);
+    return {
+      calls,
+      ms,
+      perSecond: (calls / ms) * 1000,
+      dispatchPerSecond: (calls / dispatchedMs) * 1000,
+      inFlightMedian: inFlight[inFlight.length >> 1] ?? 0,
+      inFlightMax: inFlight[inFlight.length - 1] ?? 0,
+      schedulerPeakRss: Math.max(...schedulers.map((s) => s.memory().peak)),
+      appPeakRss: stats.memory.peak,
+      appRuns: stats.stats.starts,
+    };
+  } finally {
+    await app?.stop();
+    await Promise.all(schedulers.map((s) => s.stop()));
+    await schema?.drop();
+    tmp.cleanup();
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const quick = process.argv.includes('--quick');
+  const arg = (name, fallback) => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? process.argv[i + 1] : fallback;
+  };
+  const r = await throughputRun({
+    calls: Number(arg('--calls', quick ? 2000 : 10_000)),
+    warmup: quick ? 200 : 1000,
+    store: arg('--store', 'sqlite'),
+    synchronous: arg('--sync', 'NORMAL'),
+    instances: Number(arg('--instances', 1)),
+    signatures: !process.argv.includes('--unsigned'),
+  });
+  console.log(JSON.stringify(r));
+}
