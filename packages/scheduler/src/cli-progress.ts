@@ -151,7 +151,7 @@ export class RunOutput {
     const active = this.unfinished > 0;
     const icon = active ? (SPINNER[this.frame % SPINNER.length] as string) : '•';
     let text = `${icon} calls: ${this.statusText()}`;
-    const columns = this.o.stderr.columns ?? 100;
+    const columns = this.o.stderr.columns || 100;
     if (text.length + this.width + 3 > columns) text = text.slice(0, Math.max(10, columns - this.width - 4));
     this.o.stderr.write(`\r\x1b[2K${this.prefix('dispatch')} ${this.paint('1', text)}`);
     this.statusShown = true;

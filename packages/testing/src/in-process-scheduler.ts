@@ -344,7 +344,8 @@ function reconfigure(dispatch: Dispatch, config: ResolvedConfig, client: Dispatc
  * scheduler and to verify its signatures until {@link TestScheduler.close}.
  * Without an instance, a new one is created (`t.dispatch`).
  *
- * Retries are fast by default (backoff from 10 ms, at most 200 ms).
+ * Retries are fast by default (backoff from 10 ms, at most 200 ms), and the
+ * scheduler logs nothing unless given a `logLevel`.
  *
  * @example
  * ```ts
@@ -360,7 +361,7 @@ export async function startTestScheduler(dispatch?: Dispatch, options: TestSched
   const { verify = true, timeoutMs = 30_000, ...schedulerOptions } = options;
   const app = dispatch ?? new Dispatch({ env: {}, logger: silent });
   const scheduler = await Scheduler.start({
-    logLevel: 'error',
+    logLevel: 'silent',
     backoff: { initialMs: 10, maxMs: 200 },
     ...schedulerOptions,
     db: ':memory:',
