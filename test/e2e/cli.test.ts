@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Dispatch, PermanentError } from '@dispatch/core';
 import { nodeListener } from '@dispatch/core/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DISPATCH_BIN, dispatchCli, freePort, type Proc, requireBuilt, start, tempDir } from './helpers/processes.js';
+import { DISPATCH_BIN, dispatchCli, freePort, type Proc, ROOT, requireBuilt, start, tempDir } from './helpers/processes.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 const silent = { warn() {}, error() {}, info() {} };
@@ -55,6 +55,26 @@ describe('dispatch run', () => {
       expect(stderr).not.toMatch(/unfinished/);
       expect(existsSync(join(tmp.dir, '.dispatch', 'dispatch.db'))).toBe(true);
       expect(existsSync(join(tmp.dir, '.dispatch', 'api.json'))).toBe(false); // removed on exit
+    } finally {
+      tmp.remove();
+    }
+  });
+
+  it("runs the README's demo: examples/checkout-express to completion, the card charged once", async () => {
+    const example = join(ROOT, 'examples/checkout-express/app.mjs');
+    for (const built of ['packages/express/dist/esm/index.js', 'packages/scheduler/dist/esm/index.js']) {
+      if (!existsSync(join(ROOT, built))) throw new Error(`${built} is missing: run \`pnpm build\` first`);
+    }
+    const tmp = tempDir('demo');
+    try {
+      const { code, stdout, stderr } = await dispatchCli(['run', '--port', '0', '--', process.execPath, example, '--email-failures', '2'], {
+        cwd: tmp.dir,
+        env: cleanEnv,
+      });
+      expect(code, `${stdout}\n${stderr}`).toBe(0);
+      const summary = JSON.parse(/summary (\{.*\})$/m.exec(stdout)![1]!) as { status: string; charges: number; emailAttempts: number };
+      expect(summary).toMatchObject({ status: 'OK', charges: 1, emailAttempts: 3 });
+      expect(stderr).toMatch(/done checkout \S+ after \d+ runs/);
     } finally {
       tmp.remove();
     }
