@@ -89,7 +89,8 @@ async function rawBody(req: ExpressLikeRequest, limit: number): Promise<Uint8Arr
     return (
       'the Dispatch endpoint needs the raw request body, but another middleware already parsed it ' +
       `(req.body is ${req.body === null ? 'null' : typeof req.body}): mount dispatchMiddleware() before body parsers ` +
-      'such as express.json(), or exclude its route from them; signatures cover the exact bytes, so a parsed body cannot be used'
+      'such as express.json(), or exclude its route from them, or keep the raw bytes in req.rawBody (NestJS: create the app ' +
+      'with { rawBody: true }); signatures cover the exact bytes, so a parsed body cannot be used'
     );
   }
   return readBody(req, limit);
