@@ -52,6 +52,7 @@ th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line
 th { font-size: 12px; color: var(--muted); font-weight: 600; }
 tbody tr.click { cursor: pointer; }
 tbody tr.click:hover { background: #f8f9fb; }
+td.nowrap { white-space: nowrap; }
 td.err { color: var(--fail); max-width: 420px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: 12px; font-weight: 600; background: #e9ecef; color: #495057; white-space: nowrap; }
 .badge.succeeded, .badge.done { background: #d3f9d8; color: var(--ok); }

@@ -420,8 +420,8 @@ function runPage(id) {
         var cls = a.outcome === 'exit' ? (a.statusName === 'OK' ? 'exit-ok' : 'exit-fail') : a.outcome;
         tb.appendChild(h('tr', { 'data-attempt': a.number, 'data-outcome': a.outcome }, [
           h('td', { text: '#' + a.number }),
-          h('td', { text: fmtTime(a.startedAt) }),
-          h('td', { text: fmtDur(a.durationMs) }),
+          h('td', { className: 'nowrap', text: fmtTime(a.startedAt) }),
+          h('td', { className: 'nowrap', text: fmtDur(a.durationMs) }),
           h('td', { className: 'mono', text: a.statusName }),
           h('td', null, badge(a.outcome + (a.resume ? ' (resume)' : ''), cls)),
           h('td', null, a.error ? errorBox(a.error, 'attempt-' + a.number) : '')

@@ -22,7 +22,6 @@ const head = (title: string) => `<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
 <title>${escapeHtml(title)}</title>
 <link rel="stylesheet" href="/dashboard/assets/app.css">
 <link rel="icon" href="data:,">
