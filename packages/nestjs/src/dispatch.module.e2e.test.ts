@@ -49,6 +49,16 @@ describe.each(['express', 'fastify'] as const)('DispatchModule on %s, driven by 
     }
 
     @DispatchFunction()
+    async double(n: number): Promise<number> {
+      return n * 2;
+    }
+
+    @DispatchFunction()
+    async doubleAll(ns: number[]): Promise<number[]> {
+      return Promise.all(ns.map((n) => this.double(n)));
+    }
+
+    @DispatchFunction()
     async notify(userId: string): Promise<void> {
       counts.notify.push(userId);
     }
@@ -72,6 +82,12 @@ describe.each(['express', 'fastify'] as const)('DispatchModule on %s, driven by 
     @HttpCode(200)
     async buy(@Body() body: { userId: string; orderId: string }) {
       return { id: await this.dispatch.dispatch(this.shop.checkout, body.userId, body.orderId) };
+    }
+
+    @Post('double')
+    @HttpCode(200)
+    async double(@Body() body: { ns: number[] }) {
+      return { id: await this.dispatch.dispatch(this.shop.doubleAll, body.ns) };
     }
 
     @Post('notify')
@@ -129,6 +145,13 @@ describe.each(['express', 'fastify'] as const)('DispatchModule on %s, driven by 
     const { calls } = await scheduler.list({ function: 'Shop.sendEmail' });
     expect(calls).toHaveLength(1);
     expect(calls[0]?.attempts).toBe(2);
+  });
+
+  it('fans in with Promise.all over decorated-method calls, results in order', async () => {
+    const id = await post('/double', { ns: [1, 2, 3] });
+    const result = await scheduler.wait(id, 20_000);
+    expect(result.done && decodeValue(result.result.output)).toEqual([2, 4, 6]);
+    expect((await scheduler.list({ function: 'Shop.double' })).calls).toHaveLength(3);
   });
 
   it('fans out with a batch of decorated-method calls', async () => {
