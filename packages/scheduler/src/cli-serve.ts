@@ -79,6 +79,7 @@ export async function serveCommand(flags: ServeFlags, io: CliIO): Promise<number
     const message = (err as Error).message;
     if (/already in use/.test(message)) throw new CliError(`${message}; with dispatch serve: --port N`);
     if (/in use by another scheduler/.test(message)) throw new CliError(`${message} (--db)`);
+    if (options.signingKey && /signing key/i.test(message)) throw new CliError(`DISPATCH_SIGNING_KEY is not a usable Ed25519 private key: ${message}`);
     throw new CliError(`cannot start the scheduler on ${dbShown}: ${message}`);
   }
   const removeStateFile = postgres

@@ -50,7 +50,15 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
     })
-    .exitOverride();
+    .exitOverride()
+    .addHelpText(
+      'after',
+      `
+In a package that depends on @dispatch/scheduler: pnpm exec dispatch <command>.
+From a checkout of the repository (after pnpm build), this always works:
+  node packages/scheduler/bin/dispatch.cjs <command>
+`,
+    );
   const done = (p: Promise<number>) => p.then(exit);
 
   program
@@ -75,7 +83,8 @@ exits with its exit code.
 
 Example:
   dispatch run -- node app.js
-  dispatch run --db /tmp/demo.db -- npx tsx src/app.ts`,
+  dispatch run --db /tmp/demo.db -- npx tsx src/app.ts
+`,
     )
     .action((command: string[], flags: RunFlags) => done(runCommand(command, flags, io)));
 
@@ -91,6 +100,14 @@ Example:
     .option('--max-attempts <n>', 'most attempts per call (default: bounded by the expiration only)')
     .option('--lease-ms <n>', 'lease of a claimed call, renewed while it runs; another instance takes it over once it expires (default 30000)')
     .option('--claim-batch <n>', 'most calls claimed from the database at once (default 256)')
+    .addHelpText(
+      'after',
+      `
+The signing key pair and the API key are created on first start and kept in the
+database; DISPATCH_SIGNING_KEY (PEM or base64 Ed25519 private key) and
+DISPATCH_API_KEY override them.
+`,
+    )
     .action((flags: ServeFlags) => done(serveCommand(flags, io)));
 
   apiOptions(
