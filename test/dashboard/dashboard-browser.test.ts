@@ -206,7 +206,7 @@ describe.skipIf(!hasChromium)(`the dashboard in headless Chromium${hasChromium ?
     await expect.poll(() => error.textContent()).toBe(`card declined for ${XSS_USER}`);
     await page.goto(`${scheduler.dashboardUrl}#/runs?roots=0`);
     await page.locator('td.err', { hasText: '<img src=x' }).first().waitFor();
-    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+    expect(await page.evaluate(() => (globalThis as { __xss?: number }).__xss)).toBeUndefined();
     expect(await page.locator('#app script, #app img').count()).toBe(0);
     await shot('user-data');
   });
