@@ -91,6 +91,13 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (call_id, number)
   );
   `,
+  // 2: per-parent lookups without scanning every child of the parent (a long
+  // sequential function has one child per step): results waiting for
+  // delivery, and children by correlation ID.
+  `
+  CREATE INDEX calls_deliver ON calls (parent_id, parent_generation, finished_at, seq) WHERE deliver = 1;
+  CREATE INDEX calls_child_correlation ON calls (parent_id, parent_generation, correlation_id) WHERE parent_id IS NOT NULL;
+  `,
 ];
 
 /**
