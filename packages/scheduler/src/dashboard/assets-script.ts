@@ -452,7 +452,12 @@ function runPage(id) {
       if (o.error) what.push(errorBox(o.error, 'op-' + o.position));
       else if (o.result) what.push(o.result.kind === 'json' ? h('code', { text: o.result.text.length > 200 ? o.result.text.slice(0, 200) + '…' : o.result.text }) : h('span', { className: 'note', text: o.result.note }));
       if (o.deadline) what.push(h('span', { className: 'muted', text: ' until ' + fmtTime(o.deadline) }));
-      if (o.dispatchIds) what.push(h('span', { className: 'muted', text: ' dispatched ' + o.dispatchIds.length + ' call(s)' }));
+      if (o.dispatchIds) {
+        // A fan-out (batch or fn.dispatch): its calls are runs of their own, linked here.
+        what.push(h('span', { className: 'muted', text: ' dispatched ' + o.dispatchIds.length + ' call(s): ' }));
+        o.dispatchIds.slice(0, 20).forEach(function (d) { what.push(h('a', { href: '#/runs/' + encodeURIComponent(d), className: 'mono', text: shortId(d) }), ' '); });
+        if (o.dispatchIds.length > 20) what.push(h('span', { className: 'muted', text: '…' }));
+      }
       if (o.child) what.push(h('span', null, [' ', h('a', { href: '#/runs/' + encodeURIComponent(o.child.id), className: 'mono', text: shortId(o.child.id) }), ' ', badge(o.child.state)]));
       tb.appendChild(h('tr', { 'data-op': o.position, 'data-state': o.state }, [
         h('td', { text: '#' + o.position }),

@@ -78,10 +78,12 @@ describe('journal of a suspended call', () => {
       { kind: proto.OperationKind.OPERATION_KIND_STEP, name: 'rate' },
       { kind: proto.OperationKind.OPERATION_KIND_CALL, name: 'sendEmailConfirmation' },
       { kind: proto.OperationKind.OPERATION_KIND_SLEEP, name: '', deadlineMs: proto.toLong(1_700_000_000_000n, false) },
+      { kind: proto.OperationKind.OPERATION_KIND_DISPATCH, name: 'notify' },
     ],
     outcomes: [
       { position: 0, output: encodeValue('receipt_789'), endOfRound: true },
       { position: 1, error: encodeError(new Error('rate service down')) },
+      { position: 4, dispatchIds: ['D1', 'D2'] },
     ],
     polls: [1, 3],
   });
@@ -100,7 +102,9 @@ describe('journal of a suspended call', () => {
       { position: 1, kind: 'step', name: 'rate', state: 'failed', error: { type: 'Error', message: 'rate service down' } },
       { position: 2, kind: 'call', name: 'sendEmailConfirmation', state: 'waiting', child: { id: 'C2', state: 'running' } },
       { position: 3, kind: 'sleep', state: 'waiting', deadline: 1_700_000_000_000 },
+      { position: 4, kind: 'dispatch', name: 'notify', state: 'done', dispatchIds: ['D1', 'D2'] },
     ]);
+    expect(view.operations?.[4]?.result).toBeUndefined();
   });
 
   it('describes foreign states instead of decoding them', () => {
