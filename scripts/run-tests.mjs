@@ -5,9 +5,10 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 
 const require = createRequire(import.meta.url);
-const vitest = require.resolve('vitest/vitest.mjs');
+const vitest = join(dirname(require.resolve('vitest/package.json')), 'vitest.mjs');
 const report = 'test-artifacts/vitest.json';
 mkdirSync('test-artifacts', { recursive: true });
 rmSync(report, { force: true });
