@@ -6,7 +6,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BodyTooLargeError, connectError, type Dispatch, RUN_PATH, readBody, sendResponse } from '@dispatch/core';
 
-/** Options of {@link dispatchMiddleware}. */
+/**
+ * Options of {@link dispatchMiddleware}.
+ * @example
+ * ```ts
+ * const options: DispatchMiddlewareOptions = { bodyLimit: 4_000_000 };
+ * app.use(dispatchMiddleware(dispatch, options));
+ * ```
+ */
 export interface DispatchMiddlewareOptions {
   /**
    * Largest Run request body read, in bytes; larger ones are answered 413
@@ -21,6 +28,11 @@ export interface DispatchMiddlewareOptions {
  * The parts of an Express request the middleware reads: a plain
  * `IncomingMessage` plus what Express and body parsers add. Typed
  * structurally so that Express 4 and 5 (and their type packages) both fit.
+ * @example
+ * ```ts
+ * // A parser's verify hook that keeps the raw bytes for the middleware:
+ * app.use(express.json({ verify: (req: ExpressLikeRequest, _res, buf) => { req.rawBody = buf; } }));
+ * ```
  */
 export interface ExpressLikeRequest extends IncomingMessage {
   /** Path and query as received, mount prefix included (Express sets it). */

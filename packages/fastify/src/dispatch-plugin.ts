@@ -14,7 +14,14 @@ declare module 'fastify' {
   }
 }
 
-/** Options of {@link dispatchPlugin}. */
+/**
+ * Options of {@link dispatchPlugin}.
+ * @example
+ * ```ts
+ * const options: DispatchPluginOptions = { dispatch, bodyLimit: 4_000_000, prefix: '/dispatch' };
+ * await app.register(dispatchPlugin, options);
+ * ```
+ */
 export interface DispatchPluginOptions {
   /**
    * The Dispatch instance whose functions the endpoint runs; also decorates

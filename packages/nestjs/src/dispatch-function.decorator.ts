@@ -6,7 +6,14 @@ import type { FunctionOptions } from '@dispatch/core';
 import { SetMetadata } from '@nestjs/common';
 import { DISPATCH_FUNCTION_METADATA } from './dispatch.constants.js';
 
-/** Options of `@DispatchFunction()`: those of `dispatch.function()`. */
+/**
+ * Options of `@DispatchFunction()`: those of `dispatch.function()`.
+ * @example
+ * ```ts
+ * @DispatchFunction({ name: 'charge', input: z.tuple([z.string()]), expiration: '10m' })
+ * async charge(userId: string) { ... }
+ * ```
+ */
 export type DispatchFunctionOptions = FunctionOptions;
 
 /**
