@@ -8,8 +8,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import net from 'node:net';
 import { generateSigningKeyPair, privateKeyToPem, publicKeyToBase64 } from '@dispatch/core';
 import pg from 'pg';
 import { parsePgUrl, PgStore, type PgStoreOptions } from './pg-store.js';
@@ -57,11 +58,13 @@ export interface PgClusterOptions {
   /** Number of instances (default 3). */
   instances?: number;
   /**
-   * Run each instance as a child process of the built scheduler entry
-   * (`dist/esm/main.js`; `pnpm build` first), as in production, instead of
-   * in this process. Default false.
+   * Run each instance as a child process, `dispatch serve` of the built CLI
+   * (`pnpm build` first), as in production, instead of in this process.
+   * Default false.
    */
   processes?: boolean;
+  /** With `processes`: the CLI to run (default {@link dispatchBinPath}). */
+  entry?: string;
   /** Pool size of each instance (default 10). */
   poolSize?: number;
   /** Lease length, ms (default: the scheduler's, 30 s). */
@@ -97,13 +100,41 @@ export interface PgCluster {
   stop(options?: { dropSchema?: boolean }): Promise<void>;
 }
 
-/** The scheduler's process entry next to this module (src/ or dist/esm/). */
-export function schedulerMainPath(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const candidate of [join(here, 'main.js'), join(here, '..', 'dist', 'esm', 'main.js'), join(here, '..', '..', 'dist', 'esm', 'main.js')]) {
-    if (existsSync(candidate)) return candidate;
+/**
+ * The `dispatch` CLI (`bin/dispatch.cjs` of this package), whose `serve`
+ * command child-process instances run. Looked up next to this module, then
+ * from the working directory; throws when it is not found or not built.
+ * @example
+ * spawn(process.execPath, [dispatchBinPath(), 'serve', '--db', url]);
+ */
+export function dispatchBinPath(): string {
+  const candidates: string[] = [];
+  if (typeof __dirname === 'string') candidates.push(join(__dirname, '..', 'bin', 'dispatch.cjs'), join(__dirname, '..', '..', 'bin', 'dispatch.cjs'));
+  try {
+    const pkg = createRequire(join(process.cwd(), 'index.js')).resolve('@dispatch/scheduler/package.json');
+    candidates.push(join(dirname(pkg), 'bin', 'dispatch.cjs'));
+  } catch {
+    // not resolvable from here
   }
-  throw new Error(`the built scheduler entry (dist/esm/main.js) was not found near ${here}: run \`pnpm build\` first`);
+  candidates.push(join(process.cwd(), 'packages', 'scheduler', 'bin', 'dispatch.cjs'));
+  const bin = candidates.find((c) => existsSync(c));
+  if (!bin) throw new Error(`the dispatch CLI (bin/dispatch.cjs of @dispatch/scheduler) was not found: pass \`entry\` (looked in ${candidates.join(', ')})`);
+  if (!existsSync(join(dirname(bin), '..', 'dist', 'cjs', 'cli.js'))) {
+    throw new Error(`the dispatch CLI is not built (${join(dirname(bin), '..', 'dist', 'cjs', 'cli.js')} is missing): run \`pnpm build\` first`);
+  }
+  return bin;
+}
+
+/** A free TCP port of 127.0.0.1 (free when asked; bind it soon). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /**
@@ -147,11 +178,16 @@ export async function startPgCluster(options: PgClusterOptions): Promise<PgClust
   };
   try {
     if (options.processes) {
-      const main = schedulerMainPath();
-      const args = ['--db', db, '--port', '0', '--api-key', apiKey, '--signing-key', signingKey, '--log-level', options.logLevel ?? 'warn'];
-      if (options.leaseMs) args.push('--lease-ms', String(options.leaseMs));
-      if (options.claimBatch) args.push('--claim-batch', String(options.claimBatch));
-      const started = await Promise.all(Array.from({ length: count }, () => startChild(main, args)));
+      const entry = options.entry ?? dispatchBinPath();
+      const started = await Promise.all(
+        Array.from({ length: count }, async () => {
+          const port = await freePort();
+          const args = ['serve', '--db', db, '--port', String(port), '--api-key', apiKey, '--log-level', options.logLevel ?? 'warn'];
+          if (options.leaseMs) args.push('--lease-ms', String(options.leaseMs));
+          if (options.claimBatch) args.push('--claim-batch', String(options.claimBatch));
+          return startInstanceProcess(entry, args, `http://127.0.0.1:${port}`, { ...process.env, DISPATCH_SIGNING_KEY: signingKey });
+        }),
+      );
       for (const s of started) {
         children.push(s.child);
         urls.push(s.url);
@@ -181,36 +217,50 @@ export async function startPgCluster(options: PgClusterOptions): Promise<PgClust
   return { schema, urls, apiKey, verificationKey, schedulers, children, stop };
 }
 
-/** Starts the scheduler entry; resolves with its URL from the JSON ready line. */
-export function startChild(main: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ child: ChildProcess; url: string; pid: number }> {
+/**
+ * Starts a scheduler process (`node entry ...args`) and resolves once
+ * `url/healthz` answers; its stderr is kept for the error message if it
+ * exits first. The child's stdout and stderr are drained.
+ * @example
+ * const { child } = await startInstanceProcess(dispatchBinPath(), ['serve', '--db', db, '--port', '4451'], 'http://127.0.0.1:4451');
+ */
+export function startInstanceProcess(
+  entry: string,
+  args: string[],
+  url: string,
+  env: NodeJS.ProcessEnv = process.env,
+  timeoutMs = 30_000,
+): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [entry, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stdout?.resume();
+  child.stderr?.on('data', (d: Buffer) => {
+    err = (err + d.toString()).slice(-20_000);
+  });
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [main, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`the scheduler process did not start within 30 s: ${err.slice(-2000)}`));
-    }, 30_000);
-    child.stderr?.on('data', (d: Buffer) => {
-      err = (err + d.toString()).slice(-20_000);
-    });
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl < 0) return;
+    let done = false;
+    const finish = (e: Error | null) => {
+      if (done) return;
+      done = true;
       clearTimeout(timer);
-      try {
-        const ready = JSON.parse(out.slice(0, nl)) as { url: string; pid: number };
-        child.stdout?.removeAllListeners('data');
-        child.stdout?.resume();
-        resolve({ child, url: ready.url, pid: ready.pid });
-      } catch {
-        reject(new Error(`unexpected first line from the scheduler process: ${out.slice(0, nl)}`));
+      if (e) {
+        child.kill('SIGKILL');
+        reject(e);
+      } else resolve({ child, url });
+    };
+    const timer = setTimeout(() => finish(new Error(`the scheduler process did not answer ${url}/healthz within ${timeoutMs} ms: ${err.slice(-2000)}`)), timeoutMs);
+    child.once('exit', (code, signal) => finish(new Error(`the scheduler process exited (${signal ?? code}) before it was ready: ${err.slice(-2000)}`)));
+    const poll = async () => {
+      while (!done) {
+        try {
+          const res = await fetch(`${url}/healthz`);
+          if (res.ok) return finish(null);
+        } catch {
+          // not listening yet
+        }
+        await new Promise((r) => setTimeout(r, 50));
       }
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`the scheduler process exited (${signal ?? code}) before it was ready: ${err.slice(-2000)}`));
-    });
+    };
+    void poll();
   });
 }

@@ -97,6 +97,13 @@ export interface PgStoreOptions {
    */
   listenUrl?: string;
   /**
+   * Use named prepared statements for the frequent queries (default true):
+   * parsed and planned once per connection. Turn off behind a pooler that
+   * cannot keep them (PgBouncer in transaction mode before 1.21).
+   * @example { preparedStatements: false }
+   */
+  preparedStatements?: boolean;
+  /**
    * Extra `pg` pool settings (ssl, timeouts...), merged under this store's.
    * @example { pool: { ssl: { rejectUnauthorized: true }, connectionTimeoutMillis: 5_000 } }
    */
@@ -275,9 +282,20 @@ export class PgStore implements Store {
   private rotation = 0;
   private closed = false;
   private warningSink: ((message: string) => void) | null = null;
+  private readonly prepared: boolean;
+  /** What claimDue learned about the calls it leased (until they complete): the fast path of `complete`. */
+  private readonly leases = new Map<string, { token: number; parentId: string | null; mode: number }>();
 
-  private constructor(init: { pool: pg.Pool; schema: string; storeId: string; listen: boolean; notifier: (store: PgStore) => PgNotifier }) {
+  private constructor(init: {
+    pool: pg.Pool;
+    schema: string;
+    storeId: string;
+    listen: boolean;
+    prepared: boolean;
+    notifier: (store: PgStore) => PgNotifier;
+  }) {
     this.pool = init.pool;
+    this.prepared = init.prepared;
     this.schema = init.schema;
     this.storeId = init.storeId;
     this.listen = init.listen;
@@ -344,6 +362,7 @@ export class PgStore implements Store {
       schema,
       storeId,
       listen: options.listen ?? true,
+      prepared: options.preparedStatements ?? true,
       notifier: (self) =>
         new PgNotifier({
           clientConfig: {
@@ -357,6 +376,7 @@ export class PgStore implements Store {
           },
           onError: (m) => self.onWarning(m),
           onQueues: () => self.invalidateQueues(),
+          delayMs: 10,
         }),
     });
     warn = (m) => store.onWarning(m);
@@ -384,6 +404,11 @@ export class PgStore implements Store {
 
   private checkOpen(): void {
     if (this.closed) throw new Error('the store is closed');
+  }
+
+  /** A frequent query, as a named prepared statement unless turned off. */
+  private sql<R extends pg.QueryResultRow>(c: pg.Pool | pg.PoolClient, name: string, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    return c.query<R>(this.prepared ? { name: `dispatch_${name}`, text, values } : { text, values });
   }
 
   /** Runs `fn` in a transaction, retrying deadlocks and serialization failures; announces its effects after commit. */
@@ -465,7 +490,9 @@ export class PgStore implements Store {
       calls.map((x) => [x.endpoint, x.function]),
       fx,
     );
-    const { rows } = await c.query<{ id: string }>(
+    const { rows } = await this.sql<{ id: string }>(
+      c,
+      'insert_calls',
       `INSERT INTO ${this.t.calls} (id, function, endpoint, version, input, original_function, original_endpoint,
         original_input, idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, due_at,
         created_at, updated_at, expires_at, expiration_ms)
@@ -549,7 +576,9 @@ export class PgStore implements Store {
       caps.push(cap);
     }
     if (eps.length === 0 || req.limit <= 0) return { calls: [], nextDueAt: null };
-    const { rows } = await this.pool.query<CallRow & { ord: number; old_due: number }>(
+    const { rows } = await this.sql<CallRow & { ord: number; old_due: number }>(
+      this.pool,
+      'claim',
       `WITH q AS (
         SELECT * FROM unnest($1::text[], $2::text[], $3::int[]) WITH ORDINALITY AS q(endpoint, function, cap, ord)
       ), picked AS (
@@ -567,6 +596,7 @@ export class PgStore implements Store {
       [eps, fns, caps, req.now, req.limit, req.now + req.leaseMs, req.owner],
     );
     rows.sort((a, b) => a.ord - b.ord || a.old_due - b.old_due || a.seq - b.seq);
+    for (const r of rows) this.leases.set(r.id, { token: r.lease_token, parentId: r.parent_id, mode: r.mode });
 
     // nextDueAt, as the SQLite store: `now` when a limit stopped the claim,
     // else the earliest due_at of the pairs that still had capacity.
@@ -582,7 +612,9 @@ export class PgStore implements Store {
     }
     if (stopped) nextDueAt = req.now;
     if (open.length > 0 && !(rows.length >= req.limit)) {
-      const { rows: next } = await this.pool.query<{ due: number | null }>(
+      const { rows: next } = await this.sql<{ due: number | null }>(
+        this.pool,
+        'next_due',
         `SELECT min(n.due_at) AS due FROM unnest($1::text[], $2::text[]) AS q(endpoint, function)
         CROSS JOIN LATERAL (SELECT due_at FROM ${this.t.calls} k WHERE k.endpoint = q.endpoint AND k.function = q.function
           AND k.due_at IS NOT NULL ORDER BY k.due_at LIMIT 1) n`,
@@ -602,13 +634,15 @@ export class PgStore implements Store {
     const resumes = rows.filter((r) => r.mode === 1);
     const results = new Map<string, ChildResult[]>();
     if (resumes.length > 0) {
-      const { rows: ready } = await this.pool.query<{
+      const { rows: ready } = await this.sql<{
         parent: string;
         id: string;
         correlation_id: string | null;
         output: Buffer | null;
         error: Buffer | null;
       }>(
+        this.pool,
+        'ready_results',
         `SELECT p.pid AS parent, r.id, r.correlation_id, r.output, r.error
         FROM unnest($1::text[], $2::int[], $3::int[]) WITH ORDINALITY AS p(pid, gen, lim, ord)
         CROSS JOIN LATERAL (SELECT id, correlation_id, output, error, finished_at, seq FROM ${this.t.calls} k
@@ -660,7 +694,9 @@ export class PgStore implements Store {
    * writer (see the module comment). Null for an unknown ID.
    */
   private async lockCall(c: pg.PoolClient, id: string): Promise<LockedRow | null> {
-    const { rows } = await c.query<LockedRow>(
+    const { rows } = await this.sql<LockedRow>(
+      c,
+      'lock_call',
       `SELECT ${LOCK_COLUMNS} FROM ${this.t.calls} c
       WHERE c.id = $1 AND (c.parent_id IS NULL OR EXISTS (SELECT 1 FROM ${this.t.calls} p WHERE p.id = c.parent_id FOR UPDATE))
       FOR UPDATE OF c`,
@@ -673,7 +709,9 @@ export class PgStore implements Store {
   }
 
   private async insertAttempt(c: pg.PoolClient, id: string, a: AttemptRecord): Promise<void> {
-    await c.query(
+    await this.sql(
+      c,
+      'insert_attempt',
       `INSERT INTO ${this.t.attempts} (call_id, number, started_at, duration_ms, status, outcome, resume, error)
       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
       ON CONFLICT (call_id, number) DO UPDATE SET started_at = EXCLUDED.started_at, duration_ms = EXCLUDED.duration_ms,
@@ -685,7 +723,9 @@ export class PgStore implements Store {
   /** Marks results as delivered to `parent`; returns how many and how many were errors. */
   private async markDelivered(c: pg.PoolClient, parent: LockedRow, ids: string[]): Promise<{ n: number; e: number }> {
     if (ids.length === 0) return { n: 0, e: 0 };
-    const { rows } = await c.query<{ n: number; e: number }>(
+    const { rows } = await this.sql<{ n: number; e: number }>(
+      c,
+      'mark_delivered',
       `WITH d AS (
         UPDATE ${this.t.calls} SET deliver = NULL WHERE id = ANY($1::text[]) AND parent_id = $2 AND deliver = 1 RETURNING has_error
       ) SELECT count(*)::int AS n, coalesce(sum(has_error), 0)::int AS e FROM d`,
@@ -708,7 +748,9 @@ export class PgStore implements Store {
     fx: Effects,
   ): Promise<void> {
     const hasError = f.error != null || f.status !== 1 ? 1 : 0;
-    const { rows } = await c.query<{ parent_due: number | null }>(
+    const { rows } = await this.sql<{ parent_due: number | null }>(
+      c,
+      'finish_row',
       `WITH f AS (
         UPDATE ${this.t.calls} c SET state = $2, status = $3, output = $4, error = $5, has_error = $6, due_at = NULL,
           lease_owner = NULL, finished_at = $7, updated_at = $7, mode = 0, state_kind = 0, state_type_url = NULL,
@@ -802,14 +844,22 @@ export class PgStore implements Store {
   }
 
   complete(req: CompleteRequest): Promise<boolean> {
+    const lease = this.leases.get(req.id);
+    if (lease) this.leases.delete(req.id);
+    const o = req.outcome;
+    if (
+      lease?.token === req.leaseToken &&
+      (o.kind === 'retry' || (o.kind === 'finish' && lease.mode === 0 && req.delivered.length === 0))
+    ) {
+      return this.completeSimple(req, lease.parentId);
+    }
     return this.tx(async (c, fx) => {
       const row = await this.lockCall(c, req.id);
-      if (!row || row.state !== 'running' || row.lease_owner !== req.owner || row.lease_token !== req.leaseToken) return false;
+      if (row?.state !== 'running' || row.lease_owner !== req.owner || row.lease_token !== req.leaseToken) return false;
       const now = req.now;
       const a = req.attempt;
       if (a) await this.insertAttempt(c, row.id, a);
       const attempts = a ? Math.max(row.attempts, a.number) : row.attempts;
-      const o = req.outcome;
       const orphans = req.orphans ?? 'cancel';
       // Children exist only after a suspension of the current generation (mode 1).
       const mayHaveChildren = row.mode === 1;
@@ -932,11 +982,115 @@ export class PgStore implements Store {
     });
   }
 
+  /**
+   * The common outcomes in one statement, without a transaction: a retry, or
+   * the end of a call that never suspended in its current generation (no
+   * children, nothing delivered). The lease is checked in the UPDATE's
+   * WHERE; the parent (if any) is locked first (an InitPlan the WHERE
+   * depends on), as everywhere else; the attempt is inserted only if the
+   * update happened.
+   */
+  private async completeSimple(req: CompleteRequest, parentId: string | null): Promise<boolean> {
+    this.checkOpen();
+    const a = req.attempt;
+    const o = req.outcome;
+    const attemptValues = [
+      a?.number ?? null,
+      a?.startedAt ?? null,
+      a?.durationMs ?? null,
+      a?.status ?? null,
+      a?.outcome ?? null,
+      a?.resume ?? null,
+      encodeError(a?.error),
+    ];
+    const attemptCte = (from: string) => `a AS (
+        INSERT INTO ${this.t.attempts} (call_id, number, started_at, duration_ms, status, outcome, resume, error)
+        SELECT ${from}.id, $4::int, $5::bigint, $6::float8, $7::int, $8::text, $9::boolean, $10::bytea FROM ${from} WHERE $4::int IS NOT NULL
+        ON CONFLICT (call_id, number) DO UPDATE SET started_at = EXCLUDED.started_at, duration_ms = EXCLUDED.duration_ms,
+          status = EXCLUDED.status, outcome = EXCLUDED.outcome, resume = EXCLUDED.resume, error = EXCLUDED.error
+      )`;
+    const lease = `id = $1 AND state = 'running' AND lease_owner = $2 AND lease_token = $3`;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (o.kind === 'retry') {
+          const { rows } = await this.sql<{ n: number }>(
+            this.pool,
+            'complete_retry',
+            `WITH u AS (
+              UPDATE ${this.t.calls} SET state = 'pending', due_at = $11, lease_owner = NULL, status = $12, error = $13,
+                failures = failures + 1, attempts = GREATEST(attempts, COALESCE($4::int, 0)), updated_at = $14
+              WHERE ${lease} RETURNING id
+            ), ${attemptCte('u')}
+            SELECT count(*)::int AS n FROM u`,
+            [req.id, req.owner, req.leaseToken, ...attemptValues, o.dueAt, o.status, encodeError(o.error), req.now],
+          );
+          const done = rows[0]?.n === 1;
+          if (done && o.dueAt <= req.now) this.announce({ due: true, queues: [], finished: [] });
+          return done;
+        }
+        if (o.kind !== 'finish') throw new Error(`completeSimple cannot record a ${o.kind}`);
+        const hasError = o.error != null || o.status !== 1 ? 1 : 0;
+        const { rows } = await this.sql<{ n: number; parent_due: number | null }>(
+          this.pool,
+          'complete_finish',
+          `WITH pl AS (
+            SELECT seq FROM ${this.t.calls} WHERE id = $11::text FOR UPDATE
+          ), f AS (
+            UPDATE ${this.t.calls} c SET state = $12, status = $13, output = $14, error = $15, has_error = $16, due_at = NULL,
+              lease_owner = NULL, finished_at = $17, updated_at = $17, mode = 0, state_kind = 0, state_type_url = NULL,
+              state_value = NULL, poll_error = NULL, poll_min = 0, poll_max = 0, poll_deadline = NULL,
+              attempts = GREATEST(c.attempts, COALESCE($4::int, 0)),
+              deliver = CASE WHEN c.parent_id IS NOT NULL AND EXISTS (
+                SELECT 1 FROM ${this.t.calls} p WHERE p.id = c.parent_id AND p.generation = c.parent_generation AND p.state IN ${WAITING_SQL}
+              ) THEN 1 ELSE c.deliver END
+            WHERE c.${lease.replaceAll(' AND ', ' AND c.')} AND (SELECT count(*) FROM pl) >= 0
+            RETURNING c.id, c.deliver, c.parent_id, c.parent_generation
+          ), p AS (
+            UPDATE ${this.t.calls} p SET ready = p.ready + 1, ready_errors = p.ready_errors + $16, updated_at = $17,
+              due_at = CASE WHEN p.state = 'suspended' AND (p.ready + 1 >= p.poll_min OR ($16 = 1 AND p.poll_wake_on_error = 1))
+                THEN LEAST(COALESCE(p.due_at, $17), $17) ELSE p.due_at END
+            FROM f WHERE f.deliver = 1 AND p.id = f.parent_id AND p.generation = f.parent_generation AND p.state IN ${WAITING_SQL}
+            RETURNING p.due_at
+          ), ${attemptCte('f')}
+          SELECT (SELECT count(*) FROM f)::int AS n, (SELECT due_at FROM p) AS parent_due`,
+          [
+            req.id,
+            req.owner,
+            req.leaseToken,
+            ...attemptValues,
+            parentId,
+            o.status === 1 ? 'succeeded' : 'failed',
+            o.status,
+            encodeAny(o.output),
+            encodeError(o.error),
+            hasError,
+            req.now,
+          ],
+        );
+        const done = rows[0]?.n === 1;
+        if (done) {
+          const due = rows[0]?.parent_due;
+          this.announce({ due: due !== null && due !== undefined && due <= req.now, queues: [], finished: [req.id] });
+        }
+        return done;
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code && RETRYABLE_CODES.has(code) && attempt < 20) {
+          await sleep(Math.random() * 5 * attempt);
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
   async renewLeases(owner: string, ids: string[], until: number): Promise<void> {
     this.checkOpen();
     if (ids.length === 0) return;
     // Locks in seq order (see the module comment), so renewals never deadlock with completions.
-    await this.pool.query(
+    await this.sql(
+      this.pool,
+      'renew',
       `UPDATE ${this.t.calls} SET due_at = $1 WHERE seq IN (
         SELECT seq FROM ${this.t.calls} WHERE id = ANY($2::text[]) AND lease_owner = $3 AND state = 'running' ORDER BY seq FOR UPDATE
       ) AND lease_owner = $3 AND state = 'running'`,
@@ -1015,7 +1169,9 @@ export class PgStore implements Store {
 
   async getCall(id: string): Promise<CallRecord | null> {
     this.checkOpen();
-    const { rows } = await this.pool.query<CallRow>(
+    const { rows } = await this.sql<CallRow>(
+      this.pool,
+      'get_call',
       `SELECT ${LIST_COLUMNS}, input, output, state_kind, state_type_url, state_value FROM ${this.t.calls} WHERE id = $1`,
       [id],
     );
@@ -1047,6 +1203,18 @@ export class PgStore implements Store {
   async getChildren(id: string): Promise<string[]> {
     this.checkOpen();
     const { rows } = await this.pool.query<{ id: string }>(`SELECT id FROM ${this.t.calls} WHERE parent_id = $1 ORDER BY seq`, [id]);
+    return rows.map((r) => r.id);
+  }
+
+  async finishedAmong(ids: string[]): Promise<string[]> {
+    this.checkOpen();
+    if (ids.length === 0) return [];
+    const { rows } = await this.sql<{ id: string }>(
+      this.pool,
+      'finished_among',
+      `SELECT id FROM ${this.t.calls} WHERE id = ANY($1::text[]) AND state IN ${FINISHED_SQL}`,
+      [ids],
+    );
     return rows.map((r) => r.id);
   }
 

@@ -114,6 +114,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly defaultExpirationMs: number;
   private readonly maxExpirationMs: number;
   private readonly waiters = new Map<string, Set<() => void>>();
+  private recheckTimer: NodeJS.Timeout | null = null;
   private readonly unsubscribe: (() => void) | undefined;
   private closing: Promise<void> | null = null;
   private dashboard: Dashboard | null = null;
@@ -292,6 +293,29 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     for (const w of set) w();
   }
 
+  /**
+   * While calls are waited for, looks every second which of them finished
+   * (on another instance, or cancelled with an ancestor): one query for all
+   * waiters when the store has `finishedAmong`, else each waiter re-reads its
+   * call.
+   */
+  private scheduleRecheck(): void {
+    if (this.recheckTimer || this.closing) return;
+    this.recheckTimer = setTimeout(async () => {
+      const ids = [...this.waiters.keys()];
+      try {
+        const finished = ids.length > 0 && this.store.finishedAmong ? await this.store.finishedAmong(ids) : ids;
+        for (const id of finished) this.notifyWaiters(id);
+      } catch (err) {
+        this.log.debug(`rechecking ${ids.length} waited call(s) failed: ${(err as Error).message}`);
+        for (const id of ids) this.notifyWaiters(id);
+      }
+      this.recheckTimer = null;
+      if (this.waiters.size > 0) this.scheduleRecheck();
+    }, 1000);
+    this.recheckTimer.unref();
+  }
+
   private checkOpen(): void {
     if (this.closing) throw new SchedulerError('unavailable', 'the scheduler is shutting down');
   }
@@ -367,12 +391,15 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           clearTimeout(timer);
           signal?.removeEventListener('abort', done);
           set.delete(done);
+          if (set.size === 0 && this.waiters.get(id) === set) this.waiters.delete(id);
           resolve();
         };
-        // Recheck at least every second: other instances, cancellations of descendants.
-        const timer = setTimeout(done, Math.min(remaining, 1000));
+        // Woken when the call finishes here or (notified) elsewhere, by the
+        // shared recheck every second, or at the deadline.
+        const timer = setTimeout(done, remaining);
         signal?.addEventListener('abort', done);
         set.add(done);
+        this.scheduleRecheck();
       });
     }
   }
@@ -539,6 +566,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   close(): Promise<void> {
     if (!this.closing) {
       this.closing = (async () => {
+        if (this.recheckTimer) clearTimeout(this.recheckTimer);
         for (const key of [...this.waiters.keys()]) this.notifyWaiters(key);
         this.dashboard?.close();
         const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));

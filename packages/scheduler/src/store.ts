@@ -427,6 +427,12 @@ export interface Store {
   getAttempts(id: string): Promise<AttemptRecord[]>;
   /** Child dispatch IDs of every generation, oldest first. */
   getChildren(id: string): Promise<string[]>;
+  /**
+   * Optional: which of `ids` are finished, in one query (Wait rechecks all
+   * its waiters with it once a second; without it, each waiter re-reads its
+   * call).
+   */
+  finishedAmong?(ids: string[]): Promise<string[]>;
   listCalls(filter: ListFilter): Promise<ListPage>;
 
   /** A stored setting (signing key, API key), or null. */
