@@ -13,19 +13,13 @@ import { type RunFlags, runCommand } from './cli-run.js';
 import { type ServeFlags, serveCommand } from './cli-serve.js';
 
 function version(): string {
-  for (const dir of [join(__dirnameSafe(), '..', '..'), join(__dirnameSafe(), '..')]) {
-    try {
-      return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0';
-    } catch {
-      // try the next
-    }
+  // The bin runs the CommonJS build, where __dirname is dist/cjs; the package root is two levels up.
+  if (typeof __dirname !== 'string') return 'unknown';
+  try {
+    return (JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
   }
-  return '0.0.0';
-}
-
-function __dirnameSafe(): string {
-  // CommonJS build: __dirname exists. ESM: fall back to the working directory.
-  return typeof __dirname === 'string' ? __dirname : process.cwd();
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
