@@ -1,17 +1,17 @@
 import net from 'node:net';
-import { DispatchApiError, Status } from '@dispatch/core';
+import { DispatchApiError, proto, Status } from '@dispatch/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Scheduler } from './scheduler.js';
 import { SchedulerClient } from './scheduler-client.js';
-import { fail, ok, startEndpoint, startTestScheduler, str, type TestEndpoint, text } from './test-endpoint.js';
+import { type Answer, fail, ok, startEndpoint, startTestScheduler, str, type TestEndpoint, text } from './test-endpoint.js';
 
 let scheduler: Scheduler;
 let endpoint: TestEndpoint;
 let client: SchedulerClient;
 
 beforeAll(async () => {
-  endpoint = await startEndpoint(async (req) => {
-    if (req.function === 'nap') return { status: Status.OK, poll: { maxWait: { seconds: 3600 }, minResults: 1, maxResults: 1 } };
+  endpoint = await startEndpoint(async (req): Promise<Answer> => {
+    if (req.function === 'nap') return { status: proto.ProtoStatus.STATUS_OK, poll: { maxWait: { seconds: 3600 }, minResults: 1, maxResults: 1 } };
     if (req.function === 'bad') return fail(Status.PERMANENT_ERROR, 'PermanentError', 'nope');
     return ok(`hi ${text(req.input)}`);
   });
