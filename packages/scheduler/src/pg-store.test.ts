@@ -27,13 +27,14 @@ afterAll(async () => {
 });
 
 /** Opens a store on a fresh schema (dropped after the file's tests). */
-async function freshStore(schema = randomPgSchema(), options: { listen?: boolean } = {}): Promise<PgStore> {
+async function freshStore(schema = randomPgSchema(), options: { listen?: boolean; preparedStatements?: boolean } = {}): Promise<PgStore> {
   schemas.add(schema);
   return PgStore.open({ url: url!, schema, poolSize: 4, ...options });
 }
 
 describe.skipIf(!url)('PgStore', () => {
   storeContract('PgStore', () => freshStore());
+  storeContract('PgStore (no prepared statements, no LISTEN)', () => freshStore(undefined, { listen: false, preparedStatements: false }));
 
   it('parses its own URL parameters and hides passwords in messages', () => {
     expect(parsePgUrl('postgres://u:pw@h:5432/db?schema=s1&pool_size=4&sslmode=disable')).toEqual({
@@ -41,6 +42,13 @@ describe.skipIf(!url)('PgStore', () => {
       schema: 's1',
       poolSize: 4,
     });
+    expect(parsePgUrl('postgresql://h/db?listen=false&prepared_statements=0&listen_url=postgres%3A%2F%2Fdirect%2Fdb')).toEqual({
+      connectionString: 'postgresql://h/db',
+      listen: false,
+      preparedStatements: false,
+      listenUrl: 'postgres://direct/db',
+    });
+    expect(() => parsePgUrl('postgres://h/db?listen=maybe')).toThrow(/listen in the PostgreSQL URL must be true or false/);
     expect(() => parsePgUrl('mysql://h/db')).toThrow(/postgres:\/\//);
     expect(() => parsePgUrl('postgres://h/db?pool_size=0')).toThrow(/pool_size/);
     expect(redactUrl('postgres://u:secret@h/db')).toBe('postgres://u:***@h/db');

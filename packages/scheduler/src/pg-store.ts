@@ -62,10 +62,11 @@ const WAITING_SQL = `('pending','running','suspended')`;
  */
 export interface PgStoreOptions {
   /**
-   * Connection URL (`postgres://user:password@host:port/database`). Two
-   * query parameters of this store are read and removed from it: `schema`
-   * and `pool_size` (explicit options win). Anything else goes to `pg`
-   * (`sslmode`, `application_name`, ...).
+   * Connection URL (`postgres://user:password@host:port/database`). The
+   * query parameters of this store are read and removed from it: `schema`,
+   * `pool_size`, `listen` (`true`/`false`), `listen_url` (URL-encoded) and
+   * `prepared_statements` (`true`/`false`); explicit options win. Anything
+   * else goes to `pg` (`sslmode`, `application_name`, ...).
    * @example { url: 'postgres://postgres@127.0.0.1:5432/app?schema=dispatch&pool_size=20' }
    */
   url: string;
@@ -115,7 +116,7 @@ export interface PgStoreOptions {
  * @example
  * parsePgUrl('postgres://h/db?schema=s&pool_size=4'); // { connectionString: 'postgres://h/db', schema: 's', poolSize: 4 }
  */
-export function parsePgUrl(url: string): { connectionString: string; schema?: string; poolSize?: number } {
+export function parsePgUrl(url: string): PgUrlParts {
   let u: URL;
   try {
     u = new URL(url);
@@ -125,7 +126,7 @@ export function parsePgUrl(url: string): { connectionString: string; schema?: st
   if (!isPgUrl(url)) {
     throw new TypeError(`a PostgreSQL URL starts with postgres:// or postgresql://, got ${JSON.stringify(redactUrl(url))}`);
   }
-  const out: { connectionString: string; schema?: string; poolSize?: number } = { connectionString: '' };
+  const out: PgUrlParts = { connectionString: '' };
   const schema = u.searchParams.get('schema');
   if (schema !== null) out.schema = schema;
   const pool = u.searchParams.get('pool_size');
@@ -134,10 +135,33 @@ export function parsePgUrl(url: string): { connectionString: string; schema?: st
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`pool_size in the PostgreSQL URL must be a positive integer, got ${JSON.stringify(pool)}`);
     out.poolSize = n;
   }
-  u.searchParams.delete('schema');
-  u.searchParams.delete('pool_size');
+  const bool = (name: string): boolean | undefined => {
+    const v = u.searchParams.get(name);
+    if (v === null) return undefined;
+    if (v === 'true' || v === '1') return true;
+    if (v === 'false' || v === '0') return false;
+    throw new RangeError(`${name} in the PostgreSQL URL must be true or false, got ${JSON.stringify(v)}`);
+  };
+  const listen = bool('listen');
+  if (listen !== undefined) out.listen = listen;
+  const prepared = bool('prepared_statements');
+  if (prepared !== undefined) out.preparedStatements = prepared;
+  const listenUrl = u.searchParams.get('listen_url');
+  if (listenUrl !== null) out.listenUrl = listenUrl;
+  for (const name of ['schema', 'pool_size', 'listen', 'prepared_statements', 'listen_url']) u.searchParams.delete(name);
   out.connectionString = u.toString();
   return out;
+}
+
+/** What {@link parsePgUrl} finds in a URL. */
+export interface PgUrlParts {
+  /** The URL without this store's parameters (for `pg`). */
+  connectionString: string;
+  schema?: string;
+  poolSize?: number;
+  listen?: boolean;
+  listenUrl?: string;
+  preparedStatements?: boolean;
 }
 
 /** True for `postgres://` and `postgresql://` URLs. */
@@ -357,17 +381,18 @@ export class PgStore implements Store {
     }
     client.release();
     const storeId = randomBytes(6).toString('hex');
+    const listenUrl = options.listenUrl ?? parsed.listenUrl;
     const store: PgStore = new PgStore({
       pool,
       schema,
       storeId,
-      listen: options.listen ?? true,
-      prepared: options.preparedStatements ?? true,
+      listen: options.listen ?? parsed.listen ?? true,
+      prepared: options.preparedStatements ?? parsed.preparedStatements ?? true,
       notifier: (self) =>
         new PgNotifier({
           clientConfig: {
             ...base,
-            connectionString: options.listenUrl ? parsePgUrl(options.listenUrl).connectionString : parsed.connectionString,
+            connectionString: listenUrl ? parsePgUrl(listenUrl).connectionString : parsed.connectionString,
           },
           channel: `dispatch_${schema}`,
           source: storeId,
