@@ -112,6 +112,8 @@ describe.skipIf(!url)('PgStore', () => {
     const [leased] = (await a!.claimDue({ owner: 'a', now, leaseMs: 1000, limit: 10, capacity: () => 10 })).calls;
     await a!.renewLeases('a', [call.id], now + 2000);
     expect((await b!.claimDue({ owner: 'b', now: now + 1500, leaseMs: 1000, limit: 10, capacity: () => 10 })).calls).toEqual([]);
+    expect(await b!.stats(now + 1500)).toMatchObject({ running: 1, expiredLeases: 0, due: 0 });
+    expect(await b!.stats(now + 2000)).toMatchObject({ running: 1, expiredLeases: 1, due: 0 });
     // a stops renewing (it died); b claims once the lease expires.
     const [taken] = (await b!.claimDue({ owner: 'b', now: now + 2000, leaseMs: 1000, limit: 10, capacity: () => 10 })).calls;
     expect(taken?.id).toBe(call.id);
@@ -128,6 +130,7 @@ describe.skipIf(!url)('PgStore', () => {
       });
     expect(await Promise.all([finish(a!, 'a', leased!.leaseToken), finish(b!, 'b', taken!.leaseToken)])).toEqual([false, true]);
     expect((await a!.getCall(call.id))?.state).toBe('succeeded');
+    expect(await b!.finishedAmong([call.id, 'unknown'])).toEqual([call.id]);
     await Promise.all([a!.close(), b!.close()]);
   });
 

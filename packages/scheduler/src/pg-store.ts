@@ -1337,10 +1337,13 @@ export class PgStore implements Store {
    */
   async stats(now: number, ttlMs = 30_000): Promise<PgStoreStats> {
     this.checkOpen();
+    // Index-friendly: due calls per (endpoint, function) through calls_due, running ones through calls_state.
     const { rows } = await this.pool.query<{ due: number; expired: number; live: number; running: number; suspended: number }>(
       `SELECT
-        (SELECT count(*) FROM ${this.t.calls} WHERE due_at <= $1 AND state <> 'running')::int AS due,
-        (SELECT count(*) FROM ${this.t.calls} WHERE due_at <= $1 AND state = 'running')::int AS expired,
+        (SELECT coalesce(sum(n.c), 0) FROM ${this.t.queues} q CROSS JOIN LATERAL (
+          SELECT count(*) AS c FROM ${this.t.calls} k WHERE k.endpoint = q.endpoint AND k.function = q.function AND k.due_at <= $1
+        ) n)::int - (SELECT count(*) FROM ${this.t.calls} WHERE state = 'running' AND due_at <= $1)::int AS due,
+        (SELECT count(*) FROM ${this.t.calls} WHERE state = 'running' AND due_at <= $1)::int AS expired,
         (SELECT count(*) FROM ${this.t.calls} WHERE state = 'running')::int AS running,
         (SELECT count(*) FROM ${this.t.calls} WHERE state = 'suspended')::int AS suspended,
         (SELECT count(*) FROM ${this.t.instances} WHERE last_seen >= $1 - $2::bigint)::int AS live`,
