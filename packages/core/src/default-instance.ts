@@ -86,7 +86,7 @@ export function rawCall(fn: string, input: IAny, options?: { endpoint?: string; 
 }
 
 /** See {@link Dispatch.run}. @example `dispatch.run(() => greet.dispatch('Jane'))` */
-export function run(main?: () => unknown, options?: { port?: number; host?: string }): Promise<void> {
+export function run(main?: (server: import('./node.js').DispatchServer) => unknown, options?: { port?: number; host?: string }): Promise<void> {
   return defaultDispatch().run(main, options);
 }
 

@@ -472,17 +472,20 @@ export class Dispatch {
 
   /**
    * Serves the endpoint, then calls `main` once it listens; resolves when the
-   * server has stopped (SIGINT/SIGTERM). The seed style:
+   * server has stopped (SIGINT/SIGTERM, or `server.close()` from `main`,
+   * which receives the running server). The seed style:
    *
    * @example
    * ```ts
    * dispatch.run(async () => { await greet.dispatch('Jane'); });
+   * // a script that stops by itself:
+   * dispatch.run(async (server) => { await work(); await server.close(); });
    * ```
    */
-  async run(main?: () => unknown, options: { port?: number; host?: string } = {}): Promise<void> {
+  async run(main?: (server: import('./node.js').DispatchServer) => unknown, options: { port?: number; host?: string } = {}): Promise<void> {
     const server = await this.serve({ ...options, signals: true });
     try {
-      await main?.();
+      await main?.(server);
     } catch (err) {
       await server.close();
       throw err;

@@ -108,7 +108,18 @@ export async function startServer(
   const addr = parseAddress(dispatch.config.endpointAddr);
   const host = options.host ?? addr.host;
   const port = options.port ?? addr.port;
-  const server = createServer({ keepAliveTimeout: 65_000 }, nodeListener(dispatch));
+  // Requests count as in flight until their response is written, so close()
+  // never cuts off an answer that the handler has already produced.
+  const listener = nodeListener(dispatch);
+  let active = 0;
+  let idle: (() => void) | undefined;
+  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    active++;
+    res.once('close', () => {
+      if (--active === 0) idle?.();
+    });
+    listener(req, res);
+  });
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       reject(
@@ -142,6 +153,7 @@ export async function startServer(
       const done = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await dispatch.drain();
+      if (active > 0) await new Promise<void>((resolve) => (idle = resolve));
       server.closeAllConnections();
       await done;
       resolveClosed();
