@@ -104,6 +104,7 @@ describe.skipIf(!url)('failover: three dispatch serve processes on one PostgreSQ
     schema = randomPgSchema('dispatch_failover');
     const db = new URL(url!);
     db.searchParams.set('schema', schema);
+    db.searchParams.set('pool_size', '5'); // 3 × (5 + 1 LISTEN): other test files share the server's max_connections
     const apiKey = `dsk_${randomBytes(24).toString('base64url')}`;
     const keys = generateSigningKeyPair();
     const env = { ...process.env, DISPATCH_SIGNING_KEY: privateKeyToPem(keys.privateKey) };

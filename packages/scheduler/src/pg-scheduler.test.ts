@@ -35,6 +35,7 @@ const start = (instances = 3, leaseMs = 3000) =>
     url: url!,
     instances,
     leaseMs,
+    poolSize: 4, // test files run in parallel on one server: keep within max_connections
     logLevel: 'silent',
     scheduler: { backoff: { initialMs: 20, maxMs: 100 }, concurrency: { initial: 8, max: 30 } },
   });

@@ -27,9 +27,13 @@ afterAll(async () => {
 });
 
 /** Opens a store on a fresh schema (dropped after the file's tests). */
-async function freshStore(schema = randomPgSchema(), options: { listen?: boolean; preparedStatements?: boolean } = {}): Promise<PgStore> {
+async function freshStore(
+  schema = randomPgSchema(),
+  options: { listen?: boolean; preparedStatements?: boolean; poolSize?: number } = {},
+): Promise<PgStore> {
   schemas.add(schema);
-  return PgStore.open({ url: url!, schema, poolSize: 4, ...options });
+  // Test files run in parallel on one server: keep within max_connections.
+  return PgStore.open({ url: url!, schema, poolSize: 3, ...options });
 }
 
 describe.skipIf(!url)('PgStore', () => {
@@ -61,7 +65,7 @@ describe.skipIf(!url)('PgStore', () => {
 
   it('migrates once when eight instances open a new schema at the same time', async () => {
     const schema = randomPgSchema();
-    const stores = await Promise.all(Array.from({ length: 8 }, () => freshStore(schema)));
+    const stores = await Promise.all(Array.from({ length: 8 }, () => freshStore(schema, { poolSize: 1 })));
     const { rows } = await stores[0]!.pool.query(`SELECT version FROM ${schema}.schema_version`);
     expect(rows).toEqual([{ version: PG_MIGRATIONS.length }]);
     await Promise.all(stores.map((s) => s.close()));
