@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 // Runs every benchmark of issue 7 and writes bench/RESULTS.md.
 //
-//   pnpm bench                              everything (builds first), about 15 minutes
+//   pnpm bench                              everything (builds first), 15–25 minutes
 //   node bench/run.mjs --quick              CI smoke: small sizes, one run, no peers, < 2 minutes
-//   node bench/run.mjs --quick --no-write   the same without touching RESULTS.md (the smoke test)
+//   node bench/run.mjs --quick --no-write   the same (quick mode never writes RESULTS.md unless --out is given)
 //
 // Options: --runs N (default 3), --only a,b (sections: http, throughput,
 // postgres, bullmq, dbos, restate, sequential, steps, fanin, pending, engine,
-// profiles), --peers (run peers in quick mode too), --out FILE.
+// profiles), --peers (run peers in quick mode too), --out FILE, --render
+// (rewrite RESULTS.md from bench/results.json, e.g. after editing
+// bench/profile-notes.md, without measuring again).
 //
 // Exit status: 1 if one of our measurements broke (an exception, a wrong
 // result); peers that cannot run (no Redis, no PostgreSQL) are reported in
@@ -37,7 +39,8 @@ const option = (name, fallback) => {
   return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : fallback;
 };
 const quick = flag('--quick');
-const write = !flag('--no-write');
+// Quick figures never replace the real RESULTS.md: quick mode writes only with an explicit --out.
+const write = !flag('--no-write') && (!quick || argv.includes('--out'));
 const runs = Number(option('--runs', quick ? 1 : 3));
 const only = option('--only', '')
   .split(',')
@@ -46,6 +49,15 @@ const only = option('--only', '')
 const peers = !quick || flag('--peers');
 const out = option('--out', join(here, 'RESULTS.md'));
 const wanted = (section) => only.length === 0 || only.includes(section);
+const resultsJson = join(here, 'results.json');
+
+// --render: rewrite RESULTS.md from the last run's results.json (after editing profile-notes.md).
+if (flag('--render')) {
+  const saved = JSON.parse(readFileSync(resultsJson, 'utf8'));
+  writeFileSync(out, renderResults(saved, { notes: readNotes() }));
+  console.log(`wrote ${out} from ${resultsJson}`);
+  process.exit(0);
+}
 
 const DIST = ['packages/core/dist/esm/index.js', 'packages/core/dist/cjs/package.json', 'packages/scheduler/dist/esm/main.js', 'packages/scheduler/dist/cjs/package.json'];
 const missingDist = () => DIST.filter((entry) => !existsSync(join(root, entry)));
@@ -182,10 +194,10 @@ await section('throughput', { timeoutMs: 900_000 }, async () => {
     { key: 'sqlite FULL', store: 'sqlite', synchronous: 'FULL' },
     ...(quick ? [] : [{ key: 'sqlite NORMAL, app not verifying signatures', store: 'sqlite', synchronous: 'NORMAL', signatures: false, diagnostic: true }]),
   ];
-  const result = {};
-  for (const c of configs) {
-    result[c.key] = { runs: [], diagnostic: !!c.diagnostic };
-    for (let r = 0; r < runs; r++) {
+  // Runs interleaved (run 1 of each configuration, then run 2...) so that a change of load hits all alike.
+  const result = Object.fromEntries(configs.map((c) => [c.key, { runs: [], diagnostic: !!c.diagnostic }]));
+  for (let r = 0; r < runs; r++) {
+    for (const c of configs) {
       const x = await throughputRun({ ...c, calls: n10k, warmup: quick ? 200 : 1000 });
       result[c.key].runs.push(x);
       log(`  ${c.key}: ${Math.round(x.perSecond)} calls/s (${x.calls} calls in ${x.ms.toFixed(0)} ms, ${x.inFlightMedian} in flight)`);
@@ -207,13 +219,13 @@ await section('postgres', { timeoutMs: 900_000 }, async () => {
     return { skipped: `PostgreSQL is unreachable at ${PG_URL} (${err.message}); set BENCH_PG_URL` };
   }
   const result = { store: PgStore.name };
-  for (const instances of [1, 3]) {
-    const key = `postgres, ${instances} instance${instances > 1 ? 's' : ''}`;
-    result[key] = { runs: [] };
-    for (let r = 0; r < runs; r++) {
+  const key = (instances) => `postgres, ${instances} instance${instances > 1 ? 's' : ''}`;
+  for (const instances of [1, 3]) result[key(instances)] = { runs: [] };
+  for (let r = 0; r < runs; r++) {
+    for (const instances of [1, 3]) {
       const x = await throughputRun({ store: 'postgres', instances, calls: n10k, warmup: quick ? 200 : 1000 });
-      result[key].runs.push(x);
-      log(`  ${key}: ${Math.round(x.perSecond)} calls/s (${x.calls} calls in ${x.ms.toFixed(0)} ms, ${x.inFlightMedian} in flight)`);
+      result[key(instances)].runs.push(x);
+      log(`  ${key(instances)}: ${Math.round(x.perSecond)} calls/s (${x.calls} calls in ${x.ms.toFixed(0)} ms, ${x.inFlightMedian} in flight)`);
     }
   }
   return result;
@@ -227,12 +239,12 @@ if (peers) {
   await section('dbos', { peer: true, timeoutMs: 1_500_000 }, async () => {
     const { dbosThroughput, dbosSequential } = await import('./peers/dbos.mjs');
     const throughput = await dbosThroughput({ calls: n10k, runs, log });
-    const seq = await dbosSequential({ sizes: quick ? [100] : [100, 1000, 10_000], faninSizes: quick ? [100] : [1000, 10_000], runs, log });
+    const seq = await dbosSequential({ sizes: quick ? [100] : [100, 1000, 10_000], faninSizes: quick ? [100] : [1000], runs, log });
     return { throughput, ...seq };
   });
   await section('restate', { peer: true, timeoutMs: 1_500_000 }, async () => {
     const { restateAll } = await import('./peers/restate.mjs');
-    return restateAll({ sizes: quick ? [100] : [100, 1000, 10_000], faninSizes: quick ? [100] : [1000, 10_000], invocations: n10k, runs, log });
+    return restateAll({ sizes: quick ? [100] : [100, 1000, 10_000], faninSizes: quick ? [100] : [1000], invocations: n10k, runs, log });
   });
 }
 
@@ -283,7 +295,8 @@ R.finishedAt = new Date().toISOString();
 const markdown = renderResults(R, { notes: readNotes() });
 if (write) {
   writeFileSync(out, markdown);
-  log(`\nwrote ${out}`);
+  if (!quick) writeFileSync(resultsJson, `${JSON.stringify(R, null, 1)}\n`);
+  log(`\nwrote ${out}${quick ? '' : ` and ${resultsJson}`}`);
 }
 if (quick) log(`\n${markdown.split('\n## 1.')[0]}`);
 const peerFailures = Object.keys(R.peerErrors);

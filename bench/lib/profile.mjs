@@ -81,7 +81,34 @@ export function summarizeProfile(path, top = 15) {
       const [name, where] = key.split('\u0000');
       return { name, where, ms: us / 1000, pct: pct(us) };
     });
-  return { totalMs: total / 1000, busyMs: busy / 1000, functions, modules, inclusive: inclusiveTop };
+  // Hot lines of our own code (V8 line ticks), with the source line.
+  const lineTicks = new Map();
+  let allTicks = 0;
+  for (const n of profile.nodes) {
+    for (const t of n.positionTicks ?? []) {
+      allTicks += t.ticks;
+      if (!/packages\/[^/]+\/dist\//.test(n.callFrame.url)) continue;
+      const key = `${n.callFrame.url}\u0000${t.line}`;
+      lineTicks.set(key, (lineTicks.get(key) ?? 0) + t.ticks);
+    }
+  }
+  const sources = new Map();
+  const lines = [...lineTicks]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([key, ticks]) => {
+      const [url, line] = key.split('\u0000');
+      if (!sources.has(url)) {
+        try {
+          sources.set(url, readFileSync(new URL(url), 'utf8').split('\n'));
+        } catch {
+          sources.set(url, []);
+        }
+      }
+      const code = (sources.get(url)[Number(line) - 1] ?? '').trim().slice(0, 120);
+      return { where: `${moduleOf(url)}:${line}`, code, pct: allTicks ? (ticks / allTicks) * 100 : 0 };
+    });
+  return { totalMs: total / 1000, busyMs: busy / 1000, functions, modules, inclusive: inclusiveTop, lines };
 }
 
 if (process.argv[1]?.endsWith('profile.mjs')) {
@@ -91,6 +118,8 @@ if (process.argv[1]?.endsWith('profile.mjs')) {
     for (const m of s.modules) console.log(`  ${m.pct.toFixed(1).padStart(5)}%  ${m.module}`);
     console.log('  --');
     for (const f of s.functions) console.log(`  ${f.pct.toFixed(1).padStart(5)}%  ${f.name}  ${f.where}`);
+    console.log('  -- hot lines (% of all line ticks)');
+    for (const l of s.lines) console.log(`  ${l.pct.toFixed(1).padStart(5)}%  ${l.where}  ${l.code}`);
     console.log('  -- inclusive');
     for (const f of s.inclusive) console.log(`  ${f.pct.toFixed(1).padStart(5)}%  ${f.name}  ${f.where}`);
   }
