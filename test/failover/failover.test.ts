@@ -188,12 +188,10 @@ describe.skipIf(!url)('failover: three dispatch serve processes on one PostgreSQ
       const [exits] = await q(`SELECT count(*)::int AS n, count(DISTINCT call_id)::int AS calls FROM S.attempts WHERE outcome = 'exit'`);
       expect(exits).toEqual({ n: TOTAL, calls: TOTAL });
       expect(await q(`SELECT count(*)::int AS n FROM S.calls c WHERE NOT EXISTS (SELECT 1 FROM S.attempts a WHERE a.call_id = c.id AND a.outcome = 'exit')`)).toEqual([{ n: 0 }]);
-      const recorded = Object.fromEntries(
-        (await q(`SELECT c.function, count(*)::int AS n FROM S.attempts a JOIN S.calls c ON c.id = a.call_id GROUP BY c.function`)).map((r) => [r.function, r.n]),
-      );
-      const byFunction = Object.fromEntries(
-        (await q(`SELECT function, count(*)::int AS n FROM S.calls GROUP BY function`)).map((r) => [r.function, r.n]),
-      );
+      const perFunction = async (sql: string): Promise<Record<string, number>> =>
+        Object.fromEntries((await q(sql)).map((r: { function: string; n: number }) => [r.function, r.n]));
+      const recorded = await perFunction(`SELECT c.function, count(*)::int AS n FROM S.attempts a JOIN S.calls c ON c.id = a.call_id GROUP BY c.function`);
+      const byFunction = await perFunction(`SELECT function, count(*)::int AS n FROM S.calls GROUP BY function`);
       expect(byFunction).toEqual({ leaf: LEAVES, fanIn: FAN_INS, part: FAN_INS * PARTS, chain: CHAINS, step: CHAINS * STEPS });
 
       // What the app saw: every leaf body ran at least once; runs beyond the recorded ones were repeated.
