@@ -114,6 +114,14 @@ export const PG_MIGRATIONS: readonly string[] = [
     last_seen BIGINT NOT NULL
   );
   `,
+  // 2: the check for repeated correlation IDs (PROTOCOL.md 8.17) at each
+  // Poll finds a parent's children by correlation ID through the index,
+  // instead of reading every child of the execution (quadratic in long
+  // sequential functions). It serves the parent_id lookups of calls_parent too.
+  `
+  CREATE INDEX calls_parent_corr ON calls (parent_id, parent_generation, correlation_id) WHERE parent_id IS NOT NULL;
+  DROP INDEX calls_parent;
+  `,
 ];
 
 /**

@@ -75,6 +75,25 @@ describe.skipIf(!url)('PgStore', () => {
     await again.close();
   });
 
+  it('upgrades a schema of an older version in place, keeping its calls', async () => {
+    const schema = randomPgSchema();
+    const store = await freshStore(schema);
+    const call = newCall();
+    await store.insertCalls([call]);
+    // Back to version 1, as an older scheduler left it.
+    await store.pool.query(
+      `DROP INDEX ${schema}.calls_parent_corr; CREATE INDEX calls_parent ON ${schema}.calls (parent_id, parent_generation) WHERE parent_id IS NOT NULL; UPDATE ${schema}.schema_version SET version = 1`,
+    );
+    await store.close();
+    const again = await freshStore(schema);
+    const { rows } = await again.pool.query(`SELECT version FROM ${schema}.schema_version`);
+    expect(rows).toEqual([{ version: PG_MIGRATIONS.length }]);
+    const { rows: indexes } = await again.pool.query(`SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND indexname LIKE 'calls_parent%'`, [schema]);
+    expect(indexes.map((r) => r.indexname)).toEqual(['calls_parent_corr']);
+    expect((await again.getCall(call.id))?.id).toBe(call.id);
+    await again.close();
+  });
+
   it('refuses a schema written by a newer scheduler', async () => {
     const schema = randomPgSchema();
     const store = await freshStore(schema);
