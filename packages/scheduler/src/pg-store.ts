@@ -22,6 +22,7 @@
  *   result deliveries are bounded by their limits.
  * @module
  */
+import { decodeAny, decodeErrorBlob, encodeAny, encodeErrorBlob, stateOf, toCallRecord } from './call-row.js';
 import { randomBytes } from 'node:crypto';
 import { proto } from '@dispatch/core';
 import pg from 'pg';
@@ -48,7 +49,7 @@ import {
 
 type IAny = proto.IAny;
 type IError = proto.IError;
-const { Any, ErrorMessage } = proto;
+
 
 /** Status number for PERMANENT_ERROR (the result status of cancelled calls). */
 const PERMANENT_ERROR = 7;
@@ -241,30 +242,6 @@ interface Effects {
   finished: string[];
 }
 
-const encodeAny = (a: IAny | null | undefined): Buffer | null =>
-  a ? Buffer.from(Any.encode({ typeUrl: a.typeUrl ?? '', value: a.value ?? new Uint8Array(0) })) : null;
-const decodeAny = (b: Buffer | null): IAny | null => {
-  if (!b) return null;
-  const a = Any.decode(b);
-  return { typeUrl: a.typeUrl ?? '', value: a.value ?? new Uint8Array(0) };
-};
-const encodeError = (e: IError | null | undefined): Buffer | null => (e ? Buffer.from(ErrorMessage.encode(e)) : null);
-const decodeError = (b: Buffer | null): IError | null => {
-  if (!b) return null;
-  const e = ErrorMessage.decode(b);
-  const out: IError = { type: e.type ?? '', message: e.message ?? '' };
-  if (e.value && e.value.length > 0) out.value = e.value;
-  if (e.traceback && e.traceback.length > 0) out.traceback = e.traceback;
-  return out;
-};
-
-function stateOf(row: Pick<CallRow, 'state_kind' | 'state_type_url' | 'state_value'>): CoroutineState | null {
-  if (row.state_kind === 1) return { kind: 'bytes', value: new Uint8Array(row.state_value ?? Buffer.alloc(0)) };
-  if (row.state_kind === 2) {
-    return { kind: 'typed', typeUrl: row.state_type_url ?? '', value: new Uint8Array(row.state_value ?? Buffer.alloc(0)) };
-  }
-  return null;
-}
 
 /** BIGINT columns hold milliseconds and sequence numbers: safe as JS numbers. */
 const TYPES: pg.CustomTypesConfig = {
@@ -683,7 +660,7 @@ export class PgStore implements Store {
           dispatchId: r.id,
           correlationId: BigInt(r.correlation_id ?? '0'),
           output: decodeAny(r.output),
-          error: decodeError(r.error),
+          error: decodeErrorBlob(r.error),
         });
       }
     }
@@ -693,7 +670,7 @@ export class PgStore implements Store {
           ? {
               state: stateOf(row),
               results: results.get(row.id) ?? [],
-              error: decodeError(row.poll_error),
+              error: decodeErrorBlob(row.poll_error),
               deltaCapable: row.state_delta === 1,
             }
           : null;
@@ -741,7 +718,7 @@ export class PgStore implements Store {
       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
       ON CONFLICT (call_id, number) DO UPDATE SET started_at = EXCLUDED.started_at, duration_ms = EXCLUDED.duration_ms,
         status = EXCLUDED.status, outcome = EXCLUDED.outcome, resume = EXCLUDED.resume, error = EXCLUDED.error`,
-      [id, a.number, a.startedAt, a.durationMs, a.status, a.outcome, a.resume, encodeError(a.error)],
+      [id, a.number, a.startedAt, a.durationMs, a.status, a.outcome, a.resume, encodeErrorBlob(a.error)],
     );
   }
 
@@ -800,7 +777,7 @@ export class PgStore implements Store {
         f.state,
         f.status,
         encodeAny(f.output),
-        encodeError(f.error),
+        encodeErrorBlob(f.error),
         hasError,
         now,
         notify,
@@ -837,7 +814,7 @@ export class PgStore implements Store {
         await this.finishRow(c, row, { state: 'cancelled', status: PERMANENT_ERROR, output: null, error: err }, now, true, fx);
       } else {
         bulkSeqs.push(row.seq);
-        bulkErrors.push(encodeError(err));
+        bulkErrors.push(encodeErrorBlob(err));
         fx.finished.push(row.id);
       }
     }
@@ -893,7 +870,7 @@ export class PgStore implements Store {
           await c.query(
             `UPDATE ${this.t.calls} SET state = 'pending', due_at = $1, lease_owner = NULL, status = $2, error = $3,
               failures = failures + 1, attempts = $4, updated_at = $5 WHERE seq = $6`,
-            [o.dueAt, o.status, encodeError(o.error), attempts, now, row.seq],
+            [o.dueAt, o.status, encodeErrorBlob(o.error), attempts, now, row.seq],
           );
           if (o.dueAt <= now) fx.due = true;
           break;
@@ -980,7 +957,7 @@ export class PgStore implements Store {
               o.maxResults,
               o.deadline,
               o.wakeOnError ? 1 : 0,
-              encodeError(o.pollError),
+              encodeErrorBlob(o.pollError),
               row.seq,
             ],
           );
@@ -1026,7 +1003,7 @@ export class PgStore implements Store {
       a?.status ?? null,
       a?.outcome ?? null,
       a?.resume ?? null,
-      encodeError(a?.error),
+      encodeErrorBlob(a?.error),
     ];
     const attemptCte = (from: string) => `a AS (
         INSERT INTO ${this.t.attempts} (call_id, number, started_at, duration_ms, status, outcome, resume, error)
@@ -1047,7 +1024,7 @@ export class PgStore implements Store {
               WHERE ${lease} RETURNING id
             ), ${attemptCte('u')}
             SELECT count(*)::int AS n FROM u`,
-            [req.id, req.owner, req.leaseToken, ...attemptValues, o.dueAt, o.status, encodeError(o.error), req.now],
+            [req.id, req.owner, req.leaseToken, ...attemptValues, o.dueAt, o.status, encodeErrorBlob(o.error), req.now],
           );
           const done = rows[0]?.n === 1;
           if (done && o.dueAt <= req.now) this.announce({ due: true, queues: [], finished: [] });
@@ -1087,7 +1064,7 @@ export class PgStore implements Store {
             o.status === 1 ? 'succeeded' : 'failed',
             o.status,
             encodeAny(o.output),
-            encodeError(o.error),
+            encodeErrorBlob(o.error),
             hasError,
             req.now,
           ],
@@ -1162,36 +1139,6 @@ export class PgStore implements Store {
     });
   }
 
-  private toRecord(row: CallRow, full: boolean): CallRecord {
-    return {
-      id: row.id,
-      function: row.function,
-      endpoint: row.endpoint,
-      state: row.state,
-      status: row.status,
-      parentId: row.parent_id,
-      rootId: row.root_id,
-      correlationId: row.correlation_id === null ? null : BigInt(row.correlation_id),
-      idempotencyKey: row.idempotency_key,
-      version: row.version,
-      createdAt: row.created_at,
-      updatedAt: row.updated_at,
-      finishedAt: row.finished_at,
-      expiresAt: row.expires_at,
-      dueAt: row.due_at,
-      attempts: row.attempts,
-      failures: row.failures,
-      input: full ? decodeAny(row.input) : null,
-      originalFunction: row.original_function,
-      output: full ? decodeAny(row.output) : null,
-      error: decodeError(row.error),
-      coroutineState: full ? stateOf(row) : null,
-      ready: row.ready,
-      minResults: row.poll_min,
-      maxResults: row.poll_max,
-    };
-  }
-
   async getCall(id: string): Promise<CallRecord | null> {
     this.checkOpen();
     const { rows } = await this.sql<CallRow>(
@@ -1200,7 +1147,7 @@ export class PgStore implements Store {
       `SELECT ${LIST_COLUMNS}, input, output, state_kind, state_type_url, state_value FROM ${this.t.calls} WHERE id = $1`,
       [id],
     );
-    return rows[0] ? this.toRecord(rows[0], true) : null;
+    return rows[0] ? toCallRecord(rows[0], true) : null;
   }
 
   async getAttempts(id: string): Promise<AttemptRecord[]> {
@@ -1221,7 +1168,7 @@ export class PgStore implements Store {
       status: r.status,
       outcome: r.outcome,
       resume: r.resume,
-      error: decodeError(r.error),
+      error: decodeErrorBlob(r.error),
     }));
   }
 
@@ -1281,7 +1228,7 @@ export class PgStore implements Store {
     const more = rows.length > limit;
     const page = rows.slice(0, limit);
     return {
-      calls: page.map((r) => this.toRecord(r, false)),
+      calls: page.map((r) => toCallRecord(r, false)),
       nextCursor: more && page.length > 0 ? String(page[page.length - 1]!.seq) : null,
       counts,
     };

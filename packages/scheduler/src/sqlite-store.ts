@@ -5,6 +5,7 @@
  * released when the next one opens it.
  * @module
  */
+import { decodeAny, decodeErrorBlob, encodeAny, encodeErrorBlob, stateOf, toCallRecord } from './call-row.js';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { proto } from '@dispatch/core';
@@ -27,6 +28,9 @@ import {
   type NewCall,
   type Store,
 } from './store.js';
+
+type IAny = proto.IAny;
+type IError = proto.IError;
 
 /**
  * Default database file, relative to the working directory.
@@ -117,32 +121,7 @@ interface CallRow {
   error: Buffer | null;
 }
 
-type IAny = proto.IAny;
-type IError = proto.IError;
-const { Any, ErrorMessage } = proto;
 
-const encodeAny = (a: IAny | null | undefined): Buffer | null =>
-  a ? Buffer.from(Any.encode({ typeUrl: a.typeUrl ?? '', value: a.value ?? new Uint8Array(0) })) : null;
-const decodeAny = (b: Buffer | null): IAny | null => {
-  if (!b) return null;
-  const a = Any.decode(b);
-  return { typeUrl: a.typeUrl ?? '', value: a.value ?? new Uint8Array(0) };
-};
-const encodeError = (e: IError | null | undefined): Buffer | null => (e ? Buffer.from(ErrorMessage.encode(e)) : null);
-const decodeError = (b: Buffer | null): IError | null => {
-  if (!b) return null;
-  const e = ErrorMessage.decode(b);
-  const out: IError = { type: e.type ?? '', message: e.message ?? '' };
-  if (e.value && e.value.length > 0) out.value = e.value;
-  if (e.traceback && e.traceback.length > 0) out.traceback = e.traceback;
-  return out;
-};
-
-function stateOf(row: CallRow): CoroutineState | null {
-  if (row.state_kind === 1) return { kind: 'bytes', value: new Uint8Array(row.state_value ?? []) };
-  if (row.state_kind === 2) return { kind: 'typed', typeUrl: row.state_type_url ?? '', value: new Uint8Array(row.state_value ?? []) };
-  return null;
-}
 
 const FINISHED_SQL = `('succeeded','failed','cancelled')`;
 
@@ -353,9 +332,9 @@ export class SqliteStore implements Store {
         dispatchId: r.id,
         correlationId: BigInt(r.correlation_id ?? '0'),
         output: decodeAny(r.output),
-        error: decodeError(r.error),
+        error: decodeErrorBlob(r.error),
       }));
-      resume = { state: stateOf(row), results, error: decodeError(row.poll_error), deltaCapable: row.state_delta === 1 };
+      resume = { state: stateOf(row), results, error: decodeErrorBlob(row.poll_error), deltaCapable: row.state_delta === 1 };
     }
     return {
       id: row.id,
@@ -415,7 +394,7 @@ export class SqliteStore implements Store {
         state,
         status,
         output: encodeAny(output),
-        error: encodeError(error),
+        error: encodeErrorBlob(error),
         has_error: hasError ? 1 : 0,
         now,
         seq: row.seq,
@@ -460,7 +439,7 @@ export class SqliteStore implements Store {
           a.status,
           a.outcome,
           a.resume ? 1 : 0,
-          encodeError(a.error),
+          encodeErrorBlob(a.error),
         );
       }
       const attempts = a ? Math.max(row.attempts, a.number) : row.attempts;
@@ -470,7 +449,7 @@ export class SqliteStore implements Store {
         case 'retry':
           this.sql(`UPDATE calls SET state = 'pending', due_at = @due, lease_owner = NULL, status = @status,
               error = @error, failures = failures + 1, attempts = @attempts, updated_at = @now WHERE seq = @seq`)
-            .run({ due: o.dueAt, status: o.status, error: encodeError(o.error), attempts, now, seq: row.seq });
+            .run({ due: o.dueAt, status: o.status, error: encodeErrorBlob(o.error), attempts, now, seq: row.seq });
           break;
         case 'finish': {
           this.markDelivered(row, req.delivered);
@@ -537,7 +516,7 @@ export class SqliteStore implements Store {
               max: o.maxResults,
               deadline: o.deadline,
               wake: o.wakeOnError ? 1 : 0,
-              pollError: encodeError(o.pollError),
+              pollError: encodeErrorBlob(o.pollError),
               seq: row.seq,
             });
           break;
@@ -602,40 +581,10 @@ export class SqliteStore implements Store {
     });
   }
 
-  private toRecord(row: CallRow, full: boolean): CallRecord {
-    return {
-      id: row.id,
-      function: row.function,
-      endpoint: row.endpoint,
-      state: row.state,
-      status: row.status,
-      parentId: row.parent_id,
-      rootId: row.root_id,
-      correlationId: row.correlation_id === null ? null : BigInt(row.correlation_id),
-      idempotencyKey: row.idempotency_key,
-      version: row.version,
-      createdAt: row.created_at,
-      updatedAt: row.updated_at,
-      finishedAt: row.finished_at,
-      expiresAt: row.expires_at,
-      dueAt: row.due_at,
-      attempts: row.attempts,
-      failures: row.failures,
-      input: full ? decodeAny(row.input) : null,
-      originalFunction: row.original_function,
-      output: full ? decodeAny(row.output) : null,
-      error: decodeError(row.error),
-      coroutineState: full ? stateOf(row) : null,
-      ready: row.ready,
-      minResults: row.poll_min,
-      maxResults: row.poll_max,
-    };
-  }
-
   async getCall(id: string): Promise<CallRecord | null> {
     this.checkOpen();
     const row = this.stmt.byId!.get(id) as CallRow | undefined;
-    return row ? this.toRecord(row, true) : null;
+    return row ? toCallRecord(row, true) : null;
   }
 
   async getAttempts(id: string): Promise<AttemptRecord[]> {
@@ -656,7 +605,7 @@ export class SqliteStore implements Store {
       status: r.status,
       outcome: r.outcome,
       resume: r.resume === 1,
-      error: decodeError(r.error),
+      error: decodeErrorBlob(r.error),
     }));
   }
 
@@ -708,7 +657,7 @@ export class SqliteStore implements Store {
     const more = rows.length > limit;
     const page = rows.slice(0, limit);
     return {
-      calls: page.map((r) => this.toRecord(r, false)),
+      calls: page.map((r) => toCallRecord(r, false)),
       nextCursor: more && page.length > 0 ? String(page[page.length - 1]!.seq) : null,
       counts,
     };

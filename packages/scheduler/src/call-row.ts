@@ -1,0 +1,115 @@
+/**
+ * What the SQL stores (SQLite and PostgreSQL) share: the encoding of protobuf
+ * values in BLOB/BYTEA columns and the mapping of a `calls` row to a
+ * {@link CallRecord}. Both schemas name their columns alike.
+ * @module
+ */
+import { proto } from '@dispatch/core';
+import type { CallRecord, CoroutineState } from './store.js';
+
+type IAny = proto.IAny;
+type IError = proto.IError;
+
+/**
+ * The columns of a `calls` row that {@link toCallRecord} reads.
+ * @example
+ * const record = toCallRecord(row as CallRecordRow, true);
+ */
+export interface CallRecordRow {
+  id: string;
+  function: string;
+  endpoint: string;
+  version: string;
+  input: Buffer | null;
+  original_function: string;
+  idempotency_key: string | null;
+  parent_id: string | null;
+  root_id: string;
+  correlation_id: string | null;
+  state: CallRecord['state'];
+  status: number;
+  due_at: number | null;
+  attempts: number;
+  failures: number;
+  created_at: number;
+  updated_at: number;
+  finished_at: number | null;
+  expires_at: number;
+  state_kind: number;
+  state_type_url: string | null;
+  state_value: Buffer | null;
+  poll_min: number;
+  poll_max: number;
+  ready: number;
+  output: Buffer | null;
+  error: Buffer | null;
+}
+
+/** An `Any` as column bytes (null stays null). @example encodeAny(call.input) */
+export const encodeAny = (a: IAny | null | undefined): Buffer | null =>
+  a ? Buffer.from(proto.Any.encode({ typeUrl: a.typeUrl ?? '', value: a.value ?? new Uint8Array(0) })) : null;
+
+/** Column bytes back to an `Any`. @example decodeAny(row.output) */
+export const decodeAny = (b: Buffer | null): IAny | null => {
+  if (!b) return null;
+  const a = proto.Any.decode(b);
+  return { typeUrl: a.typeUrl ?? '', value: a.value ?? new Uint8Array(0) };
+};
+
+/** An `Error` message as column bytes. @example encodeErrorBlob(result.error) */
+export const encodeErrorBlob = (e: IError | null | undefined): Buffer | null => (e ? Buffer.from(proto.ErrorMessage.encode(e)) : null);
+
+/** Column bytes back to an `Error` message, empty fields left out. @example decodeErrorBlob(row.error) */
+export const decodeErrorBlob = (b: Buffer | null): IError | null => {
+  if (!b) return null;
+  const e = proto.ErrorMessage.decode(b);
+  const out: IError = { type: e.type ?? '', message: e.message ?? '' };
+  if (e.value && e.value.length > 0) out.value = e.value;
+  if (e.traceback && e.traceback.length > 0) out.traceback = e.traceback;
+  return out;
+};
+
+/** The coroutine state a row holds (1: opaque bytes, 2: typed). @example stateOf(row) */
+export function stateOf(row: Pick<CallRecordRow, 'state_kind' | 'state_type_url' | 'state_value'>): CoroutineState | null {
+  if (row.state_kind === 1) return { kind: 'bytes', value: new Uint8Array(row.state_value ?? Buffer.alloc(0)) };
+  if (row.state_kind === 2) {
+    return { kind: 'typed', typeUrl: row.state_type_url ?? '', value: new Uint8Array(row.state_value ?? Buffer.alloc(0)) };
+  }
+  return null;
+}
+
+/**
+ * A row as a {@link CallRecord}; `full` also decodes the input, output and
+ * coroutine state (Get), which List leaves out.
+ * @example
+ * const record = toCallRecord(row, false);
+ */
+export function toCallRecord(row: CallRecordRow, full: boolean): CallRecord {
+  return {
+    id: row.id,
+    function: row.function,
+    endpoint: row.endpoint,
+    state: row.state,
+    status: row.status,
+    parentId: row.parent_id,
+    rootId: row.root_id,
+    correlationId: row.correlation_id === null ? null : BigInt(row.correlation_id),
+    idempotencyKey: row.idempotency_key,
+    version: row.version,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    finishedAt: row.finished_at,
+    expiresAt: row.expires_at,
+    dueAt: row.due_at,
+    attempts: row.attempts,
+    failures: row.failures,
+    input: full ? decodeAny(row.input) : null,
+    originalFunction: row.original_function,
+    output: full ? decodeAny(row.output) : null,
+    error: decodeErrorBlob(row.error),
+    coroutineState: full ? stateOf(row) : null,
+    ready: row.ready,
+    minResults: row.poll_min,
+    maxResults: row.poll_max,
+  };
+}
