@@ -37,7 +37,8 @@ export interface CallRecordRow {
   expires_at: number;
   state_kind: number;
   state_type_url: string | null;
-  state_value: Buffer | null;
+  /** Legacy column (schema version < 3); the state's bytes now live in `call_state_chunks`. */
+  state_value?: Buffer | null;
   poll_min: number;
   poll_max: number;
   ready: number;
@@ -69,22 +70,30 @@ export const decodeErrorBlob = (b: Buffer | null): IError | null => {
   return out;
 };
 
-/** The coroutine state a row holds (1: opaque bytes, 2: typed). @example stateOf(row) */
-export function stateOf(row: Pick<CallRecordRow, 'state_kind' | 'state_type_url' | 'state_value'>): CoroutineState | null {
-  if (row.state_kind === 1) return { kind: 'bytes', value: new Uint8Array(row.state_value ?? Buffer.alloc(0)) };
-  if (row.state_kind === 2) {
-    return { kind: 'typed', typeUrl: row.state_type_url ?? '', value: new Uint8Array(row.state_value ?? Buffer.alloc(0)) };
-  }
+/**
+ * The coroutine state a row holds (1: opaque bytes, 2: typed), with `value`
+ * its bytes (the concatenation of its chunks; a legacy `state_value` when
+ * not given).
+ * @example stateOf(row, loadedBytes)
+ */
+export function stateOf(
+  row: Pick<CallRecordRow, 'state_kind' | 'state_type_url' | 'state_value'>,
+  value?: Uint8Array | null,
+): CoroutineState | null {
+  const bytes = value ?? row.state_value ?? null;
+  const v = bytes ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(0);
+  if (row.state_kind === 1) return { kind: 'bytes', value: v };
+  if (row.state_kind === 2) return { kind: 'typed', typeUrl: row.state_type_url ?? '', value: v };
   return null;
 }
 
 /**
  * A row as a {@link CallRecord}; `full` also decodes the input, output and
- * coroutine state (Get), which List leaves out.
+ * coroutine state (Get, its bytes given as `stateValue`), which List leaves out.
  * @example
  * const record = toCallRecord(row, false);
  */
-export function toCallRecord(row: CallRecordRow, full: boolean): CallRecord {
+export function toCallRecord(row: CallRecordRow, full: boolean, stateValue?: Uint8Array | null): CallRecord {
   return {
     id: row.id,
     function: row.function,
@@ -107,7 +116,7 @@ export function toCallRecord(row: CallRecordRow, full: boolean): CallRecord {
     originalFunction: row.original_function,
     output: full ? decodeAny(row.output) : null,
     error: decodeErrorBlob(row.error),
-    coroutineState: full ? stateOf(row) : null,
+    coroutineState: full ? stateOf(row, stateValue) : null,
     ready: row.ready,
     minResults: row.poll_min,
     maxResults: row.poll_max,

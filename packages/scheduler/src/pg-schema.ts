@@ -122,6 +122,28 @@ export const PG_MIGRATIONS: readonly string[] = [
   CREATE INDEX calls_parent_corr ON calls (parent_id, parent_generation, correlation_id) WHERE parent_id IS NOT NULL;
   DROP INDEX calls_parent;
   `,
+  // 3: the coroutine state out of the hot row. A Poll's state (or each delta
+  // of it, Poll.state_is_delta) is a chunk appended to call_state_chunks; the
+  // state is the concatenation of a call's chunks of its current generation
+  // in seq order (seq is the chunk's byte offset in the state). The row keeps
+  // state_kind, state_type_url and state_length, so a step costs the same
+  // whatever the journal's length (no TOAST rewrite of a growing value); the
+  // bytes are read only when they are sent. calls.state_value is no longer
+  // written: existing states move here.
+  `
+  CREATE TABLE call_state_chunks (
+    call_id TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    seq BIGINT NOT NULL,
+    bytes BYTEA NOT NULL,
+    PRIMARY KEY (call_id, generation, seq)
+  );
+  ALTER TABLE calls ADD COLUMN state_length BIGINT NOT NULL DEFAULT 0;
+  INSERT INTO call_state_chunks (call_id, generation, seq, bytes)
+    SELECT id, generation, 0, state_value FROM calls WHERE state_kind <> 0 AND length(state_value) > 0;
+  UPDATE calls SET state_length = CASE WHEN state_kind <> 0 THEN length(state_value) ELSE 0 END, state_value = NULL
+    WHERE state_value IS NOT NULL;
+  `,
 ];
 
 /**

@@ -12,7 +12,7 @@ import { newDispatchId } from './dispatch-id.js';
 import { dropPgSchema, randomPgSchema } from './pg-cluster.js';
 import { PG_MIGRATIONS } from './pg-schema.js';
 import { parsePgUrl, PgStore, redactUrl } from './pg-store.js';
-import type { StoreChange } from './store.js';
+import type { Store, StoreChange } from './store.js';
 import { newCall, storeContract } from './test-store-contract.js';
 
 const url = process.env.DISPATCH_TEST_POSTGRES_URL;
@@ -37,7 +37,14 @@ async function freshStore(
 }
 
 describe.skipIf(!url)('PgStore', () => {
-  storeContract('PgStore', () => freshStore());
+  const hooks = {
+    stateChunks: async (store: Store) => {
+      const s = store as PgStore;
+      const { rows } = await s.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${s.schema}.call_state_chunks`);
+      return rows[0]!.n;
+    },
+  };
+  storeContract('PgStore', () => freshStore(), hooks);
   storeContract('PgStore (no prepared statements, no LISTEN)', () => freshStore(undefined, { listen: false, preparedStatements: false }));
 
   it('parses its own URL parameters and hides passwords in messages', () => {
@@ -75,14 +82,42 @@ describe.skipIf(!url)('PgStore', () => {
     await again.close();
   });
 
-  it('upgrades a schema of an older version in place, keeping its calls', async () => {
+  it('upgrades a schema of an older version in place, keeping its calls and their coroutine states', async () => {
     const schema = randomPgSchema();
     const store = await freshStore(schema);
-    const call = newCall();
+    const now = 1_000_000;
+    const call = newCall({}, now);
     await store.insertCalls([call]);
-    // Back to version 1, as an older scheduler left it.
+    const claimDue = (s: PgStore, t: number, elideStateAbove?: number) =>
+      s.claimDue({ owner: 'a', now: t, leaseMs: 60_000, limit: 1, capacity: () => 1, ...(elideStateAbove === undefined ? {} : { elideStateAbove }) });
+    const suspend = (s: PgStore, leaseToken: number, t: number, bytes: number[]) =>
+      s.complete({
+        id: call.id,
+        owner: 'a',
+        leaseToken,
+        now: t,
+        attempt: null,
+        delivered: [],
+        outcome: {
+          kind: 'suspend',
+          status: 1,
+          state: { kind: 'typed', typeUrl: 'example.com/Journal', value: new Uint8Array(bytes) },
+          stateIsDelta: true,
+          calls: [],
+          minResults: 1,
+          maxResults: 1,
+          deadline: t + 1,
+          wakeOnError: false,
+          pollError: null,
+        },
+      });
+    const [c] = (await claimDue(store, now)).calls;
+    expect(await suspend(store, c!.leaseToken, now, [1, 2, 3])).toBe(true);
+    // Back to version 1, the state in the row, as an older scheduler left it.
     await store.pool.query(
-      `DROP INDEX ${schema}.calls_parent_corr; CREATE INDEX calls_parent ON ${schema}.calls (parent_id, parent_generation) WHERE parent_id IS NOT NULL; UPDATE ${schema}.schema_version SET version = 1`,
+      `DROP TABLE ${schema}.call_state_chunks; ALTER TABLE ${schema}.calls DROP COLUMN state_length;
+      UPDATE ${schema}.calls SET state_value = '\\x010203'::bytea;
+      DROP INDEX ${schema}.calls_parent_corr; CREATE INDEX calls_parent ON ${schema}.calls (parent_id, parent_generation) WHERE parent_id IS NOT NULL; UPDATE ${schema}.schema_version SET version = 1`,
     );
     await store.close();
     const again = await freshStore(schema);
@@ -90,7 +125,15 @@ describe.skipIf(!url)('PgStore', () => {
     expect(rows).toEqual([{ version: PG_MIGRATIONS.length }]);
     const { rows: indexes } = await again.pool.query(`SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND indexname LIKE 'calls_parent%'`, [schema]);
     expect(indexes.map((r) => r.indexname)).toEqual(['calls_parent_corr']);
-    expect((await again.getCall(call.id))?.id).toBe(call.id);
+    const { rows: moved } = await again.pool.query(`SELECT state_value, state_length FROM ${schema}.calls WHERE id = $1`, [call.id]);
+    expect(moved).toEqual([{ state_value: null, state_length: 3 }]);
+    const journal = (bytes: number[]) => ({ kind: 'typed', typeUrl: 'example.com/Journal', value: new Uint8Array(bytes) });
+    expect((await again.getCall(call.id))?.coroutineState).toEqual(journal([1, 2, 3]));
+    const [r] = (await claimDue(again, now + 1, 2)).calls;
+    expect(r?.resume).toMatchObject({ stateLength: 3, stateLoaded: false });
+    expect(await again.loadState(call.id, r!.leaseToken)).toEqual(journal([1, 2, 3]));
+    expect(await suspend(again, r!.leaseToken, now + 1, [4])).toBe(true);
+    expect((await again.getCall(call.id))?.coroutineState).toEqual(journal([1, 2, 3, 4]));
     await again.close();
   });
 

@@ -203,7 +203,9 @@ interface CallRow {
   mode: number;
   state_kind: number;
   state_type_url: string | null;
+  /** Legacy (schema < 3): NULL once migrated; the bytes live in call_state_chunks. */
   state_value: Buffer | null;
+  state_length: number;
   state_delta: number;
   poll_min: number;
   poll_max: number;
@@ -233,6 +235,9 @@ type LockedRow = Pick<
   | 'ready_errors'
   | 'deliver'
   | 'has_error'
+  | 'state_kind'
+  | 'state_type_url'
+  | 'state_length'
 >;
 
 /** Side effects to announce once a transaction has committed. */
@@ -253,10 +258,13 @@ const RETRYABLE_CODES = new Set(['40001', '40P01']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const CLAIM_COLUMNS = `c.seq, c.id, c.function, c.endpoint, c.parent_id, c.root_id, c.created_at, c.expires_at, c.attempts,
-  c.failures, c.lease_token, c.input, c.mode, c.generation, c.poll_max, c.state_kind, c.state_type_url, c.state_value,
+  c.failures, c.lease_token, c.input, c.mode, c.generation, c.poll_max, c.state_kind, c.state_type_url, c.state_length,
   c.state_delta, c.poll_error`;
 const LOCK_COLUMNS = `c.seq, c.id, c.state, c.lease_owner, c.lease_token, c.attempts, c.parent_id, c.parent_generation,
-  c.generation, c.mode, c.ready, c.ready_errors, c.deliver, c.has_error`;
+  c.generation, c.mode, c.ready, c.ready_errors, c.deliver, c.has_error, c.state_kind, c.state_type_url, c.state_length`;
+/** The bytes of the state of the row `c`: its chunks of the current generation in order (or a legacy state_value). */
+const stateBytesSql = (chunks: string) => `COALESCE(c.state_value, (SELECT string_agg(k.bytes, ''::bytea ORDER BY k.seq)
+  FROM ${chunks} k WHERE k.call_id = c.id AND k.generation = c.generation))`;
 const LIST_COLUMNS = `seq, id, function, endpoint, version, original_function, idempotency_key, parent_id, root_id,
   correlation_id, state, status, due_at, created_at, updated_at, finished_at, expires_at, attempts, failures, ready,
   poll_min, poll_max, error`;
@@ -276,7 +284,7 @@ export class PgStore implements Store {
   readonly storeId: string;
   private readonly notifier: PgNotifier | null;
   private readonly listen: boolean;
-  private readonly t: { calls: string; queues: string; attempts: string; meta: string; instances: string };
+  private readonly t: { calls: string; queues: string; attempts: string; meta: string; instances: string; chunks: string };
   private readonly knownQueues = new Set<string>();
   private queueList: Array<[string, string]> = [];
   private queuesLoadedAt = Number.NEGATIVE_INFINITY;
@@ -307,6 +315,7 @@ export class PgStore implements Store {
       attempts: `${s}.attempts`,
       meta: `${s}.meta`,
       instances: `${s}.instances`,
+      chunks: `${s}.call_state_chunks`,
     };
     this.notifier = init.notifier(this);
   }
@@ -578,6 +587,8 @@ export class PgStore implements Store {
       caps.push(cap);
     }
     if (eps.length === 0 || req.limit <= 0) return { calls: [], nextDueAt: null };
+    // Bytes of states the run loop will elide are not read (their length is enough).
+    const elideStateAbove = req.elideStateAbove ?? Number.POSITIVE_INFINITY;
     const { rows } = await this.sql<CallRow & { ord: number; old_due: number }>(
       this.pool,
       'claim',
@@ -594,8 +605,11 @@ export class PgStore implements Store {
       UPDATE ${this.t.calls} c SET state = 'running', due_at = $6, lease_owner = $7, lease_token = c.lease_token + 1,
         updated_at = $4
       FROM picked WHERE c.seq = picked.seq
-      RETURNING picked.ord, picked.old_due, ${CLAIM_COLUMNS}`,
-      [eps, fns, caps, req.now, req.limit, req.now + req.leaseMs, req.owner],
+      RETURNING picked.ord, picked.old_due, ${CLAIM_COLUMNS},
+        CASE WHEN c.mode = 1 AND c.state_kind <> 0
+          AND NOT (c.state_delta = 1 AND c.state_kind = 2 AND c.state_length >= $8::float8)
+        THEN ${stateBytesSql(this.t.chunks)} END AS state_value`,
+      [eps, fns, caps, req.now, req.limit, req.now + req.leaseMs, req.owner, elideStateAbove],
     );
     rows.sort((a, b) => a.ord - b.ord || a.old_due - b.old_due || a.seq - b.seq);
     for (const r of rows) this.leases.set(r.id, { token: r.lease_token, parentId: r.parent_id, mode: r.mode });
@@ -628,11 +642,11 @@ export class PgStore implements Store {
       if (due !== null && due <= req.now) due = req.now + 10;
       if (due !== null && (nextDueAt === null || due < nextDueAt)) nextDueAt = due;
     }
-    const calls = await this.toClaimed(rows);
+    const calls = await this.toClaimed(rows, elideStateAbove);
     return { calls, nextDueAt };
   }
 
-  private async toClaimed(rows: CallRow[]): Promise<ClaimedCall[]> {
+  private async toClaimed(rows: CallRow[], elideStateAbove: number): Promise<ClaimedCall[]> {
     const resumes = rows.filter((r) => r.mode === 1);
     const results = new Map<string, ChildResult[]>();
     if (resumes.length > 0) {
@@ -665,15 +679,20 @@ export class PgStore implements Store {
       }
     }
     return rows.map((row) => {
-      const resume: ClaimedCall['resume'] =
-        row.mode === 1
-          ? {
-              state: stateOf(row),
-              results: results.get(row.id) ?? [],
-              error: decodeErrorBlob(row.poll_error),
-              deltaCapable: row.state_delta === 1,
-            }
-          : null;
+      let resume: ClaimedCall['resume'] = null;
+      if (row.mode === 1) {
+        const deltaCapable = row.state_delta === 1;
+        const elided = deltaCapable && row.state_kind === 2 && row.state_length >= elideStateAbove;
+        const state = stateOf(row, row.state_value);
+        resume = {
+          state,
+          stateLength: state ? (elided ? row.state_length : state.value.length) : 0,
+          stateLoaded: !elided || !state,
+          results: results.get(row.id) ?? [],
+          error: decodeErrorBlob(row.poll_error),
+          deltaCapable,
+        };
+      }
       return {
         id: row.id,
         function: row.function,
@@ -756,14 +775,16 @@ export class PgStore implements Store {
       `WITH f AS (
         UPDATE ${this.t.calls} c SET state = $2, status = $3, output = $4, error = $5, has_error = $6, due_at = NULL,
           lease_owner = NULL, finished_at = $7, updated_at = $7, mode = 0, state_kind = 0, state_type_url = NULL,
-          state_value = NULL, poll_error = NULL, poll_min = 0, poll_max = 0, poll_deadline = NULL,
+          state_value = NULL, state_length = 0, poll_error = NULL, poll_min = 0, poll_max = 0, poll_deadline = NULL,
           attempts = COALESCE($9::int, c.attempts),
           ready = GREATEST(0, c.ready - $10::int), ready_errors = GREATEST(0, c.ready_errors - $11::int),
           deliver = CASE WHEN $8::boolean AND c.parent_id IS NOT NULL AND EXISTS (
             SELECT 1 FROM ${this.t.calls} p WHERE p.id = c.parent_id AND p.generation = c.parent_generation AND p.state IN ${WAITING_SQL}
           ) THEN 1 ELSE c.deliver END
         WHERE c.seq = $1
-        RETURNING c.deliver, c.parent_id, c.parent_generation
+        RETURNING c.id, c.deliver, c.parent_id, c.parent_generation
+      ), d AS (
+        DELETE FROM ${this.t.chunks} k USING f WHERE k.call_id = f.id
       ), p AS (
         UPDATE ${this.t.calls} p SET ready = p.ready + 1, ready_errors = p.ready_errors + $6, updated_at = $7,
           due_at = CASE WHEN p.state = 'suspended' AND (p.ready + 1 >= p.poll_min OR ($6 = 1 AND p.poll_wake_on_error = 1))
@@ -808,12 +829,14 @@ export class PgStore implements Store {
     const top = new Set(ids);
     const bulkSeqs: number[] = [];
     const bulkErrors: Array<Buffer | null> = [];
+    const bulkIds: string[] = [];
     for (const row of rows) {
       const err: IError = top.has(row.id) ? error : { type: 'CancelledError', message: `cancelled because its parent ${row.parent_id} was cancelled` };
       if (notifyOutside && row.parent_id && !set.has(row.parent_id)) {
         await this.finishRow(c, row, { state: 'cancelled', status: PERMANENT_ERROR, output: null, error: err }, now, true, fx);
       } else {
         bulkSeqs.push(row.seq);
+        bulkIds.push(row.id);
         bulkErrors.push(encodeErrorBlob(err));
         fx.finished.push(row.id);
       }
@@ -822,10 +845,11 @@ export class PgStore implements Store {
       await c.query(
         `UPDATE ${this.t.calls} c SET state = 'cancelled', status = ${PERMANENT_ERROR}, output = NULL, error = u.err, has_error = 1,
           due_at = NULL, lease_owner = NULL, finished_at = $3, updated_at = $3, mode = 0, state_kind = 0, state_type_url = NULL,
-          state_value = NULL, poll_error = NULL, poll_min = 0, poll_max = 0, poll_deadline = NULL
+          state_value = NULL, state_length = 0, poll_error = NULL, poll_min = 0, poll_max = 0, poll_deadline = NULL
         FROM unnest($1::bigint[], $2::bytea[]) AS u(seq, err) WHERE c.seq = u.seq`,
         [bulkSeqs, bulkErrors, now],
       );
+      await c.query(`DELETE FROM ${this.t.chunks} WHERE call_id = ANY($1::text[])`, [bulkIds]);
     }
     return rows.length;
   }
@@ -915,29 +939,34 @@ export class PgStore implements Store {
           await this.insertRows(c, calls, row.generation, fx);
           let kind = 0;
           let typeUrl: string | null = null;
-          let value: Buffer | null = null;
-          let append = false;
           let delta = false;
           if (o.state?.kind === 'bytes') {
             kind = 1;
-            value = Buffer.from(o.state.value);
           } else if (o.state?.kind === 'typed') {
             kind = 2;
             typeUrl = o.state.typeUrl;
-            value = Buffer.from(o.state.value);
-            if (o.stateIsDelta) {
-              delta = true;
-              append = true;
-            }
+            if (o.stateIsDelta) delta = true;
           }
+          // A delta of the same typed state is appended as a chunk (at its
+          // byte offset); any other state replaces the chunks. The stored
+          // bytes are never read here.
+          const append = delta && row.state_kind === 2 && row.state_type_url === typeUrl;
+          if (!append) await this.dropState(c, row);
+          const offset = append ? row.state_length : 0;
+          const value = o.state && o.state.value.length > 0 ? Buffer.from(o.state.value.buffer, o.state.value.byteOffset, o.state.value.byteLength) : null;
           const ready = Math.max(0, row.ready - delivered.n);
           const readyErrors = Math.max(0, row.ready_errors - delivered.e);
           const wake = o.pollError != null || ready >= o.minResults || (o.wakeOnError && readyErrors > 0) || o.deadline <= now;
-          await c.query(
-            `UPDATE ${this.t.calls} SET state = 'suspended', mode = 1, due_at = $1, lease_owner = NULL, status = $2, error = NULL,
-              failures = 0, attempts = $3, updated_at = $4, ready = $5, ready_errors = $6,
-              state_value = CASE WHEN $7::boolean AND state_kind = 2 AND state_type_url = $9 AND state_value IS NOT NULL
-                THEN state_value || $10::bytea ELSE $10::bytea END,
+          await this.sql(
+            c,
+            'suspend',
+            `WITH i AS (
+              INSERT INTO ${this.t.chunks} (call_id, generation, seq, bytes)
+              SELECT $18::text, $19::int, $7::bigint, $10::bytea WHERE $10::bytea IS NOT NULL
+            )
+            UPDATE ${this.t.calls} SET state = 'suspended', mode = 1, due_at = $1, lease_owner = NULL, status = $2, error = NULL,
+              failures = 0, attempts = $3, updated_at = $4, ready = $5, ready_errors = $6, state_value = NULL,
+              state_length = $7::bigint + COALESCE(length($10::bytea), 0),
               state_kind = $8, state_type_url = $9, state_delta = CASE WHEN $11::boolean THEN 1 ELSE state_delta END,
               poll_min = $12, poll_max = $13, poll_deadline = $14, poll_wake_on_error = $15, poll_error = $16
             WHERE seq = $17`,
@@ -948,7 +977,7 @@ export class PgStore implements Store {
               now,
               ready,
               readyErrors,
-              append,
+              offset,
               kind,
               typeUrl,
               value,
@@ -959,6 +988,8 @@ export class PgStore implements Store {
               o.wakeOnError ? 1 : 0,
               encodeErrorBlob(o.pollError),
               row.seq,
+              row.id,
+              row.generation,
             ],
           );
           break;
@@ -968,11 +999,12 @@ export class PgStore implements Store {
             await this.cancelOrphans(c, row, now, `cancelled because its parent ${row.id} was replaced by a tail call`, fx);
           }
           await this.ensureQueues(c, [[o.endpoint, o.function]], fx);
+          await this.dropState(c, row);
           await c.query(
             `UPDATE ${this.t.calls} SET function = $1, endpoint = $2, input = $3, expires_at = $4, state = 'pending', mode = 0,
               due_at = $5, lease_owner = NULL, status = $6, error = NULL, failures = 0, attempts = $7,
               generation = generation + 1, ready = 0, ready_errors = 0, state_kind = 0, state_type_url = NULL,
-              state_value = NULL, state_delta = 0, poll_min = 0, poll_max = 0, poll_deadline = NULL, poll_error = NULL,
+              state_value = NULL, state_length = 0, state_delta = 0, poll_min = 0, poll_max = 0, poll_deadline = NULL, poll_error = NULL,
               updated_at = $8 WHERE seq = $9`,
             [o.function, o.endpoint, encodeAny(o.input), o.expiresAt, o.dueAt, o.status, attempts, now, row.seq],
           );
@@ -1125,13 +1157,14 @@ export class PgStore implements Store {
         [row.seq],
       );
       await this.ensureQueues(c, [[rows[0]!.endpoint, rows[0]!.function]], fx);
+      await this.dropState(c, row);
       await c.query(
         `UPDATE ${this.t.calls} SET function = original_function, endpoint = original_endpoint, input = original_input,
           state = 'pending', mode = 0, due_at = $1, lease_owner = NULL, lease_token = lease_token + 1, status = 0,
           failures = 0, generation = generation + 1, ready = 0, ready_errors = 0, expires_at = $1 + expiration_ms,
           finished_at = NULL, output = NULL, error = NULL, has_error = 0, deliver = NULL, state_kind = 0,
-          state_type_url = NULL, state_value = NULL, state_delta = 0, poll_min = 0, poll_max = 0, poll_deadline = NULL,
-          poll_error = NULL, updated_at = $1 WHERE seq = $2`,
+          state_type_url = NULL, state_value = NULL, state_length = 0, state_delta = 0, poll_min = 0, poll_max = 0,
+          poll_deadline = NULL, poll_error = NULL, updated_at = $1 WHERE seq = $2`,
         [now, row.seq],
       );
       fx.due = true;
@@ -1144,10 +1177,31 @@ export class PgStore implements Store {
     const { rows } = await this.sql<CallRow>(
       this.pool,
       'get_call',
-      `SELECT ${LIST_COLUMNS}, input, output, state_kind, state_type_url, state_value FROM ${this.t.calls} WHERE id = $1`,
+      `SELECT ${LIST_COLUMNS}, input, output, state_kind, state_type_url,
+        CASE WHEN state_kind <> 0 THEN ${stateBytesSql(this.t.chunks)} END AS state_value
+      FROM ${this.t.calls} c WHERE id = $1`,
       [id],
     );
     return rows[0] ? toCallRecord(rows[0], true) : null;
+  }
+
+  async loadState(id: string, leaseToken: number): Promise<CoroutineState | null> {
+    this.checkOpen();
+    const { rows } = await this.sql<Pick<CallRow, 'state_kind' | 'state_type_url' | 'state_value'>>(
+      this.pool,
+      'load_state',
+      `SELECT state_kind, state_type_url, ${stateBytesSql(this.t.chunks)} AS state_value
+      FROM ${this.t.calls} c WHERE id = $1 AND lease_token = $2 AND state = 'running'`,
+      [id, leaseToken],
+    );
+    return rows[0] ? stateOf(rows[0], rows[0].state_value) : null;
+  }
+
+  /** Deletes the chunks of a locked call's state (replaced, restarted or tail-called). */
+  private async dropState(c: pg.PoolClient, row: Pick<LockedRow, 'id' | 'state_kind' | 'state_length'>): Promise<void> {
+    if (row.state_kind !== 0 || row.state_length > 0) {
+      await this.sql(c, 'drop_state', `DELETE FROM ${this.t.chunks} WHERE call_id = $1`, [row.id]);
+    }
   }
 
   async getAttempts(id: string): Promise<AttemptRecord[]> {

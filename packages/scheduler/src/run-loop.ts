@@ -215,6 +215,7 @@ export class RunLoop {
             leaseMs: this.o.leaseMs,
             limit: Math.min(this.o.claimBatch, room),
             capacity: (endpoint, fn) => concurrency.capacity(endpoint, fn),
+            elideStateAbove: this.o.elideStateAbove,
           });
           for (const call of claimed.calls) {
             concurrency.acquire(call.endpoint, call.function);
@@ -272,14 +273,14 @@ export class RunLoop {
       };
     } else {
       elided = this.shouldElide(call);
-      reply = await this.send(url, call, elided);
+      reply = elided || (await this.loadState(call)) ? await this.send(url, call, elided) : leaseLost(call);
       if (elided && reply.kind === 'http' && reply.statusCode === 200) {
         const decoded = tryDecode(reply.body);
         if (decoded?.stateRequired) {
           // The SDK no longer holds the execution: resend with the full state (not an attempt).
           log.debug(`${call.function} ${call.id}: state required, resending with the full state`);
           elided = false;
-          reply = await this.send(url, call, false);
+          reply = (await this.loadState(call)) ? await this.send(url, call, false) : leaseLost(call);
         }
       }
     }
@@ -347,8 +348,22 @@ export class RunLoop {
   }
 
   private shouldElide(call: ClaimedCall): boolean {
-    const s = call.resume?.state;
-    return !!call.resume?.deltaCapable && s?.kind === 'typed' && s.value.length >= this.o.elideStateAbove;
+    const r = call.resume;
+    return !!r?.deltaCapable && r.state?.kind === 'typed' && r.stateLength >= this.o.elideStateAbove;
+  }
+
+  /**
+   * Makes sure the state's bytes are in `call` (the claim leaves out those of
+   * states it expects to be elided): false if the lease was lost meanwhile.
+   */
+  private async loadState(call: ClaimedCall): Promise<boolean> {
+    const r = call.resume;
+    if (!r || r.stateLoaded || !r.state) return true;
+    const state = await this.o.store.loadState(call.id, call.leaseToken);
+    if (!state) return false;
+    r.state = state;
+    r.stateLoaded = true;
+    return true;
   }
 
   private buildRequest(call: ClaimedCall, elide: boolean): proto.IRunRequest {
@@ -377,7 +392,7 @@ export class RunLoop {
     const state = call.resume.state;
     if (state && elide) {
       pr.stateElided = true;
-      pr.stateLength = proto.toLong(BigInt(state.value.length));
+      pr.stateLength = proto.toLong(BigInt(call.resume.stateLength));
     } else if (state?.kind === 'bytes') {
       pr.coroutineState = state.value;
     } else if (state?.kind === 'typed') {
@@ -571,6 +586,15 @@ export class RunLoop {
 
 function clamp(n: number, min: number, max: number): number {
   return Math.min(max, Math.max(min, Math.trunc(n)));
+}
+
+/** The reply of a run whose lease was lost before its state could be read: recorded as nothing (complete refuses it). */
+function leaseLost(call: ClaimedCall): EndpointReply {
+  return {
+    kind: 'transport',
+    status: Status.TEMPORARY_ERROR,
+    message: `the lease of ${call.function} ${call.id} was lost before its state could be read`,
+  };
 }
 
 function tryDecode(body: Buffer): proto.IRunResponse | null {

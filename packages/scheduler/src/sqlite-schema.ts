@@ -98,6 +98,27 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX calls_deliver ON calls (parent_id, parent_generation, finished_at, seq) WHERE deliver = 1;
   CREATE INDEX calls_child_correlation ON calls (parent_id, parent_generation, correlation_id) WHERE parent_id IS NOT NULL;
   `,
+  // 3: the coroutine state out of the hot row. A Poll's state (or each delta
+  // of it, Poll.state_is_delta) is a chunk appended to call_state_chunks; the
+  // state is the concatenation of a call's chunks of its current generation
+  // in seq order (seq is the chunk's byte offset in the state). The row keeps
+  // state_kind, state_type_url and state_length, so a step costs the same
+  // whatever the journal's length; the bytes are read only when they are sent.
+  // calls.state_value is no longer written: existing states move here.
+  `
+  CREATE TABLE call_state_chunks (
+    call_id TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    PRIMARY KEY (call_id, generation, seq)
+  ) WITHOUT ROWID;
+  ALTER TABLE calls ADD COLUMN state_length INTEGER NOT NULL DEFAULT 0;
+  INSERT INTO call_state_chunks (call_id, generation, seq, bytes)
+    SELECT id, generation, 0, state_value FROM calls WHERE state_kind <> 0 AND length(state_value) > 0;
+  UPDATE calls SET state_length = CASE WHEN state_kind <> 0 THEN length(state_value) ELSE 0 END, state_value = NULL
+    WHERE state_value IS NOT NULL;
+  `,
 ];
 
 /**

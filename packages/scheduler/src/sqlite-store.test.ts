@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { newDispatchId } from './dispatch-id.js';
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
 import { SqliteStore } from './sqlite-store.js';
+import type { Store } from './store.js';
 import { newCall, storeContract } from './test-store-contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dispatch-sqlite-'));
@@ -12,8 +13,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const tmpFile = () => join(dir, `db-${n++}`, 'scheduler.db');
 
-storeContract('SqliteStore (memory)', () => SqliteStore.open({ path: ':memory:' }));
-storeContract('SqliteStore (file, synchronous=FULL)', () => SqliteStore.open({ path: tmpFile(), synchronous: 'FULL' }));
+const hooks = {
+  stateChunks: async (store: Store) =>
+    ((store as SqliteStore).db.prepare('SELECT count(*) AS n FROM call_state_chunks').get() as { n: number }).n,
+};
+storeContract('SqliteStore (memory)', () => SqliteStore.open({ path: ':memory:' }), hooks);
+storeContract('SqliteStore (file, synchronous=FULL)', () => SqliteStore.open({ path: tmpFile(), synchronous: 'FULL' }), hooks);
 
 describe('SqliteStore', () => {
   it('creates the file in WAL mode with a versioned schema, and reopens it', async () => {
@@ -28,6 +33,55 @@ describe('SqliteStore', () => {
     const again = await SqliteStore.open({ path });
     expect((await again.getCall(call.id))?.id).toBe(call.id);
     expect(again.db.prepare('SELECT count(*) AS n FROM schema_version').get()).toEqual({ n: 1 });
+    await again.close();
+  });
+
+  it('moves the coroutine states of a version-2 database into state chunks (migration 3)', async () => {
+    const path = tmpFile();
+    const now = 1_000_000;
+    const store = await SqliteStore.open({ path });
+    const call = newCall({}, now);
+    await store.insertCalls([call]);
+    const claimDue = (s: SqliteStore, t: number, elideStateAbove?: number) =>
+      s.claimDue({ owner: 'a', now: t, leaseMs: 60_000, limit: 1, capacity: () => 1, ...(elideStateAbove === undefined ? {} : { elideStateAbove }) });
+    const suspend = (s: SqliteStore, leaseToken: number, t: number, bytes: number[]) =>
+      s.complete({
+        id: call.id,
+        owner: 'a',
+        leaseToken,
+        now: t,
+        attempt: null,
+        delivered: [],
+        outcome: {
+          kind: 'suspend',
+          status: 1,
+          state: { kind: 'typed', typeUrl: 'example.com/Journal', value: new Uint8Array(bytes) },
+          stateIsDelta: true,
+          calls: [],
+          minResults: 1,
+          maxResults: 1,
+          deadline: t + 1,
+          wakeOnError: false,
+          pollError: null,
+        },
+      });
+    const [c] = (await claimDue(store, now)).calls;
+    expect(await suspend(store, c!.leaseToken, now, [1, 2, 3])).toBe(true);
+    // Back to version 2, the state in the row, as an older scheduler left it.
+    store.db.exec('DROP TABLE call_state_chunks; ALTER TABLE calls DROP COLUMN state_length; UPDATE schema_version SET version = 2');
+    store.db.prepare('UPDATE calls SET state_value = ? WHERE id = ?').run(Buffer.from([1, 2, 3]), call.id);
+    await store.close();
+
+    const again = await SqliteStore.open({ path });
+    expect(again.db.prepare('SELECT version FROM schema_version').get()).toEqual({ version: SQLITE_MIGRATIONS.length });
+    expect(again.db.prepare('SELECT state_value, state_length FROM calls WHERE id = ?').get(call.id)).toEqual({ state_value: null, state_length: 3 });
+    const journal = (bytes: number[]) => ({ kind: 'typed', typeUrl: 'example.com/Journal', value: new Uint8Array(bytes) });
+    expect((await again.getCall(call.id))?.coroutineState).toEqual(journal([1, 2, 3]));
+    const [r] = (await claimDue(again, now + 1, 2)).calls;
+    expect(r?.resume).toMatchObject({ stateLength: 3, stateLoaded: false });
+    expect(await again.loadState(call.id, r!.leaseToken)).toEqual(journal([1, 2, 3]));
+    expect(await suspend(again, r!.leaseToken, now + 1, [4])).toBe(true);
+    expect((await again.getCall(call.id))?.coroutineState).toEqual(journal([1, 2, 3, 4]));
     await again.close();
   });
 

@@ -106,7 +106,9 @@ interface CallRow {
   mode: number;
   state_kind: number;
   state_type_url: string | null;
+  /** Legacy (schema < 3): always NULL once migrated; the bytes live in call_state_chunks. */
   state_value: Buffer | null;
+  state_length: number;
   state_delta: number;
   poll_min: number;
   poll_max: number;
@@ -183,6 +185,11 @@ export class SqliteStore implements Store {
       getMeta: p('SELECT value FROM meta WHERE key = ?'),
       initMeta: p('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)'),
       renew: p(`UPDATE calls SET due_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'`),
+      chunks: p('SELECT bytes FROM call_state_chunks WHERE call_id = ? AND generation = ? ORDER BY seq'),
+      insertChunk: p('INSERT INTO call_state_chunks (call_id, generation, seq, bytes) VALUES (?, ?, ?, ?)'),
+      dropChunks: p('DELETE FROM call_state_chunks WHERE call_id = ?'),
+      leasedState: p(`SELECT id, generation, state_kind, state_type_url, state_value, state_length FROM calls
+        WHERE id = ? AND lease_token = ? AND state = 'running'`),
     };
   }
 
@@ -307,7 +314,7 @@ export class SqliteStore implements Store {
         const rows = this.stmt.selectDue!.all(endpoint, fn, req.now, cap) as Array<{ seq: number }>;
         for (const { seq } of rows) {
           const row = this.stmt.claim!.get({ seq, until: req.now + req.leaseMs, owner: req.owner, now: req.now }) as CallRow;
-          calls.push(this.toClaimed(row));
+          calls.push(this.toClaimed(row, req.elideStateAbove ?? Number.POSITIVE_INFINITY));
         }
         remaining -= rows.length;
         cap -= rows.length;
@@ -322,7 +329,21 @@ export class SqliteStore implements Store {
     });
   }
 
-  private toClaimed(row: CallRow): ClaimedCall {
+  /** The bytes of a call's state: its chunks of the current generation in order (or a legacy `state_value`). */
+  private stateBytes(row: Pick<CallRow, 'id' | 'generation' | 'state_kind' | 'state_value' | 'state_length'>): Buffer | null {
+    if (row.state_kind === 0) return null;
+    if (row.state_value) return row.state_value;
+    if (row.state_length === 0) return Buffer.alloc(0);
+    const chunks = this.stmt.chunks!.all(row.id, row.generation) as Array<{ bytes: Buffer }>;
+    return chunks.length === 1 ? chunks[0]!.bytes : Buffer.concat(chunks.map((c) => c.bytes));
+  }
+
+  /** Deletes the chunks of a call's state (finished, replaced, restarted or tail-called). */
+  private dropState(row: Pick<CallRow, 'id' | 'state_kind' | 'state_length'>): void {
+    if (row.state_kind !== 0 || row.state_length > 0) this.stmt.dropChunks!.run(row.id);
+  }
+
+  private toClaimed(row: CallRow, elideStateAbove: number): ClaimedCall {
     let resume: ClaimedCall['resume'] = null;
     if (row.mode === 1) {
       const ready = this.stmt.ready!.all(row.id, row.generation, Math.max(1, row.poll_max)) as Array<
@@ -334,7 +355,19 @@ export class SqliteStore implements Store {
         output: decodeAny(r.output),
         error: decodeErrorBlob(r.error),
       }));
-      resume = { state: stateOf(row), results, error: decodeErrorBlob(row.poll_error), deltaCapable: row.state_delta === 1 };
+      const deltaCapable = row.state_delta === 1;
+      const stateLength = row.state_value ? row.state_value.length : row.state_length;
+      // A state the run loop will elide is not read (its length is enough).
+      const elided = deltaCapable && row.state_kind === 2 && stateLength >= elideStateAbove;
+      const state = stateOf(row, elided ? Buffer.alloc(0) : this.stateBytes(row));
+      resume = {
+        state,
+        stateLength: state ? stateLength : 0,
+        stateLoaded: !elided || !state,
+        results,
+        error: decodeErrorBlob(row.poll_error),
+        deltaCapable,
+      };
     }
     return {
       id: row.id,
@@ -386,10 +419,11 @@ export class SqliteStore implements Store {
     notify: boolean,
   ): void {
     const hasError = error != null || status !== 1;
+    this.dropState(row);
     this.sql(`UPDATE calls SET state = @state, status = @status, output = @output, error = @error, has_error = @has_error,
         due_at = NULL, lease_owner = NULL, finished_at = @now, updated_at = @now, mode = 0, state_kind = 0,
-        state_type_url = NULL, state_value = NULL, poll_error = NULL, poll_min = 0, poll_max = 0, poll_deadline = NULL
-        WHERE seq = @seq`)
+        state_type_url = NULL, state_value = NULL, state_length = 0, poll_error = NULL, poll_min = 0, poll_max = 0,
+        poll_deadline = NULL WHERE seq = @seq`)
       .run({
         state,
         status,
@@ -474,21 +508,27 @@ export class SqliteStore implements Store {
           }
           let kind = 0;
           let typeUrl: string | null = null;
-          let value: Buffer | null = null;
           let delta = row.state_delta;
           if (o.state?.kind === 'bytes') {
             kind = 1;
-            value = Buffer.from(o.state.value);
           } else if (o.state?.kind === 'typed') {
             kind = 2;
             typeUrl = o.state.typeUrl;
-            value = Buffer.from(o.state.value);
-            if (o.stateIsDelta) {
-              delta = 1;
-              if (row.state_kind === 2 && row.state_type_url === typeUrl && row.state_value) {
-                value = Buffer.concat([row.state_value, value]);
-              }
-            }
+            if (o.stateIsDelta) delta = 1;
+          }
+          // A delta of the same typed state is appended as a chunk; any other
+          // state replaces the chunks. The stored bytes are never read here.
+          const append = kind === 2 && o.stateIsDelta && row.state_kind === 2 && row.state_type_url === typeUrl;
+          let length = append ? row.state_length : 0;
+          if (!append) this.dropState(row);
+          else if (row.state_value) {
+            // A legacy state_value (schema < 3) becomes the first chunk.
+            this.stmt.insertChunk!.run(row.id, row.generation, 0, row.state_value);
+            length = row.state_value.length;
+          }
+          if (o.state && o.state.value.length > 0) {
+            this.stmt.insertChunk!.run(row.id, row.generation, length, Buffer.from(o.state.value.buffer, o.state.value.byteOffset, o.state.value.byteLength));
+            length += o.state.value.length;
           }
           const fresh = this.sql('SELECT ready, ready_errors FROM calls WHERE seq = ?').get(row.seq) as {
             ready: number;
@@ -501,7 +541,7 @@ export class SqliteStore implements Store {
             o.deadline <= now;
           this.sql(`UPDATE calls SET state = 'suspended', mode = 1, due_at = @due, lease_owner = NULL, status = @status,
               error = NULL, failures = 0, attempts = @attempts, updated_at = @now, state_kind = @kind,
-              state_type_url = @typeUrl, state_value = @value, state_delta = @delta, poll_min = @min, poll_max = @max,
+              state_type_url = @typeUrl, state_value = NULL, state_length = @length, state_delta = @delta, poll_min = @min, poll_max = @max,
               poll_deadline = @deadline, poll_wake_on_error = @wake, poll_error = @pollError WHERE seq = @seq`)
             .run({
               due: wake ? now : o.deadline,
@@ -510,7 +550,7 @@ export class SqliteStore implements Store {
               now,
               kind,
               typeUrl,
-              value,
+              length,
               delta,
               min: o.minResults,
               max: o.maxResults,
@@ -526,11 +566,12 @@ export class SqliteStore implements Store {
             this.cancelOrphans(row, now, `cancelled because its parent ${row.id} was replaced by a tail call`);
           }
           this.ensureQueue(o.endpoint, o.function);
+          this.dropState(row);
           this.sql(`UPDATE calls SET function = @fn, endpoint = @endpoint, input = @input, expires_at = @expires,
               state = 'pending', mode = 0, due_at = @due, lease_owner = NULL, status = @status, error = NULL,
               failures = 0, attempts = @attempts, generation = generation + 1, ready = 0, ready_errors = 0,
-              state_kind = 0, state_type_url = NULL, state_value = NULL, state_delta = 0, poll_min = 0, poll_max = 0,
-              poll_deadline = NULL, poll_error = NULL, updated_at = @now WHERE seq = @seq`)
+              state_kind = 0, state_type_url = NULL, state_value = NULL, state_length = 0, state_delta = 0, poll_min = 0,
+              poll_max = 0, poll_deadline = NULL, poll_error = NULL, updated_at = @now WHERE seq = @seq`)
             .run({
               fn: o.function,
               endpoint: o.endpoint,
@@ -570,12 +611,13 @@ export class SqliteStore implements Store {
           .run(row.has_error, row.parent_id);
       }
       this.ensureQueue(row.original_endpoint, row.original_function);
+      this.dropState(row);
       this.sql(`UPDATE calls SET function = original_function, endpoint = original_endpoint, input = original_input,
           state = 'pending', mode = 0, due_at = @now, lease_owner = NULL, lease_token = lease_token + 1, status = 0,
           failures = 0, generation = generation + 1, ready = 0, ready_errors = 0, expires_at = @now + expiration_ms,
           finished_at = NULL, output = NULL, error = NULL, has_error = 0, deliver = NULL, state_kind = 0,
-          state_type_url = NULL, state_value = NULL, state_delta = 0, poll_min = 0, poll_max = 0, poll_deadline = NULL,
-          poll_error = NULL, updated_at = @now WHERE seq = @seq`)
+          state_type_url = NULL, state_value = NULL, state_length = 0, state_delta = 0, poll_min = 0, poll_max = 0,
+          poll_deadline = NULL, poll_error = NULL, updated_at = @now WHERE seq = @seq`)
         .run({ now, seq: row.seq });
       return true;
     });
@@ -584,7 +626,15 @@ export class SqliteStore implements Store {
   async getCall(id: string): Promise<CallRecord | null> {
     this.checkOpen();
     const row = this.stmt.byId!.get(id) as CallRow | undefined;
-    return row ? toCallRecord(row, true) : null;
+    return row ? toCallRecord(row, true, this.stateBytes(row)) : null;
+  }
+
+  async loadState(id: string, leaseToken: number): Promise<CoroutineState | null> {
+    this.checkOpen();
+    const row = this.stmt.leasedState!.get(id, leaseToken) as
+      | Pick<CallRow, 'id' | 'generation' | 'state_kind' | 'state_type_url' | 'state_value' | 'state_length'>
+      | undefined;
+    return row ? stateOf(row, this.stateBytes(row)) : null;
   }
 
   async getAttempts(id: string): Promise<AttemptRecord[]> {

@@ -137,7 +137,17 @@ export interface ClaimedCall {
   input: IAny | null;
   /** Set when the run resumes a Poll. */
   resume: null | {
+    /**
+     * The Poll's state, or null when it kept none. Its `value` holds the
+     * bytes only when `stateLoaded` (the claim leaves out the bytes of states
+     * it was told may be elided, {@link ClaimRequest.elideStateAbove}); else
+     * it is empty and {@link Store.loadState} reads them.
+     */
     state: CoroutineState | null;
+    /** Length of the state's bytes (0 without a state), loaded or not. */
+    stateLength: number;
+    /** `state.value` holds the bytes (always true without a state). */
+    stateLoaded: boolean;
     /** Results to deliver (at most the Poll's `max_results`), oldest first. */
     results: ChildResult[];
     /** Set when the Poll failed (its calls were refused). */
@@ -162,6 +172,12 @@ export interface ClaimRequest {
   limit: number;
   /** How many more calls of (endpoint, function) this owner may start now (its concurrency limit minus in flight). */
   capacity(endpoint: string, fn: string): number;
+  /**
+   * The claim may leave out the bytes of a delta-capable typed state at
+   * least this long (the run loop elides it: only its length is sent).
+   * Default: every state is loaded.
+   */
+  elideStateAbove?: number;
 }
 
 /**
@@ -405,6 +421,13 @@ export interface Store {
    * `req.leaseToken`. Returns false (and records nothing) otherwise.
    */
   complete(req: CompleteRequest): Promise<boolean>;
+
+  /**
+   * The full coroutine state of a running call leased with `leaseToken`
+   * (the concatenation of its stored deltas), for a claim that left the bytes
+   * out. Null when the call has no state or the lease is no longer held.
+   */
+  loadState(id: string, leaseToken: number): Promise<CoroutineState | null>;
 
   /** Extends the leases of running calls held by `owner` to `until`. */
   renewLeases(owner: string, ids: string[], until: number): Promise<void>;

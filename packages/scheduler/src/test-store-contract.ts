@@ -11,7 +11,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newDispatchId } from './dispatch-id.js';
-import type { ClaimRequest, NewCall, Store } from './store.js';
+import type { ClaimRequest, CoroutineState, NewCall, Store } from './store.js';
 
 const HOUR = 3_600_000;
 const OK = 1;
@@ -40,11 +40,21 @@ export function newCall(overrides: Partial<NewCall> = {}, now = 1_000_000): NewC
 }
 
 /**
+ * What a store's own test tells the contract suite about its storage.
+ * @example
+ * const hooks: StoreContractHooks = { stateChunks: async (s) => (s as SqliteStore).db.prepare('SELECT count(*) AS n FROM call_state_chunks').pluck().get() as number };
+ */
+export interface StoreContractHooks {
+  /** Number of stored state chunks (rows of `call_state_chunks`), to check that they are cleaned up. */
+  stateChunks?: (store: Store) => Promise<number>;
+}
+
+/**
  * Registers the contract tests for a store.
  * @example
  * storeContract('SqliteStore (file)', () => SqliteStore.open({ path: tmpFile() }));
  */
-export function storeContract(name: string, makeStore: () => Promise<Store>): void {
+export function storeContract(name: string, makeStore: () => Promise<Store>, hooks: StoreContractHooks = {}): void {
   describe(`store contract: ${name}`, () => {
     let store: Store;
     const now = 1_000_000;
@@ -278,6 +288,108 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       expect(again?.resume?.results.map((r) => r.dispatchId)).toEqual([kids[1]!.id]);
       expect(again?.resume?.state).toEqual({ kind: 'typed', typeUrl: state.typeUrl, value: new Uint8Array([1, 2, 3, 4]) });
       expect(again?.resume?.deltaCapable).toBe(true);
+    });
+
+    /** Suspends a claimed call on a timer (due at `t + 1`) with `state`. */
+    const suspendWith = (id: string, leaseToken: number, t: number, state: CoroutineState | null, stateIsDelta: boolean) =>
+      store.complete({
+        id,
+        owner: 'a',
+        leaseToken,
+        now: t,
+        attempt: null,
+        delivered: [],
+        outcome: {
+          kind: 'suspend',
+          status: OK,
+          state,
+          stateIsDelta,
+          calls: [],
+          minResults: 1,
+          maxResults: 1,
+          deadline: t + 1,
+          wakeOnError: false,
+          pollError: null,
+        },
+      });
+    const typed = (bytes: number[], typeUrl = 'example.com/Journal'): CoroutineState => ({ kind: 'typed', typeUrl, value: new Uint8Array(bytes) });
+    const chunks = async () => (hooks.stateChunks ? await hooks.stateChunks(store) : undefined);
+
+    it('appends state deltas: the state loaded is their concatenation, left out of claims that elide it', async () => {
+      const call = newCall();
+      await store.insertCalls([call]);
+      let [c] = (await claim()).calls;
+      expect(await suspendWith(call.id, c!.leaseToken, now, typed([1, 2, 3]), true)).toBe(true);
+      [c] = (await claim({ now: now + 1, elideStateAbove: 4 })).calls;
+      expect(c?.resume).toMatchObject({ state: typed([1, 2, 3]), stateLength: 3, stateLoaded: true, deltaCapable: true });
+      expect(await suspendWith(call.id, c!.leaseToken, now + 1, typed([4, 5]), true)).toBe(true);
+      [c] = (await claim({ now: now + 2, elideStateAbove: 4 })).calls;
+      // Elided: kind, type and length only; the bytes are read on demand, by the lease holder.
+      expect(c?.resume).toMatchObject({ stateLength: 5, stateLoaded: false, state: { kind: 'typed', typeUrl: 'example.com/Journal' } });
+      expect(c?.resume?.state?.value).toHaveLength(0);
+      expect(await store.loadState(call.id, c!.leaseToken)).toEqual(typed([1, 2, 3, 4, 5]));
+      expect(await store.loadState(call.id, c!.leaseToken - 1)).toBeNull();
+      expect(await suspendWith(call.id, c!.leaseToken, now + 2, typed([]), true)).toBe(true);
+      [c] = (await claim({ now: now + 3, elideStateAbove: 4 })).calls;
+      expect(await suspendWith(call.id, c!.leaseToken, now + 3, typed([6]), true)).toBe(true);
+      expect((await store.getCall(call.id))?.coroutineState).toEqual(typed([1, 2, 3, 4, 5, 6]));
+      const stored = await chunks();
+      if (stored !== undefined) expect(stored).toBe(3); // one per non-empty delta, nothing rewritten
+      [c] = (await claim({ now: now + 4 })).calls;
+      expect(c?.resume).toMatchObject({ state: typed([1, 2, 3, 4, 5, 6]), stateLength: 6, stateLoaded: true });
+
+      // A full state replaces the chunks.
+      expect(await suspendWith(call.id, c!.leaseToken, now + 4, typed([9, 9]), false)).toBe(true);
+      [c] = (await claim({ now: now + 5 })).calls;
+      expect(c?.resume).toMatchObject({ state: typed([9, 9]), stateLength: 2, stateLoaded: true });
+      // A delta of another type replaces it too.
+      expect(await suspendWith(call.id, c!.leaseToken, now + 5, typed([8], 'example.com/Other'), true)).toBe(true);
+      [c] = (await claim({ now: now + 6 })).calls;
+      expect(c?.resume?.state).toEqual(typed([8], 'example.com/Other'));
+      // Opaque bytes (python SDK) are always loaded.
+      expect(await suspendWith(call.id, c!.leaseToken, now + 6, { kind: 'bytes', value: new Uint8Array([7, 7, 7]) }, false)).toBe(true);
+      [c] = (await claim({ now: now + 7, elideStateAbove: 0 })).calls;
+      expect(c?.resume).toMatchObject({ state: { kind: 'bytes', value: new Uint8Array([7, 7, 7]) }, stateLength: 3, stateLoaded: true });
+      if (stored !== undefined) expect(await chunks()).toBe(1);
+
+      await store.complete({ id: call.id, owner: 'a', leaseToken: c!.leaseToken, now: now + 8, attempt: null, delivered: [], outcome: { kind: 'finish', status: OK, output: null, error: null } });
+      expect((await store.getCall(call.id))?.coroutineState).toBeNull();
+      expect(await store.loadState(call.id, c!.leaseToken)).toBeNull();
+      if (stored !== undefined) expect(await chunks()).toBe(0);
+    });
+
+    it('drops the stored state on restart, tail call and cancellation', async () => {
+      const call = newCall();
+      await store.insertCalls([call]);
+      let [c] = (await claim()).calls;
+      await suspendWith(call.id, c!.leaseToken, now, typed([1, 2]), true);
+      expect(await store.restart(call.id, now + 1)).toBe(true);
+      expect((await store.getCall(call.id))?.coroutineState).toBeNull();
+      if (hooks.stateChunks) expect(await chunks()).toBe(0);
+      [c] = (await claim({ now: now + 1 })).calls;
+      expect(c?.resume).toBeNull();
+      // The new generation starts a new state: the old bytes are gone.
+      await suspendWith(call.id, c!.leaseToken, now + 1, typed([7]), true);
+      [c] = (await claim({ now: now + 2 })).calls;
+      expect(c?.resume?.state).toEqual(typed([7]));
+      await store.complete({
+        id: call.id,
+        owner: 'a',
+        leaseToken: c!.leaseToken,
+        now: now + 2,
+        attempt: null,
+        delivered: [],
+        outcome: { kind: 'tail_call', status: OK, function: 'next', endpoint: call.endpoint, input: null, expiresAt: now + HOUR, dueAt: now + 2 },
+      });
+      expect((await store.getCall(call.id))?.coroutineState).toBeNull();
+      if (hooks.stateChunks) expect(await chunks()).toBe(0);
+      [c] = (await claim({ now: now + 2 })).calls;
+      expect(c).toMatchObject({ function: 'next', resume: null });
+      await suspendWith(call.id, c!.leaseToken, now + 2, typed([3]), true);
+      expect((await store.getCall(call.id))?.coroutineState).toEqual(typed([3]));
+      expect(await store.cancel(call.id, now + 3, { type: 'CancelledError', message: 'test' })).toBe(1);
+      expect((await store.getCall(call.id))?.coroutineState).toBeNull();
+      if (hooks.stateChunks) expect(await chunks()).toBe(0);
     });
 
     it('drops calls whose correlation ID repeats one of the same execution', async () => {
