@@ -31,31 +31,19 @@ export function tempDir(prefix = 'dispatch-bench-') {
 }
 
 /**
- * Starts a scheduler process. SQLite: `db` is a path or ':memory:' and the
- * process is the scheduler's own entry (dist/esm/main.js). PostgreSQL: `pg`
- * is { url (with ?schema=), apiKey, signingKey } and the process is
- * pg-scheduler.mjs (the same Scheduler class on a PgStore).
+ * Starts a scheduler process: the scheduler's own entry
+ * (packages/scheduler/dist/esm/main.js, which the CLI wraps). SQLite: `db` is
+ * a path or ':memory:'. PostgreSQL: `pg` is { url (postgres://…?schema=…),
+ * apiKey, signingKey } — instances of one cluster share the key pair.
  * `profileDir`: write a V8 CPU profile there when it exits.
  */
 export async function startScheduler({ db, pg, synchronous, args = [], env = {}, profileDir, profileName = 'scheduler', nodeArgs = [] }) {
   const prof = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName}.cpuprofile`] : [];
-  const argv = pg
-    ? [...nodeArgs, ...prof, join(here, 'pg-scheduler.mjs')]
-    : [
-        ...nodeArgs,
-        ...prof,
-        schedulerMain,
-        '--db',
-        db,
-        '--port',
-        '0',
-        '--log-level',
-        'warn',
-        ...(synchronous ? ['--synchronous', synchronous] : []),
-        ...args,
-      ];
+  const store = pg ? ['--db', pg.url, '--api-key', pg.apiKey] : ['--db', db, ...(synchronous ? ['--synchronous', synchronous] : [])];
+  const argv = [...nodeArgs, ...prof, schedulerMain, ...store, '--port', '0', '--log-level', 'warn', ...args];
   const proc = startProcess(process.execPath, argv, {
-    env: pg ? { ...env, BENCH_PG_DB: pg.url, BENCH_API_KEY: pg.apiKey, BENCH_SIGNING_KEY: pg.signingKey } : env,
+    // The PEM key goes through the environment: as an argument it would start with a dash.
+    env: pg ? { ...env, DISPATCH_SIGNING_KEY: pg.signingKey } : env,
     label: 'scheduler',
     readyLine: (line) => line.startsWith('{') && line.includes('"url"'),
   });

@@ -1,4 +1,4 @@
-// The PostgreSQL store (issue 6), if this build has it, and scratch schemas
+// Whether this build has the PostgreSQL store (issue 6), and scratch schemas
 // for the benchmarks (created fresh, dropped after).
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
