@@ -4,6 +4,7 @@
 //  - the per-step cost of a function making N sequential durable calls, with
 //    the warm cache and with replay forced on every resume (N = 100, 1,000,
 //    10,000; replay stops at 1,000 unless --full: it is quadratic by design);
+//  - one cold resume by replay at each journal length (linear in the journal);
 //  - a fan-in (gather) of N children: wall time and parent resumes.
 // Needs the built packages: pnpm -r build. Usage: node bench/engine.mjs [--quick] [--full]
 // bench/run.mjs imports engineBench() and puts its figures in RESULTS.md.
@@ -100,6 +101,31 @@ async function fanin(n) {
   return { ms, resumes: r.resumes };
 }
 
+// One resume by replay of a journal of `steps` calls: run warm to the last
+// step, then drop the warm cache and resume once from the full state. The
+// cost of a replayed resume should grow linearly with the journal.
+async function oneReplay(steps) {
+  const engine = app(true).engine;
+  let req = { function: 'loop', input: encodeArgs([steps]), dispatchId: 'root' };
+  for (let i = 0; ; i++) {
+    const res = wire(await engine.run(wire(req, proto.RunRequest)), proto.RunResponse);
+    const call = res.poll.calls[0];
+    const child = wire(await engine.run({ function: call.function, input: call.input, dispatchId: `c${i}` }), proto.RunResponse);
+    req = {
+      function: 'loop',
+      dispatchId: 'root',
+      pollResult: { typedCoroutineState: res.poll.typedCoroutineState, results: [{ correlationId: call.correlationId, output: child.exit.result.output }] },
+    };
+    if (i === steps - 1) break;
+  }
+  engine.clearCache();
+  const start = process.hrtime.bigint();
+  const last = wire(await engine.run(wire(req, proto.RunRequest)), proto.RunResponse);
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  if (last.status !== 1 || engine.stats.replays !== 1) throw new Error('the last resume did not replay to completion');
+  return ms;
+}
+
 /**
  * The engine-only measurements. Returns
  * { sequential: { warm: { [n]: ms }, replay: { [n]: ms } }, fanin: { [n]: { ms, resumes } } }.
@@ -124,6 +150,13 @@ export async function engineBench({ quick = false, full = false, replayMax = ful
       log(`  ${(cache ? 'warm' : 'replay').padEnd(6)} ${String(steps).padStart(6)} steps: ${ms.toFixed(1)} ms total, ${(perStep * 1000).toFixed(1)} us/step${ratio}`);
       previous = ms;
     }
+  }
+  out.replayResume = {};
+  log('one resume by replay (cold, no warm cache), by journal length:');
+  for (const steps of sizes) {
+    const ms = await oneReplay(steps);
+    out.replayResume[steps] = ms;
+    log(`  ${String(steps).padStart(6)} journaled calls: ${ms.toFixed(1)} ms for the resume, ${((ms / steps) * 1000).toFixed(1)} us per journaled call`);
   }
   log('fan-in (gather):');
   for (const n of quick ? [1000] : [1000, 10_000]) {
