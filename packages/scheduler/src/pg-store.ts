@@ -22,7 +22,7 @@
  *   result deliveries are bounded by their limits.
  * @module
  */
-import { decodeAny, decodeErrorBlob, encodeAny, encodeErrorBlob, stateOf, toCallRecord } from './call-row.js';
+import { type CallRecordRow, decodeAny, decodeErrorBlob, encodeAny, encodeErrorBlob, stateOf, toCallRecord } from './call-row.js';
 import { randomBytes } from 'node:crypto';
 import { proto } from '@dispatch/core';
 import pg from 'pg';
@@ -175,47 +175,22 @@ export function redactUrl(url: string): string {
   return url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
 }
 
-interface CallRow {
+/** A `calls` row as PostgreSQL returns it: the shared columns plus the ones only the store reads. */
+interface CallRow extends CallRecordRow {
   seq: number;
-  id: string;
-  function: string;
-  endpoint: string;
-  version: string;
-  input: Buffer | null;
-  original_function: string;
-  idempotency_key: string | null;
-  parent_id: string | null;
   parent_generation: number;
-  root_id: string;
-  correlation_id: string | null;
-  state: CallState;
-  status: number;
-  due_at: number | null;
   lease_owner: string | null;
   lease_token: number;
-  attempts: number;
-  failures: number;
   generation: number;
-  created_at: number;
-  updated_at: number;
-  finished_at: number | null;
-  expires_at: number;
   mode: number;
-  state_kind: number;
-  state_type_url: string | null;
   /** Legacy (schema < 3): NULL once migrated; the bytes live in call_state_chunks. */
   state_value: Buffer | null;
   state_length: number;
   state_delta: number;
-  poll_min: number;
-  poll_max: number;
   poll_error: Buffer | null;
-  ready: number;
   ready_errors: number;
   deliver: number | null;
   has_error: number;
-  output: Buffer | null;
-  error: Buffer | null;
 }
 
 /** What complete/cancel/restart read under the row lock. */

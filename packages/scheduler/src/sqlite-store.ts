@@ -5,7 +5,7 @@
  * released when the next one opens it.
  * @module
  */
-import { decodeAny, decodeErrorBlob, encodeAny, encodeErrorBlob, stateOf, toCallRecord } from './call-row.js';
+import { type CallRecordRow, decodeAny, decodeErrorBlob, encodeAny, encodeErrorBlob, stateOf, toCallRecord } from './call-row.js';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { proto } from '@dispatch/core';
@@ -75,52 +75,27 @@ export interface SqliteStoreOptions {
   releaseLeases?: boolean;
 }
 
-interface CallRow {
+/** A `calls` row as SQLite returns it: the shared columns plus the ones only the store reads. */
+interface CallRow extends CallRecordRow {
   seq: number;
-  id: string;
-  function: string;
-  endpoint: string;
-  version: string;
-  input: Buffer | null;
-  original_function: string;
   original_endpoint: string;
   original_input: Buffer | null;
-  idempotency_key: string | null;
-  parent_id: string | null;
   parent_generation: number;
-  root_id: string;
-  correlation_id: string | null;
-  state: CallState;
-  status: number;
-  due_at: number | null;
   lease_owner: string | null;
   lease_token: number;
-  attempts: number;
-  failures: number;
   generation: number;
-  created_at: number;
-  updated_at: number;
-  finished_at: number | null;
-  expires_at: number;
   expiration_ms: number;
   mode: number;
-  state_kind: number;
-  state_type_url: string | null;
   /** Legacy (schema < 3): always NULL once migrated; the bytes live in call_state_chunks. */
   state_value: Buffer | null;
   state_length: number;
   state_delta: number;
-  poll_min: number;
-  poll_max: number;
   poll_deadline: number | null;
   poll_wake_on_error: number;
   poll_error: Buffer | null;
-  ready: number;
   ready_errors: number;
   deliver: number | null;
   has_error: number;
-  output: Buffer | null;
-  error: Buffer | null;
 }
 
 
