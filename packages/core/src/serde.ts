@@ -13,14 +13,15 @@
  * one fits exactly: `StringValue`, `Int64Value` (safe integers, and bigints
  * beyond the safe range that fit in int64; `UInt64Value` for bigints in
  * (2^63, 2^64)), `DoubleValue` (every other number, including -0, NaN and
- * ±Infinity), `BoolValue`, `Empty` for `undefined`, `BytesValue` for a
+ * ±Infinity), `BoolValue`, `Empty` for `undefined` and `null`, `BytesValue` for a
  * `Uint8Array` (a `Buffer` comes back as a plain `Uint8Array`), `Timestamp`
- * for a valid `Date` between years 1 and 9999; `null`, objects, arrays and
+ * for a valid `Date` between years 1 and 9999; objects, arrays and
  * everything else go in a `Value`. {@link decodeValue} is the inverse, and
  * also reads `Int32Value`, `UInt32Value`, `FloatValue`, `Duration` (as
- * milliseconds), `ListValue` and `Struct`. Note the asymmetry with py and go,
- * which send `None`/`nil` as `Empty`: that decodes as `undefined`, while a
- * TS `null` travels as a `Value` null and stays `null`. A type URL this
+ * milliseconds), `ListValue` and `Struct`. `Empty` decodes as `undefined`, so
+ * a top-level `null` return value arrives as `undefined` (as py's `None` and
+ * go's `nil` do): compare with `== null`. Inside values and as arguments,
+ * `null` and `undefined` are kept apart exactly. A type URL this
  * module does not know (py's `Pickled`, any other message) decodes as an
  * {@link OpaqueValue}, which encodes back to the exact same `Any`.
  *
@@ -691,6 +692,8 @@ export function encodeArgs(args: readonly unknown[]): IAny {
  * ```
  */
 export function encodeValue(value: unknown, rootName = 'value'): IAny {
+  // PROTOCOL.md 8.8: Empty for undefined and null (py's None and go's nil).
+  if (value === null) return packMessage(Empty, {});
   switch (typeof value) {
     case 'undefined':
       return packMessage(Empty, {});
