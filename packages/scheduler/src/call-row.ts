@@ -5,7 +5,7 @@
  * @module
  */
 import { proto } from '@dispatch/core';
-import type { CallRecord, CoroutineState } from './store.js';
+import type { CallRecord, ClaimedCall, CoroutineState } from './store.js';
 
 type IAny = proto.IAny;
 type IError = proto.IError;
@@ -120,5 +120,33 @@ export function toCallRecord(row: CallRecordRow, full: boolean, stateValue?: Uin
     ready: row.ready,
     minResults: row.poll_min,
     maxResults: row.poll_max,
+  };
+}
+
+/**
+ * A claimed row as a {@link ClaimedCall}: the input for a first run, or the
+ * resume (state and results) the store assembled for a poll.
+ * @example
+ * return toClaimedCall(row, resume);
+ */
+export function toClaimedCall(
+  row: Pick<CallRecordRow, 'id' | 'function' | 'endpoint' | 'parent_id' | 'root_id' | 'created_at' | 'expires_at' | 'attempts' | 'failures' | 'input'> & {
+    lease_token: number;
+  },
+  resume: ClaimedCall['resume'],
+): ClaimedCall {
+  return {
+    id: row.id,
+    function: row.function,
+    endpoint: row.endpoint,
+    parentId: row.parent_id,
+    rootId: row.root_id,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    attempts: row.attempts,
+    failures: row.failures,
+    leaseToken: row.lease_token,
+    input: resume ? null : decodeAny(row.input),
+    resume,
   };
 }

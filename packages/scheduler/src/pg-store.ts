@@ -22,7 +22,7 @@
  *   result deliveries are bounded by their limits.
  * @module
  */
-import { type CallRecordRow, decodeAny, decodeErrorBlob, encodeAny, encodeErrorBlob, stateOf, toCallRecord } from './call-row.js';
+import { type CallRecordRow, decodeAny, decodeErrorBlob, encodeAny, encodeErrorBlob, stateOf, toCallRecord, toClaimedCall } from './call-row.js';
 import { randomBytes } from 'node:crypto';
 import { proto } from '@dispatch/core';
 import pg from 'pg';
@@ -668,20 +668,7 @@ export class PgStore implements Store {
           deltaCapable,
         };
       }
-      return {
-        id: row.id,
-        function: row.function,
-        endpoint: row.endpoint,
-        parentId: row.parent_id,
-        rootId: row.root_id,
-        createdAt: row.created_at,
-        expiresAt: row.expires_at,
-        attempts: row.attempts,
-        failures: row.failures,
-        leaseToken: row.lease_token,
-        input: resume ? null : decodeAny(row.input),
-        resume,
-      };
+      return toClaimedCall(row, resume);
     });
   }
 

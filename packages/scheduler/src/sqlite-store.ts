@@ -5,7 +5,7 @@
  * released when the next one opens it.
  * @module
  */
-import { type CallRecordRow, decodeAny, decodeErrorBlob, encodeAny, encodeErrorBlob, stateOf, toCallRecord } from './call-row.js';
+import { type CallRecordRow, decodeAny, decodeErrorBlob, encodeAny, encodeErrorBlob, stateOf, toCallRecord, toClaimedCall } from './call-row.js';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { proto } from '@dispatch/core';
@@ -344,20 +344,7 @@ export class SqliteStore implements Store {
         deltaCapable,
       };
     }
-    return {
-      id: row.id,
-      function: row.function,
-      endpoint: row.endpoint,
-      parentId: row.parent_id,
-      rootId: row.root_id,
-      createdAt: row.created_at,
-      expiresAt: row.expires_at,
-      attempts: row.attempts,
-      failures: row.failures,
-      leaseToken: row.lease_token,
-      input: resume ? null : decodeAny(row.input),
-      resume,
-    };
+    return toClaimedCall(row, resume);
   }
 
   /** Marks delivered results; returns [count, errors]. */
