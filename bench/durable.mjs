@@ -4,7 +4,7 @@
 // through the API and waits for its result with the scheduler's Wait RPC.
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeValue, encodeArgs } from '@dispatch/core';
+import { decodeValue, encodeArgs } from '@dispatch/core/protocol';
 import { check, median, now } from './lib/common.mjs';
 import { startApp, startScheduler, tempDir } from './lib/harness.mjs';
 

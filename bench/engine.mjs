@@ -9,7 +9,8 @@
 // Needs the built packages: pnpm -r build. Usage: node bench/engine.mjs [--quick] [--full]
 // bench/run.mjs imports engineBench() and puts its figures in RESULTS.md.
 import { fileURLToPath } from 'node:url';
-import { Dispatch, encodeArgs, proto } from '@dispatch/core';
+import { Dispatch } from '@dispatch/core';
+import { encodeArgs, proto } from '@dispatch/core/protocol';
 
 const quick = process.argv.includes('--quick');
 const full = process.argv.includes('--full');

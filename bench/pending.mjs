@@ -8,7 +8,7 @@
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodeArgs } from '@dispatch/core';
+import { encodeArgs } from '@dispatch/core/protocol';
 import { check, mb, now, sleep } from './lib/common.mjs';
 import { startScheduler, tempDir } from './lib/harness.mjs';
 

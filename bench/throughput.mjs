@@ -13,7 +13,7 @@
 // the instances' APIs in turn.
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodeArgs, generateSigningKeyPair, privateKeyToPem } from '@dispatch/core';
+import { encodeArgs, generateSigningKeyPair, privateKeyToPem } from '@dispatch/core/protocol';
 import { check, now } from './lib/common.mjs';
 import { startApp, startScheduler, tempDir, waitForFinished } from './lib/harness.mjs';
 import { scratchSchema } from './lib/pg.mjs';

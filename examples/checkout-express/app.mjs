@@ -10,7 +10,8 @@
  *   dispatch run -- node app.mjs --serve              # keep serving: curl -X POST localhost:<port>/buy
  */
 import express from 'express';
-import { Dispatch, parseAddress, statusName, TemporaryError } from '@dispatch/core';
+import { Dispatch, TemporaryError } from '@dispatch/core';
+import { parseAddress, statusName } from '@dispatch/core/protocol';
 import { dispatchMiddleware } from '@dispatch/express';
 import { SchedulerClient } from '@dispatch/scheduler';
 

@@ -7,6 +7,7 @@
  *   dispatch run -- node app.mjs --serve    # the tour, then keep serving
  */
 import * as dispatch from '@dispatch/core';
+import { decodeValue, statusName } from '@dispatch/core/protocol';
 import { SchedulerClient } from '@dispatch/scheduler';
 
 const { Status } = dispatch;
@@ -71,9 +72,9 @@ await dispatch.run(async () => {
     const { attempts } = await scheduler.get(id);
     const { output, error } = r.result;
     return {
-      status: dispatch.statusName(r.status),
+      status: statusName(r.status),
       attempts,
-      ...(output ? { output: dispatch.decodeValue(output) } : {}),
+      ...(output ? { output: decodeValue(output) } : {}),
       ...(error ? { error: `${error.type}: ${error.message}` } : {}),
     };
   };

@@ -11,7 +11,8 @@
  *   dispatch run -- node app.mjs --serve   # keep serving: POST /notify, POST /invoices
  */
 import { basename } from 'node:path';
-import { Dispatch, decodeValue, parseAddress, statusName, TemporaryError } from '@dispatch/core';
+import { Dispatch, TemporaryError } from '@dispatch/core';
+import { decodeValue, parseAddress, statusName } from '@dispatch/core/protocol';
 import { dispatchPlugin } from '@dispatch/fastify';
 import { SchedulerClient } from '@dispatch/scheduler';
 import Fastify from 'fastify';

@@ -6,18 +6,8 @@
  * it with fetch.
  */
 import type { KeyObject } from 'node:crypto';
-import {
-  decodeValue,
-  Dispatch,
-  encodeArgs,
-  fromJson,
-  generateSigningKeyPair,
-  proto,
-  RUN_PATH,
-  Status,
-  signRequest,
-  toJson,
-} from '@dispatch/core';
+import { Dispatch, Status } from '@dispatch/core';
+import { decodeValue, encodeArgs, fromJson, generateSigningKeyPair, proto, RUN_PATH, signRequest, toJson } from '@dispatch/core/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /** A running server of one target. */

@@ -4,7 +4,8 @@
  * last checkpoint — the calls it had completed are not run again.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { encodeArgs, decodeValue, Status } from '@dispatch/core';
+import { Status } from '@dispatch/core';
+import { encodeArgs, decodeValue } from '@dispatch/core/protocol';
 import { Scheduler } from '@dispatch/scheduler';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';

@@ -8,7 +8,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeValue, encodeArgs, type proto, Status } from '@dispatch/core';
+import { Status } from '@dispatch/core';
+import { decodeValue, encodeArgs, type proto } from '@dispatch/core/protocol';
 import { type CallRecord, SchedulerClient, SqliteStore } from '@dispatch/scheduler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, killAll, type Proc, ROOT, requireBuilt, start, tempDir, until } from '../e2e/helpers/processes.js';

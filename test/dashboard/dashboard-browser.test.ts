@@ -14,7 +14,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodeArgs } from '@dispatch/core';
+import { encodeArgs } from '@dispatch/core/protocol';
 import { Scheduler } from '@dispatch/scheduler';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -5,7 +5,8 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Dispatch, encodeArgs, generateSigningKeyPair, proto, publicKeyToBase64, signRequest, Status } from '@dispatch/core';
+import { Dispatch, Status } from '@dispatch/core';
+import { encodeArgs, generateSigningKeyPair, proto, publicKeyToBase64, signRequest } from '@dispatch/core/protocol';
 import { nodeListener } from '@dispatch/core/node';
 import { Scheduler } from '@dispatch/scheduler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

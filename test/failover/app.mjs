@@ -11,7 +11,8 @@
 // Environment: FAILOVER_API_URL, FAILOVER_API_KEY, FAILOVER_VERIFICATION_KEY.
 // Prints one JSON line when ready: {"url":"http://127.0.0.1:PORT"}.
 import http from 'node:http';
-import { Dispatch, proto } from '@dispatch/core';
+import { Dispatch } from '@dispatch/core';
+import { proto } from '@dispatch/core/protocol';
 import { readBody, sendResponse } from '@dispatch/core/node';
 
 const app = new Dispatch({

@@ -13,7 +13,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { decodeValue, encodeArgs, generateSigningKeyPair, privateKeyToPem, publicKeyToBase64 } from '@dispatch/core';
+import { decodeValue, encodeArgs, generateSigningKeyPair, privateKeyToPem, publicKeyToBase64 } from '@dispatch/core/protocol';
 import { dispatchBinPath, dropPgSchema, freePort, PgStore, randomPgSchema, SchedulerClient, startInstanceProcess } from '@dispatch/scheduler';
 import { afterAll, describe, expect, it } from 'vitest';
 

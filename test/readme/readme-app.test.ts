@@ -5,7 +5,8 @@
  * succeeds, and one that throws PermanentError; a scheduler that speaks the
  * protocol (ours, over real HTTP with signed requests) drives it.
  */
-import { decodeError, decodeValue, Dispatch, PermanentError, Status, TemporaryError } from '@dispatch/core';
+import { Dispatch, PermanentError, Status, TemporaryError } from '@dispatch/core';
+import { decodeError, decodeValue } from '@dispatch/core/protocol';
 import { Scheduler } from '@dispatch/scheduler';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,7 +47,7 @@ afterAll(async () => {
 });
 
 async function call(fn: string, args: unknown[]) {
-  const { encodeArgs } = await import('@dispatch/core');
+  const { encodeArgs } = await import('@dispatch/core/protocol');
   const [id] = await scheduler.dispatch([{ endpoint: server.url, function: fn, input: encodeArgs(args) }]);
   const result = await scheduler.wait(id as string, 20_000);
   if (!result.done) throw new Error(`${fn} did not finish`);

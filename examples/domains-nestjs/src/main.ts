@@ -12,7 +12,8 @@
  *   dispatch run -- node dist/main.js [--platform fastify] --serve   # keep serving
  */
 import 'reflect-metadata';
-import { Dispatch, parseAddress, statusName } from '@dispatch/core';
+import { Dispatch } from '@dispatch/core';
+import { parseAddress, statusName } from '@dispatch/core/protocol';
 import { SchedulerClient } from '@dispatch/scheduler';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Compiles proto/**/*.proto with protobufjs into:
-//   src/gen/descriptor.ts  the JSON descriptor loaded at run time (Root.fromJSON)
-//   src/gen/types.ts       TypeScript interfaces for every message and enum
+//   src/protocol/gen/descriptor.ts  the JSON descriptor loaded at run time (Root.fromJSON)
+//   src/protocol/gen/types.ts       TypeScript interfaces for every message and enum
 // Run: pnpm --filter @dispatch/core gen:proto   (or: pnpm gen:proto at the root)
 // Never edit the generated files by hand.
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { join, relative } from 'node:path';
 import protobuf from 'protobufjs';
 
 const protoDir = new URL('../proto/', import.meta.url).pathname;
-const outDir = new URL('../src/gen/', import.meta.url).pathname;
+const outDir = new URL('../src/protocol/gen/', import.meta.url).pathname;
 
 function walk(dir) {
   return readdirSync(dir).flatMap((name) => {
@@ -83,4 +83,4 @@ function visit(ns) {
 }
 visit(typed);
 writeFileSync(join(outDir, 'types.ts'), lines.join('\n'));
-console.log(`wrote src/gen/descriptor.ts and src/gen/types.ts from ${files.length} files`);
+console.log(`wrote src/protocol/gen/descriptor.ts and src/protocol/gen/types.ts from ${files.length} files`);

@@ -1,5 +1,7 @@
 /**
- * `@dispatch/core`: durable, resumable functions for Node.js.
+ * `@dispatch/core`: durable, resumable functions for Node.js. This entry is
+ * the app author's API; protocol machinery (codec, signatures, routes) is in
+ * `@dispatch/core/protocol`, the `node:http` server in `@dispatch/core/node`.
  *
  * @example
  * ```ts
@@ -9,22 +11,53 @@
  * ```
  * @module
  */
-export * from './default-instance.js';
-export { Batch, Dispatch, type DispatchFunction, type DispatchInstanceOptions, FUNCTION_NAME_PATTERN, type FunctionOptions } from './dispatch.js';
-export { type CallOptions, DurableCall, isDurableCall } from './call.js';
-export { ConfigurationError, DEFAULT_API_URL, DEFAULT_ENDPOINT_ADDR, type DispatchOptions, parseAddress, ResolvedConfig } from './config.js';
-export { DispatchApiError, DispatchClient, type DispatchClientOptions, redactKey } from './client.js';
-export { type DurationInput, parseDuration } from './duration.js';
-export { Engine, type EngineOptions, type EngineStats, type RunContext } from './engine.js';
-export { JOURNAL_TYPE_URL, JOURNAL_VERSION, MAX_JOURNAL_BYTES } from './journal.js';
-export { connectError, encodingOf, type EndpointRequest, type EndpointResponse, handleEndpointRequest, RUN_PATH } from './handler.js';
-// The node:http helpers adapters use, also at the root: CommonJS builds resolve
-// with moduleResolution node10, which does not see the `./node` subpath.
-export { BodyTooLargeError, readBody, sendResponse } from './node.js';
-export * from './errors.js';
-export * from './status.js';
-export * from './status-registry.js';
-export * from './serde.js';
-export * from './signature.js';
-export * from './connect-json.js';
-export * as proto from './proto.js';
+
+// The module-level API of the seeds, on the default instance.
+export {
+  all,
+  allSettled,
+  any,
+  batch,
+  context,
+  defaultDispatch,
+  function,
+  gather,
+  race,
+  rawCall,
+  registerErrorType,
+  registerOutputType,
+  run,
+  serve,
+  sleep,
+  step,
+} from './api/default-instance.js';
+export { Batch, Dispatch, type DispatchFunction, type DispatchInstanceOptions, type FunctionOptions } from './api/dispatch.js';
+export { type CallOptions, DurableCall, isDurableCall } from './api/call.js';
+export { ConfigurationError, type DispatchOptions } from './api/config.js';
+export type { DurationInput } from './api/duration.js';
+export type { RunContext } from './engine/engine.js';
+export { DispatchApiError, DispatchClient, type DispatchClientOptions } from './client/client.js';
+export type { DispatchServer } from './endpoint/node-server.js';
+export { Status } from './status/status.js';
+export { type Class, type StatusHandler, StatusRegistry, type StatusRegistryOptions } from './status/registry.js';
+export {
+  DispatchError,
+  type DispatchErrorOptions,
+  DnsError,
+  HttpError,
+  IncompatibleStateError,
+  InvalidArgumentError,
+  InvalidResponseError,
+  isDispatchError,
+  NotFoundError,
+  PermanentError,
+  PermissionDeniedError,
+  TcpError,
+  TemporaryError,
+  ThrottledError,
+  type ThrottledErrorOptions,
+  TimeoutError,
+  TlsError,
+  UnauthenticatedError,
+} from './status/errors.js';
+export { OpaqueValue, SerializationError } from './serde/serde.js';

@@ -3,7 +3,8 @@
 // how it sits among the app's own middleware. Run on Express 4 and 5.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { decodeValue, Dispatch, encodeArgs, generateSigningKeyPair, proto, RUN_PATH, Status, signRequest, toJson } from '@dispatch/core';
+import { Dispatch, Status } from '@dispatch/core';
+import { decodeValue, encodeArgs, generateSigningKeyPair, proto, RUN_PATH, signRequest, toJson } from '@dispatch/core/protocol';
 import express5 from 'express';
 // @ts-expect-error express4 is an alias of express@4 without type declarations.
 import express4 from 'express4';

@@ -4,7 +4,9 @@
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BodyTooLargeError, connectError, type Dispatch, RUN_PATH, readBody, sendResponse } from '@dispatch/core';
+import type { Dispatch } from '@dispatch/core';
+import { BodyTooLargeError, readBody, sendResponse } from '@dispatch/core/node';
+import { connectError, RUN_PATH } from '@dispatch/core/protocol';
 
 /**
  * Options of {@link dispatchMiddleware}.

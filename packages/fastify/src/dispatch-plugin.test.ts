@@ -1,7 +1,8 @@
 // What only the Fastify plugin does (the shared behaviour is in
 // test/conformance): the decoration, encapsulation of its parser, bodyLimit,
 // prefixes, and draining in-flight runs on close.
-import { type Dispatch as DispatchType, Dispatch, encodeArgs, proto, RUN_PATH, Status } from '@dispatch/core';
+import { type Dispatch as DispatchType, Dispatch, Status } from '@dispatch/core';
+import { encodeArgs, proto, RUN_PATH } from '@dispatch/core/protocol';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { dispatchPlugin } from './dispatch-plugin.js';

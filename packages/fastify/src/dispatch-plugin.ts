@@ -3,7 +3,8 @@
  * `EndpointRequest` and its answer back into a reply. Nothing else.
  * @module
  */
-import { connectError, type Dispatch, type EndpointResponse, RUN_PATH } from '@dispatch/core';
+import type { Dispatch } from '@dispatch/core';
+import { connectError, type EndpointResponse, RUN_PATH } from '@dispatch/core/protocol';
 import type { FastifyError, FastifyPluginAsync, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 

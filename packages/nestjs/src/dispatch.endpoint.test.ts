@@ -4,7 +4,8 @@
 // module the adapter comes later: the route is mounted when the module
 // initialises, after Nest's parsers, on both platforms.
 import 'reflect-metadata';
-import { Dispatch, encodeArgs, proto, RUN_PATH, Status, toJson } from '@dispatch/core';
+import { Dispatch, Status } from '@dispatch/core';
+import { encodeArgs, proto, RUN_PATH, toJson } from '@dispatch/core/protocol';
 import { Module } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { FastifyAdapter } from '@nestjs/platform-fastify';

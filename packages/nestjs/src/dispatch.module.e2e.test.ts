@@ -4,7 +4,8 @@
 // step that failed is retried alone), and a batch fans out.
 import 'reflect-metadata';
 import { createServer } from 'node:net';
-import { decodeValue, Status, TemporaryError } from '@dispatch/core';
+import { Status, TemporaryError } from '@dispatch/core';
+import { decodeValue } from '@dispatch/core/protocol';
 import { Scheduler } from '@dispatch/scheduler';
 import { Body, Controller, HttpCode, Injectable, type INestApplication, Module, Post } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';

@@ -5,7 +5,7 @@
  * `toJson`/`fromJson` work on them.
  * @module
  */
-import { proto } from '@dispatch/core';
+import { proto } from '@dispatch/core/protocol';
 
 function messageType<T extends object>(fullName: string): proto.MessageType<T> {
   const type = proto.root.lookupType(fullName);

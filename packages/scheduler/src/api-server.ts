@@ -6,7 +6,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
-import { fromJsonBytes, JsonFormatError, proto, toJsonBytes } from '@dispatch/core';
+import { fromJsonBytes, JsonFormatError, proto, toJsonBytes } from '@dispatch/core/protocol';
 import {
   CancelRequest,
   CancelResponse,

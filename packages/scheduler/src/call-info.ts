@@ -2,7 +2,7 @@
  * Turns stored calls into the `CallInfo` message of the API (Get, List).
  * @module
  */
-import { decodeValue, proto } from '@dispatch/core';
+import { decodeValue, proto } from '@dispatch/core/protocol';
 import { CallStateNumber } from './api-messages.js';
 import type { ConcurrencySnapshot } from './concurrency.js';
 import type { AttemptRecord, CallRecord, CallState } from './store.js';

@@ -4,7 +4,7 @@
  * {@link CallRecord}. Both schemas name their columns alike.
  * @module
  */
-import { proto } from '@dispatch/core';
+import { proto } from '@dispatch/core/protocol';
 import type { CallRecord, ClaimedCall, CoroutineState } from './store.js';
 
 type IAny = proto.IAny;

@@ -5,18 +5,7 @@
  */
 import { createPublicKey } from 'node:crypto';
 import { relative, resolve } from 'node:path';
-import {
-  encodeArgs,
-  generateSigningKeyPair,
-  parseDuration,
-  parseSigningKey,
-  parseVerificationKey,
-  privateKeyToPem,
-  proto,
-  publicKeyToBase64,
-  publicKeyToPem,
-  statusName,
-} from '@dispatch/core';
+import { encodeArgs, generateSigningKeyPair, parseDuration, parseSigningKey, parseVerificationKey, privateKeyToPem, proto, publicKeyToBase64, publicKeyToPem, statusName } from '@dispatch/core/protocol';
 import { apiClient, type ApiFlags, CLI_DEFAULT_DB, CliError, type CliIO, fromApiError, readStateFile } from './cli-common.js';
 import { callInfoJson, displayValue, errorJson, formatCallInfo, humanMs, stateName, table } from './cli-format.js';
 import { SchedulerClient } from './scheduler-client.js';

@@ -7,7 +7,8 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join, resolve } from 'node:path';
-import { DEFAULT_API_URL, DispatchApiError } from '@dispatch/core';
+import { DispatchApiError } from '@dispatch/core';
+import { DEFAULT_API_URL } from '@dispatch/core/protocol';
 import { SchedulerClient } from './scheduler-client.js';
 
 /** Default database of `dispatch run`/`serve`/`verification-key`, under the working directory. */

@@ -3,7 +3,8 @@
  * JSON for scripts (`--json`).
  * @module
  */
-import { decodeArgs, decodeValue, OpaqueValue, proto, statusName } from '@dispatch/core';
+import { OpaqueValue } from '@dispatch/core';
+import { decodeArgs, decodeValue, proto, statusName } from '@dispatch/core/protocol';
 import { callStateOf } from './call-info.js';
 
 /**

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { PassThrough, Writable } from 'node:stream';
-import { encodeValue, Status } from '@dispatch/core';
+import { Status } from '@dispatch/core';
+import { encodeValue } from '@dispatch/core/protocol';
 import { describe, expect, it } from 'vitest';
 import { RunOutput, splitLines } from './cli-progress.js';
 import type { Scheduler } from './scheduler.js';

@@ -4,7 +4,7 @@
  * @module
  */
 import { relative, resolve } from 'node:path';
-import { redactKey } from '@dispatch/core';
+import { redactKey } from '@dispatch/core/protocol';
 import { CLI_DEFAULT_DB, CliError, type CliIO, parsePort, writeStateFile } from './cli-common.js';
 import type { LogLevel } from './logger.js';
 import { Scheduler } from './scheduler.js';

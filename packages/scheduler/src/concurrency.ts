@@ -8,7 +8,8 @@
  * so to every instance that calls it.
  * @module
  */
-import { concurrencyEffect, type Status } from '@dispatch/core';
+import type { Status } from '@dispatch/core';
+import { concurrencyEffect } from '@dispatch/core/protocol';
 
 /**
  * Bounds and steps of the adaptive limit.

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import net from 'node:net';
-import { generateSigningKeyPair, privateKeyToPem, publicKeyToBase64 } from '@dispatch/core';
+import { generateSigningKeyPair, privateKeyToPem, publicKeyToBase64 } from '@dispatch/core/protocol';
 import pg from 'pg';
 import { parsePgUrl, PgStore, type PgStoreOptions } from './pg-store.js';
 import { PG_SCHEMA_PATTERN, quoteIdent } from './pg-schema.js';

@@ -7,7 +7,8 @@
  *
  * Needs DISPATCH_TEST_POSTGRES_URL (`.ci/run` sets it).
  */
-import { proto, Status } from '@dispatch/core';
+import { Status } from '@dispatch/core';
+import { proto } from '@dispatch/core/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { callStateOf } from './call-info.js';
 import type { AttemptEvent } from './events.js';

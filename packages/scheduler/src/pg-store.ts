@@ -24,7 +24,7 @@
  */
 import { type CallRecordRow, decodeAny, decodeErrorBlob, encodeAny, encodeErrorBlob, stateOf, toCallRecord, toClaimedCall } from './call-row.js';
 import { randomBytes } from 'node:crypto';
-import { proto } from '@dispatch/core';
+import type { proto } from '@dispatch/core/protocol';
 import pg from 'pg';
 import { DEFAULT_PG_SCHEMA, migratePg, PG_SCHEMA_PATTERN, quoteIdent } from './pg-schema.js';
 import { PgNotifier } from './pg-notifier.js';

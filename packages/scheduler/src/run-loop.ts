@@ -5,7 +5,8 @@
  * @module
  */
 import type { KeyObject } from 'node:crypto';
-import { proto, signRequest, Status, isRetryable, statusFromHttpCode, statusName } from '@dispatch/core';
+import { Status } from '@dispatch/core';
+import { proto, signRequest, isRetryable, statusFromHttpCode, statusName } from '@dispatch/core/protocol';
 import { type ResolvedBackoff, backoffDelay } from './backoff.js';
 import type { ConcurrencyController } from './concurrency.js';
 import { newDispatchId } from './dispatch-id.js';

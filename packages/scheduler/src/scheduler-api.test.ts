@@ -1,4 +1,5 @@
-import { proto, Status } from '@dispatch/core';
+import { Status } from '@dispatch/core';
+import { proto } from '@dispatch/core/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CallInfo, GetRequest, GetResponse, WaitRequest, WaitResponse } from './api-messages.js';
 import type { Scheduler } from './scheduler.js';

@@ -1,5 +1,6 @@
 import net from 'node:net';
-import { DispatchApiError, proto, Status } from '@dispatch/core';
+import { DispatchApiError, Status } from '@dispatch/core';
+import { proto } from '@dispatch/core/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Scheduler } from './scheduler.js';
 import { SchedulerClient } from './scheduler-client.js';

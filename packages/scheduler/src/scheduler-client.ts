@@ -5,7 +5,8 @@
  * CLI, `@dispatch/testing` and the dashboard.
  * @module
  */
-import { DispatchApiError, proto, redactKey } from '@dispatch/core';
+import { DispatchApiError } from '@dispatch/core';
+import { proto, redactKey } from '@dispatch/core/protocol';
 import {
   CancelRequest,
   CancelResponse,

@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { proto, Status } from '@dispatch/core';
+import { Status } from '@dispatch/core';
+import { proto } from '@dispatch/core/protocol';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { ConcurrencySnapshot } from './concurrency.js';
 import { newDispatchId } from './dispatch-id.js';

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { proto, Status } from '@dispatch/core';
+import { Status } from '@dispatch/core';
+import { proto } from '@dispatch/core/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Scheduler } from './scheduler.js';
 import { fail, ok, startEndpoint, startTestScheduler, str, type TestEndpoint, text, until } from './test-endpoint.js';

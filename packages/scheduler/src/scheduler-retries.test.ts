@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseVerificationKey, proto, Status, verifyRequest } from '@dispatch/core';
+import { Status } from '@dispatch/core';
+import { parseVerificationKey, proto, verifyRequest } from '@dispatch/core/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Scheduler } from './scheduler.js';
 import { fail, ok, startEndpoint, startTestScheduler, str, type TestEndpoint, text } from './test-endpoint.js';

@@ -3,7 +3,8 @@
 // sleep, retries of a step that fails.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { decodeValue, Dispatch, Status, TemporaryError } from '@dispatch/core';
+import { Dispatch, Status, TemporaryError } from '@dispatch/core';
+import { decodeValue } from '@dispatch/core/protocol';
 import { nodeListener } from '@dispatch/core/node';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Scheduler } from './scheduler.js';

@@ -6,16 +6,8 @@ import { type KeyObject, createPublicKey, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  generateSigningKeyPair,
-  parseSigningKey,
-  privateKeyToPem,
-  proto,
-  publicKeyToBase64,
-  publicKeyToPem,
-  Status,
-  statusName,
-} from '@dispatch/core';
+import { Status } from '@dispatch/core';
+import { generateSigningKeyPair, parseSigningKey, privateKeyToPem, proto, publicKeyToBase64, publicKeyToPem, statusName } from '@dispatch/core/protocol';
 import { CallStateNumber } from './api-messages.js';
 import { createApiServer } from './api-server.js';
 import { resolveBackoff } from './backoff.js';

@@ -8,7 +8,7 @@
 import { type CallRecordRow, decodeAny, decodeErrorBlob, encodeAny, encodeErrorBlob, stateOf, toCallRecord, toClaimedCall } from './call-row.js';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { proto } from '@dispatch/core';
+import type { proto } from '@dispatch/core/protocol';
 import Database from 'better-sqlite3';
 import { GroupCommit } from './group-commit.js';
 import { migrateSqlite } from './sqlite-schema.js';

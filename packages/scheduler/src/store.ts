@@ -20,7 +20,7 @@
  *   `ready` counter and makes the parent due when the Poll's condition holds.
  * @module
  */
-import type { proto } from '@dispatch/core';
+import type { proto } from '@dispatch/core/protocol';
 
 type IAny = proto.IAny;
 type IError = proto.IError;

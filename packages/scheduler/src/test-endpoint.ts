@@ -6,7 +6,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { proto } from '@dispatch/core';
+import { proto } from '@dispatch/core/protocol';
 import { Scheduler } from './scheduler.js';
 import type { SchedulerOptions } from './scheduler-options.js';
 

@@ -3,7 +3,7 @@
  * `DispatchRequest`, also applied to the calls of a Poll.
  * @module
  */
-import { proto } from '@dispatch/core';
+import { proto } from '@dispatch/core/protocol';
 
 /**
  * The protocol's function name pattern.

@@ -1,4 +1,5 @@
-import { Dispatch, PermanentError, proto, Status, TemporaryError } from '@dispatch/core';
+import { Dispatch, PermanentError, Status, TemporaryError } from '@dispatch/core';
+import { proto } from '@dispatch/core/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startTestScheduler, type TestScheduler } from './index.js';
 

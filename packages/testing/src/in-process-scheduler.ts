@@ -6,17 +6,8 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  decodeError,
-  decodeValue,
-  Dispatch,
-  DispatchClient,
-  type DispatchFunction,
-  proto,
-  ResolvedConfig,
-  Status,
-  statusName,
-} from '@dispatch/core';
+import { Dispatch, DispatchClient, type DispatchFunction, Status } from '@dispatch/core';
+import { decodeError, decodeValue, proto, ResolvedConfig, statusName } from '@dispatch/core/protocol';
 import { type CallState, callStateOf, Scheduler, type SchedulerOptions, type WaitResult } from '@dispatch/scheduler';
 
 /**

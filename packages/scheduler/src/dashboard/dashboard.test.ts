@@ -3,7 +3,7 @@
  * links, the protection of actions, the JSON API. (The browser test is in
  * test/dashboard.)
  */
-import { encodeArgs } from '@dispatch/core';
+import { encodeArgs } from '@dispatch/core/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Scheduler } from '../scheduler.js';
 import { MAX_FAILED_LOGINS_PER_MINUTE } from './auth.js';

@@ -1,5 +1,6 @@
 import vm from 'node:vm';
-import { encodeArgs, encodeError, encodeValue, newAny, proto, TemporaryError } from '@dispatch/core';
+import { TemporaryError } from '@dispatch/core';
+import { encodeArgs, encodeError, encodeValue, newAny, proto } from '@dispatch/core/protocol';
 import { describe, expect, it } from 'vitest';
 import type { CallRecord } from '../store.js';
 import { DASHBOARD_SCRIPT } from './assets-script.js';

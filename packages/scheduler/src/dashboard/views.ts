@@ -5,7 +5,8 @@
  * and what cannot be decoded at all (another SDK's values and states) says so.
  * @module
  */
-import { anyTypeUrl, decodeArgs, decodeError, decodeValue, OpaqueValue, proto, statusName } from '@dispatch/core';
+import { OpaqueValue } from '@dispatch/core';
+import { anyTypeUrl, decodeArgs, decodeError, decodeValue, proto, statusName } from '@dispatch/core/protocol';
 import type { ConcurrencySnapshot } from '../concurrency.js';
 import type { AttemptRecord, CallRecord, CallState, CoroutineState, Store } from '../store.js';
 

@@ -8,8 +8,8 @@ import {
   ThrottledError,
   getCarriedStatus,
   setCarriedStatus,
-} from './errors.js';
-import type { IAny, IError, IValue } from './gen/types.js';
+} from '../status/errors.js';
+import type { IAny, IError, IValue } from '../protocol/gen/types.js';
 import {
   Any,
   BytesValue,
@@ -27,7 +27,7 @@ import {
   UInt64Value,
   Value,
   typeNameOf,
-} from './proto.js';
+} from '../protocol/proto.js';
 import {
   ERROR_NODE_BUDGET,
   MAX_MESSAGE_DEPTH,
@@ -42,8 +42,8 @@ import {
   encodeValue,
   newAny,
 } from './serde.js';
-import { StatusRegistry } from './status-registry.js';
-import { Status } from './status.js';
+import { StatusRegistry } from '../status/registry.js';
+import { Status } from '../status/status.js';
 
 // ---------------------------------------------------------------------------
 // Helpers

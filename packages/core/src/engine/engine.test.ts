@@ -4,12 +4,12 @@
  * resume, and the seed scenarios also under a foreign scheduler.
  */
 import { describe, expect, it } from 'vitest';
-import { Dispatch, type DispatchFunction } from './dispatch.js';
-import { PermanentError, TemporaryError } from './errors.js';
-import * as proto from './proto.js';
-import { decodeError, decodeValue, encodeArgs } from './serde.js';
-import { Status } from './status.js';
-import { MemoryScheduler, type MemorySchedulerOptions } from './test-memory-scheduler.js';
+import { Dispatch, type DispatchFunction } from '../api/dispatch.js';
+import { PermanentError, TemporaryError } from '../status/errors.js';
+import * as proto from '../protocol/proto.js';
+import { decodeError, decodeValue, encodeArgs } from '../serde/serde.js';
+import { Status } from '../status/status.js';
+import { MemoryScheduler, type MemorySchedulerOptions } from '../../test/memory-scheduler.js';
 
 const silent = { warn() {}, error() {}, info() {} };
 

@@ -10,9 +10,10 @@
  *   every result it has each time (duplicates), and retries at once, without
  *   backoff.
  */
-import { type Dispatch, proto, Status } from './index.js';
-import type { IAny, ICall, ICallResult, IRunRequest, IRunResponse } from './proto.js';
-import { isRetryable } from './status.js';
+import type { Dispatch } from '../src/index.js';
+import { proto, Status } from '../src/protocol.js';
+import type { IAny, ICall, ICallResult, IRunRequest, IRunResponse } from '../src/protocol/proto.js';
+import { isRetryable } from '../src/status/status.js';
 
 export interface Outcome {
   status: Status;

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DispatchApiError, DispatchClient } from './client.js';
-import * as proto from './proto.js';
+import * as proto from '../protocol/proto.js';
 
 let servers: Server[] = [];
 afterEach(async () => {

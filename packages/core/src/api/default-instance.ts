@@ -7,10 +7,10 @@
  */
 import type { DurableCall } from './call.js';
 import type { DurationInput } from './duration.js';
-import { Batch, Dispatch, type DispatchFunction, type FunctionOptions } from './dispatch.js';
-import type { RunContext } from './engine.js';
-import type { IAny } from './proto.js';
-import { type Class, defaultStatusRegistry, type StatusHandler } from './status-registry.js';
+import { type Batch, Dispatch, type DispatchFunction, type FunctionOptions } from './dispatch.js';
+import type { RunContext } from '../engine/engine.js';
+import type { IAny } from '../protocol/proto.js';
+import { type Class, defaultStatusRegistry, type StatusHandler } from '../status/registry.js';
 
 let instance: Dispatch | undefined;
 
@@ -86,7 +86,7 @@ export function rawCall(fn: string, input: IAny, options?: { endpoint?: string; 
 }
 
 /** See {@link Dispatch.run}. @example `dispatch.run(() => greet.dispatch('Jane'))` */
-export function run(main?: (server: import('./node.js').DispatchServer) => unknown, options?: { port?: number; host?: string }): Promise<void> {
+export function run(main?: (server: import('../endpoint/node-server.js').DispatchServer) => unknown, options?: { port?: number; host?: string }): Promise<void> {
   return defaultDispatch().run(main, options);
 }
 

@@ -22,14 +22,15 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomInt } from 'node:crypto';
-import { type CallGroup, type CallStarter, type CallTarget, callContext, type DurableCall } from './call.js';
+import { type CallGroup, type CallStarter, type CallTarget, callContext, type DurableCall } from '../api/call.js';
 import { fnv1a, JOURNAL_TYPE_URL, Journal, MAX_JOURNAL_BYTES, type Outcome } from './journal.js';
-import * as proto from './proto.js';
-import type { IAny, ICall, ICallResult, IError, IRunRequest, IRunResponse } from './proto.js';
-import { OperationKind } from './proto.js';
-import { decodeError, decodeValue, encodeError, encodeValue } from './serde.js';
-import { Status } from './status.js';
-import type { StatusRegistry } from './status-registry.js';
+import * as proto from '../protocol/proto.js';
+import type { IAny, ICall, ICallResult, IError, IRunRequest, IRunResponse } from '../protocol/proto.js';
+import { OperationKind } from '../protocol/proto.js';
+import { decodeError, decodeValue, encodeError, encodeValue } from '../serde/serde.js';
+import { Status } from '../status/status.js';
+import { DEFAULT_MAX_WAIT_MS, MAX_POLL_RESULTS, MIN_MAX_WAIT_MS } from '../protocol/constants.js';
+import type { StatusRegistry } from '../status/registry.js';
 
 /** A function as the engine sees it. @internal */
 export interface EngineFunction {
@@ -106,9 +107,7 @@ class GroupState {
   constructor(readonly needs: 'all' | 'one') {}
 }
 
-const MAX_RESULTS = 1000;
 const TIMER_TOLERANCE_MS = 20;
-const DEFAULT_MAX_WAIT_MS = 5 * 60_000;
 const immediate = () => new Promise<void>((resolve) => setImmediate(resolve));
 const never = new Promise<never>(() => {});
 
@@ -442,7 +441,7 @@ export class Engine {
     this.#maxEntries = options.cache === false ? 0 : (options.cache?.maxEntries ?? 1000);
     this.#maxBytes = options.cache === false ? 0 : (options.cache?.maxBytes ?? 256 * 1024 * 1024);
     this.#maxJournalBytes = options.maxJournalBytes ?? MAX_JOURNAL_BYTES;
-    this.#maxWaitMs = Math.max(1000, options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS);
+    this.#maxWaitMs = Math.max(MIN_MAX_WAIT_MS, options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS);
   }
 
   /** Number of executions held in the warm cache. */
@@ -676,7 +675,7 @@ export class Engine {
       }
     }
     if (!Number.isFinite(minResults)) minResults = 1;
-    minResults = Math.max(1, Math.min(MAX_RESULTS, minResults));
+    minResults = Math.max(1, Math.min(MAX_POLL_RESULTS, minResults));
     const maxWaitMs = Number.isFinite(earliest)
       ? Math.min(this.#maxWaitMs, Math.max(1000, Math.ceil((earliest - this.now()) / 1000) * 1000))
       : this.#maxWaitMs;
@@ -704,7 +703,7 @@ export class Engine {
         calls,
         maxWait: proto.durationFromMs(maxWaitMs),
         minResults,
-        maxResults: MAX_RESULTS,
+        maxResults: MAX_POLL_RESULTS,
         wakeOnError: wakeOnError || undefined,
         stateIsDelta: useDelta || undefined,
       },

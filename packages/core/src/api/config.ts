@@ -5,7 +5,8 @@
  * @module
  */
 import type { KeyObject } from 'node:crypto';
-import { parseVerificationKey } from './signature.js';
+import { DEFAULT_MAX_BODY_BYTES } from '../protocol/constants.js';
+import { parseVerificationKey } from '../signature/signature.js';
 
 /** Default API URL: the local scheduler started by `dispatch run` / `dispatch serve`. */
 export const DEFAULT_API_URL = 'http://127.0.0.1:4450';
@@ -107,7 +108,7 @@ export class ResolvedConfig {
       endpointUrl && checkUrl(endpointUrl, options.endpointUrl ? 'endpointUrl' : 'DISPATCH_ENDPOINT_URL', ['http:', 'https:', 'bridge:']);
     this.endpointAddr = nonEmpty(options.endpointAddr) ?? nonEmpty(env.DISPATCH_ENDPOINT_ADDR) ?? DEFAULT_ENDPOINT_ADDR;
     parseAddress(this.endpointAddr, options.endpointAddr ? 'endpointAddr' : 'DISPATCH_ENDPOINT_ADDR');
-    this.maxBodyBytes = options.maxBodyBytes ?? 16_000_000;
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     if (!Number.isInteger(this.maxBodyBytes) || this.maxBodyBytes <= 0) {
       throw new ConfigurationError(`maxBodyBytes must be a positive integer, got ${options.maxBodyBytes}`);
     }

@@ -18,7 +18,7 @@ import {
   TimeoutError,
   setCarriedStatus,
 } from './errors.js';
-import { StatusRegistry, defaultStatusRegistry, statusFromErrorCode } from './status-registry.js';
+import { StatusRegistry, defaultStatusRegistry, statusFromErrorCode } from './registry.js';
 import { Status, statusName } from './status.js';
 
 /** Awaits a promise expected to reject and returns the rejection. */

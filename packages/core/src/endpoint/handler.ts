@@ -4,14 +4,13 @@
  * Adapters (node:http, Express, Fastify, NestJS) only convert to and from it.
  * @module
  */
-import { fromJson, toJson } from './connect-json.js';
-import type { Dispatch } from './dispatch.js';
-import * as proto from './proto.js';
-import type { IRunRequest } from './proto.js';
-import { verifyRequest } from './signature.js';
+import { fromJson, toJson } from '../protocol/connect-json.js';
+import type { Dispatch } from '../api/dispatch.js';
+import * as proto from '../protocol/proto.js';
+import type { IRunRequest } from '../protocol/proto.js';
+import { verifyRequest } from '../signature/signature.js';
+import { encodingOf, RUN_PATH } from '../protocol/constants.js';
 
-/** The path of `FunctionService.Run`; adapters may mount it under a prefix. */
-export const RUN_PATH = '/dispatch.sdk.v1.FunctionService/Run';
 
 /** A request as an adapter hands it over. */
 export interface EndpointRequest {
@@ -48,17 +47,6 @@ function header(headers: EndpointRequest['headers'], name: string): string | und
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
-type Encoding = 'proto' | 'json';
-
-/** The body encoding of a content type, or undefined if unsupported (PROTOCOL.md 8.1). */
-export function encodingOf(contentType: string | undefined): Encoding | undefined {
-  const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-  if (type === '' || type === 'application/proto' || type === 'application/octet-stream' || type === 'application/protobuf' || type === 'application/x-protobuf') {
-    return 'proto';
-  }
-  if (type === 'application/json') return 'json';
-  return undefined;
-}
 
 /** Handles one request to the endpoint. Never throws. */
 export async function handleEndpointRequest(dispatch: Dispatch, request: EndpointRequest): Promise<EndpointResponse> {

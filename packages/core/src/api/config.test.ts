@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigurationError, DEFAULT_API_URL, ResolvedConfig } from './config.js';
-import { generateSigningKeyPair, publicKeyToBase64, publicKeyToPem } from './signature.js';
+import { generateSigningKeyPair, publicKeyToBase64, publicKeyToPem } from '../signature/signature.js';
 
 describe('configuration', () => {
   it('reads the environment, with options winning', () => {

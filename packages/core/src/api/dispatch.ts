@@ -5,19 +5,18 @@
  */
 import type { z } from 'zod';
 import { type CallOptions, DurableCall, isDurableCall } from './call.js';
-import { DispatchClient } from './client.js';
+import { DispatchClient } from '../client/client.js';
 import { ConfigurationError, type DispatchOptions, ResolvedConfig } from './config.js';
 import { parseDuration, type DurationInput } from './duration.js';
-import { Engine, type EngineFunction, type RunContext, currentExecution } from './engine.js';
-import { InvalidArgumentError } from './errors.js';
-import { type EndpointRequest, type EndpointResponse, handleEndpointRequest } from './handler.js';
-import type { IAny, ICall } from './proto.js';
-import { decodeArgs, encodeArgs } from './serde.js';
-import type { Status } from './status.js';
-import { type Class, defaultStatusRegistry, type StatusHandler, StatusRegistry } from './status-registry.js';
+import { Engine, type EngineFunction, type RunContext, currentExecution } from '../engine/engine.js';
+import { InvalidArgumentError } from '../status/errors.js';
+import { type EndpointRequest, type EndpointResponse, handleEndpointRequest } from '../endpoint/handler.js';
+import { FUNCTION_NAME_PATTERN } from '../protocol/constants.js';
+import type { IAny, ICall } from '../protocol/proto.js';
+import { decodeArgs, encodeArgs } from '../serde/serde.js';
+import type { Status } from '../status/status.js';
+import { type Class, defaultStatusRegistry, type StatusHandler, StatusRegistry } from '../status/registry.js';
 
-/** The function name pattern of the protocol (PROTOCOL.md 1). */
-export const FUNCTION_NAME_PATTERN = /^[a-zA-Z_][a-zA-Z0-9_<>.]*$/;
 
 /** Options of `dispatch.function(options, fn)`. */
 export interface FunctionOptions<A extends unknown[] = unknown[]> {
@@ -464,8 +463,8 @@ export class Dispatch {
    * in-flight runs before closing.
    * @example `const server = await dispatch.serve();`
    */
-  async serve(options: { port?: number; host?: string; signals?: boolean } = {}): Promise<import('./node.js').DispatchServer> {
-    const { startServer } = await import('./node.js');
+  async serve(options: { port?: number; host?: string; signals?: boolean } = {}): Promise<import('../endpoint/node-server.js').DispatchServer> {
+    const { startServer } = await import('../endpoint/node-server.js');
     this.#warnUnverified();
     return startServer(this, options);
   }
@@ -482,7 +481,7 @@ export class Dispatch {
    * dispatch.run(async (server) => { await work(); await server.close(); });
    * ```
    */
-  async run(main?: (server: import('./node.js').DispatchServer) => unknown, options: { port?: number; host?: string } = {}): Promise<void> {
+  async run(main?: (server: import('../endpoint/node-server.js').DispatchServer) => unknown, options: { port?: number; host?: string } = {}): Promise<void> {
     const server = await this.serve({ ...options, signals: true });
     try {
       await main?.(server);

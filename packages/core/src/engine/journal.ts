@@ -11,9 +11,9 @@
  * Limits: {@link MAX_JOURNAL_BYTES} by default (configurable per engine).
  * @module
  */
-import * as proto from './proto.js';
-import type { IAny, IError, IJournal, IOperation, IOutcome } from './proto.js';
-import { OperationKind } from './proto.js';
+import * as proto from '../protocol/proto.js';
+import type { IAny, IError, IJournal, IOperation, IOutcome } from '../protocol/proto.js';
+import { OperationKind } from '../protocol/proto.js';
 
 /** Format version written into every journal; other versions are refused (INCOMPATIBLE_STATE). */
 export const JOURNAL_VERSION = 1;

@@ -4,7 +4,7 @@
  * combinator hands it over without awaiting.
  * @module
  */
-import type { IAny } from './proto.js';
+import type { IAny } from '../protocol/proto.js';
 
 /** Options of one call. */
 export interface CallOptions {

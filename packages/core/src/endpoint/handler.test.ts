@@ -4,13 +4,13 @@
  * mutated bodies.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Dispatch } from './dispatch.js';
-import { PermanentError, TemporaryError } from './errors.js';
-import { type DispatchServer, startServer } from './node.js';
-import * as proto from './proto.js';
-import { decodeValue, encodeArgs } from './serde.js';
-import { generateSigningKeyPair, publicKeyToBase64, signRequest } from './signature.js';
-import { Status } from './status.js';
+import { Dispatch } from '../api/dispatch.js';
+import { PermanentError, TemporaryError } from '../status/errors.js';
+import { type DispatchServer, startServer } from './node-server.js';
+import * as proto from '../protocol/proto.js';
+import { decodeValue, encodeArgs } from '../serde/serde.js';
+import { generateSigningKeyPair, publicKeyToBase64, signRequest } from '../signature/signature.js';
+import { Status } from '../status/status.js';
 
 const silent = { warn() {}, error() {}, info() {} };
 const keys = generateSigningKeyPair();

@@ -4,8 +4,9 @@
  * project's scheduler service.
  * @module
  */
-import * as proto from './proto.js';
-import type { ICall } from './proto.js';
+import { DISPATCH_PATH } from '../protocol/constants.js';
+import * as proto from '../protocol/proto.js';
+import type { ICall } from '../protocol/proto.js';
 
 /** Options of a {@link DispatchClient}. */
 export interface DispatchClientOptions {
@@ -72,7 +73,7 @@ export class DispatchClient {
    */
   async dispatch(calls: readonly ICall[]): Promise<string[]> {
     const body = proto.DispatchRequest.encode({ calls: [...calls] });
-    const bytes = await this.unary('/dispatch.sdk.v1.DispatchService/Dispatch', body, calls.every((c) => !!c.idempotencyKey));
+    const bytes = await this.unary(DISPATCH_PATH, body, calls.every((c) => !!c.idempotencyKey));
     const ids = proto.DispatchResponse.decode(bytes).dispatchIds ?? [];
     if (ids.length !== calls.length) {
       throw new DispatchApiError(`the API at ${this.apiUrl} answered ${ids.length} dispatch IDs for ${calls.length} calls`, 'internal', 200);

@@ -93,8 +93,8 @@ import {
   isStatus,
   sdkErrorClassByName,
   setCarriedStatus,
-} from './errors.js';
-import type { IAny, IError, IListValue, IValue } from './gen/types.js';
+} from '../status/errors.js';
+import type { IAny, IError, IListValue, IValue } from '../protocol/gen/types.js';
 import {
   Any,
   BoolValue,
@@ -116,9 +116,9 @@ import {
   toBigInt,
   toLong,
   typeNameOf,
-} from './proto.js';
-import { type Class, defaultStatusRegistry, type StatusRegistry } from './status-registry.js';
-import { Status } from './status.js';
+} from '../protocol/proto.js';
+import { type Class, defaultStatusRegistry, type StatusRegistry } from '../status/registry.js';
+import { Status } from '../status/status.js';
 
 /** The key naming the tag of a tagged value inside a `Value` struct. */
 const TAG = '$dispatch';

@@ -1,0 +1,84 @@
+/**
+ * `@dispatch/core/protocol`: the protocol machinery that the scheduler, the
+ * framework adapters and tools share — the protobuf codec and messages,
+ * Connect JSON, routes and limits, values and errors in `Any`, statuses,
+ * request signatures, and the API client. App code needs the root entry
+ * only.
+ *
+ * @example
+ * ```ts
+ * import { proto, RUN_PATH, signRequest } from '@dispatch/core/protocol';
+ * const body = proto.RunRequest.encode({ function: 'greet', dispatchId: 'X' });
+ * const headers = signRequest({ method: 'POST', url: `http://127.0.0.1:8000${RUN_PATH}`, body, privateKey });
+ * ```
+ * @module
+ */
+export * as proto from './protocol/proto.js';
+export {
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_MAX_WAIT_MS,
+  DISPATCH_PATH,
+  type Encoding,
+  encodingOf,
+  FUNCTION_NAME_PATTERN,
+  MAX_POLL_RESULTS,
+  MIN_MAX_WAIT_MS,
+  RUN_PATH,
+  SCHEDULER_SERVICE_PATH,
+} from './protocol/constants.js';
+export { fromJson, fromJsonBytes, JsonFormatError, toJson, toJsonBytes } from './protocol/connect-json.js';
+export { connectError, type EndpointRequest, type EndpointResponse, handleEndpointRequest } from './endpoint/handler.js';
+export { ConfigurationError, DEFAULT_API_URL, DEFAULT_ENDPOINT_ADDR, parseAddress, ResolvedConfig } from './api/config.js';
+export { type DurationInput, parseDuration } from './api/duration.js';
+export { DispatchApiError, DispatchClient, type DispatchClientOptions, redactKey } from './client/client.js';
+export {
+  ALL_STATUSES,
+  concurrencyEffect,
+  isRetryable,
+  parseStatus,
+  Status,
+  statusFromHttpCode,
+  statusName,
+} from './status/status.js';
+export { statusFromErrorCode } from './status/registry.js';
+export { dispatchErrorFor, getCarriedStatus, isStatus, sdkErrorClassByName } from './status/errors.js';
+export {
+  anyTypeUrl,
+  decodeArgs,
+  decodeError,
+  decodeValue,
+  encodeArgs,
+  encodeError,
+  encodeValue,
+  MAX_MESSAGE_DEPTH,
+  newAny,
+  OpaqueValue,
+  SerializationError,
+} from './serde/serde.js';
+export {
+  CLOCK_SKEW_SECONDS,
+  contentDigest,
+  generateSigningKeyPair,
+  MAX_SIGNATURE_AGE_SECONDS,
+  parseSigningKey,
+  parseVerificationKey,
+  privateKeyToBase64,
+  privateKeyToPem,
+  publicKeyToBase64,
+  publicKeyToPem,
+  REQUIRED_COMPONENTS,
+  SIGNATURE_KEY_ID,
+  SIGNATURE_LABEL,
+  type SignatureErrorCode,
+  type SignatureMessage,
+  type SigningKeyPair,
+  type SignRequestOptions,
+  signatureBase,
+  signRequest,
+  signSignatureBase,
+  type VerifyRequestInput,
+  type VerifyResult,
+  verifyRequest,
+  verifySignatureBase,
+} from './signature/signature.js';
+export { JOURNAL_TYPE_URL, JOURNAL_VERSION, MAX_JOURNAL_BYTES } from './engine/journal.js';

@@ -1,0 +1,77 @@
+/**
+ * The protocol's facts, written once: routes, limits and defaults that the
+ * SDK, the adapters and the scheduler all follow (PROTOCOL.md 1, 2 and 8).
+ * @module
+ */
+
+/**
+ * The path of `FunctionService.Run` on an endpoint; adapters may mount it
+ * under a prefix.
+ * @example new URL(RUN_PATH, 'http://127.0.0.1:8000').href
+ */
+export const RUN_PATH = '/dispatch.sdk.v1.FunctionService/Run';
+
+/**
+ * The path of `DispatchService.Dispatch` on the API.
+ * @example await fetch(`${apiUrl}${DISPATCH_PATH}`, { method: 'POST', headers, body })
+ */
+export const DISPATCH_PATH = '/dispatch.sdk.v1.DispatchService/Dispatch';
+
+/**
+ * The path prefix of this project's scheduler service (`Wait`, `Get`,
+ * `List`, `Cancel`, `Restart`), PROTOCOL.md 8.19.
+ * @example `${apiUrl}${SCHEDULER_SERVICE_PATH}Wait`
+ */
+export const SCHEDULER_SERVICE_PATH = '/dispatch.typescript.v1.SchedulerService/';
+
+/**
+ * `Poll.max_wait` when a poll omits it or sets less than
+ * {@link MIN_MAX_WAIT_MS} (PROTOCOL.md 8.4 and 8.16): 5 minutes.
+ * @example const wait = maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
+ */
+export const DEFAULT_MAX_WAIT_MS = 5 * 60_000;
+
+/**
+ * The shortest `Poll.max_wait` the protocol allows: 1 s.
+ * @example Math.max(MIN_MAX_WAIT_MS, requested)
+ */
+export const MIN_MAX_WAIT_MS = 1000;
+
+/**
+ * The most results one `PollResult` carries, and the bound of
+ * `Poll.min_results`/`max_results` (PROTOCOL.md 1).
+ * @example Math.min(MAX_POLL_RESULTS, maxResults)
+ */
+export const MAX_POLL_RESULTS = 1000;
+
+/**
+ * The largest request body an endpoint accepts by default (PROTOCOL.md 8.2):
+ * 16,000,000 bytes; over it, 413 `resource_exhausted`.
+ * @example new Dispatch({ maxBodyBytes: DEFAULT_MAX_BODY_BYTES * 2 })
+ */
+export const DEFAULT_MAX_BODY_BYTES = 16_000_000;
+
+/**
+ * The function name pattern of the protocol (PROTOCOL.md 1 and 8.7).
+ * @example FUNCTION_NAME_PATTERN.test('charge_card') // true
+ */
+export const FUNCTION_NAME_PATTERN = /^[a-zA-Z_][a-zA-Z0-9_<>.]*$/;
+
+/** A body encoding of the Connect protocol: binary protobuf or JSON. */
+export type Encoding = 'proto' | 'json';
+
+/**
+ * The body encoding of a content type, or `undefined` if unsupported
+ * (PROTOCOL.md 8.1): no type, `application/proto`, `application/protobuf`,
+ * `application/x-protobuf` and `application/octet-stream` are binary
+ * protobuf; `application/json` is Connect JSON.
+ * @example encodingOf('application/json; charset=utf-8') // 'json'
+ */
+export function encodingOf(contentType: string | undefined): Encoding | undefined {
+  const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  if (type === '' || type === 'application/proto' || type === 'application/octet-stream' || type === 'application/protobuf' || type === 'application/x-protobuf') {
+    return 'proto';
+  }
+  if (type === 'application/json') return 'json';
+  return undefined;
+}
