@@ -14,7 +14,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { decodeValue, encodeArgs, generateSigningKeyPair, privateKeyToPem, publicKeyToBase64 } from '@dispatch/core/protocol';
-import { dispatchBinPath, dropPgSchema, freePort, PgStore, randomPgSchema, SchedulerClient, startInstanceProcess } from '@dispatch/scheduler';
+import { PgStore, SchedulerClient } from '@dispatch/scheduler';
+import { dispatchBinPath, dropPgSchema, freePort, randomPgSchema, startInstanceProcess } from '../../packages/scheduler/test/support/pg-cluster.js';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const url = process.env.DISPATCH_TEST_POSTGRES_URL;
@@ -50,7 +51,7 @@ afterAll(async () => {
 });
 
 function checkBuilt(): string {
-  const missing = [`${root}packages/core/dist/esm/index.js`, `${root}packages/scheduler/dist/cjs/cli.js`].filter((f) => !existsSync(f));
+  const missing = [`${root}packages/core/dist/esm/index.js`, `${root}packages/scheduler/dist/cjs/cli/program.js`].filter((f) => !existsSync(f));
   if (missing.length > 0) {
     throw new Error(`the failover test runs the built packages, and ${missing.join(', ')} is missing: run \`pnpm build\` (or \`pnpm -r --filter './packages/*' build\`) first`);
   }

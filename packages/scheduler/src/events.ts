@@ -3,8 +3,8 @@
  * (the dashboard).
  * @module
  */
-import type { ConcurrencySnapshot } from './concurrency.js';
-import type { CallState } from './store.js';
+import type { ConcurrencySnapshot } from './run/concurrency.js';
+import type { CallState } from './store/store.js';
 
 /**
  * One run attempt ended.

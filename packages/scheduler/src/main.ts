@@ -4,7 +4,7 @@
  * and SIGTERM (a second signal exits at once).
  * @module
  */
-import { MAIN_USAGE, parseMainArgs } from './main-options.js';
+import { MAIN_USAGE, parseMainArgs } from './cli/main-options.js';
 import { Scheduler } from './scheduler.js';
 
 async function main(): Promise<void> {

@@ -17,7 +17,7 @@ export const DISPATCH_BIN = join(ROOT, 'packages/scheduler/bin/dispatch.cjs');
 
 /** Throws a clear error if the packages these tests start as processes are not built. */
 export function requireBuilt(): void {
-  const needed = ['packages/core/dist/esm/index.js', 'packages/scheduler/dist/cjs/cli.js', 'packages/scheduler/dist/esm/index.js'];
+  const needed = ['packages/core/dist/esm/index.js', 'packages/scheduler/dist/cjs/cli/program.js', 'packages/scheduler/dist/esm/index.js'];
   const missing = needed.filter((p) => !existsSync(join(ROOT, p)));
   if (missing.length) {
     throw new Error(

@@ -4,7 +4,7 @@
  * each change of a limit's integer part.
  * @module
  */
-import type { ConcurrencySnapshot } from '../concurrency.js';
+import type { ConcurrencySnapshot } from '../run/concurrency.js';
 
 /** How far back the charts go. */
 export const HISTORY_WINDOW_MS = 15 * 60_000;

@@ -16,10 +16,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
-import type { ConcurrencySnapshot } from '../concurrency.js';
+import type { ConcurrencySnapshot } from '../run/concurrency.js';
 import type { SchedulerEvents } from '../events.js';
-import { SchedulerError } from '../scheduler-error.js';
-import { CALL_STATES, type CallState, type ListFilter, type Store } from '../store.js';
+import { SchedulerError } from '../errors.js';
+import { CALL_STATES, type CallState, type ListFilter, type Store } from '../store/store.js';
 import { DASHBOARD_CSS } from './assets-css.js';
 import { DASHBOARD_SCRIPT } from './assets-script.js';
 import { DashboardAuth, readCookie, SESSION_COOKIE, SESSION_TTL_MS } from './auth.js';

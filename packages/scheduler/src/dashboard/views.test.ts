@@ -2,7 +2,7 @@ import vm from 'node:vm';
 import { TemporaryError } from '@dispatch/core';
 import { encodeArgs, encodeError, encodeValue, newAny, proto } from '@dispatch/core/protocol';
 import { describe, expect, it } from 'vitest';
-import type { CallRecord } from '../store.js';
+import type { CallRecord } from '../store/store.js';
 import { DASHBOARD_SCRIPT } from './assets-script.js';
 import { escapeHtml, loginPage } from './pages.js';
 import { errorView, journalView, jsonView, valueView } from './views.js';

@@ -5,10 +5,10 @@
  * and what cannot be decoded at all (another SDK's values and states) says so.
  * @module
  */
-import { OpaqueValue } from '@dispatch/core';
+import { OpaqueValue } from '@dispatch/core/protocol';
 import { anyTypeUrl, decodeArgs, decodeError, decodeValue, proto, statusName } from '@dispatch/core/protocol';
-import type { ConcurrencySnapshot } from '../concurrency.js';
-import type { AttemptRecord, CallRecord, CallState, CoroutineState, Store } from '../store.js';
+import type { ConcurrencySnapshot } from '../run/concurrency.js';
+import type { AttemptRecord, CallRecord, CallState, CoroutineState, Store } from '../store/store.js';
 
 /** Longest JSON text shown for one value; longer text is cut and says so. */
 export const MAX_VALUE_TEXT = 100_000;

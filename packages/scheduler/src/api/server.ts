@@ -1,0 +1,243 @@
+/**
+ * The scheduler's HTTP API: Connect unary RPCs in binary protobuf
+ * (`application/proto`) or Connect JSON (`application/json`), answered in the
+ * request's encoding, behind a bearer API key; plus `GET /healthz`.
+ * @module
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import { fromJsonBytes, JsonFormatError, proto, toJsonBytes } from '@dispatch/core/protocol';
+import {
+  CancelRequest,
+  CancelResponse,
+  GetRequest,
+  GetResponse,
+  ListRequest,
+  ListResponse,
+  RestartRequest,
+  RestartResponse,
+  WaitRequest,
+  WaitResponse,
+} from './messages.js';
+import type { Logger } from '../logger.js';
+import { SchedulerError } from '../errors.js';
+
+/**
+ * The route of `DispatchService.Dispatch`.
+ * @example
+ * await fetch(`${url}${DISPATCH_ROUTE}`, { method: 'POST', headers, body });
+ */
+export const DISPATCH_ROUTE = '/dispatch.sdk.v1.DispatchService/Dispatch';
+/**
+ * The prefix of this project's `SchedulerService` routes.
+ * @example
+ * await fetch(`${url}${SCHEDULER_SERVICE}Get`, { method: 'POST', headers, body });
+ */
+export const SCHEDULER_SERVICE = '/dispatch.typescript.v1.SchedulerService/';
+
+/**
+ * The RPCs the server routes to.
+ * @example
+ * const handlers: ApiHandlers = { dispatch: (req) => scheduler.dispatchRequest(req), ... };
+ */
+export interface ApiHandlers {
+  dispatch(req: proto.IDispatchRequest): Promise<proto.IDispatchResponse>;
+  wait(req: proto.IWaitRequest, signal: AbortSignal): Promise<proto.IWaitResponse>;
+  get(req: proto.IGetRequest): Promise<proto.IGetResponse>;
+  list(req: proto.IListRequest): Promise<proto.IListResponse>;
+  cancel(req: proto.ICancelRequest): Promise<proto.ICancelResponse>;
+  restart(req: proto.IRestartRequest): Promise<proto.IRestartResponse>;
+  health(): Promise<Record<string, unknown>>;
+}
+
+/**
+ * Options of {@link createApiServer}.
+ * @example
+ * const server = createApiServer({ apiKeys: ['secret'], maxBodyBytes: 16_000_000, handlers, log });
+ */
+export interface ApiServerOptions {
+  apiKeys: string[];
+  maxBodyBytes: number;
+  handlers: ApiHandlers;
+  log: Logger;
+  /**
+   * Serves other paths (the dashboard) before they are answered `not_found`;
+   * returns true when it took the request. It does its own authentication.
+   */
+  fallback?: (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => boolean;
+}
+
+interface Route {
+  // biome-ignore lint/suspicious/noExplicitAny: one table for messages of different types
+  request: proto.MessageType<any>;
+  // biome-ignore lint/suspicious/noExplicitAny: idem
+  response: proto.MessageType<any>;
+  // biome-ignore lint/suspicious/noExplicitAny: idem
+  call: (h: ApiHandlers, req: any, signal: AbortSignal) => Promise<object>;
+}
+
+const ROUTES: Record<string, Route> = {
+  [DISPATCH_ROUTE]: { request: proto.DispatchRequest, response: proto.DispatchResponse, call: (h, r) => h.dispatch(r) },
+  [`${SCHEDULER_SERVICE}Wait`]: { request: WaitRequest, response: WaitResponse, call: (h, r, s) => h.wait(r, s) },
+  [`${SCHEDULER_SERVICE}Get`]: { request: GetRequest, response: GetResponse, call: (h, r) => h.get(r) },
+  [`${SCHEDULER_SERVICE}List`]: { request: ListRequest, response: ListResponse, call: (h, r) => h.list(r) },
+  [`${SCHEDULER_SERVICE}Cancel`]: { request: CancelRequest, response: CancelResponse, call: (h, r) => h.cancel(r) },
+  [`${SCHEDULER_SERVICE}Restart`]: { request: RestartRequest, response: RestartResponse, call: (h, r) => h.restart(r) },
+};
+
+type Encoding = 'proto' | 'json';
+
+function encodingOf(contentType: string | undefined): Encoding | null {
+  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type === 'application/proto' || type === 'application/x-protobuf' || type === 'application/octet-stream' || type === '') {
+    return 'proto';
+  }
+  if (type === 'application/json') return 'json';
+  return null;
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+function sendError(res: http.ServerResponse, err: SchedulerError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify({ code: err.code, message: err.message });
+  res.writeHead(err.httpStatus, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/**
+ * Creates the API server (not listening yet).
+ * @example
+ * const server = createApiServer(options);
+ * server.listen(4450, '127.0.0.1');
+ */
+export function createApiServer(options: ApiServerOptions): http.Server {
+  const keys = options.apiKeys.map(digest);
+  const authorized = (header: string | undefined): boolean => {
+    const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
+    if (!m) return false;
+    const given = digest(m[1]!.trim());
+    let ok = false;
+    for (const k of keys) ok = timingSafeEqual(given, k) || ok; // compare with every key: constant time
+    return ok;
+  };
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+      options.handlers.health().then(
+        (h) => {
+          const body = JSON.stringify(h);
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+          res.end(req.method === 'HEAD' ? undefined : body);
+        },
+        (err) => sendError(res, new SchedulerError('unavailable', `unhealthy: ${(err as Error).message}`)),
+      );
+      return;
+    }
+    const route = ROUTES[url.pathname];
+    if (!route && options.fallback?.(req, res, url)) return;
+    if (!route) {
+      req.resume();
+      sendError(res, new SchedulerError('not_found', `no procedure at ${url.pathname}`));
+      return;
+    }
+    if (req.method !== 'POST') {
+      req.resume();
+      res.setHeader('allow', 'POST');
+      sendError(res, new SchedulerError('unimplemented', `${url.pathname} takes POST, not ${req.method}`, 405));
+      return;
+    }
+    if (!authorized(req.headers.authorization)) {
+      req.resume();
+      sendError(
+        res,
+        new SchedulerError(
+          'unauthenticated',
+          req.headers.authorization
+            ? 'invalid API key: the Authorization bearer token does not match any key of this scheduler'
+            : 'missing API key: send Authorization: Bearer <key> (DISPATCH_API_KEY)',
+        ),
+      );
+      return;
+    }
+    const encoding = encodingOf(req.headers['content-type']);
+    if (!encoding) {
+      req.resume();
+      sendError(
+        res,
+        new SchedulerError(
+          'unimplemented',
+          `unsupported content type ${JSON.stringify(req.headers['content-type'])}: use application/proto or application/json`,
+          415,
+        ),
+      );
+      return;
+    }
+    const declared = Number(req.headers['content-length'] ?? '0');
+    const tooLarge = () =>
+      new SchedulerError('resource_exhausted', `the request body is larger than the limit of ${options.maxBodyBytes} bytes`, 413);
+    if (declared > options.maxBodyBytes) {
+      res.setHeader('connection', 'close');
+      sendError(res, tooLarge());
+      req.destroy();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let aborted = false;
+    req.on('data', (chunk: Buffer) => {
+      if (aborted) return;
+      size += chunk.length;
+      if (size > options.maxBodyBytes) {
+        aborted = true;
+        res.setHeader('connection', 'close');
+        sendError(res, tooLarge());
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (aborted) return;
+      const controller = new AbortController();
+      res.on('close', () => controller.abort());
+      void handle(route, Buffer.concat(chunks), encoding, controller.signal).then(
+        (body) => {
+          if (res.destroyed) return;
+          res.writeHead(200, {
+            'content-type': encoding === 'json' ? 'application/json' : 'application/proto',
+            'content-length': body.length,
+          });
+          res.end(body);
+        },
+        (err) => {
+          if (!(err instanceof SchedulerError)) {
+            options.log.error(`${url.pathname} failed: ${(err as Error).stack ?? err}`);
+            err = new SchedulerError('internal', 'internal error in the scheduler (see its log)');
+          }
+          sendError(res, err as SchedulerError);
+        },
+      );
+    });
+  });
+
+  async function handle(route: Route, body: Buffer, encoding: Encoding, signal: AbortSignal): Promise<Uint8Array> {
+    let request: object;
+    try {
+      request = encoding === 'json' ? fromJsonBytes(route.request, body) : route.request.decode(body);
+    } catch (err) {
+      const why = err instanceof JsonFormatError ? err.message : (err as Error).message;
+      throw new SchedulerError('invalid_argument', `cannot decode the ${route.request.fullName}: ${why}`);
+    }
+    const response = await route.call(options.handlers, request, signal);
+    return encoding === 'json' ? toJsonBytes(route.response, response) : route.response.encode(response);
+  }
+
+  server.keepAliveTimeout = 65_000;
+  server.requestTimeout = 11 * 60_000;
+  return server;
+}

@@ -1,0 +1,169 @@
+/**
+ * Shared pieces of the `dispatch` CLI: its error type, where the API URL and
+ * key come from, the file a local scheduler leaves for the other commands,
+ * and free-port checks.
+ * @module
+ */
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { DispatchApiError } from '@dispatch/core/protocol';
+import { DEFAULT_API_URL } from '@dispatch/core/protocol';
+import { SchedulerClient } from '../api/scheduler-client.js';
+
+/** Default database of `dispatch run`/`serve`/`verification-key`, under the working directory. */
+export const CLI_DEFAULT_DB = join('.dispatch', 'dispatch.db');
+
+/** Name of the file a running `dispatch run`/`serve` writes beside its database (API URL and key). */
+export const CLI_STATE_FILE = 'api.json';
+
+/**
+ * An error a person meets: printed as `dispatch: <message>`, without a stack,
+ * and the process exits with `exitCode`.
+ * @example
+ * throw new CliError(`port ${port} is in use: stop what listens there or pass --port 0`);
+ */
+export class CliError extends Error {
+  override readonly name = 'CliError';
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+/** What the CLI prints to: swappable for tests. */
+export interface CliIO {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+/** The content of the state file. */
+export interface CliState {
+  apiUrl: string;
+  apiKey: string;
+  pid: number;
+  db: string;
+  verificationKey: string;
+}
+
+/**
+ * Writes the state file beside the database so that `dispatch ls/get/...`
+ * run in the same directory find the scheduler without flags. Returns a
+ * function that removes it (only if it is still ours).
+ */
+export function writeStateFile(dbPath: string, state: CliState): () => void {
+  if (dbPath === ':memory:') return () => {};
+  const file = join(dirname(dbPath), CLI_STATE_FILE);
+  try {
+    writeFileSync(file, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  } catch {
+    return () => {};
+  }
+  return () => {
+    try {
+      const current = JSON.parse(readFileSync(file, 'utf8')) as Partial<CliState>;
+      if (current.pid === state.pid) rmSync(file, { force: true });
+    } catch {
+      // gone already
+    }
+  };
+}
+
+/** Reads `.dispatch/api.json` under `cwd`, or null. */
+export function readStateFile(cwd: string): (CliState & { file: string }) | null {
+  const file = resolve(cwd, '.dispatch', CLI_STATE_FILE);
+  try {
+    const state = JSON.parse(readFileSync(file, 'utf8')) as CliState;
+    if (typeof state.apiUrl !== 'string' || typeof state.apiKey !== 'string') return null;
+    return { ...state, file };
+  } catch {
+    return null;
+  }
+}
+
+/** Flags of the commands that talk to a running scheduler. */
+export interface ApiFlags {
+  apiUrl?: string;
+  apiKey?: string;
+}
+
+/**
+ * Resolves the API URL and key: flags, then `DISPATCH_API_URL` /
+ * `DISPATCH_API_KEY`, then the state file a `dispatch run`/`serve` in this
+ * directory wrote, then the default URL. A missing key is a CliError saying
+ * where to get one.
+ */
+export function apiClient(flags: ApiFlags, io: CliIO): SchedulerClient {
+  const state = readStateFile(io.cwd);
+  const env = io.env;
+  const apiUrl = flags.apiUrl ?? (nonEmpty(env.DISPATCH_API_URL) || state?.apiUrl || DEFAULT_API_URL);
+  const apiKey = flags.apiKey ?? (nonEmpty(env.DISPATCH_API_KEY) || (state && state.apiUrl === apiUrl ? state.apiKey : undefined));
+  if (!apiKey) {
+    throw new CliError(
+      `no API key for the scheduler at ${apiUrl}: set DISPATCH_API_KEY or pass --api-key (\`dispatch serve\` and \`dispatch run\` print the key when they start)`,
+    );
+  }
+  try {
+    return new SchedulerClient({ apiUrl, apiKey });
+  } catch (err) {
+    throw new CliError(`${(err as Error).message} (from ${flags.apiUrl ? '--api-url' : env.DISPATCH_API_URL ? 'DISPATCH_API_URL' : 'the state file'})`);
+  }
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value && value.trim() !== '' ? value.trim() : undefined;
+}
+
+/** Turns API errors into CliErrors (their messages already say what to do). */
+export function fromApiError(err: unknown): unknown {
+  if (err instanceof DispatchApiError) return new CliError(err.message);
+  return err;
+}
+
+/**
+ * Parses `host:port` (IPv6 in brackets) for a flag; a CliError names the flag and value.
+ * @example
+ * parseHostPort('127.0.0.1:8000', '--endpoint-addr'); // { host: '127.0.0.1', port: 8000 }
+ */
+export function parseHostPort(value: string, flag: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value.trim());
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || port > 65535) throw new CliError(`${flag} must be host:port (for example 127.0.0.1:8000), got ${JSON.stringify(value)}`);
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+
+/** Formats host and port as `host:port` (IPv6 in brackets). */
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Parses a port flag (0..65535).
+ * @example
+ * parsePort('4450', '--port'); // 4450
+ */
+export function parsePort(value: string, flag: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new CliError(`${flag} must be a port number from 0 to 65535, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/**
+ * Checks that `host:port` can be listened on (port 0 picks a free port) and
+ * answers the port. Rejects with the listen error (`EADDRINUSE`...).
+ */
+export function probePort(host: string, port: number): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen({ host, port, exclusive: true }, () => {
+      const address = server.address() as net.AddressInfo;
+      server.close(() => resolvePort(address.port));
+    });
+  });
+}

@@ -1,0 +1,234 @@
+/**
+ * `dispatch run [options] -- <command...>`: the embedded scheduler on SQLite,
+ * and the command started with the configuration it needs.
+ * @module
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import { basename, relative, resolve } from 'node:path';
+import {
+  CLI_DEFAULT_DB,
+  CliError,
+  type CliIO,
+  formatHostPort,
+  parseHostPort,
+  parsePort,
+  probePort,
+  writeStateFile,
+} from './common.js';
+import { RunOutput, splitLines } from './progress.js';
+import type { LogLevel } from '../logger.js';
+import { Scheduler } from '../scheduler.js';
+import { DEFAULT_PORT } from '../options.js';
+
+/** Flags of `dispatch run`. */
+export interface RunFlags {
+  db?: string;
+  port?: string;
+  endpointAddr?: string;
+  logLevel?: string;
+  quiet?: boolean;
+  /** Force plain lines even on a terminal. */
+  plain?: boolean;
+}
+
+/** Meta key under which a database remembers the endpoint address of its first `dispatch run`. */
+export const ENDPOINT_ADDR_META = 'cli.endpoint_addr';
+
+const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'silent'];
+/** Attempt and expiration lines of the run loop: `dispatch run` shows calls itself. */
+const ATTEMPT_LINE = /^(run \S+ \S+ attempt=|expired \S+ \S+ after )/;
+
+function displayPath(path: string, cwd: string): string {
+  if (path === ':memory:') return path;
+  const rel = relative(cwd, path);
+  return rel && !rel.startsWith('..') ? rel : path;
+}
+
+/**
+ * Runs `dispatch run`; resolves to the exit code (the command's).
+ */
+export async function runCommand(command: string[], flags: RunFlags, io: CliIO): Promise<number> {
+  const [program, ...args] = command;
+  if (!program) throw new CliError('dispatch run needs a command to start, for example: dispatch run -- node app.js', 2);
+  const logLevel = (flags.logLevel ?? 'warn') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) throw new CliError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(flags.logLevel)}`, 2);
+  const db = flags.db === ':memory:' ? ':memory:' : resolve(io.cwd, flags.db ?? CLI_DEFAULT_DB);
+  const dbShown = displayPath(db, io.cwd);
+  const live = !flags.plain && io.stderr.isTTY === true && io.env.TERM !== 'dumb';
+  const color = io.stderr.isTTY === true && !io.env.NO_COLOR;
+  const out = new RunOutput({ stdout: io.stdout, stderr: io.stderr, live, color, quiet: !!flags.quiet, appName: basename(program) });
+
+  // The API: --port, else 4450 (the SDK's default API URL) when free, else any free port.
+  let port: number;
+  if (flags.port !== undefined) port = parsePort(flags.port, '--port');
+  else port = await probePort('127.0.0.1', DEFAULT_PORT).then(() => DEFAULT_PORT, () => 0);
+
+  let scheduler: Scheduler;
+  try {
+    scheduler = await Scheduler.start({
+      db,
+      port,
+      host: '127.0.0.1',
+      logLevel,
+      logger: (level, line) => {
+        if (logLevel !== 'info' && logLevel !== 'debug' && ATTEMPT_LINE.test(line)) return;
+        out.note(level === 'error' || level === 'warn' ? `${level}: ${line}` : line);
+      },
+    });
+  } catch (err) {
+    const message = (err as Error).message;
+    if (/already in use/.test(message)) throw new CliError(`${message}; with dispatch run: --port N, or --port 0`);
+    if (/in use by another scheduler/.test(message)) {
+      throw new CliError(`${message} (pass --db another.db to run a second app beside it)`);
+    }
+    throw new CliError(`cannot start the scheduler on ${dbShown}: ${message}`);
+  }
+
+  let child: ChildProcess | null = null;
+  let removeStateFile = () => {};
+  const signalHandlers = new Map<NodeJS.Signals, () => void>();
+  try {
+    // The app's endpoint: --endpoint-addr, else the address this database used first
+    // (unfinished calls are addressed to it), else a free port.
+    const recorded = await scheduler.store.getMeta(ENDPOINT_ADDR_META);
+    let addr = flags.endpointAddr ?? recorded ?? null;
+    const origin = flags.endpointAddr ? '--endpoint-addr' : recorded ? `the address ${dbShown} recorded on its first run` : null;
+    if (addr === null) {
+      addr = formatHostPort('127.0.0.1', await probePort('127.0.0.1', 0));
+    } else {
+      const { host, port: p } = parseHostPort(addr, '--endpoint-addr');
+      try {
+        addr = formatHostPort(host, await probePort(host, p));
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EADDRINUSE') {
+          throw new CliError(
+            flags.endpointAddr
+              ? `the endpoint address ${addr} (--endpoint-addr) is in use: stop what listens there, or pass another --endpoint-addr`
+              : `the endpoint address ${addr} is in use; it is ${origin}, where its unfinished calls are sent: stop what listens there, or pass --endpoint-addr host:port (calls addressed to ${addr} will then not reach the app)`,
+          );
+        }
+        throw new CliError(`cannot listen on ${addr} (${origin}): ${(err as Error).message}`);
+      }
+    }
+    await scheduler.store.initMeta(ENDPOINT_ADDR_META, addr);
+    const { host: endpointHost, port: endpointPort } = parseHostPort(addr, '--endpoint-addr');
+    const urlHost = endpointHost === '0.0.0.0' ? '127.0.0.1' : endpointHost === '::' ? '::1' : endpointHost;
+    const endpointUrl = `http://${formatHostPort(urlHost, endpointPort)}`;
+
+    const before = await scheduler.list({ limit: 1 });
+    const unfinished = before.counts.pending + before.counts.running + before.counts.suspended;
+    out.note(`scheduler ${scheduler.url} · database ${dbShown} · app endpoint ${endpointUrl}`);
+    out.note(`dashboard ${scheduler.dashboardLoginUrl()} (a one-time login link; then ${scheduler.dashboardUrl} with the API key)`);
+    if (flags.endpointAddr && recorded && recorded !== addr && unfinished > 0) {
+      out.note(`warning: ${unfinished} unfinished call(s) of ${dbShown} may be addressed to ${recorded}, not ${addr}; they cannot reach the app there`);
+    }
+    if (unfinished > 0) out.note(`resuming ${unfinished} unfinished call(s) of an earlier run`);
+    removeStateFile = writeStateFile(db, {
+      apiUrl: scheduler.url,
+      apiKey: scheduler.apiKey,
+      pid: process.pid,
+      db,
+      verificationKey: scheduler.verificationKey,
+    });
+    await out.attach(scheduler);
+
+    const env: NodeJS.ProcessEnv = {
+      ...io.env,
+      DISPATCH_API_URL: scheduler.url,
+      DISPATCH_API_KEY: scheduler.apiKey,
+      DISPATCH_ENDPOINT_URL: endpointUrl,
+      DISPATCH_ENDPOINT_ADDR: addr,
+      DISPATCH_VERIFICATION_KEY: scheduler.verificationKey,
+    };
+    // Own process group: a Ctrl-C reaches the command once, through us.
+    const detached = process.platform !== 'win32';
+    const stdinIsTty = (process.stdin as { isTTY?: boolean }).isTTY === true;
+    const started = spawn(program, args, {
+      cwd: io.cwd,
+      env,
+      detached,
+      stdio: [detached && stdinIsTty ? 'ignore' : 'inherit', 'pipe', 'pipe'],
+    });
+    child = started;
+    await new Promise<void>((resolveSpawn, reject) => {
+      started.once('spawn', resolveSpawn);
+      started.once('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') {
+          reject(new CliError(`command not found: ${program}: check its spelling and your PATH (dispatch run -- <command> [arguments...])`, 127));
+        } else if (err.code === 'EACCES') {
+          reject(new CliError(`cannot execute ${program}: permission denied (is it executable?)`, 126));
+        } else {
+          reject(new CliError(`cannot start ${program}: ${err.message}`, 126));
+        }
+      });
+    });
+    const lines = Promise.all([
+      splitLines(started.stdout!, (line) => out.appLine('stdout', line)),
+      splitLines(started.stderr!, (line) => out.appLine('stderr', line)),
+    ]);
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) =>
+      started.once('exit', (code, signal) => resolveExit({ code, signal })),
+    );
+
+    const send = (signal: NodeJS.Signals) => {
+      try {
+        if (detached && started.pid) process.kill(-started.pid, signal);
+        else started.kill(signal);
+      } catch {
+        // already gone
+      }
+    };
+    let received = 0;
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as NodeJS.Signals[]) {
+      const handler = () => {
+        received++;
+        if (received === 1) {
+          out.note(`${signal}: passing it to ${basename(program)} (send it again to kill it)`);
+          send(signal);
+        } else {
+          out.note(`${signal} again: killing ${basename(program)}`);
+          send('SIGKILL');
+        }
+      };
+      signalHandlers.set(signal, handler);
+      process.on(signal, handler);
+    }
+
+    const { code, signal } = await exited;
+    // Leftovers of the command's process group (a server started by a script) go too.
+    if (detached && started.pid) {
+      try {
+        process.kill(-started.pid, 'SIGTERM');
+      } catch {
+        // the group is empty
+      }
+    }
+    await Promise.race([lines, new Promise((r) => setTimeout(r, 1000).unref())]);
+    const exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 1);
+    await out.flush();
+    out.stop();
+    out.note(`${basename(program)} exited with ${signal ? `signal ${signal}` : `code ${code}`}`);
+    const after = await scheduler.list({ limit: 1 });
+    const left = after.counts.pending + after.counts.running + after.counts.suspended;
+    if (left > 0) {
+      out.note(`${left} call(s) unfinished: they are kept in ${dbShown} and resume on the next \`dispatch run\` on this database`);
+    }
+    return exitCode;
+  } catch (err) {
+    if (child && child.exitCode === null && child.pid) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    }
+    throw err;
+  } finally {
+    out.stop();
+    for (const [signal, handler] of signalHandlers) process.off(signal, handler);
+    removeStateFile();
+    await scheduler.close();
+  }
+}

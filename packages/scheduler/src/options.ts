@@ -1,0 +1,159 @@
+/**
+ * Options of {@link Scheduler.start}.
+ * @module
+ */
+import type { KeyObject } from 'node:crypto';
+import type { BackoffOptions } from './run/backoff.js';
+import type { ConcurrencyOptions } from './run/concurrency.js';
+import type { LogLevel, LogSink } from './logger.js';
+import type { Store } from './store/store.js';
+
+/**
+ * The port `dispatch serve` listens on by default (the SDK's default API URL).
+ * @example
+ * const url = `http://127.0.0.1:${DEFAULT_PORT}`;
+ */
+export const DEFAULT_PORT = 4450;
+
+/**
+ * How to start a scheduler. Every option has a default.
+ * @example
+ * const s = await Scheduler.start({ db: ':memory:', port: 0, logLevel: 'warn' });
+ */
+export interface SchedulerOptions {
+  /**
+   * SQLite database file, or `':memory:'`; or a PostgreSQL URL
+   * (`postgres://user@host:5432/database`, optionally `?schema=NAME`
+   * (default `dispatch`) and `&pool_size=N` (default 10)), which several
+   * scheduler instances can share (see the package README). Default
+   * `.dispatch/scheduler.db` under the working directory. Ignored when
+   * `store` is given.
+   * @example { db: '/var/lib/dispatch/scheduler.db' }
+   * @example { db: 'postgres://dispatch@db.internal:5432/app?schema=dispatch&pool_size=20' }
+   */
+  db?: string;
+  /**
+   * SQLite durability: `NORMAL` (default) survives a crash of the process,
+   * `FULL` also a power loss.
+   * @example { synchronous: 'FULL' }
+   */
+  synchronous?: 'NORMAL' | 'FULL';
+  /**
+   * A store to use instead of SQLite (for example a PostgreSQL store). The
+   * scheduler does not close a store it was given.
+   * @example { store: await SqliteStore.open({ path: ':memory:' }) }
+   */
+  store?: Store;
+  /**
+   * Port of the API; 0 picks a free one (see `scheduler.url`). Default 4450.
+   * @example { port: 0 }
+   */
+  port?: number;
+  /**
+   * Interface to bind. Default `127.0.0.1`.
+   * @example { host: '0.0.0.0' }
+   */
+  host?: string;
+  /**
+   * API keys accepted as `Authorization: Bearer <key>`. Default: one key,
+   * generated on first start and kept in the store (`scheduler.apiKey`).
+   * @example { apiKeys: [process.env.DISPATCH_API_KEY!] }
+   */
+  apiKeys?: string[];
+  /**
+   * Ed25519 private key that signs requests to endpoints (a KeyObject, PEM,
+   * or base64 seed). Default: a key pair generated on first start and kept in
+   * the store; its public half is `scheduler.verificationKey`.
+   * @example { signingKey: parseSigningKey(process.env.DISPATCH_SIGNING_KEY!) }
+   */
+  signingKey?: KeyObject | string;
+  /**
+   * Log verbosity. Default `info`: one line per run attempt.
+   * @example { logLevel: 'warn' }
+   */
+  logLevel?: LogLevel;
+  /**
+   * Where log lines go. Default: stderr, with a timestamp and the level.
+   * @example { logger: (level, line) => pino[level](line) }
+   */
+  logger?: LogSink;
+  /**
+   * Adaptive concurrency per (endpoint, function).
+   * Default `{ initial: 16, min: 1, max: 1000 }`.
+   * @example { concurrency: { initial: 4, max: 64 } }
+   */
+  concurrency?: ConcurrencyOptions;
+  /**
+   * Timeout of one RunRequest, in ms; past it the attempt fails with
+   * TIMEOUT (retried). Default 300,000 (5 minutes).
+   * @example { requestTimeoutMs: 30_000 }
+   */
+  requestTimeoutMs?: number;
+  /**
+   * Expiration of calls that set none, from their creation, in ms; past it a
+   * call ends with TIMEOUT. Default 3,600,000 (1 hour).
+   * @example { defaultExpirationMs: 24 * 3_600_000 }
+   */
+  defaultExpirationMs?: number;
+  /**
+   * Cap of any call's expiration, in ms. Default 30 days.
+   * @example { maxExpirationMs: 7 * 24 * 3_600_000 }
+   */
+  maxExpirationMs?: number;
+  /**
+   * Most consecutive failed attempts of a call before it fails for good
+   * (retryable statuses only). Default: no cap (the expiration bounds retries).
+   * @example { maxAttempts: 10 }
+   */
+  maxAttempts?: number;
+  /**
+   * Spacing of retries. Default `{ initialMs: 100, maxMs: 60_000, multiplier: 2, throttledFactor: 4, jitter: 'equal' }`.
+   * @example { backoff: { initialMs: 500, maxMs: 30_000 } }
+   */
+  backoff?: BackoffOptions;
+  /**
+   * Largest API request body, in bytes; larger ones get HTTP 413
+   * `resource_exhausted`. Default 16,000,000.
+   * @example { maxBodyBytes: 4_000_000 }
+   */
+  maxBodyBytes?: number;
+  /**
+   * What happens to unfinished children of a call that finishes (or
+   * tail-calls) before collecting their results: `cancel` (default: nothing
+   * can read their results any more) or `keep` (they run to completion).
+   * @example { orphans: 'keep' }
+   */
+  orphans?: 'cancel' | 'keep';
+  /**
+   * Most calls claimed from the store at once. Default 256.
+   * @example { claimBatch: 64 }
+   */
+  claimBatch?: number;
+  /**
+   * Most RunRequests in flight over all endpoints. Default 4096.
+   * @example { maxInFlight: 1000 }
+   */
+  maxInFlight?: number;
+  /**
+   * Resume this project's SDK without resending a state of at least this
+   * many bytes (PollResult.state_elided; the SDK asks for it back when it
+   * lost the execution). Default 1024; `Infinity` always sends the state.
+   * @example { elideStateAbove: Infinity }
+   */
+  elideStateAbove?: number;
+  /**
+   * Lease of a claimed call, in ms: this scheduler renews the leases of its
+   * runs in flight every `leaseMs / 3`; if it dies, another instance (or the
+   * next start) runs the call again once the lease expires. Shorter leases
+   * fail over faster and cost more renewals. Default 30,000.
+   * @example { leaseMs: 60_000 }
+   */
+  leaseMs?: number;
+  /**
+   * Serve the dashboard at `/dashboard/` on the API's port, behind the same
+   * API keys (a login form, or a one-time link from
+   * `scheduler.dashboardLoginUrl()`). Default true.
+   * @example { dashboard: false }
+   */
+  dashboard?: boolean;
+}

@@ -1,0 +1,622 @@
+/**
+ * The run loop: claims due calls from the store, sends each a signed
+ * RunRequest, and records what the endpoint answered (PROTOCOL.md
+ * 8.10–8.18).
+ * @module
+ */
+import type { KeyObject } from 'node:crypto';
+import { Status } from '@dispatch/core/protocol';
+import { proto, signRequest, isRetryable, statusFromHttpCode, statusName } from '@dispatch/core/protocol';
+import { type ResolvedBackoff, backoffDelay } from './backoff.js';
+import type { ConcurrencyController } from './concurrency.js';
+import { newDispatchId } from '../store/dispatch-id.js';
+import type { EndpointClient, EndpointReply } from './http-transport.js';
+import type { AttemptEvent, FinishedEvent } from '../events.js';
+import type { Logger } from '../logger.js';
+import type { ClaimedCall, CoroutineState, NewCall, Outcome, Store } from '../store/store.js';
+import { validateCall } from './validate.js';
+
+type IError = proto.IError;
+type IAny = proto.IAny;
+
+/**
+ * The Run route of an endpoint.
+ * @example
+ * new URL(`http://127.0.0.1:8000${RUN_ROUTE}`);
+ */
+export const RUN_ROUTE = '/dispatch.sdk.v1.FunctionService/Run';
+/**
+ * `max_wait` used when a Poll sets none or less than 1 s (PROTOCOL.md 8.16).
+ * @example
+ * const waitMs = poll.maxWait ? proto.durationToMs(poll.maxWait) : DEFAULT_MAX_WAIT_MS;
+ */
+export const DEFAULT_MAX_WAIT_MS = 5 * 60_000;
+/**
+ * Upper bound of `max_results` and `min_results`.
+ * @example
+ * Math.min(poll.maxResults, MAX_POLL_RESULTS);
+ */
+export const MAX_POLL_RESULTS = 1000;
+
+const EMPTY_INPUT: IAny = { typeUrl: 'type.googleapis.com/google.protobuf.Empty', value: new Uint8Array(0) };
+
+/**
+ * What the run loop needs.
+ * @example
+ * const loop = new RunLoop({ store, owner, privateKey, client, concurrency, backoff, ... });
+ */
+export interface RunLoopOptions {
+  store: Store;
+  owner: string;
+  privateKey: KeyObject;
+  client: EndpointClient;
+  concurrency: ConcurrencyController;
+  backoff: ResolvedBackoff;
+  /**
+   * Lease of a claimed call. Leases of runs in flight are renewed every
+   * `leaseMs / 3`, with the store's heartbeat (when it has one).
+   */
+  leaseMs: number;
+  defaultExpirationMs: number;
+  maxExpirationMs: number;
+  maxAttempts: number | undefined;
+  claimBatch: number;
+  maxInFlight: number;
+  orphans: 'cancel' | 'keep';
+  /** Elide states of this project's SDK at least this long (bytes); Infinity never elides. */
+  elideStateAbove: number;
+  log: Logger;
+  onAttempt: (event: AttemptEvent) => void;
+  onFinished: (event: FinishedEvent) => void;
+}
+
+/**
+ * Joins an endpoint base URL and the Run route.
+ * @example
+ * runUrl('http://127.0.0.1:8000/api/'); // http://127.0.0.1:8000/api/dispatch.sdk.v1.FunctionService/Run
+ */
+export function runUrl(endpoint: string): URL {
+  return new URL(endpoint.replace(/\/+$/, '') + RUN_ROUTE);
+}
+
+/**
+ * Expiration of a call, from its `Call.expiration` (0 or absent: the default), capped.
+ * @example
+ * expirationMsOf({ function: 'f', expiration: { seconds: 60 } }, 3_600_000, 86_400_000); // 60000
+ */
+export function expirationMsOf(call: proto.ICall, defaultMs: number, maxMs: number): number {
+  const ms = proto.durationToMs(call.expiration);
+  return Math.min(maxMs, ms && ms > 0 ? ms : defaultMs);
+}
+
+interface Interpreted {
+  status: Status;
+  outcome: Outcome;
+  error: IError | null;
+  children: number;
+}
+
+/**
+ * The loop. `start()` begins claiming; `wake()` says new work may be due;
+ * `stop()` stops claiming and waits for the runs in flight.
+ * @example
+ * loop.start(); loop.wake(); await loop.stop();
+ */
+export class RunLoop {
+  private stopping = false;
+  private running: Promise<void> | null = null;
+  private readonly inFlight = new Set<Promise<void>>();
+  private wakeFlag = false;
+  private wakeResolve: (() => void) | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  /** Dispatch IDs of the runs in flight (with a count: a lease lost and claimed again). */
+  private readonly leased = new Map<string, number>();
+  private keeper: NodeJS.Timeout | null = null;
+  private keeping: Promise<void> | null = null;
+
+  constructor(private readonly o: RunLoopOptions) {}
+
+  /** Number of runs in flight. */
+  get active(): number {
+    return this.inFlight.size;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = this.loop();
+    this.keep();
+    this.keeper = setInterval(() => this.keep(), Math.max(50, Math.floor(this.o.leaseMs / 3)));
+    this.keeper.unref();
+  }
+
+  /**
+   * Renews the leases of the runs in flight and sends the store's
+   * heartbeat, whose live instance count divides the concurrency bounds.
+   * A renewal that fails is logged: if it keeps failing for a lease length,
+   * another instance may run those calls again (their results are still
+   * recorded once).
+   */
+  private keep(): void {
+    if (this.keeping) return;
+    const { store, owner, leaseMs, log, concurrency } = this.o;
+    this.keeping = (async () => {
+      if (store.heartbeat) {
+        try {
+          const live = await store.heartbeat({ owner, now: Date.now(), ttlMs: leaseMs });
+          if (concurrency.setInstances(live)) {
+            log.info(`${live} scheduler instance(s) share the store: concurrency limits of ${owner} are capped at ${concurrency.effectiveMax} per (endpoint, function)`);
+          }
+        } catch (err) {
+          log.warn(`heartbeat of ${owner} failed: ${(err as Error).message}`);
+        }
+      }
+      const ids = [...this.leased.keys()];
+      if (ids.length === 0) return;
+      try {
+        await store.renewLeases(owner, ids, Date.now() + leaseMs);
+      } catch (err) {
+        log.warn(`renewing the leases of ${ids.length} running call(s) failed: ${(err as Error).message}; if this lasts ${leaseMs} ms, other instances may run them again`);
+      }
+    })().finally(() => {
+      this.keeping = null;
+    });
+  }
+
+  /** New work may be due: claim again now. */
+  wake(): void {
+    this.wakeFlag = true;
+    const r = this.wakeResolve;
+    if (r) {
+      this.wakeResolve = null;
+      r();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake();
+    await this.running;
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    if (this.keeper) clearInterval(this.keeper);
+    this.keeper = null;
+    await this.keeping;
+    try {
+      await this.o.store.leave?.(this.o.owner);
+    } catch (err) {
+      this.o.log.warn(`could not tell the store that ${this.o.owner} stops: ${(err as Error).message}`);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.wakeFlag || this.stopping) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.wakeResolve = () => resolve();
+      this.timer = setTimeout(() => {
+        this.wakeResolve = null;
+        resolve();
+      }, Math.max(0, ms));
+    }).finally(() => {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+    });
+  }
+
+  private async loop(): Promise<void> {
+    const { store, concurrency, log } = this.o;
+    while (!this.stopping) {
+      this.wakeFlag = false;
+      const now = Date.now();
+      const room = this.o.maxInFlight - this.inFlight.size;
+      let nextDueAt: number | null = null;
+      if (room > 0) {
+        try {
+          const claimed = await store.claimDue({
+            owner: this.o.owner,
+            now,
+            leaseMs: this.o.leaseMs,
+            limit: Math.min(this.o.claimBatch, room),
+            capacity: (endpoint, fn) => concurrency.capacity(endpoint, fn),
+            elideStateAbove: this.o.elideStateAbove,
+          });
+          for (const call of claimed.calls) {
+            concurrency.acquire(call.endpoint, call.function);
+            this.leased.set(call.id, (this.leased.get(call.id) ?? 0) + 1);
+            const p = this.run(call)
+              .catch((err) => log.error(`run of ${call.function} ${call.id} failed in the scheduler: ${(err as Error).stack ?? err}`))
+              .finally(() => {
+                const n = (this.leased.get(call.id) ?? 1) - 1;
+                if (n > 0) this.leased.set(call.id, n);
+                else this.leased.delete(call.id);
+                this.inFlight.delete(p);
+                this.wake();
+              });
+            this.inFlight.add(p);
+          }
+          nextDueAt = claimed.nextDueAt;
+        } catch (err) {
+          if (this.stopping) break;
+          log.error(`claiming due calls failed: ${(err as Error).message}`);
+          await this.sleep(1000);
+          continue;
+        }
+      }
+      if (this.stopping) break;
+      // Sleep until the next due call, a wake-up, or 1 s (other processes may add work).
+      const wait = nextDueAt === null ? 1000 : Math.min(1000, nextDueAt - Date.now());
+      if (wait > 0) await this.sleep(wait);
+      else await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  private async run(call: ClaimedCall): Promise<void> {
+    const { store, concurrency, log } = this.o;
+    const startedAt = Date.now();
+    if (startedAt >= call.expiresAt) {
+      concurrency.release(call.endpoint, call.function, undefined, startedAt, startedAt);
+      await this.expire(call, startedAt);
+      return;
+    }
+    const attempt = call.attempts + 1;
+    const url = (() => {
+      try {
+        return call.endpoint.startsWith('http') ? runUrl(call.endpoint) : null;
+      } catch {
+        return null;
+      }
+    })();
+    let reply: EndpointReply;
+    let elided = false;
+    if (!url) {
+      reply = {
+        kind: 'transport',
+        status: Status.PERMANENT_ERROR,
+        message: `this scheduler cannot reach endpoint ${JSON.stringify(call.endpoint)}: only http:// and https:// endpoints are supported`,
+      };
+    } else {
+      elided = this.shouldElide(call);
+      reply = elided || (await this.loadState(call)) ? await this.send(url, call, elided) : leaseLost(call);
+      if (elided && reply.kind === 'http' && reply.statusCode === 200) {
+        const decoded = tryDecode(reply.body);
+        if (decoded?.stateRequired) {
+          // The SDK no longer holds the execution: resend with the full state (not an attempt).
+          log.debug(`${call.function} ${call.id}: state required, resending with the full state`);
+          elided = false;
+          reply = (await this.loadState(call)) ? await this.send(url, call, false) : leaseLost(call);
+        }
+      }
+    }
+    const now = Date.now();
+    const durationMs = now - startedAt;
+    const r = this.interpret(call, reply, now);
+    concurrency.release(call.endpoint, call.function, r.status, startedAt, now);
+    const resume = call.resume !== null;
+    const recorded = await store.complete({
+      id: call.id,
+      owner: this.o.owner,
+      leaseToken: call.leaseToken,
+      now,
+      attempt: {
+        number: attempt,
+        startedAt,
+        durationMs,
+        status: r.status,
+        outcome: r.outcome.kind === 'finish' ? 'exit' : r.outcome.kind,
+        error: r.error,
+        resume,
+      },
+      delivered: call.resume ? call.resume.results.map((x) => x.dispatchId) : [],
+      outcome: r.outcome,
+      orphans: this.o.orphans,
+    });
+    const outcome: AttemptEvent['outcome'] = !recorded
+      ? 'dropped'
+      : r.outcome.kind === 'finish'
+        ? 'exit'
+        : r.outcome.kind;
+    const event: AttemptEvent = {
+      dispatchId: call.id,
+      function: call.function,
+      endpoint: call.endpoint,
+      attempt,
+      status: r.status,
+      statusName: statusName(r.status),
+      startedAt,
+      durationMs,
+      outcome,
+      resume,
+    };
+    if (r.error) event.error = { type: r.error.type ?? '', message: r.error.message ?? '' };
+    if (r.outcome.kind === 'retry') event.nextRunAt = r.outcome.dueAt;
+    if (r.children > 0) event.children = r.children;
+    this.logAttempt(event);
+    this.o.onAttempt(event);
+    if (recorded && r.outcome.kind === 'finish') {
+      const state = r.outcome.status === Status.OK ? 'succeeded' : 'failed';
+      this.o.onFinished({ dispatchId: call.id, function: call.function, state, status: r.outcome.status, statusName: statusName(r.outcome.status) });
+    }
+  }
+
+  private logAttempt(e: AttemptEvent): void {
+    const level = e.outcome === 'retry' ? 'warn' : e.outcome === 'exit' && e.status !== Status.OK ? 'error' : 'info';
+    const log = this.o.log;
+    if (!log.enabled(level)) return;
+    let line = `run ${e.function} ${e.dispatchId} attempt=${e.attempt} status=${e.statusName} duration=${e.durationMs}ms outcome=${e.outcome}`;
+    if (e.resume) line += ' resume';
+    if (e.children) line += ` calls=${e.children}`;
+    if (e.nextRunAt !== undefined) line += ` retry_in=${Math.max(0, e.nextRunAt - Date.now())}ms`;
+    if (e.error) line += ` error=${JSON.stringify(`${e.error.type}: ${e.error.message}`.slice(0, 300))}`;
+    log.log(level, line);
+  }
+
+  private shouldElide(call: ClaimedCall): boolean {
+    const r = call.resume;
+    return !!r?.deltaCapable && r.state?.kind === 'typed' && r.stateLength >= this.o.elideStateAbove;
+  }
+
+  /**
+   * Makes sure the state's bytes are in `call` (the claim leaves out those of
+   * states it expects to be elided): false if the lease was lost meanwhile.
+   */
+  private async loadState(call: ClaimedCall): Promise<boolean> {
+    const r = call.resume;
+    if (!r || r.stateLoaded || !r.state) return true;
+    const state = await this.o.store.loadState(call.id, call.leaseToken);
+    if (!state) return false;
+    r.state = state;
+    r.stateLoaded = true;
+    return true;
+  }
+
+  private buildRequest(call: ClaimedCall, elide: boolean): proto.IRunRequest {
+    const req: proto.IRunRequest = {
+      function: call.function,
+      dispatchId: call.id,
+      parentDispatchId: call.parentId ?? '',
+      rootDispatchId: call.rootId,
+      creationTime: proto.timestampFromDate(call.createdAt),
+      expirationTime: proto.timestampFromDate(call.expiresAt),
+      acceptsStateDelta: true,
+    };
+    if (!call.resume) {
+      req.input = call.input ?? EMPTY_INPUT;
+      return req;
+    }
+    const pr: proto.IPollResult = {
+      results: call.resume.results.map((r) => {
+        const result: proto.ICallResult = { correlationId: proto.toLong(r.correlationId), dispatchId: r.dispatchId };
+        if (r.output) result.output = r.output;
+        if (r.error) result.error = r.error;
+        return result;
+      }),
+    };
+    if (call.resume.error) pr.error = call.resume.error;
+    const state = call.resume.state;
+    if (state && elide) {
+      pr.stateElided = true;
+      pr.stateLength = proto.toLong(BigInt(call.resume.stateLength));
+    } else if (state?.kind === 'bytes') {
+      pr.coroutineState = state.value;
+    } else if (state?.kind === 'typed') {
+      pr.typedCoroutineState = { typeUrl: state.typeUrl, value: state.value };
+    }
+    req.pollResult = pr;
+    return req;
+  }
+
+  private send(url: URL, call: ClaimedCall, elide: boolean): Promise<EndpointReply> {
+    const body = proto.RunRequest.encode(this.buildRequest(call, elide));
+    const contentType = 'application/proto';
+    const signature = signRequest({ method: 'POST', url, contentType, body, privateKey: this.o.privateKey });
+    return this.o.client.post(url, body, {
+      'content-type': contentType,
+      'connect-protocol-version': '1',
+      ...signature,
+    });
+  }
+
+  /** Turns an endpoint's reply into the outcome to record. */
+  private interpret(call: ClaimedCall, reply: EndpointReply, now: number): Interpreted {
+    if (reply.kind === 'transport') {
+      const error: IError = { type: statusName(reply.status), message: reply.message };
+      return this.failure(call, reply.status, error, null, now);
+    }
+    if (reply.statusCode !== 200) {
+      const status = statusFromHttpCode(reply.statusCode);
+      const error: IError = { type: statusName(status), message: httpErrorMessage(call, reply) };
+      return this.failure(call, status, error, null, now);
+    }
+    const res = tryDecode(reply.body);
+    if (!res) {
+      const error: IError = {
+        type: 'INVALID_RESPONSE',
+        message: `the endpoint ${call.endpoint} answered HTTP 200 with a body that is not a RunResponse (content-type ${JSON.stringify(reply.contentType)}, ${reply.body.length} bytes)`,
+      };
+      return this.failure(call, Status.INVALID_RESPONSE, error, null, now);
+    }
+    if (res.stateRequired) {
+      // Only an answer to an elided state may ask for it (run() resends those).
+      const error: IError = {
+        type: 'INVALID_RESPONSE',
+        message: `the endpoint ${call.endpoint} asked for the full state (state_required) although the request carried it`,
+      };
+      return this.failure(call, Status.INVALID_RESPONSE, error, null, now);
+    }
+    let status = (res.status ?? Status.UNSPECIFIED) as Status;
+    const exit = res.exit ?? null;
+    const poll = res.poll ?? null;
+    if (exit?.tailCall) return this.tailCall(call, status, exit.tailCall, now);
+    if (poll && (status === Status.OK || status === Status.UNSPECIFIED)) return this.suspend(call, poll, now);
+    const result = exit?.result ?? null;
+    const error = result?.error ?? null;
+    const output = result?.output ?? null;
+    if (status === Status.UNSPECIFIED) status = error ? Status.PERMANENT_ERROR : Status.OK; // 8.13
+    if (status === Status.OK) {
+      return { status, error, children: 0, outcome: { kind: 'finish', status, output, error } };
+    }
+    return this.failure(
+      call,
+      status,
+      error ?? { type: statusName(status), message: `${call.function} ended with status ${statusName(status)} and no error` },
+      output,
+      now,
+    );
+  }
+
+  /** A failed attempt: retried with backoff if its status allows, else final. */
+  private failure(call: ClaimedCall, status: Status, error: IError, output: IAny | null, now: number): Interpreted {
+    const failures = call.failures + 1;
+    if (isRetryable(status)) {
+      if (this.o.maxAttempts !== undefined && failures >= this.o.maxAttempts) {
+        const capped: IError = {
+          ...error,
+          message: `${error.message ?? ''} (gave up after ${failures} consecutive failed attempts, the limit)`,
+        };
+        return { status, error: capped, children: 0, outcome: { kind: 'finish', status, output, error: capped } };
+      }
+      const delay = backoffDelay(this.o.backoff, failures, status === Status.THROTTLED);
+      const dueAt = Math.min(call.expiresAt, Math.ceil(now + delay));
+      return { status, error, children: 0, outcome: { kind: 'retry', status, error, dueAt } };
+    }
+    return { status, error, children: 0, outcome: { kind: 'finish', status, output, error } };
+  }
+
+  private tailCall(call: ClaimedCall, status: Status, tail: proto.ICall, now: number): Interpreted {
+    const problem = validateCall({ ...tail, endpoint: '' }, 0, { endpointRequired: false });
+    if (problem) {
+      const error: IError = { type: 'INVALID_RESPONSE', message: `invalid tail call from ${call.function}: ${problem.replace('calls[0].', '')}` };
+      return { status: Status.INVALID_RESPONSE, error, children: 0, outcome: { kind: 'finish', status: Status.INVALID_RESPONSE, output: null, error } };
+    }
+    // 8.14: the tail call wins over the status; same dispatch ID, creation
+    // time, endpoint and expiration (one deadline for the whole chain).
+    const effective = status === Status.UNSPECIFIED ? Status.OK : status;
+    return {
+      status: effective,
+      error: null,
+      children: 0,
+      outcome: {
+        kind: 'tail_call',
+        status: effective,
+        function: tail.function ?? '',
+        endpoint: call.endpoint,
+        input: tail.input ?? null,
+        expiresAt: call.expiresAt,
+        dueAt: now,
+      },
+    };
+  }
+
+  private suspend(call: ClaimedCall, poll: proto.IPoll, now: number): Interpreted {
+    const calls = poll.calls ?? [];
+    let pollError: IError | null = null;
+    for (let i = 0; i < calls.length && !pollError; i++) {
+      const problem = validateCall(calls[i]!, i, { endpointRequired: false });
+      if (problem) pollError = { type: 'InvalidArgumentError', message: `the Poll was refused, none of its calls were dispatched: ${problem}` };
+    }
+    const children: NewCall[] = pollError
+      ? []
+      : calls.map((c) => {
+          const id = newDispatchId(now);
+          const expirationMs = expirationMsOf(c, this.o.defaultExpirationMs, this.o.maxExpirationMs);
+          const child: NewCall = {
+            id,
+            function: c.function ?? '',
+            endpoint: c.endpoint || call.endpoint,
+            input: c.input ?? null,
+            createdAt: now,
+            dueAt: now,
+            expiresAt: now + expirationMs,
+            expirationMs,
+            parentId: call.id,
+            rootId: call.rootId,
+            correlationId: proto.toBigInt(c.correlationId ?? 0),
+          };
+          if (c.version) child.version = c.version;
+          return child;
+        });
+    const waitMs = proto.durationToMs(poll.maxWait);
+    const maxWaitMs = waitMs === null || waitMs < 1000 ? DEFAULT_MAX_WAIT_MS : waitMs;
+    const maxResults = clamp(poll.maxResults || MAX_POLL_RESULTS, 1, MAX_POLL_RESULTS);
+    const minResults = Math.min(clamp(poll.minResults || 1, 1, MAX_POLL_RESULTS), maxResults);
+    let state: CoroutineState | null = null;
+    const which = (poll as { state?: string }).state;
+    if (poll.typedCoroutineState && which !== 'coroutineState') {
+      state = { kind: 'typed', typeUrl: poll.typedCoroutineState.typeUrl ?? '', value: poll.typedCoroutineState.value ?? new Uint8Array(0) };
+    } else if (poll.coroutineState && (which === 'coroutineState' || poll.coroutineState.length > 0)) {
+      state = { kind: 'bytes', value: poll.coroutineState };
+    }
+    return {
+      status: Status.OK,
+      error: null,
+      children: children.length,
+      outcome: {
+        kind: 'suspend',
+        status: Status.OK,
+        state,
+        stateIsDelta: !!poll.stateIsDelta && state?.kind === 'typed',
+        calls: children,
+        minResults,
+        maxResults,
+        deadline: Math.min(call.expiresAt, now + maxWaitMs),
+        wakeOnError: !!poll.wakeOnError,
+        pollError,
+      },
+    };
+  }
+
+  private async expire(call: ClaimedCall, now: number): Promise<void> {
+    const error: IError = {
+      type: 'TimeoutError',
+      message: `the call expired: it did not finish by its expiration time ${new Date(call.expiresAt).toISOString()} (${call.attempts} attempts made)`,
+    };
+    const recorded = await this.o.store.complete({
+      id: call.id,
+      owner: this.o.owner,
+      leaseToken: call.leaseToken,
+      now,
+      attempt: null,
+      delivered: [],
+      outcome: { kind: 'finish', status: Status.TIMEOUT, output: null, error },
+      orphans: this.o.orphans,
+    });
+    if (recorded) {
+      this.o.log.warn(`expired ${call.function} ${call.id} after ${call.attempts} attempts`);
+      this.o.onFinished({ dispatchId: call.id, function: call.function, state: 'failed', status: Status.TIMEOUT, statusName: 'TIMEOUT' });
+    }
+  }
+}
+
+function clamp(n: number, min: number, max: number): number {
+  return Math.min(max, Math.max(min, Math.trunc(n)));
+}
+
+/** The reply of a run whose lease was lost before its state could be read: recorded as nothing (complete refuses it). */
+function leaseLost(call: ClaimedCall): EndpointReply {
+  return {
+    kind: 'transport',
+    status: Status.TEMPORARY_ERROR,
+    message: `the lease of ${call.function} ${call.id} was lost before its state could be read`,
+  };
+}
+
+function tryDecode(body: Buffer): proto.IRunResponse | null {
+  try {
+    return proto.RunResponse.decode(body);
+  } catch {
+    return null;
+  }
+}
+
+function httpErrorMessage(call: ClaimedCall, reply: Extract<EndpointReply, { kind: 'http' }>): string {
+  let detail = '';
+  if (reply.contentType.startsWith('application/json')) {
+    try {
+      const j = JSON.parse(reply.body.toString('utf8')) as { code?: unknown; message?: unknown };
+      detail = [j.code, j.message].filter((x) => typeof x === 'string' && x).join(': ');
+    } catch {
+      // not JSON after all
+    }
+  } else if (reply.contentType.startsWith('text/')) {
+    detail = reply.body.toString('utf8').slice(0, 200).trim();
+  }
+  return `the endpoint ${call.endpoint} answered HTTP ${reply.statusCode} to ${call.function}${detail ? `: ${detail}` : ''}`;
+}

@@ -1,0 +1,330 @@
+/**
+ * PgStore: the store contract suite (the same one SQLite runs), and what
+ * only a store shared by several instances must do: claims that never
+ * overlap, leases taken over after expiry, idempotency across instances,
+ * migrations racing at startup, notifications, heartbeats.
+ *
+ * Needs DISPATCH_TEST_POSTGRES_URL (`.ci/run` sets it); each test uses its
+ * own schema and drops it.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { newDispatchId } from '../dispatch-id.js';
+import { dropPgSchema, randomPgSchema } from '../../../test/support/pg-cluster.js';
+import { PG_MIGRATIONS } from './schema.js';
+import { parsePgUrl, PgStore, redactUrl } from './pg-store.js';
+import type { Store, StoreChange } from '../store.js';
+import { newCall, storeContract } from '../../../test/support/store-contract.js';
+
+const url = process.env.DISPATCH_TEST_POSTGRES_URL;
+if (!url) {
+  console.warn('PostgreSQL store tests SKIPPED: DISPATCH_TEST_POSTGRES_URL is not set (.ci/run sets it to the local server)');
+}
+
+const schemas = new Set<string>();
+afterAll(async () => {
+  if (!url) return;
+  for (const s of schemas) await dropPgSchema(url, s);
+});
+
+/** Opens a store on a fresh schema (dropped after the file's tests). */
+async function freshStore(
+  schema = randomPgSchema(),
+  options: { listen?: boolean; preparedStatements?: boolean; poolSize?: number } = {},
+): Promise<PgStore> {
+  schemas.add(schema);
+  // Test files run in parallel on one server: keep within max_connections.
+  return PgStore.open({ url: url!, schema, poolSize: 3, ...options });
+}
+
+describe.skipIf(!url)('PgStore', () => {
+  const hooks = {
+    stateChunks: async (store: Store) => {
+      const s = store as PgStore;
+      const { rows } = await s.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${s.schema}.call_state_chunks`);
+      return rows[0]!.n;
+    },
+  };
+  storeContract('PgStore', () => freshStore(), hooks);
+  storeContract('PgStore (no prepared statements, no LISTEN)', () => freshStore(undefined, { listen: false, preparedStatements: false }));
+
+  it('parses its own URL parameters and hides passwords in messages', () => {
+    expect(parsePgUrl('postgres://u:pw@h:5432/db?schema=s1&pool_size=4&sslmode=disable')).toEqual({
+      connectionString: 'postgres://u:pw@h:5432/db?sslmode=disable',
+      schema: 's1',
+      poolSize: 4,
+    });
+    expect(parsePgUrl('postgresql://h/db?listen=false&prepared_statements=0&listen_url=postgres%3A%2F%2Fdirect%2Fdb')).toEqual({
+      connectionString: 'postgresql://h/db',
+      listen: false,
+      preparedStatements: false,
+      listenUrl: 'postgres://direct/db',
+    });
+    expect(() => parsePgUrl('postgres://h/db?listen=maybe')).toThrow(/listen in the PostgreSQL URL must be true or false/);
+    expect(() => parsePgUrl('mysql://h/db')).toThrow(/postgres:\/\//);
+    expect(() => parsePgUrl('postgres://h/db?pool_size=0')).toThrow(/pool_size/);
+    expect(redactUrl('postgres://u:secret@h/db')).toBe('postgres://u:***@h/db');
+  });
+
+  it('refuses a bad schema name and says why a connection failed', async () => {
+    await expect(PgStore.open({ url: url!, schema: 'Bad-Name' })).rejects.toThrow(/schema name must match/);
+    await expect(PgStore.open({ url: 'postgres://postgres@127.0.0.1:1/test' })).rejects.toThrow(/cannot connect to PostgreSQL at postgres:\/\/postgres@127\.0\.0\.1:1\/test/);
+  });
+
+  it('migrates once when eight instances open a new schema at the same time', async () => {
+    const schema = randomPgSchema();
+    const stores = await Promise.all(Array.from({ length: 8 }, () => freshStore(schema, { poolSize: 1 })));
+    const { rows } = await stores[0]!.pool.query(`SELECT version FROM ${schema}.schema_version`);
+    expect(rows).toEqual([{ version: PG_MIGRATIONS.length }]);
+    await Promise.all(stores.map((s) => s.close()));
+    const again = await freshStore(schema);
+    const { rows: after } = await again.pool.query(`SELECT count(*)::int AS n FROM ${schema}.schema_version`);
+    expect(after).toEqual([{ n: 1 }]);
+    await again.close();
+  });
+
+  it('upgrades a schema of an older version in place, keeping its calls and their coroutine states', async () => {
+    const schema = randomPgSchema();
+    const store = await freshStore(schema);
+    const now = 1_000_000;
+    const call = newCall({}, now);
+    await store.insertCalls([call]);
+    const claimDue = (s: PgStore, t: number, elideStateAbove?: number) =>
+      s.claimDue({ owner: 'a', now: t, leaseMs: 60_000, limit: 1, capacity: () => 1, ...(elideStateAbove === undefined ? {} : { elideStateAbove }) });
+    const suspend = (s: PgStore, leaseToken: number, t: number, bytes: number[]) =>
+      s.complete({
+        id: call.id,
+        owner: 'a',
+        leaseToken,
+        now: t,
+        attempt: null,
+        delivered: [],
+        outcome: {
+          kind: 'suspend',
+          status: 1,
+          state: { kind: 'typed', typeUrl: 'example.com/Journal', value: new Uint8Array(bytes) },
+          stateIsDelta: true,
+          calls: [],
+          minResults: 1,
+          maxResults: 1,
+          deadline: t + 1,
+          wakeOnError: false,
+          pollError: null,
+        },
+      });
+    const [c] = (await claimDue(store, now)).calls;
+    expect(await suspend(store, c!.leaseToken, now, [1, 2, 3])).toBe(true);
+    // Back to version 1, the state in the row, as an older scheduler left it.
+    await store.pool.query(
+      `DROP TABLE ${schema}.call_state_chunks; ALTER TABLE ${schema}.calls DROP COLUMN state_length;
+      UPDATE ${schema}.calls SET state_value = '\\x010203'::bytea;
+      DROP INDEX ${schema}.calls_parent_corr; CREATE INDEX calls_parent ON ${schema}.calls (parent_id, parent_generation) WHERE parent_id IS NOT NULL; UPDATE ${schema}.schema_version SET version = 1`,
+    );
+    await store.close();
+    const again = await freshStore(schema);
+    const { rows } = await again.pool.query(`SELECT version FROM ${schema}.schema_version`);
+    expect(rows).toEqual([{ version: PG_MIGRATIONS.length }]);
+    const { rows: indexes } = await again.pool.query(`SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND indexname LIKE 'calls_parent%'`, [schema]);
+    expect(indexes.map((r) => r.indexname)).toEqual(['calls_parent_corr']);
+    const { rows: moved } = await again.pool.query(`SELECT state_value, state_length FROM ${schema}.calls WHERE id = $1`, [call.id]);
+    expect(moved).toEqual([{ state_value: null, state_length: 3 }]);
+    const journal = (bytes: number[]) => ({ kind: 'typed', typeUrl: 'example.com/Journal', value: new Uint8Array(bytes) });
+    expect((await again.getCall(call.id))?.coroutineState).toEqual(journal([1, 2, 3]));
+    const [r] = (await claimDue(again, now + 1, 2)).calls;
+    expect(r?.resume).toMatchObject({ stateLength: 3, stateLoaded: false });
+    expect(await again.loadState(call.id, r!.leaseToken)).toEqual(journal([1, 2, 3]));
+    expect(await suspend(again, r!.leaseToken, now + 1, [4])).toBe(true);
+    expect((await again.getCall(call.id))?.coroutineState).toEqual(journal([1, 2, 3, 4]));
+    await again.close();
+  });
+
+  it('refuses a schema written by a newer scheduler', async () => {
+    const schema = randomPgSchema();
+    const store = await freshStore(schema);
+    await store.pool.query(`UPDATE ${schema}.schema_version SET version = 999`);
+    await store.close();
+    await expect(freshStore(schema)).rejects.toThrow(/version 999, newer than this scheduler knows/);
+  });
+
+  it('never leases one call to two instances: 2,000 calls, four instances claiming concurrently', async () => {
+    const schema = randomPgSchema();
+    const stores = await Promise.all(Array.from({ length: 4 }, () => freshStore(schema)));
+    const now = Date.now();
+    const calls = Array.from({ length: 2000 }, (_, i) => newCall({ function: `f${i % 3}` }, now));
+    await stores[0]!.insertCalls(calls);
+    const seen = new Map<string, string>();
+    await Promise.all(
+      stores.map(async (store, i) => {
+        for (;;) {
+          const { calls: got } = await store.claimDue({ owner: `o${i}`, now, leaseMs: 60_000, limit: 37, capacity: () => 50 });
+          if (got.length === 0) return;
+          for (const c of got) {
+            expect(seen.get(c.id)).toBeUndefined();
+            seen.set(c.id, `o${i}`);
+          }
+        }
+      }),
+    );
+    expect(seen.size).toBe(2000);
+    expect(new Set(seen.values()).size).toBeGreaterThan(1);
+    await Promise.all(stores.map((s) => s.close()));
+  });
+
+  it('takes over an expired lease from a dead instance; the dead one cannot record its result', async () => {
+    const schema = randomPgSchema();
+    const [a, b] = await Promise.all([freshStore(schema), freshStore(schema)]);
+    const now = Date.now();
+    const call = newCall({}, now);
+    await a!.insertCalls([call]);
+    const [leased] = (await a!.claimDue({ owner: 'a', now, leaseMs: 1000, limit: 10, capacity: () => 10 })).calls;
+    await a!.renewLeases('a', [call.id], now + 2000);
+    expect((await b!.claimDue({ owner: 'b', now: now + 1500, leaseMs: 1000, limit: 10, capacity: () => 10 })).calls).toEqual([]);
+    expect(await b!.stats(now + 1500)).toMatchObject({ running: 1, expiredLeases: 0, due: 0 });
+    expect(await b!.stats(now + 2000)).toMatchObject({ running: 1, expiredLeases: 1, due: 0 });
+    // a stops renewing (it died); b claims once the lease expires.
+    const [taken] = (await b!.claimDue({ owner: 'b', now: now + 2000, leaseMs: 1000, limit: 10, capacity: () => 10 })).calls;
+    expect(taken?.id).toBe(call.id);
+    await a!.renewLeases('a', [call.id], now + 10_000); // too late: no longer a's
+    const finish = (store: PgStore, owner: string, leaseToken: number) =>
+      store.complete({
+        id: call.id,
+        owner,
+        leaseToken,
+        now: now + 2500,
+        attempt: { number: 1, startedAt: now, durationMs: 1, status: 1, outcome: 'exit', error: null, resume: false },
+        delivered: [],
+        outcome: { kind: 'finish', status: 1, output: null, error: null },
+      });
+    expect(await Promise.all([finish(a!, 'a', leased!.leaseToken), finish(b!, 'b', taken!.leaseToken)])).toEqual([false, true]);
+    expect((await a!.getCall(call.id))?.state).toBe('succeeded');
+    expect(await b!.finishedAmong([call.id, 'unknown'])).toEqual([call.id]);
+    await Promise.all([a!.close(), b!.close()]);
+  });
+
+  it('answers the original dispatch ID for an idempotency key raced by several instances', async () => {
+    const schema = randomPgSchema();
+    const stores = await Promise.all(Array.from({ length: 4 }, () => freshStore(schema)));
+    for (let round = 0; round < 20; round++) {
+      const key = `key-${round}`;
+      const answers = await Promise.all(
+        stores.flatMap((s) => [s.insertCalls([newCall({ idempotencyKey: key })]), s.insertCalls([newCall(), newCall({ idempotencyKey: key })])]),
+      );
+      const winners = new Set(answers.map((ids) => ids[ids.length - 1]));
+      expect(winners.size).toBe(1);
+    }
+    const { rows } = await stores[0]!.pool.query(`SELECT count(*)::int AS n FROM ${schema}.calls WHERE idempotency_key IS NOT NULL`);
+    expect(rows[0].n).toBe(20);
+    await Promise.all(stores.map((s) => s.close()));
+  });
+
+  it('tells other instances that work is due and that calls finished (LISTEN/NOTIFY)', async () => {
+    const schema = randomPgSchema();
+    const [a, b] = await Promise.all([freshStore(schema), freshStore(schema)]);
+    const heard: StoreChange[] = [];
+    const ownHeard: StoreChange[] = [];
+    b!.subscribe((c) => heard.push(c));
+    a!.subscribe((c) => ownHeard.push(c));
+    await until(() => b!.listening && a!.listening);
+    const now = Date.now();
+    const call = newCall({}, now);
+    await a!.insertCalls([call]);
+    await until(() => heard.some((c) => c.kind === 'due'));
+    const [leased] = (await a!.claimDue({ owner: 'a', now, leaseMs: 10_000, limit: 1, capacity: () => 1 })).calls;
+    await a!.complete({
+      id: call.id,
+      owner: 'a',
+      leaseToken: leased!.leaseToken,
+      now,
+      attempt: null,
+      delivered: [],
+      outcome: { kind: 'finish', status: 1, output: null, error: null },
+    });
+    await until(() => heard.some((c) => c.kind === 'finished' && c.id === call.id));
+    expect(ownHeard).toEqual([]); // an instance ignores its own notifications
+    await Promise.all([a!.close(), b!.close()]);
+  });
+
+  it('reconnects its LISTEN connection when the server drops it', async () => {
+    const schema = randomPgSchema();
+    const [a, b] = await Promise.all([freshStore(schema), freshStore(schema)]);
+    const warnings: string[] = [];
+    b!.onTrouble((m) => warnings.push(m));
+    const heard: StoreChange[] = [];
+    b!.subscribe((c) => heard.push(c));
+    await until(() => b!.listening);
+    await a!.pool.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'LISTEN "dispatch_${schema}"' AND pid <> pg_backend_pid()`,
+    );
+    await until(() => warnings.some((w) => /LISTEN connection to PostgreSQL was lost/.test(w)));
+    await until(() => b!.listening && heard.some((c) => c.kind === 'due'));
+    heard.length = 0;
+    await a!.insertCalls([newCall()]);
+    await until(() => heard.some((c) => c.kind === 'due'));
+    await Promise.all([a!.close(), b!.close()]);
+  });
+
+  it('counts live instances by heartbeat; a graceful leave is seen at once', async () => {
+    const store = await freshStore();
+    const now = Date.now();
+    expect(await store.heartbeat({ owner: 'a', now, ttlMs: 1000 })).toBe(1);
+    expect(await store.heartbeat({ owner: 'b', now, ttlMs: 1000 })).toBe(2);
+    expect(await store.heartbeat({ owner: 'c', now: now + 500, ttlMs: 1000 })).toBe(3);
+    expect(await store.heartbeat({ owner: 'a', now: now + 1200, ttlMs: 1000 })).toBe(2); // b is silent since `now`
+    await store.leave('c');
+    expect(await store.heartbeat({ owner: 'a', now: now + 1300, ttlMs: 1000 })).toBe(1);
+    expect((await store.stats(now + 1300, 1000)).instances).toBe(1);
+    await store.close();
+  });
+
+  it('claims with the (endpoint, function, due_at) index and stays flat with 100,000 pending calls', async () => {
+    const store = await freshStore();
+    const now = 1_000_000;
+    for (let chunk = 0; chunk < 10; chunk++) {
+      const batch = Array.from({ length: 10_000 }, (_, j) => {
+        const i = chunk * 10_000 + j;
+        const id = newDispatchId();
+        return {
+          id,
+          function: i % 10 === 0 ? 'hot' : 'cold',
+          endpoint: 'http://127.0.0.1:1',
+          input: null,
+          createdAt: now,
+          dueAt: i % 10 === 0 ? now : now + 1000 + i,
+          expiresAt: now + 3_600_000,
+          expirationMs: 3_600_000,
+          rootId: id,
+        };
+      });
+      await store.insertCalls(batch);
+    }
+    await store.pool.query(`ANALYZE ${store.schema}.calls`);
+    const { rows } = await store.pool.query(
+      `EXPLAIN SELECT seq FROM ${store.schema}.calls WHERE endpoint = 'e' AND function = 'f' AND due_at <= 0 ORDER BY due_at LIMIT 5`,
+    );
+    expect(rows.map((r) => r['QUERY PLAN']).join('\n')).toMatch(/calls_due/);
+    const t0 = Date.now();
+    const { calls, nextDueAt } = await store.claimDue({
+      owner: 'a',
+      now,
+      leaseMs: 1000,
+      limit: 50,
+      capacity: (_e, fn) => (fn === 'hot' ? 50 : 0),
+    });
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(calls).toHaveLength(50);
+    expect(calls.every((c) => c.function === 'hot')).toBe(true);
+    expect(nextDueAt).toBe(now);
+    const stats = await store.stats(now);
+    expect(stats).toMatchObject({ due: 9_950, running: 50, expiredLeases: 0 });
+    expect((await store.listCalls({ limit: 1 })).counts).toMatchObject({ pending: 99_950, running: 50 });
+    await store.close();
+  }, 60_000);
+});
+
+async function until(predicate: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+

@@ -1,0 +1,1352 @@
+/**
+ * The PostgreSQL store: several scheduler instances share one database (one
+ * schema) and its work.
+ *
+ * - Claims lease rows with `FOR UPDATE SKIP LOCKED`, one statement for every
+ *   (endpoint, function) pair with capacity: instances never wait for each
+ *   other's claims, and a row is leased to one owner at a time. A lease is
+ *   `due_at` (its expiry) plus `lease_owner` and a growing `lease_token`;
+ *   running instances renew theirs, a dead instance's calls become due when
+ *   its leases expire and another instance claims them.
+ * - `complete` records a run only if the row is still `running` under the
+ *   same owner and token (checked under a row lock), so a result is
+ *   recorded exactly once even when two owners race over an expired lease.
+ * - Lock order: rows are always locked in `seq` order (a child's `seq` is
+ *   larger than its parent's), so completing a child (parent, then child),
+ *   completing a parent (parent, then its children), cancelling a tree and
+ *   renewing leases cannot deadlock each other. Deadlocks and serialization
+ *   failures are retried anyway.
+ * - Wake-ups go through LISTEN/NOTIFY ({@link PgNotifier}); the run loop and
+ *   Wait also poll, so a lost notification only costs latency.
+ * - Memory stays flat: nothing loads a whole table; claims, listings and
+ *   result deliveries are bounded by their limits.
+ * @module
+ */
+import { type CallRecordRow, decodeAny, decodeErrorBlob, encodeAny, encodeErrorBlob, stateOf, toCallRecord, toClaimedCall } from '../call-row.js';
+import { randomBytes } from 'node:crypto';
+import type { proto } from '@dispatch/core/protocol';
+import pg from 'pg';
+import { DEFAULT_PG_SCHEMA, migratePg, PG_SCHEMA_PATTERN, quoteIdent } from './schema.js';
+import { PgNotifier } from './notifier.js';
+import {
+  CALL_STATES,
+  type AttemptRecord,
+  type CallRecord,
+  type CallState,
+  type ChildResult,
+  type ClaimedCall,
+  type ClaimRequest,
+  type ClaimResult,
+  type CompleteRequest,
+  type CoroutineState,
+  type InstanceHeartbeat,
+  type ListFilter,
+  type ListPage,
+  type NewCall,
+  type Store,
+  type StoreChange,
+} from '../store.js';
+
+type IAny = proto.IAny;
+type IError = proto.IError;
+
+
+/** Status number for PERMANENT_ERROR (the result status of cancelled calls). */
+const PERMANENT_ERROR = 7;
+const FINISHED_SQL = `('succeeded','failed','cancelled')`;
+const WAITING_SQL = `('pending','running','suspended')`;
+
+/**
+ * Options of {@link PgStore.open}.
+ * @example
+ * const options: PgStoreOptions = { url: 'postgres://dispatch@db.internal:5432/dispatch', schema: 'dispatch', poolSize: 20 };
+ */
+export interface PgStoreOptions {
+  /**
+   * Connection URL (`postgres://user:password@host:port/database`). The
+   * query parameters of this store are read and removed from it: `schema`,
+   * `pool_size`, `listen` (`true`/`false`), `listen_url` (URL-encoded) and
+   * `prepared_statements` (`true`/`false`); explicit options win. Anything
+   * else goes to `pg` (`sslmode`, `application_name`, ...).
+   * @example { url: 'postgres://postgres@127.0.0.1:5432/app?schema=dispatch&pool_size=20' }
+   */
+  url: string;
+  /**
+   * Schema holding the scheduler's tables, created if missing. Instances
+   * that share work must use the same schema; other schemas are independent
+   * schedulers. Default `dispatch`.
+   * @example { schema: 'dispatch_staging' }
+   */
+  schema?: string;
+  /**
+   * Most connections this instance opens (the pool), plus one for LISTEN.
+   * Default 10. Size the database's `max_connections` for
+   * `instances × (poolSize + 1)` plus your other clients.
+   * @example { poolSize: 20 }
+   */
+  poolSize?: number;
+  /**
+   * LISTEN for other instances' notifications (default true). Without it,
+   * instances find work by polling (at least once a second).
+   * @example { listen: false }
+   */
+  listen?: boolean;
+  /**
+   * A separate URL for the LISTEN connection, when the pool goes through a
+   * pooler in transaction mode (PgBouncer), which cannot hold a LISTEN:
+   * point this one at the database directly. Default: `url`.
+   * @example { listenUrl: 'postgres://dispatch@db-primary:5432/app' }
+   */
+  listenUrl?: string;
+  /**
+   * Use named prepared statements for the frequent queries (default true):
+   * parsed and planned once per connection. Turn off behind a pooler that
+   * cannot keep them (PgBouncer in transaction mode before 1.21).
+   * @example { preparedStatements: false }
+   */
+  preparedStatements?: boolean;
+  /**
+   * Extra `pg` pool settings (ssl, timeouts...), merged under this store's.
+   * @example { pool: { ssl: { rejectUnauthorized: true }, connectionTimeoutMillis: 5_000 } }
+   */
+  pool?: pg.PoolConfig;
+}
+
+/**
+ * Splits a `postgres://` URL into the `pg` connection string and this store's own parameters.
+ * @example
+ * parsePgUrl('postgres://h/db?schema=s&pool_size=4'); // { connectionString: 'postgres://h/db', schema: 's', poolSize: 4 }
+ */
+export function parsePgUrl(url: string): PgUrlParts {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new TypeError(`not a valid PostgreSQL URL: ${JSON.stringify(redactUrl(url))}; use postgres://user@host:5432/database`);
+  }
+  if (!isPgUrl(url)) {
+    throw new TypeError(`a PostgreSQL URL starts with postgres:// or postgresql://, got ${JSON.stringify(redactUrl(url))}`);
+  }
+  const out: PgUrlParts = { connectionString: '' };
+  const schema = u.searchParams.get('schema');
+  if (schema !== null) out.schema = schema;
+  const pool = u.searchParams.get('pool_size');
+  if (pool !== null) {
+    const n = Number(pool);
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`pool_size in the PostgreSQL URL must be a positive integer, got ${JSON.stringify(pool)}`);
+    out.poolSize = n;
+  }
+  const bool = (name: string): boolean | undefined => {
+    const v = u.searchParams.get(name);
+    if (v === null) return undefined;
+    if (v === 'true' || v === '1') return true;
+    if (v === 'false' || v === '0') return false;
+    throw new RangeError(`${name} in the PostgreSQL URL must be true or false, got ${JSON.stringify(v)}`);
+  };
+  const listen = bool('listen');
+  if (listen !== undefined) out.listen = listen;
+  const prepared = bool('prepared_statements');
+  if (prepared !== undefined) out.preparedStatements = prepared;
+  const listenUrl = u.searchParams.get('listen_url');
+  if (listenUrl !== null) out.listenUrl = listenUrl;
+  for (const name of ['schema', 'pool_size', 'listen', 'prepared_statements', 'listen_url']) u.searchParams.delete(name);
+  out.connectionString = u.toString();
+  return out;
+}
+
+/** What {@link parsePgUrl} finds in a URL. */
+export interface PgUrlParts {
+  /** The URL without this store's parameters (for `pg`). */
+  connectionString: string;
+  schema?: string;
+  poolSize?: number;
+  listen?: boolean;
+  listenUrl?: string;
+  preparedStatements?: boolean;
+}
+
+/** True for `postgres://` and `postgresql://` URLs. */
+export function isPgUrl(text: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(text);
+}
+
+/** The URL with its password replaced by `***` (for messages). */
+export function redactUrl(url: string): string {
+  return url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
+}
+
+/** A `calls` row as PostgreSQL returns it: the shared columns plus the ones only the store reads. */
+interface CallRow extends CallRecordRow {
+  seq: number;
+  parent_generation: number;
+  lease_owner: string | null;
+  lease_token: number;
+  generation: number;
+  mode: number;
+  /** Legacy (schema < 3): NULL once migrated; the bytes live in call_state_chunks. */
+  state_value: Buffer | null;
+  state_length: number;
+  state_delta: number;
+  poll_error: Buffer | null;
+  ready_errors: number;
+  deliver: number | null;
+  has_error: number;
+}
+
+/** What complete/cancel/restart read under the row lock. */
+type LockedRow = Pick<
+  CallRow,
+  | 'seq'
+  | 'id'
+  | 'state'
+  | 'lease_owner'
+  | 'lease_token'
+  | 'attempts'
+  | 'parent_id'
+  | 'parent_generation'
+  | 'generation'
+  | 'mode'
+  | 'ready'
+  | 'ready_errors'
+  | 'deliver'
+  | 'has_error'
+  | 'state_kind'
+  | 'state_type_url'
+  | 'state_length'
+>;
+
+/** Side effects to announce once a transaction has committed. */
+interface Effects {
+  due: boolean;
+  queues: Array<[string, string]>;
+  finished: string[];
+}
+
+
+/** BIGINT columns hold milliseconds and sequence numbers: safe as JS numbers. */
+const TYPES: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === 20 && format !== 'binary' ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+const RETRYABLE_CODES = new Set(['40001', '40P01']);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const CLAIM_COLUMNS = `c.seq, c.id, c.function, c.endpoint, c.parent_id, c.root_id, c.created_at, c.expires_at, c.attempts,
+  c.failures, c.lease_token, c.input, c.mode, c.generation, c.poll_max, c.state_kind, c.state_type_url, c.state_length,
+  c.state_delta, c.poll_error`;
+const LOCK_COLUMNS = `c.seq, c.id, c.state, c.lease_owner, c.lease_token, c.attempts, c.parent_id, c.parent_generation,
+  c.generation, c.mode, c.ready, c.ready_errors, c.deliver, c.has_error, c.state_kind, c.state_type_url, c.state_length`;
+/** The bytes of the state of the row `c`: its chunks of the current generation in order (or a legacy state_value). */
+const stateBytesSql = (chunks: string) => `COALESCE(c.state_value, (SELECT string_agg(k.bytes, ''::bytea ORDER BY k.seq)
+  FROM ${chunks} k WHERE k.call_id = c.id AND k.generation = c.generation))`;
+const LIST_COLUMNS = `seq, id, function, endpoint, version, original_function, idempotency_key, parent_id, root_id,
+  correlation_id, state, status, due_at, created_at, updated_at, finished_at, expires_at, attempts, failures, ready,
+  poll_min, poll_max, error`;
+
+/**
+ * The PostgreSQL store.
+ * @example
+ * const store = await PgStore.open({ url: 'postgres://postgres@127.0.0.1:5432/app', schema: 'dispatch' });
+ * const scheduler = await Scheduler.start({ store, port: 4450 });
+ */
+export class PgStore implements Store {
+  /** The schema holding the tables. */
+  readonly schema: string;
+  /** The connection pool (for tools and tests; do not write through it). */
+  readonly pool: pg.Pool;
+  /** This store object's ID in notifications (its own are ignored). */
+  readonly storeId: string;
+  private readonly notifier: PgNotifier | null;
+  private readonly listen: boolean;
+  private readonly t: { calls: string; queues: string; attempts: string; meta: string; instances: string; chunks: string };
+  private readonly knownQueues = new Set<string>();
+  private queueList: Array<[string, string]> = [];
+  private queuesLoadedAt = Number.NEGATIVE_INFINITY;
+  private rotation = 0;
+  private closed = false;
+  private warningSink: ((message: string) => void) | null = null;
+  private readonly prepared: boolean;
+  /** What claimDue learned about the calls it leased (until they complete): the fast path of `complete`. */
+  private readonly leases = new Map<string, { token: number; parentId: string | null; mode: number }>();
+
+  private constructor(init: {
+    pool: pg.Pool;
+    schema: string;
+    storeId: string;
+    listen: boolean;
+    prepared: boolean;
+    notifier: (store: PgStore) => PgNotifier;
+  }) {
+    this.pool = init.pool;
+    this.prepared = init.prepared;
+    this.schema = init.schema;
+    this.storeId = init.storeId;
+    this.listen = init.listen;
+    const s = quoteIdent(init.schema);
+    this.t = {
+      calls: `${s}.calls`,
+      queues: `${s}.queues`,
+      attempts: `${s}.attempts`,
+      meta: `${s}.meta`,
+      instances: `${s}.instances`,
+      chunks: `${s}.call_state_chunks`,
+    };
+    this.notifier = init.notifier(this);
+  }
+
+  /**
+   * Connects, creates or migrates the schema (once, under an advisory lock,
+   * when several instances start together) and returns the store.
+   * @example
+   * const store = await PgStore.open({ url: process.env.DATABASE_URL!, poolSize: 20 });
+   */
+  static async open(options: PgStoreOptions): Promise<PgStore> {
+    const parsed = parsePgUrl(options.url);
+    const schema = options.schema ?? parsed.schema ?? DEFAULT_PG_SCHEMA;
+    if (!PG_SCHEMA_PATTERN.test(schema)) {
+      throw new RangeError(
+        `the PostgreSQL schema name must match ${PG_SCHEMA_PATTERN} (lower-case letters, digits, underscores), got ${JSON.stringify(schema)}`,
+      );
+    }
+    const poolSize = options.poolSize ?? parsed.poolSize ?? 10;
+    if (!(Number.isInteger(poolSize) && poolSize >= 1)) throw new RangeError(`poolSize must be a positive integer, got ${poolSize}`);
+    const base: pg.ClientConfig = {
+      application_name: 'dispatch-scheduler',
+      ...options.pool,
+      connectionString: parsed.connectionString,
+      keepAlive: true,
+      types: TYPES,
+    };
+    const pool = new pg.Pool({ ...base, max: poolSize });
+    // An idle connection that breaks must not crash the process; the next query reconnects.
+    let warn: (m: string) => void = (m) => process.emitWarning(m);
+    pool.on('error', (err) => warn(`a PostgreSQL connection of the pool failed: ${err.message}`));
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (err) {
+      await pool.end().catch(() => {});
+      const e = err as Error & { code?: string };
+      throw new Error(
+        `cannot connect to PostgreSQL at ${redactUrl(parsed.connectionString)} (${e.code ?? e.message}): check that the server runs and that the URL, user and database are right`,
+        { cause: err },
+      );
+    }
+    try {
+      await migratePg(client, schema);
+    } catch (err) {
+      client.release(true);
+      await pool.end().catch(() => {});
+      throw err;
+    }
+    client.release();
+    const storeId = randomBytes(6).toString('hex');
+    const listenUrl = options.listenUrl ?? parsed.listenUrl;
+    const store: PgStore = new PgStore({
+      pool,
+      schema,
+      storeId,
+      listen: options.listen ?? parsed.listen ?? true,
+      prepared: options.preparedStatements ?? parsed.preparedStatements ?? true,
+      notifier: (self) =>
+        new PgNotifier({
+          clientConfig: {
+            ...base,
+            connectionString: listenUrl ? parsePgUrl(listenUrl).connectionString : parsed.connectionString,
+          },
+          channel: `dispatch_${schema}`,
+          source: storeId,
+          publish: async (channel, payloads) => {
+            await pool.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [channel, payloads]);
+          },
+          onError: (m) => self.onWarning(m),
+          onQueues: () => self.invalidateQueues(),
+          delayMs: 10,
+        }),
+    });
+    warn = (m) => store.onWarning(m);
+    return store;
+  }
+
+  private onWarning(message: string): void {
+    if (this.warningSink) this.warningSink(message);
+    else process.emitWarning(message);
+  }
+
+  /**
+   * Where this store reports trouble it recovers from (a lost LISTEN
+   * connection, a broken idle connection). Default: `process.emitWarning`.
+   * @example store.onTrouble((m) => log.warn(m));
+   */
+  onTrouble(sink: (message: string) => void): void {
+    this.warningSink = sink;
+  }
+
+  /** Forget the cached (endpoint, function) pairs: read them again at the next claim. */
+  invalidateQueues(): void {
+    this.queuesLoadedAt = Number.NEGATIVE_INFINITY;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new Error('the store is closed');
+  }
+
+  /** A frequent query, as a named prepared statement unless turned off. */
+  private sql<R extends pg.QueryResultRow>(c: pg.Pool | pg.PoolClient, name: string, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    return c.query<R>(this.prepared ? { name: `dispatch_${name}`, text, values } : { text, values });
+  }
+
+  /** Runs `fn` in a transaction, retrying deadlocks and serialization failures; announces its effects after commit. */
+  private async tx<T>(fn: (c: pg.PoolClient, fx: Effects) => Promise<T>): Promise<T> {
+    this.checkOpen();
+    for (let attempt = 1; ; attempt++) {
+      const fx: Effects = { due: false, queues: [], finished: [] };
+      const client = await this.pool.connect();
+      let broken = false;
+      try {
+        await client.query('BEGIN');
+        const result = await fn(client, fx);
+        await client.query('COMMIT');
+        this.announce(fx);
+        return result;
+      } catch (err) {
+        try {
+          await client.query('ROLLBACK');
+        } catch {
+          broken = true;
+        }
+        const code = (err as { code?: string }).code;
+        if (code && RETRYABLE_CODES.has(code) && attempt < 20) {
+          await sleep(Math.random() * 5 * attempt);
+          continue;
+        }
+        throw err;
+      } finally {
+        client.release(broken);
+      }
+    }
+  }
+
+  private announce(fx: Effects): void {
+    for (const [endpoint, fn] of fx.queues) {
+      const key = `${endpoint}\u0000${fn}`;
+      if (!this.knownQueues.has(key)) {
+        this.knownQueues.add(key);
+        this.queueList.push([endpoint, fn]);
+      }
+    }
+    if (!this.notifier) return;
+    if (fx.queues.length > 0) this.notifier.queues();
+    else if (fx.due) this.notifier.due();
+    this.notifier.finished(fx.finished);
+  }
+
+  private async loadQueues(now: number): Promise<void> {
+    const { rows } = await this.pool.query<{ endpoint: string; function: string }>(
+      `SELECT endpoint, function FROM ${this.t.queues} ORDER BY endpoint, function`,
+    );
+    this.queueList = rows.map((r) => [r.endpoint, r.function]);
+    this.knownQueues.clear();
+    for (const r of rows) this.knownQueues.add(`${r.endpoint}\u0000${r.function}`);
+    this.queuesLoadedAt = now;
+  }
+
+  /** Adds the (endpoint, function) pairs not known yet; sorted, so concurrent inserts cannot deadlock. */
+  private async ensureQueues(c: pg.PoolClient, pairs: Array<[string, string]>, fx: Effects): Promise<void> {
+    const missing = new Map<string, [string, string]>();
+    for (const [e, f] of pairs) {
+      const key = `${e}\u0000${f}`;
+      if (!this.knownQueues.has(key)) missing.set(key, [e, f]);
+    }
+    if (missing.size === 0) return;
+    const sorted = [...missing.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((x) => x[1]);
+    await c.query(
+      `INSERT INTO ${this.t.queues} (endpoint, function) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`,
+      [sorted.map((p) => p[0]), sorted.map((p) => p[1])],
+    );
+    fx.queues.push(...sorted);
+  }
+
+  /** Inserts rows (no idempotency handling); answers the IDs actually inserted. */
+  private async insertRows(c: pg.PoolClient, calls: NewCall[], parentGeneration: number, fx: Effects): Promise<Set<string>> {
+    if (calls.length === 0) return new Set();
+    await this.ensureQueues(
+      c,
+      calls.map((x) => [x.endpoint, x.function]),
+      fx,
+    );
+    const { rows } = await this.sql<{ id: string }>(
+      c,
+      'insert_calls',
+      `INSERT INTO ${this.t.calls} (id, function, endpoint, version, input, original_function, original_endpoint,
+        original_input, idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, due_at,
+        created_at, updated_at, expires_at, expiration_ms)
+      SELECT id, fn, ep, ver, inp, fn, ep, inp, ik, pid, $13::int, rid, corr, 'pending', due, cat, cat, exp, expms
+      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::text[],
+        $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $14::bigint[])
+        AS u(id, fn, ep, ver, inp, ik, pid, rid, corr, due, cat, exp, expms)
+      ON CONFLICT (idempotency_key) DO NOTHING
+      RETURNING id`,
+      [
+        calls.map((x) => x.id),
+        calls.map((x) => x.function),
+        calls.map((x) => x.endpoint),
+        calls.map((x) => x.version ?? ''),
+        calls.map((x) => encodeAny(x.input)),
+        calls.map((x) => x.idempotencyKey || null),
+        calls.map((x) => x.parentId ?? null),
+        calls.map((x) => x.rootId),
+        calls.map((x) => (x.correlationId === undefined ? null : x.correlationId.toString())),
+        calls.map((x) => x.dueAt),
+        calls.map((x) => x.createdAt),
+        calls.map((x) => x.expiresAt),
+        parentGeneration,
+        calls.map((x) => x.expirationMs),
+      ],
+    );
+    fx.due = true;
+    return new Set(rows.map((r) => r.id));
+  }
+
+  insertCalls(calls: NewCall[]): Promise<string[]> {
+    // A key repeated within the batch answers the first call's ID.
+    const firstByKey = new Map<string, NewCall>();
+    const rows: NewCall[] = [];
+    for (const call of calls) {
+      const key = call.idempotencyKey;
+      if (key) {
+        if (firstByKey.has(key)) continue;
+        firstByKey.set(key, call);
+      }
+      rows.push(call);
+    }
+    return this.tx(async (c, fx) => {
+      const inserted = await this.insertRows(c, rows, 0, fx);
+      const byKey = new Map<string, string>();
+      const lost = rows.filter((r) => r.idempotencyKey && !inserted.has(r.id)).map((r) => r.idempotencyKey!);
+      if (lost.length > 0) {
+        // The key was taken (maybe by another instance, committed meanwhile): answer the original ID.
+        const { rows: found } = await c.query<{ id: string; idempotency_key: string }>(
+          `SELECT id, idempotency_key FROM ${this.t.calls} WHERE idempotency_key = ANY($1::text[])`,
+          [lost],
+        );
+        for (const f of found) byKey.set(f.idempotency_key, f.id);
+      }
+      return calls.map((call) => {
+        const key = call.idempotencyKey;
+        if (!key) return call.id;
+        const first = firstByKey.get(key)!;
+        if (inserted.has(first.id)) return first.id;
+        const original = byKey.get(key);
+        if (!original) throw new Error(`idempotency key ${JSON.stringify(key)} conflicted but its call was not found`);
+        return original;
+      });
+    });
+  }
+
+  async claimDue(req: ClaimRequest): Promise<ClaimResult> {
+    this.checkOpen();
+    if (req.now - this.queuesLoadedAt > 1000) await this.loadQueues(req.now);
+    const n = this.queueList.length;
+    const start = n > 0 ? this.rotation++ % n : 0;
+    const eps: string[] = [];
+    const fns: string[] = [];
+    const caps: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const [endpoint, fn] = this.queueList[(start + i) % n]!;
+      const cap = Math.min(req.capacity(endpoint, fn), req.limit);
+      if (cap <= 0) continue;
+      eps.push(endpoint);
+      fns.push(fn);
+      caps.push(cap);
+    }
+    if (eps.length === 0 || req.limit <= 0) return { calls: [], nextDueAt: null };
+    // Bytes of states the run loop will elide are not read (their length is enough).
+    const elideStateAbove = req.elideStateAbove ?? Number.POSITIVE_INFINITY;
+    const { rows } = await this.sql<CallRow & { ord: number; old_due: number }>(
+      this.pool,
+      'claim',
+      `WITH q AS (
+        SELECT * FROM unnest($1::text[], $2::text[], $3::int[]) WITH ORDINALITY AS q(endpoint, function, cap, ord)
+      ), picked AS (
+        SELECT q.ord, p.seq, p.due_at AS old_due FROM q CROSS JOIN LATERAL (
+          SELECT seq, due_at FROM ${this.t.calls} k
+          WHERE k.endpoint = q.endpoint AND k.function = q.function AND k.due_at <= $4
+          ORDER BY k.due_at LIMIT q.cap FOR UPDATE SKIP LOCKED
+        ) p
+        LIMIT $5
+      )
+      UPDATE ${this.t.calls} c SET state = 'running', due_at = $6, lease_owner = $7, lease_token = c.lease_token + 1,
+        updated_at = $4
+      FROM picked WHERE c.seq = picked.seq
+      RETURNING picked.ord, picked.old_due, ${CLAIM_COLUMNS},
+        CASE WHEN c.mode = 1 AND c.state_kind <> 0
+          AND NOT (c.state_delta = 1 AND c.state_kind = 2 AND c.state_length >= $8::float8)
+        THEN ${stateBytesSql(this.t.chunks)} END AS state_value`,
+      [eps, fns, caps, req.now, req.limit, req.now + req.leaseMs, req.owner, elideStateAbove],
+    );
+    rows.sort((a, b) => a.ord - b.ord || a.old_due - b.old_due || a.seq - b.seq);
+    for (const r of rows) this.leases.set(r.id, { token: r.lease_token, parentId: r.parent_id, mode: r.mode });
+
+    // nextDueAt, as the SQLite store: `now` when a limit stopped the claim,
+    // else the earliest due_at of the pairs that still had capacity.
+    let nextDueAt: number | null = null;
+    const claimedPerPair = new Map<number, number>();
+    for (const r of rows) claimedPerPair.set(r.ord, (claimedPerPair.get(r.ord) ?? 0) + 1);
+    const open: number[] = [];
+    let stopped = rows.length >= req.limit;
+    for (let i = 0; i < eps.length; i++) {
+      const got = claimedPerPair.get(i + 1) ?? 0;
+      if (got >= caps[i]!) stopped = true;
+      else open.push(i);
+    }
+    if (stopped) nextDueAt = req.now;
+    if (open.length > 0 && !(rows.length >= req.limit)) {
+      const { rows: next } = await this.sql<{ due: number | null }>(
+        this.pool,
+        'next_due',
+        `SELECT min(n.due_at) AS due FROM unnest($1::text[], $2::text[]) AS q(endpoint, function)
+        CROSS JOIN LATERAL (SELECT due_at FROM ${this.t.calls} k WHERE k.endpoint = q.endpoint AND k.function = q.function
+          AND k.due_at IS NOT NULL ORDER BY k.due_at LIMIT 1) n`,
+        [open.map((i) => eps[i]!), open.map((i) => fns[i]!)],
+      );
+      let due = next[0]?.due ?? null;
+      // Due but not claimed with capacity left: rows locked by another
+      // transaction (a claim or a completion). Look again shortly, not at once.
+      if (due !== null && due <= req.now) due = req.now + 10;
+      if (due !== null && (nextDueAt === null || due < nextDueAt)) nextDueAt = due;
+    }
+    const calls = await this.toClaimed(rows, elideStateAbove);
+    return { calls, nextDueAt };
+  }
+
+  private async toClaimed(rows: CallRow[], elideStateAbove: number): Promise<ClaimedCall[]> {
+    const resumes = rows.filter((r) => r.mode === 1);
+    const results = new Map<string, ChildResult[]>();
+    if (resumes.length > 0) {
+      const { rows: ready } = await this.sql<{
+        parent: string;
+        id: string;
+        correlation_id: string | null;
+        output: Buffer | null;
+        error: Buffer | null;
+      }>(
+        this.pool,
+        'ready_results',
+        `SELECT p.pid AS parent, r.id, r.correlation_id, r.output, r.error
+        FROM unnest($1::text[], $2::int[], $3::int[]) WITH ORDINALITY AS p(pid, gen, lim, ord)
+        CROSS JOIN LATERAL (SELECT id, correlation_id, output, error, finished_at, seq FROM ${this.t.calls} k
+          WHERE k.parent_id = p.pid AND k.parent_generation = p.gen AND k.deliver = 1
+          ORDER BY k.finished_at, k.seq LIMIT p.lim) r
+        ORDER BY p.ord, r.finished_at, r.seq`,
+        [resumes.map((r) => r.id), resumes.map((r) => r.generation), resumes.map((r) => Math.max(1, r.poll_max))],
+      );
+      for (const r of ready) {
+        let list = results.get(r.parent);
+        if (!list) results.set(r.parent, (list = []));
+        list.push({
+          dispatchId: r.id,
+          correlationId: BigInt(r.correlation_id ?? '0'),
+          output: decodeAny(r.output),
+          error: decodeErrorBlob(r.error),
+        });
+      }
+    }
+    return rows.map((row) => {
+      let resume: ClaimedCall['resume'] = null;
+      if (row.mode === 1) {
+        const deltaCapable = row.state_delta === 1;
+        const elided = deltaCapable && row.state_kind === 2 && row.state_length >= elideStateAbove;
+        const state = stateOf(row, row.state_value);
+        resume = {
+          state,
+          stateLength: state ? (elided ? row.state_length : state.value.length) : 0,
+          stateLoaded: !elided || !state,
+          results: results.get(row.id) ?? [],
+          error: decodeErrorBlob(row.poll_error),
+          deltaCapable,
+        };
+      }
+      return toClaimedCall(row, resume);
+    });
+  }
+
+  /**
+   * Locks a call's parent (if any), then the call: the lock order of every
+   * writer (see the module comment). Null for an unknown ID.
+   */
+  private async lockCall(c: pg.PoolClient, id: string): Promise<LockedRow | null> {
+    const { rows } = await this.sql<LockedRow>(
+      c,
+      'lock_call',
+      `SELECT ${LOCK_COLUMNS} FROM ${this.t.calls} c
+      WHERE c.id = $1 AND (c.parent_id IS NULL OR EXISTS (SELECT 1 FROM ${this.t.calls} p WHERE p.id = c.parent_id FOR UPDATE))
+      FOR UPDATE OF c`,
+      [id],
+    );
+    if (rows[0]) return rows[0];
+    // A parent row that does not exist (never expected): lock the call alone.
+    const { rows: alone } = await c.query<LockedRow>(`SELECT ${LOCK_COLUMNS} FROM ${this.t.calls} c WHERE c.id = $1 FOR UPDATE`, [id]);
+    return alone[0] ?? null;
+  }
+
+  private async insertAttempt(c: pg.PoolClient, id: string, a: AttemptRecord): Promise<void> {
+    await this.sql(
+      c,
+      'insert_attempt',
+      `INSERT INTO ${this.t.attempts} (call_id, number, started_at, duration_ms, status, outcome, resume, error)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+      ON CONFLICT (call_id, number) DO UPDATE SET started_at = EXCLUDED.started_at, duration_ms = EXCLUDED.duration_ms,
+        status = EXCLUDED.status, outcome = EXCLUDED.outcome, resume = EXCLUDED.resume, error = EXCLUDED.error`,
+      [id, a.number, a.startedAt, a.durationMs, a.status, a.outcome, a.resume, encodeErrorBlob(a.error)],
+    );
+  }
+
+  /** Marks results as delivered to `parent`; returns how many and how many were errors. */
+  private async markDelivered(c: pg.PoolClient, parent: LockedRow, ids: string[]): Promise<{ n: number; e: number }> {
+    if (ids.length === 0) return { n: 0, e: 0 };
+    const { rows } = await this.sql<{ n: number; e: number }>(
+      c,
+      'mark_delivered',
+      `WITH d AS (
+        UPDATE ${this.t.calls} SET deliver = NULL WHERE id = ANY($1::text[]) AND parent_id = $2 AND deliver = 1 RETURNING has_error
+      ) SELECT count(*)::int AS n, coalesce(sum(has_error), 0)::int AS e FROM d`,
+      [ids, parent.id],
+    );
+    return rows[0] ?? { n: 0, e: 0 };
+  }
+
+  /**
+   * Finishes a row; if `notify`, hands its result to its parent when the
+   * parent still waits for this generation (making the parent due when its
+   * Poll's condition holds). The parent must be locked already.
+   */
+  private async finishRow(
+    c: pg.PoolClient,
+    row: Pick<LockedRow, 'seq' | 'id'>,
+    f: { state: CallState; status: number; output: IAny | null; error: IError | null; attempts?: number; delivered?: { n: number; e: number } },
+    now: number,
+    notify: boolean,
+    fx: Effects,
+  ): Promise<void> {
+    const hasError = f.error != null || f.status !== 1 ? 1 : 0;
+    const { rows } = await this.sql<{ parent_due: number | null }>(
+      c,
+      'finish_row',
+      `WITH f AS (
+        UPDATE ${this.t.calls} c SET state = $2, status = $3, output = $4, error = $5, has_error = $6, due_at = NULL,
+          lease_owner = NULL, finished_at = $7, updated_at = $7, mode = 0, state_kind = 0, state_type_url = NULL,
+          state_value = NULL, state_length = 0, poll_error = NULL, poll_min = 0, poll_max = 0, poll_deadline = NULL,
+          attempts = COALESCE($9::int, c.attempts),
+          ready = GREATEST(0, c.ready - $10::int), ready_errors = GREATEST(0, c.ready_errors - $11::int),
+          deliver = CASE WHEN $8::boolean AND c.parent_id IS NOT NULL AND EXISTS (
+            SELECT 1 FROM ${this.t.calls} p WHERE p.id = c.parent_id AND p.generation = c.parent_generation AND p.state IN ${WAITING_SQL}
+          ) THEN 1 ELSE c.deliver END
+        WHERE c.seq = $1
+        RETURNING c.id, c.deliver, c.parent_id, c.parent_generation
+      ), d AS (
+        DELETE FROM ${this.t.chunks} k USING f WHERE k.call_id = f.id
+      ), p AS (
+        UPDATE ${this.t.calls} p SET ready = p.ready + 1, ready_errors = p.ready_errors + $6, updated_at = $7,
+          due_at = CASE WHEN p.state = 'suspended' AND (p.ready + 1 >= p.poll_min OR ($6 = 1 AND p.poll_wake_on_error = 1))
+            THEN LEAST(COALESCE(p.due_at, $7), $7) ELSE p.due_at END
+        FROM f WHERE $8::boolean AND f.deliver = 1 AND p.id = f.parent_id AND p.generation = f.parent_generation
+          AND p.state IN ${WAITING_SQL}
+        RETURNING p.due_at
+      ) SELECT (SELECT due_at FROM p) AS parent_due`,
+      [
+        row.seq,
+        f.state,
+        f.status,
+        encodeAny(f.output),
+        encodeErrorBlob(f.error),
+        hasError,
+        now,
+        notify,
+        f.attempts ?? null,
+        f.delivered?.n ?? 0,
+        f.delivered?.e ?? 0,
+      ],
+    );
+    fx.finished.push(row.id);
+    const due = rows[0]?.parent_due;
+    if (due !== null && due !== undefined && due <= now) fx.due = true;
+  }
+
+  /** Cancels the unfinished calls among `ids` and their descendants; notifies parents outside the set if asked. */
+  private async cancelTrees(c: pg.PoolClient, ids: string[], now: number, error: IError, notifyOutside: boolean, fx: Effects): Promise<number> {
+    if (ids.length === 0) return 0;
+    const { rows } = await c.query<{ seq: number; id: string; parent_id: string | null }>(
+      `WITH RECURSIVE tree(id) AS (
+        SELECT x FROM unnest($1::text[]) AS x
+        UNION SELECT k.id FROM ${this.t.calls} k JOIN tree t ON k.parent_id = t.id
+      )
+      SELECT c.seq, c.id, c.parent_id FROM ${this.t.calls} c JOIN tree t ON c.id = t.id
+      WHERE c.state NOT IN ${FINISHED_SQL} ORDER BY c.seq FOR UPDATE OF c`,
+      [ids],
+    );
+    if (rows.length === 0) return 0;
+    const set = new Set(rows.map((r) => r.id));
+    const top = new Set(ids);
+    const bulkSeqs: number[] = [];
+    const bulkErrors: Array<Buffer | null> = [];
+    const bulkIds: string[] = [];
+    for (const row of rows) {
+      const err: IError = top.has(row.id) ? error : { type: 'CancelledError', message: `cancelled because its parent ${row.parent_id} was cancelled` };
+      if (notifyOutside && row.parent_id && !set.has(row.parent_id)) {
+        await this.finishRow(c, row, { state: 'cancelled', status: PERMANENT_ERROR, output: null, error: err }, now, true, fx);
+      } else {
+        bulkSeqs.push(row.seq);
+        bulkIds.push(row.id);
+        bulkErrors.push(encodeErrorBlob(err));
+        fx.finished.push(row.id);
+      }
+    }
+    if (bulkSeqs.length > 0) {
+      await c.query(
+        `UPDATE ${this.t.calls} c SET state = 'cancelled', status = ${PERMANENT_ERROR}, output = NULL, error = u.err, has_error = 1,
+          due_at = NULL, lease_owner = NULL, finished_at = $3, updated_at = $3, mode = 0, state_kind = 0, state_type_url = NULL,
+          state_value = NULL, state_length = 0, poll_error = NULL, poll_min = 0, poll_max = 0, poll_deadline = NULL
+        FROM unnest($1::bigint[], $2::bytea[]) AS u(seq, err) WHERE c.seq = u.seq`,
+        [bulkSeqs, bulkErrors, now],
+      );
+      await c.query(`DELETE FROM ${this.t.chunks} WHERE call_id = ANY($1::text[])`, [bulkIds]);
+    }
+    return rows.length;
+  }
+
+  private async cancelOrphans(c: pg.PoolClient, row: LockedRow, now: number, reason: string, fx: Effects): Promise<void> {
+    const { rows } = await c.query<{ id: string }>(
+      `SELECT id FROM ${this.t.calls} WHERE parent_id = $1 AND parent_generation = $2 AND state NOT IN ${FINISHED_SQL}`,
+      [row.id, row.generation],
+    );
+    await this.cancelTrees(
+      c,
+      rows.map((r) => r.id),
+      now,
+      { type: 'CancelledError', message: reason },
+      false,
+      fx,
+    );
+  }
+
+  complete(req: CompleteRequest): Promise<boolean> {
+    const lease = this.leases.get(req.id);
+    if (lease) this.leases.delete(req.id);
+    const o = req.outcome;
+    if (
+      lease?.token === req.leaseToken &&
+      (o.kind === 'retry' || (o.kind === 'finish' && lease.mode === 0 && req.delivered.length === 0))
+    ) {
+      return this.completeSimple(req, lease.parentId);
+    }
+    return this.tx(async (c, fx) => {
+      const row = await this.lockCall(c, req.id);
+      if (row?.state !== 'running' || row.lease_owner !== req.owner || row.lease_token !== req.leaseToken) return false;
+      const now = req.now;
+      const a = req.attempt;
+      if (a) await this.insertAttempt(c, row.id, a);
+      const attempts = a ? Math.max(row.attempts, a.number) : row.attempts;
+      const orphans = req.orphans ?? 'cancel';
+      // Children exist only after a suspension of the current generation (mode 1).
+      const mayHaveChildren = row.mode === 1;
+      switch (o.kind) {
+        case 'retry':
+          await c.query(
+            `UPDATE ${this.t.calls} SET state = 'pending', due_at = $1, lease_owner = NULL, status = $2, error = $3,
+              failures = failures + 1, attempts = $4, updated_at = $5 WHERE seq = $6`,
+            [o.dueAt, o.status, encodeErrorBlob(o.error), attempts, now, row.seq],
+          );
+          if (o.dueAt <= now) fx.due = true;
+          break;
+        case 'finish': {
+          const delivered = await this.markDelivered(c, row, req.delivered);
+          await this.finishRow(
+            c,
+            row,
+            { state: o.status === 1 ? 'succeeded' : 'failed', status: o.status, output: o.output, error: o.error, attempts, delivered },
+            now,
+            true,
+            fx,
+          );
+          if (orphans === 'cancel' && mayHaveChildren) {
+            await this.cancelOrphans(c, row, now, `cancelled because its parent ${row.id} finished before collecting this result`, fx);
+          }
+          break;
+        }
+        case 'suspend': {
+          const delivered = await this.markDelivered(c, row, req.delivered);
+          // 8.17: one child per correlation ID in an execution; a repeated ID is dropped.
+          const seen = new Set<string>();
+          let calls: NewCall[] = [];
+          for (const call of o.calls) {
+            const corr = call.correlationId === undefined ? null : call.correlationId.toString();
+            if (corr !== null) {
+              if (seen.has(corr)) continue;
+              seen.add(corr);
+            }
+            calls.push(call);
+          }
+          if (seen.size > 0 && mayHaveChildren) {
+            const { rows: dup } = await c.query<{ correlation_id: string }>(
+              `SELECT correlation_id FROM ${this.t.calls} WHERE parent_id = $1 AND parent_generation = $2 AND correlation_id = ANY($3::text[])`,
+              [row.id, row.generation, [...seen]],
+            );
+            if (dup.length > 0) {
+              const taken = new Set(dup.map((d) => d.correlation_id));
+              calls = calls.filter((x) => x.correlationId === undefined || !taken.has(x.correlationId.toString()));
+            }
+          }
+          await this.insertRows(c, calls, row.generation, fx);
+          let kind = 0;
+          let typeUrl: string | null = null;
+          let delta = false;
+          if (o.state?.kind === 'bytes') {
+            kind = 1;
+          } else if (o.state?.kind === 'typed') {
+            kind = 2;
+            typeUrl = o.state.typeUrl;
+            if (o.stateIsDelta) delta = true;
+          }
+          // A delta of the same typed state is appended as a chunk (at its
+          // byte offset); any other state replaces the chunks. The stored
+          // bytes are never read here.
+          const append = delta && row.state_kind === 2 && row.state_type_url === typeUrl;
+          if (!append) await this.dropState(c, row);
+          const offset = append ? row.state_length : 0;
+          const value = o.state && o.state.value.length > 0 ? Buffer.from(o.state.value.buffer, o.state.value.byteOffset, o.state.value.byteLength) : null;
+          const ready = Math.max(0, row.ready - delivered.n);
+          const readyErrors = Math.max(0, row.ready_errors - delivered.e);
+          const wake = o.pollError != null || ready >= o.minResults || (o.wakeOnError && readyErrors > 0) || o.deadline <= now;
+          await this.sql(
+            c,
+            'suspend',
+            `WITH i AS (
+              INSERT INTO ${this.t.chunks} (call_id, generation, seq, bytes)
+              SELECT $18::text, $19::int, $7::bigint, $10::bytea WHERE $10::bytea IS NOT NULL
+            )
+            UPDATE ${this.t.calls} SET state = 'suspended', mode = 1, due_at = $1, lease_owner = NULL, status = $2, error = NULL,
+              failures = 0, attempts = $3, updated_at = $4, ready = $5, ready_errors = $6, state_value = NULL,
+              state_length = $7::bigint + COALESCE(length($10::bytea), 0),
+              state_kind = $8, state_type_url = $9, state_delta = CASE WHEN $11::boolean THEN 1 ELSE state_delta END,
+              poll_min = $12, poll_max = $13, poll_deadline = $14, poll_wake_on_error = $15, poll_error = $16
+            WHERE seq = $17`,
+            [
+              wake ? now : o.deadline,
+              o.status,
+              attempts,
+              now,
+              ready,
+              readyErrors,
+              offset,
+              kind,
+              typeUrl,
+              value,
+              delta,
+              o.minResults,
+              o.maxResults,
+              o.deadline,
+              o.wakeOnError ? 1 : 0,
+              encodeErrorBlob(o.pollError),
+              row.seq,
+              row.id,
+              row.generation,
+            ],
+          );
+          break;
+        }
+        case 'tail_call': {
+          if (orphans === 'cancel' && mayHaveChildren) {
+            await this.cancelOrphans(c, row, now, `cancelled because its parent ${row.id} was replaced by a tail call`, fx);
+          }
+          await this.ensureQueues(c, [[o.endpoint, o.function]], fx);
+          await this.dropState(c, row);
+          await c.query(
+            `UPDATE ${this.t.calls} SET function = $1, endpoint = $2, input = $3, expires_at = $4, state = 'pending', mode = 0,
+              due_at = $5, lease_owner = NULL, status = $6, error = NULL, failures = 0, attempts = $7,
+              generation = generation + 1, ready = 0, ready_errors = 0, state_kind = 0, state_type_url = NULL,
+              state_value = NULL, state_length = 0, state_delta = 0, poll_min = 0, poll_max = 0, poll_deadline = NULL, poll_error = NULL,
+              updated_at = $8 WHERE seq = $9`,
+            [o.function, o.endpoint, encodeAny(o.input), o.expiresAt, o.dueAt, o.status, attempts, now, row.seq],
+          );
+          fx.due = true;
+          break;
+        }
+      }
+      return true;
+    });
+  }
+
+  /**
+   * The common outcomes in one statement, without a transaction: a retry, or
+   * the end of a call that never suspended in its current generation (no
+   * children, nothing delivered). The lease is checked in the UPDATE's
+   * WHERE; the parent (if any) is locked first (an InitPlan the WHERE
+   * depends on), as everywhere else; the attempt is inserted only if the
+   * update happened.
+   */
+  private async completeSimple(req: CompleteRequest, parentId: string | null): Promise<boolean> {
+    this.checkOpen();
+    const a = req.attempt;
+    const o = req.outcome;
+    const attemptValues = [
+      a?.number ?? null,
+      a?.startedAt ?? null,
+      a?.durationMs ?? null,
+      a?.status ?? null,
+      a?.outcome ?? null,
+      a?.resume ?? null,
+      encodeErrorBlob(a?.error),
+    ];
+    const attemptCte = (from: string) => `a AS (
+        INSERT INTO ${this.t.attempts} (call_id, number, started_at, duration_ms, status, outcome, resume, error)
+        SELECT ${from}.id, $4::int, $5::bigint, $6::float8, $7::int, $8::text, $9::boolean, $10::bytea FROM ${from} WHERE $4::int IS NOT NULL
+        ON CONFLICT (call_id, number) DO UPDATE SET started_at = EXCLUDED.started_at, duration_ms = EXCLUDED.duration_ms,
+          status = EXCLUDED.status, outcome = EXCLUDED.outcome, resume = EXCLUDED.resume, error = EXCLUDED.error
+      )`;
+    const lease = `id = $1 AND state = 'running' AND lease_owner = $2 AND lease_token = $3`;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (o.kind === 'retry') {
+          const { rows } = await this.sql<{ n: number }>(
+            this.pool,
+            'complete_retry',
+            `WITH u AS (
+              UPDATE ${this.t.calls} SET state = 'pending', due_at = $11, lease_owner = NULL, status = $12, error = $13,
+                failures = failures + 1, attempts = GREATEST(attempts, COALESCE($4::int, 0)), updated_at = $14
+              WHERE ${lease} RETURNING id
+            ), ${attemptCte('u')}
+            SELECT count(*)::int AS n FROM u`,
+            [req.id, req.owner, req.leaseToken, ...attemptValues, o.dueAt, o.status, encodeErrorBlob(o.error), req.now],
+          );
+          const done = rows[0]?.n === 1;
+          if (done && o.dueAt <= req.now) this.announce({ due: true, queues: [], finished: [] });
+          return done;
+        }
+        if (o.kind !== 'finish') throw new Error(`completeSimple cannot record a ${o.kind}`);
+        const hasError = o.error != null || o.status !== 1 ? 1 : 0;
+        const { rows } = await this.sql<{ n: number; parent_due: number | null }>(
+          this.pool,
+          'complete_finish',
+          `WITH pl AS (
+            SELECT seq FROM ${this.t.calls} WHERE id = $11::text FOR UPDATE
+          ), f AS (
+            UPDATE ${this.t.calls} c SET state = $12, status = $13, output = $14, error = $15, has_error = $16, due_at = NULL,
+              lease_owner = NULL, finished_at = $17, updated_at = $17, mode = 0, state_kind = 0, state_type_url = NULL,
+              state_value = NULL, poll_error = NULL, poll_min = 0, poll_max = 0, poll_deadline = NULL,
+              attempts = GREATEST(c.attempts, COALESCE($4::int, 0)),
+              deliver = CASE WHEN c.parent_id IS NOT NULL AND EXISTS (
+                SELECT 1 FROM ${this.t.calls} p WHERE p.id = c.parent_id AND p.generation = c.parent_generation AND p.state IN ${WAITING_SQL}
+              ) THEN 1 ELSE c.deliver END
+            WHERE c.${lease.replaceAll(' AND ', ' AND c.')} AND (SELECT count(*) FROM pl) >= 0
+            RETURNING c.id, c.deliver, c.parent_id, c.parent_generation
+          ), p AS (
+            UPDATE ${this.t.calls} p SET ready = p.ready + 1, ready_errors = p.ready_errors + $16, updated_at = $17,
+              due_at = CASE WHEN p.state = 'suspended' AND (p.ready + 1 >= p.poll_min OR ($16 = 1 AND p.poll_wake_on_error = 1))
+                THEN LEAST(COALESCE(p.due_at, $17), $17) ELSE p.due_at END
+            FROM f WHERE f.deliver = 1 AND p.id = f.parent_id AND p.generation = f.parent_generation AND p.state IN ${WAITING_SQL}
+            RETURNING p.due_at
+          ), ${attemptCte('f')}
+          SELECT (SELECT count(*) FROM f)::int AS n, (SELECT due_at FROM p) AS parent_due`,
+          [
+            req.id,
+            req.owner,
+            req.leaseToken,
+            ...attemptValues,
+            parentId,
+            o.status === 1 ? 'succeeded' : 'failed',
+            o.status,
+            encodeAny(o.output),
+            encodeErrorBlob(o.error),
+            hasError,
+            req.now,
+          ],
+        );
+        const done = rows[0]?.n === 1;
+        if (done) {
+          const due = rows[0]?.parent_due;
+          this.announce({ due: due !== null && due !== undefined && due <= req.now, queues: [], finished: [req.id] });
+        }
+        return done;
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code && RETRYABLE_CODES.has(code) && attempt < 20) {
+          await sleep(Math.random() * 5 * attempt);
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  async renewLeases(owner: string, ids: string[], until: number): Promise<void> {
+    this.checkOpen();
+    if (ids.length === 0) return;
+    // Locks in seq order (see the module comment), so renewals never deadlock with completions.
+    await this.sql(
+      this.pool,
+      'renew',
+      `UPDATE ${this.t.calls} SET due_at = $1 WHERE seq IN (
+        SELECT seq FROM ${this.t.calls} WHERE id = ANY($2::text[]) AND lease_owner = $3 AND state = 'running' ORDER BY seq FOR UPDATE
+      ) AND lease_owner = $3 AND state = 'running'`,
+      [until, ids, owner],
+    );
+  }
+
+  cancel(id: string, now: number, error: IError): Promise<number> {
+    return this.tx(async (c, fx) => {
+      const row = await this.lockCall(c, id);
+      if (!row) return 0;
+      return this.cancelTrees(c, [id], now, error, true, fx);
+    });
+  }
+
+  restart(id: string, now: number): Promise<boolean> {
+    return this.tx(async (c, fx) => {
+      const row = await this.lockCall(c, id);
+      if (!row) return false;
+      await this.cancelOrphans(c, row, now, `cancelled because its parent ${row.id} was restarted`, fx);
+      if (row.deliver === 1 && row.parent_id) {
+        // Its old result was counted as ready for the parent: take it back.
+        await c.query(
+          `UPDATE ${this.t.calls} SET ready = GREATEST(0, ready - 1), ready_errors = GREATEST(0, ready_errors - $1) WHERE id = $2`,
+          [row.has_error, row.parent_id],
+        );
+      }
+      const { rows } = await c.query<{ endpoint: string; function: string }>(
+        `SELECT original_endpoint AS endpoint, original_function AS function FROM ${this.t.calls} WHERE seq = $1`,
+        [row.seq],
+      );
+      await this.ensureQueues(c, [[rows[0]!.endpoint, rows[0]!.function]], fx);
+      await this.dropState(c, row);
+      await c.query(
+        `UPDATE ${this.t.calls} SET function = original_function, endpoint = original_endpoint, input = original_input,
+          state = 'pending', mode = 0, due_at = $1, lease_owner = NULL, lease_token = lease_token + 1, status = 0,
+          failures = 0, generation = generation + 1, ready = 0, ready_errors = 0, expires_at = $1 + expiration_ms,
+          finished_at = NULL, output = NULL, error = NULL, has_error = 0, deliver = NULL, state_kind = 0,
+          state_type_url = NULL, state_value = NULL, state_length = 0, state_delta = 0, poll_min = 0, poll_max = 0,
+          poll_deadline = NULL, poll_error = NULL, updated_at = $1 WHERE seq = $2`,
+        [now, row.seq],
+      );
+      fx.due = true;
+      return true;
+    });
+  }
+
+  async getCall(id: string): Promise<CallRecord | null> {
+    this.checkOpen();
+    const { rows } = await this.sql<CallRow>(
+      this.pool,
+      'get_call',
+      `SELECT ${LIST_COLUMNS}, input, output, state_kind, state_type_url,
+        CASE WHEN state_kind <> 0 THEN ${stateBytesSql(this.t.chunks)} END AS state_value
+      FROM ${this.t.calls} c WHERE id = $1`,
+      [id],
+    );
+    return rows[0] ? toCallRecord(rows[0], true) : null;
+  }
+
+  async loadState(id: string, leaseToken: number): Promise<CoroutineState | null> {
+    this.checkOpen();
+    const { rows } = await this.sql<Pick<CallRow, 'state_kind' | 'state_type_url' | 'state_value'>>(
+      this.pool,
+      'load_state',
+      `SELECT state_kind, state_type_url, ${stateBytesSql(this.t.chunks)} AS state_value
+      FROM ${this.t.calls} c WHERE id = $1 AND lease_token = $2 AND state = 'running'`,
+      [id, leaseToken],
+    );
+    return rows[0] ? stateOf(rows[0], rows[0].state_value) : null;
+  }
+
+  /** Deletes the chunks of a locked call's state (replaced, restarted or tail-called). */
+  private async dropState(c: pg.PoolClient, row: Pick<LockedRow, 'id' | 'state_kind' | 'state_length'>): Promise<void> {
+    if (row.state_kind !== 0 || row.state_length > 0) {
+      await this.sql(c, 'drop_state', `DELETE FROM ${this.t.chunks} WHERE call_id = $1`, [row.id]);
+    }
+  }
+
+  async getAttempts(id: string): Promise<AttemptRecord[]> {
+    this.checkOpen();
+    const { rows } = await this.pool.query<{
+      number: number;
+      started_at: number;
+      duration_ms: number;
+      status: number;
+      outcome: string;
+      resume: boolean;
+      error: Buffer | null;
+    }>(`SELECT * FROM ${this.t.attempts} WHERE call_id = $1 ORDER BY number`, [id]);
+    return rows.map((r) => ({
+      number: r.number,
+      startedAt: r.started_at,
+      durationMs: r.duration_ms,
+      status: r.status,
+      outcome: r.outcome,
+      resume: r.resume,
+      error: decodeErrorBlob(r.error),
+    }));
+  }
+
+  async getChildren(id: string): Promise<string[]> {
+    this.checkOpen();
+    const { rows } = await this.pool.query<{ id: string }>(`SELECT id FROM ${this.t.calls} WHERE parent_id = $1 ORDER BY seq`, [id]);
+    return rows.map((r) => r.id);
+  }
+
+  async finishedAmong(ids: string[]): Promise<string[]> {
+    this.checkOpen();
+    if (ids.length === 0) return [];
+    const { rows } = await this.sql<{ id: string }>(
+      this.pool,
+      'finished_among',
+      `SELECT id FROM ${this.t.calls} WHERE id = ANY($1::text[]) AND state IN ${FINISHED_SQL}`,
+      [ids],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  async listCalls(filter: ListFilter): Promise<ListPage> {
+    this.checkOpen();
+    const limit = Math.min(1000, Math.max(1, filter.limit ?? 100));
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, value: unknown) => {
+      params.push(value);
+      where.push(sql.replace('?', `$${params.length}`));
+    };
+    if (filter.function) add('function = ?', filter.function);
+    if (filter.createdAfter !== undefined) add('created_at >= ?', filter.createdAfter);
+    if (filter.createdBefore !== undefined) add('created_at < ?', filter.createdBefore);
+    if (filter.rootsOnly) where.push('parent_id IS NULL');
+    const countWhere = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const countQuery = this.pool.query<{ state: CallState; n: number }>(
+      `SELECT state, count(*) AS n FROM ${this.t.calls} ${countWhere} GROUP BY state`,
+      [...params],
+    );
+    if (filter.states && filter.states.length > 0) add('state = ANY(?::text[])', filter.states);
+    if (filter.cursor) {
+      const seq = Number.parseInt(filter.cursor, 10);
+      if (!Number.isSafeInteger(seq) || String(seq) !== filter.cursor.trim()) {
+        throw new RangeError(`invalid cursor ${JSON.stringify(filter.cursor)}`);
+      }
+      add('seq < ?', seq);
+    }
+    params.push(limit + 1);
+    const pageQuery = this.pool.query<CallRow>(
+      `SELECT ${LIST_COLUMNS} FROM ${this.t.calls} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${params.length}`,
+      params,
+    );
+    const [countRows, pageRows] = await Promise.all([countQuery, pageQuery]);
+    const counts = Object.fromEntries(CALL_STATES.map((s) => [s, 0])) as Record<CallState, number>;
+    for (const r of countRows.rows) counts[r.state] = r.n;
+    const rows = pageRows.rows;
+    const more = rows.length > limit;
+    const page = rows.slice(0, limit);
+    return {
+      calls: page.map((r) => toCallRecord(r, false)),
+      nextCursor: more && page.length > 0 ? String(page[page.length - 1]!.seq) : null,
+      counts,
+    };
+  }
+
+  async getMeta(key: string): Promise<string | null> {
+    this.checkOpen();
+    const { rows } = await this.pool.query<{ value: string }>(`SELECT value FROM ${this.t.meta} WHERE key = $1`, [key]);
+    return rows[0]?.value ?? null;
+  }
+
+  async initMeta(key: string, value: string): Promise<string> {
+    this.checkOpen();
+    // ON CONFLICT waits for a concurrent insert of the same key, so the SELECT sees the winner.
+    await this.pool.query(`INSERT INTO ${this.t.meta} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, [key, value]);
+    const stored = await this.getMeta(key);
+    if (stored === null) throw new Error(`the setting ${key} vanished while it was being stored`);
+    return stored;
+  }
+
+  async heartbeat(beat: InstanceHeartbeat): Promise<number> {
+    this.checkOpen();
+    const { rows } = await this.pool.query<{ live: number }>(
+      `WITH up AS (
+        INSERT INTO ${this.t.instances} (owner, started_at, last_seen) VALUES ($1, $2, $2)
+        ON CONFLICT (owner) DO UPDATE SET last_seen = EXCLUDED.last_seen RETURNING owner
+      ), gone AS (
+        DELETE FROM ${this.t.instances} WHERE last_seen < $2 - 10 * $3::bigint AND owner <> $1
+      )
+      SELECT (1 + (SELECT count(*) FROM ${this.t.instances} WHERE owner <> $1 AND last_seen >= $2 - $3::bigint))::int AS live
+      FROM up`,
+      [beat.owner, beat.now, beat.ttlMs],
+    );
+    return rows[0]?.live ?? 1;
+  }
+
+  async leave(owner: string): Promise<void> {
+    this.checkOpen();
+    await this.pool.query(`DELETE FROM ${this.t.instances} WHERE owner = $1`, [owner]);
+  }
+
+  subscribe(listener: (change: StoreChange) => void): () => void {
+    if (!this.notifier || !this.listen) return () => {};
+    return this.notifier.subscribe(listener);
+  }
+
+  /**
+   * Numbers worth watching, cheap enough to scrape every few seconds: calls
+   * per state, calls due now and not claimed (queue depth), leases past
+   * their expiry (dead instances), and the instances seen within `ttlMs`.
+   * @example
+   * const s = await store.stats(Date.now()); // { due: 12, expiredLeases: 0, instances: 3, ... }
+   */
+  async stats(now: number, ttlMs = 30_000): Promise<PgStoreStats> {
+    this.checkOpen();
+    // Index-friendly: due calls per (endpoint, function) through calls_due, running ones through calls_state.
+    const { rows } = await this.pool.query<{ due: number; expired: number; live: number; running: number; suspended: number }>(
+      `SELECT
+        (SELECT coalesce(sum(n.c), 0) FROM ${this.t.queues} q CROSS JOIN LATERAL (
+          SELECT count(*) AS c FROM ${this.t.calls} k WHERE k.endpoint = q.endpoint AND k.function = q.function AND k.due_at <= $1
+        ) n)::int - (SELECT count(*) FROM ${this.t.calls} WHERE state = 'running' AND due_at <= $1)::int AS due,
+        (SELECT count(*) FROM ${this.t.calls} WHERE state = 'running' AND due_at <= $1)::int AS expired,
+        (SELECT count(*) FROM ${this.t.calls} WHERE state = 'running')::int AS running,
+        (SELECT count(*) FROM ${this.t.calls} WHERE state = 'suspended')::int AS suspended,
+        (SELECT count(*) FROM ${this.t.instances} WHERE last_seen >= $1 - $2::bigint)::int AS live`,
+      [now, ttlMs],
+    );
+    const r = rows[0]!;
+    return { due: r.due, expiredLeases: r.expired, running: r.running, suspended: r.suspended, instances: r.live, pool: this.poolStats() };
+  }
+
+  /** Connections of this instance's pool: total, idle, and queries waiting for one. */
+  poolStats(): { total: number; idle: number; waiting: number } {
+    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
+  }
+
+  /** True while the LISTEN connection is up (false: instances poll). */
+  get listening(): boolean {
+    return this.notifier?.listening ?? false;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.notifier?.close();
+    this.closed = true;
+    await this.pool.end();
+  }
+}
+
+/**
+ * What {@link PgStore.stats} answers.
+ * @example
+ * const { due, expiredLeases } = await store.stats(Date.now());
+ */
+export interface PgStoreStats {
+  /** Calls due now and not running: the queue depth. Growing means instances (or endpoints) cannot keep up. */
+  due: number;
+  /** Running calls whose lease has expired: an instance died or cannot reach the database. */
+  expiredLeases: number;
+  running: number;
+  suspended: number;
+  /** Instances that sent a heartbeat within the TTL. */
+  instances: number;
+  pool: { total: number; idle: number; waiting: number };
+}

@@ -1,0 +1,157 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { newDispatchId } from '../dispatch-id.js';
+import { SQLITE_MIGRATIONS } from './schema.js';
+import { SqliteStore } from './sqlite-store.js';
+import type { Store } from '../store.js';
+import { newCall, storeContract } from '../../../test/support/store-contract.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'dispatch-sqlite-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const tmpFile = () => join(dir, `db-${n++}`, 'scheduler.db');
+
+const hooks = {
+  stateChunks: async (store: Store) =>
+    ((store as SqliteStore).db.prepare('SELECT count(*) AS n FROM call_state_chunks').get() as { n: number }).n,
+};
+storeContract('SqliteStore (memory)', () => SqliteStore.open({ path: ':memory:' }), hooks);
+storeContract('SqliteStore (file, synchronous=FULL)', () => SqliteStore.open({ path: tmpFile(), synchronous: 'FULL' }), hooks);
+
+describe('SqliteStore', () => {
+  it('creates the file in WAL mode with a versioned schema, and reopens it', async () => {
+    const path = tmpFile();
+    const store = await SqliteStore.open({ path });
+    expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(store.db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+    expect(store.db.prepare('SELECT version FROM schema_version').get()).toEqual({ version: SQLITE_MIGRATIONS.length });
+    const call = newCall();
+    await store.insertCalls([call]);
+    await store.close();
+    const again = await SqliteStore.open({ path });
+    expect((await again.getCall(call.id))?.id).toBe(call.id);
+    expect(again.db.prepare('SELECT count(*) AS n FROM schema_version').get()).toEqual({ n: 1 });
+    await again.close();
+  });
+
+  it('moves the coroutine states of a version-2 database into state chunks (migration 3)', async () => {
+    const path = tmpFile();
+    const now = 1_000_000;
+    const store = await SqliteStore.open({ path });
+    const call = newCall({}, now);
+    await store.insertCalls([call]);
+    const claimDue = (s: SqliteStore, t: number, elideStateAbove?: number) =>
+      s.claimDue({ owner: 'a', now: t, leaseMs: 60_000, limit: 1, capacity: () => 1, ...(elideStateAbove === undefined ? {} : { elideStateAbove }) });
+    const suspend = (s: SqliteStore, leaseToken: number, t: number, bytes: number[]) =>
+      s.complete({
+        id: call.id,
+        owner: 'a',
+        leaseToken,
+        now: t,
+        attempt: null,
+        delivered: [],
+        outcome: {
+          kind: 'suspend',
+          status: 1,
+          state: { kind: 'typed', typeUrl: 'example.com/Journal', value: new Uint8Array(bytes) },
+          stateIsDelta: true,
+          calls: [],
+          minResults: 1,
+          maxResults: 1,
+          deadline: t + 1,
+          wakeOnError: false,
+          pollError: null,
+        },
+      });
+    const [c] = (await claimDue(store, now)).calls;
+    expect(await suspend(store, c!.leaseToken, now, [1, 2, 3])).toBe(true);
+    // Back to version 2, the state in the row, as an older scheduler left it.
+    store.db.exec('DROP TABLE call_state_chunks; ALTER TABLE calls DROP COLUMN state_length; UPDATE schema_version SET version = 2');
+    store.db.prepare('UPDATE calls SET state_value = ? WHERE id = ?').run(Buffer.from([1, 2, 3]), call.id);
+    await store.close();
+
+    const again = await SqliteStore.open({ path });
+    expect(again.db.prepare('SELECT version FROM schema_version').get()).toEqual({ version: SQLITE_MIGRATIONS.length });
+    expect(again.db.prepare('SELECT state_value, state_length FROM calls WHERE id = ?').get(call.id)).toEqual({ state_value: null, state_length: 3 });
+    const journal = (bytes: number[]) => ({ kind: 'typed', typeUrl: 'example.com/Journal', value: new Uint8Array(bytes) });
+    expect((await again.getCall(call.id))?.coroutineState).toEqual(journal([1, 2, 3]));
+    const [r] = (await claimDue(again, now + 1, 2)).calls;
+    expect(r?.resume).toMatchObject({ stateLength: 3, stateLoaded: false });
+    expect(await again.loadState(call.id, r!.leaseToken)).toEqual(journal([1, 2, 3]));
+    expect(await suspend(again, r!.leaseToken, now + 1, [4])).toBe(true);
+    expect((await again.getCall(call.id))?.coroutineState).toEqual(journal([1, 2, 3, 4]));
+    await again.close();
+  });
+
+  it('refuses a second scheduler on the same file with a clear error', async () => {
+    const path = tmpFile();
+    const store = await SqliteStore.open({ path });
+    await expect(SqliteStore.open({ path })).rejects.toThrow(/in use by another scheduler process/);
+    await store.close();
+  });
+
+  it('releases leases left by a previous process when it opens the file', async () => {
+    const path = tmpFile();
+    const store = await SqliteStore.open({ path });
+    const call = newCall({}, Date.now());
+    await store.insertCalls([call]);
+    const claimed = await store.claimDue({ owner: 'dead', now: Date.now(), leaseMs: 3_600_000, limit: 10, capacity: () => 10 });
+    expect(claimed.calls).toHaveLength(1);
+    await store.close();
+    const next = await SqliteStore.open({ path });
+    expect((await next.getCall(call.id))?.state).toBe('pending');
+    const again = await next.claimDue({ owner: 'new', now: Date.now(), leaseMs: 1000, limit: 10, capacity: () => 10 });
+    expect(again.calls.map((c) => c.id)).toEqual([call.id]);
+    await next.close();
+  });
+
+  it('lands 500 concurrent writes', async () => {
+    const store = await SqliteStore.open({ path: ':memory:' });
+    const ids = await Promise.all(Array.from({ length: 500 }, () => store.insertCalls([newCall()])));
+    expect(new Set(ids.flat()).size).toBe(500);
+    expect((await store.listCalls({ limit: 1 })).counts.pending).toBe(500);
+    await store.close();
+  });
+
+  it('claims with the (endpoint, function, due_at) index, and stays correct with 100,000 pending calls', async () => {
+    const store = await SqliteStore.open({ path: ':memory:' });
+    const plan = store.db
+      .prepare(
+        'EXPLAIN QUERY PLAN SELECT seq FROM calls WHERE endpoint = ? AND function = ? AND due_at <= ? ORDER BY due_at LIMIT ?',
+      )
+      .all('e', 'f', 0, 1) as Array<{ detail: string }>;
+    expect(plan.map((p) => p.detail).join(' ')).toMatch(/USING (COVERING )?INDEX calls_due/);
+    const now = 1_000_000;
+    const batch: ReturnType<typeof newCall>[] = [];
+    for (let i = 0; i < 100_000; i++) {
+      const id = newDispatchId();
+      batch.push({
+        id,
+        function: i % 10 === 0 ? 'hot' : 'cold',
+        endpoint: 'http://127.0.0.1:1',
+        input: null,
+        createdAt: now,
+        dueAt: i % 10 === 0 ? now : now + 1000 + i,
+        expiresAt: now + 3_600_000,
+        expirationMs: 3_600_000,
+        rootId: id,
+      });
+    }
+    await store.insertCalls(batch);
+    const { calls, nextDueAt } = await store.claimDue({
+      owner: 'a',
+      now,
+      leaseMs: 1000,
+      limit: 50,
+      capacity: (_e, fn) => (fn === 'hot' ? 50 : 0),
+    });
+    expect(calls).toHaveLength(50);
+    expect(calls.every((c) => c.function === 'hot')).toBe(true);
+    expect(nextDueAt).toBe(now);
+    const counts = (await store.listCalls({ limit: 1 })).counts;
+    expect(counts).toMatchObject({ pending: 99_950, running: 50 });
+    await store.close();
+  });
+});
