@@ -3,20 +3,50 @@
 // (dist/cjs), each with type declarations, from tsconfig.build.json.
 // Usage (from a package's "build" script): node ../../scripts/build-package.mjs
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 
 const require = createRequire(import.meta.url);
 const tsc = require.resolve('typescript/bin/tsc');
 rmSync('dist', { recursive: true, force: true });
-const run = (args) => execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', ...args], { stdio: 'inherit' });
-run(['--outDir', 'dist/esm']);
-run([
-  '--outDir', 'dist/cjs',
-  '--module', 'commonjs',
-  '--moduleResolution', 'node10',
-  '--verbatimModuleSyntax', 'false',
-  '--declarationMap', 'false',
-]);
+const run = (args) => execFileSync(process.execPath, [tsc, ...args], { stdio: 'inherit' });
+run(['-p', 'tsconfig.build.json', '--outDir', 'dist/esm']);
+
+// The CommonJS pass resolves modules as `require` does (node10). A dependency
+// that declares its entries only in an `exports` map (no top-level main or
+// types) is invisible to that resolution, so it is mapped to the
+// declarations beside its `require` entry.
+const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
+const requireHere = createRequire(resolve('package.json'));
+const paths = {};
+for (const dep of Object.keys(pkg.dependencies ?? {})) {
+  let entry;
+  try {
+    entry = requireHere.resolve(dep);
+  } catch {
+    continue; // no `require` entry: leave it to node10 resolution
+  }
+  let dir = dirname(entry);
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+  if (manifest.main || manifest.types || manifest.typings) continue;
+  const types = entry.replace(/\.c?js$/, (ext) => (ext === '.cjs' ? '.d.cts' : '.d.ts'));
+  if (existsSync(types)) paths[dep] = [types];
+}
+const cjsConfig = 'tsconfig.cjs.tmp.json';
+writeFileSync(cjsConfig, JSON.stringify({ extends: './tsconfig.build.json', compilerOptions: { paths } }));
+try {
+  run([
+    '-p', cjsConfig,
+    '--outDir', 'dist/cjs',
+    '--module', 'commonjs',
+    '--moduleResolution', 'node10',
+    '--verbatimModuleSyntax', 'false',
+    '--declarationMap', 'false',
+  ]);
+} finally {
+  rmSync(cjsConfig, { force: true });
+}
 mkdirSync('dist/cjs', { recursive: true });
 writeFileSync('dist/cjs/package.json', '{ "type": "commonjs" }\n');

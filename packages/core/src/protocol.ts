@@ -9,7 +9,7 @@
  * ```ts
  * import { proto, RUN_PATH, signRequest } from '@dispatch/core/protocol';
  * const body = proto.RunRequest.encode({ function: 'greet', dispatchId: 'X' });
- * const headers = signRequest({ method: 'POST', url: `http://127.0.0.1:8000${RUN_PATH}`, body, privateKey });
+ * const headers = signRequest({ method: 'POST', url: `http://127.0.0.1:8000${RUN_PATH}`, contentType: 'application/proto', body, privateKey });
  * ```
  * @module
  */

@@ -6,7 +6,6 @@ import {
   SignatureError,
   contentDigest,
   generateSigningKeyPair,
-  parseSfDictionary,
   parseSigningKey,
   parseVerificationKey,
   privateKeyToBase64,
@@ -21,6 +20,7 @@ import {
   type VerifyRequestInput,
   type VerifyResult,
 } from './signature.js';
+import { parseSfDictionary, parseSfInnerList, StructuredFieldError, Token } from './structured-fields.js';
 
 const enc = new TextEncoder();
 const keys = generateSigningKeyPair();
@@ -142,7 +142,7 @@ describe('verifyRequest: unauthenticated (401)', () => {
       [{ signature: 'other=:AAAA:' }, /no signature labelled "dispatch"/],
       [{ 'signature-input': `dispatch=:AAAA:` }, /must be an inner list/],
       [{ 'signature-input': `dispatch=(method);created=${NOW}` }, /quoted strings/],
-      [{ 'signature-input': `dispatch=(@method);created=${NOW}` }, /malformed Signature-Input header: expected an item at offset 10/],
+      [{ 'signature-input': `dispatch=(@method);created=${NOW}` }, /malformed Signature-Input header: expected a digit \(0-9\) at offset 11/],
       [{ 'signature-input': `dispatch=("@method" "@method");created=${NOW}` }, /covered twice/],
       [{ 'signature-input': `dispatch=("@Method");created=${NOW}` }, /lowercase/],
       [{ 'signature-input': `dispatch=("@method";req);created=${NOW}` }, /component parameters are not supported/],
@@ -435,29 +435,41 @@ describe('signatureBase', () => {
 });
 
 describe('structured fields', () => {
-  it('parses dictionaries with items, inner lists and parameters', () => {
-    const d = parseSfDictionary('a=1, b="x\\"y";p=?0, c=(tok "s" :AQID:);q=-1.5, d, e=?1');
-    expect(d.get('a')?.value).toEqual({ kind: 'item', value: { type: 'integer', value: 1 }, params: new Map() });
-    expect(d.get('b')?.value).toMatchObject({ value: { type: 'string', value: 'x"y' } });
+  it('parses dictionaries with items, inner lists and parameters, keeping each member as sent', () => {
+    const d = parseSfDictionary('a=1, b="x\\"y";p=?0, c=(tok "s" :AQID:);q=-1.5, d;r=2, e=?1');
+    expect(d.get('a')?.value).toEqual([1, new Map()]);
+    expect(d.get('b')?.value).toEqual(['x"y', new Map([['p', false]])]);
     expect(d.get('b')?.raw).toBe('"x\\"y";p=?0');
     const c = d.get('c');
     expect(c?.raw).toBe('(tok "s" :AQID:);q=-1.5');
-    expect(c?.value.kind).toBe('inner-list');
-    if (c?.value.kind === 'inner-list') {
-      expect(c.value.items.map((i) => i.value)).toEqual([
-        { type: 'token', value: 'tok' },
-        { type: 'string', value: 's' },
-        { type: 'bytes', value: new Uint8Array([1, 2, 3]) },
-      ]);
-      expect(c.value.params.get('q')).toEqual({ type: 'decimal', value: -1.5 });
-    }
-    expect(d.get('d')?.value).toMatchObject({ value: { type: 'boolean', value: true } });
-    expect(d.get('e')?.value).toMatchObject({ value: { type: 'boolean', value: true } });
+    const [items, params] = c?.value as [Array<[unknown, Map<string, unknown>]>, Map<string, unknown>];
+    expect(items[0]?.[0]).toEqual(new Token('tok'));
+    expect(items[1]?.[0]).toBe('s');
+    expect(new Uint8Array(items[2]?.[0] as ArrayBuffer)).toEqual(new Uint8Array([1, 2, 3]));
+    expect(params.get('q')).toBe(-1.5);
+    expect(d.get('d')).toEqual({ value: [true, new Map([['r', 2]])], raw: '?1;r=2' });
+    expect(d.get('e')?.value).toEqual([true, new Map()]);
   });
 
-  it('rejects malformed text', () => {
+  it('keeps strings holding commas and parentheses inside their member', () => {
+    const d = parseSfDictionary('a=("x, (y" "z");k="1,2", b=2');
+    expect(d.get('a')?.raw).toBe('("x, (y" "z");k="1,2"');
+    expect(d.get('b')?.raw).toBe('2');
+  });
+
+  it('rejects malformed text and keys sent twice', () => {
     for (const bad of ['a=', 'a=(1', 'A=1', 'a=1,', 'a=1 b=2', 'a="\u00e9"', 'a=1;', 'a=:YQ=a:', 'a=1, a=2']) {
-      expect(() => parseSfDictionary(bad), bad).toThrow();
+      expect(() => parseSfDictionary(bad), bad).toThrow(StructuredFieldError);
+    }
+    expect(() => parseSfDictionary('a=1, a=2')).toThrow(/duplicate dictionary key "a"/);
+  });
+
+  it('parses one inner list with its parameters, and nothing else', () => {
+    const [items, params] = parseSfInnerList('("@method" "@path");created=1;keyid="default"');
+    expect(items.map(([v]) => v)).toEqual(['@method', '@path']);
+    expect(params).toEqual(new Map<string, unknown>([['created', 1], ['keyid', 'default']]));
+    for (const bad of ['"@method"', '("@method"), ("@path")', '("@method"']) {
+      expect(() => parseSfInnerList(bad), bad).toThrow(StructuredFieldError);
     }
   });
 });

@@ -11,7 +11,8 @@
  * - {@link parseVerificationKey} / {@link parseSigningKey} read the key forms
  *   of PROTOCOL.md 3.5.
  *
- * Only `node:crypto` is used.
+ * Cryptography is `node:crypto`; Structured Field values are parsed by the
+ * `structured-headers` library (structured-fields.ts).
  * @module
  */
 import {
@@ -24,6 +25,17 @@ import {
   verify as cryptoVerify,
   type KeyObject,
 } from 'node:crypto';
+import {
+  type BareItem,
+  bytesOf,
+  type InnerList,
+  isInnerList,
+  parseSfDictionary,
+  parseSfInnerList,
+  type SfMember,
+  StructuredFieldError,
+  typeOf,
+} from './structured-fields.js';
 
 // ---------------------------------------------------------------------------
 // Constants
@@ -296,274 +308,6 @@ export function contentDigest(body: Uint8Array, algorithm: 'sha-512' | 'sha-256'
 }
 
 // ---------------------------------------------------------------------------
-// Structured Field Values (RFC 8941), the parts signatures use
-// ---------------------------------------------------------------------------
-
-/**
- * A Structured Field bare item (RFC 8941 section 3.3).
- * @example
- * const created: SfBareItem = { type: 'integer', value: 1618884473 };
- */
-export type SfBareItem =
-  | { type: 'integer' | 'decimal'; value: number }
-  | { type: 'string' | 'token'; value: string }
-  | { type: 'bytes'; value: Uint8Array }
-  | { type: 'boolean'; value: boolean };
-
-/**
- * Parameters of an item or inner list, in the order sent.
- * @example
- * const params: SfParameters = new Map([['keyid', { type: 'string', value: 'default' }]]);
- */
-export type SfParameters = Map<string, SfBareItem>;
-
-/**
- * An item with its parameters.
- * @example
- * const item: SfItem = { kind: 'item', value: { type: 'string', value: '@method' }, params: new Map() };
- */
-export interface SfItem {
-  kind: 'item';
-  value: SfBareItem;
-  params: SfParameters;
-}
-
-/**
- * An inner list with its parameters.
- * @example
- * const list: SfInnerList = { kind: 'inner-list', items: [], params: new Map() };
- */
-export interface SfInnerList {
-  kind: 'inner-list';
-  items: SfItem[];
-  params: SfParameters;
-}
-
-/**
- * A dictionary member: the parsed value and its text exactly as sent (from
- * the first character after `=` to the end of its parameters).
- * @example
- * const member = parseSfDictionary('a=(1 2);x=3').get('a'); // member?.raw === '(1 2);x=3'
- */
-export interface SfDictionaryMember {
-  value: SfItem | SfInnerList;
-  raw: string;
-}
-
-/**
- * Thrown by {@link parseSfDictionary} and {@link parseSfInnerList} on text
- * that is not a valid Structured Field.
- * @example
- * try { parseSfDictionary('a=('); } catch (e) { if (e instanceof StructuredFieldError) console.log(e.message); }
- */
-export class StructuredFieldError extends Error {
-  override readonly name = 'StructuredFieldError';
-}
-
-const TCHAR = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/;
-
-class SfParser {
-  pos = 0;
-  constructor(readonly text: string) {}
-
-  fail(what: string): never {
-    const at = this.pos < this.text.length ? `at offset ${this.pos}` : 'at the end';
-    throw new StructuredFieldError(`${what} ${at}`);
-  }
-
-  peek(): string {
-    return this.text.charAt(this.pos);
-  }
-
-  skipSp(): void {
-    while (this.text.charAt(this.pos) === ' ') this.pos++;
-  }
-
-  skipOws(): void {
-    while (this.text.charAt(this.pos) === ' ' || this.text.charAt(this.pos) === '\t') this.pos++;
-  }
-
-  atEnd(): boolean {
-    return this.pos >= this.text.length;
-  }
-
-  dictionary(): Map<string, SfDictionaryMember> {
-    const out = new Map<string, SfDictionaryMember>();
-    this.skipSp();
-    while (!this.atEnd()) {
-      const key = this.key();
-      if (out.has(key)) this.fail(`duplicate dictionary key ${JSON.stringify(key)}`);
-      let member: SfDictionaryMember;
-      if (this.peek() === '=') {
-        this.pos++;
-        const start = this.pos;
-        const value = this.peek() === '(' ? this.innerList() : this.item();
-        member = { value, raw: this.text.slice(start, this.pos) };
-      } else {
-        const start = this.pos;
-        const params = this.parameters();
-        member = { value: { kind: 'item', value: { type: 'boolean', value: true }, params }, raw: `?1${this.text.slice(start, this.pos)}` };
-      }
-      out.set(key, member);
-      this.skipOws();
-      if (this.atEnd()) break;
-      if (this.peek() !== ',') this.fail('expected "," between dictionary members');
-      this.pos++;
-      this.skipOws();
-      if (this.atEnd()) this.fail('trailing ","');
-    }
-    return out;
-  }
-
-  innerList(): SfInnerList {
-    if (this.peek() !== '(') this.fail('expected "("');
-    this.pos++;
-    const items: SfItem[] = [];
-    for (;;) {
-      this.skipSp();
-      if (this.atEnd()) this.fail('unterminated inner list');
-      if (this.peek() === ')') {
-        this.pos++;
-        return { kind: 'inner-list', items, params: this.parameters() };
-      }
-      items.push(this.item());
-      const c = this.peek();
-      if (c !== ' ' && c !== ')') this.fail('expected " " or ")" in inner list');
-    }
-  }
-
-  item(): SfItem {
-    const value = this.bareItem();
-    return { kind: 'item', value, params: this.parameters() };
-  }
-
-  parameters(): SfParameters {
-    const params: SfParameters = new Map();
-    while (this.peek() === ';') {
-      this.pos++;
-      this.skipSp();
-      const key = this.key();
-      if (params.has(key)) this.fail(`duplicate parameter ${JSON.stringify(key)}`);
-      let value: SfBareItem = { type: 'boolean', value: true };
-      if (this.peek() === '=') {
-        this.pos++;
-        value = this.bareItem();
-      }
-      params.set(key, value);
-    }
-    return params;
-  }
-
-  key(): string {
-    const start = this.pos;
-    if (!/[a-z*]/.test(this.peek())) this.fail('expected a key (lowercase letter or "*")');
-    this.pos++;
-    while (/[a-z0-9_\-.*]/.test(this.peek()) && !this.atEnd()) this.pos++;
-    return this.text.slice(start, this.pos);
-  }
-
-  bareItem(): SfBareItem {
-    const c = this.peek();
-    if (c === '-' || (c >= '0' && c <= '9' && c !== '')) return this.number();
-    if (c === '"') return this.string();
-    if (c === ':') return this.bytes();
-    if (c === '?') return this.boolean();
-    if (c === '*' || /[A-Za-z]/.test(c)) return this.token();
-    return this.fail('expected an item');
-  }
-
-  number(): SfBareItem {
-    const m = /^(-?)(\d+)(?:\.(\d+))?/.exec(this.text.slice(this.pos, this.pos + 20));
-    if (!m) return this.fail('expected a number');
-    const [whole, , int = '', frac] = m;
-    if (frac === undefined) {
-      if (int.length > 15) this.fail('integer has more than 15 digits');
-      this.pos += whole.length;
-      return { type: 'integer', value: Number(whole) };
-    }
-    if (int.length > 12 || frac.length > 3) this.fail('decimal out of range');
-    this.pos += whole.length;
-    return { type: 'decimal', value: Number(whole) };
-  }
-
-  string(): SfBareItem {
-    this.pos++;
-    let out = '';
-    for (;;) {
-      if (this.atEnd()) this.fail('unterminated string');
-      const c = this.text.charAt(this.pos++);
-      if (c === '\\') {
-        const n = this.text.charAt(this.pos++);
-        if (n !== '"' && n !== '\\') this.fail('invalid escape in string');
-        out += n;
-      } else if (c === '"') {
-        return { type: 'string', value: out };
-      } else {
-        const code = c.charCodeAt(0);
-        if (code < 0x20 || code > 0x7e) {
-          this.pos--;
-          this.fail('invalid character in string');
-        }
-        out += c;
-      }
-    }
-  }
-
-  token(): SfBareItem {
-    const start = this.pos++;
-    while (!this.atEnd() && (TCHAR.test(this.peek()) || this.peek() === ':' || this.peek() === '/')) this.pos++;
-    return { type: 'token', value: this.text.slice(start, this.pos) };
-  }
-
-  bytes(): SfBareItem {
-    this.pos++;
-    const end = this.text.indexOf(':', this.pos);
-    if (end < 0) this.fail('unterminated byte sequence');
-    const b64 = this.text.slice(this.pos, end);
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) this.fail('invalid base64 in byte sequence');
-    const unpadded = b64.replace(/=+$/, '');
-    if (unpadded.length % 4 === 1) this.fail('invalid base64 length in byte sequence');
-    this.pos = end + 1;
-    return { type: 'bytes', value: new Uint8Array(Buffer.from(unpadded, 'base64')) };
-  }
-
-  boolean(): SfBareItem {
-    this.pos++;
-    const c = this.peek();
-    if (c !== '0' && c !== '1') this.fail('expected "?0" or "?1"');
-    this.pos++;
-    return { type: 'boolean', value: c === '1' };
-  }
-}
-
-/**
- * Parses a Structured Field dictionary (RFC 8941 section 4.2.2), such as a
- * `Signature-Input`, `Signature` or `Content-Digest` value. Stricter than the
- * RFC in one way: a key sent twice is an error rather than "last wins".
- * Throws {@link StructuredFieldError}.
- * @example
- * parseSfDictionary('sha-512=:AAAA:').get('sha-512')?.value; // { kind: 'item', value: { type: 'bytes', ... } }
- */
-export function parseSfDictionary(text: string): Map<string, SfDictionaryMember> {
-  const p = new SfParser(text.replace(/ +$/, ''));
-  return p.dictionary();
-}
-
-/**
- * Parses one inner list with its parameters, e.g. the signature parameters
- * `("@method" "@path");created=1;keyid="default"`. Throws
- * {@link StructuredFieldError}.
- * @example
- * parseSfInnerList('("@method");created=1').items.length; // 1
- */
-export function parseSfInnerList(text: string): SfInnerList {
-  const p = new SfParser(text);
-  const list = p.innerList();
-  if (!p.atEnd()) p.fail('unexpected text after the inner list');
-  return list;
-}
-
-// ---------------------------------------------------------------------------
 // Signature base (RFC 9421 section 2.5)
 // ---------------------------------------------------------------------------
 
@@ -632,15 +376,14 @@ function quote(s: string): string {
 }
 
 /** Checks the covered components of a parsed signature-params inner list. */
-function componentNames(list: SfInnerList): string[] {
+function componentNames([items]: InnerList): string[] {
   const names: string[] = [];
-  for (const item of list.items) {
-    if (item.value.type !== 'string') {
+  for (const [name, params] of items) {
+    if (typeof name !== 'string') {
       throw new SignatureError('unauthenticated', 'malformed Signature-Input: covered components must be quoted strings');
     }
-    const name = item.value.value;
-    if (item.params.size > 0) {
-      const p = [...item.params.keys()].map((k) => `;${k}`).join('');
+    if (params.size > 0) {
+      const p = [...params.keys()].map((k) => `;${k}`).join('');
       throw new SignatureError('unauthenticated', `signature covers component "${name}"${p}; component parameters are not supported`);
     }
     if (name !== name.toLowerCase() || name === '') {
@@ -703,7 +446,7 @@ function componentValue(name: string, message: SignatureMessage): string {
  * // '"@method": POST\n"@path": /foo\n"@signature-params": ("@method" "@path");created=1618884473'
  */
 export function signatureBase(signatureParams: string, message: SignatureMessage): string {
-  let list: SfInnerList;
+  let list: InnerList;
   try {
     list = parseSfInnerList(signatureParams);
   } catch (err) {
@@ -908,43 +651,35 @@ function verifyOrThrow(input: VerifyRequestInput): void {
     const labels = [...new Set([...inputs.keys(), ...signatures.keys()])].map(quote).join(', ');
     deny('unauthenticated', `request carries several signatures (labels ${labels}); exactly one is accepted`);
   }
-  const [label, member] = [...inputs][0] as [string, SfDictionaryMember];
+  const [label, member] = [...inputs][0] as [string, SfMember];
   const sigMember = signatures.get(label);
   if (sigMember === undefined) {
     deny('unauthenticated', `malformed Signature header: no signature labelled ${quote(label)} as in Signature-Input`);
   }
-  if (member.value.kind !== 'inner-list') {
+  const list = member.value;
+  if (!isInnerList(list)) {
     deny('unauthenticated', `malformed Signature-Input header: ${quote(label)} must be an inner list of components`);
   }
-  const sigValue = sigMember.value;
-  if (sigValue.kind !== 'item' || sigValue.value.type !== 'bytes') {
+  const signature = isInnerList(sigMember.value) ? undefined : bytesOf(sigMember.value[0]);
+  if (signature === undefined) {
     deny('unauthenticated', `malformed Signature header: ${quote(label)} must be a byte sequence (:base64:)`);
   }
-  const signature = sigValue.value.value;
 
-  const list = member.value;
   const names = componentNames(list);
   const missing = REQUIRED_COMPONENTS.filter((c) => !names.includes(c));
   if (missing.length > 0) {
     deny('unauthenticated', `signature does not cover required component${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')}`);
   }
 
-  const keyid = list.params.get('keyid');
+  const params = list[1];
+  const keyid = params.get('keyid');
   if (keyid === undefined) deny('unauthenticated', `signature has no keyid parameter; expected keyid="${SIGNATURE_KEY_ID}"`);
-  if (keyid.type !== 'string' || keyid.value !== SIGNATURE_KEY_ID) {
-    const shown = keyid.type === 'string' ? quote(keyid.value) : `a ${keyid.type}`;
-    deny('unauthenticated', `unknown keyid ${shown}; expected "${SIGNATURE_KEY_ID}"`);
-  }
-  const alg = list.params.get('alg');
-  if (alg !== undefined && (alg.type !== 'string' || alg.value !== 'ed25519')) {
-    const shown = alg.type === 'string' ? quote(alg.value) : `a ${alg.type}`;
-    deny('unauthenticated', `unsupported signature algorithm ${shown}; expected "ed25519"`);
-  }
-  const created = list.params.get('created');
+  if (keyid !== SIGNATURE_KEY_ID) deny('unauthenticated', `unknown keyid ${shown(keyid)}; expected "${SIGNATURE_KEY_ID}"`);
+  const alg = params.get('alg');
+  if (alg !== undefined && alg !== 'ed25519') deny('unauthenticated', `unsupported signature algorithm ${shown(alg)}; expected "ed25519"`);
+  const created = integerParam(params.get('created'), 'created');
   if (created === undefined) deny('unauthenticated', 'signature has no created parameter');
-  if (created.type !== 'integer') deny('unauthenticated', 'malformed Signature-Input: created must be an integer');
-  const expires = list.params.get('expires');
-  if (expires !== undefined && expires.type !== 'integer') deny('unauthenticated', 'malformed Signature-Input: expires must be an integer');
+  const expires = integerParam(params.get('expires'), 'expires');
 
   const digestText = headerValue(headers, 'content-digest');
   if (digestText === undefined) deny('unauthenticated', 'the Content-Digest header is missing');
@@ -953,10 +688,9 @@ function verifyOrThrow(input: VerifyRequestInput): void {
   for (const alg of Object.keys(DIGESTS) as Array<keyof typeof DIGESTS>) {
     const entry = digests.get(alg);
     if (entry === undefined) continue;
-    if (entry.value.kind !== 'item' || entry.value.value.type !== 'bytes') {
-      deny('unauthenticated', `malformed Content-Digest header: ${alg} must be a byte sequence (:base64:)`);
-    }
-    expected.push([alg, entry.value.value.value]);
+    const digest = isInnerList(entry.value) ? undefined : bytesOf(entry.value[0]);
+    if (digest === undefined) deny('unauthenticated', `malformed Content-Digest header: ${alg} must be a byte sequence (:base64:)`);
+    expected.push([alg, digest]);
   }
   if (expected.length === 0) deny('unauthenticated', 'the Content-Digest header has no sha-512 or sha-256 digest');
 
@@ -980,15 +714,15 @@ function verifyOrThrow(input: VerifyRequestInput): void {
 
   const nowMs = input.now ?? Date.now();
   const now = Math.floor(nowMs / 1000);
-  const createdMs = created.value * 1000;
+  const createdMs = created * 1000;
   if (createdMs > nowMs + CLOCK_SKEW_SECONDS * 1000) {
-    deny('permission_denied', `signature is from the future (created ${created.value}, now ${now}); check the clocks`);
+    deny('permission_denied', `signature is from the future (created ${created}, now ${now}); check the clocks`);
   }
   if (nowMs - createdMs > MAX_SIGNATURE_AGE_SECONDS * 1000) {
-    deny('permission_denied', `signature is older than 5 minutes (created ${created.value}, now ${now})`);
+    deny('permission_denied', `signature is older than 5 minutes (created ${created}, now ${now})`);
   }
-  if (expires !== undefined && nowMs > (expires.value + CLOCK_SKEW_SECONDS) * 1000) {
-    deny('permission_denied', `signature has expired (expires ${expires.value}, now ${now})`);
+  if (expires !== undefined && nowMs > (expires + CLOCK_SKEW_SECONDS) * 1000) {
+    deny('permission_denied', `signature has expired (expires ${expires}, now ${now})`);
   }
 
   for (const [alg, want] of expected) {
@@ -999,7 +733,19 @@ function verifyOrThrow(input: VerifyRequestInput): void {
   }
 }
 
-function parseHeader(name: string, text: string): Map<string, SfDictionaryMember> {
+/** A string parameter quoted for a message, or the type of another bare item. */
+function shown(item: BareItem): string {
+  return typeof item === 'string' ? quote(item) : `a ${typeOf(item)}`;
+}
+
+/** An integer signature parameter, or `undefined` when absent. */
+function integerParam(item: BareItem | undefined, name: string): number | undefined {
+  if (item === undefined) return undefined;
+  if (typeof item !== 'number' || !Number.isSafeInteger(item)) deny('unauthenticated', `malformed Signature-Input: ${name} must be an integer`);
+  return item;
+}
+
+function parseHeader(name: string, text: string): Map<string, SfMember> {
   try {
     return parseSfDictionary(text);
   } catch (err) {
