@@ -441,8 +441,9 @@ describe('structured fields', () => {
     expect(d.get('b')?.value).toEqual(['x"y', new Map([['p', false]])]);
     expect(d.get('b')?.raw).toBe('"x\\"y";p=?0');
     const c = d.get('c');
-    expect(c?.raw).toBe('(tok "s" :AQID:);q=-1.5');
-    const [items, params] = c?.value as [Array<[unknown, Map<string, unknown>]>, Map<string, unknown>];
+    if (c === undefined) throw new Error('member c is missing');
+    expect(c.raw).toBe('(tok "s" :AQID:);q=-1.5');
+    const [items, params] = c.value as [Array<[unknown, Map<string, unknown>]>, Map<string, unknown>];
     expect(items[0]?.[0]).toEqual(new Token('tok'));
     expect(items[1]?.[0]).toBe('s');
     expect(new Uint8Array(items[2]?.[0] as ArrayBuffer)).toEqual(new Uint8Array([1, 2, 3]));
