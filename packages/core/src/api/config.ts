@@ -8,9 +8,15 @@ import type { KeyObject } from 'node:crypto';
 import { DEFAULT_MAX_BODY_BYTES } from '../protocol/constants.js';
 import { parseVerificationKey } from '../signature/signature.js';
 
-/** Default API URL: the local scheduler started by `dispatch run` / `dispatch serve`. */
+/**
+ * Default API URL: the local scheduler started by `dispatch run` / `dispatch serve`.
+ * @example const apiUrl = process.env.DISPATCH_API_URL ?? DEFAULT_API_URL;
+ */
 export const DEFAULT_API_URL = 'http://127.0.0.1:4450';
-/** Default address the endpoint binds (`DISPATCH_ENDPOINT_ADDR`). */
+/**
+ * Default address the endpoint binds (`DISPATCH_ENDPOINT_ADDR`).
+ * @example parseAddress(DEFAULT_ENDPOINT_ADDR) // { host: '127.0.0.1', port: 8000 }
+ */
 export const DEFAULT_ENDPOINT_ADDR = '127.0.0.1:8000';
 
 /**
@@ -76,7 +82,10 @@ function checkUrl(value: string, variable: string, schemes: readonly string[]): 
   return value.replace(/\/+$/, '');
 }
 
-/** Parses `host:port` (IPv6 in brackets); throws a ConfigurationError naming the variable. */
+/**
+ * Parses `host:port` (IPv6 in brackets); throws a ConfigurationError naming the variable.
+ * @example parseAddress('[::1]:8000') // { host: '::1', port: 8000 }
+ */
 export function parseAddress(value: string, variable = 'DISPATCH_ENDPOINT_ADDR'): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value.trim());
   const port = m ? Number(m[3]) : Number.NaN;

@@ -15,11 +15,20 @@ import * as proto from '../protocol/proto.js';
 import type { IAny, IError, IJournal, IOperation, IOutcome } from '../protocol/proto.js';
 import { OperationKind } from '../protocol/proto.js';
 
-/** Format version written into every journal; other versions are refused (INCOMPATIBLE_STATE). */
+/**
+ * Format version written into every journal; other versions are refused (INCOMPATIBLE_STATE).
+ * @example if (journal.version !== JOURNAL_VERSION) refuse();
+ */
 export const JOURNAL_VERSION = 1;
-/** Type URL of the journal in `typed_coroutine_state`. */
+/**
+ * Type URL of the journal in `typed_coroutine_state`.
+ * @example const ours = poll.typedCoroutineState?.typeUrl === JOURNAL_TYPE_URL;
+ */
 export const JOURNAL_TYPE_URL = proto.Journal.typeUrl;
-/** Default limit of an encoded journal: 16 MiB. */
+/**
+ * Default limit of an encoded journal: 16 MiB.
+ * @example new Dispatch({ maxJournalBytes: MAX_JOURNAL_BYTES * 4 })
+ */
 export const MAX_JOURNAL_BYTES = 16 * 1024 * 1024;
 
 /** One durable operation. */

@@ -71,12 +71,18 @@ const DECREASE: ReadonlySet<Status> = new Set([
   Status.HTTP_ERROR,
 ]);
 
-/** All statuses, in protocol order. */
+/**
+ * All statuses, in protocol order.
+ * @example ALL_STATUSES.filter(isRetryable).map(statusName) // ['TIMEOUT', 'THROTTLED', ...]
+ */
 export const ALL_STATUSES: readonly Status[] = Object.freeze(
   Object.values(Status).filter((v): v is Status => typeof v === 'number'),
 );
 
-/** `true` when the scheduler retries a call that ended with this status (PROTOCOL.md 8.10). */
+/**
+ * `true` when the scheduler retries a call that ended with this status (PROTOCOL.md 8.10).
+ * @example isRetryable(Status.TEMPORARY_ERROR) // true; isRetryable(Status.PERMANENT_ERROR) // false
+ */
 export function isRetryable(status: Status): boolean {
   return RETRYABLE.has(status);
 }
@@ -85,6 +91,7 @@ export function isRetryable(status: Status): boolean {
  * How a status moves the adaptive concurrency limit (PROTOCOL.md 8.11):
  * `'decrease'` for failures that suggest overload, `'increase'` otherwise.
  * INCOMPATIBLE_STATE says nothing about load: `'none'`.
+ * @example concurrencyEffect(Status.THROTTLED) // 'decrease'
  */
 export function concurrencyEffect(status: Status): 'increase' | 'decrease' | 'none' {
   if (DECREASE.has(status)) return 'decrease';
@@ -92,19 +99,28 @@ export function concurrencyEffect(status: Status): 'increase' | 'decrease' | 'no
   return 'increase';
 }
 
-/** The name of a status (`'TEMPORARY_ERROR'`), or `'STATUS_<n>'` for an unknown number. */
+/**
+ * The name of a status (`'TEMPORARY_ERROR'`), or `'STATUS_<n>'` for an unknown number.
+ * @example statusName(6) // 'TEMPORARY_ERROR'
+ */
 export function statusName(status: number): string {
   return Status[status] ?? `STATUS_${status}`;
 }
 
-/** Parses a status name with or without the `STATUS_` prefix; `undefined` if unknown. */
+/**
+ * Parses a status name with or without the `STATUS_` prefix; `undefined` if unknown.
+ * @example parseStatus('status_ok') // Status.OK
+ */
 export function parseStatus(name: string): Status | undefined {
   const key = name.toUpperCase().replace(/^STATUS_/, '');
   const value = (Status as unknown as Record<string, unknown>)[key];
   return typeof value === 'number' ? (value as Status) : undefined;
 }
 
-/** The status of an HTTP response code (PROTOCOL.md 5.6, identical in py and go). */
+/**
+ * The status of an HTTP response code (PROTOCOL.md 5.6, identical in py and go).
+ * @example statusFromHttpCode(503) // Status.TEMPORARY_ERROR
+ */
 export function statusFromHttpCode(code: number): Status {
   switch (code) {
     case 400:
