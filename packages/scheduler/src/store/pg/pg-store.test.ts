@@ -13,7 +13,7 @@ import { dropPgSchema, randomPgSchema } from '../../../test/support/pg-cluster.j
 import { PG_MIGRATIONS } from './schema.js';
 import { parsePgUrl, PgStore, redactUrl } from './pg-store.js';
 import type { Store, StoreChange } from '../store.js';
-import { newCall, storeContract } from '../../../test/support/store-contract.js';
+import { completion, newCall, storeContract, suspendOutcome, typed } from '../../../test/support/store-contract/index.js';
 
 const url = process.env.DISPATCH_TEST_POSTGRES_URL;
 if (!url) {
@@ -43,9 +43,12 @@ describe.skipIf(!url)('PgStore', () => {
       const { rows } = await s.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${s.schema}.call_state_chunks`);
       return rows[0]!.n;
     },
+    sharedByInstances: true,
   };
   storeContract('PgStore', () => freshStore(), hooks);
-  storeContract('PgStore (no prepared statements, no LISTEN)', () => freshStore(undefined, { listen: false, preparedStatements: false }));
+  storeContract('PgStore (no prepared statements, no LISTEN)', () => freshStore(undefined, { listen: false, preparedStatements: false }), {
+    sharedByInstances: true,
+  });
 
   it('parses its own URL parameters and hides passwords in messages', () => {
     expect(parsePgUrl('postgres://u:pw@h:5432/db?schema=s1&pool_size=4&sslmode=disable')).toEqual({
@@ -91,26 +94,7 @@ describe.skipIf(!url)('PgStore', () => {
     const claimDue = (s: PgStore, t: number, elideStateAbove?: number) =>
       s.claimDue({ owner: 'a', now: t, leaseMs: 60_000, limit: 1, capacity: () => 1, ...(elideStateAbove === undefined ? {} : { elideStateAbove }) });
     const suspend = (s: PgStore, leaseToken: number, t: number, bytes: number[]) =>
-      s.complete({
-        id: call.id,
-        owner: 'a',
-        leaseToken,
-        now: t,
-        attempt: null,
-        delivered: [],
-        outcome: {
-          kind: 'suspend',
-          status: 1,
-          state: { kind: 'typed', typeUrl: 'example.com/Journal', value: new Uint8Array(bytes) },
-          stateIsDelta: true,
-          calls: [],
-          minResults: 1,
-          maxResults: 1,
-          deadline: t + 1,
-          wakeOnError: false,
-          pollError: null,
-        },
-      });
+      s.complete(completion(call.id, leaseToken, t, suspendOutcome(t + 1, { state: typed(bytes), stateIsDelta: true })));
     const [c] = (await claimDue(store, now)).calls;
     expect(await suspend(store, c!.leaseToken, now, [1, 2, 3])).toBe(true);
     // Back to version 1, the state in the row, as an older scheduler left it.
@@ -127,13 +111,12 @@ describe.skipIf(!url)('PgStore', () => {
     expect(indexes.map((r) => r.indexname)).toEqual(['calls_parent_corr']);
     const { rows: moved } = await again.pool.query(`SELECT state_value, state_length FROM ${schema}.calls WHERE id = $1`, [call.id]);
     expect(moved).toEqual([{ state_value: null, state_length: 3 }]);
-    const journal = (bytes: number[]) => ({ kind: 'typed', typeUrl: 'example.com/Journal', value: new Uint8Array(bytes) });
-    expect((await again.getCall(call.id))?.coroutineState).toEqual(journal([1, 2, 3]));
+    expect((await again.getCall(call.id))?.coroutineState).toEqual(typed([1, 2, 3]));
     const [r] = (await claimDue(again, now + 1, 2)).calls;
     expect(r?.resume).toMatchObject({ stateLength: 3, stateLoaded: false });
-    expect(await again.loadState(call.id, r!.leaseToken)).toEqual(journal([1, 2, 3]));
+    expect(await again.loadState(call.id, r!.leaseToken)).toEqual(typed([1, 2, 3]));
     expect(await suspend(again, r!.leaseToken, now + 1, [4])).toBe(true);
-    expect((await again.getCall(call.id))?.coroutineState).toEqual(journal([1, 2, 3, 4]));
+    expect((await again.getCall(call.id))?.coroutineState).toEqual(typed([1, 2, 3, 4]));
     await again.close();
   });
 
@@ -262,16 +245,16 @@ describe.skipIf(!url)('PgStore', () => {
     await Promise.all([a!.close(), b!.close()]);
   });
 
-  it('counts live instances by heartbeat; a graceful leave is seen at once', async () => {
+  it('counts in its stats the instances heard from within the TTL (heartbeats themselves: the store contract)', async () => {
     const store = await freshStore();
     const now = Date.now();
     expect(await store.heartbeat({ owner: 'a', now, ttlMs: 1000 })).toBe(1);
     expect(await store.heartbeat({ owner: 'b', now, ttlMs: 1000 })).toBe(2);
     expect(await store.heartbeat({ owner: 'c', now: now + 500, ttlMs: 1000 })).toBe(3);
-    expect(await store.heartbeat({ owner: 'a', now: now + 1200, ttlMs: 1000 })).toBe(2); // b is silent since `now`
+    expect((await store.stats(now + 1000, 1000)).instances).toBe(3);
+    expect((await store.stats(now + 1300, 1000)).instances).toBe(1); // a and b are silent since `now`
     await store.leave('c');
-    expect(await store.heartbeat({ owner: 'a', now: now + 1300, ttlMs: 1000 })).toBe(1);
-    expect((await store.stats(now + 1300, 1000)).instances).toBe(1);
+    expect((await store.stats(now + 1300, 1000)).instances).toBe(0);
     await store.close();
   });
 

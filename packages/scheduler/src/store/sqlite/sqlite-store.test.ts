@@ -6,7 +6,7 @@ import { newDispatchId } from '../dispatch-id.js';
 import { SQLITE_MIGRATIONS } from './schema.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { Store } from '../store.js';
-import { newCall, storeContract } from '../../../test/support/store-contract.js';
+import { completion, newCall, storeContract, suspendOutcome, typed } from '../../../test/support/store-contract/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dispatch-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -45,26 +45,7 @@ describe('SqliteStore', () => {
     const claimDue = (s: SqliteStore, t: number, elideStateAbove?: number) =>
       s.claimDue({ owner: 'a', now: t, leaseMs: 60_000, limit: 1, capacity: () => 1, ...(elideStateAbove === undefined ? {} : { elideStateAbove }) });
     const suspend = (s: SqliteStore, leaseToken: number, t: number, bytes: number[]) =>
-      s.complete({
-        id: call.id,
-        owner: 'a',
-        leaseToken,
-        now: t,
-        attempt: null,
-        delivered: [],
-        outcome: {
-          kind: 'suspend',
-          status: 1,
-          state: { kind: 'typed', typeUrl: 'example.com/Journal', value: new Uint8Array(bytes) },
-          stateIsDelta: true,
-          calls: [],
-          minResults: 1,
-          maxResults: 1,
-          deadline: t + 1,
-          wakeOnError: false,
-          pollError: null,
-        },
-      });
+      s.complete(completion(call.id, leaseToken, t, suspendOutcome(t + 1, { state: typed(bytes), stateIsDelta: true })));
     const [c] = (await claimDue(store, now)).calls;
     expect(await suspend(store, c!.leaseToken, now, [1, 2, 3])).toBe(true);
     // Back to version 2, the state in the row, as an older scheduler left it.
@@ -75,13 +56,12 @@ describe('SqliteStore', () => {
     const again = await SqliteStore.open({ path });
     expect(again.db.prepare('SELECT version FROM schema_version').get()).toEqual({ version: SQLITE_MIGRATIONS.length });
     expect(again.db.prepare('SELECT state_value, state_length FROM calls WHERE id = ?').get(call.id)).toEqual({ state_value: null, state_length: 3 });
-    const journal = (bytes: number[]) => ({ kind: 'typed', typeUrl: 'example.com/Journal', value: new Uint8Array(bytes) });
-    expect((await again.getCall(call.id))?.coroutineState).toEqual(journal([1, 2, 3]));
+    expect((await again.getCall(call.id))?.coroutineState).toEqual(typed([1, 2, 3]));
     const [r] = (await claimDue(again, now + 1, 2)).calls;
     expect(r?.resume).toMatchObject({ stateLength: 3, stateLoaded: false });
-    expect(await again.loadState(call.id, r!.leaseToken)).toEqual(journal([1, 2, 3]));
+    expect(await again.loadState(call.id, r!.leaseToken)).toEqual(typed([1, 2, 3]));
     expect(await suspend(again, r!.leaseToken, now + 1, [4])).toBe(true);
-    expect((await again.getCall(call.id))?.coroutineState).toEqual(journal([1, 2, 3, 4]));
+    expect((await again.getCall(call.id))?.coroutineState).toEqual(typed([1, 2, 3, 4]));
     await again.close();
   });
 
