@@ -14,7 +14,7 @@ import type { EndpointClient, EndpointReply } from './http-transport.js';
 import type { AttemptEvent, FinishedEvent } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { ClaimedCall, CoroutineState, NewCall, Outcome, Store } from '../store/store.js';
-import { elidesState, finishedState, pollConditions } from '../store/transitions.js';
+import { elidesState, finishedState, pollConditions } from '../store/policy.js';
 import { validateCall } from './validate.js';
 
 type IError = proto.IError;

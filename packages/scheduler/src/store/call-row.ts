@@ -6,7 +6,7 @@
  */
 import { proto } from '@dispatch/core/protocol';
 import type { AttemptRecord, CallRecord, ChildResult, ClaimedCall, CoroutineState } from './store.js';
-import { elidesState } from './transitions.js';
+import { elidesState } from './policy.js';
 
 type IAny = proto.IAny;
 type IError = proto.IError;

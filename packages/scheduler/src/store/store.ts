@@ -3,7 +3,7 @@
  * interface that an embedded SQLite store and a PostgreSQL store shared by
  * several scheduler instances both implement (one contract test suite,
  * `test/support/store-contract/`). What a transition does (states, wakes,
- * dedupe, orphans) is decided once, in `transitions.ts`; a store writes it
+ * dedupe, orphans) is decided once, in `policy.ts`; a store writes it
  * in its SQL.
  *
  * The model, in short:

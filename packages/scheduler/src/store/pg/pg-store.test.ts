@@ -8,12 +8,11 @@
  * own schema and drops it.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { newDispatchId } from '../dispatch-id.js';
 import { dropPgSchema, randomPgSchema } from '../../../test/support/pg-cluster.js';
 import { PG_MIGRATIONS } from './schema.js';
 import { parsePgUrl, PgStore, redactUrl } from './pg-store.js';
 import type { Store, StoreChange } from '../store.js';
-import { completion, newCall, storeContract, suspendOutcome, typed } from '../../../test/support/store-contract/index.js';
+import { claimHot, expectJournalServed, hotAndCold, newCall, NOW, storeContract, suspendWithJournal } from '../../../test/support/store-contract/index.js';
 
 const url = process.env.DISPATCH_TEST_POSTGRES_URL;
 if (!url) {
@@ -88,15 +87,8 @@ describe.skipIf(!url)('PgStore', () => {
   it('upgrades a schema of an older version in place, keeping its calls and their coroutine states', async () => {
     const schema = randomPgSchema();
     const store = await freshStore(schema);
-    const now = 1_000_000;
-    const call = newCall({}, now);
-    await store.insertCalls([call]);
-    const claimDue = (s: PgStore, t: number, elideStateAbove?: number) =>
-      s.claimDue({ owner: 'a', now: t, leaseMs: 60_000, limit: 1, capacity: () => 1, ...(elideStateAbove === undefined ? {} : { elideStateAbove }) });
-    const suspend = (s: PgStore, leaseToken: number, t: number, bytes: number[]) =>
-      s.complete(completion(call.id, leaseToken, t, suspendOutcome(t + 1, { state: typed(bytes), stateIsDelta: true })));
-    const [c] = (await claimDue(store, now)).calls;
-    expect(await suspend(store, c!.leaseToken, now, [1, 2, 3])).toBe(true);
+    const call = newCall();
+    await suspendWithJournal(store, call);
     // Back to version 1, the state in the row, as an older scheduler left it.
     await store.pool.query(
       `DROP TABLE ${schema}.call_state_chunks; ALTER TABLE ${schema}.calls DROP COLUMN state_length;
@@ -111,12 +103,7 @@ describe.skipIf(!url)('PgStore', () => {
     expect(indexes.map((r) => r.indexname)).toEqual(['calls_parent_corr']);
     const { rows: moved } = await again.pool.query(`SELECT state_value, state_length FROM ${schema}.calls WHERE id = $1`, [call.id]);
     expect(moved).toEqual([{ state_value: null, state_length: 3 }]);
-    expect((await again.getCall(call.id))?.coroutineState).toEqual(typed([1, 2, 3]));
-    const [r] = (await claimDue(again, now + 1, 2)).calls;
-    expect(r?.resume).toMatchObject({ stateLength: 3, stateLoaded: false });
-    expect(await again.loadState(call.id, r!.leaseToken)).toEqual(typed([1, 2, 3]));
-    expect(await suspend(again, r!.leaseToken, now + 1, [4])).toBe(true);
-    expect((await again.getCall(call.id))?.coroutineState).toEqual(typed([1, 2, 3, 4]));
+    await expectJournalServed(again, call);
     await again.close();
   });
 
@@ -260,43 +247,19 @@ describe.skipIf(!url)('PgStore', () => {
 
   it('claims with the (endpoint, function, due_at) index and stays flat with 100,000 pending calls', async () => {
     const store = await freshStore();
-    const now = 1_000_000;
-    for (let chunk = 0; chunk < 10; chunk++) {
-      const batch = Array.from({ length: 10_000 }, (_, j) => {
-        const i = chunk * 10_000 + j;
-        const id = newDispatchId();
-        return {
-          id,
-          function: i % 10 === 0 ? 'hot' : 'cold',
-          endpoint: 'http://127.0.0.1:1',
-          input: null,
-          createdAt: now,
-          dueAt: i % 10 === 0 ? now : now + 1000 + i,
-          expiresAt: now + 3_600_000,
-          expirationMs: 3_600_000,
-          rootId: id,
-        };
-      });
-      await store.insertCalls(batch);
-    }
+    for (let chunk = 0; chunk < 10; chunk++) await store.insertCalls(hotAndCold(10_000, NOW, chunk * 10_000));
     await store.pool.query(`ANALYZE ${store.schema}.calls`);
     const { rows } = await store.pool.query(
       `EXPLAIN SELECT seq FROM ${store.schema}.calls WHERE endpoint = 'e' AND function = 'f' AND due_at <= 0 ORDER BY due_at LIMIT 5`,
     );
     expect(rows.map((r) => r['QUERY PLAN']).join('\n')).toMatch(/calls_due/);
     const t0 = Date.now();
-    const { calls, nextDueAt } = await store.claimDue({
-      owner: 'a',
-      now,
-      leaseMs: 1000,
-      limit: 50,
-      capacity: (_e, fn) => (fn === 'hot' ? 50 : 0),
-    });
+    const { calls, nextDueAt } = await claimHot(store);
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(calls).toHaveLength(50);
     expect(calls.every((c) => c.function === 'hot')).toBe(true);
-    expect(nextDueAt).toBe(now);
-    const stats = await store.stats(now);
+    expect(nextDueAt).toBe(NOW);
+    const stats = await store.stats(NOW);
     expect(stats).toMatchObject({ due: 9_950, running: 50, expiredLeases: 0 });
     expect((await store.listCalls({ limit: 1 })).counts).toMatchObject({ pending: 99_950, running: 50 });
     await store.close();

@@ -21,45 +21,17 @@
  * - Memory stays flat: nothing loads a whole table; claims, listings and
  *   result deliveries are bounded by their limits.
  * - It only speaks SQL: what a transition does (states, wakes, dedupe,
- *   orphans) is decided in `../transitions.ts`, and this file writes it.
+ *   orphans) is decided in `../policy.ts`, and this file writes it.
  * @module
  */
 import { randomBytes } from 'node:crypto';
 import type { proto } from '@dispatch/core/protocol';
 import pg from 'pg';
-import {
-  type CallRecordRow,
-  encodeAny,
-  encodeErrorBlob,
-  hasStoredState,
-  stateOf,
-  toAttemptRecord,
-  toCallRecord,
-  toChildResult,
-  toClaimedCall,
-  toResume,
-} from '../call-row.js';
+import { type CallRecordRow, encodeAny, encodeErrorBlob, hasStoredState, stateOf, toAttemptRecord, toCallRecord, toChildResult, toClaimedCall, toResume } from '../call-row.js';
 import { countsByState, listLimit, parseCursor, toListPage } from '../listing.js';
-import type { AttemptRecord, CallRecord, CallState, ChildResult, ClaimedCall, ClaimRequest, ClaimResult, CompleteRequest } from '../store.js';
-import type { CoroutineState, InstanceHeartbeat, ListFilter, ListPage, NewCall, Store, StoreChange } from '../store.js';
-import {
-  answerIds,
-  attemptsAfter,
-  CANCELLED_STATUS,
-  childrenToStart,
-  correlationKeys,
-  dueAtSuspension,
-  finishedState,
-  firstPerKey,
-  holdsLease,
-  isErrorResult,
-  orphanError,
-  orphansOnComplete,
-  planCancellation,
-  planStateWrite,
-  resultCountedForParent,
-} from '../transitions.js';
-import { dueOnResultSql, elidesStateSql, FINISHED_SQL, WAITING_SQL } from '../transitions-sql.js';
+import type { AttemptRecord, CallRecord, CallState, ChildResult, ClaimedCall, ClaimRequest, ClaimResult, CompleteRequest, CoroutineState, InstanceHeartbeat, ListFilter, ListPage, NewCall, Store, StoreChange } from '../store.js';
+import * as policy from '../policy.js';
+import { dueOnResultSql, elidesStateSql, FINISHED_SQL, WAITING_SQL } from '../policy-sql.js';
 import { PgNotifier } from './notifier.js';
 import { DEFAULT_PG_SCHEMA, migratePg, PG_SCHEMA_PATTERN, quoteIdent } from './schema.js';
 
@@ -520,7 +492,7 @@ export class PgStore implements Store {
   }
 
   insertCalls(calls: NewCall[]): Promise<string[]> {
-    const rows = firstPerKey(calls);
+    const rows = policy.firstPerKey(calls);
     return this.tx(async (c, fx) => {
       const inserted = await this.insertRows(c, rows, 0, fx);
       const known = new Map<string, string>();
@@ -533,7 +505,7 @@ export class PgStore implements Store {
         );
         for (const f of found) known.set(f.idempotency_key, f.id);
       }
-      return answerIds(calls, inserted, known);
+      return policy.answerIds(calls, inserted, known);
     });
   }
 
@@ -703,7 +675,7 @@ export class PgStore implements Store {
     notify: boolean,
     fx: Effects,
   ): Promise<void> {
-    const hasError = isErrorResult(f.status, f.error) ? 1 : 0;
+    const hasError = policy.isErrorResult(f.status, f.error) ? 1 : 0;
     const { rows } = await this.sql<{ parent_due: number | null }>(
       c,
       'finish_row',
@@ -762,9 +734,9 @@ export class PgStore implements Store {
     const bulkSeqs: number[] = [];
     const bulkErrors: Array<Buffer | null> = [];
     const bulkIds: string[] = [];
-    for (const { row, error: err, notifyParent } of planCancellation(rows, ids, error, notifyOutside)) {
+    for (const { row, error: err, notifyParent } of policy.planCancellation(rows, ids, error, notifyOutside)) {
       if (notifyParent) {
-        await this.finishRow(c, row, { state: 'cancelled', status: CANCELLED_STATUS, output: null, error: err }, now, true, fx);
+        await this.finishRow(c, row, { state: 'cancelled', status: policy.CANCELLED_STATUS, output: null, error: err }, now, true, fx);
       } else {
         // Nobody to tell: cancelled together, in one statement below.
         bulkSeqs.push(row.seq);
@@ -779,7 +751,7 @@ export class PgStore implements Store {
           due_at = NULL, lease_owner = NULL, finished_at = $3, updated_at = $3, mode = 0, state_kind = 0, state_type_url = NULL,
           state_value = NULL, state_length = 0, poll_error = NULL, poll_min = 0, poll_max = 0, poll_deadline = NULL
         FROM unnest($1::bigint[], $2::bytea[]) AS u(seq, err) WHERE c.seq = u.seq`,
-        [bulkSeqs, bulkErrors, now, CANCELLED_STATUS],
+        [bulkSeqs, bulkErrors, now, policy.CANCELLED_STATUS],
       );
       await c.query(`DELETE FROM ${this.t.chunks} WHERE call_id = ANY($1::text[])`, [bulkIds]);
     }
@@ -814,12 +786,12 @@ export class PgStore implements Store {
     }
     return this.tx(async (c, fx) => {
       const row = await this.lockCall(c, req.id);
-      if (!row || !holdsLease(row, req)) return false;
+      if (!row || !policy.holdsLease(row, req)) return false;
       const now = req.now;
       const a = req.attempt;
       if (a) await this.insertAttempt(c, row.id, a);
-      const attempts = attemptsAfter(row.attempts, a);
-      const orphans = orphansOnComplete(req);
+      const attempts = policy.attemptsAfter(row.attempts, a);
+      const orphans = policy.orphansOnComplete(req);
       // Children exist only after a suspension of the current generation (mode 1).
       const mayHaveChildren = row.mode === 1;
       switch (o.kind) {
@@ -836,7 +808,7 @@ export class PgStore implements Store {
           await this.finishRow(
             c,
             row,
-            { state: finishedState(o.status), status: o.status, output: o.output, error: o.error, attempts, delivered },
+            { state: policy.finishedState(o.status), status: o.status, output: o.output, error: o.error, attempts, delivered },
             now,
             true,
             fx,
@@ -846,7 +818,7 @@ export class PgStore implements Store {
         }
         case 'suspend': {
           const delivered = await this.markDelivered(c, row, req.delivered);
-          const keys = correlationKeys(o.calls);
+          const keys = policy.correlationKeys(o.calls);
           let existing: string[] = [];
           if (keys.length > 0 && mayHaveChildren) {
             const { rows: dup } = await c.query<{ correlation_id: string }>(
@@ -855,9 +827,9 @@ export class PgStore implements Store {
             );
             existing = dup.map((d) => d.correlation_id);
           }
-          await this.insertRows(c, childrenToStart(o.calls, new Set(existing)), row.generation, fx);
+          await this.insertRows(c, policy.childrenToStart(o.calls, new Set(existing)), row.generation, fx);
           // The stored bytes are never read here: a delta is appended as a chunk (at its byte offset).
-          const write = planStateWrite(row, o);
+          const write = policy.planStateWrite(row, o);
           if (!write.append) await this.dropState(c, row);
           const offset = write.append ? row.state_length : 0;
           const value = o.state && o.state.value.length > 0 ? Buffer.from(o.state.value.buffer, o.state.value.byteOffset, o.state.value.byteLength) : null;
@@ -877,7 +849,7 @@ export class PgStore implements Store {
               poll_min = $12, poll_max = $13, poll_deadline = $14, poll_wake_on_error = $15, poll_error = $16
             WHERE seq = $17`,
             [
-              dueAtSuspension(o, { ready, readyErrors }, now),
+              policy.dueAtSuspension(o, { ready, readyErrors }, now),
               o.status,
               attempts,
               now,
@@ -967,7 +939,7 @@ export class PgStore implements Store {
           return done;
         }
         if (o.kind !== 'finish') throw new Error(`completeSimple cannot record a ${o.kind}`);
-        const hasError = isErrorResult(o.status, o.error) ? 1 : 0;
+        const hasError = policy.isErrorResult(o.status, o.error) ? 1 : 0;
         const { rows } = await this.sql<{ n: number; parent_due: number | null }>(
           this.pool,
           'complete_finish',
@@ -996,7 +968,7 @@ export class PgStore implements Store {
             req.leaseToken,
             ...attemptValues,
             parentId,
-            finishedState(o.status),
+            policy.finishedState(o.status),
             o.status,
             encodeAny(o.output),
             encodeErrorBlob(o.error),
@@ -1047,8 +1019,8 @@ export class PgStore implements Store {
     return this.tx(async (c, fx) => {
       const row = await this.lockCall(c, id);
       if (!row) return false;
-      await this.cancelOrphans(c, row, now, orphanError(row.id, 'restarted'), fx);
-      if (resultCountedForParent(row)) {
+      await this.cancelOrphans(c, row, now, policy.orphanError(row.id, 'restarted'), fx);
+      if (policy.resultCountedForParent(row)) {
         // Its old result was counted as ready for the parent: take it back.
         await c.query(
           `UPDATE ${this.t.calls} SET ready = GREATEST(0, ready - 1), ready_errors = GREATEST(0, ready_errors - $1) WHERE id = $2`,

@@ -5,45 +5,18 @@
  * released when the next one opens it.
  *
  * It only speaks SQL: what a transition does (states, wakes, dedupe,
- * orphans) is decided in `../transitions.ts`, and this file writes it.
+ * orphans) is decided in `../policy.ts`, and this file writes it.
  * @module
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { proto } from '@dispatch/core/protocol';
 import Database from 'better-sqlite3';
-import {
-  type CallRecordRow,
-  encodeAny,
-  encodeErrorBlob,
-  hasStoredState,
-  stateOf,
-  toAttemptRecord,
-  toCallRecord,
-  toChildResult,
-  toClaimedCall,
-  toResume,
-} from '../call-row.js';
+import { type CallRecordRow, encodeAny, encodeErrorBlob, hasStoredState, stateOf, toAttemptRecord, toCallRecord, toChildResult, toClaimedCall, toResume } from '../call-row.js';
 import { countsByState, listLimit, parseCursor, toListPage } from '../listing.js';
 import type { AttemptRecord, CallRecord, CallState, ClaimedCall, ClaimRequest, ClaimResult, CompleteRequest, CoroutineState, ListFilter, ListPage, NewCall, Store } from '../store.js';
-import {
-  answerIds,
-  attemptsAfter,
-  CANCELLED_STATUS,
-  childrenToStart,
-  correlationKeys,
-  dueAtSuspension,
-  finishedState,
-  firstPerKey,
-  holdsLease,
-  isErrorResult,
-  orphanError,
-  orphansOnComplete,
-  planCancellation,
-  planStateWrite,
-  resultCountedForParent,
-} from '../transitions.js';
-import { dueOnResultSql, FINISHED_SQL, WAITING_SQL } from '../transitions-sql.js';
+import * as policy from '../policy.js';
+import { dueOnResultSql, FINISHED_SQL, WAITING_SQL } from '../policy-sql.js';
 import { GroupCommit } from './group-commit.js';
 import { migrateSqlite } from './schema.js';
 
@@ -267,7 +240,7 @@ export class SqliteStore implements Store {
     return this.tx.run(() => {
       const inserted = new Set<string>();
       const known = new Map<string, string>();
-      for (const call of firstPerKey(calls)) {
+      for (const call of policy.firstPerKey(calls)) {
         const key = call.idempotencyKey;
         const existing = key ? (this.stmt.byKey!.get(key) as { id: string } | undefined) : undefined;
         if (key && existing) {
@@ -277,7 +250,7 @@ export class SqliteStore implements Store {
           inserted.add(call.id);
         }
       }
-      return answerIds(calls, inserted, known);
+      return policy.answerIds(calls, inserted, known);
     });
   }
 
@@ -369,7 +342,7 @@ export class SqliteStore implements Store {
     now: number,
     notify: boolean,
   ): void {
-    const hasError = isErrorResult(status, error);
+    const hasError = policy.isErrorResult(status, error);
     this.dropState(row);
     this.sql(`UPDATE calls SET state = @state, status = @status, output = @output, error = @error, has_error = @has_error,
         due_at = NULL, lease_owner = NULL, finished_at = @now, updated_at = @now, mode = 0, state_kind = 0,
@@ -387,12 +360,12 @@ export class SqliteStore implements Store {
     if (notify) this.notifyParent(row, hasError, now);
   }
 
-  /** Cancels the unfinished calls among `ids` and their descendants, as {@link planCancellation} says. */
+  /** Cancels the unfinished calls among `ids` and their descendants, as {@link policy.planCancellation} says. */
   private cancelTrees(ids: string[], now: number, error: IError, notifyOutside: boolean): number {
     if (ids.length === 0) return 0;
     const rows = this.stmt.tree!.all(JSON.stringify(ids)) as CallRow[];
-    for (const c of planCancellation(rows, ids, error, notifyOutside)) {
-      this.finishRow(c.row, 'cancelled', CANCELLED_STATUS, null, c.error, now, c.notifyParent);
+    for (const c of policy.planCancellation(rows, ids, error, notifyOutside)) {
+      this.finishRow(c.row, 'cancelled', policy.CANCELLED_STATUS, null, c.error, now, c.notifyParent);
     }
     return rows.length;
   }
@@ -406,7 +379,7 @@ export class SqliteStore implements Store {
   complete(req: CompleteRequest): Promise<boolean> {
     return this.tx.run(() => {
       const row = this.stmt.byId!.get(req.id) as CallRow | undefined;
-      if (!row || !holdsLease(row, req)) return false;
+      if (!row || !policy.holdsLease(row, req)) return false;
       const now = req.now;
       const a = req.attempt;
       if (a) {
@@ -421,9 +394,9 @@ export class SqliteStore implements Store {
           encodeErrorBlob(a.error),
         );
       }
-      const attempts = attemptsAfter(row.attempts, a);
+      const attempts = policy.attemptsAfter(row.attempts, a);
       const o = req.outcome;
-      const orphans = orphansOnComplete(req);
+      const orphans = policy.orphansOnComplete(req);
       switch (o.kind) {
         case 'retry':
           this.sql(`UPDATE calls SET state = 'pending', due_at = @due, lease_owner = NULL, status = @status,
@@ -433,16 +406,16 @@ export class SqliteStore implements Store {
         case 'finish': {
           this.markDelivered(row, req.delivered);
           this.sql('UPDATE calls SET attempts = ? WHERE seq = ?').run(attempts, row.seq);
-          this.finishRow(row, finishedState(o.status), o.status, o.output, o.error, now, true);
+          this.finishRow(row, policy.finishedState(o.status), o.status, o.output, o.error, now, true);
           if (orphans) this.cancelOrphans(row, now, orphans);
           break;
         }
         case 'suspend': {
           this.markDelivered(row, req.delivered);
-          const existing = correlationKeys(o.calls).filter((k) => this.stmt.childByCorrelation!.get(row.id, row.generation, k));
-          for (const call of childrenToStart(o.calls, new Set(existing))) this.insertRow(call, row.generation);
+          const existing = policy.correlationKeys(o.calls).filter((k) => this.stmt.childByCorrelation!.get(row.id, row.generation, k));
+          for (const call of policy.childrenToStart(o.calls, new Set(existing))) this.insertRow(call, row.generation);
           // The stored bytes are never read here: a delta is appended as a chunk.
-          const write = planStateWrite(row, o);
+          const write = policy.planStateWrite(row, o);
           let length = write.append ? row.state_length : 0;
           if (!write.append) this.dropState(row);
           else if (row.state_value) {
@@ -463,7 +436,7 @@ export class SqliteStore implements Store {
               state_type_url = @typeUrl, state_value = NULL, state_length = @length, state_delta = @delta, poll_min = @min, poll_max = @max,
               poll_deadline = @deadline, poll_wake_on_error = @wake, poll_error = @pollError WHERE seq = @seq`)
             .run({
-              due: dueAtSuspension(o, { ready: fresh.ready, readyErrors: fresh.ready_errors }, now),
+              due: policy.dueAtSuspension(o, { ready: fresh.ready, readyErrors: fresh.ready_errors }, now),
               status: o.status,
               attempts,
               now,
@@ -521,8 +494,8 @@ export class SqliteStore implements Store {
     return this.tx.run(() => {
       const row = this.stmt.byId!.get(id) as CallRow | undefined;
       if (!row) return false;
-      this.cancelOrphans(row, now, orphanError(row.id, 'restarted'));
-      if (resultCountedForParent(row)) {
+      this.cancelOrphans(row, now, policy.orphanError(row.id, 'restarted'));
+      if (policy.resultCountedForParent(row)) {
         // Its old result was counted as ready for the parent: take it back.
         this.sql(`UPDATE calls SET ready = MAX(0, ready - 1), ready_errors = MAX(0, ready_errors - ?) WHERE id = ?`)
           .run(row.has_error, row.parent_id);

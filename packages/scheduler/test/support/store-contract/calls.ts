@@ -3,8 +3,8 @@
  * atomic batches.
  * @module
  */
-import { describe, expect, it } from 'vitest';
-import { HOUR, NOW, newCall, type StoreContractHooks, type StoreFactory, textOf, useStore } from './fixtures.js';
+import { expect, it } from 'vitest';
+import { describeContract, HOUR, newCall, NOW, type StoreContractHooks, type StoreFactory, textOf } from './fixtures.js';
 
 /**
  * Registers the tests of inserting calls.
@@ -12,9 +12,7 @@ import { HOUR, NOW, newCall, type StoreContractHooks, type StoreFactory, textOf,
  * callsContract(() => SqliteStore.open({ path: ':memory:' }));
  */
 export function callsContract(makeStore: StoreFactory, hooks: StoreContractHooks = {}): void {
-  describe('calls', () => {
-    const t = useStore(makeStore, hooks);
-
+  describeContract('calls', makeStore, hooks, (t) => {
     it('inserts calls and reads them back exactly', async () => {
       const store = t.store;
       const big = (1n << 63n) + 12345n;

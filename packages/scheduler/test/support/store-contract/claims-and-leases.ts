@@ -3,8 +3,8 @@
  * limit; expired leases taken over; only the lease holder records; renewals.
  * @module
  */
-import { describe, expect, it } from 'vitest';
-import { anyOf, completion, NOW, newCall, OK, type StoreContractHooks, type StoreFactory, textOf, useStore } from './fixtures.js';
+import { expect, it } from 'vitest';
+import { anyOf, completion, describeContract, newCall, NOW, OK, type StoreContractHooks, type StoreFactory, textOf } from './fixtures.js';
 
 /**
  * Registers the tests of claims and leases.
@@ -12,8 +12,7 @@ import { anyOf, completion, NOW, newCall, OK, type StoreContractHooks, type Stor
  * claimsAndLeasesContract(() => SqliteStore.open({ path: ':memory:' }));
  */
 export function claimsAndLeasesContract(makeStore: StoreFactory, hooks: StoreContractHooks = {}): void {
-  describe('claims and leases', () => {
-    const t = useStore(makeStore, hooks);
+  describeContract('claims and leases', makeStore, hooks, (t) => {
     const { claim } = t;
 
     it('claims due calls only, within capacity and limit, with a lease', async () => {

@@ -4,23 +4,8 @@
  * leaves behind (cancelled).
  * @module
  */
-import { describe, expect, it } from 'vitest';
-import {
-  anyOf,
-  childOf,
-  completion,
-  finished,
-  HOUR,
-  NOW,
-  newCall,
-  OK,
-  type StoreContractHooks,
-  type StoreFactory,
-  suspendOutcome,
-  TEMPORARY_ERROR,
-  textOf,
-  useStore,
-} from './fixtures.js';
+import { expect, it } from 'vitest';
+import { anyOf, childOf, completion, describeContract, finished, HOUR, NOW, OK, type StoreContractHooks, type StoreFactory, suspendOutcome, TEMPORARY_ERROR, textOf } from './fixtures.js';
 
 /**
  * Registers the tests of recording outcomes.
@@ -28,15 +13,12 @@ import {
  * completionContract(() => SqliteStore.open({ path: ':memory:' }));
  */
 export function completionContract(makeStore: StoreFactory, hooks: StoreContractHooks = {}): void {
-  describe('completion', () => {
-    const t = useStore(makeStore, hooks);
-    const { claim } = t;
+  describeContract('completion', makeStore, hooks, (t) => {
+    const { claim, startOne } = t;
 
     it('records retries with backoff, errors and attempts', async () => {
       const store = t.store;
-      const call = newCall();
-      await store.insertCalls([call]);
-      const [c] = (await claim()).calls;
+      const { call, leased: c } = await startOne();
       const error = { type: 'TemporaryError', message: 'try later' };
       const attempt = { number: 1, startedAt: NOW, durationMs: 10, status: TEMPORARY_ERROR, outcome: 'retry', error, resume: false };
       expect(
@@ -56,9 +38,7 @@ export function completionContract(makeStore: StoreFactory, hooks: StoreContract
 
     it('replaces the execution on a tail call and cancels children of the old one', async () => {
       const store = t.store;
-      const call = newCall();
-      await store.insertCalls([call]);
-      const [p] = (await claim()).calls;
+      const { call, leased: p } = await startOne();
       const kid = childOf(call, 1n);
       await store.complete(completion(call.id, p!.leaseToken, NOW, suspendOutcome(NOW + 1, { calls: [kid] })));
       const [resumed] = (await claim({ now: NOW + 1, capacity: (_e, fn) => (fn === 'fn' ? 1 : 0) })).calls;
@@ -85,9 +65,7 @@ export function completionContract(makeStore: StoreFactory, hooks: StoreContract
 
     it('cancels unfinished children when their parent finishes', async () => {
       const store = t.store;
-      const root = newCall();
-      await store.insertCalls([root]);
-      const [r] = (await claim()).calls;
+      const { call: root, leased: r } = await startOne();
       const kids = [childOf(root, 1n), childOf(root, 2n)];
       await store.complete(completion(root.id, r!.leaseToken, NOW, suspendOutcome(NOW + 60_000, { calls: kids })));
       const claimed = (await claim({ now: NOW + 1 })).calls;

@@ -5,8 +5,8 @@
  * cancellation.
  * @module
  */
-import { describe, expect, it } from 'vitest';
-import { completion, finished, HOUR, NOW, newCall, OK, type StoreContractHooks, type StoreFactory, typed, useStore } from './fixtures.js';
+import { expect, it } from 'vitest';
+import { completion, describeContract, finished, HOUR, newCall, NOW, OK, type StoreContractHooks, type StoreFactory, typed } from './fixtures.js';
 
 /**
  * Registers the tests of coroutine states.
@@ -14,8 +14,7 @@ import { completion, finished, HOUR, NOW, newCall, OK, type StoreContractHooks, 
  * coroutineStateContract(() => SqliteStore.open({ path: ':memory:' }), hooks);
  */
 export function coroutineStateContract(makeStore: StoreFactory, hooks: StoreContractHooks = {}): void {
-  describe('coroutine state', () => {
-    const t = useStore(makeStore, hooks);
+  describeContract('coroutine state', makeStore, hooks, (t) => {
     const { claim, suspendWith, chunks } = t;
 
     it('appends state deltas: the state loaded is their concatenation, left out of claims that elide it', async () => {

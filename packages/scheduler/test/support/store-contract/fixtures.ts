@@ -4,9 +4,9 @@
  * @module
  */
 import { Status } from '@dispatch/core/protocol';
-import { afterEach, beforeEach } from 'vitest';
+import { afterEach, beforeEach, describe } from 'vitest';
 import { newDispatchId } from '../../../src/store/dispatch-id.js';
-import type { ClaimRequest, ClaimResult, CompleteRequest, CoroutineState, NewCall, Outcome, Store, SuspendOutcome } from '../../../src/store/store.js';
+import type { ClaimedCall, ClaimRequest, ClaimResult, CompleteRequest, CoroutineState, NewCall, Outcome, Store, SuspendOutcome } from '../../../src/store/store.js';
 
 /** The clock of the contract tests (ms). */
 export const NOW = 1_000_000;
@@ -124,6 +124,8 @@ export interface ContractContext {
   readonly hooks: StoreContractHooks;
   /** `claimDue` by owner `a` at {@link NOW}, lease 60 s, limit and capacity 100, unless `over` says otherwise. */
   claim(over?: Partial<ClaimRequest>): Promise<ClaimResult>;
+  /** Inserts a new root call due at {@link NOW} and claims it (with {@link claim}): the call and its lease. */
+  startOne(): Promise<{ call: NewCall; leased: ClaimedCall }>;
   /** Suspends a claimed call on a timer (due at `t + 1`) with `state`. */
   suspendWith(id: string, leaseToken: number, t: number, state: CoroutineState | null, stateIsDelta: boolean): Promise<boolean>;
   /** Stored state chunks, when the store's test can count them. */
@@ -152,9 +154,60 @@ export function useStore(makeStore: StoreFactory, hooks: StoreContractHooks): Co
     },
     hooks,
     claim: (over = {}) => context.store.claimDue({ owner: 'a', now: NOW, leaseMs: 60_000, limit: 100, capacity: () => 100, ...over }),
+    startOne: async () => {
+      const call = newCall();
+      await context.store.insertCalls([call]);
+      const [leased] = (await context.claim()).calls;
+      if (!leased) throw new Error(`the new call ${call.id} was not claimed`);
+      return { call, leased };
+    },
     suspendWith: (id, leaseToken, t, state, stateIsDelta) =>
       context.store.complete(completion(id, leaseToken, t, suspendOutcome(t + 1, { state, stateIsDelta }))),
     chunks: async () => (hooks.stateChunks ? await hooks.stateChunks(context.store) : undefined),
   };
   return context;
+}
+
+/**
+ * A `describe` of one concern of the contract, its tests registered by
+ * `register` with a fresh store each ({@link useStore}).
+ * @example
+ * describeContract('calls', makeStore, hooks, (t) => { it('...', async () => { await t.store.insertCalls([newCall()]); }); });
+ */
+export function describeContract(title: string, makeStore: StoreFactory, hooks: StoreContractHooks, register: (t: ContractContext) => void): void {
+  describe(title, () => register(useStore(makeStore, hooks)));
+}
+
+/**
+ * Calls number `first` to `first + count - 1` of a large queue on one
+ * endpoint, without input: every tenth of function `hot`, due at `now`; the
+ * others `cold`, due later (call `i` at `now + 1000 + i`).
+ * @example
+ * await store.insertCalls(hotAndCold(100_000));
+ */
+export function hotAndCold(count: number, now = NOW, first = 0): NewCall[] {
+  return Array.from({ length: count }, (_, j) => {
+    const i = first + j;
+    const id = newDispatchId();
+    return {
+      id,
+      function: i % 10 === 0 ? 'hot' : 'cold',
+      endpoint: 'http://127.0.0.1:1',
+      input: null,
+      createdAt: now,
+      dueAt: i % 10 === 0 ? now : now + 1000 + i,
+      expiresAt: now + HOUR,
+      expirationMs: HOUR,
+      rootId: id,
+    };
+  });
+}
+
+/**
+ * Claims up to 50 `hot` calls of {@link hotAndCold} (no capacity for `cold`).
+ * @example
+ * const { calls, nextDueAt } = await claimHot(store);
+ */
+export function claimHot(store: Store, now = NOW): Promise<ClaimResult> {
+  return store.claimDue({ owner: 'a', now, leaseMs: 1000, limit: 50, capacity: (_e, fn) => (fn === 'hot' ? 50 : 0) });
 }

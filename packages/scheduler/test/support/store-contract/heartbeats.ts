@@ -4,8 +4,8 @@
  * instances, and a graceful leave is seen at once.
  * @module
  */
-import { describe, expect, it } from 'vitest';
-import { type StoreContractHooks, type StoreFactory, useStore } from './fixtures.js';
+import { expect, it } from 'vitest';
+import { describeContract, type StoreContractHooks, type StoreFactory } from './fixtures.js';
 
 /**
  * Registers the tests of heartbeats (the store must implement `heartbeat` and `leave`).
@@ -13,9 +13,7 @@ import { type StoreContractHooks, type StoreFactory, useStore } from './fixtures
  * heartbeatsContract(() => PgStore.open({ url }), { sharedByInstances: true });
  */
 export function heartbeatsContract(makeStore: StoreFactory, hooks: StoreContractHooks = {}): void {
-  describe('heartbeats', () => {
-    const t = useStore(makeStore, hooks);
-
+  describeContract('heartbeats', makeStore, hooks, (t) => {
     it('counts live instances by heartbeat; a graceful leave is seen at once', async () => {
       const store = t.store;
       if (!store.heartbeat || !store.leave) throw new Error('a store shared by instances implements heartbeat and leave');

@@ -22,7 +22,8 @@ import { listingContract } from './listing.js';
 import { pollsAndWakesContract } from './polls-and-wakes.js';
 import { restartCancelContract } from './restart-cancel.js';
 
-export { completion, newCall, NOW, type StoreContractHooks, type StoreFactory, suspendOutcome, typed } from './fixtures.js';
+export { claimHot, hotAndCold, newCall, NOW, type StoreContractHooks, type StoreFactory } from './fixtures.js';
+export { expectJournalServed, suspendWithJournal } from './state-upgrade.js';
 
 /**
  * Registers the contract tests for a store: every concern, and the

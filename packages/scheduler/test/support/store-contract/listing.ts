@@ -3,8 +3,8 @@
  * the stored settings.
  * @module
  */
-import { describe, expect, it } from 'vitest';
-import { completion, finished, NOW, newCall, type StoreContractHooks, type StoreFactory, useStore } from './fixtures.js';
+import { expect, it } from 'vitest';
+import { completion, describeContract, finished, newCall, NOW, type StoreContractHooks, type StoreFactory } from './fixtures.js';
 
 /**
  * Registers the tests of listing and settings.
@@ -12,8 +12,7 @@ import { completion, finished, NOW, newCall, type StoreContractHooks, type Store
  * listingContract(() => SqliteStore.open({ path: ':memory:' }));
  */
 export function listingContract(makeStore: StoreFactory, hooks: StoreContractHooks = {}): void {
-  describe('listing and settings', () => {
-    const t = useStore(makeStore, hooks);
+  describeContract('listing and settings', makeStore, hooks, (t) => {
     const { claim } = t;
 
     it('lists calls newest first with filters, pages and counts', async () => {

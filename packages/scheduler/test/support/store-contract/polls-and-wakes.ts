@@ -6,22 +6,8 @@
  * @module
  */
 import type { NewCall } from '../../../src/store/store.js';
-import { describe, expect, it } from 'vitest';
-import {
-  anyOf,
-  childOf,
-  completion,
-  NOW,
-  newCall,
-  OK,
-  PERMANENT_ERROR,
-  type StoreContractHooks,
-  type StoreFactory,
-  suspendOutcome,
-  textOf,
-  typed,
-  useStore,
-} from './fixtures.js';
+import { expect, it } from 'vitest';
+import { anyOf, childOf, completion, describeContract, newCall, NOW, OK, PERMANENT_ERROR, type StoreContractHooks, type StoreFactory, suspendOutcome, textOf, typed } from './fixtures.js';
 
 /**
  * Registers the tests of polls and wakes.
@@ -29,15 +15,12 @@ import {
  * pollsAndWakesContract(() => SqliteStore.open({ path: ':memory:' }));
  */
 export function pollsAndWakesContract(makeStore: StoreFactory, hooks: StoreContractHooks = {}): void {
-  describe('polls and wakes', () => {
-    const t = useStore(makeStore, hooks);
-    const { claim } = t;
+  describeContract('polls and wakes', makeStore, hooks, (t) => {
+    const { claim, startOne } = t;
 
     it('suspends on a poll, wakes the parent when min_results are in, delivers at most max_results', async () => {
       const store = t.store;
-      const parent = newCall();
-      await store.insertCalls([parent]);
-      const [p] = (await claim()).calls;
+      const { call: parent, leased: p } = await startOne();
       const kids = [1n, 2n, 3n].map((corr) => childOf(parent, (1n << 63n) + corr));
       const state = { kind: 'typed' as const, typeUrl: 'example.com/Foreign', value: new Uint8Array([1, 2, 3]) };
       await store.complete(
@@ -105,9 +88,7 @@ export function pollsAndWakesContract(makeStore: StoreFactory, hooks: StoreContr
 
     it('wakes a parent on an error result when the poll asks for it', async () => {
       const store = t.store;
-      const parent = newCall();
-      await store.insertCalls([parent]);
-      const [p] = (await claim()).calls;
+      const { call: parent, leased: p } = await startOne();
       const kid = childOf(parent, 9n);
       const other = childOf(parent, 10n);
       const state = { kind: 'bytes' as const, value: new Uint8Array([7]) };
@@ -127,8 +108,7 @@ export function pollsAndWakesContract(makeStore: StoreFactory, hooks: StoreContr
 
     it('keeps a timer: a poll without calls is due at its deadline', async () => {
       const store = t.store;
-      await store.insertCalls([newCall()]);
-      const [p] = (await claim()).calls;
+      const { leased: p } = await startOne();
       await store.complete(completion(p!.id, p!.leaseToken, NOW, suspendOutcome(NOW + 1000)));
       const { calls, nextDueAt } = await claim({ now: NOW + 999 });
       expect(calls).toEqual([]);
@@ -139,8 +119,7 @@ export function pollsAndWakesContract(makeStore: StoreFactory, hooks: StoreContr
 
     it('resumes at once with the poll error when a poll is refused', async () => {
       const store = t.store;
-      await store.insertCalls([newCall()]);
-      const [p] = (await claim()).calls;
+      const { leased: p } = await startOne();
       const pollError = { type: 'InvalidArgumentError', message: 'bad function name' };
       await store.complete(completion(p!.id, p!.leaseToken, NOW, suspendOutcome(NOW + 60_000, { pollError })));
       const [woken] = (await claim()).calls;

@@ -4,21 +4,8 @@
  * its original input.
  * @module
  */
-import { describe, expect, it } from 'vitest';
-import {
-  childOf,
-  completion,
-  finished,
-  HOUR,
-  NOW,
-  newCall,
-  PERMANENT_ERROR,
-  type StoreContractHooks,
-  type StoreFactory,
-  suspendOutcome,
-  textOf,
-  useStore,
-} from './fixtures.js';
+import { expect, it } from 'vitest';
+import { childOf, completion, describeContract, finished, HOUR, NOW, PERMANENT_ERROR, type StoreContractHooks, type StoreFactory, suspendOutcome, textOf } from './fixtures.js';
 
 /**
  * Registers the tests of cancel and restart.
@@ -26,15 +13,12 @@ import {
  * restartCancelContract(() => SqliteStore.open({ path: ':memory:' }));
  */
 export function restartCancelContract(makeStore: StoreFactory, hooks: StoreContractHooks = {}): void {
-  describe('restart and cancel', () => {
-    const t = useStore(makeStore, hooks);
-    const { claim } = t;
+  describeContract('restart and cancel', makeStore, hooks, (t) => {
+    const { claim, startOne } = t;
 
     it('cancels a call and its descendants; the parent of the cancelled call gets an error result', async () => {
       const store = t.store;
-      const root = newCall();
-      await store.insertCalls([root]);
-      const [r] = (await claim()).calls;
+      const { call: root, leased: r } = await startOne();
       const mid = childOf(root, 1n);
       await store.complete(completion(root.id, r!.leaseToken, NOW, suspendOutcome(NOW + 60_000, { calls: [mid] })));
       const [m] = (await claim()).calls;
@@ -58,9 +42,7 @@ export function restartCancelContract(makeStore: StoreFactory, hooks: StoreContr
 
     it('restarts a finished call from its original input', async () => {
       const store = t.store;
-      const call = newCall();
-      await store.insertCalls([call]);
-      const [c] = (await claim()).calls;
+      const { call, leased: c } = await startOne();
       const error = { type: 'E', message: 'm' };
       await store.complete(
         completion(call.id, c!.leaseToken, NOW + 1, { kind: 'finish', status: PERMANENT_ERROR, output: null, error }, {

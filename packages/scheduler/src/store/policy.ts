@@ -5,7 +5,7 @@
  * may record a run, and how idempotency keys answer. Pure functions, no I/O:
  * the SQLite and PostgreSQL stores ask them and write the answers in SQL.
  * The few rules a store must evaluate inside one SQL statement have their
- * SQL form beside them in `transitions-sql.ts`, tested against these.
+ * SQL form beside them in `policy-sql.ts`, tested against these.
  *
  * In the spirit of river and graphile-worker: policy here, drivers that only
  * speak SQL in `sqlite/` and `pg/`.

@@ -1,13 +1,13 @@
 /**
- * The SQL forms of the transitions agree with their TypeScript forms, case
+ * The SQL forms of the policy agree with its TypeScript forms, case
  * by case, on SQLite and (with DISPATCH_TEST_POSTGRES_URL) on PostgreSQL.
  */
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { CallState } from './store.js';
-import { dueAtOnResult, elidesState } from './transitions.js';
-import { dueOnResultSql, elidesStateSql, FINISHED_SQL, WAITING_SQL } from './transitions-sql.js';
+import { dueAtOnResult, elidesState } from './policy.js';
+import { dueOnResultSql, elidesStateSql, FINISHED_SQL, WAITING_SQL } from './policy-sql.js';
 
 const url = process.env.DISPATCH_TEST_POSTGRES_URL;
 const now = 1_000_000;
@@ -55,44 +55,41 @@ function elideCases(): ElideCase[] {
 const expectedElide = (c: ElideCase) =>
   elidesState(c.state_delta === 1, c.state_kind === 2 ? 'typed' : c.state_kind === 1 ? 'bytes' : undefined, c.state_length, c.above);
 
-describe('transitions in SQL (SQLite)', () => {
+describe('the policy in SQL (SQLite)', () => {
   it('lists the finished states and those that take results', () => {
     expect(FINISHED_SQL).toBe(`('succeeded','failed','cancelled')`);
     expect(WAITING_SQL).toBe(`('pending','running','suspended')`);
   });
 
-  it('wakes a parent on a result exactly as dueAtOnResult says', () => {
+  /** Evaluates `select` over `cases`, one row each (columns: `i`, then the case's fields), in a memory database. */
+  function evaluate<C extends object>(cases: C[], select: string, params: Record<string, number> = {}): unknown[] {
     const db = new Database(':memory:');
     try {
-      db.exec('CREATE TABLE t (i INTEGER, state TEXT, ready INTEGER, poll_min INTEGER, poll_wake_on_error INTEGER, due_at INTEGER, e INTEGER)');
-      const cases = wakeCases();
-      const insert = db.prepare('INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?)');
-      cases.forEach((c, i) => insert.run(i, c.state, c.ready, c.poll_min, c.poll_wake_on_error, c.due_at, c.e));
-      const rows = db
-        .prepare(`SELECT i, ${dueOnResultSql({ row: 't.', isError: 't.e', now: '@now', least: 'MIN' })} AS due FROM t ORDER BY i`)
-        .all({ now }) as Array<{ due: number | null }>;
-      expect(rows.map((r) => r.due)).toEqual(cases.map(expectedDue));
+      const columns = Object.keys(cases[0] ?? {});
+      db.exec(`CREATE TABLE t (i INTEGER, ${columns.join(', ')})`);
+      const insert = db.prepare(`INSERT INTO t VALUES (?${', ?'.repeat(columns.length)})`);
+      cases.forEach((c, i) => {
+        insert.run(i, ...columns.map((k) => (c as Record<string, unknown>)[k]));
+      });
+      return db.prepare(`SELECT ${select} AS v FROM t ORDER BY i`).all(params).map((r) => (r as { v: unknown }).v);
     } finally {
       db.close();
     }
+  }
+
+  it('wakes a parent on a result exactly as dueAtOnResult says', () => {
+    const cases = wakeCases();
+    const due = evaluate(cases, dueOnResultSql({ row: 't.', isError: 't.e', now: '@now', least: 'MIN' }), { now });
+    expect(due).toEqual(cases.map(expectedDue));
   });
 
   it('elides a state exactly as elidesState says', () => {
-    const db = new Database(':memory:');
-    try {
-      db.exec('CREATE TABLE t (i INTEGER, state_delta INTEGER, state_kind INTEGER, state_length INTEGER, above REAL)');
-      const cases = elideCases();
-      const insert = db.prepare('INSERT INTO t VALUES (?, ?, ?, ?, ?)');
-      cases.forEach((c, i) => insert.run(i, c.state_delta, c.state_kind, c.state_length, c.above));
-      const rows = db.prepare(`SELECT ${elidesStateSql('t.', 't.above')} AS elided FROM t ORDER BY i`).all() as Array<{ elided: number }>;
-      expect(rows.map((r) => r.elided === 1)).toEqual(cases.map(expectedElide));
-    } finally {
-      db.close();
-    }
+    const cases = elideCases();
+    expect(evaluate(cases, elidesStateSql('t.', 't.above')).map((v) => v === 1)).toEqual(cases.map(expectedElide));
   });
 });
 
-describe.skipIf(!url)('transitions in SQL (PostgreSQL)', () => {
+describe.skipIf(!url)('the policy in SQL (PostgreSQL)', () => {
   it('wakes a parent on a result and elides a state exactly as the TypeScript forms say', async () => {
     const client = new pg.Client({ connectionString: url });
     await client.connect();

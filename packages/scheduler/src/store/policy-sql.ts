@@ -1,14 +1,14 @@
 /**
- * The rules of `transitions.ts` that a store must evaluate inside a SQL
+ * The rules of `policy.ts` that a store must evaluate inside a SQL
  * statement (where reading the row first would cost a round trip or a race),
  * written once in the SQL that SQLite and PostgreSQL both accept. Each is
  * tested against its TypeScript form over every case that matters
- * (`transitions-sql.test.ts` on SQLite, the PostgreSQL store's test on
- * PostgreSQL).
+ * (`policy-sql.test.ts`: on SQLite, and on PostgreSQL with
+ * DISPATCH_TEST_POSTGRES_URL).
  * @module
  */
 import { CALL_STATES, type CallState, isFinished } from './store.js';
-import { takesResults } from './transitions.js';
+import { takesResults } from './policy.js';
 
 const sqlList = (states: readonly CallState[]): string => `(${states.map((s) => `'${s}'`).join(',')})`;
 

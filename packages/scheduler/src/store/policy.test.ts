@@ -22,7 +22,7 @@ import {
   resultCountedForParent,
   takesResults,
   type WaitingParent,
-} from './transitions.js';
+} from './policy.js';
 
 const now = 1_000_000;
 
