@@ -5,7 +5,7 @@
  * @module
  */
 import type { KeyObject } from 'node:crypto';
-import { Status } from '@dispatch/core/protocol';
+import { RUN_PATH, Status } from '@dispatch/core/protocol';
 import { proto, signRequest, isRetryable, statusFromHttpCode, statusName } from '@dispatch/core/protocol';
 import { type ResolvedBackoff, backoffDelay } from './backoff.js';
 import type { ConcurrencyController } from './concurrency.js';
@@ -14,29 +14,11 @@ import type { EndpointClient, EndpointReply } from './http-transport.js';
 import type { AttemptEvent, FinishedEvent } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { ClaimedCall, CoroutineState, NewCall, Outcome, Store } from '../store/store.js';
+import { elidesState, finishedState, pollConditions } from '../store/policy.js';
 import { validateCall } from './validate.js';
 
 type IError = proto.IError;
 type IAny = proto.IAny;
-
-/**
- * The Run route of an endpoint.
- * @example
- * new URL(`http://127.0.0.1:8000${RUN_ROUTE}`);
- */
-export const RUN_ROUTE = '/dispatch.sdk.v1.FunctionService/Run';
-/**
- * `max_wait` used when a Poll sets none or less than 1 s (PROTOCOL.md 8.16).
- * @example
- * const waitMs = poll.maxWait ? proto.durationToMs(poll.maxWait) : DEFAULT_MAX_WAIT_MS;
- */
-export const DEFAULT_MAX_WAIT_MS = 5 * 60_000;
-/**
- * Upper bound of `max_results` and `min_results`.
- * @example
- * Math.min(poll.maxResults, MAX_POLL_RESULTS);
- */
-export const MAX_POLL_RESULTS = 1000;
 
 const EMPTY_INPUT: IAny = { typeUrl: 'type.googleapis.com/google.protobuf.Empty', value: new Uint8Array(0) };
 
@@ -76,7 +58,7 @@ export interface RunLoopOptions {
  * runUrl('http://127.0.0.1:8000/api/'); // http://127.0.0.1:8000/api/dispatch.sdk.v1.FunctionService/Run
  */
 export function runUrl(endpoint: string): URL {
-  return new URL(endpoint.replace(/\/+$/, '') + RUN_ROUTE);
+  return new URL(endpoint.replace(/\/+$/, '') + RUN_PATH);
 }
 
 /**
@@ -331,7 +313,7 @@ export class RunLoop {
     this.logAttempt(event);
     this.o.onAttempt(event);
     if (recorded && r.outcome.kind === 'finish') {
-      const state = r.outcome.status === Status.OK ? 'succeeded' : 'failed';
+      const state = finishedState(r.outcome.status);
       this.o.onFinished({ dispatchId: call.id, function: call.function, state, status: r.outcome.status, statusName: statusName(r.outcome.status) });
     }
   }
@@ -350,7 +332,7 @@ export class RunLoop {
 
   private shouldElide(call: ClaimedCall): boolean {
     const r = call.resume;
-    return !!r?.deltaCapable && r.state?.kind === 'typed' && r.stateLength >= this.o.elideStateAbove;
+    return !!r && elidesState(r.deltaCapable, r.state?.kind, r.stateLength, this.o.elideStateAbove);
   }
 
   /**
@@ -533,10 +515,7 @@ export class RunLoop {
           if (c.version) child.version = c.version;
           return child;
         });
-    const waitMs = proto.durationToMs(poll.maxWait);
-    const maxWaitMs = waitMs === null || waitMs < 1000 ? DEFAULT_MAX_WAIT_MS : waitMs;
-    const maxResults = clamp(poll.maxResults || MAX_POLL_RESULTS, 1, MAX_POLL_RESULTS);
-    const minResults = Math.min(clamp(poll.minResults || 1, 1, MAX_POLL_RESULTS), maxResults);
+    const { minResults, maxResults, deadline } = pollConditions(poll, now, call.expiresAt);
     let state: CoroutineState | null = null;
     const which = (poll as { state?: string }).state;
     if (poll.typedCoroutineState && which !== 'coroutineState') {
@@ -556,7 +535,7 @@ export class RunLoop {
         calls: children,
         minResults,
         maxResults,
-        deadline: Math.min(call.expiresAt, now + maxWaitMs),
+        deadline,
         wakeOnError: !!poll.wakeOnError,
         pollError,
       },
@@ -583,10 +562,6 @@ export class RunLoop {
       this.o.onFinished({ dispatchId: call.id, function: call.function, state: 'failed', status: Status.TIMEOUT, statusName: 'TIMEOUT' });
     }
   }
-}
-
-function clamp(n: number, min: number, max: number): number {
-  return Math.min(max, Math.max(min, Math.trunc(n)));
 }
 
 /** The reply of a run whose lease was lost before its state could be read: recorded as nothing (complete refuses it). */

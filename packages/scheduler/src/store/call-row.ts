@@ -5,7 +5,8 @@
  * @module
  */
 import { proto } from '@dispatch/core/protocol';
-import type { CallRecord, ClaimedCall, CoroutineState } from './store.js';
+import type { AttemptRecord, CallRecord, ChildResult, ClaimedCall, CoroutineState } from './store.js';
+import { elidesState } from './policy.js';
 
 type IAny = proto.IAny;
 type IError = proto.IError;
@@ -85,6 +86,85 @@ export function stateOf(
   if (row.state_kind === 1) return { kind: 'bytes', value: v };
   if (row.state_kind === 2) return { kind: 'typed', typeUrl: row.state_type_url ?? '', value: v };
   return null;
+}
+
+/**
+ * Whether a row has state bytes stored (chunks to delete when the state is
+ * replaced or dropped).
+ * @example if (hasStoredState(row)) deleteChunks(row.id);
+ */
+export function hasStoredState(row: { state_kind: number; state_length: number }): boolean {
+  return row.state_kind !== 0 || row.state_length > 0;
+}
+
+/**
+ * The resume of a claimed call that suspended: its state (the bytes left
+ * out when {@link elidesState} says so, else `load()`ed), the results to
+ * hand it, and the Poll's error. `state_value`, when the row carries it,
+ * is the state's bytes (a legacy column, or the bytes a claim read).
+ * @example
+ * const resume = toResume(row, req.elideStateAbove ?? Infinity, () => this.stateBytes(row), results);
+ */
+export function toResume(
+  row: Pick<CallRecordRow, 'state_kind' | 'state_type_url' | 'state_value'> & { state_delta: number; state_length: number; poll_error: Buffer | null },
+  elideStateAbove: number,
+  load: () => Uint8Array | null,
+  results: ChildResult[],
+): NonNullable<ClaimedCall['resume']> {
+  const length = row.state_value ? row.state_value.length : row.state_length;
+  const deltaCapable = row.state_delta === 1;
+  const kind = row.state_kind === 2 ? 'typed' : row.state_kind === 1 ? 'bytes' : undefined;
+  // A state the run loop will elide is not read (its length is enough).
+  const elided = elidesState(deltaCapable, kind, length, elideStateAbove);
+  const state = stateOf(row, elided ? new Uint8Array(0) : load());
+  return {
+    state,
+    stateLength: state ? length : 0,
+    stateLoaded: !elided || !state,
+    results,
+    error: decodeErrorBlob(row.poll_error),
+    deltaCapable,
+  };
+}
+
+/**
+ * A finished child's row as the result its parent is handed.
+ * @example
+ * const results = readyRows.map(toChildResult);
+ */
+export function toChildResult(row: Pick<CallRecordRow, 'id' | 'correlation_id' | 'output' | 'error'>): ChildResult {
+  return {
+    dispatchId: row.id,
+    correlationId: BigInt(row.correlation_id ?? '0'),
+    output: decodeAny(row.output),
+    error: decodeErrorBlob(row.error),
+  };
+}
+
+/**
+ * An `attempts` row as an {@link AttemptRecord} (`resume` is 0/1 in SQLite,
+ * a boolean in PostgreSQL).
+ * @example
+ * return rows.map(toAttemptRecord);
+ */
+export function toAttemptRecord(row: {
+  number: number;
+  started_at: number;
+  duration_ms: number;
+  status: number;
+  outcome: string;
+  resume: number | boolean;
+  error: Buffer | null;
+}): AttemptRecord {
+  return {
+    number: row.number,
+    startedAt: row.started_at,
+    durationMs: row.duration_ms,
+    status: row.status,
+    outcome: row.outcome,
+    resume: row.resume === true || row.resume === 1,
+    error: decodeErrorBlob(row.error),
+  };
 }
 
 /**

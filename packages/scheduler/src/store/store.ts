@@ -2,7 +2,9 @@
  * The store contract: everything the scheduler keeps durable, behind an async
  * interface that an embedded SQLite store and a PostgreSQL store shared by
  * several scheduler instances both implement (one contract test suite,
- * `test-store-contract.ts`).
+ * `test/support/store-contract/`). What a transition does (states, wakes,
+ * dedupe, orphans) is decided once, in `policy.ts`; a store writes it
+ * in its SQL.
  *
  * The model, in short:
  * - A call is one row. Its `dueAt` says when it may run next; `null` means it

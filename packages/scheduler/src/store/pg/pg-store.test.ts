@@ -8,12 +8,11 @@
  * own schema and drops it.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { newDispatchId } from '../dispatch-id.js';
 import { dropPgSchema, randomPgSchema } from '../../../test/support/pg-cluster.js';
 import { PG_MIGRATIONS } from './schema.js';
 import { parsePgUrl, PgStore, redactUrl } from './pg-store.js';
 import type { Store, StoreChange } from '../store.js';
-import { newCall, storeContract } from '../../../test/support/store-contract.js';
+import { claimHot, expectJournalServed, hotAndCold, newCall, NOW, storeContract, suspendWithJournal } from '../../../test/support/store-contract/index.js';
 
 const url = process.env.DISPATCH_TEST_POSTGRES_URL;
 if (!url) {
@@ -43,9 +42,12 @@ describe.skipIf(!url)('PgStore', () => {
       const { rows } = await s.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${s.schema}.call_state_chunks`);
       return rows[0]!.n;
     },
+    sharedByInstances: true,
   };
   storeContract('PgStore', () => freshStore(), hooks);
-  storeContract('PgStore (no prepared statements, no LISTEN)', () => freshStore(undefined, { listen: false, preparedStatements: false }));
+  storeContract('PgStore (no prepared statements, no LISTEN)', () => freshStore(undefined, { listen: false, preparedStatements: false }), {
+    sharedByInstances: true,
+  });
 
   it('parses its own URL parameters and hides passwords in messages', () => {
     expect(parsePgUrl('postgres://u:pw@h:5432/db?schema=s1&pool_size=4&sslmode=disable')).toEqual({
@@ -85,34 +87,8 @@ describe.skipIf(!url)('PgStore', () => {
   it('upgrades a schema of an older version in place, keeping its calls and their coroutine states', async () => {
     const schema = randomPgSchema();
     const store = await freshStore(schema);
-    const now = 1_000_000;
-    const call = newCall({}, now);
-    await store.insertCalls([call]);
-    const claimDue = (s: PgStore, t: number, elideStateAbove?: number) =>
-      s.claimDue({ owner: 'a', now: t, leaseMs: 60_000, limit: 1, capacity: () => 1, ...(elideStateAbove === undefined ? {} : { elideStateAbove }) });
-    const suspend = (s: PgStore, leaseToken: number, t: number, bytes: number[]) =>
-      s.complete({
-        id: call.id,
-        owner: 'a',
-        leaseToken,
-        now: t,
-        attempt: null,
-        delivered: [],
-        outcome: {
-          kind: 'suspend',
-          status: 1,
-          state: { kind: 'typed', typeUrl: 'example.com/Journal', value: new Uint8Array(bytes) },
-          stateIsDelta: true,
-          calls: [],
-          minResults: 1,
-          maxResults: 1,
-          deadline: t + 1,
-          wakeOnError: false,
-          pollError: null,
-        },
-      });
-    const [c] = (await claimDue(store, now)).calls;
-    expect(await suspend(store, c!.leaseToken, now, [1, 2, 3])).toBe(true);
+    const call = newCall();
+    await suspendWithJournal(store, call);
     // Back to version 1, the state in the row, as an older scheduler left it.
     await store.pool.query(
       `DROP TABLE ${schema}.call_state_chunks; ALTER TABLE ${schema}.calls DROP COLUMN state_length;
@@ -127,13 +103,7 @@ describe.skipIf(!url)('PgStore', () => {
     expect(indexes.map((r) => r.indexname)).toEqual(['calls_parent_corr']);
     const { rows: moved } = await again.pool.query(`SELECT state_value, state_length FROM ${schema}.calls WHERE id = $1`, [call.id]);
     expect(moved).toEqual([{ state_value: null, state_length: 3 }]);
-    const journal = (bytes: number[]) => ({ kind: 'typed', typeUrl: 'example.com/Journal', value: new Uint8Array(bytes) });
-    expect((await again.getCall(call.id))?.coroutineState).toEqual(journal([1, 2, 3]));
-    const [r] = (await claimDue(again, now + 1, 2)).calls;
-    expect(r?.resume).toMatchObject({ stateLength: 3, stateLoaded: false });
-    expect(await again.loadState(call.id, r!.leaseToken)).toEqual(journal([1, 2, 3]));
-    expect(await suspend(again, r!.leaseToken, now + 1, [4])).toBe(true);
-    expect((await again.getCall(call.id))?.coroutineState).toEqual(journal([1, 2, 3, 4]));
+    await expectJournalServed(again, call);
     await again.close();
   });
 
@@ -262,58 +232,34 @@ describe.skipIf(!url)('PgStore', () => {
     await Promise.all([a!.close(), b!.close()]);
   });
 
-  it('counts live instances by heartbeat; a graceful leave is seen at once', async () => {
+  it('counts in its stats the instances heard from within the TTL (heartbeats themselves: the store contract)', async () => {
     const store = await freshStore();
     const now = Date.now();
     expect(await store.heartbeat({ owner: 'a', now, ttlMs: 1000 })).toBe(1);
     expect(await store.heartbeat({ owner: 'b', now, ttlMs: 1000 })).toBe(2);
     expect(await store.heartbeat({ owner: 'c', now: now + 500, ttlMs: 1000 })).toBe(3);
-    expect(await store.heartbeat({ owner: 'a', now: now + 1200, ttlMs: 1000 })).toBe(2); // b is silent since `now`
+    expect((await store.stats(now + 1000, 1000)).instances).toBe(3);
+    expect((await store.stats(now + 1300, 1000)).instances).toBe(1); // a and b are silent since `now`
     await store.leave('c');
-    expect(await store.heartbeat({ owner: 'a', now: now + 1300, ttlMs: 1000 })).toBe(1);
-    expect((await store.stats(now + 1300, 1000)).instances).toBe(1);
+    expect((await store.stats(now + 1300, 1000)).instances).toBe(0);
     await store.close();
   });
 
   it('claims with the (endpoint, function, due_at) index and stays flat with 100,000 pending calls', async () => {
     const store = await freshStore();
-    const now = 1_000_000;
-    for (let chunk = 0; chunk < 10; chunk++) {
-      const batch = Array.from({ length: 10_000 }, (_, j) => {
-        const i = chunk * 10_000 + j;
-        const id = newDispatchId();
-        return {
-          id,
-          function: i % 10 === 0 ? 'hot' : 'cold',
-          endpoint: 'http://127.0.0.1:1',
-          input: null,
-          createdAt: now,
-          dueAt: i % 10 === 0 ? now : now + 1000 + i,
-          expiresAt: now + 3_600_000,
-          expirationMs: 3_600_000,
-          rootId: id,
-        };
-      });
-      await store.insertCalls(batch);
-    }
+    for (let chunk = 0; chunk < 10; chunk++) await store.insertCalls(hotAndCold(10_000, NOW, chunk * 10_000));
     await store.pool.query(`ANALYZE ${store.schema}.calls`);
     const { rows } = await store.pool.query(
       `EXPLAIN SELECT seq FROM ${store.schema}.calls WHERE endpoint = 'e' AND function = 'f' AND due_at <= 0 ORDER BY due_at LIMIT 5`,
     );
     expect(rows.map((r) => r['QUERY PLAN']).join('\n')).toMatch(/calls_due/);
     const t0 = Date.now();
-    const { calls, nextDueAt } = await store.claimDue({
-      owner: 'a',
-      now,
-      leaseMs: 1000,
-      limit: 50,
-      capacity: (_e, fn) => (fn === 'hot' ? 50 : 0),
-    });
+    const { calls, nextDueAt } = await claimHot(store);
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(calls).toHaveLength(50);
     expect(calls.every((c) => c.function === 'hot')).toBe(true);
-    expect(nextDueAt).toBe(now);
-    const stats = await store.stats(now);
+    expect(nextDueAt).toBe(NOW);
+    const stats = await store.stats(NOW);
     expect(stats).toMatchObject({ due: 9_950, running: 50, expiredLeases: 0 });
     expect((await store.listCalls({ limit: 1 })).counts).toMatchObject({ pending: 99_950, running: 50 });
     await store.close();

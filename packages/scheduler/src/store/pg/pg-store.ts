@@ -20,41 +20,23 @@
  *   Wait also poll, so a lost notification only costs latency.
  * - Memory stays flat: nothing loads a whole table; claims, listings and
  *   result deliveries are bounded by their limits.
+ * - It only speaks SQL: what a transition does (states, wakes, dedupe,
+ *   orphans) is decided in `../policy.ts`, and this file writes it.
  * @module
  */
-import { type CallRecordRow, decodeAny, decodeErrorBlob, encodeAny, encodeErrorBlob, stateOf, toCallRecord, toClaimedCall } from '../call-row.js';
 import { randomBytes } from 'node:crypto';
 import type { proto } from '@dispatch/core/protocol';
 import pg from 'pg';
-import { DEFAULT_PG_SCHEMA, migratePg, PG_SCHEMA_PATTERN, quoteIdent } from './schema.js';
+import { type CallRecordRow, encodeAny, encodeErrorBlob, hasStoredState, stateOf, toAttemptRecord, toCallRecord, toChildResult, toClaimedCall, toResume } from '../call-row.js';
+import { countsByState, listLimit, parseCursor, toListPage } from '../listing.js';
+import type { AttemptRecord, CallRecord, CallState, ChildResult, ClaimedCall, ClaimRequest, ClaimResult, CompleteRequest, CoroutineState, InstanceHeartbeat, ListFilter, ListPage, NewCall, Store, StoreChange } from '../store.js';
+import * as policy from '../policy.js';
+import { dueOnResultSql, elidesStateSql, FINISHED_SQL, WAITING_SQL } from '../policy-sql.js';
 import { PgNotifier } from './notifier.js';
-import {
-  CALL_STATES,
-  type AttemptRecord,
-  type CallRecord,
-  type CallState,
-  type ChildResult,
-  type ClaimedCall,
-  type ClaimRequest,
-  type ClaimResult,
-  type CompleteRequest,
-  type CoroutineState,
-  type InstanceHeartbeat,
-  type ListFilter,
-  type ListPage,
-  type NewCall,
-  type Store,
-  type StoreChange,
-} from '../store.js';
+import { DEFAULT_PG_SCHEMA, migratePg, PG_SCHEMA_PATTERN, quoteIdent } from './schema.js';
 
 type IAny = proto.IAny;
 type IError = proto.IError;
-
-
-/** Status number for PERMANENT_ERROR (the result status of cancelled calls). */
-const PERMANENT_ERROR = 7;
-const FINISHED_SQL = `('succeeded','failed','cancelled')`;
-const WAITING_SQL = `('pending','running','suspended')`;
 
 /**
  * Options of {@link PgStore.open}.
@@ -510,20 +492,10 @@ export class PgStore implements Store {
   }
 
   insertCalls(calls: NewCall[]): Promise<string[]> {
-    // A key repeated within the batch answers the first call's ID.
-    const firstByKey = new Map<string, NewCall>();
-    const rows: NewCall[] = [];
-    for (const call of calls) {
-      const key = call.idempotencyKey;
-      if (key) {
-        if (firstByKey.has(key)) continue;
-        firstByKey.set(key, call);
-      }
-      rows.push(call);
-    }
+    const rows = policy.firstPerKey(calls);
     return this.tx(async (c, fx) => {
       const inserted = await this.insertRows(c, rows, 0, fx);
-      const byKey = new Map<string, string>();
+      const known = new Map<string, string>();
       const lost = rows.filter((r) => r.idempotencyKey && !inserted.has(r.id)).map((r) => r.idempotencyKey!);
       if (lost.length > 0) {
         // The key was taken (maybe by another instance, committed meanwhile): answer the original ID.
@@ -531,17 +503,9 @@ export class PgStore implements Store {
           `SELECT id, idempotency_key FROM ${this.t.calls} WHERE idempotency_key = ANY($1::text[])`,
           [lost],
         );
-        for (const f of found) byKey.set(f.idempotency_key, f.id);
+        for (const f of found) known.set(f.idempotency_key, f.id);
       }
-      return calls.map((call) => {
-        const key = call.idempotencyKey;
-        if (!key) return call.id;
-        const first = firstByKey.get(key)!;
-        if (inserted.has(first.id)) return first.id;
-        const original = byKey.get(key);
-        if (!original) throw new Error(`idempotency key ${JSON.stringify(key)} conflicted but its call was not found`);
-        return original;
-      });
+      return policy.answerIds(calls, inserted, known);
     });
   }
 
@@ -581,8 +545,7 @@ export class PgStore implements Store {
         updated_at = $4
       FROM picked WHERE c.seq = picked.seq
       RETURNING picked.ord, picked.old_due, ${CLAIM_COLUMNS},
-        CASE WHEN c.mode = 1 AND c.state_kind <> 0
-          AND NOT (c.state_delta = 1 AND c.state_kind = 2 AND c.state_length >= $8::float8)
+        CASE WHEN c.mode = 1 AND c.state_kind <> 0 AND NOT ${elidesStateSql('c.', '$8::float8')}
         THEN ${stateBytesSql(this.t.chunks)} END AS state_value`,
       [eps, fns, caps, req.now, req.limit, req.now + req.leaseMs, req.owner, elideStateAbove],
     );
@@ -645,31 +608,13 @@ export class PgStore implements Store {
       for (const r of ready) {
         let list = results.get(r.parent);
         if (!list) results.set(r.parent, (list = []));
-        list.push({
-          dispatchId: r.id,
-          correlationId: BigInt(r.correlation_id ?? '0'),
-          output: decodeAny(r.output),
-          error: decodeErrorBlob(r.error),
-        });
+        list.push(toChildResult(r));
       }
     }
-    return rows.map((row) => {
-      let resume: ClaimedCall['resume'] = null;
-      if (row.mode === 1) {
-        const deltaCapable = row.state_delta === 1;
-        const elided = deltaCapable && row.state_kind === 2 && row.state_length >= elideStateAbove;
-        const state = stateOf(row, row.state_value);
-        resume = {
-          state,
-          stateLength: state ? (elided ? row.state_length : state.value.length) : 0,
-          stateLoaded: !elided || !state,
-          results: results.get(row.id) ?? [],
-          error: decodeErrorBlob(row.poll_error),
-          deltaCapable,
-        };
-      }
-      return toClaimedCall(row, resume);
-    });
+    // The claim read the bytes of the states it does not elide (state_value).
+    return rows.map((row) =>
+      toClaimedCall(row, row.mode === 1 ? toResume(row, elideStateAbove, () => row.state_value, results.get(row.id) ?? []) : null),
+    );
   }
 
   /**
@@ -730,7 +675,7 @@ export class PgStore implements Store {
     notify: boolean,
     fx: Effects,
   ): Promise<void> {
-    const hasError = f.error != null || f.status !== 1 ? 1 : 0;
+    const hasError = policy.isErrorResult(f.status, f.error) ? 1 : 0;
     const { rows } = await this.sql<{ parent_due: number | null }>(
       c,
       'finish_row',
@@ -749,8 +694,7 @@ export class PgStore implements Store {
         DELETE FROM ${this.t.chunks} k USING f WHERE k.call_id = f.id
       ), p AS (
         UPDATE ${this.t.calls} p SET ready = p.ready + 1, ready_errors = p.ready_errors + $6, updated_at = $7,
-          due_at = CASE WHEN p.state = 'suspended' AND (p.ready + 1 >= p.poll_min OR ($6 = 1 AND p.poll_wake_on_error = 1))
-            THEN LEAST(COALESCE(p.due_at, $7), $7) ELSE p.due_at END
+          due_at = ${dueOnResultSql({ row: 'p.', isError: '$6', now: '$7', least: 'LEAST' })}
         FROM f WHERE $8::boolean AND f.deliver = 1 AND p.id = f.parent_id AND p.generation = f.parent_generation
           AND p.state IN ${WAITING_SQL}
         RETURNING p.due_at
@@ -787,16 +731,14 @@ export class PgStore implements Store {
       [ids],
     );
     if (rows.length === 0) return 0;
-    const set = new Set(rows.map((r) => r.id));
-    const top = new Set(ids);
     const bulkSeqs: number[] = [];
     const bulkErrors: Array<Buffer | null> = [];
     const bulkIds: string[] = [];
-    for (const row of rows) {
-      const err: IError = top.has(row.id) ? error : { type: 'CancelledError', message: `cancelled because its parent ${row.parent_id} was cancelled` };
-      if (notifyOutside && row.parent_id && !set.has(row.parent_id)) {
-        await this.finishRow(c, row, { state: 'cancelled', status: PERMANENT_ERROR, output: null, error: err }, now, true, fx);
+    for (const { row, error: err, notifyParent } of policy.planCancellation(rows, ids, error, notifyOutside)) {
+      if (notifyParent) {
+        await this.finishRow(c, row, { state: 'cancelled', status: policy.CANCELLED_STATUS, output: null, error: err }, now, true, fx);
       } else {
+        // Nobody to tell: cancelled together, in one statement below.
         bulkSeqs.push(row.seq);
         bulkIds.push(row.id);
         bulkErrors.push(encodeErrorBlob(err));
@@ -805,18 +747,19 @@ export class PgStore implements Store {
     }
     if (bulkSeqs.length > 0) {
       await c.query(
-        `UPDATE ${this.t.calls} c SET state = 'cancelled', status = ${PERMANENT_ERROR}, output = NULL, error = u.err, has_error = 1,
+        `UPDATE ${this.t.calls} c SET state = 'cancelled', status = $4, output = NULL, error = u.err, has_error = 1,
           due_at = NULL, lease_owner = NULL, finished_at = $3, updated_at = $3, mode = 0, state_kind = 0, state_type_url = NULL,
           state_value = NULL, state_length = 0, poll_error = NULL, poll_min = 0, poll_max = 0, poll_deadline = NULL
         FROM unnest($1::bigint[], $2::bytea[]) AS u(seq, err) WHERE c.seq = u.seq`,
-        [bulkSeqs, bulkErrors, now],
+        [bulkSeqs, bulkErrors, now, policy.CANCELLED_STATUS],
       );
       await c.query(`DELETE FROM ${this.t.chunks} WHERE call_id = ANY($1::text[])`, [bulkIds]);
     }
     return rows.length;
   }
 
-  private async cancelOrphans(c: pg.PoolClient, row: LockedRow, now: number, reason: string, fx: Effects): Promise<void> {
+  /** Cancels the unfinished children of the current generation of `row`. */
+  private async cancelOrphans(c: pg.PoolClient, row: LockedRow, now: number, error: IError, fx: Effects): Promise<void> {
     const { rows } = await c.query<{ id: string }>(
       `SELECT id FROM ${this.t.calls} WHERE parent_id = $1 AND parent_generation = $2 AND state NOT IN ${FINISHED_SQL}`,
       [row.id, row.generation],
@@ -825,7 +768,7 @@ export class PgStore implements Store {
       c,
       rows.map((r) => r.id),
       now,
-      { type: 'CancelledError', message: reason },
+      error,
       false,
       fx,
     );
@@ -843,12 +786,12 @@ export class PgStore implements Store {
     }
     return this.tx(async (c, fx) => {
       const row = await this.lockCall(c, req.id);
-      if (row?.state !== 'running' || row.lease_owner !== req.owner || row.lease_token !== req.leaseToken) return false;
+      if (!row || !policy.holdsLease(row, req)) return false;
       const now = req.now;
       const a = req.attempt;
       if (a) await this.insertAttempt(c, row.id, a);
-      const attempts = a ? Math.max(row.attempts, a.number) : row.attempts;
-      const orphans = req.orphans ?? 'cancel';
+      const attempts = policy.attemptsAfter(row.attempts, a);
+      const orphans = policy.orphansOnComplete(req);
       // Children exist only after a suspension of the current generation (mode 1).
       const mayHaveChildren = row.mode === 1;
       switch (o.kind) {
@@ -865,60 +808,33 @@ export class PgStore implements Store {
           await this.finishRow(
             c,
             row,
-            { state: o.status === 1 ? 'succeeded' : 'failed', status: o.status, output: o.output, error: o.error, attempts, delivered },
+            { state: policy.finishedState(o.status), status: o.status, output: o.output, error: o.error, attempts, delivered },
             now,
             true,
             fx,
           );
-          if (orphans === 'cancel' && mayHaveChildren) {
-            await this.cancelOrphans(c, row, now, `cancelled because its parent ${row.id} finished before collecting this result`, fx);
-          }
+          if (orphans && mayHaveChildren) await this.cancelOrphans(c, row, now, orphans, fx);
           break;
         }
         case 'suspend': {
           const delivered = await this.markDelivered(c, row, req.delivered);
-          // 8.17: one child per correlation ID in an execution; a repeated ID is dropped.
-          const seen = new Set<string>();
-          let calls: NewCall[] = [];
-          for (const call of o.calls) {
-            const corr = call.correlationId === undefined ? null : call.correlationId.toString();
-            if (corr !== null) {
-              if (seen.has(corr)) continue;
-              seen.add(corr);
-            }
-            calls.push(call);
-          }
-          if (seen.size > 0 && mayHaveChildren) {
+          const keys = policy.correlationKeys(o.calls);
+          let existing: string[] = [];
+          if (keys.length > 0 && mayHaveChildren) {
             const { rows: dup } = await c.query<{ correlation_id: string }>(
               `SELECT correlation_id FROM ${this.t.calls} WHERE parent_id = $1 AND parent_generation = $2 AND correlation_id = ANY($3::text[])`,
-              [row.id, row.generation, [...seen]],
+              [row.id, row.generation, keys],
             );
-            if (dup.length > 0) {
-              const taken = new Set(dup.map((d) => d.correlation_id));
-              calls = calls.filter((x) => x.correlationId === undefined || !taken.has(x.correlationId.toString()));
-            }
+            existing = dup.map((d) => d.correlation_id);
           }
-          await this.insertRows(c, calls, row.generation, fx);
-          let kind = 0;
-          let typeUrl: string | null = null;
-          let delta = false;
-          if (o.state?.kind === 'bytes') {
-            kind = 1;
-          } else if (o.state?.kind === 'typed') {
-            kind = 2;
-            typeUrl = o.state.typeUrl;
-            if (o.stateIsDelta) delta = true;
-          }
-          // A delta of the same typed state is appended as a chunk (at its
-          // byte offset); any other state replaces the chunks. The stored
-          // bytes are never read here.
-          const append = delta && row.state_kind === 2 && row.state_type_url === typeUrl;
-          if (!append) await this.dropState(c, row);
-          const offset = append ? row.state_length : 0;
+          await this.insertRows(c, policy.childrenToStart(o.calls, new Set(existing)), row.generation, fx);
+          // The stored bytes are never read here: a delta is appended as a chunk (at its byte offset).
+          const write = policy.planStateWrite(row, o);
+          if (!write.append) await this.dropState(c, row);
+          const offset = write.append ? row.state_length : 0;
           const value = o.state && o.state.value.length > 0 ? Buffer.from(o.state.value.buffer, o.state.value.byteOffset, o.state.value.byteLength) : null;
           const ready = Math.max(0, row.ready - delivered.n);
           const readyErrors = Math.max(0, row.ready_errors - delivered.e);
-          const wake = o.pollError != null || ready >= o.minResults || (o.wakeOnError && readyErrors > 0) || o.deadline <= now;
           await this.sql(
             c,
             'suspend',
@@ -933,17 +849,17 @@ export class PgStore implements Store {
               poll_min = $12, poll_max = $13, poll_deadline = $14, poll_wake_on_error = $15, poll_error = $16
             WHERE seq = $17`,
             [
-              wake ? now : o.deadline,
+              policy.dueAtSuspension(o, { ready, readyErrors }, now),
               o.status,
               attempts,
               now,
               ready,
               readyErrors,
               offset,
-              kind,
-              typeUrl,
+              write.kind,
+              write.typeUrl,
               value,
-              delta,
+              write.markDelta,
               o.minResults,
               o.maxResults,
               o.deadline,
@@ -957,9 +873,7 @@ export class PgStore implements Store {
           break;
         }
         case 'tail_call': {
-          if (orphans === 'cancel' && mayHaveChildren) {
-            await this.cancelOrphans(c, row, now, `cancelled because its parent ${row.id} was replaced by a tail call`, fx);
-          }
+          if (orphans && mayHaveChildren) await this.cancelOrphans(c, row, now, orphans, fx);
           await this.ensureQueues(c, [[o.endpoint, o.function]], fx);
           await this.dropState(c, row);
           await c.query(
@@ -1025,7 +939,7 @@ export class PgStore implements Store {
           return done;
         }
         if (o.kind !== 'finish') throw new Error(`completeSimple cannot record a ${o.kind}`);
-        const hasError = o.error != null || o.status !== 1 ? 1 : 0;
+        const hasError = policy.isErrorResult(o.status, o.error) ? 1 : 0;
         const { rows } = await this.sql<{ n: number; parent_due: number | null }>(
           this.pool,
           'complete_finish',
@@ -1043,8 +957,7 @@ export class PgStore implements Store {
             RETURNING c.id, c.deliver, c.parent_id, c.parent_generation
           ), p AS (
             UPDATE ${this.t.calls} p SET ready = p.ready + 1, ready_errors = p.ready_errors + $16, updated_at = $17,
-              due_at = CASE WHEN p.state = 'suspended' AND (p.ready + 1 >= p.poll_min OR ($16 = 1 AND p.poll_wake_on_error = 1))
-                THEN LEAST(COALESCE(p.due_at, $17), $17) ELSE p.due_at END
+              due_at = ${dueOnResultSql({ row: 'p.', isError: '$16', now: '$17', least: 'LEAST' })}
             FROM f WHERE f.deliver = 1 AND p.id = f.parent_id AND p.generation = f.parent_generation AND p.state IN ${WAITING_SQL}
             RETURNING p.due_at
           ), ${attemptCte('f')}
@@ -1055,7 +968,7 @@ export class PgStore implements Store {
             req.leaseToken,
             ...attemptValues,
             parentId,
-            o.status === 1 ? 'succeeded' : 'failed',
+            policy.finishedState(o.status),
             o.status,
             encodeAny(o.output),
             encodeErrorBlob(o.error),
@@ -1106,8 +1019,8 @@ export class PgStore implements Store {
     return this.tx(async (c, fx) => {
       const row = await this.lockCall(c, id);
       if (!row) return false;
-      await this.cancelOrphans(c, row, now, `cancelled because its parent ${row.id} was restarted`, fx);
-      if (row.deliver === 1 && row.parent_id) {
+      await this.cancelOrphans(c, row, now, policy.orphanError(row.id, 'restarted'), fx);
+      if (policy.resultCountedForParent(row)) {
         // Its old result was counted as ready for the parent: take it back.
         await c.query(
           `UPDATE ${this.t.calls} SET ready = GREATEST(0, ready - 1), ready_errors = GREATEST(0, ready_errors - $1) WHERE id = $2`,
@@ -1161,7 +1074,7 @@ export class PgStore implements Store {
 
   /** Deletes the chunks of a locked call's state (replaced, restarted or tail-called). */
   private async dropState(c: pg.PoolClient, row: Pick<LockedRow, 'id' | 'state_kind' | 'state_length'>): Promise<void> {
-    if (row.state_kind !== 0 || row.state_length > 0) {
+    if (hasStoredState(row)) {
       await this.sql(c, 'drop_state', `DELETE FROM ${this.t.chunks} WHERE call_id = $1`, [row.id]);
     }
   }
@@ -1177,15 +1090,7 @@ export class PgStore implements Store {
       resume: boolean;
       error: Buffer | null;
     }>(`SELECT * FROM ${this.t.attempts} WHERE call_id = $1 ORDER BY number`, [id]);
-    return rows.map((r) => ({
-      number: r.number,
-      startedAt: r.started_at,
-      durationMs: r.duration_ms,
-      status: r.status,
-      outcome: r.outcome,
-      resume: r.resume,
-      error: decodeErrorBlob(r.error),
-    }));
+    return rows.map(toAttemptRecord);
   }
 
   async getChildren(id: string): Promise<string[]> {
@@ -1208,7 +1113,7 @@ export class PgStore implements Store {
 
   async listCalls(filter: ListFilter): Promise<ListPage> {
     this.checkOpen();
-    const limit = Math.min(1000, Math.max(1, filter.limit ?? 100));
+    const limit = listLimit(filter);
     const where: string[] = [];
     const params: unknown[] = [];
     const add = (sql: string, value: unknown) => {
@@ -1225,29 +1130,14 @@ export class PgStore implements Store {
       [...params],
     );
     if (filter.states && filter.states.length > 0) add('state = ANY(?::text[])', filter.states);
-    if (filter.cursor) {
-      const seq = Number.parseInt(filter.cursor, 10);
-      if (!Number.isSafeInteger(seq) || String(seq) !== filter.cursor.trim()) {
-        throw new RangeError(`invalid cursor ${JSON.stringify(filter.cursor)}`);
-      }
-      add('seq < ?', seq);
-    }
+    if (filter.cursor) add('seq < ?', parseCursor(filter.cursor));
     params.push(limit + 1);
     const pageQuery = this.pool.query<CallRow>(
       `SELECT ${LIST_COLUMNS} FROM ${this.t.calls} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${params.length}`,
       params,
     );
     const [countRows, pageRows] = await Promise.all([countQuery, pageQuery]);
-    const counts = Object.fromEntries(CALL_STATES.map((s) => [s, 0])) as Record<CallState, number>;
-    for (const r of countRows.rows) counts[r.state] = r.n;
-    const rows = pageRows.rows;
-    const more = rows.length > limit;
-    const page = rows.slice(0, limit);
-    return {
-      calls: page.map((r) => toCallRecord(r, false)),
-      nextCursor: more && page.length > 0 ? String(page[page.length - 1]!.seq) : null,
-      counts,
-    };
+    return toListPage(pageRows.rows, limit, countsByState(countRows.rows));
   }
 
   async getMeta(key: string): Promise<string | null> {

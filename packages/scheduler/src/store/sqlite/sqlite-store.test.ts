@@ -2,11 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { newDispatchId } from '../dispatch-id.js';
 import { SQLITE_MIGRATIONS } from './schema.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { Store } from '../store.js';
-import { newCall, storeContract } from '../../../test/support/store-contract.js';
+import { claimHot, expectJournalServed, hotAndCold, newCall, NOW, storeContract, suspendWithJournal } from '../../../test/support/store-contract/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dispatch-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,35 +37,9 @@ describe('SqliteStore', () => {
 
   it('moves the coroutine states of a version-2 database into state chunks (migration 3)', async () => {
     const path = tmpFile();
-    const now = 1_000_000;
     const store = await SqliteStore.open({ path });
-    const call = newCall({}, now);
-    await store.insertCalls([call]);
-    const claimDue = (s: SqliteStore, t: number, elideStateAbove?: number) =>
-      s.claimDue({ owner: 'a', now: t, leaseMs: 60_000, limit: 1, capacity: () => 1, ...(elideStateAbove === undefined ? {} : { elideStateAbove }) });
-    const suspend = (s: SqliteStore, leaseToken: number, t: number, bytes: number[]) =>
-      s.complete({
-        id: call.id,
-        owner: 'a',
-        leaseToken,
-        now: t,
-        attempt: null,
-        delivered: [],
-        outcome: {
-          kind: 'suspend',
-          status: 1,
-          state: { kind: 'typed', typeUrl: 'example.com/Journal', value: new Uint8Array(bytes) },
-          stateIsDelta: true,
-          calls: [],
-          minResults: 1,
-          maxResults: 1,
-          deadline: t + 1,
-          wakeOnError: false,
-          pollError: null,
-        },
-      });
-    const [c] = (await claimDue(store, now)).calls;
-    expect(await suspend(store, c!.leaseToken, now, [1, 2, 3])).toBe(true);
+    const call = newCall();
+    await suspendWithJournal(store, call);
     // Back to version 2, the state in the row, as an older scheduler left it.
     store.db.exec('DROP TABLE call_state_chunks; ALTER TABLE calls DROP COLUMN state_length; UPDATE schema_version SET version = 2');
     store.db.prepare('UPDATE calls SET state_value = ? WHERE id = ?').run(Buffer.from([1, 2, 3]), call.id);
@@ -75,13 +48,7 @@ describe('SqliteStore', () => {
     const again = await SqliteStore.open({ path });
     expect(again.db.prepare('SELECT version FROM schema_version').get()).toEqual({ version: SQLITE_MIGRATIONS.length });
     expect(again.db.prepare('SELECT state_value, state_length FROM calls WHERE id = ?').get(call.id)).toEqual({ state_value: null, state_length: 3 });
-    const journal = (bytes: number[]) => ({ kind: 'typed', typeUrl: 'example.com/Journal', value: new Uint8Array(bytes) });
-    expect((await again.getCall(call.id))?.coroutineState).toEqual(journal([1, 2, 3]));
-    const [r] = (await claimDue(again, now + 1, 2)).calls;
-    expect(r?.resume).toMatchObject({ stateLength: 3, stateLoaded: false });
-    expect(await again.loadState(call.id, r!.leaseToken)).toEqual(journal([1, 2, 3]));
-    expect(await suspend(again, r!.leaseToken, now + 1, [4])).toBe(true);
-    expect((await again.getCall(call.id))?.coroutineState).toEqual(journal([1, 2, 3, 4]));
+    await expectJournalServed(again, call);
     await again.close();
   });
 
@@ -123,33 +90,11 @@ describe('SqliteStore', () => {
       )
       .all('e', 'f', 0, 1) as Array<{ detail: string }>;
     expect(plan.map((p) => p.detail).join(' ')).toMatch(/USING (COVERING )?INDEX calls_due/);
-    const now = 1_000_000;
-    const batch: ReturnType<typeof newCall>[] = [];
-    for (let i = 0; i < 100_000; i++) {
-      const id = newDispatchId();
-      batch.push({
-        id,
-        function: i % 10 === 0 ? 'hot' : 'cold',
-        endpoint: 'http://127.0.0.1:1',
-        input: null,
-        createdAt: now,
-        dueAt: i % 10 === 0 ? now : now + 1000 + i,
-        expiresAt: now + 3_600_000,
-        expirationMs: 3_600_000,
-        rootId: id,
-      });
-    }
-    await store.insertCalls(batch);
-    const { calls, nextDueAt } = await store.claimDue({
-      owner: 'a',
-      now,
-      leaseMs: 1000,
-      limit: 50,
-      capacity: (_e, fn) => (fn === 'hot' ? 50 : 0),
-    });
+    await store.insertCalls(hotAndCold(100_000));
+    const { calls, nextDueAt } = await claimHot(store);
     expect(calls).toHaveLength(50);
     expect(calls.every((c) => c.function === 'hot')).toBe(true);
-    expect(nextDueAt).toBe(now);
+    expect(nextDueAt).toBe(NOW);
     const counts = (await store.listCalls({ limit: 1 })).counts;
     expect(counts).toMatchObject({ pending: 99_950, running: 50 });
     await store.close();

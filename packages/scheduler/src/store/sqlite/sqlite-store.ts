@@ -3,31 +3,22 @@
  * commit. A database file belongs to one scheduler process at a time (it is
  * opened in exclusive locking mode), so leases left by a crashed process are
  * released when the next one opens it.
+ *
+ * It only speaks SQL: what a transition does (states, wakes, dedupe,
+ * orphans) is decided in `../policy.ts`, and this file writes it.
  * @module
  */
-import { type CallRecordRow, decodeAny, decodeErrorBlob, encodeAny, encodeErrorBlob, stateOf, toCallRecord, toClaimedCall } from '../call-row.js';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { proto } from '@dispatch/core/protocol';
 import Database from 'better-sqlite3';
+import { type CallRecordRow, encodeAny, encodeErrorBlob, hasStoredState, stateOf, toAttemptRecord, toCallRecord, toChildResult, toClaimedCall, toResume } from '../call-row.js';
+import { countsByState, listLimit, parseCursor, toListPage } from '../listing.js';
+import type { AttemptRecord, CallRecord, CallState, ClaimedCall, ClaimRequest, ClaimResult, CompleteRequest, CoroutineState, ListFilter, ListPage, NewCall, Store } from '../store.js';
+import * as policy from '../policy.js';
+import { dueOnResultSql, FINISHED_SQL, WAITING_SQL } from '../policy-sql.js';
 import { GroupCommit } from './group-commit.js';
 import { migrateSqlite } from './schema.js';
-import {
-  CALL_STATES,
-  type AttemptRecord,
-  type CallRecord,
-  type CallState,
-  type ChildResult,
-  type ClaimedCall,
-  type ClaimRequest,
-  type ClaimResult,
-  type CompleteRequest,
-  type CoroutineState,
-  type ListFilter,
-  type ListPage,
-  type NewCall,
-  type Store,
-} from '../store.js';
 
 type IAny = proto.IAny;
 type IError = proto.IError;
@@ -38,9 +29,6 @@ type IError = proto.IError;
  * await SqliteStore.open({ path: DEFAULT_SQLITE_PATH });
  */
 export const DEFAULT_SQLITE_PATH = '.dispatch/scheduler.db';
-
-/** Status number for PERMANENT_ERROR (the result status of cancelled calls). */
-const PERMANENT_ERROR = 7;
 
 /**
  * Options of {@link SqliteStore.open}.
@@ -98,10 +86,6 @@ interface CallRow extends CallRecordRow {
   has_error: number;
 }
 
-
-
-const FINISHED_SQL = `('succeeded','failed','cancelled')`;
-
 /**
  * The SQLite store.
  * @example
@@ -147,9 +131,8 @@ export class SqliteStore implements Store {
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
       markDelivered: p('UPDATE calls SET deliver = NULL WHERE id = ? AND parent_id = ? AND deliver = 1 RETURNING has_error'),
       notifyParent: p(`UPDATE calls SET ready = ready + 1, ready_errors = ready_errors + @e, updated_at = @now,
-        due_at = CASE WHEN state = 'suspended' AND (ready + 1 >= poll_min OR (@e = 1 AND poll_wake_on_error = 1))
-          THEN MIN(COALESCE(due_at, @now), @now) ELSE due_at END
-        WHERE id = @parent AND generation = @gen AND state IN ('pending', 'running', 'suspended')`),
+        due_at = ${dueOnResultSql({ row: '', isError: '@e', now: '@now', least: 'MIN' })}
+        WHERE id = @parent AND generation = @gen AND state IN ${WAITING_SQL}`),
       setDeliver: p('UPDATE calls SET deliver = 1 WHERE seq = ?'),
       childByCorrelation: p('SELECT 1 FROM calls WHERE parent_id = ? AND parent_generation = ? AND correlation_id = ?'),
       unfinishedChildren: p(`SELECT id FROM calls WHERE parent_id = ? AND parent_generation = ? AND state NOT IN ${FINISHED_SQL}`),
@@ -255,19 +238,19 @@ export class SqliteStore implements Store {
 
   insertCalls(calls: NewCall[]): Promise<string[]> {
     return this.tx.run(() => {
-      const ids: string[] = [];
-      for (const call of calls) {
-        if (call.idempotencyKey) {
-          const existing = this.stmt.byKey!.get(call.idempotencyKey) as { id: string } | undefined;
-          if (existing) {
-            ids.push(existing.id);
-            continue;
-          }
+      const inserted = new Set<string>();
+      const known = new Map<string, string>();
+      for (const call of policy.firstPerKey(calls)) {
+        const key = call.idempotencyKey;
+        const existing = key ? (this.stmt.byKey!.get(key) as { id: string } | undefined) : undefined;
+        if (key && existing) {
+          known.set(key, existing.id);
+        } else {
+          this.insertRow(call, 0);
+          inserted.add(call.id);
         }
-        this.insertRow(call, 0);
-        ids.push(call.id);
       }
-      return ids;
+      return policy.answerIds(calls, inserted, known);
     });
   }
 
@@ -315,36 +298,15 @@ export class SqliteStore implements Store {
 
   /** Deletes the chunks of a call's state (finished, replaced, restarted or tail-called). */
   private dropState(row: Pick<CallRow, 'id' | 'state_kind' | 'state_length'>): void {
-    if (row.state_kind !== 0 || row.state_length > 0) this.stmt.dropChunks!.run(row.id);
+    if (hasStoredState(row)) this.stmt.dropChunks!.run(row.id);
   }
 
   private toClaimed(row: CallRow, elideStateAbove: number): ClaimedCall {
-    let resume: ClaimedCall['resume'] = null;
-    if (row.mode === 1) {
-      const ready = this.stmt.ready!.all(row.id, row.generation, Math.max(1, row.poll_max)) as Array<
-        Pick<CallRow, 'id' | 'correlation_id' | 'output' | 'error'>
-      >;
-      const results: ChildResult[] = ready.map((r) => ({
-        dispatchId: r.id,
-        correlationId: BigInt(r.correlation_id ?? '0'),
-        output: decodeAny(r.output),
-        error: decodeErrorBlob(r.error),
-      }));
-      const deltaCapable = row.state_delta === 1;
-      const stateLength = row.state_value ? row.state_value.length : row.state_length;
-      // A state the run loop will elide is not read (its length is enough).
-      const elided = deltaCapable && row.state_kind === 2 && stateLength >= elideStateAbove;
-      const state = stateOf(row, elided ? Buffer.alloc(0) : this.stateBytes(row));
-      resume = {
-        state,
-        stateLength: state ? stateLength : 0,
-        stateLoaded: !elided || !state,
-        results,
-        error: decodeErrorBlob(row.poll_error),
-        deltaCapable,
-      };
-    }
-    return toClaimedCall(row, resume);
+    if (row.mode !== 1) return toClaimedCall(row, null);
+    const ready = this.stmt.ready!.all(row.id, row.generation, Math.max(1, row.poll_max)) as Array<
+      Pick<CallRow, 'id' | 'correlation_id' | 'output' | 'error'>
+    >;
+    return toClaimedCall(row, toResume(row, elideStateAbove, () => this.stateBytes(row), ready.map(toChildResult)));
   }
 
   /** Marks delivered results; returns [count, errors]. */
@@ -364,7 +326,7 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Records that a call finished, for its parent (if that parent still waits for this generation). */
+  /** Hands a finished call's result to its parent (if that parent still waits for this generation). */
   private notifyParent(child: CallRow, hasError: boolean, now: number): void {
     if (!child.parent_id) return;
     const r = this.stmt.notifyParent!.run({ e: hasError ? 1 : 0, now, parent: child.parent_id, gen: child.parent_generation });
@@ -380,7 +342,7 @@ export class SqliteStore implements Store {
     now: number,
     notify: boolean,
   ): void {
-    const hasError = error != null || status !== 1;
+    const hasError = policy.isErrorResult(status, error);
     this.dropState(row);
     this.sql(`UPDATE calls SET state = @state, status = @status, output = @output, error = @error, has_error = @has_error,
         due_at = NULL, lease_owner = NULL, finished_at = @now, updated_at = @now, mode = 0, state_kind = 0,
@@ -398,32 +360,26 @@ export class SqliteStore implements Store {
     if (notify) this.notifyParent(row, hasError, now);
   }
 
-  /** Cancels the unfinished calls among `ids` and their descendants; notifies parents outside the set if asked. */
+  /** Cancels the unfinished calls among `ids` and their descendants, as {@link policy.planCancellation} says. */
   private cancelTrees(ids: string[], now: number, error: IError, notifyOutside: boolean): number {
     if (ids.length === 0) return 0;
     const rows = this.stmt.tree!.all(JSON.stringify(ids)) as CallRow[];
-    const set = new Set(rows.map((r) => r.id));
-    const top = new Set(ids);
-    for (const row of rows) {
-      const err: IError = top.has(row.id)
-        ? error
-        : { type: 'CancelledError', message: `cancelled because its parent ${row.parent_id} was cancelled` };
-      this.finishRow(row, 'cancelled', PERMANENT_ERROR, null, err, now, notifyOutside && !set.has(row.parent_id ?? ''));
+    for (const c of policy.planCancellation(rows, ids, error, notifyOutside)) {
+      this.finishRow(c.row, 'cancelled', policy.CANCELLED_STATUS, null, c.error, now, c.notifyParent);
     }
     return rows.length;
   }
 
-  private cancelOrphans(row: CallRow, now: number, reason: string): void {
+  /** Cancels the unfinished children of the current generation of `row`. */
+  private cancelOrphans(row: CallRow, now: number, error: IError): void {
     const ids = (this.stmt.unfinishedChildren!.all(row.id, row.generation) as Array<{ id: string }>).map((r) => r.id);
-    this.cancelTrees(ids, now, { type: 'CancelledError', message: reason }, false);
+    this.cancelTrees(ids, now, error, false);
   }
 
   complete(req: CompleteRequest): Promise<boolean> {
     return this.tx.run(() => {
       const row = this.stmt.byId!.get(req.id) as CallRow | undefined;
-      if (!row || row.state !== 'running' || row.lease_owner !== req.owner || row.lease_token !== req.leaseToken) {
-        return false;
-      }
+      if (!row || !policy.holdsLease(row, req)) return false;
       const now = req.now;
       const a = req.attempt;
       if (a) {
@@ -438,9 +394,9 @@ export class SqliteStore implements Store {
           encodeErrorBlob(a.error),
         );
       }
-      const attempts = a ? Math.max(row.attempts, a.number) : row.attempts;
+      const attempts = policy.attemptsAfter(row.attempts, a);
       const o = req.outcome;
-      const orphans = req.orphans ?? 'cancel';
+      const orphans = policy.orphansOnComplete(req);
       switch (o.kind) {
         case 'retry':
           this.sql(`UPDATE calls SET state = 'pending', due_at = @due, lease_owner = NULL, status = @status,
@@ -450,39 +406,18 @@ export class SqliteStore implements Store {
         case 'finish': {
           this.markDelivered(row, req.delivered);
           this.sql('UPDATE calls SET attempts = ? WHERE seq = ?').run(attempts, row.seq);
-          this.finishRow(row, o.status === 1 ? 'succeeded' : 'failed', o.status, o.output, o.error, now, true);
-          if (orphans === 'cancel') {
-            this.cancelOrphans(row, now, `cancelled because its parent ${row.id} finished before collecting this result`);
-          }
+          this.finishRow(row, policy.finishedState(o.status), o.status, o.output, o.error, now, true);
+          if (orphans) this.cancelOrphans(row, now, orphans);
           break;
         }
         case 'suspend': {
           this.markDelivered(row, req.delivered);
-          // 8.17: one child per correlation ID in an execution; a repeated ID is dropped.
-          const seen = new Set<string>();
-          for (const call of o.calls) {
-            const corr = call.correlationId === undefined ? null : call.correlationId.toString();
-            if (corr !== null) {
-              if (seen.has(corr) || this.stmt.childByCorrelation!.get(row.id, row.generation, corr)) continue;
-              seen.add(corr);
-            }
-            this.insertRow(call, row.generation);
-          }
-          let kind = 0;
-          let typeUrl: string | null = null;
-          let delta = row.state_delta;
-          if (o.state?.kind === 'bytes') {
-            kind = 1;
-          } else if (o.state?.kind === 'typed') {
-            kind = 2;
-            typeUrl = o.state.typeUrl;
-            if (o.stateIsDelta) delta = 1;
-          }
-          // A delta of the same typed state is appended as a chunk; any other
-          // state replaces the chunks. The stored bytes are never read here.
-          const append = kind === 2 && o.stateIsDelta && row.state_kind === 2 && row.state_type_url === typeUrl;
-          let length = append ? row.state_length : 0;
-          if (!append) this.dropState(row);
+          const existing = policy.correlationKeys(o.calls).filter((k) => this.stmt.childByCorrelation!.get(row.id, row.generation, k));
+          for (const call of policy.childrenToStart(o.calls, new Set(existing))) this.insertRow(call, row.generation);
+          // The stored bytes are never read here: a delta is appended as a chunk.
+          const write = policy.planStateWrite(row, o);
+          let length = write.append ? row.state_length : 0;
+          if (!write.append) this.dropState(row);
           else if (row.state_value) {
             // A legacy state_value (schema < 3) becomes the first chunk.
             this.stmt.insertChunk!.run(row.id, row.generation, 0, row.state_value);
@@ -496,24 +431,19 @@ export class SqliteStore implements Store {
             ready: number;
             ready_errors: number;
           };
-          const wake =
-            o.pollError != null ||
-            fresh.ready >= o.minResults ||
-            (o.wakeOnError && fresh.ready_errors > 0) ||
-            o.deadline <= now;
           this.sql(`UPDATE calls SET state = 'suspended', mode = 1, due_at = @due, lease_owner = NULL, status = @status,
               error = NULL, failures = 0, attempts = @attempts, updated_at = @now, state_kind = @kind,
               state_type_url = @typeUrl, state_value = NULL, state_length = @length, state_delta = @delta, poll_min = @min, poll_max = @max,
               poll_deadline = @deadline, poll_wake_on_error = @wake, poll_error = @pollError WHERE seq = @seq`)
             .run({
-              due: wake ? now : o.deadline,
+              due: policy.dueAtSuspension(o, { ready: fresh.ready, readyErrors: fresh.ready_errors }, now),
               status: o.status,
               attempts,
               now,
-              kind,
-              typeUrl,
+              kind: write.kind,
+              typeUrl: write.typeUrl,
               length,
-              delta,
+              delta: write.markDelta ? 1 : row.state_delta,
               min: o.minResults,
               max: o.maxResults,
               deadline: o.deadline,
@@ -524,9 +454,7 @@ export class SqliteStore implements Store {
           break;
         }
         case 'tail_call': {
-          if (orphans === 'cancel') {
-            this.cancelOrphans(row, now, `cancelled because its parent ${row.id} was replaced by a tail call`);
-          }
+          if (orphans) this.cancelOrphans(row, now, orphans);
           this.ensureQueue(o.endpoint, o.function);
           this.dropState(row);
           this.sql(`UPDATE calls SET function = @fn, endpoint = @endpoint, input = @input, expires_at = @expires,
@@ -566,8 +494,8 @@ export class SqliteStore implements Store {
     return this.tx.run(() => {
       const row = this.stmt.byId!.get(id) as CallRow | undefined;
       if (!row) return false;
-      this.cancelOrphans(row, now, `cancelled because its parent ${row.id} was restarted`);
-      if (row.deliver === 1 && row.parent_id) {
+      this.cancelOrphans(row, now, policy.orphanError(row.id, 'restarted'));
+      if (policy.resultCountedForParent(row)) {
         // Its old result was counted as ready for the parent: take it back.
         this.sql(`UPDATE calls SET ready = MAX(0, ready - 1), ready_errors = MAX(0, ready_errors - ?) WHERE id = ?`)
           .run(row.has_error, row.parent_id);
@@ -610,15 +538,7 @@ export class SqliteStore implements Store {
       resume: number;
       error: Buffer | null;
     }>;
-    return rows.map((r) => ({
-      number: r.number,
-      startedAt: r.started_at,
-      durationMs: r.duration_ms,
-      status: r.status,
-      outcome: r.outcome,
-      resume: r.resume === 1,
-      error: decodeErrorBlob(r.error),
-    }));
+    return rows.map(toAttemptRecord);
   }
 
   async getChildren(id: string): Promise<string[]> {
@@ -628,7 +548,7 @@ export class SqliteStore implements Store {
 
   async listCalls(filter: ListFilter): Promise<ListPage> {
     this.checkOpen();
-    const limit = Math.min(1000, Math.max(1, filter.limit ?? 100));
+    const limit = listLimit(filter);
     const where: string[] = [];
     const params: unknown[] = [];
     if (filter.function) {
@@ -647,8 +567,6 @@ export class SqliteStore implements Store {
     const countWhere = where.length ? `WHERE ${where.join(' AND ')}` : '';
     const countRows = this.sql(`SELECT state, count(*) AS n FROM calls ${countWhere} GROUP BY state`)
       .all(...params) as Array<{ state: CallState; n: number }>;
-    const counts = Object.fromEntries(CALL_STATES.map((s) => [s, 0])) as Record<CallState, number>;
-    for (const r of countRows) counts[r.state] = r.n;
 
     const pageWhere = [...where];
     const pageParams = [...params];
@@ -657,22 +575,14 @@ export class SqliteStore implements Store {
       pageParams.push(...filter.states);
     }
     if (filter.cursor) {
-      const seq = Number.parseInt(filter.cursor, 10);
-      if (!Number.isSafeInteger(seq)) throw new RangeError(`invalid cursor ${JSON.stringify(filter.cursor)}`);
       pageWhere.push('seq < ?');
-      pageParams.push(seq);
+      pageParams.push(parseCursor(filter.cursor));
     }
     const rows = this.sql(
         `SELECT * FROM calls ${pageWhere.length ? `WHERE ${pageWhere.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`,
       )
       .all(...pageParams, limit + 1) as CallRow[];
-    const more = rows.length > limit;
-    const page = rows.slice(0, limit);
-    return {
-      calls: page.map((r) => toCallRecord(r, false)),
-      nextCursor: more && page.length > 0 ? String(page[page.length - 1]!.seq) : null,
-      counts,
-    };
+    return toListPage(rows, limit, countsByState(countRows));
   }
 
   async getMeta(key: string): Promise<string | null> {
