@@ -7,7 +7,8 @@
  * Routes:
  * - `GET /dashboard/` the app (a login form without a session),
  *   `GET|POST /dashboard/login` (`?token=` a one-time link), `POST /dashboard/logout`
- * - `GET /dashboard/assets/app.js|app.css`
+ * - `GET /dashboard/assets/app.js|app.css`: the browser side (`browser/`),
+ *   bundled when the package is built; nothing is built at run time
  * - `GET /dashboard/api/runs?state=&function=&after=&before=&roots=&cursor=&limit=`
  * - `GET /dashboard/api/runs/:id`, `POST /dashboard/api/runs/:id/cancel|restart`
  * - `GET /dashboard/api/concurrency`, `GET /dashboard/api/events` (SSE)
@@ -20,12 +21,14 @@ import type { ConcurrencySnapshot } from '../run/concurrency.js';
 import type { SchedulerEvents } from '../events.js';
 import { SchedulerError } from '../errors.js';
 import { CALL_STATES, type CallState, type ListFilter, type Store } from '../store/store.js';
-import { DASHBOARD_CSS } from './assets-css.js';
-import { DASHBOARD_SCRIPT } from './assets-script.js';
+import type { ConcurrencyResponse, RunResponse, RunsResponse } from './api-types.js';
 import { DashboardAuth, readCookie, SESSION_COOKIE, SESSION_TTL_MS } from './auth.js';
 import { ConcurrencyHistory, HISTORY_WINDOW_MS } from './concurrency-history.js';
 import { appPage, loginPage } from './pages.js';
 import { callView, runSummary, runTree } from './views.js';
+// Written by the package's build (scripts/build-dashboard.mjs bundles browser/
+// with esbuild): run `pnpm build` once after a clone or a change to browser/.
+import { DASHBOARD_CSS, DASHBOARD_SCRIPT } from './gen/browser-assets.js';
 
 /** The path the dashboard is served under. */
 export const DASHBOARD_PATH = '/dashboard';
@@ -57,6 +60,8 @@ export interface DashboardHost {
 export interface DashboardOptions {
   /** Random secret kept in the store, shared by the instances using it (see {@link newDashboardSecret}). */
   secret: string;
+  /** Clock of sessions, login links and the login throttle, in ms since the epoch (default `Date.now`; tests). */
+  now?: () => number;
 }
 
 /** A fresh random session secret. */
@@ -131,7 +136,7 @@ export class Dashboard {
     private readonly host: DashboardHost,
     options: DashboardOptions,
   ) {
-    this.auth = new DashboardAuth(host.apiKeys, options.secret);
+    this.auth = new DashboardAuth(host.apiKeys, options.secret, options.now);
     this.history = new ConcurrencyHistory(() => host.concurrencyAll());
     this.history.start();
     const listen = <K extends keyof SchedulerEvents>(event: K, fn: (...args: SchedulerEvents[K]) => void) => {
@@ -265,7 +270,8 @@ export class Dashboard {
     if (method === 'GET' && path === '/runs') return sendJson(res, 200, await this.runs(url.searchParams));
     if (method === 'GET' && path === '/concurrency') {
       this.history.sample();
-      return sendJson(res, 200, { now: Date.now(), windowMs: HISTORY_WINDOW_MS, series: this.history.series() });
+      const body: ConcurrencyResponse = { now: Date.now(), windowMs: HISTORY_WINDOW_MS, series: this.history.series() };
+      return sendJson(res, 200, body);
     }
     if (method === 'GET' && path === '/events') return this.events(req, res);
     const m = /^\/runs\/([^/]+)(?:\/(cancel|restart))?$/.exec(path);
@@ -287,7 +293,7 @@ export class Dashboard {
     throw new SchedulerError('not_found', `no dashboard API at ${method} ${url.pathname}`);
   }
 
-  private async runs(q: URLSearchParams) {
+  private async runs(q: URLSearchParams): Promise<RunsResponse> {
     const filter: ListFilter = {};
     const states = (q.get('state') ?? '').split(',').filter(Boolean);
     for (const s of states) {
@@ -316,7 +322,7 @@ export class Dashboard {
     return { now: Date.now(), runs: page.calls.map(runSummary), counts: page.counts, nextCursor: page.nextCursor, functions };
   }
 
-  private async run(id: string) {
+  private async run(id: string): Promise<RunResponse> {
     const rec = await this.host.store.getCall(id);
     if (!rec) throw new SchedulerError('not_found', `no call with dispatch ID ${JSON.stringify(id)}`);
     const [call, tree] = await Promise.all([
