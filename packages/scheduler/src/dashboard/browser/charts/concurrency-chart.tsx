@@ -41,13 +41,13 @@ export function chartGeometry(series: ConcurrencySeriesView, now: number, window
   const first = samples[0]?.[0] ?? now;
   const from = Math.max(now - windowMs, Math.min(first, now - MIN_SPAN_MS));
   const span = now - from;
+  const lastLimit = samples.at(-1)?.[1] ?? Math.floor(series.limit);
+  const points: Array<[number, number, number]> = [...samples, [now, lastLimit, series.inFlight]];
   let top = 1;
-  for (const [, limit, inFlight] of samples) top = Math.max(top, limit, inFlight);
+  for (const [, limit, inFlight] of points) top = Math.max(top, limit, inFlight);
   const max = Math.ceil(top * 1.15);
   const x = (t: number) => (LEFT + ((Math.max(t, from) - from) / span) * (W - LEFT - 4)).toFixed(1);
   const y = (v: number) => (TOP + (1 - v / max) * (H - TOP - BOTTOM)).toFixed(1);
-  const lastLimit = samples.at(-1)?.[1] ?? Math.floor(series.limit);
-  const points: Array<[number, number, number]> = [...samples, [now, lastLimit, series.inFlight]];
   let limitPath = '';
   let inFlightPath = '';
   points.forEach(([t, limit, inFlight], i) => {
