@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Scheduler } from '../scheduler.js';
 import { MAX_FAILED_LOGINS_PER_MINUTE } from './auth.js';
 import { Dashboard, newDashboardSecret } from './dashboard.js';
+import { DASHBOARD_CSS, DASHBOARD_SCRIPT } from './gen/browser-assets.js';
 
 /** How long a poll waits for what it expects: long enough for a loaded machine. */
 const POLL_TIMEOUT_MS = 15_000;
@@ -60,6 +61,25 @@ describe('dashboard sign-in', () => {
     const runs = await get('/api/runs', { cookie: session });
     expect(runs.status).toBe(200);
     expect(await runs.json()).toMatchObject({ runs: [], counts: { pending: 0, failed: 0 } });
+  });
+
+  it('serves the bundled browser side, under the same policy as the pages', async () => {
+    const page = await get('/', { cookie: await login() });
+    const html = await page.text();
+    expect(html).toContain('<script src="/dashboard/assets/app.js" defer></script>');
+    expect(html).toContain('<link rel="stylesheet" href="/dashboard/assets/app.css">');
+    expect(html).not.toMatch(/<script>|<style|style=/); // nothing inline
+    for (const [path, type, body] of [
+      ['/assets/app.js', 'text/javascript', DASHBOARD_SCRIPT],
+      ['/assets/app.css', 'text/css', DASHBOARD_CSS],
+    ] as const) {
+      const res = await get(path);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toContain(type);
+      expect(res.headers.get('content-security-policy')).toBe(page.headers.get('content-security-policy'));
+      expect(await res.text()).toBe(body);
+    }
+    expect(page.headers.get('content-security-policy')).toMatch(/default-src 'none'; script-src 'self'; style-src 'self';/);
   });
 
   it('refuses a wrong key without showing what it was sent', async () => {

@@ -26,9 +26,6 @@ import { DashboardAuth, readCookie, SESSION_COOKIE, SESSION_TTL_MS } from './aut
 import { ConcurrencyHistory, HISTORY_WINDOW_MS } from './concurrency-history.js';
 import { appPage, loginPage } from './pages.js';
 import { callView, runSummary, runTree } from './views.js';
-// Written by the package's build (scripts/build-dashboard.mjs bundles browser/
-// with esbuild): run `pnpm build` once after a clone or a change to browser/.
-import { DASHBOARD_CSS, DASHBOARD_SCRIPT } from './gen/browser-assets.js';
 
 /** The path the dashboard is served under. */
 export const DASHBOARD_PATH = '/dashboard';
@@ -77,6 +74,25 @@ const SECURITY_HEADERS: Record<string, string> = {
   'referrer-policy': 'same-origin', // not no-referrer: with it, Chromium sends `Origin: null` on form posts
   'cache-control': 'no-store',
 };
+
+type BrowserAssets = typeof import('./gen/browser-assets.js');
+let browserAssets: Promise<BrowserAssets> | null = null;
+
+/**
+ * The browser side, bundled by the package's build (scripts/build-dashboard.mjs
+ * writes `gen/browser-assets.ts`, compiled with the rest), loaded at its first
+ * request: nothing is built or read from disk at run time.
+ */
+function loadBrowserAssets(): Promise<BrowserAssets> {
+  browserAssets ??= import('./gen/browser-assets.js').catch((err: unknown) => {
+    browserAssets = null;
+    throw new SchedulerError(
+      'internal',
+      `the dashboard's browser side is not built (${(err as Error).message}): run \`pnpm build\` in packages/scheduler`,
+    );
+  });
+  return browserAssets;
+}
 
 function send(res: http.ServerResponse, status: number, type: string, body: string, headers: Record<string, string | string[]> = {}): void {
   res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': type, 'content-length': Buffer.byteLength(body), ...headers });
@@ -217,8 +233,12 @@ export class Dashboard {
   private async route(req: http.IncomingMessage, res: http.ServerResponse, url: URL, path: string): Promise<void> {
     const method = req.method ?? 'GET';
     if (path === '' && (method === 'GET' || method === 'HEAD')) return redirect(res, `${DASHBOARD_PATH}/`);
-    if (path === '/assets/app.js') return send(res, 200, 'text/javascript; charset=utf-8', DASHBOARD_SCRIPT, { 'cache-control': 'no-cache' });
-    if (path === '/assets/app.css') return send(res, 200, 'text/css; charset=utf-8', DASHBOARD_CSS, { 'cache-control': 'no-cache' });
+    if (path === '/assets/app.js') {
+      return send(res, 200, 'text/javascript; charset=utf-8', (await loadBrowserAssets()).DASHBOARD_SCRIPT, { 'cache-control': 'no-cache' });
+    }
+    if (path === '/assets/app.css') {
+      return send(res, 200, 'text/css; charset=utf-8', (await loadBrowserAssets()).DASHBOARD_CSS, { 'cache-control': 'no-cache' });
+    }
     if (path === '/login') return this.login(req, res, url);
     if (path === '/logout' && method === 'POST') {
       this.checkSameOrigin(req);

@@ -1,7 +1,8 @@
 /**
  * The chart of one function's adaptive limit (a step line) and its runs in
  * flight (a filled step area) over the last minutes, in plain SVG: two paths
- * need no chart library (uPlot alone would weigh three times this app).
+ * need no chart library (uPlot, 51 KB minified, would outweigh this whole
+ * app, Preact included).
  * @module
  */
 import type { ConcurrencySeriesView } from '../../api-types.js';
