@@ -52,6 +52,7 @@ let page: Page;
 let okRun: string;
 let heldRun: string;
 let xssRun: string;
+const pageErrors: string[] = []; // uncaught errors of the dashboard's script
 
 async function dispatchCheckout(userId: string, orderId: string): Promise<string> {
   const [id] = await scheduler.dispatch([{ endpoint: app.url, function: 'checkout', input: encodeArgs([userId, orderId]) }]);
@@ -92,7 +93,10 @@ describe.skipIf(!hasChromium)(`the dashboard in headless Chromium${hasChromium ?
     context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
     page = await context.newPage();
     page.setDefaultTimeout(WAIT_MS);
-    page.on('pageerror', (err) => console.error(`page error: ${err.message}`));
+    page.on('pageerror', (err) => {
+      pageErrors.push(err.message);
+      console.error(`page error: ${err.message}`);
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -225,6 +229,10 @@ describe.skipIf(!hasChromium)(`the dashboard in headless Chromium${hasChromium ?
     expect(await email.locator('svg.chart path.limit').count()).toBe(1);
     expect(await page.locator('.card').count()).toBe(4);
     await shot('concurrency');
+  });
+
+  it('ran every page above without an uncaught error in its script', () => {
+    expect(pageErrors).toEqual([]);
   });
 
   it('a one-time login link signs in once', async () => {
