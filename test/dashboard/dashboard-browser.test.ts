@@ -37,6 +37,11 @@ const hasChromium = existsSync(CHROMIUM);
 const SKIP_REASON = `${CHROMIUM} is absent: install Debian's chromium (apt-get install -y chromium) to run the dashboard's browser test`;
 if (!hasChromium) console.warn(`SKIPPED dashboard browser test: ${SKIP_REASON}`);
 
+/** How long a wait for the page or the scheduler may take: long enough for a loaded machine. */
+const WAIT_MS = 15_000;
+/** Options of every `expect.poll`: vitest's default of 1 s is too short under load. */
+const POLL = { timeout: WAIT_MS };
+
 const XSS_USER = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">';
 
 let scheduler: Scheduler;
@@ -47,13 +52,14 @@ let page: Page;
 let okRun: string;
 let heldRun: string;
 let xssRun: string;
+const pageErrors: string[] = []; // uncaught errors of the dashboard's script
 
 async function dispatchCheckout(userId: string, orderId: string): Promise<string> {
   const [id] = await scheduler.dispatch([{ endpoint: app.url, function: 'checkout', input: encodeArgs([userId, orderId]) }]);
   return id!;
 }
 
-async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+async function until(check: () => Promise<boolean>, timeoutMs = WAIT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`not true after ${timeoutMs} ms: ${check}`);
@@ -86,8 +92,11 @@ describe.skipIf(!hasChromium)(`the dashboard in headless Chromium${hasChromium ?
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
     context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
     page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    page.on('pageerror', (err) => console.error(`page error: ${err.message}`));
+    page.setDefaultTimeout(WAIT_MS);
+    page.on('pageerror', (err) => {
+      pageErrors.push(err.message);
+      console.error(`page error: ${err.message}`);
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -113,24 +122,25 @@ describe.skipIf(!hasChromium)(`the dashboard in headless Chromium${hasChromium ?
 
   it('lists the runs with counts per state, filterable by function and state', async () => {
     const chip = (state: string) => page.locator(`[data-state="${state}"] .n`);
-    await expect.poll(() => chip('succeeded').textContent()).toBe('1');
+    await expect.poll(() => chip('succeeded').textContent(), POLL).toBe('1');
     expect(await chip('suspended').textContent()).toBe('1');
     expect(await chip('failed').textContent()).toBe('1');
     expect(await chip('all').textContent()).toBe('3');
 
     await page.getByLabel('Function').fill('checkout');
-    await expect.poll(() => page.url()).toContain('function=checkout');
-    await expect.poll(() => page.locator('tr[data-id]').count()).toBe(3);
+    await expect.poll(() => page.url(), POLL).toContain('function=checkout');
+    await expect.poll(() => page.locator('tr[data-id]').count(), POLL).toBe(3);
     await page.locator('[data-state="succeeded"]').click();
-    await expect.poll(() => page.locator('tr[data-id]').count()).toBe(1);
+    await expect.poll(() => page.locator('tr[data-id]').count(), POLL).toBe(1);
     expect(await page.locator('tr[data-id]').getAttribute('data-id')).toBe(okRun);
 
     await page.getByLabel('Function').fill('sendEmailConfirmation');
     await page.locator('[data-state="all"]').click();
     await page.locator('input[type=checkbox]').uncheck(); // children too
-    await expect.poll(() => page.locator('tr[data-id]').count()).toBe(2); // the finished one and the held one
+    await expect.poll(() => page.locator('tr[data-id]').count(), POLL).toBe(2); // the finished one and the held one
     await page.getByLabel('Created').selectOption('15m');
-    await expect.poll(() => page.locator('tr[data-id]').count()).toBe(2);
+    await expect.poll(() => page.url(), POLL).toContain('time=15m');
+    await expect.poll(() => page.locator('tr[data-id]').count(), POLL).toBe(2);
     await shot('runs');
   });
 
@@ -140,7 +150,7 @@ describe.skipIf(!hasChromium)(`the dashboard in headless Chromium${hasChromium ?
     await page.locator('.run-head h1', { hasText: 'checkout' }).waitFor();
     const root = page.locator(`.tree > li[data-call="${okRun}"]`);
     const children = root.locator(':scope > ul > li');
-    await expect.poll(() => children.count()).toBe(3);
+    await expect.poll(() => children.count(), POLL).toBe(3);
     expect(await children.locator(':scope > .node .fn').allTextContents()).toEqual([
       'chargeCreditCard',
       'sendEmailConfirmation',
@@ -151,7 +161,7 @@ describe.skipIf(!hasChromium)(`the dashboard in headless Chromium${hasChromium ?
     await children.nth(1).locator('.fn').first().click();
     await page.locator('.run-head h1', { hasText: 'sendEmailConfirmation' }).waitFor();
     const attempts = page.locator('[data-testid=attempts] tbody tr');
-    await expect.poll(() => attempts.count()).toBe(3);
+    await expect.poll(() => attempts.count(), POLL).toBe(3);
     const failed = page.locator('[data-testid=attempts] tr[data-outcome=retry]');
     expect(await failed.count()).toBe(2);
     expect(await failed.locator('.error-box .name').allTextContents()).toEqual(['TemporaryError', 'TemporaryError']);
@@ -167,7 +177,7 @@ describe.skipIf(!hasChromium)(`the dashboard in headless Chromium${hasChromium ?
   it('shows the journal of a suspended checkout, then cancels that run', async () => {
     await page.goto(`${scheduler.dashboardUrl}#/runs/${heldRun}`);
     const ops = page.locator('[data-testid=journal] tbody tr');
-    await expect.poll(() => ops.count()).toBe(2);
+    await expect.poll(() => ops.count(), POLL).toBe(2);
     expect(await ops.nth(0).getAttribute('data-state')).toBe('done');
     expect(await ops.nth(0).textContent()).toContain('chargeCreditCard');
     expect(await ops.nth(0).textContent()).toContain('"receipt_2"');
@@ -195,7 +205,7 @@ describe.skipIf(!hasChromium)(`the dashboard in headless Chromium${hasChromium ?
     const before = (await scheduler.get(xssRun)).attempts ?? 0;
     await page.locator('[data-action=restart]').click();
     await page.locator('#confirm-yes').click();
-    await expect.poll(async () => (await scheduler.get(xssRun)).attempts ?? 0, { timeout: 10_000 }).toBeGreaterThan(before);
+    await expect.poll(async () => (await scheduler.get(xssRun)).attempts ?? 0, POLL).toBeGreaterThan(before);
   });
 
   it('shows inputs and errors as text: a <script> in them does not run', async () => {
@@ -203,7 +213,7 @@ describe.skipIf(!hasChromium)(`the dashboard in headless Chromium${hasChromium ?
     await page.locator('pre.value').first().waitFor();
     expect(await page.locator('pre.value').first().textContent()).toContain('<script>window.__xss=1</script>');
     const error = page.locator('.error-box .msg').last();
-    await expect.poll(() => error.textContent()).toBe(`card declined for ${XSS_USER}`);
+    await expect.poll(() => error.textContent(), POLL).toBe(`card declined for ${XSS_USER}`);
     await page.goto(`${scheduler.dashboardUrl}#/runs?roots=0`);
     await page.locator('td.err', { hasText: '<img src=x' }).first().waitFor();
     expect(await page.evaluate(() => (globalThis as { __xss?: number }).__xss)).toBeUndefined();
@@ -219,6 +229,10 @@ describe.skipIf(!hasChromium)(`the dashboard in headless Chromium${hasChromium ?
     expect(await email.locator('svg.chart path.limit').count()).toBe(1);
     expect(await page.locator('.card').count()).toBe(4);
     await shot('concurrency');
+  });
+
+  it('ran every page above without an uncaught error in its script', () => {
+    expect(pageErrors).toEqual([]);
   });
 
   it('a one-time login link signs in once', async () => {

@@ -3,10 +3,17 @@
  * links, the protection of actions, the JSON API. (The browser test is in
  * test/dashboard.)
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { encodeArgs } from '@dispatch/core/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Scheduler } from '../scheduler.js';
 import { MAX_FAILED_LOGINS_PER_MINUTE } from './auth.js';
+import { Dashboard, newDashboardSecret } from './dashboard.js';
+import { DASHBOARD_CSS, DASHBOARD_SCRIPT } from './gen/browser-assets.js';
+
+/** How long a poll waits for what it expects: long enough for a loaded machine. */
+const POLL_TIMEOUT_MS = 15_000;
 
 let scheduler: Scheduler;
 let base: string;
@@ -56,6 +63,25 @@ describe('dashboard sign-in', () => {
     expect(await runs.json()).toMatchObject({ runs: [], counts: { pending: 0, failed: 0 } });
   });
 
+  it('serves the bundled browser side, under the same policy as the pages', async () => {
+    const page = await get('/', { cookie: await login() });
+    const html = await page.text();
+    expect(html).toContain('<script src="/dashboard/assets/app.js" defer></script>');
+    expect(html).toContain('<link rel="stylesheet" href="/dashboard/assets/app.css">');
+    expect(html).not.toMatch(/<script>|<style|style=/); // nothing inline
+    for (const [path, type, body] of [
+      ['/assets/app.js', 'text/javascript', DASHBOARD_SCRIPT],
+      ['/assets/app.css', 'text/css', DASHBOARD_CSS],
+    ] as const) {
+      const res = await get(path);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toContain(type);
+      expect(res.headers.get('content-security-policy')).toBe(page.headers.get('content-security-policy'));
+      expect(await res.text()).toBe(body);
+    }
+    expect(page.headers.get('content-security-policy')).toMatch(/default-src 'none'; script-src 'self'; style-src 'self';/);
+  });
+
   it('refuses a wrong key without showing what it was sent', async () => {
     const res = await post('/login', new URLSearchParams({ key: '<script>alert(1)</script>' }).toString());
     expect(res.status).toBe(401);
@@ -66,14 +92,31 @@ describe('dashboard sign-in', () => {
   });
 
   it('slows down guessing: too many failed logins from one address wait a minute', async () => {
-    const other = await Scheduler.start({ db: ':memory:', port: 0, logLevel: 'silent', apiKeys: ['key-one'] });
+    // A dashboard of its own, on a clock of the test's: the minute passes when the test says so.
+    let clock = Date.now();
+    const dashboard = new Dashboard(scheduler, { secret: newDashboardSecret(), now: () => clock });
+    const server = http.createServer((req, res) => {
+      if (!dashboard.handle(req, res, new URL(req.url ?? '/', 'http://127.0.0.1'))) res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
     try {
       const attempt = (key: string) =>
-        fetch(`${other.url}/dashboard/login`, { method: 'POST', body: `key=${key}`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, redirect: 'manual' });
+        fetch(`http://127.0.0.1:${port}/dashboard/login`, {
+          method: 'POST',
+          body: `key=${key}`,
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          redirect: 'manual',
+        });
       for (let i = 0; i < MAX_FAILED_LOGINS_PER_MINUTE; i++) expect((await attempt('nope')).status).toBe(401);
       expect((await attempt('key-one')).status).toBe(429);
+      clock += 59_000;
+      expect((await attempt('key-one')).status).toBe(429); // still within the minute
+      clock += 2_000;
+      expect((await attempt('key-one')).status).toBe(303); // a minute later
     } finally {
-      await other.close();
+      dashboard.close();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 
@@ -149,7 +192,9 @@ describe('dashboard API', () => {
     await scheduler.dispatch([{ function: 'greet', endpoint: 'http://127.0.0.1:9', input: encodeArgs(['y']) }]);
     const read = () => json(get('/api/concurrency', { cookie: session }));
     // Connection refused: the limit goes down.
-    await expect.poll(async () => (await read()).series.find((s: { function: string }) => s.function === 'greet')?.limit).toBeLessThan(16);
+    await expect
+      .poll(async () => (await read()).series.find((s: { function: string }) => s.function === 'greet')?.limit, { timeout: POLL_TIMEOUT_MS })
+      .toBeLessThan(16);
     const data = await read();
     expect(data.windowMs).toBe(15 * 60_000);
     const greet = data.series.find((s: { function: string }) => s.function === 'greet');

@@ -7,7 +7,8 @@
  * Routes:
  * - `GET /dashboard/` the app (a login form without a session),
  *   `GET|POST /dashboard/login` (`?token=` a one-time link), `POST /dashboard/logout`
- * - `GET /dashboard/assets/app.js|app.css`
+ * - `GET /dashboard/assets/app.js|app.css`: the browser side (`browser/`),
+ *   bundled when the package is built; nothing is built at run time
  * - `GET /dashboard/api/runs?state=&function=&after=&before=&roots=&cursor=&limit=`
  * - `GET /dashboard/api/runs/:id`, `POST /dashboard/api/runs/:id/cancel|restart`
  * - `GET /dashboard/api/concurrency`, `GET /dashboard/api/events` (SSE)
@@ -20,8 +21,7 @@ import type { ConcurrencySnapshot } from '../run/concurrency.js';
 import type { SchedulerEvents } from '../events.js';
 import { SchedulerError } from '../errors.js';
 import { CALL_STATES, type CallState, type ListFilter, type Store } from '../store/store.js';
-import { DASHBOARD_CSS } from './assets-css.js';
-import { DASHBOARD_SCRIPT } from './assets-script.js';
+import type { ConcurrencyResponse, RunResponse, RunsResponse } from './api-types.js';
 import { DashboardAuth, readCookie, SESSION_COOKIE, SESSION_TTL_MS } from './auth.js';
 import { ConcurrencyHistory, HISTORY_WINDOW_MS } from './concurrency-history.js';
 import { appPage, loginPage } from './pages.js';
@@ -57,6 +57,8 @@ export interface DashboardHost {
 export interface DashboardOptions {
   /** Random secret kept in the store, shared by the instances using it (see {@link newDashboardSecret}). */
   secret: string;
+  /** Clock of sessions, login links and the login throttle, in ms since the epoch (default `Date.now`; tests). */
+  now?: () => number;
 }
 
 /** A fresh random session secret. */
@@ -72,6 +74,25 @@ const SECURITY_HEADERS: Record<string, string> = {
   'referrer-policy': 'same-origin', // not no-referrer: with it, Chromium sends `Origin: null` on form posts
   'cache-control': 'no-store',
 };
+
+type BrowserAssets = typeof import('./gen/browser-assets.js');
+let browserAssets: Promise<BrowserAssets> | null = null;
+
+/**
+ * The browser side, bundled by the package's build (scripts/build-dashboard.mjs
+ * writes `gen/browser-assets.ts`, compiled with the rest), loaded at its first
+ * request: nothing is built or read from disk at run time.
+ */
+function loadBrowserAssets(): Promise<BrowserAssets> {
+  browserAssets ??= import('./gen/browser-assets.js').catch((err: unknown) => {
+    browserAssets = null;
+    throw new SchedulerError(
+      'internal',
+      `the dashboard's browser side is not built (${(err as Error).message}): run \`pnpm build\` in packages/scheduler`,
+    );
+  });
+  return browserAssets;
+}
 
 function send(res: http.ServerResponse, status: number, type: string, body: string, headers: Record<string, string | string[]> = {}): void {
   res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': type, 'content-length': Buffer.byteLength(body), ...headers });
@@ -131,7 +152,7 @@ export class Dashboard {
     private readonly host: DashboardHost,
     options: DashboardOptions,
   ) {
-    this.auth = new DashboardAuth(host.apiKeys, options.secret);
+    this.auth = new DashboardAuth(host.apiKeys, options.secret, options.now);
     this.history = new ConcurrencyHistory(() => host.concurrencyAll());
     this.history.start();
     const listen = <K extends keyof SchedulerEvents>(event: K, fn: (...args: SchedulerEvents[K]) => void) => {
@@ -212,8 +233,12 @@ export class Dashboard {
   private async route(req: http.IncomingMessage, res: http.ServerResponse, url: URL, path: string): Promise<void> {
     const method = req.method ?? 'GET';
     if (path === '' && (method === 'GET' || method === 'HEAD')) return redirect(res, `${DASHBOARD_PATH}/`);
-    if (path === '/assets/app.js') return send(res, 200, 'text/javascript; charset=utf-8', DASHBOARD_SCRIPT, { 'cache-control': 'no-cache' });
-    if (path === '/assets/app.css') return send(res, 200, 'text/css; charset=utf-8', DASHBOARD_CSS, { 'cache-control': 'no-cache' });
+    if (path === '/assets/app.js') {
+      return send(res, 200, 'text/javascript; charset=utf-8', (await loadBrowserAssets()).DASHBOARD_SCRIPT, { 'cache-control': 'no-cache' });
+    }
+    if (path === '/assets/app.css') {
+      return send(res, 200, 'text/css; charset=utf-8', (await loadBrowserAssets()).DASHBOARD_CSS, { 'cache-control': 'no-cache' });
+    }
     if (path === '/login') return this.login(req, res, url);
     if (path === '/logout' && method === 'POST') {
       this.checkSameOrigin(req);
@@ -265,7 +290,8 @@ export class Dashboard {
     if (method === 'GET' && path === '/runs') return sendJson(res, 200, await this.runs(url.searchParams));
     if (method === 'GET' && path === '/concurrency') {
       this.history.sample();
-      return sendJson(res, 200, { now: Date.now(), windowMs: HISTORY_WINDOW_MS, series: this.history.series() });
+      const body: ConcurrencyResponse = { now: Date.now(), windowMs: HISTORY_WINDOW_MS, series: this.history.series() };
+      return sendJson(res, 200, body);
     }
     if (method === 'GET' && path === '/events') return this.events(req, res);
     const m = /^\/runs\/([^/]+)(?:\/(cancel|restart))?$/.exec(path);
@@ -287,7 +313,7 @@ export class Dashboard {
     throw new SchedulerError('not_found', `no dashboard API at ${method} ${url.pathname}`);
   }
 
-  private async runs(q: URLSearchParams) {
+  private async runs(q: URLSearchParams): Promise<RunsResponse> {
     const filter: ListFilter = {};
     const states = (q.get('state') ?? '').split(',').filter(Boolean);
     for (const s of states) {
@@ -316,7 +342,7 @@ export class Dashboard {
     return { now: Date.now(), runs: page.calls.map(runSummary), counts: page.counts, nextCursor: page.nextCursor, functions };
   }
 
-  private async run(id: string) {
+  private async run(id: string): Promise<RunResponse> {
     const rec = await this.host.store.getCall(id);
     if (!rec) throw new SchedulerError('not_found', `no call with dispatch ID ${JSON.stringify(id)}`);
     const [call, tree] = await Promise.all([

@@ -1,9 +1,11 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import vm from 'node:vm';
 import { TemporaryError } from '@dispatch/core';
 import { encodeArgs, encodeError, encodeValue, newAny, proto } from '@dispatch/core/protocol';
 import { describe, expect, it } from 'vitest';
 import type { CallRecord } from '../store/store.js';
-import { DASHBOARD_SCRIPT } from './assets-script.js';
+import { DASHBOARD_SCRIPT } from './gen/browser-assets.js';
 import { escapeHtml, loginPage } from './pages.js';
 import { errorView, journalView, jsonView, valueView } from './views.js';
 
@@ -127,6 +129,17 @@ describe('pages and script', () => {
 
   it('the browser script parses and never writes HTML', () => {
     expect(() => new vm.Script(DASHBOARD_SCRIPT)).not.toThrow();
-    expect(DASHBOARD_SCRIPT).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function/);
+    expect(DASHBOARD_SCRIPT).not.toMatch(/outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function/);
+    // The bundle's only HTML writes are Preact's for the `dangerouslySetInnerHTML` prop…
+    const writes = [...DASHBOARD_SCRIPT.matchAll(/innerHTML\s*=(?!=)([^,;)]*)/g)].map((m) => m[1]);
+    expect(writes.length).toBeGreaterThan(0);
+    for (const value of writes) expect(value).toMatch(/^\w+\.__html$/);
+    // …which the dashboard's own modules never pass (nor write HTML any other way).
+    const dir = join(import.meta.dirname, 'browser');
+    const sources = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => /\.tsx?$/.test(f));
+    expect(sources).toEqual(expect.arrayContaining(['main.tsx', join('pages', 'run-page.tsx')]));
+    for (const file of sources) {
+      expect(readFileSync(join(dir, file), 'utf8'), file).not.toMatch(/dangerouslySetInnerHTML|innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function/);
+    }
   });
 });

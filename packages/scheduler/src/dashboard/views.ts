@@ -1,134 +1,26 @@
 /**
- * What the dashboard's JSON API answers: stored calls, attempts, values,
- * errors and journals turned into plain data for reading. Values are decoded
- * with the SDK's serde; what JSON cannot say exactly is converted and noted,
- * and what cannot be decoded at all (another SDK's values and states) says so.
+ * What the dashboard's JSON API answers (its types are in `api-types.ts`):
+ * stored calls, attempts, values, errors and journals turned into plain data
+ * for reading. Values are decoded with the SDK's serde; what JSON cannot
+ * say exactly is converted and noted, and what cannot be decoded at all
+ * (another SDK's values and states) says so.
  * @module
  */
 import { OpaqueValue } from '@dispatch/core/protocol';
 import { anyTypeUrl, decodeArgs, decodeError, decodeValue, proto, statusName } from '@dispatch/core/protocol';
 import type { ConcurrencySnapshot } from '../run/concurrency.js';
 import type { AttemptRecord, CallRecord, CallState, CoroutineState, Store } from '../store/store.js';
+import type { AttemptView, CallView, ErrorView, JournalView, OperationView, RunState, RunSummary, TreeNode, ValueView } from './api-types.js';
 
 /** Longest JSON text shown for one value; longer text is cut and says so. */
 export const MAX_VALUE_TEXT = 100_000;
 /** Most calls shown in one run's tree. */
 export const MAX_TREE_NODES = 500;
 
-/**
- * A value for reading: pretty JSON (with a note when some parts had to be
- * converted), or a note saying why it cannot be shown.
- * @example
- * const v: ValueView = { kind: 'json', text: '["user_123"]' };
- */
-export type ValueView =
-  | { kind: 'none'; note: string }
-  | { kind: 'json'; text: string; note?: string }
-  | { kind: 'opaque'; note: string };
-
-/**
- * An error for reading.
- * @example
- * const e: ErrorView = { type: 'TemporaryError', message: 'smtp down', stack: 'TemporaryError: smtp down\n    at …' };
- */
-export interface ErrorView {
-  type: string;
-  message: string;
-  /** The stack (traceback) recorded where it was thrown, if any. */
-  stack?: string;
-  /** Its own fields and cause, as JSON, when it has any. */
-  fields?: ValueView;
-}
-
-/** One run attempt. */
-export interface AttemptView {
-  number: number;
-  startedAt: number;
-  durationMs: number;
-  status: number;
-  statusName: string;
-  outcome: string;
-  resume: boolean;
-  error: ErrorView | null;
-}
-
-/** A row of the runs list. */
-export interface RunSummary {
-  id: string;
-  function: string;
-  endpoint: string;
-  state: CallState;
-  status: number;
-  statusName: string;
-  attempts: number;
-  parentId: string | null;
-  rootId: string;
-  createdAt: number;
-  updatedAt: number;
-  finishedAt: number | null;
-  /** The last error's type and message (while retrying, the last attempt's). */
-  error: string | null;
-}
-
-/** A call in a run's tree. */
-export interface TreeNode {
-  id: string;
-  function: string;
-  state: CallState;
-  statusName: string;
-  attempts: number;
-  createdAt: number;
-  finishedAt: number | null;
-  children: TreeNode[];
-}
-
-/** One durable operation of a journal and where it stands. */
-export interface OperationView {
-  position: number;
-  kind: 'call' | 'sleep' | 'step' | 'dispatch' | 'unknown';
-  name: string;
-  /** `done` and `failed` have an outcome; `waiting` has none yet. */
-  state: 'done' | 'failed' | 'waiting';
-  result?: ValueView;
-  error?: ErrorView;
-  /** Sleep: when it ends. */
-  deadline?: number;
-  /** Dispatch: the dispatch IDs it created. */
-  dispatchIds?: string[];
-  /** Call: the child call that runs it, when known. */
-  child?: { id: string; state: CallState; statusName: string };
-}
-
-/** The state a suspended call keeps: a journal of this SDK, or a foreign state. */
-export interface JournalView {
-  typeUrl: string;
-  bytes: number;
-  /** Set when the state cannot be shown (another SDK's, or unreadable). */
-  note?: string;
-  function?: string;
-  operations?: OperationView[];
-  /** Outcomes recorded in the journal (delivered to the function). */
-  outcomes?: number;
-}
-
-/** Everything the run page shows about one call. */
-export interface CallView extends RunSummary {
-  originalFunction: string;
-  version: string;
-  idempotencyKey: string | null;
-  correlationId: string | null;
-  expiresAt: number;
-  nextRunAt: number | null;
-  readyResults: number;
-  minResults: number;
-  maxResults: number;
-  input: ValueView;
-  output: ValueView | null;
-  failure: ErrorView | null;
-  attemptHistory: AttemptView[];
-  journal: JournalView | null;
-  concurrency: ConcurrencySnapshot | null;
-}
+// The wire's RunState is the store's CallState: this stops compiling when they part.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Expect<T extends true> = T;
+export type RunStateIsCallState = Expect<Same<RunState, CallState>>;
 
 const PICKLED = 'dispatch.sdk.python.v1.Pickled';
 

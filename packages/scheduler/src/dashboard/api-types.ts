@@ -1,0 +1,223 @@
+/**
+ * The dashboard's JSON API, as types: what `GET /dashboard/api/...` answers.
+ * The server builds these values (`views.ts`, `dashboard.ts`); the browser
+ * code (`browser/`) reads them. This file imports nothing, so that both
+ * sides, compiled with different libraries (Node's, the DOM's), share it.
+ * @module
+ */
+
+/**
+ * Where a call stands (the store's `CallState`; `views.ts` checks that the
+ * two stay equal).
+ * @example
+ * const s: RunState = 'suspended';
+ */
+export type RunState = 'pending' | 'running' | 'suspended' | 'succeeded' | 'failed' | 'cancelled';
+
+/**
+ * A value for reading: pretty JSON (with a note when some parts had to be
+ * converted), or a note saying why it cannot be shown.
+ * @example
+ * const v: ValueView = { kind: 'json', text: '["user_123"]' };
+ */
+export type ValueView = { kind: 'none'; note: string } | { kind: 'json'; text: string; note?: string } | { kind: 'opaque'; note: string };
+
+/**
+ * An error for reading.
+ * @example
+ * const e: ErrorView = { type: 'TemporaryError', message: 'smtp down', stack: 'TemporaryError: smtp down\n    at …' };
+ */
+export interface ErrorView {
+  type: string;
+  message: string;
+  /** The stack (traceback) recorded where it was thrown, if any. */
+  stack?: string;
+  /** Its own fields and cause, as JSON, when it has any. */
+  fields?: ValueView;
+}
+
+/**
+ * One run attempt.
+ * @example
+ * const a: AttemptView = { number: 1, startedAt, durationMs: 12, status: 1, statusName: 'OK', outcome: 'exit', resume: false, error: null };
+ */
+export interface AttemptView {
+  number: number;
+  startedAt: number;
+  durationMs: number;
+  status: number;
+  statusName: string;
+  /** `exit`, `suspend` or `retry`. */
+  outcome: string;
+  resume: boolean;
+  error: ErrorView | null;
+}
+
+/**
+ * A row of the runs list.
+ * @example
+ * const page: RunsResponse = await (await fetch('/dashboard/api/runs')).json();
+ * page.runs[0]?.function; // 'checkout'
+ */
+export interface RunSummary {
+  id: string;
+  function: string;
+  endpoint: string;
+  state: RunState;
+  status: number;
+  statusName: string;
+  attempts: number;
+  parentId: string | null;
+  rootId: string;
+  createdAt: number;
+  updatedAt: number;
+  finishedAt: number | null;
+  /** The last error's type and message (while retrying, the last attempt's). */
+  error: string | null;
+}
+
+/**
+ * A call in a run's tree.
+ * @example
+ * const leaf: TreeNode = { id, function: 'charge', state: 'succeeded', statusName: 'OK', attempts: 1, createdAt, finishedAt, children: [] };
+ */
+export interface TreeNode {
+  id: string;
+  function: string;
+  state: RunState;
+  statusName: string;
+  attempts: number;
+  createdAt: number;
+  finishedAt: number | null;
+  children: TreeNode[];
+}
+
+/**
+ * One durable operation of a journal and where it stands.
+ * @example
+ * const op: OperationView = { position: 0, kind: 'call', name: 'charge', state: 'waiting' };
+ */
+export interface OperationView {
+  position: number;
+  kind: 'call' | 'sleep' | 'step' | 'dispatch' | 'unknown';
+  name: string;
+  /** `done` and `failed` have an outcome; `waiting` has none yet. */
+  state: 'done' | 'failed' | 'waiting';
+  result?: ValueView;
+  error?: ErrorView;
+  /** Sleep: when it ends. */
+  deadline?: number;
+  /** Dispatch: the dispatch IDs it created. */
+  dispatchIds?: string[];
+  /** Call: the child call that runs it, when known. */
+  child?: { id: string; state: RunState; statusName: string };
+}
+
+/**
+ * The state a suspended call keeps: a journal of this SDK, or a foreign state.
+ * @example
+ * const j: JournalView = { typeUrl, bytes: 40, note: 'a state of type coroutine.v1.State (40 bytes) written by another SDK: not readable here' };
+ */
+export interface JournalView {
+  typeUrl: string;
+  bytes: number;
+  /** Set when the state cannot be shown (another SDK's, or unreadable). */
+  note?: string;
+  function?: string;
+  operations?: OperationView[];
+  /** Outcomes recorded in the journal (delivered to the function). */
+  outcomes?: number;
+}
+
+/**
+ * The adaptive concurrency of one (endpoint, function) pair on this instance.
+ * @example
+ * const c: ConcurrencyView = { endpoint: 'http://127.0.0.1:3000/dispatch', function: 'charge', limit: 16, inFlight: 3, min: 1, max: 1000 };
+ */
+export interface ConcurrencyView {
+  endpoint: string;
+  function: string;
+  /** Current limit; its integer part is the number of runs allowed in flight. */
+  limit: number;
+  inFlight: number;
+  min: number;
+  max: number;
+}
+
+/**
+ * Everything the run page shows about one call.
+ * @example
+ * const { call } = (await (await fetch(`/dashboard/api/runs/${id}`)).json()) as RunResponse;
+ */
+export interface CallView extends RunSummary {
+  originalFunction: string;
+  version: string;
+  idempotencyKey: string | null;
+  correlationId: string | null;
+  expiresAt: number;
+  nextRunAt: number | null;
+  readyResults: number;
+  minResults: number;
+  maxResults: number;
+  input: ValueView;
+  output: ValueView | null;
+  failure: ErrorView | null;
+  attemptHistory: AttemptView[];
+  journal: JournalView | null;
+  concurrency: ConcurrencyView | null;
+}
+
+/**
+ * `GET /dashboard/api/runs`: a page of runs, the counts per state under the
+ * other filters, and the functions known to this instance.
+ * @example
+ * const page: RunsResponse = await (await fetch('/dashboard/api/runs?state=failed')).json();
+ */
+export interface RunsResponse {
+  now: number;
+  runs: RunSummary[];
+  counts: Record<RunState, number>;
+  nextCursor: string | null;
+  functions: string[];
+}
+
+/**
+ * `GET /dashboard/api/runs/:id`: one call and the tree of its run.
+ * @example
+ * const run: RunResponse = await (await fetch(`/dashboard/api/runs/${id}`)).json();
+ */
+export interface RunResponse {
+  now: number;
+  call: CallView;
+  tree: TreeNode | null;
+  /** More calls than the tree shows. */
+  truncated: boolean;
+}
+
+/**
+ * `[time in ms, limit, in flight]`
+ * @example
+ * const s: ConcurrencySample = [Date.now(), 16, 3];
+ */
+export type ConcurrencySample = [number, number, number];
+
+/**
+ * One pair's current limit and its samples, oldest first.
+ * @example
+ * const s: ConcurrencySeriesView = { ...view, samples: [[t, 16, 3]] };
+ */
+export interface ConcurrencySeriesView extends ConcurrencyView {
+  samples: ConcurrencySample[];
+}
+
+/**
+ * `GET /dashboard/api/concurrency`: every pair's limit over the last minutes.
+ * @example
+ * const data: ConcurrencyResponse = await (await fetch('/dashboard/api/concurrency')).json();
+ */
+export interface ConcurrencyResponse {
+  now: number;
+  /** How far back the samples go. */
+  windowMs: number;
+  series: ConcurrencySeriesView[];
+}

@@ -1,0 +1,139 @@
+/**
+ * What the run page says about one call: its fields, its attempts (on a
+ * timeline and in a table), its input and output or error, and its journal.
+ * @module
+ */
+import type { ComponentChildren } from 'preact';
+import type { AttemptView, CallView } from '../../api-types.js';
+import { AttemptTimeline } from '../charts/attempt-timeline.js';
+import { Badge } from '../components/badge.js';
+import { ErrorBox } from '../components/error-box.js';
+import { ValueBlock } from '../components/value-block.js';
+import { formatDuration, formatTime } from '../format.js';
+import { runHref } from '../state/route.js';
+import { JournalPanel } from './journal-panel.js';
+
+/** The states a call does not leave. */
+export const FINISHED_STATES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'cancelled']);
+
+function fields(c: CallView): Array<[string, ComponentChildren]> {
+  const kv: Array<[string, ComponentChildren]> = [
+    ['State', <Badge text={c.state} />],
+    ['Status', c.statusName],
+    ['Attempts', String(c.attempts)],
+    ['Created', formatTime(c.createdAt)],
+    ['Finished', c.finishedAt ? `${formatTime(c.finishedAt)} (${formatDuration(c.finishedAt - c.createdAt)})` : '—'],
+    ['Next run', c.nextRunAt ? formatTime(c.nextRunAt) : '—'],
+    ['Expires', formatTime(c.expiresAt)],
+    ['Endpoint', c.endpoint],
+    [
+      'Parent',
+      c.parentId ? (
+        <a href={runHref(c.parentId)} class="mono">
+          {c.parentId}
+        </a>
+      ) : (
+        '—'
+      ),
+    ],
+    [
+      'Root',
+      c.rootId !== c.id ? (
+        <a href={runHref(c.rootId)} class="mono">
+          {c.rootId}
+        </a>
+      ) : (
+        'itself'
+      ),
+    ],
+  ];
+  if (c.originalFunction !== c.function) kv.push(['Started as', c.originalFunction]);
+  if (c.idempotencyKey) kv.push(['Idempotency key', c.idempotencyKey]);
+  if (c.concurrency) kv.push(['Concurrency', `limit ${Math.floor(c.concurrency.limit)}, ${c.concurrency.inFlight} in flight`]);
+  if (c.state === 'suspended') kv.push(['Waiting for', `${c.readyResults} of ${c.minResults} result(s) ready`]);
+  return kv;
+}
+
+function outcomeTone(a: AttemptView): string {
+  if (a.outcome !== 'exit') return a.outcome;
+  return a.statusName === 'OK' ? 'exit-ok' : 'exit-fail';
+}
+
+function Attempts({ call: c, now }: { call: CallView; now: number }) {
+  if (c.attemptHistory.length === 0) {
+    return (
+      <div class="panel" data-testid="attempts">
+        <h2>Attempts</h2>
+        <p class="muted">No attempt yet.</p>
+      </div>
+    );
+  }
+  return (
+    <div class="panel" data-testid="attempts">
+      <h2>Attempts</h2>
+      <AttemptTimeline call={c} now={now} />
+      <table>
+        <thead>
+          <tr>
+            <th />
+            <th>Started</th>
+            <th>Duration</th>
+            <th>Status</th>
+            <th>Outcome</th>
+            <th>Error</th>
+          </tr>
+        </thead>
+        <tbody>
+          {c.attemptHistory.map((a) => (
+            <tr key={a.number} data-attempt={a.number} data-outcome={a.outcome}>
+              <td>{`#${a.number}`}</td>
+              <td class="nowrap">{formatTime(a.startedAt)}</td>
+              <td class="nowrap">{formatDuration(a.durationMs)}</td>
+              <td class="mono">{a.statusName}</td>
+              <td>
+                <Badge text={a.outcome + (a.resume ? ' (resume)' : '')} tone={outcomeTone(a)} />
+              </td>
+              <td>{a.error ? <ErrorBox error={a.error} /> : ''}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/**
+ * The panels about a call seen at time `now`.
+ * @example
+ * <CallDetails call={data.call} now={data.now} />
+ */
+export function CallDetails({ call: c, now }: { call: CallView; now: number }) {
+  return (
+    <div>
+      <div class="panel">
+        <h2>Call</h2>
+        <dl class="kv">
+          {fields(c).map(([label, value]) => [<dt key={`${label}:t`}>{label}</dt>, <dd key={`${label}:d`}>{value}</dd>])}
+        </dl>
+      </div>
+      <Attempts call={c} now={now} />
+      <div class="panel">
+        <h2>Input</h2>
+        <ValueBlock value={c.input} />
+        {c.output ? (
+          <>
+            <h2>Output</h2>
+            <ValueBlock value={c.output} />
+          </>
+        ) : null}
+        {c.failure ? (
+          <>
+            <h2>{FINISHED_STATES.has(c.state) ? 'Error' : 'Last error'}</h2>
+            <ErrorBox error={c.failure} />
+          </>
+        ) : null}
+      </div>
+      {c.journal ? <JournalPanel journal={c.journal} /> : null}
+    </div>
+  );
+}
