@@ -120,7 +120,7 @@ describe('API client: wait', () => {
       expect(path).toBe(rpc('Wait'));
       const req = proto.WaitRequest.decode(body);
       const result = { dispatchId: req.dispatchId, output: encodeValue(new Map([['total', 42n]])) };
-      return { status: 200, body: proto.WaitResponse.encode({ done: true, state: 4, status: Status.OK, result }) };
+      return { status: 200, body: proto.WaitResponse.encode({ done: true, state: 4, status: proto.ProtoStatus.STATUS_OK, result }) };
     });
     const r = await new DispatchClient({ apiKey: 'k', apiUrl: url }).wait('A1');
     expect(r).toMatchObject({ done: true, dispatchId: 'A1', state: 'succeeded', status: Status.OK, statusName: 'OK', error: undefined });
@@ -133,7 +133,7 @@ describe('API client: wait', () => {
     registry.registerErrorType(CardDeclined, Status.PERMANENT_ERROR);
     const url = await api(() => {
       const result = { dispatchId: 'A2', error: encodeError(new CardDeclined('4242'), Status.PERMANENT_ERROR) };
-      return { status: 200, body: proto.WaitResponse.encode({ done: true, state: 5, status: Status.PERMANENT_ERROR, result }) };
+      return { status: 200, body: proto.WaitResponse.encode({ done: true, state: 5, status: proto.ProtoStatus.STATUS_PERMANENT_ERROR, result }) };
     });
     const r = await new DispatchClient({ apiKey: 'k', apiUrl: url, registry }).wait('A2');
     if (!r.done) throw new Error('expected a finished call');
@@ -159,7 +159,7 @@ describe('API client: wait', () => {
       timeouts.push(proto.durationToMs(proto.WaitRequest.decode(body).timeout) ?? 0);
       // The server gives up at once (as if each request's cap had passed); the third time, the call is done.
       const done = timeouts.length === 3;
-      return { status: 200, body: proto.WaitResponse.encode(done ? { done, state: 4, status: Status.OK, result: {} } : { done, state: 2 }) };
+      return { status: 200, body: proto.WaitResponse.encode(done ? { done, state: 4, status: proto.ProtoStatus.STATUS_OK, result: {} } : { done, state: 2 }) };
     });
     const r = await new DispatchClient({ apiKey: 'k', apiUrl: url }).wait('A4', { timeoutMs: 25 * 60_000 });
     expect(r).toMatchObject({ done: true, state: 'succeeded', value: undefined });
@@ -182,7 +182,7 @@ describe('API client: get, list, cancel, restart', () => {
     function: 'checkout',
     endpoint: 'http://127.0.0.1:8000',
     state: 5,
-    status: Status.PERMANENT_ERROR,
+    status: proto.ProtoStatus.STATUS_PERMANENT_ERROR,
     parentDispatchId: 'P1',
     rootDispatchId: 'R1',
     creationTime: proto.timestampFromDate(Date.UTC(2026, 0, 2, 3, 4, 5)),
@@ -193,8 +193,8 @@ describe('API client: get, list, cancel, restart', () => {
     error: encodeError(new CardDeclined('1111'), Status.PERMANENT_ERROR),
     children: ['K1'],
     attemptHistory: [
-      { number: 1, status: Status.TEMPORARY_ERROR, outcome: 'retry', error: encodeError(new Error('smtp down')), duration: { seconds: 1, nanos: 500_000_000 } },
-      { number: 2, status: Status.PERMANENT_ERROR, outcome: 'exit', resume: true },
+      { number: 1, status: proto.ProtoStatus.STATUS_TEMPORARY_ERROR, outcome: 'retry', error: encodeError(new Error('smtp down')), duration: { seconds: 1, nanos: 500_000_000 } },
+      { number: 2, status: proto.ProtoStatus.STATUS_PERMANENT_ERROR, outcome: 'exit', resume: true },
     ],
     ...over,
   });
@@ -242,7 +242,7 @@ describe('API client: get, list, cancel, restart', () => {
       return {
         status: 200,
         body: proto.ListResponse.encode({
-          calls: [info({ state: 4, status: Status.OK, error: null, output: encodeValue('done') })],
+          calls: [info({ state: 4, status: proto.ProtoStatus.STATUS_OK, error: null, output: encodeValue('done') })],
           nextCursor: 'next-1',
           counts: [
             { state: 4, count: 7 },
