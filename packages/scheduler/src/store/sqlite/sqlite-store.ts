@@ -10,6 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { proto } from '@dispatch/core/protocol';
 import Database from 'better-sqlite3';
+import { SCHEDULER_DEFAULTS } from '../../options.js';
 import { GroupCommit } from './group-commit.js';
 import { migrateSqlite } from './schema.js';
 import {
@@ -37,7 +38,7 @@ type IError = proto.IError;
  * @example
  * await SqliteStore.open({ path: DEFAULT_SQLITE_PATH });
  */
-export const DEFAULT_SQLITE_PATH = '.dispatch/scheduler.db';
+export const DEFAULT_SQLITE_PATH = SCHEDULER_DEFAULTS.db;
 
 /** Status number for PERMANENT_ERROR (the result status of cancelled calls). */
 const PERMANENT_ERROR = 7;
