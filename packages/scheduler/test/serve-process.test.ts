@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DispatchApiError, DispatchClient } from '@dispatch/core';
+import { type DispatchApiError, DispatchClient } from '@dispatch/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ServeReady } from '../src/cli/serve.js';
 import { dispatchBinPath } from './support/pg-cluster.js';

@@ -136,7 +136,7 @@ export interface CallPage {
 }
 
 /** A value, or the value as it came when it cannot be decoded. */
-function valueOf(any: proto.IAny | null | undefined, registry: StatusRegistry): unknown {
+function decodedValue(any: proto.IAny | null | undefined, registry: StatusRegistry): unknown {
   try {
     return decodeValue(any, registry);
   } catch {
@@ -148,7 +148,7 @@ function argsOf(any: proto.IAny | null | undefined, registry: StatusRegistry): u
   try {
     return decodeArgs(any, registry);
   } catch {
-    return [valueOf(any, registry)];
+    return [decodedValue(any, registry)];
   }
 }
 
@@ -173,7 +173,7 @@ export function decodeCallInfo<T = unknown>(info: proto.ICallInfo, registry: Sta
     rootDispatchId: info.rootDispatchId || info.dispatchId || '',
     children: info.children ?? [],
     input: argsOf(info.input, registry),
-    output: info.output ? (valueOf(info.output, registry) as T) : undefined,
+    output: info.output ? (decodedValue(info.output, registry) as T) : undefined,
     error: failed ? decodeError(info.error, status, registry) : undefined,
     createdAt: proto.timestampToDate(info.creationTime) ?? new Date(0),
     updatedAt: proto.timestampToDate(info.updateTime) ?? new Date(0),
@@ -215,7 +215,7 @@ export function decodeWaitResponse<T = unknown>(dispatchId: string, response: pr
     state,
     status,
     statusName: statusName(status),
-    value: raw.output ? (valueOf(raw.output, registry) as T) : undefined,
+    value: raw.output ? (decodedValue(raw.output, registry) as T) : undefined,
     error: raw.error || status !== Status.OK ? decodeError(raw.error, status, registry) : undefined,
     raw,
   };

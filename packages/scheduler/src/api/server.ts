@@ -42,12 +42,10 @@ export interface ApiServerOptions {
   fallback?: (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => boolean;
 }
 
+/** One RPC: its messages and its handler (`any`: one table for messages of different types). */
 interface Route {
-  // biome-ignore lint/suspicious/noExplicitAny: one table for messages of different types
   request: proto.MessageType<any>;
-  // biome-ignore lint/suspicious/noExplicitAny: idem
   response: proto.MessageType<any>;
-  // biome-ignore lint/suspicious/noExplicitAny: idem
   call: (h: ApiHandlers, req: any, signal: AbortSignal) => Promise<object>;
 }
 
