@@ -6,7 +6,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type CallInfo, type CallState, Dispatch, DispatchClient, type DispatchFunction, Status } from '@dispatch/core';
+import { type CallAttempt, type CallInfo, type CallState, Dispatch, DispatchClient, type DispatchFunction, Status } from '@dispatch/core';
 import { ResolvedConfig } from '@dispatch/core/protocol';
 import { Scheduler, type SchedulerOptions } from '@dispatch/scheduler';
 
@@ -32,21 +32,13 @@ export interface TestSchedulerOptions extends Omit<SchedulerOptions, 'db' | 'sto
 }
 
 /**
- * One run attempt of a call.
+ * One run attempt of a call: the client's `CallAttempt`, with its error as
+ * its name and message.
  * @example
  * const [first] = await t.attempts(id);
  * expect(first.status).toBe(Status.TEMPORARY_ERROR);
  */
-export interface TestAttempt {
-  number: number;
-  status: Status;
-  statusName: string;
-  /** `exit`, `retry`, `suspend`, `tail_call`, `expired`, `dropped`... */
-  outcome: string;
-  /** The run resumed the function after a poll (results of its calls, or a timer). */
-  resume: boolean;
-  startedAt: Date;
-  durationMs: number;
+export interface TestAttempt extends Omit<CallAttempt, 'error'> {
   error?: { name: string; message: string };
 }
 
