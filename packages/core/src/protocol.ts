@@ -34,7 +34,7 @@ export { ConfigurationError, DEFAULT_API_URL, DEFAULT_ENDPOINT_ADDR, parseAddres
 export { type DurationInput, parseDuration } from './api/duration.js';
 export { DispatchApiError, redactKey } from './client/api-error.js';
 export { DispatchClient, type DispatchClientOptions, type ListCallsOptions, type SchedulerHealth, type WaitOptions } from './client/client.js';
-export { type CallAttempt, type CallInfo, type CallOutcome, type CallPage, decodeCallInfo, decodeWaitResponse, type FinishedCall, type UnfinishedCall } from './client/call-info.js';
+export type { CallAttempt, CallInfo, CallOutcome, CallPage, FinishedCall, UnfinishedCall } from './client/call-info.js';
 export { CALL_STATES, type CallState, callStateNumber, callStateOf, isFinishedState } from './client/call-state.js';
 export {
   ALL_STATUSES,
