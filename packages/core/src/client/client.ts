@@ -118,6 +118,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const toMs = (t: Date | number) => (typeof t === 'number' ? t : t.getTime());
 /** Grace of a Wait request's HTTP timeout beyond the wait it asks for. */
 const WAIT_GRACE_MS = 15_000;
+/** A Wait answered this long before its timeout, without a result, is asked again after as long. */
+const EARLY_ANSWER_MS = 250;
 /** Network failures that happen before a request is sent: it cannot have had an effect. */
 const NOT_SENT = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN/;
 
@@ -203,7 +205,8 @@ export class DispatchClient {
     const { signal } = options;
     const deadline = Date.now() + Math.max(0, options.timeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS);
     for (;;) {
-      const slice = Math.max(1, Math.min(MAX_WAIT_TIMEOUT_MS, deadline - Date.now()));
+      const sentAt = Date.now();
+      const slice = Math.max(1, Math.min(MAX_WAIT_TIMEOUT_MS, deadline - sentAt));
       const out = await this.#unary(
         `${SCHEDULER_SERVICE_PATH}Wait`,
         proto.WaitRequest,
@@ -213,6 +216,8 @@ export class DispatchClient {
       );
       const outcome = decodeWaitResponse<T>(dispatchId, out, this.#registry);
       if (outcome.done || Date.now() >= deadline) return outcome;
+      // Answered long before its timeout without a result (a scheduler shutting down): pause before asking again.
+      if (Date.now() - sentAt < slice - EARLY_ANSWER_MS) await sleep(Math.min(EARLY_ANSWER_MS, deadline - Date.now()));
     }
   }
 
