@@ -4,7 +4,7 @@
 // through the API and waits for its result with the scheduler's Wait RPC.
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeValue, encodeArgs } from '@dispatch/core/protocol';
+import { encodeArgs } from '@dispatch/core/protocol';
 import { check, median, now } from './lib/common.mjs';
 import { startApp, startScheduler, tempDir } from './lib/harness.mjs';
 
@@ -27,11 +27,11 @@ export async function withStack({ cache = true, synchronous = 'NORMAL', signatur
 export async function callAndWait({ scheduler, app }, fn, args, expected, timeoutMs = 600_000) {
   const start = now();
   const [id] = await scheduler.client.dispatch([{ function: fn, endpoint: app.url, input: encodeArgs(args) }]);
-  const r = await scheduler.client.wait(id, timeoutMs);
+  const r = await scheduler.client.wait(id, { timeoutMs });
   const ms = now() - start;
   check(r.done, `${fn}(${args}) did not finish within ${timeoutMs / 1000} s (state ${r.state})`);
-  check(r.status === 1, `${fn}(${args}) ended with status ${r.status}: ${JSON.stringify(r.result.error ?? null)}`);
-  const value = decodeValue(r.result.output);
+  check(r.status === 1, `${fn}(${args}) ended with status ${r.status}: ${JSON.stringify(r.raw.error ?? null)}`);
+  const value = r.value;
   check(value === expected, `${fn}(${args}) returned ${value}, expected ${expected}`);
   return ms;
 }

@@ -59,7 +59,7 @@ if (flag('--render')) {
   process.exit(0);
 }
 
-const DIST = ['packages/core/dist/esm/index.js', 'packages/core/dist/cjs/package.json', 'packages/scheduler/dist/esm/main.js', 'packages/scheduler/dist/cjs/package.json'];
+const DIST = ['packages/core/dist/esm/index.js', 'packages/core/dist/cjs/package.json', 'packages/scheduler/dist/cjs/cli/program.js', 'packages/scheduler/dist/cjs/package.json'];
 const missingDist = () => DIST.filter((entry) => !existsSync(join(root, entry)));
 if (!existsSync(join(root, 'packages/core/dist')) && !existsSync(join(root, 'packages/scheduler/dist'))) {
   console.error(`bench: ${missingDist().join(', ')} missing: build first (pnpm build), or run pnpm bench, which builds`);

@@ -1,16 +1,18 @@
 // Starts the pieces of an end-to-end run as separate processes: the scheduler
-// (packages/scheduler/dist/esm/main.js, the same entry the CLI wraps) and the
-// SDK app (dispatch-app.mjs), and talks to them.
+// (`dispatch serve` of the built CLI, packages/scheduler/bin/dispatch.cjs) and
+// the SDK app (dispatch-app.mjs), and talks to them through the core's API
+// client.
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SchedulerClient } from '@dispatch/scheduler';
+import { DispatchClient } from '@dispatch/core';
 import { check, memoryOf, startProcess } from './common.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const schedulerMain = join(dirname(fileURLToPath(import.meta.resolve('@dispatch/scheduler'))), 'main.js');
+/** The `dispatch` CLI, whose `serve` command is the scheduler's process entry. */
+export const dispatchBin = join(dirname(fileURLToPath(import.meta.resolve('@dispatch/scheduler/package.json'))), 'bin', 'dispatch.cjs');
 
 const tempDirs = new Set();
 process.on('exit', () => {
@@ -31,8 +33,8 @@ export function tempDir(prefix = 'dispatch-bench-') {
 }
 
 /**
- * Starts a scheduler process: the scheduler's own entry
- * (packages/scheduler/dist/esm/main.js, which the CLI wraps). SQLite: `db` is
+ * Starts a scheduler process: `dispatch serve --ready-json` of the built
+ * CLI, which prints one JSON line when ready. SQLite: `db` is
  * a path or ':memory:'. PostgreSQL: `pg` is { url (postgres://…?schema=…),
  * apiKey, signingKey } — instances of one cluster share the key pair.
  * `profileDir`: write a V8 CPU profile there when it exits.
@@ -40,7 +42,7 @@ export function tempDir(prefix = 'dispatch-bench-') {
 export async function startScheduler({ db, pg, synchronous, args = [], env = {}, profileDir, profileName = 'scheduler', nodeArgs = [] }) {
   const prof = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName}.cpuprofile`] : [];
   const store = pg ? ['--db', pg.url, '--api-key', pg.apiKey] : ['--db', db, ...(synchronous ? ['--synchronous', synchronous] : [])];
-  const argv = [...nodeArgs, ...prof, schedulerMain, ...store, '--port', '0', '--log-level', 'warn', ...args];
+  const argv = [...nodeArgs, ...prof, dispatchBin, 'serve', '--ready-json', ...store, '--port', '0', '--log-level', 'warn', ...args];
   const proc = startProcess(process.execPath, argv, {
     // The PEM key goes through the environment: as an argument it would start with a dash.
     env: pg ? { ...env, DISPATCH_SIGNING_KEY: pg.signingKey } : env,
@@ -48,7 +50,7 @@ export async function startScheduler({ db, pg, synchronous, args = [], env = {},
     readyLine: (line) => line.startsWith('{') && line.includes('"url"'),
   });
   const info = JSON.parse(await proc.ready);
-  const client = new SchedulerClient({ apiUrl: info.url, apiKey: info.apiKey, timeoutMs: 120_000 });
+  const client = new DispatchClient({ apiUrl: info.url, apiKey: info.apiKey, timeoutMs: 120_000 });
   return {
     ...info,
     pid: proc.pid,

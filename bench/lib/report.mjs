@@ -231,7 +231,7 @@ export function renderResults(R, { notes = '' } = {}) {
   // 2. Throughput.
   push('## 2. Throughput: no-op calls end to end', '');
   push(
-    `Calls dispatched in batches of 1,000 through the API, run by the scheduler (its own process, \`packages/scheduler/dist/esm/main.js\`) through the Run endpoint of a real SDK app (its own process, \`@dispatch/core\` serving \`node:http\`), signed (Ed25519) and verified by the app, each result recorded in the store. The clock stops when the store counts every call as succeeded. ${R.mode === 'quick' ? '' : '10,000 calls per run after a 1,000-call warm-up.'}`,
+    `Calls dispatched in batches of 1,000 through the API, run by the scheduler (its own process, \`dispatch serve\`) through the Run endpoint of a real SDK app (its own process, \`@dispatch/core\` serving \`node:http\`), signed (Ed25519) and verified by the app, each result recorded in the store. The clock stops when the store counts every call as succeeded. ${R.mode === 'quick' ? '' : '10,000 calls per run after a 1,000-call warm-up.'}`,
     '',
   );
   const tpTable = (list) => {

@@ -10,10 +10,8 @@
  *   dispatch run -- node app.mjs --serve              # keep serving: curl -X POST localhost:<port>/buy
  */
 import express from 'express';
-import { Dispatch, TemporaryError } from '@dispatch/core';
-import { parseAddress, statusName } from '@dispatch/core/protocol';
+import { Dispatch, DispatchClient, TemporaryError } from '@dispatch/core';
 import { dispatchMiddleware } from '@dispatch/express';
-import { SchedulerClient } from '@dispatch/scheduler';
 
 const args = process.argv.slice(2);
 const flag = (/** @type {string} */ name) => {
@@ -71,8 +69,9 @@ app.post('/buy', async (req, res, next) => {
   }
 });
 
-const { host, port } = parseAddress(dispatch.config.endpointAddr);
-const server = app.listen(port, host, () => {
+// The endpoint's address (DISPATCH_ENDPOINT_ADDR, host:port), which `dispatch run` chose.
+const { hostname: host, port } = new URL(`http://${dispatch.config.endpointAddr}`);
+const server = app.listen(Number(port), host, () => {
   console.log(`listening on http://${host}:${port} (POST /buy)`);
   if (!serve) demo().catch((err) => {
     console.error(err);
@@ -90,17 +89,18 @@ async function demo() {
   const { dispatchId } = /** @type {{ dispatchId: string }} */ (await response.json());
   console.log(`POST /buy → checkout ${dispatchId}`);
 
+  // The API client waits for the checkout and tells how many runs each step took.
   const { apiUrl, apiKey } = dispatch.config;
-  const scheduler = new SchedulerClient({ apiUrl, apiKey });
-  const outcome = await scheduler.wait(dispatchId, 60_000);
+  const client = new DispatchClient({ apiUrl, apiKey, registry: dispatch.registry });
+  const outcome = await client.wait(dispatchId, { timeoutMs: 60_000 });
   if (!outcome.done) throw new Error(`checkout ${dispatchId} did not finish in 60 s`);
   /** @type {Record<string, number>} */
   const attempts = {};
   for (const fn of ['checkout', 'chargeCreditCard', 'sendEmailConfirmation', 'markOrderAsCompleted']) {
-    const { calls } = await scheduler.list({ function: fn });
-    attempts[fn] = calls.reduce((sum, call) => sum + (call.attempts ?? 0), 0);
+    const { calls } = await client.list({ function: fn });
+    attempts[fn] = calls.reduce((sum, call) => sum + call.attempts, 0);
   }
-  const summary = { status: statusName(outcome.status), charges: world.charges, emailAttempts: world.emailAttempts, attempts };
+  const summary = { status: outcome.statusName, charges: world.charges, emailAttempts: world.emailAttempts, attempts };
   console.log(
     `checkout ${summary.status}: the card was charged ${world.charges} time(s); ` +
       `the email took ${attempts.sendEmailConfirmation} attempt(s), the charge ${attempts.chargeCreditCard}`,

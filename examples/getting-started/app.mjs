@@ -7,10 +7,8 @@
  *   dispatch run -- node app.mjs --serve    # the tour, then keep serving
  */
 import * as dispatch from '@dispatch/core';
-import { decodeValue, statusName } from '@dispatch/core/protocol';
-import { SchedulerClient } from '@dispatch/scheduler';
 
-const { Status } = dispatch;
+const { DispatchClient, Status } = dispatch;
 
 // dispatch.function: the function becomes resumable; greet.dispatch(...)
 // asks the scheduler to run it.
@@ -63,19 +61,19 @@ const checkUntilReady = dispatch.function(function checkUntilReady() {
 
 // dispatch.run: serves the endpoint, then calls main.
 await dispatch.run(async () => {
-  const { apiUrl, apiKey } = dispatch.defaultDispatch().config;
-  const scheduler = new SchedulerClient({ apiUrl, apiKey });
+  // The API client: the same scheduler, to wait for calls and look at them.
+  const { config, registry } = dispatch.defaultDispatch();
+  const client = new DispatchClient({ apiUrl: config.apiUrl, apiKey: config.apiKey, registry });
   /** Waits for a call and describes how it ended. */
   const outcome = async (/** @type {string} */ id) => {
-    const r = await scheduler.wait(id, 60_000);
+    const r = await client.wait(id, { timeoutMs: 60_000 });
     if (!r.done) throw new Error(`call ${id} did not finish in time`);
-    const { attempts } = await scheduler.get(id);
-    const { output, error } = r.result;
+    const { attempts } = await client.get(id);
     return {
-      status: statusName(r.status),
+      status: r.statusName,
       attempts,
-      ...(output ? { output: decodeValue(output) } : {}),
-      ...(error ? { error: `${error.type}: ${error.message}` } : {}),
+      ...(r.value !== undefined ? { output: r.value } : {}),
+      ...(r.error ? { error: `${r.error.name}: ${r.error.message}` } : {}),
     };
   };
 

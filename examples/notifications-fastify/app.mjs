@@ -11,10 +11,8 @@
  *   dispatch run -- node app.mjs --serve   # keep serving: POST /notify, POST /invoices
  */
 import { basename } from 'node:path';
-import { Dispatch, TemporaryError } from '@dispatch/core';
-import { decodeValue, parseAddress, statusName } from '@dispatch/core/protocol';
+import { Dispatch, DispatchClient, TemporaryError } from '@dispatch/core';
 import { dispatchPlugin } from '@dispatch/fastify';
-import { SchedulerClient } from '@dispatch/scheduler';
 import Fastify from 'fastify';
 
 const serve = process.argv.includes('--serve');
@@ -89,8 +87,9 @@ await app.register(dispatchPlugin, { dispatch });
 app.post('/notify', async () => ({ dispatchId: await notifyAllUsers.dispatch() }));
 app.post('/invoices', async () => ({ dispatchId: await generateInvoices.dispatch() }));
 
-const { host, port } = parseAddress(dispatch.config.endpointAddr);
-await app.listen({ host, port });
+// The endpoint's address (DISPATCH_ENDPOINT_ADDR, host:port), which `dispatch run` chose.
+const { hostname: host, port } = new URL(`http://${dispatch.config.endpointAddr}`);
+await app.listen({ host, port: Number(port) });
 console.log(`listening on http://${host}:${port} (POST /notify, POST /invoices)`);
 if (!serve) {
   try {
@@ -103,17 +102,18 @@ if (!serve) {
 
 /** Runs both workflows through the app's routes, waits for them, prints what happened, and exits. */
 async function demo() {
+  // The API client waits for the workflows and tells how many runs they took.
   const { apiUrl, apiKey } = dispatch.config;
-  const scheduler = new SchedulerClient({ apiUrl, apiKey });
+  const client = new DispatchClient({ apiUrl, apiKey, registry: dispatch.registry });
   const post = async (/** @type {string} */ path) => {
     const body = /** @type {{ dispatchId: string }} */ (await (await fetch(`http://${host}:${port}${path}`, { method: 'POST' })).json());
     return body.dispatchId;
   };
   const finish = async (/** @type {string} */ id) => {
-    const r = await scheduler.wait(id, 60_000);
+    const r = await client.wait(id, { timeoutMs: 60_000 });
     if (!r.done) throw new Error(`call ${id} did not finish in 60 s`);
-    const { attempts } = await scheduler.get(id);
-    return { status: statusName(r.status), attempts: attempts ?? 0, output: r.result.output ? decodeValue(r.result.output) : undefined };
+    const { attempts } = await client.get(id);
+    return { status: r.statusName, attempts, output: r.value };
   };
 
   const notify = await finish(await post('/notify'));

@@ -3,7 +3,7 @@
  * must exit 0 — every measurement runs on small sizes and checks its results
  * (sums, counts, statuses). No timing is asserted.
  *
- * Needs the built packages (the bench runs the scheduler's dist/esm/main.js
+ * Needs the built packages (the bench runs the scheduler's `dispatch serve`
  * and the SDK's dist as separate processes); `pnpm check` builds first.
  */
 import { spawn } from 'node:child_process';
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const built = ['packages/core/dist/esm/index.js', 'packages/scheduler/dist/esm/main.js'].every((p) => existsSync(`${root}${p}`));
+const built = ['packages/core/dist/esm/index.js', 'packages/scheduler/dist/cjs/cli/program.js'].every((p) => existsSync(`${root}${p}`));
 if (!built) console.warn('bench smoke test SKIPPED: the packages are not built (run pnpm build)');
 
 it.skipIf(!built)(

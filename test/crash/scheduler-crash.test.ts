@@ -2,20 +2,19 @@
  * kill -9 of the scheduler process while 1,000+ calls are in flight
  * (independent calls, fan-ins, sequential chains), then a restart on the same
  * SQLite file: every call completes, every result is recorded exactly once,
- * none is lost. Real processes: the scheduler (`dist/esm/main.js`) and the
+ * none is lost. Real processes: the scheduler (`dispatch serve` of the built CLI) and the
  * app (`fixtures/crash-app.mjs` on the built @dispatch/core).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Status } from '@dispatch/core';
-import { decodeValue, encodeArgs, type proto } from '@dispatch/core/protocol';
-import { type CallRecord, SchedulerClient, SqliteStore } from '@dispatch/scheduler';
+import { DispatchClient, Status } from '@dispatch/core';
+import { encodeArgs, type proto } from '@dispatch/core/protocol';
+import { type CallRecord, SqliteStore } from '@dispatch/scheduler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, killAll, type Proc, ROOT, requireBuilt, start, tempDir, until } from '../e2e/helpers/processes.js';
+import { DISPATCH_BIN, freePort, killAll, type Proc, ROOT, requireBuilt, start, tempDir, until } from '../e2e/helpers/processes.js';
 
 const APP = fileURLToPath(new URL('./fixtures/crash-app.mjs', import.meta.url));
-const MAIN = join(ROOT, 'packages/scheduler/dist/esm/main.js');
 
 const LEAVES = 600;
 const FAN_INS = 20;
@@ -35,7 +34,6 @@ const procs: Array<Proc | undefined> = [];
 const tmp = tempDir('crash');
 beforeAll(() => {
   requireBuilt();
-  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`pnpm -r --filter './packages/*' build\` first`);
 });
 afterAll(async () => {
   await killAll(procs);
@@ -60,7 +58,7 @@ describe('scheduler crash', () => {
     const startScheduler = async (): Promise<[Proc, Ready]> => {
       const p = start(
         process.execPath,
-        [MAIN, '--db', db, '--port', String(apiPort), '--log-level', 'warn', '--concurrency-initial', '64', '--request-timeout-ms', '20000'],
+        [DISPATCH_BIN, 'serve', '--ready-json', '--db', db, '--port', String(apiPort), '--log-level', 'warn', '--concurrency-initial', '64', '--request-timeout-ms', '20000'],
         { cwd: tmp.dir },
       );
       procs.push(p);
@@ -83,7 +81,7 @@ describe('scheduler crash', () => {
     procs.push(app);
     await app.waitFor(/app ready/);
     const endpoint = `http://127.0.0.1:${appPort}`;
-    const client = new SchedulerClient({ apiUrl: ready.url, apiKey: ready.apiKey });
+    const client = new DispatchClient({ apiUrl: ready.url, apiKey: ready.apiKey });
 
     // What the test dispatches, with what each call must return.
     const roots: Array<{ call: proto.ICall; expected: number }> = [];
@@ -121,11 +119,11 @@ describe('scheduler crash', () => {
     expect(ready.apiKey).toBe(first.apiKey);
     expect(ready.verificationKey).toBe(first.verificationKey);
     for (const [i, id] of ids.entries()) {
-      const outcome = await client.wait(id, 120_000);
+      const outcome = await client.wait(id, { timeoutMs: 120_000 });
       expect(outcome.done, `${roots[i]!.call.function} ${id}`).toBe(true);
       if (!outcome.done) continue;
-      expect(outcome.status, `${roots[i]!.call.function} ${id}: ${outcome.result.error?.message}`).toBe(Status.OK);
-      expect(decodeValue(outcome.result.output)).toBe(roots[i]!.expected);
+      expect(outcome.status, `${roots[i]!.call.function} ${id}: ${outcome.error?.message}`).toBe(Status.OK);
+      expect(outcome.value).toBe(roots[i]!.expected);
     }
 
     // Stop it cleanly, then read the store.

@@ -1,8 +1,7 @@
 /**
  * Cancellation through the scheduler's API and durable sleeps, end to end.
  */
-import { Dispatch, Status, TemporaryError } from '@dispatch/core';
-import { SchedulerClient } from '@dispatch/scheduler';
+import { Dispatch, DispatchClient, Status, TemporaryError } from '@dispatch/core';
 import { startTestScheduler, type TestScheduler } from '@dispatch/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -14,7 +13,7 @@ afterEach(async () => {
 });
 
 const app = () => new Dispatch({ env: {}, logger: silent });
-const api = (t: TestScheduler) => new SchedulerClient({ apiUrl: t.apiUrl, apiKey: t.apiKey });
+const api = (t: TestScheduler) => new DispatchClient({ apiUrl: t.apiUrl, apiKey: t.apiKey });
 
 async function until(predicate: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;

@@ -13,8 +13,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { decodeValue, encodeArgs, generateSigningKeyPair, privateKeyToPem, publicKeyToBase64 } from '@dispatch/core/protocol';
-import { PgStore, SchedulerClient } from '@dispatch/scheduler';
+import { encodeArgs, generateSigningKeyPair, privateKeyToPem, publicKeyToBase64 } from '@dispatch/core/protocol';
+import { DispatchClient } from '@dispatch/core';
+import { PgStore } from '@dispatch/scheduler';
 import { dispatchBinPath, dropPgSchema, freePort, randomPgSchema, startInstanceProcess } from '../../packages/scheduler/test/support/pg-cluster.js';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -38,7 +39,7 @@ const LEASE_MS = 2000;
 interface Instance {
   child: ChildProcess;
   url: string;
-  client: SchedulerClient;
+  client: DispatchClient;
   alive: boolean;
   stderr: string[];
 }
@@ -120,7 +121,7 @@ describe.skipIf(!url)('failover: three dispatch serve processes on one PostgreSQ
         processes.push(started.child);
         const stderr: string[] = [];
         started.child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
-        return { child: started.child, url: started.url, client: new SchedulerClient({ apiUrl: started.url, apiKey }), alive: true, stderr };
+        return { child: started.child, url: started.url, client: new DispatchClient({ apiUrl: started.url, apiKey }), alive: true, stderr };
       }),
     );
     const appEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DISPATCH_')));
@@ -173,12 +174,12 @@ describe.skipIf(!url)('failover: three dispatch serve processes on one PostgreSQ
     const ranFor = Date.now() - startedAt;
 
     // Every root answers its value through the API (Wait on the surviving instance).
-    const outcomes = await mapLimit(ids, 64, (id) => survivor.client.wait(id, 10_000));
+    const outcomes = await mapLimit(ids, 64, (id) => survivor.client.wait(id, { timeoutMs: 10_000 }));
     outcomes.forEach((o, k) => {
       expect(o.done, `root ${k} not done`).toBe(true);
       if (!o.done) return;
       expect(o.status).toBe(1);
-      expect(decodeValue(o.result.output!)).toBe(roots[k]!.expected);
+      expect(o.value).toBe(roots[k]!.expected);
     });
 
     // The database: every call succeeded, none was created twice, one recorded exit per call.

@@ -12,9 +12,7 @@
  *   dispatch run -- node dist/main.js [--platform fastify] --serve   # keep serving
  */
 import 'reflect-metadata';
-import { Dispatch } from '@dispatch/core';
-import { parseAddress, statusName } from '@dispatch/core/protocol';
-import { SchedulerClient } from '@dispatch/scheduler';
+import { Dispatch, DispatchClient } from '@dispatch/core';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
@@ -30,24 +28,26 @@ async function bootstrap(): Promise<void> {
     platform === 'fastify'
       ? await NestFactory.create(AppModule, new FastifyAdapter(), { logger: [...logger] })
       : await NestFactory.create(AppModule, { logger: [...logger] });
-  const { host, port } = parseAddress(app.get(Dispatch).config.endpointAddr);
-  await app.listen(port, host);
+  // The endpoint's address (DISPATCH_ENDPOINT_ADDR, host:port), which `dispatch run` chose.
+  const { hostname: host, port } = new URL(`http://${app.get(Dispatch).config.endpointAddr}`);
+  await app.listen(Number(port), host);
   console.log(`listening on http://${host}:${port} (${platform}): POST /domains/:domain/connect, POST /users/:id/notify`);
   if (!args.includes('--serve')) await demo(app, `http://${host}:${port}`);
 }
 
 /** Connects a domain and notifies two users through the app's routes, waits for the outcomes, prints them, and exits. */
 async function demo(app: INestApplication, base: string): Promise<void> {
-  const { apiUrl, apiKey } = app.get(Dispatch).config;
-  const scheduler = new SchedulerClient({ apiUrl, apiKey });
+  // The API client waits for the calls and tells how many runs they took.
+  const dispatch = app.get(Dispatch);
+  const client = new DispatchClient({ apiUrl: dispatch.config.apiUrl, apiKey: dispatch.config.apiKey, registry: dispatch.registry });
   const post = async (path: string) => ((await (await fetch(`${base}${path}`, { method: 'POST' })).json()) as { dispatchId: string }).dispatchId;
   const finish = async (id: string) => {
-    const r = await scheduler.wait(id, 60_000);
+    const r = await client.wait(id, { timeoutMs: 60_000 });
     if (!r.done) throw new Error(`call ${id} did not finish in 60 s`);
-    const { attempts } = await scheduler.get(id);
-    return { status: statusName(r.status), attempts: attempts ?? 0, ...(r.result.error ? { error: `${r.result.error.type}: ${r.result.error.message}` } : {}) };
+    const { attempts } = await client.get(id);
+    return { status: r.statusName, attempts, ...(r.error ? { error: `${r.error.name}: ${r.error.message}` } : {}) };
   };
-  const attemptsOf = async (fn: string) => (await scheduler.list({ function: fn })).calls.reduce((n, c) => n + (c.attempts ?? 0), 0);
+  const attemptsOf = async (fn: string) => (await client.list({ function: fn })).calls.reduce((n, c) => n + c.attempts, 0);
 
   const [connect, ada, mallory] = await Promise.all([
     post('/domains/example.com/connect').then(finish),

@@ -17,11 +17,13 @@ export * as proto from './protocol/proto.js';
 export {
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_MAX_WAIT_MS,
+  DEFAULT_WAIT_TIMEOUT_MS,
   DISPATCH_PATH,
   type Encoding,
   encodingOf,
   FUNCTION_NAME_PATTERN,
   MAX_POLL_RESULTS,
+  MAX_WAIT_TIMEOUT_MS,
   MIN_MAX_WAIT_MS,
   RUN_PATH,
   SCHEDULER_SERVICE_PATH,
@@ -30,7 +32,10 @@ export { fromJson, fromJsonBytes, JsonFormatError, toJson, toJsonBytes } from '.
 export { connectError, type EndpointRequest, type EndpointResponse, handleEndpointRequest } from './endpoint/handler.js';
 export { ConfigurationError, DEFAULT_API_URL, DEFAULT_ENDPOINT_ADDR, parseAddress, ResolvedConfig } from './api/config.js';
 export { type DurationInput, parseDuration } from './api/duration.js';
-export { DispatchApiError, DispatchClient, type DispatchClientOptions, redactKey } from './client/client.js';
+export { DispatchApiError, redactKey } from './client/api-error.js';
+export { DispatchClient, type DispatchClientOptions, type ListCallsOptions, type SchedulerHealth, type WaitOptions } from './client/client.js';
+export type { CallAttempt, CallInfo, CallOutcome, CallPage, FinishedCall, UnfinishedCall } from './client/call-info.js';
+export { CALL_STATES, type CallState, callStateNumber, callStateOf, isFinishedState } from './client/call-state.js';
 export {
   ALL_STATUSES,
   concurrencyEffect,

@@ -2,7 +2,9 @@
  * `@dispatch/scheduler`: the Dispatch scheduler as a library — stores calls,
  * runs them on endpoints with retries, adaptive concurrency, polls and
  * timers; SQLite embedded or PostgreSQL shared. The `dispatch` CLI is its
- * command-line face.
+ * command-line face. To dispatch and wait for calls from an app, use the
+ * client of `@dispatch/core` (`DispatchClient`): an app needs no
+ * `@dispatch/scheduler` at run time.
  *
  * @example
  * ```ts
@@ -13,14 +15,13 @@
  * ```
  * @module
  */
-export { Scheduler, type ListOptions, type ListResult, MAX_WAIT_MS, type WaitResult } from './scheduler.js';
-export { DEFAULT_PORT, type SchedulerOptions } from './options.js';
+export { Scheduler, type ListOptions, type ListResult, type WaitResult } from './scheduler.js';
+export { SCHEDULER_DEFAULTS, type SchedulerOptions } from './options.js';
 export { type ConnectCode, SchedulerError } from './errors.js';
 export type { AttemptEvent, DispatchedEvent, FinishedEvent, SchedulerEvents } from './events.js';
 export type { LogLevel, LogSink } from './logger.js';
 export type { BackoffOptions } from './run/backoff.js';
 export type { ConcurrencyOptions, ConcurrencySnapshot } from './run/concurrency.js';
-export { callStateOf } from './api/call-info.js';
 export {
   type AttemptRecord,
   CALL_STATES,
@@ -47,4 +48,3 @@ export {
 } from './store/store.js';
 export { SqliteStore, type SqliteStoreOptions } from './store/sqlite/sqlite-store.js';
 export { isPgUrl, PgStore, type PgStoreOptions, type PgStoreStats } from './store/pg/pg-store.js';
-export { SchedulerClient, type SchedulerClientOptions } from './api/scheduler-client.js';

@@ -3,17 +3,53 @@
  * @module
  */
 import type { KeyObject } from 'node:crypto';
+import { DEFAULT_API_URL, DEFAULT_MAX_BODY_BYTES } from '@dispatch/core/protocol';
 import type { BackoffOptions } from './run/backoff.js';
 import type { ConcurrencyOptions } from './run/concurrency.js';
 import type { LogLevel, LogSink } from './logger.js';
 import type { Store } from './store/store.js';
 
 /**
- * The port `dispatch serve` listens on by default (the SDK's default API URL).
+ * Every default of the scheduler, written once: {@link Scheduler.start},
+ * the SQLite store and the `dispatch` CLI (its flags and help texts) read
+ * them here.
  * @example
- * const url = `http://127.0.0.1:${DEFAULT_PORT}`;
+ * const url = `http://127.0.0.1:${SCHEDULER_DEFAULTS.port}`;
  */
-export const DEFAULT_PORT = 4450;
+export const SCHEDULER_DEFAULTS = Object.freeze({
+  /** SQLite file under the working directory (`dispatch run`, `dispatch serve`, `Scheduler.start`). */
+  db: '.dispatch/dispatch.db',
+  /** Port of the API: the one of the SDK's default API URL (`http://127.0.0.1:4450`). */
+  port: Number(new URL(DEFAULT_API_URL).port),
+  /** Interface the API binds. */
+  host: '127.0.0.1',
+  /** One line per run attempt. */
+  logLevel: 'info',
+  /** SQLite durability: survives a crash of the process. */
+  synchronous: 'NORMAL',
+  /** Timeout of one RunRequest: 5 minutes. */
+  requestTimeoutMs: 5 * 60_000,
+  /** Expiration of a call that sets none: 1 hour. */
+  defaultExpirationMs: 60 * 60_000,
+  /** Cap of any call's expiration: 30 days. */
+  maxExpirationMs: 30 * 24 * 60 * 60_000,
+  /** Lease of a claimed call: 30 s. */
+  leaseMs: 30_000,
+  /** Most calls claimed from the store at once. */
+  claimBatch: 256,
+  /** Most RunRequests in flight over all endpoints. */
+  maxInFlight: 4096,
+  /** Largest API request body, in bytes (the protocol's body limit). */
+  maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
+  /** Unfinished children of a finished call are cancelled. */
+  orphans: 'cancel',
+  /** A state of at least this many bytes is not resent to this project's SDK. */
+  elideStateAbove: 1024,
+  /** Adaptive concurrency per (endpoint, function). */
+  concurrency: Object.freeze({ initial: 16, min: 1, max: 1000, increase: 1, decreaseFactor: 0.5 }),
+  /** Spacing of retries. */
+  backoff: Object.freeze({ initialMs: 100, maxMs: 60_000, multiplier: 2, throttledFactor: 4, jitter: 'equal' }),
+} as const);
 
 /**
  * How to start a scheduler. Every option has a default.
@@ -26,15 +62,15 @@ export interface SchedulerOptions {
    * (`postgres://user@host:5432/database`, optionally `?schema=NAME`
    * (default `dispatch`) and `&pool_size=N` (default 10)), which several
    * scheduler instances can share (see the package README). Default
-   * `.dispatch/scheduler.db` under the working directory. Ignored when
-   * `store` is given.
+   * {@link SCHEDULER_DEFAULTS}`.db` under the working directory. Ignored
+   * when `store` is given.
    * @example { db: '/var/lib/dispatch/scheduler.db' }
    * @example { db: 'postgres://dispatch@db.internal:5432/app?schema=dispatch&pool_size=20' }
    */
   db?: string;
   /**
-   * SQLite durability: `NORMAL` (default) survives a crash of the process,
-   * `FULL` also a power loss.
+   * SQLite durability: `NORMAL` survives a crash of the process, `FULL`
+   * also a power loss. Default {@link SCHEDULER_DEFAULTS}`.synchronous`.
    * @example { synchronous: 'FULL' }
    */
   synchronous?: 'NORMAL' | 'FULL';
@@ -45,12 +81,13 @@ export interface SchedulerOptions {
    */
   store?: Store;
   /**
-   * Port of the API; 0 picks a free one (see `scheduler.url`). Default 4450.
+   * Port of the API; 0 picks a free one (see `scheduler.url`). Default
+   * {@link SCHEDULER_DEFAULTS}`.port` (the port of the SDK's default API URL).
    * @example { port: 0 }
    */
   port?: number;
   /**
-   * Interface to bind. Default `127.0.0.1`.
+   * Interface to bind. Default {@link SCHEDULER_DEFAULTS}`.host`.
    * @example { host: '0.0.0.0' }
    */
   host?: string;
@@ -68,7 +105,8 @@ export interface SchedulerOptions {
    */
   signingKey?: KeyObject | string;
   /**
-   * Log verbosity. Default `info`: one line per run attempt.
+   * Log verbosity (`info`: one line per run attempt). Default
+   * {@link SCHEDULER_DEFAULTS}`.logLevel`.
    * @example { logLevel: 'warn' }
    */
   logLevel?: LogLevel;
@@ -78,25 +116,27 @@ export interface SchedulerOptions {
    */
   logger?: LogSink;
   /**
-   * Adaptive concurrency per (endpoint, function).
-   * Default `{ initial: 16, min: 1, max: 1000 }`.
+   * Adaptive concurrency per (endpoint, function); what is not given is
+   * {@link SCHEDULER_DEFAULTS}`.concurrency`.
    * @example { concurrency: { initial: 4, max: 64 } }
    */
   concurrency?: ConcurrencyOptions;
   /**
    * Timeout of one RunRequest, in ms; past it the attempt fails with
-   * TIMEOUT (retried). Default 300,000 (5 minutes).
+   * TIMEOUT (retried). Default {@link SCHEDULER_DEFAULTS}`.requestTimeoutMs`.
    * @example { requestTimeoutMs: 30_000 }
    */
   requestTimeoutMs?: number;
   /**
    * Expiration of calls that set none, from their creation, in ms; past it a
-   * call ends with TIMEOUT. Default 3,600,000 (1 hour).
+   * call ends with TIMEOUT. Default
+   * {@link SCHEDULER_DEFAULTS}`.defaultExpirationMs`.
    * @example { defaultExpirationMs: 24 * 3_600_000 }
    */
   defaultExpirationMs?: number;
   /**
-   * Cap of any call's expiration, in ms. Default 30 days.
+   * Cap of any call's expiration, in ms. Default
+   * {@link SCHEDULER_DEFAULTS}`.maxExpirationMs`.
    * @example { maxExpirationMs: 7 * 24 * 3_600_000 }
    */
   maxExpirationMs?: number;
@@ -107,37 +147,41 @@ export interface SchedulerOptions {
    */
   maxAttempts?: number;
   /**
-   * Spacing of retries. Default `{ initialMs: 100, maxMs: 60_000, multiplier: 2, throttledFactor: 4, jitter: 'equal' }`.
+   * Spacing of retries; what is not given is {@link SCHEDULER_DEFAULTS}`.backoff`.
    * @example { backoff: { initialMs: 500, maxMs: 30_000 } }
    */
   backoff?: BackoffOptions;
   /**
    * Largest API request body, in bytes; larger ones get HTTP 413
-   * `resource_exhausted`. Default 16,000,000.
+   * `resource_exhausted`. Default {@link SCHEDULER_DEFAULTS}`.maxBodyBytes`.
    * @example { maxBodyBytes: 4_000_000 }
    */
   maxBodyBytes?: number;
   /**
    * What happens to unfinished children of a call that finishes (or
-   * tail-calls) before collecting their results: `cancel` (default: nothing
-   * can read their results any more) or `keep` (they run to completion).
+   * tail-calls) before collecting their results: `cancel` (nothing can read
+   * their results any more) or `keep` (they run to completion). Default
+   * {@link SCHEDULER_DEFAULTS}`.orphans`.
    * @example { orphans: 'keep' }
    */
   orphans?: 'cancel' | 'keep';
   /**
-   * Most calls claimed from the store at once. Default 256.
+   * Most calls claimed from the store at once. Default
+   * {@link SCHEDULER_DEFAULTS}`.claimBatch`.
    * @example { claimBatch: 64 }
    */
   claimBatch?: number;
   /**
-   * Most RunRequests in flight over all endpoints. Default 4096.
+   * Most RunRequests in flight over all endpoints. Default
+   * {@link SCHEDULER_DEFAULTS}`.maxInFlight`.
    * @example { maxInFlight: 1000 }
    */
   maxInFlight?: number;
   /**
    * Resume this project's SDK without resending a state of at least this
    * many bytes (PollResult.state_elided; the SDK asks for it back when it
-   * lost the execution). Default 1024; `Infinity` always sends the state.
+   * lost the execution); `Infinity` always sends the state. Default
+   * {@link SCHEDULER_DEFAULTS}`.elideStateAbove`.
    * @example { elideStateAbove: Infinity }
    */
   elideStateAbove?: number;
@@ -145,7 +189,8 @@ export interface SchedulerOptions {
    * Lease of a claimed call, in ms: this scheduler renews the leases of its
    * runs in flight every `leaseMs / 3`; if it dies, another instance (or the
    * next start) runs the call again once the lease expires. Shorter leases
-   * fail over faster and cost more renewals. Default 30,000.
+   * fail over faster and cost more renewals. Default
+   * {@link SCHEDULER_DEFAULTS}`.leaseMs`.
    * @example { leaseMs: 60_000 }
    */
   leaseMs?: number;

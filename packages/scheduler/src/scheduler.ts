@@ -6,12 +6,23 @@ import { type KeyObject, createPublicKey, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Status } from '@dispatch/core/protocol';
-import { generateSigningKeyPair, parseSigningKey, privateKeyToPem, proto, publicKeyToBase64, publicKeyToPem, statusName } from '@dispatch/core/protocol';
-import { CallStateNumber } from './api/messages.js';
+import {
+  callStateNumber,
+  callStateOf,
+  DEFAULT_WAIT_TIMEOUT_MS,
+  generateSigningKeyPair,
+  MAX_WAIT_TIMEOUT_MS,
+  parseSigningKey,
+  privateKeyToPem,
+  proto,
+  publicKeyToBase64,
+  publicKeyToPem,
+  Status,
+  statusName,
+} from '@dispatch/core/protocol';
 import { createApiServer } from './api/server.js';
 import { resolveBackoff } from './run/backoff.js';
-import { callStateNumber, callStateOf, toCallInfo } from './api/call-info.js';
+import { toCallInfo } from './api/call-info.js';
 import { ConcurrencyController, type ConcurrencySnapshot } from './run/concurrency.js';
 import { DASHBOARD_SECRET_META, Dashboard, newDashboardSecret } from './dashboard/dashboard.js';
 import { newDispatchId } from './store/dispatch-id.js';
@@ -20,18 +31,11 @@ import type { FinishedEvent, SchedulerEvents } from './events.js';
 import { Logger } from './logger.js';
 import { RunLoop, expirationMsOf } from './run/run-loop.js';
 import { SchedulerError } from './errors.js';
-import { DEFAULT_PORT, type SchedulerOptions } from './options.js';
+import { SCHEDULER_DEFAULTS, type SchedulerOptions } from './options.js';
 import { isPgUrl, PgStore } from './store/pg/pg-store.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import { type CallState, isFinished, type ListFilter, type NewCall, type Store } from './store/store.js';
 import { validateCall } from './run/validate.js';
-
-/**
- * Longest a single Wait blocks (longer waits return `done: false`; ask again).
- * @example
- * await scheduler.wait(id, MAX_WAIT_MS);
- */
-export const MAX_WAIT_MS = 10 * 60_000;
 
 /**
  * The answer of {@link Scheduler.wait}.
@@ -152,14 +156,15 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * Opens the store, loads or creates the keys, starts the API server and the
    * run loop. Calls left running by a previous process run again.
    * @example
-   * const scheduler = await Scheduler.start({ db: '.dispatch/scheduler.db', port: 4450 });
+   * const scheduler = await Scheduler.start({ db: '/var/lib/dispatch/dispatch.db', port: 4450 });
    */
   static async start(options: SchedulerOptions = {}): Promise<Scheduler> {
-    const log = new Logger(options.logLevel ?? 'info', options.logger);
-    const requestTimeoutMs = positive('requestTimeoutMs', options.requestTimeoutMs ?? 300_000);
-    const defaultExpirationMs = positive('defaultExpirationMs', options.defaultExpirationMs ?? 3_600_000);
-    const maxExpirationMs = positive('maxExpirationMs', options.maxExpirationMs ?? 30 * 24 * 3_600_000);
-    const leaseMs = positive('leaseMs', options.leaseMs ?? 30_000);
+    const d = SCHEDULER_DEFAULTS;
+    const log = new Logger(options.logLevel ?? d.logLevel, options.logger);
+    const requestTimeoutMs = positive('requestTimeoutMs', options.requestTimeoutMs ?? d.requestTimeoutMs);
+    const defaultExpirationMs = positive('defaultExpirationMs', options.defaultExpirationMs ?? d.defaultExpirationMs);
+    const maxExpirationMs = positive('maxExpirationMs', options.maxExpirationMs ?? d.maxExpirationMs);
+    const leaseMs = positive('leaseMs', options.leaseMs ?? d.leaseMs);
     if (options.maxAttempts !== undefined && !(Number.isInteger(options.maxAttempts) && options.maxAttempts >= 1)) {
       throw new RangeError(`maxAttempts must be an integer ≥ 1, got ${options.maxAttempts}`);
     }
@@ -204,10 +209,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         defaultExpirationMs,
         maxExpirationMs,
         maxAttempts: options.maxAttempts,
-        claimBatch: options.claimBatch ?? 256,
-        maxInFlight: options.maxInFlight ?? 4096,
-        orphans: options.orphans ?? 'cancel',
-        elideStateAbove: options.elideStateAbove ?? 1024,
+        claimBatch: options.claimBatch ?? d.claimBatch,
+        maxInFlight: options.maxInFlight ?? d.maxInFlight,
+        orphans: options.orphans ?? d.orphans,
+        elideStateAbove: options.elideStateAbove ?? d.elideStateAbove,
         log,
         onAttempt: (e) => emit?.emit('attempt', e),
         onFinished: (e) => emit?.finished(e),
@@ -216,7 +221,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       const dashboardSecret = options.dashboard === false ? null : await store.initMeta(DASHBOARD_SECRET_META, newDashboardSecret());
       const server = createApiServer({
         apiKeys,
-        maxBodyBytes: options.maxBodyBytes ?? 16_000_000,
+        maxBodyBytes: options.maxBodyBytes ?? d.maxBodyBytes,
         log,
         handlers: {
           dispatch: async (req) => ({ dispatchIds: await scheduler!.dispatch(req.calls ?? []) }),
@@ -229,8 +234,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         },
         fallback: (req, res, url) => scheduler?.dashboard?.handle(req, res, url) ?? false,
       });
-      const host = options.host ?? '127.0.0.1';
-      const port = options.port ?? DEFAULT_PORT;
+      const host = options.host ?? d.host;
+      const port = options.port ?? d.port;
       await new Promise<void>((resolve, reject) => {
         const onError = (err: Error & { code?: string }) => {
           reject(
@@ -355,12 +360,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   /**
    * Waits until a call has a result, at most `timeoutMs` (default 30 s,
-   * capped at 10 minutes). Throws `not_found` for an unknown ID.
+   * capped at 10 minutes: `MAX_WAIT_TIMEOUT_MS` of `@dispatch/core/protocol`;
+   * longer waits answer `done: false`, ask again). Throws `not_found` for an
+   * unknown ID.
    * @example
    * const r = await scheduler.wait(id, 5_000);
    */
-  async wait(id: string, timeoutMs = 30_000, signal?: AbortSignal): Promise<WaitResult> {
-    const deadline = Date.now() + Math.min(MAX_WAIT_MS, Math.max(0, timeoutMs));
+  async wait(id: string, timeoutMs = DEFAULT_WAIT_TIMEOUT_MS, signal?: AbortSignal): Promise<WaitResult> {
+    const deadline = Date.now() + Math.min(MAX_WAIT_TIMEOUT_MS, Math.max(0, timeoutMs));
     for (;;) {
       const rec = await this.store.getCall(id);
       if (!rec) throw new SchedulerError('not_found', `no call with dispatch ID ${JSON.stringify(id)}`);
@@ -399,7 +406,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** The Wait RPC. */
   private async waitRequest(req: proto.IWaitRequest, signal: AbortSignal): Promise<proto.IWaitResponse> {
     const ms = proto.durationToMs(req.timeout);
-    const r = await this.wait(req.dispatchId ?? '', ms && ms > 0 ? ms : 30_000, signal);
+    const r = await this.wait(req.dispatchId ?? '', ms && ms > 0 ? ms : DEFAULT_WAIT_TIMEOUT_MS, signal);
     if (!r.done) return { done: false, state: callStateNumber(r.state) };
     return { done: true, state: callStateNumber(r.state), status: r.status as number, result: r.result };
   }
@@ -583,7 +590,7 @@ async function openStore(options: SchedulerOptions, log: Logger): Promise<Store>
     store.onTrouble((message) => log.warn(message));
     return store;
   }
-  return SqliteStore.open({ path: options.db, ...(options.synchronous ? { synchronous: options.synchronous } : {}) });
+  return SqliteStore.open({ path: options.db ?? SCHEDULER_DEFAULTS.db, synchronous: options.synchronous ?? SCHEDULER_DEFAULTS.synchronous });
 }
 
 function positive(name: string, value: number): number {

@@ -7,10 +7,8 @@
  *
  * Needs DISPATCH_TEST_POSTGRES_URL (`.ci/run` sets it).
  */
-import { Status } from '@dispatch/core/protocol';
-import { proto } from '@dispatch/core/protocol';
+import { callStateOf, proto, Status } from '@dispatch/core/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import { callStateOf } from '../src/api/call-info.js';
 import type { AttemptEvent } from '../src/events.js';
 import { dropPgSchema, type PgCluster, randomPgSchema, startPgCluster } from './support/pg-cluster.js';
 import { PgStore } from '../src/store/pg/pg-store.js';

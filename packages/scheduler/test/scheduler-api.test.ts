@@ -1,7 +1,6 @@
 import { Status } from '@dispatch/core/protocol';
 import { proto } from '@dispatch/core/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CallInfo, GetRequest, GetResponse, WaitRequest, WaitResponse } from '../src/api/messages.js';
 import type { Scheduler } from '../src/scheduler.js';
 import { ok, startEndpoint, startTestScheduler, str, type TestEndpoint, text, until } from './support/test-endpoint.js';
 
@@ -158,12 +157,12 @@ describe('API: SchedulerService', () => {
     });
     scheduler = await startTestScheduler();
     const [id] = await scheduler.dispatch([{ function: 'late', endpoint: endpoint.url }]);
-    const early = await post(`${SVC}Wait`, WaitRequest.encode({ dispatchId: id!, timeout: proto.durationFromMs(100) }));
-    const earlyBody = WaitResponse.decode(new Uint8Array(await early.arrayBuffer()));
+    const early = await post(`${SVC}Wait`, proto.WaitRequest.encode({ dispatchId: id!, timeout: proto.durationFromMs(100) }));
+    const earlyBody = proto.WaitResponse.decode(new Uint8Array(await early.arrayBuffer()));
     expect(earlyBody.done).toBe(false);
-    const pending = post(`${SVC}Wait`, WaitRequest.encode({ dispatchId: id!, timeout: proto.durationFromMs(10_000) }));
+    const pending = post(`${SVC}Wait`, proto.WaitRequest.encode({ dispatchId: id!, timeout: proto.durationFromMs(10_000) }));
     release();
-    const body = WaitResponse.decode(new Uint8Array(await (await pending).arrayBuffer()));
+    const body = proto.WaitResponse.decode(new Uint8Array(await (await pending).arrayBuffer()));
     expect(body.done).toBe(true);
     expect(body.status).toBe(Status.OK);
     expect(text(body.result?.output)).toBe('late');
@@ -181,8 +180,8 @@ describe('API: SchedulerService', () => {
     scheduler = await startTestScheduler({ concurrency: { initial: 7 } });
     const [id] = await scheduler.dispatch([{ function: 'parent', endpoint: endpoint.url, input: str('p') }]);
     await scheduler.wait(id!, 10_000);
-    const res = await post(`${SVC}Get`, GetRequest.encode({ dispatchId: id! }));
-    const info = GetResponse.decode(new Uint8Array(await res.arrayBuffer())).call!;
+    const res = await post(`${SVC}Get`, proto.GetRequest.encode({ dispatchId: id! }));
+    const info = proto.GetResponse.decode(new Uint8Array(await res.arrayBuffer())).call!;
     expect(info).toMatchObject({ dispatchId: id, function: 'parent', state: 4, status: Status.OK, attempts: 2 });
     expect(info.inputJson).toBe('"p"');
     expect(info.outputJson).toBe('"parent done"');
@@ -197,7 +196,7 @@ describe('API: SchedulerService', () => {
     expect(child).toMatchObject({ parentDispatchId: id, rootDispatchId: id });
     expect(proto.toBigInt(child.correlationId)).toBe(5n);
     // Re-encodes as a CallInfo (the CLI prints it).
-    expect(CallInfo.decode(CallInfo.encode(child)).dispatchId).toBe(child.dispatchId);
+    expect(proto.CallInfo.decode(proto.CallInfo.encode(child)).dispatchId).toBe(child.dispatchId);
   });
 
   it('List filters by state and function, pages with a cursor, and counts per state', async () => {

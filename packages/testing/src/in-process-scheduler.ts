@@ -6,9 +6,9 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Dispatch, DispatchClient, type DispatchFunction, Status } from '@dispatch/core';
-import { decodeError, decodeValue, proto, ResolvedConfig, statusName } from '@dispatch/core/protocol';
-import { type CallState, callStateOf, Scheduler, type SchedulerOptions, type WaitResult } from '@dispatch/scheduler';
+import { type CallAttempt, type CallInfo, type CallState, Dispatch, DispatchClient, type DispatchFunction, Status } from '@dispatch/core';
+import { ResolvedConfig } from '@dispatch/core/protocol';
+import { Scheduler, type SchedulerOptions } from '@dispatch/scheduler';
 
 /**
  * Options of {@link startTestScheduler}: the scheduler's options (except
@@ -32,21 +32,13 @@ export interface TestSchedulerOptions extends Omit<SchedulerOptions, 'db' | 'sto
 }
 
 /**
- * One run attempt of a call.
+ * One run attempt of a call: the client's `CallAttempt`, with its error as
+ * its name and message.
  * @example
  * const [first] = await t.attempts(id);
  * expect(first.status).toBe(Status.TEMPORARY_ERROR);
  */
-export interface TestAttempt {
-  number: number;
-  status: Status;
-  statusName: string;
-  /** `exit`, `retry`, `suspend`, `tail_call`, `expired`, `dropped`... */
-  outcome: string;
-  /** The run resumed the function after a poll (results of its calls, or a timer). */
-  resume: boolean;
-  startedAt: Date;
-  durationMs: number;
+export interface TestAttempt extends Omit<CallAttempt, 'error'> {
   error?: { name: string; message: string };
 }
 
@@ -124,6 +116,8 @@ export class TestScheduler {
   readonly scheduler: Scheduler;
   /** The Dispatch instance it drives. */
   readonly dispatch: Dispatch;
+  /** A client of the scheduler's API that decodes with the instance's registry (its error and output classes). */
+  readonly client: DispatchClient;
   /** URL of the app's endpoint (the `Call.endpoint` of its functions). */
   readonly endpointUrl: string;
   readonly #server: http.Server;
@@ -135,6 +129,7 @@ export class TestScheduler {
   constructor(init: { scheduler: Scheduler; dispatch: Dispatch; server: http.Server; endpointUrl: string; timeoutMs: number; restore: () => void }) {
     this.scheduler = init.scheduler;
     this.dispatch = init.dispatch;
+    this.client = new DispatchClient({ apiUrl: init.scheduler.url, apiKey: init.scheduler.apiKey, registry: init.dispatch.registry });
     this.#server = init.server;
     this.endpointUrl = init.endpointUrl;
     this.#timeoutMs = init.timeoutMs;
@@ -193,28 +188,22 @@ export class TestScheduler {
    * const r = await t.outcome(id, 5_000);
    */
   async outcome<R = unknown>(id: string, timeoutMs = this.#timeoutMs): Promise<TestRun<R>> {
-    const deadline = Date.now() + timeoutMs;
-    let waited: WaitResult;
-    do {
-      waited = await this.scheduler.wait(id, Math.max(1, deadline - Date.now()));
-    } while (!waited.done && Date.now() < deadline);
+    const waited = await this.client.wait<R>(id, { timeoutMs });
+    const info = await this.client.get(id);
     if (!waited.done) {
-      const info = await this.get(id);
-      const last = (await this.attempts(id)).at(-1)?.error;
+      const last = info.attemptHistory.at(-1)?.error;
       throw new Error(
         `${info.function} ${id} did not finish within ${timeoutMs} ms: it is ${info.state} after ${info.attempts} run(s)${last ? `, last error ${last.name}: ${last.message}` : ''}`,
       );
     }
-    const rec = await this.scheduler.store.getCall(id);
-    const status = waited.status;
     return {
       id,
       state: waited.state,
-      status,
-      statusName: statusName(status),
-      value: status === Status.OK ? (decodeValue(waited.result.output, this.dispatch.registry) as R) : undefined,
-      error: waited.result.error || status !== Status.OK ? decodeError(waited.result.error, status, this.dispatch.registry) : undefined,
-      attempts: rec?.attempts ?? 0,
+      status: waited.status,
+      statusName: waited.statusName,
+      value: waited.status === Status.OK ? waited.value : undefined,
+      error: waited.error,
+      attempts: info.attempts,
     };
   }
 
@@ -224,25 +213,7 @@ export class TestScheduler {
    * expect((await t.get(id)).state).toBe('succeeded');
    */
   async get<R = unknown>(id: string): Promise<TestCall<R>> {
-    const info = await this.scheduler.get(id);
-    const status = (info.status ?? 0) as Status;
-    const state = callStateOf(info.state ?? 0) ?? 'pending';
-    const finished = state === 'succeeded' || state === 'failed' || state === 'cancelled';
-    return {
-      id,
-      function: info.function ?? '',
-      state,
-      status,
-      statusName: statusName(status),
-      attempts: info.attempts ?? 0,
-      parentId: info.parentDispatchId || null,
-      rootId: info.rootDispatchId ?? id,
-      children: info.children ?? [],
-      output: info.output ? (decodeValue(info.output, this.dispatch.registry) as R) : undefined,
-      error: finished && (info.error || status !== Status.OK) ? decodeError(info.error, status, this.dispatch.registry) : undefined,
-      createdAt: proto.timestampToDate(info.creationTime) ?? new Date(0),
-      finishedAt: proto.timestampToDate(info.finishTime),
-    };
+    return testCall(await this.client.get<R>(id));
   }
 
   /**
@@ -251,21 +222,7 @@ export class TestScheduler {
    * expect((await t.attempts(id)).map((a) => a.statusName)).toEqual(['TEMPORARY_ERROR', 'OK']);
    */
   async attempts(id: string): Promise<TestAttempt[]> {
-    const info = await this.scheduler.get(id);
-    return (info.attemptHistory ?? []).map((a) => {
-      const status = (a.status ?? 0) as Status;
-      const attempt: TestAttempt = {
-        number: a.number ?? 0,
-        status,
-        statusName: statusName(status),
-        outcome: a.outcome ?? '',
-        resume: !!a.resume,
-        startedAt: proto.timestampToDate(a.startTime) ?? new Date(0),
-        durationMs: proto.durationToMs(a.duration) ?? 0,
-      };
-      if (a.error) attempt.error = { name: a.error.type || 'Error', message: a.error.message ?? '' };
-      return attempt;
-    });
+    return (await this.client.get(id)).attemptHistory.map(({ error, ...a }) => (error ? { ...a, error: { name: error.name, message: error.message } } : a));
   }
 
   /**
@@ -277,8 +234,8 @@ export class TestScheduler {
     const out: TestCall[] = [];
     let cursor: string | undefined;
     do {
-      const page = await this.scheduler.list({ ...filter, limit: 1000, ...(cursor ? { cursor } : {}) });
-      for (const c of page.calls) out.push(await this.get(c.dispatchId ?? ''));
+      const page = await this.client.list({ ...filter, limit: 1000, ...(cursor ? { cursor } : {}) });
+      for (const c of page.calls) out.push(await this.get(c.dispatchId));
       cursor = page.nextCursor ?? undefined;
     } while (cursor);
     return out;
@@ -306,6 +263,25 @@ export class TestScheduler {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** The test's view of a call the client decoded. */
+function testCall<R>(info: CallInfo<R>): TestCall<R> {
+  return {
+    id: info.dispatchId,
+    function: info.function,
+    state: info.state,
+    status: info.status,
+    statusName: info.statusName,
+    attempts: info.attempts,
+    parentId: info.parentDispatchId,
+    rootId: info.rootDispatchId,
+    children: info.children,
+    output: info.output,
+    error: info.error,
+    createdAt: info.createdAt,
+    finishedAt: info.finishedAt,
+  };
 }
 
 /**

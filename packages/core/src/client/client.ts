@@ -1,163 +1,415 @@
 /**
- * The Dispatch API client: `DispatchService.Dispatch` over Connect unary with
- * binary protobuf and a bearer key (PROTOCOL.md 2), plus the calls of this
- * project's scheduler service.
+ * The Dispatch API client: `DispatchService.Dispatch` and this project's
+ * scheduler service (Wait, Get, List, Cancel, Restart), over the Connect
+ * unary protocol with binary protobuf and a bearer key (PROTOCOL.md 2 and
+ * 8.19), plus the scheduler's `GET /healthz`.
  * @module
  */
-import { DISPATCH_PATH } from '../protocol/constants.js';
+import { DEFAULT_WAIT_TIMEOUT_MS, DISPATCH_PATH, MAX_WAIT_TIMEOUT_MS, SCHEDULER_SERVICE_PATH } from '../protocol/constants.js';
 import * as proto from '../protocol/proto.js';
-import type { ICall } from '../protocol/proto.js';
+import { defaultStatusRegistry, type StatusRegistry } from '../status/registry.js';
+import { DispatchApiError, redactKey } from './api-error.js';
+import { type CallInfo, type CallOutcome, type CallPage, decodeCallInfo, decodeWaitResponse } from './call-info.js';
+import { CALL_STATES, type CallState, callStateNumber, callStateOf } from './call-state.js';
 
-/** Options of a {@link DispatchClient}. */
+/**
+ * Options of a {@link DispatchClient}.
+ * @example
+ * const options: DispatchClientOptions = { apiUrl: 'http://127.0.0.1:4450', apiKey: process.env.DISPATCH_API_KEY! };
+ */
 export interface DispatchClientOptions {
-  /** Bearer key. @example 'sk_live_…' */
-  apiKey: string;
-  /** Base URL of the API. @example 'http://127.0.0.1:4450' */
+  /**
+   * Base URL of the API (`DISPATCH_API_URL`), http or https.
+   * @example 'http://127.0.0.1:4450'
+   */
   apiUrl: string;
-  /** Timeout of one HTTP request in ms. Default 30,000 (a Dispatch is answered once the calls are stored). */
+  /**
+   * Bearer key (`DISPATCH_API_KEY`).
+   * @example 'dsk_…'
+   */
+  apiKey: string;
+  /**
+   * Timeout of one HTTP request other than Wait, in ms. Default 30,000.
+   * @example 5_000
+   */
   timeoutMs?: number;
-  /** Attempts for failures that cannot have created anything or are safe to repeat (network errors, 502/503/504). Default 4. */
+  /**
+   * Attempts of a request that failed in a way that is safe to retry (see
+   * {@link DispatchClient}). Default 4.
+   * @example 1
+   */
   attempts?: number;
+  /**
+   * Where errors and output classes are looked up when results are decoded:
+   * pass your instance's `dispatch.registry` to get your registered error
+   * classes back. Default: the module-level registry.
+   * @example { registry: dispatch.registry }
+   */
+  registry?: StatusRegistry;
 }
 
 /**
- * An error answered by the Dispatch API (a Connect error) or met while
- * reaching it.
+ * Options of {@link DispatchClient.wait}.
+ * @example
+ * await client.wait(id, { timeoutMs: 5 * 60_000, signal: AbortSignal.timeout(60_000) });
  */
-export class DispatchApiError extends Error {
-  override name = 'DispatchApiError';
-  /** Connect code (`unauthenticated`, `invalid_argument`, …) or `unavailable` for network failures. */
-  readonly code: string;
-  /** HTTP status, or 0 when the API could not be reached. */
-  readonly httpStatus: number;
-  constructor(message: string, code: string, httpStatus: number, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-    this.httpStatus = httpStatus;
-  }
+export interface WaitOptions {
+  /**
+   * How long to wait at most, in ms; any length (a wait longer than the
+   * scheduler's cap of one request, 10 minutes, is made of several).
+   * Default 30,000.
+   * @example 60_000
+   */
+  timeoutMs?: number;
+  /**
+   * Stops waiting: `wait` rejects with the signal's reason.
+   * @example AbortSignal.timeout(10_000)
+   */
+  signal?: AbortSignal;
+}
+
+/**
+ * Filter and page of {@link DispatchClient.list}.
+ * @example
+ * const filter: ListCallsOptions = { states: ['failed'], function: 'charge', limit: 50 };
+ */
+export interface ListCallsOptions {
+  /** Any of these states; empty or absent means all. */
+  states?: readonly CallState[];
+  /** Exact function name. */
+  function?: string;
+  /** Only calls created after this time. */
+  createdAfter?: Date | number;
+  /** Only calls created before this time. */
+  createdBefore?: Date | number;
+  /** Page size, 1..1000; default 100. */
+  limit?: number;
+  /** `nextCursor` of the previous page. */
+  cursor?: string;
+  /** Only calls without a parent. */
+  rootsOnly?: boolean;
+}
+
+/**
+ * The scheduler's `GET /healthz`.
+ * @example
+ * const { verificationKey } = await client.health();
+ */
+export interface SchedulerHealth {
+  /** `ok`. */
+  status?: string;
+  /** The answering instance's ID. */
+  instance?: string;
+  /** Its runs in flight. */
+  inFlight?: number;
+  /** The public key apps verify its requests with (`DISPATCH_VERIFICATION_KEY`). */
+  verificationKey?: string;
+}
+
+/** How a request may be retried. */
+interface RequestOptions {
+  /** Safe to send again after any transient failure. */
+  idempotent: boolean;
+  timeoutMs?: number;
+  signal?: AbortSignal | undefined;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Redacts an API key for messages: the first 3 characters are kept (like the go SDK). */
-export function redactKey(key: string): string {
-  return key.length <= 3 ? '***' : `${key.slice(0, 3)}${'*'.repeat(Math.min(8, key.length - 3))}`;
-}
+const toMs = (t: Date | number) => (typeof t === 'number' ? t : t.getTime());
+/** Grace of a Wait request's HTTP timeout beyond the wait it asks for. */
+const WAIT_GRACE_MS = 15_000;
+/** A Wait answered this long before its timeout, without a result, is asked again after as long. */
+const EARLY_ANSWER_MS = 250;
+/** Network failures that happen before a request is sent: it cannot have had an effect. */
+const NOT_SENT = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN/;
 
 /**
- * Client of the Dispatch API.
+ * Client of the Dispatch API: dispatches calls, waits for their results and
+ * looks at them. Results come decoded — values and errors through the serde
+ * (an error as the same class, name, message, status and fields as thrown),
+ * timestamps as Dates — with the protocol message in `raw`.
+ *
+ * Errors are {@link DispatchApiError}s with the Connect code (`not_found`,
+ * `unauthenticated`, `invalid_argument`…, or `unavailable` when the
+ * scheduler cannot be reached) and a message that says what to do.
+ *
+ * Retries: a request is sent again (up to `attempts` times, with backoff)
+ * when it cannot have had an effect (connection refused, name resolution
+ * failed), or when it is safe to repeat — reads, cancels, and dispatches
+ * whose calls all carry an idempotency key — and failed in a way that may
+ * pass (a network error, a timeout, HTTP 502, 503 or 504).
  *
  * @example
  * ```ts
- * const client = new DispatchClient({ apiKey: 'key', apiUrl: 'http://127.0.0.1:4450' });
- * const [id] = await client.dispatch([{ endpoint: 'http://127.0.0.1:8000', function: 'echo', input }]);
+ * import { DispatchClient, Status } from '@dispatch/core';
+ * const client = new DispatchClient({ apiUrl: 'http://127.0.0.1:4450', apiKey: process.env.DISPATCH_API_KEY! });
+ * const id = await greet.dispatch('Ada');
+ * const r = await client.wait(id, { timeoutMs: 60_000 });
+ * if (r.done && r.status === Status.OK) console.log(r.value);
  * ```
  */
 export class DispatchClient {
+  /** Base URL, without a trailing slash. */
   readonly apiUrl: string;
   readonly #apiKey: string;
   readonly #timeoutMs: number;
   readonly #attempts: number;
+  readonly #registry: StatusRegistry;
 
   constructor(options: DispatchClientOptions) {
+    let url: URL;
+    try {
+      url = new URL(options.apiUrl);
+    } catch {
+      throw new TypeError(`the Dispatch API URL is not a valid URL: ${JSON.stringify(options.apiUrl)}; use something like http://127.0.0.1:4450`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new TypeError(`the Dispatch API URL must use http or https, got ${JSON.stringify(options.apiUrl)}`);
+    }
     this.apiUrl = options.apiUrl.replace(/\/+$/, '');
     this.#apiKey = options.apiKey;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#attempts = Math.max(1, options.attempts ?? 4);
+    this.#registry = options.registry ?? defaultStatusRegistry;
   }
 
   /**
    * Dispatches calls atomically (all are stored or none) and answers their
    * dispatch IDs in order. Calls with an `idempotencyKey` the scheduler has
    * seen answer the original ID, which makes retrying this safe.
+   * @example
+   * const [id] = await client.dispatch([{ function: 'greet', endpoint: 'http://127.0.0.1:8000', input: encodeArgs(['Ada']) }]);
    */
-  async dispatch(calls: readonly ICall[]): Promise<string[]> {
-    const body = proto.DispatchRequest.encode({ calls: [...calls] });
-    const bytes = await this.unary(DISPATCH_PATH, body, calls.every((c) => !!c.idempotencyKey));
-    const ids = proto.DispatchResponse.decode(bytes).dispatchIds ?? [];
+  async dispatch(calls: readonly proto.ICall[]): Promise<string[]> {
+    const idempotent = calls.every((c) => !!c.idempotencyKey);
+    const out = await this.#unary(DISPATCH_PATH, proto.DispatchRequest, proto.DispatchResponse, { calls: [...calls] }, { idempotent });
+    const ids = out.dispatchIds ?? [];
     if (ids.length !== calls.length) {
-      throw new DispatchApiError(`the API at ${this.apiUrl} answered ${ids.length} dispatch IDs for ${calls.length} calls`, 'internal', 200);
+      throw new DispatchApiError(`the scheduler at ${this.apiUrl} answered ${ids.length} dispatch IDs for ${calls.length} calls`, 'internal', 200);
     }
     return ids;
   }
 
   /**
-   * Posts a binary Connect unary request and returns the response body.
-   * Network failures and 502/503/504 are retried with backoff when the request
-   * is safe to repeat (`idempotent`) or could not have reached the server.
+   * Waits until the call has a result, at most `timeoutMs` (default 30 s):
+   * `{ done: true, status, value, error }` with the value or the error
+   * decoded, or `{ done: false, state }` when the time ran out first.
+   * Throws `not_found` for an unknown ID.
+   * @example
+   * const r = await client.wait<string>(id, { timeoutMs: 60_000 });
+   * if (!r.done) throw new Error(`still ${r.state}`);
+   * if (r.error) throw r.error;
+   * console.log(r.value);
    */
-  async unary(path: string, body: Uint8Array, idempotent = true): Promise<Uint8Array> {
-    let lastError: unknown;
+  async wait<T = unknown>(dispatchId: string, options: WaitOptions = {}): Promise<CallOutcome<T>> {
+    const { signal } = options;
+    const deadline = Date.now() + Math.max(0, options.timeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS);
+    for (;;) {
+      const sentAt = Date.now();
+      const slice = Math.max(1, Math.min(MAX_WAIT_TIMEOUT_MS, deadline - sentAt));
+      const out = await this.#unary(
+        `${SCHEDULER_SERVICE_PATH}Wait`,
+        proto.WaitRequest,
+        proto.WaitResponse,
+        { dispatchId, timeout: proto.durationFromMs(slice) },
+        { idempotent: true, timeoutMs: slice + WAIT_GRACE_MS, signal },
+      );
+      const outcome = decodeWaitResponse<T>(dispatchId, out, this.#registry);
+      if (outcome.done || Date.now() >= deadline) return outcome;
+      // Answered long before its timeout without a result (a scheduler shutting down): pause before asking again.
+      if (Date.now() - sentAt < slice - EARLY_ANSWER_MS) await sleep(Math.min(EARLY_ANSWER_MS, deadline - Date.now()));
+    }
+  }
+
+  /**
+   * Everything the scheduler knows about a call: state, status, attempts
+   * with their errors, input and output decoded, parent and children.
+   * Throws `not_found` for an unknown ID.
+   * @example
+   * const call = await client.get(id);
+   * console.log(call.state, call.attempts, call.children);
+   */
+  async get<T = unknown>(dispatchId: string): Promise<CallInfo<T>> {
+    const out = await this.#unary(`${SCHEDULER_SERVICE_PATH}Get`, proto.GetRequest, proto.GetResponse, { dispatchId }, { idempotent: true });
+    if (!out.call) throw new DispatchApiError(`the scheduler at ${this.apiUrl} answered Get without a call`, 'internal', 200);
+    return decodeCallInfo<T>(out.call, this.#registry);
+  }
+
+  /**
+   * Calls, newest first, filtered and paginated, with counts per state.
+   * @example
+   * let page = await client.list({ states: ['failed'], limit: 50 });
+   * while (page.nextCursor) page = await client.list({ states: ['failed'], limit: 50, cursor: page.nextCursor });
+   */
+  async list(options: ListCallsOptions = {}): Promise<CallPage> {
+    const req: proto.IListRequest = {};
+    if (options.states?.length) req.states = options.states.map(callStateNumber);
+    if (options.function) req.function = options.function;
+    if (options.createdAfter !== undefined) req.createdAfter = proto.timestampFromDate(toMs(options.createdAfter));
+    if (options.createdBefore !== undefined) req.createdBefore = proto.timestampFromDate(toMs(options.createdBefore));
+    if (options.limit) req.limit = options.limit;
+    if (options.cursor) req.cursor = options.cursor;
+    if (options.rootsOnly) req.rootsOnly = true;
+    const out = await this.#unary(`${SCHEDULER_SERVICE_PATH}List`, proto.ListRequest, proto.ListResponse, req, { idempotent: true });
+    const counts = Object.fromEntries(CALL_STATES.map((s) => [s, 0])) as Record<CallState, number>;
+    for (const c of out.counts ?? []) {
+      const s = callStateOf(c.state);
+      if (s) counts[s] = Number(proto.toBigInt(c.count ?? 0));
+    }
+    return { calls: (out.calls ?? []).map((c) => decodeCallInfo(c, this.#registry)), nextCursor: out.nextCursor || null, counts };
+  }
+
+  /**
+   * Cancels a call and its unfinished descendants; answers how many were
+   * cancelled (0 if it had finished). Throws `not_found`.
+   * @example
+   * if ((await client.cancel(id)) === 0) console.log('it had already finished');
+   */
+  async cancel(dispatchId: string): Promise<number> {
+    const out = await this.#unary(`${SCHEDULER_SERVICE_PATH}Cancel`, proto.CancelRequest, proto.CancelResponse, { dispatchId }, { idempotent: true });
+    return out.cancelled ?? 0;
+  }
+
+  /**
+   * Runs a call again from its original function and input, under the same
+   * dispatch ID (its side effects may repeat); answers the call as it is
+   * now. Throws `not_found`.
+   * @example
+   * await client.restart(id);
+   */
+  async restart<T = unknown>(dispatchId: string): Promise<CallInfo<T>> {
+    const out = await this.#unary(`${SCHEDULER_SERVICE_PATH}Restart`, proto.RestartRequest, proto.RestartResponse, { dispatchId }, { idempotent: false });
+    return decodeCallInfo<T>(out.call ?? { dispatchId }, this.#registry);
+  }
+
+  /**
+   * The scheduler's `GET /healthz` (no key needed): its status, instance,
+   * runs in flight, and the verification key apps should verify with.
+   * @example
+   * const { verificationKey } = await client.health();
+   */
+  async health(): Promise<SchedulerHealth> {
+    const response = await this.#send('/healthz', { method: 'GET' }, { idempotent: true });
+    const text = new TextDecoder().decode(response.bytes);
+    if (response.status !== 200) throw this.#errorOf(response.status, response.bytes);
+    try {
+      return JSON.parse(text) as SchedulerHealth;
+    } catch {
+      throw new DispatchApiError(`${this.apiUrl}/healthz did not answer JSON: is this the URL of a Dispatch scheduler?`, 'internal', response.status);
+    }
+  }
+
+  /** Posts a binary Connect unary request and decodes the answer. */
+  async #unary<Req extends object, Res extends object>(
+    path: string,
+    reqType: proto.MessageType<Req>,
+    resType: proto.MessageType<Res>,
+    message: Req,
+    options: RequestOptions,
+  ): Promise<Res> {
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    const init: RequestInit = {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${this.#apiKey}`,
+        'content-type': 'application/proto',
+        'connect-protocol-version': '1',
+        'connect-timeout-ms': String(Math.ceil(timeoutMs)),
+      },
+      body: reqType.encode(message),
+    };
+    const response = await this.#send(path, init, { ...options, timeoutMs });
+    if (response.status !== 200) throw this.#errorOf(response.status, response.bytes);
+    try {
+      return resType.decode(response.bytes);
+    } catch (err) {
+      throw new DispatchApiError(
+        `the answer of ${this.apiUrl}${path} is not a ${resType.fullName}: is DISPATCH_API_URL the URL of a Dispatch scheduler? (${(err as Error).message})`,
+        'internal',
+        200,
+      );
+    }
+  }
+
+  /**
+   * Sends a request, retrying what is safe to retry (see the class), and
+   * answers the final HTTP status and body.
+   */
+  async #send(path: string, init: RequestInit, options: RequestOptions): Promise<{ status: number; bytes: Uint8Array }> {
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    const { signal } = options;
+    let lastError: DispatchApiError | undefined;
     for (let attempt = 1; attempt <= this.#attempts; attempt++) {
       if (attempt > 1) await sleep(Math.min(2000, 100 * 2 ** (attempt - 2)) * (0.5 + Math.random() / 2));
+      signal?.throwIfAborted();
+      const timeout = AbortSignal.timeout(Math.max(1, timeoutMs));
       let response: Response;
       try {
-        response = await fetch(`${this.apiUrl}${path}`, {
-          method: 'POST',
-          headers: {
-            authorization: `Bearer ${this.#apiKey}`,
-            'content-type': 'application/proto',
-            'connect-protocol-version': '1',
-            'connect-timeout-ms': String(this.#timeoutMs),
-          },
-          body,
-          signal: AbortSignal.timeout(this.#timeoutMs),
-        });
+        response = await fetch(`${this.apiUrl}${path}`, { ...init, signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
       } catch (err) {
-        lastError = new DispatchApiError(
-          `cannot reach the Dispatch API at ${this.apiUrl}: ${describeFetchError(err)}; is the scheduler running (\`dispatch serve\`, or run the app under \`dispatch run\`) and DISPATCH_API_URL right?`,
-          'unavailable',
-          0,
-          { cause: err },
-        );
-        const refused = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN/.test(describeFetchError(err));
-        if (idempotent || refused) continue;
+        signal?.throwIfAborted();
+        lastError = this.#unreachable(err, timeoutMs);
+        if (options.idempotent || NOT_SENT.test(describeFetchError(err))) continue;
         throw lastError;
       }
       const bytes = new Uint8Array(await response.arrayBuffer());
-      if (response.status === 200) return bytes;
-      const error = this.#errorOf(response.status, bytes);
-      if ([502, 503, 504].includes(response.status) && attempt < this.#attempts) {
-        lastError = error;
+      if ((response.status === 502 || response.status === 503 || response.status === 504) && options.idempotent && attempt < this.#attempts) {
+        lastError = this.#errorOf(response.status, bytes);
         continue;
       }
-      throw error;
+      return { status: response.status, bytes };
     }
-    throw lastError;
+    throw lastError ?? new DispatchApiError(`no request was sent to ${this.apiUrl}${path}`, 'internal', 0);
+  }
+
+  #unreachable(err: unknown, timeoutMs: number): DispatchApiError {
+    if ((err as Error).name === 'TimeoutError') {
+      return new DispatchApiError(`the scheduler at ${this.apiUrl} did not answer within ${Math.ceil(timeoutMs)} ms`, 'deadline_exceeded', 0, { cause: err });
+    }
+    return new DispatchApiError(
+      `cannot reach the scheduler at ${this.apiUrl} (${describeFetchError(err)}): start one with \`dispatch serve\` (or run your app under \`dispatch run\`), or point DISPATCH_API_URL / --api-url at it`,
+      'unavailable',
+      0,
+      { cause: err },
+    );
   }
 
   #errorOf(status: number, bytes: Uint8Array): DispatchApiError {
+    const text = new TextDecoder().decode(bytes);
     let code = 'unknown';
     let message = '';
     try {
-      const json = JSON.parse(new TextDecoder().decode(bytes)) as { code?: unknown; message?: unknown };
+      const json = JSON.parse(text) as { code?: unknown; message?: unknown };
       if (typeof json.code === 'string') code = json.code;
       if (typeof json.message === 'string') message = json.message;
     } catch {
-      message = new TextDecoder().decode(bytes.subarray(0, 200));
+      message = text.slice(0, 200).trim();
     }
     if (status === 401) {
       return new DispatchApiError(
-        `invalid API key ${redactKey(this.#apiKey)} for the Dispatch API at ${this.apiUrl}: check DISPATCH_API_KEY${message ? ` (${message})` : ''}`,
+        this.#apiKey
+          ? `the scheduler at ${this.apiUrl} refused the API key ${redactKey(this.#apiKey)}: use the key it printed at startup, through DISPATCH_API_KEY or --api-key${message ? ` (${message})` : ''}`
+          : `the scheduler at ${this.apiUrl} needs an API key: set DISPATCH_API_KEY or pass --api-key (\`dispatch serve\` and \`dispatch run\` print it when they start)`,
         'unauthenticated',
         status,
       );
     }
-    return new DispatchApiError(
-      `the Dispatch API at ${this.apiUrl} answered HTTP ${status} ${code}${message ? `: ${message}` : ''}`,
-      code,
-      status,
-    );
+    if (code === 'unknown' && status === 404) {
+      return new DispatchApiError(`${this.apiUrl} answered HTTP 404 without a Connect error: is DISPATCH_API_URL the URL of a Dispatch scheduler?`, 'not_found', status);
+    }
+    return new DispatchApiError(message || `the scheduler at ${this.apiUrl} answered HTTP ${status}${code === 'unknown' ? '' : ` ${code}`}`, code, status);
   }
 }
 
+/** The codes and messages of an error and its causes, for a message. */
 function describeFetchError(err: unknown): string {
   const parts: string[] = [];
   let e: unknown = err;
   for (let i = 0; e && i < 4; i++) {
     const x = e as { message?: string; code?: string; cause?: unknown };
-    parts.push([x.code, x.message].filter(Boolean).join(' '));
+    const part = [x.code, x.message].filter(Boolean).join(' ');
+    if (part && !parts.includes(part)) parts.push(part);
     e = x.cause;
   }
-  return parts.filter(Boolean).join(': ') || String(err);
+  return parts.join(': ') || String(err);
 }

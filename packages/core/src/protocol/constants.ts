@@ -25,6 +25,20 @@ export const DISPATCH_PATH = '/dispatch.sdk.v1.DispatchService/Dispatch';
 export const SCHEDULER_SERVICE_PATH = '/dispatch.typescript.v1.SchedulerService/';
 
 /**
+ * How long one `SchedulerService.Wait` request blocks at most when its
+ * timeout is absent or 0: 30 s (`scheduler.proto`).
+ * @example const timeout = proto.durationFromMs(DEFAULT_WAIT_TIMEOUT_MS);
+ */
+export const DEFAULT_WAIT_TIMEOUT_MS = 30_000;
+
+/**
+ * The cap of one `SchedulerService.Wait` request's timeout: 10 minutes
+ * (`scheduler.proto`). A longer wait is made of several requests.
+ * @example const slice = Math.min(MAX_WAIT_TIMEOUT_MS, remainingMs);
+ */
+export const MAX_WAIT_TIMEOUT_MS = 10 * 60_000;
+
+/**
  * `Poll.max_wait` when a poll omits it or sets less than
  * {@link MIN_MAX_WAIT_MS} (PROTOCOL.md 8.4 and 8.16): 5 minutes.
  * @example const wait = maxWaitMs ?? DEFAULT_MAX_WAIT_MS;

@@ -13,7 +13,7 @@ import { descriptor } from './gen/descriptor.js';
 import type * as pb from './gen/types.js';
 
 export type * from './gen/types.js';
-export { OperationKind, Status as ProtoStatus } from './gen/types.js';
+export { CallState as ProtoCallState, OperationKind, Status as ProtoStatus } from './gen/types.js';
 
 // protobufjs picks up `long` through a dynamic require that bundlers and
 // some ESM loaders miss; set it explicitly so 64-bit values stay exact.
@@ -59,6 +59,19 @@ export const RunResponse = messageType<pb.IRunResponse>('dispatch.sdk.v1.RunResp
 export const DispatchRequest = messageType<pb.IDispatchRequest>('dispatch.sdk.v1.DispatchRequest');
 export const DispatchResponse = messageType<pb.IDispatchResponse>('dispatch.sdk.v1.DispatchResponse');
 export const Journal = messageType<pb.IJournal>('dispatch.typescript.v1.Journal');
+
+// This project's scheduler service (scheduler.proto, PROTOCOL.md 8.19).
+export const WaitRequest = messageType<pb.IWaitRequest>('dispatch.typescript.v1.WaitRequest');
+export const WaitResponse = messageType<pb.IWaitResponse>('dispatch.typescript.v1.WaitResponse');
+export const GetRequest = messageType<pb.IGetRequest>('dispatch.typescript.v1.GetRequest');
+export const GetResponse = messageType<pb.IGetResponse>('dispatch.typescript.v1.GetResponse');
+export const ListRequest = messageType<pb.IListRequest>('dispatch.typescript.v1.ListRequest');
+export const ListResponse = messageType<pb.IListResponse>('dispatch.typescript.v1.ListResponse');
+export const CancelRequest = messageType<pb.ICancelRequest>('dispatch.typescript.v1.CancelRequest');
+export const CancelResponse = messageType<pb.ICancelResponse>('dispatch.typescript.v1.CancelResponse');
+export const RestartRequest = messageType<pb.IRestartRequest>('dispatch.typescript.v1.RestartRequest');
+export const RestartResponse = messageType<pb.IRestartResponse>('dispatch.typescript.v1.RestartResponse');
+export const CallInfo = messageType<pb.ICallInfo>('dispatch.typescript.v1.CallInfo');
 
 export const Any = messageType<pb.IAny>('google.protobuf.Any');
 export const Empty = messageType<pb.IEmpty>('google.protobuf.Empty');

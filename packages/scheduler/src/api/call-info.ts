@@ -2,37 +2,9 @@
  * Turns stored calls into the `CallInfo` message of the API (Get, List).
  * @module
  */
-import { decodeValue, proto } from '@dispatch/core/protocol';
-import { CallStateNumber } from './messages.js';
+import { callStateNumber, decodeValue, proto } from '@dispatch/core/protocol';
 import type { ConcurrencySnapshot } from '../run/concurrency.js';
-import type { AttemptRecord, CallRecord, CallState } from '../store/store.js';
-
-const STATE_NUMBER: Record<CallState, CallStateNumber> = {
-  pending: CallStateNumber.PENDING,
-  running: CallStateNumber.RUNNING,
-  suspended: CallStateNumber.SUSPENDED,
-  succeeded: CallStateNumber.SUCCEEDED,
-  failed: CallStateNumber.FAILED,
-  cancelled: CallStateNumber.CANCELLED,
-};
-
-/**
- * The API number of a call state.
- * @example
- * callStateNumber('failed'); // 5
- */
-export function callStateNumber(state: CallState): proto.CallState {
-  return STATE_NUMBER[state] as number;
-}
-
-/**
- * The call state of an API number, or undefined for UNSPECIFIED/unknown.
- * @example
- * callStateOf(4); // 'succeeded'
- */
-export function callStateOf(n: number): CallState | undefined {
-  return (Object.keys(STATE_NUMBER) as CallState[]).find((s) => STATE_NUMBER[s] === n);
-}
+import type { AttemptRecord, CallRecord } from '../store/store.js';
 
 /**
  * JSON text of a decoded value for reading, or '' when it cannot be decoded.

@@ -6,34 +6,9 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
-import { fromJsonBytes, JsonFormatError, proto, toJsonBytes } from '@dispatch/core/protocol';
-import {
-  CancelRequest,
-  CancelResponse,
-  GetRequest,
-  GetResponse,
-  ListRequest,
-  ListResponse,
-  RestartRequest,
-  RestartResponse,
-  WaitRequest,
-  WaitResponse,
-} from './messages.js';
+import { DISPATCH_PATH, type Encoding, encodingOf, fromJsonBytes, JsonFormatError, proto, SCHEDULER_SERVICE_PATH, toJsonBytes } from '@dispatch/core/protocol';
 import type { Logger } from '../logger.js';
 import { SchedulerError } from '../errors.js';
-
-/**
- * The route of `DispatchService.Dispatch`.
- * @example
- * await fetch(`${url}${DISPATCH_ROUTE}`, { method: 'POST', headers, body });
- */
-export const DISPATCH_ROUTE = '/dispatch.sdk.v1.DispatchService/Dispatch';
-/**
- * The prefix of this project's `SchedulerService` routes.
- * @example
- * await fetch(`${url}${SCHEDULER_SERVICE}Get`, { method: 'POST', headers, body });
- */
-export const SCHEDULER_SERVICE = '/dispatch.typescript.v1.SchedulerService/';
 
 /**
  * The RPCs the server routes to.
@@ -67,34 +42,21 @@ export interface ApiServerOptions {
   fallback?: (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => boolean;
 }
 
+/** One RPC: its messages and its handler (`any`: one table for messages of different types). */
 interface Route {
-  // biome-ignore lint/suspicious/noExplicitAny: one table for messages of different types
   request: proto.MessageType<any>;
-  // biome-ignore lint/suspicious/noExplicitAny: idem
   response: proto.MessageType<any>;
-  // biome-ignore lint/suspicious/noExplicitAny: idem
   call: (h: ApiHandlers, req: any, signal: AbortSignal) => Promise<object>;
 }
 
 const ROUTES: Record<string, Route> = {
-  [DISPATCH_ROUTE]: { request: proto.DispatchRequest, response: proto.DispatchResponse, call: (h, r) => h.dispatch(r) },
-  [`${SCHEDULER_SERVICE}Wait`]: { request: WaitRequest, response: WaitResponse, call: (h, r, s) => h.wait(r, s) },
-  [`${SCHEDULER_SERVICE}Get`]: { request: GetRequest, response: GetResponse, call: (h, r) => h.get(r) },
-  [`${SCHEDULER_SERVICE}List`]: { request: ListRequest, response: ListResponse, call: (h, r) => h.list(r) },
-  [`${SCHEDULER_SERVICE}Cancel`]: { request: CancelRequest, response: CancelResponse, call: (h, r) => h.cancel(r) },
-  [`${SCHEDULER_SERVICE}Restart`]: { request: RestartRequest, response: RestartResponse, call: (h, r) => h.restart(r) },
+  [DISPATCH_PATH]: { request: proto.DispatchRequest, response: proto.DispatchResponse, call: (h, r) => h.dispatch(r) },
+  [`${SCHEDULER_SERVICE_PATH}Wait`]: { request: proto.WaitRequest, response: proto.WaitResponse, call: (h, r, s) => h.wait(r, s) },
+  [`${SCHEDULER_SERVICE_PATH}Get`]: { request: proto.GetRequest, response: proto.GetResponse, call: (h, r) => h.get(r) },
+  [`${SCHEDULER_SERVICE_PATH}List`]: { request: proto.ListRequest, response: proto.ListResponse, call: (h, r) => h.list(r) },
+  [`${SCHEDULER_SERVICE_PATH}Cancel`]: { request: proto.CancelRequest, response: proto.CancelResponse, call: (h, r) => h.cancel(r) },
+  [`${SCHEDULER_SERVICE_PATH}Restart`]: { request: proto.RestartRequest, response: proto.RestartResponse, call: (h, r) => h.restart(r) },
 };
-
-type Encoding = 'proto' | 'json';
-
-function encodingOf(contentType: string | undefined): Encoding | null {
-  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type === 'application/proto' || type === 'application/x-protobuf' || type === 'application/octet-stream' || type === '') {
-    return 'proto';
-  }
-  if (type === 'application/json') return 'json';
-  return null;
-}
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 

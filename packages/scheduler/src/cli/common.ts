@@ -1,18 +1,16 @@
 /**
- * Shared pieces of the `dispatch` CLI: its error type, where the API URL and
- * key come from, the file a local scheduler leaves for the other commands,
- * and free-port checks.
+ * Shared pieces of the `dispatch` CLI: its error type, how a command reports
+ * its exit code, where the API URL and key come from, the file a local
+ * scheduler leaves for the other commands, and the parsing of flag values
+ * that several commands share.
  * @module
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join, resolve } from 'node:path';
-import { DispatchApiError } from '@dispatch/core/protocol';
-import { DEFAULT_API_URL } from '@dispatch/core/protocol';
-import { SchedulerClient } from '../api/scheduler-client.js';
-
-/** Default database of `dispatch run`/`serve`/`verification-key`, under the working directory. */
-export const CLI_DEFAULT_DB = join('.dispatch', 'dispatch.db');
+import { DEFAULT_API_URL, DispatchApiError, DispatchClient } from '@dispatch/core/protocol';
+import type { Command } from 'commander';
+import type { LogLevel } from '../logger.js';
 
 /** Name of the file a running `dispatch run`/`serve` writes beside its database (API URL and key). */
 export const CLI_STATE_FILE = 'api.json';
@@ -39,6 +37,28 @@ export interface CliIO {
   stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   env: NodeJS.ProcessEnv;
   cwd: string;
+}
+
+/**
+ * What each command file gets to declare its command: where to print, and
+ * how to report the exit code of its action.
+ * @example
+ * program.command('ls').action((flags) => cli.done(lsCommand(flags, cli.io)));
+ */
+export interface CliContext {
+  io: CliIO;
+  /** Takes the action's exit code. */
+  done(code: Promise<number>): Promise<void>;
+}
+
+/** Prints a line of text. */
+export function print(io: CliIO, text: string): void {
+  io.stdout.write(`${text}\n`);
+}
+
+/** Prints a value as indented JSON (`--json`). */
+export function printJson(io: CliIO, value: unknown): void {
+  io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** The content of the state file. */
@@ -92,12 +112,24 @@ export interface ApiFlags {
 }
 
 /**
+ * Declares `--api-url` and `--api-key` on a command that talks to a running
+ * scheduler.
+ * @example
+ * withApiFlags(program.command('ls'));
+ */
+export function withApiFlags(cmd: Command): Command {
+  return cmd
+    .option('--api-url <url>', `API URL of the scheduler (default: DISPATCH_API_URL, .dispatch/${CLI_STATE_FILE}, ${DEFAULT_API_URL})`)
+    .option('--api-key <key>', `API key (default: DISPATCH_API_KEY, or .dispatch/${CLI_STATE_FILE} of a local dispatch run/serve)`);
+}
+
+/**
  * Resolves the API URL and key: flags, then `DISPATCH_API_URL` /
  * `DISPATCH_API_KEY`, then the state file a `dispatch run`/`serve` in this
  * directory wrote, then the default URL. A missing key is a CliError saying
  * where to get one.
  */
-export function apiClient(flags: ApiFlags, io: CliIO): SchedulerClient {
+export function apiClient(flags: ApiFlags, io: CliIO): DispatchClient {
   const state = readStateFile(io.cwd);
   const env = io.env;
   const apiUrl = flags.apiUrl ?? (nonEmpty(env.DISPATCH_API_URL) || state?.apiUrl || DEFAULT_API_URL);
@@ -108,7 +140,7 @@ export function apiClient(flags: ApiFlags, io: CliIO): SchedulerClient {
     );
   }
   try {
-    return new SchedulerClient({ apiUrl, apiKey });
+    return new DispatchClient({ apiUrl, apiKey });
   } catch (err) {
     throw new CliError(`${(err as Error).message} (from ${flags.apiUrl ? '--api-url' : env.DISPATCH_API_URL ? 'DISPATCH_API_URL' : 'the state file'})`);
   }
@@ -118,10 +150,43 @@ function nonEmpty(value: string | undefined): string | undefined {
   return value && value.trim() !== '' ? value.trim() : undefined;
 }
 
-/** Turns API errors into CliErrors (their messages already say what to do). */
-export function fromApiError(err: unknown): unknown {
-  if (err instanceof DispatchApiError) return new CliError(err.message);
-  return err;
+/**
+ * Runs a request to the scheduler; its errors become CliErrors (their
+ * messages already say what to do).
+ * @example
+ * const info = await api(() => client.get(id));
+ */
+export async function api<T>(request: () => Promise<T>): Promise<T> {
+  try {
+    return await request();
+  } catch (err) {
+    if (err instanceof DispatchApiError) throw new CliError(err.message);
+    throw err;
+  }
+}
+
+/** The log levels of `--log-level`. */
+export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug', 'silent'];
+
+/**
+ * Parses `--log-level` (exit 2 on a bad value).
+ * @example
+ * parseLogLevel('warn'); // 'warn'
+ */
+export function parseLogLevel(value: string): LogLevel {
+  if (!LOG_LEVELS.includes(value as LogLevel)) throw new CliError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(value)}`, 2);
+  return value as LogLevel;
+}
+
+/**
+ * Parses an integer flag that must be at least `min` (exit 2 otherwise).
+ * @example
+ * parseInteger('64', '--claim-batch'); // 64
+ */
+export function parseInteger(value: string, flag: string, min = 1): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new CliError(`${flag} must be an integer ≥ ${min}, got ${JSON.stringify(value)}`, 2);
+  return n;
 }
 
 /**

@@ -3,9 +3,7 @@
  * JSON for scripts (`--json`).
  * @module
  */
-import { OpaqueValue } from '@dispatch/core/protocol';
-import { decodeArgs, decodeValue, proto, statusName } from '@dispatch/core/protocol';
-import { callStateOf } from '../api/call-info.js';
+import { callStateOf, decodeArgs, decodeValue, OpaqueValue, proto, statusName } from '@dispatch/core/protocol';
 
 /**
  * Turns a decoded value into something `JSON.stringify` keeps: bigint as a

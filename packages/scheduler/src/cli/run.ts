@@ -6,20 +6,22 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { basename, relative, resolve } from 'node:path';
+import type { Command } from 'commander';
 import {
-  CLI_DEFAULT_DB,
   CliError,
+  type CliContext,
   type CliIO,
   formatHostPort,
+  LOG_LEVELS,
   parseHostPort,
+  parseLogLevel,
   parsePort,
   probePort,
   writeStateFile,
 } from './common.js';
 import { RunOutput, splitLines } from './progress.js';
-import type { LogLevel } from '../logger.js';
+import { SCHEDULER_DEFAULTS } from '../options.js';
 import { Scheduler } from '../scheduler.js';
-import { DEFAULT_PORT } from '../options.js';
 
 /** Flags of `dispatch run`. */
 export interface RunFlags {
@@ -35,7 +37,8 @@ export interface RunFlags {
 /** Meta key under which a database remembers the endpoint address of its first `dispatch run`. */
 export const ENDPOINT_ADDR_META = 'cli.endpoint_addr';
 
-const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'silent'];
+/** `dispatch run` shows calls itself: its scheduler logs warnings and errors only, unless asked. */
+const RUN_LOG_LEVEL = 'warn';
 /** Attempt and expiration lines of the run loop: `dispatch run` shows calls itself. */
 const ATTEMPT_LINE = /^(run \S+ \S+ attempt=|expired \S+ \S+ after )/;
 
@@ -46,14 +49,49 @@ function displayPath(path: string, cwd: string): string {
 }
 
 /**
+ * Declares `dispatch run` on the program.
+ * @example
+ * addRunCommand(program, cli);
+ */
+export function addRunCommand(program: Command, cli: CliContext): void {
+  program
+    .command('run')
+    .description('start the embedded scheduler (SQLite) and run a command with its configuration set')
+    .usage('[options] -- <command...>')
+    .argument('<command...>', 'the command that serves your app, e.g. node app.js')
+    .option('--db <path>', 'SQLite file; unfinished calls in it resume', SCHEDULER_DEFAULTS.db)
+    .option('--port <n>', `API port (default ${SCHEDULER_DEFAULTS.port} if free, else any free port)`)
+    .option('--endpoint-addr <host:port>', "address the app's endpoint binds (default: the database's first one, else a free port)")
+    .option('--log-level <level>', `scheduler log level: ${LOG_LEVELS.join(', ')} (info: one line per attempt)`, RUN_LOG_LEVEL)
+    .option('-q, --quiet', 'no line per call (the live status line stays on a terminal)')
+    .option('--plain', 'plain lines even on a terminal, no live status line')
+    .passThroughOptions()
+    .addHelpText(
+      'after',
+      `
+The command gets DISPATCH_API_URL, DISPATCH_API_KEY, DISPATCH_ENDPOINT_URL,
+DISPATCH_ENDPOINT_ADDR and DISPATCH_VERIFICATION_KEY. Its output lines are
+prefixed; SIGINT/SIGTERM are passed to it (a second one kills it); dispatch
+exits with its exit code.
+
+Example:
+  dispatch run -- node app.js
+  dispatch run --db /tmp/demo.db -- npx tsx src/app.ts
+`,
+    )
+    .action((command: string[], flags: RunFlags) => cli.done(runCommand(command, flags, cli.io)));
+}
+
+/**
  * Runs `dispatch run`; resolves to the exit code (the command's).
+ * @example
+ * process.exitCode = await runCommand(['node', 'app.js'], {}, io);
  */
 export async function runCommand(command: string[], flags: RunFlags, io: CliIO): Promise<number> {
   const [program, ...args] = command;
   if (!program) throw new CliError('dispatch run needs a command to start, for example: dispatch run -- node app.js', 2);
-  const logLevel = (flags.logLevel ?? 'warn') as LogLevel;
-  if (!LOG_LEVELS.includes(logLevel)) throw new CliError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(flags.logLevel)}`, 2);
-  const db = flags.db === ':memory:' ? ':memory:' : resolve(io.cwd, flags.db ?? CLI_DEFAULT_DB);
+  const logLevel = parseLogLevel(flags.logLevel ?? RUN_LOG_LEVEL);
+  const db = flags.db === ':memory:' ? ':memory:' : resolve(io.cwd, flags.db ?? SCHEDULER_DEFAULTS.db);
   const dbShown = displayPath(db, io.cwd);
   const live = !flags.plain && io.stderr.isTTY === true && io.env.TERM !== 'dumb';
   const color = io.stderr.isTTY === true && !io.env.NO_COLOR;
@@ -62,7 +100,7 @@ export async function runCommand(command: string[], flags: RunFlags, io: CliIO):
   // The API: --port, else 4450 (the SDK's default API URL) when free, else any free port.
   let port: number;
   if (flags.port !== undefined) port = parsePort(flags.port, '--port');
-  else port = await probePort('127.0.0.1', DEFAULT_PORT).then(() => DEFAULT_PORT, () => 0);
+  else port = await probePort('127.0.0.1', SCHEDULER_DEFAULTS.port).then(() => SCHEDULER_DEFAULTS.port, () => 0);
 
   let scheduler: Scheduler;
   try {

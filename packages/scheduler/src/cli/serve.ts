@@ -1,14 +1,16 @@
 /**
  * `dispatch serve`: the scheduler alone, for apps started separately (and,
- * with PostgreSQL, on several machines).
+ * with PostgreSQL, on several machines). It is the scheduler's process
+ * entry: tests and benchmarks start it with `--ready-json`.
  * @module
  */
 import { relative, resolve } from 'node:path';
 import { redactKey } from '@dispatch/core/protocol';
-import { CLI_DEFAULT_DB, CliError, type CliIO, parsePort, writeStateFile } from './common.js';
-import type { LogLevel } from '../logger.js';
+import type { Command } from 'commander';
+import { CliError, type CliContext, type CliIO, LOG_LEVELS, parseInteger, parseLogLevel, parsePort, writeStateFile } from './common.js';
+import { SCHEDULER_DEFAULTS, type SchedulerOptions } from '../options.js';
 import { Scheduler } from '../scheduler.js';
-import { DEFAULT_PORT, type SchedulerOptions } from '../options.js';
+import { isPgUrl, redactUrl } from '../store/pg/pg-store.js';
 
 /** Flags of `dispatch serve`. */
 export interface ServeFlags {
@@ -21,20 +23,69 @@ export interface ServeFlags {
   maxAttempts?: string;
   leaseMs?: string;
   claimBatch?: string;
+  requestTimeoutMs?: string;
+  concurrencyInitial?: string;
+  concurrencyMin?: string;
+  concurrencyMax?: string;
+  readyJson?: boolean;
 }
 
-const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'silent'];
+/**
+ * The line `dispatch serve --ready-json` prints to stdout once it listens.
+ * @example
+ * const ready = JSON.parse(firstLine) as ServeReady;
+ */
+export interface ServeReady {
+  url: string;
+  apiKey: string;
+  verificationKey: string;
+  pid: number;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+const d = SCHEDULER_DEFAULTS;
 
 /**
- * Runs `dispatch serve` until SIGINT/SIGTERM (a second one exits at once);
- * resolves to the exit code.
+ * Declares `dispatch serve` on the program.
+ * @example
+ * addServeCommand(program, cli);
  */
-export async function serveCommand(flags: ServeFlags, io: CliIO): Promise<number> {
-  const logLevel = (flags.logLevel ?? 'info') as LogLevel;
-  if (!LOG_LEVELS.includes(logLevel)) throw new CliError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(flags.logLevel)}`, 2);
-  const port = flags.port === undefined ? DEFAULT_PORT : parsePort(flags.port, '--port');
-  const host = flags.host ?? '127.0.0.1';
-  const options: SchedulerOptions = { port, host, logLevel };
+export function addServeCommand(program: Command, cli: CliContext): void {
+  program
+    .command('serve')
+    .description('run the scheduler alone until SIGINT/SIGTERM')
+    .option('--db <path|url>', 'SQLite file, :memory:, or postgres://user@host/db[?schema=S&pool_size=N]', d.db)
+    .option('--port <n>', 'API port, 0 for a free one', String(d.port))
+    .option('--host <host>', 'interface to bind', d.host)
+    .option('--api-key <key>', 'accepted API key, repeatable (default: DISPATCH_API_KEY, else one generated and kept in the database)', collect)
+    .option('--log-level <level>', `${LOG_LEVELS.join(', ')} (info: one line per attempt)`, d.logLevel)
+    .option('--synchronous <mode>', `SQLite durability: NORMAL (survives a process crash) or FULL (also a power loss) (default: ${d.synchronous})`)
+    .option('--max-attempts <n>', 'most attempts per call (default: bounded by the expiration only)')
+    .option('--lease-ms <n>', `lease of a claimed call, renewed while it runs; another instance takes it over once it expires (default ${d.leaseMs})`)
+    .option('--claim-batch <n>', `most calls claimed from the database at once (default ${d.claimBatch})`)
+    .option('--request-timeout-ms <n>', `timeout of one run request; past it the attempt fails with TIMEOUT (default ${d.requestTimeoutMs})`)
+    .option('--concurrency-initial <n>', `concurrency limit of an (endpoint, function) never seen before (default ${d.concurrency.initial})`)
+    .option('--concurrency-min <n>', `lowest adaptive concurrency limit (default ${d.concurrency.min})`)
+    .option('--concurrency-max <n>', `highest adaptive concurrency limit (default ${d.concurrency.max})`)
+    .option('--ready-json', 'once listening, print one line of JSON to stdout instead of the banner: {"url","apiKey","verificationKey","pid"}')
+    .addHelpText(
+      'after',
+      `
+The signing key pair and the API key are created on first start and kept in the
+database; DISPATCH_SIGNING_KEY (PEM or base64 Ed25519 private key) and
+DISPATCH_API_KEY override them.
+`,
+    )
+    .action((flags: ServeFlags) => cli.done(serveCommand(flags, cli.io)));
+}
+
+/** The scheduler options of the flags (exit 2 on a bad value). */
+function optionsOf(flags: ServeFlags, io: CliIO): SchedulerOptions {
+  const options: SchedulerOptions = {
+    port: flags.port === undefined ? d.port : parsePort(flags.port, '--port'),
+    host: flags.host ?? d.host,
+    logLevel: parseLogLevel(flags.logLevel ?? d.logLevel),
+  };
   const keys = flags.apiKey?.length ? flags.apiKey : io.env.DISPATCH_API_KEY?.trim() ? [io.env.DISPATCH_API_KEY.trim()] : [];
   if (keys.length) options.apiKeys = keys;
   if (io.env.DISPATCH_SIGNING_KEY?.trim()) options.signingKey = io.env.DISPATCH_SIGNING_KEY.trim();
@@ -43,28 +94,36 @@ export async function serveCommand(flags: ServeFlags, io: CliIO): Promise<number
     if (s !== 'NORMAL' && s !== 'FULL') throw new CliError(`--synchronous must be NORMAL or FULL, got ${JSON.stringify(flags.synchronous)}`, 2);
     options.synchronous = s;
   }
-  if (flags.maxAttempts !== undefined) {
-    const n = Number(flags.maxAttempts);
-    if (!Number.isInteger(n) || n < 1) throw new CliError(`--max-attempts must be an integer ≥ 1, got ${JSON.stringify(flags.maxAttempts)}`, 2);
-    options.maxAttempts = n;
-  }
+  if (flags.maxAttempts !== undefined) options.maxAttempts = parseInteger(flags.maxAttempts, '--max-attempts');
+  if (flags.leaseMs !== undefined) options.leaseMs = parseInteger(flags.leaseMs, '--lease-ms');
+  if (flags.claimBatch !== undefined) options.claimBatch = parseInteger(flags.claimBatch, '--claim-batch');
+  if (flags.requestTimeoutMs !== undefined) options.requestTimeoutMs = parseInteger(flags.requestTimeoutMs, '--request-timeout-ms');
   for (const [flag, value, key] of [
-    ['--lease-ms', flags.leaseMs, 'leaseMs'],
-    ['--claim-batch', flags.claimBatch, 'claimBatch'],
+    ['--concurrency-initial', flags.concurrencyInitial, 'initial'],
+    ['--concurrency-min', flags.concurrencyMin, 'min'],
+    ['--concurrency-max', flags.concurrencyMax, 'max'],
   ] as const) {
-    if (value === undefined) continue;
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new CliError(`${flag} must be an integer ≥ 1, got ${JSON.stringify(value)}`, 2);
-    options[key] = n;
+    if (value !== undefined) options.concurrency = { ...options.concurrency, [key]: parseInteger(value, flag) };
   }
-  const dbFlag = flags.db ?? CLI_DEFAULT_DB;
-  const postgres = /^postgres(ql)?:\/\//.test(dbFlag);
+  return options;
+}
+
+/**
+ * Runs `dispatch serve` until SIGINT/SIGTERM (a second one exits at once);
+ * resolves to the exit code.
+ * @example
+ * process.exitCode = await serveCommand({ port: '0' }, io);
+ */
+export async function serveCommand(flags: ServeFlags, io: CliIO): Promise<number> {
+  const options = optionsOf(flags, io);
+  const dbFlag = flags.db ?? d.db;
+  const postgres = isPgUrl(dbFlag);
   let dbShown: string;
   let db = ':memory:';
   if (postgres) {
     // Scheduler.start opens the PostgreSQL store (PgStore) for a postgres:// URL.
     options.db = dbFlag;
-    dbShown = dbFlag.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+    dbShown = redactUrl(dbFlag);
   } else {
     db = dbFlag === ':memory:' ? dbFlag : resolve(io.cwd, dbFlag);
     options.db = db;
@@ -85,25 +144,12 @@ export async function serveCommand(flags: ServeFlags, io: CliIO): Promise<number
   const removeStateFile = postgres
     ? () => {}
     : writeStateFile(db, { apiUrl: scheduler.url, apiKey: scheduler.apiKey, pid: process.pid, db, verificationKey: scheduler.verificationKey });
-  const shownKey = keys.length ? `${redactKey(scheduler.apiKey)} (given)` : scheduler.apiKey;
-  const bound = host === '0.0.0.0' || host === '::' ? ` (listening on ${host}:${scheduler.url.split(':').pop()})` : '';
-  io.stdout.write(
-    [
-      'Dispatch scheduler ready',
-      `  API URL           ${scheduler.url}${bound}   DISPATCH_API_URL`,
-      `  API key           ${shownKey}   DISPATCH_API_KEY`,
-      `  verification key  ${scheduler.verificationKey}   DISPATCH_VERIFICATION_KEY (apps verify requests with it)`,
-      `  database          ${dbShown}`,
-      `  dashboard         ${scheduler.dashboardUrl}   sign in with the API key`,
-      `  dashboard login   ${scheduler.dashboardLoginUrl()}   (a one-time link, valid for an hour)`,
-      '',
-      'Start an app with:',
-      `  DISPATCH_API_URL=${scheduler.url} DISPATCH_API_KEY=${keys.length ? '<key>' : scheduler.apiKey} \\`,
-      `  DISPATCH_VERIFICATION_KEY=${scheduler.verificationKey} \\`,
-      '  DISPATCH_ENDPOINT_URL=http://127.0.0.1:8000 node app.js',
-      '',
-    ].join('\n'),
-  );
+  if (flags.readyJson) {
+    const ready: ServeReady = { url: scheduler.url, apiKey: scheduler.apiKey, verificationKey: scheduler.verificationKey, pid: process.pid };
+    io.stdout.write(`${JSON.stringify(ready)}\n`);
+  } else {
+    io.stdout.write(banner(scheduler, dbShown, !!options.apiKeys, options.host ?? d.host));
+  }
 
   return new Promise<number>((resolveExit) => {
     let stopping = false;
@@ -133,4 +179,25 @@ export async function serveCommand(flags: ServeFlags, io: CliIO): Promise<number
     process.on('SIGINT', handlers.SIGINT);
     process.on('SIGTERM', handlers.SIGTERM);
   });
+}
+
+/** What `dispatch serve` prints for a person once it listens. */
+function banner(scheduler: Scheduler, dbShown: string, keyGiven: boolean, host: string): string {
+  const shownKey = keyGiven ? `${redactKey(scheduler.apiKey)} (given)` : scheduler.apiKey;
+  const bound = host === '0.0.0.0' || host === '::' ? ` (listening on ${host}:${scheduler.url.split(':').pop()})` : '';
+  return [
+    'Dispatch scheduler ready',
+    `  API URL           ${scheduler.url}${bound}   DISPATCH_API_URL`,
+    `  API key           ${shownKey}   DISPATCH_API_KEY`,
+    `  verification key  ${scheduler.verificationKey}   DISPATCH_VERIFICATION_KEY (apps verify requests with it)`,
+    `  database          ${dbShown}`,
+    `  dashboard         ${scheduler.dashboardUrl}   sign in with the API key`,
+    `  dashboard login   ${scheduler.dashboardLoginUrl()}   (a one-time link, valid for an hour)`,
+    '',
+    'Start an app with:',
+    `  DISPATCH_API_URL=${scheduler.url} DISPATCH_API_KEY=${keyGiven ? '<key>' : scheduler.apiKey} \\`,
+    `  DISPATCH_VERIFICATION_KEY=${scheduler.verificationKey} \\`,
+    '  DISPATCH_ENDPOINT_URL=http://127.0.0.1:8000 node app.js',
+    '',
+  ].join('\n');
 }

@@ -2,36 +2,37 @@
  * Retry delays: exponential backoff with jitter (PROTOCOL.md 8.10).
  * @module
  */
+import { SCHEDULER_DEFAULTS } from '../options.js';
 
 /**
- * How retries are spaced.
+ * How retries are spaced; defaults in `SCHEDULER_DEFAULTS.backoff`.
  * @example
  * const backoff: BackoffOptions = { initialMs: 200, maxMs: 30_000, multiplier: 2, throttledFactor: 4, jitter: 'equal' };
  */
 export interface BackoffOptions {
   /**
-   * Delay scale of the first retry, in ms (default 100).
+   * Delay scale of the first retry, in ms.
    * @example { initialMs: 250 }
    */
   initialMs?: number;
   /**
-   * Cap of any delay, in ms (default 60,000).
+   * Cap of any delay, in ms.
    * @example { maxMs: 10_000 }
    */
   maxMs?: number;
   /**
-   * Growth per consecutive failure (default 2).
+   * Growth per consecutive failure.
    * @example { multiplier: 3 }
    */
   multiplier?: number;
   /**
    * THROTTLED backs off harder: its delays are this many times longer, still
-   * within `maxMs` (default 4).
+   * within `maxMs`.
    * @example { throttledFactor: 8 }
    */
   throttledFactor?: number;
   /**
-   * - `equal` (default): half the exponential delay plus a random part of up
+   * - `equal`: half the exponential delay plus a random part of up
    *   to the other half, so delays never collapse to zero and never shrink
    *   from one failure to the next.
    * - `full`: a random delay between 0 and the exponential delay (AWS "full
@@ -55,12 +56,13 @@ export type ResolvedBackoff = Required<BackoffOptions>;
  * const b = resolveBackoff({ initialMs: 10 });
  */
 export function resolveBackoff(options: BackoffOptions = {}): ResolvedBackoff {
+  const d = SCHEDULER_DEFAULTS.backoff;
   const b: ResolvedBackoff = {
-    initialMs: options.initialMs ?? 100,
-    maxMs: options.maxMs ?? 60_000,
-    multiplier: options.multiplier ?? 2,
-    throttledFactor: options.throttledFactor ?? 4,
-    jitter: options.jitter ?? 'equal',
+    initialMs: options.initialMs ?? d.initialMs,
+    maxMs: options.maxMs ?? d.maxMs,
+    multiplier: options.multiplier ?? d.multiplier,
+    throttledFactor: options.throttledFactor ?? d.throttledFactor,
+    jitter: options.jitter ?? d.jitter,
   };
   for (const key of ['initialMs', 'maxMs', 'multiplier', 'throttledFactor'] as const) {
     if (!(Number.isFinite(b[key]) && b[key] > 0)) {

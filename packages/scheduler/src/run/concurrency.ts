@@ -10,38 +10,40 @@
  */
 import type { Status } from '@dispatch/core/protocol';
 import { concurrencyEffect } from '@dispatch/core/protocol';
+import { SCHEDULER_DEFAULTS } from '../options.js';
 
 /**
- * Bounds and steps of the adaptive limit.
+ * Bounds and steps of the adaptive limit; defaults in
+ * `SCHEDULER_DEFAULTS.concurrency`.
  * @example
  * const c: ConcurrencyOptions = { initial: 10, min: 1, max: 200 };
  */
 export interface ConcurrencyOptions {
   /**
-   * Limit of a pair never seen before (default 16).
+   * Limit of a pair never seen before (by default at most `max`).
    * @example { initial: 4 }
    */
   initial?: number;
   /**
-   * Lowest limit (default 1).
+   * Lowest limit.
    * @example { min: 2 }
    */
   min?: number;
   /**
-   * Highest limit (default 1000).
+   * Highest limit.
    * @example { max: 50 }
    */
   max?: number;
   /**
    * Additive increase: each run whose status says "increase" adds
    * `increase / limit`, so the limit grows by about `increase` per limit's
-   * worth of successful runs (default 1).
+   * worth of successful runs.
    * @example { increase: 2 }
    */
   increase?: number;
   /**
    * Multiplicative decrease: a run whose status says "decrease" multiplies the
-   * limit by this factor (default 0.5), at most once per round of requests:
+   * limit by this factor, at most once per round of requests:
    * runs started before the last decrease do not decrease it again.
    * @example { decreaseFactor: 0.7 }
    */
@@ -91,11 +93,12 @@ export class ConcurrencyController {
     options: ConcurrencyOptions = {},
     private readonly onChange?: (snapshot: ConcurrencySnapshot, previous: number) => void,
   ) {
-    this.min = options.min ?? 1;
-    this.max = options.max ?? 1000;
-    this.initial = options.initial ?? Math.min(16, this.max);
-    this.increase = options.increase ?? 1;
-    this.decreaseFactor = options.decreaseFactor ?? 0.5;
+    const d = SCHEDULER_DEFAULTS.concurrency;
+    this.min = options.min ?? d.min;
+    this.max = options.max ?? d.max;
+    this.initial = options.initial ?? Math.min(d.initial, this.max);
+    this.increase = options.increase ?? d.increase;
+    this.decreaseFactor = options.decreaseFactor ?? d.decreaseFactor;
     if (!(Number.isInteger(this.min) && this.min >= 1)) throw new RangeError(`concurrency.min must be an integer ≥ 1, got ${this.min}`);
     if (!(Number.isInteger(this.max) && this.max >= this.min)) {
       throw new RangeError(`concurrency.max must be an integer ≥ concurrency.min (${this.min}), got ${this.max}`);

@@ -83,7 +83,7 @@ export interface PgClusterOptions {
  * A running cluster.
  * @example
  * const cluster = await startPgCluster({ url, instances: 3 });
- * const client = new SchedulerClient({ apiUrl: cluster.urls[0]!, apiKey: cluster.apiKey });
+ * const client = new DispatchClient({ apiUrl: cluster.urls[0]!, apiKey: cluster.apiKey }); // @dispatch/core
  */
 export interface PgCluster {
   schema: string;

@@ -17,6 +17,7 @@ import { countsByState, listLimit, parseCursor, toListPage } from '../listing.js
 import type { AttemptRecord, CallRecord, CallState, ClaimedCall, ClaimRequest, ClaimResult, CompleteRequest, CoroutineState, ListFilter, ListPage, NewCall, Store } from '../store.js';
 import * as policy from '../policy.js';
 import { dueOnResultSql, FINISHED_SQL, WAITING_SQL } from '../policy-sql.js';
+import { SCHEDULER_DEFAULTS } from '../../options.js';
 import { GroupCommit } from './group-commit.js';
 import { migrateSqlite } from './schema.js';
 
@@ -28,7 +29,7 @@ type IError = proto.IError;
  * @example
  * await SqliteStore.open({ path: DEFAULT_SQLITE_PATH });
  */
-export const DEFAULT_SQLITE_PATH = '.dispatch/scheduler.db';
+export const DEFAULT_SQLITE_PATH = SCHEDULER_DEFAULTS.db;
 
 /**
  * Options of {@link SqliteStore.open}.
