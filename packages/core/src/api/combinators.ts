@@ -21,8 +21,14 @@ import { isDurableCall } from './call.js';
 type Results<T extends readonly unknown[]> = { -readonly [K in keyof T]: Awaited<T[K]> };
 /** Settled results of a list of calls and promises, by position. */
 type SettledResults<T extends readonly unknown[]> = { -readonly [K in keyof T]: PromiseSettledResult<Awaited<T[K]>> };
-/** What a combinator takes: a call made with `fn(...args)` (a `DurableCall`) or a promise. */
-type Item = PromiseLike<unknown>;
+/**
+ * The items a combinator takes, checked one by one: a call made with
+ * `fn(...args)` (a `DurableCall`) or a promise; anything else is a type error
+ * at its position. (Checked through a mapped type rather than a constraint,
+ * so a promise written inline, `sleep('1s').then(() => 'timeout')`, keeps
+ * its own result type.)
+ */
+type Items<T extends readonly unknown[]> = { [K in keyof T]: T[K] extends PromiseLike<unknown> ? T[K] : PromiseLike<unknown> };
 
 /**
  * Waits for every call (run in parallel) and resolves to their results in
@@ -35,11 +41,11 @@ type Item = PromiseLike<unknown>;
  * const [user, plan] = await dispatch.gather(fetchUser(id), fetchPlan(id));
  * ```
  */
-export function gather<const T extends readonly Item[]>(items: T): Promise<Results<T>>;
+export function gather<const T extends readonly unknown[]>(items: Items<T>): Promise<Results<T>>;
 /** Waits for every call of an iterable (a Set, a generator...); results in iteration order. */
 export function gather<T>(items: Iterable<PromiseLike<T>>): Promise<T[]>;
 /** Waits for every call given as an argument; results by position. */
-export function gather<const T extends readonly Item[]>(...items: T): Promise<Results<T>>;
+export function gather<const T extends readonly unknown[]>(...items: Items<T>): Promise<Results<T>>;
 export function gather(...args: unknown[]): Promise<unknown[]> {
   return combine('gather', args, 'all', (items) => Promise.all(items));
 }
@@ -54,11 +60,11 @@ export function gather(...args: unknown[]): Promise<unknown[]> {
  * const squares = await dispatch.all(numbers.map((n) => square(n)));
  * ```
  */
-export function all<const T extends readonly Item[]>(items: T): Promise<Results<T>>;
+export function all<const T extends readonly unknown[]>(items: Items<T>): Promise<Results<T>>;
 /** Waits for every call of an iterable (a Set, a generator...); results in iteration order. */
 export function all<T>(items: Iterable<PromiseLike<T>>): Promise<T[]>;
 /** Waits for every call given as an argument; results by position. */
-export function all<const T extends readonly Item[]>(...items: T): Promise<Results<T>>;
+export function all<const T extends readonly unknown[]>(...items: Items<T>): Promise<Results<T>>;
 export function all(...args: unknown[]): Promise<unknown[]> {
   return combine('all', args, 'all', (items) => Promise.all(items));
 }
@@ -74,11 +80,11 @@ export function all(...args: unknown[]): Promise<unknown[]> {
  * const failed = outcomes.filter((o) => o.status === 'rejected').length;
  * ```
  */
-export function allSettled<const T extends readonly Item[]>(items: T): Promise<SettledResults<T>>;
+export function allSettled<const T extends readonly unknown[]>(items: Items<T>): Promise<SettledResults<T>>;
 /** The outcome of every call of an iterable (a Set, a generator...), in iteration order. */
 export function allSettled<T>(items: Iterable<PromiseLike<T>>): Promise<PromiseSettledResult<T>[]>;
 /** The outcome of every call given as an argument, by position. */
-export function allSettled<const T extends readonly Item[]>(...items: T): Promise<SettledResults<T>>;
+export function allSettled<const T extends readonly unknown[]>(...items: Items<T>): Promise<SettledResults<T>>;
 export function allSettled(...args: unknown[]): Promise<PromiseSettledResult<unknown>[]> {
   return combine('allSettled', args, 'all', (items) => Promise.allSettled(items));
 }
@@ -92,11 +98,11 @@ export function allSettled(...args: unknown[]): Promise<PromiseSettledResult<unk
  * const quote = await dispatch.any(quoteFromA(order), quoteFromB(order));
  * ```
  */
-export function any<const T extends readonly Item[]>(items: T): Promise<Awaited<T[number]>>;
+export function any<const T extends readonly unknown[]>(items: Items<T>): Promise<Awaited<T[number]>>;
 /** The first success among the calls of an iterable (a Set, a generator...). */
 export function any<T>(items: Iterable<PromiseLike<T>>): Promise<T>;
 /** The first success among the calls given as arguments. */
-export function any<const T extends readonly Item[]>(...items: T): Promise<Awaited<T[number]>>;
+export function any<const T extends readonly unknown[]>(...items: Items<T>): Promise<Awaited<T[number]>>;
 export function any(...args: unknown[]): Promise<unknown> {
   return combine('any', args, 'one', (items) => Promise.any(items));
 }
@@ -111,11 +117,11 @@ export function any(...args: unknown[]): Promise<unknown> {
  * const winner = await dispatch.race(slowCall(), dispatch.sleep('10s').then(() => 'timed out'));
  * ```
  */
-export function race<const T extends readonly Item[]>(items: T): Promise<Awaited<T[number]>>;
+export function race<const T extends readonly unknown[]>(items: Items<T>): Promise<Awaited<T[number]>>;
 /** The first to settle among the calls of an iterable (a Set, a generator...). */
 export function race<T>(items: Iterable<PromiseLike<T>>): Promise<T>;
 /** The first to settle among the calls given as arguments. */
-export function race<const T extends readonly Item[]>(...items: T): Promise<Awaited<T[number]>>;
+export function race<const T extends readonly unknown[]>(...items: Items<T>): Promise<Awaited<T[number]>>;
 export function race(...args: unknown[]): Promise<unknown> {
   return combine('race', args, 'one', (items) => Promise.race(items));
 }

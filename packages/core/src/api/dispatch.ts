@@ -161,7 +161,6 @@ export class Dispatch {
   /** Where this instance logs warnings and errors. */
   readonly logger: Pick<Console, 'warn' | 'error' | 'info'>;
   readonly #functions = new Map<string, EngineFunction>();
-  readonly #options: DispatchInstanceOptions;
   readonly #endpoint: EndpointApp;
   #client: Pick<DispatchClient, 'dispatch'> | undefined;
   #inFlight = 0;
@@ -169,7 +168,6 @@ export class Dispatch {
   #warned = false;
 
   constructor(options: DispatchInstanceOptions = {}) {
-    this.#options = options;
     this.#client = options.client;
     this.logger = options.logger ?? console;
     this.config = new ResolvedConfig(options);

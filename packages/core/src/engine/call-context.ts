@@ -24,7 +24,7 @@ export interface CallOptions {
   version?: string;
 }
 
-/** What the engine needs from a durable call to start it. @internal */
+/** What the engine needs from a durable call to start it. */
 export interface CallTarget {
   /** Function name. */
   readonly function: string;

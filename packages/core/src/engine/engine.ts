@@ -26,7 +26,7 @@ import { Status } from '../status/status.js';
 import type { CallTarget } from './call-context.js';
 import { recordedRounds } from './delivery.js';
 import { drive } from './drive.js';
-import { type EngineFunction, Execution, type ExecutionHost, runContextOf } from './execution.js';
+import { type EngineFunction, Execution, runContextOf } from './execution.js';
 import { JOURNAL_TYPE_URL, Journal, JournalTooLargeError, MAX_JOURNAL_BYTES } from './journal.js';
 import { planPoll } from './poll-plan.js';
 import { exitOf, failure } from './responses.js';
@@ -75,7 +75,7 @@ export interface EngineStats {
  * const response = await engine.run(runRequest);
  * ```
  */
-export class Engine implements ExecutionHost {
+export class Engine {
   readonly registry: StatusRegistry;
   readonly dispatcher: ((calls: ICall[]) => Promise<string[]>) | undefined;
   readonly now: () => number;
