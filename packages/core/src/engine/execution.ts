@@ -20,7 +20,7 @@ import type { StatusRegistry } from '../status/registry.js';
 import type { CallGroup, CallStarter, CallTarget } from './call-context.js';
 import { fnv1a, type Journal, type Outcome } from './journal.js';
 
-/** A function as the engine sees it. @internal */
+/** A function as the engine sees it (what `dispatch.function()` registers). */
 export interface EngineFunction {
   readonly name: string;
   /** Decodes and validates the input into the argument list; throws for invalid input. */
