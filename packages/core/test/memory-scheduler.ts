@@ -1,7 +1,8 @@
 /**
  * Test helper (not part of the build): an in-memory scheduler that drives a
- * Dispatch instance's engine through the protocol messages — encoded and
- * decoded like on the wire — with no network. It plays two kinds of
+ * Dispatch instance through its in-process entry, `dispatch.runRequest()`,
+ * with protocol messages encoded and decoded like on the wire, and no
+ * network. It plays two kinds of
  * scheduler:
  * - `ours`: honours min_results/max_results, wake_on_error, state deltas and
  *   elided states, like @dispatch/scheduler;
@@ -112,7 +113,7 @@ export class MemoryScheduler {
   async #run(req: IRunRequest): Promise<IRunResponse> {
     // Through the wire encoding, as a real scheduler would.
     const bytes = proto.RunRequest.encode(req);
-    const res = await this.#dispatch.engine.run(proto.RunRequest.decode(bytes));
+    const res = await this.#dispatch.runRequest(proto.RunRequest.decode(bytes));
     return proto.RunResponse.decode(proto.RunResponse.encode(res));
   }
 

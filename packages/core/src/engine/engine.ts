@@ -147,7 +147,7 @@ export class Engine {
     }
     let journal: Journal;
     try {
-      journal = decodeState(pollResult.typedCoroutineState, fn.name);
+      journal = Journal.fromState(pollResult.typedCoroutineState, fn.name);
     } catch (err) {
       const error = err instanceof IncompatibleStateError ? err : new IncompatibleStateError(`the state is not a readable journal (${(err as Error).message})`, { cause: err });
       return this.#incompatible(fn, error);
@@ -232,21 +232,6 @@ export class Engine {
       },
     };
   }
-}
-
-/** The journal in a PollResult's state; throws an IncompatibleStateError saying why it cannot be used. */
-function decodeState(state: IAny | null | undefined, fn: string): Journal {
-  if (!state || (state.typeUrl ?? '') === '') {
-    throw new IncompatibleStateError('the PollResult carries no typed_coroutine_state (this SDK never emits the deprecated coroutine_state)');
-  }
-  if (proto.typeNameOf(state.typeUrl ?? '') !== proto.Journal.fullName) {
-    throw new IncompatibleStateError(`the state has type URL ${JSON.stringify(state.typeUrl)}, expected ${JOURNAL_TYPE_URL}`);
-  }
-  const journal = Journal.decode(state.value ?? new Uint8Array(0));
-  if (journal.function !== fn) {
-    throw new IncompatibleStateError(`the state belongs to function ${JSON.stringify(journal.function)}, not ${JSON.stringify(fn)}`);
-  }
-  return journal;
 }
 
 function randomEpoch(): number {

@@ -88,6 +88,24 @@ export class Journal {
     this.epoch = epoch >>> 0;
   }
 
+  /**
+   * The journal in a PollResult's `typed_coroutine_state`, for function `fn`;
+   * throws an IncompatibleStateError saying why the state cannot be used.
+   */
+  static fromState(state: IAny | null | undefined, fn: string): Journal {
+    if (!state || (state.typeUrl ?? '') === '') {
+      throw new IncompatibleStateError('the PollResult carries no typed_coroutine_state (this SDK never emits the deprecated coroutine_state)');
+    }
+    if (proto.typeNameOf(state.typeUrl ?? '') !== proto.Journal.fullName) {
+      throw new IncompatibleStateError(`the state has type URL ${JSON.stringify(state.typeUrl)}, expected ${JOURNAL_TYPE_URL}`);
+    }
+    const journal = Journal.decode(state.value ?? new Uint8Array(0));
+    if (journal.function !== fn) {
+      throw new IncompatibleStateError(`the state belongs to function ${JSON.stringify(journal.function)}, not ${JSON.stringify(fn)}`);
+    }
+    return journal;
+  }
+
   /** Rebuilds a journal from state bytes; throws an IncompatibleStateError saying why they cannot be used. */
   static decode(bytes: Uint8Array): Journal {
     let msg: IJournal;
