@@ -181,10 +181,18 @@ export class Dispatch {
       now: options.now,
       maxJournalBytes: options.maxJournalBytes,
     });
+    // Read at each request: the configuration may be replaced after construction (@dispatch/testing does).
+    const dispatch = this;
     this.#endpoint = {
-      maxBodyBytes: this.config.maxBodyBytes,
-      verificationKey: this.config.verificationKey,
-      logger: this.logger,
+      get maxBodyBytes() {
+        return dispatch.config.maxBodyBytes;
+      },
+      get verificationKey() {
+        return dispatch.config.verificationKey;
+      },
+      get logger() {
+        return dispatch.logger;
+      },
       hasFunction: (name) => this.hasFunction(name),
       runRequest: (request) => this.engine.run(request),
     };
