@@ -97,7 +97,14 @@ export class DurableCall<R> implements PromiseLike<R>, CallTarget {
   }
 }
 
-/** `true` for the objects `fn(...args)` returns. */
+/**
+ * `true` for the objects `fn(...args)` returns.
+ * @example
+ * ```ts
+ * isDurableCall(charge('card_1')); // true
+ * isDurableCall(charge);           // false: a function, not a call
+ * ```
+ */
 export function isDurableCall(value: unknown): value is DurableCall<unknown> {
   return value instanceof DurableCall;
 }

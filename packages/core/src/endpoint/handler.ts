@@ -62,7 +62,13 @@ export interface EndpointApp {
 
 const encoder = new TextEncoder();
 
-/** A Connect error response: `{"code","message"}` as JSON. */
+/**
+ * A Connect error response: `{"code","message"}` as JSON.
+ * @example
+ * ```ts
+ * return connectError(404, 'not_found', `no route ${JSON.stringify(path)}`);
+ * ```
+ */
 export function connectError(status: number, code: string, message: string, extra: Record<string, string> = {}): EndpointResponse {
   return {
     status,
