@@ -35,7 +35,7 @@ export { Batch, Dispatch, type DispatchFunction, type DispatchInstanceOptions, t
 export { type CallOptions, DurableCall, isDurableCall } from './api/call.js';
 export { ConfigurationError, type DispatchOptions } from './api/config.js';
 export type { DurationInput } from './api/duration.js';
-export type { RunContext } from './engine/engine.js';
+export type { RunContext } from './engine/execution.js';
 export { DispatchApiError } from './client/api-error.js';
 export { DispatchClient, type DispatchClientOptions, type ListCallsOptions, type SchedulerHealth, type WaitOptions } from './client/client.js';
 export type { CallAttempt, CallInfo, CallOutcome, CallPage, FinishedCall, UnfinishedCall } from './client/call-info.js';

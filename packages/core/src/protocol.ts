@@ -29,7 +29,7 @@ export {
   SCHEDULER_SERVICE_PATH,
 } from './protocol/constants.js';
 export { fromJson, fromJsonBytes, JsonFormatError, toJson, toJsonBytes } from './protocol/connect-json.js';
-export { connectError, type EndpointRequest, type EndpointResponse, handleEndpointRequest } from './endpoint/handler.js';
+export { connectError, type EndpointApp, type EndpointRequest, type EndpointResponse, handleEndpointRequest } from './endpoint/handler.js';
 export { ConfigurationError, DEFAULT_API_URL, DEFAULT_ENDPOINT_ADDR, parseAddress, ResolvedConfig } from './api/config.js';
 export { type DurationInput, parseDuration } from './api/duration.js';
 export { DispatchApiError, redactKey } from './client/api-error.js';

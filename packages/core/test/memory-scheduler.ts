@@ -1,7 +1,8 @@
 /**
  * Test helper (not part of the build): an in-memory scheduler that drives a
- * Dispatch instance's engine through the protocol messages — encoded and
- * decoded like on the wire — with no network. It plays two kinds of
+ * Dispatch instance through its in-process entry, `dispatch.runRequest()`,
+ * with protocol messages encoded and decoded like on the wire, and no
+ * network. It plays two kinds of
  * scheduler:
  * - `ours`: honours min_results/max_results, wake_on_error, state deltas and
  *   elided states, like @dispatch/scheduler;
@@ -10,8 +11,8 @@
  *   every result it has each time (duplicates), and retries at once, without
  *   backoff.
  */
-import type { Dispatch } from '../src/index.js';
-import { proto, Status } from '../src/protocol.js';
+import { Dispatch, type DispatchFunction } from '../src/index.js';
+import { decodeError, decodeValue, encodeArgs, proto, Status } from '../src/protocol.js';
 import type { IAny, ICall, ICallResult, IRunRequest, IRunResponse } from '../src/protocol/proto.js';
 import { isRetryable } from '../src/status/status.js';
 
@@ -27,6 +28,18 @@ interface Child {
   done: Promise<void>;
   result?: ICallResult;
   delivered: boolean;
+}
+
+/** A Poll a function answered with, as the scheduler received it. */
+export interface PollRecord {
+  /** The suspended function. */
+  function: string;
+  dispatchId: string;
+  /** The calls of the Poll, in order. */
+  calls: ICall[];
+  minResults: number;
+  maxWaitMs: number | null;
+  wakeOnError: boolean;
 }
 
 export interface MemorySchedulerOptions {
@@ -45,6 +58,8 @@ export class MemoryScheduler {
   readonly resumes = new Map<string, number>();
   /** Attempts that ended with a retryable status, per function. */
   readonly failures = new Map<string, number>();
+  /** Every Poll received, in order. */
+  readonly polls: PollRecord[] = [];
   /** Largest state sent to a resume, in bytes. */
   maxStateBytes = 0;
   readonly #dispatch: Dispatch;
@@ -98,7 +113,7 @@ export class MemoryScheduler {
   async #run(req: IRunRequest): Promise<IRunResponse> {
     // Through the wire encoding, as a real scheduler would.
     const bytes = proto.RunRequest.encode(req);
-    const res = await this.#dispatch.engine.run(proto.RunRequest.decode(bytes));
+    const res = await this.#dispatch.runRequest(proto.RunRequest.decode(bytes));
     return proto.RunResponse.decode(proto.RunResponse.encode(res));
   }
 
@@ -146,6 +161,14 @@ export class MemoryScheduler {
       }
       const poll = res.poll;
       if (!poll) throw new Error(`run of ${fn} answered neither exit nor poll`);
+      this.polls.push({
+        function: fn,
+        dispatchId: id,
+        calls: poll.calls ?? [],
+        minResults: poll.minResults ?? 0,
+        maxWaitMs: proto.durationToMs(poll.maxWait),
+        wakeOnError: !!poll.wakeOnError,
+      });
       const typed = poll.typedCoroutineState;
       if (typed) {
         stateType = typed.typeUrl ?? '';
@@ -171,7 +194,6 @@ export class MemoryScheduler {
         children.push(child);
       }
       children = children.filter((c) => !c.delivered);
-      const outstanding = () => children;
       const ready = () => children.filter((c) => c.result);
       const min = ours ? Math.min(poll.minResults || 1, Math.max(1, children.length)) : 1;
       const maxWait = proto.durationToMs(poll.maxWait) ?? 300_000;
@@ -224,4 +246,32 @@ export class MemoryScheduler {
       attempts = 0;
     }
   }
+}
+
+/**
+ * A Dispatch app driven by a {@link MemoryScheduler}: `mode` 'cache' keeps
+ * suspended executions warm, 'replay' replays the journal on every resume.
+ * `run(fn, ...args)` runs a call to completion and decodes its outcome.
+ */
+export function memoryApp(mode: 'cache' | 'replay', options: MemorySchedulerOptions = {}) {
+  const holder: { s?: MemoryScheduler } = {};
+  const dispatch = new Dispatch({
+    env: {},
+    endpointUrl: 'http://app.test',
+    verificationKey: null,
+    logger: { warn() {}, error() {}, info() {} },
+    cache: mode === 'cache' ? undefined : false,
+    client: { dispatch: (calls) => (holder.s as MemoryScheduler).client.dispatch(calls) },
+  });
+  const scheduler = new MemoryScheduler(dispatch, options);
+  holder.s = scheduler;
+  const run = async <A extends unknown[], R>(fn: DispatchFunction<A, R>, ...args: A) => {
+    const outcome = await scheduler.call(fn.functionName, encodeArgs(args));
+    return {
+      status: outcome.status,
+      value: outcome.output ? (decodeValue(outcome.output) as R) : undefined,
+      error: outcome.error ? decodeError(outcome.error, outcome.status, dispatch.registry) : undefined,
+    };
+  };
+  return { dispatch, scheduler, run };
 }

@@ -4,46 +4,10 @@
  * combinator hands it over without awaiting.
  * @module
  */
+import { type CallGroup, type CallOptions, type CallStarter, type CallTarget, callContext } from '../engine/call-context.js';
 import type { IAny } from '../protocol/proto.js';
 
-/** Options of one call. */
-export interface CallOptions {
-  /** Longest time the call may take, retries included (the scheduler may cap it). @example '10m' */
-  expirationMs?: number;
-  /** Application version selector (not supported by every scheduler). */
-  version?: string;
-}
-
-/** What the engine needs from a durable call to start it. */
-export interface CallTarget {
-  /** Function name. */
-  readonly function: string;
-  /** Endpoint URL; undefined for a function of this app (the app's own endpoint). */
-  readonly endpoint: string | undefined;
-  /** Encoded input (a google.protobuf.Value list for TypeScript functions). */
-  readonly input: IAny;
-  /** `true` for raw calls: the awaited value is the exact output `Any`. */
-  readonly raw: boolean;
-  readonly options: CallOptions;
-}
-
-/**
- * Something that starts durable calls: the engine's execution, found from the
- * async context of a running Dispatch function.
- * @internal
- */
-export interface CallStarter {
-  startCall<R>(call: DurableCall<R>, group?: CallGroup): Promise<R>;
-}
-
-/** How a combinator consumes a set of calls; used to choose poll parameters. @internal */
-export interface CallGroup {
-  /** 'all': the caller needs every result (gather/all/allSettled); 'one': the first one (race/any). */
-  readonly needs: 'all' | 'one';
-}
-
-/** Resolves the starter of the current Dispatch function, if any. Set by the engine. @internal */
-export const callContext: { current: () => CallStarter | undefined } = { current: () => undefined };
+export type { CallOptions };
 
 /**
  * A call of a Dispatch function, created by `fn(...args)`. It is lazy: it
@@ -133,7 +97,14 @@ export class DurableCall<R> implements PromiseLike<R>, CallTarget {
   }
 }
 
-/** `true` for the objects `fn(...args)` returns. */
+/**
+ * `true` for the objects `fn(...args)` returns.
+ * @example
+ * ```ts
+ * isDurableCall(charge('card_1')); // true
+ * isDurableCall(charge);           // false: a function, not a call
+ * ```
+ */
 export function isDurableCall(value: unknown): value is DurableCall<unknown> {
   return value instanceof DurableCall;
 }

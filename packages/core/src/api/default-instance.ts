@@ -8,7 +8,7 @@
 import type { DurableCall } from './call.js';
 import type { DurationInput } from './duration.js';
 import { type Batch, Dispatch, type DispatchFunction, type FunctionOptions } from './dispatch.js';
-import type { RunContext } from '../engine/engine.js';
+import type { RunContext } from '../engine/execution.js';
 import type { IAny } from '../protocol/proto.js';
 import { type Class, defaultStatusRegistry, type StatusHandler } from '../status/registry.js';
 
@@ -38,32 +38,8 @@ export function batch(): Batch {
   return defaultDispatch().batch();
 }
 
-/** See {@link Dispatch.gather}. @example `const [a, b] = await dispatch.gather(f(1), f(2));` */
-export function gather<T extends readonly unknown[]>(items: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }>;
-export function gather<T extends readonly unknown[]>(...items: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }>;
-export function gather(...items: unknown[]): Promise<unknown[]> {
-  return defaultDispatch().gather(...items) as Promise<unknown[]>;
-}
-
-/** See {@link Dispatch.all}. @example `await dispatch.all([f(1), f(2)])` */
-export function all<T extends readonly unknown[]>(items: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
-  return defaultDispatch().all(items);
-}
-
-/** See {@link Dispatch.allSettled}. @example `await dispatch.allSettled([f(1), f(2)])` */
-export function allSettled<T extends readonly unknown[]>(items: T): Promise<{ -readonly [K in keyof T]: PromiseSettledResult<Awaited<T[K]>> }> {
-  return defaultDispatch().allSettled(items);
-}
-
-/** See {@link Dispatch.any}. @example `await dispatch.any([f(1), f(2)])` */
-export function any<T extends readonly unknown[]>(items: T): Promise<Awaited<T[number]>> {
-  return defaultDispatch().any(items);
-}
-
-/** See {@link Dispatch.race}. @example `await dispatch.race([f(1), dispatch.sleep('10s')])` */
-export function race<T extends readonly unknown[]>(items: T): Promise<Awaited<T[number]>> {
-  return defaultDispatch().race(items);
-}
+// The combinators need no instance: `dispatch.race` on an instance is the same function.
+export { all, allSettled, any, gather, race } from './combinators.js';
 
 /** See {@link Dispatch.sleep}. @example `await dispatch.sleep('5m')` */
 export function sleep(duration: DurationInput): Promise<void> {

@@ -5,14 +5,16 @@
  */
 import type { z } from 'zod';
 import { type CallOptions, DurableCall, isDurableCall } from './call.js';
+import * as combinators from './combinators.js';
 import { DispatchClient } from '../client/client.js';
 import { ConfigurationError, type DispatchOptions, ResolvedConfig } from './config.js';
 import { parseDuration, type DurationInput } from './duration.js';
-import { Engine, type EngineFunction, type RunContext, currentExecution } from '../engine/engine.js';
+import { Engine } from '../engine/engine.js';
+import { currentExecution, type EngineFunction, type RunContext } from '../engine/execution.js';
 import { InvalidArgumentError } from '../status/errors.js';
-import { type EndpointRequest, type EndpointResponse, handleEndpointRequest } from '../endpoint/handler.js';
+import { type EndpointApp, type EndpointRequest, type EndpointResponse, handleEndpointRequest } from '../endpoint/handler.js';
 import { FUNCTION_NAME_PATTERN } from '../protocol/constants.js';
-import type { IAny, ICall } from '../protocol/proto.js';
+import type { IAny, ICall, IRunRequest, IRunResponse } from '../protocol/proto.js';
 import { decodeArgs, encodeArgs } from '../serde/serde.js';
 import type { Status } from '../status/status.js';
 import { type Class, defaultStatusRegistry, type StatusHandler, StatusRegistry } from '../status/registry.js';
@@ -136,9 +138,6 @@ export interface DispatchInstanceOptions extends DispatchOptions {
   maxJournalBytes?: number;
 }
 
-type Awaitable = readonly unknown[];
-type Results<T extends Awaitable> = { -readonly [K in keyof T]: Awaited<T[K]> };
-
 /**
  * A Dispatch instance. Most apps use the default instance through the
  * module functions (`dispatch.function(...)`), configured from the
@@ -162,14 +161,13 @@ export class Dispatch {
   /** Where this instance logs warnings and errors. */
   readonly logger: Pick<Console, 'warn' | 'error' | 'info'>;
   readonly #functions = new Map<string, EngineFunction>();
-  readonly #options: DispatchInstanceOptions;
+  readonly #endpoint: EndpointApp;
   #client: Pick<DispatchClient, 'dispatch'> | undefined;
   #inFlight = 0;
   #drained: (() => void)[] = [];
   #warned = false;
 
   constructor(options: DispatchInstanceOptions = {}) {
-    this.#options = options;
     this.#client = options.client;
     this.logger = options.logger ?? console;
     this.config = new ResolvedConfig(options);
@@ -183,6 +181,21 @@ export class Dispatch {
       now: options.now,
       maxJournalBytes: options.maxJournalBytes,
     });
+    // Read at each request: the configuration may be replaced after construction (@dispatch/testing does).
+    const dispatch = this;
+    this.#endpoint = {
+      get maxBodyBytes() {
+        return dispatch.config.maxBodyBytes;
+      },
+      get verificationKey() {
+        return dispatch.config.verificationKey;
+      },
+      get logger() {
+        return dispatch.logger;
+      },
+      hasFunction: (name) => this.hasFunction(name),
+      runRequest: (request) => this.engine.run(request),
+    };
   }
 
   /** The API client (created on first use; needs an API key). */
@@ -318,40 +331,39 @@ export class Dispatch {
   }
 
   /**
-   * Waits for all items (calls run in parallel) and returns their results in
-   * order; fails on the first error. Takes calls as arguments
-   * (`gather(a(), b())`) or one array.
-   *
-   * @example
-   * ```ts
-   * const paths = await dispatch.gather(...clients.map((c) => generateInvoice(c)));
-   * ```
+   * Waits for every call and resolves to their results in order; fails on the
+   * first error. Takes calls as arguments or one iterable. See {@link combinators.gather}.
+   * @example `const paths = await dispatch.gather(...clients.map((c) => generateInvoice(c)));`
    */
-  gather<T extends Awaitable>(items: T): Promise<Results<T>>;
-  gather<T extends Awaitable>(...items: T): Promise<Results<T>>;
-  gather(...items: unknown[]): Promise<unknown[]> {
-    return Promise.all(group(spread(items), 'all'));
-  }
+  readonly gather: typeof combinators.gather = combinators.gather;
 
-  /** Like `Promise.all` over calls, with one poll for all of them. @example `await dispatch.all([a(), b()])` */
-  all<T extends Awaitable>(items: T): Promise<Results<T>> {
-    return Promise.all(group(items, 'all')) as Promise<Results<T>>;
-  }
+  /**
+   * Like `Promise.all` over calls, with one poll for all of them. Takes calls
+   * as arguments or one iterable. See {@link combinators.all}.
+   * @example `const [a, b] = await dispatch.all(double(1), double(2));`
+   */
+  readonly all: typeof combinators.all = combinators.all;
 
-  /** Like `Promise.allSettled` over calls. @example `await dispatch.allSettled([a(), b()])` */
-  allSettled<T extends Awaitable>(items: T): Promise<{ -readonly [K in keyof T]: PromiseSettledResult<Awaited<T[K]>> }> {
-    return Promise.allSettled(group(items, 'all')) as never;
-  }
+  /**
+   * Like `Promise.allSettled` over calls. Takes calls as arguments or one
+   * iterable. See {@link combinators.allSettled}.
+   * @example `const outcomes = await dispatch.allSettled(users.map((u) => sendEmail(u)));`
+   */
+  readonly allSettled: typeof combinators.allSettled = combinators.allSettled;
 
-  /** The first success; an `AggregateError` of every failure if all fail. @example `await dispatch.any([a(), b()])` */
-  any<T extends Awaitable>(items: T): Promise<Awaited<T[number]>> {
-    return Promise.any(group(items, 'one')) as Promise<Awaited<T[number]>>;
-  }
+  /**
+   * The first success; an `AggregateError` of every failure if all fail.
+   * Takes calls as arguments or one iterable. See {@link combinators.any}.
+   * @example `const quote = await dispatch.any(quoteFromA(order), quoteFromB(order));`
+   */
+  readonly any: typeof combinators.any = combinators.any;
 
-  /** The first to settle, success or failure. @example `await dispatch.race([call(), dispatch.sleep('10s')])` */
-  race<T extends Awaitable>(items: T): Promise<Awaited<T[number]>> {
-    return Promise.race(group(items, 'one')) as Promise<Awaited<T[number]>>;
-  }
+  /**
+   * The first to settle, success or failure. Takes calls as arguments or one
+   * iterable. See {@link combinators.race}.
+   * @example `const winner = await dispatch.race(call(), dispatch.sleep('10s').then(() => 'timeout'));`
+   */
+  readonly race: typeof combinators.race = combinators.race;
 
   /**
    * A durable timer. Inside a Dispatch function the function is suspended
@@ -425,16 +437,43 @@ export class Dispatch {
   /**
    * The framework-free endpoint handler: `{ method, url, headers, body }` in,
    * `{ status, headers, body }` out. Adapters only convert to and from it.
+   * @example `sendResponse(res, await dispatch.handler({ method: 'POST', url: req.url, headers: req.headers, body }));`
    */
-  readonly handler = async (request: EndpointRequest): Promise<EndpointResponse> => {
+  readonly handler = (request: EndpointRequest): Promise<EndpointResponse> => {
     this.#warnUnverified();
+    return this.#track(() => handleEndpointRequest(this.#endpoint, request));
+  };
+
+  /**
+   * Runs one decoded `RunRequest` and resolves to its `RunResponse`: the
+   * protocol objects themselves, with no bytes, no HTTP and no signature.
+   * This is the entry of an in-process transport (a scheduler running in the
+   * app's process hands its requests to the app directly); over HTTP,
+   * {@link handler} decodes, verifies and calls it. Counted in
+   * {@link inFlight} and awaited by {@link drain} like a request to the
+   * handler. An unknown function is answered with NOT_FOUND in the response;
+   * it rejects only on a bug of the SDK.
+   *
+   * @example
+   * ```ts
+   * const response = await dispatch.runRequest({ function: 'greet', dispatchId: 'A1', input: encodeArgs(['Jane']) });
+   * if (response.exit) console.log(response.status, response.exit.result);
+   * else console.log('suspended on', response.poll?.calls?.length, 'calls');
+   * ```
+   */
+  runRequest(request: IRunRequest): Promise<IRunResponse> {
+    return this.#track(() => this.engine.run(request));
+  }
+
+  /** Counts `work` in {@link inFlight} until it ends, then wakes {@link drain} when nothing is left. */
+  async #track<T>(work: () => Promise<T>): Promise<T> {
     this.#inFlight++;
     try {
-      return await handleEndpointRequest(this, request);
+      return await work();
     } finally {
       if (--this.#inFlight === 0) for (const resolve of this.#drained.splice(0)) resolve();
     }
-  };
+  }
 
   /** Number of requests being handled. */
   get inFlight(): number {
@@ -496,15 +535,6 @@ export class Dispatch {
 function isListSchema(schema: z.ZodType): boolean {
   const def = (schema as unknown as { _zod?: { def?: { type?: string } } })._zod?.def;
   return def?.type === 'tuple' || def?.type === 'array';
-}
-
-function spread(items: unknown[]): readonly unknown[] {
-  return items.length === 1 && Array.isArray(items[0]) ? (items[0] as unknown[]) : items;
-}
-
-function group(items: Iterable<unknown>, needs: 'all' | 'one'): unknown[] {
-  const g = { needs };
-  return Array.from(items, (item) => (isDurableCall(item) ? item.start(g) : item));
 }
 
 export { ConfigurationError };

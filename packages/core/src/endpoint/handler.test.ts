@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Dispatch } from '../api/dispatch.js';
 import { PermanentError, TemporaryError } from '../status/errors.js';
+import { type EndpointApp, handleEndpointRequest } from './handler.js';
 import { type DispatchServer, startServer } from './node-server.js';
 import * as proto from '../protocol/proto.js';
 import { decodeValue, encodeArgs } from '../serde/serde.js';
@@ -222,5 +223,44 @@ describe('endpoint fuzz', () => {
     expect(counts.get(200) ?? 0).toBeGreaterThan(0);
     expect(counts.get(400) ?? 0).toBeGreaterThan(0);
     expect((counts.get(401) ?? 0) + (counts.get(403) ?? 0)).toBeGreaterThan(0);
+  });
+});
+
+describe('endpoint handler contract', () => {
+  // The handler needs only an EndpointApp: limits, key, logger, which functions
+  // exist, and a way to run one request. Here an app of its own: its own key
+  // and body limit, exposing two of a Dispatch instance's functions.
+  const dispatch = makeApp(false);
+  const runs: string[] = [];
+  const app: EndpointApp = {
+    maxBodyBytes: 1024,
+    verificationKey: keys.publicKey,
+    logger: silent,
+    hasFunction: (name) => name === 'add' || name === 'echo',
+    runRequest: (request) => {
+      runs.push(request.function ?? '');
+      return dispatch.runRequest(request);
+    },
+  };
+  const url = `http://app.test${RUN}`;
+  const signedRequest = (body: Uint8Array) => ({
+    method: 'POST',
+    url: RUN,
+    headers: { host: 'app.test', 'content-type': 'application/proto', ...signRequest({ method: 'POST', url, contentType: 'application/proto', body, privateKey: keys.privateKey }) },
+    body,
+  });
+
+  it('verifies with the app key, checks the app limit and functions, and runs through app.runRequest', async () => {
+    const ok = await handleEndpointRequest(app, signedRequest(runRequest('add', [20, 22])));
+    expect(ok.status).toBe(200);
+    expect(decodeValue(proto.RunResponse.decode(ok.body).exit?.result?.output)).toBe(42);
+    const unsigned = await handleEndpointRequest(app, { ...signedRequest(runRequest('add', [1, 1])), headers: { 'content-type': 'application/proto' } });
+    expect(unsigned.status).toBe(401);
+    const tooLarge = await handleEndpointRequest(app, signedRequest(runRequest('echo', ['x'.repeat(2000)])));
+    expect(tooLarge.status).toBe(413);
+    // `flaky` is registered on the instance, but this app does not expose it.
+    const hidden = await handleEndpointRequest(app, signedRequest(runRequest('flaky', [])));
+    expect(hidden.status).toBe(404);
+    expect(runs).toEqual(['add']);
   });
 });

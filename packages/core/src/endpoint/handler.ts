@@ -4,13 +4,12 @@
  * Adapters (node:http, Express, Fastify, NestJS) only convert to and from it.
  * @module
  */
-import { fromJson, toJson } from '../protocol/connect-json.js';
-import type { Dispatch } from '../api/dispatch.js';
-import * as proto from '../protocol/proto.js';
-import type { IRunRequest } from '../protocol/proto.js';
-import { verifyRequest } from '../signature/signature.js';
+import type { KeyObject } from 'node:crypto';
 import { encodingOf, RUN_PATH } from '../protocol/constants.js';
-
+import { fromJson, toJson } from '../protocol/connect-json.js';
+import * as proto from '../protocol/proto.js';
+import type { IRunRequest, IRunResponse } from '../protocol/proto.js';
+import { verifyRequest } from '../signature/signature.js';
 
 /** A request as an adapter hands it over. */
 export interface EndpointRequest {
@@ -31,9 +30,45 @@ export interface EndpointResponse {
   body: Uint8Array;
 }
 
+/**
+ * What the endpoint handler needs from an app: its limits and key, a
+ * logger, which functions exist, and a way to run one request. `Dispatch`
+ * provides one; another host (a test, a custom runtime) can too.
+ *
+ * @example
+ * ```ts
+ * const app: EndpointApp = {
+ *   maxBodyBytes: 16 * 1024 * 1024,
+ *   verificationKey: undefined, // accept unsigned requests
+ *   logger: console,
+ *   hasFunction: (name) => name === 'greet',
+ *   runRequest: (request) => engine.run(request),
+ * };
+ * const response = await handleEndpointRequest(app, { method: 'POST', url: RUN_PATH, headers, body });
+ * ```
+ */
+export interface EndpointApp {
+  /** Largest request body accepted, in bytes (413 above). */
+  readonly maxBodyBytes: number;
+  /** The public key request signatures are verified with; `undefined` accepts unsigned requests. */
+  readonly verificationKey: KeyObject | undefined;
+  /** Where internal errors are logged. */
+  readonly logger: Pick<Console, 'error'>;
+  /** `true` if a function of this name exists (404 otherwise). */
+  hasFunction(name: string): boolean;
+  /** Runs one decoded RunRequest to its RunResponse. */
+  runRequest(request: IRunRequest): Promise<IRunResponse>;
+}
+
 const encoder = new TextEncoder();
 
-/** A Connect error response: `{"code","message"}` as JSON. */
+/**
+ * A Connect error response: `{"code","message"}` as JSON.
+ * @example
+ * ```ts
+ * return connectError(404, 'not_found', `no route ${JSON.stringify(path)}`);
+ * ```
+ */
 export function connectError(status: number, code: string, message: string, extra: Record<string, string> = {}): EndpointResponse {
   return {
     status,
@@ -47,19 +82,27 @@ function header(headers: EndpointRequest['headers'], name: string): string | und
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
-
-/** Handles one request to the endpoint. Never throws. */
-export async function handleEndpointRequest(dispatch: Dispatch, request: EndpointRequest): Promise<EndpointResponse> {
+/**
+ * Handles one request to the endpoint: route, method, body limit, content
+ * type, signature, decoding, then `app.runRequest`, and the response encoded
+ * like the request. Never throws.
+ *
+ * @example
+ * ```ts
+ * const response = await handleEndpointRequest(app, { method: 'POST', url: RUN_PATH, headers, body });
+ * ```
+ */
+export async function handleEndpointRequest(app: EndpointApp, request: EndpointRequest): Promise<EndpointResponse> {
   try {
-    return await handle(dispatch, request);
+    return await handle(app, request);
   } catch (err) {
     // A bug of ours or of the function's environment: no stack trace in the body.
-    dispatch.logger.error('[dispatch] internal error while handling a run request:', err);
+    app.logger.error('[dispatch] internal error while handling a run request:', err);
     return connectError(500, 'internal', 'internal error while handling the run request; see the endpoint logs');
   }
 }
 
-async function handle(dispatch: Dispatch, request: EndpointRequest): Promise<EndpointResponse> {
+async function handle(app: EndpointApp, request: EndpointRequest): Promise<EndpointResponse> {
   const queryAt = request.url.indexOf('?');
   const path = queryAt < 0 ? request.url : request.url.slice(0, queryAt);
   if (!path.endsWith(RUN_PATH)) {
@@ -68,7 +111,7 @@ async function handle(dispatch: Dispatch, request: EndpointRequest): Promise<End
   if (request.method.toUpperCase() !== 'POST') {
     return connectError(405, 'unimplemented', `method ${request.method} is not allowed: use POST`, { allow: 'POST' });
   }
-  const limit = dispatch.config.maxBodyBytes;
+  const limit = app.maxBodyBytes;
   if (request.body.length > limit) {
     return connectError(413, 'resource_exhausted', `request body of ${request.body.length} bytes is over the limit of ${limit} bytes`);
   }
@@ -82,7 +125,7 @@ async function handle(dispatch: Dispatch, request: EndpointRequest): Promise<End
     );
   }
 
-  const key = dispatch.config.verificationKey;
+  const key = app.verificationKey;
   if (key) {
     const result = verifyRequest({
       method: request.method,
@@ -106,11 +149,11 @@ async function handle(dispatch: Dispatch, request: EndpointRequest): Promise<End
   }
   const name = runRequest.function ?? '';
   if (name === '') return connectError(400, 'invalid_argument', 'function is required');
-  if (!dispatch.hasFunction(name)) {
+  if (!app.hasFunction(name)) {
     return connectError(404, 'not_found', `function ${JSON.stringify(name)} does not exist on this endpoint`);
   }
 
-  const response = await dispatch.engine.run(runRequest);
+  const response = await app.runRequest(runRequest);
   if (encoding === 'json') {
     return {
       status: 200,

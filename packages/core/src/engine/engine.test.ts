@@ -7,34 +7,13 @@ import { describe, expect, it } from 'vitest';
 import { Dispatch, type DispatchFunction } from '../api/dispatch.js';
 import { PermanentError, TemporaryError } from '../status/errors.js';
 import * as proto from '../protocol/proto.js';
-import { decodeError, decodeValue, encodeArgs } from '../serde/serde.js';
+import { decodeArgs, decodeValue, encodeArgs } from '../serde/serde.js';
 import { Status } from '../status/status.js';
-import { MemoryScheduler, type MemorySchedulerOptions } from '../../test/memory-scheduler.js';
+import { MemoryScheduler, memoryApp } from '../../test/memory-scheduler.js';
 
 const silent = { warn() {}, error() {}, info() {} };
 
-function setup(mode: 'cache' | 'replay', options: MemorySchedulerOptions = {}) {
-  const holder: { s?: MemoryScheduler } = {};
-  const dispatch = new Dispatch({
-    env: {},
-    endpointUrl: 'http://app.test',
-    verificationKey: null,
-    logger: silent,
-    cache: mode === 'cache' ? undefined : false,
-    client: { dispatch: (calls) => (holder.s as MemoryScheduler).client.dispatch(calls) },
-  });
-  const scheduler = new MemoryScheduler(dispatch, options);
-  holder.s = scheduler;
-  const run = async <A extends unknown[], R>(fn: DispatchFunction<A, R>, ...args: A) => {
-    const outcome = await scheduler.call(fn.functionName, encodeArgs(args));
-    return {
-      status: outcome.status,
-      value: outcome.output ? (decodeValue(outcome.output) as R) : undefined,
-      error: outcome.error ? decodeError(outcome.error, outcome.status, dispatch.registry) : undefined,
-    };
-  };
-  return { dispatch, scheduler, run };
-}
+const setup = memoryApp;
 
 const modes = ['cache', 'replay'] as const;
 
@@ -223,10 +202,14 @@ describe.each(modes)('engine (%s)', (mode) => {
         anyError = `${(err as Error).name}:${(err as AggregateError).errors.length}`;
       }
       const raced = await dispatch.race([double(6), double(7)]);
-      return { all, settled: settled.map((s) => s.status), any, anyError, raced: typeof raced };
+      return { all, settled: settled.map((s) => s.status), any, anyError, raced };
     });
     const result = await run(combos);
-    expect(result.value).toEqual({ all: [2, 4, 6], settled: ['fulfilled', 'rejected'], any: 10, anyError: 'AggregateError:2', raced: 'number' });
+    // double(6) is started first and finishes first: its result is delivered first and wins the race.
+    expect(result.value).toEqual({ all: [2, 4, 6], settled: ['fulfilled', 'rejected'], any: 10, anyError: 'AggregateError:2', raced: 12 });
+    // One poll per turn: the calls started in one turn go out together, in order, in one Poll.
+    const sent = scheduler.polls.filter((p) => p.function === 'combos' && p.calls.length > 0).map((p) => p.calls.map((c) => decodeArgs(c.input)[0]));
+    expect(sent).toEqual([[1, 2, 3], [4, -1], [-2, 5], [-3, -4], [6, 7]]);
     expect(scheduler.runs.get('double')).toBe(11);
   });
 
@@ -252,7 +235,7 @@ describe.each(modes)('engine (%s)', (mode) => {
   });
 
   it('runs steps once and journals their results; durable sleep and sleep as a race timeout', async () => {
-    const { dispatch, run } = setup(mode);
+    const { dispatch, run, scheduler } = setup(mode);
     let stepRuns = 0;
     const echo = dispatch.function(async function echo(x: unknown) {
       return x;
@@ -267,16 +250,24 @@ describe.each(modes)('engine (%s)', (mode) => {
         return { eur: 1.1, at: new Date(0) };
       });
       const echoed = await echo(rate);
-      const started = Date.now();
+      // Timestamps taken in steps are journaled: a replay sees the times of the first run.
+      const started = await dispatch.step('before sleep', () => Date.now());
       await dispatch.sleep('1s');
-      const slept = Date.now() - started >= 900 || mode === 'replay';
+      const woke = await dispatch.step('after sleep', () => Date.now());
       const raced = await dispatch.race([never(), dispatch.sleep(1000).then(() => 'timeout')]);
-      return { echoed, slept, raced };
+      return { echoed, slept: woke - started >= 900, raced };
     });
     const result = await run(flow);
     expect(result.status).toBe(Status.OK);
     expect(result.value).toEqual({ echoed: { eur: 1.1, at: new Date(0) }, slept: true, raced: 'timeout' });
     expect(stepRuns).toBe(1);
+    // The sleep is a timer poll (no calls, max_wait 1 s), and so is the race's timeout beside its call.
+    const polls = scheduler.polls.filter((p) => p.function === 'flow').map((p) => ({ calls: p.calls.map((c) => c.function), maxWaitMs: p.maxWaitMs }));
+    expect(polls).toEqual([
+      { calls: ['echo'], maxWaitMs: 300_000 },
+      { calls: [], maxWaitMs: 1000 },
+      { calls: ['never'], maxWaitMs: 1000 },
+    ]);
   });
 
   it('fn.dispatch() inside a function dispatches once across replays', async () => {

@@ -14,6 +14,7 @@
 import * as proto from '../protocol/proto.js';
 import type { IAny, IError, IJournal, IOperation, IOutcome } from '../protocol/proto.js';
 import { OperationKind } from '../protocol/proto.js';
+import { IncompatibleStateError, PermanentError } from '../status/errors.js';
 
 /**
  * Format version written into every journal; other versions are refused (INCOMPATIBLE_STATE).
@@ -49,10 +50,11 @@ export interface Outcome {
   opsStarted: number;
 }
 
-/** A journal that cannot be used: its reason becomes an INCOMPATIBLE_STATE error. */
-export class JournalError extends Error {
-  override name = 'IncompatibleStateError';
-}
+/**
+ * A journal past its size limit: the function fails with PERMANENT_ERROR
+ * (retrying would only grow it again).
+ */
+export class JournalTooLargeError extends PermanentError {}
 
 /** 32-bit FNV-1a of bytes (input hashes). */
 export function fnv1a(bytes: Uint8Array): number {
@@ -95,16 +97,34 @@ export class Journal {
     this.epoch = epoch >>> 0;
   }
 
-  /** Rebuilds a journal from state bytes; throws JournalError if they cannot be used. */
+  /**
+   * The journal in a PollResult's `typed_coroutine_state`, for function `fn`;
+   * throws an IncompatibleStateError saying why the state cannot be used.
+   */
+  static fromState(state: IAny | null | undefined, fn: string): Journal {
+    if (!state || (state.typeUrl ?? '') === '') {
+      throw new IncompatibleStateError('the PollResult carries no typed_coroutine_state (this SDK never emits the deprecated coroutine_state)');
+    }
+    if (proto.typeNameOf(state.typeUrl ?? '') !== proto.Journal.fullName) {
+      throw new IncompatibleStateError(`the state has type URL ${JSON.stringify(state.typeUrl)}, expected ${JOURNAL_TYPE_URL}`);
+    }
+    const journal = Journal.decode(state.value ?? new Uint8Array(0));
+    if (journal.function !== fn) {
+      throw new IncompatibleStateError(`the state belongs to function ${JSON.stringify(journal.function)}, not ${JSON.stringify(fn)}`);
+    }
+    return journal;
+  }
+
+  /** Rebuilds a journal from state bytes; throws an IncompatibleStateError saying why they cannot be used. */
   static decode(bytes: Uint8Array): Journal {
     let msg: IJournal;
     try {
       msg = proto.Journal.decode(bytes);
     } catch (err) {
-      throw new JournalError(`the state is not a readable journal (${(err as Error).message})`);
+      throw new IncompatibleStateError(`the state is not a readable journal (${(err as Error).message})`);
     }
     if (msg.version !== JOURNAL_VERSION) {
-      throw new JournalError(`the state was written by journal format version ${msg.version}; this SDK reads version ${JOURNAL_VERSION}`);
+      throw new IncompatibleStateError(`the state was written by journal format version ${msg.version}; this SDK reads version ${JOURNAL_VERSION}`);
     }
     const j = new Journal(msg.function ?? '', msg.input ?? { typeUrl: '', value: new Uint8Array(0) }, msg.epoch ?? 0);
     for (const op of msg.operations ?? []) {
@@ -117,7 +137,7 @@ export class Journal {
     }
     for (const o of msg.outcomes ?? []) {
       const position = o.position ?? 0;
-      if (position >= j.ops.length) throw new JournalError(`the journal records an outcome for operation ${position} of ${j.ops.length}`);
+      if (position >= j.ops.length) throw new IncompatibleStateError(`the journal records an outcome for operation ${position} of ${j.ops.length}`);
       j.outcomes.push({
         position,
         output: o.output,
