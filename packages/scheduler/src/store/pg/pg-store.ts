@@ -147,7 +147,10 @@ export interface PgUrlParts {
   preparedStatements?: boolean;
 }
 
-/** True for `postgres://` and `postgresql://` URLs. */
+/**
+ * True for `postgres://` and `postgresql://` URLs, in any case.
+ * @example isPgUrl('POSTGRES://db.internal/app') // true; isPgUrl('.dispatch/dispatch.db') // false
+ */
 export function isPgUrl(text: string): boolean {
   return /^postgres(ql)?:\/\//i.test(text);
 }
