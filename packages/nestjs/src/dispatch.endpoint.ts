@@ -26,34 +26,40 @@ import type { DispatchModuleOptions } from './dispatch-module-options.interface.
  */
 @Injectable()
 export class DispatchEndpoint implements OnModuleInit, BeforeApplicationShutdown {
-  private mounted = false;
+  #mounted = false;
 
+  readonly #host: HttpAdapterHost;
+  readonly #dispatch: Dispatch;
+  readonly #options: DispatchModuleOptions;
   constructor(
-    private readonly host: HttpAdapterHost,
-    private readonly dispatch: Dispatch,
-    @Inject(DISPATCH_MODULE_OPTIONS) private readonly options: DispatchModuleOptions,
+    host: HttpAdapterHost,
+    dispatch: Dispatch,
+    @Inject(DISPATCH_MODULE_OPTIONS) options: DispatchModuleOptions,
   ) {
-    this.mount();
+    this.#options = options;
+    this.#dispatch = dispatch;
+    this.#host = host;
+    this.#mount();
   }
 
   onModuleInit(): void {
-    this.mount();
+    this.#mount();
   }
 
   beforeApplicationShutdown(): Promise<void> {
-    return this.dispatch.drain();
+    return this.#dispatch.drain();
   }
 
-  private mount(): void {
-    const adapter = this.host?.httpAdapter;
-    if (this.mounted || !adapter || this.options.mount === false) return;
-    this.mounted = true;
-    const { prefix = '', bodyLimit } = this.options;
+  #mount(): void {
+    const adapter = this.#host?.httpAdapter;
+    if (this.#mounted || !adapter || this.#options.mount === false) return;
+    this.#mounted = true;
+    const { prefix = '', bodyLimit } = this.#options;
     const type = adapter.getType();
     if (type === 'express') {
-      adapter.getInstance().use(prefix || '/', dispatchMiddleware(this.dispatch, bodyLimit === undefined ? {} : { bodyLimit }));
+      adapter.getInstance().use(prefix || '/', dispatchMiddleware(this.#dispatch, bodyLimit === undefined ? {} : { bodyLimit }));
     } else if (type === 'fastify') {
-      adapter.getInstance().register(dispatchPlugin, { dispatch: this.dispatch, prefix, ...(bodyLimit === undefined ? {} : { bodyLimit }) });
+      adapter.getInstance().register(dispatchPlugin, { dispatch: this.#dispatch, prefix, ...(bodyLimit === undefined ? {} : { bodyLimit }) });
     } else {
       throw new Error(`@dispatch/nestjs mounts on the express and fastify platforms, not on "${type}": pass { mount: false } and serve the endpoint yourself`);
     }

@@ -24,40 +24,49 @@ import type { DispatchFunctionOptions } from './dispatch-function.decorator.js';
  */
 @Injectable()
 export class DispatchExplorer implements OnModuleInit {
-  private readonly logger = new Logger('DispatchModule');
+  readonly #logger = new Logger('DispatchModule');
 
+  readonly #discovery: DiscoveryService;
+  readonly #scanner: MetadataScanner;
+  readonly #reflector: Reflector;
+  readonly #dispatch: Dispatch;
   constructor(
-    private readonly discovery: DiscoveryService,
-    private readonly scanner: MetadataScanner,
-    private readonly reflector: Reflector,
-    private readonly dispatch: Dispatch,
-  ) {}
+    discovery: DiscoveryService,
+    scanner: MetadataScanner,
+    reflector: Reflector,
+    dispatch: Dispatch,
+  ) {
+    this.#dispatch = dispatch;
+    this.#reflector = reflector;
+    this.#scanner = scanner;
+    this.#discovery = discovery;
+  }
 
   onModuleInit(): void {
     const seen = new WeakSet<object>();
-    for (const wrapper of this.discovery.getProviders()) {
+    for (const wrapper of this.#discovery.getProviders()) {
       const instance: unknown = wrapper.instance;
       if (!instance || typeof instance !== 'object' || wrapper.isAlias || seen.has(instance)) continue;
       seen.add(instance);
       const target = instance as Record<string, unknown>;
       const className = instance.constructor.name;
-      for (const method of this.scanner.getAllMethodNames(Object.getPrototypeOf(instance))) {
+      for (const method of this.#scanner.getAllMethodNames(Object.getPrototypeOf(instance))) {
         const original = target[method];
         if (typeof original !== 'function') continue;
-        const options = this.reflector.get<DispatchFunctionOptions | undefined>(DISPATCH_FUNCTION_METADATA, original);
+        const options = this.#reflector.get<DispatchFunctionOptions | undefined>(DISPATCH_FUNCTION_METADATA, original);
         if (!options) continue;
         const name = options.name ?? `${className}.${method}`;
         if (!wrapper.isDependencyTreeStatic()) {
-          this.logger.warn(
+          this.#logger.warn(
             `${className}.${method} is decorated with @DispatchFunction() but ${className} is request-scoped (or depends on a ` +
               `request-scoped provider), so "${name}" was not registered: Dispatch functions run outside any request. ` +
               'Make the provider a singleton (the default scope) or move the method to one.',
           );
           continue;
         }
-        const handle = this.dispatch.function({ ...options, name }, original.bind(instance));
+        const handle = this.#dispatch.function({ ...options, name }, original.bind(instance));
         Object.defineProperty(instance, method, { value: handle, configurable: true, writable: true });
-        this.logger.log(`registered Dispatch function ${name}`);
+        this.#logger.log(`registered Dispatch function ${name}`);
       }
     }
   }

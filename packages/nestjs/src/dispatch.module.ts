@@ -35,7 +35,7 @@ export class DispatchModule {
    * @example DispatchModule.forRoot({ prefix: '/dispatch' })
    */
   static forRoot(options: DispatchModuleOptions = {}): DynamicModule {
-    return DispatchModule.create({ provide: DISPATCH_MODULE_OPTIONS, useValue: options }, []);
+    return createModule({ provide: DISPATCH_MODULE_OPTIONS, useValue: options }, []);
   }
 
   /**
@@ -44,26 +44,27 @@ export class DispatchModule {
    */
   static forRootAsync(options: DispatchModuleAsyncOptions): DynamicModule {
     const provider: Provider = { provide: DISPATCH_MODULE_OPTIONS, useFactory: options.useFactory, inject: options.inject ?? [] };
-    return DispatchModule.create(provider, options.imports ?? []);
+    return createModule(provider, options.imports ?? []);
   }
+}
 
-  private static create(optionsProvider: Provider, imports: NonNullable<DispatchModuleAsyncOptions['imports']>): DynamicModule {
-    return {
-      module: DispatchModule,
-      global: true,
-      imports: [DiscoveryModule, ...imports],
-      providers: [
-        optionsProvider,
-        {
-          provide: Dispatch,
-          inject: [DISPATCH_MODULE_OPTIONS],
-          useFactory: ({ instance, prefix: _p, bodyLimit: _b, mount: _m, ...options }: DispatchModuleOptions) => instance ?? new Dispatch(options),
-        },
-        DispatchService,
-        DispatchExplorer,
-        DispatchEndpoint,
-      ],
-      exports: [Dispatch, DispatchService, DISPATCH_MODULE_OPTIONS],
-    };
-  }
+/** The dynamic module of forRoot/forRootAsync, with the options provider given. */
+function createModule(optionsProvider: Provider, imports: NonNullable<DispatchModuleAsyncOptions['imports']>): DynamicModule {
+  return {
+    module: DispatchModule,
+    global: true,
+    imports: [DiscoveryModule, ...imports],
+    providers: [
+      optionsProvider,
+      {
+        provide: Dispatch,
+        inject: [DISPATCH_MODULE_OPTIONS],
+        useFactory: ({ instance, prefix: _p, bodyLimit: _b, mount: _m, ...options }: DispatchModuleOptions) => instance ?? new Dispatch(options),
+      },
+      DispatchService,
+      DispatchExplorer,
+      DispatchEndpoint,
+    ],
+    exports: [Dispatch, DispatchService, DISPATCH_MODULE_OPTIONS],
+  };
 }

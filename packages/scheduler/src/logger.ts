@@ -27,23 +27,25 @@ const RANK: Record<LogLevel, number> = { silent: 0, error: 1, warn: 2, info: 3, 
  * log.info('listening on http://127.0.0.1:4450');
  */
 export class Logger {
-  private readonly rank: number;
+  readonly #rank: number;
 
+  readonly #sink: LogSink;
   constructor(
     readonly level: LogLevel = 'info',
-    private readonly sink: LogSink = (lvl, line) => process.stderr.write(`${new Date().toISOString()} ${lvl.padEnd(5)} ${line}\n`),
+    sink: LogSink = (lvl, line) => process.stderr.write(`${new Date().toISOString()} ${lvl.padEnd(5)} ${line}\n`),
   ) {
+    this.#sink = sink;
     if (!(level in RANK)) throw new RangeError(`logLevel must be one of error, warn, info, debug, silent; got ${JSON.stringify(level)}`);
-    this.rank = RANK[level];
+    this.#rank = RANK[level];
   }
 
   /** Whether lines of `level` are written. */
   enabled(level: Exclude<LogLevel, 'silent'>): boolean {
-    return RANK[level] <= this.rank;
+    return RANK[level] <= this.#rank;
   }
 
   log(level: Exclude<LogLevel, 'silent'>, line: string): void {
-    if (this.enabled(level)) this.sink(level, line);
+    if (this.enabled(level)) this.#sink(level, line);
   }
 
   error(line: string): void {

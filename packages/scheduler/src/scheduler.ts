@@ -101,19 +101,19 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** This instance's owner ID in leases. */
   readonly instanceId: string;
 
-  private readonly server: http.Server;
-  private readonly loop: RunLoop;
-  private readonly client: EndpointClient;
-  private readonly limits: ConcurrencyController;
-  private readonly log: Logger;
-  private readonly ownsStore: boolean;
-  private readonly defaultExpirationMs: number;
-  private readonly maxExpirationMs: number;
-  private readonly waiters = new Map<string, Set<() => void>>();
-  private recheckTimer: NodeJS.Timeout | null = null;
-  private readonly unsubscribe: (() => void) | undefined;
-  private closing: Promise<void> | null = null;
-  private dashboard: Dashboard | null = null;
+  readonly #server: http.Server;
+  readonly #loop: RunLoop;
+  readonly #client: EndpointClient;
+  readonly #limits: ConcurrencyController;
+  readonly #log: Logger;
+  readonly #ownsStore: boolean;
+  readonly #defaultExpirationMs: number;
+  readonly #maxExpirationMs: number;
+  readonly #waiters = new Map<string, Set<() => void>>();
+  #recheckTimer: NodeJS.Timeout | null = null;
+  readonly #unsubscribe: (() => void) | undefined;
+  #closing: Promise<void> | null = null;
+  #dashboard: Dashboard | null = null;
 
   private constructor(init: {
     url: string;
@@ -137,18 +137,18 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.verificationKey = publicKeyToBase64(init.publicKey);
     this.verificationKeyPem = publicKeyToPem(init.publicKey);
     this.store = init.store;
-    this.ownsStore = init.ownsStore;
-    this.server = init.server;
-    this.loop = init.loop;
-    this.client = init.client;
-    this.limits = init.limits;
-    this.log = init.log;
+    this.#ownsStore = init.ownsStore;
+    this.#server = init.server;
+    this.#loop = init.loop;
+    this.#client = init.client;
+    this.#limits = init.limits;
+    this.#log = init.log;
     this.instanceId = init.instanceId;
-    this.defaultExpirationMs = init.defaultExpirationMs;
-    this.maxExpirationMs = init.maxExpirationMs;
-    this.unsubscribe = this.store.subscribe?.((change) => {
-      if (change.kind === 'due') this.loop.wake();
-      else this.notifyWaiters(change.id);
+    this.#defaultExpirationMs = init.defaultExpirationMs;
+    this.#maxExpirationMs = init.maxExpirationMs;
+    this.#unsubscribe = this.store.subscribe?.((change) => {
+      if (change.kind === 'due') this.#loop.wake();
+      else this.#notifyWaiters(change.id);
     });
   }
 
@@ -215,7 +215,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         elideStateAbove: options.elideStateAbove ?? d.elideStateAbove,
         log,
         onAttempt: (e) => emit?.emit('attempt', e),
-        onFinished: (e) => emit?.finished(e),
+        onFinished: (e) => {
+          if (emit) emit.#finished(e);
+        },
       });
       let scheduler: Scheduler | null = null;
       const dashboardSecret = options.dashboard === false ? null : await store.initMeta(DASHBOARD_SECRET_META, newDashboardSecret());
@@ -225,14 +227,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         log,
         handlers: {
           dispatch: async (req) => ({ dispatchIds: await scheduler!.dispatch(req.calls ?? []) }),
-          wait: (req, signal) => scheduler!.waitRequest(req, signal),
+          wait: (req, signal) => scheduler!.#waitRequest(req, signal),
           get: async (req) => ({ call: await scheduler!.get(req.dispatchId ?? '') }),
-          list: (req) => scheduler!.listRequest(req),
+          list: (req) => scheduler!.#listRequest(req),
           cancel: async (req) => ({ cancelled: await scheduler!.cancel(req.dispatchId ?? '') }),
           restart: async (req) => ({ call: await scheduler!.restart(req.dispatchId ?? '') }),
           health: async () => ({ status: 'ok', instance: instanceId, inFlight: loop.active, verificationKey: publicKeyToBase64(publicKey) }),
         },
-        fallback: (req, res, url) => scheduler?.dashboard?.handle(req, res, url) ?? false,
+        fallback: (req, res, url) => (scheduler ? (scheduler.#dashboard?.handle(req, res, url) ?? false) : false),
       });
       const host = options.host ?? d.host;
       const port = options.port ?? d.port;
@@ -268,7 +270,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         maxExpirationMs,
       });
       emit = scheduler;
-      if (dashboardSecret !== null) scheduler.dashboard = new Dashboard(scheduler, { secret: dashboardSecret });
+      if (dashboardSecret !== null) scheduler.#dashboard = new Dashboard(scheduler, { secret: dashboardSecret });
       loop.start();
       log.info(`scheduler ${instanceId} listening on ${scheduler.url}`);
       return scheduler;
@@ -278,15 +280,15 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
   }
 
-  private finished(e: FinishedEvent): void {
+  #finished(e: FinishedEvent): void {
     this.emit('finished', e);
-    this.notifyWaiters(e.dispatchId);
+    this.#notifyWaiters(e.dispatchId);
   }
 
-  private notifyWaiters(id: string): void {
-    const set = this.waiters.get(id);
+  #notifyWaiters(id: string): void {
+    const set = this.#waiters.get(id);
     if (!set) return;
-    this.waiters.delete(id);
+    this.#waiters.delete(id);
     for (const w of set) w();
   }
 
@@ -296,25 +298,25 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * waiters when the store has `finishedAmong`, else each waiter re-reads its
    * call.
    */
-  private scheduleRecheck(): void {
-    if (this.recheckTimer || this.closing) return;
-    this.recheckTimer = setTimeout(async () => {
-      const ids = [...this.waiters.keys()];
+  #scheduleRecheck(): void {
+    if (this.#recheckTimer || this.#closing) return;
+    this.#recheckTimer = setTimeout(async () => {
+      const ids = [...this.#waiters.keys()];
       try {
         const finished = ids.length > 0 && this.store.finishedAmong ? await this.store.finishedAmong(ids) : ids;
-        for (const id of finished) this.notifyWaiters(id);
+        for (const id of finished) this.#notifyWaiters(id);
       } catch (err) {
-        this.log.debug(`rechecking ${ids.length} waited call(s) failed: ${(err as Error).message}`);
-        for (const id of ids) this.notifyWaiters(id);
+        this.#log.debug(`rechecking ${ids.length} waited call(s) failed: ${(err as Error).message}`);
+        for (const id of ids) this.#notifyWaiters(id);
       }
-      this.recheckTimer = null;
-      if (this.waiters.size > 0) this.scheduleRecheck();
+      this.#recheckTimer = null;
+      if (this.#waiters.size > 0) this.#scheduleRecheck();
     }, 1000);
-    this.recheckTimer.unref();
+    this.#recheckTimer.unref();
   }
 
-  private checkOpen(): void {
-    if (this.closing) throw new SchedulerError('unavailable', 'the scheduler is shutting down');
+  #checkOpen(): void {
+    if (this.#closing) throw new SchedulerError('unavailable', 'the scheduler is shutting down');
   }
 
   /**
@@ -326,7 +328,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * const [id] = await scheduler.dispatch([{ function: 'greet', endpoint: 'http://127.0.0.1:8000', input: encodeArgs(['Ada']) }]);
    */
   async dispatch(calls: proto.ICall[]): Promise<string[]> {
-    this.checkOpen();
+    this.#checkOpen();
     if (calls.length === 0) throw new SchedulerError('invalid_argument', 'the request has no calls: send at least one call');
     calls.forEach((c, i) => {
       const problem = validateCall(c, i, { endpointRequired: true });
@@ -335,7 +337,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const now = Date.now();
     const rows = calls.map((c): NewCall => {
       const id = newDispatchId(now);
-      const expirationMs = expirationMsOf(c, this.defaultExpirationMs, this.maxExpirationMs);
+      const expirationMs = expirationMsOf(c, this.#defaultExpirationMs, this.#maxExpirationMs);
       const row: NewCall = {
         id,
         function: c.function ?? '',
@@ -352,9 +354,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       return row;
     });
     const ids = await this.store.insertCalls(rows);
-    this.loop.wake();
+    this.#loop.wake();
     this.emit('dispatched', { dispatchIds: ids, functions: rows.map((r) => r.function) });
-    this.log.debug(`dispatched ${ids.length} call(s): ${rows.map((r, i) => `${r.function} ${ids[i]}`).join(', ')}`);
+    this.#log.debug(`dispatched ${ids.length} call(s): ${rows.map((r, i) => `${r.function} ${ids[i]}`).join(', ')}`);
     return ids;
   }
 
@@ -379,18 +381,18 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         return { done: true, state: rec.state, status: rec.status as Status, result };
       }
       const remaining = deadline - Date.now();
-      if (remaining <= 0 || signal?.aborted || this.closing) return { done: false, state: rec.state };
+      if (remaining <= 0 || signal?.aborted || this.#closing) return { done: false, state: rec.state };
       await new Promise<void>((resolve) => {
-        let set = this.waiters.get(id);
+        let set = this.#waiters.get(id);
         if (!set) {
           set = new Set();
-          this.waiters.set(id, set);
+          this.#waiters.set(id, set);
         }
         const done = () => {
           clearTimeout(timer);
           signal?.removeEventListener('abort', done);
           set.delete(done);
-          if (set.size === 0 && this.waiters.get(id) === set) this.waiters.delete(id);
+          if (set.size === 0 && this.#waiters.get(id) === set) this.#waiters.delete(id);
           resolve();
         };
         // Woken when the call finishes here or (notified) elsewhere, by the
@@ -398,13 +400,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         const timer = setTimeout(done, remaining);
         signal?.addEventListener('abort', done);
         set.add(done);
-        this.scheduleRecheck();
+        this.#scheduleRecheck();
       });
     }
   }
 
   /** The Wait RPC. */
-  private async waitRequest(req: proto.IWaitRequest, signal: AbortSignal): Promise<proto.IWaitResponse> {
+  async #waitRequest(req: proto.IWaitRequest, signal: AbortSignal): Promise<proto.IWaitResponse> {
     const ms = proto.durationToMs(req.timeout);
     const r = await this.wait(req.dispatchId ?? '', ms && ms > 0 ? ms : DEFAULT_WAIT_TIMEOUT_MS, signal);
     if (!r.done) return { done: false, state: callStateNumber(r.state) };
@@ -424,7 +426,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const rec = await this.store.getCall(id);
     if (!rec) throw new SchedulerError('not_found', `no call with dispatch ID ${JSON.stringify(id)}`);
     const [attempts, children] = await Promise.all([this.store.getAttempts(id), this.store.getChildren(id)]);
-    return toCallInfo(rec, { attempts, children, concurrency: this.limits.snapshot(rec.endpoint, rec.function) });
+    return toCallInfo(rec, { attempts, children, concurrency: this.#limits.snapshot(rec.endpoint, rec.function) });
   }
 
   /**
@@ -451,7 +453,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /** The List RPC. */
-  private async listRequest(req: proto.IListRequest): Promise<proto.IListResponse> {
+  async #listRequest(req: proto.IListRequest): Promise<proto.IListResponse> {
     const states = (req.states ?? []).map((n) => {
       const s = callStateOf(n);
       if (!s) throw new SchedulerError('invalid_argument', `unknown call state ${n}`);
@@ -484,7 +486,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * await scheduler.cancel(id);
    */
   async cancel(id: string): Promise<number> {
-    this.checkOpen();
+    this.#checkOpen();
     const rec = await this.store.getCall(id);
     if (!rec) throw new SchedulerError('not_found', `no call with dispatch ID ${JSON.stringify(id)}`);
     const n = await this.store.cancel(id, Date.now(), {
@@ -492,7 +494,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       message: `the call ${id} (${rec.function}) was cancelled through the scheduler API`,
     });
     if (n > 0) {
-      this.log.info(`cancelled ${rec.function} ${id}${n > 1 ? ` and ${n - 1} descendant(s)` : ''}`);
+      this.#log.info(`cancelled ${rec.function} ${id}${n > 1 ? ` and ${n - 1} descendant(s)` : ''}`);
       this.emit('finished', {
         dispatchId: id,
         function: rec.function,
@@ -501,8 +503,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         statusName: statusName(Status.PERMANENT_ERROR),
       });
       // Descendants may have waiters too.
-      for (const key of [...this.waiters.keys()]) this.notifyWaiters(key);
-      this.loop.wake();
+      for (const key of [...this.#waiters.keys()]) this.#notifyWaiters(key);
+      this.#loop.wake();
     }
     return n;
   }
@@ -516,12 +518,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * await scheduler.restart(id);
    */
   async restart(id: string): Promise<proto.ICallInfo> {
-    this.checkOpen();
+    this.#checkOpen();
     if (!(await this.store.restart(id, Date.now()))) {
       throw new SchedulerError('not_found', `no call with dispatch ID ${JSON.stringify(id)}`);
     }
-    this.log.info(`restarted ${id} from its original input`);
-    this.loop.wake();
+    this.#log.info(`restarted ${id} from its original input`);
+    this.#loop.wake();
     return this.get(id);
   }
 
@@ -531,17 +533,17 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * scheduler.concurrency('http://127.0.0.1:8000', 'charge').limit;
    */
   concurrency(endpoint: string, fn: string): ConcurrencySnapshot {
-    return this.limits.snapshot(endpoint, fn);
+    return this.#limits.snapshot(endpoint, fn);
   }
 
   /** Every (endpoint, function) limit seen by this instance. */
   concurrencyAll(): ConcurrencySnapshot[] {
-    return this.limits.all();
+    return this.#limits.all();
   }
 
   /** The dashboard's URL (`<url>/dashboard/`), or null when it is disabled. */
   get dashboardUrl(): string | null {
-    return this.dashboard?.url ?? null;
+    return this.#dashboard?.url ?? null;
   }
 
   /**
@@ -552,8 +554,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * console.log(`dashboard: ${scheduler.dashboardLoginUrl()}`);
    */
   dashboardLoginUrl(): string {
-    if (!this.dashboard) throw new Error('the dashboard is disabled (dashboard: false)');
-    return this.dashboard.loginUrl();
+    if (!this.#dashboard) throw new Error('the dashboard is disabled (dashboard: false)');
+    return this.#dashboard.loginUrl();
   }
 
   /**
@@ -563,23 +565,23 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * process.on('SIGTERM', () => scheduler.close().then(() => process.exit(0)));
    */
   close(): Promise<void> {
-    if (!this.closing) {
-      this.closing = (async () => {
-        if (this.recheckTimer) clearTimeout(this.recheckTimer);
-        for (const key of [...this.waiters.keys()]) this.notifyWaiters(key);
-        this.dashboard?.close();
-        const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-        this.server.closeIdleConnections();
-        await this.loop.stop();
-        this.server.closeAllConnections();
+    if (!this.#closing) {
+      this.#closing = (async () => {
+        if (this.#recheckTimer) clearTimeout(this.#recheckTimer);
+        for (const key of [...this.#waiters.keys()]) this.#notifyWaiters(key);
+        this.#dashboard?.close();
+        const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+        this.#server.closeIdleConnections();
+        await this.#loop.stop();
+        this.#server.closeAllConnections();
         await serverClosed;
-        this.client.close();
-        this.unsubscribe?.();
-        if (this.ownsStore) await this.store.close();
-        this.log.info(`scheduler ${this.instanceId} stopped`);
+        this.#client.close();
+        this.#unsubscribe?.();
+        if (this.#ownsStore) await this.store.close();
+        this.#log.info(`scheduler ${this.instanceId} stopped`);
       })();
     }
-    return this.closing;
+    return this.#closing;
   }
 }
 

@@ -42,103 +42,103 @@ interface Track {
  * Prefixed output and call progress for `dispatch run`.
  */
 export class RunOutput {
-  private readonly o: RunOutputOptions;
-  private readonly width: number;
-  private readonly tracks = new Map<string, Track>();
-  private readonly topLevel = new Set<string>();
-  private counts: Record<CallState, number> = { pending: 0, running: 0, suspended: 0, succeeded: 0, failed: 0, cancelled: 0 };
-  private baseline: Record<CallState, number> | null = null;
-  private statusShown = false;
-  private frame = 0;
-  private timer: NodeJS.Timeout | null = null;
-  private detach: (() => void) | null = null;
-  private refreshing = false;
-  private readonly pending = new Set<Promise<void>>();
+  readonly #o: RunOutputOptions;
+  readonly #width: number;
+  readonly #tracks = new Map<string, Track>();
+  readonly #topLevel = new Set<string>();
+  #counts: Record<CallState, number> = { pending: 0, running: 0, suspended: 0, succeeded: 0, failed: 0, cancelled: 0 };
+  #baseline: Record<CallState, number> | null = null;
+  #statusShown = false;
+  #frame = 0;
+  #timer: NodeJS.Timeout | null = null;
+  #detach: (() => void) | null = null;
+  #refreshing = false;
+  readonly #pending = new Set<Promise<void>>();
 
   constructor(options: RunOutputOptions) {
-    this.o = options;
-    this.width = Math.max('dispatch'.length, options.appName.length);
+    this.#o = options;
+    this.#width = Math.max('dispatch'.length, options.appName.length);
   }
 
-  private paint(code: string, text: string): string {
-    return this.o.color ? `\x1b[${code}m${text}\x1b[0m` : text;
+  #paint(code: string, text: string): string {
+    return this.#o.color ? `\x1b[${code}m${text}\x1b[0m` : text;
   }
 
-  private prefix(name: string): string {
-    return this.paint(name === 'dispatch' ? '36' : '2', `${name.padEnd(this.width)} |`);
+  #prefix(name: string): string {
+    return this.#paint(name === 'dispatch' ? '36' : '2', `${name.padEnd(this.#width)} |`);
   }
 
-  private clearStatus(): void {
-    if (this.statusShown) {
-      this.o.stderr.write('\r\x1b[2K');
-      this.statusShown = false;
+  #clearStatus(): void {
+    if (this.#statusShown) {
+      this.#o.stderr.write('\r\x1b[2K');
+      this.#statusShown = false;
     }
   }
 
-  private write(stream: Stream, line: string): void {
-    this.clearStatus();
+  #write(stream: Stream, line: string): void {
+    this.#clearStatus();
     stream.write(`${line}\n`);
-    this.drawStatus();
+    this.#drawStatus();
   }
 
   /** A line of the command's output. */
   appLine(which: 'stdout' | 'stderr', line: string): void {
-    this.write(which === 'stdout' ? this.o.stdout : this.o.stderr, `${this.prefix(this.o.appName)} ${line}`);
+    this.#write(which === 'stdout' ? this.#o.stdout : this.#o.stderr, `${this.#prefix(this.#o.appName)} ${line}`);
   }
 
   /** A line of the CLI itself. */
   note(line: string): void {
-    this.write(this.o.stderr, `${this.prefix('dispatch')} ${line}`);
+    this.#write(this.#o.stderr, `${this.#prefix('dispatch')} ${line}`);
   }
 
   /** Follows a scheduler's events until {@link stop}. */
   async attach(scheduler: Scheduler): Promise<void> {
-    const onDispatched = (e: DispatchedEvent) => this.dispatched(e);
-    const onAttempt = (e: AttemptEvent) => this.attempt(e);
-    const onFinished = (e: FinishedEvent) => this.finished(scheduler, e);
+    const onDispatched = (e: DispatchedEvent) => this.#dispatched(e);
+    const onAttempt = (e: AttemptEvent) => this.#attempt(e);
+    const onFinished = (e: FinishedEvent) => this.#finished(scheduler, e);
     scheduler.on('dispatched', onDispatched);
     scheduler.on('attempt', onAttempt);
     scheduler.on('finished', onFinished);
-    this.detach = () => {
+    this.#detach = () => {
       scheduler.off('dispatched', onDispatched);
       scheduler.off('attempt', onAttempt);
       scheduler.off('finished', onFinished);
     };
-    await this.refresh(scheduler);
-    if (this.o.live) {
-      this.timer = setInterval(() => {
-        this.frame++;
-        void this.refresh(scheduler);
+    await this.#refresh(scheduler);
+    if (this.#o.live) {
+      this.#timer = setInterval(() => {
+        this.#frame++;
+        void this.#refresh(scheduler);
       }, 120);
-      this.timer.unref();
+      this.#timer.unref();
     }
   }
 
-  private async refresh(scheduler: Scheduler): Promise<void> {
-    if (this.refreshing) return;
-    this.refreshing = true;
+  async #refresh(scheduler: Scheduler): Promise<void> {
+    if (this.#refreshing) return;
+    this.#refreshing = true;
     try {
       const { counts } = await scheduler.list({ limit: 1 });
-      this.baseline ??= { ...counts };
-      this.counts = counts;
-      this.drawStatus();
+      this.#baseline ??= { ...counts };
+      this.#counts = counts;
+      this.#drawStatus();
     } catch {
       // the store is closing
     } finally {
-      this.refreshing = false;
+      this.#refreshing = false;
     }
   }
 
   /** Unfinished calls when last counted (pending, running or suspended). */
   get unfinished(): number {
-    return this.counts.pending + this.counts.running + this.counts.suspended;
+    return this.#counts.pending + this.#counts.running + this.#counts.suspended;
   }
 
   /** The status line text (without colors). */
   statusText(): string {
-    const c = this.counts;
-    const b = this.baseline ?? c;
-    const retrying = [...this.tracks.values()].filter((t) => t.retrying).length;
+    const c = this.#counts;
+    const b = this.#baseline ?? c;
+    const retrying = [...this.#tracks.values()].filter((t) => t.retrying).length;
     const running = Math.max(0, c.pending + c.running - retrying);
     const parts = [`${running} running`, `${c.suspended} waiting`, `${retrying} retrying`, `${Math.max(0, c.succeeded - b.succeeded)} done`];
     const failed = Math.max(0, c.failed - b.failed) + Math.max(0, c.cancelled - b.cancelled);
@@ -146,54 +146,54 @@ export class RunOutput {
     return parts.join(' · ');
   }
 
-  private drawStatus(): void {
-    if (!this.o.live || !this.timer) return;
+  #drawStatus(): void {
+    if (!this.#o.live || !this.#timer) return;
     const active = this.unfinished > 0;
-    const icon = active ? (SPINNER[this.frame % SPINNER.length] as string) : '•';
+    const icon = active ? (SPINNER[this.#frame % SPINNER.length] as string) : '•';
     let text = `${icon} calls: ${this.statusText()}`;
-    const columns = this.o.stderr.columns || 100;
-    if (text.length + this.width + 3 > columns) text = text.slice(0, Math.max(10, columns - this.width - 4));
-    this.o.stderr.write(`\r\x1b[2K${this.prefix('dispatch')} ${this.paint('1', text)}`);
-    this.statusShown = true;
+    const columns = this.#o.stderr.columns || 100;
+    if (text.length + this.#width + 3 > columns) text = text.slice(0, Math.max(10, columns - this.#width - 4));
+    this.#o.stderr.write(`\r\x1b[2K${this.#prefix('dispatch')} ${this.#paint('1', text)}`);
+    this.#statusShown = true;
   }
 
-  private dispatched(e: DispatchedEvent): void {
+  #dispatched(e: DispatchedEvent): void {
     e.dispatchIds.forEach((id, i) => {
-      this.topLevel.add(id);
-      this.tracks.set(id, { function: e.functions[i] ?? '', attempt: 0, retrying: false });
-      if (!this.o.live && !this.o.quiet) this.note(`${this.paint('2', 'dispatched')} ${e.functions[i]} ${id}`);
+      this.#topLevel.add(id);
+      this.#tracks.set(id, { function: e.functions[i] ?? '', attempt: 0, retrying: false });
+      if (!this.#o.live && !this.#o.quiet) this.note(`${this.#paint('2', 'dispatched')} ${e.functions[i]} ${id}`);
     });
   }
 
-  private attempt(e: AttemptEvent): void {
-    const t = this.tracks.get(e.dispatchId) ?? { function: e.function, attempt: 0, retrying: false };
+  #attempt(e: AttemptEvent): void {
+    const t = this.#tracks.get(e.dispatchId) ?? { function: e.function, attempt: 0, retrying: false };
     t.function = e.function;
     t.attempt = e.attempt;
     t.retrying = e.outcome === 'retry';
     t.status = e.statusName;
     if (e.error) t.error = e.error;
     else delete t.error;
-    this.tracks.set(e.dispatchId, t);
-    if (e.outcome === 'retry' && !this.o.live && !this.o.quiet) {
+    this.#tracks.set(e.dispatchId, t);
+    if (e.outcome === 'retry' && !this.#o.live && !this.#o.quiet) {
       const wait = e.nextRunAt === undefined ? '' : `; retry in ${humanMs(Math.max(0, e.nextRunAt - Date.now()))}`;
       const why = e.error ? ` (${e.error.type}: ${oneLine(e.error.message)})` : '';
-      this.note(`${this.paint('33', 'retrying')} ${e.function} ${e.dispatchId}: attempt ${e.attempt} ended with ${e.statusName}${why}${wait}`);
+      this.note(`${this.#paint('33', 'retrying')} ${e.function} ${e.dispatchId}: attempt ${e.attempt} ended with ${e.statusName}${why}${wait}`);
     }
   }
 
-  private finished(scheduler: Scheduler, e: FinishedEvent): void {
-    const t = this.tracks.get(e.dispatchId);
-    this.tracks.delete(e.dispatchId);
-    const dispatched = this.topLevel.delete(e.dispatchId);
-    if (this.o.quiet) return;
+  #finished(scheduler: Scheduler, e: FinishedEvent): void {
+    const t = this.#tracks.get(e.dispatchId);
+    this.#tracks.delete(e.dispatchId);
+    const dispatched = this.#topLevel.delete(e.dispatchId);
+    if (this.#o.quiet) return;
     const runs = t?.attempt ? ` after ${t.attempt} run${t.attempt === 1 ? '' : 's'}` : '';
-    const label = e.state === 'succeeded' ? this.paint('32', 'done') : this.paint('31', e.state === 'cancelled' ? 'cancelled' : 'failed');
+    const label = e.state === 'succeeded' ? this.#paint('32', 'done') : this.#paint('31', e.state === 'cancelled' ? 'cancelled' : 'failed');
     const note = scheduler.store.getCall(e.dispatchId).then(
       (rec) => {
         // Root calls (what the app dispatched) show their result; on a terminal, children only when they fail.
         const root = dispatched || (rec !== null && rec.parentId === null);
         if (e.state === 'succeeded') {
-          if (this.o.live && !root) return;
+          if (this.#o.live && !root) return;
           const value = root ? displayValue(rec?.output) : undefined;
           this.note(`${label} ${e.function} ${e.dispatchId}${runs}${value === undefined ? '' : ` → ${shortJson(value, 100)}`}`);
           return;
@@ -204,22 +204,22 @@ export class RunOutput {
       },
       () => this.note(`${label} ${e.function} ${e.dispatchId}${runs}: ${e.statusName}`),
     );
-    this.pending.add(note);
-    void note.finally(() => this.pending.delete(note));
+    this.#pending.add(note);
+    void note.finally(() => this.#pending.delete(note));
   }
 
   /** Resolves once the lines of calls that finished so far are printed. */
   async flush(): Promise<void> {
-    while (this.pending.size > 0) await Promise.all([...this.pending]);
+    while (this.#pending.size > 0) await Promise.all([...this.#pending]);
   }
 
   /** Stops following events and removes the status line. */
   stop(): void {
-    this.detach?.();
-    this.detach = null;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    this.clearStatus();
+    this.#detach?.();
+    this.#detach = null;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    this.#clearStatus();
   }
 }
 

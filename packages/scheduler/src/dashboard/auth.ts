@@ -33,31 +33,33 @@ const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest();
  * const cookie = auth.login('dsk_…'); // a Set-Cookie value, or null
  */
 export class DashboardAuth {
-  private readonly keys: Buffer[];
-  private readonly secret: Buffer;
-  private readonly tokens = new Map<string, number>();
-  private readonly revoked = new Map<string, number>();
-  private readonly failures = new Map<string, { count: number; since: number }>();
+  readonly #keys: Buffer[];
+  readonly #secret: Buffer;
+  readonly #tokens = new Map<string, number>();
+  readonly #revoked = new Map<string, number>();
+  readonly #failures = new Map<string, { count: number; since: number }>();
 
   /**
    * @param apiKeys the scheduler's API keys
    * @param storedSecret a random secret kept in the store (shared by instances)
    * @param now clock (tests)
    */
+  readonly #now: () => number;
   constructor(
     apiKeys: readonly string[],
     storedSecret: string,
-    private readonly now: () => number = Date.now,
+    now: () => number = Date.now,
   ) {
-    this.keys = apiKeys.map((k) => sha256(k));
-    this.secret = createHmac('sha256', storedSecret).update([...apiKeys].sort().join('\n')).digest();
+    this.#now = now;
+    this.#keys = apiKeys.map((k) => sha256(k));
+    this.#secret = createHmac('sha256', storedSecret).update([...apiKeys].sort().join('\n')).digest();
   }
 
   /** True when `key` is one of the API keys (constant time over all keys). */
   checkKey(key: string): boolean {
     const given = sha256(key.trim());
     let ok = false;
-    for (const k of this.keys) ok = timingSafeEqual(given, k) || ok;
+    for (const k of this.#keys) ok = timingSafeEqual(given, k) || ok;
     return ok;
   }
 
@@ -69,9 +71,9 @@ export class DashboardAuth {
 
   /** A new session token (the cookie's value). */
   newSession(): string {
-    const expires = (this.now() + SESSION_TTL_MS).toString(36);
+    const expires = (this.#now() + SESSION_TTL_MS).toString(36);
     const nonce = randomBytes(16).toString('base64url');
-    return `${expires}.${nonce}.${this.mac(`${expires}.${nonce}`)}`;
+    return `${expires}.${nonce}.${this.#mac(`${expires}.${nonce}`)}`;
   }
 
   /** True when `token` is a session of this dashboard that has not expired or been revoked. */
@@ -79,62 +81,62 @@ export class DashboardAuth {
     const parts = (token ?? '').split('.');
     if (parts.length !== 3) return false;
     const [expires, nonce, mac] = parts as [string, string, string];
-    const expected = Buffer.from(this.mac(`${expires}.${nonce}`));
+    const expected = Buffer.from(this.#mac(`${expires}.${nonce}`));
     const given = Buffer.from(mac);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return false;
     const at = Number.parseInt(expires, 36);
-    if (!(at > this.now())) return false;
-    return !this.revoked.has(nonce);
+    if (!(at > this.#now())) return false;
+    return !this.#revoked.has(nonce);
   }
 
   /** Ends a session on this instance (until it would have expired anyway). */
   revoke(token: string | undefined): void {
     const [expires, nonce] = (token ?? '').split('.');
     if (!this.checkSession(token) || !nonce || !expires) return;
-    this.sweep();
-    this.revoked.set(nonce, Number.parseInt(expires, 36));
+    this.#sweep();
+    this.#revoked.set(nonce, Number.parseInt(expires, 36));
   }
 
   /** A one-time login token, valid for {@link LOGIN_TOKEN_TTL_MS}. */
   mintLoginToken(): string {
-    this.sweep();
+    this.#sweep();
     const token = randomBytes(24).toString('base64url');
-    this.tokens.set(sha256(token).toString('hex'), this.now() + LOGIN_TOKEN_TTL_MS);
+    this.#tokens.set(sha256(token).toString('hex'), this.#now() + LOGIN_TOKEN_TTL_MS);
     return token;
   }
 
   /** Uses up a one-time token: true the first time, within its lifetime. */
   redeemLoginToken(token: string): boolean {
     const key = sha256(token).toString('hex');
-    const expires = this.tokens.get(key);
-    this.tokens.delete(key);
-    return expires !== undefined && expires > this.now();
+    const expires = this.#tokens.get(key);
+    this.#tokens.delete(key);
+    return expires !== undefined && expires > this.#now();
   }
 
   /** False when `client` failed to log in too often in the last minute. */
   mayTryLogin(client: string): boolean {
-    const f = this.failures.get(client);
-    if (!f || this.now() - f.since > 60_000) return true;
+    const f = this.#failures.get(client);
+    if (!f || this.#now() - f.since > 60_000) return true;
     return f.count < MAX_FAILED_LOGINS_PER_MINUTE;
   }
 
   /** Counts a failed login of `client`. */
   failedLogin(client: string): void {
-    const now = this.now();
-    const f = this.failures.get(client);
-    if (!f || now - f.since > 60_000) this.failures.set(client, { count: 1, since: now });
+    const now = this.#now();
+    const f = this.#failures.get(client);
+    if (!f || now - f.since > 60_000) this.#failures.set(client, { count: 1, since: now });
     else f.count++;
-    if (this.failures.size > 10_000) this.failures.clear();
+    if (this.#failures.size > 10_000) this.#failures.clear();
   }
 
-  private mac(data: string): string {
-    return createHmac('sha256', this.secret).update(data).digest('base64url');
+  #mac(data: string): string {
+    return createHmac('sha256', this.#secret).update(data).digest('base64url');
   }
 
-  private sweep(): void {
-    const now = this.now();
-    for (const [k, t] of this.tokens) if (t <= now) this.tokens.delete(k);
-    for (const [k, t] of this.revoked) if (t <= now) this.revoked.delete(k);
+  #sweep(): void {
+    const now = this.#now();
+    for (const [k, t] of this.#tokens) if (t <= now) this.#tokens.delete(k);
+    for (const [k, t] of this.#revoked) if (t <= now) this.#revoked.delete(k);
   }
 }
 

@@ -33,47 +33,52 @@ export interface ConcurrencySeries extends ConcurrencySnapshot {
  * history.start();
  */
 export class ConcurrencyHistory {
-  private readonly data = new Map<string, { current: ConcurrencySnapshot; samples: Sample[] }>();
-  private timer: NodeJS.Timeout | null = null;
+  readonly #data = new Map<string, { current: ConcurrencySnapshot; samples: Sample[] }>();
+  #timer: NodeJS.Timeout | null = null;
 
+  readonly #snapshots: () => ConcurrencySnapshot[];
+  readonly #now: () => number;
   constructor(
-    private readonly snapshots: () => ConcurrencySnapshot[],
-    private readonly now: () => number = Date.now,
-  ) {}
+    snapshots: () => ConcurrencySnapshot[],
+    now: () => number = Date.now,
+  ) {
+    this.#now = now;
+    this.#snapshots = snapshots;
+  }
 
   /** Starts periodic sampling (the timer does not keep the process alive). */
   start(): void {
-    if (this.timer) return;
+    if (this.#timer) return;
     this.sample();
-    this.timer = setInterval(() => this.sample(), SAMPLE_EVERY_MS);
-    this.timer.unref();
+    this.#timer = setInterval(() => this.sample(), SAMPLE_EVERY_MS);
+    this.#timer.unref();
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
   }
 
   /** Samples every pair now. */
   sample(): void {
-    for (const s of this.snapshots()) this.record(s);
+    for (const s of this.#snapshots()) this.record(s);
   }
 
   /** Records one pair's snapshot. */
   record(s: ConcurrencySnapshot): void {
     const key = `${s.endpoint}\u0000${s.function}`;
-    const t = this.now();
-    let entry = this.data.get(key);
+    const t = this.#now();
+    let entry = this.#data.get(key);
     if (!entry) {
-      if (this.data.size >= MAX_SERIES) {
-        const oldest = this.data.keys().next().value;
-        if (oldest !== undefined) this.data.delete(oldest);
+      if (this.#data.size >= MAX_SERIES) {
+        const oldest = this.#data.keys().next().value;
+        if (oldest !== undefined) this.#data.delete(oldest);
       }
       entry = { current: s, samples: [] };
     } else {
-      this.data.delete(key); // re-insert: most recent last
+      this.#data.delete(key); // re-insert: most recent last
     }
-    this.data.set(key, entry);
+    this.#data.set(key, entry);
     entry.current = { ...s };
     const last = entry.samples[entry.samples.length - 1];
     const limit = Math.floor(s.limit);
@@ -87,7 +92,7 @@ export class ConcurrencyHistory {
 
   /** Every pair, with its samples of the window. */
   series(): ConcurrencySeries[] {
-    return [...this.data.values()]
+    return [...this.#data.values()]
       .map(({ current, samples }) => ({ ...current, samples: samples.map((x) => [...x] as Sample) }))
       .sort((a, b) => a.endpoint.localeCompare(b.endpoint) || a.function.localeCompare(b.function));
   }

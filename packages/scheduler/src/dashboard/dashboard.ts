@@ -142,52 +142,54 @@ function parseTime(name: string, text: string | null): number | undefined {
  */
 export class Dashboard {
   readonly auth: DashboardAuth;
-  private readonly history: ConcurrencyHistory;
-  private readonly streams = new Set<http.ServerResponse>();
-  private readonly listeners: Array<() => void> = [];
-  private pending: { kinds: Set<string>; timer: NodeJS.Timeout } | null = null;
-  private heartbeat: NodeJS.Timeout | null = null;
+  readonly #history: ConcurrencyHistory;
+  readonly #streams = new Set<http.ServerResponse>();
+  readonly #listeners: Array<() => void> = [];
+  #pending: { kinds: Set<string>; timer: NodeJS.Timeout } | null = null;
+  #heartbeat: NodeJS.Timeout | null = null;
 
+  readonly #host: DashboardHost;
   constructor(
-    private readonly host: DashboardHost,
+    host: DashboardHost,
     options: DashboardOptions,
   ) {
+    this.#host = host;
     this.auth = new DashboardAuth(host.apiKeys, options.secret, options.now);
-    this.history = new ConcurrencyHistory(() => host.concurrencyAll());
-    this.history.start();
+    this.#history = new ConcurrencyHistory(() => host.concurrencyAll());
+    this.#history.start();
     const listen = <K extends keyof SchedulerEvents>(event: K, fn: (...args: SchedulerEvents[K]) => void) => {
       host.on(event, fn);
-      this.listeners.push(() => host.off(event, fn));
+      this.#listeners.push(() => host.off(event, fn));
     };
     listen('concurrency', (s) => {
-      this.history.record(s);
-      this.notify('concurrency');
+      this.#history.record(s);
+      this.#notify('concurrency');
     });
-    listen('attempt', () => this.notify('runs'));
-    listen('finished', () => this.notify('runs'));
-    listen('dispatched', () => this.notify('runs'));
+    listen('attempt', () => this.#notify('runs'));
+    listen('finished', () => this.#notify('runs'));
+    listen('dispatched', () => this.#notify('runs'));
   }
 
   /** The dashboard's URL. */
   get url(): string {
-    return `${this.host.url}${DASHBOARD_PATH}/`;
+    return `${this.#host.url}${DASHBOARD_PATH}/`;
   }
 
   /** A new one-time login link, valid for an hour. */
   loginUrl(): string {
-    return `${this.host.url}${DASHBOARD_PATH}/login?token=${this.auth.mintLoginToken()}`;
+    return `${this.#host.url}${DASHBOARD_PATH}/login?token=${this.auth.mintLoginToken()}`;
   }
 
   /** Ends the event streams and stops sampling. */
   close(): void {
-    this.history.stop();
-    for (const off of this.listeners.splice(0)) off();
-    if (this.pending) clearTimeout(this.pending.timer);
-    this.pending = null;
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = null;
-    for (const res of this.streams) res.end();
-    this.streams.clear();
+    this.#history.stop();
+    for (const off of this.#listeners.splice(0)) off();
+    if (this.#pending) clearTimeout(this.#pending.timer);
+    this.#pending = null;
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#heartbeat = null;
+    for (const res of this.#streams) res.end();
+    this.#streams.clear();
   }
 
   /**
@@ -196,7 +198,7 @@ export class Dashboard {
   handle(req: http.IncomingMessage, res: http.ServerResponse, url: URL): boolean {
     const path = url.pathname;
     if (path !== DASHBOARD_PATH && !path.startsWith(`${DASHBOARD_PATH}/`)) return false;
-    this.route(req, res, url, path.slice(DASHBOARD_PATH.length) || '').catch((err: unknown) => {
+    this.#route(req, res, url, path.slice(DASHBOARD_PATH.length) || '').catch((err: unknown) => {
       const e =
         err instanceof SchedulerError ? err : new SchedulerError('internal', `internal error in the dashboard: ${(err as Error).message}`);
       if (res.headersSent) res.destroy();
@@ -205,17 +207,17 @@ export class Dashboard {
     return true;
   }
 
-  private session(req: http.IncomingMessage): boolean {
+  #session(req: http.IncomingMessage): boolean {
     return this.auth.checkSession(readCookie(req.headers.cookie, SESSION_COOKIE)) || this.auth.checkBearer(req.headers.authorization);
   }
 
-  private cookie(req: http.IncomingMessage, value: string, maxAgeS: number): string {
+  #cookie(req: http.IncomingMessage, value: string, maxAgeS: number): string {
     const secure = req.headers['x-forwarded-proto'] === 'https' || (req.socket as { encrypted?: boolean }).encrypted === true;
     return `${SESSION_COOKIE}=${value}; Path=${DASHBOARD_PATH}; HttpOnly; SameSite=Lax; Max-Age=${maxAgeS}${secure ? '; Secure' : ''}`;
   }
 
   /** Refuses a state-changing request that another site could have sent. */
-  private checkSameOrigin(req: http.IncomingMessage): void {
+  #checkSameOrigin(req: http.IncomingMessage): void {
     const origin = req.headers.origin;
     if (origin !== undefined && origin !== 'null') {
       let host = '';
@@ -230,7 +232,7 @@ export class Dashboard {
     }
   }
 
-  private async route(req: http.IncomingMessage, res: http.ServerResponse, url: URL, path: string): Promise<void> {
+  async #route(req: http.IncomingMessage, res: http.ServerResponse, url: URL, path: string): Promise<void> {
     const method = req.method ?? 'GET';
     if (path === '' && (method === 'GET' || method === 'HEAD')) return redirect(res, `${DASHBOARD_PATH}/`);
     if (path === '/assets/app.js') {
@@ -239,73 +241,73 @@ export class Dashboard {
     if (path === '/assets/app.css') {
       return send(res, 200, 'text/css; charset=utf-8', (await loadBrowserAssets()).DASHBOARD_CSS, { 'cache-control': 'no-cache' });
     }
-    if (path === '/login') return this.login(req, res, url);
+    if (path === '/login') return this.#login(req, res, url);
     if (path === '/logout' && method === 'POST') {
-      this.checkSameOrigin(req);
+      this.#checkSameOrigin(req);
       this.auth.revoke(readCookie(req.headers.cookie, SESSION_COOKIE));
-      return redirect(res, `${DASHBOARD_PATH}/login`, { 'set-cookie': this.cookie(req, '', 0) });
+      return redirect(res, `${DASHBOARD_PATH}/login`, { 'set-cookie': this.#cookie(req, '', 0) });
     }
     if (path === '/api/login-links' && method === 'POST') {
       if (!this.auth.checkBearer(req.headers.authorization)) throw new SchedulerError('unauthenticated', 'send Authorization: Bearer <API key>');
       return sendJson(res, 200, { url: this.loginUrl() });
     }
     if (path.startsWith('/api/')) {
-      if (!this.session(req)) {
+      if (!this.#session(req)) {
         req.resume();
         throw new SchedulerError('unauthenticated', 'sign in to the dashboard first');
       }
-      return this.api(req, res, url, path.slice('/api'.length), method);
+      return this.#api(req, res, url, path.slice('/api'.length), method);
     }
     if (path === '/' && (method === 'GET' || method === 'HEAD')) {
-      if (!this.session(req)) return redirect(res, `${DASHBOARD_PATH}/login`);
+      if (!this.#session(req)) return redirect(res, `${DASHBOARD_PATH}/login`);
       return send(res, 200, 'text/html; charset=utf-8', appPage());
     }
     req.resume();
     throw new SchedulerError('not_found', `no dashboard page at ${url.pathname}`);
   }
 
-  private async login(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
+  async #login(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
     const client = req.socket.remoteAddress ?? '';
     const page = (status: number, error: string) => send(res, status, 'text/html; charset=utf-8', loginPage(error));
     if (req.method === 'GET' || req.method === 'HEAD') {
       const token = url.searchParams.get('token');
-      if (token === null) return this.session(req) ? redirect(res, `${DASHBOARD_PATH}/`) : page(200, '');
+      if (token === null) return this.#session(req) ? redirect(res, `${DASHBOARD_PATH}/`) : page(200, '');
       if (!this.auth.redeemLoginToken(token)) {
         return page(401, 'This login link has expired or was already used. Sign in with the API key (DISPATCH_API_KEY).');
       }
-      return redirect(res, `${DASHBOARD_PATH}/`, { 'set-cookie': this.cookie(req, this.auth.newSession(), SESSION_TTL_MS / 1000) });
+      return redirect(res, `${DASHBOARD_PATH}/`, { 'set-cookie': this.#cookie(req, this.auth.newSession(), SESSION_TTL_MS / 1000) });
     }
     if (req.method !== 'POST') throw new SchedulerError('unimplemented', `${url.pathname} takes GET or POST`, 405);
-    this.checkSameOrigin(req);
+    this.#checkSameOrigin(req);
     const body = new URLSearchParams(await readBody(req, 16_384));
     if (!this.auth.mayTryLogin(client)) return page(429, 'Too many failed attempts: wait a minute and try again.');
     if (!this.auth.checkKey(body.get('key') ?? '')) {
       this.auth.failedLogin(client);
       return page(401, 'That is not an API key of this scheduler.');
     }
-    return redirect(res, `${DASHBOARD_PATH}/`, { 'set-cookie': this.cookie(req, this.auth.newSession(), SESSION_TTL_MS / 1000) });
+    return redirect(res, `${DASHBOARD_PATH}/`, { 'set-cookie': this.#cookie(req, this.auth.newSession(), SESSION_TTL_MS / 1000) });
   }
 
-  private async api(req: http.IncomingMessage, res: http.ServerResponse, url: URL, path: string, method: string): Promise<void> {
-    if (method === 'GET' && path === '/runs') return sendJson(res, 200, await this.runs(url.searchParams));
+  async #api(req: http.IncomingMessage, res: http.ServerResponse, url: URL, path: string, method: string): Promise<void> {
+    if (method === 'GET' && path === '/runs') return sendJson(res, 200, await this.#runs(url.searchParams));
     if (method === 'GET' && path === '/concurrency') {
-      this.history.sample();
-      const body: ConcurrencyResponse = { now: Date.now(), windowMs: HISTORY_WINDOW_MS, series: this.history.series() };
+      this.#history.sample();
+      const body: ConcurrencyResponse = { now: Date.now(), windowMs: HISTORY_WINDOW_MS, series: this.#history.series() };
       return sendJson(res, 200, body);
     }
-    if (method === 'GET' && path === '/events') return this.events(req, res);
+    if (method === 'GET' && path === '/events') return this.#events(req, res);
     const m = /^\/runs\/([^/]+)(?:\/(cancel|restart))?$/.exec(path);
     if (m) {
       const id = decodeURIComponent(m[1]!);
-      if (!m[2] && method === 'GET') return sendJson(res, 200, await this.run(id));
+      if (!m[2] && method === 'GET') return sendJson(res, 200, await this.#run(id));
       if (m[2] && method === 'POST') {
-        this.checkSameOrigin(req);
+        this.#checkSameOrigin(req);
         if (req.headers['x-dispatch-dashboard'] !== '1') {
           throw new SchedulerError('permission_denied', 'actions need the header x-dispatch-dashboard: 1', 403);
         }
         req.resume();
-        if (m[2] === 'cancel') return sendJson(res, 200, { cancelled: await this.host.cancel(id) });
-        await this.host.restart(id);
+        if (m[2] === 'cancel') return sendJson(res, 200, { cancelled: await this.#host.cancel(id) });
+        await this.#host.restart(id);
         return sendJson(res, 200, { restarted: id });
       }
     }
@@ -313,7 +315,7 @@ export class Dashboard {
     throw new SchedulerError('not_found', `no dashboard API at ${method} ${url.pathname}`);
   }
 
-  private async runs(q: URLSearchParams): Promise<RunsResponse> {
+  async #runs(q: URLSearchParams): Promise<RunsResponse> {
     const filter: ListFilter = {};
     const states = (q.get('state') ?? '').split(',').filter(Boolean);
     for (const s of states) {
@@ -333,52 +335,52 @@ export class Dashboard {
     if (cursor) filter.cursor = cursor;
     let page: Awaited<ReturnType<Store['listCalls']>>;
     try {
-      page = await this.host.store.listCalls(filter);
+      page = await this.#host.store.listCalls(filter);
     } catch (err) {
       if (err instanceof RangeError) throw new SchedulerError('invalid_argument', err.message);
       throw err;
     }
-    const functions = [...new Set(this.host.concurrencyAll().map((c) => c.function))].sort();
+    const functions = [...new Set(this.#host.concurrencyAll().map((c) => c.function))].sort();
     return { now: Date.now(), runs: page.calls.map(runSummary), counts: page.counts, nextCursor: page.nextCursor, functions };
   }
 
-  private async run(id: string): Promise<RunResponse> {
-    const rec = await this.host.store.getCall(id);
+  async #run(id: string): Promise<RunResponse> {
+    const rec = await this.#host.store.getCall(id);
     if (!rec) throw new SchedulerError('not_found', `no call with dispatch ID ${JSON.stringify(id)}`);
     const [call, tree] = await Promise.all([
-      callView(this.host.store, rec, this.host.concurrency(rec.endpoint, rec.function)),
-      runTree(this.host.store, rec.rootId),
+      callView(this.#host.store, rec, this.#host.concurrency(rec.endpoint, rec.function)),
+      runTree(this.#host.store, rec.rootId),
     ]);
     return { now: Date.now(), call, tree: tree.tree, truncated: tree.truncated };
   }
 
-  private events(req: http.IncomingMessage, res: http.ServerResponse): void {
+  #events(req: http.IncomingMessage, res: http.ServerResponse): void {
     res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive' });
     res.write('retry: 3000\n\n');
-    this.streams.add(res);
-    req.on('close', () => this.streams.delete(res));
-    if (!this.heartbeat) {
-      this.heartbeat = setInterval(() => {
-        for (const s of this.streams) s.write(': keep-alive\n\n');
+    this.#streams.add(res);
+    req.on('close', () => this.#streams.delete(res));
+    if (!this.#heartbeat) {
+      this.#heartbeat = setInterval(() => {
+        for (const s of this.#streams) s.write(': keep-alive\n\n');
       }, 15_000);
-      this.heartbeat.unref();
+      this.#heartbeat.unref();
     }
   }
 
   /** Tells the open pages that something changed (at most every 250 ms). */
-  private notify(kind: string): void {
-    if (this.streams.size === 0) return;
-    if (this.pending) {
-      this.pending.kinds.add(kind);
+  #notify(kind: string): void {
+    if (this.#streams.size === 0) return;
+    if (this.#pending) {
+      this.#pending.kinds.add(kind);
       return;
     }
     const timer = setTimeout(() => {
-      const kinds = this.pending?.kinds ?? new Set<string>();
-      this.pending = null;
+      const kinds = this.#pending?.kinds ?? new Set<string>();
+      this.#pending = null;
       const line = `event: change\ndata: ${JSON.stringify({ kinds: [...kinds] })}\n\n`;
-      for (const s of this.streams) s.write(line);
+      for (const s of this.#streams) s.write(line);
     }, 250);
     timer.unref();
-    this.pending = { kinds: new Set([kind]), timer };
+    this.#pending = { kinds: new Set([kind]), timer };
   }
 }

@@ -32,7 +32,7 @@ function opaqueNote(typeUrl: string, bytes: number): string {
 
 class Jsonifier {
   readonly notes = new Set<string>();
-  private readonly seen = new WeakSet<object>();
+  readonly #seen = new WeakSet<object>();
 
   convert(v: unknown): unknown {
     switch (typeof v) {
@@ -56,19 +56,19 @@ class Jsonifier {
     }
     if (v === null) return null;
     const o = v as object;
-    if (this.seen.has(o)) {
+    if (this.#seen.has(o)) {
       this.notes.add('repeated references shown as "[circular]"');
       return '[circular]';
     }
-    this.seen.add(o);
+    this.#seen.add(o);
     try {
-      return this.object(o);
+      return this.#object(o);
     } finally {
-      this.seen.delete(o);
+      this.#seen.delete(o);
     }
   }
 
-  private object(o: object): unknown {
+  #object(o: object): unknown {
     if (o instanceof OpaqueValue) {
       this.notes.add('values of other SDKs shown as {"$opaque": type}');
       return { $opaque: o.typeName, bytes: o.value.length };

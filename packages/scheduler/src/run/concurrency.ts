@@ -81,24 +81,26 @@ export class ConcurrencyController {
   readonly initial: number;
   readonly min: number;
   readonly max: number;
-  private readonly increase: number;
-  private readonly decreaseFactor: number;
-  private readonly entries = new Map<string, Entry>();
-  private share = 1;
+  readonly #increase: number;
+  readonly #decreaseFactor: number;
+  readonly #entries = new Map<string, Entry>();
+  #share = 1;
 
   /**
    * @param onChange called when the integer part of a limit changes.
    */
+  readonly #onChange: ((snapshot: ConcurrencySnapshot, previous: number) => void) | undefined;
   constructor(
     options: ConcurrencyOptions = {},
-    private readonly onChange?: (snapshot: ConcurrencySnapshot, previous: number) => void,
+    onChange?: (snapshot: ConcurrencySnapshot, previous: number) => void,
   ) {
+    this.#onChange = onChange;
     const d = SCHEDULER_DEFAULTS.concurrency;
     this.min = options.min ?? d.min;
     this.max = options.max ?? d.max;
     this.initial = options.initial ?? Math.min(d.initial, this.max);
-    this.increase = options.increase ?? d.increase;
-    this.decreaseFactor = options.decreaseFactor ?? d.decreaseFactor;
+    this.#increase = options.increase ?? d.increase;
+    this.#decreaseFactor = options.decreaseFactor ?? d.decreaseFactor;
     if (!(Number.isInteger(this.min) && this.min >= 1)) throw new RangeError(`concurrency.min must be an integer ≥ 1, got ${this.min}`);
     if (!(Number.isInteger(this.max) && this.max >= this.min)) {
       throw new RangeError(`concurrency.max must be an integer ≥ concurrency.min (${this.min}), got ${this.max}`);
@@ -106,31 +108,31 @@ export class ConcurrencyController {
     if (!(this.initial >= this.min && this.initial <= this.max)) {
       throw new RangeError(`concurrency.initial must be within [${this.min}, ${this.max}], got ${this.initial}`);
     }
-    if (!(this.increase > 0)) throw new RangeError(`concurrency.increase must be positive, got ${this.increase}`);
-    if (!(this.decreaseFactor > 0 && this.decreaseFactor < 1)) {
-      throw new RangeError(`concurrency.decreaseFactor must be within (0, 1), got ${this.decreaseFactor}`);
+    if (!(this.#increase > 0)) throw new RangeError(`concurrency.increase must be positive, got ${this.#increase}`);
+    if (!(this.#decreaseFactor > 0 && this.#decreaseFactor < 1)) {
+      throw new RangeError(`concurrency.decreaseFactor must be within (0, 1), got ${this.#decreaseFactor}`);
     }
   }
 
-  private entry(endpoint: string, fn: string): Entry {
+  #entry(endpoint: string, fn: string): Entry {
     const key = `${endpoint}\u0000${fn}`;
-    let e = this.entries.get(key);
+    let e = this.#entries.get(key);
     if (!e) {
       e = { limit: Math.min(this.initial, this.effectiveMax), inFlight: 0, lastDecreaseAt: Number.NEGATIVE_INFINITY };
-      this.entries.set(key, e);
+      this.#entries.set(key, e);
     }
     return e;
   }
 
   /** How many more runs of the pair may start now. */
   capacity(endpoint: string, fn: string): number {
-    const e = this.entry(endpoint, fn);
+    const e = this.#entry(endpoint, fn);
     return Math.max(0, Math.floor(e.limit) - e.inFlight);
   }
 
   /** Counts a run as started. */
   acquire(endpoint: string, fn: string): void {
-    this.entry(endpoint, fn).inFlight++;
+    this.#entry(endpoint, fn).inFlight++;
   }
 
   /**
@@ -138,34 +140,34 @@ export class ConcurrencyController {
    * undefined only releases (a run that produced no status).
    */
   release(endpoint: string, fn: string, status: Status | undefined, startedAt: number, now: number): void {
-    const e = this.entry(endpoint, fn);
+    const e = this.#entry(endpoint, fn);
     e.inFlight = Math.max(0, e.inFlight - 1);
     if (status === undefined) return;
     const before = e.limit;
     const effect = concurrencyEffect(status);
     if (effect === 'increase') {
-      e.limit = Math.min(this.effectiveMax, e.limit + this.increase / Math.max(1, e.limit));
+      e.limit = Math.min(this.effectiveMax, e.limit + this.#increase / Math.max(1, e.limit));
     } else if (effect === 'decrease' && startedAt >= e.lastDecreaseAt) {
-      e.limit = Math.max(this.min, e.limit * this.decreaseFactor);
+      e.limit = Math.max(this.min, e.limit * this.#decreaseFactor);
       e.lastDecreaseAt = now;
     }
-    if (Math.floor(before) !== Math.floor(e.limit)) this.onChange?.(this.snapshot(endpoint, fn), before);
+    if (Math.floor(before) !== Math.floor(e.limit)) this.#onChange?.(this.snapshot(endpoint, fn), before);
   }
 
   /** The current limit of a pair. */
   snapshot(endpoint: string, fn: string): ConcurrencySnapshot {
-    const e = this.entry(endpoint, fn);
+    const e = this.#entry(endpoint, fn);
     return { endpoint, function: fn, limit: e.limit, inFlight: e.inFlight, min: this.min, max: this.effectiveMax };
   }
 
   /** Number of instances the bounds are divided among (1 unless {@link setInstances} said otherwise). */
   get instances(): number {
-    return this.share;
+    return this.#share;
   }
 
   /** Highest limit of this instance: `max` divided among the live instances, at least `min`. */
   get effectiveMax(): number {
-    return Math.max(this.min, Math.floor(this.max / this.share));
+    return Math.max(this.min, Math.floor(this.max / this.#share));
   }
 
   /**
@@ -178,22 +180,22 @@ export class ConcurrencyController {
    */
   setInstances(n: number): boolean {
     const share = Math.max(1, Math.floor(n));
-    if (share === this.share) return false;
-    this.share = share;
+    if (share === this.#share) return false;
+    this.#share = share;
     const cap = this.effectiveMax;
-    for (const [key, e] of this.entries) {
+    for (const [key, e] of this.#entries) {
       if (e.limit <= cap) continue;
       const before = e.limit;
       e.limit = cap;
       const [endpoint = '', fn = ''] = key.split('\u0000');
-      if (Math.floor(before) !== Math.floor(cap)) this.onChange?.(this.snapshot(endpoint, fn), before);
+      if (Math.floor(before) !== Math.floor(cap)) this.#onChange?.(this.snapshot(endpoint, fn), before);
     }
     return true;
   }
 
   /** Every pair seen so far. */
   all(): ConcurrencySnapshot[] {
-    return [...this.entries.keys()].map((k) => {
+    return [...this.#entries.keys()].map((k) => {
       const [endpoint = '', fn = ''] = k.split('\u0000');
       return this.snapshot(endpoint, fn);
     });
@@ -202,7 +204,7 @@ export class ConcurrencyController {
   /** Runs in flight over all pairs. */
   get totalInFlight(): number {
     let n = 0;
-    for (const e of this.entries.values()) n += e.inFlight;
+    for (const e of this.#entries.values()) n += e.inFlight;
     return n;
   }
 }

@@ -53,17 +53,17 @@ export function transportStatus(error: unknown): Status {
  * const reply = await client.post('http://127.0.0.1:8000/dispatch.sdk.v1.FunctionService/Run', body, headers);
  */
 export class EndpointClient {
-  private readonly httpAgent: http.Agent;
-  private readonly httpsAgent: https.Agent;
-  private readonly timeoutMs: number;
-  private readonly maxResponseBytes: number;
+  readonly #httpAgent: http.Agent;
+  readonly #httpsAgent: https.Agent;
+  readonly #timeoutMs: number;
+  readonly #maxResponseBytes: number;
 
   constructor(options: EndpointClientOptions) {
     const maxSockets = options.maxSockets ?? 1024;
-    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets, keepAliveMsecs: 10_000 });
-    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets, keepAliveMsecs: 10_000 });
-    this.timeoutMs = options.timeoutMs;
-    this.maxResponseBytes = options.maxResponseBytes ?? 64 * 1024 * 1024;
+    this.#httpAgent = new http.Agent({ keepAlive: true, maxSockets, keepAliveMsecs: 10_000 });
+    this.#httpsAgent = new https.Agent({ keepAlive: true, maxSockets, keepAliveMsecs: 10_000 });
+    this.#timeoutMs = options.timeoutMs;
+    this.#maxResponseBytes = options.maxResponseBytes ?? 64 * 1024 * 1024;
   }
 
   /** Sends one request; never throws. */
@@ -80,13 +80,13 @@ export class EndpointClient {
       const mod = secure ? https : http;
       const req = mod.request(url, {
         method: 'POST',
-        agent: secure ? this.httpsAgent : this.httpAgent,
+        agent: secure ? this.#httpsAgent : this.#httpAgent,
         headers: { ...headers, 'content-length': String(body.length) },
       });
       const timer = setTimeout(() => {
-        done({ kind: 'transport', status: Status.TIMEOUT, message: `no answer from ${url.origin} within ${this.timeoutMs} ms` });
+        done({ kind: 'transport', status: Status.TIMEOUT, message: `no answer from ${url.origin} within ${this.#timeoutMs} ms` });
         req.destroy();
-      }, this.timeoutMs);
+      }, this.#timeoutMs);
       req.on('error', (err: Error & { code?: string }) => {
         done({
           kind: 'transport',
@@ -99,11 +99,11 @@ export class EndpointClient {
         let size = 0;
         res.on('data', (chunk: Buffer) => {
           size += chunk.length;
-          if (size > this.maxResponseBytes) {
+          if (size > this.#maxResponseBytes) {
             done({
               kind: 'transport',
               status: Status.INVALID_RESPONSE,
-              message: `the response from ${url.origin} is larger than ${this.maxResponseBytes} bytes`,
+              message: `the response from ${url.origin} is larger than ${this.#maxResponseBytes} bytes`,
             });
             req.destroy();
             return;
@@ -128,7 +128,7 @@ export class EndpointClient {
 
   /** Closes pooled connections. */
   close(): void {
-    this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    this.#httpAgent.destroy();
+    this.#httpsAgent.destroy();
   }
 }

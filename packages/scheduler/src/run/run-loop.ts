@@ -85,30 +85,33 @@ interface Interpreted {
  * loop.start(); loop.wake(); await loop.stop();
  */
 export class RunLoop {
-  private stopping = false;
-  private running: Promise<void> | null = null;
-  private readonly inFlight = new Set<Promise<void>>();
-  private wakeFlag = false;
-  private wakeResolve: (() => void) | null = null;
-  private timer: NodeJS.Timeout | null = null;
+  #stopping = false;
+  #running: Promise<void> | null = null;
+  readonly #inFlight = new Set<Promise<void>>();
+  #wakeFlag = false;
+  #wakeResolve: (() => void) | null = null;
+  #timer: NodeJS.Timeout | null = null;
   /** Dispatch IDs of the runs in flight (with a count: a lease lost and claimed again). */
-  private readonly leased = new Map<string, number>();
-  private keeper: NodeJS.Timeout | null = null;
-  private keeping: Promise<void> | null = null;
+  readonly #leased = new Map<string, number>();
+  #keeper: NodeJS.Timeout | null = null;
+  #keeping: Promise<void> | null = null;
 
-  constructor(private readonly o: RunLoopOptions) {}
+  readonly #o: RunLoopOptions;
+  constructor(o: RunLoopOptions) {
+    this.#o = o;
+  }
 
   /** Number of runs in flight. */
   get active(): number {
-    return this.inFlight.size;
+    return this.#inFlight.size;
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = this.loop();
-    this.keep();
-    this.keeper = setInterval(() => this.keep(), Math.max(50, Math.floor(this.o.leaseMs / 3)));
-    this.keeper.unref();
+    if (this.#running) return;
+    this.#running = this.#loop();
+    this.#keep();
+    this.#keeper = setInterval(() => this.#keep(), Math.max(50, Math.floor(this.#o.leaseMs / 3)));
+    this.#keeper.unref();
   }
 
   /**
@@ -118,10 +121,10 @@ export class RunLoop {
    * another instance may run those calls again (their results are still
    * recorded once).
    */
-  private keep(): void {
-    if (this.keeping) return;
-    const { store, owner, leaseMs, log, concurrency } = this.o;
-    this.keeping = (async () => {
+  #keep(): void {
+    if (this.#keeping) return;
+    const { store, owner, leaseMs, log, concurrency } = this.#o;
+    this.#keeping = (async () => {
       if (store.heartbeat) {
         try {
           const live = await store.heartbeat({ owner, now: Date.now(), ttlMs: leaseMs });
@@ -132,7 +135,7 @@ export class RunLoop {
           log.warn(`heartbeat of ${owner} failed: ${(err as Error).message}`);
         }
       }
-      const ids = [...this.leased.keys()];
+      const ids = [...this.#leased.keys()];
       if (ids.length === 0) return;
       try {
         await store.renewLeases(owner, ids, Date.now() + leaseMs);
@@ -140,102 +143,102 @@ export class RunLoop {
         log.warn(`renewing the leases of ${ids.length} running call(s) failed: ${(err as Error).message}; if this lasts ${leaseMs} ms, other instances may run them again`);
       }
     })().finally(() => {
-      this.keeping = null;
+      this.#keeping = null;
     });
   }
 
   /** New work may be due: claim again now. */
   wake(): void {
-    this.wakeFlag = true;
-    const r = this.wakeResolve;
+    this.#wakeFlag = true;
+    const r = this.#wakeResolve;
     if (r) {
-      this.wakeResolve = null;
+      this.#wakeResolve = null;
       r();
     }
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
+    this.#stopping = true;
     this.wake();
-    await this.running;
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
-    if (this.keeper) clearInterval(this.keeper);
-    this.keeper = null;
-    await this.keeping;
+    await this.#running;
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+    if (this.#keeper) clearInterval(this.#keeper);
+    this.#keeper = null;
+    await this.#keeping;
     try {
-      await this.o.store.leave?.(this.o.owner);
+      await this.#o.store.leave?.(this.#o.owner);
     } catch (err) {
-      this.o.log.warn(`could not tell the store that ${this.o.owner} stops: ${(err as Error).message}`);
+      this.#o.log.warn(`could not tell the store that ${this.#o.owner} stops: ${(err as Error).message}`);
     }
   }
 
-  private sleep(ms: number): Promise<void> {
-    if (this.wakeFlag || this.stopping) return Promise.resolve();
+  #sleep(ms: number): Promise<void> {
+    if (this.#wakeFlag || this.#stopping) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      this.wakeResolve = () => resolve();
-      this.timer = setTimeout(() => {
-        this.wakeResolve = null;
+      this.#wakeResolve = () => resolve();
+      this.#timer = setTimeout(() => {
+        this.#wakeResolve = null;
         resolve();
       }, Math.max(0, ms));
     }).finally(() => {
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = null;
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timer = null;
     });
   }
 
-  private async loop(): Promise<void> {
-    const { store, concurrency, log } = this.o;
-    while (!this.stopping) {
-      this.wakeFlag = false;
+  async #loop(): Promise<void> {
+    const { store, concurrency, log } = this.#o;
+    while (!this.#stopping) {
+      this.#wakeFlag = false;
       const now = Date.now();
-      const room = this.o.maxInFlight - this.inFlight.size;
+      const room = this.#o.maxInFlight - this.#inFlight.size;
       let nextDueAt: number | null = null;
       if (room > 0) {
         try {
           const claimed = await store.claimDue({
-            owner: this.o.owner,
+            owner: this.#o.owner,
             now,
-            leaseMs: this.o.leaseMs,
-            limit: Math.min(this.o.claimBatch, room),
+            leaseMs: this.#o.leaseMs,
+            limit: Math.min(this.#o.claimBatch, room),
             capacity: (endpoint, fn) => concurrency.capacity(endpoint, fn),
-            elideStateAbove: this.o.elideStateAbove,
+            elideStateAbove: this.#o.elideStateAbove,
           });
           for (const call of claimed.calls) {
             concurrency.acquire(call.endpoint, call.function);
-            this.leased.set(call.id, (this.leased.get(call.id) ?? 0) + 1);
-            const p = this.run(call)
+            this.#leased.set(call.id, (this.#leased.get(call.id) ?? 0) + 1);
+            const p = this.#run(call)
               .catch((err) => log.error(`run of ${call.function} ${call.id} failed in the scheduler: ${(err as Error).stack ?? err}`))
               .finally(() => {
-                const n = (this.leased.get(call.id) ?? 1) - 1;
-                if (n > 0) this.leased.set(call.id, n);
-                else this.leased.delete(call.id);
-                this.inFlight.delete(p);
+                const n = (this.#leased.get(call.id) ?? 1) - 1;
+                if (n > 0) this.#leased.set(call.id, n);
+                else this.#leased.delete(call.id);
+                this.#inFlight.delete(p);
                 this.wake();
               });
-            this.inFlight.add(p);
+            this.#inFlight.add(p);
           }
           nextDueAt = claimed.nextDueAt;
         } catch (err) {
-          if (this.stopping) break;
+          if (this.#stopping) break;
           log.error(`claiming due calls failed: ${(err as Error).message}`);
-          await this.sleep(1000);
+          await this.#sleep(1000);
           continue;
         }
       }
-      if (this.stopping) break;
+      if (this.#stopping) break;
       // Sleep until the next due call, a wake-up, or 1 s (other processes may add work).
       const wait = nextDueAt === null ? 1000 : Math.min(1000, nextDueAt - Date.now());
-      if (wait > 0) await this.sleep(wait);
+      if (wait > 0) await this.#sleep(wait);
       else await new Promise((r) => setImmediate(r));
     }
   }
 
-  private async run(call: ClaimedCall): Promise<void> {
-    const { store, concurrency, log } = this.o;
+  async #run(call: ClaimedCall): Promise<void> {
+    const { store, concurrency, log } = this.#o;
     const startedAt = Date.now();
     if (startedAt >= call.expiresAt) {
       concurrency.release(call.endpoint, call.function, undefined, startedAt, startedAt);
-      await this.expire(call, startedAt);
+      await this.#expire(call, startedAt);
       return;
     }
     const attempt = call.attempts + 1;
@@ -255,26 +258,26 @@ export class RunLoop {
         message: `this scheduler cannot reach endpoint ${JSON.stringify(call.endpoint)}: only http:// and https:// endpoints are supported`,
       };
     } else {
-      elided = this.shouldElide(call);
-      reply = elided || (await this.loadState(call)) ? await this.send(url, call, elided) : leaseLost(call);
+      elided = this.#shouldElide(call);
+      reply = elided || (await this.#loadState(call)) ? await this.#send(url, call, elided) : leaseLost(call);
       if (elided && reply.kind === 'http' && reply.statusCode === 200) {
         const decoded = tryDecode(reply.body);
         if (decoded?.stateRequired) {
           // The SDK no longer holds the execution: resend with the full state (not an attempt).
           log.debug(`${call.function} ${call.id}: state required, resending with the full state`);
           elided = false;
-          reply = (await this.loadState(call)) ? await this.send(url, call, false) : leaseLost(call);
+          reply = (await this.#loadState(call)) ? await this.#send(url, call, false) : leaseLost(call);
         }
       }
     }
     const now = Date.now();
     const durationMs = now - startedAt;
-    const r = this.interpret(call, reply, now);
+    const r = this.#interpret(call, reply, now);
     concurrency.release(call.endpoint, call.function, r.status, startedAt, now);
     const resume = call.resume !== null;
     const recorded = await store.complete({
       id: call.id,
-      owner: this.o.owner,
+      owner: this.#o.owner,
       leaseToken: call.leaseToken,
       now,
       attempt: {
@@ -288,7 +291,7 @@ export class RunLoop {
       },
       delivered: call.resume ? call.resume.results.map((x) => x.dispatchId) : [],
       outcome: r.outcome,
-      orphans: this.o.orphans,
+      orphans: this.#o.orphans,
     });
     const outcome: AttemptEvent['outcome'] = !recorded
       ? 'dropped'
@@ -310,17 +313,17 @@ export class RunLoop {
     if (r.error) event.error = { type: r.error.type ?? '', message: r.error.message ?? '' };
     if (r.outcome.kind === 'retry') event.nextRunAt = r.outcome.dueAt;
     if (r.children > 0) event.children = r.children;
-    this.logAttempt(event);
-    this.o.onAttempt(event);
+    this.#logAttempt(event);
+    this.#o.onAttempt(event);
     if (recorded && r.outcome.kind === 'finish') {
       const state = finishedState(r.outcome.status);
-      this.o.onFinished({ dispatchId: call.id, function: call.function, state, status: r.outcome.status, statusName: statusName(r.outcome.status) });
+      this.#o.onFinished({ dispatchId: call.id, function: call.function, state, status: r.outcome.status, statusName: statusName(r.outcome.status) });
     }
   }
 
-  private logAttempt(e: AttemptEvent): void {
+  #logAttempt(e: AttemptEvent): void {
     const level = e.outcome === 'retry' ? 'warn' : e.outcome === 'exit' && e.status !== Status.OK ? 'error' : 'info';
-    const log = this.o.log;
+    const log = this.#o.log;
     if (!log.enabled(level)) return;
     let line = `run ${e.function} ${e.dispatchId} attempt=${e.attempt} status=${e.statusName} duration=${e.durationMs}ms outcome=${e.outcome}`;
     if (e.resume) line += ' resume';
@@ -330,26 +333,26 @@ export class RunLoop {
     log.log(level, line);
   }
 
-  private shouldElide(call: ClaimedCall): boolean {
+  #shouldElide(call: ClaimedCall): boolean {
     const r = call.resume;
-    return !!r && elidesState(r.deltaCapable, r.state?.kind, r.stateLength, this.o.elideStateAbove);
+    return !!r && elidesState(r.deltaCapable, r.state?.kind, r.stateLength, this.#o.elideStateAbove);
   }
 
   /**
    * Makes sure the state's bytes are in `call` (the claim leaves out those of
    * states it expects to be elided): false if the lease was lost meanwhile.
    */
-  private async loadState(call: ClaimedCall): Promise<boolean> {
+  async #loadState(call: ClaimedCall): Promise<boolean> {
     const r = call.resume;
     if (!r || r.stateLoaded || !r.state) return true;
-    const state = await this.o.store.loadState(call.id, call.leaseToken);
+    const state = await this.#o.store.loadState(call.id, call.leaseToken);
     if (!state) return false;
     r.state = state;
     r.stateLoaded = true;
     return true;
   }
 
-  private buildRequest(call: ClaimedCall, elide: boolean): proto.IRunRequest {
+  #buildRequest(call: ClaimedCall, elide: boolean): proto.IRunRequest {
     const req: proto.IRunRequest = {
       function: call.function,
       dispatchId: call.id,
@@ -385,11 +388,11 @@ export class RunLoop {
     return req;
   }
 
-  private send(url: URL, call: ClaimedCall, elide: boolean): Promise<EndpointReply> {
-    const body = proto.RunRequest.encode(this.buildRequest(call, elide));
+  #send(url: URL, call: ClaimedCall, elide: boolean): Promise<EndpointReply> {
+    const body = proto.RunRequest.encode(this.#buildRequest(call, elide));
     const contentType = 'application/proto';
-    const signature = signRequest({ method: 'POST', url, contentType, body, privateKey: this.o.privateKey });
-    return this.o.client.post(url, body, {
+    const signature = signRequest({ method: 'POST', url, contentType, body, privateKey: this.#o.privateKey });
+    return this.#o.client.post(url, body, {
       'content-type': contentType,
       'connect-protocol-version': '1',
       ...signature,
@@ -397,15 +400,15 @@ export class RunLoop {
   }
 
   /** Turns an endpoint's reply into the outcome to record. */
-  private interpret(call: ClaimedCall, reply: EndpointReply, now: number): Interpreted {
+  #interpret(call: ClaimedCall, reply: EndpointReply, now: number): Interpreted {
     if (reply.kind === 'transport') {
       const error: IError = { type: statusName(reply.status), message: reply.message };
-      return this.failure(call, reply.status, error, null, now);
+      return this.#failure(call, reply.status, error, null, now);
     }
     if (reply.statusCode !== 200) {
       const status = statusFromHttpCode(reply.statusCode);
       const error: IError = { type: statusName(status), message: httpErrorMessage(call, reply) };
-      return this.failure(call, status, error, null, now);
+      return this.#failure(call, status, error, null, now);
     }
     const res = tryDecode(reply.body);
     if (!res) {
@@ -413,7 +416,7 @@ export class RunLoop {
         type: 'INVALID_RESPONSE',
         message: `the endpoint ${call.endpoint} answered HTTP 200 with a body that is not a RunResponse (content-type ${JSON.stringify(reply.contentType)}, ${reply.body.length} bytes)`,
       };
-      return this.failure(call, Status.INVALID_RESPONSE, error, null, now);
+      return this.#failure(call, Status.INVALID_RESPONSE, error, null, now);
     }
     if (res.stateRequired) {
       // Only an answer to an elided state may ask for it (run() resends those).
@@ -421,13 +424,13 @@ export class RunLoop {
         type: 'INVALID_RESPONSE',
         message: `the endpoint ${call.endpoint} asked for the full state (state_required) although the request carried it`,
       };
-      return this.failure(call, Status.INVALID_RESPONSE, error, null, now);
+      return this.#failure(call, Status.INVALID_RESPONSE, error, null, now);
     }
     let status = (res.status ?? Status.UNSPECIFIED) as Status;
     const exit = res.exit ?? null;
     const poll = res.poll ?? null;
-    if (exit?.tailCall) return this.tailCall(call, status, exit.tailCall, now);
-    if (poll && (status === Status.OK || status === Status.UNSPECIFIED)) return this.suspend(call, poll, now);
+    if (exit?.tailCall) return this.#tailCall(call, status, exit.tailCall, now);
+    if (poll && (status === Status.OK || status === Status.UNSPECIFIED)) return this.#suspend(call, poll, now);
     const result = exit?.result ?? null;
     const error = result?.error ?? null;
     const output = result?.output ?? null;
@@ -435,7 +438,7 @@ export class RunLoop {
     if (status === Status.OK) {
       return { status, error, children: 0, outcome: { kind: 'finish', status, output, error } };
     }
-    return this.failure(
+    return this.#failure(
       call,
       status,
       error ?? { type: statusName(status), message: `${call.function} ended with status ${statusName(status)} and no error` },
@@ -445,24 +448,24 @@ export class RunLoop {
   }
 
   /** A failed attempt: retried with backoff if its status allows, else final. */
-  private failure(call: ClaimedCall, status: Status, error: IError, output: IAny | null, now: number): Interpreted {
+  #failure(call: ClaimedCall, status: Status, error: IError, output: IAny | null, now: number): Interpreted {
     const failures = call.failures + 1;
     if (isRetryable(status)) {
-      if (this.o.maxAttempts !== undefined && failures >= this.o.maxAttempts) {
+      if (this.#o.maxAttempts !== undefined && failures >= this.#o.maxAttempts) {
         const capped: IError = {
           ...error,
           message: `${error.message ?? ''} (gave up after ${failures} consecutive failed attempts, the limit)`,
         };
         return { status, error: capped, children: 0, outcome: { kind: 'finish', status, output, error: capped } };
       }
-      const delay = backoffDelay(this.o.backoff, failures, status === Status.THROTTLED);
+      const delay = backoffDelay(this.#o.backoff, failures, status === Status.THROTTLED);
       const dueAt = Math.min(call.expiresAt, Math.ceil(now + delay));
       return { status, error, children: 0, outcome: { kind: 'retry', status, error, dueAt } };
     }
     return { status, error, children: 0, outcome: { kind: 'finish', status, output, error } };
   }
 
-  private tailCall(call: ClaimedCall, status: Status, tail: proto.ICall, now: number): Interpreted {
+  #tailCall(call: ClaimedCall, status: Status, tail: proto.ICall, now: number): Interpreted {
     const problem = validateCall({ ...tail, endpoint: '' }, 0, { endpointRequired: false });
     if (problem) {
       const error: IError = { type: 'INVALID_RESPONSE', message: `invalid tail call from ${call.function}: ${problem.replace('calls[0].', '')}` };
@@ -487,7 +490,7 @@ export class RunLoop {
     };
   }
 
-  private suspend(call: ClaimedCall, poll: proto.IPoll, now: number): Interpreted {
+  #suspend(call: ClaimedCall, poll: proto.IPoll, now: number): Interpreted {
     const calls = poll.calls ?? [];
     let pollError: IError | null = null;
     for (let i = 0; i < calls.length && !pollError; i++) {
@@ -498,7 +501,7 @@ export class RunLoop {
       ? []
       : calls.map((c) => {
           const id = newDispatchId(now);
-          const expirationMs = expirationMsOf(c, this.o.defaultExpirationMs, this.o.maxExpirationMs);
+          const expirationMs = expirationMsOf(c, this.#o.defaultExpirationMs, this.#o.maxExpirationMs);
           const child: NewCall = {
             id,
             function: c.function ?? '',
@@ -542,24 +545,24 @@ export class RunLoop {
     };
   }
 
-  private async expire(call: ClaimedCall, now: number): Promise<void> {
+  async #expire(call: ClaimedCall, now: number): Promise<void> {
     const error: IError = {
       type: 'TimeoutError',
       message: `the call expired: it did not finish by its expiration time ${new Date(call.expiresAt).toISOString()} (${call.attempts} attempts made)`,
     };
-    const recorded = await this.o.store.complete({
+    const recorded = await this.#o.store.complete({
       id: call.id,
-      owner: this.o.owner,
+      owner: this.#o.owner,
       leaseToken: call.leaseToken,
       now,
       attempt: null,
       delivered: [],
       outcome: { kind: 'finish', status: Status.TIMEOUT, output: null, error },
-      orphans: this.o.orphans,
+      orphans: this.#o.orphans,
     });
     if (recorded) {
-      this.o.log.warn(`expired ${call.function} ${call.id} after ${call.attempts} attempts`);
-      this.o.onFinished({ dispatchId: call.id, function: call.function, state: 'failed', status: Status.TIMEOUT, statusName: 'TIMEOUT' });
+      this.#o.log.warn(`expired ${call.function} ${call.id} after ${call.attempts} attempts`);
+      this.#o.onFinished({ dispatchId: call.id, function: call.function, state: 'failed', status: Status.TIMEOUT, statusName: 'TIMEOUT' });
     }
   }
 }

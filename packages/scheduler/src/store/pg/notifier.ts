@@ -51,67 +51,70 @@ export interface PgNotifierOptions {
  * notifier.finished(['id1']); // others hear { kind: 'finished', id: 'id1' }
  */
 export class PgNotifier {
-  private readonly listeners = new Set<(change: StoreChange) => void>();
-  private client: pg.Client | null = null;
-  private connecting = false;
-  private reconnectDelay = 100;
-  private reconnectTimer: NodeJS.Timeout | null = null;
-  private flushTimer: NodeJS.Timeout | null = null;
-  private pendingDue = false;
-  private pendingQueues = false;
-  private pendingFinished: string[] = [];
-  private closed = false;
-  private flushing: Promise<void> = Promise.resolve();
+  readonly #listeners = new Set<(change: StoreChange) => void>();
+  #client: pg.Client | null = null;
+  #connecting = false;
+  #reconnectDelay = 100;
+  #reconnectTimer: NodeJS.Timeout | null = null;
+  #flushTimer: NodeJS.Timeout | null = null;
+  #pendingDue = false;
+  #pendingQueues = false;
+  #pendingFinished: string[] = [];
+  #closed = false;
+  #flushing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly o: PgNotifierOptions) {}
+  readonly #o: PgNotifierOptions;
+  constructor(o: PgNotifierOptions) {
+    this.#o = o;
+  }
 
   /** True while the LISTEN connection is up. */
   get listening(): boolean {
-    return this.client !== null;
+    return this.#client !== null;
   }
 
   /** Work became due now. */
   due(): void {
-    this.pendingDue = true;
-    this.schedule();
+    this.#pendingDue = true;
+    this.#schedule();
   }
 
   /** A new (endpoint, function) pair exists (implies due). */
   queues(): void {
-    this.pendingQueues = true;
-    this.schedule();
+    this.#pendingQueues = true;
+    this.#schedule();
   }
 
   /** Calls finished (Wait on other instances returns at once). */
   finished(ids: readonly string[]): void {
     if (ids.length === 0) return;
-    for (const id of ids) this.pendingFinished.push(id);
-    this.schedule();
+    for (const id of ids) this.#pendingFinished.push(id);
+    this.#schedule();
   }
 
   /** Listens (connecting on the first subscriber); returns an unsubscribe function. */
   subscribe(listener: (change: StoreChange) => void): () => void {
-    this.listeners.add(listener);
-    if (!this.client && !this.connecting && !this.closed) void this.connect();
+    this.#listeners.add(listener);
+    if (!this.#client && !this.#connecting && !this.#closed) void this.#connect();
     return () => {
-      this.listeners.delete(listener);
+      this.#listeners.delete(listener);
     };
   }
 
   /** Sends what is pending now. */
   flush(): Promise<void> {
-    if (this.flushTimer) {
-      clearTimeout(this.flushTimer);
-      this.flushTimer = null;
+    if (this.#flushTimer) {
+      clearTimeout(this.#flushTimer);
+      this.#flushTimer = null;
     }
     const payloads: string[] = [];
-    const src = this.o.source;
-    if (this.pendingQueues) payloads.push(`${src} q`);
-    else if (this.pendingDue) payloads.push(`${src} d`);
-    this.pendingQueues = false;
-    this.pendingDue = false;
+    const src = this.#o.source;
+    if (this.#pendingQueues) payloads.push(`${src} q`);
+    else if (this.#pendingDue) payloads.push(`${src} d`);
+    this.#pendingQueues = false;
+    this.#pendingDue = false;
     let chunk = '';
-    for (const id of this.pendingFinished) {
+    for (const id of this.#pendingFinished) {
       if (chunk.length + id.length + 1 > MAX_PAYLOAD) {
         payloads.push(`${src} f ${chunk}`);
         chunk = '';
@@ -119,26 +122,26 @@ export class PgNotifier {
       chunk = chunk ? `${chunk},${id}` : id;
     }
     if (chunk) payloads.push(`${src} f ${chunk}`);
-    this.pendingFinished = [];
-    if (payloads.length === 0) return this.flushing;
-    this.flushing = this.flushing.then(() =>
-      this.o.publish(this.o.channel, payloads).catch((err) => {
-        if (!this.closed) this.o.onError?.(`could not notify other scheduler instances: ${(err as Error).message}`);
+    this.#pendingFinished = [];
+    if (payloads.length === 0) return this.#flushing;
+    this.#flushing = this.#flushing.then(() =>
+      this.#o.publish(this.#o.channel, payloads).catch((err) => {
+        if (!this.#closed) this.#o.onError?.(`could not notify other scheduler instances: ${(err as Error).message}`);
       }),
     );
-    return this.flushing;
+    return this.#flushing;
   }
 
-  private schedule(): void {
-    if (this.flushTimer || this.closed) return;
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = null;
+  #schedule(): void {
+    if (this.#flushTimer || this.#closed) return;
+    this.#flushTimer = setTimeout(() => {
+      this.#flushTimer = null;
       void this.flush();
-    }, this.o.delayMs ?? 2);
+    }, this.#o.delayMs ?? 2);
   }
 
-  private emit(change: StoreChange): void {
-    for (const l of this.listeners) {
+  #emit(change: StoreChange): void {
+    for (const l of this.#listeners) {
       try {
         l(change);
       } catch {
@@ -147,82 +150,82 @@ export class PgNotifier {
     }
   }
 
-  private onNotification(msg: pg.Notification): void {
-    if (msg.channel !== this.o.channel || !msg.payload) return;
+  #onNotification(msg: pg.Notification): void {
+    if (msg.channel !== this.#o.channel || !msg.payload) return;
     const payload = msg.payload;
     const sp = payload.indexOf(' ');
-    if (sp < 0 || payload.slice(0, sp) === this.o.source) return;
+    if (sp < 0 || payload.slice(0, sp) === this.#o.source) return;
     const kind = payload[sp + 1];
     if (kind === 'q') {
-      this.o.onQueues?.();
-      this.emit({ kind: 'due' });
+      this.#o.onQueues?.();
+      this.#emit({ kind: 'due' });
     } else if (kind === 'd') {
-      this.emit({ kind: 'due' });
+      this.#emit({ kind: 'due' });
     } else if (kind === 'f') {
-      for (const id of payload.slice(sp + 3).split(',')) if (id) this.emit({ kind: 'finished', id });
+      for (const id of payload.slice(sp + 3).split(',')) if (id) this.#emit({ kind: 'finished', id });
     }
   }
 
-  private async connect(): Promise<void> {
-    this.connecting = true;
-    const client = new pg.Client(this.o.clientConfig);
+  async #connect(): Promise<void> {
+    this.#connecting = true;
+    const client = new pg.Client(this.#o.clientConfig);
     let failed = false;
     const lost = (why: string) => {
       if (failed) return;
       failed = true;
       client.removeAllListeners('notification');
       client.end().catch(() => {});
-      if (this.client === client) this.client = null;
-      if (this.closed) return;
-      this.o.onError?.(`the LISTEN connection to PostgreSQL was lost (${why}); reconnecting in ${this.reconnectDelay} ms, polling meanwhile`);
-      this.scheduleReconnect();
+      if (this.#client === client) this.#client = null;
+      if (this.#closed) return;
+      this.#o.onError?.(`the LISTEN connection to PostgreSQL was lost (${why}); reconnecting in ${this.#reconnectDelay} ms, polling meanwhile`);
+      this.#scheduleReconnect();
     };
     client.on('error', (err) => lost(err.message));
     client.on('end', () => lost('connection ended'));
-    client.on('notification', (msg) => this.onNotification(msg));
+    client.on('notification', (msg) => this.#onNotification(msg));
     try {
       await client.connect();
-      await client.query(`LISTEN "${this.o.channel.replaceAll('"', '""')}"`);
+      await client.query(`LISTEN "${this.#o.channel.replaceAll('"', '""')}"`);
     } catch (err) {
-      this.connecting = false;
+      this.#connecting = false;
       lost((err as Error).message);
       return;
     }
-    this.connecting = false;
-    if (this.closed) {
+    this.#connecting = false;
+    if (this.#closed) {
       failed = true;
       await client.end().catch(() => {});
       return;
     }
-    const wasReconnect = this.reconnectDelay > 100;
-    this.client = client;
-    this.reconnectDelay = 100;
+    const wasReconnect = this.#reconnectDelay > 100;
+    this.#client = client;
+    this.#reconnectDelay = 100;
     if (wasReconnect) {
       // Notifications sent while we were away are lost: look again.
-      this.o.onQueues?.();
-      this.emit({ kind: 'due' });
+      this.#o.onQueues?.();
+      this.#emit({ kind: 'due' });
     }
   }
 
-  private scheduleReconnect(): void {
-    if (this.reconnectTimer || this.closed) return;
-    const delay = this.reconnectDelay;
-    this.reconnectDelay = Math.min(5000, this.reconnectDelay * 2);
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      if (!this.closed && this.listeners.size > 0) void this.connect();
+  #scheduleReconnect(): void {
+    if (this.#reconnectTimer || this.#closed) return;
+    const delay = this.#reconnectDelay;
+    this.#reconnectDelay = Math.min(5000, this.#reconnectDelay * 2);
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = null;
+      if (!this.#closed && this.#listeners.size > 0) void this.#connect();
     }, delay);
-    this.reconnectTimer.unref();
+    this.#reconnectTimer.unref();
   }
 
   /** Sends what is pending, stops listening. */
   async close(): Promise<void> {
     await this.flush();
-    this.closed = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.listeners.clear();
-    const client = this.client;
-    this.client = null;
+    this.#closed = true;
+    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
+    this.#listeners.clear();
+    const client = this.#client;
+    this.#client = null;
     if (client) {
       client.removeAllListeners('end');
       client.removeAllListeners('error');

@@ -242,18 +242,18 @@ export class PgStore implements Store {
   readonly pool: pg.Pool;
   /** This store object's ID in notifications (its own are ignored). */
   readonly storeId: string;
-  private readonly notifier: PgNotifier | null;
-  private readonly listen: boolean;
-  private readonly t: { calls: string; queues: string; attempts: string; meta: string; instances: string; chunks: string };
-  private readonly knownQueues = new Set<string>();
-  private queueList: Array<[string, string]> = [];
-  private queuesLoadedAt = Number.NEGATIVE_INFINITY;
-  private rotation = 0;
-  private closed = false;
-  private warningSink: ((message: string) => void) | null = null;
-  private readonly prepared: boolean;
+  readonly #notifier: PgNotifier | null;
+  readonly #listen: boolean;
+  readonly #t: { calls: string; queues: string; attempts: string; meta: string; instances: string; chunks: string };
+  readonly #knownQueues = new Set<string>();
+  #queueList: Array<[string, string]> = [];
+  #queuesLoadedAt = Number.NEGATIVE_INFINITY;
+  #rotation = 0;
+  #closed = false;
+  #warningSink: ((message: string) => void) | null = null;
+  readonly #prepared: boolean;
   /** What claimDue learned about the calls it leased (until they complete): the fast path of `complete`. */
-  private readonly leases = new Map<string, { token: number; parentId: string | null; mode: number }>();
+  readonly #leases = new Map<string, { token: number; parentId: string | null; mode: number }>();
 
   private constructor(init: {
     pool: pg.Pool;
@@ -264,12 +264,12 @@ export class PgStore implements Store {
     notifier: (store: PgStore) => PgNotifier;
   }) {
     this.pool = init.pool;
-    this.prepared = init.prepared;
+    this.#prepared = init.prepared;
     this.schema = init.schema;
     this.storeId = init.storeId;
-    this.listen = init.listen;
+    this.#listen = init.listen;
     const s = quoteIdent(init.schema);
-    this.t = {
+    this.#t = {
       calls: `${s}.calls`,
       queues: `${s}.queues`,
       attempts: `${s}.attempts`,
@@ -277,7 +277,7 @@ export class PgStore implements Store {
       instances: `${s}.instances`,
       chunks: `${s}.call_state_chunks`,
     };
-    this.notifier = init.notifier(this);
+    this.#notifier = init.notifier(this);
   }
 
   /**
@@ -345,17 +345,17 @@ export class PgStore implements Store {
           publish: async (channel, payloads) => {
             await pool.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [channel, payloads]);
           },
-          onError: (m) => self.onWarning(m),
+          onError: (m) => self.#onWarning(m),
           onQueues: () => self.invalidateQueues(),
           delayMs: 10,
         }),
     });
-    warn = (m) => store.onWarning(m);
+    warn = (m) => store.#onWarning(m);
     return store;
   }
 
-  private onWarning(message: string): void {
-    if (this.warningSink) this.warningSink(message);
+  #onWarning(message: string): void {
+    if (this.#warningSink) this.#warningSink(message);
     else process.emitWarning(message);
   }
 
@@ -365,26 +365,26 @@ export class PgStore implements Store {
    * @example store.onTrouble((m) => log.warn(m));
    */
   onTrouble(sink: (message: string) => void): void {
-    this.warningSink = sink;
+    this.#warningSink = sink;
   }
 
   /** Forget the cached (endpoint, function) pairs: read them again at the next claim. */
   invalidateQueues(): void {
-    this.queuesLoadedAt = Number.NEGATIVE_INFINITY;
+    this.#queuesLoadedAt = Number.NEGATIVE_INFINITY;
   }
 
-  private checkOpen(): void {
-    if (this.closed) throw new Error('the store is closed');
+  #checkOpen(): void {
+    if (this.#closed) throw new Error('the store is closed');
   }
 
   /** A frequent query, as a named prepared statement unless turned off. */
-  private sql<R extends pg.QueryResultRow>(c: pg.Pool | pg.PoolClient, name: string, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
-    return c.query<R>(this.prepared ? { name: `dispatch_${name}`, text, values } : { text, values });
+  #sql<R extends pg.QueryResultRow>(c: pg.Pool | pg.PoolClient, name: string, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    return c.query<R>(this.#prepared ? { name: `dispatch_${name}`, text, values } : { text, values });
   }
 
   /** Runs `fn` in a transaction, retrying deadlocks and serialization failures; announces its effects after commit. */
-  private async tx<T>(fn: (c: pg.PoolClient, fx: Effects) => Promise<T>): Promise<T> {
-    this.checkOpen();
+  async #tx<T>(fn: (c: pg.PoolClient, fx: Effects) => Promise<T>): Promise<T> {
+    this.#checkOpen();
     for (let attempt = 1; ; attempt++) {
       const fx: Effects = { due: false, queues: [], finished: [] };
       const client = await this.pool.connect();
@@ -393,7 +393,7 @@ export class PgStore implements Store {
         await client.query('BEGIN');
         const result = await fn(client, fx);
         await client.query('COMMIT');
-        this.announce(fx);
+        this.#announce(fx);
         return result;
       } catch (err) {
         try {
@@ -413,58 +413,58 @@ export class PgStore implements Store {
     }
   }
 
-  private announce(fx: Effects): void {
+  #announce(fx: Effects): void {
     for (const [endpoint, fn] of fx.queues) {
       const key = `${endpoint}\u0000${fn}`;
-      if (!this.knownQueues.has(key)) {
-        this.knownQueues.add(key);
-        this.queueList.push([endpoint, fn]);
+      if (!this.#knownQueues.has(key)) {
+        this.#knownQueues.add(key);
+        this.#queueList.push([endpoint, fn]);
       }
     }
-    if (!this.notifier) return;
-    if (fx.queues.length > 0) this.notifier.queues();
-    else if (fx.due) this.notifier.due();
-    this.notifier.finished(fx.finished);
+    if (!this.#notifier) return;
+    if (fx.queues.length > 0) this.#notifier.queues();
+    else if (fx.due) this.#notifier.due();
+    this.#notifier.finished(fx.finished);
   }
 
-  private async loadQueues(now: number): Promise<void> {
+  async #loadQueues(now: number): Promise<void> {
     const { rows } = await this.pool.query<{ endpoint: string; function: string }>(
-      `SELECT endpoint, function FROM ${this.t.queues} ORDER BY endpoint, function`,
+      `SELECT endpoint, function FROM ${this.#t.queues} ORDER BY endpoint, function`,
     );
-    this.queueList = rows.map((r) => [r.endpoint, r.function]);
-    this.knownQueues.clear();
-    for (const r of rows) this.knownQueues.add(`${r.endpoint}\u0000${r.function}`);
-    this.queuesLoadedAt = now;
+    this.#queueList = rows.map((r) => [r.endpoint, r.function]);
+    this.#knownQueues.clear();
+    for (const r of rows) this.#knownQueues.add(`${r.endpoint}\u0000${r.function}`);
+    this.#queuesLoadedAt = now;
   }
 
   /** Adds the (endpoint, function) pairs not known yet; sorted, so concurrent inserts cannot deadlock. */
-  private async ensureQueues(c: pg.PoolClient, pairs: Array<[string, string]>, fx: Effects): Promise<void> {
+  async #ensureQueues(c: pg.PoolClient, pairs: Array<[string, string]>, fx: Effects): Promise<void> {
     const missing = new Map<string, [string, string]>();
     for (const [e, f] of pairs) {
       const key = `${e}\u0000${f}`;
-      if (!this.knownQueues.has(key)) missing.set(key, [e, f]);
+      if (!this.#knownQueues.has(key)) missing.set(key, [e, f]);
     }
     if (missing.size === 0) return;
     const sorted = [...missing.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((x) => x[1]);
     await c.query(
-      `INSERT INTO ${this.t.queues} (endpoint, function) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`,
+      `INSERT INTO ${this.#t.queues} (endpoint, function) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`,
       [sorted.map((p) => p[0]), sorted.map((p) => p[1])],
     );
     fx.queues.push(...sorted);
   }
 
   /** Inserts rows (no idempotency handling); answers the IDs actually inserted. */
-  private async insertRows(c: pg.PoolClient, calls: NewCall[], parentGeneration: number, fx: Effects): Promise<Set<string>> {
+  async #insertRows(c: pg.PoolClient, calls: NewCall[], parentGeneration: number, fx: Effects): Promise<Set<string>> {
     if (calls.length === 0) return new Set();
-    await this.ensureQueues(
+    await this.#ensureQueues(
       c,
       calls.map((x) => [x.endpoint, x.function]),
       fx,
     );
-    const { rows } = await this.sql<{ id: string }>(
+    const { rows } = await this.#sql<{ id: string }>(
       c,
       'insert_calls',
-      `INSERT INTO ${this.t.calls} (id, function, endpoint, version, input, original_function, original_endpoint,
+      `INSERT INTO ${this.#t.calls} (id, function, endpoint, version, input, original_function, original_endpoint,
         original_input, idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, due_at,
         created_at, updated_at, expires_at, expiration_ms)
       SELECT id, fn, ep, ver, inp, fn, ep, inp, ik, pid, $13::int, rid, corr, 'pending', due, cat, cat, exp, expms
@@ -496,14 +496,14 @@ export class PgStore implements Store {
 
   insertCalls(calls: NewCall[]): Promise<string[]> {
     const rows = policy.firstPerKey(calls);
-    return this.tx(async (c, fx) => {
-      const inserted = await this.insertRows(c, rows, 0, fx);
+    return this.#tx(async (c, fx) => {
+      const inserted = await this.#insertRows(c, rows, 0, fx);
       const known = new Map<string, string>();
       const lost = rows.filter((r) => r.idempotencyKey && !inserted.has(r.id)).map((r) => r.idempotencyKey!);
       if (lost.length > 0) {
         // The key was taken (maybe by another instance, committed meanwhile): answer the original ID.
         const { rows: found } = await c.query<{ id: string; idempotency_key: string }>(
-          `SELECT id, idempotency_key FROM ${this.t.calls} WHERE idempotency_key = ANY($1::text[])`,
+          `SELECT id, idempotency_key FROM ${this.#t.calls} WHERE idempotency_key = ANY($1::text[])`,
           [lost],
         );
         for (const f of found) known.set(f.idempotency_key, f.id);
@@ -513,15 +513,15 @@ export class PgStore implements Store {
   }
 
   async claimDue(req: ClaimRequest): Promise<ClaimResult> {
-    this.checkOpen();
-    if (req.now - this.queuesLoadedAt > 1000) await this.loadQueues(req.now);
-    const n = this.queueList.length;
-    const start = n > 0 ? this.rotation++ % n : 0;
+    this.#checkOpen();
+    if (req.now - this.#queuesLoadedAt > 1000) await this.#loadQueues(req.now);
+    const n = this.#queueList.length;
+    const start = n > 0 ? this.#rotation++ % n : 0;
     const eps: string[] = [];
     const fns: string[] = [];
     const caps: number[] = [];
     for (let i = 0; i < n; i++) {
-      const [endpoint, fn] = this.queueList[(start + i) % n]!;
+      const [endpoint, fn] = this.#queueList[(start + i) % n]!;
       const cap = Math.min(req.capacity(endpoint, fn), req.limit);
       if (cap <= 0) continue;
       eps.push(endpoint);
@@ -531,29 +531,29 @@ export class PgStore implements Store {
     if (eps.length === 0 || req.limit <= 0) return { calls: [], nextDueAt: null };
     // Bytes of states the run loop will elide are not read (their length is enough).
     const elideStateAbove = req.elideStateAbove ?? Number.POSITIVE_INFINITY;
-    const { rows } = await this.sql<CallRow & { ord: number; old_due: number }>(
+    const { rows } = await this.#sql<CallRow & { ord: number; old_due: number }>(
       this.pool,
       'claim',
       `WITH q AS (
         SELECT * FROM unnest($1::text[], $2::text[], $3::int[]) WITH ORDINALITY AS q(endpoint, function, cap, ord)
       ), picked AS (
         SELECT q.ord, p.seq, p.due_at AS old_due FROM q CROSS JOIN LATERAL (
-          SELECT seq, due_at FROM ${this.t.calls} k
+          SELECT seq, due_at FROM ${this.#t.calls} k
           WHERE k.endpoint = q.endpoint AND k.function = q.function AND k.due_at <= $4
           ORDER BY k.due_at LIMIT q.cap FOR UPDATE SKIP LOCKED
         ) p
         LIMIT $5
       )
-      UPDATE ${this.t.calls} c SET state = 'running', due_at = $6, lease_owner = $7, lease_token = c.lease_token + 1,
+      UPDATE ${this.#t.calls} c SET state = 'running', due_at = $6, lease_owner = $7, lease_token = c.lease_token + 1,
         updated_at = $4
       FROM picked WHERE c.seq = picked.seq
       RETURNING picked.ord, picked.old_due, ${CLAIM_COLUMNS},
         CASE WHEN c.mode = 1 AND c.state_kind <> 0 AND NOT ${elidesStateSql('c.', '$8::float8')}
-        THEN ${stateBytesSql(this.t.chunks)} END AS state_value`,
+        THEN ${stateBytesSql(this.#t.chunks)} END AS state_value`,
       [eps, fns, caps, req.now, req.limit, req.now + req.leaseMs, req.owner, elideStateAbove],
     );
     rows.sort((a, b) => a.ord - b.ord || a.old_due - b.old_due || a.seq - b.seq);
-    for (const r of rows) this.leases.set(r.id, { token: r.lease_token, parentId: r.parent_id, mode: r.mode });
+    for (const r of rows) this.#leases.set(r.id, { token: r.lease_token, parentId: r.parent_id, mode: r.mode });
 
     // nextDueAt, as the SQLite store: `now` when a limit stopped the claim,
     // else the earliest due_at of the pairs that still had capacity.
@@ -569,11 +569,11 @@ export class PgStore implements Store {
     }
     if (stopped) nextDueAt = req.now;
     if (open.length > 0 && !(rows.length >= req.limit)) {
-      const { rows: next } = await this.sql<{ due: number | null }>(
+      const { rows: next } = await this.#sql<{ due: number | null }>(
         this.pool,
         'next_due',
         `SELECT min(n.due_at) AS due FROM unnest($1::text[], $2::text[]) AS q(endpoint, function)
-        CROSS JOIN LATERAL (SELECT due_at FROM ${this.t.calls} k WHERE k.endpoint = q.endpoint AND k.function = q.function
+        CROSS JOIN LATERAL (SELECT due_at FROM ${this.#t.calls} k WHERE k.endpoint = q.endpoint AND k.function = q.function
           AND k.due_at IS NOT NULL ORDER BY k.due_at LIMIT 1) n`,
         [open.map((i) => eps[i]!), open.map((i) => fns[i]!)],
       );
@@ -583,15 +583,15 @@ export class PgStore implements Store {
       if (due !== null && due <= req.now) due = req.now + 10;
       if (due !== null && (nextDueAt === null || due < nextDueAt)) nextDueAt = due;
     }
-    const calls = await this.toClaimed(rows, elideStateAbove);
+    const calls = await this.#toClaimed(rows, elideStateAbove);
     return { calls, nextDueAt };
   }
 
-  private async toClaimed(rows: CallRow[], elideStateAbove: number): Promise<ClaimedCall[]> {
+  async #toClaimed(rows: CallRow[], elideStateAbove: number): Promise<ClaimedCall[]> {
     const resumes = rows.filter((r) => r.mode === 1);
     const results = new Map<string, ChildResult[]>();
     if (resumes.length > 0) {
-      const { rows: ready } = await this.sql<{
+      const { rows: ready } = await this.#sql<{
         parent: string;
         id: string;
         correlation_id: string | null;
@@ -602,7 +602,7 @@ export class PgStore implements Store {
         'ready_results',
         `SELECT p.pid AS parent, r.id, r.correlation_id, r.output, r.error
         FROM unnest($1::text[], $2::int[], $3::int[]) WITH ORDINALITY AS p(pid, gen, lim, ord)
-        CROSS JOIN LATERAL (SELECT id, correlation_id, output, error, finished_at, seq FROM ${this.t.calls} k
+        CROSS JOIN LATERAL (SELECT id, correlation_id, output, error, finished_at, seq FROM ${this.#t.calls} k
           WHERE k.parent_id = p.pid AND k.parent_generation = p.gen AND k.deliver = 1
           ORDER BY k.finished_at, k.seq LIMIT p.lim) r
         ORDER BY p.ord, r.finished_at, r.seq`,
@@ -624,26 +624,26 @@ export class PgStore implements Store {
    * Locks a call's parent (if any), then the call: the lock order of every
    * writer (see the module comment). Null for an unknown ID.
    */
-  private async lockCall(c: pg.PoolClient, id: string): Promise<LockedRow | null> {
-    const { rows } = await this.sql<LockedRow>(
+  async #lockCall(c: pg.PoolClient, id: string): Promise<LockedRow | null> {
+    const { rows } = await this.#sql<LockedRow>(
       c,
       'lock_call',
-      `SELECT ${LOCK_COLUMNS} FROM ${this.t.calls} c
-      WHERE c.id = $1 AND (c.parent_id IS NULL OR EXISTS (SELECT 1 FROM ${this.t.calls} p WHERE p.id = c.parent_id FOR UPDATE))
+      `SELECT ${LOCK_COLUMNS} FROM ${this.#t.calls} c
+      WHERE c.id = $1 AND (c.parent_id IS NULL OR EXISTS (SELECT 1 FROM ${this.#t.calls} p WHERE p.id = c.parent_id FOR UPDATE))
       FOR UPDATE OF c`,
       [id],
     );
     if (rows[0]) return rows[0];
     // A parent row that does not exist (never expected): lock the call alone.
-    const { rows: alone } = await c.query<LockedRow>(`SELECT ${LOCK_COLUMNS} FROM ${this.t.calls} c WHERE c.id = $1 FOR UPDATE`, [id]);
+    const { rows: alone } = await c.query<LockedRow>(`SELECT ${LOCK_COLUMNS} FROM ${this.#t.calls} c WHERE c.id = $1 FOR UPDATE`, [id]);
     return alone[0] ?? null;
   }
 
-  private async insertAttempt(c: pg.PoolClient, id: string, a: AttemptRecord): Promise<void> {
-    await this.sql(
+  async #insertAttempt(c: pg.PoolClient, id: string, a: AttemptRecord): Promise<void> {
+    await this.#sql(
       c,
       'insert_attempt',
-      `INSERT INTO ${this.t.attempts} (call_id, number, started_at, duration_ms, status, outcome, resume, error)
+      `INSERT INTO ${this.#t.attempts} (call_id, number, started_at, duration_ms, status, outcome, resume, error)
       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
       ON CONFLICT (call_id, number) DO UPDATE SET started_at = EXCLUDED.started_at, duration_ms = EXCLUDED.duration_ms,
         status = EXCLUDED.status, outcome = EXCLUDED.outcome, resume = EXCLUDED.resume, error = EXCLUDED.error`,
@@ -652,13 +652,13 @@ export class PgStore implements Store {
   }
 
   /** Marks results as delivered to `parent`; returns how many and how many were errors. */
-  private async markDelivered(c: pg.PoolClient, parent: LockedRow, ids: string[]): Promise<{ n: number; e: number }> {
+  async #markDelivered(c: pg.PoolClient, parent: LockedRow, ids: string[]): Promise<{ n: number; e: number }> {
     if (ids.length === 0) return { n: 0, e: 0 };
-    const { rows } = await this.sql<{ n: number; e: number }>(
+    const { rows } = await this.#sql<{ n: number; e: number }>(
       c,
       'mark_delivered',
       `WITH d AS (
-        UPDATE ${this.t.calls} SET deliver = NULL WHERE id = ANY($1::text[]) AND parent_id = $2 AND deliver = 1 RETURNING has_error
+        UPDATE ${this.#t.calls} SET deliver = NULL WHERE id = ANY($1::text[]) AND parent_id = $2 AND deliver = 1 RETURNING has_error
       ) SELECT count(*)::int AS n, coalesce(sum(has_error), 0)::int AS e FROM d`,
       [ids, parent.id],
     );
@@ -670,7 +670,7 @@ export class PgStore implements Store {
    * parent still waits for this generation (making the parent due when its
    * Poll's condition holds). The parent must be locked already.
    */
-  private async finishRow(
+  async #finishRow(
     c: pg.PoolClient,
     row: Pick<LockedRow, 'seq' | 'id'>,
     f: { state: CallState; status: number; output: IAny | null; error: IError | null; attempts?: number; delivered?: { n: number; e: number } },
@@ -679,24 +679,24 @@ export class PgStore implements Store {
     fx: Effects,
   ): Promise<void> {
     const hasError = policy.isErrorResult(f.status, f.error) ? 1 : 0;
-    const { rows } = await this.sql<{ parent_due: number | null }>(
+    const { rows } = await this.#sql<{ parent_due: number | null }>(
       c,
       'finish_row',
       `WITH f AS (
-        UPDATE ${this.t.calls} c SET state = $2, status = $3, output = $4, error = $5, has_error = $6, due_at = NULL,
+        UPDATE ${this.#t.calls} c SET state = $2, status = $3, output = $4, error = $5, has_error = $6, due_at = NULL,
           lease_owner = NULL, finished_at = $7, updated_at = $7, mode = 0, state_kind = 0, state_type_url = NULL,
           state_value = NULL, state_length = 0, poll_error = NULL, poll_min = 0, poll_max = 0, poll_deadline = NULL,
           attempts = COALESCE($9::int, c.attempts),
           ready = GREATEST(0, c.ready - $10::int), ready_errors = GREATEST(0, c.ready_errors - $11::int),
           deliver = CASE WHEN $8::boolean AND c.parent_id IS NOT NULL AND EXISTS (
-            SELECT 1 FROM ${this.t.calls} p WHERE p.id = c.parent_id AND p.generation = c.parent_generation AND p.state IN ${WAITING_SQL}
+            SELECT 1 FROM ${this.#t.calls} p WHERE p.id = c.parent_id AND p.generation = c.parent_generation AND p.state IN ${WAITING_SQL}
           ) THEN 1 ELSE c.deliver END
         WHERE c.seq = $1
         RETURNING c.id, c.deliver, c.parent_id, c.parent_generation
       ), d AS (
-        DELETE FROM ${this.t.chunks} k USING f WHERE k.call_id = f.id
+        DELETE FROM ${this.#t.chunks} k USING f WHERE k.call_id = f.id
       ), p AS (
-        UPDATE ${this.t.calls} p SET ready = p.ready + 1, ready_errors = p.ready_errors + $6, updated_at = $7,
+        UPDATE ${this.#t.calls} p SET ready = p.ready + 1, ready_errors = p.ready_errors + $6, updated_at = $7,
           due_at = ${dueOnResultSql({ row: 'p.', isError: '$6', now: '$7', least: 'LEAST' })}
         FROM f WHERE $8::boolean AND f.deliver = 1 AND p.id = f.parent_id AND p.generation = f.parent_generation
           AND p.state IN ${WAITING_SQL}
@@ -722,14 +722,14 @@ export class PgStore implements Store {
   }
 
   /** Cancels the unfinished calls among `ids` and their descendants; notifies parents outside the set if asked. */
-  private async cancelTrees(c: pg.PoolClient, ids: string[], now: number, error: IError, notifyOutside: boolean, fx: Effects): Promise<number> {
+  async #cancelTrees(c: pg.PoolClient, ids: string[], now: number, error: IError, notifyOutside: boolean, fx: Effects): Promise<number> {
     if (ids.length === 0) return 0;
     const { rows } = await c.query<{ seq: number; id: string; parent_id: string | null }>(
       `WITH RECURSIVE tree(id) AS (
         SELECT x FROM unnest($1::text[]) AS x
-        UNION SELECT k.id FROM ${this.t.calls} k JOIN tree t ON k.parent_id = t.id
+        UNION SELECT k.id FROM ${this.#t.calls} k JOIN tree t ON k.parent_id = t.id
       )
-      SELECT c.seq, c.id, c.parent_id FROM ${this.t.calls} c JOIN tree t ON c.id = t.id
+      SELECT c.seq, c.id, c.parent_id FROM ${this.#t.calls} c JOIN tree t ON c.id = t.id
       WHERE c.state NOT IN ${FINISHED_SQL} ORDER BY c.seq FOR UPDATE OF c`,
       [ids],
     );
@@ -739,7 +739,7 @@ export class PgStore implements Store {
     const bulkIds: string[] = [];
     for (const { row, error: err, notifyParent } of policy.planCancellation(rows, ids, error, notifyOutside)) {
       if (notifyParent) {
-        await this.finishRow(c, row, { state: 'cancelled', status: policy.CANCELLED_STATUS, output: null, error: err }, now, true, fx);
+        await this.#finishRow(c, row, { state: 'cancelled', status: policy.CANCELLED_STATUS, output: null, error: err }, now, true, fx);
       } else {
         // Nobody to tell: cancelled together, in one statement below.
         bulkSeqs.push(row.seq);
@@ -750,24 +750,24 @@ export class PgStore implements Store {
     }
     if (bulkSeqs.length > 0) {
       await c.query(
-        `UPDATE ${this.t.calls} c SET state = 'cancelled', status = $4, output = NULL, error = u.err, has_error = 1,
+        `UPDATE ${this.#t.calls} c SET state = 'cancelled', status = $4, output = NULL, error = u.err, has_error = 1,
           due_at = NULL, lease_owner = NULL, finished_at = $3, updated_at = $3, mode = 0, state_kind = 0, state_type_url = NULL,
           state_value = NULL, state_length = 0, poll_error = NULL, poll_min = 0, poll_max = 0, poll_deadline = NULL
         FROM unnest($1::bigint[], $2::bytea[]) AS u(seq, err) WHERE c.seq = u.seq`,
         [bulkSeqs, bulkErrors, now, policy.CANCELLED_STATUS],
       );
-      await c.query(`DELETE FROM ${this.t.chunks} WHERE call_id = ANY($1::text[])`, [bulkIds]);
+      await c.query(`DELETE FROM ${this.#t.chunks} WHERE call_id = ANY($1::text[])`, [bulkIds]);
     }
     return rows.length;
   }
 
   /** Cancels the unfinished children of the current generation of `row`. */
-  private async cancelOrphans(c: pg.PoolClient, row: LockedRow, now: number, error: IError, fx: Effects): Promise<void> {
+  async #cancelOrphans(c: pg.PoolClient, row: LockedRow, now: number, error: IError, fx: Effects): Promise<void> {
     const { rows } = await c.query<{ id: string }>(
-      `SELECT id FROM ${this.t.calls} WHERE parent_id = $1 AND parent_generation = $2 AND state NOT IN ${FINISHED_SQL}`,
+      `SELECT id FROM ${this.#t.calls} WHERE parent_id = $1 AND parent_generation = $2 AND state NOT IN ${FINISHED_SQL}`,
       [row.id, row.generation],
     );
-    await this.cancelTrees(
+    await this.#cancelTrees(
       c,
       rows.map((r) => r.id),
       now,
@@ -778,21 +778,21 @@ export class PgStore implements Store {
   }
 
   complete(req: CompleteRequest): Promise<boolean> {
-    const lease = this.leases.get(req.id);
-    if (lease) this.leases.delete(req.id);
+    const lease = this.#leases.get(req.id);
+    if (lease) this.#leases.delete(req.id);
     const o = req.outcome;
     if (
       lease?.token === req.leaseToken &&
       (o.kind === 'retry' || (o.kind === 'finish' && lease.mode === 0 && req.delivered.length === 0))
     ) {
-      return this.completeSimple(req, lease.parentId);
+      return this.#completeSimple(req, lease.parentId);
     }
-    return this.tx(async (c, fx) => {
-      const row = await this.lockCall(c, req.id);
+    return this.#tx(async (c, fx) => {
+      const row = await this.#lockCall(c, req.id);
       if (!row || !policy.holdsLease(row, req)) return false;
       const now = req.now;
       const a = req.attempt;
-      if (a) await this.insertAttempt(c, row.id, a);
+      if (a) await this.#insertAttempt(c, row.id, a);
       const attempts = policy.attemptsAfter(row.attempts, a);
       const orphans = policy.orphansOnComplete(req);
       // Children exist only after a suspension of the current generation (mode 1).
@@ -800,15 +800,15 @@ export class PgStore implements Store {
       switch (o.kind) {
         case 'retry':
           await c.query(
-            `UPDATE ${this.t.calls} SET state = 'pending', due_at = $1, lease_owner = NULL, status = $2, error = $3,
+            `UPDATE ${this.#t.calls} SET state = 'pending', due_at = $1, lease_owner = NULL, status = $2, error = $3,
               failures = failures + 1, attempts = $4, updated_at = $5 WHERE seq = $6`,
             [o.dueAt, o.status, encodeErrorBlob(o.error), attempts, now, row.seq],
           );
           if (o.dueAt <= now) fx.due = true;
           break;
         case 'finish': {
-          const delivered = await this.markDelivered(c, row, req.delivered);
-          await this.finishRow(
+          const delivered = await this.#markDelivered(c, row, req.delivered);
+          await this.#finishRow(
             c,
             row,
             { state: policy.finishedState(o.status), status: o.status, output: o.output, error: o.error, attempts, delivered },
@@ -816,36 +816,36 @@ export class PgStore implements Store {
             true,
             fx,
           );
-          if (orphans && mayHaveChildren) await this.cancelOrphans(c, row, now, orphans, fx);
+          if (orphans && mayHaveChildren) await this.#cancelOrphans(c, row, now, orphans, fx);
           break;
         }
         case 'suspend': {
-          const delivered = await this.markDelivered(c, row, req.delivered);
+          const delivered = await this.#markDelivered(c, row, req.delivered);
           const keys = policy.correlationKeys(o.calls);
           let existing: string[] = [];
           if (keys.length > 0 && mayHaveChildren) {
             const { rows: dup } = await c.query<{ correlation_id: string }>(
-              `SELECT correlation_id FROM ${this.t.calls} WHERE parent_id = $1 AND parent_generation = $2 AND correlation_id = ANY($3::text[])`,
+              `SELECT correlation_id FROM ${this.#t.calls} WHERE parent_id = $1 AND parent_generation = $2 AND correlation_id = ANY($3::text[])`,
               [row.id, row.generation, keys],
             );
             existing = dup.map((d) => d.correlation_id);
           }
-          await this.insertRows(c, policy.childrenToStart(o.calls, new Set(existing)), row.generation, fx);
+          await this.#insertRows(c, policy.childrenToStart(o.calls, new Set(existing)), row.generation, fx);
           // The stored bytes are never read here: a delta is appended as a chunk (at its byte offset).
           const write = policy.planStateWrite(row, o);
-          if (!write.append) await this.dropState(c, row);
+          if (!write.append) await this.#dropState(c, row);
           const offset = write.append ? row.state_length : 0;
           const value = o.state && o.state.value.length > 0 ? Buffer.from(o.state.value.buffer, o.state.value.byteOffset, o.state.value.byteLength) : null;
           const ready = Math.max(0, row.ready - delivered.n);
           const readyErrors = Math.max(0, row.ready_errors - delivered.e);
-          await this.sql(
+          await this.#sql(
             c,
             'suspend',
             `WITH i AS (
-              INSERT INTO ${this.t.chunks} (call_id, generation, seq, bytes)
+              INSERT INTO ${this.#t.chunks} (call_id, generation, seq, bytes)
               SELECT $18::text, $19::int, $7::bigint, $10::bytea WHERE $10::bytea IS NOT NULL
             )
-            UPDATE ${this.t.calls} SET state = 'suspended', mode = 1, due_at = $1, lease_owner = NULL, status = $2, error = NULL,
+            UPDATE ${this.#t.calls} SET state = 'suspended', mode = 1, due_at = $1, lease_owner = NULL, status = $2, error = NULL,
               failures = 0, attempts = $3, updated_at = $4, ready = $5, ready_errors = $6, state_value = NULL,
               state_length = $7::bigint + COALESCE(length($10::bytea), 0),
               state_kind = $8, state_type_url = $9, state_delta = CASE WHEN $11::boolean THEN 1 ELSE state_delta END,
@@ -876,11 +876,11 @@ export class PgStore implements Store {
           break;
         }
         case 'tail_call': {
-          if (orphans && mayHaveChildren) await this.cancelOrphans(c, row, now, orphans, fx);
-          await this.ensureQueues(c, [[o.endpoint, o.function]], fx);
-          await this.dropState(c, row);
+          if (orphans && mayHaveChildren) await this.#cancelOrphans(c, row, now, orphans, fx);
+          await this.#ensureQueues(c, [[o.endpoint, o.function]], fx);
+          await this.#dropState(c, row);
           await c.query(
-            `UPDATE ${this.t.calls} SET function = $1, endpoint = $2, input = $3, expires_at = $4, state = 'pending', mode = 0,
+            `UPDATE ${this.#t.calls} SET function = $1, endpoint = $2, input = $3, expires_at = $4, state = 'pending', mode = 0,
               due_at = $5, lease_owner = NULL, status = $6, error = NULL, failures = 0, attempts = $7,
               generation = generation + 1, ready = 0, ready_errors = 0, state_kind = 0, state_type_url = NULL,
               state_value = NULL, state_length = 0, state_delta = 0, poll_min = 0, poll_max = 0, poll_deadline = NULL, poll_error = NULL,
@@ -903,8 +903,8 @@ export class PgStore implements Store {
    * depends on), as everywhere else; the attempt is inserted only if the
    * update happened.
    */
-  private async completeSimple(req: CompleteRequest, parentId: string | null): Promise<boolean> {
-    this.checkOpen();
+  async #completeSimple(req: CompleteRequest, parentId: string | null): Promise<boolean> {
+    this.#checkOpen();
     const a = req.attempt;
     const o = req.outcome;
     const attemptValues = [
@@ -917,7 +917,7 @@ export class PgStore implements Store {
       encodeErrorBlob(a?.error),
     ];
     const attemptCte = (from: string) => `a AS (
-        INSERT INTO ${this.t.attempts} (call_id, number, started_at, duration_ms, status, outcome, resume, error)
+        INSERT INTO ${this.#t.attempts} (call_id, number, started_at, duration_ms, status, outcome, resume, error)
         SELECT ${from}.id, $4::int, $5::bigint, $6::float8, $7::int, $8::text, $9::boolean, $10::bytea FROM ${from} WHERE $4::int IS NOT NULL
         ON CONFLICT (call_id, number) DO UPDATE SET started_at = EXCLUDED.started_at, duration_ms = EXCLUDED.duration_ms,
           status = EXCLUDED.status, outcome = EXCLUDED.outcome, resume = EXCLUDED.resume, error = EXCLUDED.error
@@ -926,11 +926,11 @@ export class PgStore implements Store {
     for (let attempt = 1; ; attempt++) {
       try {
         if (o.kind === 'retry') {
-          const { rows } = await this.sql<{ n: number }>(
+          const { rows } = await this.#sql<{ n: number }>(
             this.pool,
             'complete_retry',
             `WITH u AS (
-              UPDATE ${this.t.calls} SET state = 'pending', due_at = $11, lease_owner = NULL, status = $12, error = $13,
+              UPDATE ${this.#t.calls} SET state = 'pending', due_at = $11, lease_owner = NULL, status = $12, error = $13,
                 failures = failures + 1, attempts = GREATEST(attempts, COALESCE($4::int, 0)), updated_at = $14
               WHERE ${lease} RETURNING id
             ), ${attemptCte('u')}
@@ -938,28 +938,28 @@ export class PgStore implements Store {
             [req.id, req.owner, req.leaseToken, ...attemptValues, o.dueAt, o.status, encodeErrorBlob(o.error), req.now],
           );
           const done = rows[0]?.n === 1;
-          if (done && o.dueAt <= req.now) this.announce({ due: true, queues: [], finished: [] });
+          if (done && o.dueAt <= req.now) this.#announce({ due: true, queues: [], finished: [] });
           return done;
         }
         if (o.kind !== 'finish') throw new Error(`completeSimple cannot record a ${o.kind}`);
         const hasError = policy.isErrorResult(o.status, o.error) ? 1 : 0;
-        const { rows } = await this.sql<{ n: number; parent_due: number | null }>(
+        const { rows } = await this.#sql<{ n: number; parent_due: number | null }>(
           this.pool,
           'complete_finish',
           `WITH pl AS (
-            SELECT seq FROM ${this.t.calls} WHERE id = $11::text FOR UPDATE
+            SELECT seq FROM ${this.#t.calls} WHERE id = $11::text FOR UPDATE
           ), f AS (
-            UPDATE ${this.t.calls} c SET state = $12, status = $13, output = $14, error = $15, has_error = $16, due_at = NULL,
+            UPDATE ${this.#t.calls} c SET state = $12, status = $13, output = $14, error = $15, has_error = $16, due_at = NULL,
               lease_owner = NULL, finished_at = $17, updated_at = $17, mode = 0, state_kind = 0, state_type_url = NULL,
               state_value = NULL, poll_error = NULL, poll_min = 0, poll_max = 0, poll_deadline = NULL,
               attempts = GREATEST(c.attempts, COALESCE($4::int, 0)),
               deliver = CASE WHEN c.parent_id IS NOT NULL AND EXISTS (
-                SELECT 1 FROM ${this.t.calls} p WHERE p.id = c.parent_id AND p.generation = c.parent_generation AND p.state IN ${WAITING_SQL}
+                SELECT 1 FROM ${this.#t.calls} p WHERE p.id = c.parent_id AND p.generation = c.parent_generation AND p.state IN ${WAITING_SQL}
               ) THEN 1 ELSE c.deliver END
             WHERE c.${lease.replaceAll(' AND ', ' AND c.')} AND (SELECT count(*) FROM pl) >= 0
             RETURNING c.id, c.deliver, c.parent_id, c.parent_generation
           ), p AS (
-            UPDATE ${this.t.calls} p SET ready = p.ready + 1, ready_errors = p.ready_errors + $16, updated_at = $17,
+            UPDATE ${this.#t.calls} p SET ready = p.ready + 1, ready_errors = p.ready_errors + $16, updated_at = $17,
               due_at = ${dueOnResultSql({ row: 'p.', isError: '$16', now: '$17', least: 'LEAST' })}
             FROM f WHERE f.deliver = 1 AND p.id = f.parent_id AND p.generation = f.parent_generation AND p.state IN ${WAITING_SQL}
             RETURNING p.due_at
@@ -982,7 +982,7 @@ export class PgStore implements Store {
         const done = rows[0]?.n === 1;
         if (done) {
           const due = rows[0]?.parent_due;
-          this.announce({ due: due !== null && due !== undefined && due <= req.now, queues: [], finished: [req.id] });
+          this.#announce({ due: due !== null && due !== undefined && due <= req.now, queues: [], finished: [req.id] });
         }
         return done;
       } catch (err) {
@@ -997,47 +997,47 @@ export class PgStore implements Store {
   }
 
   async renewLeases(owner: string, ids: string[], until: number): Promise<void> {
-    this.checkOpen();
+    this.#checkOpen();
     if (ids.length === 0) return;
     // Locks in seq order (see the module comment), so renewals never deadlock with completions.
-    await this.sql(
+    await this.#sql(
       this.pool,
       'renew',
-      `UPDATE ${this.t.calls} SET due_at = $1 WHERE seq IN (
-        SELECT seq FROM ${this.t.calls} WHERE id = ANY($2::text[]) AND lease_owner = $3 AND state = 'running' ORDER BY seq FOR UPDATE
+      `UPDATE ${this.#t.calls} SET due_at = $1 WHERE seq IN (
+        SELECT seq FROM ${this.#t.calls} WHERE id = ANY($2::text[]) AND lease_owner = $3 AND state = 'running' ORDER BY seq FOR UPDATE
       ) AND lease_owner = $3 AND state = 'running'`,
       [until, ids, owner],
     );
   }
 
   cancel(id: string, now: number, error: IError): Promise<number> {
-    return this.tx(async (c, fx) => {
-      const row = await this.lockCall(c, id);
+    return this.#tx(async (c, fx) => {
+      const row = await this.#lockCall(c, id);
       if (!row) return 0;
-      return this.cancelTrees(c, [id], now, error, true, fx);
+      return this.#cancelTrees(c, [id], now, error, true, fx);
     });
   }
 
   restart(id: string, now: number): Promise<boolean> {
-    return this.tx(async (c, fx) => {
-      const row = await this.lockCall(c, id);
+    return this.#tx(async (c, fx) => {
+      const row = await this.#lockCall(c, id);
       if (!row) return false;
-      await this.cancelOrphans(c, row, now, policy.orphanError(row.id, 'restarted'), fx);
+      await this.#cancelOrphans(c, row, now, policy.orphanError(row.id, 'restarted'), fx);
       if (policy.resultCountedForParent(row)) {
         // Its old result was counted as ready for the parent: take it back.
         await c.query(
-          `UPDATE ${this.t.calls} SET ready = GREATEST(0, ready - 1), ready_errors = GREATEST(0, ready_errors - $1) WHERE id = $2`,
+          `UPDATE ${this.#t.calls} SET ready = GREATEST(0, ready - 1), ready_errors = GREATEST(0, ready_errors - $1) WHERE id = $2`,
           [row.has_error, row.parent_id],
         );
       }
       const { rows } = await c.query<{ endpoint: string; function: string }>(
-        `SELECT original_endpoint AS endpoint, original_function AS function FROM ${this.t.calls} WHERE seq = $1`,
+        `SELECT original_endpoint AS endpoint, original_function AS function FROM ${this.#t.calls} WHERE seq = $1`,
         [row.seq],
       );
-      await this.ensureQueues(c, [[rows[0]!.endpoint, rows[0]!.function]], fx);
-      await this.dropState(c, row);
+      await this.#ensureQueues(c, [[rows[0]!.endpoint, rows[0]!.function]], fx);
+      await this.#dropState(c, row);
       await c.query(
-        `UPDATE ${this.t.calls} SET function = original_function, endpoint = original_endpoint, input = original_input,
+        `UPDATE ${this.#t.calls} SET function = original_function, endpoint = original_endpoint, input = original_input,
           state = 'pending', mode = 0, due_at = $1, lease_owner = NULL, lease_token = lease_token + 1, status = 0,
           failures = 0, generation = generation + 1, ready = 0, ready_errors = 0, expires_at = $1 + expiration_ms,
           finished_at = NULL, output = NULL, error = NULL, has_error = 0, deliver = NULL, state_kind = 0,
@@ -1051,39 +1051,39 @@ export class PgStore implements Store {
   }
 
   async getCall(id: string): Promise<CallRecord | null> {
-    this.checkOpen();
-    const { rows } = await this.sql<CallRow>(
+    this.#checkOpen();
+    const { rows } = await this.#sql<CallRow>(
       this.pool,
       'get_call',
       `SELECT ${LIST_COLUMNS}, input, output, state_kind, state_type_url,
-        CASE WHEN state_kind <> 0 THEN ${stateBytesSql(this.t.chunks)} END AS state_value
-      FROM ${this.t.calls} c WHERE id = $1`,
+        CASE WHEN state_kind <> 0 THEN ${stateBytesSql(this.#t.chunks)} END AS state_value
+      FROM ${this.#t.calls} c WHERE id = $1`,
       [id],
     );
     return rows[0] ? toCallRecord(rows[0], true) : null;
   }
 
   async loadState(id: string, leaseToken: number): Promise<CoroutineState | null> {
-    this.checkOpen();
-    const { rows } = await this.sql<Pick<CallRow, 'state_kind' | 'state_type_url' | 'state_value'>>(
+    this.#checkOpen();
+    const { rows } = await this.#sql<Pick<CallRow, 'state_kind' | 'state_type_url' | 'state_value'>>(
       this.pool,
       'load_state',
-      `SELECT state_kind, state_type_url, ${stateBytesSql(this.t.chunks)} AS state_value
-      FROM ${this.t.calls} c WHERE id = $1 AND lease_token = $2 AND state = 'running'`,
+      `SELECT state_kind, state_type_url, ${stateBytesSql(this.#t.chunks)} AS state_value
+      FROM ${this.#t.calls} c WHERE id = $1 AND lease_token = $2 AND state = 'running'`,
       [id, leaseToken],
     );
     return rows[0] ? stateOf(rows[0], rows[0].state_value) : null;
   }
 
   /** Deletes the chunks of a locked call's state (replaced, restarted or tail-called). */
-  private async dropState(c: pg.PoolClient, row: Pick<LockedRow, 'id' | 'state_kind' | 'state_length'>): Promise<void> {
+  async #dropState(c: pg.PoolClient, row: Pick<LockedRow, 'id' | 'state_kind' | 'state_length'>): Promise<void> {
     if (hasStoredState(row)) {
-      await this.sql(c, 'drop_state', `DELETE FROM ${this.t.chunks} WHERE call_id = $1`, [row.id]);
+      await this.#sql(c, 'drop_state', `DELETE FROM ${this.#t.chunks} WHERE call_id = $1`, [row.id]);
     }
   }
 
   async getAttempts(id: string): Promise<AttemptRecord[]> {
-    this.checkOpen();
+    this.#checkOpen();
     const { rows } = await this.pool.query<{
       number: number;
       started_at: number;
@@ -1092,30 +1092,30 @@ export class PgStore implements Store {
       outcome: string;
       resume: boolean;
       error: Buffer | null;
-    }>(`SELECT * FROM ${this.t.attempts} WHERE call_id = $1 ORDER BY number`, [id]);
+    }>(`SELECT * FROM ${this.#t.attempts} WHERE call_id = $1 ORDER BY number`, [id]);
     return rows.map(toAttemptRecord);
   }
 
   async getChildren(id: string): Promise<string[]> {
-    this.checkOpen();
-    const { rows } = await this.pool.query<{ id: string }>(`SELECT id FROM ${this.t.calls} WHERE parent_id = $1 ORDER BY seq`, [id]);
+    this.#checkOpen();
+    const { rows } = await this.pool.query<{ id: string }>(`SELECT id FROM ${this.#t.calls} WHERE parent_id = $1 ORDER BY seq`, [id]);
     return rows.map((r) => r.id);
   }
 
   async finishedAmong(ids: string[]): Promise<string[]> {
-    this.checkOpen();
+    this.#checkOpen();
     if (ids.length === 0) return [];
-    const { rows } = await this.sql<{ id: string }>(
+    const { rows } = await this.#sql<{ id: string }>(
       this.pool,
       'finished_among',
-      `SELECT id FROM ${this.t.calls} WHERE id = ANY($1::text[]) AND state IN ${FINISHED_SQL}`,
+      `SELECT id FROM ${this.#t.calls} WHERE id = ANY($1::text[]) AND state IN ${FINISHED_SQL}`,
       [ids],
     );
     return rows.map((r) => r.id);
   }
 
   async listCalls(filter: ListFilter): Promise<ListPage> {
-    this.checkOpen();
+    this.#checkOpen();
     const limit = listLimit(filter);
     const where: string[] = [];
     const params: unknown[] = [];
@@ -1129,14 +1129,14 @@ export class PgStore implements Store {
     if (filter.rootsOnly) where.push('parent_id IS NULL');
     const countWhere = where.length ? `WHERE ${where.join(' AND ')}` : '';
     const countQuery = this.pool.query<{ state: CallState; n: number }>(
-      `SELECT state, count(*) AS n FROM ${this.t.calls} ${countWhere} GROUP BY state`,
+      `SELECT state, count(*) AS n FROM ${this.#t.calls} ${countWhere} GROUP BY state`,
       [...params],
     );
     if (filter.states && filter.states.length > 0) add('state = ANY(?::text[])', filter.states);
     if (filter.cursor) add('seq < ?', parseCursor(filter.cursor));
     params.push(limit + 1);
     const pageQuery = this.pool.query<CallRow>(
-      `SELECT ${LIST_COLUMNS} FROM ${this.t.calls} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${params.length}`,
+      `SELECT ${LIST_COLUMNS} FROM ${this.#t.calls} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${params.length}`,
       params,
     );
     const [countRows, pageRows] = await Promise.all([countQuery, pageQuery]);
@@ -1144,30 +1144,30 @@ export class PgStore implements Store {
   }
 
   async getMeta(key: string): Promise<string | null> {
-    this.checkOpen();
-    const { rows } = await this.pool.query<{ value: string }>(`SELECT value FROM ${this.t.meta} WHERE key = $1`, [key]);
+    this.#checkOpen();
+    const { rows } = await this.pool.query<{ value: string }>(`SELECT value FROM ${this.#t.meta} WHERE key = $1`, [key]);
     return rows[0]?.value ?? null;
   }
 
   async initMeta(key: string, value: string): Promise<string> {
-    this.checkOpen();
+    this.#checkOpen();
     // ON CONFLICT waits for a concurrent insert of the same key, so the SELECT sees the winner.
-    await this.pool.query(`INSERT INTO ${this.t.meta} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, [key, value]);
+    await this.pool.query(`INSERT INTO ${this.#t.meta} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, [key, value]);
     const stored = await this.getMeta(key);
     if (stored === null) throw new Error(`the setting ${key} vanished while it was being stored`);
     return stored;
   }
 
   async heartbeat(beat: InstanceHeartbeat): Promise<number> {
-    this.checkOpen();
+    this.#checkOpen();
     const { rows } = await this.pool.query<{ live: number }>(
       `WITH up AS (
-        INSERT INTO ${this.t.instances} (owner, started_at, last_seen) VALUES ($1, $2, $2)
+        INSERT INTO ${this.#t.instances} (owner, started_at, last_seen) VALUES ($1, $2, $2)
         ON CONFLICT (owner) DO UPDATE SET last_seen = EXCLUDED.last_seen RETURNING owner
       ), gone AS (
-        DELETE FROM ${this.t.instances} WHERE last_seen < $2 - 10 * $3::bigint AND owner <> $1
+        DELETE FROM ${this.#t.instances} WHERE last_seen < $2 - 10 * $3::bigint AND owner <> $1
       )
-      SELECT (1 + (SELECT count(*) FROM ${this.t.instances} WHERE owner <> $1 AND last_seen >= $2 - $3::bigint))::int AS live
+      SELECT (1 + (SELECT count(*) FROM ${this.#t.instances} WHERE owner <> $1 AND last_seen >= $2 - $3::bigint))::int AS live
       FROM up`,
       [beat.owner, beat.now, beat.ttlMs],
     );
@@ -1175,13 +1175,13 @@ export class PgStore implements Store {
   }
 
   async leave(owner: string): Promise<void> {
-    this.checkOpen();
-    await this.pool.query(`DELETE FROM ${this.t.instances} WHERE owner = $1`, [owner]);
+    this.#checkOpen();
+    await this.pool.query(`DELETE FROM ${this.#t.instances} WHERE owner = $1`, [owner]);
   }
 
   subscribe(listener: (change: StoreChange) => void): () => void {
-    if (!this.notifier || !this.listen) return () => {};
-    return this.notifier.subscribe(listener);
+    if (!this.#notifier || !this.#listen) return () => {};
+    return this.#notifier.subscribe(listener);
   }
 
   /**
@@ -1192,17 +1192,17 @@ export class PgStore implements Store {
    * const s = await store.stats(Date.now()); // { due: 12, expiredLeases: 0, instances: 3, ... }
    */
   async stats(now: number, ttlMs = 30_000): Promise<PgStoreStats> {
-    this.checkOpen();
+    this.#checkOpen();
     // Index-friendly: due calls per (endpoint, function) through calls_due, running ones through calls_state.
     const { rows } = await this.pool.query<{ due: number; expired: number; live: number; running: number; suspended: number }>(
       `SELECT
-        (SELECT coalesce(sum(n.c), 0) FROM ${this.t.queues} q CROSS JOIN LATERAL (
-          SELECT count(*) AS c FROM ${this.t.calls} k WHERE k.endpoint = q.endpoint AND k.function = q.function AND k.due_at <= $1
-        ) n)::int - (SELECT count(*) FROM ${this.t.calls} WHERE state = 'running' AND due_at <= $1)::int AS due,
-        (SELECT count(*) FROM ${this.t.calls} WHERE state = 'running' AND due_at <= $1)::int AS expired,
-        (SELECT count(*) FROM ${this.t.calls} WHERE state = 'running')::int AS running,
-        (SELECT count(*) FROM ${this.t.calls} WHERE state = 'suspended')::int AS suspended,
-        (SELECT count(*) FROM ${this.t.instances} WHERE last_seen >= $1 - $2::bigint)::int AS live`,
+        (SELECT coalesce(sum(n.c), 0) FROM ${this.#t.queues} q CROSS JOIN LATERAL (
+          SELECT count(*) AS c FROM ${this.#t.calls} k WHERE k.endpoint = q.endpoint AND k.function = q.function AND k.due_at <= $1
+        ) n)::int - (SELECT count(*) FROM ${this.#t.calls} WHERE state = 'running' AND due_at <= $1)::int AS due,
+        (SELECT count(*) FROM ${this.#t.calls} WHERE state = 'running' AND due_at <= $1)::int AS expired,
+        (SELECT count(*) FROM ${this.#t.calls} WHERE state = 'running')::int AS running,
+        (SELECT count(*) FROM ${this.#t.calls} WHERE state = 'suspended')::int AS suspended,
+        (SELECT count(*) FROM ${this.#t.instances} WHERE last_seen >= $1 - $2::bigint)::int AS live`,
       [now, ttlMs],
     );
     const r = rows[0]!;
@@ -1216,13 +1216,13 @@ export class PgStore implements Store {
 
   /** True while the LISTEN connection is up (false: instances poll). */
   get listening(): boolean {
-    return this.notifier?.listening ?? false;
+    return this.#notifier?.listening ?? false;
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    await this.notifier?.close();
-    this.closed = true;
+    if (this.#closed) return;
+    await this.#notifier?.close();
+    this.#closed = true;
     await this.pool.end();
   }
 }

@@ -21,26 +21,31 @@ interface Pending {
  * const id = await tx.run(() => db.prepare('INSERT INTO t VALUES (1)').run().lastInsertRowid);
  */
 export class GroupCommit {
-  private queue: Pending[] = [];
-  private scheduled = false;
-  private closed = false;
+  #queue: Pending[] = [];
+  #scheduled = false;
+  #closed = false;
 
   /**
    * @param transaction runs `fn` in a transaction (or a savepoint when already in one) and returns its result.
    * @param maxBatch most operations per transaction.
    */
+  readonly #transaction: <T>(fn: () => T) => T;
+  readonly #maxBatch: number;
   constructor(
-    private readonly transaction: <T>(fn: () => T) => T,
-    private readonly maxBatch = 2000,
-  ) {}
+    transaction: <T>(fn: () => T) => T,
+    maxBatch = 2000,
+  ) {
+    this.#maxBatch = maxBatch;
+    this.#transaction = transaction;
+  }
 
   /** Queues `fn`; resolves with its result once the batch holding it has committed. */
   run<T>(fn: () => T): Promise<T> {
-    if (this.closed) return Promise.reject(new Error('the store is closed'));
+    if (this.#closed) return Promise.reject(new Error('the store is closed'));
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
+      this.#queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
         setImmediate(() => this.flush());
       }
     });
@@ -48,15 +53,15 @@ export class GroupCommit {
 
   /** Runs everything queued now (also called by `close`). */
   flush(): void {
-    this.scheduled = false;
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxBatch);
+    this.#scheduled = false;
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.#maxBatch);
       const outcomes: Array<{ ok: boolean; value: unknown }> = [];
       try {
-        this.transaction(() => {
+        this.#transaction(() => {
           for (const op of batch) {
             try {
-              outcomes.push({ ok: true, value: this.transaction(op.fn) });
+              outcomes.push({ ok: true, value: this.#transaction(op.fn) });
             } catch (error) {
               outcomes.push({ ok: false, value: error });
             }
@@ -77,6 +82,6 @@ export class GroupCommit {
   /** Flushes and refuses further work. */
   close(): void {
     this.flush();
-    this.closed = true;
+    this.#closed = true;
   }
 }

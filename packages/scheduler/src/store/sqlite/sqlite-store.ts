@@ -98,18 +98,18 @@ export class SqliteStore implements Store {
   readonly db: Database.Database;
   /** The resolved file path, or `:memory:`. */
   readonly path: string;
-  private readonly tx: GroupCommit;
-  private readonly queues = new Map<string, [string, string]>();
-  private rotation = 0;
-  private closed = false;
-  private readonly stmt: Record<string, Database.Statement>;
+  readonly #tx: GroupCommit;
+  readonly #queues = new Map<string, [string, string]>();
+  #rotation = 0;
+  #closed = false;
+  readonly #stmt: Record<string, Database.Statement>;
 
   private constructor(db: Database.Database, path: string) {
     this.db = db;
     this.path = path;
-    this.tx = new GroupCommit(<T>(fn: () => T) => db.transaction(fn)() as T);
+    this.#tx = new GroupCommit(<T>(fn: () => T) => db.transaction(fn)() as T);
     const p = (sql: string) => db.prepare(sql);
-    this.stmt = {
+    this.#stmt = {
       insertQueue: p('INSERT OR IGNORE INTO queues (endpoint, function) VALUES (?, ?)'),
       byKey: p('SELECT id FROM calls WHERE idempotency_key = ?'),
       insertCall: p(`INSERT INTO calls (id, function, endpoint, version, input, original_function, original_endpoint,
@@ -179,7 +179,7 @@ export class SqliteStore implements Store {
       if (exclusive) db.exec('BEGIN IMMEDIATE; COMMIT');
       const store = new SqliteStore(db, path);
       for (const q of db.prepare('SELECT endpoint, function FROM queues').all() as Array<{ endpoint: string; function: string }>) {
-        store.queues.set(`${q.endpoint}\u0000${q.function}`, [q.endpoint, q.function]);
+        store.#queues.set(`${q.endpoint}\u0000${q.function}`, [q.endpoint, q.function]);
       }
       if (options.releaseLeases ?? exclusive) {
         db.prepare(`UPDATE calls SET state = 'pending', due_at = ?, lease_owner = NULL WHERE state = 'running'`).run(Date.now());
@@ -198,28 +198,28 @@ export class SqliteStore implements Store {
     }
   }
 
-  private readonly statements = new Map<string, Database.Statement>();
+  readonly #statements = new Map<string, Database.Statement>();
 
   /** A prepared statement, compiled once per SQL text. */
-  private sql(text: string): Database.Statement {
-    let statement = this.statements.get(text);
+  #sql(text: string): Database.Statement {
+    let statement = this.#statements.get(text);
     if (!statement) {
       statement = this.db.prepare(text);
-      this.statements.set(text, statement);
+      this.#statements.set(text, statement);
     }
     return statement;
   }
 
-  private ensureQueue(endpoint: string, fn: string): void {
+  #ensureQueue(endpoint: string, fn: string): void {
     const key = `${endpoint}\u0000${fn}`;
-    if (this.queues.has(key)) return;
-    this.stmt.insertQueue!.run(endpoint, fn);
-    this.queues.set(key, [endpoint, fn]);
+    if (this.#queues.has(key)) return;
+    this.#stmt.insertQueue!.run(endpoint, fn);
+    this.#queues.set(key, [endpoint, fn]);
   }
 
-  private insertRow(call: NewCall, parentGeneration: number): void {
-    this.ensureQueue(call.endpoint, call.function);
-    this.stmt.insertCall!.run({
+  #insertRow(call: NewCall, parentGeneration: number): void {
+    this.#ensureQueue(call.endpoint, call.function);
+    this.#stmt.insertCall!.run({
       id: call.id,
       function: call.function,
       endpoint: call.endpoint,
@@ -238,16 +238,16 @@ export class SqliteStore implements Store {
   }
 
   insertCalls(calls: NewCall[]): Promise<string[]> {
-    return this.tx.run(() => {
+    return this.#tx.run(() => {
       const inserted = new Set<string>();
       const known = new Map<string, string>();
       for (const call of policy.firstPerKey(calls)) {
         const key = call.idempotencyKey;
-        const existing = key ? (this.stmt.byKey!.get(key) as { id: string } | undefined) : undefined;
+        const existing = key ? (this.#stmt.byKey!.get(key) as { id: string } | undefined) : undefined;
         if (key && existing) {
           known.set(key, existing.id);
         } else {
-          this.insertRow(call, 0);
+          this.#insertRow(call, 0);
           inserted.add(call.id);
         }
       }
@@ -256,13 +256,13 @@ export class SqliteStore implements Store {
   }
 
   claimDue(req: ClaimRequest): Promise<ClaimResult> {
-    return this.tx.run(() => {
+    return this.#tx.run(() => {
       const calls: ClaimedCall[] = [];
       let nextDueAt: number | null = null;
       let remaining = req.limit;
-      const queues = [...this.queues.values()];
+      const queues = [...this.#queues.values()];
       const n = queues.length;
-      const start = n > 0 ? this.rotation++ % n : 0;
+      const start = n > 0 ? this.#rotation++ % n : 0;
       for (let i = 0; i < n; i++) {
         const [endpoint, fn] = queues[(start + i) % n]!;
         let cap = Math.min(req.capacity(endpoint, fn), remaining);
@@ -270,15 +270,15 @@ export class SqliteStore implements Store {
           if (remaining <= 0) nextDueAt = req.now; // stopped by the total limit: more may be due
           continue;
         }
-        const rows = this.stmt.selectDue!.all(endpoint, fn, req.now, cap) as Array<{ seq: number }>;
+        const rows = this.#stmt.selectDue!.all(endpoint, fn, req.now, cap) as Array<{ seq: number }>;
         for (const { seq } of rows) {
-          const row = this.stmt.claim!.get({ seq, until: req.now + req.leaseMs, owner: req.owner, now: req.now }) as CallRow;
-          calls.push(this.toClaimed(row, req.elideStateAbove ?? Number.POSITIVE_INFINITY));
+          const row = this.#stmt.claim!.get({ seq, until: req.now + req.leaseMs, owner: req.owner, now: req.now }) as CallRow;
+          calls.push(this.#toClaimed(row, req.elideStateAbove ?? Number.POSITIVE_INFINITY));
         }
         remaining -= rows.length;
         cap -= rows.length;
         if (cap > 0) {
-          const next = this.stmt.nextDue!.get(endpoint, fn) as { due_at: number } | undefined;
+          const next = this.#stmt.nextDue!.get(endpoint, fn) as { due_at: number } | undefined;
           if (next && (nextDueAt === null || next.due_at < nextDueAt)) nextDueAt = next.due_at;
         } else if (rows.length > 0) {
           nextDueAt = req.now;
@@ -289,52 +289,52 @@ export class SqliteStore implements Store {
   }
 
   /** The bytes of a call's state: its chunks of the current generation in order (or a legacy `state_value`). */
-  private stateBytes(row: Pick<CallRow, 'id' | 'generation' | 'state_kind' | 'state_value' | 'state_length'>): Buffer | null {
+  #stateBytes(row: Pick<CallRow, 'id' | 'generation' | 'state_kind' | 'state_value' | 'state_length'>): Buffer | null {
     if (row.state_kind === 0) return null;
     if (row.state_value) return row.state_value;
     if (row.state_length === 0) return Buffer.alloc(0);
-    const chunks = this.stmt.chunks!.all(row.id, row.generation) as Array<{ bytes: Buffer }>;
+    const chunks = this.#stmt.chunks!.all(row.id, row.generation) as Array<{ bytes: Buffer }>;
     return chunks.length === 1 ? chunks[0]!.bytes : Buffer.concat(chunks.map((c) => c.bytes));
   }
 
   /** Deletes the chunks of a call's state (finished, replaced, restarted or tail-called). */
-  private dropState(row: Pick<CallRow, 'id' | 'state_kind' | 'state_length'>): void {
-    if (hasStoredState(row)) this.stmt.dropChunks!.run(row.id);
+  #dropState(row: Pick<CallRow, 'id' | 'state_kind' | 'state_length'>): void {
+    if (hasStoredState(row)) this.#stmt.dropChunks!.run(row.id);
   }
 
-  private toClaimed(row: CallRow, elideStateAbove: number): ClaimedCall {
+  #toClaimed(row: CallRow, elideStateAbove: number): ClaimedCall {
     if (row.mode !== 1) return toClaimedCall(row, null);
-    const ready = this.stmt.ready!.all(row.id, row.generation, Math.max(1, row.poll_max)) as Array<
+    const ready = this.#stmt.ready!.all(row.id, row.generation, Math.max(1, row.poll_max)) as Array<
       Pick<CallRow, 'id' | 'correlation_id' | 'output' | 'error'>
     >;
-    return toClaimedCall(row, toResume(row, elideStateAbove, () => this.stateBytes(row), ready.map(toChildResult)));
+    return toClaimedCall(row, toResume(row, elideStateAbove, () => this.#stateBytes(row), ready.map(toChildResult)));
   }
 
   /** Marks delivered results; returns [count, errors]. */
-  private markDelivered(parent: CallRow, ids: string[]): void {
+  #markDelivered(parent: CallRow, ids: string[]): void {
     let count = 0;
     let errors = 0;
     for (const id of ids) {
-      const r = this.stmt.markDelivered!.get(id, parent.id) as { has_error: number } | undefined;
+      const r = this.#stmt.markDelivered!.get(id, parent.id) as { has_error: number } | undefined;
       if (r) {
         count++;
         errors += r.has_error;
       }
     }
     if (count > 0) {
-      this.sql('UPDATE calls SET ready = MAX(0, ready - ?), ready_errors = MAX(0, ready_errors - ?) WHERE seq = ?')
+      this.#sql('UPDATE calls SET ready = MAX(0, ready - ?), ready_errors = MAX(0, ready_errors - ?) WHERE seq = ?')
         .run(count, errors, parent.seq);
     }
   }
 
   /** Hands a finished call's result to its parent (if that parent still waits for this generation). */
-  private notifyParent(child: CallRow, hasError: boolean, now: number): void {
+  #notifyParent(child: CallRow, hasError: boolean, now: number): void {
     if (!child.parent_id) return;
-    const r = this.stmt.notifyParent!.run({ e: hasError ? 1 : 0, now, parent: child.parent_id, gen: child.parent_generation });
-    if (r.changes > 0) this.stmt.setDeliver!.run(child.seq);
+    const r = this.#stmt.notifyParent!.run({ e: hasError ? 1 : 0, now, parent: child.parent_id, gen: child.parent_generation });
+    if (r.changes > 0) this.#stmt.setDeliver!.run(child.seq);
   }
 
-  private finishRow(
+  #finishRow(
     row: CallRow,
     state: CallState,
     status: number,
@@ -344,8 +344,8 @@ export class SqliteStore implements Store {
     notify: boolean,
   ): void {
     const hasError = policy.isErrorResult(status, error);
-    this.dropState(row);
-    this.sql(`UPDATE calls SET state = @state, status = @status, output = @output, error = @error, has_error = @has_error,
+    this.#dropState(row);
+    this.#sql(`UPDATE calls SET state = @state, status = @status, output = @output, error = @error, has_error = @has_error,
         due_at = NULL, lease_owner = NULL, finished_at = @now, updated_at = @now, mode = 0, state_kind = 0,
         state_type_url = NULL, state_value = NULL, state_length = 0, poll_error = NULL, poll_min = 0, poll_max = 0,
         poll_deadline = NULL WHERE seq = @seq`)
@@ -358,33 +358,33 @@ export class SqliteStore implements Store {
         now,
         seq: row.seq,
       });
-    if (notify) this.notifyParent(row, hasError, now);
+    if (notify) this.#notifyParent(row, hasError, now);
   }
 
   /** Cancels the unfinished calls among `ids` and their descendants, as {@link policy.planCancellation} says. */
-  private cancelTrees(ids: string[], now: number, error: IError, notifyOutside: boolean): number {
+  #cancelTrees(ids: string[], now: number, error: IError, notifyOutside: boolean): number {
     if (ids.length === 0) return 0;
-    const rows = this.stmt.tree!.all(JSON.stringify(ids)) as CallRow[];
+    const rows = this.#stmt.tree!.all(JSON.stringify(ids)) as CallRow[];
     for (const c of policy.planCancellation(rows, ids, error, notifyOutside)) {
-      this.finishRow(c.row, 'cancelled', policy.CANCELLED_STATUS, null, c.error, now, c.notifyParent);
+      this.#finishRow(c.row, 'cancelled', policy.CANCELLED_STATUS, null, c.error, now, c.notifyParent);
     }
     return rows.length;
   }
 
   /** Cancels the unfinished children of the current generation of `row`. */
-  private cancelOrphans(row: CallRow, now: number, error: IError): void {
-    const ids = (this.stmt.unfinishedChildren!.all(row.id, row.generation) as Array<{ id: string }>).map((r) => r.id);
-    this.cancelTrees(ids, now, error, false);
+  #cancelOrphans(row: CallRow, now: number, error: IError): void {
+    const ids = (this.#stmt.unfinishedChildren!.all(row.id, row.generation) as Array<{ id: string }>).map((r) => r.id);
+    this.#cancelTrees(ids, now, error, false);
   }
 
   complete(req: CompleteRequest): Promise<boolean> {
-    return this.tx.run(() => {
-      const row = this.stmt.byId!.get(req.id) as CallRow | undefined;
+    return this.#tx.run(() => {
+      const row = this.#stmt.byId!.get(req.id) as CallRow | undefined;
       if (!row || !policy.holdsLease(row, req)) return false;
       const now = req.now;
       const a = req.attempt;
       if (a) {
-        this.stmt.insertAttempt!.run(
+        this.#stmt.insertAttempt!.run(
           row.id,
           a.number,
           a.startedAt,
@@ -400,39 +400,39 @@ export class SqliteStore implements Store {
       const orphans = policy.orphansOnComplete(req);
       switch (o.kind) {
         case 'retry':
-          this.sql(`UPDATE calls SET state = 'pending', due_at = @due, lease_owner = NULL, status = @status,
+          this.#sql(`UPDATE calls SET state = 'pending', due_at = @due, lease_owner = NULL, status = @status,
               error = @error, failures = failures + 1, attempts = @attempts, updated_at = @now WHERE seq = @seq`)
             .run({ due: o.dueAt, status: o.status, error: encodeErrorBlob(o.error), attempts, now, seq: row.seq });
           break;
         case 'finish': {
-          this.markDelivered(row, req.delivered);
-          this.sql('UPDATE calls SET attempts = ? WHERE seq = ?').run(attempts, row.seq);
-          this.finishRow(row, policy.finishedState(o.status), o.status, o.output, o.error, now, true);
-          if (orphans) this.cancelOrphans(row, now, orphans);
+          this.#markDelivered(row, req.delivered);
+          this.#sql('UPDATE calls SET attempts = ? WHERE seq = ?').run(attempts, row.seq);
+          this.#finishRow(row, policy.finishedState(o.status), o.status, o.output, o.error, now, true);
+          if (orphans) this.#cancelOrphans(row, now, orphans);
           break;
         }
         case 'suspend': {
-          this.markDelivered(row, req.delivered);
-          const existing = policy.correlationKeys(o.calls).filter((k) => this.stmt.childByCorrelation!.get(row.id, row.generation, k));
-          for (const call of policy.childrenToStart(o.calls, new Set(existing))) this.insertRow(call, row.generation);
+          this.#markDelivered(row, req.delivered);
+          const existing = policy.correlationKeys(o.calls).filter((k) => this.#stmt.childByCorrelation!.get(row.id, row.generation, k));
+          for (const call of policy.childrenToStart(o.calls, new Set(existing))) this.#insertRow(call, row.generation);
           // The stored bytes are never read here: a delta is appended as a chunk.
           const write = policy.planStateWrite(row, o);
           let length = write.append ? row.state_length : 0;
-          if (!write.append) this.dropState(row);
+          if (!write.append) this.#dropState(row);
           else if (row.state_value) {
             // A legacy state_value (schema < 3) becomes the first chunk.
-            this.stmt.insertChunk!.run(row.id, row.generation, 0, row.state_value);
+            this.#stmt.insertChunk!.run(row.id, row.generation, 0, row.state_value);
             length = row.state_value.length;
           }
           if (o.state && o.state.value.length > 0) {
-            this.stmt.insertChunk!.run(row.id, row.generation, length, Buffer.from(o.state.value.buffer, o.state.value.byteOffset, o.state.value.byteLength));
+            this.#stmt.insertChunk!.run(row.id, row.generation, length, Buffer.from(o.state.value.buffer, o.state.value.byteOffset, o.state.value.byteLength));
             length += o.state.value.length;
           }
-          const fresh = this.sql('SELECT ready, ready_errors FROM calls WHERE seq = ?').get(row.seq) as {
+          const fresh = this.#sql('SELECT ready, ready_errors FROM calls WHERE seq = ?').get(row.seq) as {
             ready: number;
             ready_errors: number;
           };
-          this.sql(`UPDATE calls SET state = 'suspended', mode = 1, due_at = @due, lease_owner = NULL, status = @status,
+          this.#sql(`UPDATE calls SET state = 'suspended', mode = 1, due_at = @due, lease_owner = NULL, status = @status,
               error = NULL, failures = 0, attempts = @attempts, updated_at = @now, state_kind = @kind,
               state_type_url = @typeUrl, state_value = NULL, state_length = @length, state_delta = @delta, poll_min = @min, poll_max = @max,
               poll_deadline = @deadline, poll_wake_on_error = @wake, poll_error = @pollError WHERE seq = @seq`)
@@ -455,10 +455,10 @@ export class SqliteStore implements Store {
           break;
         }
         case 'tail_call': {
-          if (orphans) this.cancelOrphans(row, now, orphans);
-          this.ensureQueue(o.endpoint, o.function);
-          this.dropState(row);
-          this.sql(`UPDATE calls SET function = @fn, endpoint = @endpoint, input = @input, expires_at = @expires,
+          if (orphans) this.#cancelOrphans(row, now, orphans);
+          this.#ensureQueue(o.endpoint, o.function);
+          this.#dropState(row);
+          this.#sql(`UPDATE calls SET function = @fn, endpoint = @endpoint, input = @input, expires_at = @expires,
               state = 'pending', mode = 0, due_at = @due, lease_owner = NULL, status = @status, error = NULL,
               failures = 0, attempts = @attempts, generation = generation + 1, ready = 0, ready_errors = 0,
               state_kind = 0, state_type_url = NULL, state_value = NULL, state_length = 0, state_delta = 0, poll_min = 0,
@@ -482,28 +482,28 @@ export class SqliteStore implements Store {
   }
 
   renewLeases(owner: string, ids: string[], until: number): Promise<void> {
-    return this.tx.run(() => {
-      for (const id of ids) this.stmt.renew!.run(until, id, owner);
+    return this.#tx.run(() => {
+      for (const id of ids) this.#stmt.renew!.run(until, id, owner);
     });
   }
 
   cancel(id: string, now: number, error: IError): Promise<number> {
-    return this.tx.run(() => this.cancelTrees([id], now, error, true));
+    return this.#tx.run(() => this.#cancelTrees([id], now, error, true));
   }
 
   restart(id: string, now: number): Promise<boolean> {
-    return this.tx.run(() => {
-      const row = this.stmt.byId!.get(id) as CallRow | undefined;
+    return this.#tx.run(() => {
+      const row = this.#stmt.byId!.get(id) as CallRow | undefined;
       if (!row) return false;
-      this.cancelOrphans(row, now, policy.orphanError(row.id, 'restarted'));
+      this.#cancelOrphans(row, now, policy.orphanError(row.id, 'restarted'));
       if (policy.resultCountedForParent(row)) {
         // Its old result was counted as ready for the parent: take it back.
-        this.sql(`UPDATE calls SET ready = MAX(0, ready - 1), ready_errors = MAX(0, ready_errors - ?) WHERE id = ?`)
+        this.#sql(`UPDATE calls SET ready = MAX(0, ready - 1), ready_errors = MAX(0, ready_errors - ?) WHERE id = ?`)
           .run(row.has_error, row.parent_id);
       }
-      this.ensureQueue(row.original_endpoint, row.original_function);
-      this.dropState(row);
-      this.sql(`UPDATE calls SET function = original_function, endpoint = original_endpoint, input = original_input,
+      this.#ensureQueue(row.original_endpoint, row.original_function);
+      this.#dropState(row);
+      this.#sql(`UPDATE calls SET function = original_function, endpoint = original_endpoint, input = original_input,
           state = 'pending', mode = 0, due_at = @now, lease_owner = NULL, lease_token = lease_token + 1, status = 0,
           failures = 0, generation = generation + 1, ready = 0, ready_errors = 0, expires_at = @now + expiration_ms,
           finished_at = NULL, output = NULL, error = NULL, has_error = 0, deliver = NULL, state_kind = 0,
@@ -515,22 +515,22 @@ export class SqliteStore implements Store {
   }
 
   async getCall(id: string): Promise<CallRecord | null> {
-    this.checkOpen();
-    const row = this.stmt.byId!.get(id) as CallRow | undefined;
-    return row ? toCallRecord(row, true, this.stateBytes(row)) : null;
+    this.#checkOpen();
+    const row = this.#stmt.byId!.get(id) as CallRow | undefined;
+    return row ? toCallRecord(row, true, this.#stateBytes(row)) : null;
   }
 
   async loadState(id: string, leaseToken: number): Promise<CoroutineState | null> {
-    this.checkOpen();
-    const row = this.stmt.leasedState!.get(id, leaseToken) as
+    this.#checkOpen();
+    const row = this.#stmt.leasedState!.get(id, leaseToken) as
       | Pick<CallRow, 'id' | 'generation' | 'state_kind' | 'state_type_url' | 'state_value' | 'state_length'>
       | undefined;
-    return row ? stateOf(row, this.stateBytes(row)) : null;
+    return row ? stateOf(row, this.#stateBytes(row)) : null;
   }
 
   async getAttempts(id: string): Promise<AttemptRecord[]> {
-    this.checkOpen();
-    const rows = this.stmt.attempts!.all(id) as Array<{
+    this.#checkOpen();
+    const rows = this.#stmt.attempts!.all(id) as Array<{
       number: number;
       started_at: number;
       duration_ms: number;
@@ -543,12 +543,12 @@ export class SqliteStore implements Store {
   }
 
   async getChildren(id: string): Promise<string[]> {
-    this.checkOpen();
-    return (this.stmt.children!.all(id) as Array<{ id: string }>).map((r) => r.id);
+    this.#checkOpen();
+    return (this.#stmt.children!.all(id) as Array<{ id: string }>).map((r) => r.id);
   }
 
   async listCalls(filter: ListFilter): Promise<ListPage> {
-    this.checkOpen();
+    this.#checkOpen();
     const limit = listLimit(filter);
     const where: string[] = [];
     const params: unknown[] = [];
@@ -566,7 +566,7 @@ export class SqliteStore implements Store {
     }
     if (filter.rootsOnly) where.push('parent_id IS NULL');
     const countWhere = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    const countRows = this.sql(`SELECT state, count(*) AS n FROM calls ${countWhere} GROUP BY state`)
+    const countRows = this.#sql(`SELECT state, count(*) AS n FROM calls ${countWhere} GROUP BY state`)
       .all(...params) as Array<{ state: CallState; n: number }>;
 
     const pageWhere = [...where];
@@ -579,7 +579,7 @@ export class SqliteStore implements Store {
       pageWhere.push('seq < ?');
       pageParams.push(parseCursor(filter.cursor));
     }
-    const rows = this.sql(
+    const rows = this.#sql(
         `SELECT * FROM calls ${pageWhere.length ? `WHERE ${pageWhere.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`,
       )
       .all(...pageParams, limit + 1) as CallRow[];
@@ -587,26 +587,26 @@ export class SqliteStore implements Store {
   }
 
   async getMeta(key: string): Promise<string | null> {
-    this.checkOpen();
-    const row = this.stmt.getMeta!.get(key) as { value: string } | undefined;
+    this.#checkOpen();
+    const row = this.#stmt.getMeta!.get(key) as { value: string } | undefined;
     return row?.value ?? null;
   }
 
   initMeta(key: string, value: string): Promise<string> {
-    return this.tx.run(() => {
-      this.stmt.initMeta!.run(key, value);
-      return (this.stmt.getMeta!.get(key) as { value: string }).value;
+    return this.#tx.run(() => {
+      this.#stmt.initMeta!.run(key, value);
+      return (this.#stmt.getMeta!.get(key) as { value: string }).value;
     });
   }
 
-  private checkOpen(): void {
-    if (this.closed) throw new Error('the store is closed');
+  #checkOpen(): void {
+    if (this.#closed) throw new Error('the store is closed');
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.tx.close();
-    this.closed = true;
+    if (this.#closed) return;
+    this.#tx.close();
+    this.#closed = true;
     this.db.close();
   }
 }
