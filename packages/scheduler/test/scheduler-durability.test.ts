@@ -8,6 +8,7 @@ import type { ConcurrencySnapshot } from '../src/run/concurrency.js';
 import { newDispatchId } from '../src/store/dispatch-id.js';
 import type { Scheduler } from '../src/scheduler.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { ConcurrencyProbe } from './support/concurrency-probe.js';
 import { fail, ok, startEndpoint, startTestScheduler, str, type TestEndpoint, text, until } from './support/test-endpoint.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dispatch-durability-'));
@@ -26,26 +27,30 @@ afterEach(async () => {
 
 describe('adaptive concurrency', () => {
   it('falls under TEMPORARY_ERROR and rises under OK; calls over the limit stay queued', async () => {
-    let inFlight = 0;
-    let maxInFlight = 0;
     let served = 0;
-    endpoint = await startEndpoint(async () => {
-      inFlight++;
-      maxInFlight = Math.max(maxInFlight, inFlight);
+    let probe: ConcurrencyProbe | undefined;
+    endpoint = await startEndpoint(async (req) => {
+      probe!.started(req.dispatchId ?? '');
       served++;
       const failing = served <= 12;
       await new Promise((r) => setTimeout(r, 15));
-      inFlight--;
+      probe!.ended(req.dispatchId ?? '');
       return failing ? fail(Status.TEMPORARY_ERROR, 'Overloaded', 'busy') : ok('fine');
     });
     scheduler = await startTestScheduler({ concurrency: { initial: 6, min: 1, max: 50 }, backoff: { initialMs: 10, maxMs: 50 } });
+    probe = new ConcurrencyProbe(scheduler, endpoint.url, 'load');
     const limits: ConcurrencySnapshot[] = [];
     scheduler.on('concurrency', (s) => limits.push(s));
     const ids = await scheduler.dispatch(Array.from({ length: 60 }, () => ({ function: 'load', endpoint: endpoint!.url, input: str('') })));
     const results = await Promise.all(ids.map((id) => scheduler!.wait(id, 20_000)));
     expect(results.every((r) => r.done && r.status === Status.OK)).toBe(true);
+    // At every run the endpoint started, it had no more runs at once than the
+    // limit under which the newest of them was claimed.
+    expect(probe.violations.join('\n')).toBe('');
+    expect(probe.checked).toBe(served);
+    expect(served).toBe(60 + 12);
+    expect(probe.peak).toBeGreaterThan(1);
     const values = limits.map((s) => Math.floor(s.limit));
-    expect(maxInFlight).toBeLessThanOrEqual(Math.max(6, ...values));
     const lowest = Math.min(...values);
     expect(lowest).toBeLessThan(6);
     const lowestAt = values.indexOf(lowest);
