@@ -60,7 +60,28 @@ describe('adaptive concurrency', () => {
   });
 });
 
-describe('crash safety and restarts', () => {
+describe('crash safety', () => {
+  it('runs again a call that was running when its scheduler died (lease released at start)', async () => {
+    const path = dbFile();
+    const store = await SqliteStore.open({ path });
+    const id = newDispatchId();
+    const now = Date.now();
+    endpoint = await startEndpoint(() => ok('ran again'));
+    await store.insertCalls([
+      { id, function: 'work', endpoint: endpoint.url, input: str('x'), createdAt: now, dueAt: now, expiresAt: now + 3_600_000, expirationMs: 3_600_000, rootId: id },
+    ]);
+    const claimed = await store.claimDue({ owner: 'crashed-instance', now, leaseMs: 3_600_000, limit: 10, capacity: () => 10 });
+    expect(claimed.calls).toHaveLength(1);
+    await store.close(); // the process "dies" with the call leased
+
+    scheduler = await startTestScheduler({ db: path });
+    const result = await scheduler.wait(id, 10_000);
+    expect(result.done && text(result.result.output)).toBe('ran again');
+    expect(endpoint.runs).toHaveLength(1);
+  });
+});
+
+describe('restarts and graceful shutdown', () => {
   it('keeps the keys, and a parent waiting on children survives a restart', async () => {
     const path = dbFile();
     endpoint = await startEndpoint((req) => {
@@ -85,25 +106,6 @@ describe('crash safety and restarts', () => {
     expect(scheduler.verificationKey).toBe(verificationKey);
     const result = await scheduler.wait(id!, 10_000);
     expect(result.done && text(result.result.output)).toBe('children: rested,rested');
-  });
-
-  it('runs again a call that was running when its scheduler died (lease released at start)', async () => {
-    const path = dbFile();
-    const store = await SqliteStore.open({ path });
-    const id = newDispatchId();
-    const now = Date.now();
-    endpoint = await startEndpoint(() => ok('ran again'));
-    await store.insertCalls([
-      { id, function: 'work', endpoint: endpoint.url, input: str('x'), createdAt: now, dueAt: now, expiresAt: now + 3_600_000, expirationMs: 3_600_000, rootId: id },
-    ]);
-    const claimed = await store.claimDue({ owner: 'crashed-instance', now, leaseMs: 3_600_000, limit: 10, capacity: () => 10 });
-    expect(claimed.calls).toHaveLength(1);
-    await store.close(); // the process "dies" with the call leased
-
-    scheduler = await startTestScheduler({ db: path });
-    const result = await scheduler.wait(id, 10_000);
-    expect(result.done && text(result.result.output)).toBe('ran again');
-    expect(endpoint.runs).toHaveLength(1);
   });
 
   it('close() waits for runs in flight and records their results', async () => {
