@@ -58,11 +58,11 @@ describe('retries by status', () => {
     // ranges that do not overlap), and starts no earlier.
     const delays = planned.get(r.id)!;
     expect(delays).toHaveLength(4);
-    delays.forEach((d, i) => {
+    for (const [i, d] of delays.entries()) {
       expect(d, `retry ${i + 1}`).toBeGreaterThanOrEqual(20 * 2 ** i);
       expect(d, `retry ${i + 1}`).toBeLessThanOrEqual(40 * 2 ** i);
-    });
-    gaps(attempts).forEach((gap, i) => expect(gap, `retry ${i + 1}`).toBeGreaterThanOrEqual(delays[i]! - 1));
+    }
+    for (const [i, gap] of gaps(attempts).entries()) expect(gap, `retry ${i + 1}`).toBeGreaterThanOrEqual(delays[i]! - 1);
   });
 
   it('does not retry PERMANENT_ERROR', async () => {

@@ -64,12 +64,12 @@ describe('retries', () => {
     // backoff grows), and does not start before it is due.
     const delays = planned.get(id)!;
     expect(delays).toHaveLength(3);
-    delays.forEach((d, i) => {
+    for (const [i, d] of delays.entries()) {
       expect(d, `retry ${i + 1}`).toBeGreaterThanOrEqual(20 * 2 ** i);
       expect(d, `retry ${i + 1}`).toBeLessThanOrEqual(40 * 2 ** i);
-    });
+    }
     const gaps = attempts.slice(1).map((a, i) => startMs(a) - endMs(attempts[i]!));
-    gaps.forEach((gap, i) => expect(gap, `retry ${i + 1}`).toBeGreaterThanOrEqual(delays[i]!));
+    for (const [i, gap] of gaps.entries()) expect(gap, `retry ${i + 1}`).toBeGreaterThanOrEqual(delays[i]!);
     expect(info.state).toBe(4); // SUCCEEDED
     expect(info.attempts).toBe(4);
   });
