@@ -785,11 +785,9 @@ describe('fuzz', () => {
     for (let i = 0; i < 2000; i++) {
       const value = gen();
       const back = roundTrip(value);
-      const d = diff(back, returned(value));
-      if (d) throw new Error(`case ${i}: ${d}`);
+      expect(diff(back, returned(value)), `case ${i}`).toBeUndefined();
       const args = [value, gen()];
-      const d2 = diff(decodeArgs(wire(encodeArgs(args))), args);
-      if (d2) throw new Error(`case ${i} (args): ${d2}`);
+      expect(diff(decodeArgs(wire(encodeArgs(args))), args), `case ${i} (args)`).toBeUndefined();
     }
   });
 });
