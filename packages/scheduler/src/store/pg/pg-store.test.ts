@@ -259,8 +259,6 @@ describe.skipIf(!url)('PgStore', () => {
     heard.length = 0;
     await a!.insertCalls([newCall()]);
     await until(() => heard.some((c) => c.kind === 'due'));
-    expect(b!.listening).toBe(true);
-    expect(heard.filter((c) => c.kind === 'due').length).toBeGreaterThan(0);
     await Promise.all([a!.close(), b!.close()]);
   });
 
