@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DispatchClient, Status } from '@dispatch/core';
-import { encodeArgs, type proto } from '@dispatch/core/protocol';
+import { decodeArgs, decodeValue, encodeArgs, type proto } from '@dispatch/core/protocol';
 import { type CallRecord, SqliteStore } from '@dispatch/scheduler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DISPATCH_BIN, freePort, killAll, type Proc, ROOT, requireBuilt, start, tempDir, until } from '../e2e/helpers/processes.js';
@@ -105,14 +105,23 @@ describe('scheduler crash', () => {
     await until(() => executions() >= 300, '300 function executions before the kill');
     scheduler.kill('SIGKILL');
     expect(await scheduler.exited).toBe(137);
-    const atKill = executions();
-    const before = await SqliteStore.open({ path: db, releaseLeases: false }).then(async (s) => {
+    const killedAt = Date.now();
+    const atKill = countLines(counter);
+    const { before, runningAtKill } = await SqliteStore.open({ path: db, releaseLeases: false }).then(async (s) => {
       const { counts } = await s.listCalls({ limit: 1 });
+      const running = await s.listCalls({ states: ['running'], limit: 1000 });
+      const calls = await Promise.all(running.calls.map(async (c) => (await s.getCall(c.id))!)); // with their input
       await s.close();
-      return counts;
+      return { before: counts, runningAtKill: calls };
     });
     const unfinishedAtKill = before.pending + before.running + before.suspended;
     expect(unfinishedAtKill).toBeGreaterThan(0);
+    // The kill interrupted work: calls were running under the dead scheduler's lease.
+    expect(before.running, 'calls running under a lease at the kill').toBeGreaterThan(0);
+    expect(runningAtKill).toHaveLength(before.running);
+    // Those whose body had already run (its line is in the log) were cut short mid-run.
+    const unitOf = (c: CallRecord) => `${c.function} ${String(decodeArgs(c.input)[0])}`;
+    const interrupted = runningAtKill.filter((c) => (c.function === 'leaf' || c.function === 'step') && atKill.has(unitOf(c)));
 
     // Restart on the same file and port: same keys, the app is none the wiser.
     [scheduler, ready] = await startScheduler();
@@ -156,6 +165,11 @@ describe('scheduler crash', () => {
         expect(attempts.filter((a) => a.outcome === 'exit'), `${c.function} ${c.id}`).toHaveLength(1);
         expect(attempts.at(-1)?.outcome).toBe('exit');
       }
+      // Every call running at the kill ran again on the restarted scheduler.
+      for (const c of runningAtKill) {
+        const runs = await store.getAttempts(c.id);
+        expect(runs.at(-1)!.startedAt, `${c.function} ${c.id}, running at the kill, finished by a run after it`).toBeGreaterThanOrEqual(killedAt);
+      }
 
       // The side effects the app wrote: every unit of work ran, some ran twice.
       const counts = countLines(counter);
@@ -168,13 +182,17 @@ describe('scheduler crash', () => {
       const missing = expectedKeys.filter((k) => !counts.has(k));
       expect(missing).toEqual([]);
       expect([...counts.keys()].filter((k) => !expectedKeys.includes(k))).toEqual([]);
+      // A body cut short by the kill ran again.
+      for (const c of interrupted) expect(counts.get(unitOf(c)), `${unitOf(c)} was interrupted by the kill`).toBeGreaterThanOrEqual(2);
       const repeated = [...counts.values()].reduce((n, c) => n + (c - 1), 0);
       const repeatedUnits = [...counts.values()].filter((c) => c > 1).length;
       const report = {
         calls: TOTAL,
         rootCalls: ids.length,
-        executionsBeforeKill: atKill,
+        executionsBeforeKill: [...atKill.values()].reduce((a, b) => a + b, 0),
         unfinishedAtKill,
+        runningAtKill: runningAtKill.length,
+        interruptedMidRun: interrupted.length,
         executions: [...counts.values()].reduce((a, b) => a + b, 0),
         repeatedRuns: repeated,
         unitsRunMoreThanOnce: repeatedUnits,
@@ -183,7 +201,7 @@ describe('scheduler crash', () => {
       mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true });
       writeFileSync(join(ROOT, 'test-artifacts', 'crash-scheduler.json'), `${JSON.stringify(report, null, 2)}\n`);
       console.log(
-        `scheduler crash: ${report.calls} calls, ${report.unfinishedAtKill} unfinished at the kill, ${report.executions} executions, ${report.repeatedRuns} repeated runs (${report.unitsRunMoreThanOnce} units ran more than once), every result recorded once`,
+        `scheduler crash: ${report.calls} calls, ${report.unfinishedAtKill} unfinished at the kill (${report.runningAtKill} running, ${report.interruptedMidRun} cut short mid-run), ${report.executions} executions, ${report.repeatedRuns} repeated runs (${report.unitsRunMoreThanOnce} units ran more than once), every result recorded once`,
       );
     } finally {
       await store.close();

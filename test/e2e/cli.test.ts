@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Dispatch, PermanentError } from '@dispatch/core';
 import { nodeListener } from '@dispatch/core/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DISPATCH_BIN, dispatchCli, freePort, type Proc, ROOT, requireBuilt, start, tempDir } from './helpers/processes.js';
+import { DISPATCH_BIN, dispatchCli, freePort, type Proc, ROOT, requireBuilt, start, tempDir, until } from './helpers/processes.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 const silent = { warn() {}, error() {}, info() {} };
@@ -296,14 +296,27 @@ describe('dispatch serve and the commands that talk to it', () => {
   });
 
   it('ls lists calls newest first, filtered by state and function, as a table or JSON', async () => {
-    const page = json<{ calls: Array<{ function: string; state: string }>; counts: Record<string, number> }>(await cli('ls', '--json', '--limit', '100'));
-    expect(page.calls.map((c) => c.function)).toContain('add');
+    // Calls of its own, so that each filter has calls to keep and calls to leave out.
+    const added = json<{ dispatchId: string }>(await cli('call', 'add', '1', '2', '--endpoint', endpoint.url, '--wait', '--json')).dispatchId;
+    const twice = json<{ dispatchId: string }>(await cli('call', 'addTwice', '3', '--endpoint', endpoint.url, '--wait', '--json')).dispatchId;
+    const refused = JSON.parse((await cli('call', 'refuse', '"listed"', '--endpoint', endpoint.url, '--wait', '--json')).stdout) as { dispatchId: string };
+    type Listed = { dispatchId: string; function: string; state: string; parent: string | null };
+    const page = json<{ calls: Listed[]; counts: Record<string, number> }>(await cli('ls', '--json', '--limit', '100'));
+    const show = (c: Listed) => `${c.function} ${c.dispatchId} ${c.state} (parent ${c.parent})`;
+    const at = (id: string) => page.calls.findIndex((c) => c.dispatchId === id);
+    expect([at(refused.dispatchId), at(twice), at(added)].every((i) => i >= 0)).toBe(true);
+    expect(at(refused.dispatchId)).toBeLessThan(at(twice)); // newest first
+    expect(at(twice)).toBeLessThan(at(added));
     expect(page.counts.succeeded).toBeGreaterThan(0);
-    const failed = json<{ calls: Array<{ function: string; state: string }> }>(await cli('ls', '--json', '--state', 'failed'));
-    expect(failed.calls.length).toBeGreaterThan(0);
-    expect(failed.calls.every((c) => c.state === 'failed' && c.function === 'refuse')).toBe(true);
-    const adds = json<{ calls: Array<{ function: string }> }>(await cli('ls', '--json', '--function', 'add', '--roots'));
-    expect(adds.calls.every((c) => c.function === 'add')).toBe(true);
+    const failed = json<{ calls: Listed[] }>(await cli('ls', '--json', '--state', 'failed'));
+    expect(failed.calls.map((c) => c.dispatchId)).toContain(refused.dispatchId);
+    expect(failed.calls.filter((c) => c.state !== 'failed' || c.function !== 'refuse').map(show)).toEqual([]);
+    const adds = json<{ calls: Listed[] }>(await cli('ls', '--json', '--function', 'add', '--roots'));
+    expect(adds.calls.map((c) => c.dispatchId)).toContain(added);
+    expect(adds.calls.filter((c) => c.function !== 'add' || c.parent !== null).map(show)).toEqual([]);
+    const children = json<{ children: string[] }>(await cli('get', twice, '--json')).children;
+    expect(children).toHaveLength(2);
+    expect(adds.calls.map((c) => c.dispatchId).filter((id) => children.includes(id))).toEqual([]); // --roots leaves out addTwice's adds
     const table = await cli('ls');
     expect(table.stdout).toMatch(/^DISPATCH ID\s+FUNCTION\s+STATE\s+STATUS\s+ATTEMPTS\s+CREATED/);
     expect(table.stdout).toMatch(/\d+ succeeded/);
@@ -311,10 +324,7 @@ describe('dispatch serve and the commands that talk to it', () => {
 
   it('cancel cancels a sleeping call', async () => {
     const id = (await cli('call', 'nap', '--endpoint', endpoint.url)).stdout.trim();
-    for (let i = 0; i < 200; i++) {
-      if (json<{ state: string }>(await cli('get', id, '--json')).state === 'suspended') break;
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await until(async () => json<{ state: string }>(await cli('get', id, '--json')).state === 'suspended', 'the nap to sleep (suspended)');
     const r = await cli('cancel', id);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe(`cancelled ${id}`);

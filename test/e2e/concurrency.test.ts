@@ -7,6 +7,7 @@ import { Dispatch, TemporaryError } from '@dispatch/core';
 import type { ConcurrencySnapshot } from '@dispatch/scheduler';
 import { startTestScheduler, type TestScheduler } from '@dispatch/testing';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ConcurrencyProbe } from '../../packages/scheduler/test/support/concurrency-probe.js';
 
 const silent = { warn() {}, error() {}, info() {} };
 let t: TestScheduler | undefined;
@@ -18,13 +19,12 @@ afterEach(async () => {
 describe('adaptive concurrency', () => {
   it('falls under TEMPORARY_ERROR and rises under OK', async () => {
     const d = new Dispatch({ env: {}, logger: silent });
-    let running = 0;
-    let peak = 0;
     let failing = true;
+    let probe: ConcurrencyProbe | undefined;
     const tries = new Map<number, number>();
     const work = d.function(async function processItem(item: number) {
-      running++;
-      peak = Math.max(peak, running);
+      const { dispatchId } = d.context();
+      probe!.started(dispatchId);
       try {
         await new Promise((resolve) => setTimeout(resolve, 15));
         const n = (tries.get(item) ?? 0) + 1;
@@ -32,10 +32,11 @@ describe('adaptive concurrency', () => {
         if (failing && n === 1) throw new TemporaryError(`item ${item}: backend overloaded`);
         return item;
       } finally {
-        running--;
+        probe!.ended(dispatchId);
       }
     });
     t = await startTestScheduler(d, { concurrency: { initial: 16, min: 1, max: 64 }, backoff: { initialMs: 10, maxMs: 50 } });
+    probe = new ConcurrencyProbe(t.scheduler, t.endpointUrl, 'processItem');
     const limits: number[] = [];
     t.scheduler.on('concurrency', (s: ConcurrencySnapshot) => {
       if (s.function === 'processItem') limits.push(s.limit);
@@ -46,24 +47,27 @@ describe('adaptive concurrency', () => {
     const batch1 = d.batch();
     for (let i = 0; i < 48; i++) batch1.add(work(i));
     const ids1 = await batch1.dispatch();
-    for (const id of ids1) expect((await t.outcome(id)).value).toBeTypeOf('number');
+    for (const [i, id] of ids1.entries()) expect((await t.outcome(id)).value).toBe(i);
     const lowest = Math.min(...limits);
     expect(lowest).toBeLessThan(16);
-    expect(peak).toBeLessThanOrEqual(16);
-    expect(peak).toBeGreaterThan(1);
+    expect(probe.peak).toBeLessThanOrEqual(16);
+    expect(probe.peak).toBeGreaterThan(1);
+    expect(probe.checked).toBe(2 * 48);
     const afterFailures = limit();
 
     // Phase 2: everything succeeds.
     failing = false;
-    peak = 0;
     const batch2 = d.batch();
     for (let i = 100; i < 400; i++) batch2.add(work(i));
     const ids2 = await batch2.dispatch();
-    for (const id of ids2) expect((await t.outcome(id)).value).toBeTypeOf('number');
+    for (const [i, id] of ids2.entries()) expect((await t.outcome(id)).value).toBe(100 + i);
+    expect(probe.checked).toBe(2 * 48 + 300);
     const afterSuccesses = limit();
     expect(afterSuccesses).toBeGreaterThan(afterFailures);
     expect(afterSuccesses).toBeGreaterThan(lowest);
-    expect(peak).toBeLessThanOrEqual(Math.floor(afterSuccesses));
+    // At every run the app started, it had no more runs at once than the limit
+    // under which the newest of them was claimed (not only the final limit).
+    expect(probe.violations.join('\n')).toBe('');
     // The limit is visible through Get.
     const info = await t.scheduler.get(ids2[0]!);
     expect(info.concurrency?.limit).toBe(afterSuccesses);

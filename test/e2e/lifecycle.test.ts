@@ -75,9 +75,14 @@ describe('cancel', () => {
   it('stops retrying a cancelled call', async () => {
     const d = app();
     let runs = 0;
+    let otherRuns = 0;
     const down = d.function(async function keepsFailing() {
       runs++;
       throw new TemporaryError('down');
+    });
+    const alsoDown = d.function(async function alsoFailing() {
+      otherRuns++;
+      throw new TemporaryError('down too');
     });
     t = await startTestScheduler(d, { backoff: { initialMs: 20, maxMs: 50 } });
     const id = await t.start(down);
@@ -86,9 +91,14 @@ describe('cancel', () => {
     const r = await t.outcome(id);
     expect(r.state).toBe('cancelled');
     const atCancel = runs;
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(runs - atCancel).toBeLessThanOrEqual(1); // at most the run that was in flight
+    // Nothing more happens to the cancelled call while another call that
+    // fails the same way (same backoff, at most 50 ms) is retried ten times:
+    // a call still being retried would have run several times meanwhile.
+    const otherId = await t.start(alsoDown);
+    await until(() => otherRuns >= 10, 'ten runs of another failing call');
+    expect(runs - atCancel, 'runs of the cancelled call after it was cancelled').toBeLessThanOrEqual(1); // at most the run in flight
     expect((await t.get(id)).state).toBe('cancelled');
+    expect(await api(t).cancel(otherId)).toBe(1);
   });
 });
 

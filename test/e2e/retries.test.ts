@@ -1,7 +1,9 @@
 /**
  * Retries by status, backoff and expiration, end to end: the SDK's errors
  * become statuses in real RunResponses, and the scheduler acts on them.
- * Durations are only checked as lower bounds (what the backoff promises).
+ * The backoff is checked on the delays the scheduler plans (exact values or
+ * the jitter's range); measured durations only as lower bounds (a retry
+ * never starts before it is due).
  */
 import { Dispatch, PermanentError, Status, TemporaryError, ThrottledError, TimeoutError } from '@dispatch/core';
 import { startTestScheduler, type TestAttempt, type TestScheduler } from '@dispatch/testing';
@@ -19,6 +21,20 @@ const app = () => new Dispatch({ env: {}, logger: silent });
 const gaps = (attempts: TestAttempt[]) =>
   attempts.slice(1).map((a, i) => a.startedAt.getTime() - (attempts[i]!.startedAt.getTime() + attempts[i]!.durationMs));
 
+/**
+ * The backoff the scheduler plans for each retry, per dispatch ID: the
+ * retry's due time minus the end of the failed attempt (its own numbers, not
+ * a measured duration).
+ */
+function plannedDelays(t: TestScheduler): Map<string, number[]> {
+  const delays = new Map<string, number[]>();
+  t.scheduler.on('attempt', (e) => {
+    if (e.outcome !== 'retry') return;
+    delays.set(e.dispatchId, [...(delays.get(e.dispatchId) ?? []), e.nextRunAt! - (e.startedAt + e.durationMs)]);
+  });
+  return delays;
+}
+
 describe('retries by status', () => {
   it('retries TEMPORARY_ERROR with exponential backoff until the function succeeds', async () => {
     const dispatch = app();
@@ -30,16 +46,23 @@ describe('retries by status', () => {
     });
     // Equal jitter: the n-th retry waits between half and all of 40 ms × 2^(n−1).
     t = await startTestScheduler(dispatch, { backoff: { initialMs: 40, maxMs: 10_000, multiplier: 2, jitter: 'equal' } });
+    const planned = plannedDelays(t);
     const r = await t.run(flaky, 'r1');
     expect(r).toMatchObject({ status: Status.OK, value: 'report r1', attempts: 5 });
     const attempts = await t.attempts(r.id);
     expect(attempts.map((a) => a.statusName)).toEqual(['TEMPORARY_ERROR', 'TEMPORARY_ERROR', 'TEMPORARY_ERROR', 'TEMPORARY_ERROR', 'OK']);
     expect(attempts.map((a) => a.outcome)).toEqual(['retry', 'retry', 'retry', 'retry', 'exit']);
     expect(attempts[2]?.error).toEqual({ name: 'TemporaryError', message: 'report service down (run 3)' });
-    const observed = gaps(attempts);
-    // The backoff grows: each wait is at least half its base (20, 40, 80, 160 ms).
-    for (const [i, gap] of observed.entries()) expect(gap).toBeGreaterThanOrEqual(20 * 2 ** i - 2);
-    expect(observed[3]).toBeGreaterThanOrEqual(158);
+    // The backoff grows: the n-th retry is planned between half and all of
+    // 40 ms × 2^(n−1) after the attempt (20–40, 40–80, 80–160, 160–320 ms:
+    // ranges that do not overlap), and starts no earlier.
+    const delays = planned.get(r.id)!;
+    expect(delays).toHaveLength(4);
+    for (const [i, d] of delays.entries()) {
+      expect(d, `retry ${i + 1}`).toBeGreaterThanOrEqual(20 * 2 ** i);
+      expect(d, `retry ${i + 1}`).toBeLessThanOrEqual(40 * 2 ** i);
+    }
+    for (const [i, gap] of gaps(attempts).entries()) expect(gap, `retry ${i + 1}`).toBeGreaterThanOrEqual(delays[i]! - 1);
   });
 
   it('does not retry PERMANENT_ERROR', async () => {
@@ -76,6 +99,7 @@ describe('retries by status', () => {
       return 'timed out then ok';
     });
     t = await startTestScheduler(dispatch, { backoff: { initialMs: 30, throttledFactor: 4, jitter: 'none' } });
+    const planned = plannedDelays(t);
     const a = await t.run(throttled);
     const b = await t.run(slow);
     expect(a).toMatchObject({ status: Status.OK, value: 'throttled then ok', attempts: 2 });
@@ -84,9 +108,11 @@ describe('retries by status', () => {
     const tb = await t.attempts(b.id);
     expect(ta.map((x) => x.statusName)).toEqual(['THROTTLED', 'OK']);
     expect(tb.map((x) => x.statusName)).toEqual(['TIMEOUT', 'OK']);
-    // No jitter: THROTTLED waits 30 ms × 4, TIMEOUT 30 ms.
-    expect(gaps(ta)[0]).toBeGreaterThanOrEqual(118);
-    expect(gaps(tb)[0]).toBeGreaterThanOrEqual(28);
+    // No jitter: THROTTLED is retried 30 ms × 4 after the attempt, TIMEOUT 30 ms, and not earlier.
+    expect(planned.get(a.id)).toEqual([120]);
+    expect(planned.get(b.id)).toEqual([30]);
+    expect(gaps(ta)[0]).toBeGreaterThanOrEqual(120 - 1);
+    expect(gaps(tb)[0]).toBeGreaterThanOrEqual(30 - 1);
   });
 
   it('retries a run that outlasts the request timeout (TIMEOUT from the scheduler)', async () => {

@@ -58,7 +58,8 @@ describe('request signatures', () => {
   it("the app verifies the scheduler's signed requests with its public key", async () => {
     const app = await startApp(configured(scheduler.verificationKey));
     try {
-      expect(app.dispatch.config.verificationKey).toBeDefined();
+      const key = app.dispatch.config.verificationKey;
+      expect(key && publicKeyToBase64(key)).toBe(scheduler.verificationKey);
       const greet = app.dispatch.function(async function greetTwice(name: string) {
         return `${name}!`;
       });

@@ -6,7 +6,8 @@
 // resumes) and, per dispatch ID, how many times the body of each leaf
 // function (leaf, part, step: the side effects) executed. GET /counts
 // answers them as JSON; the test compares them with what the scheduler
-// recorded.
+// recorded. It also counts RunRequests per dispatch ID (received), so the
+// test can tell which calls a killed instance had in flight at the app.
 //
 // Environment: FAILOVER_API_URL, FAILOVER_API_KEY, FAILOVER_VERIFICATION_KEY.
 // Prints one JSON line when ready: {"url":"http://127.0.0.1:PORT"}.
@@ -24,6 +25,8 @@ const app = new Dispatch({
 
 /** RunRequests received, per function. */
 const runs = {};
+/** RunRequests received, per dispatch ID. */
+const received = new Map();
 /** Executions of leaf bodies, per function, per dispatch ID. */
 const executions = { leaf: new Map(), part: new Map(), step: new Map() };
 
@@ -67,6 +70,7 @@ const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
   if (req.method === 'GET' && req.url === '/counts') {
     const body = {
       runs,
+      received: Object.fromEntries(received),
       executions: Object.fromEntries(Object.entries(executions).map(([fn, m]) => [fn, Object.fromEntries(m)])),
     };
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -76,8 +80,10 @@ const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
   readBody(req, app.config.maxBodyBytes).then(
     async (body) => {
       try {
-        const fn = proto.RunRequest.decode(body).function ?? '';
+        const request = proto.RunRequest.decode(body);
+        const fn = request.function ?? '';
         runs[fn] = (runs[fn] ?? 0) + 1;
+        received.set(request.dispatchId, (received.get(request.dispatchId) ?? 0) + 1);
       } catch {
         // the handler answers the bad body
       }

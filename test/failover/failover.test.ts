@@ -2,9 +2,12 @@
  * Failover with real processes (issue 6): three `dispatch serve` instances
  * (the built CLI) share one PostgreSQL schema; an app process serves
  * independent calls, fan-ins and sequential chains — 10,000 calls in all.
- * One instance is killed with SIGKILL mid-run, then a second one. Every
- * call must complete, every result be recorded exactly once, none be lost;
- * the test prints how many runs were repeated because of the kills.
+ * One instance is killed with SIGKILL mid-run, then a second one, each at a
+ * moment it holds leases on calls whose runs are at the app (frozen with
+ * SIGSTOP to look, so the kill is sure to interrupt work). Every call must
+ * complete, every result be recorded exactly once, none be lost, and each
+ * run cut short be lost and run again; the test prints how many runs were
+ * repeated because of the kills.
  *
  * Needs DISPATCH_TEST_POSTGRES_URL (`.ci/run` sets it) and a build
  * (`pnpm build`: the instances and the app run the built packages).
@@ -42,11 +45,22 @@ interface Instance {
   client: DispatchClient;
   alive: boolean;
   stderr: string[];
+  /** Its owner ID in leases (`GET /healthz` → instance). */
+  owner: string;
+}
+
+/** What the app counted (GET /counts of app.mjs). */
+interface AppCounts {
+  runs: Record<string, number>;
+  received: Record<string, number>;
+  executions: Record<string, Record<string, number>>;
 }
 
 const processes: ChildProcess[] = [];
 let schema: string | undefined;
+let store: PgStore | undefined;
 afterAll(async () => {
+  await store?.close();
   for (const p of processes) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
   if (url && schema) await dropPgSchema(url, schema);
 });
@@ -121,7 +135,8 @@ describe.skipIf(!url)('failover: three dispatch serve processes on one PostgreSQ
         processes.push(started.child);
         const stderr: string[] = [];
         started.child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
-        return { child: started.child, url: started.url, client: new DispatchClient({ apiUrl: started.url, apiKey }), alive: true, stderr };
+        const { instance } = (await (await fetch(`${started.url}/healthz`)).json()) as { instance: string };
+        return { child: started.child, url: started.url, client: new DispatchClient({ apiUrl: started.url, apiKey }), alive: true, stderr, owner: instance };
       }),
     );
     const appEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DISPATCH_')));
@@ -149,18 +164,55 @@ describe.skipIf(!url)('failover: three dispatch serve processes on one PostgreSQ
 
     const survivor = instances[0]!;
     const succeeded = async () => (await survivor.client.list({ limit: 1 })).counts.succeeded;
+    // Queries on the shared schema, for the checks at each kill and at the end.
+    const pgStore = (store = await PgStore.open({ url: url!, schema, poolSize: 1, listen: false }));
+    const q = async <R = Record<string, unknown>>(sql: string, values: unknown[] = []) =>
+      (await pgStore.pool.query(sql.replaceAll('S.', `"${schema}".`), values)).rows as R[];
+    const appCounts = async () => (await (await fetch(`${app.url}/counts`)).json()) as AppCounts;
+    /** Calls that may have lost a run already (leased by the first victim at its kill). */
+    const lostBefore = new Set<string>();
+    /**
+     * The calls leased to `owner` whose RunRequest the app has received and
+     * whose attempt is not recorded: runs in flight at the app under its lease.
+     * Run while the instance is frozen (SIGSTOP): it can neither claim nor record.
+     */
+    const inFlightAtApp = async (owner: string) => {
+      const { received } = await appCounts(); // first: any run counted here started before the query below
+      const leased = await q<{ id: string; recorded: number }>(
+        `SELECT c.id, (SELECT count(*)::int FROM S.attempts a WHERE a.call_id = c.id) AS recorded
+         FROM S.calls c WHERE c.state = 'running' AND c.lease_owner = $1`,
+        [owner],
+      );
+      const interrupted = leased.filter((c) => !lostBefore.has(c.id) && (received[c.id] ?? 0) > c.recorded).map((c) => c.id);
+      return { leased: leased.map((c) => c.id), interrupted };
+    };
     const killWhen = async (victim: Instance, fraction: number) => {
       while ((await succeeded()) < TOTAL * fraction) await sleep(50);
-      // Kill it while it has runs in flight, so some are lost and run again elsewhere.
-      for (let tries = 0; tries < 100 && ((await victim.client.health()).inFlight ?? 0) === 0; tries++) await sleep(10);
-      const inFlight = (await victim.client.health()).inFlight ?? 0;
-      victim.child.kill('SIGKILL');
-      victim.alive = false;
-      await new Promise((resolve) => victim.child.once('exit', resolve));
-      return { at: Date.now() - startedAt, inFlight, done: await succeeded() };
+      // The kill must interrupt work: freeze the victim and look; kill it only
+      // while it holds leases on calls whose runs are at the app, unrecorded.
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        victim.child.kill('SIGSTOP');
+        const seen = await inFlightAtApp(victim.owner);
+        if (seen.interrupted.length > 0) {
+          victim.child.kill('SIGKILL');
+          victim.alive = false;
+          await new Promise((resolve) => victim.child.once('exit', resolve));
+          for (const id of seen.leased) lostBefore.add(id);
+          return { at: Date.now() - startedAt, leased: seen.leased.length, interrupted: seen.interrupted, done: await succeeded() };
+        }
+        victim.child.kill('SIGCONT');
+        if (Date.now() > deadline) {
+          throw new Error(`instance ${victim.owner} had no run in flight at the app in 60 s of looking (${seen.leased.length} calls leased to it at the last look)`);
+        }
+        await sleep(20);
+      }
     };
     const kill1 = await killWhen(instances[1]!, 0.25);
     const kill2 = await killWhen(instances[2]!, 0.55);
+    // The killed instances had claimed work, and runs of it were in flight at the app.
+    expect(kill1.interrupted.length).toBeGreaterThan(0);
+    expect(kill2.interrupted.length).toBeGreaterThan(0);
 
     const deadline = Date.now() + 180_000;
     let counts = (await survivor.client.list({ limit: 1 })).counts;
@@ -183,24 +235,19 @@ describe.skipIf(!url)('failover: three dispatch serve processes on one PostgreSQ
     });
 
     // The database: every call succeeded, none was created twice, one recorded exit per call.
-    const store = await PgStore.open({ url: url!, schema, poolSize: 1, listen: false });
-    const q = async (sql: string) => (await store.pool.query(sql.replaceAll('S.', `"${schema}".`))).rows;
     try {
       expect(await q(`SELECT state, count(*)::int AS n FROM S.calls GROUP BY state`)).toEqual([{ state: 'succeeded', n: TOTAL }]);
       const [exits] = await q(`SELECT count(*)::int AS n, count(DISTINCT call_id)::int AS calls FROM S.attempts WHERE outcome = 'exit'`);
       expect(exits).toEqual({ n: TOTAL, calls: TOTAL });
       expect(await q(`SELECT count(*)::int AS n FROM S.calls c WHERE NOT EXISTS (SELECT 1 FROM S.attempts a WHERE a.call_id = c.id AND a.outcome = 'exit')`)).toEqual([{ n: 0 }]);
       const perFunction = async (sql: string): Promise<Record<string, number>> =>
-        Object.fromEntries((await q(sql)).map((r: { function: string; n: number }) => [r.function, r.n]));
+        Object.fromEntries((await q<{ function: string; n: number }>(sql)).map((r) => [r.function, r.n]));
       const recorded = await perFunction(`SELECT c.function, count(*)::int AS n FROM S.attempts a JOIN S.calls c ON c.id = a.call_id GROUP BY c.function`);
       const byFunction = await perFunction(`SELECT function, count(*)::int AS n FROM S.calls GROUP BY function`);
       expect(byFunction).toEqual({ leaf: LEAVES, fanIn: FAN_INS, part: FAN_INS * PARTS, chain: CHAINS, step: CHAINS * STEPS });
 
       // What the app saw: every leaf body ran at least once; runs beyond the recorded ones were repeated.
-      const seen = (await (await fetch(`${app.url}/counts`)).json()) as {
-        runs: Record<string, number>;
-        executions: Record<string, Record<string, number>>;
-      };
+      const seen = await appCounts();
       let repeatedBodies = 0;
       for (const fn of ['leaf', 'part', 'step']) {
         const per = seen.executions[fn] ?? {};
@@ -210,14 +257,22 @@ describe.skipIf(!url)('failover: three dispatch serve processes on one PostgreSQ
       const received = Object.values(seen.runs).reduce((a, b) => a + b, 0);
       const recordedRuns = Object.values(recorded).reduce((a, b) => a + b, 0);
       const repeatedRuns = received - recordedRuns;
-      expect(repeatedRuns).toBeGreaterThanOrEqual(0);
-      if (kill1.inFlight + kill2.inFlight > 0) expect(repeatedRuns).toBeGreaterThan(0);
+      // Each run cut short by a kill was lost (never recorded) and the call ran again to its recorded exit.
+      const interrupted = [...kill1.interrupted, ...kill2.interrupted];
+      const attemptsOf = Object.fromEntries(
+        (await q<{ id: string; n: number }>(`SELECT call_id AS id, count(*)::int AS n FROM S.attempts WHERE call_id = ANY($1) GROUP BY call_id`, [interrupted])).map(
+          (r) => [r.id, r.n],
+        ),
+      );
+      const notRepeated = interrupted.filter((id) => (seen.received[id] ?? 0) - (attemptsOf[id] ?? 0) < 1);
+      expect(notRepeated, 'calls cut short by a kill whose lost run does not show').toEqual([]);
+      expect(repeatedRuns).toBeGreaterThanOrEqual(interrupted.length);
 
       console.log(
         [
           `failover: ${TOTAL} calls (${LEAVES} independent, ${FAN_INS} fan-ins × ${PARTS}, ${CHAINS} chains × ${STEPS}) on 3 instances, lease ${LEASE_MS} ms`,
-          `  kill -9 #1 at ${kill1.at} ms (${kill1.done} calls done, ${kill1.inFlight} runs in flight on it)`,
-          `  kill -9 #2 at ${kill2.at} ms (${kill2.done} calls done, ${kill2.inFlight} runs in flight on it)`,
+          `  kill -9 #1 at ${kill1.at} ms (${kill1.done} calls done; ${kill1.leased} calls leased to it, ${kill1.interrupted.length} of them with a run at the app)`,
+          `  kill -9 #2 at ${kill2.at} ms (${kill2.done} calls done; ${kill2.leased} calls leased to it, ${kill2.interrupted.length} of them with a run at the app)`,
           `  all ${TOTAL} calls succeeded in ${ranFor} ms (${Math.round(TOTAL / (ranFor / 1000))} calls/s; ${Date.now() - t0} ms with startup and checks)`,
           `  runs received by the app: ${received}; recorded: ${recordedRuns}; repeated because of the kills: ${repeatedRuns}`,
           `  leaf bodies executed more than once: ${repeatedBodies} extra executions over ${LEAVES + FAN_INS * PARTS + CHAINS * STEPS} leaf calls`,
@@ -225,7 +280,8 @@ describe.skipIf(!url)('failover: three dispatch serve processes on one PostgreSQ
         ].join('\n'),
       );
     } finally {
-      await store.close();
+      await pgStore.close();
+      store = undefined;
     }
     for (const p of [survivor.child, app.child]) p.kill('SIGTERM');
   }, 300_000);

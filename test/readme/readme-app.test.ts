@@ -1,56 +1,63 @@
 /**
  * Issue 2's "Must show": an app written only from the README's API section
- * (the module-level seed API, run with `dispatch.run(main)`-style serving)
- * serves echo, add, a function that throws TemporaryError twice then
- * succeeds, and one that throws PermanentError; a scheduler that speaks the
- * protocol (ours, over real HTTP with signed requests) drives it.
+ * (fixtures/readme-app.ts: the module-level API on the default instance,
+ * configured from the environment, served with `dispatch.run(main)`) serves
+ * echo, add, a function that throws TemporaryError twice then succeeds, and
+ * one that throws PermanentError; a scheduler that speaks the protocol (ours,
+ * over real HTTP with signed requests) drives it.
+ *
+ * The app runs as a child process (plain node on the built packages, the
+ * fixture transpiled as a user's build would), so its default instance and
+ * its environment are its own.
  */
-import { Dispatch, PermanentError, Status, TemporaryError } from '@dispatch/core';
-import { decodeError, decodeValue } from '@dispatch/core/protocol';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Status } from '@dispatch/core';
+import { decodeError, decodeValue, encodeArgs, RUN_PATH } from '@dispatch/core/protocol';
 import { Scheduler } from '@dispatch/scheduler';
-import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, type Proc, requireBuilt, start } from '../e2e/helpers/processes.js';
+import { cleanEnv, removeRunnable, writeRunnable } from './run-block.js';
+
+const FIXTURE = fileURLToPath(new URL('./fixtures/readme-app.ts', import.meta.url));
 
 let scheduler: Scheduler;
-let server: { url: string; close(): Promise<void> };
-let app: Dispatch;
-let flakyRuns = 0;
+let app: Proc | undefined;
+let appFile: string | undefined;
+let endpointUrl: string;
 
 beforeAll(async () => {
+  requireBuilt();
   scheduler = await Scheduler.start({ db: ':memory:', port: 0, logLevel: 'silent', backoff: { initialMs: 20, maxMs: 100 } });
-  // Written from the README: "Your own instance" + "Validated input" + "Errors and statuses".
-  app = new Dispatch({
-    apiKey: scheduler.apiKey,
-    apiUrl: scheduler.url,
-    endpointUrl: 'http://127.0.0.1:0', // replaced below once the port is known
-    verificationKey: scheduler.verificationKey,
-    logger: { warn() {}, error() {}, info() {} },
+  const port = await freePort();
+  endpointUrl = `http://127.0.0.1:${port}`;
+  appFile = writeRunnable(readFileSync(FIXTURE, 'utf8'), 'readme-app');
+  app = start(process.execPath, [appFile], {
+    env: {
+      ...cleanEnv(),
+      DISPATCH_API_URL: scheduler.url,
+      DISPATCH_API_KEY: scheduler.apiKey,
+      DISPATCH_ENDPOINT_URL: endpointUrl,
+      DISPATCH_ENDPOINT_ADDR: `127.0.0.1:${port}`,
+      DISPATCH_VERIFICATION_KEY: scheduler.verificationKey,
+    },
   });
-  app.function(function echo(text: string) {
-    return text;
-  });
-  app.function({ name: 'add', input: z.tuple([z.number(), z.number()]) }, (a: number, b: number) => a + b);
-  app.function(async function flaky() {
-    flakyRuns++;
-    if (flakyRuns <= 2) throw new TemporaryError(`attempt ${flakyRuns} failed`);
-    return `succeeded after ${flakyRuns} attempts`;
-  });
-  app.function(async function fatal() {
-    throw new PermanentError('user deactivated');
-  });
-  server = await app.serve({ host: '127.0.0.1', port: 0 });
-});
+  await app.waitFor(/^ready$/);
+}, 60_000);
 
 afterAll(async () => {
-  await server?.close();
+  if (app) {
+    app.kill('SIGTERM'); // dispatch.run closes the server on SIGTERM
+    expect(await app.exited, app.text()).toBe(0);
+  }
+  if (appFile) removeRunnable(appFile);
   await scheduler?.close();
 });
 
 async function call(fn: string, args: unknown[]) {
-  const { encodeArgs } = await import('@dispatch/core/protocol');
-  const [id] = await scheduler.dispatch([{ endpoint: server.url, function: fn, input: encodeArgs(args) }]);
+  const [id] = await scheduler.dispatch([{ endpoint: endpointUrl, function: fn, input: encodeArgs(args) }]);
   const result = await scheduler.wait(id as string, 20_000);
-  if (!result.done) throw new Error(`${fn} did not finish`);
+  if (!result.done) throw new Error(`${fn} did not finish; the app printed:\n${app?.text()}`);
   const info = await scheduler.get(id as string);
   return {
     status: result.status,
@@ -83,5 +90,10 @@ describe('an app written from the README, driven by the scheduler', () => {
     expect(r.attempts).toBe(1);
     expect(r.error?.name).toBe('PermanentError');
     expect(r.error?.message).toBe('user deactivated');
+  });
+
+  it('the scheduler signed what the app ran: the app refuses a request that is not', async () => {
+    const res = await fetch(`${endpointUrl}${RUN_PATH}`, { method: 'POST', headers: { 'content-type': 'application/proto' }, body: new Uint8Array() });
+    expect(res.status).toBe(401);
   });
 });

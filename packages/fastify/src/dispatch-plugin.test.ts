@@ -17,6 +17,19 @@ function newDispatch(): Dispatch {
   return dispatch;
 }
 
+/** Resolves as `promise` does, or fails after `ms` saying what did not happen (a liveness guard, not a timing check). */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const stuck = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, stuck]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const protoBody = () => Buffer.from(proto.RunRequest.encode({ function: 'echo', input: encodeArgs(['hi']) }));
 
 describe('dispatchPlugin', () => {
@@ -85,6 +98,16 @@ describe('dispatchPlugin', () => {
       events.push('run finished');
       return 'done';
     });
+    // Observes when close() reaches the plugin's drain (its preClose hook).
+    let draining!: () => void;
+    const drainCalled = new Promise<void>((resolve) => {
+      draining = resolve;
+    });
+    const drain = dispatch.drain.bind(dispatch);
+    dispatch.drain = () => {
+      draining();
+      return drain();
+    };
     const app = Fastify();
     await app.register(dispatchPlugin, { dispatch });
     app.addHook('onClose', async () => {
@@ -98,14 +121,15 @@ describe('dispatchPlugin', () => {
     });
     await running;
     const closed = app.close().then(() => events.push('closed'));
-    // Let close get as far as it can while the run is held.
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // close() waits in the drain while the run is held: nothing after it has run.
+    const finishedEarly = closed.then(() => Promise.reject(new Error('close() finished without draining the in-flight run')));
+    await within(Promise.race([drainCalled, finishedEarly]), 10_000, "close() did not reach the plugin's drain");
     expect(events).toEqual([]);
     release();
     const res = await response;
     expect(res.status).toBe(200);
     expect(proto.RunResponse.decode(new Uint8Array(await res.arrayBuffer())).status).toBe(Status.OK);
-    await closed;
+    await within(closed, 10_000, `close() did not finish once the run was done (events: ${events.join(', ')})`);
     expect(events).toEqual(['run finished', 'app onClose', 'closed']);
   });
 });

@@ -8,6 +8,7 @@ import type { ConcurrencySnapshot } from '../src/run/concurrency.js';
 import { newDispatchId } from '../src/store/dispatch-id.js';
 import type { Scheduler } from '../src/scheduler.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { ConcurrencyProbe } from './support/concurrency-probe.js';
 import { fail, ok, startEndpoint, startTestScheduler, str, type TestEndpoint, text, until } from './support/test-endpoint.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dispatch-durability-'));
@@ -26,26 +27,30 @@ afterEach(async () => {
 
 describe('adaptive concurrency', () => {
   it('falls under TEMPORARY_ERROR and rises under OK; calls over the limit stay queued', async () => {
-    let inFlight = 0;
-    let maxInFlight = 0;
     let served = 0;
-    endpoint = await startEndpoint(async () => {
-      inFlight++;
-      maxInFlight = Math.max(maxInFlight, inFlight);
+    let probe: ConcurrencyProbe | undefined;
+    endpoint = await startEndpoint(async (req) => {
+      probe!.started(req.dispatchId ?? '');
       served++;
       const failing = served <= 12;
       await new Promise((r) => setTimeout(r, 15));
-      inFlight--;
+      probe!.ended(req.dispatchId ?? '');
       return failing ? fail(Status.TEMPORARY_ERROR, 'Overloaded', 'busy') : ok('fine');
     });
     scheduler = await startTestScheduler({ concurrency: { initial: 6, min: 1, max: 50 }, backoff: { initialMs: 10, maxMs: 50 } });
+    probe = new ConcurrencyProbe(scheduler, endpoint.url, 'load');
     const limits: ConcurrencySnapshot[] = [];
     scheduler.on('concurrency', (s) => limits.push(s));
     const ids = await scheduler.dispatch(Array.from({ length: 60 }, () => ({ function: 'load', endpoint: endpoint!.url, input: str('') })));
     const results = await Promise.all(ids.map((id) => scheduler!.wait(id, 20_000)));
     expect(results.every((r) => r.done && r.status === Status.OK)).toBe(true);
+    // At every run the endpoint started, it had no more runs at once than the
+    // limit under which the newest of them was claimed.
+    expect(probe.violations.join('\n')).toBe('');
+    expect(probe.checked).toBe(served);
+    expect(served).toBe(60 + 12);
+    expect(probe.peak).toBeGreaterThan(1);
     const values = limits.map((s) => Math.floor(s.limit));
-    expect(maxInFlight).toBeLessThanOrEqual(Math.max(6, ...values));
     const lowest = Math.min(...values);
     expect(lowest).toBeLessThan(6);
     const lowestAt = values.indexOf(lowest);
@@ -55,7 +60,28 @@ describe('adaptive concurrency', () => {
   });
 });
 
-describe('crash safety and restarts', () => {
+describe('crash safety', () => {
+  it('runs again a call that was running when its scheduler died (lease released at start)', async () => {
+    const path = dbFile();
+    const store = await SqliteStore.open({ path });
+    const id = newDispatchId();
+    const now = Date.now();
+    endpoint = await startEndpoint(() => ok('ran again'));
+    await store.insertCalls([
+      { id, function: 'work', endpoint: endpoint.url, input: str('x'), createdAt: now, dueAt: now, expiresAt: now + 3_600_000, expirationMs: 3_600_000, rootId: id },
+    ]);
+    const claimed = await store.claimDue({ owner: 'crashed-instance', now, leaseMs: 3_600_000, limit: 10, capacity: () => 10 });
+    expect(claimed.calls).toHaveLength(1);
+    await store.close(); // the process "dies" with the call leased
+
+    scheduler = await startTestScheduler({ db: path });
+    const result = await scheduler.wait(id, 10_000);
+    expect(result.done && text(result.result.output)).toBe('ran again');
+    expect(endpoint.runs).toHaveLength(1);
+  });
+});
+
+describe('restarts and graceful shutdown', () => {
   it('keeps the keys, and a parent waiting on children survives a restart', async () => {
     const path = dbFile();
     endpoint = await startEndpoint((req) => {
@@ -80,25 +106,6 @@ describe('crash safety and restarts', () => {
     expect(scheduler.verificationKey).toBe(verificationKey);
     const result = await scheduler.wait(id!, 10_000);
     expect(result.done && text(result.result.output)).toBe('children: rested,rested');
-  });
-
-  it('runs again a call that was running when its scheduler died (lease released at start)', async () => {
-    const path = dbFile();
-    const store = await SqliteStore.open({ path });
-    const id = newDispatchId();
-    const now = Date.now();
-    endpoint = await startEndpoint(() => ok('ran again'));
-    await store.insertCalls([
-      { id, function: 'work', endpoint: endpoint.url, input: str('x'), createdAt: now, dueAt: now, expiresAt: now + 3_600_000, expirationMs: 3_600_000, rootId: id },
-    ]);
-    const claimed = await store.claimDue({ owner: 'crashed-instance', now, leaseMs: 3_600_000, limit: 10, capacity: () => 10 });
-    expect(claimed.calls).toHaveLength(1);
-    await store.close(); // the process "dies" with the call leased
-
-    scheduler = await startTestScheduler({ db: path });
-    const result = await scheduler.wait(id, 10_000);
-    expect(result.done && text(result.result.output)).toBe('ran again');
-    expect(endpoint.runs).toHaveLength(1);
   });
 
   it('close() waits for runs in flight and records their results', async () => {

@@ -45,13 +45,18 @@ describe('polls', () => {
   });
 
   it('treats max_wait under 1 s (or missing) as 5 minutes', async () => {
-    endpoint = await startEndpoint(() => ({ status: OK, poll: { maxWait: proto.durationFromMs(200), minResults: 1, maxResults: 1 } }));
+    endpoint = await startEndpoint((req) => ({
+      status: OK,
+      poll: { ...(req.function === 'short' ? { maxWait: proto.durationFromMs(200) } : {}), minResults: 1, maxResults: 1 },
+    }));
     scheduler = await startTestScheduler();
-    const id = await dispatchOne('short');
-    await until(async () => (await scheduler!.get(id)).state === 3);
-    const info = await scheduler.get(id);
-    const wait = proto.timestampToDate(info.nextRunTime)!.getTime() - endMs(info.attemptHistory![0]!);
-    expect(wait).toBeGreaterThanOrEqual(5 * 60_000 - 1);
+    for (const fn of ['short', 'missing']) {
+      const id = await dispatchOne(fn);
+      await until(async () => (await scheduler!.get(id)).state === 3); // SUSPENDED
+      const info = await scheduler.get(id);
+      const wait = proto.timestampToDate(info.nextRunTime)!.getTime() - endMs(info.attemptHistory![0]!);
+      expect(wait, `${fn}: the resume is due 5 minutes after the poll`).toBe(5 * 60_000);
+    }
   });
 
   it('runs a Python-style parent: opaque coroutine_state, min_results=1, no max_wait, re-polls with no calls', async () => {
@@ -312,22 +317,37 @@ describe('polls', () => {
   });
 
   it('keeps orphans running when asked to', async () => {
+    let release: () => void = () => {};
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
     endpoint = await startEndpoint(async (req) => {
       if (req.function === 'slowLeaf') {
-        await new Promise((r) => setTimeout(r, 200));
+        await released;
         return ok('leaf done');
       }
       if (!req.pollResult) {
         const calls = [{ correlationId: proto.toLong(1n), endpoint: endpoint!.url, function: 'slowLeaf', input: str('') }];
         return { status: OK, poll: { typedCoroutineState: str('s'), calls, minResults: 1, maxResults: 1, maxWait: proto.durationFromMs(1000) } };
       }
-      return ok('parent done');
+      return ok(req.pollResult.results?.length ? 'parent saw the leaf' : 'parent done');
     });
-    scheduler = await startTestScheduler({ orphans: 'keep', requestTimeoutMs: 100 });
+    scheduler = await startTestScheduler({ orphans: 'keep' });
     const id = await dispatchOne('impatient');
-    const result = await scheduler.wait(id, 10_000);
-    expect(result.done && text(result.result.output)).toBe('parent done');
-    const [child] = (await scheduler.get(id)).children!;
-    expect((await scheduler.get(child!)).state).not.toBe(6);
+    let child: string | undefined;
+    try {
+      // The parent stops waiting after max_wait and finishes while its child still runs.
+      const result = await scheduler.wait(id, 10_000);
+      expect(result.done && text(result.result.output)).toBe('parent done');
+      [child] = (await scheduler.get(id)).children!;
+      expect((await scheduler.get(child!)).state).toBe(2); // RUNNING
+    } finally {
+      release(); // the held run ends whatever happened
+    }
+    // The orphan is kept: its run finishes and its result is recorded.
+    const orphan = await scheduler.wait(child!, 10_000);
+    expect(orphan.done && orphan.state).toBe('succeeded');
+    expect(orphan.done && text(orphan.result.output)).toBe('leaf done');
+    expect(runsOf('slowLeaf')).toHaveLength(1);
   });
 });

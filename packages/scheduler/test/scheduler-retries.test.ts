@@ -28,6 +28,20 @@ async function runOne(fn: string, options: { expiration?: proto.IDuration } = {}
   return { id: id!, result, info };
 }
 
+/**
+ * The backoff the scheduler plans for each retry, per dispatch ID: the
+ * retry's due time minus the end of the failed attempt (its own numbers,
+ * not a measured duration).
+ */
+function plannedDelays(s: Scheduler): Map<string, number[]> {
+  const delays = new Map<string, number[]>();
+  s.on('attempt', (e) => {
+    if (e.outcome !== 'retry') return;
+    delays.set(e.dispatchId, [...(delays.get(e.dispatchId) ?? []), e.nextRunAt! - (e.startedAt + e.durationMs)]);
+  });
+  return delays;
+}
+
 describe('retries', () => {
   it('retries TEMPORARY_ERROR with growing backoff, then succeeds', async () => {
     const seen = new Map<string, number>();
@@ -37,18 +51,25 @@ describe('retries', () => {
       return n <= 3 ? fail(Status.TEMPORARY_ERROR, 'TemporaryError', `flaky ${n}`) : ok(`done after ${n}`);
     });
     scheduler = await startTestScheduler({ backoff: { initialMs: 40, maxMs: 10_000, jitter: 'equal' } });
-    const { result, info } = await runOne('flaky');
+    const planned = plannedDelays(scheduler);
+    const { id, result, info } = await runOne('flaky');
     expect(result.done && result.status).toBe(Status.OK);
     expect(result.done && text(result.result.output)).toBe('done after 4');
     const attempts = info.attemptHistory ?? [];
     expect(attempts.map((a) => a.status)).toEqual([Status.TEMPORARY_ERROR, Status.TEMPORARY_ERROR, Status.TEMPORARY_ERROR, Status.OK]);
     expect(attempts.map((a) => a.outcome)).toEqual(['retry', 'retry', 'retry', 'exit']);
     expect(attempts[0]?.error?.message).toBe('flaky 1');
-    // Equal jitter: the n-th retry waits at least half of 40 ms × 2^(n−1).
+    // Equal jitter: the n-th retry is planned between half and all of
+    // 40 ms × 2^(n−1) after the attempt ends (the ranges do not overlap, so the
+    // backoff grows), and does not start before it is due.
+    const delays = planned.get(id)!;
+    expect(delays).toHaveLength(3);
+    for (const [i, d] of delays.entries()) {
+      expect(d, `retry ${i + 1}`).toBeGreaterThanOrEqual(20 * 2 ** i);
+      expect(d, `retry ${i + 1}`).toBeLessThanOrEqual(40 * 2 ** i);
+    }
     const gaps = attempts.slice(1).map((a, i) => startMs(a) - endMs(attempts[i]!));
-    expect(gaps[0]).toBeGreaterThanOrEqual(20);
-    expect(gaps[1]).toBeGreaterThanOrEqual(40);
-    expect(gaps[2]).toBeGreaterThanOrEqual(80);
+    for (const [i, gap] of gaps.entries()) expect(gap, `retry ${i + 1}`).toBeGreaterThanOrEqual(delays[i]!);
     expect(info.state).toBe(4); // SUCCEEDED
     expect(info.attempts).toBe(4);
   });
@@ -73,8 +94,12 @@ describe('retries', () => {
       return ok(req.function ?? '');
     });
     scheduler = await startTestScheduler({ backoff: { initialMs: 30, throttledFactor: 4, jitter: 'none' } });
+    const planned = plannedDelays(scheduler);
     const throttled = await runOne('throttled');
     const timeout = await runOne('timeout');
+    // No jitter: THROTTLED is retried 30 ms × 4 after the attempt, TIMEOUT 30 ms.
+    expect(planned.get(throttled.id)).toEqual([120]);
+    expect(planned.get(timeout.id)).toEqual([30]);
     expect(throttled.result.done && throttled.result.status).toBe(Status.OK);
     expect(timeout.result.done && timeout.result.status).toBe(Status.OK);
     const [t1, t2] = throttled.info.attemptHistory!;

@@ -1,5 +1,5 @@
 import { Dispatch, PermanentError, Status, TemporaryError } from '@dispatch/core';
-import { proto } from '@dispatch/core/protocol';
+import { encodeArgs, generateSigningKeyPair, proto, publicKeyToBase64, RUN_PATH, signRequest } from '@dispatch/core/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startTestScheduler, type TestScheduler } from './index.js';
 
@@ -95,17 +95,23 @@ describe('startTestScheduler', () => {
 
   it('signs requests and the app verifies them; an unsigned request is refused', async () => {
     t = await startTestScheduler();
-    t.dispatch.function(function echo(s: string) {
+    const echo = t.dispatch.function(function echo(s: string) {
       return s;
     });
-    const body = proto.RunRequest.encode({ function: 'echo', dispatchId: 'x' });
-    const res = await fetch(`${t.endpointUrl}/dispatch.sdk.v1.FunctionService/Run`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/proto' },
-      body,
-    });
-    expect(res.status).toBe(401);
-    expect(t.dispatch.config.verificationKey).toBeDefined();
+    // The app verifies with the scheduler's public key...
+    const key = t.dispatch.config.verificationKey;
+    expect(key && publicKeyToBase64(key)).toBe(t.scheduler.verificationKey);
+    // ...so a request that is not signed with the matching private key is refused...
+    const body = proto.RunRequest.encode({ function: 'echo', dispatchId: 'x', input: encodeArgs(['unsigned']) });
+    const url = `${t.endpointUrl}${RUN_PATH}`;
+    const unsigned = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/proto' }, body });
+    expect(unsigned.status).toBe(401);
+    const forged = signRequest({ method: 'POST', url, contentType: 'application/proto', body, privateKey: generateSigningKeyPair().privateKey });
+    const otherKey = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/proto', ...forged }, body });
+    expect(otherKey.status).toBe(403);
+    // ...and the scheduler's requests, which the app runs, are signed with it.
+    const r = await t.run(echo, 'signed');
+    expect(r, `the app ran the scheduler's request: ${r.statusName} ${r.error?.message ?? ''}`).toMatchObject({ status: Status.OK, value: 'signed', attempts: 1 });
   });
 
   it('reports a call that does not finish in time with its state and last error', async () => {

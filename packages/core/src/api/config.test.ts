@@ -35,8 +35,14 @@ describe('configuration', () => {
   it('accepts verification keys as PEM (with literal \\n) or base64, and null to disable', () => {
     const { publicKey } = generateSigningKeyPair();
     const pem = publicKeyToPem(publicKey).replace(/\n/g, '\\n');
-    expect(new ResolvedConfig({ env: { DISPATCH_VERIFICATION_KEY: pem } }).verificationKey).toBeDefined();
-    expect(new ResolvedConfig({ env: { DISPATCH_VERIFICATION_KEY: publicKeyToBase64(publicKey) } }).verificationKey).toBeDefined();
+    const other = generateSigningKeyPair().publicKey;
+    const fromPem = new ResolvedConfig({ env: { DISPATCH_VERIFICATION_KEY: pem } }).verificationKey;
+    const fromBase64 = new ResolvedConfig({ env: { DISPATCH_VERIFICATION_KEY: publicKeyToBase64(publicKey) } }).verificationKey;
+    // The key read is the key given (and not just any key).
+    expect(fromPem?.equals(publicKey), 'the key read from PEM is the key given').toBe(true);
+    expect(fromBase64?.equals(publicKey), 'the key read from base64 is the key given').toBe(true);
+    expect(fromBase64?.equals(other)).toBe(false);
+    expect(new ResolvedConfig({ env: {}, verificationKey: publicKey }).verificationKey?.equals(publicKey)).toBe(true);
     expect(new ResolvedConfig({ env: { DISPATCH_VERIFICATION_KEY: publicKeyToBase64(publicKey) }, verificationKey: null }).verificationKey).toBeUndefined();
   });
 });

@@ -75,6 +75,15 @@ function expectFail(result: VerifyResult, code: 'unauthenticated' | 'permission_
   if (!result.ok) expect(result.message).toMatch(message);
 }
 
+/** Calls `fn` and returns what it throws; fails the test when it throws nothing. */
+function thrown(fn: () => unknown, what = 'the call'): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  throw new Error(`expected ${what} to throw, but it returned normally`);
+}
 describe('signRequest / verifyRequest round trip', () => {
   it('produces the documented headers', () => {
     const h = signRequest({ method: 'post', url: URL_, contentType: 'application/proto', body: BODY, privateKey: keys.privateKey, created: NOW });
@@ -424,12 +433,9 @@ describe('signatureBase', () => {
 
   it('throws SignatureError with a code', () => {
     expect(() => signatureBase('("x-missing")', msg)).toThrow(SignatureError);
-    try {
-      signatureBase('("@signature-params")', msg);
-    } catch (e) {
-      expect(e).toBeInstanceOf(SignatureError);
-      expect((e as SignatureError).code).toBe('unauthenticated');
-    }
+    const error = thrown(() => signatureBase('("@signature-params")', msg));
+    expect(error).toBeInstanceOf(SignatureError);
+    expect((error as SignatureError).code).toBe('unauthenticated');
     expect(() => signatureBase('("@method"', msg)).toThrow(/malformed Signature-Input/);
   });
 });
@@ -501,12 +507,7 @@ describe('keys', () => {
       [generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString(), /is a ec key/],
     ];
     for (const [text, message] of cases) {
-      let error: unknown;
-      try {
-        parseVerificationKey(text);
-      } catch (e) {
-        error = e;
-      }
+      const error = thrown(() => parseVerificationKey(text), text);
       expect(error, text).toBeInstanceOf(Error);
       expect((error as Error).message).toMatch(message);
       expect((error as Error).message).toMatch(/dispatch verification get|public key/);

@@ -1,0 +1,27 @@
+/**
+ * What the README's code fragments use without declaring it: each top-level
+ * declaration here is added to a fragment that does not declare the name
+ * itself (see readme-blocks.ts). Keep it to names a reader would take for
+ * granted: the module-level API, an app's own functions, a few values.
+ * A block marked `<!-- readme-test: run -->` gets none of it.
+ * @module
+ */
+import * as dispatch from '@dispatch/core';
+// Under a name no README block uses, so that a block declaring its own
+// `DispatchFunction` (the NestJS decorator) does not break what follows.
+import type { DispatchFunction as PreludeFunction } from '@dispatch/core';
+
+// The app's own Dispatch functions that the fragments call.
+declare const sendNotification: PreludeFunction<[user: string], void>;
+declare const generateInvoice: PreludeFunction<[client: string], string>;
+declare const uploadToS3: PreludeFunction<[path: string], void>;
+declare const slowCall: PreludeFunction<[], string>;
+declare function fetchRate(): Promise<number>;
+
+// Values an app has at hand.
+declare const apiKey: string;
+declare const apiUrl: string;
+declare const endpointUrl: string;
+declare const verificationKey: string;
+
+export { dispatch, sendNotification, generateInvoice, uploadToS3, slowCall, fetchRate, apiKey, apiUrl, endpointUrl, verificationKey };
