@@ -16,6 +16,7 @@ declare const sendNotification: PreludeFunction<[user: string], void>;
 declare const generateInvoice: PreludeFunction<[client: string], string>;
 declare const uploadToS3: PreludeFunction<[path: string], void>;
 declare const slowCall: PreludeFunction<[], string>;
+declare const checkout: PreludeFunction<[userId: string, orderId: string], void>;
 declare function fetchRate(): Promise<number>;
 
 // Values an app has at hand.
@@ -24,4 +25,4 @@ declare const apiUrl: string;
 declare const endpointUrl: string;
 declare const verificationKey: string;
 
-export { dispatch, sendNotification, generateInvoice, uploadToS3, slowCall, fetchRate, apiKey, apiUrl, endpointUrl, verificationKey };
+export { dispatch, checkout, sendNotification, generateInvoice, uploadToS3, slowCall, fetchRate, apiKey, apiUrl, endpointUrl, verificationKey };

@@ -263,7 +263,7 @@ describe.skipIf(!url)('PgStore', () => {
         return (query as (...a: unknown[]) => unknown)(config, ...rest);
       },
     });
-    const { calls, nextDueAt } = await claimHot(store, now);
+    const { calls, nextDueAt } = await claimHot(store);
     Object.assign(store.pool, { query });
     expect(calls).toHaveLength(50);
     expect(calls.every((c) => c.function === 'hot')).toBe(true);
