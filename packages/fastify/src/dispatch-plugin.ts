@@ -4,8 +4,9 @@
  * @module
  */
 import type { Dispatch } from '@dispatch/core';
+import { BodyBudgetTimeoutError, bodyReadBudget, listeningAddress } from '@dispatch/core/node';
 import { connectError, type EndpointResponse, RUN_PATH } from '@dispatch/core/protocol';
-import type { FastifyError, FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
 declare module 'fastify' {
@@ -49,21 +50,36 @@ export interface DispatchPluginOptions {
 const send = (reply: FastifyReply, r: EndpointResponse) =>
   reply.code(r.status).headers(r.headers).send(Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength));
 
+const headOf = (req: FastifyRequest) => ({ method: req.method, url: req.url, headers: req.headers, localAddress: listeningAddress(req.raw) });
+
 /**
- * The encapsulated part: a raw-body parser for every content type and the
- * route, so neither leaks into the app (its JSON parser stays as it was).
+ * The encapsulated part: the checks before the body (`dispatch.precheck`,
+ * then a place in the process's body budget), a raw-body parser for every
+ * content type and the route, so none of them leaks into the app (its JSON
+ * parser stays as it was).
  */
 const endpoint: FastifyPluginAsync<{ dispatch: Dispatch; bodyLimit: number }> = async (app, { dispatch, bodyLimit }) => {
+  app.addHook('onRequest', async (req, reply) => {
+    const early = dispatch.precheck(headOf(req)); // a refused request's body is never read
+    if (early) return send(reply.header('connection', 'close'), early);
+  });
+  app.addHook('preParsing', async (req, _reply, payload) => {
+    const declared = Number(req.headers['content-length']);
+    const release = await bodyReadBudget.acquire(Number.isFinite(declared) ? declared : bodyLimit);
+    for (const event of ['end', 'close', 'error']) payload.once(event, release);
+    return payload;
+  });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
   app.setErrorHandler((err: FastifyError, _req, reply) => {
+    if (err instanceof BodyBudgetTimeoutError) return send(reply.header('retry-after', '1'), connectError(503, 'unavailable', err.message));
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     const code = status === 413 ? 'resource_exhausted' : status < 500 ? 'invalid_argument' : 'internal';
     return send(reply, connectError(status, code, status < 500 ? err.message : 'internal error; see the endpoint logs'));
   });
   app.all(RUN_PATH, { bodyLimit }, async (req, reply) => {
     const body = Buffer.isBuffer(req.body) ? req.body : new Uint8Array(0);
-    return send(reply, await dispatch.handler({ method: req.method, url: req.url, headers: req.headers, body }));
+    return send(reply, await dispatch.handler({ ...headOf(req), body }));
   });
 };
 
