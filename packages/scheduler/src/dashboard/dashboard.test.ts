@@ -19,7 +19,7 @@ let scheduler: Scheduler;
 let base: string;
 
 beforeAll(async () => {
-  scheduler = await Scheduler.start({ db: ':memory:', port: 0, logLevel: 'silent', apiKeys: ['key-one', 'key-two'] });
+  scheduler = await Scheduler.start({ db: ':memory:', port: 0, logLevel: 'silent', apiKeys: ['key-one-0123456789', 'key-two-0123456789'] });
   base = `${scheduler.url}/dashboard`;
 });
 afterAll(() => scheduler?.close());
@@ -29,7 +29,7 @@ const get = (path: string, headers: Record<string, string> = {}) => fetch(`${bas
 const post = (path: string, body: string, headers: Record<string, string> = {}) =>
   fetch(`${base}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, redirect: 'manual' });
 
-async function login(key = 'key-two'): Promise<string> {
+async function login(key = 'key-two-0123456789'): Promise<string> {
   const res = await post('/login', new URLSearchParams({ key }).toString());
   expect(res.status).toBe(303);
   const cookie = res.headers.get('set-cookie') ?? '';
@@ -51,7 +51,7 @@ describe('dashboard sign-in', () => {
   });
 
   it('exchanges an API key for an HttpOnly session cookie', async () => {
-    const res = await post('/login', 'key=key-one');
+    const res = await post('/login', 'key=key-one-0123456789');
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toBe('/dashboard/');
     const cookie = res.headers.get('set-cookie') ?? '';
@@ -109,11 +109,11 @@ describe('dashboard sign-in', () => {
           redirect: 'manual',
         });
       for (let i = 0; i < MAX_FAILED_LOGINS_PER_MINUTE; i++) expect((await attempt('nope')).status).toBe(401);
-      expect((await attempt('key-one')).status).toBe(429);
+      expect((await attempt('key-one-0123456789')).status).toBe(429);
       clock += 59_000;
-      expect((await attempt('key-one')).status).toBe(429); // still within the minute
+      expect((await attempt('key-one-0123456789')).status).toBe(429); // still within the minute
       clock += 2_000;
-      expect((await attempt('key-one')).status).toBe(303); // a minute later
+      expect((await attempt('key-one-0123456789')).status).toBe(303); // a minute later
     } finally {
       dashboard.close();
       await new Promise((resolve) => server.close(resolve));
@@ -134,8 +134,8 @@ describe('dashboard sign-in', () => {
     expect(out.status).toBe(303);
     expect(out.headers.get('set-cookie')).toContain('Max-Age=0');
     expect((await get('/api/runs', { cookie: session })).status).toBe(401);
-    expect((await get('/api/runs', { authorization: 'Bearer key-one' })).status).toBe(200);
-    expect((await get('/api/runs', { authorization: 'Bearer key-three' })).status).toBe(401);
+    expect((await get('/api/runs', { authorization: 'Bearer key-one-0123456789' })).status).toBe(200);
+    expect((await get('/api/runs', { authorization: 'Bearer key-three-0123456789' })).status).toBe(401);
   });
 
   it('a one-time link signs in once', async () => {
@@ -152,7 +152,7 @@ describe('dashboard sign-in', () => {
 
   it('mints a one-time link for a bearer of an API key only', async () => {
     expect((await post('/api/login-links', '')).status).toBe(401);
-    const res = await post('/api/login-links', '', { authorization: 'Bearer key-two' });
+    const res = await post('/api/login-links', '', { authorization: 'Bearer key-two-0123456789' });
     const { url } = (await res.json()) as { url: string };
     expect((await fetch(url, { redirect: 'manual' })).status).toBe(303);
   });

@@ -6,7 +6,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { RUN_PATH, Status } from '@dispatch/core/protocol';
-import { proto, isRetryable, statusFromHttpCode, statusName } from '@dispatch/core/protocol';
+import { excerpt, proto, isRetryable, statusFromHttpCode, statusName } from '@dispatch/core/protocol';
 import { type ResolvedBackoff, backoffDelay } from './backoff.js';
 import type { ConcurrencyController } from './concurrency.js';
 import { newDispatchId } from '../store/dispatch-id.js';
@@ -592,7 +592,7 @@ function httpErrorMessage(call: ClaimedCall, reply: Extract<EndpointReply, { kin
   if (reply.contentType.startsWith('application/json')) {
     try {
       const j = JSON.parse(reply.body.toString('utf8')) as { code?: unknown; message?: unknown };
-      detail = [j.code, j.message].filter((x) => typeof x === 'string' && x).join(': ');
+      detail = excerpt([j.code, j.message].filter((x) => typeof x === 'string' && x).join(': '));
     } catch {
       // not JSON after all
     }
