@@ -32,22 +32,25 @@ export async function readBody(req: IncomingMessage, limit: number, options: { b
     throw new BodyTooLargeError(limit);
   }
   const budget = options.budget === undefined ? bodyReadBudget : options.budget;
-  if (!budget) return readAll(req, limit);
+  const expected = Number.isFinite(declared) ? declared : undefined;
+  if (!budget) return readAll(req, limit, expected);
   const gone = new AbortController();
   const onClose = () => gone.abort(new Error('the client closed the connection before its request body was read'));
   req.once('close', onClose);
   let release: (() => void) | undefined;
   try {
-    release = await budget.acquire(Number.isFinite(declared) ? declared : limit, gone.signal);
-    return await readAll(req, limit);
+    release = await budget.acquire(expected ?? limit, gone.signal);
+    return await readAll(req, limit, expected);
   } finally {
     req.off('close', onClose);
     release?.();
   }
 }
 
-function readAll(req: IncomingMessage, limit: number): Promise<Uint8Array> {
+/** The body; with a declared length, read into one buffer of that size (no chunks held, no copy at the end). */
+function readAll(req: IncomingMessage, limit: number, expected: number | undefined): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
+    const whole = expected !== undefined && expected > 0 ? Buffer.allocUnsafe(expected) : undefined;
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
@@ -59,16 +62,20 @@ function readAll(req: IncomingMessage, limit: number): Promise<Uint8Array> {
       else resolve(body as Uint8Array);
     };
     const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
+      if (size + chunk.length > limit || (whole && size + chunk.length > whole.length)) {
         chunks.length = 0;
         req.resume();
         done(new BodyTooLargeError(limit));
         return;
       }
-      chunks.push(chunk);
+      if (whole) chunk.copy(whole, size);
+      else chunks.push(chunk);
+      size += chunk.length;
     };
-    const onEnd = () => done(null, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    const onEnd = () => {
+      if (whole) done(null, size === whole.length ? whole : whole.subarray(0, size));
+      else done(null, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    };
     const onError = (err: Error) => done(err);
     const onClose = () => done(new Error('the client closed the connection before its request body was read'));
     req.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
