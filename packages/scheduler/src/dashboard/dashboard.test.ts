@@ -3,7 +3,10 @@
  * links, the protection of actions, the JSON API. (The browser test is in
  * test/dashboard.)
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { encodeArgs } from '@dispatch/core/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -150,6 +153,19 @@ describe('dashboard sign-in', () => {
     expect(await second.text()).toContain('expired or was already used');
   });
 
+  it('a one-time link answers HEAD without being used up (link previewers), and GET signs in', async () => {
+    const url = scheduler.dashboardLoginUrl();
+    for (let i = 0; i < 2; i++) {
+      const head = await fetch(url, { method: 'HEAD', redirect: 'manual' });
+      expect(head.status).toBe(200);
+      expect(head.headers.get('set-cookie')).toBeNull();
+    }
+    const get = await fetch(url, { redirect: 'manual' });
+    expect(get.status).toBe(303);
+    expect(get.headers.get('set-cookie')).toContain('HttpOnly');
+    expect((await fetch(url, { method: 'HEAD', redirect: 'manual' })).status).toBe(401);
+  });
+
   it('mints a one-time link for a bearer of an API key only', async () => {
     expect((await post('/api/login-links', '')).status).toBe(401);
     const res = await post('/api/login-links', '', { authorization: 'Bearer key-two-0123456789' });
@@ -220,6 +236,33 @@ describe('dashboard API', () => {
       expect(() => off.dashboardLoginUrl()).toThrow(/disabled/);
     } finally {
       await off.close();
+    }
+  });
+});
+
+describe('dashboard sessions across restarts', () => {
+  it('a logged-out session stays refused by the next scheduler on the same database; others hold', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dispatch-dashboard-'));
+    const db = join(dir, 'dispatch.db');
+    try {
+      const first = await Scheduler.start({ db, port: 0, logLevel: 'silent' });
+      const signIn = async (s: Scheduler) => ((await fetch(s.dashboardLoginUrl(), { redirect: 'manual' })).headers.get('set-cookie') ?? '').split(';')[0]!;
+      const out = await signIn(first);
+      const kept = await signIn(first);
+      const runs = (s: Scheduler, cookie: string) => fetch(`${s.url}/dashboard/api/runs`, { headers: { cookie } }).then((r) => r.status);
+      expect((await fetch(`${first.url}/dashboard/logout`, { method: 'POST', headers: { cookie: out }, redirect: 'manual' })).status).toBe(303);
+      expect(await runs(first, out)).toBe(401);
+      await first.close();
+      const second = await Scheduler.start({ db, port: 0, logLevel: 'silent' });
+      try {
+        expect(await second.store.getMeta('api_key')).toBe(first.apiKey);
+        expect(await runs(second, out)).toBe(401);
+        expect(await runs(second, kept)).toBe(200);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
