@@ -101,8 +101,8 @@ export function conformance(target: ConformanceTarget): void {
     let open: RunningServer;
 
     beforeAll(async () => {
-      signed = await target.start(newDispatch(keys.publicKey), prefix);
-      open = await target.start(newDispatch(null), prefix);
+      signed = await target.start(newDispatch(keys.publicKey), prefix, '127.0.0.1');
+      open = await target.start(newDispatch(null), prefix, '127.0.0.1');
     });
     afterAll(async () => {
       await signed?.close();

@@ -44,8 +44,8 @@ describe('excerpt', () => {
     const response = await dispatch.runRequest({ function: 'when', dispatchId: 'd1', input });
     const error = response.exit?.result?.error;
     expect(error?.type).toBe('InvalidArgumentError');
-    expect(error?.message.length).toBeLessThanOrEqual(MAX_EXCERPT_CHARS + 100);
-    const size = (error?.message.length ?? 0) + (error?.traceback?.length ?? 0) + (error?.value?.length ?? 0);
+    expect(error?.message?.length).toBeLessThanOrEqual(MAX_EXCERPT_CHARS + 100);
+    const size = (error?.message?.length ?? 0) + (error?.traceback?.length ?? 0) + (error?.value?.length ?? 0);
     expect(size).toBeLessThan(16 * 1024); // it was 5 MB
   });
 
