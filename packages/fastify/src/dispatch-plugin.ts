@@ -5,7 +5,7 @@
  */
 import type { Dispatch } from '@dispatch/core';
 import { BodyBudgetTimeoutError, bodyReadBudget, listeningAddress } from '@dispatch/core/node';
-import { connectError, type EndpointResponse, RUN_PATH } from '@dispatch/core/protocol';
+import { answerBeforeBody, connectError, type EndpointResponse, RUN_PATH } from '@dispatch/core/protocol';
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
@@ -61,7 +61,7 @@ const headOf = (req: FastifyRequest) => ({ method: req.method, url: req.url, hea
 const endpoint: FastifyPluginAsync<{ dispatch: Dispatch; bodyLimit: number }> = async (app, { dispatch, bodyLimit }) => {
   app.addHook('onRequest', async (req, reply) => {
     const early = dispatch.precheck(headOf(req)); // a refused request's body is never read
-    if (early) return send(reply.header('connection', 'close'), early);
+    if (early) return send(reply, answerBeforeBody(req.headers, early));
   });
   app.addHook('preParsing', async (req, _reply, payload) => {
     const declared = Number(req.headers['content-length']);

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { parseAddress } from '../api/config.js';
 import type { Dispatch } from '../api/dispatch.js';
 import { BodyBudgetTimeoutError } from './body-budget.js';
-import { connectError, type EndpointResponse } from './connect-error.js';
+import { answerBeforeBody, connectError, type EndpointResponse } from './connect-error.js';
 import { BodyTooLargeError, listeningAddress, readBody } from './read-body.js';
 
 /**
@@ -26,14 +26,14 @@ export function bodyErrorResponse(err: unknown): EndpointResponse | undefined {
 
 /**
  * Sends an answer decided before the body was read ({@link Dispatch.precheck}),
- * and closes the connection if a body is on its way: it is not read.
+ * closing the connection when a large body is on its way (see
+ * {@link answerBeforeBody}): it is not read.
  * @example
  * const early = dispatch.precheck(head);
  * if (early) return refuseUnread(req, res, early);
  */
 export function refuseUnread(req: IncomingMessage, res: ServerResponse, response: EndpointResponse): void {
-  const bodyComing = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-  sendResponse(res, bodyComing ? { ...response, headers: { ...response.headers, connection: 'close' } } : response);
+  sendResponse(res, answerBeforeBody(req.headers, response));
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 
 /**
- * Most signatures a {@link ReplayCache} holds by default: 100,000 (about 12
+ * Most signatures a {@link ReplayCache} holds by default: 100,000 (about 14
  * MB). With this project's scheduler, a signature lives 65 s (60 s of
  * validity and 5 s of clock skew), so that is about 1,500 requests a second
  * sustained; a cache that is full answers 503 until entries expire.

@@ -95,11 +95,12 @@ export function addServeCommand(program: Command, cli: CliContext): void {
       `
 The signing key pair and the API key are created on first start and kept in the
 database (a file of mode 0600 in a 0700 directory). To give your own, use the
-environment or a file, never a flag: a flag shows in ps to every user.
-  DISPATCH_API_KEY / --api-key-file      API keys, at least 16 characters each
-  DISPATCH_SIGNING_KEY / --signing-key-file   PEM or base64 Ed25519 private key
---api-key still works, with a warning; --signing-key is refused. Passwords and
-keys are shown as *** in the banner, errors and logs.
+environment or a file, not a flag: a flag shows in ps to every user.
+  DISPATCH_API_KEY or --api-key-file          API keys, 16 characters or more
+  DISPATCH_SIGNING_KEY or --signing-key-file  Ed25519 private key, PEM or base64
+  PGPASSWORD                                  PostgreSQL password (not in --db)
+--api-key works, with a warning; --signing-key is refused. Passwords and keys
+are shown as *** in the banner, errors and logs.
 `,
     )
     .action((flags: ServeFlags) => cli.done(serveCommand(flags, cli.io)));
