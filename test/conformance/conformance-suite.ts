@@ -9,6 +9,7 @@ import { type KeyObject, randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { Dispatch, Status } from '@dispatch/core';
 import { decodeValue, encodeArgs, fromJson, generateSigningKeyPair, proto, RUN_PATH, signRequest, toJson } from '@dispatch/core/protocol';
+import { bodyReadBudget } from '@dispatch/core/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /** A running server of one target. */
@@ -262,6 +263,26 @@ export function conformance(target: ConformanceTarget): void {
       expect(await headOnly(signed, path, { ...declared, 'content-length': String(LIMIT + 1) })).toMatch(/^HTTP\/1\.1 413 /);
       // The server is still fine afterwards.
       expectEcho(await send(signed, protoBody()));
+    });
+
+    it("reads a body within the process's body budget, reserving its declared size, and gives the room back", async () => {
+      const sizes: number[] = [];
+      const acquire = bodyReadBudget.acquire;
+      bodyReadBudget.acquire = (bytes, signal) => {
+        sizes.push(bytes);
+        return acquire.call(bodyReadBudget, bytes, signal);
+      };
+      try {
+        const body = protoBody('echo', ['x'.repeat(20_000)]);
+        expectEcho(await send(signed, body), 'x'.repeat(20_000));
+        expect(sizes).toEqual([body.length]);
+        await expect.poll(() => bodyReadBudget.inUse, { timeout: 10_000 }).toBe(0);
+        // A request refused from its head takes no place.
+        expectConnectError(await send(signed, body, { key: null }), 401, 'unauthenticated');
+        expect(sizes).toEqual([body.length]);
+      } finally {
+        bodyReadBudget.acquire = acquire;
+      }
     });
 
     it('without a key, refuses every request when it listens beyond loopback (401 naming the fix), unless the app opts out', async () => {

@@ -9,14 +9,12 @@ import { fileURLToPath } from 'node:url';
 import { DispatchClient, Status } from '@dispatch/core';
 import { encodeArgs, generateSigningKeyPair, proto, publicKeyToBase64, RUN_PATH } from '@dispatch/core/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DISPATCH_BIN, type Proc, killAll, requireBuilt, start, until } from './helpers/processes.js';
+import { CLEAN_ENV, DISPATCH_BIN, type Proc, killAll, requireBuilt, start, until } from './helpers/processes.js';
 
 const APP = fileURLToPath(new URL('./fixtures/guarded-app.mjs', import.meta.url));
 const MB = 1024 * 1024;
 
-/** The environment of the test runner without its DISPATCH_* variables. */
-const cleanEnv: NodeJS.ProcessEnv = {};
-for (const k of Object.keys(process.env)) if (k.startsWith('DISPATCH_')) cleanEnv[k] = undefined;
+const cleanEnv = CLEAN_ENV;
 
 /** Starts the app with `env`; resolves once it listens, with its URL through 127.0.0.1. */
 async function startApp(env: Record<string, string>): Promise<{ proc: Proc; url: string }> {

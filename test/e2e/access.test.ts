@@ -8,11 +8,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DispatchApiError, DispatchClient } from '@dispatch/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DISPATCH_BIN, type Proc, killAll, requireBuilt, start, tempDir } from './helpers/processes.js';
+import { CLEAN_ENV, DISPATCH_BIN, type Proc, killAll, requireBuilt, start, tempDir } from './helpers/processes.js';
 
-/** The environment of the test runner without its DISPATCH_* variables. */
-const cleanEnv: NodeJS.ProcessEnv = {};
-for (const k of Object.keys(process.env)) if (k.startsWith('DISPATCH_')) cleanEnv[k] = undefined;
+const cleanEnv = CLEAN_ENV;
 
 interface Served {
   proc: Proc;

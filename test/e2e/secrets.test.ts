@@ -10,11 +10,9 @@ import { DispatchClient } from '@dispatch/core';
 import { generateSigningKeyPair, privateKeyToPem, publicKeyToBase64 } from '@dispatch/core/protocol';
 import { randomPgSchema, dropPgSchema } from '../../packages/scheduler/test/support/pg-cluster.js';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DISPATCH_BIN, dispatchCli, requireBuilt, start, tempDir } from './helpers/processes.js';
+import { CLEAN_ENV, DISPATCH_BIN, dispatchCli, requireBuilt, start, tempDir } from './helpers/processes.js';
 
-/** The environment of the test runner without its DISPATCH_* variables. */
-const cleanEnv: NodeJS.ProcessEnv = {};
-for (const k of Object.keys(process.env)) if (k.startsWith('DISPATCH_')) cleanEnv[k] = undefined;
+const cleanEnv = CLEAN_ENV;
 
 const mode = (path: string) => `0${(statSync(path).mode & 0o777).toString(8)}`;
 

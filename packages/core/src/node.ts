@@ -11,7 +11,7 @@
  * @module
  */
 export { bodyErrorResponse, type DispatchServer, nodeListener, refuseUnread, sendResponse, startServer } from './endpoint/node-server.js';
-export { BodyTooLargeError, listeningAddress, readBody } from './endpoint/read-body.js';
+export { BodyTooLargeError, listeningAddress, readBody, reserveBody } from './endpoint/read-body.js';
 export {
   BodyBudget,
   BodyBudgetTimeoutError,

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Dispatch } from '@dispatch/core';
-import { BodyBudgetTimeoutError, bodyReadBudget, listeningAddress } from '@dispatch/core/node';
+import { BodyBudgetTimeoutError, listeningAddress, reserveBody } from '@dispatch/core/node';
 import { answerBeforeBody, connectError, type EndpointResponse, RUN_PATH } from '@dispatch/core/protocol';
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -64,9 +64,7 @@ const endpoint: FastifyPluginAsync<{ dispatch: Dispatch; bodyLimit: number }> = 
     if (early) return send(reply, answerBeforeBody(req.headers, early));
   });
   app.addHook('preParsing', async (req, _reply, payload) => {
-    const declared = Number(req.headers['content-length']);
-    const release = await bodyReadBudget.acquire(Number.isFinite(declared) ? declared : bodyLimit);
-    for (const event of ['end', 'close', 'error']) payload.once(event, release);
+    await reserveBody(req.raw, bodyLimit); // a place in the process's body budget, until the body is read
     return payload;
   });
   app.removeAllContentTypeParsers();

@@ -31,20 +31,42 @@ export async function readBody(req: IncomingMessage, limit: number, options: { b
     req.resume();
     throw new BodyTooLargeError(limit);
   }
-  const budget = options.budget === undefined ? bodyReadBudget : options.budget;
   const expected = Number.isFinite(declared) ? declared : undefined;
+  const budget = options.budget === undefined ? bodyReadBudget : options.budget;
   if (!budget) return readAll(req, limit, expected);
+  const release = await reserveBody(req, limit, budget);
+  try {
+    return await readAll(req, limit, expected);
+  } finally {
+    release();
+  }
+}
+
+/**
+ * Reserves the size of `req`'s body (its `Content-Length`, else `limit`) in
+ * the process's {@link bodyReadBudget} (or `budget`), waiting for room, for
+ * an adapter whose framework reads the body itself (Fastify). The
+ * reservation ends when the body has been read or the request is gone (or
+ * when the returned function is called); it rejects with
+ * `BodyBudgetTimeoutError` after the budget's `maxWaitMs`, or if the client
+ * leaves while waiting.
+ * @example
+ * app.addHook('preParsing', async (req, _reply, payload) => { await reserveBody(req.raw, bodyLimit); return payload; });
+ */
+export async function reserveBody(req: IncomingMessage, limit: number, budget: BodyBudget = bodyReadBudget): Promise<() => void> {
+  const declared = Number(req.headers['content-length']);
   const gone = new AbortController();
   const onClose = () => gone.abort(new Error('the client closed the connection before its request body was read'));
   req.once('close', onClose);
-  let release: (() => void) | undefined;
+  let release: () => void;
   try {
-    release = await budget.acquire(expected ?? limit, gone.signal);
-    return await readAll(req, limit, expected);
+    release = await budget.acquire(Number.isFinite(declared) ? declared : limit, gone.signal);
   } finally {
     req.off('close', onClose);
-    release?.();
   }
+  if (req.readableEnded || req.destroyed) release();
+  else for (const event of ['end', 'close', 'error']) req.once(event, release);
+  return release;
 }
 
 /** The body; with a declared length, read into one buffer of that size (no chunks held, no copy at the end). */
