@@ -103,7 +103,7 @@ describe('a signed RunRequest cannot be replayed', () => {
     const client = new DispatchClient({ apiUrl: ready.url, apiKey: ready.apiKey });
     const [id] = await client.dispatch([{ function: 'greet', endpoint: proxyUrl, input: encodeArgs(['ada']) }]);
     const result = await client.wait(id!, { timeoutMs: 30_000 });
-    expect(result.status).toBe(Status.OK);
+    expect(result.done && result.status).toBe(Status.OK);
     expect(replays).toHaveLength(1);
     expect(replays[0]!.status).toBe(403);
     expect(JSON.parse(replays[0]!.body)).toMatchObject({ code: 'permission_denied', message: expect.stringMatching(/signature already used/) });
