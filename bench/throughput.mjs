@@ -11,6 +11,7 @@
 // FULL) or PostgreSQL (a scratch schema on the machine's server, dropped
 // after) with one or several scheduler instances; batches are spread over
 // the instances' APIs in turn.
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeArgs, generateSigningKeyPair, privateKeyToPem } from '@dispatch/core/protocol';
@@ -51,7 +52,7 @@ export async function throughputRun({
   try {
     if (schema) {
       const keys = generateSigningKeyPair();
-      const pg = { url: schema.url, apiKey: `dsk_bench_${process.pid}`, signingKey: privateKeyToPem(keys.privateKey) };
+      const pg = { url: schema.url, apiKey: `dsk_bench_${randomBytes(12).toString('base64url')}`, signingKey: privateKeyToPem(keys.privateKey) };
       // The first instance migrates the schema; the others start on it.
       schedulers.push(await startScheduler({ pg, profileDir, profileName: 'scheduler-0' }));
       schedulers.push(

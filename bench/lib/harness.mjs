@@ -41,11 +41,11 @@ export function tempDir(prefix = 'dispatch-bench-') {
  */
 export async function startScheduler({ db, pg, synchronous, args = [], env = {}, profileDir, profileName = 'scheduler', nodeArgs = [] }) {
   const prof = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName}.cpuprofile`] : [];
-  const store = pg ? ['--db', pg.url, '--api-key', pg.apiKey] : ['--db', db, ...(synchronous ? ['--synchronous', synchronous] : [])];
+  const store = pg ? ['--db', pg.url] : ['--db', db, ...(synchronous ? ['--synchronous', synchronous] : [])];
   const argv = [...nodeArgs, ...prof, dispatchBin, 'serve', '--ready-json', ...store, '--port', '0', '--log-level', 'warn', ...args];
   const proc = startProcess(process.execPath, argv, {
-    // The PEM key goes through the environment: as an argument it would start with a dash.
-    env: pg ? { ...env, DISPATCH_SIGNING_KEY: pg.signingKey } : env,
+    // Keys go through the environment: an argument shows in ps (the scheduler warns about --api-key).
+    env: pg ? { ...env, DISPATCH_API_KEY: pg.apiKey, DISPATCH_SIGNING_KEY: pg.signingKey } : env,
     label: 'scheduler',
     readyLine: (line) => line.startsWith('{') && line.includes('"url"'),
   });

@@ -5,9 +5,11 @@
  * port 0 for a given Dispatch instance and mount prefix; the suite talks to
  * it with fetch.
  */
-import type { KeyObject } from 'node:crypto';
+import { type KeyObject, randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { Dispatch, Status } from '@dispatch/core';
 import { decodeValue, encodeArgs, fromJson, generateSigningKeyPair, proto, RUN_PATH, signRequest, toJson } from '@dispatch/core/protocol';
+import { bodyReadBudget } from '@dispatch/core/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /** A running server of one target. */
@@ -22,11 +24,13 @@ export interface ConformanceTarget {
   name: string;
   /**
    * Starts a server for `dispatch` with the Run route under `prefix` ('' or
-   * '/dispatch'). Targets that are apps (all but the bare node server) also
+   * '/dispatch'), listening on `host` (`127.0.0.1`, or `0.0.0.0` for the
+   * tests of an endpoint beyond loopback; `url` is through 127.0.0.1 either
+   * way). Targets that are apps (all but the bare node server) also
    * serve `POST /app/echo` (answers `{ echo: <the body parsed by the app's own
    * JSON parser> }`) and `GET /app/health` (answers `ok`).
    */
-  start(dispatch: Dispatch, prefix: string): Promise<RunningServer>;
+  start(dispatch: Dispatch, prefix: string, host: string): Promise<RunningServer>;
   /** `false` for the bare node server, which has no routes of its own. */
   appRoutes: boolean;
 }
@@ -34,7 +38,7 @@ export interface ConformanceTarget {
 const LIMIT = 64 * 1024;
 const quiet = { warn() {}, error() {}, info() {} };
 
-function newDispatch(verificationKey: KeyObject | null): Dispatch {
+function newDispatch(verificationKey: KeyObject | null | false): Dispatch {
   const dispatch = new Dispatch({ endpointUrl: 'http://127.0.0.1:1', verificationKey, maxBodyBytes: LIMIT, logger: quiet, env: {} });
   dispatch.function(function echo(text: string) {
     return `echo: ${text}`;
@@ -61,6 +65,34 @@ interface SendOptions {
   stream?: boolean;
 }
 
+/**
+ * Sends only the head of a POST (request line and headers, declaring a body
+ * that is never sent) and resolves with the status line of the answer: an
+ * answer comes only if the server decides without reading the body.
+ */
+function headOnly(server: RunningServer, path: string, headers: Record<string, string>): Promise<string> {
+  const { hostname, port } = new URL(server.url);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname);
+    let received = '';
+    socket.setEncoding('latin1');
+    socket.on('connect', () => {
+      const lines = [`POST ${path} HTTP/1.1`, `host: ${hostname}:${port}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+      socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+    });
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+      const end = received.indexOf('\r\n');
+      if (end >= 0) {
+        socket.destroy();
+        resolve(received.slice(0, end));
+      }
+    });
+    socket.on('error', reject);
+    socket.on('close', () => reject(new Error(`the connection closed without an answer (received ${JSON.stringify(received)})`)));
+  });
+}
+
 /** Runs the suite against a target: once at the root, once under a mount prefix. */
 export function conformance(target: ConformanceTarget): void {
   describe.each(['', '/dispatch'])(`${target.name} (prefix "%s")`, (prefix) => {
@@ -70,8 +102,8 @@ export function conformance(target: ConformanceTarget): void {
     let open: RunningServer;
 
     beforeAll(async () => {
-      signed = await target.start(newDispatch(keys.publicKey), prefix);
-      open = await target.start(newDispatch(null), prefix);
+      signed = await target.start(newDispatch(keys.publicKey), prefix, '127.0.0.1');
+      open = await target.start(newDispatch(null), prefix, '127.0.0.1');
     });
     afterAll(async () => {
       await signed?.close();
@@ -94,6 +126,8 @@ export function conformance(target: ConformanceTarget): void {
             contentType: contentType ?? '',
             body: options.signedBody ?? body,
             privateKey: key,
+            // Signed anew each time, as a scheduler does: an endpoint refuses a signature it has seen.
+            nonce: randomUUID(),
             ...(options.created === undefined ? {} : { created: options.created }),
           }),
         );
@@ -189,8 +223,84 @@ export function conformance(target: ConformanceTarget): void {
       );
     });
 
-    it('accepts unsigned requests when no verification key is set', async () => {
+    it('accepts unsigned requests when no verification key is set, on loopback', async () => {
       expectEcho(await send(open, protoBody(), { key: null }));
+    });
+
+    it('refuses a signature it has already accepted (a replay) with 403 permission_denied', async () => {
+      const body = protoBody('echo', ['once']);
+      const url = `${signed.url}${prefix}${RUN_PATH}`;
+      const signature = signRequest({ method: 'POST', url, contentType: 'application/proto', body, privateKey: keys.privateKey, nonce: randomUUID() });
+      const headers = { 'content-type': 'application/proto', ...signature };
+      const post = async () => {
+        const res = await fetch(url, { method: 'POST', headers, body });
+        return { status: res.status, contentType: res.headers.get('content-type') ?? '', body: new Uint8Array(await res.arrayBuffer()) };
+      };
+      expectEcho(await post(), 'once');
+      const again = expectConnectError(await post(), 403, 'permission_denied');
+      expect(again.message).toMatch(/signature already used/);
+      // Refused from its headers alone: the body need not even be sent.
+      const head = { 'content-type': 'application/proto', 'content-length': String(body.length), ...signature };
+      expect(await headOnly(signed, `${prefix}${RUN_PATH}`, head)).toMatch(/^HTTP\/1\.1 403 /);
+    });
+
+    it('answers a request its headers condemn without reading its body', async () => {
+      const path = `${prefix}${RUN_PATH}`;
+      const declared = { 'content-type': 'application/proto', 'content-length': String(LIMIT - 1) };
+      // Unsigned: 401, though the body never comes.
+      expect(await headOnly(signed, path, declared)).toMatch(/^HTTP\/1\.1 401 /);
+      // Signed long ago: 403.
+      const stale = signRequest({
+        method: 'POST',
+        url: `${signed.url}${path}`,
+        contentType: 'application/proto',
+        body: new Uint8Array(LIMIT - 1),
+        privateKey: keys.privateKey,
+        created: Math.floor(Date.now() / 1000) - 600,
+      });
+      expect(await headOnly(signed, path, { ...declared, ...stale })).toMatch(/^HTTP\/1\.1 403 /);
+      // Over the limit: 413.
+      expect(await headOnly(signed, path, { ...declared, 'content-length': String(LIMIT + 1) })).toMatch(/^HTTP\/1\.1 413 /);
+      // The server is still fine afterwards.
+      expectEcho(await send(signed, protoBody()));
+    });
+
+    it("reads a body within the process's body budget, reserving its declared size, and gives the room back", async () => {
+      const sizes: number[] = [];
+      const acquire = bodyReadBudget.acquire;
+      bodyReadBudget.acquire = (bytes, signal) => {
+        sizes.push(bytes);
+        return acquire.call(bodyReadBudget, bytes, signal);
+      };
+      try {
+        const body = protoBody('echo', ['x'.repeat(20_000)]);
+        expectEcho(await send(signed, body), 'x'.repeat(20_000));
+        expect(sizes).toEqual([body.length]);
+        await expect.poll(() => bodyReadBudget.inUse, { timeout: 10_000 }).toBe(0);
+        // A request refused from its head takes no place.
+        expectConnectError(await send(signed, body, { key: null }), 401, 'unauthenticated');
+        expect(sizes).toEqual([body.length]);
+      } finally {
+        bodyReadBudget.acquire = acquire;
+      }
+    });
+
+    it('without a key, refuses every request when it listens beyond loopback (401 naming the fix), unless the app opts out', async () => {
+      const wide = await target.start(newDispatch(null), prefix, '0.0.0.0');
+      const optedOut = await target.start(newDispatch(false), prefix, '0.0.0.0');
+      try {
+        const refused = expectConnectError(await send(wide, protoBody(), { key: null }), 401, 'unauthenticated');
+        expect(refused.message).toMatch(/listens on 0\.0\.0\.0, beyond loopback, and has no verification key/);
+        expect(refused.message).toMatch(/DISPATCH_VERIFICATION_KEY/);
+        expect(refused.message).toMatch(/verificationKey: false/);
+        // A signature is no help: there is no key to check it with.
+        expectConnectError(await send(wide, protoBody()), 401, 'unauthenticated');
+        expect(await headOnly(wide, `${prefix}${RUN_PATH}`, { 'content-type': 'application/proto', 'content-length': '100' })).toMatch(/^HTTP\/1\.1 401 /);
+        expectEcho(await send(optedOut, protoBody(), { key: null }));
+      } finally {
+        await wide.close();
+        await optedOut.close();
+      }
     });
 
     it('answers 400 invalid_argument to a body that is not a RunRequest', async () => {

@@ -16,7 +16,7 @@ export interface ExpressLike {
   json(): unknown;
 }
 
-export async function startExpress(express: ExpressLike, dispatch: Dispatch, prefix: string): Promise<RunningServer> {
+export async function startExpress(express: ExpressLike, dispatch: Dispatch, prefix: string, host = '127.0.0.1'): Promise<RunningServer> {
   const app = express();
   if (prefix) app.use(prefix, dispatchMiddleware(dispatch));
   else app.use(dispatchMiddleware(dispatch));
@@ -24,7 +24,7 @@ export async function startExpress(express: ExpressLike, dispatch: Dispatch, pre
   app.post('/app/echo', (req, res) => res.json({ echo: req.body }));
   app.get('/app/health', (_req, res) => res.send('ok'));
   const server = await new Promise<Server>((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    const s = app.listen(0, host, () => resolve(s));
   });
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,

@@ -6,5 +6,5 @@ import { type ExpressLike, startExpress } from './express-app.js';
 conformance({
   name: 'Express 4 (@dispatch/express)',
   appRoutes: true,
-  start: (dispatch, prefix) => startExpress(express4 as ExpressLike, dispatch, prefix),
+  start: (dispatch, prefix, host) => startExpress(express4 as ExpressLike, dispatch, prefix, host),
 });

@@ -5,5 +5,5 @@ import { type ExpressLike, startExpress } from './express-app.js';
 conformance({
   name: 'Express 5 (@dispatch/express)',
   appRoutes: true,
-  start: (dispatch, prefix) => startExpress(express as unknown as ExpressLike, dispatch, prefix),
+  start: (dispatch, prefix, host) => startExpress(express as unknown as ExpressLike, dispatch, prefix, host),
 });

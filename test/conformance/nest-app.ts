@@ -22,14 +22,14 @@ class AppController {
   }
 }
 
-export async function startNest(platform: 'express' | 'fastify', dispatch: Dispatch, prefix: string): Promise<RunningServer> {
+export async function startNest(platform: 'express' | 'fastify', dispatch: Dispatch, prefix: string, host = '127.0.0.1'): Promise<RunningServer> {
   @Module({ imports: [DispatchModule.forRoot({ instance: dispatch, prefix })], controllers: [AppController] })
   class AppModule {}
   const app: INestApplication =
     platform === 'express'
       ? await NestFactory.create(AppModule, { logger: false })
       : await NestFactory.create(AppModule, new FastifyAdapter(), { logger: false });
-  await app.listen(0, '127.0.0.1');
+  await app.listen(0, host);
   const address = app.getHttpServer().address() as AddressInfo;
   return { url: `http://127.0.0.1:${address.port}`, close: () => app.close() };
 }

@@ -6,5 +6,9 @@ import { conformance } from './conformance-suite.js';
 conformance({
   name: 'node:http (@dispatch/core/node)',
   appRoutes: false,
-  start: (dispatch) => startServer(dispatch, { host: '127.0.0.1', port: 0 }),
+  start: async (dispatch, _prefix, host) => {
+    const server = await startServer(dispatch, { host, port: 0 });
+    // Reached through loopback, whatever interface it listens on.
+    return { url: server.url.replace(/\/\/[^:/]+:/, '//127.0.0.1:'), close: server.close };
+  },
 });

@@ -83,13 +83,18 @@ describe('dispatch run', () => {
   it('gives the command its configuration, keeps the key pair and the endpoint address per database, and passes its exit code', async () => {
     const tmp = tempDir('env');
     try {
-      const printEnv = `const e = process.env; console.log(JSON.stringify({ url: e.DISPATCH_API_URL, key: e.DISPATCH_API_KEY, endpoint: e.DISPATCH_ENDPOINT_URL, addr: e.DISPATCH_ENDPOINT_ADDR, vk: e.DISPATCH_VERIFICATION_KEY })); process.exit(7);`;
-      const first = await dispatchCli(['run', '--port', '0', '--', process.execPath, '-e', printEnv], { cwd: tmp.dir, env: cleanEnv });
+      // The app writes the environment it got to a file: its output lines are shown with keys redacted.
+      const envFile = join(tmp.dir, 'env.json');
+      const printEnv = `const e = process.env; require('node:fs').writeFileSync(process.argv[1], JSON.stringify({ url: e.DISPATCH_API_URL, key: e.DISPATCH_API_KEY, endpoint: e.DISPATCH_ENDPOINT_URL, addr: e.DISPATCH_ENDPOINT_ADDR, vk: e.DISPATCH_VERIFICATION_KEY })); console.log('key ' + e.DISPATCH_API_KEY); process.exit(7);`;
+      const readEnv = () => JSON.parse(readFileSync(envFile, 'utf8')) as Record<string, string>;
+      const first = await dispatchCli(['run', '--port', '0', '--', process.execPath, '-e', printEnv, envFile], { cwd: tmp.dir, env: cleanEnv });
       expect(first.code, first.stderr).toBe(7);
       expect(first.stderr).toMatch(/node exited with code 7/);
-      const env1 = JSON.parse(first.stdout.replace(/^node +\| /, '')) as Record<string, string>;
+      const env1 = readEnv();
       expect(env1.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-      expect(env1.key).toMatch(/^dsk_/);
+      expect(env1.key).toMatch(/^dsk_[\w-]{32}$/);
+      expect(first.stdout).toMatch(/^node +\| key \*\*\*$/m); // what the app prints, its key redacted
+      expect(first.stdout).not.toContain(env1.key);
       expect(env1.endpoint).toBe(`http://${env1.addr}`);
       expect(env1.addr).toMatch(/^127\.0\.0\.1:\d+$/);
       const vk = await dispatchCli(['verification-key'], { cwd: tmp.dir, env: cleanEnv });
@@ -99,17 +104,17 @@ describe('dispatch run', () => {
       expect(pem.stdout).toMatch(/^-----BEGIN PUBLIC KEY-----/);
 
       // Same database: same keys, same endpoint address (unfinished calls are addressed to it).
-      const second = await dispatchCli(['run', '--port', '0', '--', process.execPath, '-e', printEnv], { cwd: tmp.dir, env: cleanEnv });
-      const env2 = JSON.parse(second.stdout.replace(/^node +\| /, '')) as Record<string, string>;
+      await dispatchCli(['run', '--port', '0', '--', process.execPath, '-e', printEnv, envFile], { cwd: tmp.dir, env: cleanEnv });
+      const env2 = readEnv();
       expect(env2).toMatchObject({ key: env1.key, vk: env1.vk, addr: env1.addr });
 
       // --endpoint-addr wins; another database gets other keys.
       const port = await freePort();
-      const third = await dispatchCli(['run', '--port', '0', '--db', 'other.db', '--endpoint-addr', `127.0.0.1:${port}`, '--', process.execPath, '-e', printEnv], {
+      await dispatchCli(['run', '--port', '0', '--db', 'other.db', '--endpoint-addr', `127.0.0.1:${port}`, '--', process.execPath, '-e', printEnv, envFile], {
         cwd: tmp.dir,
         env: cleanEnv,
       });
-      const env3 = JSON.parse(third.stdout.replace(/^node +\| /, '')) as Record<string, string>;
+      const env3 = readEnv();
       expect(env3.addr).toBe(`127.0.0.1:${port}`);
       expect(env3.vk).not.toBe(env1.vk);
     } finally {

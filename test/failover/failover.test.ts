@@ -123,14 +123,14 @@ describe.skipIf(!url)('failover: three dispatch serve processes on one PostgreSQ
     db.searchParams.set('pool_size', '5'); // 3 × (5 + 1 LISTEN): other test files share the server's max_connections
     const apiKey = `dsk_${randomBytes(24).toString('base64url')}`;
     const keys = generateSigningKeyPair();
-    const env = { ...process.env, DISPATCH_SIGNING_KEY: privateKeyToPem(keys.privateKey) };
+    const env = { ...process.env, DISPATCH_API_KEY: apiKey, DISPATCH_SIGNING_KEY: privateKeyToPem(keys.privateKey) };
     const t0 = Date.now();
 
     // Three instances starting at once (they migrate the new schema under an advisory lock).
     const instances: Instance[] = await Promise.all(
       [0, 1, 2].map(async () => {
         const port = await freePort();
-        const args = ['serve', '--db', db.toString(), '--port', String(port), '--api-key', apiKey, '--lease-ms', String(LEASE_MS), '--claim-batch', '64', '--log-level', 'warn'];
+        const args = ['serve', '--db', db.toString(), '--port', String(port), '--lease-ms', String(LEASE_MS), '--claim-batch', '64', '--log-level', 'warn'];
         const started = await startInstanceProcess(bin, args, `http://127.0.0.1:${port}`, env);
         processes.push(started.child);
         const stderr: string[] = [];

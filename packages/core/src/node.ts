@@ -10,4 +10,12 @@
  * ```
  * @module
  */
-export { BodyTooLargeError, type DispatchServer, nodeListener, readBody, sendResponse, startServer } from './endpoint/node-server.js';
+export { bodyErrorResponse, type DispatchServer, nodeListener, refuseUnread, sendResponse, startServer } from './endpoint/node-server.js';
+export { BodyTooLargeError, listeningAddress, readBody, reserveBody } from './endpoint/read-body.js';
+export {
+  BodyBudget,
+  BodyBudgetTimeoutError,
+  bodyReadBudget,
+  DEFAULT_BODY_READ_BUDGET_BYTES,
+  DEFAULT_BODY_READ_WAIT_MS,
+} from './endpoint/body-budget.js';

@@ -22,15 +22,21 @@ export {
   type Encoding,
   encodingOf,
   FUNCTION_NAME_PATTERN,
+  MAX_EXCERPT_CHARS,
   MAX_POLL_RESULTS,
   MAX_WAIT_TIMEOUT_MS,
   MIN_MAX_WAIT_MS,
   RUN_PATH,
   SCHEDULER_SERVICE_PATH,
+  SIGNATURE_VALIDITY_SECONDS,
 } from './protocol/constants.js';
+export { excerpt, quoteExcerpt } from './protocol/excerpt.js';
 export { fromJson, fromJsonBytes, JsonFormatError, toJson, toJsonBytes } from './protocol/connect-json.js';
 export { connectError, type EndpointApp, type EndpointRequest, type EndpointResponse, handleEndpointRequest } from './endpoint/handler.js';
-export { ConfigurationError, DEFAULT_API_URL, DEFAULT_ENDPOINT_ADDR, parseAddress, ResolvedConfig } from './api/config.js';
+export { type EndpointRequestHead, isLoopbackAddress, precheckEndpointRequest } from './endpoint/precheck.js';
+export { answerBeforeBody, DRAIN_UNREAD_BODY_BYTES } from './endpoint/connect-error.js';
+export { DEFAULT_REPLAY_CACHE_ENTRIES, ReplayCache, type ReplayVerdict } from './signature/replay-cache.js';
+export { ConfigurationError, DEFAULT_API_URL, DEFAULT_ENDPOINT_ADDR, parseAddress, ResolvedConfig, VERIFICATION_OPT_OUT } from './api/config.js';
 export { type DurationInput, parseDuration } from './api/duration.js';
 export { DispatchApiError, redactKey } from './client/api-error.js';
 export { DispatchClient, type DispatchClientOptions, type ListCallsOptions, type SchedulerHealth, type WaitOptions } from './client/client.js';
@@ -62,6 +68,7 @@ export {
 } from './serde/serde.js';
 export {
   CLOCK_SKEW_SECONDS,
+  checkSignatureHeaders,
   contentDigest,
   generateSigningKeyPair,
   MAX_SIGNATURE_AGE_SECONDS,
@@ -75,6 +82,8 @@ export {
   SIGNATURE_KEY_ID,
   SIGNATURE_LABEL,
   type SignatureErrorCode,
+  type SignatureHeaders,
+  type SignatureHeadersResult,
   type SignatureMessage,
   type SigningKeyPair,
   type SignRequestOptions,
@@ -84,6 +93,7 @@ export {
   type VerifyRequestInput,
   type VerifyResult,
   verifyRequest,
+  verifySignature,
   verifySignatureBase,
 } from './signature/signature.js';
 export { JOURNAL_TYPE_URL, JOURNAL_VERSION, MAX_JOURNAL_BYTES } from './engine/journal.js';

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatch } from '@dispatch/core';
-import { BodyTooLargeError, readBody, sendResponse } from '@dispatch/core/node';
+import { bodyErrorResponse, listeningAddress, readBody, refuseUnread, sendResponse } from '@dispatch/core/node';
 import { connectError, RUN_PATH } from '@dispatch/core/protocol';
 
 /**
@@ -52,8 +52,10 @@ export interface ExpressLikeRequest extends IncomingMessage {
  * /dispatch.sdk.v1.FunctionService/Run`, relative to where it is mounted).
  * Other requests go on to the app's own routes untouched.
  *
- * It reads the raw body of the Run route itself, because signatures cover
- * the exact bytes: mount it **before** body parsers such as `express.json()`
+ * It checks what it can before reading the body (`dispatch.precheck`: the
+ * route, size, content type, signature headers; a refused request's body is
+ * never read), then reads the raw body of the Run route itself, within the
+ * process's body budget, because signatures cover the exact bytes: mount it **before** body parsers such as `express.json()`
  * (or exclude the route from them). A `Buffer` left in `req.body` by
  * `express.raw()` is used as is; a body another parser turned into an
  * object is answered 500 with a message saying how to fix the app. The
@@ -81,16 +83,18 @@ export function dispatchMiddleware(
     const url = req.url ?? '/';
     const queryAt = url.indexOf('?');
     if ((queryAt < 0 ? url : url.slice(0, queryAt)) !== RUN_PATH) return next();
+    const head = { method: req.method ?? 'GET', url: req.originalUrl ?? url, headers: req.headers, localAddress: listeningAddress(req) };
+    const early = dispatch.precheck(head); // before the body is read
+    if (early) return refuseUnread(req, res, early);
     rawBody(req, options.bodyLimit ?? dispatch.config.maxBodyBytes)
       .then(async (body) => {
         if (typeof body === 'string') return sendResponse(res, connectError(500, 'internal', body));
-        const request = { method: req.method ?? 'GET', url: req.originalUrl ?? url, headers: req.headers, body };
-        sendResponse(res, await dispatch.handler(request));
+        sendResponse(res, await dispatch.handler({ ...head, body }));
       })
       .catch((err: unknown) => {
-        if (err instanceof BodyTooLargeError) {
-          sendResponse(res, connectError(413, 'resource_exhausted', err.message, { connection: 'close' }));
-        } else next(err);
+        const answer = bodyErrorResponse(err);
+        if (answer) sendResponse(res, answer);
+        else next(err);
       });
   };
 }

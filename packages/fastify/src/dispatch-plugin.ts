@@ -4,8 +4,9 @@
  * @module
  */
 import type { Dispatch } from '@dispatch/core';
-import { connectError, type EndpointResponse, RUN_PATH } from '@dispatch/core/protocol';
-import type { FastifyError, FastifyPluginAsync, FastifyReply } from 'fastify';
+import { BodyBudgetTimeoutError, listeningAddress, reserveBody } from '@dispatch/core/node';
+import { answerBeforeBody, connectError, type EndpointResponse, RUN_PATH } from '@dispatch/core/protocol';
+import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
 declare module 'fastify' {
@@ -49,21 +50,34 @@ export interface DispatchPluginOptions {
 const send = (reply: FastifyReply, r: EndpointResponse) =>
   reply.code(r.status).headers(r.headers).send(Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength));
 
+const headOf = (req: FastifyRequest) => ({ method: req.method, url: req.url, headers: req.headers, localAddress: listeningAddress(req.raw) });
+
 /**
- * The encapsulated part: a raw-body parser for every content type and the
- * route, so neither leaks into the app (its JSON parser stays as it was).
+ * The encapsulated part: the checks before the body (`dispatch.precheck`,
+ * then a place in the process's body budget), a raw-body parser for every
+ * content type and the route, so none of them leaks into the app (its JSON
+ * parser stays as it was).
  */
 const endpoint: FastifyPluginAsync<{ dispatch: Dispatch; bodyLimit: number }> = async (app, { dispatch, bodyLimit }) => {
+  app.addHook('onRequest', async (req, reply) => {
+    const early = dispatch.precheck(headOf(req)); // a refused request's body is never read
+    if (early) return send(reply, answerBeforeBody(req.headers, early));
+  });
+  app.addHook('preParsing', async (req, _reply, payload) => {
+    await reserveBody(req.raw, bodyLimit); // a place in the process's body budget, until the body is read
+    return payload;
+  });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
   app.setErrorHandler((err: FastifyError, _req, reply) => {
+    if (err instanceof BodyBudgetTimeoutError) return send(reply.header('retry-after', '1'), connectError(503, 'unavailable', err.message));
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     const code = status === 413 ? 'resource_exhausted' : status < 500 ? 'invalid_argument' : 'internal';
     return send(reply, connectError(status, code, status < 500 ? err.message : 'internal error; see the endpoint logs'));
   });
   app.all(RUN_PATH, { bodyLimit }, async (req, reply) => {
     const body = Buffer.isBuffer(req.body) ? req.body : new Uint8Array(0);
-    return send(reply, await dispatch.handler({ method: req.method, url: req.url, headers: req.headers, body }));
+    return send(reply, await dispatch.handler({ ...headOf(req), body }));
   });
 };
 

@@ -41,6 +41,8 @@ export const SCHEDULER_DEFAULTS = Object.freeze({
   maxInFlight: 4096,
   /** Largest API request body, in bytes (the protocol's body limit). */
   maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
+  /** Most calls in one DispatchRequest: a larger batch is the caller's to split. */
+  maxCallsPerRequest: 1000,
   /** Unfinished children of a finished call are cancelled. */
   orphans: 'cancel',
   /** A state of at least this many bytes is not resent to this project's SDK. */
@@ -92,8 +94,10 @@ export interface SchedulerOptions {
    */
   host?: string;
   /**
-   * API keys accepted as `Authorization: Bearer <key>`. Default: one key,
-   * generated on first start and kept in the store (`scheduler.apiKey`).
+   * API keys accepted as `Authorization: Bearer <key>`, each of at least 16
+   * characters. Default: one key, generated on first start and kept in the
+   * store (`scheduler.apiKey`). Ten failed keys a minute from one address
+   * are answered 429 for the rest of that minute.
    * @example { apiKeys: [process.env.DISPATCH_API_KEY!] }
    */
   apiKeys?: string[];
@@ -157,6 +161,13 @@ export interface SchedulerOptions {
    * @example { maxBodyBytes: 4_000_000 }
    */
   maxBodyBytes?: number;
+  /**
+   * Most calls in one `DispatchRequest`; a request with more is refused with
+   * `invalid_argument` naming the limit (a binary one before it is decoded).
+   * Default {@link SCHEDULER_DEFAULTS}`.maxCallsPerRequest`.
+   * @example { maxCallsPerRequest: 5000 }
+   */
+  maxCallsPerRequest?: number;
   /**
    * What happens to unfinished children of a call that finishes (or
    * tail-calls) before collecting their results: `cancel` (nothing can read

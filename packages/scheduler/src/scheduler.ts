@@ -13,6 +13,7 @@ import {
   generateSigningKeyPair,
   MAX_WAIT_TIMEOUT_MS,
   parseSigningKey,
+  privateKeyToBase64,
   privateKeyToPem,
   proto,
   publicKeyToBase64,
@@ -36,6 +37,10 @@ import { isPgUrl, PgStore } from './store/pg/pg-store.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import { type CallState, isFinished, type ListFilter, type NewCall, type Store } from './store/store.js';
 import { validateCall } from './run/validate.js';
+import { checkApiKeys, newApiKey } from './api/api-keys.js';
+import { tooManyCalls } from './api/call-count.js';
+import { FailureThrottle } from './api/failure-throttle.js';
+import { urlPassword } from './redact.js';
 
 /**
  * The answer of {@link Scheduler.wait}.
@@ -109,6 +114,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   readonly #ownsStore: boolean;
   readonly #defaultExpirationMs: number;
   readonly #maxExpirationMs: number;
+  readonly #maxCallsPerRequest: number;
   readonly #waiters = new Map<string, Set<() => void>>();
   #recheckTimer: NodeJS.Timeout | null = null;
   readonly #unsubscribe: (() => void) | undefined;
@@ -129,6 +135,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     instanceId: string;
     defaultExpirationMs: number;
     maxExpirationMs: number;
+    maxCallsPerRequest: number;
   }) {
     super();
     this.url = init.url;
@@ -146,6 +153,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.instanceId = init.instanceId;
     this.#defaultExpirationMs = init.defaultExpirationMs;
     this.#maxExpirationMs = init.maxExpirationMs;
+    this.#maxCallsPerRequest = init.maxCallsPerRequest;
     this.#unsubscribe = this.store.subscribe?.((change) => {
       if (change.kind === 'due') this.#loop.wake();
       else this.#notifyWaiters(change.id);
@@ -161,10 +169,17 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   static async start(options: SchedulerOptions = {}): Promise<Scheduler> {
     const d = SCHEDULER_DEFAULTS;
     const log = new Logger(options.logLevel ?? d.logLevel, options.logger);
+    for (const key of options.apiKeys ?? []) log.redactor.add(key);
+    if (typeof options.signingKey === 'string') log.redactor.add(options.signingKey);
+    if (options.db) log.redactor.add(urlPassword(options.db));
     const requestTimeoutMs = positive('requestTimeoutMs', options.requestTimeoutMs ?? d.requestTimeoutMs);
     const defaultExpirationMs = positive('defaultExpirationMs', options.defaultExpirationMs ?? d.defaultExpirationMs);
     const maxExpirationMs = positive('maxExpirationMs', options.maxExpirationMs ?? d.maxExpirationMs);
     const leaseMs = positive('leaseMs', options.leaseMs ?? d.leaseMs);
+    const maxCallsPerRequest = options.maxCallsPerRequest ?? d.maxCallsPerRequest;
+    if (!(Number.isInteger(maxCallsPerRequest) && maxCallsPerRequest >= 1)) {
+      throw new RangeError(`maxCallsPerRequest must be an integer ≥ 1, got ${maxCallsPerRequest}`);
+    }
     if (options.maxAttempts !== undefined && !(Number.isInteger(options.maxAttempts) && options.maxAttempts >= 1)) {
       throw new RangeError(`maxAttempts must be an integer ≥ 1, got ${options.maxAttempts}`);
     }
@@ -191,11 +206,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         privateKey = typeof options.signingKey === 'string' ? parseSigningKey(options.signingKey) : options.signingKey;
       }
       const publicKey = createPublicKey(privateKey);
-      const apiKeys =
-        options.apiKeys && options.apiKeys.length > 0
-          ? options.apiKeys
-          : [await store.initMeta('api_key', `dsk_${randomBytes(24).toString('base64url')}`)];
-      if (apiKeys.some((k) => k.trim() === '')) throw new RangeError('apiKeys must not contain an empty key');
+      const apiKeys = options.apiKeys && options.apiKeys.length > 0 ? options.apiKeys : [await store.initMeta('api_key', newApiKey())];
+      checkApiKeys(apiKeys);
+      for (const key of apiKeys) log.redactor.add(key);
+      log.redactor.add(privateKeyToBase64(privateKey)).add(privateKeyToBase64(privateKey, 'seed+public'));
 
       const client = new EndpointClient({ timeoutMs: requestTimeoutMs });
       const loop = new RunLoop({
@@ -221,9 +235,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       });
       let scheduler: Scheduler | null = null;
       const dashboardSecret = options.dashboard === false ? null : await store.initMeta(DASHBOARD_SECRET_META, newDashboardSecret());
+      const throttle = new FailureThrottle();
       const server = createApiServer({
         apiKeys,
         maxBodyBytes: options.maxBodyBytes ?? d.maxBodyBytes,
+        maxCallsPerRequest,
+        throttle,
         log,
         handlers: {
           dispatch: async (req) => ({ dispatchIds: await scheduler!.dispatch(req.calls ?? []) }),
@@ -268,9 +285,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         instanceId,
         defaultExpirationMs,
         maxExpirationMs,
+        maxCallsPerRequest,
       });
       emit = scheduler;
-      if (dashboardSecret !== null) scheduler.#dashboard = new Dashboard(scheduler, { secret: dashboardSecret });
+      if (dashboardSecret !== null) scheduler.#dashboard = new Dashboard(scheduler, { secret: dashboardSecret, throttle });
       loop.start();
       log.info(`scheduler ${instanceId} listening on ${scheduler.url}`);
       return scheduler;
@@ -323,13 +341,15 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * Accepts calls (all or none) once durably stored; answers their dispatch
    * IDs in order. A call whose `idempotencyKey` was seen before answers the
    * original ID and creates nothing. Throws a {@link SchedulerError}
-   * (`invalid_argument`) naming the first invalid call.
+   * (`invalid_argument`) naming the first invalid call, or the limit when
+   * there are more than `maxCallsPerRequest` calls.
    * @example
    * const [id] = await scheduler.dispatch([{ function: 'greet', endpoint: 'http://127.0.0.1:8000', input: encodeArgs(['Ada']) }]);
    */
   async dispatch(calls: proto.ICall[]): Promise<string[]> {
     this.#checkOpen();
     if (calls.length === 0) throw new SchedulerError('invalid_argument', 'the request has no calls: send at least one call');
+    if (calls.length > this.#maxCallsPerRequest) throw new SchedulerError('invalid_argument', tooManyCalls(calls.length, this.#maxCallsPerRequest));
     calls.forEach((c, i) => {
       const problem = validateCall(c, i, { endpointRequired: true });
       if (problem) throw new SchedulerError('invalid_argument', problem);
@@ -592,7 +612,11 @@ async function openStore(options: SchedulerOptions, log: Logger): Promise<Store>
     store.onTrouble((message) => log.warn(message));
     return store;
   }
-  return SqliteStore.open({ path: options.db ?? SCHEDULER_DEFAULTS.db, synchronous: options.synchronous ?? SCHEDULER_DEFAULTS.synchronous });
+  return SqliteStore.open({
+    path: options.db ?? SCHEDULER_DEFAULTS.db,
+    synchronous: options.synchronous ?? SCHEDULER_DEFAULTS.synchronous,
+    onWarning: (message) => log.warn(message),
+  });
 }
 
 function positive(name: string, value: number): number {

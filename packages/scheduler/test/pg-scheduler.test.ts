@@ -40,6 +40,16 @@ const start = (instances = 3, leaseMs = 3000) =>
   });
 
 describe.skipIf(!url)('schedulers sharing a PostgreSQL schema', () => {
+  it('a dashboard logout on one instance is refused by the others', async () => {
+    cluster = await start(2);
+    const [a, b] = cluster.schedulers as [Scheduler, Scheduler];
+    const cookie = ((await fetch(a.dashboardLoginUrl(), { redirect: 'manual' })).headers.get('set-cookie') ?? '').split(';')[0]!;
+    const runs = (s: Scheduler) => fetch(`${s.url}/dashboard/api/runs`, { headers: { cookie } }).then((r) => r.status);
+    expect([await runs(a), await runs(b)]).toEqual([200, 200]); // the session secret is shared
+    expect((await fetch(`${a.url}/dashboard/logout`, { method: 'POST', headers: { cookie }, redirect: 'manual' })).status).toBe(303);
+    expect([await runs(a), await runs(b)]).toEqual([401, 401]);
+  });
+
   it('share the work; Wait, Get and List on any instance see calls run by the others', async () => {
     endpoint = await startEndpoint(async (req) => {
       await new Promise((r) => setTimeout(r, 5));

@@ -45,18 +45,18 @@ describe('API: Dispatch', () => {
   });
 
   it('refuses a missing or wrong API key with 401 unauthenticated', async () => {
-    scheduler = await startTestScheduler({ apiKeys: ['right-key', 'other-key'] });
+    scheduler = await startTestScheduler({ apiKeys: ['right-key-0123456789', 'other-key-0123456789'] });
     const call = [{ function: 'f', endpoint: 'http://127.0.0.1:1' }];
     const missing = await fetch(`${scheduler.url}${DISPATCH}`, { method: 'POST', body: proto.DispatchRequest.encode({ calls: call }) });
     expect(missing.status).toBe(401);
     expect(await missing.json()).toMatchObject({ code: 'unauthenticated' });
-    const wrong = await dispatchBinary(call, { authorization: 'Bearer wrong-key' });
+    const wrong = await dispatchBinary(call, { authorization: 'Bearer wrong-key-0123456789' });
     expect(wrong.status).toBe(401);
     expect(await wrong.json()).toEqual({
       code: 'unauthenticated',
       message: expect.stringMatching(/invalid API key/),
     });
-    const second = await dispatchBinary(call, { authorization: 'Bearer other-key' });
+    const second = await dispatchBinary(call, { authorization: 'Bearer other-key-0123456789' });
     expect(second.status).toBe(200);
   });
 

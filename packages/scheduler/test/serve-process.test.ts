@@ -49,16 +49,16 @@ describe('dispatch serve --ready-json', () => {
   it('prints one JSON line when ready, takes its flags over the environment, and stops cleanly on SIGTERM', async () => {
     const db = join(dir, 'serve.db');
     const { ready, child, exited } = await serve(
-      ['--db', db, '--api-key', 'a', '--api-key', 'b', '--log-level', 'debug', '--synchronous', 'full', '--concurrency-max', '5', '--lease-ms', '2000', '--claim-batch', '64', '--request-timeout-ms', '1000'],
-      { DISPATCH_API_KEY: 'ignored' },
+      ['--db', db, '--api-key', 'key-a-0123456789', '--api-key', 'key-b-0123456789', '--log-level', 'debug', '--synchronous', 'full', '--concurrency-max', '5', '--lease-ms', '2000', '--claim-batch', '64', '--request-timeout-ms', '1000'],
+      { DISPATCH_API_KEY: 'ignored-0123456789' },
     );
     expect(Object.keys(ready).sort()).toEqual(['apiKey', 'pid', 'url', 'verificationKey']);
-    expect(ready).toMatchObject({ apiKey: 'a', pid: child.pid });
+    expect(ready).toMatchObject({ apiKey: 'key-a-0123456789', pid: child.pid });
     expect(ready.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(ready.verificationKey).toMatch(/^[A-Za-z0-9+/]{43}=$/);
-    const client = new DispatchClient({ apiUrl: ready.url, apiKey: 'b' });
+    const client = new DispatchClient({ apiUrl: ready.url, apiKey: 'key-b-0123456789' });
     expect(await refused(client)).toBeNull();
-    expect(await refused(new DispatchClient({ apiUrl: ready.url, apiKey: 'ignored' }))).toBe('unauthenticated');
+    expect(await refused(new DispatchClient({ apiUrl: ready.url, apiKey: 'ignored-0123456789' }))).toBe('unauthenticated');
     const [id] = await client.dispatch([{ function: 'f', endpoint: 'http://127.0.0.1:1' }]);
     const call = await client.get(id!);
     expect(call.raw.concurrency).toMatchObject({ max: 5 });
@@ -69,9 +69,9 @@ describe('dispatch serve --ready-json', () => {
   });
 
   it('accepts DISPATCH_API_KEY when no --api-key is given', async () => {
-    const { ready, child, exited } = await serve(['--db', ':memory:', '--log-level', 'silent'], { DISPATCH_API_KEY: 'from-env' });
-    expect(ready.apiKey).toBe('from-env');
-    expect(await refused(new DispatchClient({ apiUrl: ready.url, apiKey: 'from-env' }))).toBeNull();
+    const { ready, child, exited } = await serve(['--db', ':memory:', '--log-level', 'silent'], { DISPATCH_API_KEY: 'from-env-0123456789' });
+    expect(ready.apiKey).toBe('from-env-0123456789');
+    expect(await refused(new DispatchClient({ apiUrl: ready.url, apiKey: 'from-env-0123456789' }))).toBeNull();
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
   });

@@ -26,6 +26,16 @@ export function requireBuilt(): void {
   }
 }
 
+/**
+ * Overrides that remove the test runner's DISPATCH_* variables from a child's
+ * environment (for `start`/`dispatchCli`, which add `process.env`).
+ */
+export const CLEAN_ENV: NodeJS.ProcessEnv = Object.fromEntries(
+  Object.keys(process.env)
+    .filter((k) => k.startsWith('DISPATCH_'))
+    .map((k) => [k, undefined]),
+);
+
 /** A fresh temporary directory; removed by the returned function. */
 export function tempDir(prefix: string): { dir: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), `dispatch-${prefix}-`));

@@ -45,4 +45,20 @@ describe('configuration', () => {
     expect(new ResolvedConfig({ env: {}, verificationKey: publicKey }).verificationKey?.equals(publicKey)).toBe(true);
     expect(new ResolvedConfig({ env: { DISPATCH_VERIFICATION_KEY: publicKeyToBase64(publicKey) }, verificationKey: null }).verificationKey).toBeUndefined();
   });
+
+  it('opts out of verification only when asked: verificationKey false or DISPATCH_VERIFICATION_KEY=none', () => {
+    const { publicKey } = generateSigningKeyPair();
+    const key = publicKeyToBase64(publicKey);
+    const optedOut = [
+      new ResolvedConfig({ env: {}, verificationKey: false }),
+      new ResolvedConfig({ env: { DISPATCH_VERIFICATION_KEY: key }, verificationKey: false }),
+      new ResolvedConfig({ env: { DISPATCH_VERIFICATION_KEY: 'none' } }),
+      new ResolvedConfig({ env: { DISPATCH_VERIFICATION_KEY: ' NONE ' } }),
+    ];
+    for (const c of optedOut) expect([c.verificationKey, c.acceptUnsigned]).toEqual([undefined, true]);
+    const noKey = [new ResolvedConfig({ env: {} }), new ResolvedConfig({ env: { DISPATCH_VERIFICATION_KEY: key }, verificationKey: null })];
+    for (const c of noKey) expect([c.verificationKey, c.acceptUnsigned]).toEqual([undefined, false]);
+    const keyed = new ResolvedConfig({ env: { DISPATCH_VERIFICATION_KEY: 'none' }, verificationKey: key });
+    expect([keyed.verificationKey !== undefined, keyed.acceptUnsigned]).toEqual([true, false]);
+  });
 });

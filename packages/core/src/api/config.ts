@@ -18,6 +18,13 @@ export const DEFAULT_API_URL = 'http://127.0.0.1:4450';
  * @example parseAddress(DEFAULT_ENDPOINT_ADDR) // { host: '127.0.0.1', port: 8000 }
  */
 export const DEFAULT_ENDPOINT_ADDR = '127.0.0.1:8000';
+/**
+ * The value of `DISPATCH_VERIFICATION_KEY` that opts out of verification:
+ * unsigned requests are accepted from any address (the option's form is
+ * `verificationKey: false`).
+ * @example DISPATCH_VERIFICATION_KEY=none node app.js
+ */
+export const VERIFICATION_OPT_OUT = 'none';
 
 /**
  * Options of a {@link Dispatch} instance. Each one overrides its environment
@@ -44,11 +51,18 @@ export interface DispatchOptions {
   endpointAddr?: string;
   /**
    * Ed25519 public key that requests must be signed with (PEM, or base64 of
-   * the raw 32 bytes), or `null` to disable verification even if the
-   * environment sets one. Env: `DISPATCH_VERIFICATION_KEY`. Unset: requests
-   * are accepted unverified and one warning is logged.
+   * the raw 32 bytes). Env: `DISPATCH_VERIFICATION_KEY`.
+   *
+   * Without a key (unset, or `null`: ignore the environment's), an endpoint
+   * listening on loopback accepts unsigned requests and logs one warning;
+   * one listening beyond loopback (`0.0.0.0`, a public address) refuses
+   * every request with 401, since anyone could run its functions. `false`
+   * (env: `DISPATCH_VERIFICATION_KEY=none`) opts out: unsigned requests are
+   * accepted from any address (behind a proxy that authenticates, say).
+   * @example { verificationKey: process.env.SCHEDULER_PUBLIC_KEY }
+   * @example { verificationKey: false } // accept unsigned requests from anywhere, on purpose
    */
-  verificationKey?: string | KeyObject | null;
+  verificationKey?: string | KeyObject | null | false;
   /** Largest request body the endpoint accepts, in bytes. Default 16,000,000 (PROTOCOL.md 8.2). */
   maxBodyBytes?: number;
   /** Environment to read instead of `process.env` (tests). */
@@ -101,6 +115,8 @@ export class ResolvedConfig {
   readonly endpointAddr: string;
   readonly maxBodyBytes: number;
   readonly verificationKey: KeyObject | undefined;
+  /** True when the app opted out of verification (`verificationKey: false`, `DISPATCH_VERIFICATION_KEY=none`): unsigned requests are accepted from any address. */
+  readonly acceptUnsigned: boolean;
   readonly #apiKey: string | undefined;
   readonly #endpointUrl: string | undefined;
 
@@ -121,8 +137,11 @@ export class ResolvedConfig {
     if (!Number.isInteger(this.maxBodyBytes) || this.maxBodyBytes <= 0) {
       throw new ConfigurationError(`maxBodyBytes must be a positive integer, got ${options.maxBodyBytes}`);
     }
-    const key = options.verificationKey === null ? undefined : (options.verificationKey ?? nonEmpty(env.DISPATCH_VERIFICATION_KEY));
-    if (key === undefined) this.verificationKey = undefined;
+    const fromEnv = nonEmpty(env.DISPATCH_VERIFICATION_KEY);
+    const optOut = options.verificationKey === false || (options.verificationKey === undefined && fromEnv?.toLowerCase() === VERIFICATION_OPT_OUT);
+    this.acceptUnsigned = optOut;
+    const key = options.verificationKey === null || optOut ? undefined : (options.verificationKey ?? fromEnv);
+    if (key === undefined || key === false) this.verificationKey = undefined;
     else if (typeof key === 'string') {
       try {
         this.verificationKey = parseVerificationKey(key);

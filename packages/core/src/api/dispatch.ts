@@ -13,7 +13,10 @@ import { Engine } from '../engine/engine.js';
 import { currentExecution, type EngineFunction, type RunContext } from '../engine/execution.js';
 import { InvalidArgumentError } from '../status/errors.js';
 import { type EndpointApp, type EndpointRequest, type EndpointResponse, handleEndpointRequest } from '../endpoint/handler.js';
+import { type EndpointRequestHead, precheckEndpointRequest } from '../endpoint/precheck.js';
+import { ReplayCache } from '../signature/replay-cache.js';
 import { FUNCTION_NAME_PATTERN } from '../protocol/constants.js';
+import { excerpt } from '../protocol/excerpt.js';
 import type { IAny, ICall, IRunRequest, IRunResponse } from '../protocol/proto.js';
 import { decodeArgs, encodeArgs } from '../serde/serde.js';
 import type { Status } from '../status/status.js';
@@ -136,6 +139,13 @@ export interface DispatchInstanceOptions extends DispatchOptions {
   now?: () => number;
   /** Largest journal (suspended state) in bytes; a function past it fails with PERMANENT_ERROR. Default 16 MiB. @example 64 * 1024 * 1024 */
   maxJournalBytes?: number;
+  /**
+   * Most request signatures remembered to refuse replays (each until it
+   * expires: 65 s with this project's scheduler); when all are still valid,
+   * new requests are answered 503 until some expire. Default 100,000.
+   * @example { replayCacheEntries: 500_000 }
+   */
+  replayCacheEntries?: number;
 }
 
 /**
@@ -183,6 +193,7 @@ export class Dispatch {
     });
     // Read at each request: the configuration may be replaced after construction (@dispatch/testing does).
     const dispatch = this;
+    const replayCache = new ReplayCache(options.replayCacheEntries === undefined ? {} : { maxEntries: options.replayCacheEntries });
     this.#endpoint = {
       get maxBodyBytes() {
         return dispatch.config.maxBodyBytes;
@@ -190,6 +201,10 @@ export class Dispatch {
       get verificationKey() {
         return dispatch.config.verificationKey;
       },
+      get acceptUnsigned() {
+        return dispatch.config.acceptUnsigned;
+      },
+      replayCache,
       get logger() {
         return dispatch.logger;
       },
@@ -253,12 +268,12 @@ export class Dispatch {
         try {
           args = decodeArgs(input);
         } catch (err) {
-          throw new InvalidArgumentError(`cannot decode the input of ${name}: ${(err as Error).message}`, { cause: err });
+          throw new InvalidArgumentError(`cannot decode the input of ${name}: ${excerpt((err as Error).message)}`, { cause: err });
         }
         if (!schema) return args;
         const result = listSchema ? schema.safeParse(args) : schema.safeParse(args[0]);
         if (!result.success) {
-          throw new InvalidArgumentError(`invalid input for ${name}: ${result.error.message}`, { cause: result.error });
+          throw new InvalidArgumentError(`invalid input for ${name}: ${excerpt(result.error.message)}`, { cause: result.error });
         }
         if (listSchema) return result.data as unknown[];
         if (args.length > 1) throw new InvalidArgumentError(`${name} takes one argument, got ${args.length}`);
@@ -445,6 +460,23 @@ export class Dispatch {
   };
 
   /**
+   * What the endpoint decides before reading a request's body (route,
+   * method, declared size, content type, signature headers, replay, and
+   * without a key whether `localAddress` is beyond loopback): the answer to
+   * send at once, or `null` to read the body and call {@link handler}.
+   * Adapters call it first so that a refused request costs no body read.
+   * @example
+   * ```ts
+   * const early = dispatch.precheck({ method: req.method, url: req.url, headers: req.headers, localAddress: listeningAddress(req) });
+   * if (early) return sendResponse(res, early);
+   * ```
+   */
+  readonly precheck = (head: EndpointRequestHead): EndpointResponse | null => {
+    this.#warnUnverified();
+    return precheckEndpointRequest(this.#endpoint, head);
+  };
+
+  /**
    * Runs one decoded `RunRequest` and resolves to its `RunResponse`: the
    * protocol objects themselves, with no bytes, no HTTP and no signature.
    * This is the entry of an in-process transport (a scheduler running in the
@@ -489,11 +521,13 @@ export class Dispatch {
   #warnUnverified(): void {
     if (this.#warned) return;
     this.#warned = true;
-    if (!this.config.verificationKey && !this.config.endpointUrlOrUndefined?.startsWith('bridge://')) {
-      this.logger.warn(
-        '[dispatch] DISPATCH_VERIFICATION_KEY is not set: requests to this endpoint are accepted without signature verification',
-      );
-    }
+    if (this.config.verificationKey || this.config.endpointUrlOrUndefined?.startsWith('bridge://')) return;
+    this.logger.warn(
+      this.config.acceptUnsigned
+        ? '[dispatch] signature verification is turned off (verificationKey: false or DISPATCH_VERIFICATION_KEY=none): requests to this endpoint are accepted unsigned, from any address'
+        : '[dispatch] DISPATCH_VERIFICATION_KEY is not set: requests to this endpoint are accepted without signature verification on loopback, ' +
+            "and refused (401) if it listens beyond loopback; set it to the scheduler's public key (`dispatch run` does)",
+    );
   }
 
   /**

@@ -5,28 +5,21 @@
  * @module
  */
 import type { KeyObject } from 'node:crypto';
-import { encodingOf, RUN_PATH } from '../protocol/constants.js';
+import { encodingOf } from '../protocol/constants.js';
 import { fromJson, toJson } from '../protocol/connect-json.js';
+import { excerpt, quoteExcerpt } from '../protocol/excerpt.js';
 import * as proto from '../protocol/proto.js';
 import type { IRunRequest, IRunResponse } from '../protocol/proto.js';
-import { verifyRequest } from '../signature/signature.js';
+import type { ReplayCache } from '../signature/replay-cache.js';
+import { verifySignature } from '../signature/signature.js';
+import { connectError, type EndpointResponse } from './connect-error.js';
+import { type EndpointRequestHead, precheckEndpointRequest, REPLAYED, replayCacheOf } from './precheck.js';
 
-/** A request as an adapter hands it over. */
-export interface EndpointRequest {
-  /** HTTP method. */
-  method: string;
-  /** The path and query as received, mount prefix included (Express: `req.originalUrl`). */
-  url: string;
-  /** Header names in lowercase, as node:http gives them. */
-  headers: Record<string, string | string[] | undefined>;
+export { connectError, type EndpointResponse };
+
+/** A request as an adapter hands it over: its head and the body. */
+export interface EndpointRequest extends EndpointRequestHead {
   /** The exact raw body bytes (signatures cover them). */
-  body: Uint8Array;
-}
-
-/** The answer for the adapter to send. */
-export interface EndpointResponse {
-  status: number;
-  headers: Record<string, string>;
   body: Uint8Array;
 }
 
@@ -39,7 +32,7 @@ export interface EndpointResponse {
  * ```ts
  * const app: EndpointApp = {
  *   maxBodyBytes: 16 * 1024 * 1024,
- *   verificationKey: undefined, // accept unsigned requests
+ *   verificationKey: undefined, // unsigned requests: accepted on loopback, refused beyond
  *   logger: console,
  *   hasFunction: (name) => name === 'greet',
  *   runRequest: (request) => engine.run(request),
@@ -50,8 +43,19 @@ export interface EndpointResponse {
 export interface EndpointApp {
   /** Largest request body accepted, in bytes (413 above). */
   readonly maxBodyBytes: number;
-  /** The public key request signatures are verified with; `undefined` accepts unsigned requests. */
+  /**
+   * The public key request signatures are verified with. `undefined`:
+   * unsigned requests are accepted on loopback and refused (401) when the
+   * endpoint listens beyond it, unless {@link acceptUnsigned}.
+   */
   readonly verificationKey: KeyObject | undefined;
+  /** Without a key, accept unsigned requests from any address (an explicit opt-out: `verificationKey: false`). */
+  readonly acceptUnsigned?: boolean;
+  /**
+   * The signatures already accepted, refused a second time until they
+   * expire. Default: one shared by the process.
+   */
+  readonly replayCache?: ReplayCache;
   /** Where internal errors are logged. */
   readonly logger: Pick<Console, 'error'>;
   /** `true` if a function of this name exists (404 otherwise). */
@@ -62,30 +66,18 @@ export interface EndpointApp {
 
 const encoder = new TextEncoder();
 
-/**
- * A Connect error response: `{"code","message"}` as JSON.
- * @example
- * ```ts
- * return connectError(404, 'not_found', `no route ${JSON.stringify(path)}`);
- * ```
- */
-export function connectError(status: number, code: string, message: string, extra: Record<string, string> = {}): EndpointResponse {
-  return {
-    status,
-    headers: { 'content-type': 'application/json', ...extra },
-    body: encoder.encode(JSON.stringify({ code, message })),
-  };
-}
-
 function header(headers: EndpointRequest['headers'], name: string): string | undefined {
   const v = headers[name];
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
 /**
- * Handles one request to the endpoint: route, method, body limit, content
- * type, signature, decoding, then `app.runRequest`, and the response encoded
- * like the request. Never throws.
+ * Handles one request to the endpoint: what {@link precheckEndpointRequest}
+ * checks before the body (route, method, declared size, content type,
+ * signature headers or loopback), then the body's size, the signature over
+ * the exact bytes (once verified, it is remembered and a second use is
+ * refused), decoding, `app.runRequest`, and the response encoded like the
+ * request. Never throws.
  *
  * @example
  * ```ts
@@ -103,39 +95,36 @@ export async function handleEndpointRequest(app: EndpointApp, request: EndpointR
 }
 
 async function handle(app: EndpointApp, request: EndpointRequest): Promise<EndpointResponse> {
-  const queryAt = request.url.indexOf('?');
-  const path = queryAt < 0 ? request.url : request.url.slice(0, queryAt);
-  if (!path.endsWith(RUN_PATH)) {
-    return connectError(404, 'not_found', `no route ${JSON.stringify(path)}: the Dispatch endpoint serves POST ${RUN_PATH}`);
-  }
-  if (request.method.toUpperCase() !== 'POST') {
-    return connectError(405, 'unimplemented', `method ${request.method} is not allowed: use POST`, { allow: 'POST' });
-  }
+  const early = precheckEndpointRequest(app, request);
+  if (early) return early;
   const limit = app.maxBodyBytes;
   if (request.body.length > limit) {
     return connectError(413, 'resource_exhausted', `request body of ${request.body.length} bytes is over the limit of ${limit} bytes`);
   }
-  const contentType = header(request.headers, 'content-type');
-  const encoding = encodingOf(contentType);
-  if (!encoding) {
-    return connectError(
-      415,
-      'invalid_argument',
-      `unsupported content type ${JSON.stringify(contentType)}: send application/proto (binary protobuf) or application/json (Connect JSON)`,
-    );
-  }
-
+  const encoding = encodingOf(header(request.headers, 'content-type')) ?? 'proto';
   const key = app.verificationKey;
   if (key) {
-    const result = verifyRequest({
+    const queryAt = request.url.indexOf('?');
+    const result = verifySignature({
       method: request.method,
-      path,
+      path: queryAt < 0 ? request.url : request.url.slice(0, queryAt),
       authority: header(request.headers, 'host') ?? '',
       headers: request.headers,
       body: request.body,
       publicKey: key,
     });
     if (!result.ok) return connectError(result.code === 'unauthenticated' ? 401 : 403, result.code, result.message);
+    // Recorded only once verified: a forged or damaged signature takes no place.
+    const verdict = replayCacheOf(app).remember(result.signature.bytes, result.signature.validUntilMs);
+    if (verdict === 'replayed') return connectError(403, 'permission_denied', REPLAYED);
+    if (verdict === 'full') {
+      return connectError(
+        503,
+        'unavailable',
+        `the endpoint remembers ${replayCacheOf(app).maxEntries} signatures still valid (its replay cache is full) and cannot check this one: retry later, or give the app a larger cache (new Dispatch({ replayCacheEntries }))`,
+        { 'retry-after': '1' },
+      );
+    }
   }
 
   let runRequest: IRunRequest;
@@ -145,12 +134,12 @@ async function handle(app: EndpointApp, request: EndpointRequest): Promise<Endpo
         ? proto.RunRequest.decode(request.body)
         : fromJson(proto.RunRequest, JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(request.body)));
   } catch (err) {
-    return connectError(400, 'invalid_argument', `cannot decode the RunRequest (${encoding === 'proto' ? 'binary protobuf' : 'JSON'}): ${(err as Error).message}`);
+    return connectError(400, 'invalid_argument', `cannot decode the RunRequest (${encoding === 'proto' ? 'binary protobuf' : 'JSON'}): ${excerpt((err as Error).message)}`);
   }
   const name = runRequest.function ?? '';
   if (name === '') return connectError(400, 'invalid_argument', 'function is required');
   if (!app.hasFunction(name)) {
-    return connectError(404, 'not_found', `function ${JSON.stringify(name)} does not exist on this endpoint`);
+    return connectError(404, 'not_found', `function ${quoteExcerpt(name, 200)} does not exist on this endpoint`);
   }
 
   const response = await app.runRequest(runRequest);

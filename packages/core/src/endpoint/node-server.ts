@@ -7,44 +7,33 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { parseAddress } from '../api/config.js';
 import type { Dispatch } from '../api/dispatch.js';
-import { connectError, type EndpointResponse } from './handler.js';
+import { BodyBudgetTimeoutError } from './body-budget.js';
+import { answerBeforeBody, connectError, type EndpointResponse } from './connect-error.js';
+import { BodyTooLargeError, listeningAddress, readBody } from './read-body.js';
 
-/** Thrown by {@link readBody} when the body is over the limit. */
-export class BodyTooLargeError extends Error {
-  override name = 'BodyTooLargeError';
-  constructor(readonly limit: number) {
-    super(`request body is over the limit of ${limit} bytes`);
-  }
+/**
+ * The answer to a failed {@link readBody}: 413 for a body over the limit,
+ * 503 for a wait past the body budget; `undefined` when the client went away
+ * (nothing to answer).
+ * @example
+ * readBody(req, limit).catch((err) => { const r = bodyErrorResponse(err); r ? sendResponse(res, r) : res.destroy(); });
+ */
+export function bodyErrorResponse(err: unknown): EndpointResponse | undefined {
+  if (err instanceof BodyTooLargeError) return connectError(413, 'resource_exhausted', err.message, { connection: 'close' });
+  if (err instanceof BodyBudgetTimeoutError) return connectError(503, 'unavailable', err.message, { 'retry-after': '1' });
+  return undefined;
 }
 
 /**
- * Reads a request body, refusing it as soon as it passes `limit` bytes.
- * @example `const body = await readBody(req, 16_000_000);`
+ * Sends an answer decided before the body was read ({@link Dispatch.precheck}),
+ * closing the connection when a large body is on its way (see
+ * {@link answerBeforeBody}): it is not read.
+ * @example
+ * const early = dispatch.precheck(head);
+ * if (early) return refuseUnread(req, res, early);
  */
-export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > limit) {
-      req.resume();
-      reject(new BodyTooLargeError(limit));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        chunks.length = 0;
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new BodyTooLargeError(limit));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)));
-    req.on('error', reject);
-  });
+export function refuseUnread(req: IncomingMessage, res: ServerResponse, response: EndpointResponse): void {
+  sendResponse(res, answerBeforeBody(req.headers, response));
 }
 
 /**
@@ -68,18 +57,15 @@ export function sendResponse(res: ServerResponse, response: EndpointResponse): v
  */
 export function nodeListener(dispatch: Dispatch): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    const limit = dispatch.config.maxBodyBytes;
-    readBody(req, limit).then(
-      async (body) => {
-        const response = await dispatch.handler({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body });
-        sendResponse(res, response);
-      },
+    const head = { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, localAddress: listeningAddress(req) };
+    const early = dispatch.precheck(head);
+    if (early) return refuseUnread(req, res, early);
+    readBody(req, dispatch.config.maxBodyBytes).then(
+      async (body) => sendResponse(res, await dispatch.handler({ ...head, body })),
       (err: unknown) => {
-        if (err instanceof BodyTooLargeError) {
-          sendResponse(res, connectError(413, 'resource_exhausted', err.message, { connection: 'close' }));
-        } else {
-          res.destroy();
-        }
+        const answer = bodyErrorResponse(err);
+        if (answer) sendResponse(res, answer);
+        else res.destroy();
       },
     );
   };

@@ -27,6 +27,7 @@
 import protobuf from 'protobufjs';
 import Long from 'long';
 import { toBigInt, toLong, typeNameOf, type MessageType } from './proto.js';
+import { excerpt, quoteExcerpt } from './excerpt.js';
 
 /**
  * A value that does not follow the proto3 JSON mapping (on input) or a
@@ -46,8 +47,9 @@ export class JsonFormatError extends Error {
   readonly path: string;
 
   constructor(path: string, problem: string, options?: ErrorOptions) {
-    super(path === '' ? problem : `${path}: ${problem}`, options);
-    this.path = path;
+    // Capped: a message may quote a bad value, and it is echoed in responses and stored as a call's error.
+    super(excerpt(path === '' ? problem : `${path}: ${problem}`), options);
+    this.path = excerpt(path);
   }
 }
 
@@ -116,8 +118,8 @@ function nameOf(type: protobuf.ReflectionObject): string {
 }
 
 function join(path: string, key: string): string {
-  if (/^[A-Za-z_$][\w$]*$/.test(key)) return path === '' ? key : `${path}.${key}`;
-  return `${path}[${JSON.stringify(key)}]`;
+  if (key.length <= 200 && /^[A-Za-z_$][\w$]*$/.test(key)) return path === '' ? key : `${path}.${key}`;
+  return `${path}[${quoteExcerpt(key, 200)}]`;
 }
 
 function describe(v: unknown): string {
@@ -583,16 +585,16 @@ function messageFromJson(type: protobuf.Type, json: unknown, path: string, ctx: 
   for (const key of Object.keys(json)) {
     const p = join(path, key);
     const field = index.get(key);
-    if (field === undefined) throw new JsonFormatError(p, `unknown field (${name} has no field "${key}")`);
+    if (field === undefined) throw new JsonFormatError(p, `unknown field (${name} has no field ${quoteExcerpt(key, 200)})`);
     const before = seen.get(field);
-    if (before !== undefined) throw new JsonFormatError(p, `field given twice ("${before}" and "${key}")`);
+    if (before !== undefined) throw new JsonFormatError(p, `field given twice ("${before}" and ${quoteExcerpt(key, 200)})`);
     seen.set(field, key);
     const v = json[key];
     if (v === null && (field.repeated || field.map || !isNullable(field))) continue; // null = not set
     if (field.partOf) {
       const other = oneofs.get(field.partOf.name);
       if (other !== undefined) {
-        throw new JsonFormatError(p, `several members of oneof "${field.partOf.name}" are set ("${other}" and "${key}")`);
+        throw new JsonFormatError(p, `several members of oneof "${field.partOf.name}" are set ("${other}" and ${quoteExcerpt(key, 200)})`);
       }
       oneofs.set(field.partOf.name, key);
     }
@@ -817,7 +819,7 @@ function anyFromJson(type: protobuf.Type, json: unknown, path: string, ctx: Ctx)
     return { [urlField.name]: typeUrl, [valueField.name]: decodeBase64(raw, join(path, '@value')) };
   }
   const inner = lookupMessage(ctx.root, typeUrl);
-  if (inner === null) throw new JsonFormatError(path, `unknown type URL ${JSON.stringify(typeUrl)}`);
+  if (inner === null) throw new JsonFormatError(path, `unknown type URL ${quoteExcerpt(typeUrl, 200)}`);
   const innerName = nameOf(inner);
   let message: Obj;
   if (SPECIAL.has(innerName)) {

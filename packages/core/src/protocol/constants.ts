@@ -89,3 +89,21 @@ export function encodingOf(contentType: string | undefined): Encoding | undefine
   if (type === 'application/json') return 'json';
   return undefined;
 }
+
+/**
+ * The most characters of a value (a bad date, a function name, a decode
+ * error) that a message built by the SDK or the scheduler quotes: 1,024.
+ * Longer values are cut, and the message says how long they were, so a bad
+ * 1 MB value gives a message of about 1 KB, not one of several MB stored as
+ * a call's error or echoed in a response.
+ * @example excerpt(text, MAX_EXCERPT_CHARS)
+ */
+export const MAX_EXCERPT_CHARS = 1024;
+
+/**
+ * How long a request signature of this project's scheduler is valid: 60 s
+ * after its `created` (its `expires` parameter). An endpoint remembers the
+ * signatures it has accepted until they expire, and refuses a second use.
+ * @example signRequest({ ...request, created, expires: created + SIGNATURE_VALIDITY_SECONDS })
+ */
+export const SIGNATURE_VALIDITY_SECONDS = 60;

@@ -95,6 +95,7 @@ import {
   setCarriedStatus,
 } from '../status/errors.js';
 import type { IAny, IError, IListValue, IValue } from '../protocol/gen/types.js';
+import { excerpt, quoteExcerpt } from '../protocol/excerpt.js';
 import {
   Any,
   BoolValue,
@@ -232,8 +233,9 @@ export class SerializationError extends TypeError {
   readonly path: string;
 
   constructor(message: string, path = '', options?: { cause?: unknown }) {
-    super(message, options);
-    this.path = path;
+    // Capped: the message may quote the bad value, and it is stored as a call's error.
+    super(excerpt(message), options);
+    this.path = excerpt(path);
   }
 }
 Object.defineProperty(SerializationError.prototype, 'name', {
@@ -387,7 +389,7 @@ function child(up: Path, seg: string): Path {
 }
 
 function keySeg(key: string): string {
-  return IDENTIFIER.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
+  return key.length <= 200 && IDENTIFIER.test(key) ? `.${key}` : `[${quoteExcerpt(key, 200)}]`;
 }
 
 function formatPath(path: Path | undefined): string {
@@ -397,7 +399,7 @@ function formatPath(path: Path | undefined): string {
 }
 
 function mapKeySeg(key: unknown, index: number): string {
-  if (typeof key === 'string') return `.get(${JSON.stringify(key)})`;
+  if (typeof key === 'string') return `.get(${quoteExcerpt(key, 200)})`;
   if (typeof key === 'number' || typeof key === 'boolean') return `.get(${String(key)})`;
   if (typeof key === 'bigint') return `.get(${key}n)`;
   return `.get(<key #${index}>)`;
@@ -832,12 +834,12 @@ class Decoder {
       case 'number': {
         const v = this.#string(fields, 'v', path, tag);
         const n = v === '-0' ? -0 : v === 'NaN' ? Number.NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : undefined;
-        if (n === undefined) throw malformed(path, `the number ${JSON.stringify(v)}`);
+        if (n === undefined) throw malformed(path, `the number ${quoteExcerpt(String(v), 200)}`);
         return n;
       }
       case 'bigint': {
         const v = this.#string(fields, 'v', path, tag);
-        if (!/^-?\d+$/.test(v)) throw malformed(path, `the bigint ${JSON.stringify(v)}`);
+        if (!/^-?\d+$/.test(v)) throw malformed(path, `the bigint ${quoteExcerpt(v, 200)}`);
         return BigInt(v);
       }
       case 'date': {
@@ -845,7 +847,7 @@ class Decoder {
         if (!v || has(v, 'nullValue')) return new Date(Number.NaN);
         const text = this.#string(fields, 'v', path, tag);
         const time = Date.parse(text);
-        if (Number.isNaN(time)) throw malformed(path, `the date ${JSON.stringify(text)}`);
+        if (Number.isNaN(time)) throw malformed(path, `the date ${quoteExcerpt(text, 200)}`);
         return new Date(time);
       }
       case 'bytes':
@@ -853,7 +855,7 @@ class Decoder {
       case 'typed': {
         const kind = this.#string(fields, 'k', path, tag);
         const make = hasOwn(TYPED_ARRAYS, kind) ? TYPED_ARRAYS[kind] : undefined;
-        if (!make) throw malformed(path, `a typed array of kind ${JSON.stringify(kind)}`);
+        if (!make) throw malformed(path, `a typed array of kind ${quoteExcerpt(String(kind), 200)}`);
         const bytes = this.#base64(this.#string(fields, 'v', path, tag), path);
         try {
           return make(bytes.buffer as ArrayBuffer);

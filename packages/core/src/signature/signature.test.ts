@@ -2,6 +2,7 @@ import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:cryp
 import { describe, expect, it } from 'vitest';
 import {
   CLOCK_SKEW_SECONDS,
+  checkSignatureHeaders,
   MAX_SIGNATURE_AGE_SECONDS,
   SignatureError,
   contentDigest,
@@ -16,6 +17,7 @@ import {
   signSignatureBase,
   signatureBase,
   verifyRequest,
+  verifySignature,
   verifySignatureBase,
   type VerifyRequestInput,
   type VerifyResult,
@@ -545,5 +547,42 @@ describe('keys', () => {
     expect(() => publicKeyToBase64(ec.publicKey)).toThrow(/Ed25519/);
     expect(() => privateKeyToPem(ec.privateKey)).toThrow(/Ed25519/);
     expect(() => privateKeyToPem(pub)).toThrow(/Ed25519 private key/);
+  });
+});
+
+describe('nonce, and the checks that need no body', () => {
+  it('signs a nonce after expires; two signatures of the same bytes in the same second then differ', () => {
+    const a = signRequest({ method: 'POST', url: URL_, contentType: 'application/proto', body: BODY, privateKey: keys.privateKey, created: NOW, expires: NOW + 60, nonce: 'n1' });
+    expect(a['signature-input']).toBe(
+      `dispatch=("@method" "@path" "@authority" "content-type" "content-digest");created=${NOW};keyid="default";alg="ed25519";expires=${NOW + 60};nonce="n1"`,
+    );
+    const b = signRequest({ method: 'POST', url: URL_, contentType: 'application/proto', body: BODY, privateKey: keys.privateKey, created: NOW, expires: NOW + 60, nonce: 'n2' });
+    expect(b.signature).not.toBe(a.signature);
+    const same = signRequest({ method: 'POST', url: URL_, contentType: 'application/proto', body: BODY, privateKey: keys.privateKey, created: NOW });
+    expect(signRequest({ method: 'POST', url: URL_, contentType: 'application/proto', body: BODY, privateKey: keys.privateKey, created: NOW }).signature).toBe(same.signature); // Ed25519 is deterministic
+    expect(verifyRequest(signed({ nonce: 'abc-123', expires: NOW + 60 }))).toEqual({ ok: true });
+    expect(() => signRequest({ method: 'POST', url: URL_, contentType: 'x', body: BODY, privateKey: keys.privateKey, nonce: 'a"b' })).toThrow(/nonce must be/);
+  });
+
+  it('checkSignatureHeaders: form, keyid and validity from the headers alone, with the bytes and the last valid moment', () => {
+    const input = signed({ expires: NOW + 60 });
+    const r = checkSignatureHeaders({ headers: input.headers, now: NOW * 1000 });
+    expect(r.ok).toBe(true);
+    if (r.ok) {
+      expect(r.signature.bytes).toHaveLength(64);
+      expect(r.signature.created).toBe(NOW);
+      expect(r.signature.validUntilMs).toBe((NOW + 60 + CLOCK_SKEW_SECONDS) * 1000); // sooner than created + 5 minutes
+    }
+    const noExpires = checkSignatureHeaders({ headers: signed().headers, now: NOW * 1000 });
+    expect(noExpires.ok && noExpires.signature.validUntilMs).toBe((NOW + MAX_SIGNATURE_AGE_SECONDS) * 1000);
+    expectFail(checkSignatureHeaders({ headers: {}, now: NOW * 1000 }) as VerifyResult, 'unauthenticated', /not signed/);
+    expectFail(checkSignatureHeaders({ headers: input.headers, now: (NOW + 66) * 1000 }) as VerifyResult, 'permission_denied', /expired/);
+    expectFail(checkSignatureHeaders({ headers: input.headers, now: (NOW - 60) * 1000 }) as VerifyResult, 'permission_denied', /from the future/);
+    // A forged signature passes this check: only verifyRequest, with the body and the key, can tell.
+    const other = signed({ privateKey: generateSigningKeyPair().privateKey });
+    expect(checkSignatureHeaders({ headers: other.headers, now: NOW * 1000 }).ok).toBe(true);
+    expect(verifySignature(other).ok).toBe(false);
+    const verified = verifySignature(input);
+    expect(verified.ok && verified.signature.bytes).toEqual(r.ok && r.signature.bytes);
   });
 });

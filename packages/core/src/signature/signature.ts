@@ -518,6 +518,13 @@ export interface SignRequestOptions {
   created?: number;
   /** Optional `expires` parameter (Unix seconds), appended after `alg`. */
   expires?: number;
+  /**
+   * Optional `nonce` parameter, appended last: a random string that makes
+   * two signatures of the same request different (an endpoint refuses a
+   * signature it has already seen, so a scheduler that sends the same
+   * bytes again within a second, a retry, needs one).
+   */
+  nonce?: string;
   /** Digest algorithm for Content-Digest; `sha-512` by default. */
   digestAlgorithm?: 'sha-512' | 'sha-256';
 }
@@ -526,8 +533,8 @@ export interface SignRequestOptions {
  * Signs a request as Dispatch does and returns the headers to add:
  * `content-digest`, `signature-input` (label `dispatch`, components
  * `"@method" "@path" "@authority" "content-type" "content-digest"`, parameters
- * `created`, `keyid="default"`, `alg="ed25519"` in that order) and
- * `signature`.
+ * `created`, `keyid="default"`, `alg="ed25519"` in that order, then
+ * `expires` and `nonce` when given) and `signature`.
  * @example
  * const headers = signRequest({ method: 'POST', url, contentType: 'application/proto', body, privateKey });
  * await fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/proto', ...headers } });
@@ -544,10 +551,14 @@ export function signRequest(options: SignRequestOptions): Record<'content-digest
   if (options.expires !== undefined && !Number.isSafeInteger(options.expires)) {
     throw new TypeError(`signRequest: expires must be an integer (Unix seconds), got ${options.expires}`);
   }
+  if (options.nonce !== undefined && !/^[\x20-\x21\x23-\x5b\x5d-\x7e]+$/.test(options.nonce)) {
+    throw new TypeError('signRequest: nonce must be a non-empty string of printable ASCII without " or \\');
+  }
   const digest = contentDigest(options.body, options.digestAlgorithm);
   const params =
     `(${REQUIRED_COMPONENTS.map((c) => `"${c}"`).join(' ')});created=${created};keyid="${SIGNATURE_KEY_ID}";alg="ed25519"` +
-    (options.expires === undefined ? '' : `;expires=${options.expires}`);
+    (options.expires === undefined ? '' : `;expires=${options.expires}`) +
+    (options.nonce === undefined ? '' : `;nonce="${options.nonce}"`);
   const base = buildBase(REQUIRED_COMPONENTS, params, {
     method: options.method,
     path: url.pathname,
@@ -624,17 +635,119 @@ function deny(code: SignatureErrorCode, message: string): never {
  * if (!result.ok) console.warn(`refused: ${result.message}`);
  */
 export function verifyRequest(input: VerifyRequestInput): VerifyResult {
+  const result = verifySignature(input);
+  return result.ok ? { ok: true } : result;
+}
+
+/**
+ * The signature headers of a request, checked for everything that does not
+ * need the body: see {@link checkSignatureHeaders}.
+ * @example
+ * const r = checkSignatureHeaders({ headers: req.headers });
+ * if (r.ok) replayCache.has(r.signature.bytes);
+ */
+export interface SignatureHeaders {
+  /** The signature's label (`dispatch` for this project's scheduler). */
+  readonly label: string;
+  /** The raw 64 signature bytes (their length is checked with the signature). */
+  readonly bytes: Uint8Array;
+  /** `created`, Unix seconds. */
+  readonly created: number;
+  /** `expires`, Unix seconds, if sent. */
+  readonly expires: number | undefined;
+  /**
+   * The last moment (ms since the epoch) this signature can be accepted:
+   * `created` + 5 minutes, or `expires` + the clock skew if sooner. A replay
+   * cache keeps the signature until then.
+   */
+  readonly validUntilMs: number;
+  /** The covered components, in order. */
+  readonly components: readonly string[];
+  /** The signature parameters exactly as sent (the signature base's last line). */
+  readonly params: string;
+  /** The sha-512/sha-256 entries of `Content-Digest`. */
+  readonly digests: ReadonlyArray<readonly [keyof typeof DIGESTS, Uint8Array]>;
+}
+
+/**
+ * The verdict of {@link checkSignatureHeaders}.
+ * @example
+ * const r: SignatureHeadersResult = checkSignatureHeaders({ headers });
+ */
+export type SignatureHeadersResult = { ok: true; signature: SignatureHeaders } | { ok: false; code: SignatureErrorCode; message: string };
+
+/**
+ * Checks a request's signature headers before its body is read (PROTOCOL.md
+ * 3.3): presence and form of `Signature-Input`, `Signature` and
+ * `Content-Digest`, exactly one signature, the required components,
+ * `keyid`, `alg`, and that `now` is within the signature's validity
+ * (`created` at most 5 minutes old and at most 5 s in the future, `expires`
+ * not past, 5 s of skew). What it cannot check — that the signature
+ * verifies and the digest matches the body — is {@link verifyRequest}'s.
+ * Never throws; same codes and messages as {@link verifyRequest}.
+ * @example
+ * const r = checkSignatureHeaders({ headers: req.headers });
+ * if (!r.ok) return reply(r.code === 'unauthenticated' ? 401 : 403, r.message); // before reading the body
+ */
+export function checkSignatureHeaders(input: { headers: Record<string, string | string[] | undefined>; now?: number }): SignatureHeadersResult {
   try {
-    verifyOrThrow(input);
-    return { ok: true };
+    const signature = parseSignatureHeaders(input.headers);
+    checkValidity(signature, input.now ?? Date.now());
+    return { ok: true, signature };
+  } catch (err) {
+    if (err instanceof SignatureError) return { ok: false, code: err.code, message: err.message };
+    return { ok: false, code: 'unauthenticated', message: 'could not read the request signature: its headers are malformed' };
+  }
+}
+
+/**
+ * {@link verifyRequest}, answering the verified signature's headers (its
+ * bytes and validity, for a replay cache). Never throws.
+ * @example
+ * const r = verifySignature(input);
+ * if (r.ok && cache.remember(r.signature.bytes, r.signature.validUntilMs) !== 'fresh') refuse();
+ */
+export function verifySignature(input: VerifyRequestInput): SignatureHeadersResult {
+  try {
+    return { ok: true, signature: verifyOrThrow(input) };
   } catch (err) {
     if (err instanceof SignatureError) return { ok: false, code: err.code, message: err.message };
     return { ok: false, code: 'unauthenticated', message: 'could not verify the request signature: the request or its signature is malformed' };
   }
 }
 
-function verifyOrThrow(input: VerifyRequestInput): void {
-  const headers = input.headers;
+function verifyOrThrow(input: VerifyRequestInput): SignatureHeaders {
+  const parsed = parseSignatureHeaders(input.headers);
+  const base = buildBase(parsed.components, parsed.params, {
+    method: input.method,
+    path: input.path,
+    authority: input.authority,
+    query: input.query,
+    headers: input.headers,
+  });
+  const signature = parsed.bytes;
+  if (signature.length !== 64) {
+    deny('permission_denied', `signature does not verify: an Ed25519 signature has 64 bytes, this one has ${signature.length}`);
+  }
+  if (!verifySignatureBase(base, signature, input.publicKey)) {
+    deny(
+      'permission_denied',
+      'signature does not verify: the request was not signed with the configured verification key, ' +
+        'or its method, path, host or covered headers changed after signing',
+    );
+  }
+  checkValidity(parsed, input.now ?? Date.now());
+  for (const [alg, want] of parsed.digests) {
+    const got = createHash(DIGESTS[alg]).update(input.body).digest();
+    if (want.length !== got.length || !timingSafeEqual(got, want)) {
+      deny('permission_denied', `the body does not match its Content-Digest (${alg})`);
+    }
+  }
+  return parsed;
+}
+
+/** Everything about the signature headers that needs neither the body nor the key. */
+function parseSignatureHeaders(headers: Record<string, string | string[] | undefined>): SignatureHeaders {
   const inputText = headerValue(headers, 'signature-input');
   const signatureText = headerValue(headers, 'signature');
   if (inputText === undefined && signatureText === undefined) {
@@ -694,25 +807,21 @@ function verifyOrThrow(input: VerifyRequestInput): void {
   }
   if (expected.length === 0) deny('unauthenticated', 'the Content-Digest header has no sha-512 or sha-256 digest');
 
-  const base = buildBase(names, member.raw, {
-    method: input.method,
-    path: input.path,
-    authority: input.authority,
-    query: input.query,
-    headers,
-  });
-  if (signature.length !== 64) {
-    deny('permission_denied', `signature does not verify: an Ed25519 signature has 64 bytes, this one has ${signature.length}`);
-  }
-  if (!verifySignatureBase(base, signature, input.publicKey)) {
-    deny(
-      'permission_denied',
-      'signature does not verify: the request was not signed with the configured verification key, ' +
-        'or its method, path, host or covered headers changed after signing',
-    );
-  }
+  const validUntil = Math.min(created + MAX_SIGNATURE_AGE_SECONDS, expires === undefined ? Infinity : expires + CLOCK_SKEW_SECONDS);
+  return {
+    label,
+    bytes: signature,
+    created,
+    expires,
+    validUntilMs: validUntil * 1000,
+    components: names,
+    params: member.raw,
+    digests: expected,
+  };
+}
 
-  const nowMs = input.now ?? Date.now();
+/** Refuses a signature `nowMs` is not within the validity of (403). */
+function checkValidity({ created, expires }: SignatureHeaders, nowMs: number): void {
   const now = Math.floor(nowMs / 1000);
   const createdMs = created * 1000;
   if (createdMs > nowMs + CLOCK_SKEW_SECONDS * 1000) {
@@ -723,13 +832,6 @@ function verifyOrThrow(input: VerifyRequestInput): void {
   }
   if (expires !== undefined && nowMs > (expires + CLOCK_SKEW_SECONDS) * 1000) {
     deny('permission_denied', `signature has expired (expires ${expires}, now ${now})`);
-  }
-
-  for (const [alg, want] of expected) {
-    const got = createHash(DIGESTS[alg]).update(input.body).digest();
-    if (want.length !== got.length || !timingSafeEqual(got, want)) {
-      deny('permission_denied', `the body does not match its Content-Digest (${alg})`);
-    }
   }
 }
 

@@ -6,9 +6,11 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
-import { DISPATCH_PATH, type Encoding, encodingOf, fromJsonBytes, JsonFormatError, proto, SCHEDULER_SERVICE_PATH, toJsonBytes } from '@dispatch/core/protocol';
+import { DISPATCH_PATH, type Encoding, encodingOf, excerpt, fromJsonBytes, JsonFormatError, proto, SCHEDULER_SERVICE_PATH, toJsonBytes } from '@dispatch/core/protocol';
 import type { Logger } from '../logger.js';
 import { SchedulerError } from '../errors.js';
+import { countCalls, tooManyCalls } from './call-count.js';
+import type { FailureThrottle } from './failure-throttle.js';
 
 /**
  * The RPCs the server routes to.
@@ -28,11 +30,15 @@ export interface ApiHandlers {
 /**
  * Options of {@link createApiServer}.
  * @example
- * const server = createApiServer({ apiKeys: ['secret'], maxBodyBytes: 16_000_000, handlers, log });
+ * const server = createApiServer({ apiKeys: [key], maxBodyBytes: 16_000_000, maxCallsPerRequest: 1000, throttle: new FailureThrottle(), handlers, log });
  */
 export interface ApiServerOptions {
   apiKeys: string[];
   maxBodyBytes: number;
+  /** Most calls in one DispatchRequest; a binary request over it is refused before it is decoded. */
+  maxCallsPerRequest: number;
+  /** Failed bearer keys per client address (shared with the dashboard): past its limit, 429. */
+  throttle: FailureThrottle;
   handlers: ApiHandlers;
   log: Logger;
   /**
@@ -113,7 +119,22 @@ export function createApiServer(options: ApiServerOptions): http.Server {
       sendError(res, new SchedulerError('unimplemented', `${url.pathname} takes POST, not ${req.method}`, 405));
       return;
     }
+    const client = req.socket.remoteAddress ?? '';
+    if (!options.throttle.mayTry(client)) {
+      req.resume();
+      const wait = options.throttle.retryAfterSeconds(client);
+      res.setHeader('retry-after', String(wait));
+      sendError(
+        res,
+        new SchedulerError(
+          'resource_exhausted',
+          `too many requests with a wrong API key from ${client} (${options.throttle.maxFailures} a minute): wait ${wait} s, and check the key (DISPATCH_API_KEY)`,
+        ),
+      );
+      return;
+    }
     if (!authorized(req.headers.authorization)) {
+      options.throttle.failed(client);
       req.resume();
       sendError(
         res,
@@ -188,12 +209,16 @@ export function createApiServer(options: ApiServerOptions): http.Server {
   });
 
   async function handle(route: Route, body: Buffer, encoding: Encoding, signal: AbortSignal): Promise<Uint8Array> {
+    if (route.request === proto.DispatchRequest && encoding === 'proto') {
+      const calls = countCalls(body) ?? 0; // counted before 600,000 calls are built
+      if (calls > options.maxCallsPerRequest) throw new SchedulerError('invalid_argument', tooManyCalls(calls, options.maxCallsPerRequest));
+    }
     let request: object;
     try {
       request = encoding === 'json' ? fromJsonBytes(route.request, body) : route.request.decode(body);
     } catch (err) {
       const why = err instanceof JsonFormatError ? err.message : (err as Error).message;
-      throw new SchedulerError('invalid_argument', `cannot decode the ${route.request.fullName}: ${why}`);
+      throw new SchedulerError('invalid_argument', `cannot decode the ${route.request.fullName}: ${excerpt(why)}`);
     }
     const response = await route.call(options.handlers, request, signal);
     return encoding === 'json' ? toJsonBytes(route.response, response) : route.response.encode(response);

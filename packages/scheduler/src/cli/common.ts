@@ -5,12 +5,13 @@
  * that several commands share.
  * @module
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_API_URL, DispatchApiError, DispatchClient } from '@dispatch/core/protocol';
 import type { Command } from 'commander';
 import type { LogLevel } from '../logger.js';
+import { PRIVATE_FILE_MODE } from '../private-files.js';
 
 /** Name of the file a running `dispatch run`/`serve` writes beside its database (API URL and key). */
 export const CLI_STATE_FILE = 'api.json';
@@ -72,15 +73,20 @@ export interface CliState {
 
 /**
  * Writes the state file beside the database so that `dispatch ls/get/...`
- * run in the same directory find the scheduler without flags. Returns a
- * function that removes it (only if it is still ours).
+ * run in the same directory find the scheduler without flags. It holds the
+ * API key: it is written 0600 (a new file renamed over the old one, so an
+ * older, wider file is not reused). Returns a function that removes it (only
+ * if it is still ours).
  */
 export function writeStateFile(dbPath: string, state: CliState): () => void {
   if (dbPath === ':memory:') return () => {};
   const file = join(dirname(dbPath), CLI_STATE_FILE);
+  const fresh = `${file}.${process.pid}.tmp`;
   try {
-    writeFileSync(file, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+    writeFileSync(fresh, `${JSON.stringify(state, null, 2)}\n`, { mode: PRIVATE_FILE_MODE, flag: 'wx' });
+    renameSync(fresh, file);
   } catch {
+    rmSync(fresh, { force: true });
     return () => {};
   }
   return () => {
@@ -105,10 +111,77 @@ export function readStateFile(cwd: string): (CliState & { file: string }) | null
   }
 }
 
+// Keys. A flag's value shows in `ps` to every user of the machine, so keys
+// come from the environment (DISPATCH_API_KEY, DISPATCH_SIGNING_KEY) or a file
+// (--api-key-file, --signing-key-file): --api-key still works but warns, and
+// --signing-key is refused.
+
+/**
+ * The keys in a file, one per line (blank lines and `#` comments ignored).
+ * A missing, unreadable or empty file is a CliError naming the flag; a file
+ * other users may read gets a warning on stderr.
+ * @example
+ * const [key] = readKeyFile(flags.apiKeyFile, '--api-key-file', io);
+ */
+export function readKeyFile(path: string, flag: string, io: CliIO): string[] {
+  const file = resolve(io.cwd, path);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CliError(`cannot read ${flag} ${file}: ${code === 'ENOENT' ? 'no such file' : (code ?? (err as Error).message)}`, 2);
+  }
+  const mode = statSync(file).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    io.stderr.write(`dispatch: warning: ${flag} ${file} can be read by other users (mode 0${mode.toString(8)}): chmod 600 ${file}\n`);
+  }
+  const keys = text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+  if (keys.length === 0) throw new CliError(`${flag} ${file} holds no key (one key per line; # starts a comment)`, 2);
+  return keys;
+}
+
+/**
+ * A PEM block or a single-line key from a file, whole (a signing key's PEM
+ * spans several lines).
+ * @example
+ * const pem = readKeyText(flags.signingKeyFile, '--signing-key-file', io);
+ */
+export function readKeyText(path: string, flag: string, io: CliIO): string {
+  const lines = readKeyFile(path, flag, io);
+  return lines.some((l) => l.startsWith('-----BEGIN')) ? lines.join('\n') : (lines[0] as string);
+}
+
+/**
+ * Warns that a key was given on the command line, where `ps` shows it.
+ * @example
+ * if (flags.apiKey) warnKeyFlag(io, '--api-key', 'DISPATCH_API_KEY or --api-key-file');
+ */
+export function warnKeyFlag(io: CliIO, flag: string, instead: string): void {
+  io.stderr.write(`dispatch: warning: ${flag} shows the key to every user of this machine (ps); use ${instead} instead\n`);
+}
+
+/**
+ * The refusal of `--signing-key` (the private key must not be on a command line).
+ * @example
+ * if (flags.signingKey !== undefined) throw signingKeyFlagRefused();
+ */
+export function signingKeyFlagRefused(): CliError {
+  return new CliError(
+    '--signing-key is refused: a private key on the command line can be read by every user of this machine (ps); ' +
+      'put it in DISPATCH_SIGNING_KEY, or in a file (chmod 600) given with --signing-key-file',
+    2,
+  );
+}
+
 /** Flags of the commands that talk to a running scheduler. */
 export interface ApiFlags {
   apiUrl?: string;
   apiKey?: string;
+  apiKeyFile?: string;
 }
 
 /**
@@ -120,7 +193,8 @@ export interface ApiFlags {
 export function withApiFlags(cmd: Command): Command {
   return cmd
     .option('--api-url <url>', `API URL of the scheduler (default: DISPATCH_API_URL, .dispatch/${CLI_STATE_FILE}, ${DEFAULT_API_URL})`)
-    .option('--api-key <key>', `API key (default: DISPATCH_API_KEY, or .dispatch/${CLI_STATE_FILE} of a local dispatch run/serve)`);
+    .option('--api-key-file <path>', 'file holding the API key (its first line)')
+    .option('--api-key <key>', `API key; shows in ps, prefer DISPATCH_API_KEY or --api-key-file (default: DISPATCH_API_KEY, or .dispatch/${CLI_STATE_FILE} of a local dispatch run/serve)`);
 }
 
 /**
@@ -133,10 +207,13 @@ export function apiClient(flags: ApiFlags, io: CliIO): DispatchClient {
   const state = readStateFile(io.cwd);
   const env = io.env;
   const apiUrl = flags.apiUrl ?? (nonEmpty(env.DISPATCH_API_URL) || state?.apiUrl || DEFAULT_API_URL);
-  const apiKey = flags.apiKey ?? (nonEmpty(env.DISPATCH_API_KEY) || (state && state.apiUrl === apiUrl ? state.apiKey : undefined));
+  if (flags.apiKey !== undefined) warnKeyFlag(io, '--api-key', 'DISPATCH_API_KEY or --api-key-file');
+  const fromFile = flags.apiKeyFile === undefined ? undefined : readKeyFile(flags.apiKeyFile, '--api-key-file', io)[0];
+  const apiKey =
+    fromFile ?? flags.apiKey ?? (nonEmpty(env.DISPATCH_API_KEY) || (state && state.apiUrl === apiUrl ? state.apiKey : undefined));
   if (!apiKey) {
     throw new CliError(
-      `no API key for the scheduler at ${apiUrl}: set DISPATCH_API_KEY or pass --api-key (\`dispatch serve\` and \`dispatch run\` print the key when they start)`,
+      `no API key for the scheduler at ${apiUrl}: set DISPATCH_API_KEY or pass --api-key-file (or --api-key) (\`dispatch serve\` and \`dispatch run\` print the key when they start)`,
     );
   }
   try {

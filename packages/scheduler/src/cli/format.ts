@@ -4,6 +4,7 @@
  * @module
  */
 import { callStateOf, decodeArgs, decodeValue, OpaqueValue, proto, statusName } from '@dispatch/core/protocol';
+import { redactText } from '../redact.js';
 
 /**
  * Turns a decoded value into something `JSON.stringify` keeps: bigint as a
@@ -75,8 +76,8 @@ const iso = (t: proto.ITimestamp | null | undefined) => proto.timestampToDate(t)
 /** An error as `{ name, message }` (plus its traceback text when asked). */
 export function errorJson(error: proto.IError | null | undefined, withTraceback = false): { name: string; message: string; traceback?: string } | null {
   if (!error) return null;
-  const out: { name: string; message: string; traceback?: string } = { name: error.type || 'Error', message: error.message ?? '' };
-  if (withTraceback && error.traceback?.length) out.traceback = new TextDecoder().decode(error.traceback);
+  const out: { name: string; message: string; traceback?: string } = { name: error.type || 'Error', message: redactText(error.message ?? '') };
+  if (withTraceback && error.traceback?.length) out.traceback = redactText(new TextDecoder().decode(error.traceback));
   return out;
 }
 

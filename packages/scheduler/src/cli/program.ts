@@ -16,6 +16,7 @@ import { addRestartCommand } from './restart.js';
 import { addRunCommand } from './run.js';
 import { addServeCommand } from './serve.js';
 import { addVerificationKeyCommand } from './verification-key.js';
+import { Redactor } from '../redact.js';
 
 function version(): string {
   // The bin runs the CommonJS build, where __dirname is dist/cjs; the package root is two levels up.
@@ -81,6 +82,8 @@ export async function main(argv: string[] = process.argv, io?: Partial<CliIO>): 
   const program = buildProgram(fullIo, (c) => {
     code = c;
   });
+  // Errors may quote a database URL or a key: printed without them.
+  const redactor = new Redactor([fullIo.env.DISPATCH_API_KEY, fullIo.env.DISPATCH_SIGNING_KEY]);
   try {
     await program.parseAsync(argv);
     return code;
@@ -90,10 +93,10 @@ export async function main(argv: string[] = process.argv, io?: Partial<CliIO>): 
       return err.exitCode === 0 ? 0 : 2;
     }
     if (err instanceof CliError) {
-      fullIo.stderr.write(`dispatch: ${err.message}\n`);
+      fullIo.stderr.write(`dispatch: ${redactor.redact(err.message)}\n`);
       return err.exitCode;
     }
-    fullIo.stderr.write(`dispatch: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
+    fullIo.stderr.write(`dispatch: unexpected error: ${redactor.redact((err as Error).stack ?? String(err))}\n`);
     return 1;
   }
 }

@@ -21,6 +21,7 @@ import {
 } from './common.js';
 import { RunOutput, splitLines } from './progress.js';
 import { SCHEDULER_DEFAULTS } from '../options.js';
+import { Redactor } from '../redact.js';
 import { Scheduler } from '../scheduler.js';
 
 /** Flags of `dispatch run`. */
@@ -49,6 +50,17 @@ function displayPath(path: string, cwd: string): string {
 }
 
 /**
+ * The environment without its `DISPATCH_*` variables: `dispatch run` sets
+ * the ones the app needs itself, and the others may be secrets of the shell
+ * (a signing key, another scheduler's API key).
+ * @example
+ * spawn(cmd, args, { env: { ...withoutDispatchVariables(process.env), DISPATCH_API_URL: url } });
+ */
+export function withoutDispatchVariables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !name.toUpperCase().startsWith('DISPATCH_')));
+}
+
+/**
  * Declares `dispatch run` on the program.
  * @example
  * addRunCommand(program, cli);
@@ -70,9 +82,12 @@ export function addRunCommand(program: Command, cli: CliContext): void {
       'after',
       `
 The command gets DISPATCH_API_URL, DISPATCH_API_KEY, DISPATCH_ENDPOINT_URL,
-DISPATCH_ENDPOINT_ADDR and DISPATCH_VERIFICATION_KEY. Its output lines are
-prefixed; SIGINT/SIGTERM are passed to it (a second one kills it); dispatch
-exits with its exit code.
+DISPATCH_ENDPOINT_ADDR and DISPATCH_VERIFICATION_KEY, and the rest of the
+environment except its other DISPATCH_* variables (DISPATCH_SIGNING_KEY and
+the like stay with dispatch). Its output lines are prefixed, with keys and
+passwords shown as ***; SIGINT/SIGTERM are passed to it (a second one kills
+it); dispatch exits with its exit code. The database (.dispatch/ by default)
+is a file of mode 0600 in a 0700 directory: it holds the keys.
 
 Example:
   dispatch run -- node app.js
@@ -172,8 +187,10 @@ export async function runCommand(command: string[], flags: RunFlags, io: CliIO):
     });
     await out.attach(scheduler);
 
+    // The app gets what it needs and nothing more: no DISPATCH_* variable of
+    // the shell (DISPATCH_SIGNING_KEY, another scheduler's key...) reaches it.
     const env: NodeJS.ProcessEnv = {
-      ...io.env,
+      ...withoutDispatchVariables(io.env),
       DISPATCH_API_URL: scheduler.url,
       DISPATCH_API_KEY: scheduler.apiKey,
       DISPATCH_ENDPOINT_URL: endpointUrl,
@@ -202,9 +219,11 @@ export async function runCommand(command: string[], flags: RunFlags, io: CliIO):
         }
       });
     });
+    // The app's lines too are shown without keys and passwords (its own API key, a database URL...).
+    const redactor = new Redactor([scheduler.apiKey, io.env.DISPATCH_SIGNING_KEY]);
     const lines = Promise.all([
-      splitLines(started.stdout!, (line) => out.appLine('stdout', line)),
-      splitLines(started.stderr!, (line) => out.appLine('stderr', line)),
+      splitLines(started.stdout!, (line) => out.appLine('stdout', redactor.redact(line))),
+      splitLines(started.stderr!, (line) => out.appLine('stderr', redactor.redact(line))),
     ]);
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) =>
       started.once('exit', (code, signal) => resolveExit({ code, signal })),

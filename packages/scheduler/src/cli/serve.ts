@@ -6,11 +6,25 @@
  */
 import { relative, resolve } from 'node:path';
 import { redactKey } from '@dispatch/core/protocol';
-import type { Command } from 'commander';
-import { CliError, type CliContext, type CliIO, LOG_LEVELS, parseInteger, parseLogLevel, parsePort, writeStateFile } from './common.js';
+import { type Command, Option } from 'commander';
+import {
+  CliError,
+  type CliContext,
+  type CliIO,
+  LOG_LEVELS,
+  parseInteger,
+  parseLogLevel,
+  parsePort,
+  readKeyFile,
+  readKeyText,
+  signingKeyFlagRefused,
+  warnKeyFlag,
+  writeStateFile,
+} from './common.js';
 import { SCHEDULER_DEFAULTS, type SchedulerOptions } from '../options.js';
 import { Scheduler } from '../scheduler.js';
-import { isPgUrl, redactUrl } from '../store/pg/pg-store.js';
+import { isPgUrl } from '../store/pg/pg-store.js';
+import { redactText } from '../redact.js';
 
 /** Flags of `dispatch serve`. */
 export interface ServeFlags {
@@ -18,6 +32,10 @@ export interface ServeFlags {
   port?: string;
   host?: string;
   apiKey?: string[];
+  apiKeyFile?: string;
+  signingKey?: string;
+  signingKeyFile?: string;
+  maxCallsPerRequest?: string;
   logLevel?: string;
   synchronous?: string;
   maxAttempts?: string;
@@ -57,7 +75,10 @@ export function addServeCommand(program: Command, cli: CliContext): void {
     .option('--db <path|url>', 'SQLite file, :memory:, or postgres://user@host/db[?schema=S&pool_size=N]', d.db)
     .option('--port <n>', 'API port, 0 for a free one', String(d.port))
     .option('--host <host>', 'interface to bind', d.host)
-    .option('--api-key <key>', 'accepted API key, repeatable (default: DISPATCH_API_KEY, else one generated and kept in the database)', collect)
+    .option('--api-key-file <path>', 'file of accepted API keys, one per line (default: DISPATCH_API_KEY, else one generated and kept in the database)')
+    .option('--api-key <key>', 'accepted API key, repeatable; shows in ps: prefer DISPATCH_API_KEY or --api-key-file', collect)
+    .option('--signing-key-file <path>', 'file holding the Ed25519 private key that signs requests (default: DISPATCH_SIGNING_KEY, else one generated and kept in the database)')
+    .addOption(new Option('--signing-key <key>').hideHelp())
     .option('--log-level <level>', `${LOG_LEVELS.join(', ')} (info: one line per attempt)`, d.logLevel)
     .option('--synchronous <mode>', `SQLite durability: NORMAL (survives a process crash) or FULL (also a power loss) (default: ${d.synchronous})`)
     .option('--max-attempts <n>', 'most attempts per call (default: bounded by the expiration only)')
@@ -67,13 +88,19 @@ export function addServeCommand(program: Command, cli: CliContext): void {
     .option('--concurrency-initial <n>', `concurrency limit of an (endpoint, function) never seen before (default ${d.concurrency.initial})`)
     .option('--concurrency-min <n>', `lowest adaptive concurrency limit (default ${d.concurrency.min})`)
     .option('--concurrency-max <n>', `highest adaptive concurrency limit (default ${d.concurrency.max})`)
+    .option('--max-calls-per-request <n>', `most calls in one DispatchRequest (default ${d.maxCallsPerRequest})`)
     .option('--ready-json', 'once listening, print one line of JSON to stdout instead of the banner: {"url","apiKey","verificationKey","pid"}')
     .addHelpText(
       'after',
       `
 The signing key pair and the API key are created on first start and kept in the
-database; DISPATCH_SIGNING_KEY (PEM or base64 Ed25519 private key) and
-DISPATCH_API_KEY override them.
+database (a file of mode 0600 in a 0700 directory). To give your own, use the
+environment or a file, not a flag: a flag shows in ps to every user.
+  DISPATCH_API_KEY or --api-key-file          API keys, 16 characters or more
+  DISPATCH_SIGNING_KEY or --signing-key-file  Ed25519 private key, PEM or base64
+  PGPASSWORD                                  PostgreSQL password (not in --db)
+--api-key works, with a warning; --signing-key is refused. Passwords and keys
+are shown as *** in the banner, errors and logs.
 `,
     )
     .action((flags: ServeFlags) => cli.done(serveCommand(flags, cli.io)));
@@ -86,9 +113,16 @@ function optionsOf(flags: ServeFlags, io: CliIO): SchedulerOptions {
     host: flags.host ?? d.host,
     logLevel: parseLogLevel(flags.logLevel ?? d.logLevel),
   };
-  const keys = flags.apiKey?.length ? flags.apiKey : io.env.DISPATCH_API_KEY?.trim() ? [io.env.DISPATCH_API_KEY.trim()] : [];
+  if (flags.signingKey !== undefined) throw signingKeyFlagRefused();
+  if (flags.apiKey?.length) warnKeyFlag(io, '--api-key', 'DISPATCH_API_KEY or --api-key-file');
+  const keys = [
+    ...(flags.apiKeyFile === undefined ? [] : readKeyFile(flags.apiKeyFile, '--api-key-file', io)),
+    ...(flags.apiKey ?? []),
+  ];
+  if (keys.length === 0 && io.env.DISPATCH_API_KEY?.trim()) keys.push(io.env.DISPATCH_API_KEY.trim());
   if (keys.length) options.apiKeys = keys;
-  if (io.env.DISPATCH_SIGNING_KEY?.trim()) options.signingKey = io.env.DISPATCH_SIGNING_KEY.trim();
+  if (flags.signingKeyFile !== undefined) options.signingKey = readKeyText(flags.signingKeyFile, '--signing-key-file', io);
+  else if (io.env.DISPATCH_SIGNING_KEY?.trim()) options.signingKey = io.env.DISPATCH_SIGNING_KEY.trim();
   if (flags.synchronous) {
     const s = flags.synchronous.toUpperCase();
     if (s !== 'NORMAL' && s !== 'FULL') throw new CliError(`--synchronous must be NORMAL or FULL, got ${JSON.stringify(flags.synchronous)}`, 2);
@@ -98,6 +132,7 @@ function optionsOf(flags: ServeFlags, io: CliIO): SchedulerOptions {
   if (flags.leaseMs !== undefined) options.leaseMs = parseInteger(flags.leaseMs, '--lease-ms');
   if (flags.claimBatch !== undefined) options.claimBatch = parseInteger(flags.claimBatch, '--claim-batch');
   if (flags.requestTimeoutMs !== undefined) options.requestTimeoutMs = parseInteger(flags.requestTimeoutMs, '--request-timeout-ms');
+  if (flags.maxCallsPerRequest !== undefined) options.maxCallsPerRequest = parseInteger(flags.maxCallsPerRequest, '--max-calls-per-request');
   for (const [flag, value, key] of [
     ['--concurrency-initial', flags.concurrencyInitial, 'initial'],
     ['--concurrency-min', flags.concurrencyMin, 'min'],
@@ -123,7 +158,7 @@ export async function serveCommand(flags: ServeFlags, io: CliIO): Promise<number
   if (postgres) {
     // Scheduler.start opens the PostgreSQL store (PgStore) for a postgres:// URL.
     options.db = dbFlag;
-    dbShown = redactUrl(dbFlag);
+    dbShown = redactText(dbFlag);
   } else {
     db = dbFlag === ':memory:' ? dbFlag : resolve(io.cwd, dbFlag);
     options.db = db;
@@ -138,7 +173,14 @@ export async function serveCommand(flags: ServeFlags, io: CliIO): Promise<number
     const message = (err as Error).message;
     if (/already in use/.test(message)) throw new CliError(`${message}; with dispatch serve: --port N`);
     if (/in use by another scheduler/.test(message)) throw new CliError(`${message} (--db)`);
-    if (options.signingKey && /signing key/i.test(message)) throw new CliError(`DISPATCH_SIGNING_KEY is not a usable Ed25519 private key: ${message}`);
+    if (options.signingKey && /signing key/i.test(message)) {
+      const from = flags.signingKeyFile === undefined ? 'DISPATCH_SIGNING_KEY' : `--signing-key-file ${flags.signingKeyFile}`;
+      throw new CliError(`${from} is not a usable Ed25519 private key: ${message}`);
+    }
+    if (/API key/.test(message) && err instanceof RangeError) {
+      const from = flags.apiKeyFile !== undefined ? '--api-key-file' : flags.apiKey?.length ? '--api-key' : 'DISPATCH_API_KEY';
+      throw new CliError(`${message} (from ${from})`, 2);
+    }
     throw new CliError(`cannot start the scheduler on ${dbShown}: ${message}`);
   }
   const removeStateFile = postgres

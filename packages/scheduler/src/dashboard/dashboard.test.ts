@@ -3,7 +3,10 @@
  * links, the protection of actions, the JSON API. (The browser test is in
  * test/dashboard.)
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { encodeArgs } from '@dispatch/core/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +22,7 @@ let scheduler: Scheduler;
 let base: string;
 
 beforeAll(async () => {
-  scheduler = await Scheduler.start({ db: ':memory:', port: 0, logLevel: 'silent', apiKeys: ['key-one', 'key-two'] });
+  scheduler = await Scheduler.start({ db: ':memory:', port: 0, logLevel: 'silent', apiKeys: ['key-one-0123456789', 'key-two-0123456789'] });
   base = `${scheduler.url}/dashboard`;
 });
 afterAll(() => scheduler?.close());
@@ -29,7 +32,7 @@ const get = (path: string, headers: Record<string, string> = {}) => fetch(`${bas
 const post = (path: string, body: string, headers: Record<string, string> = {}) =>
   fetch(`${base}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, redirect: 'manual' });
 
-async function login(key = 'key-two'): Promise<string> {
+async function login(key = 'key-two-0123456789'): Promise<string> {
   const res = await post('/login', new URLSearchParams({ key }).toString());
   expect(res.status).toBe(303);
   const cookie = res.headers.get('set-cookie') ?? '';
@@ -51,7 +54,7 @@ describe('dashboard sign-in', () => {
   });
 
   it('exchanges an API key for an HttpOnly session cookie', async () => {
-    const res = await post('/login', 'key=key-one');
+    const res = await post('/login', 'key=key-one-0123456789');
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toBe('/dashboard/');
     const cookie = res.headers.get('set-cookie') ?? '';
@@ -109,11 +112,11 @@ describe('dashboard sign-in', () => {
           redirect: 'manual',
         });
       for (let i = 0; i < MAX_FAILED_LOGINS_PER_MINUTE; i++) expect((await attempt('nope')).status).toBe(401);
-      expect((await attempt('key-one')).status).toBe(429);
+      expect((await attempt('key-one-0123456789')).status).toBe(429);
       clock += 59_000;
-      expect((await attempt('key-one')).status).toBe(429); // still within the minute
+      expect((await attempt('key-one-0123456789')).status).toBe(429); // still within the minute
       clock += 2_000;
-      expect((await attempt('key-one')).status).toBe(303); // a minute later
+      expect((await attempt('key-one-0123456789')).status).toBe(303); // a minute later
     } finally {
       dashboard.close();
       await new Promise((resolve) => server.close(resolve));
@@ -134,8 +137,8 @@ describe('dashboard sign-in', () => {
     expect(out.status).toBe(303);
     expect(out.headers.get('set-cookie')).toContain('Max-Age=0');
     expect((await get('/api/runs', { cookie: session })).status).toBe(401);
-    expect((await get('/api/runs', { authorization: 'Bearer key-one' })).status).toBe(200);
-    expect((await get('/api/runs', { authorization: 'Bearer key-three' })).status).toBe(401);
+    expect((await get('/api/runs', { authorization: 'Bearer key-one-0123456789' })).status).toBe(200);
+    expect((await get('/api/runs', { authorization: 'Bearer key-three-0123456789' })).status).toBe(401);
   });
 
   it('a one-time link signs in once', async () => {
@@ -150,9 +153,22 @@ describe('dashboard sign-in', () => {
     expect(await second.text()).toContain('expired or was already used');
   });
 
+  it('a one-time link answers HEAD without being used up (link previewers), and GET signs in', async () => {
+    const url = scheduler.dashboardLoginUrl();
+    for (let i = 0; i < 2; i++) {
+      const head = await fetch(url, { method: 'HEAD', redirect: 'manual' });
+      expect(head.status).toBe(200);
+      expect(head.headers.get('set-cookie')).toBeNull();
+    }
+    const get = await fetch(url, { redirect: 'manual' });
+    expect(get.status).toBe(303);
+    expect(get.headers.get('set-cookie')).toContain('HttpOnly');
+    expect((await fetch(url, { method: 'HEAD', redirect: 'manual' })).status).toBe(401);
+  });
+
   it('mints a one-time link for a bearer of an API key only', async () => {
     expect((await post('/api/login-links', '')).status).toBe(401);
-    const res = await post('/api/login-links', '', { authorization: 'Bearer key-two' });
+    const res = await post('/api/login-links', '', { authorization: 'Bearer key-two-0123456789' });
     const { url } = (await res.json()) as { url: string };
     expect((await fetch(url, { redirect: 'manual' })).status).toBe(303);
   });
@@ -220,6 +236,33 @@ describe('dashboard API', () => {
       expect(() => off.dashboardLoginUrl()).toThrow(/disabled/);
     } finally {
       await off.close();
+    }
+  });
+});
+
+describe('dashboard sessions across restarts', () => {
+  it('a logged-out session stays refused by the next scheduler on the same database; others hold', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dispatch-dashboard-'));
+    const db = join(dir, 'dispatch.db');
+    try {
+      const first = await Scheduler.start({ db, port: 0, logLevel: 'silent' });
+      const signIn = async (s: Scheduler) => ((await fetch(s.dashboardLoginUrl(), { redirect: 'manual' })).headers.get('set-cookie') ?? '').split(';')[0]!;
+      const out = await signIn(first);
+      const kept = await signIn(first);
+      const runs = (s: Scheduler, cookie: string) => fetch(`${s.url}/dashboard/api/runs`, { headers: { cookie } }).then((r) => r.status);
+      expect((await fetch(`${first.url}/dashboard/logout`, { method: 'POST', headers: { cookie: out }, redirect: 'manual' })).status).toBe(303);
+      expect(await runs(first, out)).toBe(401);
+      await first.close();
+      const second = await Scheduler.start({ db, port: 0, logLevel: 'silent' });
+      try {
+        expect(await second.store.getMeta('api_key')).toBe(first.apiKey);
+        expect(await runs(second, out)).toBe(401);
+        expect(await runs(second, kept)).toBe(200);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

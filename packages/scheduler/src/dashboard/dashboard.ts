@@ -6,7 +6,8 @@
  *
  * Routes:
  * - `GET /dashboard/` the app (a login form without a session),
- *   `GET|POST /dashboard/login` (`?token=` a one-time link), `POST /dashboard/logout`
+ *   `GET|POST /dashboard/login` (`?token=` a one-time link, used up by a GET
+ *   only), `POST /dashboard/logout` (kept in the store)
  * - `GET /dashboard/assets/app.js|app.css`: the browser side (`browser/`),
  *   bundled when the package is built; nothing is built at run time
  * - `GET /dashboard/api/runs?state=&function=&after=&before=&roots=&cursor=&limit=`
@@ -23,6 +24,7 @@ import { SchedulerError } from '../errors.js';
 import { CALL_STATES, type CallState, type ListFilter, type Store } from '../store/store.js';
 import type { ConcurrencyResponse, RunResponse, RunsResponse } from './api-types.js';
 import { DashboardAuth, readCookie, SESSION_COOKIE, SESSION_TTL_MS } from './auth.js';
+import type { FailureThrottle } from '../api/failure-throttle.js';
 import { ConcurrencyHistory, HISTORY_WINDOW_MS } from './concurrency-history.js';
 import { appPage, loginPage } from './pages.js';
 import { callView, runSummary, runTree } from './views.js';
@@ -59,6 +61,8 @@ export interface DashboardOptions {
   secret: string;
   /** Clock of sessions, login links and the login throttle, in ms since the epoch (default `Date.now`; tests). */
   now?: () => number;
+  /** Failed keys per client address, shared with the API server (default: one of its own). */
+  throttle?: FailureThrottle;
 }
 
 /** A fresh random session secret. */
@@ -154,7 +158,11 @@ export class Dashboard {
     options: DashboardOptions,
   ) {
     this.#host = host;
-    this.auth = new DashboardAuth(host.apiKeys, options.secret, options.now);
+    this.auth = new DashboardAuth(host.apiKeys, options.secret, {
+      revocations: host.store,
+      ...(options.now ? { now: options.now } : {}),
+      ...(options.throttle ? { throttle: options.throttle } : {}),
+    });
     this.#history = new ConcurrencyHistory(() => host.concurrencyAll());
     this.#history.start();
     const listen = <K extends keyof SchedulerEvents>(event: K, fn: (...args: SchedulerEvents[K]) => void) => {
@@ -207,8 +215,25 @@ export class Dashboard {
     return true;
   }
 
-  #session(req: http.IncomingMessage): boolean {
-    return this.auth.checkSession(readCookie(req.headers.cookie, SESSION_COOKIE)) || this.auth.checkBearer(req.headers.authorization);
+  /** A session cookie that holds, or a bearer API key (counted by the throttle when wrong). */
+  async #session(req: http.IncomingMessage): Promise<boolean> {
+    if (await this.auth.checkSession(readCookie(req.headers.cookie, SESSION_COOKIE))) return true;
+    return req.headers.authorization !== undefined && this.#bearer(req);
+  }
+
+  /** True for a right bearer key; a wrong one counts against the client, and past the limit the answer is 429. */
+  #bearer(req: http.IncomingMessage): boolean {
+    const client = req.socket.remoteAddress ?? '';
+    if (!this.auth.mayTryLogin(client)) {
+      req.resume();
+      throw new SchedulerError(
+        'resource_exhausted',
+        `too many requests with a wrong API key from ${client}: wait ${this.auth.throttle.retryAfterSeconds(client)} s`,
+      );
+    }
+    if (this.auth.checkBearer(req.headers.authorization)) return true;
+    this.auth.failedLogin(client);
+    return false;
   }
 
   #cookie(req: http.IncomingMessage, value: string, maxAgeS: number): string {
@@ -244,22 +269,22 @@ export class Dashboard {
     if (path === '/login') return this.#login(req, res, url);
     if (path === '/logout' && method === 'POST') {
       this.#checkSameOrigin(req);
-      this.auth.revoke(readCookie(req.headers.cookie, SESSION_COOKIE));
+      await this.auth.revoke(readCookie(req.headers.cookie, SESSION_COOKIE));
       return redirect(res, `${DASHBOARD_PATH}/login`, { 'set-cookie': this.#cookie(req, '', 0) });
     }
     if (path === '/api/login-links' && method === 'POST') {
-      if (!this.auth.checkBearer(req.headers.authorization)) throw new SchedulerError('unauthenticated', 'send Authorization: Bearer <API key>');
+      if (!this.#bearer(req)) throw new SchedulerError('unauthenticated', 'send Authorization: Bearer <API key>');
       return sendJson(res, 200, { url: this.loginUrl() });
     }
     if (path.startsWith('/api/')) {
-      if (!this.#session(req)) {
+      if (!(await this.#session(req))) {
         req.resume();
         throw new SchedulerError('unauthenticated', 'sign in to the dashboard first');
       }
       return this.#api(req, res, url, path.slice('/api'.length), method);
     }
     if (path === '/' && (method === 'GET' || method === 'HEAD')) {
-      if (!this.#session(req)) return redirect(res, `${DASHBOARD_PATH}/login`);
+      if (!(await this.#session(req))) return redirect(res, `${DASHBOARD_PATH}/login`);
       return send(res, 200, 'text/html; charset=utf-8', appPage());
     }
     req.resume();
@@ -271,7 +296,11 @@ export class Dashboard {
     const page = (status: number, error: string) => send(res, status, 'text/html; charset=utf-8', loginPage(error));
     if (req.method === 'GET' || req.method === 'HEAD') {
       const token = url.searchParams.get('token');
-      if (token === null) return this.#session(req) ? redirect(res, `${DASHBOARD_PATH}/`) : page(200, '');
+      if (token === null) return (await this.#session(req)) ? redirect(res, `${DASHBOARD_PATH}/`) : page(200, '');
+      if (req.method === 'HEAD') {
+        // A link previewer's look: the link stays usable for the GET of the person it was sent to.
+        return this.auth.peekLoginToken(token) ? page(200, '') : page(401, 'This login link has expired or was already used.');
+      }
       if (!this.auth.redeemLoginToken(token)) {
         return page(401, 'This login link has expired or was already used. Sign in with the API key (DISPATCH_API_KEY).');
       }

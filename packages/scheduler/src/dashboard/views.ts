@@ -11,6 +11,7 @@ import { anyTypeUrl, decodeArgs, decodeError, decodeValue, proto, statusName } f
 import type { ConcurrencySnapshot } from '../run/concurrency.js';
 import type { AttemptRecord, CallRecord, CallState, CoroutineState, Store } from '../store/store.js';
 import type { AttemptView, CallView, ErrorView, JournalView, OperationView, RunState, RunSummary, TreeNode, ValueView } from './api-types.js';
+import { redactText } from '../redact.js';
 
 /** Longest JSON text shown for one value; longer text is cut and says so. */
 export const MAX_VALUE_TEXT = 100_000;
@@ -162,8 +163,8 @@ export function valueView(any: proto.IAny | null | undefined, as: 'args' | 'valu
  * errorView({ type: 'TemporaryError', message: 'smtp down' }); // { type: 'TemporaryError', message: 'smtp down' }
  */
 export function errorView(error: proto.IError): ErrorView {
-  const view: ErrorView = { type: error.type || 'Error', message: error.message ?? '' };
-  if (error.traceback && error.traceback.length > 0) view.stack = Buffer.from(error.traceback).toString('utf8');
+  const view: ErrorView = { type: error.type || 'Error', message: redactText(error.message ?? '') };
+  if (error.traceback && error.traceback.length > 0) view.stack = redactText(Buffer.from(error.traceback).toString('utf8'));
   try {
     const decoded = decodeError(error) as Error & { cause?: unknown };
     const fields: Record<string, unknown> = {};
@@ -195,7 +196,7 @@ export function runSummary(rec: CallRecord): RunSummary {
     createdAt: rec.createdAt,
     updatedAt: rec.updatedAt,
     finishedAt: rec.finishedAt,
-    error: rec.error ? `${rec.error.type || 'Error'}: ${rec.error.message ?? ''}` : null,
+    error: rec.error ? redactText(`${rec.error.type || 'Error'}: ${rec.error.message ?? ''}`) : null,
   };
 }
 

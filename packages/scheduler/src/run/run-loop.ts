@@ -6,7 +6,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { RUN_PATH, Status } from '@dispatch/core/protocol';
-import { proto, signRequest, isRetryable, statusFromHttpCode, statusName } from '@dispatch/core/protocol';
+import { excerpt, proto, isRetryable, statusFromHttpCode, statusName } from '@dispatch/core/protocol';
 import { type ResolvedBackoff, backoffDelay } from './backoff.js';
 import type { ConcurrencyController } from './concurrency.js';
 import { newDispatchId } from '../store/dispatch-id.js';
@@ -16,6 +16,7 @@ import type { Logger } from '../logger.js';
 import type { ClaimedCall, CoroutineState, NewCall, Outcome, Store } from '../store/store.js';
 import { elidesState, finishedState, pollConditions } from '../store/policy.js';
 import { validateCall } from './validate.js';
+import { RequestSigner } from './request-signer.js';
 
 type IError = proto.IError;
 type IAny = proto.IAny;
@@ -97,8 +98,10 @@ export class RunLoop {
   #keeping: Promise<void> | null = null;
 
   readonly #o: RunLoopOptions;
+  readonly #signer: RequestSigner;
   constructor(o: RunLoopOptions) {
     this.#o = o;
+    this.#signer = new RequestSigner(o.privateKey);
   }
 
   /** Number of runs in flight. */
@@ -391,7 +394,7 @@ export class RunLoop {
   #send(url: URL, call: ClaimedCall, elide: boolean): Promise<EndpointReply> {
     const body = proto.RunRequest.encode(this.#buildRequest(call, elide));
     const contentType = 'application/proto';
-    const signature = signRequest({ method: 'POST', url, contentType, body, privateKey: this.#o.privateKey });
+    const signature = this.#signer.sign(url, contentType, body);
     return this.#o.client.post(url, body, {
       'content-type': contentType,
       'connect-protocol-version': '1',
@@ -589,7 +592,7 @@ function httpErrorMessage(call: ClaimedCall, reply: Extract<EndpointReply, { kin
   if (reply.contentType.startsWith('application/json')) {
     try {
       const j = JSON.parse(reply.body.toString('utf8')) as { code?: unknown; message?: unknown };
-      detail = [j.code, j.message].filter((x) => typeof x === 'string' && x).join(': ');
+      detail = excerpt([j.code, j.message].filter((x) => typeof x === 'string' && x).join(': '));
     } catch {
       // not JSON after all
     }

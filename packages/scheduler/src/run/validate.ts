@@ -3,7 +3,7 @@
  * `DispatchRequest`, also applied to the calls of a Poll.
  * @module
  */
-import { proto } from '@dispatch/core/protocol';
+import { proto, quoteExcerpt } from '@dispatch/core/protocol';
 
 /**
  * The protocol's function name pattern.
@@ -26,20 +26,20 @@ export function validateCall(call: proto.ICall, index: number, options: { endpoi
   const fn = call.function ?? '';
   if (fn === '') return `${where}.function is required`;
   if (!FUNCTION_NAME_PATTERN.test(fn)) {
-    return `${where}.function ${JSON.stringify(fn)} does not match ${FUNCTION_NAME_PATTERN.source} (letters, digits, _, <, > and . only, not starting with a digit)`;
+    return `${where}.function ${quoteExcerpt(fn, 200)} does not match ${FUNCTION_NAME_PATTERN.source} (letters, digits, _, <, > and . only, not starting with a digit)`;
   }
   const endpoint = call.endpoint ?? '';
   if (endpoint === '') {
     if (options.endpointRequired) return `${where}.endpoint is required (the URL of the app serving ${fn})`;
   } else {
     if (!SCHEMES.some((s) => endpoint.startsWith(s))) {
-      return `${where}.endpoint ${JSON.stringify(endpoint)} must start with http://, https://, bridge:// or arn:aws:lambda`;
+      return `${where}.endpoint ${quoteExcerpt(endpoint, 200)} must start with http://, https://, bridge:// or arn:aws:lambda`;
     }
     if (endpoint.startsWith('http')) {
       try {
         new URL(endpoint);
       } catch {
-        return `${where}.endpoint ${JSON.stringify(endpoint)} is not a valid URL`;
+        return `${where}.endpoint ${quoteExcerpt(endpoint, 200)} is not a valid URL`;
       }
     }
   }

@@ -466,6 +466,15 @@ export interface Store {
   initMeta(key: string, value: string): Promise<string>;
 
   /**
+   * Records that the dashboard session `id` ended (a logout) and must be
+   * refused until `expiresAt` (ms since the epoch), when it would have
+   * expired anyway; drops the records that are past that.
+   */
+  revokeSession(id: string, expiresAt: number): Promise<void>;
+  /** True when session `id` was revoked and its record is not past its `expiresAt` (`now`). */
+  isSessionRevoked(id: string, now: number): Promise<boolean>;
+
+  /**
    * Optional, for stores shared by several instances: records that `owner`
    * is alive and answers how many instances are (itself included), so that
    * each divides the concurrency bounds by that number.

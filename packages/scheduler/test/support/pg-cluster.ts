@@ -170,10 +170,11 @@ export async function startPgCluster(options: PgClusterOptions): Promise<PgClust
       const started = await Promise.all(
         Array.from({ length: count }, async () => {
           const port = await freePort();
-          const args = ['serve', '--db', db, '--port', String(port), '--api-key', apiKey, '--log-level', options.logLevel ?? 'warn'];
+          const args = ['serve', '--db', db, '--port', String(port), '--log-level', options.logLevel ?? 'warn'];
           if (options.leaseMs) args.push('--lease-ms', String(options.leaseMs));
           if (options.claimBatch) args.push('--claim-batch', String(options.claimBatch));
-          return startInstanceProcess(entry, args, `http://127.0.0.1:${port}`, { ...process.env, DISPATCH_SIGNING_KEY: signingKey });
+          // Keys through the environment, as a deployment gives them (a flag shows in ps).
+          return startInstanceProcess(entry, args, `http://127.0.0.1:${port}`, { ...process.env, DISPATCH_API_KEY: apiKey, DISPATCH_SIGNING_KEY: signingKey });
         }),
       );
       for (const s of started) {

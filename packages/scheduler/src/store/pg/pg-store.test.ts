@@ -91,7 +91,7 @@ describe.skipIf(!url)('PgStore', () => {
     await suspendWithJournal(store, call);
     // Back to version 1, the state in the row, as an older scheduler left it.
     await store.pool.query(
-      `DROP TABLE ${schema}.call_state_chunks; ALTER TABLE ${schema}.calls DROP COLUMN state_length;
+      `DROP TABLE ${schema}.revoked_sessions; DROP TABLE ${schema}.call_state_chunks; ALTER TABLE ${schema}.calls DROP COLUMN state_length;
       UPDATE ${schema}.calls SET state_value = '\\x010203'::bytea;
       DROP INDEX ${schema}.calls_parent_corr; CREATE INDEX calls_parent ON ${schema}.calls (parent_id, parent_generation) WHERE parent_id IS NOT NULL; UPDATE ${schema}.schema_version SET version = 1`,
     );

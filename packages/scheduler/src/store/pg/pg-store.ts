@@ -34,6 +34,7 @@ import * as policy from '../policy.js';
 import { dueOnResultSql, elidesStateSql, FINISHED_SQL, WAITING_SQL } from '../policy-sql.js';
 import { PgNotifier } from './notifier.js';
 import { DEFAULT_PG_SCHEMA, migratePg, PG_SCHEMA_PATTERN, quoteIdent } from './schema.js';
+import { redactText } from '../../redact.js';
 
 type IAny = proto.IAny;
 type IError = proto.IError;
@@ -155,9 +156,9 @@ export function isPgUrl(text: string): boolean {
   return /^postgres(ql)?:\/\//i.test(text);
 }
 
-/** The URL with its password replaced by `***` (for messages). */
+/** The URL with its password (`user:***@`, `?password=***`) replaced by `***` (for messages). */
 export function redactUrl(url: string): string {
-  return url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
+  return redactText(url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*:)[^@]*@/i, '$1***@'));
 }
 
 /** A `calls` row as PostgreSQL returns it: the shared columns plus the ones only the store reads. */
@@ -244,7 +245,7 @@ export class PgStore implements Store {
   readonly storeId: string;
   readonly #notifier: PgNotifier | null;
   readonly #listen: boolean;
-  readonly #t: { calls: string; queues: string; attempts: string; meta: string; instances: string; chunks: string };
+  readonly #t: { calls: string; queues: string; attempts: string; meta: string; instances: string; chunks: string; revoked: string };
   readonly #knownQueues = new Set<string>();
   #queueList: Array<[string, string]> = [];
   #queuesLoadedAt = Number.NEGATIVE_INFINITY;
@@ -276,6 +277,7 @@ export class PgStore implements Store {
       meta: `${s}.meta`,
       instances: `${s}.instances`,
       chunks: `${s}.call_state_chunks`,
+      revoked: `${s}.revoked_sessions`,
     };
     this.#notifier = init.notifier(this);
   }
@@ -1156,6 +1158,22 @@ export class PgStore implements Store {
     const stored = await this.getMeta(key);
     if (stored === null) throw new Error(`the setting ${key} vanished while it was being stored`);
     return stored;
+  }
+
+  async revokeSession(id: string, expiresAt: number): Promise<void> {
+    this.#checkOpen();
+    await this.pool.query(`DELETE FROM ${this.#t.revoked} WHERE expires_at < $1`, [Date.now()]);
+    await this.pool.query(
+      `INSERT INTO ${this.#t.revoked} (id, expires_at) VALUES ($1, $2)
+      ON CONFLICT (id) DO UPDATE SET expires_at = GREATEST(${this.#t.revoked}.expires_at, EXCLUDED.expires_at)`,
+      [id, expiresAt],
+    );
+  }
+
+  async isSessionRevoked(id: string, now: number): Promise<boolean> {
+    this.#checkOpen();
+    const { rows } = await this.pool.query(`SELECT 1 FROM ${this.#t.revoked} WHERE id = $1 AND expires_at >= $2`, [id, now]);
+    return rows.length > 0;
   }
 
   async heartbeat(beat: InstanceHeartbeat): Promise<number> {

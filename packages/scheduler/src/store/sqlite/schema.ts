@@ -119,6 +119,14 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   UPDATE calls SET state_length = CASE WHEN state_kind <> 0 THEN length(state_value) ELSE 0 END, state_value = NULL
     WHERE state_value IS NOT NULL;
   `,
+  // 4: dashboard sessions ended before their expiry (logout), kept until
+  // then, so that a session cookie stays refused after a restart.
+  `
+  CREATE TABLE revoked_sessions (
+    id TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 /**

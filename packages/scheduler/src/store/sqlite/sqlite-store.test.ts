@@ -41,7 +41,7 @@ describe('SqliteStore', () => {
     const call = newCall();
     await suspendWithJournal(store, call);
     // Back to version 2, the state in the row, as an older scheduler left it.
-    store.db.exec('DROP TABLE call_state_chunks; ALTER TABLE calls DROP COLUMN state_length; UPDATE schema_version SET version = 2');
+    store.db.exec('DROP TABLE revoked_sessions; DROP TABLE call_state_chunks; ALTER TABLE calls DROP COLUMN state_length; UPDATE schema_version SET version = 2');
     store.db.prepare('UPDATE calls SET state_value = ? WHERE id = ?').run(Buffer.from([1, 2, 3]), call.id);
     await store.close();
 

@@ -8,7 +8,6 @@
  * orphans) is decided in `../policy.ts`, and this file writes it.
  * @module
  */
-import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { proto } from '@dispatch/core/protocol';
 import Database from 'better-sqlite3';
@@ -20,6 +19,7 @@ import { dueOnResultSql, FINISHED_SQL, WAITING_SQL } from '../policy-sql.js';
 import { SCHEDULER_DEFAULTS } from '../../options.js';
 import { GroupCommit } from './group-commit.js';
 import { migrateSqlite } from './schema.js';
+import { preparePrivateDirectory, preparePrivateFile, tightenFile } from '../../private-files.js';
 
 type IAny = proto.IAny;
 type IError = proto.IError;
@@ -62,6 +62,13 @@ export interface SqliteStoreOptions {
    * @example { releaseLeases: true }
    */
   releaseLeases?: boolean;
+  /**
+   * Where to say that the database's directory can be listed by other users
+   * (see `private-files.ts`: the files are 0600 in a 0700 directory; a
+   * directory others may write to is refused). Default: nowhere.
+   * @example { onWarning: (line) => log.warn(line) }
+   */
+  onWarning?: (message: string) => void;
 }
 
 /** A `calls` row as SQLite returns it: the shared columns plus the ones only the store reads. */
@@ -143,6 +150,9 @@ export class SqliteStore implements Store {
       children: p('SELECT id FROM calls WHERE parent_id = ? ORDER BY seq'),
       getMeta: p('SELECT value FROM meta WHERE key = ?'),
       initMeta: p('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)'),
+      revokeSession: p('INSERT INTO revoked_sessions (id, expires_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)'),
+      dropRevoked: p('DELETE FROM revoked_sessions WHERE expires_at < ?'),
+      isRevoked: p('SELECT 1 FROM revoked_sessions WHERE id = ? AND expires_at >= ?'),
       renew: p(`UPDATE calls SET due_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'`),
       chunks: p('SELECT bytes FROM call_state_chunks WHERE call_id = ? AND generation = ? ORDER BY seq'),
       insertChunk: p('INSERT INTO call_state_chunks (call_id, generation, seq, bytes) VALUES (?, ?, ?, ?)'),
@@ -161,7 +171,12 @@ export class SqliteStore implements Store {
     const raw = options.path ?? DEFAULT_SQLITE_PATH;
     const memory = raw === ':memory:';
     const path = memory ? raw : resolve(raw);
-    if (!memory) mkdirSync(dirname(path), { recursive: true });
+    if (!memory) {
+      // The database holds the signing key and the API keys: 0600 in a 0700 directory, before a byte is written.
+      const warning = preparePrivateDirectory(dirname(path));
+      if (warning) options.onWarning?.(warning);
+      preparePrivateFile(path);
+    }
     let db: Database.Database;
     try {
       db = new Database(path);
@@ -177,6 +192,8 @@ export class SqliteStore implements Store {
       migrateSqlite(db);
       // Takes the exclusive lock now (a write), so a second process fails here.
       if (exclusive) db.exec('BEGIN IMMEDIATE; COMMIT');
+      // SQLite gives a new WAL the database's mode; one left by an older version may be wider.
+      if (!memory) for (const suffix of ['-wal', '-shm', '-journal']) tightenFile(`${path}${suffix}`);
       const store = new SqliteStore(db, path);
       for (const q of db.prepare('SELECT endpoint, function FROM queues').all() as Array<{ endpoint: string; function: string }>) {
         store.#queues.set(`${q.endpoint}\u0000${q.function}`, [q.endpoint, q.function]);
@@ -597,6 +614,18 @@ export class SqliteStore implements Store {
       this.#stmt.initMeta!.run(key, value);
       return (this.#stmt.getMeta!.get(key) as { value: string }).value;
     });
+  }
+
+  revokeSession(id: string, expiresAt: number): Promise<void> {
+    return this.#tx.run(() => {
+      this.#stmt.dropRevoked!.run(Date.now());
+      this.#stmt.revokeSession!.run(id, expiresAt);
+    });
+  }
+
+  async isSessionRevoked(id: string, now: number): Promise<boolean> {
+    this.#checkOpen();
+    return this.#stmt.isRevoked!.get(id, now) !== undefined;
   }
 
   #checkOpen(): void {

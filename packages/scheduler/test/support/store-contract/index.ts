@@ -21,6 +21,7 @@ import { heartbeatsContract } from './heartbeats.js';
 import { listingContract } from './listing.js';
 import { pollsAndWakesContract } from './polls-and-wakes.js';
 import { restartCancelContract } from './restart-cancel.js';
+import { sessionsContract } from './sessions.js';
 
 export { claimHot, hotAndCold, newCall, NOW, type StoreContractHooks, type StoreFactory } from './fixtures.js';
 export { expectJournalServed, suspendWithJournal } from './state-upgrade.js';
@@ -41,6 +42,7 @@ export function storeContract(name: string, makeStore: () => Promise<Store>, hoo
     coroutineStateContract(make, hooks);
     restartCancelContract(make, hooks);
     listingContract(make, hooks);
+    sessionsContract(make, hooks);
     if (hooks.sharedByInstances) heartbeatsContract(make, hooks);
   });
 }
