@@ -32,6 +32,7 @@ export { fromJson, fromJsonBytes, JsonFormatError, toJson, toJsonBytes } from '.
 export { connectError, type EndpointApp, type EndpointRequest, type EndpointResponse, handleEndpointRequest } from './endpoint/handler.js';
 export { ConfigurationError, DEFAULT_API_URL, DEFAULT_ENDPOINT_ADDR, parseAddress, ResolvedConfig } from './api/config.js';
 export { type DurationInput, parseDuration } from './api/duration.js';
+export { dispatchInstance, type DispatchOrModule } from './api/instance.js';
 export { DispatchApiError, redactKey } from './client/api-error.js';
 export { DispatchClient, type DispatchClientOptions, type ListCallsOptions, type SchedulerHealth, type WaitOptions } from './client/client.js';
 export type { CallAttempt, CallInfo, CallOutcome, CallPage, FinishedCall, UnfinishedCall } from './client/call-info.js';

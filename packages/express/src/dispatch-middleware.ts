@@ -4,9 +4,9 @@
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Dispatch } from '@dispatch/core';
+import type { DispatchOrModule } from '@dispatch/core';
 import { BodyTooLargeError, readBody, sendResponse } from '@dispatch/core/node';
-import { connectError, RUN_PATH } from '@dispatch/core/protocol';
+import { connectError, dispatchInstance, RUN_PATH } from '@dispatch/core/protocol';
 
 /**
  * Options of {@link dispatchMiddleware}.
@@ -59,6 +59,10 @@ export interface ExpressLikeRequest extends IncomingMessage {
  * object is answered 500 with a message saying how to fix the app. The
  * signed path is `req.originalUrl`, so mount prefixes work.
  *
+ * `dispatch` is a `new Dispatch()`, or the module after `import * as
+ * dispatch from '@dispatch/core'` (its default instance); anything else
+ * throws a `TypeError` here, at mount time.
+ *
  * @example
  * ```ts
  * import express from 'express';
@@ -74,9 +78,10 @@ export interface ExpressLikeRequest extends IncomingMessage {
  * ```
  */
 export function dispatchMiddleware(
-  dispatch: Dispatch,
+  dispatchOrModule: DispatchOrModule,
   options: DispatchMiddlewareOptions = {},
 ): (req: ExpressLikeRequest, res: ServerResponse, next: (err?: unknown) => void) => void {
+  const dispatch = dispatchInstance(dispatchOrModule, 'dispatchMiddleware()');
   return (req, res, next) => {
     const url = req.url ?? '/';
     const queryAt = url.indexOf('?');
