@@ -182,7 +182,7 @@ describe('API: SchedulerService', () => {
     await scheduler.wait(id!, 10_000);
     const res = await post(`${SVC}Get`, proto.GetRequest.encode({ dispatchId: id! }));
     const info = proto.GetResponse.decode(new Uint8Array(await res.arrayBuffer())).call!;
-    expect(info).toMatchObject({ dispatchId: id, function: 'parent', state: 4, status: Status.OK, attempts: 2 });
+    expect(info).toMatchObject({ dispatchId: id, function: 'parent', state: 4, status: Status.OK, attempts: 1, resumes: 1 });
     expect(info.inputJson).toBe('"p"');
     expect(info.outputJson).toBe('"parent done"');
     expect(info.attemptHistory?.map((a) => [a.outcome, a.status, a.resume])).toEqual([

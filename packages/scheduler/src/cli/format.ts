@@ -4,6 +4,7 @@
  * @module
  */
 import { callStateOf, decodeArgs, decodeValue, OpaqueValue, proto, statusName } from '@dispatch/core/protocol';
+import { runLabels } from '../store/policy.js';
 
 /**
  * Turns a decoded value into something `JSON.stringify` keeps: bigint as a
@@ -93,6 +94,7 @@ export function callInfoJson(info: proto.ICallInfo): Record<string, unknown> {
     state: stateName(info.state),
     status: statusName(info.status ?? 0),
     attempts: info.attempts ?? 0,
+    resumes: info.resumes ?? 0,
     parent: info.parentDispatchId || null,
     root: info.rootDispatchId || null,
     children: info.children ?? [],
@@ -161,6 +163,7 @@ export function formatCallInfo(info: proto.ICallInfo): string {
   const status = info.state === 4 || info.state === 5 || info.state === 6 ? ` (${j.status})` : '';
   row('state', `${j.state}${status}`);
   row('attempts', String(j.attempts));
+  row('resumes', String(j.resumes));
   row('endpoint', String(j.endpoint));
   if (j.originalFunction) row('started as', String(j.originalFunction));
   const created = proto.timestampToDate(info.creationTime);
@@ -181,11 +184,12 @@ export function formatCallInfo(info: proto.ICallInfo): string {
   if (c) row('concurrency', `${c.limit} (${c.inFlight} in flight, bounds ${c.min}..${c.max})`);
   const history = (j.attemptHistory as Array<Record<string, unknown>> | undefined) ?? [];
   if (history.length) {
-    lines.push('  attempts:');
-    for (const a of history) {
+    lines.push('  runs:');
+    for (const [i, label] of runLabels(history.map((a) => !!a.resume)).entries()) {
+      const a = history[i]!;
       const e = a.error as { name: string; message: string } | null;
       lines.push(
-        `    #${String(a.number).padEnd(3)} ${String(a.startedAt)}  ${humanMs(Number(a.durationMs)).padStart(8)}  ${String(a.status).padEnd(16)} ${String(a.outcome).padEnd(9)}${a.resume ? ' resume' : ''}${e ? `  ${e.name}: ${e.message}` : ''}`.trimEnd(),
+        `    ${label.padEnd(11)} ${String(a.startedAt)}  ${humanMs(Number(a.durationMs)).padStart(8)}  ${String(a.status).padEnd(16)} ${String(a.outcome).padEnd(9)}${e ? `  ${e.name}: ${e.message}` : ''}`.trimEnd(),
       );
     }
   }

@@ -82,11 +82,12 @@ export async function lsCommand(flags: LsFlags, io: CliIO): Promise<number> {
     c.state,
     isFinishedState(c.state) || c.attempts > 0 ? statusName(c.status) : '',
     String(c.attempts),
+    String(c.resumes),
     `${humanMs(now - c.createdAt.getTime())} ago`,
     c.parentDispatchId ? `child of ${c.parentDispatchId}` : '',
   ]);
   if (rows.length === 0) print(io, 'no calls match');
-  else print(io, table(['DISPATCH ID', 'FUNCTION', 'STATE', 'STATUS', 'ATTEMPTS', 'CREATED', ''], rows));
+  else print(io, table(['DISPATCH ID', 'FUNCTION', 'STATE', 'STATUS', 'ATTEMPTS', 'RESUMES', 'CREATED', ''], rows));
   const counts = CALL_STATES.filter((s) => page.counts[s] > 0).map((s) => `${page.counts[s]} ${s}`);
   print(io, `\n${counts.length ? counts.join(' · ') : 'no calls'}${page.nextCursor ? `\nmore: dispatch ls --cursor ${page.nextCursor}` : ''}`);
   return 0;
