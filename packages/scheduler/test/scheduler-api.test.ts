@@ -145,6 +145,28 @@ describe('API: Dispatch', () => {
   });
 });
 
+describe('a scheduler started paused', () => {
+  it('stores calls but runs none until startRunning()', async () => {
+    let released = false;
+    const runsBeforeRelease: string[] = [];
+    endpoint = await startEndpoint((req) => {
+      if (!released) runsBeforeRelease.push(req.dispatchId ?? '');
+      return ok('ran');
+    });
+    scheduler = await startTestScheduler({ startPaused: true });
+    const ids = await scheduler.dispatch(Array.from({ length: 5 }, () => ({ function: 'f', endpoint: endpoint!.url, input: str('x') })));
+    const waiting = await scheduler.wait(ids[0]!, 300);
+    expect(waiting).toEqual({ done: false, state: 'pending' });
+    expect((await scheduler.list({})).counts.pending).toBe(5);
+    released = true;
+    scheduler.startRunning();
+    scheduler.startRunning(); // once is enough; again does nothing
+    for (const id of ids) expect(await scheduler.wait(id, 10_000)).toMatchObject({ done: true, state: 'succeeded' });
+    expect(runsBeforeRelease).toEqual([]);
+    expect(endpoint.runs).toHaveLength(5);
+  });
+});
+
 describe('API: SchedulerService', () => {
   it('Wait blocks until the result, or times out with done=false', async () => {
     let release: () => void = () => {};

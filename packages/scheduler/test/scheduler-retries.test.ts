@@ -58,7 +58,7 @@ describe('retries', () => {
     endpoint = await startEndpoint((req) => {
       if (!req.pollResult) {
         runs.push('first');
-        return { status: Status.OK, poll: { maxWait: proto.durationFromMs(1000), minResults: 1, maxResults: 1 } }; // a 1 s timer
+        return { status: Status.OK as number, poll: { maxWait: proto.durationFromMs(1000), minResults: 1, maxResults: 1 } }; // a 1 s timer
       }
       runs.push(runs.includes('failed resume') ? 'retried resume' : 'failed resume');
       return runs.at(-1) === 'failed resume' ? fail(Status.TEMPORARY_ERROR, 'TemporaryError', 'after the timer') : ok('done');

@@ -214,6 +214,7 @@ export class Dispatch {
         return dispatch.logger;
       },
       hasFunction: (name) => this.hasFunction(name),
+      functionNames: () => this.functionNames,
       runRequest: (request) => this.engine.run(request),
     };
   }

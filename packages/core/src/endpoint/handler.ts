@@ -10,6 +10,7 @@ import { fromJson, toJson } from '../protocol/connect-json.js';
 import * as proto from '../protocol/proto.js';
 import type { IRunRequest, IRunResponse } from '../protocol/proto.js';
 import { verifyRequest } from '../signature/signature.js';
+import { unknownFunctionMessage } from './unknown-function.js';
 
 /** A request as an adapter hands it over. */
 export interface EndpointRequest {
@@ -56,6 +57,12 @@ export interface EndpointApp {
   readonly logger: Pick<Console, 'error'>;
   /** `true` if a function of this name exists (404 otherwise). */
   hasFunction(name: string): boolean;
+  /**
+   * The names of the functions, for the 404 of an unknown one (which
+   * suggests the closest and lists them). Optional: without it the 404
+   * names only the function asked.
+   */
+  functionNames?(): readonly string[];
   /** Runs one decoded RunRequest to its RunResponse. */
   runRequest(request: IRunRequest): Promise<IRunResponse>;
 }
@@ -150,7 +157,8 @@ async function handle(app: EndpointApp, request: EndpointRequest): Promise<Endpo
   const name = runRequest.function ?? '';
   if (name === '') return connectError(400, 'invalid_argument', 'function is required');
   if (!app.hasFunction(name)) {
-    return connectError(404, 'not_found', `function ${JSON.stringify(name)} does not exist on this endpoint`);
+    const message = app.functionNames ? unknownFunctionMessage(name, app.functionNames()) : `function ${JSON.stringify(name)} does not exist on this endpoint`;
+    return connectError(404, 'not_found', message);
   }
 
   const response = await app.runRequest(runRequest);

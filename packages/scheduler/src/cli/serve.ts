@@ -8,25 +8,21 @@ import { relative, resolve } from 'node:path';
 import { redactKey } from '@dispatch/core/protocol';
 import type { Command } from 'commander';
 import { CliError, type CliContext, type CliIO, LOG_LEVELS, parseInteger, parseLogLevel, parsePort, writeStateFile } from './common.js';
+import { type SchedulerFlags, schedulerFlagOptions, withSchedulerFlags } from './scheduler-flags.js';
 import { SCHEDULER_DEFAULTS, type SchedulerOptions } from '../options.js';
 import { Scheduler } from '../scheduler.js';
 import { isPgUrl, redactUrl } from '../store/pg/pg-store.js';
 
 /** Flags of `dispatch serve`. */
-export interface ServeFlags {
+export interface ServeFlags extends SchedulerFlags {
   db?: string;
   port?: string;
   host?: string;
   apiKey?: string[];
   logLevel?: string;
   synchronous?: string;
-  maxAttempts?: string;
   leaseMs?: string;
   claimBatch?: string;
-  requestTimeoutMs?: string;
-  concurrencyInitial?: string;
-  concurrencyMin?: string;
-  concurrencyMax?: string;
   readyJson?: boolean;
 }
 
@@ -51,7 +47,7 @@ const d = SCHEDULER_DEFAULTS;
  * addServeCommand(program, cli);
  */
 export function addServeCommand(program: Command, cli: CliContext): void {
-  program
+  const serve = program
     .command('serve')
     .description('run the scheduler alone until SIGINT/SIGTERM')
     .option('--db <path|url>', 'SQLite file, :memory:, or postgres://user@host/db[?schema=S&pool_size=N]', d.db)
@@ -60,13 +56,9 @@ export function addServeCommand(program: Command, cli: CliContext): void {
     .option('--api-key <key>', 'accepted API key, repeatable (default: DISPATCH_API_KEY, else one generated and kept in the database)', collect)
     .option('--log-level <level>', `${LOG_LEVELS.join(', ')} (info: one line per attempt)`, d.logLevel)
     .option('--synchronous <mode>', `SQLite durability: NORMAL (survives a process crash) or FULL (also a power loss) (default: ${d.synchronous})`)
-    .option('--max-attempts <n>', 'most attempts per call (default: bounded by the expiration only)')
     .option('--lease-ms <n>', `lease of a claimed call, renewed while it runs; another instance takes it over once it expires (default ${d.leaseMs})`)
-    .option('--claim-batch <n>', `most calls claimed from the database at once (default ${d.claimBatch})`)
-    .option('--request-timeout-ms <n>', `timeout of one run request; past it the attempt fails with TIMEOUT (default ${d.requestTimeoutMs})`)
-    .option('--concurrency-initial <n>', `concurrency limit of an (endpoint, function) never seen before (default ${d.concurrency.initial})`)
-    .option('--concurrency-min <n>', `lowest adaptive concurrency limit (default ${d.concurrency.min})`)
-    .option('--concurrency-max <n>', `highest adaptive concurrency limit (default ${d.concurrency.max})`)
+    .option('--claim-batch <n>', `most calls claimed from the database at once (default ${d.claimBatch})`);
+  withSchedulerFlags(serve)
     .option('--ready-json', 'once listening, print one line of JSON to stdout instead of the banner: {"url","apiKey","verificationKey","pid"}')
     .addHelpText(
       'after',
@@ -82,6 +74,7 @@ DISPATCH_API_KEY override them.
 /** The scheduler options of the flags (exit 2 on a bad value). */
 function optionsOf(flags: ServeFlags, io: CliIO): SchedulerOptions {
   const options: SchedulerOptions = {
+    ...schedulerFlagOptions(flags),
     port: flags.port === undefined ? d.port : parsePort(flags.port, '--port'),
     host: flags.host ?? d.host,
     logLevel: parseLogLevel(flags.logLevel ?? d.logLevel),
@@ -94,17 +87,8 @@ function optionsOf(flags: ServeFlags, io: CliIO): SchedulerOptions {
     if (s !== 'NORMAL' && s !== 'FULL') throw new CliError(`--synchronous must be NORMAL or FULL, got ${JSON.stringify(flags.synchronous)}`, 2);
     options.synchronous = s;
   }
-  if (flags.maxAttempts !== undefined) options.maxAttempts = parseInteger(flags.maxAttempts, '--max-attempts');
   if (flags.leaseMs !== undefined) options.leaseMs = parseInteger(flags.leaseMs, '--lease-ms');
   if (flags.claimBatch !== undefined) options.claimBatch = parseInteger(flags.claimBatch, '--claim-batch');
-  if (flags.requestTimeoutMs !== undefined) options.requestTimeoutMs = parseInteger(flags.requestTimeoutMs, '--request-timeout-ms');
-  for (const [flag, value, key] of [
-    ['--concurrency-initial', flags.concurrencyInitial, 'initial'],
-    ['--concurrency-min', flags.concurrencyMin, 'min'],
-    ['--concurrency-max', flags.concurrencyMax, 'max'],
-  ] as const) {
-    if (value !== undefined) options.concurrency = { ...options.concurrency, [key]: parseInteger(value, flag) };
-  }
   return options;
 }
 
