@@ -50,7 +50,13 @@ export async function loadPlatformMount(platform: string): Promise<PlatformMount
   );
 }
 
-async function loadAdapter<T>(name: string, platform: string, load: () => Promise<T>): Promise<T> {
+/**
+ * Loads an adapter package; a package that is not installed is an error
+ * saying which one to install.
+ * @example
+ * const { dispatchPlugin } = await loadAdapter('@dispatch/fastify', 'fastify', () => import('@dispatch/fastify'));
+ */
+export async function loadAdapter<T>(name: string, platform: string, load: () => Promise<T>): Promise<T> {
   try {
     return await load();
   } catch (err) {

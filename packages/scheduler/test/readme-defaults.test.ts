@@ -21,8 +21,8 @@ describe('the README of @dispatch/scheduler', () => {
       [...readme.matchAll(/^\| `([\w.]+)` \| ([^|]+) \|/gm)].map((m) => [m[1]!, m[2]!.trim()] as const),
     );
     for (const [key, value] of flatten(SCHEDULER_DEFAULTS)) {
-      const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-      const shown = typeof value === 'number' ? `(${escape(value.toLocaleString('en-US'))}|${value})` : escape(`\`${String(value)}\``);
+      const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      const shown = typeof value === 'number' ? `(${literal(value.toLocaleString('en-US'))}|${value})` : literal(`\`${String(value)}\``);
       expect(rows.get(key), key).toMatch(new RegExp(`^${shown}( |$)`));
     }
     expect(rows.get('maxAttempts')).toBe('none');

@@ -112,7 +112,7 @@ describe('the policy in SQL (SQLite)', () => {
     try {
       db.exec('CREATE TABLE t (i INTEGER, attempts INTEGER, resumes INTEGER, number INTEGER, resume INTEGER)');
       const insert = db.prepare('INSERT INTO t VALUES (?, ?, ?, ?, ?)');
-      cases.forEach((c, i) => insert.run(i, c.attempts, c.resumes, c.number, c.resume));
+      for (const [i, c] of cases.entries()) insert.run(i, c.attempts, c.resumes, c.number, c.resume);
       db.exec(`UPDATE t SET ${runCountsSql({ row: '', number: 'number', resume: 'resume' })}`);
       expect(db.prepare('SELECT attempts, resumes FROM t ORDER BY i').all()).toEqual(cases.map(expectedCounts));
     } finally {
