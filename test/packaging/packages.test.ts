@@ -37,8 +37,12 @@ const THIRD_PARTY = [
   'typescript@5.9.3',
   '@types/node@20.19.43',
 ];
-/** The environment without DISPATCH_* variables of the machine running the tests. */
-const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DISPATCH_')));
+/**
+ * The environment of a person's shell: without the DISPATCH_* variables of
+ * the machine running the tests, nor the npm_* ones pnpm sets for the
+ * scripts it runs (`pnpm check`), which npm would warn about.
+ */
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DISPATCH_') && !/^npm_/i.test(k)));
 
 let work = '';
 let project = '';
