@@ -7,8 +7,8 @@
  */
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
-import net from 'node:net';
 import { join, resolve } from 'node:path';
+import { freePort } from '../e2e/helpers/processes.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 const CLI = join(ROOT, 'packages/scheduler/bin/dispatch.cjs');
@@ -116,14 +116,3 @@ export async function runExample(example: string, entry: string, args: string[] 
   });
 }
 
-/** A port free on 127.0.0.1 now. */
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
