@@ -21,11 +21,15 @@ export interface CallFlags extends ApiFlags {
 
 const DEFAULT_TIMEOUT = '10m';
 /**
- * Without --wait, how long `dispatch call` waits for a verdict of the
- * endpoint on the first run: a call that fails at once (an unknown
- * function, a bad argument) is reported instead of an ID.
+ * Without --wait, `dispatch call` waits for the endpoint's verdict on the
+ * first run, so that a call it refuses at once (an unknown function, a bad
+ * argument) is reported instead of an ID: until the call finishes, has run
+ * (it suspended, or is retrying), or has been running for
+ * {@link RUNNING_AFTER_MS} (a refusal is answered at once), at most
+ * {@link FIRST_RUN_MAX_MS}.
  */
-const FIRST_RUN_WAIT_MS = 1000;
+const FIRST_RUN_MAX_MS = 10_000;
+const RUNNING_AFTER_MS = 1000;
 
 /**
  * Declares `dispatch call` on the program.
@@ -123,14 +127,10 @@ export async function callCommand(fn: string, args: string[], flags: CallFlags, 
   const timeoutMs = parseDurationFlag(flags.timeout ?? DEFAULT_TIMEOUT, '--timeout');
   const client = apiClient(flags, io);
   const [id] = (await api(() => client.dispatch([call]))) as [string];
-  if (!flags.wait) {
-    // A call that the endpoint refuses at once (an unknown function...) is reported, not left to be found later.
-    const early = await api(() => client.wait(id, { timeoutMs: FIRST_RUN_WAIT_MS }));
-    if (!early.done || early.status === Status.OK) {
-      if (flags.json) printJson(io, { dispatchId: id });
-      else print(io, id);
-      return 0;
-    }
+  if (!flags.wait && !(await refusedAtOnce(client, id))) {
+    if (flags.json) printJson(io, { dispatchId: id });
+    else print(io, id);
+    return 0;
   }
   const outcome = await api(() => client.wait(id, { timeoutMs }));
   if (!outcome.done) {
@@ -152,4 +152,24 @@ export async function callCommand(fn: string, args: string[], flags: CallFlags, 
     if (output !== undefined) print(io, JSON.stringify(output, null, 2));
   }
   return ok ? 0 : 1;
+}
+
+/** Whether a call fails on its first run, as an endpoint refusing it does (see {@link FIRST_RUN_MAX_MS}). */
+async function refusedAtOnce(client: ReturnType<typeof apiClient>, id: string): Promise<boolean> {
+  const deadline = Date.now() + FIRST_RUN_MAX_MS;
+  let runningSince: number | null = null;
+  while (Date.now() < deadline) {
+    const outcome = await api(() => client.wait(id, { timeoutMs: 250 }));
+    if (outcome.done) return outcome.status !== Status.OK;
+    if (outcome.state === 'suspended') return false; // it ran, and awaits other calls
+    if (outcome.state === 'running') {
+      runningSince ??= Date.now();
+      if (Date.now() - runningSince >= RUNNING_AFTER_MS) return false; // working, not refused
+    } else {
+      runningSince = null;
+      const info = await api(() => client.get(id));
+      if (info.attempts + info.resumes > 0) return false; // it ran and is retrying: not a refusal
+    }
+  }
+  return false;
 }
