@@ -3,7 +3,7 @@
 // (dist/cjs), each with type declarations, from tsconfig.build.json.
 // Usage (from a package's "build" script): node ../../scripts/build-package.mjs
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 
@@ -50,3 +50,31 @@ try {
 }
 mkdirSync('dist/cjs', { recursive: true });
 writeFileSync('dist/cjs/package.json', '{ "type": "commonjs" }\n');
+rewriteCommonJsDefaultImports('dist/cjs');
+
+// The sources default-import CommonJS packages (`import Long from 'long'`,
+// `import pg from 'pg'`, `import http from 'node:http'`), which the build
+// compiles with esModuleInterop. Their declarations keep that form, which an
+// app compiled as CommonJS without esModuleInterop cannot read (TS1259,
+// TS1192). In the CommonJS declarations, such an import is written the way
+// CommonJS declares it: `import Long = require('long')`. A package whose
+// CommonJS typings do have a default export keeps the default import.
+function rewriteCommonJsDefaultImports(dir) {
+  const ts = require('typescript');
+  const options = { module: ts.ModuleKind.CommonJS, moduleResolution: ts.ModuleResolutionKind.Node10 };
+  const defaultImport = /^import (type )?([A-Za-z_$][\w$]*) from '([^'.][^']*)';$/gm;
+  const hasDefaultExport = (file, spec) => {
+    const resolved = ts.resolveModuleName(spec, resolve(file), options, ts.sys).resolvedModule;
+    if (!resolved) return false; // an ambient module (node:http): declared with named exports
+    return /^\s*export\s+default\b|\bas default\b/m.test(readFileSync(resolved.resolvedFileName, 'utf8'));
+  };
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile() || !entry.name.endsWith('.d.ts')) continue;
+    const file = join(entry.parentPath ?? entry.path, entry.name);
+    const text = readFileSync(file, 'utf8');
+    const out = text.replace(defaultImport, (line, type, name, spec) =>
+      hasDefaultExport(file, spec) ? line : `import ${type ?? ''}${name} = require('${spec}');`,
+    );
+    if (out !== text) writeFileSync(file, out);
+  }
+}

@@ -69,7 +69,8 @@ app.post('/buy', async (req, res, next) => {
   }
 });
 
-// The endpoint's address (DISPATCH_ENDPOINT_ADDR, host:port), which `dispatch run` chose.
+// The endpoint's address (DISPATCH_ENDPOINT_ADDR): 127.0.0.1:8000, the SDK's default, unless
+// `dispatch run --endpoint-addr` chose another (the tests do, to run side by side).
 const { hostname: host, port } = new URL(`http://${dispatch.config.endpointAddr}`);
 const server = app.listen(Number(port), host, () => {
   console.log(`listening on http://${host}:${port} (POST /buy)`);

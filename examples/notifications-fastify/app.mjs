@@ -87,7 +87,8 @@ await app.register(dispatchPlugin, { dispatch });
 app.post('/notify', async () => ({ dispatchId: await notifyAllUsers.dispatch() }));
 app.post('/invoices', async () => ({ dispatchId: await generateInvoices.dispatch() }));
 
-// The endpoint's address (DISPATCH_ENDPOINT_ADDR, host:port), which `dispatch run` chose.
+// The endpoint's address (DISPATCH_ENDPOINT_ADDR): 127.0.0.1:8000, the SDK's default, unless
+// `dispatch run --endpoint-addr` chose another (the tests do, to run side by side).
 const { hostname: host, port } = new URL(`http://${dispatch.config.endpointAddr}`);
 await app.listen({ host, port: Number(port) });
 console.log(`listening on http://${host}:${port} (POST /notify, POST /invoices)`);

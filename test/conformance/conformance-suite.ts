@@ -320,9 +320,11 @@ export function conformance(target: ConformanceTarget): void {
       expectEcho(await send(signed, protoBody()));
     });
 
-    it('answers 404 not_found to an unknown function, naming it', async () => {
+    it('answers 404 not_found to an unknown function, naming it, the closest one and the functions it has', async () => {
       const error = expectConnectError(await send(signed, protoBody('nope', [])), 404, 'not_found');
-      expect(error.message).toContain('nope');
+      expect(error.message).toBe('function "nope" does not exist on this endpoint (its functions: echo)');
+      const typo = expectConnectError(await send(signed, protoBody('ecoh', [])), 404, 'not_found');
+      expect(typo.message).toBe('function "ecoh" does not exist on this endpoint: did you mean echo? (its functions: echo)');
     });
 
     it('answers 415 to an unsupported content type', async () => {

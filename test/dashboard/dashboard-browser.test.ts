@@ -157,6 +157,12 @@ describe.skipIf(!hasChromium)(`the dashboard in headless Chromium${hasChromium ?
       'markOrderAsCompleted',
     ]);
     expect(await page.locator('pre.value').first().textContent()).toContain('"order_456"');
+    // A checkout that never failed: one attempt, and its resumes counted apart.
+    const field = (label: string) => page.locator('dl.kv dt', { hasText: new RegExp(`^${label}$`) }).locator('xpath=following-sibling::dd[1]');
+    expect(await field('Attempts').textContent()).toBe('1');
+    expect(await field('Resumes').textContent()).toBe('3');
+    expect(await page.locator('[data-testid=attempts] tbody tr td:first-child').allTextContents()).toEqual(['attempt 1', 'resume 1', 'resume 2', 'resume 3']);
+    expect(await root.locator(':scope > .node .meta').textContent()).toBe('1 attempt · 3 resumes');
 
     await children.nth(1).locator('.fn').first().click();
     await page.locator('.run-head h1', { hasText: 'sendEmailConfirmation' }).waitFor();
@@ -164,6 +170,7 @@ describe.skipIf(!hasChromium)(`the dashboard in headless Chromium${hasChromium ?
     await expect.poll(() => attempts.count(), POLL).toBe(3);
     const failed = page.locator('[data-testid=attempts] tr[data-outcome=retry]');
     expect(await failed.count()).toBe(2);
+    expect(await page.locator('[data-testid=attempts] h2').textContent()).toBe('Runs: 3 attempts');
     expect(await failed.locator('.error-box .name').allTextContents()).toEqual(['TemporaryError', 'TemporaryError']);
     expect(await failed.nth(1).locator('.msg').textContent()).toBe('smtp.example.com refused the connection (attempt 2)');
     expect(await page.locator('.timeline .bar').count()).toBe(3);

@@ -7,7 +7,8 @@ import type net from 'node:net';
 import http from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Dispatch, PermanentError } from '@dispatch/core';
+import { Dispatch, PermanentError, Status } from '@dispatch/core';
+import { SqliteStore } from '@dispatch/scheduler';
 import { nodeListener } from '@dispatch/core/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DISPATCH_BIN, dispatchCli, freePort, type Proc, ROOT, requireBuilt, start, tempDir, until } from './helpers/processes.js';
@@ -19,6 +20,15 @@ const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => 
 for (const k of Object.keys(process.env)) if (k.startsWith('DISPATCH_')) cleanEnv[k] = undefined;
 
 beforeAll(() => requireBuilt());
+
+/**
+ * `dispatch run` with a free API port and a free endpoint address: the
+ * default endpoint address (127.0.0.1:8000) is left to the one test file
+ * that checks it (test/packaging), so that test files run in parallel.
+ */
+async function run(...flags: string[]): Promise<string[]> {
+  return ['run', '--port', '0', '--endpoint-addr', `127.0.0.1:${await freePort()}`, ...flags];
+}
 
 /** Stops a `dispatch run`/`serve` process: SIGTERM (passed to its command), then SIGKILL. */
 async function stop(p: Proc | undefined): Promise<void> {
@@ -37,7 +47,7 @@ describe('dispatch run', () => {
   it('runs the checkout seed scenario to completion and exits with the command', async () => {
     const tmp = tempDir('run');
     try {
-      const { code, stdout, stderr } = await dispatchCli(['run', '--port', '0', '--', process.execPath, join(FIXTURES, 'checkout-app.mjs')], {
+      const { code, stdout, stderr } = await dispatchCli([...(await run()), '--', process.execPath, join(FIXTURES, 'checkout-app.mjs')], {
         cwd: tmp.dir,
         env: cleanEnv,
       });
@@ -49,8 +59,8 @@ describe('dispatch run', () => {
       // Progress: the retries of the email, the checkout's result.
       expect(stderr).toMatch(/^dispatch \| scheduler http:\/\/127\.0\.0\.1:\d+ · database \.dispatch\/dispatch\.db · app endpoint http:\/\/127\.0\.0\.1:\d+$/m);
       expect(stderr).toMatch(/retrying send_email_confirmation \S+: attempt 1 ended with TEMPORARY_ERROR \(TemporaryError: smtp unavailable \(try 1\)\)/);
-      expect(stderr).toMatch(/done send_email_confirmation \S+ after 3 runs/);
-      expect(stderr).toMatch(/done checkout \S+ after \d+ runs → "completed order_456"/);
+      expect(stderr).toMatch(/done send_email_confirmation \S+ after 3 attempts\n/);
+      expect(stderr).toMatch(/done checkout \S+ after 1 attempt and \d+ resumes → "completed order_456"/);
       expect(stderr).toMatch(/node exited with code 0/);
       expect(stderr).not.toMatch(/unfinished/);
       expect(existsSync(join(tmp.dir, '.dispatch', 'dispatch.db'))).toBe(true);
@@ -67,14 +77,14 @@ describe('dispatch run', () => {
     }
     const tmp = tempDir('demo');
     try {
-      const { code, stdout, stderr } = await dispatchCli(['run', '--port', '0', '--', process.execPath, example, '--email-failures', '2'], {
+      const { code, stdout, stderr } = await dispatchCli([...(await run()), '--', process.execPath, example, '--email-failures', '2'], {
         cwd: tmp.dir,
         env: cleanEnv,
       });
       expect(code, `${stdout}\n${stderr}`).toBe(0);
       const summary = JSON.parse(/summary (\{.*\})$/m.exec(stdout)![1]!) as { status: string; charges: number; emailAttempts: number };
       expect(summary).toMatchObject({ status: 'OK', charges: 1, emailAttempts: 3 });
-      expect(stderr).toMatch(/done checkout \S+ after \d+ runs/);
+      expect(stderr).toMatch(/done checkout \S+ after 1 attempt and 3 resumes/);
     } finally {
       tmp.remove();
     }
@@ -87,7 +97,7 @@ describe('dispatch run', () => {
       const envFile = join(tmp.dir, 'env.json');
       const printEnv = `const e = process.env; require('node:fs').writeFileSync(process.argv[1], JSON.stringify({ url: e.DISPATCH_API_URL, key: e.DISPATCH_API_KEY, endpoint: e.DISPATCH_ENDPOINT_URL, addr: e.DISPATCH_ENDPOINT_ADDR, vk: e.DISPATCH_VERIFICATION_KEY })); console.log('key ' + e.DISPATCH_API_KEY); process.exit(7);`;
       const readEnv = () => JSON.parse(readFileSync(envFile, 'utf8')) as Record<string, string>;
-      const first = await dispatchCli(['run', '--port', '0', '--', process.execPath, '-e', printEnv, envFile], { cwd: tmp.dir, env: cleanEnv });
+      const first = await dispatchCli([...(await run()), '--', process.execPath, '-e', printEnv, envFile], { cwd: tmp.dir, env: cleanEnv });
       expect(first.code, first.stderr).toBe(7);
       expect(first.stderr).toMatch(/node exited with code 7/);
       const env1 = readEnv();
@@ -103,7 +113,7 @@ describe('dispatch run', () => {
       const pem = await dispatchCli(['verification-key', '--pem'], { cwd: tmp.dir, env: cleanEnv });
       expect(pem.stdout).toMatch(/^-----BEGIN PUBLIC KEY-----/);
 
-      // Same database: same keys, same endpoint address (unfinished calls are addressed to it).
+      // Same database, no --endpoint-addr: same keys, same endpoint address (unfinished calls are addressed to it).
       await dispatchCli(['run', '--port', '0', '--', process.execPath, '-e', printEnv, envFile], { cwd: tmp.dir, env: cleanEnv });
       const env2 = readEnv();
       expect(env2).toMatchObject({ key: env1.key, vk: env1.vk, addr: env1.addr });
@@ -125,7 +135,7 @@ describe('dispatch run', () => {
   it('says so when the command is not found (exit 127)', async () => {
     const tmp = tempDir('nf');
     try {
-      const r = await dispatchCli(['run', '--port', '0', '--', 'no-such-command-xyz', '--flag'], { cwd: tmp.dir, env: cleanEnv });
+      const r = await dispatchCli([...(await run()), '--', 'no-such-command-xyz', '--flag'], { cwd: tmp.dir, env: cleanEnv });
       expect(r.code).toBe(127);
       expect(r.stderr).toMatch(/dispatch: command not found: no-such-command-xyz: check its spelling and your PATH/);
     } finally {
@@ -138,7 +148,7 @@ describe('dispatch run', () => {
     let p: Proc | undefined;
     try {
       const graceful = `process.on('SIGTERM', () => { console.log('got SIGTERM'); process.exit(3); }); setInterval(() => {}, 1000); console.log('ready');`;
-      p = start(process.execPath, [DISPATCH_BIN, 'run', '--port', '0', '--', process.execPath, '-e', graceful], { cwd: tmp.dir, env: cleanEnv });
+      p = start(process.execPath, [DISPATCH_BIN, ...(await run()), '--', process.execPath, '-e', graceful], { cwd: tmp.dir, env: cleanEnv });
       await p.waitFor(/\| ready$/);
       p.kill('SIGTERM');
       expect(await p.exited).toBe(3);
@@ -146,7 +156,7 @@ describe('dispatch run', () => {
       expect(p.text()).toMatch(/\| got SIGTERM$/m);
 
       const stubborn = `process.on('SIGTERM', () => console.log('ignoring SIGTERM')); setInterval(() => {}, 1000); console.log('ready');`;
-      p = start(process.execPath, [DISPATCH_BIN, 'run', '--port', '0', '--', process.execPath, '-e', stubborn], { cwd: tmp.dir, env: cleanEnv });
+      p = start(process.execPath, [DISPATCH_BIN, ...(await run()), '--', process.execPath, '-e', stubborn], { cwd: tmp.dir, env: cleanEnv });
       await p.waitFor(/\| ready$/);
       p.kill('SIGTERM');
       await p.waitFor(/\| ignoring SIGTERM$/);
@@ -164,18 +174,123 @@ describe('dispatch run', () => {
     const tmp = tempDir('resume');
     try {
       const app = join(FIXTURES, 'resume-app.mjs');
-      const first = await dispatchCli(['run', '--port', '0', '--', process.execPath, app, 'start'], { cwd: tmp.dir, env: cleanEnv });
+      const first = await dispatchCli([...(await run()), '--', process.execPath, app, 'start'], { cwd: tmp.dir, env: cleanEnv });
       expect(first.code, `${first.stdout}\n${first.stderr}`).toBe(0);
       expect(first.stdout).toMatch(/\| double\(21\)$/m);
       expect(first.stderr).toMatch(/1 call\(s\) unfinished: they are kept in \.dispatch\/dispatch\.db and resume on the next `dispatch run` on this database/);
 
+      // No --endpoint-addr: the address the database recorded on its first run.
       const second = await dispatchCli(['run', '--port', '0', '--', process.execPath, app, 'finish'], { cwd: tmp.dir, env: cleanEnv });
       expect(second.code, `${second.stdout}\n${second.stderr}`).toBe(0);
-      expect(second.stderr).toMatch(/resuming 1 unfinished call\(s\) of an earlier run/);
+      expect(second.stderr).toMatch(/resuming 1 unfinished call\(s\) of an earlier run once the app listens on 127\.0\.0\.1:\d+/);
       expect(second.stdout).toMatch(/\| double\(42\)$/m);
       expect(second.stdout).not.toMatch(/double\(21\)/); // the first checkpoint is not run again
       expect(second.stdout).toMatch(/\| job returned 84$/m);
-      expect(second.stderr).toMatch(/done job \S+ after \d+ runs → 84/);
+      expect(second.stderr).toMatch(/done job \S+ after 1 attempt and \d+ resumes → 84/);
+    } finally {
+      tmp.remove();
+    }
+  });
+});
+
+describe('the commands beside a dispatch run', () => {
+  it('call finds the running app, suggests the function meant, and ls/get --db read the database once the run exited', async () => {
+    const tmp = tempDir('beside');
+    let p: Proc | undefined;
+    try {
+      p = start(process.execPath, [DISPATCH_BIN, ...(await run('--plain')), '--', process.execPath, join(FIXTURES, 'serve-app.mjs')], {
+        cwd: tmp.dir,
+        env: cleanEnv,
+      });
+      await p.waitFor(/\| ready$/);
+      const cli = (...args: string[]) => dispatchCli(args, { cwd: tmp.dir, env: cleanEnv });
+
+      // No --endpoint: the app of the dispatch run in this directory.
+      const ok = await cli('call', 'checkout', '"u1"', '--wait');
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(ok.stdout.trim()).toBe('"order for u1"');
+      const id = (await cli('call', 'checkout', '"u2"')).stdout.trim();
+      expect(id).toMatch(/^\S+$/);
+
+      // A typo is reported at once, without --wait, with the functions the app has.
+      const typo = await cli('call', 'chekout', '"u1"');
+      expect(typo.code).toBe(1);
+      expect(typo.stderr).toMatch(/^chekout \S+ failed with NOT_FOUND: NOT_FOUND: .*function "chekout" does not exist on this endpoint: did you mean checkout\? \(its functions: checkout, refund\)$/m);
+
+      await stop(p);
+      expect(p.text()).toMatch(/node exited with code 0/);
+      expect(existsSync(join(tmp.dir, '.dispatch', 'api.json'))).toBe(false);
+
+      // The run has exited: ls and get read its database.
+      const down = await cli('ls');
+      expect(down.code).toBe(1);
+      expect(down.stderr).toMatch(/no API key for the scheduler at .*; to read the calls a stopped `dispatch run` left here: --db \.dispatch\/dispatch\.db$/m);
+      const ls = await cli('ls', '--db', '.dispatch/dispatch.db', '--json');
+      expect(ls.code, ls.stderr).toBe(0);
+      const page = JSON.parse(ls.stdout) as { calls: Array<{ function: string; state: string }>; counts: Record<string, number> };
+      expect(page.calls.map((c) => `${c.function} ${c.state}`).sort()).toEqual(['checkout succeeded', 'checkout succeeded', 'chekout failed']);
+      expect(page.counts).toMatchObject({ succeeded: 2, failed: 1 });
+      const get = await cli('get', id, '--db', '.dispatch/dispatch.db');
+      expect(get.code, get.stderr).toBe(0);
+      expect(get.stdout).toMatch(/^checkout \S+\n {2}state {7}succeeded \(OK\)\n {2}attempts {4}1\n {2}resumes {5}0$/m);
+      const missing = await cli('ls', '--db', 'nope.db');
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toMatch(/no database at \S+nope\.db \(--db\)/);
+    } finally {
+      await stop(p);
+      tmp.remove();
+    }
+  });
+
+  it('resumes 100 unfinished calls of an earlier run only once the app listens: no TCP_ERROR attempt', async () => {
+    const tmp = tempDir('restart');
+    try {
+      const app = join(FIXTURES, 'many-calls-app.mjs');
+      const first = await dispatchCli([...(await run('--plain')), '--', process.execPath, app, 'start'], { cwd: tmp.dir, env: cleanEnv });
+      expect(first.code, `${first.stdout}\n${first.stderr}`).toBe(0);
+      expect(first.stdout).toMatch(/\| dispatched 100$/m);
+      expect(first.stderr).toMatch(/100 call\(s\) unfinished/);
+
+      const second = await dispatchCli(['run', '--port', '0', '--plain', '--', process.execPath, app, 'finish'], { cwd: tmp.dir, env: cleanEnv });
+      expect(second.code, `${second.stdout}\n${second.stderr}`).toBe(0);
+      expect(second.stderr).toMatch(/resuming 100 unfinished call\(s\) of an earlier run once the app listens on 127\.0\.0\.1:\d+/);
+      expect(second.stdout).toMatch(/\| done 100$/m);
+
+      const store = await SqliteStore.open({ path: join(tmp.dir, '.dispatch', 'dispatch.db') });
+      try {
+        const statuses = store.db.prepare('SELECT status, count(*) AS n FROM attempts GROUP BY status').all();
+        expect(statuses).toEqual([{ status: Status.OK, n: 100 }]); // one attempt each, none refused by an endpoint not yet listening
+      } finally {
+        await store.close();
+      }
+    } finally {
+      tmp.remove();
+    }
+  });
+
+  it('takes the retry and expiration flags of serve', async () => {
+    const tmp = tempDir('flags');
+    try {
+      const flaky = `import { Dispatch, DispatchClient, TemporaryError } from '@dispatch/core';
+        const d = new Dispatch();
+        const down = d.function(async function down() { throw new TemporaryError('still down'); });
+        await d.serve();
+        const id = await down.dispatch();
+        const outcome = await new DispatchClient({ apiUrl: d.config.apiUrl, apiKey: d.config.apiKey }).wait(id, { timeoutMs: 20000 });
+        const info = await new DispatchClient({ apiUrl: d.config.apiUrl, apiKey: d.config.apiKey }).get(id);
+        console.log(JSON.stringify({ status: outcome.statusName, attempts: info.attempts, message: info.error?.message }));
+        process.exit(0);`;
+      const r = await dispatchCli(
+        [...(await run('--plain', '--max-attempts', '3', '--backoff-initial', '10ms', '--backoff-max', '20ms')), '--', process.execPath, '--input-type=module', '-e', flaky],
+        { cwd: join(ROOT, 'test'), env: { ...cleanEnv } },
+      );
+      expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+      const line = r.stdout.split('\n').find((l) => l.includes('{"status"'))!.replace(/^node +\| /, '');
+      expect(JSON.parse(line)).toEqual({ status: 'TEMPORARY_ERROR', attempts: 3, message: 'still down' });
+      expect(r.stderr).toMatch(/failed down \S+ after 3 attempts: TEMPORARY_ERROR TemporaryError: still down \(gave up after 3 consecutive failed attempts, the limit\)/);
+      const bad = await dispatchCli(['run', '--default-expiration', 'soon', '--', 'true'], { cwd: tmp.dir, env: cleanEnv });
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/--default-expiration must be a duration such as 500ms, 30s, 10m, 1h30m or 2d .*got "soon"/);
     } finally {
       tmp.remove();
     }
@@ -274,7 +389,8 @@ describe('dispatch serve and the commands that talk to it', () => {
       function: 'addTwice',
       state: 'succeeded',
       status: 'OK',
-      attempts: 3,
+      attempts: 1,
+      resumes: 2,
       parent: null,
       input: [5],
       output: 11,
@@ -323,8 +439,13 @@ describe('dispatch serve and the commands that talk to it', () => {
     expect(children).toHaveLength(2);
     expect(adds.calls.map((c) => c.dispatchId).filter((id) => children.includes(id))).toEqual([]); // --roots leaves out addTwice's adds
     const table = await cli('ls');
-    expect(table.stdout).toMatch(/^DISPATCH ID\s+FUNCTION\s+STATE\s+STATUS\s+ATTEMPTS\s+CREATED/);
+    expect(table.stdout).toMatch(/^DISPATCH ID\s+FUNCTION\s+STATE\s+STATUS\s+ATTEMPTS\s+RESUMES\s+CREATED/);
     expect(table.stdout).toMatch(/\d+ succeeded/);
+    // The footer counts what was asked: the states asked for (even at 0), of the function asked for.
+    const none = await cli('ls', '--state', 'cancelled', '--function', 'add');
+    expect(none.stdout.trimEnd()).toBe('no calls match\n\n0 cancelled (function add)');
+    const some = await cli('ls', '--state', 'failed,succeeded', '--function', 'refuse');
+    expect(some.stdout.trim().split('\n').at(-1)).toMatch(/^0 succeeded · [1-9]\d* failed \(function refuse\)$/);
   });
 
   it('cancel cancels a sleeping call', async () => {
@@ -369,6 +490,11 @@ describe('dispatch serve and the commands that talk to it', () => {
     const badArg = await cli('call', 'add', 'two', '40', '--endpoint', endpoint.url);
     expect(badArg.code).toBe(2);
     expect(badArg.stderr).toMatch(/argument 1 is not JSON: two; each argument is one JSON value, so quote strings for the shell: '"two"'/);
+    const badInput = await cli('call', 'echo', '--input', '{bad json', '--endpoint', endpoint.url);
+    expect(badInput.code).toBe(2);
+    expect(badInput.stderr).toMatch(
+      /^dispatch: --input is not valid JSON: .*position 1.*\n {2}\{bad json\n {3}\^\nObject keys and strings need double quotes \('\{"name":"Ada"\}'\), and the shell needs single quotes around the whole value\.$/m,
+    );
     const noEndpoint = await cli('call', 'add', '1', '2');
     expect(noEndpoint.code).toBe(2);
     expect(noEndpoint.stderr).toMatch(/--endpoint is required: the URL of the app that serves add/);

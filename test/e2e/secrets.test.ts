@@ -10,7 +10,7 @@ import { DispatchClient } from '@dispatch/core';
 import { generateSigningKeyPair, privateKeyToPem, publicKeyToBase64 } from '@dispatch/core/protocol';
 import { randomPgSchema, dropPgSchema } from '../../packages/scheduler/test/support/pg-cluster.js';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CLEAN_ENV, DISPATCH_BIN, dispatchCli, requireBuilt, start, tempDir } from './helpers/processes.js';
+import { CLEAN_ENV, DISPATCH_BIN, dispatchCli, freePort, requireBuilt, start, tempDir } from './helpers/processes.js';
 
 const cleanEnv = CLEAN_ENV;
 
@@ -41,7 +41,7 @@ describe('dispatch run', () => {
         fs.writeFileSync(process.argv[1], JSON.stringify({ modes, env }));`;
       const signing = privateKeyToPem(generateSigningKeyPair().privateKey);
       const shell = { ...cleanEnv, DISPATCH_SIGNING_KEY: signing, DISPATCH_OTHER_SECRET: 'shell-secret-value', DISPATCH_API_KEY: 'the-shell-api-key-0123456789' };
-      const r = await dispatchCli(['run', '--port', '0', '--', process.execPath, '-e', app, report], { cwd: tmp.dir, env: shell });
+      const r = await dispatchCli(['run', '--port', '0', '--endpoint-addr', `127.0.0.1:${await freePort()}`, '--', process.execPath, '-e', app, report], { cwd: tmp.dir, env: shell });
       expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
       const seen = JSON.parse(readFileSync(report, 'utf8')) as { modes: Record<string, string>; env: Record<string, string> };
       console.info(`files of dispatch run, as the app saw them: ${JSON.stringify(seen.modes)}`);
@@ -76,7 +76,7 @@ describe('dispatch run', () => {
       const shared = join(tmp.dir, 'shared');
       mkdirSync(shared);
       chmodSync(shared, 0o777);
-      const r = await dispatchCli(['run', '--port', '0', '--db', 'shared/app.db', '--', process.execPath, '-e', ''], { cwd: tmp.dir, env: cleanEnv });
+      const r = await dispatchCli(['run', '--port', '0', '--endpoint-addr', `127.0.0.1:${await freePort()}`, '--db', 'shared/app.db', '--', process.execPath, '-e', ''], { cwd: tmp.dir, env: cleanEnv });
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(`the directory ${shared} (mode 0777) can be written by other users, who could replace the database`);
       expect(r.stderr).toContain(`chmod 700 ${shared}`);

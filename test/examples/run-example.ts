@@ -8,6 +8,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { freePort } from '../e2e/helpers/processes.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 const CLI = join(ROOT, 'packages/scheduler/bin/dispatch.cjs');
@@ -79,13 +80,17 @@ export interface ExampleRun {
 }
 
 /**
- * `dispatch run --db :memory: --port 0 --plain -- node <entry> <args>`, from
- * the example's folder; resolves when the CLI exits (the examples stop by
- * themselves in demo mode).
+ * `dispatch run --db :memory: --port 0 --endpoint-addr 127.0.0.1:<free>
+ * --plain -- node <entry> <args>`, from the example's folder (the examples
+ * listen on DISPATCH_ENDPOINT_ADDR; a free port instead of the default 8000
+ * lets the test files run in parallel); resolves when the CLI exits (the
+ * examples stop by themselves in demo mode).
  */
-export function runExample(example: string, entry: string, args: string[] = [], timeoutMs = 90_000): Promise<ExampleRun> {
+export async function runExample(example: string, entry: string, args: string[] = [], timeoutMs = 90_000): Promise<ExampleRun> {
   const cwd = join(ROOT, 'examples', example);
-  const child = spawn(process.execPath, [CLI, 'run', '--db', ':memory:', '--port', '0', '--plain', '--', 'node', entry, ...args], {
+  const addr = `127.0.0.1:${await freePort()}`;
+  const cliArgs = [CLI, 'run', '--db', ':memory:', '--port', '0', '--endpoint-addr', addr, '--plain', '--', 'node', entry, ...args];
+  const child = spawn(process.execPath, cliArgs, {
     cwd,
     env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -110,3 +115,4 @@ export function runExample(example: string, entry: string, args: string[] = [], 
     });
   });
 }
+

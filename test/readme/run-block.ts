@@ -8,7 +8,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import { DISPATCH_BIN, dispatchCli, type Proc, start, tempDir, until } from '../e2e/helpers/processes.js';
+import { DISPATCH_BIN, dispatchCli, freePort, type Proc, start, tempDir, until } from '../e2e/helpers/processes.js';
 
 /**
  * Where transpiled programs go: under test/node_modules, so that they import
@@ -63,7 +63,9 @@ export async function runUnderDispatch(file: string, ms = 60_000): Promise<{ cou
   const env = cleanEnv();
   let proc: Proc | undefined;
   try {
-    proc = start(process.execPath, [DISPATCH_BIN, 'run', '--port', '0', '--', process.execPath, file], { cwd: tmp.dir, env });
+    // A free endpoint address: 127.0.0.1:8000, dispatch run's default, is the packaging test's.
+    const endpointAddr = `127.0.0.1:${await freePort()}`;
+    proc = start(process.execPath, [DISPATCH_BIN, 'run', '--port', '0', '--endpoint-addr', endpointAddr, '--', process.execPath, file], { cwd: tmp.dir, env });
     const p = proc;
     await p.waitFor(/scheduler http:\/\/127\.0\.0\.1:\d+/, ms);
     let counts: StateCounts | undefined;

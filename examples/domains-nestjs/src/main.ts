@@ -28,7 +28,8 @@ async function bootstrap(): Promise<void> {
     platform === 'fastify'
       ? await NestFactory.create(AppModule, new FastifyAdapter(), { logger: [...logger] })
       : await NestFactory.create(AppModule, { logger: [...logger] });
-  // The endpoint's address (DISPATCH_ENDPOINT_ADDR, host:port), which `dispatch run` chose.
+  // The endpoint's address (DISPATCH_ENDPOINT_ADDR): 127.0.0.1:8000, the SDK's default, unless
+  // `dispatch run --endpoint-addr` chose another (the tests do, to run side by side).
   const { hostname: host, port } = new URL(`http://${app.get(Dispatch).config.endpointAddr}`);
   await app.listen(Number(port), host);
   console.log(`listening on http://${host}:${port} (${platform}): POST /domains/:domain/connect, POST /users/:id/notify`);

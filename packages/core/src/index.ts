@@ -31,8 +31,9 @@ export {
   sleep,
   step,
 } from './api/default-instance.js';
-export { Batch, Dispatch, type DispatchFunction, type DispatchInstanceOptions, type FunctionOptions } from './api/dispatch.js';
+export { Batch, Dispatch, type DispatchFunction, type DispatchInstanceOptions, type FunctionOptions, type InputSchema } from './api/dispatch.js';
 export { type CallOptions, DurableCall, isDurableCall } from './api/call.js';
+export type { DispatchOrModule } from './api/instance.js';
 export { ConfigurationError, type DispatchOptions } from './api/config.js';
 export type { DurationInput } from './api/duration.js';
 export type { RunContext } from './engine/execution.js';

@@ -38,6 +38,7 @@ export { answerBeforeBody, DRAIN_UNREAD_BODY_BYTES } from './endpoint/connect-er
 export { DEFAULT_REPLAY_CACHE_ENTRIES, ReplayCache, type ReplayVerdict } from './signature/replay-cache.js';
 export { ConfigurationError, DEFAULT_API_URL, DEFAULT_ENDPOINT_ADDR, parseAddress, ResolvedConfig, VERIFICATION_OPT_OUT } from './api/config.js';
 export { type DurationInput, parseDuration } from './api/duration.js';
+export { dispatchInstance, type DispatchOrModule } from './api/instance.js';
 export { DispatchApiError, redactKey } from './client/api-error.js';
 export { DispatchClient, type DispatchClientOptions, type ListCallsOptions, type SchedulerHealth, type WaitOptions } from './client/client.js';
 export type { CallAttempt, CallInfo, CallOutcome, CallPage, FinishedCall, UnfinishedCall } from './client/call-info.js';

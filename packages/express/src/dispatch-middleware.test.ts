@@ -132,3 +132,28 @@ describe.each([
     expect(await missing.text()).toBe('app 404');
   });
 });
+
+describe('the instance it serves', () => {
+  it('serves the default instance when given the module (import * as dispatch)', async () => {
+    const dispatch = await import('@dispatch/core');
+    dispatch.function(function echoDefault(text: string) {
+      return `default: ${text}`;
+    });
+    const app = express5();
+    app.use(dispatchMiddleware(dispatch));
+    const url = await listen(app);
+    const body = proto.RunRequest.encode({ function: 'echoDefault', input: encodeArgs(['hi']) });
+    const res = await fetch(`${url}${RUN_PATH}`, { method: 'POST', headers: { 'content-type': 'application/proto' }, body });
+    expect(res.status).toBe(200);
+    expect(decodeValue(proto.RunResponse.decode(new Uint8Array(await res.arrayBuffer())).exit?.result?.output)).toBe('default: hi');
+  });
+
+  it('refuses anything else when mounted, saying what to pass', () => {
+    for (const bad of [undefined, {}, { dispatch: newDispatch() }, newDispatch]) {
+      expect(() => dispatchMiddleware(bad as never)).toThrow(
+        /^dispatchMiddleware\(\) needs the Dispatch instance whose functions it serves: a `new Dispatch\(\)`, or the module itself after `import \* as dispatch from '@dispatch\/core'`/,
+      );
+    }
+    expect(() => dispatchMiddleware({ dispatch: 1 } as never)).toThrow(/got an object \(Object with dispatch\)$/);
+  });
+});

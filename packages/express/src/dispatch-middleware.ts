@@ -4,9 +4,9 @@
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Dispatch } from '@dispatch/core';
+import type { Dispatch, DispatchOrModule } from '@dispatch/core';
 import { bodyErrorResponse, listeningAddress, readBody, refuseUnread, sendResponse } from '@dispatch/core/node';
-import { connectError, RUN_PATH } from '@dispatch/core/protocol';
+import { connectError, dispatchInstance, RUN_PATH } from '@dispatch/core/protocol';
 
 /**
  * Options of {@link dispatchMiddleware}.
@@ -61,6 +61,10 @@ export interface ExpressLikeRequest extends IncomingMessage {
  * object is answered 500 with a message saying how to fix the app. The
  * signed path is `req.originalUrl`, so mount prefixes work.
  *
+ * `dispatch` is a `new Dispatch()`, or the module after `import * as
+ * dispatch from '@dispatch/core'` (its default instance); anything else
+ * throws a `TypeError` here, at mount time.
+ *
  * @example
  * ```ts
  * import express from 'express';
@@ -76,9 +80,10 @@ export interface ExpressLikeRequest extends IncomingMessage {
  * ```
  */
 export function dispatchMiddleware(
-  dispatch: Dispatch,
+  dispatchOrModule: DispatchOrModule,
   options: DispatchMiddlewareOptions = {},
 ): (req: ExpressLikeRequest, res: ServerResponse, next: (err?: unknown) => void) => void {
+  const dispatch = dispatchInstance(dispatchOrModule, 'dispatchMiddleware()');
   return (req, res, next) => {
     const url = req.url ?? '/';
     const queryAt = url.indexOf('?');

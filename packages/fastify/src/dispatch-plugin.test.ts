@@ -2,7 +2,7 @@
 // test/conformance): the decoration, encapsulation of its parser, bodyLimit,
 // prefixes, and draining in-flight runs on close.
 import { type Dispatch as DispatchType, Dispatch, Status } from '@dispatch/core';
-import { encodeArgs, proto, RUN_PATH } from '@dispatch/core/protocol';
+import { decodeValue, encodeArgs, proto, RUN_PATH } from '@dispatch/core/protocol';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { dispatchPlugin } from './dispatch-plugin.js';
@@ -40,6 +40,31 @@ describe('dispatchPlugin', () => {
     const decorated: DispatchType = app.dispatch;
     expect(decorated).toBe(dispatch);
     await app.close();
+  });
+
+  it('serves the default instance when given the module (import * as dispatch), and refuses anything else at registration', async () => {
+    const dispatch = await import('@dispatch/core');
+    dispatch.function(function echoDefault(text: string) {
+      return `default: ${text}`;
+    });
+    const app = Fastify();
+    await app.register(dispatchPlugin, { dispatch });
+    expect(app.dispatch).toBe(dispatch.defaultDispatch());
+    const res = await app.inject({
+      method: 'POST',
+      url: RUN_PATH,
+      headers: { 'content-type': 'application/proto' },
+      payload: Buffer.from(proto.RunRequest.encode({ function: 'echoDefault', input: encodeArgs(['hi']) })),
+    });
+    expect(res.statusCode).toBe(200);
+    expect(decodeValue(proto.RunResponse.decode(res.rawPayload).exit?.result?.output)).toBe('default: hi');
+    await app.close();
+
+    const wrong = Fastify();
+    await expect(wrong.register(dispatchPlugin, { dispatch: { default: 1 } } as never)).rejects.toThrow(
+      /^app\.register\(dispatchPlugin, \{ dispatch \}\) needs the Dispatch instance whose functions it serves/,
+    );
+    await wrong.close();
   });
 
   it("keeps its raw-body parser to itself: the app's routes parse as before", async () => {

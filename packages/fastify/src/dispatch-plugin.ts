@@ -3,9 +3,9 @@
  * `EndpointRequest` and its answer back into a reply. Nothing else.
  * @module
  */
-import type { Dispatch } from '@dispatch/core';
+import type { Dispatch, DispatchOrModule } from '@dispatch/core';
 import { BodyBudgetTimeoutError, listeningAddress, reserveBody } from '@dispatch/core/node';
-import { answerBeforeBody, connectError, type EndpointResponse, RUN_PATH } from '@dispatch/core/protocol';
+import { answerBeforeBody, connectError, dispatchInstance, type EndpointResponse, RUN_PATH } from '@dispatch/core/protocol';
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
@@ -26,11 +26,14 @@ declare module 'fastify' {
  */
 export interface DispatchPluginOptions {
   /**
-   * The Dispatch instance whose functions the endpoint runs; also decorates
-   * the app as `app.dispatch`.
+   * The Dispatch instance whose functions the endpoint runs — a `new
+   * Dispatch()`, or the module after `import * as dispatch from
+   * '@dispatch/core'` (its default instance); also decorates the app as
+   * `app.dispatch`. Anything else fails the registration with a message
+   * saying what to pass.
    * @example app.register(dispatchPlugin, { dispatch: new Dispatch() })
    */
-  dispatch: Dispatch;
+  dispatch: DispatchOrModule;
   /**
    * Largest Run request body, in bytes (Fastify's `bodyLimit` for this
    * route only). Default: the instance's `maxBodyBytes` (16,000,000 unless
@@ -101,7 +104,9 @@ const endpoint: FastifyPluginAsync<{ dispatch: Dispatch; bodyLimit: number }> = 
  * ```
  */
 export const dispatchPlugin = fp<DispatchPluginOptions>(
-  async (app, { dispatch, bodyLimit, prefix }) => {
+  async (app, options) => {
+    const dispatch = dispatchInstance(options.dispatch, 'app.register(dispatchPlugin, { dispatch })');
+    const { bodyLimit, prefix } = options;
     app.decorate('dispatch', dispatch);
     app.addHook('preClose', () => dispatch.drain());
     await app.register(endpoint, { dispatch, bodyLimit: bodyLimit ?? dispatch.config.maxBodyBytes, prefix: prefix ?? '' });

@@ -15,3 +15,10 @@ export const DISPATCH_MODULE_OPTIONS = 'DISPATCH_MODULE_OPTIONS';
  * @example Reflect.getMetadata(DISPATCH_FUNCTION_METADATA, Billing.prototype.charge)
  */
 export const DISPATCH_FUNCTION_METADATA = 'dispatch:function';
+
+/**
+ * Injection token of how the endpoint mounts on the app's platform (the
+ * adapter package loaded for it), internal to the module.
+ * @example constructor(@Inject(DISPATCH_PLATFORM_MOUNT) mount: PlatformMount | null) {}
+ */
+export const DISPATCH_PLATFORM_MOUNT = 'DISPATCH_PLATFORM_MOUNT';

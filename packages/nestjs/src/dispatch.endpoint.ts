@@ -3,20 +3,20 @@
  * @module
  */
 import { Dispatch } from '@dispatch/core';
-import { dispatchMiddleware } from '@dispatch/express';
-import { dispatchPlugin } from '@dispatch/fastify';
 import { type BeforeApplicationShutdown, Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { DISPATCH_MODULE_OPTIONS } from './dispatch.constants.js';
+import { DISPATCH_MODULE_OPTIONS, DISPATCH_PLATFORM_MOUNT } from './dispatch.constants.js';
 import type { DispatchModuleOptions } from './dispatch-module-options.interface.js';
+import { loadPlatformMount, type PlatformMount } from './platform-mount.js';
 
 /**
  * Mounts the Run route on the HTTP platform that `HttpAdapterHost` reports:
  * `@dispatch/express`'s middleware on Express, `@dispatch/fastify`'s plugin
- * on Fastify. It mounts as soon as the adapter exists — with
- * `NestFactory.create()` that is before Nest adds its body parsers, so the
- * route reads the raw body — or else when the module initialises (testing
- * modules). On shutdown it waits for in-flight runs.
+ * on Fastify (optional peers: only the platform's adapter is loaded). It
+ * mounts as soon as the adapter exists — with `NestFactory.create()` that is
+ * before Nest adds its body parsers, so the route reads the raw body — or
+ * else when the module initialises (testing modules). On shutdown it waits
+ * for in-flight runs.
  *
  * @example
  * ```ts
@@ -35,33 +35,44 @@ export class DispatchEndpoint implements OnModuleInit, BeforeApplicationShutdown
     host: HttpAdapterHost,
     dispatch: Dispatch,
     @Inject(DISPATCH_MODULE_OPTIONS) options: DispatchModuleOptions,
+    @Inject(DISPATCH_PLATFORM_MOUNT) mount: PlatformMount | null,
   ) {
     this.#options = options;
     this.#dispatch = dispatch;
     this.#host = host;
-    this.#mount();
+    if (mount) this.#mount(mount);
   }
 
-  onModuleInit(): void {
-    this.#mount();
+  async onModuleInit(): Promise<void> {
+    const adapter = this.#host?.httpAdapter;
+    if (this.#mounted || !adapter || this.#options.mount === false) return;
+    this.#mount(await loadPlatformMount(adapter.getType()));
   }
 
   beforeApplicationShutdown(): Promise<void> {
     return this.#dispatch.drain();
   }
 
-  #mount(): void {
+  #mount(mount: PlatformMount): void {
     const adapter = this.#host?.httpAdapter;
     if (this.#mounted || !adapter || this.#options.mount === false) return;
     this.#mounted = true;
-    const { prefix = '', bodyLimit } = this.#options;
-    const type = adapter.getType();
-    if (type === 'express') {
-      adapter.getInstance().use(prefix || '/', dispatchMiddleware(this.#dispatch, bodyLimit === undefined ? {} : { bodyLimit }));
-    } else if (type === 'fastify') {
-      adapter.getInstance().register(dispatchPlugin, { dispatch: this.#dispatch, prefix, ...(bodyLimit === undefined ? {} : { bodyLimit }) });
-    } else {
-      throw new Error(`@dispatch/nestjs mounts on the express and fastify platforms, not on "${type}": pass { mount: false } and serve the endpoint yourself`);
-    }
+    mount(adapter.getInstance(), this.#dispatch, { prefix: this.#options.prefix ?? '', bodyLimit: this.#options.bodyLimit });
   }
 }
+
+/**
+ * The provider of {@link DISPATCH_PLATFORM_MOUNT}: when the HTTP adapter
+ * already exists as providers are built (`NestFactory.create()`), the
+ * adapter package of its platform, loaded before the endpoint is built, so
+ * that it mounts before Nest's body parsers; else null (the endpoint loads
+ * it at module init).
+ */
+export const platformMountProvider = {
+  provide: DISPATCH_PLATFORM_MOUNT,
+  inject: [HttpAdapterHost, DISPATCH_MODULE_OPTIONS],
+  useFactory: (host: HttpAdapterHost, options: DispatchModuleOptions): Promise<PlatformMount | null> | null => {
+    const adapter = host?.httpAdapter;
+    return adapter && options.mount !== false ? loadPlatformMount(adapter.getType()) : null;
+  },
+};

@@ -64,7 +64,12 @@ export class DispatchExplorer implements OnModuleInit {
           );
           continue;
         }
-        const handle = this.#dispatch.function({ ...options, name }, original.bind(instance));
+        const provider = className.charAt(0).toLowerCase() + className.slice(1);
+        const startHint =
+          options.startHint ??
+          `inject DispatchService (from @dispatch/nestjs) and call dispatchService.dispatch(this.${provider}.${method}, ...args), ` +
+            `or dispatchService.call(this.${provider}.${method}, ...args) for a batch`;
+        const handle = this.#dispatch.function({ ...options, name, startHint }, original.bind(instance));
         Object.defineProperty(instance, method, { value: handle, configurable: true, writable: true });
         this.#logger.log(`registered Dispatch function ${name}`);
       }

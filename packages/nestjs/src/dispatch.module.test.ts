@@ -81,8 +81,12 @@ describe('DispatchModule', () => {
     expect(call).toBeInstanceOf(DurableCall);
     expect((call as DurableCall<string>).function).toBe('Billing.charge');
     expect(billing.plain()).toBe('not a Dispatch function');
-    // Awaited outside a Dispatch function, a call says what to do instead.
-    await expect(billing.charge('u1')).rejects.toThrow(/outside a Dispatch function.*\.dispatch\(/s);
+    // Awaited outside a Dispatch function, a call says what to do instead, the Nest way.
+    await expect(billing.charge('u1')).rejects.toThrow(
+      'the call Billing.charge(...) was awaited outside a Dispatch function; only a running Dispatch function can await another one. ' +
+        'To start it from elsewhere inject DispatchService (from @dispatch/nestjs) and call dispatchService.dispatch(this.billing.charge, ...args), ' +
+        'or dispatchService.call(this.billing.charge, ...args) for a batch',
+    );
     await app.close();
   });
 

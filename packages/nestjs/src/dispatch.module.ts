@@ -6,7 +6,7 @@ import { Dispatch } from '@dispatch/core';
 import { type DynamicModule, Global, Module, type Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { DISPATCH_MODULE_OPTIONS } from './dispatch.constants.js';
-import { DispatchEndpoint } from './dispatch.endpoint.js';
+import { DispatchEndpoint, platformMountProvider } from './dispatch.endpoint.js';
 import { DispatchExplorer } from './dispatch.explorer.js';
 import type { DispatchModuleAsyncOptions, DispatchModuleOptions } from './dispatch-module-options.interface.js';
 import { DispatchService } from './dispatch.service.js';
@@ -63,6 +63,7 @@ function createModule(optionsProvider: Provider, imports: NonNullable<DispatchMo
       },
       DispatchService,
       DispatchExplorer,
+      platformMountProvider,
       DispatchEndpoint,
     ],
     exports: [Dispatch, DispatchService, DISPATCH_MODULE_OPTIONS],

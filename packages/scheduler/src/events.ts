@@ -7,16 +7,21 @@ import type { ConcurrencySnapshot } from './run/concurrency.js';
 import type { CallState } from './store/store.js';
 
 /**
- * One run attempt ended.
+ * One run of a call ended: an attempt (the first run, or a retry) or a
+ * resume (the call continued after a suspension).
  * @example
- * scheduler.on('attempt', (e: AttemptEvent) => console.log(e.function, e.attempt, e.statusName, e.outcome));
+ * scheduler.on('attempt', (e: AttemptEvent) => console.log(e.function, e.resume ? `resume ${e.resumes}` : `attempt ${e.attempt}`, e.statusName, e.outcome));
  */
 export interface AttemptEvent {
   dispatchId: string;
   function: string;
   endpoint: string;
-  /** Attempt number of the call (1 for the first run). */
+  /** The run's number over attempts and resumes (1 for the first run). */
+  run: number;
+  /** Attempts of the call so far, this run included when it is one (1 for the first run). */
   attempt: number;
+  /** Resumes of the call so far, this run included when it is one. */
+  resumes: number;
   /** A `Status` number. */
   status: number;
   statusName: string;
@@ -28,7 +33,7 @@ export interface AttemptEvent {
    * the call was cancelled or its lease was lost meanwhile).
    */
   outcome: 'exit' | 'retry' | 'suspend' | 'tail_call' | 'dropped';
-  /** The run resumed a Poll. */
+  /** The run continued the call after a suspension: a resume, not an attempt (a retry is an attempt). */
   resume: boolean;
   error?: { type: string; message: string };
   nextRunAt?: number;

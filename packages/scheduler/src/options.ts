@@ -206,6 +206,15 @@ export interface SchedulerOptions {
    */
   leaseMs?: number;
   /**
+   * Start with the run loop held: the API accepts calls (they are stored
+   * and wait, pending), but none runs until {@link Scheduler.startRunning}.
+   * `dispatch run` holds it until the app listens, so that calls left by an
+   * earlier run do not fail against an endpoint still starting. Default
+   * false.
+   * @example { startPaused: true }
+   */
+  startPaused?: boolean;
+  /**
    * Serve the dashboard at `/dashboard/` on the API's port, behind the same
    * API keys (a login form, or a one-time link from
    * `scheduler.dashboardLoginUrl()`). Default true.

@@ -289,13 +289,26 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       });
       emit = scheduler;
       if (dashboardSecret !== null) scheduler.#dashboard = new Dashboard(scheduler, { secret: dashboardSecret, throttle });
-      loop.start();
-      log.info(`scheduler ${instanceId} listening on ${scheduler.url}`);
+      if (!options.startPaused) loop.start();
+      log.info(`scheduler ${instanceId} listening on ${scheduler.url}${options.startPaused ? ' (runs held until startRunning())' : ''}`);
       return scheduler;
     } catch (err) {
       if (ownsStore) await store.close();
       throw err;
     }
+  }
+
+  /**
+   * Starts running calls, for a scheduler started with `startPaused`
+   * (otherwise, or when called again, it does nothing).
+   * @example
+   * const s = await Scheduler.start({ startPaused: true, port: 0 });
+   * await appListening;
+   * s.startRunning();
+   */
+  startRunning(): void {
+    if (this.#closing) return;
+    this.#loop.start();
   }
 
   #finished(e: FinishedEvent): void {

@@ -145,6 +145,28 @@ describe('API: Dispatch', () => {
   });
 });
 
+describe('a scheduler started paused', () => {
+  it('stores calls but runs none until startRunning()', async () => {
+    let released = false;
+    const runsBeforeRelease: string[] = [];
+    endpoint = await startEndpoint((req) => {
+      if (!released) runsBeforeRelease.push(req.dispatchId ?? '');
+      return ok('ran');
+    });
+    scheduler = await startTestScheduler({ startPaused: true });
+    const ids = await scheduler.dispatch(Array.from({ length: 5 }, () => ({ function: 'f', endpoint: endpoint!.url, input: str('x') })));
+    const waiting = await scheduler.wait(ids[0]!, 300);
+    expect(waiting).toEqual({ done: false, state: 'pending' });
+    expect((await scheduler.list({})).counts.pending).toBe(5);
+    released = true;
+    scheduler.startRunning();
+    scheduler.startRunning(); // once is enough; again does nothing
+    for (const id of ids) expect(await scheduler.wait(id, 10_000)).toMatchObject({ done: true, state: 'succeeded' });
+    expect(runsBeforeRelease).toEqual([]);
+    expect(endpoint.runs).toHaveLength(5);
+  });
+});
+
 describe('API: SchedulerService', () => {
   it('Wait blocks until the result, or times out with done=false', async () => {
     let release: () => void = () => {};
@@ -182,7 +204,7 @@ describe('API: SchedulerService', () => {
     await scheduler.wait(id!, 10_000);
     const res = await post(`${SVC}Get`, proto.GetRequest.encode({ dispatchId: id! }));
     const info = proto.GetResponse.decode(new Uint8Array(await res.arrayBuffer())).call!;
-    expect(info).toMatchObject({ dispatchId: id, function: 'parent', state: 4, status: Status.OK, attempts: 2 });
+    expect(info).toMatchObject({ dispatchId: id, function: 'parent', state: 4, status: Status.OK, attempts: 1, resumes: 1 });
     expect(info.inputJson).toBe('"p"');
     expect(info.outputJson).toBe('"parent done"');
     expect(info.attemptHistory?.map((a) => [a.outcome, a.status, a.resume])).toEqual([

@@ -74,6 +74,35 @@ describe('retries', () => {
     expect(info.attempts).toBe(4);
   });
 
+  it('counts resumes apart from attempts: a resume that fails is retried as a new attempt', async () => {
+    const runs: string[] = [];
+    endpoint = await startEndpoint((req) => {
+      if (!req.pollResult) {
+        runs.push('first');
+        return { status: Status.OK as number, poll: { maxWait: proto.durationFromMs(1000), minResults: 1, maxResults: 1 } }; // a 1 s timer
+      }
+      runs.push(runs.includes('failed resume') ? 'retried resume' : 'failed resume');
+      return runs.at(-1) === 'failed resume' ? fail(Status.TEMPORARY_ERROR, 'TemporaryError', 'after the timer') : ok('done');
+    });
+    scheduler = await startTestScheduler({ backoff: { initialMs: 10, maxMs: 20 } });
+    const events: Array<[number, number, number, boolean]> = [];
+    scheduler.on('attempt', (e) => events.push([e.run, e.attempt, e.resumes, e.resume]));
+    const { result, info } = await runOne('sleeper');
+    expect(result.done && text(result.result.output)).toBe('done');
+    expect(runs).toEqual(['first', 'failed resume', 'retried resume']);
+    expect(info).toMatchObject({ attempts: 2, resumes: 1 });
+    expect((info.attemptHistory ?? []).map((a) => [a.number, a.outcome, a.resume])).toEqual([
+      [1, 'suspend', false],
+      [2, 'retry', true],
+      [3, 'exit', false],
+    ]);
+    expect(events).toEqual([
+      [1, 1, 0, false],
+      [2, 1, 1, true],
+      [3, 2, 1, false],
+    ]);
+  });
+
   it('does not retry PERMANENT_ERROR', async () => {
     endpoint = await startEndpoint(() => fail(Status.PERMANENT_ERROR, 'PermanentError', 'card declined'));
     scheduler = await startTestScheduler();

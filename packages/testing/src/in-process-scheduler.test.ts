@@ -119,6 +119,6 @@ describe('startTestScheduler', () => {
     const never = t.dispatch.function(async function never() {
       throw new TemporaryError('still down');
     });
-    await expect(t.call(never)).rejects.toThrow(/never .* did not finish within 300 ms: it is (pending|running) after \d+ run\(s\), last error TemporaryError: still down/);
+    await expect(t.call(never)).rejects.toThrow(/never .* did not finish within 300 ms: it is (pending|running) after \d+ attempt\(s\) and 0 resume\(s\), last error TemporaryError: still down/);
   });
 });

@@ -32,8 +32,8 @@ export interface TestSchedulerOptions extends Omit<SchedulerOptions, 'db' | 'sto
 }
 
 /**
- * One run attempt of a call: the client's `CallAttempt`, with its error as
- * its name and message.
+ * One run of a call — an attempt, or a resume (`resume: true`) — as the
+ * client's `CallAttempt`, with its error as its name and message.
  * @example
  * const [first] = await t.attempts(id);
  * expect(first.status).toBe(Status.TEMPORARY_ERROR);
@@ -54,8 +54,10 @@ export interface TestCall<R = unknown> {
   state: CallState;
   status: Status;
   statusName: string;
-  /** Number of runs (first run, retries and resumes). */
+  /** Attempts: the first run and each retry (1 for a call that never failed). */
   attempts: number;
+  /** Resumes: runs that continued the call after a suspension. */
+  resumes: number;
   parentId: string | null;
   rootId: string;
   /** Child dispatch IDs, oldest first. */
@@ -81,8 +83,10 @@ export interface TestRun<R> {
   statusName: string;
   value: R | undefined;
   error: Error | undefined;
-  /** Number of runs of the call. */
+  /** Attempts: the first run and each retry (1 for a call that never failed). */
   attempts: number;
+  /** Resumes: runs that continued the call after a suspension. */
+  resumes: number;
 }
 
 const silent = { warn() {}, error() {}, info() {} };
@@ -193,7 +197,7 @@ export class TestScheduler {
     if (!waited.done) {
       const last = info.attemptHistory.at(-1)?.error;
       throw new Error(
-        `${info.function} ${id} did not finish within ${timeoutMs} ms: it is ${info.state} after ${info.attempts} run(s)${last ? `, last error ${last.name}: ${last.message}` : ''}`,
+        `${info.function} ${id} did not finish within ${timeoutMs} ms: it is ${info.state} after ${info.attempts} attempt(s) and ${info.resumes} resume(s)${last ? `, last error ${last.name}: ${last.message}` : ''}`,
       );
     }
     return {
@@ -204,6 +208,7 @@ export class TestScheduler {
       value: waited.status === Status.OK ? waited.value : undefined,
       error: waited.error,
       attempts: info.attempts,
+      resumes: info.resumes,
     };
   }
 
@@ -217,7 +222,7 @@ export class TestScheduler {
   }
 
   /**
-   * The run attempts of a call, oldest first.
+   * The runs of a call, oldest first: attempts, and resumes (`resume: true`).
    * @example
    * expect((await t.attempts(id)).map((a) => a.statusName)).toEqual(['TEMPORARY_ERROR', 'OK']);
    */
@@ -274,6 +279,7 @@ function testCall<R>(info: CallInfo<R>): TestCall<R> {
     status: info.status,
     statusName: info.statusName,
     attempts: info.attempts,
+    resumes: info.resumes,
     parentId: info.parentDispatchId,
     rootId: info.rootDispatchId,
     children: info.children,

@@ -33,6 +33,7 @@ export class DurableCall<R> implements PromiseLike<R>, CallTarget {
   #input: IAny | undefined;
   #starter: CallStarter | undefined;
   #promise: Promise<R> | undefined;
+  readonly #startHint: string | undefined;
 
   /** @internal Use `fn(...args)` or `dispatch.call(...)`. */
   constructor(init: {
@@ -42,6 +43,8 @@ export class DurableCall<R> implements PromiseLike<R>, CallTarget {
     encode: () => IAny;
     raw?: boolean;
     options?: CallOptions;
+    /** How to start the call from elsewhere, for the error of an await outside a Dispatch function. */
+    startHint?: string | undefined;
   }) {
     this.function = init.function;
     this.endpoint = init.endpoint;
@@ -49,6 +52,7 @@ export class DurableCall<R> implements PromiseLike<R>, CallTarget {
     this.raw = init.raw ?? false;
     this.options = init.options ?? {};
     this.#encode = init.encode;
+    this.#startHint = init.startHint;
     this.#starter = callContext.current();
   }
 
@@ -66,7 +70,7 @@ export class DurableCall<R> implements PromiseLike<R>, CallTarget {
         this.#promise = Promise.reject(
           new Error(
             `the call ${this.function}(...) was awaited outside a Dispatch function; only a running Dispatch function can await another one. ` +
-              `To start it from elsewhere use ${this.function}.dispatch(...), or add it to dispatch.batch()`,
+              `To start it from elsewhere ${this.#startHint ?? `use ${this.function}.dispatch(...), or add it to dispatch.batch()`}`,
           ),
         );
       } else this.#promise = starter.startCall(this, group);

@@ -3,7 +3,6 @@
  * endpoint that runs them.
  * @module
  */
-import type { z } from 'zod';
 import { type CallOptions, DurableCall, isDurableCall } from './call.js';
 import * as combinators from './combinators.js';
 import { DispatchClient } from '../client/client.js';
@@ -12,6 +11,7 @@ import { parseDuration, type DurationInput } from './duration.js';
 import { Engine } from '../engine/engine.js';
 import { currentExecution, type EngineFunction, type RunContext } from '../engine/execution.js';
 import { InvalidArgumentError } from '../status/errors.js';
+import { describeIssues } from './issues.js';
 import { type EndpointApp, type EndpointRequest, type EndpointResponse, handleEndpointRequest } from '../endpoint/handler.js';
 import { type EndpointRequestHead, precheckEndpointRequest } from '../endpoint/precheck.js';
 import { ReplayCache } from '../signature/replay-cache.js';
@@ -22,6 +22,18 @@ import { decodeArgs, encodeArgs } from '../serde/serde.js';
 import type { Status } from '../status/status.js';
 import { type Class, defaultStatusRegistry, type StatusHandler, StatusRegistry } from '../status/registry.js';
 
+
+/**
+ * A schema that validates a function's input: a zod schema (3 or 4), or
+ * anything with zod's `safeParse`. Written as the shape it needs rather than
+ * zod's own type, so that the declarations of `@dispatch/core` load without
+ * zod's (whose CommonJS typings need `esModuleInterop`).
+ * @example
+ * const input: InputSchema<[number, number]> = z.tuple([z.number(), z.number()]);
+ */
+export interface InputSchema<T> {
+  safeParse(data: unknown): { success: true; data: T } | { success: false; error: { message: string } };
+}
 
 /** Options of `dispatch.function(options, fn)`. */
 export interface FunctionOptions<A extends unknown[] = unknown[]> {
@@ -34,10 +46,11 @@ export interface FunctionOptions<A extends unknown[] = unknown[]> {
   /**
    * A zod schema for the arguments: a tuple or array schema validates the
    * argument list; any other schema validates the single argument. Failure
-   * ends the call with INVALID_ARGUMENT and zod's message.
+   * ends the call with INVALID_ARGUMENT and one line per issue
+   * (`✖ Invalid input: expected number, received string → at [1]`).
    * @example z.tuple([z.string(), z.number().int()])
    */
-  input?: z.ZodType<A> | z.ZodType<A[0]>;
+  input?: InputSchema<A> | InputSchema<A[0]>;
   /** Default expiration of calls of this function. @example '30m' */
   expiration?: DurationInput;
   /**
@@ -48,6 +61,13 @@ export interface FunctionOptions<A extends unknown[] = unknown[]> {
    * the change may repeat).
    */
   onIncompatibleState?: 'fail' | 'restart';
+  /**
+   * How to start a call from outside a Dispatch function, for the error
+   * of one awaited there (default: `use <name>.dispatch(...), or add it to
+   * dispatch.batch()`). Frameworks that start calls their own way set it.
+   * @example 'inject DispatchService and call dispatchService.dispatch(this.billing.checkout, ...args)'
+   */
+  startHint?: string;
 }
 
 /**
@@ -209,6 +229,7 @@ export class Dispatch {
         return dispatch.logger;
       },
       hasFunction: (name) => this.hasFunction(name),
+      functionNames: () => this.functionNames,
       runRequest: (request) => this.engine.run(request),
     };
   }
@@ -257,7 +278,7 @@ export class Dispatch {
     if (this.#functions.has(name)) {
       throw new TypeError(`a function named ${JSON.stringify(name)} is already registered; give one of them another name`);
     }
-    const schema = options.input as z.ZodType | undefined;
+    const schema = options.input as InputSchema<unknown> | undefined;
     const listSchema = schema && isListSchema(schema);
     const defaultExpirationMs = options.expiration === undefined ? undefined : parseDuration(options.expiration, 'expiration');
     this.#functions.set(name, {
@@ -273,7 +294,7 @@ export class Dispatch {
         if (!schema) return args;
         const result = listSchema ? schema.safeParse(args) : schema.safeParse(args[0]);
         if (!result.success) {
-          throw new InvalidArgumentError(`invalid input for ${name}: ${excerpt(result.error.message)}`, { cause: result.error });
+          throw new InvalidArgumentError(`invalid input for ${name}:\n${excerpt(describeIssues(result.error))}`, { cause: result.error });
         }
         if (listSchema) return result.data as unknown[];
         if (args.length > 1) throw new InvalidArgumentError(`${name} takes one argument, got ${args.length}`);
@@ -282,7 +303,7 @@ export class Dispatch {
       invoke: (args: unknown[]) => impl(...(args as A)),
     });
     const make = (args: A, callOptions: CallOptions) =>
-      new DurableCall<Awaited<R>>({ function: name, args, encode: () => encodeArgs(args), options: callOptions });
+      new DurableCall<Awaited<R>>({ function: name, args, encode: () => encodeArgs(args), options: callOptions, startHint: options.startHint });
     const baseOptions: CallOptions = defaultExpirationMs === undefined ? {} : { expirationMs: defaultExpirationMs };
     const handle = ((...args: A) => make(args, baseOptions)) as DispatchFunction<A, Awaited<R>>;
     Object.defineProperty(handle, 'name', { value: name });
@@ -566,7 +587,7 @@ export class Dispatch {
   }
 }
 
-function isListSchema(schema: z.ZodType): boolean {
+function isListSchema(schema: InputSchema<unknown>): boolean {
   const def = (schema as unknown as { _zod?: { def?: { type?: string } } })._zod?.def;
   return def?.type === 'tuple' || def?.type === 'array';
 }

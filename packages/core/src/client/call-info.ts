@@ -12,20 +12,26 @@ import { Status, statusName } from '../status/status.js';
 import { type CallState, callStateOf, isFinishedState } from './call-state.js';
 
 /**
- * One run attempt of a call (a RunRequest and its outcome).
+ * One run of a call (a RunRequest and its outcome): an attempt (the first
+ * run, or a retry) or a resume (`resume`: the call continued after a
+ * suspension).
  * @example
  * const [first] = (await client.get(id)).attemptHistory;
  * if (first?.error) console.log(first.statusName, first.error.message);
  */
 export interface CallAttempt {
-  /** 1 for the first run. */
+  /** The run's number, over attempts and resumes (1 for the first run). */
   number: number;
   status: Status;
   /** The status's name: `'OK'`, `'TEMPORARY_ERROR'`… */
   statusName: string;
   /** `exit`, `retry`, `suspend`, `tail_call`, `expired`, `restart`… */
   outcome: string;
-  /** The run resumed the function after a poll (results of its calls, or a timer). */
+  /**
+   * A resume: the run continued the function after a suspension (results of
+   * its calls, or a timer), counted in `resumes`; otherwise an attempt (the
+   * first run, or a retry, even of a resume).
+   */
   resume: boolean;
   startedAt: Date;
   durationMs: number;
@@ -51,8 +57,10 @@ export interface CallInfo<T = unknown> {
   status: Status;
   /** The status's name: `'OK'`, `'PERMANENT_ERROR'`… */
   statusName: string;
-  /** Number of runs: the first one, retries and resumes. */
+  /** Attempts: the first run and each retry (a call that never failed has 1). */
   attempts: number;
+  /** Resumes: runs that continued the call after a suspension (counted apart from attempts). */
+  resumes: number;
   /** The caller's dispatch ID, or null for a root call. */
   parentDispatchId: string | null;
   rootDispatchId: string;
@@ -169,6 +177,7 @@ export function decodeCallInfo<T = unknown>(info: proto.ICallInfo, registry: Sta
     status,
     statusName: statusName(status),
     attempts: info.attempts ?? 0,
+    resumes: info.resumes ?? 0,
     parentDispatchId: info.parentDispatchId || null,
     rootDispatchId: info.rootDispatchId || info.dispatchId || '',
     children: info.children ?? [],

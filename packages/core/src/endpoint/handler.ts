@@ -14,6 +14,7 @@ import type { ReplayCache } from '../signature/replay-cache.js';
 import { verifySignature } from '../signature/signature.js';
 import { connectError, type EndpointResponse } from './connect-error.js';
 import { type EndpointRequestHead, precheckEndpointRequest, REPLAYED, replayCacheOf } from './precheck.js';
+import { unknownFunctionMessage } from './unknown-function.js';
 
 export { connectError, type EndpointResponse };
 
@@ -60,6 +61,12 @@ export interface EndpointApp {
   readonly logger: Pick<Console, 'error'>;
   /** `true` if a function of this name exists (404 otherwise). */
   hasFunction(name: string): boolean;
+  /**
+   * The names of the functions, for the 404 of an unknown one (which
+   * suggests the closest and lists them). Optional: without it the 404
+   * names only the function asked.
+   */
+  functionNames?(): readonly string[];
   /** Runs one decoded RunRequest to its RunResponse. */
   runRequest(request: IRunRequest): Promise<IRunResponse>;
 }
@@ -139,7 +146,8 @@ async function handle(app: EndpointApp, request: EndpointRequest): Promise<Endpo
   const name = runRequest.function ?? '';
   if (name === '') return connectError(400, 'invalid_argument', 'function is required');
   if (!app.hasFunction(name)) {
-    return connectError(404, 'not_found', `function ${quoteExcerpt(name, 200)} does not exist on this endpoint`);
+    const message = app.functionNames ? unknownFunctionMessage(name, app.functionNames()) : `function ${quoteExcerpt(name, 200)} does not exist on this endpoint`;
+    return connectError(404, 'not_found', message);
   }
 
   const response = await app.runRequest(runRequest);

@@ -298,7 +298,12 @@ describe.each(modes)('engine (%s)', (mode) => {
     expect((await run(add, 1, 2)).value).toBe(3);
     const bad = await run(add as unknown as DispatchFunction<unknown[], number>, 'x', 2);
     expect(bad.status).toBe(Status.INVALID_ARGUMENT);
-    expect(bad.error?.message).toMatch(/invalid input for add/);
+    expect(bad.error?.message).toBe('invalid input for add:\n✖ Invalid input: expected number, received string → at [0]');
+    const user = dispatch.function({ name: 'user', input: z.object({ name: z.string(), 'e-mail': z.string() }) }, (u: { name: string }) => u.name);
+    const worse = await run(user as unknown as DispatchFunction<unknown[], string>, { name: 1 });
+    expect(worse.error?.message).toBe(
+      'invalid input for user:\n✖ Invalid input: expected string, received number → at name\n✖ Invalid input: expected string, received undefined → at ["e-mail"]',
+    );
   });
 
   it('completes a fan-in of 2,000 children without resuming the parent per child', async () => {

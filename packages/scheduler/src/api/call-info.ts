@@ -50,6 +50,7 @@ export function toCallInfo(
     updateTime: proto.timestampFromDate(rec.updatedAt),
     expirationTime: proto.timestampFromDate(rec.expiresAt),
     attempts: rec.attempts,
+    resumes: rec.resumes,
     originalFunction: rec.originalFunction,
     idempotencyKey: rec.idempotencyKey ?? '',
     readyResults: rec.ready,

@@ -3,9 +3,9 @@
  * served by an endpoint, and with `--wait` prints its result.
  * @module
  */
-import { encodeArgs, parseDuration, proto, Status, statusName } from '@dispatch/core/protocol';
+import { encodeArgs, proto, Status, statusName } from '@dispatch/core/protocol';
 import { type Command, Option } from 'commander';
-import { api, apiClient, type ApiFlags, CliError, type CliContext, type CliIO, print, printJson, withApiFlags } from './common.js';
+import { api, apiClient, type ApiFlags, CliError, type CliContext, type CliIO, parseDurationFlag, print, printJson, readStateFile, withApiFlags } from './common.js';
 import { errorJson, humanMs, jsonSafe } from './format.js';
 
 /** Flags of `dispatch call`. */
@@ -20,6 +20,16 @@ export interface CallFlags extends ApiFlags {
 }
 
 const DEFAULT_TIMEOUT = '10m';
+/**
+ * Without --wait, `dispatch call` waits for the endpoint's verdict on the
+ * first run, so that a call it refuses at once (an unknown function, a bad
+ * argument) is reported instead of an ID: until the call finishes, has run
+ * (it suspended, or is retrying), or has been running for
+ * {@link RUNNING_AFTER_MS} (a refusal is answered at once), at most
+ * {@link FIRST_RUN_MAX_MS}.
+ */
+const FIRST_RUN_MAX_MS = 10_000;
+const RUNNING_AFTER_MS = 1000;
 
 /**
  * Declares `dispatch call` on the program.
@@ -33,7 +43,7 @@ export function addCallCommand(program: Command, cli: CliContext): void {
       .description('dispatch one call of a function served by an endpoint')
       .argument('<function>', 'function name')
       .argument('[args...]', 'arguments, each one JSON value (quote strings: \'"Ada"\')')
-      .option('--endpoint <url>', 'URL of the app serving the function (default: DISPATCH_ENDPOINT_URL)')
+      .option('--endpoint <url>', 'URL of the app serving the function (default: DISPATCH_ENDPOINT_URL, or the app of a dispatch run in this directory)')
       .addOption(new Option('--input <json>', 'send this JSON as one raw google.protobuf.Value instead of an argument list (functions of other SDKs)'))
       .option('--wait', 'wait for the result, print it, exit 1 if the call failed')
       .option('--timeout <duration>', 'with --wait: how long to wait (exit 3 if still running)', DEFAULT_TIMEOUT)
@@ -65,22 +75,28 @@ export function jsonToProtoValue(value: unknown): proto.IValue {
   }
 }
 
-function parseJsonArg(text: string, what: string): unknown {
+/**
+ * Parses one JSON value given on the command line. A bare word (`Ada`)
+ * gets the advice that fits it (JSON strings need quotes, inside the
+ * shell's); broken JSON gets the parser's message and a caret under the
+ * position it points at.
+ */
+function parseJsonArg(text: string, what: string, advice: string): unknown {
   try {
     return JSON.parse(text);
-  } catch {
+  } catch (err) {
+    const trimmed = text.trim();
+    if (trimmed !== '' && !/^[[{"]/.test(trimmed) && !/^-?\d/.test(trimmed)) {
+      throw new CliError(`${what} is not JSON: ${text}; ${advice}: '"${text.replace(/'/g, "'\\''")}"'`, 2);
+    }
+    const message = (err as Error).message;
+    const at = /position (\d+)/.exec(message);
+    const caret = at ? `\n  ${text}\n  ${' '.repeat(Math.min(Number(at[1]), text.length))}^` : '';
     throw new CliError(
-      `${what} is not JSON: ${text}; each argument is one JSON value, so quote strings for the shell: '"${text.replace(/'/g, "'\\''")}"'`,
+      `${what} is not valid JSON: ${message}${caret}\n` +
+        'Object keys and strings need double quotes (\'{"name":"Ada"}\'), and the shell needs single quotes around the whole value.',
       2,
     );
-  }
-}
-
-function parseDurationFlag(value: string, flag: string, example: string): number {
-  try {
-    return parseDuration(value as never, flag);
-  } catch (err) {
-    throw new CliError(`${(err as Error).message} (for example ${flag} ${example})`, 2);
   }
 }
 
@@ -91,24 +107,27 @@ function parseDurationFlag(value: string, flag: string, example: string): number
  * await callCommand('add', ['2', '40'], { endpoint: 'http://127.0.0.1:8000', wait: true }, io);
  */
 export async function callCommand(fn: string, args: string[], flags: CallFlags, io: CliIO): Promise<number> {
-  const endpoint = flags.endpoint ?? io.env.DISPATCH_ENDPOINT_URL?.trim();
+  const endpoint = flags.endpoint ?? (io.env.DISPATCH_ENDPOINT_URL?.trim() || readStateFile(io.cwd)?.endpointUrl);
   if (!endpoint) {
-    throw new CliError(`--endpoint is required: the URL of the app that serves ${fn}, for example --endpoint http://127.0.0.1:8000 (or set DISPATCH_ENDPOINT_URL)`, 2);
+    throw new CliError(
+      `--endpoint is required: the URL of the app that serves ${fn}, for example --endpoint http://127.0.0.1:8000 (or set DISPATCH_ENDPOINT_URL; under a dispatch run in this directory it is found by itself)`,
+      2,
+    );
   }
   let input: proto.IAny;
   if (flags.input !== undefined) {
     if (args.length) throw new CliError('pass either arguments or --input, not both (--input is one raw google.protobuf.Value for functions of other SDKs)', 2);
-    input = proto.pack(proto.Value, jsonToProtoValue(parseJsonArg(flags.input, '--input')));
+    input = proto.pack(proto.Value, jsonToProtoValue(parseJsonArg(flags.input, '--input', 'it is one JSON value, so quote a string for the shell')));
   } else {
-    input = encodeArgs(args.map((a, i) => parseJsonArg(a, `argument ${i + 1}`)));
+    input = encodeArgs(args.map((a, i) => parseJsonArg(a, `argument ${i + 1}`, 'each argument is one JSON value, so quote strings for the shell')));
   }
   const call: proto.ICall = { function: fn, endpoint, input };
-  if (flags.expiration) call.expiration = proto.durationFromMs(parseDurationFlag(flags.expiration, '--expiration', '10m'));
+  if (flags.expiration) call.expiration = proto.durationFromMs(parseDurationFlag(flags.expiration, '--expiration'));
   if (flags.idempotencyKey) call.idempotencyKey = flags.idempotencyKey;
-  const timeoutMs = parseDurationFlag(flags.timeout ?? DEFAULT_TIMEOUT, '--timeout', '30s');
+  const timeoutMs = parseDurationFlag(flags.timeout ?? DEFAULT_TIMEOUT, '--timeout');
   const client = apiClient(flags, io);
   const [id] = (await api(() => client.dispatch([call]))) as [string];
-  if (!flags.wait) {
+  if (!flags.wait && !(await refusedAtOnce(client, id))) {
     if (flags.json) printJson(io, { dispatchId: id });
     else print(io, id);
     return 0;
@@ -133,4 +152,24 @@ export async function callCommand(fn: string, args: string[], flags: CallFlags, 
     if (output !== undefined) print(io, JSON.stringify(output, null, 2));
   }
   return ok ? 0 : 1;
+}
+
+/** Whether a call fails on its first run, as an endpoint refusing it does (see {@link FIRST_RUN_MAX_MS}). */
+async function refusedAtOnce(client: ReturnType<typeof apiClient>, id: string): Promise<boolean> {
+  const deadline = Date.now() + FIRST_RUN_MAX_MS;
+  let runningSince: number | null = null;
+  while (Date.now() < deadline) {
+    const outcome = await api(() => client.wait(id, { timeoutMs: 250 }));
+    if (outcome.done) return outcome.status !== Status.OK;
+    if (outcome.state === 'suspended') return false; // it ran, and awaits other calls
+    if (outcome.state === 'running') {
+      runningSince ??= Date.now();
+      if (Date.now() - runningSince >= RUNNING_AFTER_MS) return false; // working, not refused
+    } else {
+      runningSince = null;
+      const info = await api(() => client.get(id));
+      if (info.attempts + info.resumes > 0) return false; // it ran and is retrying: not a refusal
+    }
+  }
+  return false;
 }

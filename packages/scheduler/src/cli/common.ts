@@ -8,7 +8,7 @@
 import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join, resolve } from 'node:path';
-import { DEFAULT_API_URL, DispatchApiError, DispatchClient } from '@dispatch/core/protocol';
+import { DEFAULT_API_URL, DispatchApiError, DispatchClient, parseDuration } from '@dispatch/core/protocol';
 import type { Command } from 'commander';
 import type { LogLevel } from '../logger.js';
 import { PRIVATE_FILE_MODE } from '../private-files.js';
@@ -69,6 +69,8 @@ export interface CliState {
   pid: number;
   db: string;
   verificationKey: string;
+  /** The app's endpoint URL, under `dispatch run` (`dispatch call` sends calls there by default). */
+  endpointUrl?: string;
 }
 
 /**
@@ -308,4 +310,22 @@ export function probePort(host: string, port: number): Promise<number> {
       server.close(() => resolvePort(address.port));
     });
   });
+}
+
+/**
+ * A duration flag: milliseconds, or text such as `30s`, `10m`, `1h30m`, `2d`
+ * (exit 2 otherwise).
+ * @example
+ * parseDurationFlag('10m', '--default-expiration'); // 600000
+ */
+export function parseDurationFlag(value: string, flag: string): number {
+  const text = value.trim();
+  let ms: number;
+  try {
+    ms = /^\d+$/.test(text) ? Number(text) : parseDuration(text, flag);
+  } catch {
+    throw new CliError(`${flag} must be a duration such as 500ms, 30s, 10m, 1h30m or 2d (a bare number is milliseconds), got ${JSON.stringify(value)}`, 2);
+  }
+  if (ms <= 0) throw new CliError(`${flag} must be longer than 0, got ${JSON.stringify(value)}`, 2);
+  return ms;
 }

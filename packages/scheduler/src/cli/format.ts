@@ -5,6 +5,7 @@
  */
 import { callStateOf, decodeArgs, decodeValue, OpaqueValue, proto, statusName } from '@dispatch/core/protocol';
 import { redactText } from '../redact.js';
+import { runLabels } from '../store/policy.js';
 
 /**
  * Turns a decoded value into something `JSON.stringify` keeps: bigint as a
@@ -94,6 +95,7 @@ export function callInfoJson(info: proto.ICallInfo): Record<string, unknown> {
     state: stateName(info.state),
     status: statusName(info.status ?? 0),
     attempts: info.attempts ?? 0,
+    resumes: info.resumes ?? 0,
     parent: info.parentDispatchId || null,
     root: info.rootDispatchId || null,
     children: info.children ?? [],
@@ -140,6 +142,19 @@ export function humanMs(ms: number): string {
   return `${Math.floor(ms / 3_600_000)} h ${Math.round((ms % 3_600_000) / 60_000)} m`;
 }
 
+/**
+ * A duration as a flag would take it: the largest unit that writes it
+ * exactly (`100ms`, `60s`, `1h`, `30d`).
+ * @example
+ * durationText(3_600_000); // '1h'
+ */
+export function durationText(ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
 /** A left-aligned text table. */
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -162,6 +177,7 @@ export function formatCallInfo(info: proto.ICallInfo): string {
   const status = info.state === 4 || info.state === 5 || info.state === 6 ? ` (${j.status})` : '';
   row('state', `${j.state}${status}`);
   row('attempts', String(j.attempts));
+  row('resumes', String(j.resumes));
   row('endpoint', String(j.endpoint));
   if (j.originalFunction) row('started as', String(j.originalFunction));
   const created = proto.timestampToDate(info.creationTime);
@@ -182,11 +198,12 @@ export function formatCallInfo(info: proto.ICallInfo): string {
   if (c) row('concurrency', `${c.limit} (${c.inFlight} in flight, bounds ${c.min}..${c.max})`);
   const history = (j.attemptHistory as Array<Record<string, unknown>> | undefined) ?? [];
   if (history.length) {
-    lines.push('  attempts:');
-    for (const a of history) {
+    lines.push('  runs:');
+    for (const [i, label] of runLabels(history.map((a) => !!a.resume)).entries()) {
+      const a = history[i]!;
       const e = a.error as { name: string; message: string } | null;
       lines.push(
-        `    #${String(a.number).padEnd(3)} ${String(a.startedAt)}  ${humanMs(Number(a.durationMs)).padStart(8)}  ${String(a.status).padEnd(16)} ${String(a.outcome).padEnd(9)}${a.resume ? ' resume' : ''}${e ? `  ${e.name}: ${e.message}` : ''}`.trimEnd(),
+        `    ${label.padEnd(11)} ${String(a.startedAt)}  ${humanMs(Number(a.durationMs)).padStart(8)}  ${String(a.status).padEnd(16)} ${String(a.outcome).padEnd(9)}${e ? `  ${e.name}: ${e.message}` : ''}`.trimEnd(),
       );
     }
   }

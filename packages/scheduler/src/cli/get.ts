@@ -1,14 +1,15 @@
 /**
- * `dispatch get ID`: everything about one call — state, status, attempts,
- * input, output or error, parent and children.
+ * `dispatch get ID`: everything about one call — state, status, attempts
+ * and resumes, input, output or error, parent and children.
  * @module
  */
 import type { Command } from 'commander';
-import { api, apiClient, type ApiFlags, type CliContext, type CliIO, print, printJson, withApiFlags } from './common.js';
+import { callSource, type CallSourceFlags } from './call-source.js';
+import { type CliContext, type CliIO, print, printJson, withApiFlags } from './common.js';
 import { callInfoJson, formatCallInfo } from './format.js';
 
 /** Flags of `dispatch get`. */
-export interface GetFlags extends ApiFlags {
+export interface GetFlags extends CallSourceFlags {
   json?: boolean;
 }
 
@@ -21,8 +22,9 @@ export function addGetCommand(program: Command, cli: CliContext): void {
   withApiFlags(
     program
       .command('get')
-      .description('show a call: state, status, attempts, output or error, parent and children')
+      .description('show a call: state, status, attempts and resumes, output or error, parent and children')
       .argument('<id>', 'dispatch ID')
+      .option('--db <path|url>', 'read this database directly (the one a stopped dispatch run left, e.g. .dispatch/dispatch.db) instead of a running scheduler')
       .option('--json', 'machine-readable JSON'),
   ).action((id: string, flags: GetFlags) => cli.done(getCommand(id, flags, cli.io)));
 }
@@ -33,9 +35,13 @@ export function addGetCommand(program: Command, cli: CliContext): void {
  * await getCommand(id, { json: true }, io);
  */
 export async function getCommand(id: string, flags: GetFlags, io: CliIO): Promise<number> {
-  const client = apiClient(flags, io);
-  const info = await api(() => client.get(id));
-  if (flags.json) printJson(io, callInfoJson(info.raw));
-  else print(io, formatCallInfo(info.raw));
-  return 0;
+  const source = await callSource(flags, io);
+  try {
+    const info = await source.get(id);
+    if (flags.json) printJson(io, callInfoJson(info));
+    else print(io, formatCallInfo(info));
+    return 0;
+  } finally {
+    await source.close();
+  }
 }

@@ -47,9 +47,11 @@ export function buildProgram(io: CliIO, exit: (code: number) => void): Command {
     .addHelpText(
       'after',
       `
-In a package that depends on @dispatch/scheduler: pnpm exec dispatch <command>.
-From a checkout of the repository (after pnpm build), this always works:
+In a project that depends on @dispatch/scheduler: npx dispatch <command>
+(pnpm exec dispatch <command>). From a checkout of the repository (after
+pnpm build), this always works:
   node packages/scheduler/bin/dispatch.cjs <command>
+Every command has --help; the package README documents them and every default.
 `,
     );
   const cli: CliContext = { io, done: (code) => code.then(exit) };

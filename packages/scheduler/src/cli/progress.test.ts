@@ -36,7 +36,7 @@ describe('dispatch run output', () => {
     const stdout = new Capture();
     const stderr = new Capture();
     const out = new RunOutput({ stdout, stderr, live: false, color: false, quiet: false, appName: 'node' });
-    const { s } = fakeScheduler({ A: { parentId: null, output: 42 }, B: { parentId: 'A', error: { type: 'PermanentError', message: 'no' } } });
+    const { s } = fakeScheduler({ A: { parentId: null, output: 42 }, B: { parentId: 'A', error: { type: 'PermanentError', message: 'no' } }, C: { parentId: null } });
     await out.attach(s as unknown as Scheduler);
     out.appLine('stdout', 'hello');
     s.emit('dispatched', { dispatchIds: ['A'], functions: ['main'] });
@@ -44,7 +44,9 @@ describe('dispatch run output', () => {
       dispatchId: 'A',
       function: 'main',
       endpoint: 'http://x',
+      run: 1,
       attempt: 1,
+      resumes: 0,
       status: Status.TEMPORARY_ERROR,
       statusName: 'TEMPORARY_ERROR',
       startedAt: 0,
@@ -54,8 +56,16 @@ describe('dispatch run output', () => {
       error: { type: 'TemporaryError', message: 'flaky\nsecond line' },
       nextRunAt: Date.now() + 200,
     });
-    s.emit('attempt', { dispatchId: 'A', function: 'main', endpoint: 'http://x', attempt: 2, status: 1, statusName: 'OK', startedAt: 0, durationMs: 1, outcome: 'exit', resume: false });
+    s.emit('attempt', { dispatchId: 'A', function: 'main', endpoint: 'http://x', run: 2, attempt: 2, resumes: 0, status: 1, statusName: 'OK', startedAt: 0, durationMs: 1, outcome: 'exit', resume: false });
     s.emit('finished', { dispatchId: 'A', function: 'main', state: 'succeeded', status: 1, statusName: 'OK' });
+    // A call that never failed: one attempt, then resumes, one of which fails.
+    s.emit('dispatched', { dispatchIds: ['C'], functions: ['checkout'] });
+    const run = { dispatchId: 'C', function: 'checkout', endpoint: 'http://x', status: 1, statusName: 'OK', startedAt: 0, durationMs: 1, outcome: 'suspend' };
+    s.emit('attempt', { ...run, run: 1, attempt: 1, resumes: 0, resume: false });
+    s.emit('attempt', { ...run, run: 2, attempt: 1, resumes: 1, resume: true });
+    s.emit('attempt', { ...run, run: 3, attempt: 1, resumes: 2, resume: true, status: Status.TEMPORARY_ERROR, statusName: 'TEMPORARY_ERROR', outcome: 'retry' });
+    s.emit('attempt', { ...run, run: 4, attempt: 2, resumes: 2, resume: false, outcome: 'exit' });
+    s.emit('finished', { dispatchId: 'C', function: 'checkout', state: 'succeeded', status: 1, statusName: 'OK' });
     s.emit('finished', { dispatchId: 'B', function: 'child', state: 'failed', status: Status.PERMANENT_ERROR, statusName: 'PERMANENT_ERROR' });
     await out.flush();
     out.stop();
@@ -65,7 +75,9 @@ describe('dispatch run output', () => {
     expect(lines.find((l) => l.includes('retrying'))).toMatch(
       /^dispatch \| retrying main A: attempt 1 ended with TEMPORARY_ERROR \(TemporaryError: flaky second line\); retry in \d+ ms$/,
     );
-    expect(lines).toContain('dispatch | done main A after 2 runs → 42');
+    expect(lines).toContain('dispatch | done main A after 2 attempts → 42');
+    expect(lines).toContain('dispatch | retrying checkout C: resume 2 ended with TEMPORARY_ERROR');
+    expect(lines).toContain('dispatch | done checkout C after 2 attempts and 2 resumes');
     expect(lines).toContain('dispatch | failed child B: PERMANENT_ERROR PermanentError: no');
     expect(out.unfinished).toBe(4);
   });
@@ -79,7 +91,7 @@ describe('dispatch run output', () => {
     expect(out.statusText()).toBe('3 running · 1 waiting · 0 retrying · 0 done · 0 failed');
     counts.succeeded = 9;
     counts.failed = 2;
-    s.emit('attempt', { dispatchId: 'R', function: 'f', endpoint: 'e', attempt: 1, status: 6, statusName: 'TEMPORARY_ERROR', startedAt: 0, durationMs: 1, outcome: 'retry', resume: false });
+    s.emit('attempt', { dispatchId: 'R', function: 'f', endpoint: 'e', run: 1, attempt: 1, resumes: 0, status: 6, statusName: 'TEMPORARY_ERROR', startedAt: 0, durationMs: 1, outcome: 'retry', resume: false });
     const want = '2 running · 1 waiting · 1 retrying · 4 done · 2 failed';
     for (let i = 0; i < 500 && out.statusText() !== want; i++) await new Promise((resolve) => setTimeout(resolve, 10)); // the next refresh
     expect(out.statusText()).toBe(want);

@@ -7,6 +7,7 @@
 import type { AttemptEvent, DispatchedEvent, FinishedEvent } from '../events.js';
 import { displayValue, humanMs, shortJson } from './format.js';
 import type { Scheduler } from '../scheduler.js';
+import { runCountsText } from '../store/policy.js';
 import type { CallState } from '../store/store.js';
 
 type Stream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
@@ -33,6 +34,7 @@ const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', 
 interface Track {
   function: string;
   attempt: number;
+  resumes: number;
   retrying: boolean;
   error?: { type: string; message: string };
   status?: string;
@@ -160,15 +162,16 @@ export class RunOutput {
   #dispatched(e: DispatchedEvent): void {
     e.dispatchIds.forEach((id, i) => {
       this.#topLevel.add(id);
-      this.#tracks.set(id, { function: e.functions[i] ?? '', attempt: 0, retrying: false });
+      this.#tracks.set(id, { function: e.functions[i] ?? '', attempt: 0, resumes: 0, retrying: false });
       if (!this.#o.live && !this.#o.quiet) this.note(`${this.#paint('2', 'dispatched')} ${e.functions[i]} ${id}`);
     });
   }
 
   #attempt(e: AttemptEvent): void {
-    const t = this.#tracks.get(e.dispatchId) ?? { function: e.function, attempt: 0, retrying: false };
+    const t = this.#tracks.get(e.dispatchId) ?? { function: e.function, attempt: 0, resumes: 0, retrying: false };
     t.function = e.function;
     t.attempt = e.attempt;
+    t.resumes = e.resumes;
     t.retrying = e.outcome === 'retry';
     t.status = e.statusName;
     if (e.error) t.error = e.error;
@@ -177,7 +180,8 @@ export class RunOutput {
     if (e.outcome === 'retry' && !this.#o.live && !this.#o.quiet) {
       const wait = e.nextRunAt === undefined ? '' : `; retry in ${humanMs(Math.max(0, e.nextRunAt - Date.now()))}`;
       const why = e.error ? ` (${e.error.type}: ${oneLine(e.error.message)})` : '';
-      this.note(`${this.#paint('33', 'retrying')} ${e.function} ${e.dispatchId}: attempt ${e.attempt} ended with ${e.statusName}${why}${wait}`);
+      const run = e.resume ? `resume ${e.resumes}` : `attempt ${e.attempt}`;
+      this.note(`${this.#paint('33', 'retrying')} ${e.function} ${e.dispatchId}: ${run} ended with ${e.statusName}${why}${wait}`);
     }
   }
 
@@ -186,7 +190,7 @@ export class RunOutput {
     this.#tracks.delete(e.dispatchId);
     const dispatched = this.#topLevel.delete(e.dispatchId);
     if (this.#o.quiet) return;
-    const runs = t?.attempt ? ` after ${t.attempt} run${t.attempt === 1 ? '' : 's'}` : '';
+    const runs = t?.attempt ? ` after ${runCountsText({ attempts: t.attempt, resumes: t.resumes })}` : '';
     const label = e.state === 'succeeded' ? this.#paint('32', 'done') : this.#paint('31', e.state === 'cancelled' ? 'cancelled' : 'failed');
     const note = scheduler.store.getCall(e.dispatchId).then(
       (rec) => {

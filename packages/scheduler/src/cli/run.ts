@@ -4,8 +4,10 @@
  * @module
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import net from 'node:net';
 import { constants } from 'node:os';
 import { basename, relative, resolve } from 'node:path';
+import { DEFAULT_ENDPOINT_ADDR } from '@dispatch/core/protocol';
 import type { Command } from 'commander';
 import {
   CliError,
@@ -20,12 +22,13 @@ import {
   writeStateFile,
 } from './common.js';
 import { RunOutput, splitLines } from './progress.js';
+import { type SchedulerFlags, schedulerFlagOptions, withSchedulerFlags } from './scheduler-flags.js';
 import { SCHEDULER_DEFAULTS } from '../options.js';
 import { Redactor } from '../redact.js';
 import { Scheduler } from '../scheduler.js';
 
 /** Flags of `dispatch run`. */
-export interface RunFlags {
+export interface RunFlags extends SchedulerFlags {
   db?: string;
   port?: string;
   endpointAddr?: string;
@@ -37,6 +40,9 @@ export interface RunFlags {
 
 /** Meta key under which a database remembers the endpoint address of its first `dispatch run`. */
 export const ENDPOINT_ADDR_META = 'cli.endpoint_addr';
+
+/** How long `dispatch run` lets the app start before saying that calls wait for it to listen. */
+const LISTEN_NOTE_AFTER_MS = 10_000;
 
 /** `dispatch run` shows calls itself: its scheduler logs warnings and errors only, unless asked. */
 const RUN_LOG_LEVEL = 'warn';
@@ -66,17 +72,21 @@ export function withoutDispatchVariables(env: NodeJS.ProcessEnv): NodeJS.Process
  * addRunCommand(program, cli);
  */
 export function addRunCommand(program: Command, cli: CliContext): void {
-  program
+  const run = program
     .command('run')
     .description('start the embedded scheduler (SQLite) and run a command with its configuration set')
     .usage('[options] -- <command...>')
     .argument('<command...>', 'the command that serves your app, e.g. node app.js')
     .option('--db <path>', 'SQLite file; unfinished calls in it resume', SCHEDULER_DEFAULTS.db)
     .option('--port <n>', `API port (default ${SCHEDULER_DEFAULTS.port} if free, else any free port)`)
-    .option('--endpoint-addr <host:port>', "address the app's endpoint binds (default: the database's first one, else a free port)")
+    .option(
+      '--endpoint-addr <host:port>',
+      `address the app's endpoint listens on (default ${DEFAULT_ENDPOINT_ADDR}, the SDK's default: app.listen(8000); a database keeps the one of its first run)`,
+    )
     .option('--log-level <level>', `scheduler log level: ${LOG_LEVELS.join(', ')} (info: one line per attempt)`, RUN_LOG_LEVEL)
     .option('-q, --quiet', 'no line per call (the live status line stays on a terminal)')
-    .option('--plain', 'plain lines even on a terminal, no live status line')
+    .option('--plain', 'plain lines even on a terminal, no live status line');
+  withSchedulerFlags(run)
     .passThroughOptions()
     .addHelpText(
       'after',
@@ -84,14 +94,18 @@ export function addRunCommand(program: Command, cli: CliContext): void {
 The command gets DISPATCH_API_URL, DISPATCH_API_KEY, DISPATCH_ENDPOINT_URL,
 DISPATCH_ENDPOINT_ADDR and DISPATCH_VERIFICATION_KEY, and the rest of the
 environment except its other DISPATCH_* variables (DISPATCH_SIGNING_KEY and
-the like stay with dispatch). Its output lines are prefixed, with keys and
-passwords shown as ***; SIGINT/SIGTERM are passed to it (a second one kills
-it); dispatch exits with its exit code. The database (.dispatch/ by default)
-is a file of mode 0600 in a 0700 directory: it holds the keys.
+the like stay with dispatch). The app serves its endpoint on
+${DEFAULT_ENDPOINT_ADDR} (app.listen(8000), or the address in
+DISPATCH_ENDPOINT_ADDR); calls run once it listens there. Its output lines
+are prefixed, with keys and passwords shown as ***; SIGINT/SIGTERM are passed
+to it (a second one kills it); dispatch exits with its exit code. The
+database (.dispatch/ by default) is a file of mode 0600 in a 0700 directory:
+it holds the keys.
 
 Example:
   dispatch run -- node app.js
   dispatch run --db /tmp/demo.db -- npx tsx src/app.ts
+  dispatch run --endpoint-addr 127.0.0.1:3000 --max-attempts 5 -- node app.js
 `,
     )
     .action((command: string[], flags: RunFlags) => cli.done(runCommand(command, flags, cli.io)));
@@ -106,6 +120,7 @@ export async function runCommand(command: string[], flags: RunFlags, io: CliIO):
   const [program, ...args] = command;
   if (!program) throw new CliError('dispatch run needs a command to start, for example: dispatch run -- node app.js', 2);
   const logLevel = parseLogLevel(flags.logLevel ?? RUN_LOG_LEVEL);
+  const flagOptions = schedulerFlagOptions(flags);
   const db = flags.db === ':memory:' ? ':memory:' : resolve(io.cwd, flags.db ?? SCHEDULER_DEFAULTS.db);
   const dbShown = displayPath(db, io.cwd);
   const live = !flags.plain && io.stderr.isTTY === true && io.env.TERM !== 'dumb';
@@ -120,9 +135,12 @@ export async function runCommand(command: string[], flags: RunFlags, io: CliIO):
   let scheduler: Scheduler;
   try {
     scheduler = await Scheduler.start({
+      ...flagOptions,
       db,
       port,
       host: '127.0.0.1',
+      // Calls run once the app listens (see below): none fails against an endpoint still starting.
+      startPaused: true,
       logLevel,
       logger: (level, line) => {
         if (logLevel !== 'info' && logLevel !== 'debug' && ATTEMPT_LINE.test(line)) return;
@@ -143,13 +161,15 @@ export async function runCommand(command: string[], flags: RunFlags, io: CliIO):
   const signalHandlers = new Map<NodeJS.Signals, () => void>();
   try {
     // The app's endpoint: --endpoint-addr, else the address this database used first
-    // (unfinished calls are addressed to it), else a free port.
+    // (unfinished calls are addressed to it), else the SDK's default (app.listen(8000) serves it).
     const recorded = await scheduler.store.getMeta(ENDPOINT_ADDR_META);
-    let addr = flags.endpointAddr ?? recorded ?? null;
-    const origin = flags.endpointAddr ? '--endpoint-addr' : recorded ? `the address ${dbShown} recorded on its first run` : null;
-    if (addr === null) {
-      addr = formatHostPort('127.0.0.1', await probePort('127.0.0.1', 0));
-    } else {
+    let addr = flags.endpointAddr ?? recorded ?? DEFAULT_ENDPOINT_ADDR;
+    const origin = flags.endpointAddr
+      ? '--endpoint-addr'
+      : recorded
+        ? `the address ${dbShown} recorded on its first run`
+        : "the SDK's default endpoint address, which app.listen(8000) serves";
+    {
       const { host, port: p } = parseHostPort(addr, '--endpoint-addr');
       try {
         addr = formatHostPort(host, await probePort(host, p));
@@ -158,8 +178,10 @@ export async function runCommand(command: string[], flags: RunFlags, io: CliIO):
         if (code === 'EADDRINUSE') {
           throw new CliError(
             flags.endpointAddr
-              ? `the endpoint address ${addr} (--endpoint-addr) is in use: stop what listens there, or pass another --endpoint-addr`
-              : `the endpoint address ${addr} is in use; it is ${origin}, where its unfinished calls are sent: stop what listens there, or pass --endpoint-addr host:port (calls addressed to ${addr} will then not reach the app)`,
+              ? `the endpoint address ${addr} (--endpoint-addr) is in use: stop what listens there (another dispatch run, or the app started on its own?), or pass another --endpoint-addr`
+              : recorded
+                ? `the endpoint address ${addr} is in use; it is ${origin}, where its unfinished calls are sent: stop what listens there, or pass --endpoint-addr host:port (calls addressed to ${addr} will then not reach the app)`
+                : `the endpoint address ${addr} is in use (${origin}): stop what listens there (another dispatch run, or the app started on its own?), or pass --endpoint-addr 127.0.0.1:PORT with a free port and have the app listen on DISPATCH_ENDPOINT_ADDR`,
           );
         }
         throw new CliError(`cannot listen on ${addr} (${origin}): ${(err as Error).message}`);
@@ -177,13 +199,14 @@ export async function runCommand(command: string[], flags: RunFlags, io: CliIO):
     if (flags.endpointAddr && recorded && recorded !== addr && unfinished > 0) {
       out.note(`warning: ${unfinished} unfinished call(s) of ${dbShown} may be addressed to ${recorded}, not ${addr}; they cannot reach the app there`);
     }
-    if (unfinished > 0) out.note(`resuming ${unfinished} unfinished call(s) of an earlier run`);
+    if (unfinished > 0) out.note(`resuming ${unfinished} unfinished call(s) of an earlier run once the app listens on ${addr}`);
     removeStateFile = writeStateFile(db, {
       apiUrl: scheduler.url,
       apiKey: scheduler.apiKey,
       pid: process.pid,
       db,
       verificationKey: scheduler.verificationKey,
+      endpointUrl,
     });
     await out.attach(scheduler);
 
@@ -228,6 +251,20 @@ export async function runCommand(command: string[], flags: RunFlags, io: CliIO):
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) =>
       started.once('exit', (code, signal) => resolveExit({ code, signal })),
     );
+    // Calls run once the app listens on its endpoint address.
+    const running = scheduler;
+    void waitForListener(urlHost, endpointPort, exited, async () => {
+      const { counts } = await running.list({ limit: 1 });
+      if (counts.pending === 0) return false;
+      out.note(
+        `${counts.pending} call(s) wait for the app to listen on ${addr} (DISPATCH_ENDPOINT_ADDR): make it listen there ` +
+          `(Express: app.listen(${endpointPort}); Fastify: app.listen({ port: ${endpointPort} }); or read DISPATCH_ENDPOINT_ADDR), ` +
+          'or pass --endpoint-addr with the address it listens on',
+      );
+      return true;
+    }).then((listening) => {
+      if (listening) running.startRunning();
+    });
 
     const send = (signal: NodeJS.Signals) => {
       try {
@@ -288,4 +325,44 @@ export async function runCommand(command: string[], flags: RunFlags, io: CliIO):
     removeStateFile();
     await scheduler.close();
   }
+}
+
+/**
+ * Resolves true once something accepts TCP connections on `host:port`, or
+ * false when `gone` settles first (the app exited). Past
+ * {@link LISTEN_NOTE_AFTER_MS}, and then as often, asks `slow` whether to
+ * say so, until it answers true once.
+ */
+async function waitForListener(host: string, port: number, gone: Promise<unknown>, slow: () => Promise<boolean>): Promise<boolean> {
+  let done = false;
+  void gone.then(() => {
+    done = true;
+  });
+  const started = Date.now();
+  let nextNote = started + LISTEN_NOTE_AFTER_MS;
+  let noted = false;
+  while (!done) {
+    if (await accepts(host, port)) return !done;
+    if (!noted && Date.now() >= nextNote) {
+      nextNote += LISTEN_NOTE_AFTER_MS;
+      noted = await slow().catch(() => false);
+    }
+    await Promise.race([gone, new Promise((r) => setTimeout(r, 50))]);
+  }
+  return false;
+}
+
+/** Whether a TCP connection to `host:port` is accepted now (it is closed at once). */
+function accepts(host: string, port: number): Promise<boolean> {
+  return new Promise((resolveConnect) => {
+    const socket = net.connect({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolveConnect(true);
+    });
+    socket.once('error', () => {
+      socket.destroy();
+      resolveConnect(false);
+    });
+  });
 }

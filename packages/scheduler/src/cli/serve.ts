@@ -21,13 +21,14 @@ import {
   warnKeyFlag,
   writeStateFile,
 } from './common.js';
+import { type SchedulerFlags, schedulerFlagOptions, withSchedulerFlags } from './scheduler-flags.js';
 import { SCHEDULER_DEFAULTS, type SchedulerOptions } from '../options.js';
 import { Scheduler } from '../scheduler.js';
 import { isPgUrl } from '../store/pg/pg-store.js';
 import { redactText } from '../redact.js';
 
 /** Flags of `dispatch serve`. */
-export interface ServeFlags {
+export interface ServeFlags extends SchedulerFlags {
   db?: string;
   port?: string;
   host?: string;
@@ -35,16 +36,10 @@ export interface ServeFlags {
   apiKeyFile?: string;
   signingKey?: string;
   signingKeyFile?: string;
-  maxCallsPerRequest?: string;
   logLevel?: string;
   synchronous?: string;
-  maxAttempts?: string;
   leaseMs?: string;
   claimBatch?: string;
-  requestTimeoutMs?: string;
-  concurrencyInitial?: string;
-  concurrencyMin?: string;
-  concurrencyMax?: string;
   readyJson?: boolean;
 }
 
@@ -69,7 +64,7 @@ const d = SCHEDULER_DEFAULTS;
  * addServeCommand(program, cli);
  */
 export function addServeCommand(program: Command, cli: CliContext): void {
-  program
+  const serve = program
     .command('serve')
     .description('run the scheduler alone until SIGINT/SIGTERM')
     .option('--db <path|url>', 'SQLite file, :memory:, or postgres://user@host/db[?schema=S&pool_size=N]', d.db)
@@ -81,14 +76,9 @@ export function addServeCommand(program: Command, cli: CliContext): void {
     .addOption(new Option('--signing-key <key>').hideHelp())
     .option('--log-level <level>', `${LOG_LEVELS.join(', ')} (info: one line per attempt)`, d.logLevel)
     .option('--synchronous <mode>', `SQLite durability: NORMAL (survives a process crash) or FULL (also a power loss) (default: ${d.synchronous})`)
-    .option('--max-attempts <n>', 'most attempts per call (default: bounded by the expiration only)')
     .option('--lease-ms <n>', `lease of a claimed call, renewed while it runs; another instance takes it over once it expires (default ${d.leaseMs})`)
-    .option('--claim-batch <n>', `most calls claimed from the database at once (default ${d.claimBatch})`)
-    .option('--request-timeout-ms <n>', `timeout of one run request; past it the attempt fails with TIMEOUT (default ${d.requestTimeoutMs})`)
-    .option('--concurrency-initial <n>', `concurrency limit of an (endpoint, function) never seen before (default ${d.concurrency.initial})`)
-    .option('--concurrency-min <n>', `lowest adaptive concurrency limit (default ${d.concurrency.min})`)
-    .option('--concurrency-max <n>', `highest adaptive concurrency limit (default ${d.concurrency.max})`)
-    .option('--max-calls-per-request <n>', `most calls in one DispatchRequest (default ${d.maxCallsPerRequest})`)
+    .option('--claim-batch <n>', `most calls claimed from the database at once (default ${d.claimBatch})`);
+  withSchedulerFlags(serve)
     .option('--ready-json', 'once listening, print one line of JSON to stdout instead of the banner: {"url","apiKey","verificationKey","pid"}')
     .addHelpText(
       'after',
@@ -109,6 +99,7 @@ are shown as *** in the banner, errors and logs.
 /** The scheduler options of the flags (exit 2 on a bad value). */
 function optionsOf(flags: ServeFlags, io: CliIO): SchedulerOptions {
   const options: SchedulerOptions = {
+    ...schedulerFlagOptions(flags),
     port: flags.port === undefined ? d.port : parsePort(flags.port, '--port'),
     host: flags.host ?? d.host,
     logLevel: parseLogLevel(flags.logLevel ?? d.logLevel),
@@ -128,18 +119,8 @@ function optionsOf(flags: ServeFlags, io: CliIO): SchedulerOptions {
     if (s !== 'NORMAL' && s !== 'FULL') throw new CliError(`--synchronous must be NORMAL or FULL, got ${JSON.stringify(flags.synchronous)}`, 2);
     options.synchronous = s;
   }
-  if (flags.maxAttempts !== undefined) options.maxAttempts = parseInteger(flags.maxAttempts, '--max-attempts');
   if (flags.leaseMs !== undefined) options.leaseMs = parseInteger(flags.leaseMs, '--lease-ms');
   if (flags.claimBatch !== undefined) options.claimBatch = parseInteger(flags.claimBatch, '--claim-batch');
-  if (flags.requestTimeoutMs !== undefined) options.requestTimeoutMs = parseInteger(flags.requestTimeoutMs, '--request-timeout-ms');
-  if (flags.maxCallsPerRequest !== undefined) options.maxCallsPerRequest = parseInteger(flags.maxCallsPerRequest, '--max-calls-per-request');
-  for (const [flag, value, key] of [
-    ['--concurrency-initial', flags.concurrencyInitial, 'initial'],
-    ['--concurrency-min', flags.concurrencyMin, 'min'],
-    ['--concurrency-max', flags.concurrencyMax, 'max'],
-  ] as const) {
-    if (value !== undefined) options.concurrency = { ...options.concurrency, [key]: parseInteger(value, flag) };
-  }
   return options;
 }
 

@@ -37,18 +37,23 @@ export interface ErrorView {
 }
 
 /**
- * One run attempt.
+ * One run of a call: an attempt (the first run, or a retry) or a resume
+ * (the call continued after a suspension).
  * @example
- * const a: AttemptView = { number: 1, startedAt, durationMs: 12, status: 1, statusName: 'OK', outcome: 'exit', resume: false, error: null };
+ * const a: AttemptView = { number: 1, label: 'attempt 1', startedAt, durationMs: 12, status: 1, statusName: 'OK', outcome: 'exit', resume: false, error: null };
  */
 export interface AttemptView {
+  /** The run's number over attempts and resumes. */
   number: number;
+  /** `attempt 2`, `resume 3`: attempts and resumes are numbered apart. */
+  label: string;
   startedAt: number;
   durationMs: number;
   status: number;
   statusName: string;
   /** `exit`, `suspend` or `retry`. */
   outcome: string;
+  /** A resume, not an attempt. */
   resume: boolean;
   error: ErrorView | null;
 }
@@ -66,7 +71,10 @@ export interface RunSummary {
   state: RunState;
   status: number;
   statusName: string;
+  /** The first run and each retry. */
   attempts: number;
+  /** Runs that continued the call after a suspension. */
+  resumes: number;
   parentId: string | null;
   rootId: string;
   createdAt: number;
@@ -79,7 +87,7 @@ export interface RunSummary {
 /**
  * A call in a run's tree.
  * @example
- * const leaf: TreeNode = { id, function: 'charge', state: 'succeeded', statusName: 'OK', attempts: 1, createdAt, finishedAt, children: [] };
+ * const leaf: TreeNode = { id, function: 'charge', state: 'succeeded', statusName: 'OK', attempts: 1, resumes: 0, createdAt, finishedAt, children: [] };
  */
 export interface TreeNode {
   id: string;
@@ -87,6 +95,7 @@ export interface TreeNode {
   state: RunState;
   statusName: string;
   attempts: number;
+  resumes: number;
   createdAt: number;
   finishedAt: number | null;
   children: TreeNode[];

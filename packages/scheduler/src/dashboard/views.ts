@@ -9,6 +9,7 @@
 import { OpaqueValue } from '@dispatch/core/protocol';
 import { anyTypeUrl, decodeArgs, decodeError, decodeValue, proto, statusName } from '@dispatch/core/protocol';
 import type { ConcurrencySnapshot } from '../run/concurrency.js';
+import { runLabels } from '../store/policy.js';
 import type { AttemptRecord, CallRecord, CallState, CoroutineState, Store } from '../store/store.js';
 import type { AttemptView, CallView, ErrorView, JournalView, OperationView, RunState, RunSummary, TreeNode, ValueView } from './api-types.js';
 import { redactText } from '../redact.js';
@@ -191,6 +192,7 @@ export function runSummary(rec: CallRecord): RunSummary {
     status: rec.status,
     statusName: statusName(rec.status),
     attempts: rec.attempts,
+    resumes: rec.resumes,
     parentId: rec.parentId,
     rootId: rec.rootId,
     createdAt: rec.createdAt,
@@ -200,10 +202,11 @@ export function runSummary(rec: CallRecord): RunSummary {
   };
 }
 
-/** An attempt for reading. */
-export function attemptView(a: AttemptRecord): AttemptView {
+/** A run for reading, with its label (`attempt 2`, `resume 1`: see `runLabels`). */
+export function attemptView(a: AttemptRecord, label: string): AttemptView {
   return {
     number: a.number,
+    label,
     startedAt: a.startedAt,
     durationMs: a.durationMs,
     status: a.status,
@@ -287,6 +290,7 @@ export async function runTree(store: Store, rootId: string): Promise<{ tree: Tre
     state: r.state,
     statusName: statusName(r.status),
     attempts: r.attempts,
+    resumes: r.resumes,
     createdAt: r.createdAt,
     finishedAt: r.finishedAt,
     children: [],
@@ -327,6 +331,7 @@ export async function callView(store: Store, rec: CallRecord, concurrency: Concu
     const children = (await Promise.all(childIds.map((id) => store.getCall(id)))).filter((c): c is CallRecord => c !== null);
     journal = journalView(rec.coroutineState, children);
   }
+  const labels = runLabels(attempts.map((a) => a.resume));
   return {
     ...runSummary(rec),
     originalFunction: rec.originalFunction,
@@ -341,7 +346,7 @@ export async function callView(store: Store, rec: CallRecord, concurrency: Concu
     input: valueView(rec.input, 'args'),
     output: rec.state === 'succeeded' ? valueView(rec.output, 'value') : null,
     failure: rec.error ? errorView(rec.error) : null,
-    attemptHistory: attempts.map(attemptView),
+    attemptHistory: attempts.map((a, i) => attemptView(a, labels[i] ?? '')),
     journal,
     concurrency,
   };

@@ -14,7 +14,7 @@ import type { EndpointClient, EndpointReply } from './http-transport.js';
 import type { AttemptEvent, FinishedEvent } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { ClaimedCall, CoroutineState, NewCall, Outcome, Store } from '../store/store.js';
-import { elidesState, finishedState, pollConditions } from '../store/policy.js';
+import { elidesState, finishedState, isResumeRun, pollConditions, runCountsText } from '../store/policy.js';
 import { validateCall } from './validate.js';
 import { RequestSigner } from './request-signer.js';
 
@@ -244,7 +244,9 @@ export class RunLoop {
       await this.#expire(call, startedAt);
       return;
     }
-    const attempt = call.attempts + 1;
+    // Runs are numbered over attempts and resumes; a resume continues the call, it is not an attempt.
+    const run = call.attempts + call.resumes + 1;
+    const resume = isResumeRun(call);
     const url = (() => {
       try {
         return call.endpoint.startsWith('http') ? runUrl(call.endpoint) : null;
@@ -277,14 +279,13 @@ export class RunLoop {
     const durationMs = now - startedAt;
     const r = this.#interpret(call, reply, now);
     concurrency.release(call.endpoint, call.function, r.status, startedAt, now);
-    const resume = call.resume !== null;
     const recorded = await store.complete({
       id: call.id,
       owner: this.#o.owner,
       leaseToken: call.leaseToken,
       now,
       attempt: {
-        number: attempt,
+        number: run,
         startedAt,
         durationMs,
         status: r.status,
@@ -305,7 +306,9 @@ export class RunLoop {
       dispatchId: call.id,
       function: call.function,
       endpoint: call.endpoint,
-      attempt,
+      run,
+      attempt: call.attempts + (resume ? 0 : 1),
+      resumes: call.resumes + (resume ? 1 : 0),
       status: r.status,
       statusName: statusName(r.status),
       startedAt,
@@ -328,8 +331,7 @@ export class RunLoop {
     const level = e.outcome === 'retry' ? 'warn' : e.outcome === 'exit' && e.status !== Status.OK ? 'error' : 'info';
     const log = this.#o.log;
     if (!log.enabled(level)) return;
-    let line = `run ${e.function} ${e.dispatchId} attempt=${e.attempt} status=${e.statusName} duration=${e.durationMs}ms outcome=${e.outcome}`;
-    if (e.resume) line += ' resume';
+    let line = `run ${e.function} ${e.dispatchId} ${e.resume ? `resume=${e.resumes}` : `attempt=${e.attempt}`} status=${e.statusName} duration=${e.durationMs}ms outcome=${e.outcome}`;
     if (e.children) line += ` calls=${e.children}`;
     if (e.nextRunAt !== undefined) line += ` retry_in=${Math.max(0, e.nextRunAt - Date.now())}ms`;
     if (e.error) line += ` error=${JSON.stringify(`${e.error.type}: ${e.error.message}`.slice(0, 300))}`;
@@ -551,7 +553,7 @@ export class RunLoop {
   async #expire(call: ClaimedCall, now: number): Promise<void> {
     const error: IError = {
       type: 'TimeoutError',
-      message: `the call expired: it did not finish by its expiration time ${new Date(call.expiresAt).toISOString()} (${call.attempts} attempts made)`,
+      message: `the call expired: it did not finish by its expiration time ${new Date(call.expiresAt).toISOString()} (${runCountsText(call)} made)`,
     };
     const recorded = await this.#o.store.complete({
       id: call.id,
@@ -564,7 +566,7 @@ export class RunLoop {
       orphans: this.#o.orphans,
     });
     if (recorded) {
-      this.#o.log.warn(`expired ${call.function} ${call.id} after ${call.attempts} attempts`);
+      this.#o.log.warn(`expired ${call.function} ${call.id} after ${runCountsText(call)}`);
       this.#o.onFinished({ dispatchId: call.id, function: call.function, state: 'failed', status: Status.TIMEOUT, statusName: 'TIMEOUT' });
     }
   }

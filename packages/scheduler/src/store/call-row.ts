@@ -31,6 +31,7 @@ export interface CallRecordRow {
   status: number;
   due_at: number | null;
   attempts: number;
+  resumes: number;
   failures: number;
   created_at: number;
   updated_at: number;
@@ -191,6 +192,7 @@ export function toCallRecord(row: CallRecordRow, full: boolean, stateValue?: Uin
     expiresAt: row.expires_at,
     dueAt: row.due_at,
     attempts: row.attempts,
+    resumes: row.resumes,
     failures: row.failures,
     input: full ? decodeAny(row.input) : null,
     originalFunction: row.original_function,
@@ -210,7 +212,7 @@ export function toCallRecord(row: CallRecordRow, full: boolean, stateValue?: Uin
  * return toClaimedCall(row, resume);
  */
 export function toClaimedCall(
-  row: Pick<CallRecordRow, 'id' | 'function' | 'endpoint' | 'parent_id' | 'root_id' | 'created_at' | 'expires_at' | 'attempts' | 'failures' | 'input'> & {
+  row: Pick<CallRecordRow, 'id' | 'function' | 'endpoint' | 'parent_id' | 'root_id' | 'created_at' | 'expires_at' | 'attempts' | 'resumes' | 'failures' | 'input'> & {
     lease_token: number;
   },
   resume: ClaimedCall['resume'],
@@ -224,6 +226,7 @@ export function toClaimedCall(
     createdAt: row.created_at,
     expiresAt: row.expires_at,
     attempts: row.attempts,
+    resumes: row.resumes,
     failures: row.failures,
     leaseToken: row.lease_token,
     input: resume ? null : decodeAny(row.input),

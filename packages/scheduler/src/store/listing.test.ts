@@ -19,6 +19,7 @@ function row(seq: number): CallRecordRow & { seq: number } {
     status: 0,
     due_at: 1,
     attempts: 0,
+    resumes: 0,
     failures: 0,
     created_at: 1,
     updated_at: 1,

@@ -6,8 +6,8 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { CallState } from './store.js';
-import { dueAtOnResult, elidesState } from './policy.js';
-import { dueOnResultSql, elidesStateSql, FINISHED_SQL, WAITING_SQL } from './policy-sql.js';
+import { dueAtOnResult, elidesState, runCountsAfter } from './policy.js';
+import { dueOnResultSql, elidesStateSql, FINISHED_SQL, runCountsSql, WAITING_SQL } from './policy-sql.js';
 
 const url = process.env.DISPATCH_TEST_POSTGRES_URL;
 const now = 1_000_000;
@@ -52,6 +52,24 @@ function elideCases(): ElideCase[] {
   return cases;
 }
 
+interface CountCase {
+  attempts: number;
+  resumes: number;
+  number: number | null;
+  resume: number;
+}
+
+function countCases(): CountCase[] {
+  const cases: CountCase[] = [];
+  for (const attempts of [0, 1, 2])
+    for (const resumes of [0, 1, 3])
+      for (const number of [null, 1, 2, 3, 4, 5, 6])
+        for (const resume of [0, 1]) cases.push({ attempts, resumes, number, resume });
+  return cases;
+}
+
+const expectedCounts = (c: CountCase) => runCountsAfter(c, c.number === null ? null : { number: c.number, resume: c.resume === 1 });
+
 const expectedElide = (c: ElideCase) =>
   elidesState(c.state_delta === 1, c.state_kind === 2 ? 'typed' : c.state_kind === 1 ? 'bytes' : undefined, c.state_length, c.above);
 
@@ -87,10 +105,24 @@ describe('the policy in SQL (SQLite)', () => {
     const cases = elideCases();
     expect(evaluate(cases, elidesStateSql('t.', 't.above')).map((v) => v === 1)).toEqual(cases.map(expectedElide));
   });
+
+  it('counts a run as an attempt or a resume exactly as runCountsAfter says', () => {
+    const cases = countCases();
+    const db = new Database(':memory:');
+    try {
+      db.exec('CREATE TABLE t (i INTEGER, attempts INTEGER, resumes INTEGER, number INTEGER, resume INTEGER)');
+      const insert = db.prepare('INSERT INTO t VALUES (?, ?, ?, ?, ?)');
+      for (const [i, c] of cases.entries()) insert.run(i, c.attempts, c.resumes, c.number, c.resume);
+      db.exec(`UPDATE t SET ${runCountsSql({ row: '', number: 'number', resume: 'resume' })}`);
+      expect(db.prepare('SELECT attempts, resumes FROM t ORDER BY i').all()).toEqual(cases.map(expectedCounts));
+    } finally {
+      db.close();
+    }
+  });
 });
 
 describe.skipIf(!url)('the policy in SQL (PostgreSQL)', () => {
-  it('wakes a parent on a result and elides a state exactly as the TypeScript forms say', async () => {
+  it('wakes a parent on a result, elides a state and counts runs exactly as the TypeScript forms say', async () => {
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     try {
@@ -127,6 +159,19 @@ describe.skipIf(!url)('the policy in SQL (PostgreSQL)', () => {
       ]);
       const { rows: elided } = await client.query<{ elided: boolean }>(`SELECT ${elidesStateSql('s.', 's.above')} AS elided FROM s ORDER BY i`);
       expect(elided.map((r) => r.elided)).toEqual(elide.map(expectedElide));
+
+      await client.query('CREATE TEMP TABLE r (i INTEGER, attempts INTEGER, resumes INTEGER, number INTEGER, resume BOOLEAN)');
+      const counts = countCases();
+      await client.query(`INSERT INTO r SELECT * FROM unnest($1::int[], $2::int[], $3::int[], $4::int[], $5::boolean[])`, [
+        counts.map((_, i) => i),
+        counts.map((c) => c.attempts),
+        counts.map((c) => c.resumes),
+        counts.map((c) => c.number),
+        counts.map((c) => c.resume === 1),
+      ]);
+      await client.query(`UPDATE r SET ${runCountsSql({ row: 'r.', number: 'r.number', resume: 'r.resume' })}`);
+      const { rows: counted } = await client.query<{ attempts: number; resumes: number }>('SELECT attempts, resumes FROM r ORDER BY i');
+      expect(counted).toEqual(counts.map(expectedCounts));
     } finally {
       await client.end();
     }

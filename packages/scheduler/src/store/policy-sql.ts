@@ -64,3 +64,16 @@ export function dueOnResultSql(p: DueOnResultSql): string {
 export function elidesStateSql(row: string, elideStateAbove: string): string {
   return `(${row}state_delta = 1 AND ${row}state_kind = 2 AND ${row}state_length >= ${elideStateAbove})`;
 }
+
+/**
+ * `runCountsAfter` in SQL: the `SET` of `attempts` and `resumes` once the
+ * run numbered `number` (a parameter, NULL when no run is recorded) is
+ * recorded, `resume` being a SQL boolean. `row` prefixes the call's columns.
+ * @example
+ * `UPDATE calls SET ${runCountsSql({ row: '', number: '$4::int', resume: '$9::boolean' })} WHERE seq = $1`
+ */
+export function runCountsSql(p: { row: string; number: string; resume: string }): string {
+  const counted = `COALESCE(${p.number}, 0) > ${p.row}attempts + ${p.row}resumes`;
+  return `attempts = ${p.row}attempts + CASE WHEN ${counted} AND NOT ${p.resume} THEN 1 ELSE 0 END,
+    resumes = ${p.row}resumes + CASE WHEN ${counted} AND ${p.resume} THEN 1 ELSE 0 END`;
+}

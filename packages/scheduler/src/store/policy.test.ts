@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import type { NewCall, SuspendOutcome } from './store.js';
 import {
   answerIds,
-  attemptsAfter,
   CANCELLED_STATUS,
   childrenToStart,
   correlationKeys,
@@ -14,11 +13,13 @@ import {
   firstPerKey,
   holdsLease,
   isErrorResult,
+  isResumeRun,
   orphanError,
   orphansOnComplete,
   planCancellation,
   planStateWrite,
   pollConditions,
+  runCountsAfter,
   resultCountedForParent,
   takesResults,
   type WaitingParent,
@@ -58,11 +59,20 @@ describe('outcomes', () => {
     expect(holdsLease({ ...row, state: 'cancelled' }, { owner: 'a', leaseToken: 3 })).toBe(false);
   });
 
-  it('counts attempts by their number, never twice', () => {
-    expect(attemptsAfter(2, null)).toBe(2);
-    expect(attemptsAfter(2, { number: 3 })).toBe(3);
-    expect(attemptsAfter(3, { number: 3 })).toBe(3);
-    expect(attemptsAfter(5, { number: 1 })).toBe(5);
+  it('counts attempts and resumes apart, each run once by its number', () => {
+    expect(runCountsAfter({ attempts: 2, resumes: 1 }, null)).toEqual({ attempts: 2, resumes: 1 });
+    expect(runCountsAfter({ attempts: 0, resumes: 0 }, { number: 1, resume: false })).toEqual({ attempts: 1, resumes: 0 });
+    expect(runCountsAfter({ attempts: 1, resumes: 2 }, { number: 4, resume: true })).toEqual({ attempts: 1, resumes: 3 });
+    expect(runCountsAfter({ attempts: 1, resumes: 2 }, { number: 4, resume: false })).toEqual({ attempts: 2, resumes: 2 });
+    expect(runCountsAfter({ attempts: 1, resumes: 2 }, { number: 3, resume: true })).toEqual({ attempts: 1, resumes: 2 }); // recorded again
+  });
+
+  it('tells a resume (continues after a suspension) from an attempt (first run, retry, restart)', () => {
+    const results = { state: null, results: [] };
+    expect(isResumeRun({ resume: null, failures: 0 })).toBe(false); // first run, or after a restart or a tail call
+    expect(isResumeRun({ resume: results, failures: 0 })).toBe(true);
+    expect(isResumeRun({ resume: results, failures: 1 })).toBe(false); // a retry of a failed resume
+    expect(isResumeRun({ resume: null, failures: 2 })).toBe(false);
   });
 });
 

@@ -61,13 +61,61 @@ export function holdsLease(
 }
 
 /**
- * The attempt count once `attempt` is recorded (attempts are numbered from 1;
- * a re-recorded number does not count twice).
+ * How many runs of a call were attempts and how many were resumes.
  * @example
- * attemptsAfter(row.attempts, req.attempt);
+ * const counts: RunCounts = { attempts: 1, resumes: 3 }; // a call that never failed, resumed three times
  */
-export function attemptsAfter(attempts: number, attempt: Pick<AttemptRecord, 'number'> | null): number {
-  return attempt ? Math.max(attempts, attempt.number) : attempts;
+export interface RunCounts {
+  attempts: number;
+  resumes: number;
+}
+
+/**
+ * Whether a claimed run is a resume: it continues the call after a
+ * suspension (it carries the Poll's results) and follows no failure. The
+ * first run, a retry (even of a resume) and a run after a restart or a tail
+ * call are attempts.
+ * @example
+ * const resume = isResumeRun(call); // false for a retry
+ */
+export function isResumeRun(call: { resume: unknown; failures: number }): boolean {
+  return call.resume !== null && call.failures === 0;
+}
+
+/**
+ * The counts once the run `attempt` is recorded: one more resume or one
+ * more attempt. Runs are numbered from 1 over both, so a run whose number
+ * is already counted (recorded again) changes nothing. SQL form:
+ * `runCountsSql`.
+ * @example
+ * const { attempts, resumes } = runCountsAfter(row, req.attempt);
+ */
+export function runCountsAfter(counts: RunCounts, attempt: Pick<AttemptRecord, 'number' | 'resume'> | null): RunCounts {
+  if (!attempt || attempt.number <= counts.attempts + counts.resumes) return { attempts: counts.attempts, resumes: counts.resumes };
+  return attempt.resume ? { attempts: counts.attempts, resumes: counts.resumes + 1 } : { attempts: counts.attempts + 1, resumes: counts.resumes };
+}
+
+/**
+ * Attempts and resumes in words, for people: `1 attempt`, `2 attempts and
+ * 1 resume`.
+ * @example
+ * runCountsText({ attempts: 1, resumes: 3 }); // '1 attempt and 3 resumes'
+ */
+export function runCountsText(counts: RunCounts): string {
+  const a = `${counts.attempts} attempt${counts.attempts === 1 ? '' : 's'}`;
+  return counts.resumes > 0 ? `${a} and ${counts.resumes} resume${counts.resumes === 1 ? '' : 's'}` : a;
+}
+
+/**
+ * The label of each run of a call, in order: `attempt 1`, `resume 1`,
+ * `resume 2`, `attempt 2`… (attempts and resumes are numbered apart).
+ * @example
+ * runLabels([false, true, true]); // ['attempt 1', 'resume 1', 'resume 2']
+ */
+export function runLabels(resumes: readonly boolean[]): string[] {
+  let attempts = 0;
+  let resumed = 0;
+  return resumes.map((resume) => (resume ? `resume ${++resumed}` : `attempt ${++attempts}`));
 }
 
 // ------------------------------------------------------------ polls, wakes

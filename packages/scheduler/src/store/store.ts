@@ -129,8 +129,10 @@ export interface ClaimedCall {
   rootId: string;
   createdAt: number;
   expiresAt: number;
-  /** Attempts made before this one. */
+  /** Attempts made before this run: the first run and each retry (see {@link CallRecord.attempts}). */
   attempts: number;
+  /** Resumes made before this run (see {@link CallRecord.resumes}). */
+  resumes: number;
   /** Consecutive failed attempts since the last progress (drives backoff and the attempt cap). */
   failures: number;
   /** Proof of the lease, passed back to {@link Store.complete}. */
@@ -198,11 +200,13 @@ export interface ClaimResult {
 }
 
 /**
- * One run attempt, as recorded.
+ * One run of a call, as recorded: an attempt (the first run, or a retry) or
+ * a resume (the call continued after a suspension).
  * @example
  * const a: AttemptRecord = { number: 1, startedAt, durationMs: 12, status: Status.OK, outcome: 'exit', error: null, resume: false };
  */
 export interface AttemptRecord {
+  /** The run's number, from 1, over attempts and resumes alike. */
   number: number;
   startedAt: number;
   durationMs: number;
@@ -211,6 +215,11 @@ export interface AttemptRecord {
   /** `exit`, `retry`, `suspend`, `tail_call`, `expired`, `failed`. */
   outcome: string;
   error: IError | null;
+  /**
+   * The run continued the call after a suspension (it carried the Poll's
+   * results and follows no failure): counted in `resumes`, not in
+   * `attempts`. A retry is an attempt, even one that carries the results.
+   */
   resume: boolean;
 }
 
@@ -329,7 +338,13 @@ export interface CallRecord {
   expiresAt: number;
   /** When pending/suspended: next run at the latest; when running: lease expiry. */
   dueAt: number | null;
+  /**
+   * Attempts: the first run and each retry (a run after a failure, a
+   * restart or a tail call). A call that never failed has 1.
+   */
   attempts: number;
+  /** Resumes: runs that continued the call after a suspension (counted apart from attempts). */
+  resumes: number;
   failures: number;
   /** Current input (after a tail call, the tail call's); null in list results. */
   input: IAny | null;

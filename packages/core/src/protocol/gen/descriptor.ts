@@ -934,6 +934,10 @@ export const descriptor = {
            "type": "bytes",
            "id": 29,
            "protoName": "coroutine_state"
+          },
+          "resumes": {
+           "type": "uint32",
+           "id": 30
           }
          }
         },

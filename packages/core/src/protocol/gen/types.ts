@@ -331,6 +331,7 @@ export interface ICallInfo {
   maxResults?: number | null;
   typedCoroutineState?: IAny | null;
   coroutineState?: Uint8Array | null;
+  resumes?: number | null;
 }
 
 /** dispatch.typescript.v1.ListRequest */

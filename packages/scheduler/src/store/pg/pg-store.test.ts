@@ -91,7 +91,7 @@ describe.skipIf(!url)('PgStore', () => {
     await suspendWithJournal(store, call);
     // Back to version 1, the state in the row, as an older scheduler left it.
     await store.pool.query(
-      `DROP TABLE ${schema}.revoked_sessions; DROP TABLE ${schema}.call_state_chunks; ALTER TABLE ${schema}.calls DROP COLUMN state_length;
+      `DROP TABLE ${schema}.revoked_sessions; DROP TABLE ${schema}.call_state_chunks; ALTER TABLE ${schema}.calls DROP COLUMN state_length; ALTER TABLE ${schema}.calls DROP COLUMN resumes;
       UPDATE ${schema}.calls SET state_value = '\\x010203'::bytea;
       DROP INDEX ${schema}.calls_parent_corr; CREATE INDEX calls_parent ON ${schema}.calls (parent_id, parent_generation) WHERE parent_id IS NOT NULL; UPDATE ${schema}.schema_version SET version = 1`,
     );
@@ -104,6 +104,28 @@ describe.skipIf(!url)('PgStore', () => {
     const { rows: moved } = await again.pool.query(`SELECT state_value, state_length FROM ${schema}.calls WHERE id = $1`, [call.id]);
     expect(moved).toEqual([{ state_value: null, state_length: 3 }]);
     await expectJournalServed(again, call);
+    await again.close();
+  });
+
+  it('counts the runs of a version-4 schema apart, attempts and resumes (migration 5)', async () => {
+    const schema = randomPgSchema();
+    const store = await freshStore(schema);
+    const call = newCall();
+    await store.insertCalls([call]);
+    // As an older scheduler left it: every run counted in attempts, and a retry of a resume marked as a resume.
+    await store.pool.query(
+      `ALTER TABLE ${schema}.calls DROP COLUMN resumes; UPDATE ${schema}.schema_version SET version = 4;
+      UPDATE ${schema}.calls SET attempts = 4;
+      INSERT INTO ${schema}.attempts (call_id, number, started_at, duration_ms, status, outcome, resume) VALUES
+        ('${call.id}', 1, 0, 1, 0, 'suspend', false), ('${call.id}', 2, 0, 1, 0, 'retry', true),
+        ('${call.id}', 3, 0, 1, 0, 'suspend', true), ('${call.id}', 4, 0, 1, 0, 'exit', true)`,
+    );
+    await store.close();
+    const again = await freshStore(schema);
+    const { rows } = await again.pool.query(`SELECT version FROM ${schema}.schema_version`);
+    expect(rows).toEqual([{ version: PG_MIGRATIONS.length }]);
+    expect(await again.getCall(call.id)).toMatchObject({ attempts: 2, resumes: 2 });
+    expect((await again.getAttempts(call.id)).map((a) => a.resume)).toEqual([false, true, false, true]);
     await again.close();
   });
 

@@ -31,7 +31,7 @@ import { type CallRecordRow, encodeAny, encodeErrorBlob, hasStoredState, stateOf
 import { countsByState, listLimit, parseCursor, toListPage } from '../listing.js';
 import type { AttemptRecord, CallRecord, CallState, ChildResult, ClaimedCall, ClaimRequest, ClaimResult, CompleteRequest, CoroutineState, InstanceHeartbeat, ListFilter, ListPage, NewCall, Store, StoreChange } from '../store.js';
 import * as policy from '../policy.js';
-import { dueOnResultSql, elidesStateSql, FINISHED_SQL, WAITING_SQL } from '../policy-sql.js';
+import { dueOnResultSql, elidesStateSql, FINISHED_SQL, runCountsSql, WAITING_SQL } from '../policy-sql.js';
 import { PgNotifier } from './notifier.js';
 import { DEFAULT_PG_SCHEMA, migratePg, PG_SCHEMA_PATTERN, quoteIdent } from './schema.js';
 import { redactText } from '../../redact.js';
@@ -188,6 +188,7 @@ type LockedRow = Pick<
   | 'lease_owner'
   | 'lease_token'
   | 'attempts'
+  | 'resumes'
   | 'parent_id'
   | 'parent_generation'
   | 'generation'
@@ -219,16 +220,16 @@ const RETRYABLE_CODES = new Set(['40001', '40P01']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const CLAIM_COLUMNS = `c.seq, c.id, c.function, c.endpoint, c.parent_id, c.root_id, c.created_at, c.expires_at, c.attempts,
-  c.failures, c.lease_token, c.input, c.mode, c.generation, c.poll_max, c.state_kind, c.state_type_url, c.state_length,
+  c.resumes, c.failures, c.lease_token, c.input, c.mode, c.generation, c.poll_max, c.state_kind, c.state_type_url, c.state_length,
   c.state_delta, c.poll_error`;
-const LOCK_COLUMNS = `c.seq, c.id, c.state, c.lease_owner, c.lease_token, c.attempts, c.parent_id, c.parent_generation,
+const LOCK_COLUMNS = `c.seq, c.id, c.state, c.lease_owner, c.lease_token, c.attempts, c.resumes, c.parent_id, c.parent_generation,
   c.generation, c.mode, c.ready, c.ready_errors, c.deliver, c.has_error, c.state_kind, c.state_type_url, c.state_length`;
 /** The bytes of the state of the row `c`: its chunks of the current generation in order (or a legacy state_value). */
 const stateBytesSql = (chunks: string) => `COALESCE(c.state_value, (SELECT string_agg(k.bytes, ''::bytea ORDER BY k.seq)
   FROM ${chunks} k WHERE k.call_id = c.id AND k.generation = c.generation))`;
 const LIST_COLUMNS = `seq, id, function, endpoint, version, original_function, idempotency_key, parent_id, root_id,
-  correlation_id, state, status, due_at, created_at, updated_at, finished_at, expires_at, attempts, failures, ready,
-  poll_min, poll_max, error`;
+  correlation_id, state, status, due_at, created_at, updated_at, finished_at, expires_at, attempts, resumes, failures,
+  ready, poll_min, poll_max, error`;
 
 /**
  * The PostgreSQL store.
@@ -675,7 +676,14 @@ export class PgStore implements Store {
   async #finishRow(
     c: pg.PoolClient,
     row: Pick<LockedRow, 'seq' | 'id'>,
-    f: { state: CallState; status: number; output: IAny | null; error: IError | null; attempts?: number; delivered?: { n: number; e: number } },
+    f: {
+      state: CallState;
+      status: number;
+      output: IAny | null;
+      error: IError | null;
+      counts?: policy.RunCounts;
+      delivered?: { n: number; e: number };
+    },
     now: number,
     notify: boolean,
     fx: Effects,
@@ -688,7 +696,7 @@ export class PgStore implements Store {
         UPDATE ${this.#t.calls} c SET state = $2, status = $3, output = $4, error = $5, has_error = $6, due_at = NULL,
           lease_owner = NULL, finished_at = $7, updated_at = $7, mode = 0, state_kind = 0, state_type_url = NULL,
           state_value = NULL, state_length = 0, poll_error = NULL, poll_min = 0, poll_max = 0, poll_deadline = NULL,
-          attempts = COALESCE($9::int, c.attempts),
+          attempts = COALESCE($9::int, c.attempts), resumes = COALESCE($12::int, c.resumes),
           ready = GREATEST(0, c.ready - $10::int), ready_errors = GREATEST(0, c.ready_errors - $11::int),
           deliver = CASE WHEN $8::boolean AND c.parent_id IS NOT NULL AND EXISTS (
             SELECT 1 FROM ${this.#t.calls} p WHERE p.id = c.parent_id AND p.generation = c.parent_generation AND p.state IN ${WAITING_SQL}
@@ -713,9 +721,10 @@ export class PgStore implements Store {
         hasError,
         now,
         notify,
-        f.attempts ?? null,
+        f.counts?.attempts ?? null,
         f.delivered?.n ?? 0,
         f.delivered?.e ?? 0,
+        f.counts?.resumes ?? null,
       ],
     );
     fx.finished.push(row.id);
@@ -795,7 +804,7 @@ export class PgStore implements Store {
       const now = req.now;
       const a = req.attempt;
       if (a) await this.#insertAttempt(c, row.id, a);
-      const attempts = policy.attemptsAfter(row.attempts, a);
+      const counts = policy.runCountsAfter(row, a);
       const orphans = policy.orphansOnComplete(req);
       // Children exist only after a suspension of the current generation (mode 1).
       const mayHaveChildren = row.mode === 1;
@@ -803,8 +812,8 @@ export class PgStore implements Store {
         case 'retry':
           await c.query(
             `UPDATE ${this.#t.calls} SET state = 'pending', due_at = $1, lease_owner = NULL, status = $2, error = $3,
-              failures = failures + 1, attempts = $4, updated_at = $5 WHERE seq = $6`,
-            [o.dueAt, o.status, encodeErrorBlob(o.error), attempts, now, row.seq],
+              failures = failures + 1, attempts = $4, resumes = $7, updated_at = $5 WHERE seq = $6`,
+            [o.dueAt, o.status, encodeErrorBlob(o.error), counts.attempts, now, row.seq, counts.resumes],
           );
           if (o.dueAt <= now) fx.due = true;
           break;
@@ -813,7 +822,7 @@ export class PgStore implements Store {
           await this.#finishRow(
             c,
             row,
-            { state: policy.finishedState(o.status), status: o.status, output: o.output, error: o.error, attempts, delivered },
+            { state: policy.finishedState(o.status), status: o.status, output: o.output, error: o.error, counts, delivered },
             now,
             true,
             fx,
@@ -848,7 +857,7 @@ export class PgStore implements Store {
               SELECT $18::text, $19::int, $7::bigint, $10::bytea WHERE $10::bytea IS NOT NULL
             )
             UPDATE ${this.#t.calls} SET state = 'suspended', mode = 1, due_at = $1, lease_owner = NULL, status = $2, error = NULL,
-              failures = 0, attempts = $3, updated_at = $4, ready = $5, ready_errors = $6, state_value = NULL,
+              failures = 0, attempts = $3, resumes = $20, updated_at = $4, ready = $5, ready_errors = $6, state_value = NULL,
               state_length = $7::bigint + COALESCE(length($10::bytea), 0),
               state_kind = $8, state_type_url = $9, state_delta = CASE WHEN $11::boolean THEN 1 ELSE state_delta END,
               poll_min = $12, poll_max = $13, poll_deadline = $14, poll_wake_on_error = $15, poll_error = $16
@@ -856,7 +865,7 @@ export class PgStore implements Store {
             [
               policy.dueAtSuspension(o, { ready, readyErrors }, now),
               o.status,
-              attempts,
+              counts.attempts,
               now,
               ready,
               readyErrors,
@@ -873,6 +882,7 @@ export class PgStore implements Store {
               row.seq,
               row.id,
               row.generation,
+              counts.resumes,
             ],
           );
           break;
@@ -883,11 +893,11 @@ export class PgStore implements Store {
           await this.#dropState(c, row);
           await c.query(
             `UPDATE ${this.#t.calls} SET function = $1, endpoint = $2, input = $3, expires_at = $4, state = 'pending', mode = 0,
-              due_at = $5, lease_owner = NULL, status = $6, error = NULL, failures = 0, attempts = $7,
+              due_at = $5, lease_owner = NULL, status = $6, error = NULL, failures = 0, attempts = $7, resumes = $10,
               generation = generation + 1, ready = 0, ready_errors = 0, state_kind = 0, state_type_url = NULL,
               state_value = NULL, state_length = 0, state_delta = 0, poll_min = 0, poll_max = 0, poll_deadline = NULL, poll_error = NULL,
               updated_at = $8 WHERE seq = $9`,
-            [o.function, o.endpoint, encodeAny(o.input), o.expiresAt, o.dueAt, o.status, attempts, now, row.seq],
+            [o.function, o.endpoint, encodeAny(o.input), o.expiresAt, o.dueAt, o.status, counts.attempts, now, row.seq, counts.resumes],
           );
           fx.due = true;
           break;
@@ -933,7 +943,7 @@ export class PgStore implements Store {
             'complete_retry',
             `WITH u AS (
               UPDATE ${this.#t.calls} SET state = 'pending', due_at = $11, lease_owner = NULL, status = $12, error = $13,
-                failures = failures + 1, attempts = GREATEST(attempts, COALESCE($4::int, 0)), updated_at = $14
+                failures = failures + 1, ${runCountsSql({ row: '', number: '$4::int', resume: 'COALESCE($9::boolean, false)' })}, updated_at = $14
               WHERE ${lease} RETURNING id
             ), ${attemptCte('u')}
             SELECT count(*)::int AS n FROM u`,
@@ -954,7 +964,7 @@ export class PgStore implements Store {
             UPDATE ${this.#t.calls} c SET state = $12, status = $13, output = $14, error = $15, has_error = $16, due_at = NULL,
               lease_owner = NULL, finished_at = $17, updated_at = $17, mode = 0, state_kind = 0, state_type_url = NULL,
               state_value = NULL, poll_error = NULL, poll_min = 0, poll_max = 0, poll_deadline = NULL,
-              attempts = GREATEST(c.attempts, COALESCE($4::int, 0)),
+              ${runCountsSql({ row: 'c.', number: '$4::int', resume: 'COALESCE($9::boolean, false)' })},
               deliver = CASE WHEN c.parent_id IS NOT NULL AND EXISTS (
                 SELECT 1 FROM ${this.#t.calls} p WHERE p.id = c.parent_id AND p.generation = c.parent_generation AND p.state IN ${WAITING_SQL}
               ) THEN 1 ELSE c.deliver END

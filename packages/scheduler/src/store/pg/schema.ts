@@ -153,6 +153,17 @@ export const PG_MIGRATIONS: readonly string[] = [
     expires_at BIGINT NOT NULL
   );
   `,
+  // 5: attempts and resumes counted apart. A run that continues a call after
+  // a suspension is a resume; the first run and each retry are attempts
+  // (calls.attempts counted every run before). attempts.resume now marks
+  // resumes: a retry that carried the Poll's results becomes an attempt.
+  `
+  ALTER TABLE calls ADD COLUMN resumes INTEGER NOT NULL DEFAULT 0;
+  UPDATE attempts SET resume = false WHERE resume AND EXISTS (
+    SELECT 1 FROM attempts p WHERE p.call_id = attempts.call_id AND p.number = attempts.number - 1 AND p.outcome = 'retry');
+  UPDATE calls SET resumes = (SELECT count(*) FROM attempts a WHERE a.call_id = calls.id AND a.resume);
+  UPDATE calls SET attempts = GREATEST(0, attempts - resumes);
+  `,
 ];
 
 /**

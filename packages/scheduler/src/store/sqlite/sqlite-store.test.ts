@@ -41,7 +41,9 @@ describe('SqliteStore', () => {
     const call = newCall();
     await suspendWithJournal(store, call);
     // Back to version 2, the state in the row, as an older scheduler left it.
-    store.db.exec('DROP TABLE revoked_sessions; DROP TABLE call_state_chunks; ALTER TABLE calls DROP COLUMN state_length; UPDATE schema_version SET version = 2');
+    store.db.exec(
+      'DROP TABLE revoked_sessions; DROP TABLE call_state_chunks; ALTER TABLE calls DROP COLUMN state_length; ALTER TABLE calls DROP COLUMN resumes; UPDATE schema_version SET version = 2',
+    );
     store.db.prepare('UPDATE calls SET state_value = ? WHERE id = ?').run(Buffer.from([1, 2, 3]), call.id);
     await store.close();
 
@@ -49,6 +51,27 @@ describe('SqliteStore', () => {
     expect(again.db.prepare('SELECT version FROM schema_version').get()).toEqual({ version: SQLITE_MIGRATIONS.length });
     expect(again.db.prepare('SELECT state_value, state_length FROM calls WHERE id = ?').get(call.id)).toEqual({ state_value: null, state_length: 3 });
     await expectJournalServed(again, call);
+    await again.close();
+  });
+
+  it('counts the runs of a version-4 database apart, attempts and resumes (migration 5)', async () => {
+    const path = tmpFile();
+    const store = await SqliteStore.open({ path });
+    const call = newCall();
+    await store.insertCalls([call]);
+    // As an older scheduler left it: every run counted in attempts, and a retry of a resume marked as a resume.
+    store.db.exec('ALTER TABLE calls DROP COLUMN resumes; UPDATE schema_version SET version = 4');
+    store.db.prepare('UPDATE calls SET attempts = 4 WHERE id = ?').run(call.id);
+    const insert = store.db.prepare('INSERT INTO attempts (call_id, number, started_at, duration_ms, status, outcome, resume) VALUES (?, ?, 0, 1, 0, ?, ?)');
+    for (const [number, outcome, resume] of [[1, 'suspend', 0], [2, 'retry', 1], [3, 'suspend', 1], [4, 'exit', 1]] as const) {
+      insert.run(call.id, number, outcome, resume);
+    }
+    await store.close();
+
+    const again = await SqliteStore.open({ path });
+    expect(again.db.prepare('SELECT version FROM schema_version').get()).toEqual({ version: SQLITE_MIGRATIONS.length });
+    expect(await again.getCall(call.id)).toMatchObject({ attempts: 2, resumes: 2 });
+    expect((await again.getAttempts(call.id)).map((a) => a.resume)).toEqual([false, true, false, true]);
     await again.close();
   });
 

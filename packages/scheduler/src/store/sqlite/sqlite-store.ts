@@ -412,18 +412,18 @@ export class SqliteStore implements Store {
           encodeErrorBlob(a.error),
         );
       }
-      const attempts = policy.attemptsAfter(row.attempts, a);
+      const { attempts, resumes } = policy.runCountsAfter(row, a);
       const o = req.outcome;
       const orphans = policy.orphansOnComplete(req);
       switch (o.kind) {
         case 'retry':
           this.#sql(`UPDATE calls SET state = 'pending', due_at = @due, lease_owner = NULL, status = @status,
-              error = @error, failures = failures + 1, attempts = @attempts, updated_at = @now WHERE seq = @seq`)
-            .run({ due: o.dueAt, status: o.status, error: encodeErrorBlob(o.error), attempts, now, seq: row.seq });
+              error = @error, failures = failures + 1, attempts = @attempts, resumes = @resumes, updated_at = @now WHERE seq = @seq`)
+            .run({ due: o.dueAt, status: o.status, error: encodeErrorBlob(o.error), attempts, resumes, now, seq: row.seq });
           break;
         case 'finish': {
           this.#markDelivered(row, req.delivered);
-          this.#sql('UPDATE calls SET attempts = ? WHERE seq = ?').run(attempts, row.seq);
+          this.#sql('UPDATE calls SET attempts = ?, resumes = ? WHERE seq = ?').run(attempts, resumes, row.seq);
           this.#finishRow(row, policy.finishedState(o.status), o.status, o.output, o.error, now, true);
           if (orphans) this.#cancelOrphans(row, now, orphans);
           break;
@@ -450,13 +450,14 @@ export class SqliteStore implements Store {
             ready_errors: number;
           };
           this.#sql(`UPDATE calls SET state = 'suspended', mode = 1, due_at = @due, lease_owner = NULL, status = @status,
-              error = NULL, failures = 0, attempts = @attempts, updated_at = @now, state_kind = @kind,
+              error = NULL, failures = 0, attempts = @attempts, resumes = @resumes, updated_at = @now, state_kind = @kind,
               state_type_url = @typeUrl, state_value = NULL, state_length = @length, state_delta = @delta, poll_min = @min, poll_max = @max,
               poll_deadline = @deadline, poll_wake_on_error = @wake, poll_error = @pollError WHERE seq = @seq`)
             .run({
               due: policy.dueAtSuspension(o, { ready: fresh.ready, readyErrors: fresh.ready_errors }, now),
               status: o.status,
               attempts,
+              resumes,
               now,
               kind: write.kind,
               typeUrl: write.typeUrl,
@@ -477,7 +478,7 @@ export class SqliteStore implements Store {
           this.#dropState(row);
           this.#sql(`UPDATE calls SET function = @fn, endpoint = @endpoint, input = @input, expires_at = @expires,
               state = 'pending', mode = 0, due_at = @due, lease_owner = NULL, status = @status, error = NULL,
-              failures = 0, attempts = @attempts, generation = generation + 1, ready = 0, ready_errors = 0,
+              failures = 0, attempts = @attempts, resumes = @resumes, generation = generation + 1, ready = 0, ready_errors = 0,
               state_kind = 0, state_type_url = NULL, state_value = NULL, state_length = 0, state_delta = 0, poll_min = 0,
               poll_max = 0, poll_deadline = NULL, poll_error = NULL, updated_at = @now WHERE seq = @seq`)
             .run({
@@ -488,6 +489,7 @@ export class SqliteStore implements Store {
               due: o.dueAt,
               status: o.status,
               attempts,
+              resumes,
               now,
               seq: row.seq,
             });

@@ -36,6 +36,49 @@ export function completionContract(makeStore: StoreFactory, hooks: StoreContract
       ]);
     });
 
+    it('counts attempts and resumes apart: a resume continues after a suspension, a retry is an attempt', async () => {
+      const store = t.store;
+      const { call, leased: first } = await startOne();
+      expect(first).toMatchObject({ attempts: 0, resumes: 0, failures: 0 });
+      const error = { type: 'TemporaryError', message: 'try later' };
+      const run = (number: number, outcome: string, resume: boolean) => ({
+        attempt: { number, startedAt: NOW + number, durationMs: 1, status: outcome === 'retry' ? TEMPORARY_ERROR : OK, outcome, error: null, resume },
+      });
+      // Run 1, an attempt, suspends on a timer.
+      await store.complete(completion(call.id, first.leaseToken, NOW, suspendOutcome(NOW + 1), run(1, 'suspend', false)));
+      expect(await store.getCall(call.id)).toMatchObject({ attempts: 1, resumes: 0 });
+      // Run 2 resumes, and fails: a resume all the same.
+      const [second] = (await claim({ now: NOW + 1 })).calls;
+      expect(second).toMatchObject({ attempts: 1, resumes: 0, failures: 0 });
+      await store.complete(
+        completion(call.id, second!.leaseToken, NOW + 2, { kind: 'retry', status: TEMPORARY_ERROR, error, dueAt: NOW + 3 }, run(2, 'retry', true)),
+      );
+      expect(await store.getCall(call.id)).toMatchObject({ attempts: 1, resumes: 1, failures: 1 });
+      // Run 3 retries it (an attempt) and suspends again.
+      const [third] = (await claim({ now: NOW + 3 })).calls;
+      expect(third).toMatchObject({ attempts: 1, resumes: 1, failures: 1 });
+      await store.complete(completion(call.id, third!.leaseToken, NOW + 4, suspendOutcome(NOW + 5), run(3, 'suspend', false)));
+      // Run 4 resumes and finishes.
+      const [fourth] = (await claim({ now: NOW + 5 })).calls;
+      expect(fourth).toMatchObject({ attempts: 2, resumes: 1, failures: 0 });
+      await store.complete(completion(call.id, fourth!.leaseToken, NOW + 6, finished(anyOf('done')), run(4, 'exit', true)));
+      expect(await store.getCall(call.id)).toMatchObject({ state: 'succeeded', attempts: 2, resumes: 2 });
+      expect((await store.getAttempts(call.id)).map((a) => [a.number, a.outcome, a.resume])).toEqual([
+        [1, 'suspend', false],
+        [2, 'retry', true],
+        [3, 'suspend', false],
+        [4, 'exit', true],
+      ]);
+      expect((await store.listCalls({})).calls.find((c) => c.id === call.id)).toMatchObject({ attempts: 2, resumes: 2 });
+
+      // A call that never suspends: every run an attempt, finished without a transaction of its own in some stores.
+      const { call: plain, leased: p1 } = await startOne();
+      await store.complete(completion(plain.id, p1.leaseToken, NOW, { kind: 'retry', status: TEMPORARY_ERROR, error, dueAt: NOW }, run(1, 'retry', false)));
+      const [p2] = (await claim({ now: NOW })).calls;
+      await store.complete(completion(plain.id, p2!.leaseToken, NOW + 1, finished(), run(2, 'exit', false)));
+      expect(await store.getCall(plain.id)).toMatchObject({ state: 'succeeded', attempts: 2, resumes: 0 });
+    });
+
     it('replaces the execution on a tail call and cancels children of the old one', async () => {
       const store = t.store;
       const { call, leased: p } = await startOne();

@@ -10,6 +10,7 @@ const attempt = (number: number, startedAt: number, durationMs: number, outcome:
   status: 0,
   statusName,
   outcome,
+  label: `attempt ${number}`,
   resume: false,
   error: null,
 });

@@ -21,6 +21,7 @@ function fields(c: CallView): Array<[string, ComponentChildren]> {
     ['State', <Badge text={c.state} />],
     ['Status', c.statusName],
     ['Attempts', String(c.attempts)],
+    ['Resumes', String(c.resumes)],
     ['Created', formatTime(c.createdAt)],
     ['Finished', c.finishedAt ? `${formatTime(c.finishedAt)} (${formatDuration(c.finishedAt - c.createdAt)})` : '—'],
     ['Next run', c.nextRunAt ? formatTime(c.nextRunAt) : '—'],
@@ -54,6 +55,8 @@ function fields(c: CallView): Array<[string, ComponentChildren]> {
   return kv;
 }
 
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 function outcomeTone(a: AttemptView): string {
   if (a.outcome !== 'exit') return a.outcome;
   return a.statusName === 'OK' ? 'exit-ok' : 'exit-fail';
@@ -63,14 +66,14 @@ function Attempts({ call: c, now }: { call: CallView; now: number }) {
   if (c.attemptHistory.length === 0) {
     return (
       <div class="panel" data-testid="attempts">
-        <h2>Attempts</h2>
-        <p class="muted">No attempt yet.</p>
+        <h2>Runs</h2>
+        <p class="muted">No run yet.</p>
       </div>
     );
   }
   return (
     <div class="panel" data-testid="attempts">
-      <h2>Attempts</h2>
+      <h2>{`Runs: ${plural(c.attempts, 'attempt')}${c.resumes ? `, ${plural(c.resumes, 'resume')}` : ''}`}</h2>
       <AttemptTimeline call={c} now={now} />
       <table>
         <thead>
@@ -85,13 +88,13 @@ function Attempts({ call: c, now }: { call: CallView; now: number }) {
         </thead>
         <tbody>
           {c.attemptHistory.map((a) => (
-            <tr key={a.number} data-attempt={a.number} data-outcome={a.outcome}>
-              <td>{`#${a.number}`}</td>
+            <tr key={a.number} data-attempt={a.number} data-outcome={a.outcome} data-resume={a.resume ? 'true' : 'false'}>
+              <td class="nowrap">{a.label}</td>
               <td class="nowrap">{formatTime(a.startedAt)}</td>
               <td class="nowrap">{formatDuration(a.durationMs)}</td>
               <td class="mono">{a.statusName}</td>
               <td>
-                <Badge text={a.outcome + (a.resume ? ' (resume)' : '')} tone={outcomeTone(a)} />
+                <Badge text={a.outcome} tone={outcomeTone(a)} />
               </td>
               <td>{a.error ? <ErrorBox error={a.error} /> : ''}</td>
             </tr>

@@ -14,7 +14,7 @@ function TreeItem({ node: n, selected }: { node: TreeNode; selected: string }) {
           {n.function}
         </a>
         <Badge text={n.state} />
-        <span class="meta">{`${n.attempts} ${n.attempts === 1 ? 'attempt' : 'attempts'}`}</span>
+        <span class="meta">{`${n.attempts} ${n.attempts === 1 ? 'attempt' : 'attempts'}${n.resumes ? ` · ${n.resumes} ${n.resumes === 1 ? 'resume' : 'resumes'}` : ''}`}</span>
       </div>
       {n.children.length > 0 ? (
         <ul>

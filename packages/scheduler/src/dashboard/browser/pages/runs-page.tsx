@@ -18,7 +18,7 @@ import { filterFromQuery, filterToApiQuery, filterToHash, type RunsFilter, TIME_
 const STATES: readonly RunState[] = ['pending', 'running', 'suspended', 'succeeded', 'failed', 'cancelled'];
 /** Typing in the function field waits this long for a pause before filtering. */
 const TYPING_PAUSE_MS = 300;
-const COLUMNS = ['Function', 'State', 'Status', 'Attempts', 'Created', 'Duration', 'Last error', 'Dispatch ID'];
+const COLUMNS = ['Function', 'State', 'Status', 'Attempts', 'Resumes', 'Created', 'Duration', 'Last error', 'Dispatch ID'];
 
 function StateChips({ counts, states, onSelect }: { counts: RunsResponse['counts']; states: string[]; onSelect: (states: string[]) => void }) {
   const total = STATES.reduce((sum, st) => sum + (counts[st] || 0), 0);
@@ -61,6 +61,7 @@ function RunRow({ run: r }: { run: RunSummary }) {
       </td>
       <td class="mono">{r.statusName === 'UNSPECIFIED' ? '—' : r.statusName}</td>
       <td>{r.attempts}</td>
+      <td>{r.resumes}</td>
       <td>{formatTime(r.createdAt)}</td>
       <td>{formatDuration(end - r.createdAt) + (r.finishedAt ? '' : ' …')}</td>
       <td class="err" title={r.error || ''}>

@@ -1,0 +1,70 @@
+/**
+ * The flags `dispatch run` and `dispatch serve` share: how calls are
+ * retried, when they expire, how long one run may take, and the bounds of
+ * adaptive concurrency. Declared and parsed once; each help text shows the
+ * default from `SCHEDULER_DEFAULTS`.
+ * @module
+ */
+import type { Command } from 'commander';
+import { parseDurationFlag, parseInteger } from './common.js';
+import { durationText } from './format.js';
+import { SCHEDULER_DEFAULTS, type SchedulerOptions } from '../options.js';
+
+/** Values of the shared scheduler flags, as commander gives them. */
+export interface SchedulerFlags {
+  maxAttempts?: string;
+  defaultExpiration?: string;
+  maxExpiration?: string;
+  backoffInitial?: string;
+  backoffMax?: string;
+  requestTimeoutMs?: string;
+  concurrencyInitial?: string;
+  concurrencyMin?: string;
+  concurrencyMax?: string;
+  maxCallsPerRequest?: string;
+}
+
+const d = SCHEDULER_DEFAULTS;
+
+/**
+ * Declares the shared scheduler flags on a command.
+ * @example
+ * withSchedulerFlags(program.command('serve'));
+ */
+export function withSchedulerFlags(cmd: Command): Command {
+  return cmd
+    .option('--max-attempts <n>', 'most consecutive failed attempts of a call before it fails for good (default: no cap, the expiration bounds retries)')
+    .option('--default-expiration <duration>', `expiration of a call that sets none, from its creation (default ${durationText(d.defaultExpirationMs)})`)
+    .option('--max-expiration <duration>', `cap of any call's expiration (default ${durationText(d.maxExpirationMs)})`)
+    .option('--backoff-initial <duration>', `delay scale of the first retry; each next one doubles, with jitter (default ${durationText(d.backoff.initialMs)})`)
+    .option('--backoff-max <duration>', `longest delay between two attempts (default ${durationText(d.backoff.maxMs)})`)
+    .option('--request-timeout-ms <n>', `timeout of one run request; past it the attempt fails with TIMEOUT (default ${d.requestTimeoutMs})`)
+    .option('--concurrency-initial <n>', `concurrency limit of an (endpoint, function) never seen before (default ${d.concurrency.initial})`)
+    .option('--concurrency-min <n>', `lowest adaptive concurrency limit (default ${d.concurrency.min})`)
+    .option('--concurrency-max <n>', `highest adaptive concurrency limit (default ${d.concurrency.max})`)
+    .option('--max-calls-per-request <n>', `most calls in one DispatchRequest (default ${d.maxCallsPerRequest})`);
+}
+
+/**
+ * The scheduler options the shared flags set (nothing for flags not given).
+ * @example
+ * const options = { ...schedulerFlagOptions(flags), port: 0 };
+ */
+export function schedulerFlagOptions(flags: SchedulerFlags): SchedulerOptions {
+  const options: SchedulerOptions = {};
+  if (flags.maxAttempts !== undefined) options.maxAttempts = parseInteger(flags.maxAttempts, '--max-attempts');
+  if (flags.defaultExpiration !== undefined) options.defaultExpirationMs = parseDurationFlag(flags.defaultExpiration, '--default-expiration');
+  if (flags.maxExpiration !== undefined) options.maxExpirationMs = parseDurationFlag(flags.maxExpiration, '--max-expiration');
+  if (flags.backoffInitial !== undefined) options.backoff = { ...options.backoff, initialMs: parseDurationFlag(flags.backoffInitial, '--backoff-initial') };
+  if (flags.backoffMax !== undefined) options.backoff = { ...options.backoff, maxMs: parseDurationFlag(flags.backoffMax, '--backoff-max') };
+  if (flags.requestTimeoutMs !== undefined) options.requestTimeoutMs = parseInteger(flags.requestTimeoutMs, '--request-timeout-ms');
+  if (flags.maxCallsPerRequest !== undefined) options.maxCallsPerRequest = parseInteger(flags.maxCallsPerRequest, '--max-calls-per-request');
+  for (const [flag, value, key] of [
+    ['--concurrency-initial', flags.concurrencyInitial, 'initial'],
+    ['--concurrency-min', flags.concurrencyMin, 'min'],
+    ['--concurrency-max', flags.concurrencyMax, 'max'],
+  ] as const) {
+    if (value !== undefined) options.concurrency = { ...options.concurrency, [key]: parseInteger(value, flag) };
+  }
+  return options;
+}
