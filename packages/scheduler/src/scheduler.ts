@@ -249,7 +249,17 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           list: (req) => scheduler!.#listRequest(req),
           cancel: async (req) => ({ cancelled: await scheduler!.cancel(req.dispatchId ?? '') }),
           restart: async (req) => ({ call: await scheduler!.restart(req.dispatchId ?? '') }),
-          health: async () => ({ status: 'ok', instance: instanceId, inFlight: loop.active, verificationKey: publicKeyToBase64(publicKey) }),
+          health: async () => {
+            // The store's health (a probe while it fails): not ok while it fails, with the reason.
+            const storeHealth = (await store.health?.()) ?? { ok: true };
+            return {
+              status: storeHealth.ok ? 'ok' : 'unavailable',
+              instance: instanceId,
+              inFlight: loop.active,
+              verificationKey: publicKeyToBase64(publicKey),
+              store: storeHealth,
+            };
+          },
         },
         fallback: (req, res, url) => (scheduler ? (scheduler.#dashboard?.handle(req, res, url) ?? false) : false),
       });

@@ -97,13 +97,56 @@ describe('API client: dispatch', () => {
     expect(err.message).toMatch(new RegExp(`cannot reach the scheduler at http://127\\.0\\.0\\.1:${port} \\(.*ECONNREFUSED.*\\): start one with \`dispatch serve\``));
   });
 
-  it('does not repeat a dispatch without idempotency keys after a 503: it could create the calls twice', async () => {
+  it('repeats a dispatch after a 503 or a lost connection with idempotency keys of its own, the same on every try', async () => {
+    const seen: string[][] = [];
+    let calls = 0;
+    const url = await api((body) => {
+      calls++;
+      seen.push((proto.DispatchRequest.decode(body).calls ?? []).map((c) => c.idempotencyKey ?? ''));
+      if (calls === 1) return { status: 503, body: JSON.stringify({ code: 'unavailable', message: "the scheduler's database is full" }) };
+      return { status: 200, body: proto.DispatchResponse.encode({ dispatchIds: ['x', 'y'] }) };
+    });
+    const client = new DispatchClient({ apiKey: 'k', apiUrl: url });
+    expect(await client.dispatch([{ function: 'a', endpoint: 'http://x' }, { function: 'b', endpoint: 'http://x', idempotencyKey: 'mine' }])).toEqual(['x', 'y']);
+    expect(calls).toBe(2);
+    expect(seen[0]![0]).toMatch(/^auto:[0-9a-f-]{36}$/);
+    expect(seen[0]![1]).toBe('mine');
+    expect(seen[1]).toEqual(seen[0]);
+    // Another request gets keys of its own.
+    await client.dispatch([{ function: 'a', endpoint: 'http://x' }, { function: 'b', endpoint: 'http://x' }]);
+    expect(seen[2]![0]).not.toBe(seen[0]![0]);
+
+    // A connection the server drops without an answer (socket hang up) is retried the same way.
+    let drops = 0;
+    const keys: string[] = [];
+    const dropping = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => {
+        keys.push(proto.DispatchRequest.decode(Buffer.concat(chunks)).calls?.[0]?.idempotencyKey ?? '');
+        if (++drops === 1) {
+          req.socket.destroy();
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/proto' });
+        res.end(proto.DispatchResponse.encode({ dispatchIds: ['z'] }));
+      });
+    });
+    servers.push(dropping);
+    await new Promise<void>((r) => dropping.listen(0, '127.0.0.1', r));
+    const dropUrl = `http://127.0.0.1:${(dropping.address() as AddressInfo).port}`;
+    expect(await new DispatchClient({ apiKey: 'k', apiUrl: dropUrl }).dispatch([{ function: 'a', endpoint: 'http://x' }])).toEqual(['z']);
+    expect(keys).toHaveLength(2);
+    expect(keys[1]).toBe(keys[0]);
+  });
+
+  it('with attempts: 1, sends a dispatch once and reports the 503 it met', async () => {
     let calls = 0;
     const url = await api(() => {
       calls++;
       return { status: 503, body: '{"code":"unavailable","message":"the scheduler is shutting down"}' };
     });
-    const err = (await new DispatchClient({ apiKey: 'k', apiUrl: url }).dispatch([{ function: 'a', endpoint: 'http://x' }]).catch((e) => e)) as DispatchApiError;
+    const err = (await new DispatchClient({ apiKey: 'k', apiUrl: url, attempts: 1 }).dispatch([{ function: 'a', endpoint: 'http://x' }]).catch((e) => e)) as DispatchApiError;
     expect([err.code, err.httpStatus, err.message]).toEqual(['unavailable', 503, 'the scheduler is shutting down']);
     expect(calls).toBe(1);
   });

@@ -35,7 +35,9 @@ export interface DispatchClientOptions {
   timeoutMs?: number;
   /**
    * Attempts of a request that failed in a way that is safe to retry (see
-   * {@link DispatchClient}). Default 4.
+   * {@link DispatchClient}). Default 4. A request answered `unavailable`
+   * (the scheduler's database is down or restarting) is retried for up to
+   * 30 s even beyond this count; `1` turns every retry off.
    * @example 1
    */
   attempts?: number;
@@ -104,12 +106,20 @@ export interface SchedulerHealth {
   inFlight?: number;
   /** The public key apps verify its requests with (`DISPATCH_VERIFICATION_KEY`). */
   verificationKey?: string;
+  /**
+   * The health of the scheduler's store: `ok: false` (and `status:
+   * 'unavailable'`, HTTP 503) while it fails, with the reason (disk full,
+   * database unreachable…) and since when (ms since the epoch).
+   */
+  store?: { ok: boolean; reason?: string; code?: string; since?: number };
 }
 
 /** How a request may be retried. */
 interface RequestOptions {
   /** Safe to send again after any transient failure. */
   idempotent: boolean;
+  /** A 503 is the answer (health), not a failure to retry. */
+  unavailableIsAnswer?: boolean;
   timeoutMs?: number;
   signal?: AbortSignal | undefined;
 }
@@ -122,6 +132,19 @@ const WAIT_GRACE_MS = 15_000;
 const EARLY_ANSWER_MS = 250;
 /** Network failures that happen before a request is sent: it cannot have had an effect. */
 const NOT_SENT = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN/;
+/** A request answered `unavailable` (HTTP 503: the scheduler's store fails) is retried for this long, beyond `attempts`. */
+const UNAVAILABLE_RETRY_MS = 30_000;
+/** Pause before try `n` (from 2): 100 ms doubling, at most 2 s, with jitter. */
+const backoffMs = (n: number) => Math.min(2000, 100 * 2 ** (n - 2)) * (0.5 + Math.random() / 2);
+
+/**
+ * An idempotency key of the client's own, for a call that has none: the
+ * same across the retries of one request, so a retried request creates
+ * nothing twice. `auto:` and a random UUID.
+ */
+function generatedKey(): string {
+  return `auto:${globalThis.crypto.randomUUID()}`;
+}
 
 /**
  * Client of the Dispatch API: dispatches calls, waits for their results and
@@ -133,11 +156,16 @@ const NOT_SENT = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN/;
  * `unauthenticated`, `invalid_argument`…, or `unavailable` when the
  * scheduler cannot be reached) and a message that says what to do.
  *
- * Retries: a request is sent again (up to `attempts` times, with backoff)
- * when it cannot have had an effect (connection refused, name resolution
- * failed), or when it is safe to repeat — reads, cancels, and dispatches
- * whose calls all carry an idempotency key — and failed in a way that may
- * pass (a network error, a timeout, HTTP 502, 503 or 504).
+ * Retries: a request is sent again (up to `attempts` times, with backoff
+ * from 100 ms doubling to at most 2 s) when it cannot have had an effect
+ * (connection refused, name resolution failed), or when it is safe to repeat
+ * — reads, cancels and dispatches — and failed in a way that may pass (a
+ * lost connection: ECONNRESET, socket hang up; a timeout; HTTP 502, 503 or
+ * 504). An answer `unavailable` (503: the scheduler's database is full,
+ * restarting or unreachable) is retried for up to 30 s. A dispatch is safe
+ * to repeat because every call carries an idempotency key: yours, or one the
+ * client generates for the request (`auto:<uuid>`, the same on each retry),
+ * so a dispatch made during a database blip is neither lost nor doubled.
  *
  * @example
  * ```ts
@@ -176,13 +204,15 @@ export class DispatchClient {
   /**
    * Dispatches calls atomically (all are stored or none) and answers their
    * dispatch IDs in order. Calls with an `idempotencyKey` the scheduler has
-   * seen answer the original ID, which makes retrying this safe.
+   * seen answer the original ID, which makes retrying this safe; a call
+   * without a key gets one generated for this request (`auto:<uuid>`, kept
+   * across its retries), so the client's own retries create nothing twice.
    * @example
    * const [id] = await client.dispatch([{ function: 'greet', endpoint: 'http://127.0.0.1:8000', input: encodeArgs(['Ada']) }]);
    */
   async dispatch(calls: readonly proto.ICall[]): Promise<string[]> {
-    const idempotent = calls.every((c) => !!c.idempotencyKey);
-    const out = await this.#unary(DISPATCH_PATH, proto.DispatchRequest, proto.DispatchResponse, { calls: [...calls] }, { idempotent });
+    const keyed = calls.map((c) => (c.idempotencyKey ? c : { ...c, idempotencyKey: generatedKey() }));
+    const out = await this.#unary(DISPATCH_PATH, proto.DispatchRequest, proto.DispatchResponse, { calls: keyed }, { idempotent: true });
     const ids = out.dispatchIds ?? [];
     if (ids.length !== calls.length) {
       throw new DispatchApiError(`the scheduler at ${this.apiUrl} answered ${ids.length} dispatch IDs for ${calls.length} calls`, 'internal', 200);
@@ -289,14 +319,19 @@ export class DispatchClient {
    * const { verificationKey } = await client.health();
    */
   async health(): Promise<SchedulerHealth> {
-    const response = await this.#send('/healthz', { method: 'GET' }, { idempotent: true });
+    // Not retried on 503: a scheduler whose store fails answers its health (status `unavailable`, the reason under `store`).
+    const response = await this.#send('/healthz', { method: 'GET' }, { idempotent: true, unavailableIsAnswer: true });
     const text = new TextDecoder().decode(response.bytes);
-    if (response.status !== 200) throw this.#errorOf(response.status, response.bytes);
+    let body: unknown;
     try {
-      return JSON.parse(text) as SchedulerHealth;
+      body = JSON.parse(text);
     } catch {
+      if (response.status !== 200) throw this.#errorOf(response.status, response.bytes);
       throw new DispatchApiError(`${this.apiUrl}/healthz did not answer JSON: is this the URL of a Dispatch scheduler?`, 'internal', response.status);
     }
+    const health = body as SchedulerHealth;
+    if (response.status === 200 || (response.status === 503 && typeof health?.status === 'string')) return health;
+    throw this.#errorOf(response.status, response.bytes);
   }
 
   /** Posts a binary Connect unary request and decodes the answer. */
@@ -339,8 +374,9 @@ export class DispatchClient {
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
     const { signal } = options;
     let lastError: DispatchApiError | undefined;
-    for (let attempt = 1; attempt <= this.#attempts; attempt++) {
-      if (attempt > 1) await sleep(Math.min(2000, 100 * 2 ** (attempt - 2)) * (0.5 + Math.random() / 2));
+    const started = Date.now();
+    for (let attempt = 1; attempt <= this.#attempts || lastError?.httpStatus === 503; attempt++) {
+      if (attempt > 1) await sleep(backoffMs(attempt));
       signal?.throwIfAborted();
       const timeout = AbortSignal.timeout(Math.max(1, timeoutMs));
       let response: Response;
@@ -349,13 +385,27 @@ export class DispatchClient {
       } catch (err) {
         signal?.throwIfAborted();
         lastError = this.#unreachable(err, timeoutMs);
-        if (options.idempotent || NOT_SENT.test(describeFetchError(err))) continue;
+        if ((options.idempotent || NOT_SENT.test(describeFetchError(err))) && attempt < this.#attempts) continue;
         throw lastError;
       }
-      const bytes = new Uint8Array(await response.arrayBuffer());
-      if ((response.status === 502 || response.status === 503 || response.status === 504) && options.idempotent && attempt < this.#attempts) {
-        lastError = this.#errorOf(response.status, bytes);
-        continue;
+      let bytes: Uint8Array;
+      try {
+        bytes = new Uint8Array(await response.arrayBuffer());
+      } catch (err) {
+        // The connection broke while the answer was read.
+        signal?.throwIfAborted();
+        lastError = this.#unreachable(err, timeoutMs);
+        if (options.idempotent && attempt < this.#attempts) continue;
+        throw lastError;
+      }
+      const transient = response.status === 502 || response.status === 503 || response.status === 504;
+      if (transient && options.idempotent && !(response.status === 503 && options.unavailableIsAnswer)) {
+        const more =
+          attempt < this.#attempts || (response.status === 503 && this.#attempts > 1 && Date.now() - started + backoffMs(attempt + 1) < UNAVAILABLE_RETRY_MS);
+        if (more) {
+          lastError = this.#errorOf(response.status, bytes);
+          continue;
+        }
       }
       return { status: response.status, bytes };
     }

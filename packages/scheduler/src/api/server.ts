@@ -11,6 +11,7 @@ import type { Logger } from '../logger.js';
 import { SchedulerError } from '../errors.js';
 import { countCalls, tooManyCalls } from './call-count.js';
 import type { FailureThrottle } from './failure-throttle.js';
+import { StoreUnavailableError } from '../store/faults.js';
 
 /**
  * The RPCs the server routes to.
@@ -99,7 +100,8 @@ export function createApiServer(options: ApiServerOptions): http.Server {
       options.handlers.health().then(
         (h) => {
           const body = JSON.stringify(h);
-          res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+          // 503 while the store fails (the body says why): load balancers and probes see it.
+          res.writeHead(h.status === 'ok' ? 200 : 503, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
           res.end(req.method === 'HEAD' ? undefined : body);
         },
         (err) => sendError(res, new SchedulerError('unavailable', `unhealthy: ${(err as Error).message}`)),
@@ -198,7 +200,11 @@ export function createApiServer(options: ApiServerOptions): http.Server {
           res.end(body);
         },
         (err) => {
-          if (!(err instanceof SchedulerError)) {
+          if (err instanceof StoreUnavailableError) {
+            // A full disk or a lost database is not a bug: `unavailable`, with what is wrong (clients retry).
+            options.log.debug(`${url.pathname}: ${err.message}`);
+            err = new SchedulerError('unavailable', err.message);
+          } else if (!(err instanceof SchedulerError)) {
             options.log.error(`${url.pathname} failed: ${(err as Error).stack ?? err}`);
             err = new SchedulerError('internal', 'internal error in the scheduler (see its log)');
           }

@@ -13,10 +13,11 @@ import { newDispatchId } from '../store/dispatch-id.js';
 import type { EndpointClient, EndpointReply } from './http-transport.js';
 import type { AttemptEvent, FinishedEvent } from '../events.js';
 import type { Logger } from '../logger.js';
-import type { ClaimedCall, CoroutineState, NewCall, Outcome, Store } from '../store/store.js';
+import type { ClaimedCall, CompleteRequest, CoroutineState, NewCall, Outcome, Store } from '../store/store.js';
 import { elidesState, finishedState, isResumeRun, pollConditions, runCountsText } from '../store/policy.js';
 import { validateCall } from './validate.js';
 import { RequestSigner } from './request-signer.js';
+import { recordResult, StoreOutage } from './record.js';
 
 type IError = proto.IError;
 type IAny = proto.IAny;
@@ -96,12 +97,16 @@ export class RunLoop {
   readonly #leased = new Map<string, number>();
   #keeper: NodeJS.Timeout | null = null;
   #keeping: Promise<void> | null = null;
+  /** Results being retried because the store failed: no new claims until they are recorded. */
+  #unrecorded = 0;
+  readonly #outage: StoreOutage;
 
   readonly #o: RunLoopOptions;
   readonly #signer: RequestSigner;
   constructor(o: RunLoopOptions) {
     this.#o = o;
     this.#signer = new RequestSigner(o.privateKey);
+    this.#outage = new StoreOutage(o.log);
   }
 
   /** Number of runs in flight. */
@@ -194,7 +199,8 @@ export class RunLoop {
     while (!this.#stopping) {
       this.#wakeFlag = false;
       const now = Date.now();
-      const room = this.#o.maxInFlight - this.#inFlight.size;
+      // While results wait to be recorded (the store fails), nothing new is claimed.
+      const room = this.#unrecorded > 0 ? 0 : this.#o.maxInFlight - this.#inFlight.size;
       let nextDueAt: number | null = null;
       if (room > 0) {
         try {
@@ -221,10 +227,12 @@ export class RunLoop {
             this.#inFlight.add(p);
           }
           nextDueAt = claimed.nextDueAt;
+          this.#outage.ok();
         } catch (err) {
           if (this.#stopping) break;
-          log.error(`claiming due calls failed: ${(err as Error).message}`);
-          await this.#sleep(1000);
+          // Backs off while the store fails (wake-ups do not shorten it); recovers by itself.
+          const until = Date.now() + this.#outage.failed(err);
+          while (!this.#stopping && Date.now() < until) await new Promise((r) => setTimeout(r, Math.min(100, until - Date.now())));
           continue;
         }
       }
@@ -279,7 +287,7 @@ export class RunLoop {
     const durationMs = now - startedAt;
     const r = this.#interpret(call, reply, now);
     concurrency.release(call.endpoint, call.function, r.status, startedAt, now);
-    const recorded = await store.complete({
+    const recorded = await this.#record({
       id: call.id,
       owner: this.#o.owner,
       leaseToken: call.leaseToken,
@@ -325,6 +333,18 @@ export class RunLoop {
       const state = finishedState(r.outcome.status);
       this.#o.onFinished({ dispatchId: call.id, function: call.function, state, status: r.outcome.status, statusName: statusName(r.outcome.status) });
     }
+  }
+
+  /** Records a result, retrying while the store fails (`record.ts`); never dropped. */
+  #record(req: CompleteRequest): Promise<boolean> {
+    return recordResult(this.#o.store, req, {
+      log: this.#o.log,
+      leaseMs: this.#o.leaseMs,
+      stopping: () => this.#stopping,
+      retrying: (on) => {
+        this.#unrecorded += on ? 1 : -1;
+      },
+    });
   }
 
   #logAttempt(e: AttemptEvent): void {
@@ -555,7 +575,7 @@ export class RunLoop {
       type: 'TimeoutError',
       message: `the call expired: it did not finish by its expiration time ${new Date(call.expiresAt).toISOString()} (${runCountsText(call)} made)`,
     };
-    const recorded = await this.#o.store.complete({
+    const recorded = await this.#record({
       id: call.id,
       owner: this.#o.owner,
       leaseToken: call.leaseToken,

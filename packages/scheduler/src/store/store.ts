@@ -23,6 +23,7 @@
  * @module
  */
 import type { proto } from '@dispatch/core/protocol';
+import type { StoreHealth } from './faults.js';
 
 type IAny = proto.IAny;
 type IError = proto.IError;
@@ -504,6 +505,14 @@ export interface Store {
    * Returns an unsubscribe function. Stores used by one process omit it.
    */
   subscribe?(listener: (change: StoreChange) => void): () => void;
+
+  /**
+   * Optional: whether the store can work now (`/healthz` reports it). A
+   * store that saw a storage error (disk full, connection lost; see
+   * `faults.ts`) tries again with a small write or query before answering, so
+   * the answer turns `ok` by itself once the store recovers.
+   */
+  health?(): Promise<StoreHealth>;
 
   /** Flushes pending writes and closes. */
   close(): Promise<void>;

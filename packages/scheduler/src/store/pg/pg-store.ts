@@ -35,6 +35,7 @@ import { dueOnResultSql, elidesStateSql, FINISHED_SQL, runCountsSql, WAITING_SQL
 import { PgNotifier } from './notifier.js';
 import { DEFAULT_PG_SCHEMA, migratePg, PG_SCHEMA_PATTERN, quoteIdent } from './schema.js';
 import { redactText } from '../../redact.js';
+import { HealthTracker, isPgConnectionError, pgFailure, type StoreHealth } from '../faults.js';
 
 type IAny = proto.IAny;
 type IError = proto.IError;
@@ -218,6 +219,15 @@ const TYPES: pg.CustomTypesConfig = {
 
 const RETRYABLE_CODES = new Set(['40001', '40P01']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Tries of an operation that met a lost connection, each on a new one
+ * (backoff 25 ms doubling, at most 1 s: about 3 s in all); then it fails with
+ * a StoreUnavailableError (the API answers `unavailable`, the run loop
+ * retries later).
+ */
+const CONNECTION_TRIES = 8;
+/** At most one warning about broken idle connections per this many ms (a restart breaks them all). */
+const POOL_WARNING_INTERVAL_MS = 10_000;
 
 const CLAIM_COLUMNS = `c.seq, c.id, c.function, c.endpoint, c.parent_id, c.root_id, c.created_at, c.expires_at, c.attempts,
   c.resumes, c.failures, c.lease_token, c.input, c.mode, c.generation, c.poll_max, c.state_kind, c.state_type_url, c.state_length,
@@ -256,6 +266,11 @@ export class PgStore implements Store {
   readonly #prepared: boolean;
   /** What claimDue learned about the calls it leased (until they complete): the fast path of `complete`. */
   readonly #leases = new Map<string, { token: number; parentId: string | null; mode: number }>();
+  /** A claim met a lost connection: it may have leased rows whose answer never came (released at the next claim). */
+  #claimLost = false;
+  readonly #health = new HealthTracker();
+  /** The database's URL without its password, for messages. */
+  readonly #where: string;
 
   private constructor(init: {
     pool: pg.Pool;
@@ -264,8 +279,10 @@ export class PgStore implements Store {
     listen: boolean;
     prepared: boolean;
     notifier: (store: PgStore) => PgNotifier;
+    where: string;
   }) {
     this.pool = init.pool;
+    this.#where = init.where;
     this.#prepared = init.prepared;
     this.schema = init.schema;
     this.storeId = init.storeId;
@@ -301,6 +318,8 @@ export class PgStore implements Store {
     if (!(Number.isInteger(poolSize) && poolSize >= 1)) throw new RangeError(`poolSize must be a positive integer, got ${poolSize}`);
     const base: pg.ClientConfig = {
       application_name: 'dispatch-scheduler',
+      // A server that does not answer must not hang the scheduler: fail, and retry.
+      connectionTimeoutMillis: 10_000,
       ...options.pool,
       connectionString: parsed.connectionString,
       keepAlive: true,
@@ -308,8 +327,18 @@ export class PgStore implements Store {
     };
     const pool = new pg.Pool({ ...base, max: poolSize });
     // An idle connection that breaks must not crash the process; the next query reconnects.
+    // (A restart of the server breaks them all at once: one line per interval, with a count.)
     let warn: (m: string) => void = (m) => process.emitWarning(m);
-    pool.on('error', (err) => warn(`a PostgreSQL connection of the pool failed: ${err.message}`));
+    let lastWarning = Number.NEGATIVE_INFINITY;
+    let unreported = 0;
+    pool.on('error', (err) => {
+      unreported++;
+      const now = Date.now();
+      if (now - lastWarning < POOL_WARNING_INTERVAL_MS) return;
+      lastWarning = now;
+      warn(`${unreported} idle PostgreSQL connection(s) of the pool broke (${redactText(err.message)}); they are replaced on next use`);
+      unreported = 0;
+    });
     let client: pg.PoolClient;
     try {
       client = await pool.connect();
@@ -321,14 +350,21 @@ export class PgStore implements Store {
         { cause: err },
       );
     }
+    let broken: Error | undefined;
+    const onClientError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onClientError);
     try {
       await migratePg(client, schema);
     } catch (err) {
+      client.off('error', onClientError);
       client.release(true);
       await pool.end().catch(() => {});
       throw err;
     }
-    client.release();
+    client.off('error', onClientError);
+    client.release(broken);
     const storeId = randomBytes(6).toString('hex');
     const listenUrl = options.listenUrl ?? parsed.listenUrl;
     const store: PgStore = new PgStore({
@@ -352,6 +388,7 @@ export class PgStore implements Store {
           onQueues: () => self.invalidateQueues(),
           delayMs: 10,
         }),
+      where: redactUrl(parsed.connectionString),
     });
     warn = (m) => store.#onWarning(m);
     return store;
@@ -385,35 +422,112 @@ export class PgStore implements Store {
     return c.query<R>(this.#prepared ? { name: `dispatch_${name}`, text, values } : { text, values });
   }
 
-  /** Runs `fn` in a transaction, retrying deadlocks and serialization failures; announces its effects after commit. */
-  async #tx<T>(fn: (c: pg.PoolClient, fx: Effects) => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn`, again on a new connection when the connection was lost or
+   * could not be made (killed, server restarting: {@link CONNECTION_TRIES}).
+   * `uncertain` tells `fn` that an earlier try may have committed before its
+   * answer was lost (writes check what is there). A storage error that
+   * lasts becomes a StoreUnavailableError saying what is wrong, and the
+   * store unhealthy until an operation succeeds.
+   */
+  async #retry<T>(fn: (uncertain: boolean) => Promise<T>): Promise<T> {
     this.#checkOpen();
+    let uncertain = false;
     for (let attempt = 1; ; attempt++) {
-      const fx: Effects = { due: false, queues: [], finished: [] };
-      const client = await this.pool.connect();
-      let broken = false;
       try {
-        await client.query('BEGIN');
-        const result = await fn(client, fx);
-        await client.query('COMMIT');
-        this.#announce(fx);
-        return result;
+        const value = await fn(uncertain);
+        if (this.#health.failing) this.#health.ok();
+        return value;
       } catch (err) {
-        try {
-          await client.query('ROLLBACK');
-        } catch {
-          broken = true;
-        }
-        const code = (err as { code?: string }).code;
-        if (code && RETRYABLE_CODES.has(code) && attempt < 20) {
-          await sleep(Math.random() * 5 * attempt);
+        if (this.#closed) throw err;
+        if (isPgConnectionError(err) && attempt < CONNECTION_TRIES) {
+          uncertain = true;
+          await sleep(Math.min(1000, 25 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2));
           continue;
         }
-        throw err;
-      } finally {
-        client.release(broken);
+        const failure = pgFailure(err, this.#where);
+        if (!failure) throw err;
+        this.#health.failed(failure);
+        throw failure;
       }
     }
+  }
+
+  /**
+   * Whether the database answers now (a `SELECT 1`, at most 5 s): `/healthz`
+   * reports it under `store`.
+   * @example
+   * const h = await store.health(); // { ok: false, code: '57P03', reason: "the scheduler's database is shutting down or restarting (…)" }
+   */
+  async health(): Promise<StoreHealth> {
+    if (this.#closed) return { ok: false, reason: 'the store is closed', code: 'closed' };
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(Object.assign(new Error('no answer within 5 s'), { code: 'ETIMEDOUT' })), 5000);
+    });
+    try {
+      await Promise.race([this.pool.query('SELECT 1'), timeout]);
+      this.#health.ok();
+    } catch (err) {
+      const failure = pgFailure(err, this.#where);
+      if (failure) this.#health.failed(failure);
+    } finally {
+      clearTimeout(timer);
+    }
+    return this.#health.report();
+  }
+
+  /**
+   * Runs `fn` in a transaction, retrying deadlocks and serialization failures
+   * and, through {@link #retry}, lost connections; announces its effects
+   * after commit. The connection has an error listener while it is checked
+   * out (pg-pool removes its own), so a connection killed mid-transaction
+   * rejects this transaction instead of crashing the process, and is
+   * discarded.
+   */
+  #tx<T>(fn: (c: pg.PoolClient, fx: Effects, uncertain: boolean) => Promise<T>): Promise<T> {
+    return this.#retry((uncertain) => this.#txOnce(fn, uncertain));
+  }
+
+  /** One try of {@link #tx} (deadlocks and serialization failures retried; a lost connection thrown). */
+  #txOnce<T>(fn: (c: pg.PoolClient, fx: Effects, uncertain: boolean) => Promise<T>, uncertain: boolean): Promise<T> {
+    return (async () => {
+      for (let attempt = 1; ; attempt++) {
+        const fx: Effects = { due: false, queues: [], finished: [] };
+        const client = await this.pool.connect();
+        let broken: Error | undefined;
+        const onError = (err: Error) => {
+          broken = err;
+        };
+        client.on('error', onError);
+        try {
+          await client.query('BEGIN');
+          const result = await fn(client, fx, uncertain);
+          await client.query('COMMIT');
+          this.#announce(fx);
+          return result;
+        } catch (err) {
+          if (!broken && !isPgConnectionError(err)) {
+            try {
+              await client.query('ROLLBACK');
+            } catch (e) {
+              broken = e as Error;
+            }
+          } else {
+            broken ??= err as Error;
+          }
+          const code = (err as { code?: string }).code;
+          if (code && RETRYABLE_CODES.has(code) && attempt < 20 && !broken) {
+            await sleep(Math.random() * 5 * attempt);
+            continue;
+          }
+          throw err;
+        } finally {
+          client.off('error', onError);
+          client.release(broken);
+        }
+      }
+    })();
   }
 
   #announce(fx: Effects): void {
@@ -499,8 +613,14 @@ export class PgStore implements Store {
 
   insertCalls(calls: NewCall[]): Promise<string[]> {
     const rows = policy.firstPerKey(calls);
-    return this.#tx(async (c, fx) => {
-      const inserted = await this.#insertRows(c, rows, 0, fx);
+    return this.#tx(async (c, fx, uncertain) => {
+      let inserted: Set<string> | null = null;
+      if (uncertain && rows.length > 0) {
+        // An earlier try may have committed before its answer was lost: the rows are there (all or none).
+        const { rows: found } = await c.query<{ id: string }>(`SELECT id FROM ${this.#t.calls} WHERE id = ANY($1::text[])`, [rows.map((r) => r.id)]);
+        if (found.length > 0) inserted = new Set(found.map((f) => f.id));
+      }
+      inserted ??= await this.#insertRows(c, rows, 0, fx);
       const known = new Map<string, string>();
       const lost = rows.filter((r) => r.idempotencyKey && !inserted.has(r.id)).map((r) => r.idempotencyKey!);
       if (lost.length > 0) {
@@ -515,8 +635,34 @@ export class PgStore implements Store {
     });
   }
 
-  async claimDue(req: ClaimRequest): Promise<ClaimResult> {
-    this.#checkOpen();
+  claimDue(req: ClaimRequest): Promise<ClaimResult> {
+    return this.#retry(async () => {
+      if (this.#claimLost) await this.#releaseLostClaims(req.owner, req.now);
+      try {
+        return await this.#claimOnce(req);
+      } catch (err) {
+        if (isPgConnectionError(err)) this.#claimLost = true;
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * A claim whose answer was lost may have leased rows to this owner that no
+   * run will complete: they go back to `pending`, due now (they never ran).
+   * Rows of runs in flight (`#leases`, kept until their result is recorded)
+   * are left alone.
+   */
+  async #releaseLostClaims(owner: string, now: number): Promise<void> {
+    await this.pool.query(
+      `UPDATE ${this.#t.calls} SET state = 'pending', due_at = $1, lease_owner = NULL
+      WHERE lease_owner = $2 AND state = 'running' AND NOT (id = ANY($3::text[]))`,
+      [now, owner, [...this.#leases.keys()]],
+    );
+    this.#claimLost = false;
+  }
+
+  async #claimOnce(req: ClaimRequest): Promise<ClaimResult> {
     if (req.now - this.#queuesLoadedAt > 1000) await this.#loadQueues(req.now);
     const n = this.#queueList.length;
     const start = n > 0 ? this.#rotation++ % n : 0;
@@ -788,9 +934,32 @@ export class PgStore implements Store {
     );
   }
 
-  complete(req: CompleteRequest): Promise<boolean> {
+  /**
+   * Records a run (see the Store). A try that met a lost connection is made
+   * again on a new one; if the lease no longer matches then, the attempt row
+   * tells whether the lost try had committed (then it answers true: the
+   * result is recorded once). The lease stays known (`#leases`) until the
+   * answer, so a lost claim's cleanup never releases a run in flight.
+   */
+  async complete(req: CompleteRequest): Promise<boolean> {
+    const done = await this.#retry(async (uncertain) => {
+      const recorded = await this.#completeOnce(req);
+      if (recorded || !uncertain || !req.attempt) return recorded;
+      const { rows } = await this.pool.query(`SELECT 1 FROM ${this.#t.attempts} WHERE call_id = $1 AND number = $2 AND started_at = $3`, [
+        req.id,
+        req.attempt.number,
+        req.attempt.startedAt,
+      ]);
+      if (rows.length === 0) return false;
+      this.#announce({ due: true, queues: [], finished: req.outcome.kind === 'finish' ? [req.id] : [] });
+      return true;
+    });
+    this.#leases.delete(req.id);
+    return done;
+  }
+
+  #completeOnce(req: CompleteRequest): Promise<boolean> {
     const lease = this.#leases.get(req.id);
-    if (lease) this.#leases.delete(req.id);
     const o = req.outcome;
     if (
       lease?.token === req.leaseToken &&
@@ -798,7 +967,7 @@ export class PgStore implements Store {
     ) {
       return this.#completeSimple(req, lease.parentId);
     }
-    return this.#tx(async (c, fx) => {
+    return this.#txOnce(async (c, fx) => {
       const row = await this.#lockCall(c, req.id);
       if (!row || !policy.holdsLease(row, req)) return false;
       const now = req.now;
@@ -904,7 +1073,7 @@ export class PgStore implements Store {
         }
       }
       return true;
-    });
+    }, false);
   }
 
   /**
@@ -916,7 +1085,6 @@ export class PgStore implements Store {
    * update happened.
    */
   async #completeSimple(req: CompleteRequest, parentId: string | null): Promise<boolean> {
-    this.#checkOpen();
     const a = req.attempt;
     const o = req.outcome;
     const attemptValues = [
@@ -1008,18 +1176,19 @@ export class PgStore implements Store {
     }
   }
 
-  async renewLeases(owner: string, ids: string[], until: number): Promise<void> {
-    this.#checkOpen();
-    if (ids.length === 0) return;
-    // Locks in seq order (see the module comment), so renewals never deadlock with completions.
-    await this.#sql(
-      this.pool,
-      'renew',
-      `UPDATE ${this.#t.calls} SET due_at = $1 WHERE seq IN (
-        SELECT seq FROM ${this.#t.calls} WHERE id = ANY($2::text[]) AND lease_owner = $3 AND state = 'running' ORDER BY seq FOR UPDATE
-      ) AND lease_owner = $3 AND state = 'running'`,
-      [until, ids, owner],
-    );
+  renewLeases(owner: string, ids: string[], until: number): Promise<void> {
+    return this.#retry(async () => {
+      if (ids.length === 0) return;
+      // Locks in seq order (see the module comment), so renewals never deadlock with completions.
+      await this.#sql(
+        this.pool,
+        'renew',
+        `UPDATE ${this.#t.calls} SET due_at = $1 WHERE seq IN (
+          SELECT seq FROM ${this.#t.calls} WHERE id = ANY($2::text[]) AND lease_owner = $3 AND state = 'running' ORDER BY seq FOR UPDATE
+        ) AND lease_owner = $3 AND state = 'running'`,
+        [until, ids, owner],
+      );
+    });
   }
 
   cancel(id: string, now: number, error: IError): Promise<number> {
@@ -1062,29 +1231,31 @@ export class PgStore implements Store {
     });
   }
 
-  async getCall(id: string): Promise<CallRecord | null> {
-    this.#checkOpen();
-    const { rows } = await this.#sql<CallRow>(
-      this.pool,
-      'get_call',
-      `SELECT ${LIST_COLUMNS}, input, output, state_kind, state_type_url,
-        CASE WHEN state_kind <> 0 THEN ${stateBytesSql(this.#t.chunks)} END AS state_value
-      FROM ${this.#t.calls} c WHERE id = $1`,
-      [id],
-    );
-    return rows[0] ? toCallRecord(rows[0], true) : null;
+  getCall(id: string): Promise<CallRecord | null> {
+    return this.#retry(async () => {
+      const { rows } = await this.#sql<CallRow>(
+        this.pool,
+        'get_call',
+        `SELECT ${LIST_COLUMNS}, input, output, state_kind, state_type_url,
+          CASE WHEN state_kind <> 0 THEN ${stateBytesSql(this.#t.chunks)} END AS state_value
+        FROM ${this.#t.calls} c WHERE id = $1`,
+        [id],
+      );
+      return rows[0] ? toCallRecord(rows[0], true) : null;
+    });
   }
 
-  async loadState(id: string, leaseToken: number): Promise<CoroutineState | null> {
-    this.#checkOpen();
-    const { rows } = await this.#sql<Pick<CallRow, 'state_kind' | 'state_type_url' | 'state_value'>>(
-      this.pool,
-      'load_state',
-      `SELECT state_kind, state_type_url, ${stateBytesSql(this.#t.chunks)} AS state_value
-      FROM ${this.#t.calls} c WHERE id = $1 AND lease_token = $2 AND state = 'running'`,
-      [id, leaseToken],
-    );
-    return rows[0] ? stateOf(rows[0], rows[0].state_value) : null;
+  loadState(id: string, leaseToken: number): Promise<CoroutineState | null> {
+    return this.#retry(async () => {
+      const { rows } = await this.#sql<Pick<CallRow, 'state_kind' | 'state_type_url' | 'state_value'>>(
+        this.pool,
+        'load_state',
+        `SELECT state_kind, state_type_url, ${stateBytesSql(this.#t.chunks)} AS state_value
+        FROM ${this.#t.calls} c WHERE id = $1 AND lease_token = $2 AND state = 'running'`,
+        [id, leaseToken],
+      );
+      return rows[0] ? stateOf(rows[0], rows[0].state_value) : null;
+    });
   }
 
   /** Deletes the chunks of a locked call's state (replaced, restarted or tail-called). */
@@ -1094,117 +1265,127 @@ export class PgStore implements Store {
     }
   }
 
-  async getAttempts(id: string): Promise<AttemptRecord[]> {
-    this.#checkOpen();
-    const { rows } = await this.pool.query<{
-      number: number;
-      started_at: number;
-      duration_ms: number;
-      status: number;
-      outcome: string;
-      resume: boolean;
-      error: Buffer | null;
-    }>(`SELECT * FROM ${this.#t.attempts} WHERE call_id = $1 ORDER BY number`, [id]);
-    return rows.map(toAttemptRecord);
+  getAttempts(id: string): Promise<AttemptRecord[]> {
+    return this.#retry(async () => {
+      const { rows } = await this.pool.query<{
+        number: number;
+        started_at: number;
+        duration_ms: number;
+        status: number;
+        outcome: string;
+        resume: boolean;
+        error: Buffer | null;
+      }>(`SELECT * FROM ${this.#t.attempts} WHERE call_id = $1 ORDER BY number`, [id]);
+      return rows.map(toAttemptRecord);
+    });
   }
 
-  async getChildren(id: string): Promise<string[]> {
-    this.#checkOpen();
-    const { rows } = await this.pool.query<{ id: string }>(`SELECT id FROM ${this.#t.calls} WHERE parent_id = $1 ORDER BY seq`, [id]);
-    return rows.map((r) => r.id);
+  getChildren(id: string): Promise<string[]> {
+    return this.#retry(async () => {
+      const { rows } = await this.pool.query<{ id: string }>(`SELECT id FROM ${this.#t.calls} WHERE parent_id = $1 ORDER BY seq`, [id]);
+      return rows.map((r) => r.id);
+    });
   }
 
-  async finishedAmong(ids: string[]): Promise<string[]> {
-    this.#checkOpen();
-    if (ids.length === 0) return [];
-    const { rows } = await this.#sql<{ id: string }>(
-      this.pool,
-      'finished_among',
-      `SELECT id FROM ${this.#t.calls} WHERE id = ANY($1::text[]) AND state IN ${FINISHED_SQL}`,
-      [ids],
-    );
-    return rows.map((r) => r.id);
+  finishedAmong(ids: string[]): Promise<string[]> {
+    return this.#retry(async () => {
+      if (ids.length === 0) return [];
+      const { rows } = await this.#sql<{ id: string }>(
+        this.pool,
+        'finished_among',
+        `SELECT id FROM ${this.#t.calls} WHERE id = ANY($1::text[]) AND state IN ${FINISHED_SQL}`,
+        [ids],
+      );
+      return rows.map((r) => r.id);
+    });
   }
 
-  async listCalls(filter: ListFilter): Promise<ListPage> {
-    this.#checkOpen();
-    const limit = listLimit(filter);
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const add = (sql: string, value: unknown) => {
-      params.push(value);
-      where.push(sql.replace('?', `$${params.length}`));
-    };
-    if (filter.function) add('function = ?', filter.function);
-    if (filter.createdAfter !== undefined) add('created_at >= ?', filter.createdAfter);
-    if (filter.createdBefore !== undefined) add('created_at < ?', filter.createdBefore);
-    if (filter.rootsOnly) where.push('parent_id IS NULL');
-    const countWhere = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    const countQuery = this.pool.query<{ state: CallState; n: number }>(
-      `SELECT state, count(*) AS n FROM ${this.#t.calls} ${countWhere} GROUP BY state`,
-      [...params],
-    );
-    if (filter.states && filter.states.length > 0) add('state = ANY(?::text[])', filter.states);
-    if (filter.cursor) add('seq < ?', parseCursor(filter.cursor));
-    params.push(limit + 1);
-    const pageQuery = this.pool.query<CallRow>(
-      `SELECT ${LIST_COLUMNS} FROM ${this.#t.calls} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${params.length}`,
-      params,
-    );
-    const [countRows, pageRows] = await Promise.all([countQuery, pageQuery]);
-    return toListPage(pageRows.rows, limit, countsByState(countRows.rows));
+  listCalls(filter: ListFilter): Promise<ListPage> {
+    return this.#retry(async () => {
+      const limit = listLimit(filter);
+      const where: string[] = [];
+      const params: unknown[] = [];
+      const add = (sql: string, value: unknown) => {
+        params.push(value);
+        where.push(sql.replace('?', `$${params.length}`));
+      };
+      if (filter.function) add('function = ?', filter.function);
+      if (filter.createdAfter !== undefined) add('created_at >= ?', filter.createdAfter);
+      if (filter.createdBefore !== undefined) add('created_at < ?', filter.createdBefore);
+      if (filter.rootsOnly) where.push('parent_id IS NULL');
+      const countWhere = where.length ? `WHERE ${where.join(' AND ')}` : '';
+      const countQuery = this.pool.query<{ state: CallState; n: number }>(
+        `SELECT state, count(*) AS n FROM ${this.#t.calls} ${countWhere} GROUP BY state`,
+        [...params],
+      );
+      if (filter.states && filter.states.length > 0) add('state = ANY(?::text[])', filter.states);
+      if (filter.cursor) add('seq < ?', parseCursor(filter.cursor));
+      params.push(limit + 1);
+      const pageQuery = this.pool.query<CallRow>(
+        `SELECT ${LIST_COLUMNS} FROM ${this.#t.calls} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${params.length}`,
+        params,
+      );
+      const [countRows, pageRows] = await Promise.all([countQuery, pageQuery]);
+      return toListPage(pageRows.rows, limit, countsByState(countRows.rows));
+    });
   }
 
-  async getMeta(key: string): Promise<string | null> {
-    this.#checkOpen();
-    const { rows } = await this.pool.query<{ value: string }>(`SELECT value FROM ${this.#t.meta} WHERE key = $1`, [key]);
-    return rows[0]?.value ?? null;
+  getMeta(key: string): Promise<string | null> {
+    return this.#retry(async () => {
+      const { rows } = await this.pool.query<{ value: string }>(`SELECT value FROM ${this.#t.meta} WHERE key = $1`, [key]);
+      return rows[0]?.value ?? null;
+    });
   }
 
-  async initMeta(key: string, value: string): Promise<string> {
-    this.#checkOpen();
-    // ON CONFLICT waits for a concurrent insert of the same key, so the SELECT sees the winner.
-    await this.pool.query(`INSERT INTO ${this.#t.meta} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, [key, value]);
-    const stored = await this.getMeta(key);
-    if (stored === null) throw new Error(`the setting ${key} vanished while it was being stored`);
-    return stored;
+  initMeta(key: string, value: string): Promise<string> {
+    return this.#retry(async () => {
+      // ON CONFLICT waits for a concurrent insert of the same key, so the SELECT sees the winner.
+      await this.pool.query(`INSERT INTO ${this.#t.meta} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, [key, value]);
+      const stored = await this.getMeta(key);
+      if (stored === null) throw new Error(`the setting ${key} vanished while it was being stored`);
+      return stored;
+    });
   }
 
-  async revokeSession(id: string, expiresAt: number): Promise<void> {
-    this.#checkOpen();
-    await this.pool.query(`DELETE FROM ${this.#t.revoked} WHERE expires_at < $1`, [Date.now()]);
-    await this.pool.query(
-      `INSERT INTO ${this.#t.revoked} (id, expires_at) VALUES ($1, $2)
-      ON CONFLICT (id) DO UPDATE SET expires_at = GREATEST(${this.#t.revoked}.expires_at, EXCLUDED.expires_at)`,
-      [id, expiresAt],
-    );
+  revokeSession(id: string, expiresAt: number): Promise<void> {
+    return this.#retry(async () => {
+      await this.pool.query(`DELETE FROM ${this.#t.revoked} WHERE expires_at < $1`, [Date.now()]);
+      await this.pool.query(
+        `INSERT INTO ${this.#t.revoked} (id, expires_at) VALUES ($1, $2)
+        ON CONFLICT (id) DO UPDATE SET expires_at = GREATEST(${this.#t.revoked}.expires_at, EXCLUDED.expires_at)`,
+        [id, expiresAt],
+      );
+    });
   }
 
-  async isSessionRevoked(id: string, now: number): Promise<boolean> {
-    this.#checkOpen();
-    const { rows } = await this.pool.query(`SELECT 1 FROM ${this.#t.revoked} WHERE id = $1 AND expires_at >= $2`, [id, now]);
-    return rows.length > 0;
+  isSessionRevoked(id: string, now: number): Promise<boolean> {
+    return this.#retry(async () => {
+      const { rows } = await this.pool.query(`SELECT 1 FROM ${this.#t.revoked} WHERE id = $1 AND expires_at >= $2`, [id, now]);
+      return rows.length > 0;
+    });
   }
 
-  async heartbeat(beat: InstanceHeartbeat): Promise<number> {
-    this.#checkOpen();
-    const { rows } = await this.pool.query<{ live: number }>(
-      `WITH up AS (
-        INSERT INTO ${this.#t.instances} (owner, started_at, last_seen) VALUES ($1, $2, $2)
-        ON CONFLICT (owner) DO UPDATE SET last_seen = EXCLUDED.last_seen RETURNING owner
-      ), gone AS (
-        DELETE FROM ${this.#t.instances} WHERE last_seen < $2 - 10 * $3::bigint AND owner <> $1
-      )
-      SELECT (1 + (SELECT count(*) FROM ${this.#t.instances} WHERE owner <> $1 AND last_seen >= $2 - $3::bigint))::int AS live
-      FROM up`,
-      [beat.owner, beat.now, beat.ttlMs],
-    );
-    return rows[0]?.live ?? 1;
+  heartbeat(beat: InstanceHeartbeat): Promise<number> {
+    return this.#retry(async () => {
+      const { rows } = await this.pool.query<{ live: number }>(
+        `WITH up AS (
+          INSERT INTO ${this.#t.instances} (owner, started_at, last_seen) VALUES ($1, $2, $2)
+          ON CONFLICT (owner) DO UPDATE SET last_seen = EXCLUDED.last_seen RETURNING owner
+        ), gone AS (
+          DELETE FROM ${this.#t.instances} WHERE last_seen < $2 - 10 * $3::bigint AND owner <> $1
+        )
+        SELECT (1 + (SELECT count(*) FROM ${this.#t.instances} WHERE owner <> $1 AND last_seen >= $2 - $3::bigint))::int AS live
+        FROM up`,
+        [beat.owner, beat.now, beat.ttlMs],
+      );
+      return rows[0]?.live ?? 1;
+    });
   }
 
-  async leave(owner: string): Promise<void> {
-    this.#checkOpen();
-    await this.pool.query(`DELETE FROM ${this.#t.instances} WHERE owner = $1`, [owner]);
+  leave(owner: string): Promise<void> {
+    return this.#retry(async () => {
+      await this.pool.query(`DELETE FROM ${this.#t.instances} WHERE owner = $1`, [owner]);
+    });
   }
 
   subscribe(listener: (change: StoreChange) => void): () => void {
@@ -1219,22 +1400,23 @@ export class PgStore implements Store {
    * @example
    * const s = await store.stats(Date.now()); // { due: 12, expiredLeases: 0, instances: 3, ... }
    */
-  async stats(now: number, ttlMs = 30_000): Promise<PgStoreStats> {
-    this.#checkOpen();
-    // Index-friendly: due calls per (endpoint, function) through calls_due, running ones through calls_state.
-    const { rows } = await this.pool.query<{ due: number; expired: number; live: number; running: number; suspended: number }>(
-      `SELECT
-        (SELECT coalesce(sum(n.c), 0) FROM ${this.#t.queues} q CROSS JOIN LATERAL (
-          SELECT count(*) AS c FROM ${this.#t.calls} k WHERE k.endpoint = q.endpoint AND k.function = q.function AND k.due_at <= $1
-        ) n)::int - (SELECT count(*) FROM ${this.#t.calls} WHERE state = 'running' AND due_at <= $1)::int AS due,
-        (SELECT count(*) FROM ${this.#t.calls} WHERE state = 'running' AND due_at <= $1)::int AS expired,
-        (SELECT count(*) FROM ${this.#t.calls} WHERE state = 'running')::int AS running,
-        (SELECT count(*) FROM ${this.#t.calls} WHERE state = 'suspended')::int AS suspended,
-        (SELECT count(*) FROM ${this.#t.instances} WHERE last_seen >= $1 - $2::bigint)::int AS live`,
-      [now, ttlMs],
-    );
-    const r = rows[0]!;
-    return { due: r.due, expiredLeases: r.expired, running: r.running, suspended: r.suspended, instances: r.live, pool: this.poolStats() };
+  stats(now: number, ttlMs = 30_000): Promise<PgStoreStats> {
+    return this.#retry(async () => {
+      // Index-friendly: due calls per (endpoint, function) through calls_due, running ones through calls_state.
+      const { rows } = await this.pool.query<{ due: number; expired: number; live: number; running: number; suspended: number }>(
+        `SELECT
+          (SELECT coalesce(sum(n.c), 0) FROM ${this.#t.queues} q CROSS JOIN LATERAL (
+            SELECT count(*) AS c FROM ${this.#t.calls} k WHERE k.endpoint = q.endpoint AND k.function = q.function AND k.due_at <= $1
+          ) n)::int - (SELECT count(*) FROM ${this.#t.calls} WHERE state = 'running' AND due_at <= $1)::int AS due,
+          (SELECT count(*) FROM ${this.#t.calls} WHERE state = 'running' AND due_at <= $1)::int AS expired,
+          (SELECT count(*) FROM ${this.#t.calls} WHERE state = 'running')::int AS running,
+          (SELECT count(*) FROM ${this.#t.calls} WHERE state = 'suspended')::int AS suspended,
+          (SELECT count(*) FROM ${this.#t.instances} WHERE last_seen >= $1 - $2::bigint)::int AS live`,
+        [now, ttlMs],
+      );
+      const r = rows[0]!;
+      return { due: r.due, expiredLeases: r.expired, running: r.running, suspended: r.suspended, instances: r.live, pool: this.poolStats() };
+    });
   }
 
   /** Connections of this instance's pool: total, idle, and queries waiting for one. */

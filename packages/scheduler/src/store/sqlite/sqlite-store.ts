@@ -20,6 +20,7 @@ import { SCHEDULER_DEFAULTS } from '../../options.js';
 import { GroupCommit } from './group-commit.js';
 import { migrateSqlite } from './schema.js';
 import { preparePrivateDirectory, preparePrivateFile, tightenFile } from '../../private-files.js';
+import { HealthTracker, type StoreHealth, sqliteFailure } from '../faults.js';
 
 type IAny = proto.IAny;
 type IError = proto.IError;
@@ -105,8 +106,11 @@ export class SqliteStore implements Store {
   readonly db: Database.Database;
   /** The resolved file path, or `:memory:`. */
   readonly path: string;
-  readonly #tx: GroupCommit;
+  readonly #group: GroupCommit;
   readonly #queues = new Map<string, [string, string]>();
+  /** Pairs added to `#queues` by the write running now (forgotten again if its transaction fails). */
+  #queuesAdded: string[] | null = null;
+  readonly #health = new HealthTracker();
   #rotation = 0;
   #closed = false;
   readonly #stmt: Record<string, Database.Statement>;
@@ -114,7 +118,7 @@ export class SqliteStore implements Store {
   private constructor(db: Database.Database, path: string) {
     this.db = db;
     this.path = path;
-    this.#tx = new GroupCommit(<T>(fn: () => T) => db.transaction(fn)() as T);
+    this.#group = new GroupCommit(<T>(fn: () => T) => db.transaction(fn)() as T);
     const p = (sql: string) => db.prepare(sql);
     this.#stmt = {
       insertQueue: p('INSERT OR IGNORE INTO queues (endpoint, function) VALUES (?, ?)'),
@@ -217,6 +221,76 @@ export class SqliteStore implements Store {
 
   readonly #statements = new Map<string, Database.Statement>();
 
+  /**
+   * Runs a write in the group commit. A storage error (disk full, read-only,
+   * I/O error, locked: `faults.ts`) rejects with a StoreUnavailableError
+   * that says what is wrong, and marks the store unhealthy until a write
+   * succeeds; the (endpoint, function) pairs the failed write added to the
+   * cache are forgotten, so that a later write stores them.
+   */
+  get #tx(): { run<T>(fn: () => T): Promise<T> } {
+    return {
+      run: <T>(fn: () => T): Promise<T> => {
+        const added: string[] = [];
+        return this.#group
+          .run(() => {
+            this.#queuesAdded = added;
+            try {
+              return fn();
+            } finally {
+              this.#queuesAdded = null;
+            }
+          })
+          .then(
+            (value) => {
+              if (this.#health.failing) this.#health.ok();
+              return value;
+            },
+            (err: unknown) => {
+              for (const key of added) this.#queues.delete(key);
+              throw this.#fault(err);
+            },
+          );
+      },
+    };
+  }
+
+  /** A storage error becomes a StoreUnavailableError (and the store unhealthy); others pass. */
+  #fault(err: unknown): unknown {
+    const failure = sqliteFailure(err, this.path);
+    if (!failure) return err;
+    this.#health.failed(failure);
+    return failure;
+  }
+
+  /** A read: a storage error becomes a StoreUnavailableError. */
+  #read<T>(fn: () => T): Promise<T> {
+    try {
+      this.#checkOpen();
+      return Promise.resolve(fn());
+    } catch (err) {
+      return Promise.reject(this.#fault(err));
+    }
+  }
+
+  /**
+   * Whether the database can be written now. While a write has failed, a
+   * small write (a row of `meta`) tries again, so this turns `ok` by itself
+   * once there is space again (or the file is writable again).
+   * @example
+   * const h = await store.health(); // { ok: false, code: 'SQLITE_FULL', reason: "the scheduler's database is full (…)" }
+   */
+  async health(): Promise<StoreHealth> {
+    if (this.#health.failing && !this.#closed) {
+      try {
+        await this.#tx.run(() => this.#sql(`INSERT OR REPLACE INTO meta (key, value) VALUES ('health_probe', ?)`).run(String(Date.now())));
+      } catch {
+        // still failing: reported below
+      }
+    }
+    return this.#health.report();
+  }
+
   /** A prepared statement, compiled once per SQL text. */
   #sql(text: string): Database.Statement {
     let statement = this.#statements.get(text);
@@ -232,6 +306,7 @@ export class SqliteStore implements Store {
     if (this.#queues.has(key)) return;
     this.#stmt.insertQueue!.run(endpoint, fn);
     this.#queues.set(key, [endpoint, fn]);
+    this.#queuesAdded?.push(key);
   }
 
   #insertRow(call: NewCall, parentGeneration: number): void {
@@ -533,82 +608,88 @@ export class SqliteStore implements Store {
     });
   }
 
-  async getCall(id: string): Promise<CallRecord | null> {
-    this.#checkOpen();
-    const row = this.#stmt.byId!.get(id) as CallRow | undefined;
-    return row ? toCallRecord(row, true, this.#stateBytes(row)) : null;
+  getCall(id: string): Promise<CallRecord | null> {
+    return this.#read(() => {
+      const row = this.#stmt.byId!.get(id) as CallRow | undefined;
+      return row ? toCallRecord(row, true, this.#stateBytes(row)) : null;
+    });
   }
 
-  async loadState(id: string, leaseToken: number): Promise<CoroutineState | null> {
-    this.#checkOpen();
-    const row = this.#stmt.leasedState!.get(id, leaseToken) as
-      | Pick<CallRow, 'id' | 'generation' | 'state_kind' | 'state_type_url' | 'state_value' | 'state_length'>
-      | undefined;
-    return row ? stateOf(row, this.#stateBytes(row)) : null;
+  loadState(id: string, leaseToken: number): Promise<CoroutineState | null> {
+    return this.#read(() => {
+      const row = this.#stmt.leasedState!.get(id, leaseToken) as
+        | Pick<CallRow, 'id' | 'generation' | 'state_kind' | 'state_type_url' | 'state_value' | 'state_length'>
+        | undefined;
+      return row ? stateOf(row, this.#stateBytes(row)) : null;
+    });
   }
 
-  async getAttempts(id: string): Promise<AttemptRecord[]> {
-    this.#checkOpen();
-    const rows = this.#stmt.attempts!.all(id) as Array<{
-      number: number;
-      started_at: number;
-      duration_ms: number;
-      status: number;
-      outcome: string;
-      resume: number;
-      error: Buffer | null;
-    }>;
-    return rows.map(toAttemptRecord);
+  getAttempts(id: string): Promise<AttemptRecord[]> {
+    return this.#read(() => {
+      const rows = this.#stmt.attempts!.all(id) as Array<{
+        number: number;
+        started_at: number;
+        duration_ms: number;
+        status: number;
+        outcome: string;
+        resume: number;
+        error: Buffer | null;
+      }>;
+      return rows.map(toAttemptRecord);
+    });
   }
 
-  async getChildren(id: string): Promise<string[]> {
-    this.#checkOpen();
-    return (this.#stmt.children!.all(id) as Array<{ id: string }>).map((r) => r.id);
+  getChildren(id: string): Promise<string[]> {
+    return this.#read(() => {
+      return (this.#stmt.children!.all(id) as Array<{ id: string }>).map((r) => r.id);
+    });
   }
 
-  async listCalls(filter: ListFilter): Promise<ListPage> {
-    this.#checkOpen();
-    const limit = listLimit(filter);
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.function) {
-      where.push('function = ?');
-      params.push(filter.function);
-    }
-    if (filter.createdAfter !== undefined) {
-      where.push('created_at >= ?');
-      params.push(filter.createdAfter);
-    }
-    if (filter.createdBefore !== undefined) {
-      where.push('created_at < ?');
-      params.push(filter.createdBefore);
-    }
-    if (filter.rootsOnly) where.push('parent_id IS NULL');
-    const countWhere = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    const countRows = this.#sql(`SELECT state, count(*) AS n FROM calls ${countWhere} GROUP BY state`)
-      .all(...params) as Array<{ state: CallState; n: number }>;
+  listCalls(filter: ListFilter): Promise<ListPage> {
+    return this.#read(() => {
+      const limit = listLimit(filter);
+      const where: string[] = [];
+      const params: unknown[] = [];
+      if (filter.function) {
+        where.push('function = ?');
+        params.push(filter.function);
+      }
+      if (filter.createdAfter !== undefined) {
+        where.push('created_at >= ?');
+        params.push(filter.createdAfter);
+      }
+      if (filter.createdBefore !== undefined) {
+        where.push('created_at < ?');
+        params.push(filter.createdBefore);
+      }
+      if (filter.rootsOnly) where.push('parent_id IS NULL');
+      const countWhere = where.length ? `WHERE ${where.join(' AND ')}` : '';
+      const countRows = this.#sql(`SELECT state, count(*) AS n FROM calls ${countWhere} GROUP BY state`)
+        .all(...params) as Array<{ state: CallState; n: number }>;
 
-    const pageWhere = [...where];
-    const pageParams = [...params];
-    if (filter.states && filter.states.length > 0) {
-      pageWhere.push(`state IN (${filter.states.map(() => '?').join(',')})`);
-      pageParams.push(...filter.states);
-    }
-    if (filter.cursor) {
-      pageWhere.push('seq < ?');
-      pageParams.push(parseCursor(filter.cursor));
-    }
-    const rows = this.#sql(
-        `SELECT * FROM calls ${pageWhere.length ? `WHERE ${pageWhere.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`,
-      )
-      .all(...pageParams, limit + 1) as CallRow[];
-    return toListPage(rows, limit, countsByState(countRows));
+      const pageWhere = [...where];
+      const pageParams = [...params];
+      if (filter.states && filter.states.length > 0) {
+        pageWhere.push(`state IN (${filter.states.map(() => '?').join(',')})`);
+        pageParams.push(...filter.states);
+      }
+      if (filter.cursor) {
+        pageWhere.push('seq < ?');
+        pageParams.push(parseCursor(filter.cursor));
+      }
+      const rows = this.#sql(
+          `SELECT * FROM calls ${pageWhere.length ? `WHERE ${pageWhere.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`,
+        )
+        .all(...pageParams, limit + 1) as CallRow[];
+      return toListPage(rows, limit, countsByState(countRows));
+    });
   }
 
-  async getMeta(key: string): Promise<string | null> {
-    this.#checkOpen();
-    const row = this.#stmt.getMeta!.get(key) as { value: string } | undefined;
-    return row?.value ?? null;
+  getMeta(key: string): Promise<string | null> {
+    return this.#read(() => {
+      const row = this.#stmt.getMeta!.get(key) as { value: string } | undefined;
+      return row?.value ?? null;
+    });
   }
 
   initMeta(key: string, value: string): Promise<string> {
@@ -625,9 +706,10 @@ export class SqliteStore implements Store {
     });
   }
 
-  async isSessionRevoked(id: string, now: number): Promise<boolean> {
-    this.#checkOpen();
-    return this.#stmt.isRevoked!.get(id, now) !== undefined;
+  isSessionRevoked(id: string, now: number): Promise<boolean> {
+    return this.#read(() => {
+      return this.#stmt.isRevoked!.get(id, now) !== undefined;
+    });
   }
 
   #checkOpen(): void {
@@ -636,7 +718,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    this.#tx.close();
+    this.#group.close();
     this.#closed = true;
     this.db.close();
   }
