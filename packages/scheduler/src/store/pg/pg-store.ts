@@ -211,6 +211,47 @@ interface Effects {
 }
 
 
+/** A connection checked out of the pool, with an error listener from the first moment. */
+interface CheckedOut {
+  client: pg.PoolClient;
+  /** The error the connection met while checked out (it is then discarded on release). */
+  broken: Error | undefined;
+  /** Gives it back (discarded when broken or `discard` is given), removing the listener. */
+  release(discard?: Error | boolean): void;
+}
+
+/**
+ * Checks a connection out of the pool with an `'error'` listener attached in
+ * pg-pool's own callback: pg-pool removes its listener while a connection is
+ * checked out, and an error message that arrives in the same packet as the
+ * connection's ReadyForQuery (a backend terminated as it starts) is emitted
+ * before an `await` could attach one (an unhandled 'error' event ends the
+ * process).
+ */
+function checkOut(pool: pg.Pool): Promise<CheckedOut> {
+  return new Promise((resolve, reject) => {
+    pool.connect((err, client, done) => {
+      if (err || !client) {
+        reject(err ?? new Error('the pool gave no connection'));
+        return;
+      }
+      const out: CheckedOut = {
+        client,
+        broken: undefined,
+        release(discard) {
+          client.off('error', onError);
+          done(discard ?? out.broken);
+        },
+      };
+      const onError = (e: Error) => {
+        out.broken ??= e;
+      };
+      client.on('error', onError);
+      resolve(out);
+    });
+  });
+}
+
 /** BIGINT columns hold milliseconds and sequence numbers: safe as JS numbers. */
 const TYPES: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: string) =>
@@ -339,9 +380,9 @@ export class PgStore implements Store {
       warn(`${unreported} idle PostgreSQL connection(s) of the pool broke (${redactText(err.message)}); they are replaced on next use`);
       unreported = 0;
     });
-    let client: pg.PoolClient;
+    let checkedOut: CheckedOut;
     try {
-      client = await pool.connect();
+      checkedOut = await checkOut(pool);
     } catch (err) {
       await pool.end().catch(() => {});
       const e = err as Error & { code?: string };
@@ -350,21 +391,14 @@ export class PgStore implements Store {
         { cause: err },
       );
     }
-    let broken: Error | undefined;
-    const onClientError = (err: Error) => {
-      broken = err;
-    };
-    client.on('error', onClientError);
     try {
-      await migratePg(client, schema);
+      await migratePg(checkedOut.client, schema);
     } catch (err) {
-      client.off('error', onClientError);
-      client.release(true);
+      checkedOut.release(true);
       await pool.end().catch(() => {});
       throw err;
     }
-    client.off('error', onClientError);
-    client.release(broken);
+    checkedOut.release();
     const storeId = randomBytes(6).toString('hex');
     const listenUrl = options.listenUrl ?? parsed.listenUrl;
     const store: PgStore = new PgStore({
@@ -494,12 +528,9 @@ export class PgStore implements Store {
     return (async () => {
       for (let attempt = 1; ; attempt++) {
         const fx: Effects = { due: false, queues: [], finished: [] };
-        const client = await this.pool.connect();
+        const checkedOut = await checkOut(this.pool);
+        const client = checkedOut.client;
         let broken: Error | undefined;
-        const onError = (err: Error) => {
-          broken = err;
-        };
-        client.on('error', onError);
         try {
           await client.query('BEGIN');
           const result = await fn(client, fx, uncertain);
@@ -507,6 +538,7 @@ export class PgStore implements Store {
           this.#announce(fx);
           return result;
         } catch (err) {
+          broken ??= checkedOut.broken;
           if (!broken && !isPgConnectionError(err)) {
             try {
               await client.query('ROLLBACK');
@@ -523,8 +555,7 @@ export class PgStore implements Store {
           }
           throw err;
         } finally {
-          client.off('error', onError);
-          client.release(broken);
+          checkedOut.release(broken);
         }
       }
     })();
