@@ -173,7 +173,16 @@ describe.skipIf(!url)('PostgreSQL faults', () => {
       await new Promise((r) => setTimeout(r, 1500));
       const down = Date.now();
       await cluster.stop();
-      await new Promise((r) => setTimeout(r, 1500));
+      // Longer than the store's own retries (about 3 s): dispatches meet `unavailable`, results wait to be recorded.
+      const downUntil = Date.now() + 5000;
+      // /healthz says so meanwhile: 503, with the reason.
+      const res = await fetch(`${ready.url}/healthz`);
+      const health = (await res.json()) as { status: string; store: { ok: boolean; reason: string; code: string } };
+      expect(res.status).toBe(503);
+      expect(health.status).toBe('unavailable');
+      expect(health.store.ok).toBe(false);
+      expect(health.store.reason).toMatch(/^the scheduler's database (cannot be reached|is shutting down or restarting) \(.* at postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres.*\): .*calls already accepted are kept$/);
+      await new Promise((r) => setTimeout(r, downUntil - Date.now()));
       await cluster.start();
       const downMs = Date.now() - down;
       const ids = await dispatching;
@@ -184,9 +193,10 @@ describe.skipIf(!url)('PostgreSQL faults', () => {
       const figures = await verify(store, schema, ids, counter);
       expect(scheduler.child.exitCode, scheduler.text().slice(-3000)).toBeNull();
       await listening(store, schema);
+      expect(((await (await fetch(`${ready.url}/healthz`)).json()) as { status: string }).status).toBe('ok');
       const log = storeLog(scheduler);
       expect(log.unhandled).toBe(0);
-      console.log(`[faults] pg restart: ${JSON.stringify({ calls: TOTAL, serverDownMs: downMs, dispatchedInMs: acceptedMs, ...figures, ...log })}`);
+      console.log(`[faults] pg restart: ${JSON.stringify({ calls: TOTAL, serverDownMs: downMs, dispatchedInMs: acceptedMs, healthzWhileDown: health.store.reason, ...figures, ...log })}`);
 
       scheduler.kill('SIGTERM');
       expect(await scheduler.exited).toBe(0);
