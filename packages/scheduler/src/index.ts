@@ -46,5 +46,6 @@ export {
   type SuspendOutcome,
   type TailCallOutcome,
 } from './store/store.js';
+export { type StoreHealth, StoreUnavailableError } from './store/faults.js';
 export { SqliteStore, type SqliteStoreOptions } from './store/sqlite/sqlite-store.js';
 export { isPgUrl, PgStore, type PgStoreOptions, type PgStoreStats } from './store/pg/pg-store.js';

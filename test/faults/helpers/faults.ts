@@ -11,7 +11,7 @@ import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DispatchClient } from '@dispatch/core';
+import type { DispatchClient } from '@dispatch/core';
 import { encodeArgs } from '@dispatch/core/protocol';
 import { DISPATCH_BIN, freePort, type Proc, start } from '../../e2e/helpers/processes.js';
 

@@ -245,7 +245,7 @@ export class RunLoop {
   }
 
   async #run(call: ClaimedCall): Promise<void> {
-    const { store, concurrency, log } = this.#o;
+    const { concurrency, log } = this.#o;
     const startedAt = Date.now();
     if (startedAt >= call.expiresAt) {
       concurrency.release(call.endpoint, call.function, undefined, startedAt, startedAt);
