@@ -145,6 +145,13 @@ const backoffMs = (n: number) => Math.min(2000, 100 * 2 ** (n - 2)) * (0.5 + Mat
 function generatedKey(): string {
   return `auto:${globalThis.crypto.randomUUID()}`;
 }
+/**
+ * Keys are generated for requests of at most this many calls (the
+ * scheduler's default `maxCallsPerRequest`): a larger request, refused by a
+ * scheduler with the default limit anyway, would grow by some 45 bytes a
+ * call; it is sent as given, and retried only when every call has a key.
+ */
+const GENERATED_KEYS_MAX_CALLS = 1000;
 
 /**
  * Client of the Dispatch API: dispatches calls, waits for their results and
@@ -164,8 +171,9 @@ function generatedKey(): string {
  * 504). An answer `unavailable` (503: the scheduler's database is full,
  * restarting or unreachable) is retried for up to 30 s. A dispatch is safe
  * to repeat because every call carries an idempotency key: yours, or one the
- * client generates for the request (`auto:<uuid>`, the same on each retry),
- * so a dispatch made during a database blip is neither lost nor doubled.
+ * client generates for the request (`auto:<uuid>`, the same on each retry;
+ * for requests of up to 1,000 calls), so a dispatch made during a database
+ * blip is neither lost nor doubled.
  *
  * @example
  * ```ts
@@ -206,13 +214,17 @@ export class DispatchClient {
    * dispatch IDs in order. Calls with an `idempotencyKey` the scheduler has
    * seen answer the original ID, which makes retrying this safe; a call
    * without a key gets one generated for this request (`auto:<uuid>`, kept
-   * across its retries), so the client's own retries create nothing twice.
+   * across its retries), so the client's own retries create nothing twice
+   * (requests of up to 1,000 calls, the scheduler's default limit per
+   * request; a larger one is retried only when every call has a key).
    * @example
    * const [id] = await client.dispatch([{ function: 'greet', endpoint: 'http://127.0.0.1:8000', input: encodeArgs(['Ada']) }]);
    */
   async dispatch(calls: readonly proto.ICall[]): Promise<string[]> {
-    const keyed = calls.map((c) => (c.idempotencyKey ? c : { ...c, idempotencyKey: generatedKey() }));
-    const out = await this.#unary(DISPATCH_PATH, proto.DispatchRequest, proto.DispatchResponse, { calls: keyed }, { idempotent: true });
+    const generate = calls.length <= GENERATED_KEYS_MAX_CALLS;
+    const keyed = generate ? calls.map((c) => (c.idempotencyKey ? c : { ...c, idempotencyKey: generatedKey() })) : [...calls];
+    const idempotent = keyed.every((c) => !!c.idempotencyKey);
+    const out = await this.#unary(DISPATCH_PATH, proto.DispatchRequest, proto.DispatchResponse, { calls: keyed }, { idempotent });
     const ids = out.dispatchIds ?? [];
     if (ids.length !== calls.length) {
       throw new DispatchApiError(`the scheduler at ${this.apiUrl} answered ${ids.length} dispatch IDs for ${calls.length} calls`, 'internal', 200);
