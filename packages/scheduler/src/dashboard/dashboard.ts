@@ -21,6 +21,7 @@ import type http from 'node:http';
 import type { ConcurrencySnapshot } from '../run/concurrency.js';
 import type { SchedulerEvents } from '../events.js';
 import { SchedulerError } from '../errors.js';
+import { StoreUnavailableError } from '../store/faults.js';
 import { CALL_STATES, type CallState, type ListFilter, type Store } from '../store/store.js';
 import type { ConcurrencyResponse, RunResponse, RunsResponse } from './api-types.js';
 import { DashboardAuth, readCookie, SESSION_COOKIE, SESSION_TTL_MS } from './auth.js';
@@ -207,8 +208,13 @@ export class Dashboard {
     const path = url.pathname;
     if (path !== DASHBOARD_PATH && !path.startsWith(`${DASHBOARD_PATH}/`)) return false;
     this.#route(req, res, url, path.slice(DASHBOARD_PATH.length) || '').catch((err: unknown) => {
+      // A failing store is shown as what it is (disk full, database unreachable), not as an internal error.
       const e =
-        err instanceof SchedulerError ? err : new SchedulerError('internal', `internal error in the dashboard: ${(err as Error).message}`);
+        err instanceof SchedulerError
+          ? err
+          : err instanceof StoreUnavailableError
+            ? new SchedulerError('unavailable', err.message)
+            : new SchedulerError('internal', `internal error in the dashboard: ${(err as Error).message}`);
       if (res.headersSent) res.destroy();
       else sendJson(res, e.httpStatus, { code: e.code, message: e.message });
     });
