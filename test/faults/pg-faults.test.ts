@@ -20,7 +20,7 @@ import { DispatchClient } from '@dispatch/core';
 import { PgStore } from '@dispatch/scheduler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, killAll, type Proc, requireBuilt, tempDir, until } from '../e2e/helpers/processes.js';
-import { canRunPrivatePg, countLines, dispatchPaced, type PrivatePg, startApp, startPrivatePg, startScheduler } from './helpers/faults.js';
+import { canRunPrivatePg, countLines, dispatchPaced, type PrivatePg, startApp, startPrivatePg, startScheduler, watchDispatches } from './helpers/faults.js';
 
 const url = process.env.DISPATCH_TEST_POSTGRES_URL;
 if (!url) console.warn('PostgreSQL fault tests SKIPPED: DISPATCH_TEST_POSTGRES_URL is not set (.ci/run sets it to the local server)');
@@ -132,9 +132,12 @@ describe.skipIf(!url)('PostgreSQL faults', () => {
       }
     })();
     const started = Date.now();
-    const ids = await dispatchPaced(client, endpoint, { total: TOTAL, batch: BATCH, everyMs: 180, prefix: 'k' }).catch((err) => {
-      throw new Error(`${(err as Error).message}\nscheduler output:\n${scheduler.text().slice(-4000)}`);
-    });
+    const watch = watchDispatches();
+    const ids = await dispatchPaced(client, endpoint, { total: TOTAL, batch: BATCH, everyMs: 180, prefix: 'k' })
+      .catch((err) => {
+        throw new Error(`${(err as Error).message}\nscheduler output:\n${scheduler.text().slice(-4000)}`);
+      })
+      .finally(watch.stop);
     const acceptedMs = Date.now() - started;
     await storm;
     expect(ids).toHaveLength(TOTAL);
@@ -148,7 +151,9 @@ describe.skipIf(!url)('PostgreSQL faults', () => {
     await listening(store, schema);
     const log = storeLog(scheduler);
     expect(log.unhandled).toBe(0);
-    console.log(`[faults] pg kill storm: ${JSON.stringify({ calls: TOTAL, killRounds: rounds, connectionsTerminated: terminated, dispatchedInMs: acceptedMs, ...figures, ...log })}`);
+    console.log(
+      `[faults] pg kill storm: ${JSON.stringify({ calls: TOTAL, killRounds: rounds, connectionsTerminated: terminated, dispatchedInMs: acceptedMs, dispatch: watch.traffic, ...figures, ...log })}`,
+    );
 
     scheduler.kill('SIGTERM');
     expect(await scheduler.exited).toBe(0);
@@ -168,7 +173,8 @@ describe.skipIf(!url)('PostgreSQL faults', () => {
       const client = new DispatchClient({ apiUrl: ready.url, apiKey: ready.apiKey });
 
       const started = Date.now();
-      const dispatching = dispatchPaced(client, endpoint, { total: TOTAL, batch: BATCH, everyMs: 200, prefix: 'r' });
+      const watch = watchDispatches();
+      const dispatching = dispatchPaced(client, endpoint, { total: TOTAL, batch: BATCH, everyMs: 200, prefix: 'r' }).finally(watch.stop);
       // Mid-run: the server goes down for a while (connections refused), then comes back.
       await new Promise((r) => setTimeout(r, 1500));
       const down = Date.now();
@@ -188,6 +194,9 @@ describe.skipIf(!url)('PostgreSQL faults', () => {
       const ids = await dispatching;
       const acceptedMs = Date.now() - started;
       expect(ids).toHaveLength(TOTAL);
+      // The outage outlasted the scheduler's own tries: some dispatches met `unavailable`, and the client sent them again.
+      expect(watch.traffic.unavailable).toBeGreaterThan(0);
+      expect(watch.traffic.requests).toBe(TOTAL / BATCH + watch.traffic.unavailable + watch.traffic.noAnswer);
 
       const store = await open(cluster.url, schema);
       const figures = await verify(store, schema, ids, counter);
@@ -196,7 +205,7 @@ describe.skipIf(!url)('PostgreSQL faults', () => {
       expect(((await (await fetch(`${ready.url}/healthz`)).json()) as { status: string }).status).toBe('ok');
       const log = storeLog(scheduler);
       expect(log.unhandled).toBe(0);
-      console.log(`[faults] pg restart: ${JSON.stringify({ calls: TOTAL, serverDownMs: downMs, dispatchedInMs: acceptedMs, healthzWhileDown: health.store.reason, ...figures, ...log })}`);
+      console.log(`[faults] pg restart: ${JSON.stringify({ calls: TOTAL, serverDownMs: downMs, dispatchedInMs: acceptedMs, dispatch: watch.traffic, healthzWhileDown: health.store.reason, ...figures, ...log })}`);
 
       scheduler.kill('SIGTERM');
       expect(await scheduler.exited).toBe(0);

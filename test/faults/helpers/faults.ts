@@ -141,3 +141,33 @@ export async function startPrivatePg(): Promise<PrivatePg> {
   await pg.start();
   return pg;
 }
+
+/** What the SDK's client sent to the Dispatch route, counted by {@link watchDispatches}. */
+export interface DispatchTraffic {
+  /** HTTP requests sent (first tries and retries). */
+  requests: number;
+  /** Answered 503 `unavailable`. */
+  unavailable: number;
+  /** Failed without an answer (connection refused or lost). */
+  noAnswer: number;
+}
+
+/** Counts the requests of this process to the Dispatch route (the client's retries show as extra requests); `stop` restores fetch. */
+export function watchDispatches(): { traffic: DispatchTraffic; stop: () => void } {
+  const original = globalThis.fetch;
+  const traffic: DispatchTraffic = { requests: 0, unavailable: 0, noAnswer: 0 };
+  globalThis.fetch = async (input, init) => {
+    const target = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    if (!target.endsWith('/dispatch.sdk.v1.DispatchService/Dispatch')) return original(input, init);
+    traffic.requests++;
+    try {
+      const res = await original(input, init);
+      if (res.status === 503) traffic.unavailable++;
+      return res;
+    } catch (err) {
+      traffic.noAnswer++;
+      throw err;
+    }
+  };
+  return { traffic, stop: () => void (globalThis.fetch = original) };
+}
