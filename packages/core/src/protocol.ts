@@ -34,6 +34,14 @@ export { excerpt, quoteExcerpt } from './protocol/excerpt.js';
 export { fromJson, fromJsonBytes, JsonFormatError, toJson, toJsonBytes } from './protocol/connect-json.js';
 export { connectError, type EndpointApp, type EndpointRequest, type EndpointResponse, handleEndpointRequest } from './endpoint/handler.js';
 export { type EndpointRequestHead, isLoopbackAddress, precheckEndpointRequest } from './endpoint/precheck.js';
+export {
+  IN_PROCESS_ENV,
+  IN_PROCESS_REGISTRY_KEY,
+  type InProcessApp,
+  type InProcessRegistry,
+  inProcessEnabled,
+  inProcessRegistry,
+} from './endpoint/in-process.js';
 export { answerBeforeBody, DRAIN_UNREAD_BODY_BYTES } from './endpoint/connect-error.js';
 export { DEFAULT_REPLAY_CACHE_ENTRIES, ReplayCache, type ReplayVerdict } from './signature/replay-cache.js';
 export { ConfigurationError, DEFAULT_API_URL, DEFAULT_ENDPOINT_ADDR, parseAddress, ResolvedConfig, VERIFICATION_OPT_OUT } from './api/config.js';

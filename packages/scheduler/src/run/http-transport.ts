@@ -5,7 +5,9 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { Status } from '@dispatch/core/protocol';
+import { proto, RUN_PATH, Status } from '@dispatch/core/protocol';
+import type { RequestSigner } from './request-signer.js';
+import type { EndpointTransport, RunReply } from './transport.js';
 
 /**
  * What came back from an endpoint.
@@ -131,4 +133,54 @@ export class EndpointClient {
     this.#httpAgent.destroy();
     this.#httpsAgent.destroy();
   }
+}
+
+/**
+ * The HTTP transport: each RunRequest encoded, signed (RFC 9421, Ed25519,
+ * with a nonce) and POSTed to the endpoint's Run route.
+ * @example
+ * const transport = new HttpTransport(new EndpointClient({ timeoutMs: 30_000 }), new RequestSigner(privateKey));
+ */
+export class HttpTransport implements EndpointTransport {
+  readonly name = 'http';
+  readonly #client: EndpointClient;
+  readonly #signer: RequestSigner;
+
+  constructor(client: EndpointClient, signer: RequestSigner) {
+    this.#client = client;
+    this.#signer = signer;
+  }
+
+  run(endpoint: string, request: proto.IRunRequest): Promise<RunReply> {
+    let url: URL | null = null;
+    try {
+      url = endpoint.startsWith('http') ? runUrl(endpoint) : null;
+    } catch {
+      url = null;
+    }
+    if (!url) {
+      return Promise.resolve({
+        kind: 'transport',
+        status: Status.PERMANENT_ERROR,
+        message: `this scheduler cannot reach endpoint ${JSON.stringify(endpoint)}: only http:// and https:// endpoints are supported`,
+      });
+    }
+    const body = proto.RunRequest.encode(request);
+    const contentType = 'application/proto';
+    const signature = this.#signer.sign(url, contentType, body);
+    return this.#client.post(url, body, { 'content-type': contentType, 'connect-protocol-version': '1', ...signature });
+  }
+
+  close(): void {
+    this.#client.close();
+  }
+}
+
+/**
+ * Joins an endpoint base URL and the Run route.
+ * @example
+ * runUrl('http://127.0.0.1:8000/api/'); // http://127.0.0.1:8000/api/dispatch.sdk.v1.FunctionService/Run
+ */
+export function runUrl(endpoint: string): URL {
+  return new URL(endpoint.replace(/\/+$/, '') + RUN_PATH);
 }
