@@ -124,14 +124,14 @@ export class SqliteStore implements Store {
         created_at, updated_at, expires_at, expiration_ms)
         VALUES (@id, @function, @endpoint, @version, @input, @function, @endpoint, @input, @idempotency_key, @parent_id,
         @parent_generation, @root_id, @correlation_id, 'pending', @due_at, @created_at, @created_at, @expires_at, @expiration_ms)`),
-      selectDue: p(
-        'SELECT seq FROM calls WHERE endpoint = ? AND function = ? AND due_at <= ? ORDER BY due_at LIMIT ?',
-      ),
       nextDue: p(
         'SELECT due_at FROM calls WHERE endpoint = ? AND function = ? AND due_at IS NOT NULL ORDER BY due_at LIMIT 1',
       ),
+      // One statement per (endpoint, function): the due calls picked and leased together (no statement per row).
       claim: p(`UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner,
-        lease_token = lease_token + 1, updated_at = @now WHERE seq = @seq RETURNING *`),
+        lease_token = lease_token + 1, updated_at = @now
+        WHERE seq IN (SELECT seq FROM calls WHERE endpoint = @endpoint AND function = @fn AND due_at <= @now ORDER BY due_at LIMIT @cap)
+        RETURNING *`),
       ready: p(`SELECT id, correlation_id, output, error FROM calls
         WHERE parent_id = ? AND parent_generation = ? AND deliver = 1 ORDER BY finished_at, seq LIMIT ?`),
       byId: p('SELECT * FROM calls WHERE id = ?'),
@@ -287,11 +287,8 @@ export class SqliteStore implements Store {
           if (remaining <= 0) nextDueAt = req.now; // stopped by the total limit: more may be due
           continue;
         }
-        const rows = this.#stmt.selectDue!.all(endpoint, fn, req.now, cap) as Array<{ seq: number }>;
-        for (const { seq } of rows) {
-          const row = this.#stmt.claim!.get({ seq, until: req.now + req.leaseMs, owner: req.owner, now: req.now }) as CallRow;
-          calls.push(this.#toClaimed(row, req.elideStateAbove ?? Number.POSITIVE_INFINITY));
-        }
+        const rows = this.#stmt.claim!.all({ endpoint, fn, cap, until: req.now + req.leaseMs, owner: req.owner, now: req.now }) as CallRow[];
+        for (const row of rows) calls.push(this.#toClaimed(row, req.elideStateAbove ?? Number.POSITIVE_INFINITY));
         remaining -= rows.length;
         cap -= rows.length;
         if (cap > 0) {
