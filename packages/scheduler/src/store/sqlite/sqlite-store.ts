@@ -356,13 +356,15 @@ export class SqliteStore implements Store {
     error: IError | null,
     now: number,
     notify: boolean,
+    counts?: { attempts: number; resumes: number },
   ): void {
     const hasError = policy.isErrorResult(status, error);
     this.#dropState(row);
+    // The run counts of a completing run are written by the same statement (one UPDATE per finished call).
     this.#sql(`UPDATE calls SET state = @state, status = @status, output = @output, error = @error, has_error = @has_error,
         due_at = NULL, lease_owner = NULL, finished_at = @now, updated_at = @now, mode = 0, state_kind = 0,
         state_type_url = NULL, state_value = NULL, state_length = 0, poll_error = NULL, poll_min = 0, poll_max = 0,
-        poll_deadline = NULL WHERE seq = @seq`)
+        poll_deadline = NULL, attempts = @attempts, resumes = @resumes WHERE seq = @seq`)
       .run({
         state,
         status,
@@ -370,6 +372,8 @@ export class SqliteStore implements Store {
         error: encodeErrorBlob(error),
         has_error: hasError ? 1 : 0,
         now,
+        attempts: counts ? counts.attempts : row.attempts,
+        resumes: counts ? counts.resumes : row.resumes,
         seq: row.seq,
       });
     if (notify) this.#notifyParent(row, hasError, now);
@@ -420,8 +424,7 @@ export class SqliteStore implements Store {
           break;
         case 'finish': {
           this.#markDelivered(row, req.delivered);
-          this.#sql('UPDATE calls SET attempts = ?, resumes = ? WHERE seq = ?').run(attempts, resumes, row.seq);
-          this.#finishRow(row, policy.finishedState(o.status), o.status, o.output, o.error, now, true);
+          this.#finishRow(row, policy.finishedState(o.status), o.status, o.output, o.error, now, true, { attempts, resumes });
           if (orphans) this.#cancelOrphans(row, now, orphans);
           break;
         }
