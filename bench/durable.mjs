@@ -6,15 +6,17 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeArgs } from '@dispatch/core/protocol';
 import { check, median, now } from './lib/common.mjs';
-import { startApp, startScheduler, tempDir } from './lib/harness.mjs';
+import { startApp, startInProcessStack, startScheduler, tempDir } from './lib/harness.mjs';
 
 /** Starts a scheduler and an app; `fn(ctx)` runs with them; both are stopped after. */
-export async function withStack({ cache = true, synchronous = 'NORMAL', signatures = true, profileDir, db } = {}, fn) {
+export async function withStack({ cache = true, synchronous = 'NORMAL', signatures = true, inProcess = false, profileDir, db } = {}, fn) {
   const tmp = tempDir();
-  const scheduler = await startScheduler({ db: db ?? join(tmp.dir, 'scheduler.db'), synchronous, profileDir });
+  let scheduler;
   let app;
+  if (inProcess) ({ scheduler, app } = await startInProcessStack({ db: db ?? join(tmp.dir, 'scheduler.db'), synchronous, cache, profileDir }));
+  else scheduler = await startScheduler({ db: db ?? join(tmp.dir, 'scheduler.db'), synchronous, profileDir });
   try {
-    app = await startApp({ verificationKey: signatures ? scheduler.verificationKey : null, cache, profileDir });
+    app ??= await startApp({ verificationKey: signatures ? scheduler.verificationKey : null, cache, profileDir });
     return await fn({ scheduler, app });
   } finally {
     await app?.stop();
@@ -41,8 +43,8 @@ export async function callAndWait({ scheduler, app }, fn, args, expected, timeou
  * size, the total ms of each run and (warm cache) the median gap between
  * consecutive awaits measured inside the function.
  */
-export async function sequential({ cache = true, sizes = [100, 1000, 10_000], runs = 3, signatures = true, repeatBelowMs = 30_000, log = () => {}, profileDir } = {}) {
-  return withStack({ cache, profileDir, signatures }, async (ctx) => {
+export async function sequential({ cache = true, sizes = [100, 1000, 10_000], runs = 3, signatures = true, inProcess = false, repeatBelowMs = 30_000, log = () => {}, profileDir } = {}) {
+  return withStack({ cache, profileDir, signatures, inProcess }, async (ctx) => {
     // Warm up: JIT on both sides, connections, SQLite pages.
     await callAndWait(ctx, 'loop', [cache ? 500 : 100], cache ? 500 : 100);
     await ctx.app.stats({ resetGaps: true });
@@ -59,7 +61,7 @@ export async function sequential({ cache = true, sizes = [100, 1000, 10_000], ru
         out[n].totalMs.push(ms);
         out[n].resumes.push(resumes);
         if (cache) out[n].gapMedianMs.push(median(after.gaps));
-        log(`  ${cache ? 'warm' : 'replay'}${signatures ? '' : ' (unsigned)'} ${n} sequential calls: ${ms.toFixed(0)} ms (${((ms / n) * 1000).toFixed(0)} µs/step${cache ? `, median gap ${(median(after.gaps) * 1000).toFixed(0)} µs` : ''})`);
+        log(`  ${inProcess ? 'in-process ' : ''}${cache ? 'warm' : 'replay'}${signatures ? '' : ' (unsigned)'} ${n} sequential calls: ${ms.toFixed(0)} ms (${((ms / n) * 1000).toFixed(0)} µs/step${cache ? `, median gap ${(median(after.gaps) * 1000).toFixed(0)} µs` : ''})`);
         if (ms > repeatBelowMs) break; // long runs are not repeated (see RESULTS.md)
       }
     }
@@ -88,12 +90,12 @@ export async function inlineSteps({ sizes = [100, 1000, 10_000], runs = 3, log =
  * Fan-in: `fanin(n)` gathers n `square` calls. Fresh processes for each run,
  * so the peak RSS read from /proc (VmHWM) belongs to this fan-in alone.
  */
-export async function fanin({ sizes = [1000, 10_000], runs = 3, log = () => {}, profileDir } = {}) {
+export async function fanin({ sizes = [1000, 10_000], runs = 3, inProcess = false, log = () => {}, profileDir } = {}) {
   const out = {};
   for (const n of sizes) {
     out[n] = { ms: [], parentResumes: [], schedulerPeakRss: [], appPeakRss: [] };
     for (let r = 0; r < runs; r++) {
-      await withStack({ profileDir }, async (ctx) => {
+      await withStack({ profileDir, inProcess }, async (ctx) => {
         // Warm up on a small fan-in (JIT), then measure.
         await callAndWait(ctx, 'fanin', [100], sumOfSquares(100));
         const before = (await ctx.app.stats()).stats;
@@ -105,7 +107,7 @@ export async function fanin({ sizes = [1000, 10_000], runs = 3, log = () => {}, 
         out[n].parentResumes.push(parentResumes);
         out[n].schedulerPeakRss.push(ctx.scheduler.memory().peak);
         out[n].appPeakRss.push(after.memory.peak);
-        log(`  fan-in of ${n}: ${ms.toFixed(0)} ms, ${parentResumes} parent resumes`);
+        log(`  ${inProcess ? 'in-process ' : ''}fan-in of ${n}: ${ms.toFixed(0)} ms, ${parentResumes} parent resumes`);
       });
     }
   }
@@ -122,10 +124,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const quick = process.argv.includes('--quick');
   const what = process.argv[2] ?? 'all';
   const runs = quick ? 1 : 3;
+  const inProcess = process.argv.includes('--in-process');
   if (what === 'all' || what === 'sequential') {
-    await sequential({ cache: true, sizes: quick ? [100, 1000] : [100, 1000, 10_000], runs, log: console.log });
+    await sequential({ cache: true, inProcess, sizes: quick ? [100, 1000] : [100, 1000, 10_000], runs, log: console.log });
     await sequential({ cache: false, sizes: [100, 1000], runs, log: console.log });
   }
   if (what === 'all' || what === 'steps') await inlineSteps({ sizes: quick ? [100, 1000] : [100, 1000, 10_000], runs, log: console.log });
-  if (what === 'all' || what === 'fanin') await fanin({ sizes: quick ? [1000] : [1000, 10_000], runs, log: console.log });
+  if (what === 'all' || what === 'fanin') await fanin({ inProcess, sizes: quick ? [1000] : [1000, 10_000], runs, log: console.log });
 }

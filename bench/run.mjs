@@ -6,8 +6,8 @@
 //   node bench/run.mjs --quick --no-write   the same (quick mode never writes RESULTS.md unless --out is given)
 //
 // Options: --runs N (default 3), --only a,b (sections: http, throughput,
-// postgres, bullmq, dbos, restate, sequential, steps, fanin, pending, engine,
-// profiles), --peers (run peers in quick mode too), --out FILE, --render
+// postgres, bullmq, dbos, restate, sequential, steps, fanin, fanin-in-process,
+// pending, engine, profiles), --peers (run peers in quick mode too), --out FILE, --render
 // (rewrite RESULTS.md from bench/results.json, e.g. after editing
 // bench/profile-notes.md, without measuring again).
 //
@@ -185,13 +185,14 @@ const n10k = quick ? 1000 : 10_000;
 await section('engine', { timeoutMs: 300_000 }, () => engineBench({ quick, replayMax: quick ? 100 : 1000, log }));
 
 await section('http', { timeoutMs: 300_000 }, () =>
-  httpLimit({ concurrencies: quick ? [1, 16] : [1, 16, 64, 256], ms: quick ? 500 : 3000, runs, log }),
+  httpLimit({ concurrencies: quick ? [1, 16] : [1, 16, 64, 256], leanConcurrencies: [64], ms: quick ? 500 : 3000, runs, log }),
 );
 
 await section('throughput', { timeoutMs: 900_000 }, async () => {
   const configs = [
     { key: 'sqlite NORMAL', store: 'sqlite', synchronous: 'NORMAL' },
     { key: 'sqlite FULL', store: 'sqlite', synchronous: 'FULL' },
+    { key: 'in-process, sqlite NORMAL', store: 'sqlite', synchronous: 'NORMAL', inProcess: true },
     ...(quick ? [] : [{ key: 'sqlite NORMAL, app not verifying signatures', store: 'sqlite', synchronous: 'NORMAL', signatures: false, diagnostic: true }]),
   ];
   // Runs interleaved (run 1 of each configuration, then run 2...) so that a change of load hits all alike.
@@ -253,12 +254,16 @@ await section('sequential', { timeoutMs: 1_800_000 }, async () => {
   // Forced replay is quadratic by design (each resume replays the whole journal): capped at 1,000 steps.
   const replay = await sequential({ cache: false, sizes: quick ? [100] : [100, 1000], runs, log });
   const unsigned = quick ? undefined : await sequential({ cache: true, signatures: false, sizes: [100, 1000], runs, log });
-  return { warm, replay, unsigned };
+  // In-process mode: the scheduler in the app's process (dispatch run --in-process).
+  const inProcess = await sequential({ cache: true, inProcess: true, sizes: quick ? [100, 1000] : [100, 1000, 10_000], runs, log });
+  return { warm, replay, unsigned, inProcess };
 });
 
 await section('steps', { timeoutMs: 300_000 }, () => inlineSteps({ sizes: quick ? [100, 1000] : [100, 1000, 10_000], runs, log }));
 
 await section('fanin', { timeoutMs: 900_000 }, () => fanin({ sizes: quick ? [1000] : [1000, 10_000], runs, log }));
+
+await section('fanin-in-process', { timeoutMs: 900_000 }, () => fanin({ inProcess: true, sizes: quick ? [1000] : [1000, 10_000], runs, log }));
 
 await section('pending', { timeoutMs: 600_000 }, () => pending({ calls: quick ? 5000 : 100_000, settleMs: quick ? 500 : 3000, log }));
 
@@ -278,6 +283,9 @@ if (!quick) {
       log('  profiling sequential calls (warm cache, 2,000 steps)');
       await sequential({ cache: true, sizes: [2000], runs: 1, profileDir: join(dir, 'sequential') });
       result.sequential = summarize('sequential');
+      log('  profiling in-process throughput (SQLite NORMAL, 10,000 calls)');
+      await throughputRun({ calls: 10_000, warmup: 1000, inProcess: true, profileDir: join(dir, 'in-process') });
+      result.inProcess = { scheduler: summarizeProfile(join(dir, 'in-process', 'app.cpuprofile'), 12), app: undefined };
       log('  profiling a fan-in of 10,000');
       await fanin({ sizes: [10_000], runs: 1, profileDir: join(dir, 'fanin') });
       result.fanin = summarize('fanin');

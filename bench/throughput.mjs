@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeArgs, generateSigningKeyPair, privateKeyToPem } from '@dispatch/core/protocol';
 import { check, now } from './lib/common.mjs';
-import { startApp, startScheduler, tempDir, waitForFinished } from './lib/harness.mjs';
+import { startApp, startInProcessStack, startScheduler, tempDir, waitForFinished } from './lib/harness.mjs';
 import { scratchSchema } from './lib/pg.mjs';
 
 async function dispatchAll(clients, endpoint, count, batch) {
@@ -43,6 +43,7 @@ export async function throughputRun({
   synchronous = 'NORMAL',
   instances = 1,
   signatures = true,
+  inProcess = false,
   profileDir,
 } = {}) {
   const tmp = tempDir();
@@ -60,12 +61,16 @@ export async function throughputRun({
           Array.from({ length: instances - 1 }, (_, i) => startScheduler({ pg, profileDir, profileName: `scheduler-${i + 1}` })),
         )),
       );
+    } else if (inProcess) {
+      const stack = await startInProcessStack({ db: join(tmp.dir, 'scheduler.db'), synchronous, profileDir });
+      schedulers.push(stack.scheduler);
+      app = stack.app;
     } else {
       schedulers.push(await startScheduler({ db: join(tmp.dir, 'scheduler.db'), synchronous, profileDir }));
     }
     const main = schedulers[0];
     const clients = schedulers.map((s) => s.client);
-    app = await startApp({ verificationKey: signatures ? main.verificationKey : null, profileDir });
+    app ??= await startApp({ verificationKey: signatures ? main.verificationKey : null, profileDir });
     const endpoint = app.url;
     if (warmup > 0) {
       await dispatchAll(clients, endpoint, warmup, batch);
@@ -123,6 +128,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     synchronous: arg('--sync', 'NORMAL'),
     instances: Number(arg('--instances', 1)),
     signatures: !process.argv.includes('--unsigned'),
+    inProcess: process.argv.includes('--in-process'),
   });
   console.log(JSON.stringify(r));
 }

@@ -8,10 +8,12 @@
 import { Dispatch } from '@dispatch/core';
 import { memoryOf } from './common.mjs';
 
+// In-process mode (BENCH_IN_PROCESS=1): started with `node --import @dispatch/scheduler/in-process`, whose
+// scheduler set DISPATCH_IN_PROCESS=1 and the DISPATCH_* variables; the instance reads them like any app.
+const inProcess = process.env.BENCH_IN_PROCESS === '1';
 const dispatch = new Dispatch({
-  env: {},
-  endpointAddr: '127.0.0.1:0',
-  verificationKey: process.env.BENCH_VERIFICATION_KEY || null,
+  env: inProcess ? process.env : {},
+  ...(inProcess ? {} : { endpointAddr: '127.0.0.1:0', verificationKey: process.env.BENCH_VERIFICATION_KEY || null }),
   cache: process.env.BENCH_CACHE === 'off' ? false : undefined,
   logger: { warn() {}, info() {}, error: (...a) => console.error(...a) },
 });
@@ -61,7 +63,7 @@ dispatch.function(async function fanin(count) {
   return sum;
 });
 
-const server = await dispatch.serve({ host: '127.0.0.1', port: 0 });
+const server = inProcess ? await dispatch.serve() : await dispatch.serve({ host: '127.0.0.1', port: 0 });
 
 process.on('message', async (msg) => {
   if (msg?.cmd === 'stats') {
@@ -80,4 +82,8 @@ process.on('message', async (msg) => {
   }
 });
 process.on('disconnect', () => process.exit(0));
-process.send({ cmd: 'ready', url: server.url });
+process.send({
+  cmd: 'ready',
+  url: server.url,
+  ...(inProcess ? { api: { url: process.env.DISPATCH_API_URL, apiKey: process.env.DISPATCH_API_KEY, verificationKey: process.env.DISPATCH_VERIFICATION_KEY } } : {}),
+});

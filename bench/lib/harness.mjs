@@ -6,7 +6,8 @@ import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import net from 'node:net';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DispatchClient } from '@dispatch/core';
 import { check, memoryOf, startProcess } from './common.mjs';
 
@@ -62,10 +63,54 @@ export async function startScheduler({ db, pg, synchronous, args = [], env = {},
   };
 }
 
+/** `in-process.mjs` of @dispatch/scheduler: `node --import` it to run the scheduler inside the app's process. */
+export const inProcessPreload = pathToFileURL(join(dirname(fileURLToPath(import.meta.resolve('@dispatch/scheduler/package.json'))), 'in-process.mjs')).href;
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * In-process mode: the SDK app with the scheduler inside its process (what
+ * `dispatch run --in-process` runs: `node --import @dispatch/scheduler/in-process`),
+ * on SQLite. Returns { scheduler, app } shaped like startScheduler's and
+ * startApp's, both backed by the one process.
+ */
+export async function startInProcessStack({ db, synchronous = 'NORMAL', cache = true, profileDir, concurrency } = {}) {
+  const port = await freePort();
+  const options = { db, synchronous, port: 0, logLevel: 'warn', endpointAddr: `127.0.0.1:${port}`, ...(concurrency ? { concurrency } : {}) };
+  const app = await startApp({
+    cache,
+    profileDir,
+    nodeArgs: ['--import', inProcessPreload],
+    env: { BENCH_IN_PROCESS: '1', DISPATCH_IN_PROCESS_SCHEDULER: JSON.stringify(options) },
+  });
+  const client = new DispatchClient({ apiUrl: app.api.url, apiKey: app.api.apiKey, timeoutMs: 120_000 });
+  const scheduler = {
+    url: app.api.url,
+    apiKey: app.api.apiKey,
+    verificationKey: app.api.verificationKey,
+    pid: app.pid,
+    client,
+    memory: () => memoryOf(app.pid),
+    stop: async () => {},
+  };
+  return { scheduler, app };
+}
+
 /** Starts the SDK app (dispatch-app.mjs) as a process with an IPC channel. */
-export async function startApp({ verificationKey, cache = true, profileDir, nodeArgs = [] }) {
+export async function startApp({ verificationKey, cache = true, profileDir, nodeArgs = [], env = {} }) {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DISPATCH_')));
   const child = fork(join(here, 'dispatch-app.mjs'), [], {
-    env: { ...process.env, BENCH_VERIFICATION_KEY: verificationKey ?? '', BENCH_CACHE: cache ? 'on' : 'off' },
+    env: { ...clean, BENCH_VERIFICATION_KEY: verificationKey ?? '', BENCH_CACHE: cache ? 'on' : 'off', ...env },
     execArgv: [...nodeArgs, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--cpu-prof-name=app.cpuprofile'] : [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -94,6 +139,7 @@ export async function startApp({ verificationKey, cache = true, profileDir, node
   check(ready.cmd === 'ready', `the app said ${JSON.stringify(ready)} instead of ready`);
   return {
     url: ready.url,
+    api: ready.api,
     pid: child.pid,
     memory: () => memoryOf(child.pid),
     async stats(options = {}) {

@@ -9,13 +9,122 @@ const status = (ok) => (ok === undefined ? 'not measured' : ok ? '**met**' : '**
 /** The raw HTTP limit: the best median at the scheduler's concurrencies (16 in flight and up). */
 export function rawLimit(http) {
   if (!http) return { rps: Number.NaN, at: undefined };
-  let best = { rps: Number.NaN, at: undefined };
+  let best = { rps: Number.NaN, at: undefined, client: 'node:http' };
   for (const [c, values] of Object.entries(http)) {
-    if (c.startsWith('__') || Number(c) < 16) continue;
+    if (c.startsWith('__') || !Array.isArray(values) || Number(c) < 16) continue;
     const m = med(values);
-    if (!(m <= best.rps)) best = { rps: m, at: Number(c) };
+    if (!(m <= best.rps)) best = { rps: m, at: Number(c), client: 'node:http' };
+  }
+  // The lean client (raw sockets) measures the server's limit, not the client's: the higher one counts.
+  for (const [c, values] of Object.entries(http.lean ?? {})) {
+    const m = med(values);
+    if (!(m <= best.rps)) best = { rps: m, at: Number(c), client: 'lean' };
   }
   return best;
+}
+
+/** The best median of the node:http client alone (16 in flight and up). */
+function nodeHttpLimit(http) {
+  return rawLimit(http && Object.fromEntries(Object.entries(http).filter(([k]) => k !== 'lean')));
+}
+
+/** Figures before issue 14 (main at c129d7f, from the issue and the previous RESULTS.md), for the before/after table. */
+export const BEFORE_ISSUE_14 = {
+  httpThroughput: 2956,
+  bullmq: 9633,
+  awaitedMs: 2.08,
+  fanin1k: 0.85,
+  fanin10k: 4.2,
+  pg1: 1591,
+  pg3: 1182,
+  rawNodeHttp: 12_900,
+  rawLean: 35_500,
+};
+
+function issue14(R, L) {
+  const S = R.sections;
+  const push = (...xs) => L.push(...xs);
+  const limit = rawLimit(S.http);
+  const tp = throughputRows(S.throughput);
+  const http = tp.find((r) => r.key === 'sqlite NORMAL');
+  const ip = tp.find((r) => r.key === 'in-process, sqlite NORMAL');
+  const pg = throughputRows(S.postgres);
+  const pg1 = pg.find((r) => r.key === 'postgres, 1 instance');
+  const pg3 = pg.find((r) => r.key === 'postgres, 3 instances');
+  const bull = bestBullmq(S.bullmq);
+  const gapAt = (data, n) => (data?.[n] ? med(data[n].gapMedianMs) : Number.NaN);
+  const meanAt = (data, n) => (data?.[n] ? med(data[n].totalMs) / n : Number.NaN);
+  const faninAt = (data, n) => (data?.[n] ? med(data[n].ms) / 1000 : Number.NaN);
+  const rows = [];
+  const row = (target, measured, ratio, ok) => rows.push([target, measured, ratio, status(ok)]);
+  const known = (x) => Number.isFinite(x);
+  if (ip) row('In-process: ≥ 20,000 no-op calls/s (SQLite NORMAL)', `${fmt(ip.perSecond, 0)} calls/s`, `${fmt(ip.perSecond / 20_000, 2)} of the target`, ip.perSecond >= 20_000);
+  if (ip) {
+    row(
+      'In-process: ≥ 2× BullMQ in the same run',
+      known(bull.perSecond) ? `${fmt(ip.perSecond, 0)} vs ${fmt(bull.perSecond, 0)} jobs/s` : `BullMQ not measured${R.peerErrors.bullmq ? `: ${R.peerErrors.bullmq}` : ' (quick mode: add --peers)'}`,
+      known(bull.perSecond) ? `${fmt(ip.perSecond / bull.perSecond, 2)}× (target ≥ 2)` : '—',
+      known(bull.perSecond) ? ip.perSecond >= 2 * bull.perSecond : undefined,
+    );
+  }
+  const ipSeq = S.sequential?.inProcess;
+  for (const n of [1000, 10_000]) {
+    if (!ipSeq?.[n]) continue;
+    const g = gapAt(ipSeq, n);
+    row(`In-process: ≤ 0.1 ms per awaited durable call at ${n.toLocaleString('en-US')} steps`, `${fmt(g, 3)} ms (median gap), ${fmt(meanAt(ipSeq, n), 3)} ms mean`, `${fmt(g / 0.1, 2)}× the target`, g <= 0.1);
+  }
+  for (const [n, bound] of [
+    [1000, 0.1],
+    [10_000, 1],
+  ]) {
+    const t = faninAt(S['fanin-in-process'], n);
+    if (known(t)) row(`In-process: fan-in of ${n.toLocaleString('en-US')} ≤ ${bound} s`, `${fmt(t, 3)} s`, `${fmt(t / bound, 2)}× the bound`, t <= bound);
+  }
+  if (http && known(limit.rps)) {
+    row(
+      'HTTP: ≥ 0.5 of the raw HTTP limit (the higher of the two clients)',
+      `${fmt(http.perSecond, 0)} calls/s vs ${fmt(limit.rps, 0)} round trips/s (${limit.client === 'lean' ? 'lean client' : 'node:http client'}, ${limit.at} in flight)`,
+      `${fmt(http.perSecond / limit.rps, 2)} (target ≥ 0.50)`,
+      http.perSecond / limit.rps >= 0.5,
+    );
+  }
+  const warm = S.sequential?.warm;
+  if (warm) {
+    const sizes = Object.keys(warm).map(Number);
+    const worst = Math.max(...sizes.map((n) => gapAt(warm, n)));
+    row('HTTP: ≤ 0.8 ms per awaited call', sizes.map((n) => `${fmt(gapAt(warm, n), 2)} ms at ${n.toLocaleString('en-US')}`).join(', '), `${fmt(worst / 0.8, 2)}× the target (worst size)`, worst <= 0.8);
+  }
+  const f1k = faninAt(S.fanin, 1000);
+  if (known(f1k)) row('HTTP: fan-in of 1,000 ≤ 0.3 s', `${fmt(f1k, 3)} s`, `${fmt(f1k / 0.3, 2)}× the bound`, f1k <= 0.3);
+  if (pg1) row('PostgreSQL: one instance ≥ 3,000 calls/s', `${fmt(pg1.perSecond, 0)} calls/s`, `${fmt(pg1.perSecond / 3000, 2)} of the target`, pg1.perSecond >= 3000);
+  if (pg1 && pg3) row('PostgreSQL: three instances ≥ one', `${fmt(pg3.perSecond, 0)} vs ${fmt(pg1.perSecond, 0)} calls/s`, `${fmt(pg3.perSecond / pg1.perSecond, 2)} (target ≥ 1)`, pg3.perSecond >= pg1.perSecond);
+  push('## Targets of issue 14', '');
+  push('| target | measured | ratio | status |', '|---|---|---|---|');
+  for (const r of rows) push(`| ${r.join(' | ')} |`);
+  push('');
+  const B = BEFORE_ISSUE_14;
+  push('## Before / after issue 14', '');
+  push(
+    '*Before*: main at `c129d7f` (every call over HTTP, signed), figures from the issue and the previous full run of this bench on this machine. *After*: this run. The machine is shared; compare ratios measured in the same run rather than absolute figures across runs.',
+    '',
+  );
+  push('| what | before | after |', '|---|---|---|');
+  const cell = (x, digits = 0, unit = '') => (known(x) ? `${fmt(x, digits)}${unit}` : 'not measured');
+  push(`| no-op calls/s, HTTP (SQLite NORMAL) | ${fmt(B.httpThroughput, 0)} | ${cell(http?.perSecond)} |`);
+  push(`| no-op calls/s, in-process (SQLite NORMAL) | — (no in-process mode) | ${cell(ip?.perSecond)} |`);
+  push(`| BullMQ jobs/s (same run) | ${fmt(B.bullmq, 0)} | ${cell(bull.perSecond)} |`);
+  push(`| raw HTTP round trips/s, node:http client / lean client | ${fmt(B.rawNodeHttp, 0)} / ${fmt(B.rawLean, 0)} (the lean one measured outside the bench) | ${cell(nodeHttpLimit(S.http).rps)} / ${cell(med(Object.values(S.http?.lean ?? {})[0]))} |`);
+  // Quick mode measures smaller sizes: the largest one up to 1,000 stands in, named.
+  const upTo1k = (data) => {
+    const n = Math.max(...Object.keys(data ?? {}).map(Number).filter((x) => x <= 1000));
+    return Number.isFinite(n) ? `${cell(gapAt(data, n), 3, ' ms')}${n === 1000 ? '' : ` (at ${n})`}` : 'not measured';
+  };
+  push(`| awaited call, HTTP, median gap at 1,000 | ${fmt(B.awaitedMs, 2)} ms | ${upTo1k(warm)} |`);
+  push(`| awaited call, in-process, median gap at 1,000 / 10,000 | — | ${upTo1k(ipSeq)} / ${cell(gapAt(ipSeq, 10_000), 3, ' ms')} |`);
+  push(`| fan-in 1,000 / 10,000, HTTP | ${fmt(B.fanin1k, 2)} s / ${fmt(B.fanin10k, 1)} s | ${cell(f1k, 3, ' s')} / ${cell(faninAt(S.fanin, 10_000), 2, ' s')} |`);
+  push(`| fan-in 1,000 / 10,000, in-process | — | ${cell(faninAt(S['fanin-in-process'], 1000), 3, ' s')} / ${cell(faninAt(S['fanin-in-process'], 10_000), 2, ' s')} |`);
+  push(`| PostgreSQL calls/s, 1 / 3 instances | ${fmt(B.pg1, 0)} / ${fmt(B.pg3, 0)} | ${cell(pg1?.perSecond)} / ${cell(pg3?.perSecond)} |`);
+  push('');
 }
 
 function throughputRows(section) {
@@ -129,8 +238,10 @@ export function renderResults(R, { notes = '' } = {}) {
   for (const [k, v] of Object.entries(R.versions)) push(`| ${k} | ${v} |`);
   push('');
 
+  issue14(R, L);
+
   // Targets.
-  push('## Targets', '');
+  push('## Targets of issue 7', '');
   const rows = [];
   if (normal && Number.isFinite(limit.rps)) {
     const ratio = normal.perSecond / limit.rps;
@@ -219,13 +330,18 @@ export function renderResults(R, { notes = '' } = {}) {
   // 1. Raw HTTP.
   push('## 1. The limit: raw HTTP round trips', '');
   push(
-    'A trivial `node:http` keep-alive server (its own process) answering 64 bytes, and a client sending 200-byte POSTs the way the scheduler’s `EndpointClient` does (`http.request` on a keep-alive `Agent`, body read to the end), with a fixed number of requests in flight. The scheduler starts each (endpoint, function) at 16 in flight (`concurrency.initial`) and adapts up to 1,000; the limit used for ratios is the best median at 16 in flight or more.',
+    'A trivial `node:http` keep-alive server (its own process) answering 64 bytes, and two clients sending 200-byte POSTs with a fixed number of requests in flight: the way the scheduler’s `EndpointClient` does (`http.request` on a keep-alive `Agent`, body read to the end), and a lean client on raw sockets. The limit used for ratios is the best median of either at 16 in flight or more.',
     '',
   );
   if (S.http) {
     push('| in flight | round trips/s (median) | runs |', '|---|---|---|');
-    for (const [c, values] of Object.entries(S.http)) if (!c.startsWith('__')) push(`| ${c} | ${fmt(med(values), 0)} | ${values.map((v) => fmt(v, 0)).join(', ')} |`);
+    for (const [c, values] of Object.entries(S.http)) if (!c.startsWith('__') && Array.isArray(values)) push(`| ${c}, node:http client | ${fmt(med(values), 0)} | ${values.map((v) => fmt(v, 0)).join(', ')} |`);
+    for (const [c, values] of Object.entries(S.http.lean ?? {})) push(`| ${c}, lean client (raw sockets) | ${fmt(med(values), 0)} | ${values.map((v) => fmt(v, 0)).join(', ')} |`);
     push('');
+    push(
+      'Why the two clients differ: Node’s `http.request` costs more CPU per request than the server spends answering it (a `ClientRequest`, header validation, the `Agent`’s queue, an `IncomingMessage` stream per response), so a node:http client saturates its core first and measures itself. The lean client (raw sockets, the request’s bytes built once, the answer’s end found from its `Content-Length`, one request in flight per connection, like autocannon) measures the server: that is the machine’s limit, and the ratios use it.',
+      '',
+    );
   }
 
   // 2. Throughput.
@@ -267,8 +383,11 @@ export function renderResults(R, { notes = '' } = {}) {
     peerRows.push([`Restate ${R.versions['@restatedev/restate-server']} (ingress request/response, 100 in flight)`, med(S.restate.throughput.perSecond), S.restate.throughput.perSecond]);
   }
   if (peerRows.length) {
-    push('| system | jobs/s (median) | ours (SQLite NORMAL) ÷ theirs | runs |', '|---|---|---|---|');
-    for (const [label, m, values] of peerRows) push(`| ${label} | ${fmt(m, 0)} | ${normal ? fmt(normal.perSecond / m, 2) : 'n/a'} | ${values.map((v) => fmt(v, 0)).join(', ')} |`);
+    const ip = tp.find((r) => r.key === 'in-process, sqlite NORMAL');
+    push('| system | jobs/s (median) | ours over HTTP (SQLite NORMAL) ÷ theirs | ours in-process ÷ theirs | runs |', '|---|---|---|---|---|');
+    for (const [label, m, values] of peerRows) {
+      push(`| ${label} | ${fmt(m, 0)} | ${normal ? fmt(normal.perSecond / m, 2) : 'n/a'} | ${ip ? fmt(ip.perSecond / m, 2) : 'n/a'} | ${values.map((v) => fmt(v, 0)).join(', ')} |`);
+    }
     push('');
   }
   push(
@@ -284,6 +403,7 @@ export function renderResults(R, { notes = '' } = {}) {
   );
   const seqRows = [
     seqRow('Dispatch, awaited calls, warm cache', S.sequential?.warm, { gaps: true }),
+    seqRow('Dispatch in-process (`dispatch run --in-process`), awaited calls, warm cache', S.sequential?.inProcess, { gaps: true }),
     seqRow('Dispatch, awaited calls, forced replay (capped at 1,000)', S.sequential?.replay),
     seqRow('Dispatch, awaited calls, warm cache, app not verifying signatures *(diagnostic)*', S.sequential?.unsigned, { gaps: true }),
     seqRow('Dispatch, inline steps (`dispatch.step`)', S.steps && Object.fromEntries(Object.entries(S.steps).filter(([k]) => !k.startsWith('__')))),
@@ -318,6 +438,12 @@ export function renderResults(R, { notes = '' } = {}) {
     if (n.startsWith('__')) continue;
     push(
       `| Dispatch | ${Number(n).toLocaleString('en-US')} | ${ms(med(f.ms))} | ${fmt(med(f.parentResumes), 0)} | ${fmt(mb(med(f.schedulerPeakRss)), 0)} MB | ${fmt(mb(med(f.appPeakRss)), 0)} MB | ${f.ms.map((x) => fmt(x, 0)).join(', ')} |`,
+    );
+  }
+  for (const [n, f] of Object.entries(S['fanin-in-process'] ?? {})) {
+    if (n.startsWith('__')) continue;
+    push(
+      `| Dispatch in-process (one process) | ${Number(n).toLocaleString('en-US')} | ${ms(med(f.ms))} | ${fmt(med(f.parentResumes), 0)} | ${fmt(mb(med(f.schedulerPeakRss)), 0)} MB (the same process) | ${fmt(mb(med(f.appPeakRss)), 0)} MB | ${f.ms.map((x) => fmt(x, 0)).join(', ')} |`,
     );
   }
   for (const [label, data] of [
@@ -358,10 +484,11 @@ export function renderResults(R, { notes = '' } = {}) {
       ['throughput', 'Throughput, 10,000 no-op calls'],
       ['sequential', 'Sequential calls, warm cache, 2,000 steps'],
       ['fanin', 'Fan-in of 10,000'],
+      ['inProcess', 'In-process throughput, 10,000 no-op calls (one process: scheduler and app)'],
     ]) {
       const p = S.profiles[name];
       if (!p) continue;
-      push(`#### ${title}`, '', profileTable(p.scheduler, 'Scheduler'), '', profileTable(p.app, 'App'), '');
+      push(`#### ${title}`, '', profileTable(p.scheduler, name === 'inProcess' ? 'The app’s process' : 'Scheduler'), '', p.app ? profileTable(p.app, 'App') : '', '');
     }
   }
 

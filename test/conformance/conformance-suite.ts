@@ -8,7 +8,7 @@
 import { type KeyObject, randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { Dispatch, Status } from '@dispatch/core';
-import { decodeValue, encodeArgs, fromJson, generateSigningKeyPair, proto, RUN_PATH, signRequest, toJson } from '@dispatch/core/protocol';
+import { decodeValue, encodeArgs, fromJson, generateSigningKeyPair, MAX_RUN_BATCH, proto, RUN_BATCH_CONTENT_TYPE, RUN_BATCH_HEADER, RUN_PATH, signRequest, toJson } from '@dispatch/core/protocol';
 import { bodyReadBudget } from '@dispatch/core/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -173,6 +173,27 @@ export function conformance(target: ConformanceTarget): void {
     it('runs a signed binary request and answers binary protobuf', async () => {
       expectEcho(await send(signed, protoBody()));
     });
+
+    it('says it takes batches of RunRequests, and runs a signed batch (one signature) answering each in order', async () => {
+      const single = await fetchRaw(signed, protoBody());
+      expect(single.headers.get(RUN_BATCH_HEADER)).toBe(String(MAX_RUN_BATCH));
+      const body = proto.RunBatchRequest.encode({ requests: [runRequest('echo', ['a']), runRequest('echo', ['b']), runRequest('echo', ['c'])] });
+      const res = await send(signed, body, { contentType: RUN_BATCH_CONTENT_TYPE });
+      expect(res.status).toBe(200);
+      expect(res.contentType).toBe(RUN_BATCH_CONTENT_TYPE);
+      const responses = proto.RunBatchResponse.decode(res.body).responses ?? [];
+      expect(responses.map((r) => decodeValue(r.exit?.result?.output))).toEqual(['echo: a', 'echo: b', 'echo: c']);
+      // Unsigned, a batch is refused like a single request.
+      expectConnectError(await send(signed, body, { contentType: RUN_BATCH_CONTENT_TYPE, key: null }), 401, 'unauthenticated');
+    });
+
+    async function fetchRaw(server: RunningServer, body: Uint8Array) {
+      const url = `${server.url}${prefix}${RUN_PATH}`;
+      const headers = { 'content-type': 'application/proto', ...signRequest({ method: 'POST', url, contentType: 'application/proto', body, privateKey: keys.privateKey, nonce: randomUUID() }) };
+      const res = await fetch(url, { method: 'POST', headers, body });
+      await res.arrayBuffer();
+      return res;
+    }
 
     it('accepts the other binary content types (application/octet-stream, none)', async () => {
       expectEcho(await send(signed, protoBody(), { contentType: 'application/octet-stream' }));

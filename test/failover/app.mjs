@@ -13,7 +13,7 @@
 // Prints one JSON line when ready: {"url":"http://127.0.0.1:PORT"}.
 import http from 'node:http';
 import { Dispatch } from '@dispatch/core';
-import { proto } from '@dispatch/core/protocol';
+import { isRunBatch, proto } from '@dispatch/core/protocol';
 import { readBody, sendResponse } from '@dispatch/core/node';
 
 const app = new Dispatch({
@@ -80,10 +80,13 @@ const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
   readBody(req, app.config.maxBodyBytes).then(
     async (body) => {
       try {
-        const request = proto.RunRequest.decode(body);
-        const fn = request.function ?? '';
-        runs[fn] = (runs[fn] ?? 0) + 1;
-        received.set(request.dispatchId, (received.get(request.dispatchId) ?? 0) + 1);
+        // A batch of RunRequests (the scheduler sends them once this endpoint says it takes them) counts each.
+        const requests = isRunBatch(req.headers['content-type']) ? (proto.RunBatchRequest.decode(body).requests ?? []) : [proto.RunRequest.decode(body)];
+        for (const request of requests) {
+          const fn = request.function ?? '';
+          runs[fn] = (runs[fn] ?? 0) + 1;
+          received.set(request.dispatchId, (received.get(request.dispatchId) ?? 0) + 1);
+        }
       } catch {
         // the handler answers the bad body
       }

@@ -89,7 +89,7 @@ describe('the packed packages', () => {
       expect(files, name).toContain('README.md');
       expect(files, name).toContain('LICENSE');
       expect(files, name).toContain('package.json');
-      expect(files.filter((f) => !/^(dist\/|README\.md$|LICENSE$|package\.json$|bin\/dispatch\.cjs$|proto\/.+\.proto$)/.test(f)), name).toEqual([]);
+      expect(files.filter((f) => !/^(dist\/|README\.md$|LICENSE$|package\.json$|bin\/dispatch\.cjs$|in-process\.mjs$|proto\/.+\.proto$)/.test(f)), name).toEqual([]);
       expect(files.filter((f) => /(^|\/)(test|tests|__tests__)\/|\.test\.|\.spec\./.test(f)), name).toEqual([]);
       expect(files.some((f) => f.startsWith('dist/esm/') && f.endsWith('.d.ts')) && files.some((f) => f.startsWith('dist/cjs/')), name).toBe(true);
       expect(readFileSync(join(ROOT, 'packages', name, 'LICENSE'), 'utf8'), name).toBe(license);

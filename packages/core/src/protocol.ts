@@ -27,6 +27,10 @@ export {
   MAX_WAIT_TIMEOUT_MS,
   MIN_MAX_WAIT_MS,
   RUN_PATH,
+  RUN_BATCH_CONTENT_TYPE,
+  RUN_BATCH_HEADER,
+  MAX_RUN_BATCH,
+  isRunBatch,
   SCHEDULER_SERVICE_PATH,
   SIGNATURE_VALIDITY_SECONDS,
 } from './protocol/constants.js';
@@ -34,6 +38,14 @@ export { excerpt, quoteExcerpt } from './protocol/excerpt.js';
 export { fromJson, fromJsonBytes, JsonFormatError, toJson, toJsonBytes } from './protocol/connect-json.js';
 export { connectError, type EndpointApp, type EndpointRequest, type EndpointResponse, handleEndpointRequest } from './endpoint/handler.js';
 export { type EndpointRequestHead, isLoopbackAddress, precheckEndpointRequest } from './endpoint/precheck.js';
+export {
+  IN_PROCESS_ENV,
+  IN_PROCESS_REGISTRY_KEY,
+  type InProcessApp,
+  type InProcessRegistry,
+  inProcessEnabled,
+  inProcessRegistry,
+} from './endpoint/in-process.js';
 export { answerBeforeBody, DRAIN_UNREAD_BODY_BYTES } from './endpoint/connect-error.js';
 export { DEFAULT_REPLAY_CACHE_ENTRIES, ReplayCache, type ReplayVerdict } from './signature/replay-cache.js';
 export { ConfigurationError, DEFAULT_API_URL, DEFAULT_ENDPOINT_ADDR, parseAddress, ResolvedConfig, VERIFICATION_OPT_OUT } from './api/config.js';

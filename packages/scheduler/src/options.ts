@@ -221,4 +221,21 @@ export interface SchedulerOptions {
    * @example { dashboard: false }
    */
   dashboard?: boolean;
+  /**
+   * How RunRequests reach endpoints. `'http'` (default): encoded, signed
+   * and POSTed. `'in-process'`: a call whose endpoint is served by a
+   * `Dispatch` instance in this process (registered in the in-process
+   * registry of `@dispatch/core/protocol`: `DISPATCH_IN_PROCESS=1`, or
+   * `@dispatch/testing`) is handed to it as an object — no socket, no
+   * signature, no encoding; calls to other endpoints still go over HTTP.
+   * @example { transport: 'in-process' }
+   */
+  transport?: 'http' | 'in-process';
+  /**
+   * Whether the API server keeps the process alive. Default true; the
+   * in-process entry sets false, so that the app's process ends when the
+   * app is done.
+   * @example { keepProcessAlive: false }
+   */
+  keepProcessAlive?: boolean;
 }

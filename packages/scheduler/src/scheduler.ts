@@ -27,7 +27,10 @@ import { toCallInfo } from './api/call-info.js';
 import { ConcurrencyController, type ConcurrencySnapshot } from './run/concurrency.js';
 import { DASHBOARD_SECRET_META, Dashboard, newDashboardSecret } from './dashboard/dashboard.js';
 import { newDispatchId } from './store/dispatch-id.js';
-import { EndpointClient } from './run/http-transport.js';
+import { EndpointClient, HttpTransport } from './run/http-transport.js';
+import { InProcessTransport } from './run/in-process-transport.js';
+import { RequestSigner } from './run/request-signer.js';
+import type { EndpointTransport } from './run/transport.js';
 import type { FinishedEvent, SchedulerEvents } from './events.js';
 import { Logger } from './logger.js';
 import { RunLoop, expirationMsOf } from './run/run-loop.js';
@@ -108,7 +111,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   readonly #server: http.Server;
   readonly #loop: RunLoop;
-  readonly #client: EndpointClient;
+  readonly #transport: EndpointTransport;
   readonly #limits: ConcurrencyController;
   readonly #log: Logger;
   readonly #ownsStore: boolean;
@@ -129,7 +132,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     ownsStore: boolean;
     server: http.Server;
     loop: RunLoop;
-    client: EndpointClient;
+    transport: EndpointTransport;
     limits: ConcurrencyController;
     log: Logger;
     instanceId: string;
@@ -147,7 +150,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.#ownsStore = init.ownsStore;
     this.#server = init.server;
     this.#loop = init.loop;
-    this.#client = init.client;
+    this.#transport = init.transport;
     this.#limits = init.limits;
     this.#log = init.log;
     this.instanceId = init.instanceId;
@@ -211,12 +214,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       for (const key of apiKeys) log.redactor.add(key);
       log.redactor.add(privateKeyToBase64(privateKey)).add(privateKeyToBase64(privateKey, 'seed+public'));
 
-      const client = new EndpointClient({ timeoutMs: requestTimeoutMs });
+      const transportKind = options.transport ?? 'http';
+      if (transportKind !== 'http' && transportKind !== 'in-process') {
+        throw new RangeError(`transport must be 'http' or 'in-process', got ${JSON.stringify(transportKind)}`);
+      }
+      const httpTransport = new HttpTransport(new EndpointClient({ timeoutMs: requestTimeoutMs }), new RequestSigner(privateKey));
+      const transport: EndpointTransport = transportKind === 'in-process' ? new InProcessTransport(httpTransport, requestTimeoutMs) : httpTransport;
       const loop = new RunLoop({
         store,
         owner: instanceId,
-        privateKey,
-        client,
+        transport,
         concurrency: limits,
         backoff,
         leaseMs,
@@ -279,6 +286,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           resolve();
         });
       });
+      if (options.keepProcessAlive === false) server.unref();
       const address = server.address() as AddressInfo;
       const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       scheduler = new Scheduler({
@@ -289,7 +297,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         ownsStore,
         server,
         loop,
-        client,
+        transport,
         limits,
         log,
         instanceId,
@@ -618,7 +626,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         await this.#loop.stop();
         this.#server.closeAllConnections();
         await serverClosed;
-        this.#client.close();
+        this.#transport.close();
         this.#unsubscribe?.();
         if (this.#ownsStore) await this.store.close();
         this.#log.info(`scheduler ${this.instanceId} stopped`);

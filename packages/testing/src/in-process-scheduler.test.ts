@@ -1,5 +1,5 @@
 import { Dispatch, PermanentError, Status, TemporaryError } from '@dispatch/core';
-import { encodeArgs, generateSigningKeyPair, proto, publicKeyToBase64, RUN_PATH, signRequest } from '@dispatch/core/protocol';
+import { encodeArgs, generateSigningKeyPair, inProcessRegistry, proto, publicKeyToBase64, RUN_PATH, signRequest } from '@dispatch/core/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startTestScheduler, type TestScheduler } from './index.js';
 
@@ -93,8 +93,35 @@ describe('startTestScheduler', () => {
     expect(sent.sort()).toEqual(['ann', 'bob']);
   });
 
-  it('signs requests and the app verifies them; an unsigned request is refused', async () => {
+  it('hands RunRequests to the instance in process by default, and over HTTP on request', async () => {
     t = await startTestScheduler();
+    expect(t.transport).toBe('in-process');
+    const registered = inProcessRegistry().find(t.endpointUrl);
+    expect(registered, 'the instance is registered for its endpoint URL while the test scheduler runs').toBeDefined();
+    const ping = t.dispatch.function(async function ping(n: number) {
+      return { n, pong: true };
+    });
+    const chain = t.dispatch.function(async function chain(n: number) {
+      let total = 0;
+      for (let i = 0; i < n; i++) total += (await ping(i)).n;
+      return total;
+    });
+    expect(await t.call(chain, 20)).toBe(190);
+    const endpoint = t.endpointUrl;
+    await t.close();
+    expect(inProcessRegistry().find(endpoint), 'unregistered at close').toBeUndefined();
+
+    t = await startTestScheduler(undefined, { transport: 'http' });
+    expect(t.transport).toBe('http');
+    expect(inProcessRegistry().find(t.endpointUrl)).toBeUndefined();
+    const ping2 = t.dispatch.function(async function ping2(n: number) {
+      return n + 1;
+    });
+    expect(await t.call(ping2, 41)).toBe(42);
+  });
+
+  it('over HTTP, signs requests and the app verifies them; an unsigned request is refused', async () => {
+    t = await startTestScheduler(undefined, { transport: 'http' });
     const echo = t.dispatch.function(function echo(s: string) {
       return s;
     });

@@ -1,13 +1,16 @@
 /**
  * An in-process scheduler for an app's own tests: a real `Scheduler` on
- * in-memory SQLite and the app's endpoint on a free loopback port, speaking
- * the real protocol (signed RunRequests over HTTP) to each other.
+ * in-memory SQLite and the app's endpoint on a free loopback port. By
+ * default the scheduler hands its RunRequests to the app's `Dispatch`
+ * instance directly (the in-process transport: no HTTP, no signatures);
+ * `transport: 'http'` makes them speak signed RunRequests over HTTP, as in
+ * production.
  * @module
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type CallAttempt, type CallInfo, type CallState, Dispatch, DispatchClient, type DispatchFunction, Status } from '@dispatch/core';
-import { ResolvedConfig } from '@dispatch/core/protocol';
+import { inProcessRegistry, ResolvedConfig } from '@dispatch/core/protocol';
 import { Scheduler, type SchedulerOptions } from '@dispatch/scheduler';
 
 /**
@@ -16,11 +19,20 @@ import { Scheduler, type SchedulerOptions } from '@dispatch/scheduler';
  * @example
  * const t = await startTestScheduler(dispatch, { maxAttempts: 5, timeoutMs: 10_000 });
  */
-export interface TestSchedulerOptions extends Omit<SchedulerOptions, 'db' | 'store' | 'port' | 'host' | 'apiKeys'> {
+export interface TestSchedulerOptions extends Omit<SchedulerOptions, 'db' | 'store' | 'port' | 'host' | 'apiKeys' | 'transport'> {
   /**
-   * Sign requests and have the app verify them with the scheduler's key,
-   * as in production. Default `true`.
-   * @example { verify: false }
+   * How the scheduler reaches the app: `'in-process'` (default) hands each
+   * RunRequest to the `Dispatch` instance as an object — no HTTP, no
+   * signatures, faster tests; `'http'` sends signed RunRequests to the
+   * app's endpoint over HTTP, as in production (for tests of the wire:
+   * signatures, body limits, adapters).
+   * @example { transport: 'http' }
+   */
+  transport?: 'in-process' | 'http';
+  /**
+   * Over HTTP (`transport: 'http'`), sign requests and have the app verify
+   * them with the scheduler's key, as in production. Default `true`.
+   * @example { transport: 'http', verify: false }
    */
   verify?: boolean;
   /**
@@ -124,18 +136,29 @@ export class TestScheduler {
   readonly client: DispatchClient;
   /** URL of the app's endpoint (the `Call.endpoint` of its functions). */
   readonly endpointUrl: string;
+  /** How the scheduler reaches the app: `'in-process'` (default) or `'http'`. */
+  readonly transport: 'in-process' | 'http';
   readonly #server: http.Server;
   readonly #timeoutMs: number;
   readonly #restore: () => void;
   #closing: Promise<void> | undefined;
 
   /** @internal Use {@link startTestScheduler}. */
-  constructor(init: { scheduler: Scheduler; dispatch: Dispatch; server: http.Server; endpointUrl: string; timeoutMs: number; restore: () => void }) {
+  constructor(init: {
+    scheduler: Scheduler;
+    dispatch: Dispatch;
+    server: http.Server;
+    endpointUrl: string;
+    transport: 'in-process' | 'http';
+    timeoutMs: number;
+    restore: () => void;
+  }) {
     this.scheduler = init.scheduler;
     this.dispatch = init.dispatch;
     this.client = new DispatchClient({ apiUrl: init.scheduler.url, apiKey: init.scheduler.apiKey, registry: init.dispatch.registry });
     this.#server = init.server;
     this.endpointUrl = init.endpointUrl;
+    this.transport = init.transport;
     this.#timeoutMs = init.timeoutMs;
     this.#restore = init.restore;
   }
@@ -315,7 +338,9 @@ function reconfigure(dispatch: Dispatch, config: ResolvedConfig, client: Dispatc
  * Starts a scheduler on in-memory SQLite and serves `dispatch`'s endpoint on
  * a free loopback port; the instance is configured to dispatch to that
  * scheduler and to verify its signatures until {@link TestScheduler.close}.
- * Without an instance, a new one is created (`t.dispatch`).
+ * Without an instance, a new one is created (`t.dispatch`). By default the
+ * scheduler hands its RunRequests to the instance in process (no HTTP, no
+ * signatures); `{ transport: 'http' }` sends them over HTTP, signed.
  *
  * Retries are fast by default (backoff from 10 ms, at most 200 ms), and the
  * scheduler logs nothing unless given a `logLevel`.
@@ -331,7 +356,8 @@ function reconfigure(dispatch: Dispatch, config: ResolvedConfig, client: Dispatc
  * ```
  */
 export async function startTestScheduler(dispatch?: Dispatch, options: TestSchedulerOptions = {}): Promise<TestScheduler> {
-  const { verify = true, timeoutMs = 30_000, ...schedulerOptions } = options;
+  const { verify = true, timeoutMs = 30_000, transport = 'in-process', ...schedulerOptions } = options;
+  if (transport !== 'in-process' && transport !== 'http') throw new RangeError(`transport must be 'in-process' or 'http', got ${JSON.stringify(transport)}`);
   const app = dispatch ?? new Dispatch({ env: {}, logger: silent });
   const scheduler = await Scheduler.start({
     logLevel: 'silent',
@@ -340,6 +366,7 @@ export async function startTestScheduler(dispatch?: Dispatch, options: TestSched
     db: ':memory:',
     port: 0,
     host: '127.0.0.1',
+    transport,
   });
   let server: http.Server | undefined;
   try {
@@ -362,8 +389,14 @@ export async function startTestScheduler(dispatch?: Dispatch, options: TestSched
       verificationKey: verify ? scheduler.verificationKey : null,
       maxBodyBytes: app.config.maxBodyBytes,
     });
-    const restore = reconfigure(app, config, new DispatchClient({ apiUrl: scheduler.url, apiKey: scheduler.apiKey }));
-    return new TestScheduler({ scheduler, dispatch: app, server, endpointUrl, timeoutMs, restore });
+    const reconfigured = reconfigure(app, config, new DispatchClient({ apiUrl: scheduler.url, apiKey: scheduler.apiKey }));
+    // In process: calls to this endpoint are handed to the instance (the endpoint still serves HTTP too).
+    const unregister = transport === 'in-process' ? inProcessRegistry().register({ endpointUrl: () => endpointUrl, runRequest: (r) => app.runRequest(r) }) : () => {};
+    const restore = () => {
+      unregister();
+      reconfigured();
+    };
+    return new TestScheduler({ scheduler, dispatch: app, server, endpointUrl, transport, timeoutMs, restore });
   } catch (err) {
     server?.close();
     await scheduler.close();

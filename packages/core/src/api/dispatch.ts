@@ -15,6 +15,7 @@ import { describeIssues } from './issues.js';
 import { type EndpointApp, type EndpointRequest, type EndpointResponse, handleEndpointRequest } from '../endpoint/handler.js';
 import { type EndpointRequestHead, precheckEndpointRequest } from '../endpoint/precheck.js';
 import { ReplayCache } from '../signature/replay-cache.js';
+import { IN_PROCESS_ENV, inProcessEnabled, inProcessRegistry } from '../endpoint/in-process.js';
 import { FUNCTION_NAME_PATTERN } from '../protocol/constants.js';
 import { excerpt } from '../protocol/excerpt.js';
 import type { IAny, ICall, IRunRequest, IRunResponse } from '../protocol/proto.js';
@@ -196,6 +197,7 @@ export class Dispatch {
   #inFlight = 0;
   #drained: (() => void)[] = [];
   #warned = false;
+  readonly #inProcess: boolean;
 
   constructor(options: DispatchInstanceOptions = {}) {
     this.#client = options.client;
@@ -232,6 +234,11 @@ export class Dispatch {
       functionNames: () => this.functionNames,
       runRequest: (request) => this.engine.run(request),
     };
+    // In-process mode: a scheduler in this process hands RunRequests to this instance directly.
+    this.#inProcess = inProcessEnabled(options.env ?? process.env);
+    if (this.#inProcess) {
+      inProcessRegistry().register({ endpointUrl: () => this.config.endpointUrlOrUndefined, runRequest: (request) => this.runRequest(request) });
+    }
   }
 
   /** The API client (created on first use; needs an API key). */
@@ -559,6 +566,12 @@ export class Dispatch {
    */
   async serve(options: { port?: number; host?: string; signals?: boolean } = {}): Promise<import('../endpoint/node-server.js').DispatchServer> {
     const { startServer } = await import('../endpoint/node-server.js');
+    if (this.#inProcess && !inProcessRegistry().host) {
+      throw new ConfigurationError(
+        `${IN_PROCESS_ENV}=1 is set but no in-process scheduler runs in this process: start the app with \`dispatch run --in-process -- node app.js\` ` +
+          `or \`node --import @dispatch/scheduler/in-process app.js\`, or unset ${IN_PROCESS_ENV} to use a scheduler over HTTP`,
+      );
+    }
     this.#warnUnverified();
     return startServer(this, options);
   }

@@ -5,7 +5,8 @@
  * @module
  */
 import type { KeyObject } from 'node:crypto';
-import { encodingOf } from '../protocol/constants.js';
+import { encodingOf, isRunBatch, MAX_RUN_BATCH, RUN_BATCH_CONTENT_TYPE, RUN_BATCH_HEADER } from '../protocol/constants.js';
+import { Status } from '../status/status.js';
 import { fromJson, toJson } from '../protocol/connect-json.js';
 import { excerpt, quoteExcerpt } from '../protocol/excerpt.js';
 import * as proto from '../protocol/proto.js';
@@ -108,7 +109,9 @@ async function handle(app: EndpointApp, request: EndpointRequest): Promise<Endpo
   if (request.body.length > limit) {
     return connectError(413, 'resource_exhausted', `request body of ${request.body.length} bytes is over the limit of ${limit} bytes`);
   }
-  const encoding = encodingOf(header(request.headers, 'content-type')) ?? 'proto';
+  const contentType = header(request.headers, 'content-type');
+  const batch = isRunBatch(contentType);
+  const encoding = encodingOf(contentType) ?? 'proto';
   const key = app.verificationKey;
   if (key) {
     const queryAt = request.url.indexOf('?');
@@ -134,6 +137,7 @@ async function handle(app: EndpointApp, request: EndpointRequest): Promise<Endpo
     }
   }
 
+  if (batch) return runBatch(app, request.body);
   let runRequest: IRunRequest;
   try {
     runRequest =
@@ -158,5 +162,43 @@ async function handle(app: EndpointApp, request: EndpointRequest): Promise<Endpo
       body: encoder.encode(JSON.stringify(toJson(proto.RunResponse, response))),
     };
   }
-  return { status: 200, headers: { 'content-type': 'application/proto' }, body: proto.RunResponse.encode(response) };
+  return { status: 200, headers: { 'content-type': 'application/proto', [RUN_BATCH_HEADER]: BATCH_MAX }, body: proto.RunResponse.encode(response) };
+}
+
+const BATCH_MAX = String(MAX_RUN_BATCH);
+
+/**
+ * A batch of RunRequests (`dispatch.typescript.v1.RunBatchRequest`), already
+ * through the precheck, the body limit, the signature and the replay cache
+ * like a single request: each is run (concurrently), and the answers come
+ * back together in order. A request for an unknown function is answered
+ * with NOT_FOUND in its own RunResponse, the others run.
+ */
+async function runBatch(app: EndpointApp, body: Uint8Array): Promise<EndpointResponse> {
+  let requests: IRunRequest[];
+  try {
+    requests = proto.RunBatchRequest.decode(body).requests ?? [];
+  } catch (err) {
+    return connectError(400, 'invalid_argument', `cannot decode the RunBatchRequest (binary protobuf): ${excerpt((err as Error).message)}`);
+  }
+  if (requests.length === 0) return connectError(400, 'invalid_argument', 'the RunBatchRequest has no requests');
+  if (requests.length > MAX_RUN_BATCH) {
+    return connectError(400, 'invalid_argument', `the RunBatchRequest has ${requests.length} requests, more than ${MAX_RUN_BATCH} (the ${RUN_BATCH_HEADER} this endpoint sends): split it`);
+  }
+  const responses = await Promise.all(
+    requests.map((r): IRunResponse | Promise<IRunResponse> => {
+      const name = r.function ?? '';
+      if (name === '' || !app.hasFunction(name)) {
+        const message = name === '' ? 'function is required' : app.functionNames ? unknownFunctionMessage(name, app.functionNames()) : `function ${quoteExcerpt(name, 200)} does not exist on this endpoint`;
+        const status = name === '' ? Status.INVALID_ARGUMENT : Status.NOT_FOUND;
+        return { status: status as number as NonNullable<IRunResponse['status']>, exit: { result: { error: { type: name === '' ? 'INVALID_ARGUMENT' : 'NOT_FOUND', message } } } };
+      }
+      return app.runRequest(r);
+    }),
+  );
+  return {
+    status: 200,
+    headers: { 'content-type': RUN_BATCH_CONTENT_TYPE, [RUN_BATCH_HEADER]: BATCH_MAX },
+    body: proto.RunBatchResponse.encode({ responses }),
+  };
 }

@@ -8,7 +8,7 @@
  * answers.
  * @module
  */
-import { encodingOf, RUN_PATH } from '../protocol/constants.js';
+import { encodingOf, isRunBatch, RUN_BATCH_CONTENT_TYPE, RUN_PATH } from '../protocol/constants.js';
 import { quoteExcerpt } from '../protocol/excerpt.js';
 import { ReplayCache } from '../signature/replay-cache.js';
 import { checkSignatureHeaders } from '../signature/signature.js';
@@ -97,11 +97,11 @@ export function precheckEndpointRequest(app: EndpointApp, head: EndpointRequestH
     return connectError(413, 'resource_exhausted', `request body of ${declared} bytes is over the limit of ${limit} bytes`);
   }
   const contentType = header(head.headers, 'content-type');
-  if (!encodingOf(contentType)) {
+  if (!encodingOf(contentType) && !isRunBatch(contentType)) {
     return connectError(
       415,
       'invalid_argument',
-      `unsupported content type ${contentType === undefined ? 'undefined' : quoteExcerpt(contentType, 200)}: send application/proto (binary protobuf) or application/json (Connect JSON)`,
+      `unsupported content type ${contentType === undefined ? 'undefined' : quoteExcerpt(contentType, 200)}: send application/proto (binary protobuf) or application/json (Connect JSON), or a batch (${RUN_BATCH_CONTENT_TYPE})`,
     );
   }
 

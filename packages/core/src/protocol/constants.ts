@@ -12,6 +12,38 @@
 export const RUN_PATH = '/dispatch.sdk.v1.FunctionService/Run';
 
 /**
+ * Content type of a batch of RunRequests on the Run route (this project's
+ * extension, `dispatch.typescript.v1.RunBatchRequest`/`RunBatchResponse`).
+ * @example
+ * fetch(url, { method: 'POST', headers: { 'content-type': RUN_BATCH_CONTENT_TYPE, ...signature }, body });
+ */
+export const RUN_BATCH_CONTENT_TYPE = 'application/x-dispatch-run-batch+proto';
+
+/**
+ * The response header by which an endpoint says it accepts batches of
+ * RunRequests, and how many in one: `dispatch-run-batch: 64`.
+ * @example
+ * const max = Number(response.headers.get(RUN_BATCH_HEADER) ?? 0); // 0: one request per call
+ */
+export const RUN_BATCH_HEADER = 'dispatch-run-batch';
+
+/**
+ * The most RunRequests an endpoint of this SDK takes in one batch (what it
+ * says in {@link RUN_BATCH_HEADER}).
+ * @example
+ * const chunks = Math.ceil(requests.length / MAX_RUN_BATCH);
+ */
+export const MAX_RUN_BATCH = 128;
+
+/**
+ * Whether a content type is that of a batch of RunRequests ({@link RUN_BATCH_CONTENT_TYPE}).
+ * @example isRunBatch('application/x-dispatch-run-batch+proto') // true
+ */
+export function isRunBatch(contentType: string | undefined): boolean {
+  return (contentType ?? '').split(';')[0]?.trim().toLowerCase() === RUN_BATCH_CONTENT_TYPE;
+}
+
+/**
  * The path of `DispatchService.Dispatch` on the API.
  * @example await fetch(`${apiUrl}${DISPATCH_PATH}`, { method: 'POST', headers, body })
  */

@@ -22,6 +22,7 @@ import {
   writeStateFile,
 } from './common.js';
 import { RunOutput, splitLines } from './progress.js';
+import { runInProcessCommand } from './run-in-process.js';
 import { type SchedulerFlags, schedulerFlagOptions, withSchedulerFlags } from './scheduler-flags.js';
 import { SCHEDULER_DEFAULTS } from '../options.js';
 import { Redactor } from '../redact.js';
@@ -36,6 +37,8 @@ export interface RunFlags extends SchedulerFlags {
   quiet?: boolean;
   /** Force plain lines even on a terminal. */
   plain?: boolean;
+  /** Run the scheduler inside the app's process (`--in-process`). */
+  inProcess?: boolean;
 }
 
 /** Meta key under which a database remembers the endpoint address of its first `dispatch run`. */
@@ -85,7 +88,8 @@ export function addRunCommand(program: Command, cli: CliContext): void {
     )
     .option('--log-level <level>', `scheduler log level: ${LOG_LEVELS.join(', ')} (info: one line per attempt)`, RUN_LOG_LEVEL)
     .option('-q, --quiet', 'no line per call (the live status line stays on a terminal)')
-    .option('--plain', 'plain lines even on a terminal, no live status line');
+    .option('--plain', 'plain lines even on a terminal, no live status line')
+    .option('--in-process', "run the scheduler inside the app's process (the command must be node): calls are handed to the app directly, no HTTP, no signatures");
   withSchedulerFlags(run)
     .passThroughOptions()
     .addHelpText(
@@ -106,6 +110,7 @@ Example:
   dispatch run -- node app.js
   dispatch run --db /tmp/demo.db -- npx tsx src/app.ts
   dispatch run --endpoint-addr 127.0.0.1:3000 --max-attempts 5 -- node app.js
+  dispatch run --in-process -- node app.js
 `,
     )
     .action((command: string[], flags: RunFlags) => cli.done(runCommand(command, flags, cli.io)));
@@ -117,6 +122,7 @@ Example:
  * process.exitCode = await runCommand(['node', 'app.js'], {}, io);
  */
 export async function runCommand(command: string[], flags: RunFlags, io: CliIO): Promise<number> {
+  if (flags.inProcess) return runInProcessCommand(command, flags, io);
   const [program, ...args] = command;
   if (!program) throw new CliError('dispatch run needs a command to start, for example: dispatch run -- node app.js', 2);
   const logLevel = parseLogLevel(flags.logLevel ?? RUN_LOG_LEVEL);

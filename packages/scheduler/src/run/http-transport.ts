@@ -5,7 +5,9 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { Status } from '@dispatch/core/protocol';
+import { isRunBatch, MAX_RUN_BATCH, proto, RUN_BATCH_CONTENT_TYPE, RUN_BATCH_HEADER, RUN_PATH, Status } from '@dispatch/core/protocol';
+import type { RequestSigner } from './request-signer.js';
+import type { EndpointTransport, RunReply } from './transport.js';
 
 /**
  * What came back from an endpoint.
@@ -13,7 +15,7 @@ import { Status } from '@dispatch/core/protocol';
  * if (reply.kind === 'transport') console.log(statusName(reply.status), reply.message);
  */
 export type EndpointReply =
-  | { kind: 'http'; statusCode: number; contentType: string; body: Buffer }
+  | { kind: 'http'; statusCode: number; contentType: string; body: Buffer; /** The endpoint's `dispatch-run-batch` (0 if absent). */ batch?: number }
   | { kind: 'transport'; status: Status; message: string };
 
 /**
@@ -115,7 +117,8 @@ export class EndpointClient {
             kind: 'http',
             statusCode: res.statusCode ?? 0,
             contentType: String(res.headers['content-type'] ?? ''),
-            body: Buffer.concat(chunks),
+            body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
+            batch: Number(res.headers[RUN_BATCH_HEADER] ?? 0) || 0,
           }),
         );
         res.on('error', (err: Error & { code?: string }) =>
@@ -131,4 +134,179 @@ export class EndpointClient {
     this.#httpAgent.destroy();
     this.#httpsAgent.destroy();
   }
+}
+
+/** Most bytes of RunRequests put in one batch (a larger request goes alone). */
+const MAX_BATCH_BYTES = 1024 * 1024;
+
+interface Queued {
+  request: proto.IRunRequest;
+  bytes: Uint8Array;
+  resolve: (reply: RunReply) => void;
+}
+
+/**
+ * The HTTP transport: each RunRequest encoded, signed (RFC 9421, Ed25519,
+ * with a nonce) and POSTed to the endpoint's Run route. An endpoint that
+ * answers with `dispatch-run-batch: <max>` (this SDK's) gets the RunRequests
+ * that are ready at the same time in batches (`dispatch.typescript.v1.RunBatchRequest`,
+ * one signature per batch, answered together); others, one per request.
+ * @example
+ * const transport = new HttpTransport(new EndpointClient({ timeoutMs: 30_000 }), new RequestSigner(privateKey));
+ */
+export class HttpTransport implements EndpointTransport {
+  readonly name = 'http';
+  readonly #client: EndpointClient;
+  readonly #signer: RequestSigner;
+  readonly #batching: boolean;
+  /** Run URLs (href) of endpoints that accept batches, with their maximum. */
+  readonly #batchable = new Map<string, number>();
+  readonly #queues = new Map<string, { url: URL; items: Queued[] }>();
+  #flushScheduled = false;
+
+  constructor(client: EndpointClient, signer: RequestSigner, options: { batching?: boolean } = {}) {
+    this.#client = client;
+    this.#signer = signer;
+    this.#batching = options.batching ?? true;
+  }
+
+  run(endpoint: string, request: proto.IRunRequest): Promise<RunReply> {
+    let url: URL | null = null;
+    try {
+      url = endpoint.startsWith('http') ? runUrl(endpoint) : null;
+    } catch {
+      url = null;
+    }
+    if (!url) {
+      return Promise.resolve({
+        kind: 'transport',
+        status: Status.PERMANENT_ERROR,
+        message: `this scheduler cannot reach endpoint ${JSON.stringify(endpoint)}: only http:// and https:// endpoints are supported`,
+      });
+    }
+    const bytes = proto.RunRequest.encode(request);
+    if (this.#batching && this.#batchable.has(url.href) && bytes.length < MAX_BATCH_BYTES) {
+      return new Promise<RunReply>((resolve) => {
+        let queue = this.#queues.get(url.href);
+        if (!queue) this.#queues.set(url.href, (queue = { url, items: [] }));
+        queue.items.push({ request, bytes, resolve });
+        if (!this.#flushScheduled) {
+          this.#flushScheduled = true;
+          setImmediate(() => this.#flush());
+        }
+      });
+    }
+    return this.#single(url, bytes);
+  }
+
+  /** One RunRequest in one HTTP request; learns from the answer whether the endpoint takes batches. */
+  async #single(url: URL, body: Uint8Array): Promise<RunReply> {
+    const contentType = 'application/proto';
+    const reply = await this.#client.post(url, body, { 'content-type': contentType, 'connect-protocol-version': '1', ...this.#signer.sign(url, contentType, body) });
+    if (this.#batching && reply.kind === 'http' && reply.statusCode === 200) {
+      if (reply.batch && reply.batch > 1) this.#batchable.set(url.href, Math.min(reply.batch, MAX_RUN_BATCH));
+      else this.#batchable.delete(url.href);
+    }
+    return reply;
+  }
+
+  /** Sends what was queued since the last flush: batches per endpoint, within its maximum and MAX_BATCH_BYTES. */
+  #flush(): void {
+    this.#flushScheduled = false;
+    const queues = [...this.#queues.values()];
+    this.#queues.clear();
+    for (const { url, items } of queues) {
+      const max = this.#batchable.get(url.href) ?? 1;
+      let chunk: Queued[] = [];
+      let size = 0;
+      const send = () => {
+        if (chunk.length === 1) {
+          const [only] = chunk;
+          void this.#single(url, only!.bytes).then(only!.resolve);
+        } else if (chunk.length > 1) void this.#batch(url, chunk);
+        chunk = [];
+        size = 0;
+      };
+      for (const item of items) {
+        if (chunk.length >= max || size + item.bytes.length > MAX_BATCH_BYTES) send();
+        chunk.push(item);
+        size += item.bytes.length + 6;
+      }
+      send();
+    }
+  }
+
+  /** Several RunRequests in one signed HTTP request; each gets its own answer. */
+  async #batch(url: URL, items: Queued[]): Promise<void> {
+    const body = encodeBatch(items.map((i) => i.bytes));
+    const reply = await this.#client.post(url, body, {
+      'content-type': RUN_BATCH_CONTENT_TYPE,
+      'connect-protocol-version': '1',
+      ...this.#signer.sign(url, RUN_BATCH_CONTENT_TYPE, body),
+    });
+    if (reply.kind === 'http' && reply.statusCode === 200 && isRunBatch(reply.contentType)) {
+      let responses: proto.IRunResponse[] | null = null;
+      try {
+        responses = proto.RunBatchResponse.decode(reply.body).responses ?? [];
+      } catch {
+        responses = null;
+      }
+      if (responses && responses.length === items.length) {
+        items.forEach((item, i) => item.resolve({ kind: 'response', response: responses![i]! }));
+        return;
+      }
+      const message = `the endpoint ${url.origin} answered a batch of ${items.length} RunRequests with ${responses ? `${responses.length} responses` : 'a body that is not a RunBatchResponse'}`;
+      for (const item of items) item.resolve({ kind: 'transport', status: Status.INVALID_RESPONSE, message });
+      return;
+    }
+    if (reply.kind === 'http' && (reply.statusCode === 200 || reply.statusCode === 400 || reply.statusCode === 404 || reply.statusCode === 415)) {
+      // The endpoint no longer takes batches (another version now serves it): one request each, as before.
+      this.#batchable.delete(url.href);
+      await Promise.all(items.map(async (item) => item.resolve(await this.#single(url, item.bytes))));
+      return;
+    }
+    for (const item of items) item.resolve(reply);
+  }
+
+  close(): void {
+    this.#client.close();
+  }
+}
+
+/** A RunBatchRequest from encoded RunRequests: field 1 (length-delimited) repeated, no copy of a request re-encoded. */
+function encodeBatch(requests: Uint8Array[]): Buffer {
+  let total = 0;
+  for (const r of requests) total += 1 + varintLength(r.length) + r.length;
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (const r of requests) {
+    out[at++] = 0x0a;
+    let n = r.length;
+    while (n > 0x7f) {
+      out[at++] = (n & 0x7f) | 0x80;
+      n >>>= 7;
+    }
+    out[at++] = n;
+    out.set(r, at);
+    at += r.length;
+  }
+  return out;
+}
+
+function varintLength(n: number): number {
+  let len = 1;
+  while (n > 0x7f) {
+    n >>>= 7;
+    len++;
+  }
+  return len;
+}
+
+/**
+ * Joins an endpoint base URL and the Run route.
+ * @example
+ * runUrl('http://127.0.0.1:8000/api/'); // http://127.0.0.1:8000/api/dispatch.sdk.v1.FunctionService/Run
+ */
+export function runUrl(endpoint: string): URL {
+  return new URL(endpoint.replace(/\/+$/, '') + RUN_PATH);
 }

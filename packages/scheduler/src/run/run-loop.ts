@@ -4,19 +4,18 @@
  * 8.10–8.18).
  * @module
  */
-import type { KeyObject } from 'node:crypto';
-import { RUN_PATH, Status } from '@dispatch/core/protocol';
+import { Status } from '@dispatch/core/protocol';
 import { excerpt, proto, isRetryable, statusFromHttpCode, statusName } from '@dispatch/core/protocol';
 import { type ResolvedBackoff, backoffDelay } from './backoff.js';
 import type { ConcurrencyController } from './concurrency.js';
 import { newDispatchId } from '../store/dispatch-id.js';
-import type { EndpointClient, EndpointReply } from './http-transport.js';
+import type { EndpointReply } from './http-transport.js';
+import type { EndpointTransport, RunReply } from './transport.js';
 import type { AttemptEvent, FinishedEvent } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { ClaimedCall, CompleteRequest, CoroutineState, NewCall, Outcome, Store } from '../store/store.js';
 import { elidesState, finishedState, isResumeRun, pollConditions, runCountsText } from '../store/policy.js';
 import { validateCall } from './validate.js';
-import { RequestSigner } from './request-signer.js';
 import { recordResult, StoreOutage } from './record.js';
 
 type IError = proto.IError;
@@ -27,13 +26,13 @@ const EMPTY_INPUT: IAny = { typeUrl: 'type.googleapis.com/google.protobuf.Empty'
 /**
  * What the run loop needs.
  * @example
- * const loop = new RunLoop({ store, owner, privateKey, client, concurrency, backoff, ... });
+ * const loop = new RunLoop({ store, owner, transport, concurrency, backoff, ... });
  */
 export interface RunLoopOptions {
   store: Store;
   owner: string;
-  privateKey: KeyObject;
-  client: EndpointClient;
+  /** How RunRequests reach endpoints: HTTP (signed) or in-process. */
+  transport: EndpointTransport;
   concurrency: ConcurrencyController;
   backoff: ResolvedBackoff;
   /**
@@ -52,15 +51,6 @@ export interface RunLoopOptions {
   log: Logger;
   onAttempt: (event: AttemptEvent) => void;
   onFinished: (event: FinishedEvent) => void;
-}
-
-/**
- * Joins an endpoint base URL and the Run route.
- * @example
- * runUrl('http://127.0.0.1:8000/api/'); // http://127.0.0.1:8000/api/dispatch.sdk.v1.FunctionService/Run
- */
-export function runUrl(endpoint: string): URL {
-  return new URL(endpoint.replace(/\/+$/, '') + RUN_PATH);
 }
 
 /**
@@ -102,10 +92,8 @@ export class RunLoop {
   readonly #outage: StoreOutage;
 
   readonly #o: RunLoopOptions;
-  readonly #signer: RequestSigner;
   constructor(o: RunLoopOptions) {
     this.#o = o;
-    this.#signer = new RequestSigner(o.privateKey);
     this.#outage = new StoreOutage(o.log);
   }
 
@@ -188,6 +176,8 @@ export class RunLoop {
         this.#wakeResolve = null;
         resolve();
       }, Math.max(0, ms));
+      // The API server keeps a scheduler's process alive, not its idle loop (in-process, the app decides).
+      this.#timer.unref();
     }).finally(() => {
       if (this.#timer) clearTimeout(this.#timer);
       this.#timer = null;
@@ -255,33 +245,13 @@ export class RunLoop {
     // Runs are numbered over attempts and resumes; a resume continues the call, it is not an attempt.
     const run = call.attempts + call.resumes + 1;
     const resume = isResumeRun(call);
-    const url = (() => {
-      try {
-        return call.endpoint.startsWith('http') ? runUrl(call.endpoint) : null;
-      } catch {
-        return null;
-      }
-    })();
-    let reply: EndpointReply;
-    let elided = false;
-    if (!url) {
-      reply = {
-        kind: 'transport',
-        status: Status.PERMANENT_ERROR,
-        message: `this scheduler cannot reach endpoint ${JSON.stringify(call.endpoint)}: only http:// and https:// endpoints are supported`,
-      };
-    } else {
-      elided = this.#shouldElide(call);
-      reply = elided || (await this.#loadState(call)) ? await this.#send(url, call, elided) : leaseLost(call);
-      if (elided && reply.kind === 'http' && reply.statusCode === 200) {
-        const decoded = tryDecode(reply.body);
-        if (decoded?.stateRequired) {
-          // The SDK no longer holds the execution: resend with the full state (not an attempt).
-          log.debug(`${call.function} ${call.id}: state required, resending with the full state`);
-          elided = false;
-          reply = (await this.#loadState(call)) ? await this.#send(url, call, false) : leaseLost(call);
-        }
-      }
+    let elided = this.#shouldElide(call);
+    let reply = elided || (await this.#loadState(call)) ? await this.#send(call, elided) : leaseLost(call);
+    if (elided && reply.kind === 'response' && reply.response.stateRequired) {
+      // The SDK no longer holds the execution: resend with the full state (not an attempt).
+      log.debug(`${call.function} ${call.id}: state required, resending with the full state`);
+      elided = false;
+      reply = (await this.#loadState(call)) ? await this.#send(call, false) : leaseLost(call);
     }
     const now = Date.now();
     const durationMs = now - startedAt;
@@ -413,36 +383,35 @@ export class RunLoop {
     return req;
   }
 
-  #send(url: URL, call: ClaimedCall, elide: boolean): Promise<EndpointReply> {
-    const body = proto.RunRequest.encode(this.#buildRequest(call, elide));
-    const contentType = 'application/proto';
-    const signature = this.#signer.sign(url, contentType, body);
-    return this.#o.client.post(url, body, {
-      'content-type': contentType,
-      'connect-protocol-version': '1',
-      ...signature,
-    });
+  /** Sends the call's RunRequest; an HTTP 200 is decoded into its RunResponse here (once). */
+  async #send(call: ClaimedCall, elide: boolean): Promise<RunReply> {
+    const reply = await this.#o.transport.run(call.endpoint, this.#buildRequest(call, elide));
+    if (reply.kind === 'http' && reply.statusCode === 200) {
+      const response = tryDecode(reply.body);
+      if (response) return { kind: 'response', response };
+    }
+    return reply;
   }
 
   /** Turns an endpoint's reply into the outcome to record. */
-  #interpret(call: ClaimedCall, reply: EndpointReply, now: number): Interpreted {
+  #interpret(call: ClaimedCall, reply: RunReply, now: number): Interpreted {
     if (reply.kind === 'transport') {
       const error: IError = { type: statusName(reply.status), message: reply.message };
       return this.#failure(call, reply.status, error, null, now);
     }
-    if (reply.statusCode !== 200) {
+    if (reply.kind === 'http' && reply.statusCode !== 200) {
       const status = statusFromHttpCode(reply.statusCode);
       const error: IError = { type: statusName(status), message: httpErrorMessage(call, reply) };
       return this.#failure(call, status, error, null, now);
     }
-    const res = tryDecode(reply.body);
-    if (!res) {
+    if (reply.kind === 'http') {
       const error: IError = {
         type: 'INVALID_RESPONSE',
         message: `the endpoint ${call.endpoint} answered HTTP 200 with a body that is not a RunResponse (content-type ${JSON.stringify(reply.contentType)}, ${reply.body.length} bytes)`,
       };
       return this.#failure(call, Status.INVALID_RESPONSE, error, null, now);
     }
+    const res = reply.response;
     if (res.stateRequired) {
       // Only an answer to an elided state may ask for it (run() resends those).
       const error: IError = {

@@ -996,6 +996,8 @@ export class PgStore implements Store {
       lease?.token === req.leaseToken &&
       (o.kind === 'retry' || (o.kind === 'finish' && lease.mode === 0 && req.delivered.length === 0))
     ) {
+      // A root call's finish: grouped with the others of this turn into one statement.
+      if (o.kind === 'finish' && lease.parentId === null) return this.#completeRootFinish(req);
       return this.#completeSimple(req, lease.parentId);
     }
     return this.#txOnce(async (c, fx) => {
@@ -1115,6 +1117,101 @@ export class PgStore implements Store {
    * depends on), as everywhere else; the attempt is inserted only if the
    * update happened.
    */
+  /** Finishes of root calls waiting for the next grouped statement. */
+  readonly #finishQueue: Array<{ req: CompleteRequest; resolve: (done: boolean) => void; reject: (err: unknown) => void }> = [];
+  #finishFlush: Promise<void> | null = null;
+
+  #completeRootFinish(req: CompleteRequest): Promise<boolean> {
+    this.#checkOpen();
+    return new Promise<boolean>((resolve, reject) => {
+      this.#finishQueue.push({ req, resolve, reject });
+      this.#finishFlush ??= new Promise<void>((r) => setImmediate(r)).then(() => this.#flushFinishes());
+    });
+  }
+
+  /**
+   * Records the queued finishes of root calls (no parent to wake, no
+   * children, nothing delivered) in one statement per 1,000: their rows
+   * updated under their lease (a lost lease records nothing, as for one
+   * call) and their attempts inserted, from arrays (`unnest`).
+   */
+  async #flushFinishes(): Promise<void> {
+    while (this.#finishQueue.length > 0) {
+      const batch = this.#finishQueue.splice(0, 1000);
+      const cols: unknown[][] = Array.from({ length: 16 }, () => []);
+      for (const { req } of batch) {
+        const a = req.attempt;
+        const o = req.outcome as Extract<CompleteRequest['outcome'], { kind: 'finish' }>;
+        const values = [
+          req.id,
+          req.owner,
+          req.leaseToken,
+          a?.number ?? null,
+          a?.startedAt ?? null,
+          a?.durationMs ?? null,
+          a?.status ?? null,
+          a?.outcome ?? null,
+          a?.resume ?? null,
+          encodeErrorBlob(a?.error),
+          policy.finishedState(o.status),
+          o.status,
+          encodeAny(o.output),
+          encodeErrorBlob(o.error),
+          req.now,
+          policy.isErrorResult(o.status, o.error) ? 1 : 0,
+        ];
+        values.forEach((v, i) => cols[i]!.push(v));
+      }
+      try {
+        const done = new Set<string>();
+        for (let attempt = 1; ; attempt++) {
+          try {
+            const { rows } = await this.#sql<{ id: string }>(
+              this.pool,
+              'complete_finish_roots',
+              `WITH i AS (
+                SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::bigint[], $6::float8[], $7::int[], $8::text[],
+                  $9::boolean[], $10::bytea[], $11::text[], $12::int[], $13::bytea[], $14::bytea[], $15::bigint[], $16::int[])
+                  AS i(id, owner, token, number, started_at, duration_ms, astatus, aoutcome, aresume, aerror, state, status, output, error, now, has_error)
+              ), f AS (
+                UPDATE ${this.#t.calls} c SET state = i.state, status = i.status, output = i.output, error = i.error,
+                  has_error = i.has_error, due_at = NULL,
+                  lease_owner = NULL, finished_at = i.now, updated_at = i.now, mode = 0, state_kind = 0, state_type_url = NULL,
+                  state_value = NULL, poll_error = NULL, poll_min = 0, poll_max = 0, poll_deadline = NULL,
+                  ${runCountsSql({ row: 'c.', number: 'i.number', resume: 'COALESCE(i.aresume, false)' })}
+                FROM i WHERE c.id = i.id AND c.state = 'running' AND c.lease_owner = i.owner AND c.lease_token = i.token AND c.parent_id IS NULL
+                RETURNING c.id
+              ), a AS (
+                INSERT INTO ${this.#t.attempts} (call_id, number, started_at, duration_ms, status, outcome, resume, error)
+                SELECT i.id, i.number, i.started_at, i.duration_ms, i.astatus, i.aoutcome, i.aresume, i.aerror FROM i JOIN f ON f.id = i.id
+                WHERE i.number IS NOT NULL
+                ON CONFLICT (call_id, number) DO UPDATE SET started_at = EXCLUDED.started_at, duration_ms = EXCLUDED.duration_ms,
+                  status = EXCLUDED.status, outcome = EXCLUDED.outcome, resume = EXCLUDED.resume, error = EXCLUDED.error
+              )
+              SELECT id FROM f`,
+              cols,
+            );
+            for (const r of rows) done.add(r.id);
+            break;
+          } catch (err) {
+            const code = (err as { code?: string }).code;
+            if (code && RETRYABLE_CODES.has(code) && attempt < 20) {
+              await sleep(Math.random() * 5 * attempt);
+              continue;
+            }
+            throw err;
+          }
+        }
+        const finished = batch.filter((b) => done.has(b.req.id)).map((b) => b.req.id);
+        if (finished.length > 0) this.#announce({ due: false, queues: [], finished });
+        for (const b of batch) b.resolve(done.has(b.req.id));
+      } catch (err) {
+        for (const b of batch) b.reject(err);
+      }
+    }
+    this.#finishFlush = null;
+  }
+
   async #completeSimple(req: CompleteRequest, parentId: string | null): Promise<boolean> {
     const a = req.attempt;
     const o = req.outcome;
@@ -1462,6 +1559,7 @@ export class PgStore implements Store {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    await this.#finishFlush;
     await this.#notifier?.close();
     this.#closed = true;
     await this.pool.end();

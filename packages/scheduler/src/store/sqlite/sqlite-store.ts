@@ -128,14 +128,14 @@ export class SqliteStore implements Store {
         created_at, updated_at, expires_at, expiration_ms)
         VALUES (@id, @function, @endpoint, @version, @input, @function, @endpoint, @input, @idempotency_key, @parent_id,
         @parent_generation, @root_id, @correlation_id, 'pending', @due_at, @created_at, @created_at, @expires_at, @expiration_ms)`),
-      selectDue: p(
-        'SELECT seq FROM calls WHERE endpoint = ? AND function = ? AND due_at <= ? ORDER BY due_at LIMIT ?',
-      ),
       nextDue: p(
         'SELECT due_at FROM calls WHERE endpoint = ? AND function = ? AND due_at IS NOT NULL ORDER BY due_at LIMIT 1',
       ),
+      // One statement per (endpoint, function): the due calls picked and leased together (no statement per row).
       claim: p(`UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner,
-        lease_token = lease_token + 1, updated_at = @now WHERE seq = @seq RETURNING *`),
+        lease_token = lease_token + 1, updated_at = @now
+        WHERE seq IN (SELECT seq FROM calls WHERE endpoint = @endpoint AND function = @fn AND due_at <= @now ORDER BY due_at LIMIT @cap)
+        RETURNING *`),
       ready: p(`SELECT id, correlation_id, output, error FROM calls
         WHERE parent_id = ? AND parent_generation = ? AND deliver = 1 ORDER BY finished_at, seq LIMIT ?`),
       byId: p('SELECT * FROM calls WHERE id = ?'),
@@ -362,11 +362,8 @@ export class SqliteStore implements Store {
           if (remaining <= 0) nextDueAt = req.now; // stopped by the total limit: more may be due
           continue;
         }
-        const rows = this.#stmt.selectDue!.all(endpoint, fn, req.now, cap) as Array<{ seq: number }>;
-        for (const { seq } of rows) {
-          const row = this.#stmt.claim!.get({ seq, until: req.now + req.leaseMs, owner: req.owner, now: req.now }) as CallRow;
-          calls.push(this.#toClaimed(row, req.elideStateAbove ?? Number.POSITIVE_INFINITY));
-        }
+        const rows = this.#stmt.claim!.all({ endpoint, fn, cap, until: req.now + req.leaseMs, owner: req.owner, now: req.now }) as CallRow[];
+        for (const row of rows) calls.push(this.#toClaimed(row, req.elideStateAbove ?? Number.POSITIVE_INFINITY));
         remaining -= rows.length;
         cap -= rows.length;
         if (cap > 0) {
@@ -434,13 +431,15 @@ export class SqliteStore implements Store {
     error: IError | null,
     now: number,
     notify: boolean,
+    counts?: { attempts: number; resumes: number },
   ): void {
     const hasError = policy.isErrorResult(status, error);
     this.#dropState(row);
+    // The run counts of a completing run are written by the same statement (one UPDATE per finished call).
     this.#sql(`UPDATE calls SET state = @state, status = @status, output = @output, error = @error, has_error = @has_error,
         due_at = NULL, lease_owner = NULL, finished_at = @now, updated_at = @now, mode = 0, state_kind = 0,
         state_type_url = NULL, state_value = NULL, state_length = 0, poll_error = NULL, poll_min = 0, poll_max = 0,
-        poll_deadline = NULL WHERE seq = @seq`)
+        poll_deadline = NULL, attempts = @attempts, resumes = @resumes WHERE seq = @seq`)
       .run({
         state,
         status,
@@ -448,6 +447,8 @@ export class SqliteStore implements Store {
         error: encodeErrorBlob(error),
         has_error: hasError ? 1 : 0,
         now,
+        attempts: counts ? counts.attempts : row.attempts,
+        resumes: counts ? counts.resumes : row.resumes,
         seq: row.seq,
       });
     if (notify) this.#notifyParent(row, hasError, now);
@@ -498,8 +499,7 @@ export class SqliteStore implements Store {
           break;
         case 'finish': {
           this.#markDelivered(row, req.delivered);
-          this.#sql('UPDATE calls SET attempts = ?, resumes = ? WHERE seq = ?').run(attempts, resumes, row.seq);
-          this.#finishRow(row, policy.finishedState(o.status), o.status, o.output, o.error, now, true);
+          this.#finishRow(row, policy.finishedState(o.status), o.status, o.output, o.error, now, true, { attempts, resumes });
           if (orphans) this.#cancelOrphans(row, now, orphans);
           break;
         }
