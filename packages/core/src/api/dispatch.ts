@@ -287,7 +287,7 @@ export class Dispatch {
       endpointUrl: () => this.config.endpointUrlOrUndefined,
       dispatcher: (calls) => this.#dispatchProto(calls.map((c) => ({ ...c, endpoint: c.endpoint || this.config.endpointUrl }))),
       signaler: async (dispatchId, name, payload, idempotencyKey) => {
-        await this.#apiClient('dispatch.signal()').signal(dispatchId, name, payload, { idempotencyKey });
+        await this.#apiClient('dispatch.signal()').signal(dispatchId, name, undefined, { idempotencyKey, encodedPayload: payload });
       },
       cache: options.cache,
       now: options.now,

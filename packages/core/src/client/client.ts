@@ -296,8 +296,8 @@ export class DispatchClient {
    * @example
    * await client.signal(id, 'approval', { approved: true });
    */
-  async signal(dispatchId: string, name: string, payload?: unknown, options: { idempotencyKey?: string } = {}): Promise<boolean> {
-    const req: proto.ISignalRequest = { dispatchId, name, payload: encodeValue(payload ?? null) };
+  async signal(dispatchId: string, name: string, payload?: unknown, options: { idempotencyKey?: string; encodedPayload?: proto.IAny } = {}): Promise<boolean> {
+    const req: proto.ISignalRequest = { dispatchId, name, payload: options.encodedPayload ?? encodeValue(payload ?? null) };
     if (options.idempotencyKey) req.idempotencyKey = options.idempotencyKey;
     const out = await this.#extension('signals', () =>
       this.#unary(`${SCHEDULER_SERVICE_PATH}Signal`, proto.SignalRequest, proto.SignalResponse, req, { idempotent: !!options.idempotencyKey }),
