@@ -4,6 +4,7 @@
  * server (start calls, await results as an app would) and the CLI in the
  * same directory (it finds the scheduler through .dispatch/api.json).
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dropPgSchema, randomPgSchema } from '../../../packages/scheduler/test/support/pg-cluster.js';
@@ -28,6 +29,8 @@ export interface World {
   result(id: string, timeout?: string): Promise<{ value?: unknown; error?: { class: string; name: string; message: string; status: number | null }; via: string }>;
   /** Runs the CLI in the world's directory. */
   cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** The app's endpoint URL (for `dispatch call --endpoint`). */
+  endpoint: string;
   /** `dispatch get ID --json`. */
   get(id: string): Promise<Record<string, any>>;
   stop(): Promise<void>;
@@ -50,15 +53,20 @@ export async function startWorld(store: 'sqlite' | 'postgres', env: NodeJS.Proce
     cwd: tmp.dir,
     env: { ...cleanEnv, CONTROL_PORT: String(controlPort), ...env },
   });
-  await proc.waitFor(/ready/, 60_000);
-  await proc.waitFor(/world-app ready|approval app listening/, 60_000);
+  await proc.waitFor(/world-app ready/, 60_000);
+  // The CLI reaches the scheduler through the URL and key the app was given (the app writes them).
+  const { url: apiUrl, key: apiKey, endpoint } = JSON.parse(readFileSync(join(tmp.dir, 'world-api.json'), 'utf8')) as {
+    url: string;
+    key: string;
+    endpoint: string;
+  };
   const control = async <T>(path: string): Promise<T> => {
     const res = await fetch(`http://127.0.0.1:${controlPort}${path}`);
     const body = (await res.json()) as T;
     if (res.status !== 200) throw new Error(`${path} answered ${res.status}: ${JSON.stringify(body)}\n${proc.text()}`);
     return body;
   };
-  const cli = (...args: string[]) => dispatchCli(args, { cwd: tmp.dir, env: cleanEnv });
+  const cli = (...args: string[]) => dispatchCli(args, { cwd: tmp.dir, env: { ...cleanEnv, DISPATCH_API_URL: apiUrl, DISPATCH_API_KEY: apiKey } });
   return {
     proc,
     control,
@@ -70,6 +78,7 @@ export async function startWorld(store: 'sqlite' | 'postgres', env: NodeJS.Proce
       return control(`/result/${id}?timeout=${timeout}`);
     },
     cli,
+    endpoint,
     async get(id) {
       const r = await cli('get', id, '--json');
       if (r.code !== 0) throw new Error(`dispatch get ${id} failed: ${r.stderr}`);
@@ -88,4 +97,3 @@ export async function startWorld(store: 'sqlite' | 'postgres', env: NodeJS.Proce
   };
 }
 
-export { join };
