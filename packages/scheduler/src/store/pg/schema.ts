@@ -170,7 +170,7 @@ export const PG_MIGRATIONS: readonly string[] = [
   // child's result (state 2). calls.poll_signals: the waits of the current
   // Poll as JSON. Failed calls keep their state chunks (resume).
   `
-  CREATE TABLE signals (
+  CREATE TABLE IF NOT EXISTS signals (
     seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     call_id TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -182,8 +182,8 @@ export const PG_MIGRATIONS: readonly string[] = [
     correlation_id TEXT,
     consumed_at BIGINT
   );
-  CREATE INDEX signals_call ON signals (call_id, state, name, seq);
-  ALTER TABLE calls ADD COLUMN poll_signals TEXT;
+  CREATE INDEX IF NOT EXISTS signals_call ON signals (call_id, state, name, seq);
+  ALTER TABLE calls ADD COLUMN IF NOT EXISTS poll_signals TEXT;
   `,
 ];
 
