@@ -124,8 +124,9 @@ async function demo() {
   console.log(`POST /expenses → ${first} (ann), ${second} (bob)`);
   const decided = await post(`/expenses/${first}/decision`, { approved: true, by: 'maria' });
   console.log(`POST /expenses/${first}/decision → ${decided.status}`);
-  const annResult = await dispatch.result(first, { timeout: '60s' });
-  const bobResult = await dispatch.result(second, { timeout: '120s' });
+  /** @typedef {{ status: 'paid' | 'rejected', by?: string | null, payment?: string, reason?: string }} Outcome */
+  const annResult = /** @type {Outcome} */ (await dispatch.result(first, { timeout: '60s' }));
+  const bobResult = /** @type {Outcome} */ (await dispatch.result(second, { timeout: '120s' }));
   console.log(`ann: ${JSON.stringify(annResult)}`);
   console.log(`bob: ${JSON.stringify(bobResult)}`);
   // Deciding again is refused: the workflow has finished.

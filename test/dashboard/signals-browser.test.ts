@@ -103,7 +103,7 @@ describe.skipIf(!hasChromium)(`signals and resume in the dashboard${hasChromium 
     await client.signal(id, 'decision', { approved: true, by: 'maria' });
     await expect.poll(() => page.locator('[data-testid="signals"] tr[data-signal]').count(), POLL).toBe(2);
     await expect.poll(() => page.locator('[data-testid="waiting-for-signals"]').count(), POLL).toBe(0);
-    expect((await client.wait(id, { timeoutMs: WAIT_MS })).value).toMatchObject({ decision: { approved: true, by: 'maria' } });
+    expect(await client.result(id, { timeoutMs: WAIT_MS })).toMatchObject({ decision: { approved: true, by: 'maria' } });
   });
 
   it('resumes a failed call from its journal with the Resume button, after a confirmation', async () => {
@@ -118,8 +118,8 @@ describe.skipIf(!hasChromium)(`signals and resume in the dashboard${hasChromium 
     expect(await page.locator('#confirm-title').textContent()).toBe('Resume from the journal?');
     expect(await page.locator('#confirm-text').textContent()).toContain('return their recorded results and are not run again');
     await page.locator('#confirm-yes').click();
-    const done = await client.wait(id, { timeoutMs: WAIT_MS });
-    expect(done.value).toBe('reviewed exp_7, audited');
+    const value = await client.result(id, { timeoutMs: WAIT_MS });
+    expect(value).toBe('reviewed exp_7, audited');
     expect(counts).toEqual({ review: 1, audit: 2 });
     await expect.poll(() => page.locator('.run-head .badge').first().textContent(), POLL).toBe('succeeded');
     await expect.poll(() => resume.isEnabled(), POLL).toBe(false);

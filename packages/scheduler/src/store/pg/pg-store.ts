@@ -1146,7 +1146,7 @@ export class PgStore implements Store {
       [id],
     );
     const row = rows[0];
-    if (!row || row.state !== 'suspended' || !row.poll_signals) return [];
+    if (row?.state !== 'suspended' || !row.poll_signals) return [];
     const waits = policy.parseSignalWaits(row.poll_signals);
     const { rows: answered } = await c.query<{ correlation_id: string }>(
       `SELECT correlation_id FROM ${this.#t.signals} WHERE call_id = $1 AND generation = $2 AND state >= 1`,

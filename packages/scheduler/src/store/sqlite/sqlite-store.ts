@@ -600,7 +600,7 @@ export class SqliteStore implements Store {
     const row = this.#sql('SELECT id, generation, state, poll_signals FROM calls WHERE id = ?').get(id) as
       | Pick<CallRow, 'id' | 'generation' | 'state' | 'poll_signals'>
       | undefined;
-    if (!row || row.state !== 'suspended' || !row.poll_signals) return [];
+    if (row?.state !== 'suspended' || !row.poll_signals) return [];
     const waits = policy.parseSignalWaits(row.poll_signals);
     const answered = new Set((this.#stmt.answeredSignals!.all(row.id, row.generation) as Array<{ correlation_id: string }>).map((r) => r.correlation_id));
     const kept = this.#stmt.keptSignals!.all(row.id) as Array<{ seq: number; name: string }>;
