@@ -109,7 +109,7 @@ export function dueTimers(x: Execution, now: number): Outcome[] {
     if (p.kind === OperationKind.OPERATION_KIND_SLEEP && p.deadlineMs <= now + TIMER_TOLERANCE_MS) {
       out.push({ position, endOfRound: false, opsStarted: 0 });
     } else if (p.kind === OperationKind.OPERATION_KIND_SIGNAL_WAIT && p.deadlineMs > 0 && p.deadlineMs <= now + TIMER_TOLERANCE_MS) {
-      const timeout = (x.journal.ops[position]?.inputHash as number) ?? 0;
+      const timeout = p.timeoutMs ?? 0;
       const error = new TimeoutError(`no signal ${JSON.stringify(p.signal)} arrived for ${x.context.dispatchId || x.fn.name} within ${formatMs(timeout)}`);
       out.push({ position, error: encodeError(error), endOfRound: false, opsStarted: 0 });
     }

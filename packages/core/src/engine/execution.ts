@@ -91,6 +91,8 @@ export interface Pending {
   readonly deadlineMs: number;
   /** The name of the signal a wait is for (OPERATION_KIND_SIGNAL_WAIT). */
   readonly signal?: string;
+  /** The timeout of a wait for a signal, as the code gave it (for the TimeoutError's message). */
+  readonly timeoutMs?: number;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
@@ -245,10 +247,12 @@ export class Execution implements CallStarter {
       );
     }
     const now = this.#host.now();
-    const position = this.#position(OperationKind.OPERATION_KIND_SIGNAL_WAIT, name, timeoutMs >>> 0, timeoutMs > 0 ? now + timeoutMs : 0);
+    // The timeout is not part of the operation's identity: a deploy that changes it keeps the recorded deadline.
+    const position = this.#position(OperationKind.OPERATION_KIND_SIGNAL_WAIT, name, 0, timeoutMs > 0 ? now + timeoutMs : 0);
     if (position === undefined) return never;
-    const deadlineMs = timeoutMs > 0 ? (this.journal.ops[position]?.deadlineMs as number) || now + timeoutMs : 0;
-    return this.#pending(position, { kind: OperationKind.OPERATION_KIND_SIGNAL_WAIT, signal: name, deadlineMs });
+    const recorded = this.journal.ops[position]?.deadlineMs as number;
+    const deadlineMs = recorded || (timeoutMs > 0 ? now + timeoutMs : 0);
+    return this.#pending(position, { kind: OperationKind.OPERATION_KIND_SIGNAL_WAIT, signal: name, timeoutMs, deadlineMs });
   }
 
   /** Sends a signal once across replays (its idempotency key is this call's ID and the position). */
