@@ -18,11 +18,43 @@ declare const uploadToS3: PreludeFunction<[path: string], void>;
 declare const slowCall: PreludeFunction<[], string>;
 declare const checkout: PreludeFunction<[userId: string, orderId: string], void>;
 declare function fetchRate(): Promise<number>;
+declare const askManager: PreludeFunction<[employee: string, amount: number], void>;
+declare const pay: PreludeFunction<[employee: string, amount: number], string>;
+declare const greet: PreludeFunction<[name: string], string>;
+declare const remind: PreludeFunction<[user: string], void>;
+declare const charge: PreludeFunction<[order: { id: string }], string>;
+
+// An HTTP app (Express-like) with a route or two.
+declare const app: {
+  post(path: string, handler: (req: { params: { id: string }; body: { approved: boolean } }, res: { sendStatus(code: number): void }) => unknown): void;
+};
 
 // Values an app has at hand.
 declare const apiKey: string;
 declare const apiUrl: string;
 declare const endpointUrl: string;
 declare const verificationKey: string;
+declare const user: string;
+declare const order: { id: string };
 
-export { dispatch, checkout, sendNotification, generateInvoice, uploadToS3, slowCall, fetchRate, apiKey, apiUrl, endpointUrl, verificationKey };
+export {
+  dispatch,
+  checkout,
+  sendNotification,
+  generateInvoice,
+  uploadToS3,
+  slowCall,
+  fetchRate,
+  askManager,
+  pay,
+  greet,
+  remind,
+  charge,
+  app,
+  apiKey,
+  apiUrl,
+  endpointUrl,
+  verificationKey,
+  user,
+  order,
+};

@@ -26,12 +26,26 @@ export {
   rawCall,
   registerErrorType,
   registerOutputType,
+  result,
   run,
   serve,
+  signal,
   sleep,
   step,
+  waitForSignal,
 } from './api/default-instance.js';
-export { Batch, Dispatch, type DispatchFunction, type DispatchInstanceOptions, type FunctionOptions, type InputSchema } from './api/dispatch.js';
+export {
+  Batch,
+  type CallHandle,
+  Dispatch,
+  type DispatchCallOptions,
+  type DispatchFunction,
+  type DispatchInstanceOptions,
+  type FunctionOptions,
+  type InputSchema,
+  type ResultOptions,
+  type WaitForSignalOptions,
+} from './api/dispatch.js';
 export { type CallOptions, DurableCall, isDurableCall } from './api/call.js';
 export type { DispatchOrModule } from './api/instance.js';
 export { ConfigurationError, type DispatchOptions } from './api/config.js';

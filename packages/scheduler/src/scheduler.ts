@@ -33,7 +33,7 @@ import { RequestSigner } from './run/request-signer.js';
 import type { EndpointTransport } from './run/transport.js';
 import type { FinishedEvent, SchedulerEvents } from './events.js';
 import { Logger } from './logger.js';
-import { RunLoop, expirationMsOf } from './run/run-loop.js';
+import { delayMsOf, RunLoop, expirationMsOf } from './run/run-loop.js';
 import { SchedulerError } from './errors.js';
 import { SCHEDULER_DEFAULTS, type SchedulerOptions } from './options.js';
 import { isPgUrl, PgStore } from './store/pg/pg-store.js';
@@ -256,6 +256,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           list: (req) => scheduler!.#listRequest(req),
           cancel: async (req) => ({ cancelled: await scheduler!.cancel(req.dispatchId ?? '') }),
           restart: async (req) => ({ call: await scheduler!.restart(req.dispatchId ?? '') }),
+          signal: async (req) => ({ delivered: await scheduler!.signal(req) }),
+          resume: async (req) => {
+            await scheduler!.resume(req.dispatchId ?? '');
+            return {};
+          },
+          features: async () => ({ features: scheduler!.features() }),
           health: async () => {
             // The store's health (a probe while it fails): not ok while it fails, with the reason.
             const storeHealth = (await store.health?.()) ?? { ok: true };
@@ -389,14 +395,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const rows = calls.map((c): NewCall => {
       const id = newDispatchId(now);
       const expirationMs = expirationMsOf(c, this.#defaultExpirationMs, this.#maxExpirationMs);
+      // A delayed call (Call.delay) is not claimed before its time; its expiration counts from then.
+      const delay = delayMsOf(c);
       const row: NewCall = {
         id,
         function: c.function ?? '',
         endpoint: c.endpoint ?? '',
         input: c.input ?? null,
         createdAt: now,
-        dueAt: now,
-        expiresAt: now + expirationMs,
+        dueAt: now + delay,
+        expiresAt: now + delay + expirationMs,
         expirationMs,
         rootId: id,
       };
@@ -477,7 +485,18 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const rec = await this.store.getCall(id);
     if (!rec) throw new SchedulerError('not_found', `no call with dispatch ID ${JSON.stringify(id)}`);
     const [attempts, children] = await Promise.all([this.store.getAttempts(id), this.store.getChildren(id)]);
-    return toCallInfo(rec, { attempts, children, concurrency: this.#limits.snapshot(rec.endpoint, rec.function) });
+    const info = toCallInfo(rec, { attempts, children, concurrency: this.#limits.snapshot(rec.endpoint, rec.function) });
+    const { signals, waitingFor } = await this.store.getSignals(id);
+    if (signals.length > 0) {
+      info.signals = signals.map((s) => {
+        const out: proto.ISignalInfo = { name: s.name, sentTime: proto.timestampFromDate(s.sentAt) };
+        if (s.payload) out.payload = s.payload;
+        if (s.consumedAt !== null) out.consumedTime = proto.timestampFromDate(s.consumedAt);
+        return out;
+      });
+    }
+    if (waitingFor.length > 0) info.waitingForSignals = waitingFor;
+    return info;
   }
 
   /**
@@ -576,6 +595,79 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.#log.info(`restarted ${id} from its original input`);
     this.#loop.wake();
     return this.get(id);
+  }
+
+  /**
+   * Delivers a signal to a call: its `dispatch.waitForSignal(name)` returns
+   * `payload`. Kept until the call waits for it when it does not yet; each
+   * signal is consumed once, in the order sent. Answers whether it was
+   * delivered at once. Throws `not_found` for an unknown call and
+   * `failed_precondition` for a finished one.
+   * @example
+   * await scheduler.signal({ dispatchId: id, name: 'decision', payload: encodeValue({ approved: true }) });
+   */
+  async signal(req: proto.ISignalRequest): Promise<boolean> {
+    this.#checkOpen();
+    const id = req.dispatchId ?? '';
+    const name = req.name ?? '';
+    if (id === '') throw new SchedulerError('invalid_argument', 'the signal has no dispatch_id: say which call to signal');
+    if (name === '') throw new SchedulerError('invalid_argument', `the signal to ${id} has no name: give the name the function waits for`);
+    if (name.length > 256) throw new SchedulerError('invalid_argument', `the signal name is ${name.length} characters long, over the limit of 256`);
+    const answer = await this.store.signal({
+      callId: id,
+      name,
+      payload: req.payload ?? null,
+      ...(req.idempotencyKey ? { idempotencyKey: req.idempotencyKey } : {}),
+      now: Date.now(),
+    });
+    switch (answer.kind) {
+      case 'not_found':
+        throw new SchedulerError('not_found', `no call with dispatch ID ${JSON.stringify(id)}: the signal ${JSON.stringify(name)} was not kept`);
+      case 'finished':
+        throw new SchedulerError(
+          'failed_precondition',
+          `the call ${id} has finished (${answer.state}): it cannot receive the signal ${JSON.stringify(name)}; signal a call that is still running, pending or suspended`,
+        );
+      default:
+        this.#log.info(`signal ${JSON.stringify(name)} for ${id}: ${answer.kind === 'delivered' ? 'delivered to its wait' : 'kept until it waits'}`);
+        if (answer.kind === 'delivered') this.#loop.wake();
+        return answer.kind === 'delivered';
+    }
+  }
+
+  /**
+   * Runs a failed or expired call again from its journal (its last
+   * recorded state): the awaits that succeeded get their recorded results
+   * and are not run again; its children that failed run again. A call that
+   * failed before its first suspension runs again from its input. Throws
+   * `not_found`, or `failed_precondition` when the call did not fail.
+   * @example
+   * await scheduler.resume(id);
+   */
+  async resume(id: string): Promise<proto.ICallInfo> {
+    this.#checkOpen();
+    const answer = await this.store.resume(id, Date.now());
+    if (answer.kind === 'not_found') throw new SchedulerError('not_found', `no call with dispatch ID ${JSON.stringify(id)}`);
+    if (answer.kind === 'refused') {
+      throw new SchedulerError(
+        'failed_precondition',
+        `the call ${id} is ${answer.state}: only a failed or expired call can be resumed${answer.state === 'succeeded' || answer.state === 'cancelled' ? ' (use restart to run it again from its input)' : ''}`,
+      );
+    }
+    this.#log.info(`resumed ${id} from its journal${answer.childrenRestarted ? ` (${answer.childrenRestarted} failed call(s) run again)` : ''}`);
+    for (const key of [...this.#waiters.keys()]) this.#notifyWaiters(key);
+    this.#loop.wake();
+    return this.get(id);
+  }
+
+  /**
+   * The extensions of this project this scheduler supports (the API's
+   * `Features`): signals, delays, idempotency keys, resume.
+   * @example
+   * scheduler.features(); // ['signals', 'delays', 'idempotency_keys', 'resume']
+   */
+  features(): string[] {
+    return ['signals', 'delays', 'idempotency_keys', 'resume'];
   }
 
   /**

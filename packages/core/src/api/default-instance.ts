@@ -7,7 +7,7 @@
  */
 import type { DurableCall } from './call.js';
 import type { DurationInput } from './duration.js';
-import { type Batch, Dispatch, type DispatchFunction, type FunctionOptions } from './dispatch.js';
+import { type Batch, Dispatch, type DispatchFunction, type FunctionOptions, type ResultOptions, type WaitForSignalOptions } from './dispatch.js';
 import type { RunContext } from '../engine/execution.js';
 import type { IAny } from '../protocol/proto.js';
 import { type Class, defaultStatusRegistry, type StatusHandler } from '../status/registry.js';
@@ -49,6 +49,21 @@ export function sleep(duration: DurationInput): Promise<void> {
 /** See {@link Dispatch.step}. @example `const rate = await dispatch.step('rate', fetchRate)` */
 export function step<T>(name: string, fn: () => T | Promise<T>): Promise<Awaited<T>> {
   return defaultDispatch().step(name, fn);
+}
+
+/** See {@link Dispatch.waitForSignal}. @example `const decision = await dispatch.waitForSignal('decision', { timeout: '24h' })` */
+export function waitForSignal<T = unknown>(name: string, options?: WaitForSignalOptions): Promise<T> {
+  return defaultDispatch().waitForSignal<T>(name, options);
+}
+
+/** See {@link Dispatch.signal}. @example `await dispatch.signal(expenseId, 'decision', { approved: true })` */
+export function signal(dispatchId: string, name: string, payload?: unknown): Promise<void> {
+  return defaultDispatch().signal(dispatchId, name, payload);
+}
+
+/** See {@link Dispatch.result}. @example `const value = await dispatch.result(dispatchId, { timeout: '1m' })` */
+export function result<R = unknown>(dispatchId: string, options?: ResultOptions): Promise<R> {
+  return defaultDispatch().result<R>(dispatchId, options);
 }
 
 /** See {@link Dispatch.context}. @example `const { dispatchId } = dispatch.context()` */

@@ -19,7 +19,7 @@ import { IN_PROCESS_ENV, inProcessEnabled, inProcessRegistry } from '../endpoint
 import { FUNCTION_NAME_PATTERN } from '../protocol/constants.js';
 import { excerpt } from '../protocol/excerpt.js';
 import type { IAny, ICall, IRunRequest, IRunResponse } from '../protocol/proto.js';
-import { decodeArgs, encodeArgs } from '../serde/serde.js';
+import { decodeArgs, encodeArgs, encodeValue } from '../serde/serde.js';
 import type { Status } from '../status/status.js';
 import { type Class, defaultStatusRegistry, type StatusHandler, StatusRegistry } from '../status/registry.js';
 
@@ -93,8 +93,83 @@ export interface DispatchFunction<A extends unknown[], R> {
    * Inside a Dispatch function this happens exactly once across replays.
    */
   dispatch(...args: A): Promise<string>;
-  /** A call with per-call options (expiration, version). */
-  withOptions(options: { expiration?: DurationInput; version?: string }): (...args: A) => DurableCall<R>;
+  /**
+   * Dispatches like {@link dispatch} and resolves to a {@link CallHandle}:
+   * its dispatch ID, and `result()` to await its value from anywhere.
+   */
+  start(...args: A): Promise<CallHandle<R>>;
+  /**
+   * The same function with per-call options (expiration, version, delay,
+   * startAt, idempotencyKey): callable inside a function, with `.dispatch()`
+   * and `.start()`. Options given again replace the earlier ones.
+   */
+  withOptions(options: DispatchCallOptions): DispatchFunction<A, R>;
+}
+
+/**
+ * Options of one call, for `fn.withOptions(options)`.
+ * @example
+ * ```ts
+ * const options: DispatchCallOptions = { delay: '10s', idempotencyKey: `welcome-${user.id}` };
+ * await sendWelcome.withOptions(options).dispatch(user);
+ * ```
+ */
+export interface DispatchCallOptions {
+  /** Longest time the call may take, retries included. @example '30m' */
+  expiration?: DurationInput;
+  /** Application version selector (not supported by every scheduler). @example 'v2' */
+  version?: string;
+  /** Run no earlier than this long after dispatch. @example '10s' */
+  delay?: DurationInput;
+  /** Run no earlier than this time. @example new Date('2030-01-01T09:00:00Z') */
+  startAt?: Date | number;
+  /**
+   * A second dispatch with the same key answers the first one's dispatch ID
+   * instead of creating a call; the scheduler keeps keys at least 24 h.
+   * @example `charge-${orderId}`
+   */
+  idempotencyKey?: string;
+}
+
+/**
+ * A started call: its dispatch ID, and its result when it finishes.
+ * @example
+ * ```ts
+ * const handle = await greet.start('Ann');
+ * console.log(handle.dispatchId, await handle.result({ timeout: '1m' }));
+ * ```
+ */
+export interface CallHandle<R> {
+  /** The call's dispatch ID. */
+  readonly dispatchId: string;
+  /**
+   * Resolves to the call's value once it finishes, or throws its error (same
+   * class, name, message and status as thrown), or a `TimeoutError` after
+   * `timeout` (default 30 s).
+   */
+  result(options?: ResultOptions): Promise<R>;
+}
+
+/**
+ * Options of `handle.result()` and `dispatch.result()`.
+ * @example
+ * const options: ResultOptions = { timeout: '5m' };
+ */
+export interface ResultOptions {
+  /** How long to wait at most (default 30 s); then a `TimeoutError`. @example '5m' */
+  timeout?: DurationInput;
+  /** Stops waiting (rejects with its reason). @example AbortSignal.timeout(10_000) */
+  signal?: AbortSignal;
+}
+
+/**
+ * Options of `dispatch.waitForSignal()`.
+ * @example
+ * const options: WaitForSignalOptions = { timeout: '24h' };
+ */
+export interface WaitForSignalOptions {
+  /** Throw a `TimeoutError` if no signal arrives within this long; default: wait forever. @example '24h' */
+  timeout?: DurationInput;
 }
 
 /**
@@ -154,7 +229,11 @@ export interface DispatchInstanceOptions extends DispatchOptions {
    * @example { maxEntries: 10_000, maxBytes: 512 * 1024 * 1024 }
    */
   cache?: { maxEntries?: number; maxBytes?: number } | false;
-  /** Client used to dispatch calls, instead of one built from apiKey/apiUrl (tests, in-process schedulers). */
+  /**
+   * Client used to dispatch calls, instead of one built from apiKey/apiUrl
+   * (tests, in-process schedulers); signals and results need a full
+   * DispatchClient.
+   */
   client?: Pick<DispatchClient, 'dispatch'>;
   /** Clock for durable timers, in ms since the epoch (tests). Default `Date.now`. */
   now?: () => number;
@@ -208,7 +287,10 @@ export class Dispatch {
       lookup: (name) => this.#functions.get(name),
       registry: this.registry,
       endpointUrl: () => this.config.endpointUrlOrUndefined,
-      dispatcher: (calls) => this.client.dispatch(calls.map((c) => ({ ...c, endpoint: c.endpoint || this.config.endpointUrl }))),
+      dispatcher: (calls) => this.#dispatchProto(calls.map((c) => ({ ...c, endpoint: c.endpoint || this.config.endpointUrl }))),
+      signaler: async (dispatchId, name, payload, idempotencyKey) => {
+        await this.#apiClient('dispatch.signal()').signal(dispatchId, name, undefined, { idempotencyKey, encodedPayload: payload });
+      },
       cache: options.cache,
       now: options.now,
       maxJournalBytes: options.maxJournalBytes,
@@ -312,22 +394,103 @@ export class Dispatch {
     const make = (args: A, callOptions: CallOptions) =>
       new DurableCall<Awaited<R>>({ function: name, args, encode: () => encodeArgs(args), options: callOptions, startHint: options.startHint });
     const baseOptions: CallOptions = defaultExpirationMs === undefined ? {} : { expirationMs: defaultExpirationMs };
-    const handle = ((...args: A) => make(args, baseOptions)) as DispatchFunction<A, Awaited<R>>;
+    return this.#handle<A, Awaited<R>>(name, make, baseOptions);
+  }
+
+  /** The callable handle of a function with `callOptions`: `fn(...)`, `.dispatch`, `.start`, `.withOptions`. */
+  #handle<A extends unknown[], R>(name: string, make: (args: A, o: CallOptions) => DurableCall<R>, callOptions: CallOptions): DispatchFunction<A, R> {
+    const handle = ((...args: A) => make(args, callOptions)) as DispatchFunction<A, R>;
     Object.defineProperty(handle, 'name', { value: name });
     Object.defineProperty(handle, 'functionName', { value: name, enumerable: true });
     handle.dispatch = async (...args: A) => {
-      const [id] = await this.dispatchCalls([make(args, baseOptions)]);
+      const [id] = await this.dispatchCalls([make(args, callOptions)]);
       return id as string;
     };
-    handle.withOptions = (o) => {
-      const callOptions: CallOptions = {
-        ...baseOptions,
-        ...(o.expiration === undefined ? {} : { expirationMs: parseDuration(o.expiration, 'expiration') }),
-        ...(o.version === undefined ? {} : { version: o.version }),
-      };
-      return (...args: A) => make(args, callOptions);
+    handle.start = async (...args: A) => {
+      const [id] = await this.dispatchCalls([make(args, callOptions)]);
+      return this.#callHandle<R>(id as string);
     };
+    handle.withOptions = (o: DispatchCallOptions) => this.#handle(name, make, { ...callOptions, ...callOptionsOf(o) });
     return handle;
+  }
+
+  #callHandle<R>(dispatchId: string): CallHandle<R> {
+    return { dispatchId, result: (options?: ResultOptions) => this.result<R>(dispatchId, options) };
+  }
+
+  /**
+   * The value of any call once it finishes (by dispatch ID): resolves to its
+   * output, or throws its error (same class, name, message and status as
+   * thrown), or a `TimeoutError` after `timeout` (default 30 s). Uses the
+   * API client (DISPATCH_API_URL, DISPATCH_API_KEY).
+   * @example
+   * ```ts
+   * const receipt = await dispatch.result<string>(dispatchId, { timeout: '2m' });
+   * ```
+   */
+  result<R = unknown>(dispatchId: string, options: ResultOptions = {}): Promise<R> {
+    const timeoutMs = options.timeout === undefined ? undefined : parseDuration(options.timeout, 'result timeout');
+    return this.#apiClient('dispatch.result()').result<R>(dispatchId, { timeoutMs, signal: options.signal });
+  }
+
+  /**
+   * Inside a Dispatch function: suspends durably until a signal named
+   * `name` arrives for this call, and resolves to its payload. Signals sent
+   * before the wait are kept until it; each is consumed once, in the order
+   * sent. With `timeout`, throws a `TimeoutError` when none arrives in time.
+   * @example
+   * ```ts
+   * const decision = await dispatch.waitForSignal<{ approved: boolean }>('decision', { timeout: '24h' });
+   * ```
+   */
+  waitForSignal<T = unknown>(name: string, options: WaitForSignalOptions = {}): Promise<T> {
+    if (typeof name !== 'string' || name === '') return Promise.reject(new TypeError('dispatch.waitForSignal() needs a non-empty signal name'));
+    const execution = currentExecution();
+    if (!execution) {
+      return Promise.reject(
+        new Error(`dispatch.waitForSignal(${JSON.stringify(name)}) was called outside a Dispatch function: only a running Dispatch function can wait for a signal`),
+      );
+    }
+    const timeoutMs = options.timeout === undefined ? 0 : parseDuration(options.timeout, 'waitForSignal timeout');
+    return execution.waitForSignal(name, timeoutMs) as Promise<T>;
+  }
+
+  /**
+   * Sends a signal named `name` with `payload` to the call `dispatchId`
+   * (its `dispatch.waitForSignal(name)` returns the payload). From
+   * anywhere; inside a Dispatch function it is sent exactly once across
+   * replays. Throws for an unknown or finished call.
+   * @example
+   * ```ts
+   * await dispatch.signal(expenseId, 'decision', { approved: true, by: 'maria' });
+   * ```
+   */
+  async signal(dispatchId: string, name: string, payload?: unknown): Promise<void> {
+    if (typeof dispatchId !== 'string' || dispatchId === '') throw new TypeError('dispatch.signal() needs the dispatch ID of the call to signal');
+    if (typeof name !== 'string' || name === '') throw new TypeError('dispatch.signal() needs a non-empty signal name');
+    const encoded = encodeValue(payload ?? null);
+    const execution = currentExecution();
+    if (execution) return execution.sendSignal(dispatchId, name, encoded);
+    await this.#apiClient('dispatch.signal()').signal(dispatchId, name, payload);
+  }
+
+  /** The full API client (signals, results, features); a dispatch-only client given in the options cannot. */
+  #apiClient(uses: string): DispatchClient {
+    const client = this.client as Partial<DispatchClient>;
+    if (typeof client.signal !== 'function' || typeof client.result !== 'function') {
+      throw new Error(`${uses} needs a DispatchClient: the client given to new Dispatch({ client }) can only dispatch`);
+    }
+    return client as DispatchClient;
+  }
+
+  /** Dispatches protocol calls, first checking the scheduler supports the extensions they use. */
+  async #dispatchProto(calls: ICall[]): Promise<string[]> {
+    const features: string[] = [];
+    if (calls.some((c) => c.delay)) features.push('delays');
+    if (calls.some((c) => c.idempotencyKey && !/^[^/]*\/\d+\/\d+$/.test(c.idempotencyKey))) features.push('idempotency_keys');
+    const client = this.client as Partial<DispatchClient>;
+    if (features.length > 0 && typeof client.requireFeatures === 'function') await client.requireFeatures(features, 'delays and idempotency keys');
+    return this.client.dispatch(calls);
   }
 
   /**
@@ -370,7 +533,7 @@ export class Dispatch {
       ...this.engine.toProtoCall(c, undefined),
       endpoint: c.endpoint ?? endpoint,
     }));
-    return this.client.dispatch(protoCalls);
+    return this.#dispatchProto(protoCalls);
   }
 
   /**
@@ -598,6 +761,24 @@ export class Dispatch {
     }
     await server.closed;
   }
+}
+
+/** The engine's options of a call from the user's. */
+function callOptionsOf(o: DispatchCallOptions): CallOptions {
+  const out: CallOptions = {};
+  if (o.expiration !== undefined) out.expirationMs = parseDuration(o.expiration, 'expiration');
+  if (o.version !== undefined) out.version = o.version;
+  if (o.delay !== undefined) out.delayMs = parseDuration(o.delay, 'delay');
+  if (o.startAt !== undefined) {
+    const at = o.startAt instanceof Date ? o.startAt.getTime() : o.startAt;
+    if (!Number.isFinite(at)) throw new TypeError(`startAt must be a valid Date or a time in ms since the epoch, got ${String(o.startAt)}`);
+    out.startAtMs = at;
+  }
+  if (o.idempotencyKey !== undefined) {
+    if (typeof o.idempotencyKey !== 'string' || o.idempotencyKey === '') throw new TypeError('idempotencyKey must be a non-empty string');
+    out.idempotencyKey = o.idempotencyKey;
+  }
+  return out;
 }
 
 function isListSchema(schema: InputSchema<unknown>): boolean {

@@ -7,7 +7,10 @@
  */
 import { DEFAULT_WAIT_TIMEOUT_MS, DISPATCH_PATH, MAX_WAIT_TIMEOUT_MS, SCHEDULER_SERVICE_PATH } from '../protocol/constants.js';
 import * as proto from '../protocol/proto.js';
+import { encodeValue } from '../serde/serde.js';
+import { TimeoutError } from '../status/errors.js';
 import { defaultStatusRegistry, type StatusRegistry } from '../status/registry.js';
+import { Status } from '../status/status.js';
 import { DispatchApiError, redactKey } from './api-error.js';
 import { type CallInfo, type CallOutcome, type CallPage, decodeCallInfo, decodeWaitResponse } from './call-info.js';
 import { CALL_STATES, type CallState, callStateNumber, callStateOf } from './call-state.js';
@@ -191,6 +194,7 @@ export class DispatchClient {
   readonly #timeoutMs: number;
   readonly #attempts: number;
   readonly #registry: StatusRegistry;
+  #features: Promise<readonly string[]> | undefined;
 
   constructor(options: DispatchClientOptions) {
     let url: URL;
@@ -322,6 +326,104 @@ export class DispatchClient {
   async restart<T = unknown>(dispatchId: string): Promise<CallInfo<T>> {
     const out = await this.#unary(`${SCHEDULER_SERVICE_PATH}Restart`, proto.RestartRequest, proto.RestartResponse, { dispatchId }, { idempotent: false });
     return decodeCallInfo<T>(out.call ?? { dispatchId }, this.#registry);
+  }
+
+  /**
+   * Delivers a signal to a call (`dispatch.waitForSignal(name)` there
+   * returns `payload`). A signal sent before the call waits is kept until it
+   * does; each is consumed once, in the order sent. Answers whether it was
+   * delivered to a waiting call at once. Throws `not_found` for an unknown
+   * call, `failed_precondition` for a finished one, and says so when the
+   * scheduler does not support signals.
+   * @example
+   * await client.signal(id, 'approval', { approved: true });
+   */
+  async signal(dispatchId: string, name: string, payload?: unknown, options: { idempotencyKey?: string; encodedPayload?: proto.IAny } = {}): Promise<boolean> {
+    const req: proto.ISignalRequest = { dispatchId, name, payload: options.encodedPayload ?? encodeValue(payload ?? null) };
+    if (options.idempotencyKey) req.idempotencyKey = options.idempotencyKey;
+    const out = await this.#extension('signals', () =>
+      this.#unary(`${SCHEDULER_SERVICE_PATH}Signal`, proto.SignalRequest, proto.SignalResponse, req, { idempotent: !!options.idempotencyKey }),
+    );
+    return out.delivered ?? false;
+  }
+
+  /**
+   * Runs a failed or expired call again from its journal (its last recorded
+   * state): the awaits that succeeded return their recorded results and are
+   * not run again; calls that failed run again. Answers the call as it is
+   * now. Throws `not_found`, `failed_precondition` (not failed, or no journal).
+   * @example
+   * await client.resume(id);
+   */
+  async resume<T = unknown>(dispatchId: string): Promise<CallInfo<T>> {
+    await this.#extension('resume', () =>
+      this.#unary(`${SCHEDULER_SERVICE_PATH}Resume`, proto.ResumeRequest, proto.ResumeResponse, { dispatchId }, { idempotent: false }),
+    );
+    return this.get<T>(dispatchId);
+  }
+
+  /**
+   * The value of a call once it finishes, at most `timeoutMs` (default 30 s):
+   * resolves to its output, or throws its error (same class, name, message
+   * and status as thrown), or a {@link TimeoutError} when the time runs out.
+   * @example
+   * const text = await client.result<string>(id, { timeoutMs: 60_000 });
+   */
+  async result<T = unknown>(dispatchId: string, options: WaitOptions = {}): Promise<T> {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS;
+    const r = await this.wait<T>(dispatchId, { ...options, timeoutMs });
+    if (!r.done) {
+      throw new TimeoutError(
+        `the call ${dispatchId} did not finish within ${timeoutMs} ms (it is ${r.state}): wait longer with result(id, { timeout }), or look at it with \`dispatch get ${dispatchId}\``,
+      );
+    }
+    if (r.error) throw r.error;
+    if (r.status !== Status.OK) throw new Error(`the call ${dispatchId} finished with ${r.statusName} and no error`);
+    return r.value as T;
+  }
+
+  /**
+   * The extensions of this project the scheduler supports (`signals`,
+   * `delays`, `idempotency_keys`, `resume`); asked once per client.
+   * @example
+   * if (!(await client.features()).includes('delays')) console.log('no delayed calls here');
+   */
+  features(): Promise<readonly string[]> {
+    this.#features ??= this.#unary(`${SCHEDULER_SERVICE_PATH}Features`, proto.FeaturesRequest, proto.FeaturesResponse, {}, { idempotent: true }).then(
+      (out) => out.features ?? [],
+      (err: unknown) => {
+        this.#features = undefined;
+        if (isUnimplemented(err)) return [];
+        throw err;
+      },
+    );
+    return this.#features;
+  }
+
+  /** Throws, before dispatching, if the scheduler lacks one of `features` (delays, idempotency keys). @internal */
+  async requireFeatures(features: readonly string[], uses: string): Promise<void> {
+    if (features.length === 0) return;
+    const have = await this.features();
+    const missing = features.filter((f) => !have.includes(f));
+    if (missing.length > 0) throw this.#unsupported(missing[0] as string, `${uses}`);
+  }
+
+  /** Runs a request of an extension; an unimplemented method becomes an error saying the scheduler does not support it. */
+  async #extension<T>(feature: string, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (err) {
+      if (isUnimplemented(err)) throw this.#unsupported(feature, (err as Error).message);
+      throw err;
+    }
+  }
+
+  #unsupported(feature: string, detail: string): DispatchApiError {
+    return new DispatchApiError(
+      `the scheduler at ${this.apiUrl} does not support ${feature.replace('_', ' ')} (${detail}): use @dispatch/scheduler ≥ ${EXTENSIONS_VERSION} (\`dispatch serve\` or \`dispatch run\`)`,
+      'unimplemented',
+      404,
+    );
   }
 
   /**
@@ -461,6 +563,16 @@ export class DispatchClient {
     }
     return new DispatchApiError(message || `the scheduler at ${this.apiUrl} answered HTTP ${status}${code === 'unknown' ? '' : ` ${code}`}`, code, status);
   }
+}
+
+/** The first version of @dispatch/scheduler with signals, delays, idempotency keys and resume. */
+const EXTENSIONS_VERSION = '0.2.0';
+
+/** An answer that means the scheduler has no such method (an older or foreign scheduler). */
+function isUnimplemented(err: unknown): boolean {
+  if (!(err instanceof DispatchApiError)) return false;
+  if (err.code === 'unimplemented') return true;
+  return err.httpStatus === 404 && (err.code === 'unknown' || /no procedure|HTTP 404/.test(err.message));
 }
 
 /** The codes and messages of an error and its causes, for a message. */

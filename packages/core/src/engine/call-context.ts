@@ -22,6 +22,12 @@ export interface CallOptions {
   expirationMs?: number;
   /** Application version selector (not supported by every scheduler). @example 'v2' */
   version?: string;
+  /** Run no earlier than this long after the scheduler receives the call (Call.delay). @example 10_000 */
+  delayMs?: number;
+  /** Run no earlier than this time, ms since the epoch (sent as a delay from the time of dispatch). @example Date.parse('2030-01-01T09:00:00Z') */
+  startAtMs?: number;
+  /** A second dispatch with the same key answers the first one's dispatch ID (at least 24 h). @example 'order-42' */
+  idempotencyKey?: string;
 }
 
 /** What the engine needs from a durable call to start it. */

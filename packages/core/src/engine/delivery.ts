@@ -12,7 +12,8 @@
 import * as proto from '../protocol/proto.js';
 import type { ICallResult } from '../protocol/proto.js';
 import { OperationKind } from '../protocol/proto.js';
-import { decodeError, decodeValue } from '../serde/serde.js';
+import { decodeError, decodeValue, encodeError } from '../serde/serde.js';
+import { TimeoutError } from '../status/errors.js';
 import type { StatusRegistry } from '../status/registry.js';
 import type { Execution } from './execution.js';
 import type { Journal, Outcome } from './journal.js';
@@ -94,20 +95,31 @@ export function outcomesOf(x: Execution, results: readonly ICallResult[]): Outco
     if (Number(id >> 32n) !== x.journal.epoch) continue;
     const position = Number(id & 0xffffffffn);
     const p = x.pending.get(position);
-    if (!p || p.kind !== OperationKind.OPERATION_KIND_CALL || seen.has(position)) continue;
+    if (!p || (p.kind !== OperationKind.OPERATION_KIND_CALL && p.kind !== OperationKind.OPERATION_KIND_SIGNAL_WAIT) || seen.has(position)) continue;
     seen.add(position);
     out.push({ position, output: r.output ?? undefined, error: r.error ?? undefined, endOfRound: false, opsStarted: 0 });
   }
   return out;
 }
 
-/** Outcomes for the timers that are due at `now`. */
+/** Outcomes for the timers that are due at `now`: sleeps that end, waits for signals that time out. */
 export function dueTimers(x: Execution, now: number): Outcome[] {
   const out: Outcome[] = [];
   for (const [position, p] of x.pending) {
     if (p.kind === OperationKind.OPERATION_KIND_SLEEP && p.deadlineMs <= now + TIMER_TOLERANCE_MS) {
       out.push({ position, endOfRound: false, opsStarted: 0 });
+    } else if (p.kind === OperationKind.OPERATION_KIND_SIGNAL_WAIT && p.deadlineMs > 0 && p.deadlineMs <= now + TIMER_TOLERANCE_MS) {
+      const timeout = p.timeoutMs ?? 0;
+      const error = new TimeoutError(`no signal ${JSON.stringify(p.signal)} arrived for ${x.context.dispatchId || x.fn.name} within ${formatMs(timeout)}`);
+      out.push({ position, error: encodeError(error), endOfRound: false, opsStarted: 0 });
     }
   }
   return out;
+}
+
+function formatMs(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
 }

@@ -36,7 +36,10 @@ export async function drive(x: Execution, host: { readonly registry: StatusRegis
           const incoming = x.incoming as NonNullable<Execution['incoming']>;
           x.incoming = undefined;
           if (incoming.resend) x.unsent.push(...callsOfLastPoll(x));
-          deliver(x, [...outcomesOf(x, incoming.results), ...dueTimers(x, host.now())], true, host.registry);
+          // A result wins over the timeout of the same wait (a signal that arrived as its wait timed out).
+          const results = outcomesOf(x, incoming.results);
+          const answered = new Set(results.map((o) => o.position));
+          deliver(x, [...results, ...dueTimers(x, host.now()).filter((o) => !answered.has(o.position))], true, host.registry);
         }
         continue;
       }

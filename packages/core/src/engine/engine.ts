@@ -42,6 +42,8 @@ export interface EngineOptions {
   endpointUrl(): string | undefined;
   /** Dispatches calls for fan-out inside functions (`fn.dispatch()`, `batch.dispatch()`). */
   dispatcher?: (calls: ICall[]) => Promise<string[]>;
+  /** Sends signals for `dispatch.signal()` inside functions. */
+  signaler?: (dispatchId: string, name: string, payload: IAny, idempotencyKey: string) => Promise<void>;
   /** Warm cache bounds; `false` forces replay on every resume. Default 1,000 executions, 256 MiB. */
   cache?: WarmCacheBounds | false;
   /** Clock in ms since the epoch. Default `Date.now`. */
@@ -78,6 +80,7 @@ export interface EngineStats {
 export class Engine {
   readonly registry: StatusRegistry;
   readonly dispatcher: ((calls: ICall[]) => Promise<string[]>) | undefined;
+  readonly signaler: ((dispatchId: string, name: string, payload: IAny, idempotencyKey: string) => Promise<void>) | undefined;
   readonly now: () => number;
   readonly stats: EngineStats = { starts: 0, warmResumes: 0, replays: 0, stateRequired: 0, incompatible: 0 };
   readonly #options: EngineOptions;
@@ -89,6 +92,7 @@ export class Engine {
     this.#options = options;
     this.registry = options.registry;
     this.dispatcher = options.dispatcher;
+    this.signaler = options.signaler;
     this.now = options.now ?? Date.now;
     this.#cache = new WarmCache(options.cache);
     this.#maxJournalBytes = options.maxJournalBytes ?? MAX_JOURNAL_BYTES;
@@ -107,13 +111,17 @@ export class Engine {
 
   /** Converts a call to its protocol form. @internal */
   toProtoCall(call: CallTarget, correlationId: bigint | undefined): ICall {
+    const o = call.options;
+    const delayMs = o.startAtMs !== undefined ? Math.max(0, o.startAtMs - this.now()) : o.delayMs;
     return {
       correlationId: correlationId === undefined ? undefined : proto.toLong(correlationId),
       endpoint: call.endpoint ?? this.#options.endpointUrl() ?? '',
       function: call.function,
       input: call.input,
-      expiration: call.options.expirationMs === undefined ? undefined : proto.durationFromMs(call.options.expirationMs),
-      version: call.options.version,
+      expiration: o.expirationMs === undefined ? undefined : proto.durationFromMs(o.expirationMs),
+      version: o.version,
+      delay: delayMs ? proto.durationFromMs(delayMs) : undefined,
+      idempotencyKey: o.idempotencyKey,
     };
   }
 
@@ -130,13 +138,16 @@ export class Engine {
     if (!pollResult) {
       if (!req.input) return failure(new InvalidArgumentError('the RunRequest has neither input nor poll_result'));
       this.stats.starts++;
-      return this.#start(new Execution(this, fn, new Journal(fn.name, req.input, randomEpoch()), context), req);
+      const x = new Execution(this, fn, new Journal(fn.name, req.input, randomEpoch()), context);
+      x.supportsSignals = !!req.supportsSignals;
+      return this.#start(x, req);
     }
 
     const warm = this.#cache.take(req.dispatchId ?? '', pollResult);
     if (warm) {
       this.stats.warmResumes++;
       warm.context = context;
+      warm.supportsSignals = !!req.supportsSignals;
       warm.setRecorded(warm.journal.ops.length);
       warm.incoming = { results: pollResult.results ?? [], at: warm.started, resend: !!pollResult.error };
       return this.#continue(warm, req);
@@ -156,6 +167,7 @@ export class Engine {
     if (!rounds) return this.#incompatible(fn, new IncompatibleStateError('the journal ends in the middle of a delivery round'));
     this.stats.replays++;
     const execution = new Execution(this, fn, journal, context);
+    execution.supportsSignals = !!req.supportsSignals;
     execution.setRecorded(journal.ops.length);
     execution.replayRounds = rounds;
     execution.incoming = { results: pollResult.results ?? [], at: journal.ops.length, resend: !!pollResult.error };
@@ -229,6 +241,7 @@ export class Engine {
         maxResults: MAX_POLL_RESULTS,
         wakeOnError: plan.wakeOnError || undefined,
         stateIsDelta: useDelta || undefined,
+        signalWaits: plan.signalWaits.length ? plan.signalWaits.map((w) => ({ correlationId: proto.toLong(w.correlationId), name: w.name })) : undefined,
       },
     };
   }

@@ -70,6 +70,8 @@ export function runContextOf(fn: EngineFunction, req: IRunRequest): RunContext {
 export interface ExecutionHost {
   readonly registry: StatusRegistry;
   readonly dispatcher: ((calls: ICall[]) => Promise<string[]>) | undefined;
+  /** Sends a signal (`dispatch.signal` inside a function), with the idempotency key of its position. */
+  readonly signaler?: ((dispatchId: string, name: string, payload: IAny, idempotencyKey: string) => Promise<void>) | undefined;
   now(): number;
   toProtoCall(call: CallTarget, correlationId: bigint | undefined): ICall;
 }
@@ -87,6 +89,10 @@ export interface Pending {
   readonly call?: CallTarget;
   readonly group?: GroupState;
   readonly deadlineMs: number;
+  /** The name of the signal a wait is for (OPERATION_KIND_SIGNAL_WAIT). */
+  readonly signal?: string;
+  /** The timeout of a wait for a signal, as the code gave it (for the TimeoutError's message). */
+  readonly timeoutMs?: number;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
@@ -134,6 +140,8 @@ export class Execution implements CallStarter {
   settled: { ok: true; value: unknown } | { ok: false; error: unknown } | undefined;
   /** Why the code no longer matches the journal, once it does not. */
   diverged: IncompatibleStateError | undefined;
+  /** The scheduler of the current run implements Poll.signal_waits (RunRequest.supports_signals). */
+  supportsSignals = false;
   #wake: (() => void) | undefined;
   #recordedOps = 0;
   readonly #host: ExecutionHost;
@@ -225,6 +233,50 @@ export class Execution implements CallStarter {
     return this.#pending(position, { kind: OperationKind.OPERATION_KIND_SLEEP, deadlineMs }) as Promise<void>;
   }
 
+  /**
+   * Waits for a signal named `name` sent to this call; rejects with a
+   * TimeoutError after `timeoutMs` (0: no timeout). The deadline is journaled.
+   */
+  waitForSignal(name: string, timeoutMs: number): Promise<unknown> {
+    if (!this.supportsSignals) {
+      return Promise.reject(
+        new Error(
+          `dispatch.waitForSignal(${JSON.stringify(name)}) needs a scheduler that supports signals, and the scheduler that ran ${this.fn.name} ` +
+            'does not (its RunRequest lacks supports_signals): run it under @dispatch/scheduler 0.2 or later',
+        ),
+      );
+    }
+    const now = this.#host.now();
+    // The timeout is not part of the operation's identity: a deploy that changes it keeps the recorded deadline.
+    const position = this.#position(OperationKind.OPERATION_KIND_SIGNAL_WAIT, name, 0, timeoutMs > 0 ? now + timeoutMs : 0);
+    if (position === undefined) return never;
+    const recorded = this.journal.ops[position]?.deadlineMs as number;
+    const deadlineMs = recorded || (timeoutMs > 0 ? now + timeoutMs : 0);
+    return this.#pending(position, { kind: OperationKind.OPERATION_KIND_SIGNAL_WAIT, signal: name, timeoutMs, deadlineMs });
+  }
+
+  /** Sends a signal once across replays (its idempotency key is this call's ID and the position). */
+  sendSignal(dispatchId: string, name: string, payload: IAny): Promise<void> {
+    const position = this.#position(OperationKind.OPERATION_KIND_SIGNAL_SEND, name, fnv1a(new TextEncoder().encode(dispatchId)) ^ fnv1a(payload.value ?? new Uint8Array(0)), 0);
+    if (position === undefined) return never;
+    const promise = this.#pending(position, { kind: OperationKind.OPERATION_KIND_SIGNAL_SEND, deadlineMs: 0 }) as Promise<void>;
+    if (!this.#isRecorded(position)) {
+      const signaler = this.#host.signaler;
+      const done = this.#inline(position);
+      const key = `${this.context.dispatchId || `epoch-${this.journal.epoch}`}/${position}/signal`;
+      if (!signaler) done({ error: encodeError(new Error('this Dispatch instance has no API client to send signals with')) });
+      else {
+        storage.exit(() => {
+          signaler(dispatchId, name, payload, key).then(
+            () => done({}),
+            (err: unknown) => done({ error: encodeError(err, this.#host.registry.errorStatus(err)) }),
+          );
+        });
+      }
+    }
+    return promise;
+  }
+
   /** An inline step whose outcome is journaled. */
   step<T>(name: string, fn: () => T | Promise<T>): Promise<T> {
     const position = this.#position(OperationKind.OPERATION_KIND_STEP, name, 0, 0);
@@ -272,7 +324,7 @@ export class Execution implements CallStarter {
       const base = `${this.context.dispatchId || `epoch-${this.journal.epoch}`}/${position}`;
       const protoCalls: ICall[] = calls.map((c, i) => ({
         ...this.#host.toProtoCall(c, undefined),
-        idempotencyKey: `${base}/${i}`,
+        idempotencyKey: c.options.idempotencyKey ?? `${base}/${i}`,
       }));
       if (!dispatcher) {
         done({ error: encodeError(new Error('this Dispatch instance has no API client to dispatch calls with')) });
@@ -346,6 +398,10 @@ function describeOp(kind: OperationKind, name: string): string {
       return `the step ${JSON.stringify(name)}`;
     case OperationKind.OPERATION_KIND_DISPATCH:
       return `a dispatch of ${name}`;
+    case OperationKind.OPERATION_KIND_SIGNAL_WAIT:
+      return `a wait for the signal ${JSON.stringify(name)}`;
+    case OperationKind.OPERATION_KIND_SIGNAL_SEND:
+      return `a signal ${JSON.stringify(name)} sent`;
     default:
       return `an operation of kind ${kind}`;
   }

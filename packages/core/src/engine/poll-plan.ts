@@ -22,6 +22,8 @@ export interface PollPlan {
   readonly wakeOnError: boolean;
   /** Wake after this long at the latest (ms, whole seconds for timers). */
   readonly maxWaitMs: number;
+  /** Signals waited for (Poll.signal_waits), with correlation IDs like calls'. */
+  readonly signalWaits: { correlationId: bigint; name: string }[];
 }
 
 /**
@@ -45,8 +47,14 @@ export function planPoll(
   let minResults = Number.POSITIVE_INFINITY;
   let wakeOnError = false;
   let earliest = Number.POSITIVE_INFINITY;
-  for (const p of x.pending.values()) {
+  const signalWaits: { correlationId: bigint; name: string }[] = [];
+  for (const [position, p] of x.pending) {
     if (p.kind === OperationKind.OPERATION_KIND_SLEEP) earliest = Math.min(earliest, p.deadlineMs);
+    else if (p.kind === OperationKind.OPERATION_KIND_SIGNAL_WAIT) {
+      signalWaits.push({ correlationId: epoch | BigInt(position), name: p.signal ?? '' });
+      if (p.deadlineMs > 0) earliest = Math.min(earliest, p.deadlineMs);
+      minResults = Math.min(minResults, 1);
+    }
     else if (p.kind === OperationKind.OPERATION_KIND_CALL) {
       if (p.group?.needs === 'all') {
         minResults = Math.min(minResults, p.group.pending);
@@ -59,7 +67,7 @@ export function planPoll(
   const maxWaitMs = Number.isFinite(earliest)
     ? Math.min(options.maxWaitMs, Math.max(1000, Math.ceil((earliest - options.now) / 1000) * 1000))
     : options.maxWaitMs;
-  return { calls, minResults, wakeOnError, maxWaitMs };
+  return { calls, minResults, wakeOnError, maxWaitMs, signalWaits };
 }
 
 /**

@@ -74,6 +74,12 @@ export const CancelResponse = messageType<pb.ICancelResponse>('dispatch.typescri
 export const RestartRequest = messageType<pb.IRestartRequest>('dispatch.typescript.v1.RestartRequest');
 export const RestartResponse = messageType<pb.IRestartResponse>('dispatch.typescript.v1.RestartResponse');
 export const CallInfo = messageType<pb.ICallInfo>('dispatch.typescript.v1.CallInfo');
+export const SignalRequest = messageType<pb.ISignalRequest>('dispatch.typescript.v1.SignalRequest');
+export const SignalResponse = messageType<pb.ISignalResponse>('dispatch.typescript.v1.SignalResponse');
+export const ResumeRequest = messageType<pb.IResumeRequest>('dispatch.typescript.v1.ResumeRequest');
+export const ResumeResponse = messageType<pb.IResumeResponse>('dispatch.typescript.v1.ResumeResponse');
+export const FeaturesRequest = messageType<pb.IFeaturesRequest>('dispatch.typescript.v1.FeaturesRequest');
+export const FeaturesResponse = messageType<pb.IFeaturesResponse>('dispatch.typescript.v1.FeaturesResponse');
 
 export const Any = messageType<pb.IAny>('google.protobuf.Any');
 export const Empty = messageType<pb.IEmpty>('google.protobuf.Empty');

@@ -25,6 +25,9 @@ export interface ApiHandlers {
   list(req: proto.IListRequest): Promise<proto.IListResponse>;
   cancel(req: proto.ICancelRequest): Promise<proto.ICancelResponse>;
   restart(req: proto.IRestartRequest): Promise<proto.IRestartResponse>;
+  signal(req: proto.ISignalRequest): Promise<proto.ISignalResponse>;
+  resume(req: proto.IResumeRequest): Promise<proto.IResumeResponse>;
+  features(req: proto.IFeaturesRequest): Promise<proto.IFeaturesResponse>;
   health(): Promise<Record<string, unknown>>;
 }
 
@@ -63,6 +66,9 @@ const ROUTES: Record<string, Route> = {
   [`${SCHEDULER_SERVICE_PATH}List`]: { request: proto.ListRequest, response: proto.ListResponse, call: (h, r) => h.list(r) },
   [`${SCHEDULER_SERVICE_PATH}Cancel`]: { request: proto.CancelRequest, response: proto.CancelResponse, call: (h, r) => h.cancel(r) },
   [`${SCHEDULER_SERVICE_PATH}Restart`]: { request: proto.RestartRequest, response: proto.RestartResponse, call: (h, r) => h.restart(r) },
+  [`${SCHEDULER_SERVICE_PATH}Signal`]: { request: proto.SignalRequest, response: proto.SignalResponse, call: (h, r) => h.signal(r) },
+  [`${SCHEDULER_SERVICE_PATH}Resume`]: { request: proto.ResumeRequest, response: proto.ResumeResponse, call: (h, r) => h.resume(r) },
+  [`${SCHEDULER_SERVICE_PATH}Features`]: { request: proto.FeaturesRequest, response: proto.FeaturesResponse, call: (h, r) => h.features(r) },
 };
 
 const digest = (s: string) => createHash('sha256').update(s).digest();

@@ -121,6 +121,15 @@ export function callInfoJson(info: proto.ICallInfo): Record<string, unknown> {
       error: errorJson(a.error),
     }));
   }
+  if (info.waitingForSignals?.length) out.waitingForSignals = [...info.waitingForSignals];
+  if (info.signals?.length) {
+    out.signals = info.signals.map((g) => ({
+      name: g.name ?? '',
+      payload: displayValue(g.payload) ?? null,
+      sentAt: iso(g.sentTime),
+      consumedAt: iso(g.consumedTime),
+    }));
+  }
   if (info.concurrency) {
     const c = info.concurrency;
     out.concurrency = { limit: Math.floor(c.limit ?? 0), inFlight: c.inFlight ?? 0, min: c.min ?? 0, max: c.max ?? 0 };
@@ -194,6 +203,10 @@ export function formatCallInfo(info: proto.ICallInfo): string {
   if (j.output !== null) row('output', shortJson(j.output, 200));
   const error = j.error as { name: string; message: string } | null;
   if (error) row('error', `${error.name}: ${error.message}`);
+  const waiting = j.waitingForSignals as string[] | undefined;
+  if (waiting) row('waits for', waiting.map((n) => `signal ${n}`).join(', '));
+  const signals = (j.signals as Array<{ name: string; payload: unknown; sentAt: string | null; consumedAt: string | null }> | undefined) ?? [];
+  for (const g of signals) row('signal', `${g.name} ${shortJson(g.payload, 120)} sent ${g.sentAt}${g.consumedAt ? `, received ${g.consumedAt}` : ', kept until it waits'}`);
   const c = j.concurrency as { limit: number; inFlight: number; min: number; max: number } | undefined;
   if (c) row('concurrency', `${c.limit} (${c.inFlight} in flight, bounds ${c.min}..${c.max})`);
   const history = (j.attemptHistory as Array<Record<string, unknown>> | undefined) ?? [];

@@ -13,6 +13,8 @@ import { CliError, type CliContext, type CliIO } from './common.js';
 import { addGetCommand } from './get.js';
 import { addLsCommand } from './ls.js';
 import { addRestartCommand } from './restart.js';
+import { addResumeCommand } from './resume.js';
+import { addSignalCommand } from './signal.js';
 import { addRunCommand } from './run.js';
 import { addServeCommand } from './serve.js';
 import { addVerificationKeyCommand } from './verification-key.js';
@@ -62,6 +64,8 @@ Every command has --help; the package README documents them and every default.
   addGetCommand(program, cli);
   addCancelCommand(program, cli);
   addRestartCommand(program, cli);
+  addResumeCommand(program, cli);
+  addSignalCommand(program, cli);
   addCallCommand(program, cli);
   addVerificationKeyCommand(program, cli);
 

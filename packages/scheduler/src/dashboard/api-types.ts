@@ -108,7 +108,7 @@ export interface TreeNode {
  */
 export interface OperationView {
   position: number;
-  kind: 'call' | 'sleep' | 'step' | 'dispatch' | 'unknown';
+  kind: 'call' | 'sleep' | 'step' | 'dispatch' | 'signal-wait' | 'signal-send' | 'unknown';
   name: string;
   /** `done` and `failed` have an outcome; `waiting` has none yet. */
   state: 'done' | 'failed' | 'waiting';
@@ -174,6 +174,22 @@ export interface CallView extends RunSummary {
   attemptHistory: AttemptView[];
   journal: JournalView | null;
   concurrency: ConcurrencyView | null;
+  /** The names of the signals its current Poll waits for (issue 15). */
+  waitingForSignals: string[];
+  /** The signals sent to it, oldest first. */
+  signals: SignalView[];
+}
+
+/**
+ * A signal sent to a call: kept until a wait consumes it (`consumedAt`).
+ * @example
+ * const s: SignalView = { name: 'decision', payload: { kind: 'json', text: '{"approved":true}' }, sentAt: Date.now(), consumedAt: null };
+ */
+export interface SignalView {
+  name: string;
+  payload: ValueView;
+  sentAt: number;
+  consumedAt: number | null;
 }
 
 /**

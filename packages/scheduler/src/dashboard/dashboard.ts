@@ -11,7 +11,7 @@
  * - `GET /dashboard/assets/app.js|app.css`: the browser side (`browser/`),
  *   bundled when the package is built; nothing is built at run time
  * - `GET /dashboard/api/runs?state=&function=&after=&before=&roots=&cursor=&limit=`
- * - `GET /dashboard/api/runs/:id`, `POST /dashboard/api/runs/:id/cancel|restart`
+ * - `GET /dashboard/api/runs/:id`, `POST /dashboard/api/runs/:id/cancel|restart|resume`
  * - `GET /dashboard/api/concurrency`, `GET /dashboard/api/events` (SSE)
  * - `POST /dashboard/api/login-links` (bearer key only): a new one-time link
  * @module
@@ -46,6 +46,7 @@ export interface DashboardHost {
   readonly store: Store;
   cancel(id: string): Promise<number>;
   restart(id: string): Promise<unknown>;
+  resume(id: string): Promise<unknown>;
   concurrency(endpoint: string, fn: string): ConcurrencySnapshot;
   concurrencyAll(): ConcurrencySnapshot[];
   on<K extends keyof SchedulerEvents>(event: K, listener: (...args: SchedulerEvents[K]) => void): unknown;
@@ -331,7 +332,7 @@ export class Dashboard {
       return sendJson(res, 200, body);
     }
     if (method === 'GET' && path === '/events') return this.#events(req, res);
-    const m = /^\/runs\/([^/]+)(?:\/(cancel|restart))?$/.exec(path);
+    const m = /^\/runs\/([^/]+)(?:\/(cancel|restart|resume))?$/.exec(path);
     if (m) {
       const id = decodeURIComponent(m[1]!);
       if (!m[2] && method === 'GET') return sendJson(res, 200, await this.#run(id));
@@ -342,6 +343,10 @@ export class Dashboard {
         }
         req.resume();
         if (m[2] === 'cancel') return sendJson(res, 200, { cancelled: await this.#host.cancel(id) });
+        if (m[2] === 'resume') {
+          await this.#host.resume(id);
+          return sendJson(res, 200, { resumed: id });
+        }
         await this.#host.restart(id);
         return sendJson(res, 200, { restarted: id });
       }

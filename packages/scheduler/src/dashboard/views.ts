@@ -222,6 +222,8 @@ const KINDS: Record<number, OperationView['kind']> = {
   [proto.OperationKind.OPERATION_KIND_SLEEP]: 'sleep',
   [proto.OperationKind.OPERATION_KIND_STEP]: 'step',
   [proto.OperationKind.OPERATION_KIND_DISPATCH]: 'dispatch',
+  [proto.OperationKind.OPERATION_KIND_SIGNAL_WAIT]: 'signal-wait',
+  [proto.OperationKind.OPERATION_KIND_SIGNAL_SEND]: 'signal-send',
 };
 
 /**
@@ -325,7 +327,7 @@ export async function runTree(store: Store, rootId: string): Promise<{ tree: Tre
  * const view = await callView(store, rec, scheduler.concurrency(rec.endpoint, rec.function));
  */
 export async function callView(store: Store, rec: CallRecord, concurrency: ConcurrencySnapshot | null): Promise<CallView> {
-  const [attempts, childIds] = await Promise.all([store.getAttempts(rec.id), store.getChildren(rec.id)]);
+  const [attempts, childIds, signals] = await Promise.all([store.getAttempts(rec.id), store.getChildren(rec.id), store.getSignals(rec.id)]);
   let journal: JournalView | null = null;
   if (rec.coroutineState) {
     const children = (await Promise.all(childIds.map((id) => store.getCall(id)))).filter((c): c is CallRecord => c !== null);
@@ -349,5 +351,7 @@ export async function callView(store: Store, rec: CallRecord, concurrency: Concu
     attemptHistory: attempts.map((a, i) => attemptView(a, labels[i] ?? '')),
     journal,
     concurrency,
+    waitingForSignals: signals.waitingFor,
+    signals: signals.signals.map((g) => ({ name: g.name, payload: valueView(g.payload, 'value'), sentAt: g.sentAt, consumedAt: g.consumedAt })),
   };
 }

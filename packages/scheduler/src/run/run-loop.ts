@@ -14,7 +14,7 @@ import type { EndpointTransport, RunReply } from './transport.js';
 import type { AttemptEvent, FinishedEvent } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { ClaimedCall, CompleteRequest, CoroutineState, NewCall, Outcome, Store } from '../store/store.js';
-import { elidesState, finishedState, isResumeRun, pollConditions, runCountsText } from '../store/policy.js';
+import { elidesState, finishedState, isResumeRun, pollConditions, runCountsText, SIGNAL_RESULT_PREFIX } from '../store/policy.js';
 import { validateCall } from './validate.js';
 import { recordResult, StoreOutage } from './record.js';
 
@@ -61,6 +61,17 @@ export interface RunLoopOptions {
 export function expirationMsOf(call: proto.ICall, defaultMs: number, maxMs: number): number {
   const ms = proto.durationToMs(call.expiration);
   return Math.min(maxMs, ms && ms > 0 ? ms : defaultMs);
+}
+
+/**
+ * The delay of a call (Call.delay, issue 15): it runs no earlier than this
+ * long after the scheduler accepts it. 0 without one.
+ * @example
+ * delayMsOf({ function: 'f', delay: { seconds: 10 } }); // 10000
+ */
+export function delayMsOf(call: proto.ICall): number {
+  const ms = proto.durationToMs(call.delay);
+  return ms === null || ms <= 0 ? 0 : ms;
 }
 
 interface Interpreted {
@@ -356,6 +367,7 @@ export class RunLoop {
       creationTime: proto.timestampFromDate(call.createdAt),
       expirationTime: proto.timestampFromDate(call.expiresAt),
       acceptsStateDelta: true,
+      supportsSignals: true,
     };
     if (!call.resume) {
       req.input = call.input ?? EMPTY_INPUT;
@@ -363,7 +375,9 @@ export class RunLoop {
     }
     const pr: proto.IPollResult = {
       results: call.resume.results.map((r) => {
-        const result: proto.ICallResult = { correlationId: proto.toLong(r.correlationId), dispatchId: r.dispatchId };
+        // A signal's payload answers a wait (Poll.signal_waits): it has no dispatch ID.
+        const dispatchId = r.dispatchId.startsWith(SIGNAL_RESULT_PREFIX) ? '' : r.dispatchId;
+        const result: proto.ICallResult = { correlationId: proto.toLong(r.correlationId), dispatchId };
         if (r.output) result.output = r.output;
         if (r.error) result.error = r.error;
         return result;
@@ -496,14 +510,15 @@ export class RunLoop {
       : calls.map((c) => {
           const id = newDispatchId(now);
           const expirationMs = expirationMsOf(c, this.#o.defaultExpirationMs, this.#o.maxExpirationMs);
+          const delay = delayMsOf(c);
           const child: NewCall = {
             id,
             function: c.function ?? '',
             endpoint: c.endpoint || call.endpoint,
             input: c.input ?? null,
             createdAt: now,
-            dueAt: now,
-            expiresAt: now + expirationMs,
+            dueAt: now + delay,
+            expiresAt: now + delay + expirationMs,
             expirationMs,
             parentId: call.id,
             rootId: call.rootId,
@@ -535,6 +550,7 @@ export class RunLoop {
         deadline,
         wakeOnError: !!poll.wakeOnError,
         pollError,
+        signalWaits: (poll.signalWaits ?? []).map((w) => ({ correlationId: proto.toBigInt(w.correlationId ?? 0), name: w.name ?? '' })),
       },
     };
   }

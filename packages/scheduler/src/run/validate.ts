@@ -48,5 +48,11 @@ export function validateCall(call: proto.ICall, index: number, options: { endpoi
     const nanos = call.expiration.nanos ?? 0;
     if (seconds < 0 || nanos < 0) return `${where}.expiration must be ≥ 0, got ${seconds}s ${nanos}ns`;
   }
+  if (call.delay) {
+    const seconds = Number(proto.toBigInt(call.delay.seconds ?? 0));
+    const nanos = call.delay.nanos ?? 0;
+    if (seconds < 0 || nanos < 0) return `${where}.delay must be ≥ 0, got ${seconds}s ${nanos}ns`;
+    if (seconds > 366 * 86_400) return `${where}.delay is ${seconds}s, over the limit of one year (366 days): schedule the call closer to its time`;
+  }
   return null;
 }

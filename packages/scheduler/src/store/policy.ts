@@ -431,3 +431,60 @@ export function answerIds(calls: readonly NewCall[], inserted: ReadonlySet<strin
     return original;
   });
 }
+
+// ------------------------------------------------------------------ signals
+
+/**
+ * Which kept signals the waits of a Poll consume: each wait without a
+ * signal yet takes the oldest kept signal of its name (waits in Poll order,
+ * signals in the order sent). Answers `[wait index, signal seq]` pairs.
+ * @example
+ * matchSignals([{ correlationId: 1n, name: 'a' }], new Set(), [{ seq: 4, name: 'a' }]); // [[0, 4]]
+ */
+export function matchSignals(
+  waits: readonly { correlationId: bigint; name: string }[],
+  answered: ReadonlySet<string>,
+  kept: readonly { seq: number; name: string }[],
+): Array<[number, number]> {
+  const taken = new Set<number>();
+  const out: Array<[number, number]> = [];
+  waits.forEach((w, i) => {
+    if (answered.has(w.correlationId.toString())) return;
+    const s = kept.find((k) => k.name === w.name && !taken.has(k.seq));
+    if (!s) return;
+    taken.add(s.seq);
+    out.push([i, s.seq]);
+  });
+  return out;
+}
+
+/** Prefix of the IDs of delivered signals in `ChildResult.dispatchId` and `CompleteRequest.delivered`. */
+export const SIGNAL_RESULT_PREFIX = 'signal:';
+
+/**
+ * The waits of a Poll as stored in `calls.poll_signals` (JSON), and back.
+ * @example
+ * parseSignalWaits(encodeSignalWaits([{ correlationId: 1n, name: 'a' }]));
+ */
+export function encodeSignalWaits(waits: readonly { correlationId: bigint; name: string }[] | undefined): string | null {
+  if (!waits || waits.length === 0) return null;
+  return JSON.stringify(waits.map((w) => ({ c: w.correlationId.toString(), n: w.name })));
+}
+
+/** See {@link encodeSignalWaits}. @example parseSignalWaits(row.poll_signals) */
+export function parseSignalWaits(text: string | null | undefined): { correlationId: bigint; name: string }[] {
+  if (!text) return [];
+  return (JSON.parse(text) as { c: string; n: string }[]).map((w) => ({ correlationId: BigInt(w.c), name: w.n }));
+}
+
+/**
+ * What `resume` does with a call: resume it from its journal (failed, with
+ * a state), restart it from its input (failed before its first suspension:
+ * there is nothing to skip), or refuse (it did not fail).
+ * @example
+ * if (planResume(row) === 'not_failed') throw new Error('only failed calls resume');
+ */
+export function planResume(row: { state: CallState; state_kind: number }): 'resume' | 'restart' | 'not_failed' {
+  if (row.state !== 'failed') return 'not_failed';
+  return row.state_kind === 0 ? 'restart' : 'resume';
+}

@@ -273,7 +273,64 @@ export interface SuspendOutcome {
   wakeOnError: boolean;
   /** Set when the Poll was refused: resume at once with PollResult.error, no calls created. */
   pollError: IError | null;
+  /** Signals the Poll waits for (Poll.signal_waits): each consumes the oldest kept signal of its name. */
+  signalWaits?: SignalWait[];
 }
+
+/**
+ * A wait of a Poll for a signal (Poll.signal_waits).
+ * @example
+ * const w: SignalWait = { correlationId: 7n, name: 'decision' };
+ */
+export interface SignalWait {
+  correlationId: bigint;
+  name: string;
+}
+
+/**
+ * A signal to record ({@link Store.signal}).
+ * @example
+ * const s: NewSignal = { callId: id, name: 'decision', payload, now: Date.now() };
+ */
+export interface NewSignal {
+  callId: string;
+  name: string;
+  payload: IAny | null;
+  /** A signal whose key was seen is not kept again. */
+  idempotencyKey?: string;
+  now: number;
+}
+
+/**
+ * What {@link Store.signal} did: kept it, delivered it to a waiting call
+ * at once, or refused it (unknown or finished call).
+ * @example
+ * const a: SignalAnswer = { kind: 'finished', state: 'succeeded' };
+ */
+export type SignalAnswer = { kind: 'kept' } | { kind: 'delivered' } | { kind: 'not_found' } | { kind: 'finished'; state: CallState };
+
+/**
+ * A signal sent to a call, as {@link Store.getSignals} answers it.
+ * @example
+ * const r: SignalRecord = { name: 'decision', payload: null, sentAt: Date.now(), consumedAt: null };
+ */
+export interface SignalRecord {
+  name: string;
+  payload: IAny | null;
+  sentAt: number;
+  /** When a wait consumed it; null while kept. */
+  consumedAt: number | null;
+}
+
+/**
+ * What {@link Store.resume} did.
+ * @example
+ * const a: ResumeAnswer = { kind: 'resumed', childrenRestarted: 1 };
+ */
+export type ResumeAnswer =
+  | { kind: 'resumed'; childrenRestarted: number }
+  | { kind: 'not_found' }
+  | { kind: 'refused'; state: CallState; reason: 'not_failed' };
 
 /**
  * The call continues as another function (PROTOCOL.md 8.14), same dispatch ID.
@@ -463,6 +520,25 @@ export interface Store {
    * expiration restarts. Returns false for an unknown ID.
    */
   restart(id: string, now: number): Promise<boolean>;
+
+  /**
+   * Records a signal for a call: consumed at once by a wait of its Poll if
+   * it is suspended waiting for that name (the call becomes due), else kept
+   * until it waits. Refused for an unknown or finished call.
+   */
+  signal(s: NewSignal): Promise<SignalAnswer>;
+
+  /** The signals sent to a call (oldest first) and the names its Poll waits for and has not received. */
+  getSignals(id: string): Promise<{ signals: SignalRecord[]; waitingFor: string[] }>;
+
+  /**
+   * Runs a failed call again from its last recorded state (its journal):
+   * the results of its children that succeeded (and the signals it
+   * consumed) are delivered again; its children that did not succeed run
+   * again from their input. Refused when the call did not fail or has no
+   * state.
+   */
+  resume(id: string, now: number): Promise<ResumeAnswer>;
 
   getCall(id: string): Promise<CallRecord | null>;
   getAttempts(id: string): Promise<AttemptRecord[]>;

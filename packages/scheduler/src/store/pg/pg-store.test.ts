@@ -208,6 +208,42 @@ describe.skipIf(!url)('PgStore', () => {
     await Promise.all(stores.map((s) => s.close()));
   });
 
+  it('consumes each signal once when several instances signal one waiting call at once (issue 15)', async () => {
+    const schema = randomPgSchema();
+    const stores = await Promise.all(Array.from({ length: 3 }, () => freshStore(schema)));
+    const call = newCall();
+    await stores[0]!.insertCalls([call]);
+    const [leased] = (await stores[0]!.claimDue({ owner: 'a', now: NOW, leaseMs: 60_000, limit: 10, capacity: () => 10 })).calls;
+    const waits = [
+      { correlationId: 1n, name: 'x' },
+      { correlationId: 2n, name: 'x' },
+    ];
+    await stores[0]!.complete({
+      id: call.id,
+      owner: 'a',
+      leaseToken: leased!.leaseToken,
+      now: NOW,
+      attempt: null,
+      delivered: [],
+      outcome: { kind: 'suspend', status: 0, state: null, stateIsDelta: false, calls: [], minResults: 1, maxResults: 10, deadline: NOW + 3_600_000, wakeOnError: false, pollError: null, signalWaits: waits },
+    });
+    // Twelve signals, four from each instance, all at once: two waits, so two are consumed and ten are kept.
+    const answers = await Promise.all(
+      stores.flatMap((s, i) => Array.from({ length: 4 }, (_, j) => s.signal({ callId: call.id, name: 'x', payload: null, now: NOW + 1 + i * 4 + j }))),
+    );
+    expect(answers.filter((a) => a.kind === 'delivered')).toHaveLength(2);
+    expect(answers.filter((a) => a.kind === 'kept')).toHaveLength(10);
+    const { rows } = await stores[0]!.pool.query(`SELECT state, count(*)::int AS n FROM ${schema}.signals GROUP BY state ORDER BY state`);
+    expect(rows).toEqual([
+      { state: 0, n: 10 },
+      { state: 1, n: 2 },
+    ]);
+    expect(await stores[1]!.getCall(call.id)).toMatchObject({ ready: 2 });
+    const [resumed] = (await stores[2]!.claimDue({ owner: 'c', now: NOW + 20, leaseMs: 60_000, limit: 10, capacity: () => 10 })).calls;
+    expect(resumed!.resume!.results.map((r) => r.correlationId).sort()).toEqual([1n, 2n]);
+    await Promise.all(stores.map((s) => s.close()));
+  });
+
   it('tells other instances that work is due and that calls finished (LISTEN/NOTIFY)', async () => {
     const schema = randomPgSchema();
     const [a, b] = await Promise.all([freshStore(schema), freshStore(schema)]);

@@ -27,9 +27,31 @@
 import { randomBytes } from 'node:crypto';
 import type { proto } from '@dispatch/core/protocol';
 import pg from 'pg';
-import { type CallRecordRow, encodeAny, encodeErrorBlob, hasStoredState, stateOf, toAttemptRecord, toCallRecord, toChildResult, toClaimedCall, toResume } from '../call-row.js';
+import { type CallRecordRow, decodeAny, encodeAny, encodeErrorBlob, hasStoredState, stateOf, toAttemptRecord, toCallRecord, toChildResult, toClaimedCall, toResume } from '../call-row.js';
 import { countsByState, listLimit, parseCursor, toListPage } from '../listing.js';
-import type { AttemptRecord, CallRecord, CallState, ChildResult, ClaimedCall, ClaimRequest, ClaimResult, CompleteRequest, CoroutineState, InstanceHeartbeat, ListFilter, ListPage, NewCall, Store, StoreChange } from '../store.js';
+import type {
+  AttemptRecord,
+  CallRecord,
+  CallState,
+  ChildResult,
+  ClaimedCall,
+  ClaimRequest,
+  ClaimResult,
+  CompleteRequest,
+  CoroutineState,
+  InstanceHeartbeat,
+  ListFilter,
+  ListPage,
+  NewCall,
+  NewSignal,
+  ResumeAnswer,
+  SignalAnswer,
+  SignalRecord,
+  Store,
+  StoreChange,
+} from '../store.js';
+import { isFinished } from '../store.js';
+import { MAX_POLL_RESULTS } from '@dispatch/core/protocol';
 import * as policy from '../policy.js';
 import { dueOnResultSql, elidesStateSql, FINISHED_SQL, runCountsSql, WAITING_SQL } from '../policy-sql.js';
 import { PgNotifier } from './notifier.js';
@@ -297,7 +319,16 @@ export class PgStore implements Store {
   readonly storeId: string;
   readonly #notifier: PgNotifier | null;
   readonly #listen: boolean;
-  readonly #t: { calls: string; queues: string; attempts: string; meta: string; instances: string; chunks: string; revoked: string };
+  readonly #t: {
+    calls: string;
+    queues: string;
+    attempts: string;
+    meta: string;
+    instances: string;
+    chunks: string;
+    revoked: string;
+    signals: string;
+  };
   readonly #knownQueues = new Set<string>();
   #queueList: Array<[string, string]> = [];
   #queuesLoadedAt = Number.NEGATIVE_INFINITY;
@@ -337,6 +368,7 @@ export class PgStore implements Store {
       instances: `${s}.instances`,
       chunks: `${s}.call_state_chunks`,
       revoked: `${s}.revoked_sessions`,
+      signals: `${s}.signals`,
     };
     this.#notifier = init.notifier(this);
   }
@@ -793,6 +825,22 @@ export class PgStore implements Store {
         if (!list) results.set(r.parent, (list = []));
         list.push(toChildResult(r));
       }
+      // Signals consumed by the Poll's waits, after the children's results, within max_results.
+      const { rows: signals } = await this.#sql<{ call_id: string; seq: string; correlation_id: string; payload: Buffer | null }>(
+        this.pool,
+        'ready_signals',
+        `SELECT s.call_id, s.seq, s.correlation_id, s.payload FROM unnest($1::text[], $2::int[]) AS p(pid, gen)
+        JOIN ${this.#t.signals} s ON s.call_id = p.pid AND s.generation = p.gen AND s.state = 1
+        ORDER BY s.consumed_at, s.seq`,
+        [resumes.map((r) => r.id), resumes.map((r) => r.generation)],
+      );
+      for (const sig of signals) {
+        let list = results.get(sig.call_id);
+        if (!list) results.set(sig.call_id, (list = []));
+        const row = resumes.find((r) => r.id === sig.call_id);
+        if (list.length >= Math.max(1, row?.poll_max ?? 1)) continue;
+        list.push({ dispatchId: `${policy.SIGNAL_RESULT_PREFIX}${sig.seq}`, correlationId: BigInt(sig.correlation_id), output: decodeAny(sig.payload), error: null });
+      }
     }
     // The claim read the bytes of the states it does not elide (state_value).
     return rows.map((row) =>
@@ -832,8 +880,16 @@ export class PgStore implements Store {
   }
 
   /** Marks results as delivered to `parent`; returns how many and how many were errors. */
-  async #markDelivered(c: pg.PoolClient, parent: LockedRow, ids: string[]): Promise<{ n: number; e: number }> {
-    if (ids.length === 0) return { n: 0, e: 0 };
+  async #markDelivered(c: pg.PoolClient, parent: LockedRow, all: string[]): Promise<{ n: number; e: number }> {
+    if (all.length === 0) return { n: 0, e: 0 };
+    const signalSeqs = all.filter((id) => id.startsWith(policy.SIGNAL_RESULT_PREFIX)).map((id) => id.slice(policy.SIGNAL_RESULT_PREFIX.length));
+    let signalsDelivered = 0;
+    if (signalSeqs.length > 0) {
+      const r = await c.query(`UPDATE ${this.#t.signals} SET state = 2 WHERE seq = ANY($1::bigint[]) AND call_id = $2 AND state = 1`, [signalSeqs, parent.id]);
+      signalsDelivered = r.rowCount ?? 0;
+    }
+    const ids = signalSeqs.length > 0 ? all.filter((id) => !id.startsWith(policy.SIGNAL_RESULT_PREFIX)) : all;
+    if (ids.length === 0) return { n: signalsDelivered, e: 0 };
     const { rows } = await this.#sql<{ n: number; e: number }>(
       c,
       'mark_delivered',
@@ -842,7 +898,8 @@ export class PgStore implements Store {
       ) SELECT count(*)::int AS n, coalesce(sum(has_error), 0)::int AS e FROM d`,
       [ids, parent.id],
     );
-    return rows[0] ?? { n: 0, e: 0 };
+    const r = rows[0] ?? { n: 0, e: 0 };
+    return { n: r.n + signalsDelivered, e: r.e };
   }
 
   /**
@@ -871,8 +928,12 @@ export class PgStore implements Store {
       'finish_row',
       `WITH f AS (
         UPDATE ${this.#t.calls} c SET state = $2, status = $3, output = $4, error = $5, has_error = $6, due_at = NULL,
-          lease_owner = NULL, finished_at = $7, updated_at = $7, mode = 0, state_kind = 0, state_type_url = NULL,
-          state_value = NULL, state_length = 0, poll_error = NULL, poll_min = 0, poll_max = 0, poll_deadline = NULL,
+          lease_owner = NULL, finished_at = $7, updated_at = $7, mode = 0,
+          state_kind = CASE WHEN $2::text = 'failed' THEN c.state_kind ELSE 0 END,
+          state_type_url = CASE WHEN $2::text = 'failed' THEN c.state_type_url END,
+          state_value = CASE WHEN $2::text = 'failed' THEN c.state_value END,
+          state_length = CASE WHEN $2::text = 'failed' THEN c.state_length ELSE 0 END,
+          poll_error = NULL, poll_min = 0, poll_max = 0, poll_deadline = NULL, poll_signals = NULL,
           attempts = COALESCE($9::int, c.attempts), resumes = COALESCE($12::int, c.resumes),
           ready = GREATEST(0, c.ready - $10::int), ready_errors = GREATEST(0, c.ready_errors - $11::int),
           deliver = CASE WHEN $8::boolean AND c.parent_id IS NOT NULL AND EXISTS (
@@ -881,7 +942,7 @@ export class PgStore implements Store {
         WHERE c.seq = $1
         RETURNING c.id, c.deliver, c.parent_id, c.parent_generation
       ), d AS (
-        DELETE FROM ${this.#t.chunks} k USING f WHERE k.call_id = f.id
+        DELETE FROM ${this.#t.chunks} k USING f WHERE k.call_id = f.id AND $2::text <> 'failed'
       ), p AS (
         UPDATE ${this.#t.calls} p SET ready = p.ready + 1, ready_errors = p.ready_errors + $6, updated_at = $7,
           due_at = ${dueOnResultSql({ row: 'p.', isError: '$6', now: '$7', least: 'LEAST' })}
@@ -1062,7 +1123,7 @@ export class PgStore implements Store {
               failures = 0, attempts = $3, resumes = $20, updated_at = $4, ready = $5, ready_errors = $6, state_value = NULL,
               state_length = $7::bigint + COALESCE(length($10::bytea), 0),
               state_kind = $8, state_type_url = $9, state_delta = CASE WHEN $11::boolean THEN 1 ELSE state_delta END,
-              poll_min = $12, poll_max = $13, poll_deadline = $14, poll_wake_on_error = $15, poll_error = $16
+              poll_min = $12, poll_max = $13, poll_deadline = $14, poll_wake_on_error = $15, poll_error = $16, poll_signals = $21
             WHERE seq = $17`,
             [
               policy.dueAtSuspension(o, { ready, readyErrors }, now),
@@ -1085,8 +1146,10 @@ export class PgStore implements Store {
               row.id,
               row.generation,
               counts.resumes,
+              policy.encodeSignalWaits(o.signalWaits),
             ],
           );
+          if (o.signalWaits?.length) await this.#matchSignals(c, row.id, now, fx);
           break;
         }
         case 'tail_call': {
@@ -1098,7 +1161,7 @@ export class PgStore implements Store {
               due_at = $5, lease_owner = NULL, status = $6, error = NULL, failures = 0, attempts = $7, resumes = $10,
               generation = generation + 1, ready = 0, ready_errors = 0, state_kind = 0, state_type_url = NULL,
               state_value = NULL, state_length = 0, state_delta = 0, poll_min = 0, poll_max = 0, poll_deadline = NULL, poll_error = NULL,
-              updated_at = $8 WHERE seq = $9`,
+              poll_signals = NULL, updated_at = $8 WHERE seq = $9`,
             [o.function, o.endpoint, encodeAny(o.input), o.expiresAt, o.dueAt, o.status, counts.attempts, now, row.seq, counts.resumes],
           );
           fx.due = true;
@@ -1331,31 +1394,186 @@ export class PgStore implements Store {
     return this.#tx(async (c, fx) => {
       const row = await this.#lockCall(c, id);
       if (!row) return false;
-      await this.#cancelOrphans(c, row, now, policy.orphanError(row.id, 'restarted'), fx);
+      await this.#restartRow(c, row, now, fx);
+      return true;
+    });
+  }
+
+  /** Runs a locked call again from its original function and input (see {@link Store.restart}). */
+  async #restartRow(c: pg.PoolClient, row: LockedRow, now: number, fx: Effects): Promise<void> {
+    await this.#cancelOrphans(c, row, now, policy.orphanError(row.id, 'restarted'), fx);
+    if (policy.resultCountedForParent(row)) {
+      // Its old result was counted as ready for the parent: take it back.
+      await c.query(
+        `UPDATE ${this.#t.calls} SET ready = GREATEST(0, ready - 1), ready_errors = GREATEST(0, ready_errors - $1) WHERE id = $2`,
+        [row.has_error, row.parent_id],
+      );
+    }
+    // Signals consumed and not delivered go back to the kept ones.
+    await c.query(
+      `UPDATE ${this.#t.signals} SET state = 0, generation = NULL, correlation_id = NULL, consumed_at = NULL WHERE call_id = $1 AND state = 1`,
+      [row.id],
+    );
+    const { rows } = await c.query<{ endpoint: string; function: string }>(
+      `SELECT original_endpoint AS endpoint, original_function AS function FROM ${this.#t.calls} WHERE seq = $1`,
+      [row.seq],
+    );
+    await this.#ensureQueues(c, [[rows[0]!.endpoint, rows[0]!.function]], fx);
+    await this.#dropState(c, row);
+    await c.query(
+      `UPDATE ${this.#t.calls} SET function = original_function, endpoint = original_endpoint, input = original_input,
+        state = 'pending', mode = 0, due_at = $1, lease_owner = NULL, lease_token = lease_token + 1, status = 0,
+        failures = 0, generation = generation + 1, ready = 0, ready_errors = 0, expires_at = $1 + expiration_ms,
+        finished_at = NULL, output = NULL, error = NULL, has_error = 0, deliver = NULL, state_kind = 0,
+        state_type_url = NULL, state_value = NULL, state_length = 0, state_delta = 0, poll_min = 0, poll_max = 0,
+        poll_deadline = NULL, poll_error = NULL, poll_signals = NULL, updated_at = $1 WHERE seq = $2`,
+      [now, row.seq],
+    );
+    fx.due = true;
+  }
+
+  /**
+   * Lets the waits of a suspended call's Poll consume the signals kept for
+   * it (policy.matchSignals); the call must be locked. Each consumed signal
+   * counts as a result and may make the call due. Answers the seqs consumed.
+   */
+  async #matchSignals(c: pg.PoolClient, id: string, now: number, fx: Effects): Promise<string[]> {
+    const { rows } = await c.query<{ generation: number; state: CallState; poll_signals: string | null }>(
+      `SELECT generation, state, poll_signals FROM ${this.#t.calls} WHERE id = $1`,
+      [id],
+    );
+    const row = rows[0];
+    if (row?.state !== 'suspended' || !row.poll_signals) return [];
+    const waits = policy.parseSignalWaits(row.poll_signals);
+    const { rows: answered } = await c.query<{ correlation_id: string }>(
+      `SELECT correlation_id FROM ${this.#t.signals} WHERE call_id = $1 AND generation = $2 AND state >= 1`,
+      [id, row.generation],
+    );
+    const { rows: kept } = await c.query<{ seq: string; name: string }>(
+      `SELECT seq, name FROM ${this.#t.signals} WHERE call_id = $1 AND state = 0 ORDER BY seq`,
+      [id],
+    );
+    const matches = policy.matchSignals(
+      waits,
+      new Set(answered.map((a) => a.correlation_id)),
+      kept.map((k) => ({ seq: Number(k.seq), name: k.name })),
+    );
+    const consumed: string[] = [];
+    for (const [i, seq] of matches) {
+      await c.query(`UPDATE ${this.#t.signals} SET state = 1, generation = $1, correlation_id = $2, consumed_at = $3 WHERE seq = $4`, [
+        row.generation,
+        waits[i]!.correlationId.toString(),
+        now,
+        seq,
+      ]);
+      const { rows: due } = await c.query<{ due_at: number | null }>(
+        `UPDATE ${this.#t.calls} p SET ready = p.ready + 1, updated_at = $2,
+          due_at = ${dueOnResultSql({ row: 'p.', isError: '0', now: '$2', least: 'LEAST' })}
+        WHERE p.id = $1 AND p.state IN ${WAITING_SQL} RETURNING p.due_at`,
+        [id, now],
+      );
+      const d = due[0]?.due_at;
+      if (d !== null && d !== undefined && Number(d) <= now) fx.due = true;
+      consumed.push(String(seq));
+    }
+    return consumed;
+  }
+
+  signal(sig: NewSignal): Promise<SignalAnswer> {
+    return this.#tx(async (c, fx): Promise<SignalAnswer> => {
+      const row = await this.#lockCall(c, sig.callId);
+      if (!row) return { kind: 'not_found' };
+      if (sig.idempotencyKey) {
+        const { rows } = await c.query<{ state: number }>(`SELECT state FROM ${this.#t.signals} WHERE idempotency_key = $1`, [sig.idempotencyKey]);
+        if (rows[0]) return { kind: rows[0].state >= 1 ? 'delivered' : 'kept' };
+      }
+      if (isFinished(row.state)) return { kind: 'finished', state: row.state };
+      const { rows } = await c.query<{ seq: string }>(
+        `INSERT INTO ${this.#t.signals} (call_id, name, payload, idempotency_key, sent_at) VALUES ($1, $2, $3, $4, $5) RETURNING seq`,
+        [row.id, sig.name, encodeAny(sig.payload), sig.idempotencyKey || null, sig.now],
+      );
+      const consumed = await this.#matchSignals(c, row.id, sig.now, fx);
+      return { kind: consumed.includes(String(rows[0]!.seq)) ? 'delivered' : 'kept' };
+    });
+  }
+
+  async getSignals(id: string): Promise<{ signals: SignalRecord[]; waitingFor: string[] }> {
+    this.#checkOpen();
+    const { rows } = await this.pool.query<{
+      name: string;
+      payload: Buffer | null;
+      sent_at: string;
+      consumed_at: string | null;
+      state: number;
+      correlation_id: string | null;
+      generation: number | null;
+    }>(`SELECT name, payload, sent_at, consumed_at, state, correlation_id, generation FROM ${this.#t.signals} WHERE call_id = $1 ORDER BY seq`, [id]);
+    const { rows: calls } = await this.pool.query<{ generation: number; state: CallState; poll_signals: string | null }>(
+      `SELECT generation, state, poll_signals FROM ${this.#t.calls} WHERE id = $1`,
+      [id],
+    );
+    const call = calls[0];
+    const answered = new Set(rows.filter((r) => r.state >= 1 && r.generation === call?.generation).map((r) => r.correlation_id));
+    const waitingFor =
+      call && !isFinished(call.state)
+        ? policy.parseSignalWaits(call.poll_signals).filter((w) => !answered.has(w.correlationId.toString())).map((w) => w.name)
+        : [];
+    return {
+      signals: rows.map((r) => ({
+        name: r.name,
+        payload: decodeAny(r.payload),
+        sentAt: Number(r.sent_at),
+        consumedAt: r.consumed_at === null ? null : Number(r.consumed_at),
+      })),
+      waitingFor,
+    };
+  }
+
+  resume(id: string, now: number): Promise<ResumeAnswer> {
+    return this.#tx(async (c, fx): Promise<ResumeAnswer> => {
+      const row = await this.#lockCall(c, id);
+      if (!row) return { kind: 'not_found' };
+      const plan = policy.planResume(row);
+      if (plan === 'not_failed') return { kind: 'refused', state: row.state, reason: plan };
+      if (plan === 'restart') {
+        await this.#restartRow(c, row, now, fx);
+        return { kind: 'resumed', childrenRestarted: 0 };
+      }
+      const { rows: children } = await c.query<{ id: string; state: CallState }>(
+        `SELECT id, state FROM ${this.#t.calls} WHERE parent_id = $1 AND parent_generation = $2 AND state <> 'succeeded' ORDER BY seq FOR UPDATE`,
+        [row.id, row.generation],
+      );
+      let restarted = 0;
+      for (const child of children) {
+        if (!isFinished(child.state)) await this.#cancelTrees(c, [child.id], now, policy.orphanError(row.id, 'restarted'), false, fx);
+        const { rows: locked } = await c.query<LockedRow>(`SELECT ${LOCK_COLUMNS} FROM ${this.#t.calls} c WHERE c.id = $1`, [child.id]);
+        await this.#restartRow(c, locked[0]!, now, fx);
+        restarted++;
+      }
+      // What succeeded is delivered again: the journal ignores results it already holds.
+      const again = await c.query(
+        `UPDATE ${this.#t.calls} SET deliver = 1 WHERE parent_id = $1 AND parent_generation = $2 AND state = 'succeeded'`,
+        [row.id, row.generation],
+      );
+      const signals = await c.query(`UPDATE ${this.#t.signals} SET state = 1 WHERE call_id = $1 AND generation = $2 AND state >= 1`, [
+        row.id,
+        row.generation,
+      ]);
       if (policy.resultCountedForParent(row)) {
-        // Its old result was counted as ready for the parent: take it back.
         await c.query(
           `UPDATE ${this.#t.calls} SET ready = GREATEST(0, ready - 1), ready_errors = GREATEST(0, ready_errors - $1) WHERE id = $2`,
           [row.has_error, row.parent_id],
         );
       }
-      const { rows } = await c.query<{ endpoint: string; function: string }>(
-        `SELECT original_endpoint AS endpoint, original_function AS function FROM ${this.#t.calls} WHERE seq = $1`,
-        [row.seq],
-      );
-      await this.#ensureQueues(c, [[rows[0]!.endpoint, rows[0]!.function]], fx);
-      await this.#dropState(c, row);
       await c.query(
-        `UPDATE ${this.#t.calls} SET function = original_function, endpoint = original_endpoint, input = original_input,
-          state = 'pending', mode = 0, due_at = $1, lease_owner = NULL, lease_token = lease_token + 1, status = 0,
-          failures = 0, generation = generation + 1, ready = 0, ready_errors = 0, expires_at = $1 + expiration_ms,
-          finished_at = NULL, output = NULL, error = NULL, has_error = 0, deliver = NULL, state_kind = 0,
-          state_type_url = NULL, state_value = NULL, state_length = 0, state_delta = 0, poll_min = 0, poll_max = 0,
-          poll_deadline = NULL, poll_error = NULL, updated_at = $1 WHERE seq = $2`,
-        [now, row.seq],
+        `UPDATE ${this.#t.calls} SET state = 'suspended', mode = 1, due_at = $1, lease_owner = NULL, lease_token = lease_token + 1,
+          status = 0, failures = 0, ready = $2, ready_errors = 0, expires_at = $1 + expiration_ms, finished_at = NULL,
+          output = NULL, error = NULL, has_error = 0, deliver = NULL, poll_min = 1, poll_max = $3, poll_deadline = $1,
+          poll_wake_on_error = 0, poll_error = NULL, poll_signals = NULL, updated_at = $1 WHERE seq = $4`,
+        [now, (again.rowCount ?? 0) + (signals.rowCount ?? 0), MAX_POLL_RESULTS, row.seq],
       );
       fx.due = true;
-      return true;
+      return { kind: 'resumed', childrenRestarted: restarted };
     });
   }
 

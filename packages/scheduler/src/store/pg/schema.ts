@@ -164,6 +164,27 @@ export const PG_MIGRATIONS: readonly string[] = [
   UPDATE calls SET resumes = (SELECT count(*) FROM attempts a WHERE a.call_id = calls.id AND a.resume);
   UPDATE calls SET attempts = GREATEST(0, attempts - resumes);
   `,
+  // 6 (issue 15): signals, as in the SQLite store's migration 6: kept
+  // (state 0) until a wait of the call's Poll consumes one (state 1, with the
+  // wait's correlation ID and the call's generation), delivered like a
+  // child's result (state 2). calls.poll_signals: the waits of the current
+  // Poll as JSON. Failed calls keep their state chunks (resume).
+  `
+  CREATE TABLE IF NOT EXISTS signals (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    call_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    payload BYTEA,
+    idempotency_key TEXT UNIQUE,
+    sent_at BIGINT NOT NULL,
+    state INTEGER NOT NULL DEFAULT 0,
+    generation INTEGER,
+    correlation_id TEXT,
+    consumed_at BIGINT
+  );
+  CREATE INDEX IF NOT EXISTS signals_call ON signals (call_id, state, name, seq);
+  ALTER TABLE calls ADD COLUMN IF NOT EXISTS poll_signals TEXT;
+  `,
 ];
 
 /**

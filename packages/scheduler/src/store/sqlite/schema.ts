@@ -138,6 +138,29 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   UPDATE calls SET resumes = (SELECT count(*) FROM attempts a WHERE a.call_id = calls.id AND a.resume = 1);
   UPDATE calls SET attempts = MAX(0, attempts - resumes);
   `,
+  // 6 (issue 15): signals. A signal is kept (state 0) until its call waits
+  // for its name; then it is consumed by one wait of the call's Poll (state
+  // 1, with the wait's correlation ID and the call's generation) and its
+  // payload is delivered like a child's result (state 2 once delivered).
+  // calls.poll_signals holds the waits of the current Poll as JSON
+  // ([{"c": correlation ID, "n": name}]). Failed calls now keep their state
+  // chunks (dispatch resume runs them again from it).
+  `
+  CREATE TABLE signals (
+    seq INTEGER PRIMARY KEY,
+    call_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    payload BLOB,
+    idempotency_key TEXT UNIQUE,
+    sent_at INTEGER NOT NULL,
+    state INTEGER NOT NULL DEFAULT 0,
+    generation INTEGER,
+    correlation_id TEXT,
+    consumed_at INTEGER
+  );
+  CREATE INDEX signals_call ON signals (call_id, state, name, seq);
+  ALTER TABLE calls ADD COLUMN poll_signals TEXT;
+  `,
 ];
 
 /**

@@ -11,9 +11,29 @@
 import { dirname, resolve } from 'node:path';
 import type { proto } from '@dispatch/core/protocol';
 import Database from 'better-sqlite3';
-import { type CallRecordRow, encodeAny, encodeErrorBlob, hasStoredState, stateOf, toAttemptRecord, toCallRecord, toChildResult, toClaimedCall, toResume } from '../call-row.js';
+import { type CallRecordRow, decodeAny, encodeAny, encodeErrorBlob, hasStoredState, stateOf, toAttemptRecord, toCallRecord, toChildResult, toClaimedCall, toResume } from '../call-row.js';
 import { countsByState, listLimit, parseCursor, toListPage } from '../listing.js';
-import type { AttemptRecord, CallRecord, CallState, ClaimedCall, ClaimRequest, ClaimResult, CompleteRequest, CoroutineState, ListFilter, ListPage, NewCall, Store } from '../store.js';
+import type {
+  AttemptRecord,
+  CallRecord,
+  CallState,
+  ChildResult,
+  ClaimedCall,
+  ClaimRequest,
+  ClaimResult,
+  CompleteRequest,
+  CoroutineState,
+  ListFilter,
+  ListPage,
+  NewCall,
+  NewSignal,
+  ResumeAnswer,
+  SignalAnswer,
+  SignalRecord,
+  Store,
+} from '../store.js';
+import { isFinished } from '../store.js';
+import { MAX_POLL_RESULTS } from '@dispatch/core/protocol';
 import * as policy from '../policy.js';
 import { dueOnResultSql, FINISHED_SQL, WAITING_SQL } from '../policy-sql.js';
 import { SCHEDULER_DEFAULTS } from '../../options.js';
@@ -93,6 +113,7 @@ interface CallRow extends CallRecordRow {
   ready_errors: number;
   deliver: number | null;
   has_error: number;
+  poll_signals: string | null;
 }
 
 /**
@@ -159,6 +180,16 @@ export class SqliteStore implements Store {
       isRevoked: p('SELECT 1 FROM revoked_sessions WHERE id = ? AND expires_at >= ?'),
       renew: p(`UPDATE calls SET due_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'`),
       chunks: p('SELECT bytes FROM call_state_chunks WHERE call_id = ? AND generation = ? ORDER BY seq'),
+      readySignals: p(`SELECT seq, correlation_id, payload FROM signals WHERE call_id = ? AND generation = ? AND state = 1
+        ORDER BY consumed_at, seq LIMIT ?`),
+      answeredSignals: p('SELECT correlation_id FROM signals WHERE call_id = ? AND generation = ? AND state >= 1'),
+      keptSignals: p('SELECT seq, name FROM signals WHERE call_id = ? AND state = 0 ORDER BY seq'),
+      consumeSignal: p('UPDATE signals SET state = 1, generation = ?, correlation_id = ?, consumed_at = ? WHERE seq = ?'),
+      deliverSignal: p('UPDATE signals SET state = 2 WHERE seq = ? AND call_id = ? AND state = 1'),
+      signalByKey: p('SELECT state FROM signals WHERE idempotency_key = ?'),
+      insertSignal: p('INSERT INTO signals (call_id, name, payload, idempotency_key, sent_at) VALUES (?, ?, ?, ?, ?) RETURNING seq'),
+      signalState: p('SELECT state FROM signals WHERE seq = ?'),
+      signalsOf: p('SELECT name, payload, sent_at, consumed_at, state, correlation_id, generation FROM signals WHERE call_id = ? ORDER BY seq'),
       insertChunk: p('INSERT INTO call_state_chunks (call_id, generation, seq, bytes) VALUES (?, ?, ?, ?)'),
       dropChunks: p('DELETE FROM call_state_chunks WHERE call_id = ?'),
       leasedState: p(`SELECT id, generation, state_kind, state_type_url, state_value, state_length FROM calls
@@ -393,10 +424,22 @@ export class SqliteStore implements Store {
 
   #toClaimed(row: CallRow, elideStateAbove: number): ClaimedCall {
     if (row.mode !== 1) return toClaimedCall(row, null);
-    const ready = this.#stmt.ready!.all(row.id, row.generation, Math.max(1, row.poll_max)) as Array<
+    const max = Math.max(1, row.poll_max);
+    const ready = this.#stmt.ready!.all(row.id, row.generation, max) as Array<
       Pick<CallRow, 'id' | 'correlation_id' | 'output' | 'error'>
     >;
-    return toClaimedCall(row, toResume(row, elideStateAbove, () => this.#stateBytes(row), ready.map(toChildResult)));
+    const results: ChildResult[] = ready.map(toChildResult);
+    if (results.length < max) {
+      const signals = this.#stmt.readySignals!.all(row.id, row.generation, max - results.length) as Array<{
+        seq: number;
+        correlation_id: string;
+        payload: Buffer | null;
+      }>;
+      for (const sig of signals) {
+        results.push({ dispatchId: `${policy.SIGNAL_RESULT_PREFIX}${sig.seq}`, correlationId: BigInt(sig.correlation_id), output: decodeAny(sig.payload), error: null });
+      }
+    }
+    return toClaimedCall(row, toResume(row, elideStateAbove, () => this.#stateBytes(row), results));
   }
 
   /** Marks delivered results; returns [count, errors]. */
@@ -404,6 +447,10 @@ export class SqliteStore implements Store {
     let count = 0;
     let errors = 0;
     for (const id of ids) {
+      if (id.startsWith(policy.SIGNAL_RESULT_PREFIX)) {
+        if (this.#stmt.deliverSignal!.run(Number(id.slice(policy.SIGNAL_RESULT_PREFIX.length)), parent.id).changes > 0) count++;
+        continue;
+      }
       const r = this.#stmt.markDelivered!.get(id, parent.id) as { has_error: number } | undefined;
       if (r) {
         count++;
@@ -434,12 +481,14 @@ export class SqliteStore implements Store {
     counts?: { attempts: number; resumes: number },
   ): void {
     const hasError = policy.isErrorResult(status, error);
-    this.#dropState(row);
+    // A failed call keeps its state (its journal): `resume` runs it again from there.
+    const keep = state === 'failed' && !row.state_value;
+    if (!keep) this.#dropState(row);
     // The run counts of a completing run are written by the same statement (one UPDATE per finished call).
     this.#sql(`UPDATE calls SET state = @state, status = @status, output = @output, error = @error, has_error = @has_error,
-        due_at = NULL, lease_owner = NULL, finished_at = @now, updated_at = @now, mode = 0, state_kind = 0,
-        state_type_url = NULL, state_value = NULL, state_length = 0, poll_error = NULL, poll_min = 0, poll_max = 0,
-        poll_deadline = NULL, attempts = @attempts, resumes = @resumes WHERE seq = @seq`)
+        due_at = NULL, lease_owner = NULL, finished_at = @now, updated_at = @now, mode = 0,
+        ${keep ? '' : 'state_kind = 0, state_type_url = NULL, state_value = NULL, state_length = 0,'} poll_error = NULL, poll_min = 0, poll_max = 0,
+        poll_deadline = NULL, poll_signals = NULL, attempts = @attempts, resumes = @resumes WHERE seq = @seq`)
       .run({
         state,
         status,
@@ -527,8 +576,9 @@ export class SqliteStore implements Store {
           this.#sql(`UPDATE calls SET state = 'suspended', mode = 1, due_at = @due, lease_owner = NULL, status = @status,
               error = NULL, failures = 0, attempts = @attempts, resumes = @resumes, updated_at = @now, state_kind = @kind,
               state_type_url = @typeUrl, state_value = NULL, state_length = @length, state_delta = @delta, poll_min = @min, poll_max = @max,
-              poll_deadline = @deadline, poll_wake_on_error = @wake, poll_error = @pollError WHERE seq = @seq`)
+              poll_deadline = @deadline, poll_wake_on_error = @wake, poll_error = @pollError, poll_signals = @signals WHERE seq = @seq`)
             .run({
+              signals: policy.encodeSignalWaits(o.signalWaits),
               due: policy.dueAtSuspension(o, { ready: fresh.ready, readyErrors: fresh.ready_errors }, now),
               status: o.status,
               attempts,
@@ -545,6 +595,7 @@ export class SqliteStore implements Store {
               pollError: encodeErrorBlob(o.pollError),
               seq: row.seq,
             });
+          this.#matchSignals(row.id, now);
           break;
         }
         case 'tail_call': {
@@ -555,7 +606,7 @@ export class SqliteStore implements Store {
               state = 'pending', mode = 0, due_at = @due, lease_owner = NULL, status = @status, error = NULL,
               failures = 0, attempts = @attempts, resumes = @resumes, generation = generation + 1, ready = 0, ready_errors = 0,
               state_kind = 0, state_type_url = NULL, state_value = NULL, state_length = 0, state_delta = 0, poll_min = 0,
-              poll_max = 0, poll_deadline = NULL, poll_error = NULL, updated_at = @now WHERE seq = @seq`)
+              poll_max = 0, poll_deadline = NULL, poll_error = NULL, poll_signals = NULL, updated_at = @now WHERE seq = @seq`)
             .run({
               fn: o.function,
               endpoint: o.endpoint,
@@ -589,22 +640,128 @@ export class SqliteStore implements Store {
     return this.#tx.run(() => {
       const row = this.#stmt.byId!.get(id) as CallRow | undefined;
       if (!row) return false;
-      this.#cancelOrphans(row, now, policy.orphanError(row.id, 'restarted'));
+      this.#restartRow(row, now);
+      return true;
+    });
+  }
+
+  /** Runs a call again from its original function and input (see {@link Store.restart}). */
+  #restartRow(row: CallRow, now: number): void {
+    this.#cancelOrphans(row, now, policy.orphanError(row.id, 'restarted'));
+    if (policy.resultCountedForParent(row)) {
+      // Its old result was counted as ready for the parent: take it back.
+      this.#sql(`UPDATE calls SET ready = MAX(0, ready - 1), ready_errors = MAX(0, ready_errors - ?) WHERE id = ?`)
+        .run(row.has_error, row.parent_id);
+    }
+    // Signals consumed and not delivered go back to the kept ones.
+    this.#sql('UPDATE signals SET state = 0, generation = NULL, correlation_id = NULL, consumed_at = NULL WHERE call_id = ? AND state = 1').run(row.id);
+    this.#ensureQueue(row.original_endpoint, row.original_function);
+    this.#dropState(row);
+    this.#sql(`UPDATE calls SET function = original_function, endpoint = original_endpoint, input = original_input,
+        state = 'pending', mode = 0, due_at = @now, lease_owner = NULL, lease_token = lease_token + 1, status = 0,
+        failures = 0, generation = generation + 1, ready = 0, ready_errors = 0, expires_at = @now + expiration_ms,
+        finished_at = NULL, output = NULL, error = NULL, has_error = 0, deliver = NULL, state_kind = 0,
+        state_type_url = NULL, state_value = NULL, state_length = 0, state_delta = 0, poll_min = 0, poll_max = 0,
+        poll_deadline = NULL, poll_error = NULL, poll_signals = NULL, updated_at = @now WHERE seq = @seq`)
+      .run({ now, seq: row.seq });
+  }
+
+  /**
+   * Lets the waits of a suspended call's Poll consume the signals kept for
+   * it (policy.matchSignals); each consumed signal counts as a result and
+   * may make the call due. Answers the seqs consumed.
+   */
+  #matchSignals(id: string, now: number): number[] {
+    const row = this.#sql('SELECT id, generation, state, poll_signals FROM calls WHERE id = ?').get(id) as
+      | Pick<CallRow, 'id' | 'generation' | 'state' | 'poll_signals'>
+      | undefined;
+    if (row?.state !== 'suspended' || !row.poll_signals) return [];
+    const waits = policy.parseSignalWaits(row.poll_signals);
+    const answered = new Set((this.#stmt.answeredSignals!.all(row.id, row.generation) as Array<{ correlation_id: string }>).map((r) => r.correlation_id));
+    const kept = this.#stmt.keptSignals!.all(row.id) as Array<{ seq: number; name: string }>;
+    const consumed: number[] = [];
+    for (const [i, seq] of policy.matchSignals(waits, answered, kept)) {
+      this.#stmt.consumeSignal!.run(row.generation, waits[i]!.correlationId.toString(), now, seq);
+      this.#stmt.notifyParent!.run({ e: 0, now, parent: row.id, gen: row.generation });
+      consumed.push(seq);
+    }
+    return consumed;
+  }
+
+  signal(sig: NewSignal): Promise<SignalAnswer> {
+    return this.#tx.run((): SignalAnswer => {
+      const row = this.#stmt.byId!.get(sig.callId) as CallRow | undefined;
+      if (!row) return { kind: 'not_found' };
+      if (sig.idempotencyKey) {
+        const seen = this.#stmt.signalByKey!.get(sig.idempotencyKey) as { state: number } | undefined;
+        if (seen) return { kind: seen.state >= 1 ? 'delivered' : 'kept' };
+      }
+      if (isFinished(row.state)) return { kind: 'finished', state: row.state };
+      const { seq } = this.#stmt.insertSignal!.get(row.id, sig.name, encodeAny(sig.payload), sig.idempotencyKey || null, sig.now) as { seq: number };
+      return { kind: this.#matchSignals(row.id, sig.now).includes(seq) ? 'delivered' : 'kept' };
+    });
+  }
+
+  async getSignals(id: string): Promise<{ signals: SignalRecord[]; waitingFor: string[] }> {
+    this.#checkOpen();
+    const rows = this.#stmt.signalsOf!.all(id) as Array<{
+      name: string;
+      payload: Buffer | null;
+      sent_at: number;
+      consumed_at: number | null;
+      state: number;
+      correlation_id: string | null;
+      generation: number | null;
+    }>;
+    const call = this.#sql('SELECT generation, state, poll_signals FROM calls WHERE id = ?').get(id) as
+      | Pick<CallRow, 'generation' | 'state' | 'poll_signals'>
+      | undefined;
+    const answered = new Set(rows.filter((r) => r.state >= 1 && r.generation === call?.generation).map((r) => r.correlation_id));
+    const waitingFor =
+      call && !isFinished(call.state)
+        ? policy.parseSignalWaits(call.poll_signals).filter((w) => !answered.has(w.correlationId.toString())).map((w) => w.name)
+        : [];
+    return {
+      signals: rows.map((r) => ({ name: r.name, payload: decodeAny(r.payload), sentAt: r.sent_at, consumedAt: r.consumed_at })),
+      waitingFor,
+    };
+  }
+
+  resume(id: string, now: number): Promise<ResumeAnswer> {
+    return this.#tx.run((): ResumeAnswer => {
+      const row = this.#stmt.byId!.get(id) as CallRow | undefined;
+      if (!row) return { kind: 'not_found' };
+      const plan = policy.planResume(row);
+      if (plan !== 'resume') {
+        if (plan === 'restart') {
+          this.#restartRow(row, now);
+          return { kind: 'resumed', childrenRestarted: 0 };
+        }
+        return { kind: 'refused', state: row.state, reason: plan };
+      }
+      const children = this.#sql('SELECT * FROM calls WHERE parent_id = ? AND parent_generation = ?').all(row.id, row.generation) as CallRow[];
+      let restarted = 0;
+      for (const child of children) {
+        if (child.state === 'succeeded') continue;
+        if (!isFinished(child.state)) this.#cancelTrees([child.id], now, policy.orphanError(row.id, 'restarted'), false);
+        this.#restartRow(this.#stmt.byId!.get(child.id) as CallRow, now);
+        restarted++;
+      }
+      // What succeeded is delivered again: the journal ignores results it already holds.
+      const children1 = this.#sql(`UPDATE calls SET deliver = 1 WHERE parent_id = ? AND parent_generation = ? AND state = 'succeeded'`)
+        .run(row.id, row.generation).changes;
+      this.#sql('UPDATE signals SET state = 1 WHERE call_id = ? AND generation = ? AND state = 2').run(row.id, row.generation);
+      const signals = (this.#sql('SELECT count(*) AS n FROM signals WHERE call_id = ? AND generation = ? AND state = 1').get(row.id, row.generation) as { n: number }).n;
       if (policy.resultCountedForParent(row)) {
-        // Its old result was counted as ready for the parent: take it back.
         this.#sql(`UPDATE calls SET ready = MAX(0, ready - 1), ready_errors = MAX(0, ready_errors - ?) WHERE id = ?`)
           .run(row.has_error, row.parent_id);
       }
-      this.#ensureQueue(row.original_endpoint, row.original_function);
-      this.#dropState(row);
-      this.#sql(`UPDATE calls SET function = original_function, endpoint = original_endpoint, input = original_input,
-          state = 'pending', mode = 0, due_at = @now, lease_owner = NULL, lease_token = lease_token + 1, status = 0,
-          failures = 0, generation = generation + 1, ready = 0, ready_errors = 0, expires_at = @now + expiration_ms,
-          finished_at = NULL, output = NULL, error = NULL, has_error = 0, deliver = NULL, state_kind = 0,
-          state_type_url = NULL, state_value = NULL, state_length = 0, state_delta = 0, poll_min = 0, poll_max = 0,
-          poll_deadline = NULL, poll_error = NULL, updated_at = @now WHERE seq = @seq`)
-        .run({ now, seq: row.seq });
-      return true;
+      this.#sql(`UPDATE calls SET state = 'suspended', mode = 1, due_at = @now, lease_owner = NULL, lease_token = lease_token + 1,
+          status = 0, failures = 0, ready = @ready, ready_errors = 0, expires_at = @now + expiration_ms, finished_at = NULL,
+          output = NULL, error = NULL, has_error = 0, deliver = NULL, poll_min = 1, poll_max = @max, poll_deadline = @now,
+          poll_wake_on_error = 0, poll_error = NULL, poll_signals = NULL, updated_at = @now WHERE seq = @seq`)
+        .run({ now, ready: children1 + signals, max: MAX_POLL_RESULTS, seq: row.seq });
+      return { kind: 'resumed', childrenRestarted: restarted };
     });
   }
 

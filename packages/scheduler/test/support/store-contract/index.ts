@@ -22,6 +22,7 @@ import { listingContract } from './listing.js';
 import { pollsAndWakesContract } from './polls-and-wakes.js';
 import { restartCancelContract } from './restart-cancel.js';
 import { sessionsContract } from './sessions.js';
+import { signalsContract } from './signals.js';
 
 export { claimHot, hotAndCold, newCall, NOW, type StoreContractHooks, type StoreFactory } from './fixtures.js';
 export { expectJournalServed, suspendWithJournal } from './state-upgrade.js';
@@ -43,6 +44,7 @@ export function storeContract(name: string, makeStore: () => Promise<Store>, hoo
     restartCancelContract(make, hooks);
     listingContract(make, hooks);
     sessionsContract(make, hooks);
+    signalsContract(make, hooks);
     if (hooks.sharedByInstances) heartbeatsContract(make, hooks);
   });
 }

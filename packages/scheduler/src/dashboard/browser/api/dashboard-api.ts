@@ -28,10 +28,11 @@ export function getRun(id: string): Promise<RunResponse> {
 }
 
 /** What a run page can do to a call. */
-export type RunAction = 'cancel' | 'restart';
+export type RunAction = 'cancel' | 'restart' | 'resume';
 
 /**
- * Cancels a call (and its unfinished calls), or restarts it from its input.
+ * Cancels a call (and its unfinished calls), restarts it from its input, or
+ * resumes a failed call from its journal.
  * @example
  * await runAction(id, 'cancel');
  */

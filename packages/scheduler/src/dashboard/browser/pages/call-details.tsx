@@ -52,6 +52,18 @@ function fields(c: CallView): Array<[string, ComponentChildren]> {
   if (c.idempotencyKey) kv.push(['Idempotency key', c.idempotencyKey]);
   if (c.concurrency) kv.push(['Concurrency', `limit ${Math.floor(c.concurrency.limit)}, ${c.concurrency.inFlight} in flight`]);
   if (c.state === 'suspended') kv.push(['Waiting for', `${c.readyResults} of ${c.minResults} result(s) ready`]);
+  if (c.waitingForSignals.length > 0) {
+    kv.push([
+      'Waits for signal',
+      <span data-testid="waiting-for-signals">
+        {c.waitingForSignals.map((n) => (
+          <span key={n} class="mono">
+            {n}{' '}
+          </span>
+        ))}
+      </span>,
+    ]);
+  }
   return kv;
 }
 
@@ -105,6 +117,36 @@ function Attempts({ call: c, now }: { call: CallView; now: number }) {
   );
 }
 
+function Signals({ call: c }: { call: CallView }) {
+  return (
+    <div class="panel" data-testid="signals">
+      <h2>{`Signals: ${plural(c.signals.length, 'signal')} received`}</h2>
+      <table>
+        <thead>
+          <tr>
+            <th>Name</th>
+            <th>Payload</th>
+            <th>Sent</th>
+            <th>Consumed</th>
+          </tr>
+        </thead>
+        <tbody>
+          {c.signals.map((g, i) => (
+            <tr key={i} data-signal={g.name}>
+              <td class="mono">{g.name}</td>
+              <td>
+                <ValueBlock value={g.payload} />
+              </td>
+              <td class="nowrap">{formatTime(g.sentAt)}</td>
+              <td class="nowrap">{g.consumedAt ? formatTime(g.consumedAt) : <Badge text="kept" tone="pending" />}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
 /**
  * The panels about a call seen at time `now`.
  * @example
@@ -120,6 +162,7 @@ export function CallDetails({ call: c, now }: { call: CallView; now: number }) {
         </dl>
       </div>
       <Attempts call={c} now={now} />
+      {c.signals.length > 0 ? <Signals call={c} /> : null}
       <div class="panel">
         <h2>Input</h2>
         <ValueBlock value={c.input} />

@@ -1,6 +1,6 @@
 /**
- * One call: its run's tree, its details, and the actions Cancel and Restart
- * (each behind a confirmation).
+ * One call: its run's tree, its details, and the actions Cancel, Restart and
+ * Resume (each behind a confirmation).
  * @module
  */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
@@ -19,6 +19,13 @@ function confirmation(action: RunAction, c: CallView): Promise<boolean> {
       'Cancel this run?',
       `Cancel ${c.function} (${c.id}) and every call it started that has not finished. A run in flight is not interrupted, but its result is discarded.`,
       'Cancel run',
+    );
+  }
+  if (action === 'resume') {
+    return confirmAction(
+      'Resume from the journal?',
+      `Run ${c.function} (${c.id}) again from its last recorded state. The calls it awaited that succeeded return their recorded results and are not run again; the ones that failed run again.`,
+      'Resume run',
     );
   }
   return confirmAction(
@@ -86,6 +93,15 @@ export function RunPage({ id }: { id: string }) {
           </button>
           <button type="button" data-action="restart" onClick={() => void act('restart', c)}>
             Restart…
+          </button>
+          <button
+            type="button"
+            data-action="resume"
+            disabled={c.state !== 'failed'}
+            title={c.state === 'failed' ? 'Run it again from its journal: what succeeded is not run again' : 'Only a failed or expired call can be resumed'}
+            onClick={() => void act('resume', c)}
+          >
+            Resume…
           </button>
         </div>
       </div>
