@@ -41,6 +41,7 @@ import { checkApiKeys, newApiKey } from './api/api-keys.js';
 import { tooManyCalls } from './api/call-count.js';
 import { FailureThrottle } from './api/failure-throttle.js';
 import { urlPassword } from './redact.js';
+import { Schedules, toScheduleInfo } from './schedules/schedules.js';
 
 /**
  * The answer of {@link Scheduler.wait}.
@@ -105,6 +106,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   readonly store: Store;
   /** This instance's owner ID in leases. */
   readonly instanceId: string;
+  /** The schedules apps declared (list, pause, resume, remove) and the ticker that runs them. */
+  readonly schedules: Schedules;
 
   readonly #server: http.Server;
   readonly #loop: RunLoop;
@@ -136,8 +139,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     defaultExpirationMs: number;
     maxExpirationMs: number;
     maxCallsPerRequest: number;
+    schedules: Schedules;
   }) {
     super();
+    this.schedules = init.schedules;
     this.url = init.url;
     this.apiKeys = Object.freeze([...init.apiKeys]);
     this.apiKey = init.apiKeys[0] ?? '';
@@ -234,6 +239,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         },
       });
       let scheduler: Scheduler | null = null;
+      const schedules = new Schedules({
+        store,
+        log,
+        defaultExpirationMs,
+        maxExpirationMs,
+        onDispatched: (dispatchIds, functions) => {
+          loop.wake();
+          emit?.emit('dispatched', { dispatchIds, functions });
+        },
+      });
       const dashboardSecret = options.dashboard === false ? null : await store.initMeta(DASHBOARD_SECRET_META, newDashboardSecret());
       const throttle = new FailureThrottle();
       const server = createApiServer({
@@ -249,6 +264,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           list: (req) => scheduler!.#listRequest(req),
           cancel: async (req) => ({ cancelled: await scheduler!.cancel(req.dispatchId ?? '') }),
           restart: async (req) => ({ call: await scheduler!.restart(req.dispatchId ?? '') }),
+          declareSchedules: (req) => schedules.declare(req),
+          listSchedules: async () => ({ schedules: (await schedules.list()).map(toScheduleInfo) }),
+          pauseSchedule: async (req) => ({ schedule: toScheduleInfo(await schedules.pause(req.name ?? '')) }),
+          resumeSchedule: async (req) => ({ schedule: toScheduleInfo(await schedules.resume(req.name ?? '')) }),
+          removeSchedule: async (req) => {
+            await schedules.remove(req.name ?? '');
+            return {};
+          },
           health: async () => ({ status: 'ok', instance: instanceId, inFlight: loop.active, verificationKey: publicKeyToBase64(publicKey) }),
         },
         fallback: (req, res, url) => (scheduler ? (scheduler.#dashboard?.handle(req, res, url) ?? false) : false),
@@ -286,10 +309,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         defaultExpirationMs,
         maxExpirationMs,
         maxCallsPerRequest,
+        schedules,
       });
       emit = scheduler;
       if (dashboardSecret !== null) scheduler.#dashboard = new Dashboard(scheduler, { secret: dashboardSecret, throttle });
-      if (!options.startPaused) loop.start();
+      if (!options.startPaused) {
+        loop.start();
+        schedules.start();
+      }
       log.info(`scheduler ${instanceId} listening on ${scheduler.url}${options.startPaused ? ' (runs held until startRunning())' : ''}`);
       return scheduler;
     } catch (err) {
@@ -309,6 +336,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   startRunning(): void {
     if (this.#closing) return;
     this.#loop.start();
+    this.schedules.start();
   }
 
   #finished(e: FinishedEvent): void {
@@ -605,7 +633,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         this.#dashboard?.close();
         const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
         this.#server.closeIdleConnections();
-        await this.#loop.stop();
+        await Promise.all([this.#loop.stop(), this.schedules.stop()]);
         this.#server.closeAllConnections();
         await serverClosed;
         this.#client.close();

@@ -6,11 +6,14 @@
 import { type CallOptions, DurableCall, isDurableCall } from './call.js';
 import * as combinators from './combinators.js';
 import { DispatchClient } from '../client/client.js';
+import type { DeclaredSchedules, ScheduleSpec } from '../client/schedule-info.js';
+import { parseSchedule, type ScheduleOptions } from './schedule.js';
 import { ConfigurationError, type DispatchOptions, ResolvedConfig } from './config.js';
 import { parseDuration, type DurationInput } from './duration.js';
 import { Engine } from '../engine/engine.js';
 import { currentExecution, type EngineFunction, type RunContext } from '../engine/execution.js';
 import { InvalidArgumentError } from '../status/errors.js';
+import { DispatchApiError } from '../client/api-error.js';
 import { describeIssues } from './issues.js';
 import { type EndpointApp, type EndpointRequest, type EndpointResponse, handleEndpointRequest } from '../endpoint/handler.js';
 import { type EndpointRequestHead, precheckEndpointRequest } from '../endpoint/precheck.js';
@@ -61,6 +64,17 @@ export interface FunctionOptions<A extends unknown[] = unknown[]> {
    * the change may repeat).
    */
   onIncompatibleState?: 'fail' | 'restart';
+  /**
+   * Runs the function on a schedule: a cron expression of five fields
+   * (`minute hour day-of-month month day-of-week`) or six (seconds first),
+   * read in UTC, or `{ cron, timeZone, missed }`. The app declares its
+   * schedules to the scheduler when its endpoint starts; at each tick the
+   * scheduler calls the function once with a {@link ScheduleTick}. An
+   * invalid expression or time zone is a `TypeError` here, at registration.
+   * @example '*\/10 * * * * *'
+   * @example { cron: '0 9 * * 1', timeZone: 'Europe/Paris', missed: 'skip' }
+   */
+  schedule?: string | ScheduleOptions;
   /**
    * How to start a call from outside a Dispatch function, for the error
    * of one awaited there (default: `use <name>.dispatch(...), or add it to
@@ -191,6 +205,7 @@ export class Dispatch {
   /** Where this instance logs warnings and errors. */
   readonly logger: Pick<Console, 'warn' | 'error' | 'info'>;
   readonly #functions = new Map<string, EngineFunction>();
+  readonly #schedules = new Map<string, ScheduleSpec>();
   readonly #endpoint: EndpointApp;
   #client: Pick<DispatchClient, 'dispatch'> | undefined;
   #inFlight = 0;
@@ -278,6 +293,7 @@ export class Dispatch {
     if (this.#functions.has(name)) {
       throw new TypeError(`a function named ${JSON.stringify(name)} is already registered; give one of them another name`);
     }
+    const schedule = options.schedule === undefined ? undefined : parseSchedule(options.schedule, name);
     const schema = options.input as InputSchema<unknown> | undefined;
     const listSchema = schema && isListSchema(schema);
     const defaultExpirationMs = options.expiration === undefined ? undefined : parseDuration(options.expiration, 'expiration');
@@ -302,6 +318,15 @@ export class Dispatch {
       },
       invoke: (args: unknown[]) => impl(...(args as A)),
     });
+    if (schedule) {
+      this.#schedules.set(name, {
+        function: name,
+        cron: schedule.cron,
+        timeZone: schedule.timeZone,
+        missed: schedule.missed,
+        ...(defaultExpirationMs === undefined ? {} : { expirationMs: defaultExpirationMs }),
+      });
+    }
     const make = (args: A, callOptions: CallOptions) =>
       new DurableCall<Awaited<R>>({ function: name, args, encode: () => encodeArgs(args), options: callOptions, startHint: options.startHint });
     const baseOptions: CallOptions = defaultExpirationMs === undefined ? {} : { expirationMs: defaultExpirationMs };
@@ -321,6 +346,80 @@ export class Dispatch {
       return (...args: A) => make(args, callOptions);
     };
     return handle;
+  }
+
+  /** The schedules of this instance's functions, as they are declared to the scheduler. */
+  get schedules(): ScheduleSpec[] {
+    return [...this.#schedules.values()].map((s) => ({ ...s }));
+  }
+
+  /**
+   * Declares this app's schedules (the functions registered with a
+   * `schedule`) to the scheduler, for the endpoint at `endpointUrl`
+   * (`DISPATCH_ENDPOINT_URL`): the scheduler adds or updates them and removes
+   * the endpoint's schedules no longer declared. `dispatch.serve()`,
+   * `dispatch.run()` and the Express, Fastify and NestJS adapters call it when
+   * the endpoint starts; call it yourself when you serve the endpoint another
+   * way. Rejects with a {@link DispatchApiError} — code `unimplemented` when
+   * the scheduler does not support schedules — or a `ConfigurationError`
+   * when the API key or endpoint URL is missing.
+   * @example
+   * ```ts
+   * createServer(nodeListener(dispatch)).listen(8000, () => dispatch.declareSchedules());
+   * ```
+   */
+  async declareSchedules(): Promise<DeclaredSchedules> {
+    const client = this.client as Partial<DispatchClient>;
+    if (typeof client.declareSchedules !== 'function') {
+      throw new ConfigurationError(
+        'the client given to new Dispatch({ client }) cannot declare schedules (it has no declareSchedules method): pass a DispatchClient, or none',
+      );
+    }
+    return client.declareSchedules.call(this.client, this.config.endpointUrl, this.schedules);
+  }
+
+  /**
+   * When the endpoint starts: declares the schedules if there are some, or,
+   * without any, when the app is configured for a scheduler (API key and
+   * endpoint URL), so that schedules removed from the code stop; then a
+   * failure is only logged. Resolves once declared; rejects when schedules
+   * cannot be declared (not supported, invalid, misconfigured). A scheduler
+   * that cannot be reached is tried again in the background.
+   * @internal
+   */
+  async startSchedules(where: string): Promise<void> {
+    const some = this.#schedules.size > 0;
+    if (!some && !(this.config.hasApiKey && this.config.endpointUrlOrUndefined)) return;
+    try {
+      const { schedules, removed } = await this.declareSchedules();
+      if (some || removed.length > 0) {
+        const list = schedules.map((s) => `${s.name} ${JSON.stringify(s.cron)}`).join(', ');
+        this.logger.info(
+          `[dispatch] ${where}: ${schedules.length} schedule(s) declared to the scheduler${list ? ` (${list})` : ''}${removed.length ? `; removed: ${removed.join(', ')}` : ''}`,
+        );
+      }
+    } catch (err) {
+      if (!some) return; // nothing to declare: the scheduler may be an older one, or not there yet
+      if (!isUnavailable(err)) throw err;
+      this.logger.warn(`[dispatch] ${where}: cannot declare the schedules yet, trying again in the background: ${(err as Error).message}`);
+      void this.#retrySchedules(where, 2);
+    }
+  }
+
+  async #retrySchedules(where: string, first: number): Promise<void> {
+    for (let attempt = first; ; attempt++) {
+      await new Promise<void>((resolve) => setTimeout(resolve, Math.min(30_000, 1000 * 2 ** Math.min(attempt - 1, 5))).unref());
+      try {
+        await this.declareSchedules();
+        this.logger.info(`[dispatch] ${where}: schedules declared to the scheduler after ${attempt} attempts`);
+        return;
+      } catch (err) {
+        if (!isUnavailable(err)) {
+          this.logger.error(`[dispatch] ${where}: cannot declare the schedules: ${(err as Error).message}`);
+          return;
+        }
+      }
+    }
   }
 
   /**
@@ -560,7 +659,14 @@ export class Dispatch {
   async serve(options: { port?: number; host?: string; signals?: boolean } = {}): Promise<import('../endpoint/node-server.js').DispatchServer> {
     const { startServer } = await import('../endpoint/node-server.js');
     this.#warnUnverified();
-    return startServer(this, options);
+    const server = await startServer(this, options);
+    try {
+      await this.startSchedules('dispatch.serve()');
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+    return server;
   }
 
   /**
@@ -585,6 +691,10 @@ export class Dispatch {
     }
     await server.closed;
   }
+}
+
+function isUnavailable(err: unknown): boolean {
+  return err instanceof DispatchApiError && (err.code === 'unavailable' || err.code === 'deadline_exceeded');
 }
 
 function isListSchema(schema: InputSchema<unknown>): boolean {

@@ -6,7 +6,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
-import { DISPATCH_PATH, type Encoding, encodingOf, excerpt, fromJsonBytes, JsonFormatError, proto, SCHEDULER_SERVICE_PATH, toJsonBytes } from '@dispatch/core/protocol';
+import { DISPATCH_PATH, type Encoding, encodingOf, excerpt, fromJsonBytes, JsonFormatError, proto, SCHEDULE_SERVICE_PATH, SCHEDULER_SERVICE_PATH, toJsonBytes } from '@dispatch/core/protocol';
 import type { Logger } from '../logger.js';
 import { SchedulerError } from '../errors.js';
 import { countCalls, tooManyCalls } from './call-count.js';
@@ -25,6 +25,12 @@ export interface ApiHandlers {
   cancel(req: proto.ICancelRequest): Promise<proto.ICancelResponse>;
   restart(req: proto.IRestartRequest): Promise<proto.IRestartResponse>;
   health(): Promise<Record<string, unknown>>;
+  /** ScheduleService (schedules.proto). */
+  declareSchedules(req: proto.IDeclareSchedulesRequest): Promise<proto.IDeclareSchedulesResponse>;
+  listSchedules(req: proto.IListSchedulesRequest): Promise<proto.IListSchedulesResponse>;
+  pauseSchedule(req: proto.IPauseScheduleRequest): Promise<proto.IPauseScheduleResponse>;
+  resumeSchedule(req: proto.IResumeScheduleRequest): Promise<proto.IResumeScheduleResponse>;
+  removeSchedule(req: proto.IRemoveScheduleRequest): Promise<proto.IRemoveScheduleResponse>;
 }
 
 /**
@@ -62,7 +68,20 @@ const ROUTES: Record<string, Route> = {
   [`${SCHEDULER_SERVICE_PATH}List`]: { request: proto.ListRequest, response: proto.ListResponse, call: (h, r) => h.list(r) },
   [`${SCHEDULER_SERVICE_PATH}Cancel`]: { request: proto.CancelRequest, response: proto.CancelResponse, call: (h, r) => h.cancel(r) },
   [`${SCHEDULER_SERVICE_PATH}Restart`]: { request: proto.RestartRequest, response: proto.RestartResponse, call: (h, r) => h.restart(r) },
+  ...SCHEDULE_ROUTES(),
 };
+
+/** ScheduleService's routes (schedules.proto). */
+function SCHEDULE_ROUTES(): Record<string, Route> {
+  const p = SCHEDULE_SERVICE_PATH;
+  return {
+    [`${p}DeclareSchedules`]: { request: proto.DeclareSchedulesRequest, response: proto.DeclareSchedulesResponse, call: (h, r) => h.declareSchedules(r) },
+    [`${p}ListSchedules`]: { request: proto.ListSchedulesRequest, response: proto.ListSchedulesResponse, call: (h, r) => h.listSchedules(r) },
+    [`${p}PauseSchedule`]: { request: proto.PauseScheduleRequest, response: proto.PauseScheduleResponse, call: (h, r) => h.pauseSchedule(r) },
+    [`${p}ResumeSchedule`]: { request: proto.ResumeScheduleRequest, response: proto.ResumeScheduleResponse, call: (h, r) => h.resumeSchedule(r) },
+    [`${p}RemoveSchedule`]: { request: proto.RemoveScheduleRequest, response: proto.RemoveScheduleResponse, call: (h, r) => h.removeSchedule(r) },
+  };
+}
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 

@@ -23,6 +23,7 @@
  * @module
  */
 import type { proto } from '@dispatch/core/protocol';
+import type { ScheduleStore } from './schedule-store.js';
 
 type IAny = proto.IAny;
 type IError = proto.IError;
@@ -504,6 +505,9 @@ export interface Store {
    * Returns an unsubscribe function. Stores used by one process omit it.
    */
   subscribe?(listener: (change: StoreChange) => void): () => void;
+
+  /** The schedules (issue 15): declared by apps, ticked by the scheduler. */
+  readonly schedules: ScheduleStore;
 
   /** Flushes pending writes and closes. */
   close(): Promise<void>;

@@ -35,6 +35,7 @@ import { dueOnResultSql, elidesStateSql, FINISHED_SQL, runCountsSql, WAITING_SQL
 import { PgNotifier } from './notifier.js';
 import { DEFAULT_PG_SCHEMA, migratePg, PG_SCHEMA_PATTERN, quoteIdent } from './schema.js';
 import { redactText } from '../../redact.js';
+import { PgScheduleStore } from './pg-schedules.js';
 
 type IAny = proto.IAny;
 type IError = proto.IError;
@@ -254,6 +255,8 @@ export class PgStore implements Store {
   #closed = false;
   #warningSink: ((message: string) => void) | null = null;
   readonly #prepared: boolean;
+  /** The schedules (issue 15): ticks are compare-and-set transactions of this store. */
+  readonly schedules: PgScheduleStore;
   /** What claimDue learned about the calls it leased (until they complete): the fast path of `complete`. */
   readonly #leases = new Map<string, { token: number; parentId: string | null; mode: number }>();
 
@@ -281,6 +284,9 @@ export class PgStore implements Store {
       revoked: `${s}.revoked_sessions`,
     };
     this.#notifier = init.notifier(this);
+    this.schedules = new PgScheduleStore(this.pool, `${s}.schedules`, (fn) =>
+      this.#tx((c, fx) => fn(c, (calls) => this.#insertCallsIn(c, calls, fx))),
+    );
   }
 
   /**
@@ -498,21 +504,24 @@ export class PgStore implements Store {
   }
 
   insertCalls(calls: NewCall[]): Promise<string[]> {
+    return this.#tx((c, fx) => this.#insertCallsIn(c, calls, fx));
+  }
+
+  /** Inserts root calls within a transaction, honouring idempotency keys. */
+  async #insertCallsIn(c: pg.PoolClient, calls: NewCall[], fx: Effects): Promise<string[]> {
     const rows = policy.firstPerKey(calls);
-    return this.#tx(async (c, fx) => {
-      const inserted = await this.#insertRows(c, rows, 0, fx);
-      const known = new Map<string, string>();
-      const lost = rows.filter((r) => r.idempotencyKey && !inserted.has(r.id)).map((r) => r.idempotencyKey!);
-      if (lost.length > 0) {
-        // The key was taken (maybe by another instance, committed meanwhile): answer the original ID.
-        const { rows: found } = await c.query<{ id: string; idempotency_key: string }>(
-          `SELECT id, idempotency_key FROM ${this.#t.calls} WHERE idempotency_key = ANY($1::text[])`,
-          [lost],
-        );
-        for (const f of found) known.set(f.idempotency_key, f.id);
-      }
-      return policy.answerIds(calls, inserted, known);
-    });
+    const inserted = await this.#insertRows(c, rows, 0, fx);
+    const known = new Map<string, string>();
+    const lost = rows.filter((r) => r.idempotencyKey && !inserted.has(r.id)).map((r) => r.idempotencyKey!);
+    if (lost.length > 0) {
+      // The key was taken (maybe by another instance, committed meanwhile): answer the original ID.
+      const { rows: found } = await c.query<{ id: string; idempotency_key: string }>(
+        `SELECT id, idempotency_key FROM ${this.#t.calls} WHERE idempotency_key = ANY($1::text[])`,
+        [lost],
+      );
+      for (const f of found) known.set(f.idempotency_key, f.id);
+    }
+    return policy.answerIds(calls, inserted, known);
   }
 
   async claimDue(req: ClaimRequest): Promise<ClaimResult> {
