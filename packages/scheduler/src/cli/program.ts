@@ -14,6 +14,7 @@ import { addGetCommand } from './get.js';
 import { addLsCommand } from './ls.js';
 import { addRestartCommand } from './restart.js';
 import { addRunCommand } from './run.js';
+import { addSchedulesCommand } from './schedules.js';
 import { addServeCommand } from './serve.js';
 import { addVerificationKeyCommand } from './verification-key.js';
 import { Redactor } from '../redact.js';
@@ -63,6 +64,7 @@ Every command has --help; the package README documents them and every default.
   addCancelCommand(program, cli);
   addRestartCommand(program, cli);
   addCallCommand(program, cli);
+  addSchedulesCommand(program, cli);
   addVerificationKeyCommand(program, cli);
 
   return program;
