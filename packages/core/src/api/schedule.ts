@@ -53,7 +53,11 @@ export interface ScheduleTick {
   name: string;
   /** The tick's time, as the cron expression gives it (not when it ran). */
   time: Date;
-  /** Earlier ticks this call stands for, missed while no scheduler ran (0 normally). */
+  /**
+   * Ticks missed just before this one and found due with it, while no
+   * scheduler ran (0 normally): with `missed: 'run-once'` this call stands
+   * for them; with `'skip'` they were not run.
+   */
   missed: number;
 }
 
