@@ -379,27 +379,43 @@ export class Dispatch {
   }
 
   /**
-   * When the endpoint starts: declares the schedules if there are some, or,
-   * without any, when the app is configured for a scheduler (API key and
-   * endpoint URL), so that schedules removed from the code stop; then a
-   * failure is only logged. Resolves once declared; rejects when schedules
-   * cannot be declared (not supported, invalid, misconfigured). A scheduler
-   * that cannot be reached is tried again in the background.
-   * @internal
+   * What an endpoint does when it starts (`dispatch.serve()` and the
+   * adapters call it; so may a server of your own): declares the schedules
+   * and resolves once they are declared, or rejects when they cannot be
+   * (the scheduler does not support schedules, an API key or the endpoint
+   * URL is missing); a scheduler that cannot be reached is tried again in
+   * the background, with a warning. Without schedules, a configured
+   * scheduler (API key and endpoint URL) is told so without waiting (the
+   * endpoint's old schedules are removed) and failures are ignored. `where`
+   * names the caller in log lines.
+   * @example
+   * ```ts
+   * createServer(nodeListener(dispatch)).listen(8000, () => dispatch.startSchedules('my server').catch(console.error));
+   * ```
    */
-  async startSchedules(where: string): Promise<void> {
+  async startSchedules(where = 'the endpoint'): Promise<void> {
     const some = this.#schedules.size > 0;
-    if (!some && !(this.config.hasApiKey && this.config.endpointUrlOrUndefined)) return;
+    if (!some) {
+      // Nothing to declare: only tell a configured scheduler, without waiting, so that schedules removed from the code stop.
+      if (this.config.hasApiKey && this.config.endpointUrlOrUndefined) {
+        this.declareSchedules().then(
+          ({ removed }) => {
+            if (removed.length > 0) this.logger.info(`[dispatch] ${where}: schedules no longer in the code removed from the scheduler: ${removed.join(', ')}`);
+          },
+          () => {}, // an older scheduler, or none yet: there was nothing to declare
+        );
+      }
+      return;
+    }
     try {
       const { schedules, removed } = await this.declareSchedules();
-      if (some || removed.length > 0) {
+      {
         const list = schedules.map((s) => `${s.name} ${JSON.stringify(s.cron)}`).join(', ');
         this.logger.info(
           `[dispatch] ${where}: ${schedules.length} schedule(s) declared to the scheduler${list ? ` (${list})` : ''}${removed.length ? `; removed: ${removed.join(', ')}` : ''}`,
         );
       }
     } catch (err) {
-      if (!some) return; // nothing to declare: the scheduler may be an older one, or not there yet
       if (!isUnavailable(err)) throw err;
       this.logger.warn(`[dispatch] ${where}: cannot declare the schedules yet, trying again in the background: ${(err as Error).message}`);
       void this.#retrySchedules(where, 2);

@@ -64,17 +64,26 @@ export interface ScheduleSpec {
   expirationMs?: number;
 }
 
-/** The policy's protocol number. */
+/**
+ * The policy's protocol number.
+ * @example missedTicksNumber('skip') // MissedTicks.MISSED_TICKS_SKIP
+ */
 export function missedTicksNumber(missed: MissedTicksPolicy | undefined): proto.MissedTicks {
   return missed === 'skip' ? proto.MissedTicks.MISSED_TICKS_SKIP : proto.MissedTicks.MISSED_TICKS_RUN_ONCE;
 }
 
-/** The policy of a protocol number (unspecified is run-once). */
+/**
+ * The policy of a protocol number (unspecified is run-once).
+ * @example missedTicksOf(info.missed) // 'run-once'
+ */
 export function missedTicksOf(n: proto.MissedTicks | null | undefined): MissedTicksPolicy {
   return n === proto.MissedTicks.MISSED_TICKS_SKIP ? 'skip' : 'run-once';
 }
 
-/** Decodes a `ScheduleInfo` message. */
+/**
+ * Decodes a `ScheduleInfo` message.
+ * @example const schedule = decodeScheduleInfo(response.schedule!);
+ */
 export function decodeScheduleInfo(m: proto.IScheduleInfo): ScheduleInfo {
   return {
     name: m.name ?? '',

@@ -210,7 +210,8 @@ export class Schedules {
       return { name, ...parsed, expirationMs: ms && ms > 0 ? ms : null, nextTickAt: nextTickAfter(parsed, now) };
     });
     const { schedules, removed } = await this.#store.schedules.declare(endpoint, declarations, now);
-    this.#log.info(
+    this.#log.log(
+      schedules.length + removed.length > 0 ? 'info' : 'debug',
       `schedules declared by ${endpoint}: ${schedules.map((s) => `${s.name} ${JSON.stringify(s.cron)}${s.timeZone ? ` ${s.timeZone}` : ''}${s.paused ? ' (paused)' : ''}`).join(', ') || 'none'}${removed.length ? `; removed: ${removed.join(', ')}` : ''}`,
     );
     this.wake();
