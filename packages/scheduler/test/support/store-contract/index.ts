@@ -21,6 +21,7 @@ import { heartbeatsContract } from './heartbeats.js';
 import { listingContract } from './listing.js';
 import { pollsAndWakesContract } from './polls-and-wakes.js';
 import { restartCancelContract } from './restart-cancel.js';
+import { schedulesContract } from './schedules.js';
 import { sessionsContract } from './sessions.js';
 
 export { claimHot, hotAndCold, newCall, NOW, type StoreContractHooks, type StoreFactory } from './fixtures.js';
@@ -43,6 +44,7 @@ export function storeContract(name: string, makeStore: () => Promise<Store>, hoo
     restartCancelContract(make, hooks);
     listingContract(make, hooks);
     sessionsContract(make, hooks);
+    schedulesContract(make, hooks);
     if (hooks.sharedByInstances) heartbeatsContract(make, hooks);
   });
 }
