@@ -206,6 +206,7 @@ export class Dispatch {
   readonly logger: Pick<Console, 'warn' | 'error' | 'info'>;
   readonly #functions = new Map<string, EngineFunction>();
   readonly #schedules = new Map<string, ScheduleSpec>();
+  #declaring: Promise<unknown> = Promise.resolve();
   readonly #endpoint: EndpointApp;
   #client: Pick<DispatchClient, 'dispatch'> | undefined;
   #inFlight = 0;
@@ -375,7 +376,11 @@ export class Dispatch {
         'the client given to new Dispatch({ client }) cannot declare schedules (it has no declareSchedules method): pass a DispatchClient, or none',
       );
     }
-    return client.declareSchedules.call(this.client, this.config.endpointUrl, this.schedules);
+    // One declaration at a time, each with the schedules registered when it is sent: the last one sent wins.
+    const endpointUrl = this.config.endpointUrl;
+    const next = this.#declaring.catch(() => {}).then(() => client.declareSchedules!.call(this.client, endpointUrl, this.schedules));
+    this.#declaring = next;
+    return next;
   }
 
   /**
