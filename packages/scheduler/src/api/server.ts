@@ -68,11 +68,11 @@ const ROUTES: Record<string, Route> = {
   [`${SCHEDULER_SERVICE_PATH}List`]: { request: proto.ListRequest, response: proto.ListResponse, call: (h, r) => h.list(r) },
   [`${SCHEDULER_SERVICE_PATH}Cancel`]: { request: proto.CancelRequest, response: proto.CancelResponse, call: (h, r) => h.cancel(r) },
   [`${SCHEDULER_SERVICE_PATH}Restart`]: { request: proto.RestartRequest, response: proto.RestartResponse, call: (h, r) => h.restart(r) },
-  ...SCHEDULE_ROUTES(),
+  ...scheduleRoutes(),
 };
 
 /** ScheduleService's routes (schedules.proto). */
-function SCHEDULE_ROUTES(): Record<string, Route> {
+function scheduleRoutes(): Record<string, Route> {
   const p = SCHEDULE_SERVICE_PATH;
   return {
     [`${p}DeclareSchedules`]: { request: proto.DeclareSchedulesRequest, response: proto.DeclareSchedulesResponse, call: (h, r) => h.declareSchedules(r) },
