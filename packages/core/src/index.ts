@@ -55,6 +55,8 @@ export { DispatchApiError } from './client/api-error.js';
 export { DispatchClient, type DispatchClientOptions, type ListCallsOptions, type SchedulerHealth, type WaitOptions } from './client/client.js';
 export type { CallAttempt, CallInfo, CallOutcome, CallPage, FinishedCall, UnfinishedCall } from './client/call-info.js';
 export type { CallState } from './client/call-state.js';
+export type { MissedTicksPolicy, ScheduleOptions, ScheduleTick } from './api/schedule.js';
+export type { DeclaredSchedules, ScheduleInfo, ScheduleSpec } from './client/schedule-info.js';
 export type { DispatchServer } from './endpoint/node-server.js';
 export { Status } from './status/status.js';
 export { type Class, type StatusHandler, StatusRegistry, type StatusRegistryOptions } from './status/registry.js';

@@ -31,6 +31,7 @@ export {
   RUN_BATCH_HEADER,
   MAX_RUN_BATCH,
   isRunBatch,
+  SCHEDULE_SERVICE_PATH,
   SCHEDULER_SERVICE_PATH,
   SIGNATURE_VALIDITY_SECONDS,
 } from './protocol/constants.js';
@@ -54,6 +55,8 @@ export { dispatchInstance, type DispatchOrModule } from './api/instance.js';
 export { DispatchApiError, redactKey } from './client/api-error.js';
 export { DispatchClient, type DispatchClientOptions, type ListCallsOptions, type SchedulerHealth, type WaitOptions } from './client/client.js';
 export type { CallAttempt, CallInfo, CallOutcome, CallPage, FinishedCall, UnfinishedCall } from './client/call-info.js';
+export { dueTicks, type MissedTicksPolicy, nextTickAfter, parseSchedule, type ResolvedSchedule, type ScheduleOptions, type ScheduleTick } from './api/schedule.js';
+export { type DeclaredSchedules, decodeScheduleInfo, missedTicksNumber, missedTicksOf, type ScheduleInfo, type ScheduleSpec } from './client/schedule-info.js';
 export { CALL_STATES, type CallState, callStateNumber, callStateOf, isFinishedState } from './client/call-state.js';
 export {
   ALL_STATUSES,

@@ -84,6 +84,13 @@ export function dispatchMiddleware(
   options: DispatchMiddlewareOptions = {},
 ): (req: ExpressLikeRequest, res: ServerResponse, next: (err?: unknown) => void) => void {
   const dispatch = dispatchInstance(dispatchOrModule, 'dispatchMiddleware()');
+  // Express has no start event: once the app's module has run (its functions registered), the ones with a
+  // `schedule` are declared to the scheduler; a failure is logged (the app cannot be stopped from here).
+  setImmediate(() => {
+    dispatch.startSchedules('dispatchMiddleware()').catch((err: unknown) => {
+      dispatch.logger.error(`[dispatch] dispatchMiddleware(): cannot declare the schedules: ${(err as Error).message}`);
+    });
+  });
   return (req, res, next) => {
     const url = req.url ?? '/';
     const queryAt = url.indexOf('?');

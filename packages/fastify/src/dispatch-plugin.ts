@@ -109,6 +109,8 @@ export const dispatchPlugin = fp<DispatchPluginOptions>(
     const { bodyLimit, prefix } = options;
     app.decorate('dispatch', dispatch);
     app.addHook('preClose', () => dispatch.drain());
+    // Once the app is ready (app.ready(), app.listen()): the functions with a `schedule` are declared to the scheduler.
+    app.addHook('onReady', () => dispatch.startSchedules('dispatchPlugin'));
     await app.register(endpoint, { dispatch, bodyLimit: bodyLimit ?? dispatch.config.maxBodyBytes, prefix: prefix ?? '' });
   },
   { name: '@dispatch/fastify', fastify: '5.x' },

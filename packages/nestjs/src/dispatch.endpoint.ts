@@ -3,7 +3,7 @@
  * @module
  */
 import { Dispatch } from '@dispatch/core';
-import { type BeforeApplicationShutdown, Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable, type OnApplicationBootstrap, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { DISPATCH_MODULE_OPTIONS, DISPATCH_PLATFORM_MOUNT } from './dispatch.constants.js';
 import type { DispatchModuleOptions } from './dispatch-module-options.interface.js';
@@ -25,7 +25,7 @@ import { loadPlatformMount, type PlatformMount } from './platform-mount.js';
  * ```
  */
 @Injectable()
-export class DispatchEndpoint implements OnModuleInit, BeforeApplicationShutdown {
+export class DispatchEndpoint implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown {
   #mounted = false;
 
   readonly #host: HttpAdapterHost;
@@ -47,6 +47,11 @@ export class DispatchEndpoint implements OnModuleInit, BeforeApplicationShutdown
     const adapter = this.#host?.httpAdapter;
     if (this.#mounted || !adapter || this.#options.mount === false) return;
     this.#mount(await loadPlatformMount(adapter.getType()));
+  }
+
+  /** Once every module is initialised (the functions registered): the ones with a `schedule` are declared to the scheduler. */
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.#mounted) await this.#dispatch.startSchedules('DispatchModule');
   }
 
   beforeApplicationShutdown(): Promise<void> {

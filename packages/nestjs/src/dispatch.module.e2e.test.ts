@@ -4,7 +4,7 @@
 // step that failed is retried alone), and a batch fans out.
 import 'reflect-metadata';
 import { createServer } from 'node:net';
-import { Status, TemporaryError } from '@dispatch/core';
+import { type ScheduleTick, Status, TemporaryError } from '@dispatch/core';
 import { decodeValue } from '@dispatch/core/protocol';
 import { Scheduler } from '@dispatch/scheduler';
 import { Body, Controller, HttpCode, Injectable, type INestApplication, Module, Post } from '@nestjs/common';
@@ -25,7 +25,7 @@ const freePort = () =>
   });
 
 describe.each(['express', 'fastify'] as const)('DispatchModule on %s, driven by the scheduler', (platform) => {
-  const counts = { charge: 0, email: 0, notify: [] as string[] };
+  const counts = { charge: 0, email: 0, notify: [] as string[], ticks: [] as ScheduleTick[] };
 
   @Injectable()
   class Shop {
@@ -57,6 +57,11 @@ describe.each(['express', 'fastify'] as const)('DispatchModule on %s, driven by 
     @DispatchFunction()
     async doubleAll(ns: number[]): Promise<number[]> {
       return Promise.all(ns.map((n) => this.double(n)));
+    }
+
+    @DispatchFunction({ name: 'Shop.everySecond', schedule: '* * * * * *' })
+    async everySecond(tick: ScheduleTick): Promise<void> {
+      counts.ticks.push(tick);
     }
 
     @DispatchFunction()
@@ -136,6 +141,13 @@ describe.each(['express', 'fastify'] as const)('DispatchModule on %s, driven by 
     expect(res.status).toBe(200);
     return ((await res.json()) as { id: string }).id;
   }
+
+  it('declares a scheduled method at bootstrap, and it ticks', async () => {
+    const [schedule] = await scheduler.schedules.list();
+    expect(schedule).toMatchObject({ name: 'Shop.everySecond', cron: '* * * * * *', endpoint: `${url}/dispatch` });
+    await expect.poll(() => counts.ticks.length, { timeout: 20_000 }).toBeGreaterThanOrEqual(2);
+    expect(counts.ticks[0]).toMatchObject({ name: 'Shop.everySecond', missed: 0 });
+  });
 
   it('runs a checkout dispatched from a controller; only the failed email is retried', async () => {
     const id = await post('/buy', { userId: 'u1', orderId: 'o1' });

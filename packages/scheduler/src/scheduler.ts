@@ -44,6 +44,7 @@ import { checkApiKeys, newApiKey } from './api/api-keys.js';
 import { tooManyCalls } from './api/call-count.js';
 import { FailureThrottle } from './api/failure-throttle.js';
 import { urlPassword } from './redact.js';
+import { Schedules, toScheduleInfo } from './schedules/schedules.js';
 
 /**
  * The answer of {@link Scheduler.wait}.
@@ -108,6 +109,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   readonly store: Store;
   /** This instance's owner ID in leases. */
   readonly instanceId: string;
+  /** The schedules apps declared (list, pause, resume, remove) and the ticker that runs them. */
+  readonly schedules: Schedules;
 
   readonly #server: http.Server;
   readonly #loop: RunLoop;
@@ -139,8 +142,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     defaultExpirationMs: number;
     maxExpirationMs: number;
     maxCallsPerRequest: number;
+    schedules: Schedules;
   }) {
     super();
+    this.schedules = init.schedules;
     this.url = init.url;
     this.apiKeys = Object.freeze([...init.apiKeys]);
     this.apiKey = init.apiKeys[0] ?? '';
@@ -241,6 +246,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         },
       });
       let scheduler: Scheduler | null = null;
+      const schedules = new Schedules({
+        store,
+        log,
+        defaultExpirationMs,
+        maxExpirationMs,
+        onDispatched: (dispatchIds, functions) => {
+          loop.wake();
+          emit?.emit('dispatched', { dispatchIds, functions });
+        },
+      });
       const dashboardSecret = options.dashboard === false ? null : await store.initMeta(DASHBOARD_SECRET_META, newDashboardSecret());
       const throttle = new FailureThrottle();
       const server = createApiServer({
@@ -256,6 +271,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           list: (req) => scheduler!.#listRequest(req),
           cancel: async (req) => ({ cancelled: await scheduler!.cancel(req.dispatchId ?? '') }),
           restart: async (req) => ({ call: await scheduler!.restart(req.dispatchId ?? '') }),
+          declareSchedules: (req) => schedules.declare(req),
+          listSchedules: async () => ({ schedules: (await schedules.list()).map(toScheduleInfo) }),
+          pauseSchedule: async (req) => ({ schedule: toScheduleInfo(await schedules.pause(req.name ?? '')) }),
+          resumeSchedule: async (req) => ({ schedule: toScheduleInfo(await schedules.resume(req.name ?? '')) }),
+          removeSchedule: async (req) => {
+            await schedules.remove(req.name ?? '');
+            return {};
+          },
           signal: async (req) => ({ delivered: await scheduler!.signal(req) }),
           resume: async (req) => {
             await scheduler!.resume(req.dispatchId ?? '');
@@ -310,10 +333,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         defaultExpirationMs,
         maxExpirationMs,
         maxCallsPerRequest,
+        schedules,
       });
       emit = scheduler;
       if (dashboardSecret !== null) scheduler.#dashboard = new Dashboard(scheduler, { secret: dashboardSecret, throttle });
-      if (!options.startPaused) loop.start();
+      if (!options.startPaused) {
+        loop.start();
+        schedules.start();
+      }
       log.info(`scheduler ${instanceId} listening on ${scheduler.url}${options.startPaused ? ' (runs held until startRunning())' : ''}`);
       return scheduler;
     } catch (err) {
@@ -333,6 +360,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   startRunning(): void {
     if (this.#closing) return;
     this.#loop.start();
+    this.schedules.start();
   }
 
   #finished(e: FinishedEvent): void {
@@ -715,7 +743,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         this.#dashboard?.close();
         const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
         this.#server.closeIdleConnections();
-        await this.#loop.stop();
+        await Promise.all([this.#loop.stop(), this.schedules.stop()]);
         this.#server.closeAllConnections();
         await serverClosed;
         this.#transport.close();

@@ -163,6 +163,11 @@ export class ResolvedConfig {
     return this.#apiKey;
   }
 
+  /** True when an API key is configured (option or `DISPATCH_API_KEY`). */
+  get hasApiKey(): boolean {
+    return !!this.#apiKey;
+  }
+
   /** The endpoint URL; throws if neither the option nor `DISPATCH_ENDPOINT_URL` is set. */
   get endpointUrl(): string {
     if (!this.#endpointUrl) {

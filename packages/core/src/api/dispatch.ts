@@ -6,11 +6,14 @@
 import { type CallOptions, DurableCall, isDurableCall } from './call.js';
 import * as combinators from './combinators.js';
 import { DispatchClient } from '../client/client.js';
+import type { DeclaredSchedules, ScheduleSpec } from '../client/schedule-info.js';
+import { parseSchedule, type ScheduleOptions } from './schedule.js';
 import { ConfigurationError, type DispatchOptions, ResolvedConfig } from './config.js';
 import { parseDuration, type DurationInput } from './duration.js';
 import { Engine } from '../engine/engine.js';
 import { currentExecution, type EngineFunction, type RunContext } from '../engine/execution.js';
 import { InvalidArgumentError } from '../status/errors.js';
+import { DispatchApiError } from '../client/api-error.js';
 import { describeIssues } from './issues.js';
 import { type EndpointApp, type EndpointRequest, type EndpointResponse, handleEndpointRequest } from '../endpoint/handler.js';
 import { type EndpointRequestHead, precheckEndpointRequest } from '../endpoint/precheck.js';
@@ -62,6 +65,17 @@ export interface FunctionOptions<A extends unknown[] = unknown[]> {
    * the change may repeat).
    */
   onIncompatibleState?: 'fail' | 'restart';
+  /**
+   * Runs the function on a schedule: a cron expression of five fields
+   * (`minute hour day-of-month month day-of-week`) or six (seconds first),
+   * read in UTC, or `{ cron, timeZone, missed }`. The app declares its
+   * schedules to the scheduler when its endpoint starts; at each tick the
+   * scheduler calls the function once with a {@link ScheduleTick}. An
+   * invalid expression or time zone is a `TypeError` here, at registration.
+   * @example '*\/10 * * * * *'
+   * @example { cron: '0 9 * * 1', timeZone: 'Europe/Paris', missed: 'skip' }
+   */
+  schedule?: string | ScheduleOptions;
   /**
    * How to start a call from outside a Dispatch function, for the error
    * of one awaited there (default: `use <name>.dispatch(...), or add it to
@@ -271,6 +285,8 @@ export class Dispatch {
   /** Where this instance logs warnings and errors. */
   readonly logger: Pick<Console, 'warn' | 'error' | 'info'>;
   readonly #functions = new Map<string, EngineFunction>();
+  readonly #schedules = new Map<string, ScheduleSpec>();
+  #declaring: Promise<unknown> = Promise.resolve();
   readonly #endpoint: EndpointApp;
   #client: Pick<DispatchClient, 'dispatch'> | undefined;
   #inFlight = 0;
@@ -367,6 +383,7 @@ export class Dispatch {
     if (this.#functions.has(name)) {
       throw new TypeError(`a function named ${JSON.stringify(name)} is already registered; give one of them another name`);
     }
+    const schedule = options.schedule === undefined ? undefined : parseSchedule(options.schedule, name);
     const schema = options.input as InputSchema<unknown> | undefined;
     const listSchema = schema && isListSchema(schema);
     const defaultExpirationMs = options.expiration === undefined ? undefined : parseDuration(options.expiration, 'expiration');
@@ -391,6 +408,15 @@ export class Dispatch {
       },
       invoke: (args: unknown[]) => impl(...(args as A)),
     });
+    if (schedule) {
+      this.#schedules.set(name, {
+        function: name,
+        cron: schedule.cron,
+        timeZone: schedule.timeZone,
+        missed: schedule.missed,
+        ...(defaultExpirationMs === undefined ? {} : { expirationMs: defaultExpirationMs }),
+      });
+    }
     const make = (args: A, callOptions: CallOptions) =>
       new DurableCall<Awaited<R>>({ function: name, args, encode: () => encodeArgs(args), options: callOptions, startHint: options.startHint });
     const baseOptions: CallOptions = defaultExpirationMs === undefined ? {} : { expirationMs: defaultExpirationMs };
@@ -491,6 +517,100 @@ export class Dispatch {
     const client = this.client as Partial<DispatchClient>;
     if (features.length > 0 && typeof client.requireFeatures === 'function') await client.requireFeatures(features, 'delays and idempotency keys');
     return this.client.dispatch(calls);
+  }
+
+  /** The schedules of this instance's functions, as they are declared to the scheduler. */
+  get schedules(): ScheduleSpec[] {
+    return [...this.#schedules.values()].map((s) => ({ ...s }));
+  }
+
+  /**
+   * Declares this app's schedules (the functions registered with a
+   * `schedule`) to the scheduler, for the endpoint at `endpointUrl`
+   * (`DISPATCH_ENDPOINT_URL`): the scheduler adds or updates them and removes
+   * the endpoint's schedules no longer declared. `dispatch.serve()`,
+   * `dispatch.run()` and the Express, Fastify and NestJS adapters call it when
+   * the endpoint starts; call it yourself when you serve the endpoint another
+   * way. Rejects with a {@link DispatchApiError} — code `unimplemented` when
+   * the scheduler does not support schedules — or a `ConfigurationError`
+   * when the API key or endpoint URL is missing.
+   * @example
+   * ```ts
+   * createServer(nodeListener(dispatch)).listen(8000, () => dispatch.declareSchedules());
+   * ```
+   */
+  async declareSchedules(): Promise<DeclaredSchedules> {
+    const client = this.client as Partial<DispatchClient>;
+    if (typeof client.declareSchedules !== 'function') {
+      throw new ConfigurationError(
+        'the client given to new Dispatch({ client }) cannot declare schedules (it has no declareSchedules method): pass a DispatchClient, or none',
+      );
+    }
+    // One declaration at a time, each with the schedules registered when it is sent: the last one sent wins.
+    const endpointUrl = this.config.endpointUrl;
+    const next = this.#declaring.catch(() => {}).then(() => client.declareSchedules!.call(this.client, endpointUrl, this.schedules));
+    this.#declaring = next;
+    return next;
+  }
+
+  /**
+   * What an endpoint does when it starts (`dispatch.serve()` and the
+   * adapters call it; so may a server of your own): declares the schedules
+   * and resolves once they are declared, or rejects when they cannot be
+   * (the scheduler does not support schedules, an API key or the endpoint
+   * URL is missing); a scheduler that cannot be reached is tried again in
+   * the background, with a warning. Without schedules, a configured
+   * scheduler (API key and endpoint URL) is told so without waiting (the
+   * endpoint's old schedules are removed) and failures are ignored. `where`
+   * names the caller in log lines.
+   * @example
+   * ```ts
+   * createServer(nodeListener(dispatch)).listen(8000, () => dispatch.startSchedules('my server').catch(console.error));
+   * ```
+   */
+  async startSchedules(where = 'the endpoint'): Promise<void> {
+    const some = this.#schedules.size > 0;
+    if (!some) {
+      // Nothing to declare: only tell a configured scheduler, without waiting, so that schedules removed from the code stop.
+      if (this.config.hasApiKey && this.config.endpointUrlOrUndefined) {
+        this.declareSchedules().then(
+          ({ removed }) => {
+            if (removed.length > 0) this.logger.info(`[dispatch] ${where}: schedules no longer in the code removed from the scheduler: ${removed.join(', ')}`);
+          },
+          () => {}, // an older scheduler, or none yet: there was nothing to declare
+        );
+      }
+      return;
+    }
+    try {
+      const { schedules, removed } = await this.declareSchedules();
+      {
+        const list = schedules.map((s) => `${s.name} ${JSON.stringify(s.cron)}`).join(', ');
+        this.logger.info(
+          `[dispatch] ${where}: ${schedules.length} schedule(s) declared to the scheduler${list ? ` (${list})` : ''}${removed.length ? `; removed: ${removed.join(', ')}` : ''}`,
+        );
+      }
+    } catch (err) {
+      if (!isUnavailable(err)) throw err;
+      this.logger.warn(`[dispatch] ${where}: cannot declare the schedules yet, trying again in the background: ${(err as Error).message}`);
+      void this.#retrySchedules(where, 2);
+    }
+  }
+
+  async #retrySchedules(where: string, first: number): Promise<void> {
+    for (let attempt = first; ; attempt++) {
+      await new Promise<void>((resolve) => setTimeout(resolve, Math.min(30_000, 1000 * 2 ** Math.min(attempt - 1, 5))).unref());
+      try {
+        await this.declareSchedules();
+        this.logger.info(`[dispatch] ${where}: schedules declared to the scheduler after ${attempt} attempts`);
+        return;
+      } catch (err) {
+        if (!isUnavailable(err)) {
+          this.logger.error(`[dispatch] ${where}: cannot declare the schedules: ${(err as Error).message}`);
+          return;
+        }
+      }
+    }
   }
 
   /**
@@ -736,7 +856,14 @@ export class Dispatch {
       );
     }
     this.#warnUnverified();
-    return startServer(this, options);
+    const server = await startServer(this, options);
+    try {
+      await this.startSchedules('dispatch.serve()');
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+    return server;
   }
 
   /**
@@ -779,6 +906,10 @@ function callOptionsOf(o: DispatchCallOptions): CallOptions {
     out.idempotencyKey = o.idempotencyKey;
   }
   return out;
+}
+
+function isUnavailable(err: unknown): boolean {
+  return err instanceof DispatchApiError && (err.code === 'unavailable' || err.code === 'deadline_exceeded');
 }
 
 function isListSchema(schema: InputSchema<unknown>): boolean {

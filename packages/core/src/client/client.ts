@@ -5,7 +5,7 @@
  * 8.19), plus the scheduler's `GET /healthz`.
  * @module
  */
-import { DEFAULT_WAIT_TIMEOUT_MS, DISPATCH_PATH, MAX_WAIT_TIMEOUT_MS, SCHEDULER_SERVICE_PATH } from '../protocol/constants.js';
+import { DEFAULT_WAIT_TIMEOUT_MS, DISPATCH_PATH, MAX_WAIT_TIMEOUT_MS, SCHEDULE_SERVICE_PATH, SCHEDULER_SERVICE_PATH } from '../protocol/constants.js';
 import * as proto from '../protocol/proto.js';
 import { encodeValue } from '../serde/serde.js';
 import { TimeoutError } from '../status/errors.js';
@@ -14,6 +14,7 @@ import { Status } from '../status/status.js';
 import { DispatchApiError, redactKey } from './api-error.js';
 import { type CallInfo, type CallOutcome, type CallPage, decodeCallInfo, decodeWaitResponse } from './call-info.js';
 import { CALL_STATES, type CallState, callStateNumber, callStateOf } from './call-state.js';
+import { type DeclaredSchedules, decodeScheduleInfo, missedTicksNumber, type ScheduleInfo, type ScheduleSpec } from './schedule-info.js';
 
 /**
  * Options of a {@link DispatchClient}.
@@ -414,6 +415,92 @@ export class DispatchClient {
       return await send();
     } catch (err) {
       if (isUnimplemented(err)) throw this.#unsupported(feature, (err as Error).message);
+      throw err;
+    }
+  }
+
+  /**
+   * Declares the schedules of the endpoint at `endpoint` (idempotent): new
+   * ones are added, changed ones updated, and the endpoint's schedules not in
+   * `schedules` are removed. Throws `invalid_argument` for a bad cron
+   * expression or time zone, and `unimplemented` when the scheduler does not
+   * support schedules. The SDK calls it when the endpoint starts
+   * (`dispatch.declareSchedules()`).
+   * @example
+   * await client.declareSchedules('http://127.0.0.1:8000', [{ function: 'report', cron: '0 9 * * 1', timeZone: 'Europe/Paris' }]);
+   */
+  async declareSchedules(endpoint: string, schedules: readonly ScheduleSpec[]): Promise<DeclaredSchedules> {
+    const req: proto.IDeclareSchedulesRequest = {
+      endpoint,
+      schedules: schedules.map((s) => ({
+        function: s.function,
+        cron: s.cron,
+        timeZone: s.timeZone ?? '',
+        missed: missedTicksNumber(s.missed),
+        ...(s.expirationMs === undefined ? {} : { expiration: proto.durationFromMs(s.expirationMs) }),
+      })),
+    };
+    const out = await this.#scheduleCall('DeclareSchedules', proto.DeclareSchedulesRequest, proto.DeclareSchedulesResponse, req);
+    return { schedules: (out.schedules ?? []).map(decodeScheduleInfo), removed: out.removed ?? [] };
+  }
+
+  /**
+   * Every schedule the scheduler keeps, by name, with its next tick.
+   * Throws `unimplemented` when the scheduler does not support schedules.
+   * @example
+   * for (const s of await client.listSchedules()) console.log(s.name, s.nextTickTime);
+   */
+  async listSchedules(): Promise<ScheduleInfo[]> {
+    const out = await this.#scheduleCall('ListSchedules', proto.ListSchedulesRequest, proto.ListSchedulesResponse, {});
+    return (out.schedules ?? []).map(decodeScheduleInfo);
+  }
+
+  /**
+   * Pauses a schedule: no tick runs until it is resumed. Throws `not_found`.
+   * @example await client.pauseSchedule('report');
+   */
+  async pauseSchedule(name: string): Promise<ScheduleInfo> {
+    const out = await this.#scheduleCall('PauseSchedule', proto.PauseScheduleRequest, proto.PauseScheduleResponse, { name });
+    return decodeScheduleInfo(out.schedule ?? { name });
+  }
+
+  /**
+   * Resumes a paused schedule from its next tick after now (the ticks of the
+   * pause are not run). Throws `not_found`.
+   * @example await client.resumeSchedule('report');
+   */
+  async resumeSchedule(name: string): Promise<ScheduleInfo> {
+    const out = await this.#scheduleCall('ResumeSchedule', proto.ResumeScheduleRequest, proto.ResumeScheduleResponse, { name });
+    return decodeScheduleInfo(out.schedule ?? { name });
+  }
+
+  /**
+   * Removes a schedule (its app declares it again when it next starts, if
+   * its code still has it). Throws `not_found`.
+   * @example await client.removeSchedule('report');
+   */
+  async removeSchedule(name: string): Promise<void> {
+    await this.#scheduleCall('RemoveSchedule', proto.RemoveScheduleRequest, proto.RemoveScheduleResponse, { name });
+  }
+
+  /** A ScheduleService RPC; a scheduler without the service is told apart from a missing schedule. */
+  async #scheduleCall<Req extends object, Res extends object>(
+    method: string,
+    reqType: proto.MessageType<Req>,
+    resType: proto.MessageType<Res>,
+    message: Req,
+  ): Promise<Res> {
+    try {
+      return await this.#unary(`${SCHEDULE_SERVICE_PATH}${method}`, reqType, resType, message, { idempotent: true });
+    } catch (err) {
+      if (err instanceof DispatchApiError && err.httpStatus === 404 && (err.code !== 'not_found' || /^no procedure at /.test(err.message))) {
+        throw new DispatchApiError(
+          `the scheduler at ${this.apiUrl} does not support schedules (it has no ${SCHEDULE_SERVICE_PATH.slice(1)}${method}): run a @dispatch/scheduler with schedules (\`dispatch run\`, \`dispatch serve\`), or remove the \`schedule\` option from your functions`,
+          'unimplemented',
+          err.httpStatus,
+          { cause: err },
+        );
+      }
       throw err;
     }
   }

@@ -57,6 +57,14 @@ export const DISPATCH_PATH = '/dispatch.sdk.v1.DispatchService/Dispatch';
 export const SCHEDULER_SERVICE_PATH = '/dispatch.typescript.v1.SchedulerService/';
 
 /**
+ * The path prefix of this project's schedule service (`DeclareSchedules`,
+ * `ListSchedules`, `PauseSchedule`, `ResumeSchedule`, `RemoveSchedule`;
+ * `schedules.proto`). A scheduler without it answers 404.
+ * @example `${apiUrl}${SCHEDULE_SERVICE_PATH}ListSchedules`
+ */
+export const SCHEDULE_SERVICE_PATH = '/dispatch.typescript.v1.ScheduleService/';
+
+/**
  * How long one `SchedulerService.Wait` request blocks at most when its
  * timeout is absent or 0: 30 s (`scheduler.proto`).
  * @example const timeout = proto.durationFromMs(DEFAULT_WAIT_TIMEOUT_MS);

@@ -13,7 +13,7 @@ import { descriptor } from './gen/descriptor.js';
 import type * as pb from './gen/types.js';
 
 export type * from './gen/types.js';
-export { CallState as ProtoCallState, OperationKind, Status as ProtoStatus } from './gen/types.js';
+export { CallState as ProtoCallState, MissedTicks, OperationKind, Status as ProtoStatus } from './gen/types.js';
 
 // protobufjs picks up `long` through a dynamic require that bundlers and
 // some ESM loaders miss; set it explicitly so 64-bit values stay exact.
@@ -80,6 +80,17 @@ export const ResumeRequest = messageType<pb.IResumeRequest>('dispatch.typescript
 export const ResumeResponse = messageType<pb.IResumeResponse>('dispatch.typescript.v1.ResumeResponse');
 export const FeaturesRequest = messageType<pb.IFeaturesRequest>('dispatch.typescript.v1.FeaturesRequest');
 export const FeaturesResponse = messageType<pb.IFeaturesResponse>('dispatch.typescript.v1.FeaturesResponse');
+// Schedules (schedules.proto): ScheduleService.
+export const DeclareSchedulesRequest = messageType<pb.IDeclareSchedulesRequest>('dispatch.typescript.v1.DeclareSchedulesRequest');
+export const DeclareSchedulesResponse = messageType<pb.IDeclareSchedulesResponse>('dispatch.typescript.v1.DeclareSchedulesResponse');
+export const ListSchedulesRequest = messageType<pb.IListSchedulesRequest>('dispatch.typescript.v1.ListSchedulesRequest');
+export const ListSchedulesResponse = messageType<pb.IListSchedulesResponse>('dispatch.typescript.v1.ListSchedulesResponse');
+export const PauseScheduleRequest = messageType<pb.IPauseScheduleRequest>('dispatch.typescript.v1.PauseScheduleRequest');
+export const PauseScheduleResponse = messageType<pb.IPauseScheduleResponse>('dispatch.typescript.v1.PauseScheduleResponse');
+export const ResumeScheduleRequest = messageType<pb.IResumeScheduleRequest>('dispatch.typescript.v1.ResumeScheduleRequest');
+export const ResumeScheduleResponse = messageType<pb.IResumeScheduleResponse>('dispatch.typescript.v1.ResumeScheduleResponse');
+export const RemoveScheduleRequest = messageType<pb.IRemoveScheduleRequest>('dispatch.typescript.v1.RemoveScheduleRequest');
+export const RemoveScheduleResponse = messageType<pb.IRemoveScheduleResponse>('dispatch.typescript.v1.RemoveScheduleResponse');
 
 export const Any = messageType<pb.IAny>('google.protobuf.Any');
 export const Empty = messageType<pb.IEmpty>('google.protobuf.Empty');

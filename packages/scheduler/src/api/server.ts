@@ -6,7 +6,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
-import { DISPATCH_PATH, type Encoding, encodingOf, excerpt, fromJsonBytes, JsonFormatError, proto, SCHEDULER_SERVICE_PATH, toJsonBytes } from '@dispatch/core/protocol';
+import { DISPATCH_PATH, type Encoding, encodingOf, excerpt, fromJsonBytes, JsonFormatError, proto, SCHEDULE_SERVICE_PATH, SCHEDULER_SERVICE_PATH, toJsonBytes } from '@dispatch/core/protocol';
 import type { Logger } from '../logger.js';
 import { SchedulerError } from '../errors.js';
 import { countCalls, tooManyCalls } from './call-count.js';
@@ -29,6 +29,12 @@ export interface ApiHandlers {
   resume(req: proto.IResumeRequest): Promise<proto.IResumeResponse>;
   features(req: proto.IFeaturesRequest): Promise<proto.IFeaturesResponse>;
   health(): Promise<Record<string, unknown>>;
+  /** ScheduleService (schedules.proto). */
+  declareSchedules(req: proto.IDeclareSchedulesRequest): Promise<proto.IDeclareSchedulesResponse>;
+  listSchedules(req: proto.IListSchedulesRequest): Promise<proto.IListSchedulesResponse>;
+  pauseSchedule(req: proto.IPauseScheduleRequest): Promise<proto.IPauseScheduleResponse>;
+  resumeSchedule(req: proto.IResumeScheduleRequest): Promise<proto.IResumeScheduleResponse>;
+  removeSchedule(req: proto.IRemoveScheduleRequest): Promise<proto.IRemoveScheduleResponse>;
 }
 
 /**
@@ -69,7 +75,20 @@ const ROUTES: Record<string, Route> = {
   [`${SCHEDULER_SERVICE_PATH}Signal`]: { request: proto.SignalRequest, response: proto.SignalResponse, call: (h, r) => h.signal(r) },
   [`${SCHEDULER_SERVICE_PATH}Resume`]: { request: proto.ResumeRequest, response: proto.ResumeResponse, call: (h, r) => h.resume(r) },
   [`${SCHEDULER_SERVICE_PATH}Features`]: { request: proto.FeaturesRequest, response: proto.FeaturesResponse, call: (h, r) => h.features(r) },
+  ...scheduleRoutes(),
 };
+
+/** ScheduleService's routes (schedules.proto). */
+function scheduleRoutes(): Record<string, Route> {
+  const p = SCHEDULE_SERVICE_PATH;
+  return {
+    [`${p}DeclareSchedules`]: { request: proto.DeclareSchedulesRequest, response: proto.DeclareSchedulesResponse, call: (h, r) => h.declareSchedules(r) },
+    [`${p}ListSchedules`]: { request: proto.ListSchedulesRequest, response: proto.ListSchedulesResponse, call: (h, r) => h.listSchedules(r) },
+    [`${p}PauseSchedule`]: { request: proto.PauseScheduleRequest, response: proto.PauseScheduleResponse, call: (h, r) => h.pauseSchedule(r) },
+    [`${p}ResumeSchedule`]: { request: proto.ResumeScheduleRequest, response: proto.ResumeScheduleResponse, call: (h, r) => h.resumeSchedule(r) },
+    [`${p}RemoveSchedule`]: { request: proto.RemoveScheduleRequest, response: proto.RemoveScheduleResponse, call: (h, r) => h.removeSchedule(r) },
+  };
+}
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 

@@ -16,6 +16,7 @@ import { addRestartCommand } from './restart.js';
 import { addResumeCommand } from './resume.js';
 import { addSignalCommand } from './signal.js';
 import { addRunCommand } from './run.js';
+import { addSchedulesCommand } from './schedules.js';
 import { addServeCommand } from './serve.js';
 import { addVerificationKeyCommand } from './verification-key.js';
 import { Redactor } from '../redact.js';
@@ -67,6 +68,7 @@ Every command has --help; the package README documents them and every default.
   addResumeCommand(program, cli);
   addSignalCommand(program, cli);
   addCallCommand(program, cli);
+  addSchedulesCommand(program, cli);
   addVerificationKeyCommand(program, cli);
 
   return program;

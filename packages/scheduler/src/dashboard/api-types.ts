@@ -246,3 +246,34 @@ export interface ConcurrencyResponse {
   windowMs: number;
   series: ConcurrencySeriesView[];
 }
+
+/**
+ * One schedule on the schedules page (`GET /dashboard/api/schedules`).
+ * @example
+ * const s: ScheduleView = data.schedules[0]!;
+ */
+export interface ScheduleView {
+  name: string;
+  endpoint: string;
+  cron: string;
+  /** IANA time zone, or '' for UTC. */
+  timeZone: string;
+  missed: 'run-once' | 'skip';
+  paused: boolean;
+  /** ms since the epoch; null while paused. */
+  nextTickAt: number | null;
+  lastTickAt: number | null;
+  lastDispatchId: string | null;
+  ticks: number;
+  skippedTicks: number;
+}
+
+/**
+ * The schedules page's data.
+ * @example
+ * const data: SchedulesResponse = await (await fetch('/dashboard/api/schedules')).json();
+ */
+export interface SchedulesResponse {
+  now: number;
+  schedules: ScheduleView[];
+}

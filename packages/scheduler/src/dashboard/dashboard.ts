@@ -13,6 +13,7 @@
  * - `GET /dashboard/api/runs?state=&function=&after=&before=&roots=&cursor=&limit=`
  * - `GET /dashboard/api/runs/:id`, `POST /dashboard/api/runs/:id/cancel|restart|resume`
  * - `GET /dashboard/api/concurrency`, `GET /dashboard/api/events` (SSE)
+ * - `GET /dashboard/api/schedules`, `POST /dashboard/api/schedules/:name/pause|resume`
  * - `POST /dashboard/api/login-links` (bearer key only): a new one-time link
  * @module
  */
@@ -23,7 +24,8 @@ import type { SchedulerEvents } from '../events.js';
 import { SchedulerError } from '../errors.js';
 import { StoreUnavailableError } from '../store/faults.js';
 import { CALL_STATES, type CallState, type ListFilter, type Store } from '../store/store.js';
-import type { ConcurrencyResponse, RunResponse, RunsResponse } from './api-types.js';
+import type { ConcurrencyResponse, RunResponse, RunsResponse, ScheduleView, SchedulesResponse } from './api-types.js';
+import type { ScheduleRecord } from '../store/schedule-store.js';
 import { DashboardAuth, readCookie, SESSION_COOKIE, SESSION_TTL_MS } from './auth.js';
 import type { FailureThrottle } from '../api/failure-throttle.js';
 import { ConcurrencyHistory, HISTORY_WINDOW_MS } from './concurrency-history.js';
@@ -49,6 +51,12 @@ export interface DashboardHost {
   resume(id: string): Promise<unknown>;
   concurrency(endpoint: string, fn: string): ConcurrencySnapshot;
   concurrencyAll(): ConcurrencySnapshot[];
+  /** The schedules apps declared. */
+  readonly schedules: {
+    list(): Promise<ScheduleRecord[]>;
+    pause(name: string): Promise<unknown>;
+    resume(name: string): Promise<unknown>;
+  };
   on<K extends keyof SchedulerEvents>(event: K, listener: (...args: SchedulerEvents[K]) => void): unknown;
   off<K extends keyof SchedulerEvents>(event: K, listener: (...args: SchedulerEvents[K]) => void): unknown;
 }
@@ -177,7 +185,10 @@ export class Dashboard {
     });
     listen('attempt', () => this.#notify('runs'));
     listen('finished', () => this.#notify('runs'));
-    listen('dispatched', () => this.#notify('runs'));
+    listen('dispatched', () => {
+      this.#notify('runs');
+      this.#notify('schedules');
+    });
   }
 
   /** The dashboard's URL. */
@@ -332,7 +343,23 @@ export class Dashboard {
       return sendJson(res, 200, body);
     }
     if (method === 'GET' && path === '/events') return this.#events(req, res);
-    const m = /^\/runs\/([^/]+)(?:\/(cancel|restart|resume))?$/.exec(path);
+    if (method === 'GET' && path === '/schedules') {
+      const body: SchedulesResponse = { now: Date.now(), schedules: (await this.#host.schedules.list()).map(scheduleView) };
+      return sendJson(res, 200, body);
+    }
+    const action = /^\/schedules\/([^/]+)\/(pause|resume)$/.exec(path);
+    if (action && method === 'POST') {
+      this.#checkSameOrigin(req);
+      if (req.headers['x-dispatch-dashboard'] !== '1') {
+        throw new SchedulerError('permission_denied', 'actions need the header x-dispatch-dashboard: 1', 403);
+      }
+      req.resume();
+      const name = decodeURIComponent(action[1]!);
+      await (action[2] === 'pause' ? this.#host.schedules.pause(name) : this.#host.schedules.resume(name));
+      this.#notify('schedules');
+      return sendJson(res, 200, { [action[2] === 'pause' ? 'paused' : 'resumed']: name });
+    }
+        const m = /^\/runs\/([^/]+)(?:\/(cancel|restart|resume))?$/.exec(path);
     if (m) {
       const id = decodeURIComponent(m[1]!);
       if (!m[2] && method === 'GET') return sendJson(res, 200, await this.#run(id));
@@ -423,4 +450,21 @@ export class Dashboard {
     timer.unref();
     this.#pending = { kinds: new Set([kind]), timer };
   }
+}
+
+/** A stored schedule as the schedules page shows it. */
+function scheduleView(s: ScheduleRecord): ScheduleView {
+  return {
+    name: s.name,
+    endpoint: s.endpoint,
+    cron: s.cron,
+    timeZone: s.timeZone,
+    missed: s.missed,
+    paused: s.paused,
+    nextTickAt: s.paused ? null : s.nextTickAt,
+    lastTickAt: s.lastTickAt,
+    lastDispatchId: s.lastDispatchId,
+    ticks: s.ticks,
+    skippedTicks: s.skippedTicks,
+  };
 }

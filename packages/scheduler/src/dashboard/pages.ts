@@ -36,6 +36,7 @@ export function appPage(): string {
   <nav>
     <a href="#/runs" data-nav="runs">Runs</a>
     <a href="#/concurrency" data-nav="concurrency">Concurrency</a>
+    <a href="#/schedules" data-nav="schedules">Schedules</a>
   </nav>
   <span class="live" id="live" title="Updates stream from the scheduler">connecting…</span>
   <form method="post" action="/dashboard/logout" class="logout"><button type="submit" class="link">Sign out</button></form>

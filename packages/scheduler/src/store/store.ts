@@ -24,6 +24,7 @@
  */
 import type { proto } from '@dispatch/core/protocol';
 import type { StoreHealth } from './faults.js';
+import type { ScheduleStore } from './schedule-store.js';
 
 type IAny = proto.IAny;
 type IError = proto.IError;
@@ -589,6 +590,8 @@ export interface Store {
    * the answer turns `ok` by itself once the store recovers.
    */
   health?(): Promise<StoreHealth>;
+  /** The schedules (issue 15): declared by apps, ticked by the scheduler. */
+  readonly schedules: ScheduleStore;
 
   /** Flushes pending writes and closes. */
   close(): Promise<void>;

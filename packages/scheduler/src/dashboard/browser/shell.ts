@@ -41,7 +41,7 @@ export function showLiveStatus(status: LiveStatus): void {
  * @example
  * highlightNav('concurrency');
  */
-export function highlightNav(page: 'runs' | 'concurrency'): void {
+export function highlightNav(page: 'runs' | 'concurrency' | 'schedules'): void {
   for (const a of document.querySelectorAll('[data-nav]')) a.classList.toggle('active', a.getAttribute('data-nav') === page);
 }
 

@@ -58,6 +58,7 @@ import { PgNotifier } from './notifier.js';
 import { DEFAULT_PG_SCHEMA, migratePg, PG_SCHEMA_PATTERN, quoteIdent } from './schema.js';
 import { redactText } from '../../redact.js';
 import { HealthTracker, isPgConnectionError, pgFailure, type StoreHealth } from '../faults.js';
+import { PgScheduleStore } from './pg-schedules.js';
 
 type IAny = proto.IAny;
 type IError = proto.IError;
@@ -336,6 +337,8 @@ export class PgStore implements Store {
   #closed = false;
   #warningSink: ((message: string) => void) | null = null;
   readonly #prepared: boolean;
+  /** The schedules (issue 15): ticks are compare-and-set transactions of this store. */
+  readonly schedules: PgScheduleStore;
   /** What claimDue learned about the calls it leased (until they complete): the fast path of `complete`. */
   readonly #leases = new Map<string, { token: number; parentId: string | null; mode: number }>();
   /** A claim met a lost connection: it may have leased rows whose answer never came (released at the next claim). */
@@ -371,6 +374,9 @@ export class PgStore implements Store {
       signals: `${s}.signals`,
     };
     this.#notifier = init.notifier(this);
+    this.schedules = new PgScheduleStore(this.pool, `${s}.schedules`, (fn) =>
+      this.#tx((c, fx) => fn(c, (calls) => this.#insertCallsIn(c, calls, fx))),
+    );
   }
 
   /**
@@ -675,27 +681,30 @@ export class PgStore implements Store {
   }
 
   insertCalls(calls: NewCall[]): Promise<string[]> {
+    return this.#tx((c, fx, uncertain) => this.#insertCallsIn(c, calls, fx, uncertain));
+  }
+
+  /** Inserts root calls within a transaction, honouring idempotency keys. */
+  async #insertCallsIn(c: pg.PoolClient, calls: NewCall[], fx: Effects, uncertain = false): Promise<string[]> {
     const rows = policy.firstPerKey(calls);
-    return this.#tx(async (c, fx, uncertain) => {
-      let inserted: Set<string> | null = null;
-      if (uncertain && rows.length > 0) {
-        // An earlier try may have committed before its answer was lost: the rows are there (all or none).
-        const { rows: found } = await c.query<{ id: string }>(`SELECT id FROM ${this.#t.calls} WHERE id = ANY($1::text[])`, [rows.map((r) => r.id)]);
-        if (found.length > 0) inserted = new Set(found.map((f) => f.id));
-      }
-      inserted ??= await this.#insertRows(c, rows, 0, fx);
-      const known = new Map<string, string>();
-      const lost = rows.filter((r) => r.idempotencyKey && !inserted.has(r.id)).map((r) => r.idempotencyKey!);
-      if (lost.length > 0) {
-        // The key was taken (maybe by another instance, committed meanwhile): answer the original ID.
-        const { rows: found } = await c.query<{ id: string; idempotency_key: string }>(
-          `SELECT id, idempotency_key FROM ${this.#t.calls} WHERE idempotency_key = ANY($1::text[])`,
-          [lost],
-        );
-        for (const f of found) known.set(f.idempotency_key, f.id);
-      }
-      return policy.answerIds(calls, inserted, known);
-    });
+    let inserted: Set<string> | null = null;
+    if (uncertain && rows.length > 0) {
+      // An earlier try may have committed before its answer was lost: the rows are there (all or none).
+      const { rows: found } = await c.query<{ id: string }>(`SELECT id FROM ${this.#t.calls} WHERE id = ANY($1::text[])`, [rows.map((r) => r.id)]);
+      if (found.length > 0) inserted = new Set(found.map((f) => f.id));
+    }
+    inserted ??= await this.#insertRows(c, rows, 0, fx);
+    const known = new Map<string, string>();
+    const lost = rows.filter((r) => r.idempotencyKey && !inserted.has(r.id)).map((r) => r.idempotencyKey!);
+    if (lost.length > 0) {
+      // The key was taken (maybe by another instance, committed meanwhile): answer the original ID.
+      const { rows: found } = await c.query<{ id: string; idempotency_key: string }>(
+        `SELECT id, idempotency_key FROM ${this.#t.calls} WHERE idempotency_key = ANY($1::text[])`,
+        [lost],
+      );
+      for (const f of found) known.set(f.idempotency_key, f.id);
+    }
+    return policy.answerIds(calls, inserted, known);
   }
 
   claimDue(req: ClaimRequest): Promise<ClaimResult> {

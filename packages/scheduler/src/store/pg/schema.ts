@@ -185,6 +185,32 @@ export const PG_MIGRATIONS: readonly string[] = [
   CREATE INDEX IF NOT EXISTS signals_call ON signals (call_id, state, name, seq);
   ALTER TABLE calls ADD COLUMN IF NOT EXISTS poll_signals TEXT;
   `,
+  // schedules (issue 15): the cron schedules apps declare, one row per name
+  // (the function it calls). An instance runs a tick by advancing next_tick_at
+  // with a compare-and-set and inserting the tick's call (idempotency key
+  // schedule:<name>:<tick time>) in the same transaction: once per tick,
+  // however many instances share the store.
+  `
+  CREATE TABLE schedules (
+    name TEXT PRIMARY KEY,
+    endpoint TEXT NOT NULL,
+    cron TEXT NOT NULL,
+    time_zone TEXT NOT NULL DEFAULT '',
+    missed TEXT NOT NULL DEFAULT 'run-once',
+    expiration_ms BIGINT,
+    paused BOOLEAN NOT NULL DEFAULT false,
+    -- The next tick to run (NULL when the expression has no later date).
+    next_tick_at BIGINT,
+    last_tick_at BIGINT,
+    last_dispatch_id TEXT,
+    ticks BIGINT NOT NULL DEFAULT 0,
+    skipped_ticks BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+  );
+  CREATE INDEX schedules_endpoint ON schedules (endpoint);
+  CREATE INDEX schedules_next ON schedules (next_tick_at) WHERE paused = false;
+  `,
 ];
 
 /**

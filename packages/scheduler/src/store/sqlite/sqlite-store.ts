@@ -39,6 +39,7 @@ import { dueOnResultSql, FINISHED_SQL, WAITING_SQL } from '../policy-sql.js';
 import { SCHEDULER_DEFAULTS } from '../../options.js';
 import { GroupCommit } from './group-commit.js';
 import { migrateSqlite } from './schema.js';
+import { SqliteScheduleStore } from './sqlite-schedules.js';
 import { preparePrivateDirectory, preparePrivateFile, tightenFile } from '../../private-files.js';
 import { HealthTracker, type StoreHealth, sqliteFailure } from '../faults.js';
 
@@ -135,11 +136,19 @@ export class SqliteStore implements Store {
   #rotation = 0;
   #closed = false;
   readonly #stmt: Record<string, Database.Statement>;
+  /** The schedules (issue 15), written through the same group commit. */
+  readonly schedules: SqliteScheduleStore;
 
   private constructor(db: Database.Database, path: string) {
     this.db = db;
     this.path = path;
     this.#group = new GroupCommit(<T>(fn: () => T) => db.transaction(fn)() as T);
+    this.schedules = new SqliteScheduleStore(db, (fn) => this.#tx.run(fn), (call) => {
+      const existing = call.idempotencyKey ? (this.#stmt.byKey!.get(call.idempotencyKey) as { id: string } | undefined) : undefined;
+      if (existing) return existing.id;
+      this.#insertRow(call, 0);
+      return call.id;
+    });
     const p = (sql: string) => db.prepare(sql);
     this.#stmt = {
       insertQueue: p('INSERT OR IGNORE INTO queues (endpoint, function) VALUES (?, ?)'),

@@ -21,6 +21,7 @@ import { heartbeatsContract } from './heartbeats.js';
 import { listingContract } from './listing.js';
 import { pollsAndWakesContract } from './polls-and-wakes.js';
 import { restartCancelContract } from './restart-cancel.js';
+import { schedulesContract } from './schedules.js';
 import { sessionsContract } from './sessions.js';
 import { signalsContract } from './signals.js';
 
@@ -45,6 +46,7 @@ export function storeContract(name: string, makeStore: () => Promise<Store>, hoo
     listingContract(make, hooks);
     sessionsContract(make, hooks);
     signalsContract(make, hooks);
+    schedulesContract(make, hooks);
     if (hooks.sharedByInstances) heartbeatsContract(make, hooks);
   });
 }

@@ -3,7 +3,7 @@
  * (`../../api-types.ts`).
  * @module
  */
-import type { ConcurrencyResponse, RunResponse, RunsResponse } from '../../api-types.js';
+import type { ConcurrencyResponse, RunResponse, RunsResponse, SchedulesResponse } from '../../api-types.js';
 import { DASHBOARD_BASE, request } from './client.js';
 
 /** The stream of server-sent `change` events. */
@@ -47,4 +47,22 @@ export async function runAction(id: string, action: RunAction): Promise<void> {
  */
 export function getConcurrency(): Promise<ConcurrencyResponse> {
   return request<ConcurrencyResponse>('/concurrency');
+}
+
+/**
+ * The schedules apps declared, with their next and last tick.
+ * @example
+ * const { schedules } = await getSchedules();
+ */
+export function getSchedules(): Promise<SchedulesResponse> {
+  return request<SchedulesResponse>('/schedules');
+}
+
+/**
+ * Pauses or resumes a schedule.
+ * @example
+ * await scheduleAction('report', 'pause');
+ */
+export async function scheduleAction(name: string, action: 'pause' | 'resume'): Promise<void> {
+  await request<unknown>(`/schedules/${encodeURIComponent(name)}/${action}`, 'POST');
 }

@@ -1,6 +1,6 @@
 /**
  * The page shown, read from the URL's hash: `#/runs?filters`, `#/runs/<id>`,
- * `#/concurrency`. Any other hash shows the runs.
+ * `#/concurrency`, `#/schedules`. Any other hash shows the runs.
  * @module
  */
 import { useEffect, useState } from 'preact/hooks';
@@ -10,7 +10,7 @@ import { useEffect, useState } from 'preact/hooks';
  * @example
  * const route: Route = { page: 'run', id: 'D1' };
  */
-export type Route = { page: 'runs'; query: URLSearchParams } | { page: 'run'; id: string } | { page: 'concurrency' };
+export type Route = { page: 'runs'; query: URLSearchParams } | { page: 'run'; id: string } | { page: 'concurrency' } | { page: 'schedules' };
 
 function decode(part: string): string {
   try {
@@ -38,6 +38,7 @@ export function parseRoute(hash: string): Route {
   const page = parts[0] ?? 'runs';
   if (page === 'runs' && parts[1]) return { page: 'run', id: parts[1] };
   if (page === 'concurrency') return { page: 'concurrency' };
+  if (page === 'schedules') return { page: 'schedules' };
   return { page: 'runs', query: new URLSearchParams(query) };
 }
 
