@@ -1232,7 +1232,7 @@ export class PgStore implements Store {
           req.now,
           policy.isErrorResult(o.status, o.error) ? 1 : 0,
         ];
-        values.forEach((v, i) => cols[i]!.push(v));
+        for (const [i, v] of values.entries()) cols[i]!.push(v);
       }
       try {
         const done = new Set<string>();
