@@ -41,13 +41,20 @@ describe.each(STORES)('signals on %s', (store) => {
   }, 90_000);
 
   it('keeps a signal sent before the function waits until it does', async () => {
-    const { dispatchId } = await w.start('sleepThenWait', ['early']);
+    // The function waits for "go" first, so "early" is sent before its wait whatever the timing.
+    const { dispatchId } = await w.start('waitGoThenWait', ['early']);
     const sent = await w.cli('signal', dispatchId, 'early', '"came first"');
     expect(sent.code, sent.stderr).toBe(0);
     expect(sent.stdout).toMatch(/signal early kept for \S+ until it waits for it/);
     const kept = await w.get(dispatchId);
     expect(kept.signals).toEqual([expect.objectContaining({ name: 'early', payload: 'came first', consumedAt: null })]);
+    expect((await w.cli('signal', dispatchId, 'go')).code).toBe(0);
     expect(await w.result(dispatchId)).toMatchObject({ value: 'came first' });
+    const after = await w.get(dispatchId);
+    expect(after.signals.map((s: { name: string; consumedAt: string | null }) => [s.name, s.consumedAt !== null])).toEqual([
+      ['early', true],
+      ['go', true],
+    ]);
   }, 90_000);
 
   it('consumes two signals of one name once each, in the order sent', async () => {
