@@ -6,7 +6,7 @@
  * the engine never imports the API.
  * @module
  */
-import type { IAny } from '../protocol/proto.js';
+import type { IAny, ICallLimits } from '../protocol/proto.js';
 import { currentExecution } from './execution.js';
 
 /**
@@ -22,6 +22,8 @@ export interface CallOptions {
   expirationMs?: number;
   /** Application version selector (not supported by every scheduler). @example 'v2' */
   version?: string;
+  /** The declared limits of the called function and this call's key (`Call.limits`); set by `dispatch.function()`. @example { concurrency: 2 } */
+  limits?: ICallLimits;
 }
 
 /** What the engine needs from a durable call to start it. */

@@ -114,6 +114,7 @@ export class Engine {
       input: call.input,
       expiration: call.options.expirationMs === undefined ? undefined : proto.durationFromMs(call.options.expirationMs),
       version: call.options.version,
+      ...(call.options.limits ? { limits: call.options.limits } : {}),
     };
   }
 

@@ -6,6 +6,7 @@
  * (another SDK's values and states) says so.
  * @module
  */
+import { limitWaitText } from '../store/limits.js';
 import { OpaqueValue } from '@dispatch/core/protocol';
 import { anyTypeUrl, decodeArgs, decodeError, decodeValue, proto, statusName } from '@dispatch/core/protocol';
 import type { ConcurrencySnapshot } from '../run/concurrency.js';
@@ -332,6 +333,11 @@ export async function callView(store: Store, rec: CallRecord, concurrency: Concu
     journal = journalView(rec.coroutineState, children);
   }
   const labels = runLabels(attempts.map((a) => a.resume));
+  const now = Date.now();
+  const wait =
+    store.limitWait && rec.state === 'pending' && rec.dueAt !== null && rec.dueAt <= now
+      ? await store.limitWait({ endpoint: rec.endpoint, function: rec.function, limitKey: rec.limitKey }, now)
+      : null;
   return {
     ...runSummary(rec),
     originalFunction: rec.originalFunction,
@@ -349,5 +355,7 @@ export async function callView(store: Store, rec: CallRecord, concurrency: Concu
     attemptHistory: attempts.map((a, i) => attemptView(a, labels[i] ?? '')),
     journal,
     concurrency,
+    limitKey: rec.limitKey || null,
+    waitingOn: wait ? limitWaitText(wait, rec.function) : null,
   };
 }

@@ -16,6 +16,7 @@ import type { Logger } from '../logger.js';
 import type { ClaimedCall, CoroutineState, NewCall, Outcome, Store } from '../store/store.js';
 import { elidesState, finishedState, isResumeRun, pollConditions, runCountsText } from '../store/policy.js';
 import { validateCall } from './validate.js';
+import { limitsOfCall } from '../store/limits.js';
 import { RequestSigner } from './request-signer.js';
 
 type IError = proto.IError;
@@ -521,6 +522,8 @@ export class RunLoop {
             correlationId: proto.toBigInt(c.correlationId ?? 0),
           };
           if (c.version) child.version = c.version;
+          const limits = limitsOfCall(c.limits);
+          if (limits) child.limits = limits;
           return child;
         });
     const { minResults, maxResults, deadline } = pollConditions(poll, now, call.expiresAt);

@@ -4,6 +4,7 @@
  * @module
  */
 import { proto, quoteExcerpt } from '@dispatch/core/protocol';
+import { limitsOfCall } from '../store/limits.js';
 
 /**
  * The protocol's function name pattern.
@@ -47,6 +48,11 @@ export function validateCall(call: proto.ICall, index: number, options: { endpoi
     const seconds = Number(proto.toBigInt(call.expiration.seconds ?? 0));
     const nanos = call.expiration.nanos ?? 0;
     if (seconds < 0 || nanos < 0) return `${where}.expiration must be ≥ 0, got ${seconds}s ${nanos}ns`;
+  }
+  try {
+    limitsOfCall(call.limits);
+  } catch (err) {
+    return `${where}.${(err as Error).message}`;
   }
   return null;
 }

@@ -33,6 +33,8 @@ import type { AttemptRecord, CallRecord, CallState, ChildResult, ClaimedCall, Cl
 import * as policy from '../policy.js';
 import { dueOnResultSql, elidesStateSql, FINISHED_SQL, runCountsSql, WAITING_SQL } from '../policy-sql.js';
 import { PgNotifier } from './notifier.js';
+import { type LimitTables, limitWaitOf, loadLimitSpecs, pickLimited, recordLimitSpecs } from './limits.js';
+import { hasLimits, type LimitSpec, specText } from '../limits.js';
 import { DEFAULT_PG_SCHEMA, migratePg, PG_SCHEMA_PATTERN, quoteIdent } from './schema.js';
 import { redactText } from '../../redact.js';
 
@@ -205,6 +207,8 @@ type LockedRow = Pick<
 /** Side effects to announce once a transaction has committed. */
 interface Effects {
   due: boolean;
+  /** Declared limits changed: every instance reloads them (with the queues). */
+  limits?: boolean;
   queues: Array<[string, string]>;
   finished: string[];
 }
@@ -229,7 +233,7 @@ const stateBytesSql = (chunks: string) => `COALESCE(c.state_value, (SELECT strin
   FROM ${chunks} k WHERE k.call_id = c.id AND k.generation = c.generation))`;
 const LIST_COLUMNS = `seq, id, function, endpoint, version, original_function, idempotency_key, parent_id, root_id,
   correlation_id, state, status, due_at, created_at, updated_at, finished_at, expires_at, attempts, resumes, failures,
-  ready, poll_min, poll_max, error`;
+  ready, poll_min, poll_max, error, limit_key`;
 
 /**
  * The PostgreSQL store.
@@ -249,6 +253,9 @@ export class PgStore implements Store {
   readonly #t: { calls: string; queues: string; attempts: string; meta: string; instances: string; chunks: string; revoked: string };
   readonly #knownQueues = new Set<string>();
   #queueList: Array<[string, string]> = [];
+  /** Declared limits per pair (`function_limits`), read with the queues. */
+  #limitSpecs = new Map<string, LimitSpec>();
+  readonly #lt: LimitTables;
   #queuesLoadedAt = Number.NEGATIVE_INFINITY;
   #rotation = 0;
   #closed = false;
@@ -280,6 +287,7 @@ export class PgStore implements Store {
       chunks: `${s}.call_state_chunks`,
       revoked: `${s}.revoked_sessions`,
     };
+    this.#lt = { calls: `${s}.calls`, limits: `${s}.function_limits`, windows: `${s}.limit_windows` };
     this.#notifier = init.notifier(this);
   }
 
@@ -424,8 +432,9 @@ export class PgStore implements Store {
         this.#queueList.push([endpoint, fn]);
       }
     }
+    if (fx.limits) this.invalidateQueues();
     if (!this.#notifier) return;
-    if (fx.queues.length > 0) this.#notifier.queues();
+    if (fx.queues.length > 0 || fx.limits) this.#notifier.queues();
     else if (fx.due) this.#notifier.due();
     this.#notifier.finished(fx.finished);
   }
@@ -435,6 +444,7 @@ export class PgStore implements Store {
       `SELECT endpoint, function FROM ${this.#t.queues} ORDER BY endpoint, function`,
     );
     this.#queueList = rows.map((r) => [r.endpoint, r.function]);
+    this.#limitSpecs = await loadLimitSpecs(this.pool, this.#lt);
     this.#knownQueues.clear();
     for (const r of rows) this.#knownQueues.add(`${r.endpoint}\u0000${r.function}`);
     this.#queuesLoadedAt = now;
@@ -464,16 +474,24 @@ export class PgStore implements Store {
       calls.map((x) => [x.endpoint, x.function]),
       fx,
     );
+    const declared = new Map<string, [string, string, LimitSpec]>();
+    for (const x of calls) {
+      if (!x.limits) continue;
+      const k = `${x.endpoint}\u0000${x.function}`;
+      const known = this.#limitSpecs.get(k);
+      if (!known || specText(known) !== specText(x.limits.spec)) declared.set(k, [x.endpoint, x.function, x.limits.spec]);
+    }
+    if (declared.size > 0 && (await recordLimitSpecs(c, this.#lt, [...declared.values()], calls[0]!.createdAt))) fx.limits = true;
     const { rows } = await this.#sql<{ id: string }>(
       c,
       'insert_calls',
       `INSERT INTO ${this.#t.calls} (id, function, endpoint, version, input, original_function, original_endpoint,
         original_input, idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, due_at,
-        created_at, updated_at, expires_at, expiration_ms)
-      SELECT id, fn, ep, ver, inp, fn, ep, inp, ik, pid, $13::int, rid, corr, 'pending', due, cat, cat, exp, expms
+        created_at, updated_at, expires_at, expiration_ms, limit_key)
+      SELECT id, fn, ep, ver, inp, fn, ep, inp, ik, pid, $13::int, rid, corr, 'pending', due, cat, cat, exp, expms, lk
       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::text[],
-        $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $14::bigint[])
-        AS u(id, fn, ep, ver, inp, ik, pid, rid, corr, due, cat, exp, expms)
+        $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $14::bigint[], $15::text[])
+        AS u(id, fn, ep, ver, inp, ik, pid, rid, corr, due, cat, exp, expms, lk)
       ON CONFLICT (idempotency_key) DO NOTHING
       RETURNING id`,
       [
@@ -491,6 +509,7 @@ export class PgStore implements Store {
         calls.map((x) => x.expiresAt),
         parentGeneration,
         calls.map((x) => x.expirationMs),
+        calls.map((x) => x.limits?.key ?? ''),
       ],
     );
     fx.due = true;
@@ -515,6 +534,13 @@ export class PgStore implements Store {
     });
   }
 
+  async limitWait(call: { endpoint: string; function: string; limitKey: string }, now: number): Promise<proto.ILimitWait | null> {
+    this.#checkOpen();
+    if (now - this.#queuesLoadedAt > 1000) await this.#loadQueues(now);
+    const spec = this.#limitSpecs.get(`${call.endpoint}\u0000${call.function}`);
+    return hasLimits(spec) ? limitWaitOf(this.pool, this.#lt, spec, call, now) : null;
+  }
+
   async claimDue(req: ClaimRequest): Promise<ClaimResult> {
     this.#checkOpen();
     if (req.now - this.#queuesLoadedAt > 1000) await this.#loadQueues(req.now);
@@ -523,17 +549,75 @@ export class PgStore implements Store {
     const eps: string[] = [];
     const fns: string[] = [];
     const caps: number[] = [];
+    const limited: Array<[string, string, number]> = [];
     for (let i = 0; i < n; i++) {
       const [endpoint, fn] = this.#queueList[(start + i) % n]!;
       const cap = Math.min(req.capacity(endpoint, fn), req.limit);
       if (cap <= 0) continue;
+      if (hasLimits(this.#limitSpecs.get(`${endpoint}\u0000${fn}`))) {
+        limited.push([endpoint, fn, cap]);
+        continue;
+      }
       eps.push(endpoint);
       fns.push(fn);
       caps.push(cap);
     }
-    if (eps.length === 0 || req.limit <= 0) return { calls: [], nextDueAt: null };
+    if (req.limit <= 0) return { calls: [], nextDueAt: null };
     // Bytes of states the run loop will elide are not read (their length is enough).
     const elideStateAbove = req.elideStateAbove ?? Number.POSITIVE_INFINITY;
+    if (limited.length > 0) return this.#claimWithLimits(req, limited, eps.length > 0 ? { eps, fns, caps } : null, elideStateAbove);
+    if (eps.length === 0) return { calls: [], nextDueAt: null };
+    return this.#claimUnlimited(req, eps, fns, caps, elideStateAbove);
+  }
+
+  /**
+   * Claims limited pairs (each in a transaction of its own, `limits.ts`),
+   * then the others with what the total limit leaves.
+   */
+  async #claimWithLimits(
+    req: ClaimRequest,
+    limited: Array<[string, string, number]>,
+    rest: { eps: string[]; fns: string[]; caps: number[] } | null,
+    elideStateAbove: number,
+  ): Promise<ClaimResult> {
+    const calls: ClaimedCall[] = [];
+    let nextDueAt: number | null = null;
+    let remaining = req.limit;
+    for (const [endpoint, fn, cap] of limited) {
+      if (remaining <= 0) {
+        nextDueAt = req.now;
+        break;
+      }
+      const got = await this.#tx(async (c) => {
+        const picked = await pickLimited(c, this.#lt, { endpoint, fn, cap: Math.min(cap, remaining), now: req.now });
+        if (picked.seqs.length === 0) return { rows: [] as Array<CallRow & { ord: number }>, nextDueAt: picked.nextDueAt };
+        const { rows } = await c.query<CallRow & { ord: number }>(
+          `UPDATE ${this.#t.calls} c SET state = 'running', due_at = $2, lease_owner = $3, lease_token = c.lease_token + 1, updated_at = $4
+          FROM unnest($1::bigint[]) WITH ORDINALITY AS u(seq, ord) WHERE c.seq = u.seq AND c.due_at <= $4
+          RETURNING u.ord, ${CLAIM_COLUMNS},
+            CASE WHEN c.mode = 1 AND c.state_kind <> 0 AND NOT ${elidesStateSql('c.', '$5::float8')}
+            THEN ${stateBytesSql(this.#t.chunks)} END AS state_value`,
+          [picked.seqs, req.now + req.leaseMs, req.owner, req.now, elideStateAbove],
+        );
+        rows.sort((a, b) => Number(a.ord) - Number(b.ord));
+        return { rows, nextDueAt: picked.nextDueAt };
+      });
+      for (const r of got.rows) this.#leases.set(r.id, { token: r.lease_token, parentId: r.parent_id, mode: r.mode });
+      calls.push(...(await this.#toClaimed(got.rows, elideStateAbove)));
+      remaining -= got.rows.length;
+      if (got.nextDueAt !== null && (nextDueAt === null || got.nextDueAt < nextDueAt)) nextDueAt = got.nextDueAt;
+    }
+    if (rest && remaining > 0) {
+      const more = await this.#claimUnlimited({ ...req, limit: remaining }, rest.eps, rest.fns, rest.caps.map((x) => Math.min(x, remaining)), elideStateAbove);
+      calls.push(...more.calls);
+      if (more.nextDueAt !== null && (nextDueAt === null || more.nextDueAt < nextDueAt)) nextDueAt = more.nextDueAt;
+    } else if (rest) {
+      nextDueAt = req.now;
+    }
+    return { calls, nextDueAt };
+  }
+
+  async #claimUnlimited(req: ClaimRequest, eps: string[], fns: string[], caps: number[], elideStateAbove: number): Promise<ClaimResult> {
     const { rows } = await this.#sql<CallRow & { ord: number; old_due: number }>(
       this.pool,
       'claim',

@@ -17,6 +17,7 @@ import type { AttemptRecord, CallRecord, CallState, ClaimedCall, ClaimRequest, C
 import * as policy from '../policy.js';
 import { dueOnResultSql, FINISHED_SQL, WAITING_SQL } from '../policy-sql.js';
 import { SCHEDULER_DEFAULTS } from '../../options.js';
+import { SqliteLimits } from './limits.js';
 import { GroupCommit } from './group-commit.js';
 import { migrateSqlite } from './schema.js';
 import { preparePrivateDirectory, preparePrivateFile, tightenFile } from '../../private-files.js';
@@ -107,6 +108,7 @@ export class SqliteStore implements Store {
   readonly path: string;
   readonly #tx: GroupCommit;
   readonly #queues = new Map<string, [string, string]>();
+  readonly #limits: SqliteLimits;
   #rotation = 0;
   #closed = false;
   readonly #stmt: Record<string, Database.Statement>;
@@ -116,14 +118,15 @@ export class SqliteStore implements Store {
     this.path = path;
     this.#tx = new GroupCommit(<T>(fn: () => T) => db.transaction(fn)() as T);
     const p = (sql: string) => db.prepare(sql);
+    this.#limits = new SqliteLimits((sql) => this.#sql(sql), db);
     this.#stmt = {
       insertQueue: p('INSERT OR IGNORE INTO queues (endpoint, function) VALUES (?, ?)'),
       byKey: p('SELECT id FROM calls WHERE idempotency_key = ?'),
       insertCall: p(`INSERT INTO calls (id, function, endpoint, version, input, original_function, original_endpoint,
         original_input, idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, due_at,
-        created_at, updated_at, expires_at, expiration_ms)
+        created_at, updated_at, expires_at, expiration_ms, limit_key)
         VALUES (@id, @function, @endpoint, @version, @input, @function, @endpoint, @input, @idempotency_key, @parent_id,
-        @parent_generation, @root_id, @correlation_id, 'pending', @due_at, @created_at, @created_at, @expires_at, @expiration_ms)`),
+        @parent_generation, @root_id, @correlation_id, 'pending', @due_at, @created_at, @created_at, @expires_at, @expiration_ms, @limit_key)`),
       selectDue: p(
         'SELECT seq FROM calls WHERE endpoint = ? AND function = ? AND due_at <= ? ORDER BY due_at LIMIT ?',
       ),
@@ -236,6 +239,7 @@ export class SqliteStore implements Store {
 
   #insertRow(call: NewCall, parentGeneration: number): void {
     this.#ensureQueue(call.endpoint, call.function);
+    if (call.limits) this.#limits.record(call.endpoint, call.function, call.limits.spec, call.createdAt);
     this.#stmt.insertCall!.run({
       id: call.id,
       function: call.function,
@@ -251,6 +255,7 @@ export class SqliteStore implements Store {
       created_at: call.createdAt,
       expires_at: call.expiresAt,
       expiration_ms: call.expirationMs,
+      limit_key: call.limits?.key ?? '',
     });
   }
 
@@ -287,14 +292,25 @@ export class SqliteStore implements Store {
           if (remaining <= 0) nextDueAt = req.now; // stopped by the total limit: more may be due
           continue;
         }
-        const rows = this.#stmt.selectDue!.all(endpoint, fn, req.now, cap) as Array<{ seq: number }>;
+        const spec = this.#limits.spec(endpoint, fn);
+        let limited: number | null = null;
+        let rows: Array<{ seq: number }>;
+        if (spec) {
+          const picked = this.#limits.pick(endpoint, fn, spec, cap, req.now);
+          rows = picked.seqs.map((seq) => ({ seq }));
+          limited = picked.nextDueAt;
+        } else {
+          rows = this.#stmt.selectDue!.all(endpoint, fn, req.now, cap) as Array<{ seq: number }>;
+        }
         for (const { seq } of rows) {
           const row = this.#stmt.claim!.get({ seq, until: req.now + req.leaseMs, owner: req.owner, now: req.now }) as CallRow;
           calls.push(this.#toClaimed(row, req.elideStateAbove ?? Number.POSITIVE_INFINITY));
         }
         remaining -= rows.length;
         cap -= rows.length;
-        if (cap > 0) {
+        if (limited !== null) {
+          if (nextDueAt === null || limited < nextDueAt) nextDueAt = limited;
+        } else if (cap > 0) {
           const next = this.#stmt.nextDue!.get(endpoint, fn) as { due_at: number } | undefined;
           if (next && (nextDueAt === null || next.due_at < nextDueAt)) nextDueAt = next.due_at;
         } else if (rows.length > 0) {
@@ -531,6 +547,11 @@ export class SqliteStore implements Store {
         .run({ now, seq: row.seq });
       return true;
     });
+  }
+
+  async limitWait(call: { endpoint: string; function: string; limitKey: string }, now: number): Promise<proto.ILimitWait | null> {
+    this.#checkOpen();
+    return this.#limits.wait(call.endpoint, call.function, call.limitKey, now);
   }
 
   async getCall(id: string): Promise<CallRecord | null> {
