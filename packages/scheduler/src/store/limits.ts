@@ -12,10 +12,13 @@
  *
  * The rate window: starts are counted in buckets of a twentieth of the
  * period; a start counts against the limit until the end of its bucket plus
- * the period plus one bucket. So a start counts for between 1.05 and 1.1
- * periods: the scheduler stays a little under the declared rate, so that the
- * jitter between its claim and the app's start (a few ms to tens of ms)
- * never lets the app see more than N starts in a window of the period.
+ * the period plus a margin ({@link rateMarginMs}: a fifth of a second for a
+ * per-second rate, at most a quarter of the period). The scheduler dates a
+ * start when it claims the call; the app starts the body later (signing,
+ * the network, the app's event loop: milliseconds, up to hundreds on a
+ * loaded machine). The margin keeps that delay from letting the app see more
+ * than N starts in a window of the period; a saturated rate runs at about
+ * 80-95% of the declared one.
  * @module
  */
 import type { proto } from '@dispatch/core/protocol';
@@ -114,9 +117,18 @@ export function formatRate(count: number, periodMs: number): string {
 export function rateWindow(periodMs: number, now: number): { bucketMs: number; bucket: number; oldest: number } {
   const bucketMs = Math.max(1, Math.ceil(periodMs / 20));
   const bucket = Math.floor(now / bucketMs);
-  // A start in bucket b counts while now < (b + 1) * w + period + w.
-  const oldest = Math.floor((now - periodMs - 2 * bucketMs) / bucketMs) + 1;
+  // A start in bucket b counts while now < (b + 1) * w + period + margin.
+  const oldest = Math.floor((now - periodMs - rateMarginMs(periodMs) - bucketMs) / bucketMs) + 1;
   return { bucketMs, bucket, oldest };
+}
+
+/**
+ * How long after its period a start still counts against a rate limit: a
+ * twentieth of the period, at least 200 ms, at most a quarter of the period.
+ * @example rateMarginMs(1000) // 200
+ */
+export function rateMarginMs(periodMs: number): number {
+  return Math.min(periodMs / 4, Math.max(periodMs / 20, 200));
 }
 
 /**
@@ -126,7 +138,7 @@ export function rateWindow(periodMs: number, now: number): { bucketMs: number; b
  */
 export function rateFreesAt(periodMs: number, oldestCounted: number): number {
   const { bucketMs } = rateWindow(periodMs, 0);
-  return (oldestCounted + 1) * bucketMs + periodMs + bucketMs;
+  return Math.ceil((oldestCounted + 1) * bucketMs + periodMs + rateMarginMs(periodMs));
 }
 
 /**

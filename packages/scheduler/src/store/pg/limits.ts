@@ -136,7 +136,14 @@ export async function pickLimited(
   if (!lr[0]) return { seqs: [], nextDueAt: now };
   const spec = specOfRow(lr[0]);
   const keyed = isKeyed(spec);
-  const win = spec.rateCount > 0 ? rateWindow(spec.ratePeriodMs, now) : null;
+  // The rate window runs on the database's clock, read once the lock is held:
+  // one clock for every instance, and a start is never dated before the
+  // claims it waited for (the claim's own now was read before the lock).
+  let win: ReturnType<typeof rateWindow> | null = null;
+  if (spec.rateCount > 0) {
+    const { rows } = await c.query<{ now: number }>('SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now');
+    win = rateWindow(spec.ratePeriodMs, Math.max(now, Number(rows[0]!.now)));
+  }
   if (win) await c.query(`DELETE FROM ${t.windows} WHERE endpoint = $1 AND function = $2 AND bucket < $3`, [endpoint, fn, win.oldest]);
   const total = (await usage(c, t, endpoint, fn, null, now, win?.oldest ?? 0)).get('')!;
   let keys: string[] = [''];
