@@ -254,6 +254,23 @@ export function renderResults(R, { notes = '' } = {}) {
     push(`PostgreSQL: not measured — ${S.postgres.skipped}.`, '');
   }
 
+  // Declared limits that do not bind (issue 16).
+  const limRows = throughputRows(S.limits);
+  if (limRows.length) {
+    push('### Declared limits, not binding', '');
+    push(
+      'The same no-op calls with and without declared limits (`concurrency: 100000, rateLimit: \'1000000/s\'`, carried on each call as the SDK does), interleaved in one run: the cost of the limit bookkeeping at claim time (the locked `function_limits` row, the running count, the rate window). The target: under 5%.',
+      '',
+    );
+    push('| configuration | calls/s (median) | all runs | vs. without limits |', '|---|---|---|---|');
+    for (const r of limRows) {
+      const base = limRows.find((x) => x.key === r.key.replace('non-binding limits', 'no limits'));
+      const ratio = base && base !== r ? `${fmt(r.perSecond / base.perSecond, 3)} (${fmt((1 - r.perSecond / base.perSecond) * 100, 1)}% slower)` : '—';
+      push(`| ${r.key} | ${fmt(r.perSecond, 0)} | ${r.all.map((v) => fmt(v, 0)).join(', ')} | ${ratio} |`);
+    }
+    push('');
+  }
+
   // 3. Peers.
   push('## 3. Peers: throughput of no-op jobs', '');
   const peerRows = [];

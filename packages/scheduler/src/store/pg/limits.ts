@@ -120,33 +120,38 @@ async function usage(
 }
 
 /**
- * Picks and leases the due calls of a limited pair inside the caller's
- * transaction; returns the seqs leased, in claim order, and when to look
- * again (null: nothing held back).
+ * How the store leases the calls a limited claim picked: the SET and
+ * RETURNING of its claim, with their parameters numbered from `first`.
  * @example
- * const { seqs, nextDueAt } = await claimLimited(client, t, { endpoint, fn, cap, now });
+ * const lease: LeaseSql = (first) => ({ set: `state = 'running', lease_owner = $${first}`, returning: 'c.id', params: [owner] });
  */
-export async function pickLimited(
+export type LeaseSql = (first: number) => { set: string; returning: string; params: unknown[] };
+
+/**
+ * Picks and leases the due calls of a limited pair, in the caller's
+ * transaction: the rows leased (in claim order) and when to look again
+ * (null: nothing held back by a limit).
+ * @example
+ * const { rows, nextDueAt } = await claimLimited(client, t, { endpoint, fn, cap, now }, lease);
+ */
+export async function claimLimited<R extends pg.QueryResultRow>(
   c: pg.PoolClient,
   t: LimitTables,
   q: { endpoint: string; fn: string; cap: number; now: number },
-): Promise<{ seqs: number[]; nextDueAt: number | null }> {
+  lease: LeaseSql,
+): Promise<{ rows: Array<R & { ord: number }>; nextDueAt: number | null }> {
   const { endpoint, fn, cap, now } = q;
   const { rows: lr } = await c.query<LimitRow>(`SELECT * FROM ${t.limits} WHERE endpoint = $1 AND function = $2 FOR UPDATE`, [endpoint, fn]);
-  if (!lr[0]) return { seqs: [], nextDueAt: now };
+  if (!lr[0]) return { rows: [], nextDueAt: now };
   const spec = specOfRow(lr[0]);
   const keyed = isKeyed(spec);
-  // The rate window runs on the database's clock, read once the lock is held:
-  // one clock for every instance, and a start is never dated before the
-  // claims it waited for (the claim's own now was read before the lock).
-  let win: ReturnType<typeof rateWindow> | null = null;
-  if (spec.rateCount > 0) {
-    const { rows } = await c.query<{ now: number }>('SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now');
-    win = rateWindow(spec.ratePeriodMs, Math.max(now, Number(rows[0]!.now)));
-  }
-  if (win) await c.query(`DELETE FROM ${t.windows} WHERE endpoint = $1 AND function = $2 AND bucket < $3`, [endpoint, fn, win.oldest]);
+  // The rate window is dated once the lock is held (the claim's own now was
+  // read before it): a start is never dated before the claims it waited for.
+  // Instances' clocks are assumed in sync (NTP); the margin absorbs the rest.
+  const win = spec.rateCount > 0 ? rateWindow(spec.ratePeriodMs, Math.max(now, Date.now())) : null;
   const total = (await usage(c, t, endpoint, fn, null, now, win?.oldest ?? 0)).get('')!;
   let keys: string[] = [''];
+  let perKeyUsage = new Map([['', total]]);
   if (keyed) {
     // Keys with due calls, oldest first (a call queued before the function declared a key has the key '').
     const { rows } = await c.query<{ limit_key: string }>(
@@ -155,71 +160,88 @@ export async function pickLimited(
       [endpoint, fn, now],
     );
     keys = rows.map((r) => r.limit_key);
+    perKeyUsage = await usage(c, t, endpoint, fn, keys, now, win?.oldest ?? 0);
   }
-  const perKeyUsage = keyed ? await usage(c, t, endpoint, fn, keys, now, win?.oldest ?? 0) : new Map([['', total]]);
   const a = allowance(
     spec,
     cap,
     total,
     keys.map((key) => ({ key, ...perKeyUsage.get(key)! })),
   );
-  const wanted = keys.map((k) => Math.min(a.total, a.perKey.get(k) ?? 0));
-  const perKey = new Map<string, number[]>();
-  if (a.total > 0 && wanted.some((n) => n > 0)) {
-    const { rows } = keyed
-      ? await c.query<{ k: string; seq: number }>(
-          `SELECT q.k, p.seq FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS q(k, n, ord) CROSS JOIN LATERAL (
-            SELECT seq, due_at FROM ${t.calls} WHERE endpoint = $3 AND function = $4 AND limit_key = q.k AND due_at <= $5
-            ORDER BY due_at LIMIT q.n FOR UPDATE SKIP LOCKED) p ORDER BY q.ord, p.due_at, p.seq`,
-          [keys, wanted, endpoint, fn, now],
-        )
-      : await c.query<{ k: string; seq: number }>(
-          `SELECT '' AS k, seq FROM ${t.calls} WHERE endpoint = $1 AND function = $2 AND due_at <= $3
-          ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED`,
-          [endpoint, fn, now, a.total],
-        );
+  let picked: { sql: string; params: unknown[] } | null = null;
+  let seqKey = new Map<number, string>();
+  if (a.total > 0 && keyed) {
+    const wanted = keys.map((k) => Math.min(a.total, a.perKey.get(k) ?? 0));
+    const { rows } = await c.query<{ k: string; seq: string }>(
+      `SELECT q.k, p.seq FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS q(k, n, ord) CROSS JOIN LATERAL (
+        SELECT seq, due_at FROM ${t.calls} WHERE endpoint = $3 AND function = $4 AND limit_key = q.k AND due_at <= $5
+        ORDER BY due_at LIMIT q.n FOR UPDATE SKIP LOCKED) p ORDER BY q.ord, p.due_at, p.seq`,
+      [keys, wanted, endpoint, fn, now],
+    );
+    const perKey = new Map<string, number[]>();
     for (const r of rows) {
       let list = perKey.get(r.k);
       if (!list) perKey.set(r.k, (list = []));
       list.push(Number(r.seq));
+      seqKey.set(Number(r.seq), r.k);
     }
+    const seqs = roundRobin(perKey, a.total);
+    if (seqs.length > 0) {
+      picked = { sql: 'SELECT seq, ord FROM unnest($1::bigint[]) WITH ORDINALITY AS u(seq, ord)', params: [seqs] };
+      seqKey = new Map(seqs.map((s) => [s, seqKey.get(s) ?? '']));
+    }
+  } else if (a.total > 0) {
+    picked = {
+      sql: `SELECT seq, row_number() OVER (ORDER BY due_at, seq) AS ord FROM (SELECT seq, due_at FROM ${t.calls}
+        WHERE endpoint = $1 AND function = $2 AND due_at <= $3 ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) d`,
+      params: [endpoint, fn, now, a.total],
+    };
   }
-  const seqs = roundRobin(perKey, a.total);
-  if (win && seqs.length > 0) {
-    const keyOf = new Map<number, string>();
-    for (const [k, list] of perKey) for (const s of list) keyOf.set(s, k);
-    const counts = new Map<string, number>();
-    for (const s of seqs) {
-      const k = spec.ratePerKey ? (keyOf.get(s) ?? '') : '';
-      counts.set(k, (counts.get(k) ?? 0) + 1);
-    }
-    await c.query(
-      `INSERT INTO ${t.windows} (endpoint, function, limit_key, bucket, starts)
-      SELECT $1, $2, k, $3, n FROM unnest($4::text[], $5::int[]) AS u(k, n)
-      ON CONFLICT (endpoint, function, limit_key, bucket) DO UPDATE SET starts = ${t.windows}.starts + excluded.starts`,
-      [endpoint, fn, win.bucket, [...counts.keys()], [...counts.values()]],
+  let rows: Array<R & { ord: number }> = [];
+  if (picked) {
+    // One statement: lease the picked calls and count their starts in the rate window.
+    const n = picked.params.length;
+    const l = lease(n + 1);
+    const ln = l.params.length;
+    const w = n + ln + 1; // window parameters: endpoint, function, bucket, oldest
+    const windowSql = win
+      ? `, gone AS (DELETE FROM ${t.windows} WHERE endpoint = $${w} AND function = $${w + 1} AND bucket < $${w + 3}),
+        started AS (INSERT INTO ${t.windows} (endpoint, function, limit_key, bucket, starts)
+          SELECT $${w}, $${w + 1}, k, $${w + 2}, count(*) FROM (SELECT ${spec.ratePerKey && keyed ? 'k' : "''"} AS k FROM ${
+            keyed ? `picked JOIN unnest($${w + 4}::bigint[], $${w + 5}::text[]) AS sk(seq, k) ON sk.seq = picked.seq` : 'picked'
+          }) x GROUP BY k
+          ON CONFLICT (endpoint, function, limit_key, bucket) DO UPDATE SET starts = ${t.windows}.starts + excluded.starts)`
+      : '';
+    const windowParams = win ? [endpoint, fn, win.bucket, win.oldest, ...(keyed ? [[...seqKey.keys()], [...seqKey.values()]] : [])] : [];
+    const res = await c.query<R & { ord: number }>(
+      `WITH picked AS (${picked.sql})${windowSql}
+      UPDATE ${t.calls} c SET ${l.set} FROM picked WHERE c.seq = picked.seq
+      RETURNING picked.ord, ${l.returning}`,
+      [...picked.params, ...l.params, ...windowParams],
     );
+    rows = res.rows.sort((x, y) => Number(x.ord) - Number(y.ord));
   }
   let nextDueAt: number | null = null;
-  if (seqs.length > 0 && seqs.length >= cap) {
+  if (rows.length > 0 && rows.length >= cap) {
     nextDueAt = now; // stopped by the claim's capacity, not by a limit: more may be due
   } else {
-    const { rows } = await c.query<{ n: string }>(
+    const { rows: d } = await c.query<{ n: string }>(
       `SELECT count(*) AS n FROM (SELECT 1 FROM ${t.calls} WHERE endpoint = $1 AND function = $2 AND due_at <= $3 LIMIT $4) d`,
-      [endpoint, fn, now, seqs.length + 1],
+      [endpoint, fn, now, rows.length + 1],
     );
-    if (Number(rows[0]?.n ?? 0) > seqs.length) {
+    // The calls leased above are no longer due (their due_at is the lease expiry): what is left was held back.
+    if (Number(d[0]?.n ?? 0) > 0) {
       nextDueAt = now + CONCURRENCY_RECHECK_MS;
       if (a.bound === 'rate' && win) {
-        const { rows: o } = await c.query<{ b: string | null }>(`SELECT min(bucket) AS b FROM ${t.windows} WHERE endpoint = $1 AND function = $2`, [
-          endpoint,
-          fn,
-        ]);
+        const { rows: o } = await c.query<{ b: string | null }>(
+          `SELECT min(bucket) AS b FROM ${t.windows} WHERE endpoint = $1 AND function = $2 AND bucket >= $3`,
+          [endpoint, fn, win.oldest],
+        );
         if (o[0]?.b != null) nextDueAt = Math.max(now + 1, Math.min(rateFreesAt(spec.ratePeriodMs, Number(o[0].b)), now + 1000));
       }
     }
   }
-  return { seqs, nextDueAt };
+  return { rows, nextDueAt };
 }
 
 /**

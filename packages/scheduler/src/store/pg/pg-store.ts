@@ -33,7 +33,7 @@ import type { AttemptRecord, CallRecord, CallState, ChildResult, ClaimedCall, Cl
 import * as policy from '../policy.js';
 import { dueOnResultSql, elidesStateSql, FINISHED_SQL, runCountsSql, WAITING_SQL } from '../policy-sql.js';
 import { PgNotifier } from './notifier.js';
-import { type LimitTables, limitWaitOf, loadLimitSpecs, pickLimited, recordLimitSpecs } from './limits.js';
+import { claimLimited, type LimitTables, limitWaitOf, loadLimitSpecs, recordLimitSpecs } from './limits.js';
 import { hasLimits, type LimitSpec, specText } from '../limits.js';
 import { DEFAULT_PG_SCHEMA, migratePg, PG_SCHEMA_PATTERN, quoteIdent } from './schema.js';
 import { redactText } from '../../redact.js';
@@ -588,20 +588,14 @@ export class PgStore implements Store {
         nextDueAt = req.now;
         break;
       }
-      const got = await this.#tx(async (c) => {
-        const picked = await pickLimited(c, this.#lt, { endpoint, fn, cap: Math.min(cap, remaining), now: req.now });
-        if (picked.seqs.length === 0) return { rows: [] as Array<CallRow & { ord: number }>, nextDueAt: picked.nextDueAt };
-        const { rows } = await c.query<CallRow & { ord: number }>(
-          `UPDATE ${this.#t.calls} c SET state = 'running', due_at = $2, lease_owner = $3, lease_token = c.lease_token + 1, updated_at = $4
-          FROM unnest($1::bigint[]) WITH ORDINALITY AS u(seq, ord) WHERE c.seq = u.seq AND c.due_at <= $4
-          RETURNING u.ord, ${CLAIM_COLUMNS},
-            CASE WHEN c.mode = 1 AND c.state_kind <> 0 AND NOT ${elidesStateSql('c.', '$5::float8')}
+      const got = await this.#tx((c) =>
+        claimLimited<CallRow>(c, this.#lt, { endpoint, fn, cap: Math.min(cap, remaining), now: req.now }, (i) => ({
+          set: `state = 'running', due_at = $${i}, lease_owner = $${i + 1}, lease_token = c.lease_token + 1, updated_at = $${i + 2}`,
+          returning: `${CLAIM_COLUMNS}, CASE WHEN c.mode = 1 AND c.state_kind <> 0 AND NOT ${elidesStateSql('c.', `$${i + 3}::float8`)}
             THEN ${stateBytesSql(this.#t.chunks)} END AS state_value`,
-          [picked.seqs, req.now + req.leaseMs, req.owner, req.now, elideStateAbove],
-        );
-        rows.sort((a, b) => Number(a.ord) - Number(b.ord));
-        return { rows, nextDueAt: picked.nextDueAt };
-      });
+          params: [req.now + req.leaseMs, req.owner, req.now, elideStateAbove],
+        })),
+      );
       for (const r of got.rows) this.#leases.set(r.id, { token: r.lease_token, parentId: r.parent_id, mode: r.mode });
       calls.push(...(await this.#toClaimed(got.rows, elideStateAbove)));
       remaining -= got.rows.length;
