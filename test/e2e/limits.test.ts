@@ -142,7 +142,7 @@ function checks(name: string, cluster: () => Cluster) {
     expect(max).toBeGreaterThanOrEqual(4); // bursts up to the limit are let through
   }, 180_000);
 
-  it(`${name}: a key with 100 queued calls does not delay another key's call (per-key concurrency 2)`, async () => {
+  it(`${name}: a key with 100 queued calls does not delay another key's call by a call's duration (per-key concurrency 2, calls of 500 ms)`, async () => {
     const c = cluster();
     await dispatchThrough(
       c,
@@ -182,10 +182,10 @@ function checks(name: string, cluster: () => Cluster) {
     const delay = other.start - at[0]!;
     const busyDone = s.runs.filter((r) => r.args[0] === 'busy' && r.end !== null).length;
     console.log(
-      `[limits ${name}] per key: the other key's call started ${delay} ms after its dispatch (one call takes 300 ms); ${busyDone} of 100 busy calls done by then`,
+      `[limits ${name}] per key: the other key's call started ${delay} ms after its dispatch (one call takes 500 ms); ${busyDone} of 100 busy calls done by then`,
     );
     expect(ids).toHaveLength(1);
-    expect(delay).toBeLessThan(300);
+    expect(delay).toBeLessThan(500); // one call's duration
     expect(busyDone).toBeLessThan(100);
     // Each key stays within its limit, measured from the app.
     let peak = 0;
