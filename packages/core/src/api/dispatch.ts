@@ -76,14 +76,14 @@ export interface FunctionOptions<A extends unknown[] = unknown[]> {
    * the limit wait, pending. Adaptive concurrency never exceeds it.
    * @example { limit: 2, key: (userId) => userId }
    */
-  concurrency?: ConcurrencyOption<A>;
+  concurrency?: NoInfer<ConcurrencyOption<A>>;
   /**
    * At most N starts in any window of a period: `'50/s'`, `'10/m'`,
    * `'1000/h'`, or `{ limit: '5/s', key }` per key. Calls over the rate wait,
    * pending.
    * @example '50/s'
    */
-  rateLimit?: RateLimitOption<A>;
+  rateLimit?: NoInfer<RateLimitOption<A>>;
 }
 
 /**
