@@ -233,7 +233,7 @@ await section('postgres', { timeoutMs: 900_000 }, async () => {
 
 // Declared limits that do not bind (issue 16): the same no-op calls with and
 // without limits, interleaved on the same store kinds, in one run.
-await section('limits', { timeoutMs: 900_000 }, async () => {
+await section('limits', { timeoutMs: 1_800_000 }, async () => {
   const configs = [
     { key: 'sqlite NORMAL, no limits', store: 'sqlite', limited: false },
     { key: 'sqlite NORMAL, non-binding limits', store: 'sqlite', limited: true },
