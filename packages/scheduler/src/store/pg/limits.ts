@@ -225,12 +225,15 @@ export async function claimLimited<R extends pg.QueryResultRow>(
   if (rows.length > 0 && rows.length >= cap) {
     nextDueAt = now; // stopped by the claim's capacity, not by a limit: more may be due
   } else {
-    const { rows: d } = await c.query<{ n: string }>(
-      `SELECT count(*) AS n FROM (SELECT 1 FROM ${t.calls} WHERE endpoint = $1 AND function = $2 AND due_at <= $3 LIMIT $4) d`,
-      [endpoint, fn, now, rows.length + 1],
+    const { rows: d } = await c.query<{ due_at: string }>(
+      `SELECT due_at FROM ${t.calls} WHERE endpoint = $1 AND function = $2 AND due_at IS NOT NULL ORDER BY due_at LIMIT 1`,
+      [endpoint, fn],
     );
-    // The calls leased above are no longer due (their due_at is the lease expiry): what is left was held back.
-    if (Number(d[0]?.n ?? 0) > 0) {
+    const next = d[0] ? Number(d[0].due_at) : null;
+    // The calls leased above are no longer due (their due_at is the lease
+    // expiry): a call still due was held back by a limit (or is locked by
+    // another transaction); else wake for the next due time.
+    if (next !== null && next <= now) {
       nextDueAt = now + CONCURRENCY_RECHECK_MS;
       if (a.bound === 'rate' && win) {
         const { rows: o } = await c.query<{ b: string | null }>(
@@ -239,6 +242,8 @@ export async function claimLimited<R extends pg.QueryResultRow>(
         );
         if (o[0]?.b != null) nextDueAt = Math.max(now + 1, Math.min(rateFreesAt(spec.ratePeriodMs, Number(o[0].b)), now + 1000));
       }
+    } else {
+      nextDueAt = next;
     }
   }
   return { rows, nextDueAt };

@@ -583,7 +583,23 @@ export class PgStore implements Store {
     const calls: ClaimedCall[] = [];
     let nextDueAt: number | null = null;
     let remaining = req.limit;
-    for (const [endpoint, fn, cap] of limited) {
+    // One look at every limited pair first (through the due index, no lock):
+    // only pairs with due calls are claimed; the others give their next due time.
+    const { rows: heads } = await this.#sql<{ ord: number; next: number | null }>(
+      this.pool,
+      'limited_heads',
+      `SELECT q.ord, (SELECT k.due_at FROM ${this.#t.calls} k WHERE k.endpoint = q.endpoint AND k.function = q.function
+        AND k.due_at IS NOT NULL ORDER BY k.due_at LIMIT 1) AS next
+      FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS q(endpoint, function, ord)`,
+      [limited.map((l) => l[0]), limited.map((l) => l[1])],
+    );
+    const due: Array<[string, string, number]> = [];
+    for (const h of heads) {
+      const next = h.next === null ? null : Number(h.next);
+      if (next !== null && next <= req.now) due.push(limited[Number(h.ord) - 1]!);
+      else if (next !== null && (nextDueAt === null || next < nextDueAt)) nextDueAt = next;
+    }
+    for (const [endpoint, fn, cap] of due) {
       if (remaining <= 0) {
         nextDueAt = req.now;
         break;

@@ -92,6 +92,16 @@ export function limitsContract(makeStore: StoreFactory, hooks: StoreContractHook
       expect((await claim({ now: after })).calls).toHaveLength(2);
     });
 
+    it('tells when a limited function has its next call due', async () => {
+      const store = t.store;
+      const limits = { spec: spec({ concurrency: 2 }), key: '' };
+      await store.insertCalls([newCall({ function: 'later', limits, dueAt: NOW + 500 })]);
+      const none = await claim();
+      expect(none.calls).toEqual([]);
+      expect(none.nextDueAt).toBe(NOW + 500);
+      expect((await claim({ now: NOW + 500 })).calls).toHaveLength(1);
+    });
+
     it('keeps the latest limits a function declares', async () => {
       const store = t.store;
       await store.insertCalls(Array.from({ length: 3 }, () => newCall({ function: 'changing', limits: { spec: spec({ concurrency: 1 }), key: '' } })));
