@@ -265,7 +265,8 @@ export function renderResults(R, { notes = '' } = {}) {
     push('| configuration | calls/s (median) | all runs | vs. without limits |', '|---|---|---|---|');
     for (const r of limRows) {
       const base = limRows.find((x) => x.key === r.key.replace('non-binding limits', 'no limits'));
-      const ratio = base && base !== r ? `${fmt(r.perSecond / base.perSecond, 3)} (${fmt((1 - r.perSecond / base.perSecond) * 100, 1)}% slower)` : '—';
+      const x = base && base !== r ? r.perSecond / base.perSecond : Number.NaN;
+      const ratio = Number.isFinite(x) ? `${fmt(x, 3)} (${fmt(Math.abs(1 - x) * 100, 1)}% ${x < 1 ? 'slower' : 'faster'}; per run: ${r.all.map((v, i) => fmt(v / base.all[i], 2)).join(', ')})` : '—';
       push(`| ${r.key} | ${fmt(r.perSecond, 0)} | ${r.all.map((v) => fmt(v, 0)).join(', ')} | ${ratio} |`);
     }
     push('');
