@@ -6,7 +6,7 @@
 //   node bench/run.mjs --quick --no-write   the same (quick mode never writes RESULTS.md unless --out is given)
 //
 // Options: --runs N (default 3), --only a,b (sections: http, throughput,
-// postgres, bullmq, dbos, restate, sequential, steps, fanin, fanin-in-process,
+// postgres, limits, bullmq, dbos, restate, sequential, steps, fanin, fanin-in-process,
 // pending, engine, profiles), --peers (run peers in quick mode too), --out FILE, --render
 // (rewrite RESULTS.md from bench/results.json, e.g. after editing
 // bench/profile-notes.md, without measuring again).
@@ -227,6 +227,36 @@ await section('postgres', { timeoutMs: 900_000 }, async () => {
       const x = await throughputRun({ store: 'postgres', instances, calls: n10k, warmup: quick ? 200 : 1000 });
       result[key(instances)].runs.push(x);
       log(`  ${key(instances)}: ${Math.round(x.perSecond)} calls/s (${x.calls} calls in ${x.ms.toFixed(0)} ms, ${x.inFlightMedian} in flight)`);
+    }
+  }
+  return result;
+});
+
+// Declared limits that do not bind (issue 16): the same no-op calls with and
+// without limits, interleaved on the same store kinds, in one run.
+await section('limits', { timeoutMs: 1_800_000 }, async () => {
+  const configs = [
+    { key: 'sqlite NORMAL, no limits', store: 'sqlite', limited: false },
+    { key: 'sqlite NORMAL, non-binding limits', store: 'sqlite', limited: true },
+  ];
+  let pgOk = true;
+  try {
+    await pgVersion();
+  } catch {
+    pgOk = false;
+  }
+  // Quick mode (the CI smoke test) checks the SQLite pair only, on few calls.
+  if (pgOk && !quick) {
+    configs.push({ key: 'postgres 1 instance, no limits', store: 'postgres', instances: 1, limited: false });
+    configs.push({ key: 'postgres 1 instance, non-binding limits', store: 'postgres', instances: 1, limited: true });
+  }
+  // 3,000 calls a run (not 10,000): a ratio needs several interleaved runs more than long ones.
+  const result = { __measuredAt: new Date().toISOString(), __calls: quick ? 500 : 3000, ...Object.fromEntries(configs.map((c) => [c.key, { runs: [] }])) };
+  for (let r = 0; r < runs; r++) {
+    for (const c of configs) {
+      const x = await throughputRun({ ...c, calls: quick ? 500 : 3000, warmup: quick ? 100 : 500 });
+      result[c.key].runs.push(x);
+      log(`  ${c.key}: ${Math.round(x.perSecond)} calls/s (${x.calls} calls in ${x.ms.toFixed(0)} ms)`);
     }
   }
   return result;

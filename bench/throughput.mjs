@@ -19,13 +19,20 @@ import { check, now } from './lib/common.mjs';
 import { startApp, startInProcessStack, startScheduler, tempDir, waitForFinished } from './lib/harness.mjs';
 import { scratchSchema } from './lib/pg.mjs';
 
-async function dispatchAll(clients, endpoint, count, batch) {
+/**
+ * The limits `noopLimited` declares in the app, as the SDK puts them on
+ * each call (`Call.limits`): never binding (100,000 at once, 1,000,000/s).
+ */
+const NON_BINDING_LIMITS = { concurrency: 100_000, rateCount: 1_000_000, ratePeriodMs: 1000 };
+
+async function dispatchAll(clients, endpoint, count, batch, limited = false) {
   const input = encodeArgs([]);
+  const call = limited ? { function: 'noopLimited', endpoint, input, limits: NON_BINDING_LIMITS } : { function: 'noop', endpoint, input };
   let turn = 0;
   for (let sent = 0; sent < count; sent += batch) {
     const n = Math.min(batch, count - sent);
     const client = clients[turn++ % clients.length];
-    const ids = await client.dispatch(Array.from({ length: n }, () => ({ function: 'noop', endpoint, input })));
+    const ids = await client.dispatch(Array.from({ length: n }, () => ({ ...call })));
     check(ids.length === n, `dispatched ${n} calls, got ${ids.length} IDs`);
   }
 }
@@ -44,6 +51,7 @@ export async function throughputRun({
   instances = 1,
   signatures = true,
   inProcess = false,
+  limited = false,
   profileDir,
 } = {}) {
   const tmp = tempDir();
@@ -73,7 +81,7 @@ export async function throughputRun({
     app ??= await startApp({ verificationKey: signatures ? main.verificationKey : null, profileDir });
     const endpoint = app.url;
     if (warmup > 0) {
-      await dispatchAll(clients, endpoint, warmup, batch);
+      await dispatchAll(clients, endpoint, warmup, batch, limited);
       await waitForFinished(main.client, warmup);
     }
     const inFlight = [];
@@ -86,7 +94,7 @@ export async function throughputRun({
       }
     })();
     const start = now();
-    await dispatchAll(clients, endpoint, calls, batch);
+    await dispatchAll(clients, endpoint, calls, batch, limited);
     const dispatchedMs = now() - start;
     const counts = await waitForFinished(main.client, warmup + calls, { everyMs: 25 });
     const ms = now() - start;
@@ -129,6 +137,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     instances: Number(arg('--instances', 1)),
     signatures: !process.argv.includes('--unsigned'),
     inProcess: process.argv.includes('--in-process'),
+    limited: process.argv.includes('--limited'),
   });
   console.log(JSON.stringify(r));
 }

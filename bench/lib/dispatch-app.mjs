@@ -27,6 +27,8 @@ let stepGaps = [];
 const recordGaps = process.env.BENCH_CACHE !== 'off';
 
 dispatch.function(function noop() {});
+// The same no-op with declared limits that never bind (the limits benchmark of issue 16).
+dispatch.function({ name: 'noopLimited', concurrency: 100_000, rateLimit: '1000000/s' }, function noopLimited() {});
 
 const inc = dispatch.function(function inc(n) {
   return n + 1;

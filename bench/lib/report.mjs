@@ -370,6 +370,24 @@ export function renderResults(R, { notes = '' } = {}) {
     push(`PostgreSQL: not measured — ${S.postgres.skipped}.`, '');
   }
 
+  // Declared limits that do not bind (issue 16).
+  const limRows = throughputRows(S.limits);
+  if (limRows.length) {
+    push('### Declared limits, not binding', '');
+    push(
+      `The same no-op calls with and without declared limits (\`concurrency: 100000, rateLimit: '1000000/s'\`, carried on each call as the SDK does), ${fmt(S.limits.__calls ?? 3000, 0)} calls a run, the configurations interleaved in one run${S.limits.__measuredAt ? ` (measured ${S.limits.__measuredAt})` : ''}: the cost of the limit bookkeeping at claim time (the locked \`function_limits\` row, the running count, the rate window). The target: under 5%; on a shared machine the noise between runs is larger than that, so compare the medians.`,
+      '',
+    );
+    push('| configuration | calls/s (median) | all runs | vs. without limits |', '|---|---|---|---|');
+    for (const r of limRows) {
+      const base = limRows.find((x) => x.key === r.key.replace('non-binding limits', 'no limits'));
+      const x = base && base !== r ? r.perSecond / base.perSecond : Number.NaN;
+      const ratio = Number.isFinite(x) ? `${fmt(x, 3)} (${fmt(Math.abs(1 - x) * 100, 1)}% ${x < 1 ? 'slower' : 'faster'}; per run: ${r.all.map((v, i) => fmt(v / base.all[i], 2)).join(', ')})` : '—';
+      push(`| ${r.key} | ${fmt(r.perSecond, 0)} | ${r.all.map((v) => fmt(v, 0)).join(', ')} | ${ratio} |`);
+    }
+    push('');
+  }
+
   // 3. Peers.
   push('## 3. Peers: throughput of no-op jobs', '');
   const peerRows = [];

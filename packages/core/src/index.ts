@@ -50,6 +50,7 @@ export { type CallOptions, DurableCall, isDurableCall } from './api/call.js';
 export type { DispatchOrModule } from './api/instance.js';
 export { ConfigurationError, type DispatchOptions } from './api/config.js';
 export type { DurationInput } from './api/duration.js';
+export type { ConcurrencyOption, LimitKey, RateLimitOption } from './api/limits.js';
 export type { RunContext } from './engine/execution.js';
 export { DispatchApiError } from './client/api-error.js';
 export { DispatchClient, type DispatchClientOptions, type ListCallsOptions, type SchedulerHealth, type WaitOptions } from './client/client.js';

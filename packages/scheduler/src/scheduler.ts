@@ -24,6 +24,7 @@ import {
 import { createApiServer } from './api/server.js';
 import { resolveBackoff } from './run/backoff.js';
 import { toCallInfo } from './api/call-info.js';
+import { addLimitWaits } from './api/limit-info.js';
 import { ConcurrencyController, type ConcurrencySnapshot } from './run/concurrency.js';
 import { DASHBOARD_SECRET_META, Dashboard, newDashboardSecret } from './dashboard/dashboard.js';
 import { newDispatchId } from './store/dispatch-id.js';
@@ -38,6 +39,7 @@ import { SchedulerError } from './errors.js';
 import { SCHEDULER_DEFAULTS, type SchedulerOptions } from './options.js';
 import { isPgUrl, PgStore } from './store/pg/pg-store.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
+import { limitsOfCall } from './store/limits.js';
 import { type CallState, isFinished, type ListFilter, type NewCall, type Store } from './store/store.js';
 import { validateCall } from './run/validate.js';
 import { checkApiKeys, newApiKey } from './api/api-keys.js';
@@ -438,6 +440,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       };
       if (c.version) row.version = c.version;
       if (c.idempotencyKey) row.idempotencyKey = c.idempotencyKey;
+      const limits = limitsOfCall(c.limits);
+      if (limits) row.limits = limits;
       return row;
     });
     const ids = await this.store.insertCalls(rows);
@@ -524,6 +528,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       });
     }
     if (waitingFor.length > 0) info.waitingForSignals = waitingFor;
+    await addLimitWaits(this.store, [rec], [info], Date.now());
     return info;
   }
 
@@ -547,7 +552,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (err instanceof RangeError) throw new SchedulerError('invalid_argument', err.message);
       throw err;
     }
-    return { calls: page.calls.map((c) => toCallInfo(c)), nextCursor: page.nextCursor, counts: page.counts };
+    const calls = page.calls.map((c) => toCallInfo(c));
+    await addLimitWaits(this.store, page.calls, calls, Date.now());
+    return { calls, nextCursor: page.nextCursor, counts: page.counts };
   }
 
   /** The List RPC. */

@@ -10,6 +10,7 @@ import type { DeclaredSchedules, ScheduleSpec } from '../client/schedule-info.js
 import { parseSchedule, type ScheduleOptions } from './schedule.js';
 import { ConfigurationError, type DispatchOptions, ResolvedConfig } from './config.js';
 import { parseDuration, type DurationInput } from './duration.js';
+import { type ConcurrencyOption, type RateLimitOption, resolveLimits } from './limits.js';
 import { Engine } from '../engine/engine.js';
 import { currentExecution, type EngineFunction, type RunContext } from '../engine/execution.js';
 import { InvalidArgumentError } from '../status/errors.js';
@@ -83,6 +84,21 @@ export interface FunctionOptions<A extends unknown[] = unknown[]> {
    * @example 'inject DispatchService and call dispatchService.dispatch(this.billing.checkout, ...args)'
    */
   startHint?: string;
+  /**
+   * At most this many calls of the function running at once, across every
+   * scheduler instance sharing a store: a number, or `{ limit, key }` to
+   * apply it per key (the key computed from the call's arguments). Calls over
+   * the limit wait, pending. Adaptive concurrency never exceeds it.
+   * @example { limit: 2, key: (userId) => userId }
+   */
+  concurrency?: NoInfer<ConcurrencyOption<A>>;
+  /**
+   * At most N starts in any window of a period: `'50/s'`, `'10/m'`,
+   * `'1000/h'`, or `{ limit: '5/s', key }` per key. Calls over the rate wait,
+   * pending.
+   * @example '50/s'
+   */
+  rateLimit?: NoInfer<RateLimitOption<A>>;
 }
 
 /**
@@ -387,6 +403,7 @@ export class Dispatch {
     const schema = options.input as InputSchema<unknown> | undefined;
     const listSchema = schema && isListSchema(schema);
     const defaultExpirationMs = options.expiration === undefined ? undefined : parseDuration(options.expiration, 'expiration');
+    const limitsOf = resolveLimits(name, options);
     this.#functions.set(name, {
       name,
       onIncompatibleState: options.onIncompatibleState ?? 'fail',
@@ -418,7 +435,13 @@ export class Dispatch {
       });
     }
     const make = (args: A, callOptions: CallOptions) =>
-      new DurableCall<Awaited<R>>({ function: name, args, encode: () => encodeArgs(args), options: callOptions, startHint: options.startHint });
+      new DurableCall<Awaited<R>>({
+        function: name,
+        args,
+        encode: () => encodeArgs(args),
+        options: limitsOf ? { ...callOptions, limits: limitsOf(args) } : callOptions,
+        startHint: options.startHint,
+      });
     const baseOptions: CallOptions = defaultExpirationMs === undefined ? {} : { expirationMs: defaultExpirationMs };
     return this.#handle<A, Awaited<R>>(name, make, baseOptions);
   }

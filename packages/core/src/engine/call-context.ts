@@ -6,7 +6,7 @@
  * the engine never imports the API.
  * @module
  */
-import type { IAny } from '../protocol/proto.js';
+import type { IAny, ICallLimits } from '../protocol/proto.js';
 import { currentExecution } from './execution.js';
 
 /**
@@ -28,6 +28,8 @@ export interface CallOptions {
   startAtMs?: number;
   /** A second dispatch with the same key answers the first one's dispatch ID (at least 24 h). @example 'order-42' */
   idempotencyKey?: string;
+  /** The declared limits of the called function and this call's key (`Call.limits`); set by `dispatch.function()`. @example { concurrency: 2 } */
+  limits?: ICallLimits;
 }
 
 /** What the engine needs from a durable call to start it. */

@@ -122,6 +122,7 @@ export class Engine {
       version: o.version,
       delay: delayMs ? proto.durationFromMs(delayMs) : undefined,
       idempotencyKey: o.idempotencyKey,
+      ...(o.limits ? { limits: o.limits } : {}),
     };
   }
 

@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { CallState, ListCallsOptions, proto } from '@dispatch/core/protocol';
 import { api, apiClient, type ApiFlags, CLI_STATE_FILE, CliError, type CliIO, type CliState } from './common.js';
 import { toCallInfo } from '../api/call-info.js';
+import { addLimitWaits } from '../api/limit-info.js';
 import { isPgUrl, PgStore, redactUrl } from '../store/pg/pg-store.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { Store } from '../store/store.js';
@@ -111,7 +112,9 @@ function storeSource(store: Store, shown: string): CallSource {
       const rec = await store.getCall(id);
       if (!rec) throw new CliError(`no call with dispatch ID ${JSON.stringify(id)} in ${shown}`);
       const [attempts, children] = await Promise.all([store.getAttempts(id), store.getChildren(id)]);
-      return toCallInfo(rec, { attempts, children });
+      const info = toCallInfo(rec, { attempts, children });
+      await addLimitWaits(store, [rec], [info], Date.now());
+      return info;
     },
     list: async (options) => {
       try {
@@ -122,7 +125,9 @@ function storeSource(store: Store, shown: string): CallSource {
           ...(options.cursor ? { cursor: options.cursor } : {}),
           ...(options.rootsOnly ? { rootsOnly: true } : {}),
         });
-        return { calls: page.calls.map((c) => toCallInfo(c)), nextCursor: page.nextCursor, counts: page.counts };
+        const calls = page.calls.map((c) => toCallInfo(c));
+        await addLimitWaits(store, page.calls, calls, Date.now());
+        return { calls, nextCursor: page.nextCursor, counts: page.counts };
       } catch (err) {
         if (err instanceof RangeError) throw new CliError(err.message, 2);
         throw err;

@@ -6,6 +6,7 @@
 import { callStateOf, decodeArgs, decodeValue, OpaqueValue, proto, statusName } from '@dispatch/core/protocol';
 import { redactText } from '../redact.js';
 import { runLabels } from '../store/policy.js';
+import { limitWaitText } from '../store/limits.js';
 
 /**
  * Turns a decoded value into something `JSON.stringify` keeps: bigint as a
@@ -83,6 +84,16 @@ export function errorJson(error: proto.IError | null | undefined, withTraceback 
 }
 
 /**
+ * A call's state as printed: `pending (concurrency limit 2 of checkout, key u1)`
+ * while it is due but waits on a declared limit, else the state's name.
+ * @example stateText(info) // 'pending (rate limit 5/s of notify)'
+ */
+export function stateText(info: proto.ICallInfo): string {
+  const name = stateName(info.state);
+  return info.limitWait ? `${name} (${limitWaitText(info.limitWait, info.function ?? '')})` : name;
+}
+
+/**
  * The machine-readable form of a call (`dispatch get --json`).
  * @example
  * console.log(JSON.stringify(callInfoJson(await client.get(id)), null, 2));
@@ -104,6 +115,8 @@ export function callInfoJson(info: proto.ICallInfo): Record<string, unknown> {
     finishedAt: iso(info.finishTime),
     expiresAt: iso(info.expirationTime),
     nextRunAt: iso(info.nextRunTime),
+    limitKey: info.limitKey || null,
+    waitingOn: info.limitWait ? limitWaitText(info.limitWait, info.function ?? '') : null,
     input: displayArgs(info.input),
     output: displayValue(info.output) ?? null,
     error: errorJson(info.error, true),
@@ -184,7 +197,8 @@ export function formatCallInfo(info: proto.ICallInfo): string {
   const row = (label: string, value: string) => lines.push(`  ${label.padEnd(12)}${value}`);
   lines.push(`${j.function} ${j.dispatchId}`);
   const status = info.state === 4 || info.state === 5 || info.state === 6 ? ` (${j.status})` : '';
-  row('state', `${j.state}${status}`);
+  row('state', `${stateText(info)}${status}`);
+  if (info.limitKey) row('limit key', info.limitKey);
   row('attempts', String(j.attempts));
   row('resumes', String(j.resumes));
   row('endpoint', String(j.endpoint));

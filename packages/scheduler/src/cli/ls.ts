@@ -7,7 +7,7 @@ import { CALL_STATES, type CallState, callStateOf, isFinishedState, proto, statu
 import type { Command } from 'commander';
 import { callSource, type CallSourceFlags } from './call-source.js';
 import { CliError, type CliContext, type CliIO, print, printJson, withApiFlags } from './common.js';
-import { callInfoJson, humanMs, table } from './format.js';
+import { callInfoJson, humanMs, stateText, table } from './format.js';
 
 /** Flags of `dispatch ls`. */
 export interface LsFlags extends CallSourceFlags {
@@ -87,7 +87,7 @@ export async function lsCommand(flags: LsFlags, io: CliIO): Promise<number> {
     return [
       c.dispatchId ?? '',
       c.function ?? '',
-      state,
+      stateText(c),
       isFinishedState(state) || attempts > 0 ? statusName(c.status ?? 0) : '',
       String(attempts),
       String(c.resumes ?? 0),

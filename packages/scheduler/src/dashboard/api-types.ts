@@ -174,6 +174,10 @@ export interface CallView extends RunSummary {
   attemptHistory: AttemptView[];
   journal: JournalView | null;
   concurrency: ConcurrencyView | null;
+  /** The key of the call's per-key limit (declared limits), or null. */
+  limitKey: string | null;
+  /** While the call is due but waits on a declared limit: which (`concurrency limit 2 of checkout, key u1`), else null. */
+  waitingOn: string | null;
   /** The names of the signals its current Poll waits for (issue 15). */
   waitingForSignals: string[];
   /** The signals sent to it, oldest first. */

@@ -6,6 +6,7 @@
  * (another SDK's values and states) says so.
  * @module
  */
+import { limitWaitText } from '../store/limits.js';
 import { OpaqueValue } from '@dispatch/core/protocol';
 import { anyTypeUrl, decodeArgs, decodeError, decodeValue, proto, statusName } from '@dispatch/core/protocol';
 import type { ConcurrencySnapshot } from '../run/concurrency.js';
@@ -334,6 +335,11 @@ export async function callView(store: Store, rec: CallRecord, concurrency: Concu
     journal = journalView(rec.coroutineState, children);
   }
   const labels = runLabels(attempts.map((a) => a.resume));
+  const now = Date.now();
+  const wait =
+    store.limitWait && rec.state === 'pending' && rec.dueAt !== null && rec.dueAt <= now
+      ? await store.limitWait({ endpoint: rec.endpoint, function: rec.function, limitKey: rec.limitKey }, now)
+      : null;
   return {
     ...runSummary(rec),
     originalFunction: rec.originalFunction,
@@ -353,5 +359,7 @@ export async function callView(store: Store, rec: CallRecord, concurrency: Concu
     concurrency,
     waitingForSignals: signals.waitingFor,
     signals: signals.signals.map((g) => ({ name: g.name, payload: valueView(g.payload, 'value'), sentAt: g.sentAt, consumedAt: g.consumedAt })),
+    limitKey: rec.limitKey || null,
+    waitingOn: wait ? limitWaitText(wait, rec.function) : null,
   };
 }

@@ -17,6 +17,7 @@ import type { ClaimedCall, CompleteRequest, CoroutineState, NewCall, Outcome, St
 import { elidesState, finishedState, isResumeRun, pollConditions, runCountsText, SIGNAL_RESULT_PREFIX } from '../store/policy.js';
 import { validateCall } from './validate.js';
 import { recordResult, StoreOutage } from './record.js';
+import { limitsOfCall } from '../store/limits.js';
 
 type IError = proto.IError;
 type IAny = proto.IAny;
@@ -525,6 +526,8 @@ export class RunLoop {
             correlationId: proto.toBigInt(c.correlationId ?? 0),
           };
           if (c.version) child.version = c.version;
+          const limits = limitsOfCall(c.limits);
+          if (limits) child.limits = limits;
           return child;
         });
     const { minResults, maxResults, deadline } = pollConditions(poll, now, call.expiresAt);

@@ -4,6 +4,7 @@
  * @module
  */
 import { proto, quoteExcerpt } from '@dispatch/core/protocol';
+import { limitsOfCall } from '../store/limits.js';
 
 /**
  * The protocol's function name pattern.
@@ -53,6 +54,11 @@ export function validateCall(call: proto.ICall, index: number, options: { endpoi
     const nanos = call.delay.nanos ?? 0;
     if (seconds < 0 || nanos < 0) return `${where}.delay must be ≥ 0, got ${seconds}s ${nanos}ns`;
     if (seconds > 366 * 86_400) return `${where}.delay is ${seconds}s, over the limit of one year (366 days): schedule the call closer to its time`;
+  }
+  try {
+    limitsOfCall(call.limits);
+  } catch (err) {
+    return `${where}.${(err as Error).message}`;
   }
   return null;
 }

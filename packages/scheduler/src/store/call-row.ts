@@ -46,6 +46,8 @@ export interface CallRecordRow {
   ready: number;
   output: Buffer | null;
   error: Buffer | null;
+  /** The key of the call's per-key limit (schema version 6; '' before). */
+  limit_key?: string;
 }
 
 /** An `Any` as column bytes (null stays null). @example encodeAny(call.input) */
@@ -202,6 +204,7 @@ export function toCallRecord(row: CallRecordRow, full: boolean, stateValue?: Uin
     ready: row.ready,
     minResults: row.poll_min,
     maxResults: row.poll_max,
+    limitKey: row.limit_key ?? '',
   };
 }
 

@@ -25,6 +25,7 @@
 import type { proto } from '@dispatch/core/protocol';
 import type { StoreHealth } from './faults.js';
 import type { ScheduleStore } from './schedule-store.js';
+import type { DeclaredLimits } from './limits.js';
 
 type IAny = proto.IAny;
 type IError = proto.IError;
@@ -93,6 +94,12 @@ export interface NewCall {
   rootId: string;
   /** Correlation ID from the parent's Poll (uint64, exact). */
   correlationId?: bigint;
+  /**
+   * The limits the function declares and this call's key (`Call.limits`):
+   * the store records them for the (endpoint, function) pair, the latest
+   * declaration winning, and enforces them at claim time.
+   */
+  limits?: DeclaredLimits;
 }
 
 /**
@@ -419,6 +426,8 @@ export interface CallRecord {
   /** Poll conditions while suspended (0 otherwise). */
   minResults: number;
   maxResults: number;
+  /** The key of the call's per-key limit ('' without one). */
+  limitKey: string;
 }
 
 /**
@@ -595,4 +604,9 @@ export interface Store {
 
   /** Flushes pending writes and closes. */
   close(): Promise<void>;
+  /**
+   * Why a call that is due still waits: the declared limit of its function
+   * that is reached (concurrency or rate, of its key), or null.
+   */
+  limitWait?(call: { endpoint: string; function: string; limitKey: string }, now: number): Promise<proto.ILimitWait | null>;
 }

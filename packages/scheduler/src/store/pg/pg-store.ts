@@ -55,6 +55,8 @@ import { MAX_POLL_RESULTS } from '@dispatch/core/protocol';
 import * as policy from '../policy.js';
 import { dueOnResultSql, elidesStateSql, FINISHED_SQL, runCountsSql, WAITING_SQL } from '../policy-sql.js';
 import { PgNotifier } from './notifier.js';
+import { claimLimited, type LimitTables, limitWaitOf, loadLimitSpecs, recordLimitSpecs } from './limits.js';
+import { hasLimits, type LimitSpec, specText } from '../limits.js';
 import { DEFAULT_PG_SCHEMA, migratePg, PG_SCHEMA_PATTERN, quoteIdent } from './schema.js';
 import { redactText } from '../../redact.js';
 import { HealthTracker, isPgConnectionError, pgFailure, type StoreHealth } from '../faults.js';
@@ -229,6 +231,8 @@ type LockedRow = Pick<
 /** Side effects to announce once a transaction has committed. */
 interface Effects {
   due: boolean;
+  /** Declared limits changed: every instance reloads them (with the queues). */
+  limits?: boolean;
   queues: Array<[string, string]>;
   finished: string[];
 }
@@ -303,7 +307,7 @@ const stateBytesSql = (chunks: string) => `COALESCE(c.state_value, (SELECT strin
   FROM ${chunks} k WHERE k.call_id = c.id AND k.generation = c.generation))`;
 const LIST_COLUMNS = `seq, id, function, endpoint, version, original_function, idempotency_key, parent_id, root_id,
   correlation_id, state, status, due_at, created_at, updated_at, finished_at, expires_at, attempts, resumes, failures,
-  ready, poll_min, poll_max, error`;
+  ready, poll_min, poll_max, error, limit_key`;
 
 /**
  * The PostgreSQL store.
@@ -332,6 +336,9 @@ export class PgStore implements Store {
   };
   readonly #knownQueues = new Set<string>();
   #queueList: Array<[string, string]> = [];
+  /** Declared limits per pair (`function_limits`), read with the queues. */
+  #limitSpecs = new Map<string, LimitSpec>();
+  readonly #lt: LimitTables;
   #queuesLoadedAt = Number.NEGATIVE_INFINITY;
   #rotation = 0;
   #closed = false;
@@ -373,6 +380,7 @@ export class PgStore implements Store {
       revoked: `${s}.revoked_sessions`,
       signals: `${s}.signals`,
     };
+    this.#lt = { calls: `${s}.calls`, limits: `${s}.function_limits`, windows: `${s}.limit_windows` };
     this.#notifier = init.notifier(this);
     this.schedules = new PgScheduleStore(this.pool, `${s}.schedules`, (fn) =>
       this.#tx((c, fx) => fn(c, (calls) => this.#insertCallsIn(c, calls, fx))),
@@ -607,8 +615,9 @@ export class PgStore implements Store {
         this.#queueList.push([endpoint, fn]);
       }
     }
+    if (fx.limits) this.invalidateQueues();
     if (!this.#notifier) return;
-    if (fx.queues.length > 0) this.#notifier.queues();
+    if (fx.queues.length > 0 || fx.limits) this.#notifier.queues();
     else if (fx.due) this.#notifier.due();
     this.#notifier.finished(fx.finished);
   }
@@ -618,6 +627,7 @@ export class PgStore implements Store {
       `SELECT endpoint, function FROM ${this.#t.queues} ORDER BY endpoint, function`,
     );
     this.#queueList = rows.map((r) => [r.endpoint, r.function]);
+    this.#limitSpecs = await loadLimitSpecs(this.pool, this.#lt);
     this.#knownQueues.clear();
     for (const r of rows) this.#knownQueues.add(`${r.endpoint}\u0000${r.function}`);
     this.#queuesLoadedAt = now;
@@ -647,16 +657,24 @@ export class PgStore implements Store {
       calls.map((x) => [x.endpoint, x.function]),
       fx,
     );
+    const declared = new Map<string, [string, string, LimitSpec]>();
+    for (const x of calls) {
+      if (!x.limits) continue;
+      const k = `${x.endpoint}\u0000${x.function}`;
+      const known = this.#limitSpecs.get(k);
+      if (!known || specText(known) !== specText(x.limits.spec)) declared.set(k, [x.endpoint, x.function, x.limits.spec]);
+    }
+    if (declared.size > 0 && (await recordLimitSpecs(c, this.#lt, [...declared.values()], calls[0]!.createdAt))) fx.limits = true;
     const { rows } = await this.#sql<{ id: string }>(
       c,
       'insert_calls',
       `INSERT INTO ${this.#t.calls} (id, function, endpoint, version, input, original_function, original_endpoint,
         original_input, idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, due_at,
-        created_at, updated_at, expires_at, expiration_ms)
-      SELECT id, fn, ep, ver, inp, fn, ep, inp, ik, pid, $13::int, rid, corr, 'pending', due, cat, cat, exp, expms
+        created_at, updated_at, expires_at, expiration_ms, limit_key)
+      SELECT id, fn, ep, ver, inp, fn, ep, inp, ik, pid, $13::int, rid, corr, 'pending', due, cat, cat, exp, expms, lk
       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::text[],
-        $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $14::bigint[])
-        AS u(id, fn, ep, ver, inp, ik, pid, rid, corr, due, cat, exp, expms)
+        $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $14::bigint[], $15::text[])
+        AS u(id, fn, ep, ver, inp, ik, pid, rid, corr, due, cat, exp, expms, lk)
       ON CONFLICT (idempotency_key) DO NOTHING
       RETURNING id`,
       [
@@ -674,6 +692,7 @@ export class PgStore implements Store {
         calls.map((x) => x.expiresAt),
         parentGeneration,
         calls.map((x) => x.expirationMs),
+        calls.map((x) => x.limits?.key ?? ''),
       ],
     );
     fx.due = true;
@@ -719,6 +738,13 @@ export class PgStore implements Store {
     });
   }
 
+  async limitWait(call: { endpoint: string; function: string; limitKey: string }, now: number): Promise<proto.ILimitWait | null> {
+    this.#checkOpen();
+    if (now - this.#queuesLoadedAt > 1000) await this.#loadQueues(now);
+    const spec = this.#limitSpecs.get(`${call.endpoint}\u0000${call.function}`);
+    return hasLimits(spec) ? limitWaitOf(this.pool, this.#lt, spec, call, now) : null;
+  }
+
   /**
    * A claim whose answer was lost may have leased rows to this owner that no
    * run will complete: they go back to `pending`, due now (they never ran).
@@ -735,23 +761,92 @@ export class PgStore implements Store {
   }
 
   async #claimOnce(req: ClaimRequest): Promise<ClaimResult> {
+    this.#checkOpen();
     if (req.now - this.#queuesLoadedAt > 1000) await this.#loadQueues(req.now);
     const n = this.#queueList.length;
     const start = n > 0 ? this.#rotation++ % n : 0;
     const eps: string[] = [];
     const fns: string[] = [];
     const caps: number[] = [];
+    const limited: Array<[string, string, number]> = [];
     for (let i = 0; i < n; i++) {
       const [endpoint, fn] = this.#queueList[(start + i) % n]!;
       const cap = Math.min(req.capacity(endpoint, fn), req.limit);
       if (cap <= 0) continue;
+      if (hasLimits(this.#limitSpecs.get(`${endpoint}\u0000${fn}`))) {
+        limited.push([endpoint, fn, cap]);
+        continue;
+      }
       eps.push(endpoint);
       fns.push(fn);
       caps.push(cap);
     }
-    if (eps.length === 0 || req.limit <= 0) return { calls: [], nextDueAt: null };
+    if (req.limit <= 0) return { calls: [], nextDueAt: null };
     // Bytes of states the run loop will elide are not read (their length is enough).
     const elideStateAbove = req.elideStateAbove ?? Number.POSITIVE_INFINITY;
+    if (limited.length > 0) return this.#claimWithLimits(req, limited, eps.length > 0 ? { eps, fns, caps } : null, elideStateAbove);
+    if (eps.length === 0) return { calls: [], nextDueAt: null };
+    return this.#claimUnlimited(req, eps, fns, caps, elideStateAbove);
+  }
+
+  /**
+   * Claims limited pairs (each in a transaction of its own, `limits.ts`),
+   * then the others with what the total limit leaves.
+   */
+  async #claimWithLimits(
+    req: ClaimRequest,
+    limited: Array<[string, string, number]>,
+    rest: { eps: string[]; fns: string[]; caps: number[] } | null,
+    elideStateAbove: number,
+  ): Promise<ClaimResult> {
+    const calls: ClaimedCall[] = [];
+    let nextDueAt: number | null = null;
+    let remaining = req.limit;
+    // One look at every limited pair first (through the due index, no lock):
+    // only pairs with due calls are claimed; the others give their next due time.
+    const { rows: heads } = await this.#sql<{ ord: number; next: number | null }>(
+      this.pool,
+      'limited_heads',
+      `SELECT q.ord, (SELECT k.due_at FROM ${this.#t.calls} k WHERE k.endpoint = q.endpoint AND k.function = q.function
+        AND k.due_at IS NOT NULL ORDER BY k.due_at LIMIT 1) AS next
+      FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS q(endpoint, function, ord)`,
+      [limited.map((l) => l[0]), limited.map((l) => l[1])],
+    );
+    const due: Array<[string, string, number]> = [];
+    for (const h of heads) {
+      const next = h.next === null ? null : Number(h.next);
+      if (next !== null && next <= req.now) due.push(limited[Number(h.ord) - 1]!);
+      else if (next !== null && (nextDueAt === null || next < nextDueAt)) nextDueAt = next;
+    }
+    for (const [endpoint, fn, cap] of due) {
+      if (remaining <= 0) {
+        nextDueAt = req.now;
+        break;
+      }
+      const got = await this.#tx((c) =>
+        claimLimited<CallRow>(c, this.#lt, { endpoint, fn, cap: Math.min(cap, remaining), now: req.now }, (i) => ({
+          set: `state = 'running', due_at = $${i}, lease_owner = $${i + 1}, lease_token = c.lease_token + 1, updated_at = $${i + 2}`,
+          returning: `${CLAIM_COLUMNS}, CASE WHEN c.mode = 1 AND c.state_kind <> 0 AND NOT ${elidesStateSql('c.', `$${i + 3}::float8`)}
+            THEN ${stateBytesSql(this.#t.chunks)} END AS state_value`,
+          params: [req.now + req.leaseMs, req.owner, req.now, elideStateAbove],
+        })),
+      );
+      for (const r of got.rows) this.#leases.set(r.id, { token: r.lease_token, parentId: r.parent_id, mode: r.mode });
+      calls.push(...(await this.#toClaimed(got.rows, elideStateAbove)));
+      remaining -= got.rows.length;
+      if (got.nextDueAt !== null && (nextDueAt === null || got.nextDueAt < nextDueAt)) nextDueAt = got.nextDueAt;
+    }
+    if (rest && remaining > 0) {
+      const more = await this.#claimUnlimited({ ...req, limit: remaining }, rest.eps, rest.fns, rest.caps.map((x) => Math.min(x, remaining)), elideStateAbove);
+      calls.push(...more.calls);
+      if (more.nextDueAt !== null && (nextDueAt === null || more.nextDueAt < nextDueAt)) nextDueAt = more.nextDueAt;
+    } else if (rest) {
+      nextDueAt = req.now;
+    }
+    return { calls, nextDueAt };
+  }
+
+  async #claimUnlimited(req: ClaimRequest, eps: string[], fns: string[], caps: number[], elideStateAbove: number): Promise<ClaimResult> {
     const { rows } = await this.#sql<CallRow & { ord: number; old_due: number }>(
       this.pool,
       'claim',

@@ -211,6 +211,34 @@ export const PG_MIGRATIONS: readonly string[] = [
   CREATE INDEX schedules_endpoint ON schedules (endpoint);
   CREATE INDEX schedules_next ON schedules (next_tick_at) WHERE paused = false;
   `,
+  // 6: declared limits (issue 16). function_limits holds the limits each
+  // (endpoint, function) declares (carried on its calls); calls.limit_key the
+  // key of a call's per-key limit ('' without); limit_windows counts the starts
+  // of rate-limited functions per key in buckets of a twentieth of the period.
+  `
+  CREATE TABLE function_limits (
+    endpoint TEXT NOT NULL,
+    function TEXT NOT NULL,
+    concurrency INTEGER NOT NULL DEFAULT 0,
+    concurrency_per_key BOOLEAN NOT NULL DEFAULT false,
+    rate_count INTEGER NOT NULL DEFAULT 0,
+    rate_period_ms BIGINT NOT NULL DEFAULT 0,
+    rate_per_key BOOLEAN NOT NULL DEFAULT false,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (endpoint, function)
+  );
+  ALTER TABLE calls ADD COLUMN limit_key TEXT NOT NULL DEFAULT '';
+  CREATE INDEX calls_limit_running ON calls (endpoint, function, limit_key) WHERE state = 'running';
+  CREATE INDEX calls_limit_due ON calls (endpoint, function, limit_key, due_at) WHERE due_at IS NOT NULL AND limit_key <> '';
+  CREATE TABLE limit_windows (
+    endpoint TEXT NOT NULL,
+    function TEXT NOT NULL,
+    limit_key TEXT NOT NULL,
+    bucket BIGINT NOT NULL,
+    starts INTEGER NOT NULL,
+    PRIMARY KEY (endpoint, function, limit_key, bucket)
+  );
+  `,
 ];
 
 /**

@@ -37,6 +37,7 @@ import { MAX_POLL_RESULTS } from '@dispatch/core/protocol';
 import * as policy from '../policy.js';
 import { dueOnResultSql, FINISHED_SQL, WAITING_SQL } from '../policy-sql.js';
 import { SCHEDULER_DEFAULTS } from '../../options.js';
+import { SqliteLimits } from './limits.js';
 import { GroupCommit } from './group-commit.js';
 import { migrateSqlite } from './schema.js';
 import { SqliteScheduleStore } from './sqlite-schedules.js';
@@ -133,6 +134,7 @@ export class SqliteStore implements Store {
   /** Pairs added to `#queues` by the write running now (forgotten again if its transaction fails). */
   #queuesAdded: string[] | null = null;
   readonly #health = new HealthTracker();
+  readonly #limits: SqliteLimits;
   #rotation = 0;
   #closed = false;
   readonly #stmt: Record<string, Database.Statement>;
@@ -150,14 +152,15 @@ export class SqliteStore implements Store {
       return call.id;
     });
     const p = (sql: string) => db.prepare(sql);
+    this.#limits = new SqliteLimits((sql) => this.#sql(sql), db);
     this.#stmt = {
       insertQueue: p('INSERT OR IGNORE INTO queues (endpoint, function) VALUES (?, ?)'),
       byKey: p('SELECT id FROM calls WHERE idempotency_key = ?'),
       insertCall: p(`INSERT INTO calls (id, function, endpoint, version, input, original_function, original_endpoint,
         original_input, idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, due_at,
-        created_at, updated_at, expires_at, expiration_ms)
+        created_at, updated_at, expires_at, expiration_ms, limit_key)
         VALUES (@id, @function, @endpoint, @version, @input, @function, @endpoint, @input, @idempotency_key, @parent_id,
-        @parent_generation, @root_id, @correlation_id, 'pending', @due_at, @created_at, @created_at, @expires_at, @expiration_ms)`),
+        @parent_generation, @root_id, @correlation_id, 'pending', @due_at, @created_at, @created_at, @expires_at, @expiration_ms, @limit_key)`),
       nextDue: p(
         'SELECT due_at FROM calls WHERE endpoint = ? AND function = ? AND due_at IS NOT NULL ORDER BY due_at LIMIT 1',
       ),
@@ -166,6 +169,8 @@ export class SqliteStore implements Store {
         lease_token = lease_token + 1, updated_at = @now
         WHERE seq IN (SELECT seq FROM calls WHERE endpoint = @endpoint AND function = @fn AND due_at <= @now ORDER BY due_at LIMIT @cap)
         RETURNING *`),
+      claimSeq: p(`UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner,
+        lease_token = lease_token + 1, updated_at = @now WHERE seq = @seq RETURNING *`),
       ready: p(`SELECT id, correlation_id, output, error FROM calls
         WHERE parent_id = ? AND parent_generation = ? AND deliver = 1 ORDER BY finished_at, seq LIMIT ?`),
       byId: p('SELECT * FROM calls WHERE id = ?'),
@@ -351,6 +356,7 @@ export class SqliteStore implements Store {
 
   #insertRow(call: NewCall, parentGeneration: number): void {
     this.#ensureQueue(call.endpoint, call.function);
+    if (call.limits) this.#limits.record(call.endpoint, call.function, call.limits.spec, call.createdAt);
     this.#stmt.insertCall!.run({
       id: call.id,
       function: call.function,
@@ -366,6 +372,7 @@ export class SqliteStore implements Store {
       created_at: call.createdAt,
       expires_at: call.expiresAt,
       expiration_ms: call.expirationMs,
+      limit_key: call.limits?.key ?? '',
     });
   }
 
@@ -402,14 +409,31 @@ export class SqliteStore implements Store {
           if (remaining <= 0) nextDueAt = req.now; // stopped by the total limit: more may be due
           continue;
         }
-        const rows = this.#stmt.claim!.all({ endpoint, fn, cap, until: req.now + req.leaseMs, owner: req.owner, now: req.now }) as CallRow[];
-        for (const row of rows) calls.push(this.#toClaimed(row, req.elideStateAbove ?? Number.POSITIVE_INFINITY));
-        remaining -= rows.length;
-        cap -= rows.length;
-        if (cap > 0) {
+        const spec = this.#limits.spec(endpoint, fn);
+        let limited: number | null = null;
+        let claimed = 0;
+        if (spec) {
+          // A function with declared limits: the store picks which keys' calls may start (round-robin), one row at a time.
+          const picked = this.#limits.pick(endpoint, fn, spec, cap, req.now);
+          limited = picked.nextDueAt;
+          for (const seq of picked.seqs) {
+            const row = this.#stmt.claimSeq!.get({ seq, until: req.now + req.leaseMs, owner: req.owner, now: req.now }) as CallRow;
+            calls.push(this.#toClaimed(row, req.elideStateAbove ?? Number.POSITIVE_INFINITY));
+          }
+          claimed = picked.seqs.length;
+        } else {
+          const rows = this.#stmt.claim!.all({ endpoint, fn, cap, until: req.now + req.leaseMs, owner: req.owner, now: req.now }) as CallRow[];
+          for (const row of rows) calls.push(this.#toClaimed(row, req.elideStateAbove ?? Number.POSITIVE_INFINITY));
+          claimed = rows.length;
+        }
+        remaining -= claimed;
+        cap -= claimed;
+        if (limited !== null) {
+          if (nextDueAt === null || limited < nextDueAt) nextDueAt = limited;
+        } else if (cap > 0) {
           const next = this.#stmt.nextDue!.get(endpoint, fn) as { due_at: number } | undefined;
           if (next && (nextDueAt === null || next.due_at < nextDueAt)) nextDueAt = next.due_at;
-        } else if (rows.length > 0) {
+        } else if (claimed > 0) {
           nextDueAt = req.now;
         }
       }
@@ -673,6 +697,11 @@ export class SqliteStore implements Store {
         state_type_url = NULL, state_value = NULL, state_length = 0, state_delta = 0, poll_min = 0, poll_max = 0,
         poll_deadline = NULL, poll_error = NULL, poll_signals = NULL, updated_at = @now WHERE seq = @seq`)
       .run({ now, seq: row.seq });
+  }
+
+  async limitWait(call: { endpoint: string; function: string; limitKey: string }, now: number): Promise<proto.ILimitWait | null> {
+    this.#checkOpen();
+    return this.#limits.wait(call.endpoint, call.function, call.limitKey, now);
   }
 
   /**

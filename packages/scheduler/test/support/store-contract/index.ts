@@ -18,6 +18,7 @@ import { completionContract } from './completion.js';
 import { coroutineStateContract } from './coroutine-state.js';
 import type { StoreContractHooks, StoreFactory } from './fixtures.js';
 import { heartbeatsContract } from './heartbeats.js';
+import { limitsContract } from './limits.js';
 import { listingContract } from './listing.js';
 import { pollsAndWakesContract } from './polls-and-wakes.js';
 import { restartCancelContract } from './restart-cancel.js';
@@ -47,6 +48,7 @@ export function storeContract(name: string, makeStore: () => Promise<Store>, hoo
     sessionsContract(make, hooks);
     signalsContract(make, hooks);
     schedulesContract(make, hooks);
+    limitsContract(make, hooks);
     if (hooks.sharedByInstances) heartbeatsContract(make, hooks);
   });
 }

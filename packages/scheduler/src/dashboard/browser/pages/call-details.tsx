@@ -51,6 +51,8 @@ function fields(c: CallView): Array<[string, ComponentChildren]> {
   if (c.originalFunction !== c.function) kv.push(['Started as', c.originalFunction]);
   if (c.idempotencyKey) kv.push(['Idempotency key', c.idempotencyKey]);
   if (c.concurrency) kv.push(['Concurrency', `limit ${Math.floor(c.concurrency.limit)}, ${c.concurrency.inFlight} in flight`]);
+  if (c.limitKey) kv.push(['Limit key', c.limitKey]);
+  if (c.waitingOn) kv.push(['Waiting on', <span data-testid="limit-wait">{`${c.state} (${c.waitingOn})`}</span>]);
   if (c.state === 'suspended') kv.push(['Waiting for', `${c.readyResults} of ${c.minResults} result(s) ready`]);
   if (c.waitingForSignals.length > 0) {
     kv.push([
