@@ -165,9 +165,10 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   // (the function it calls). An instance runs a tick by advancing next_tick_at
   // with a compare-and-set and inserting the tick's call (idempotency key
   // schedule:<name>:<tick time>) in the same transaction: once per tick,
-  // however many instances share the store.
+  // however many instances share the store. IF NOT EXISTS: a schema taken
+  // back to an older version by hand (tests do) may still have the table.
   `
-  CREATE TABLE schedules (
+  CREATE TABLE IF NOT EXISTS schedules (
     name TEXT PRIMARY KEY,
     endpoint TEXT NOT NULL,
     cron TEXT NOT NULL,
@@ -184,8 +185,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
   );
-  CREATE INDEX schedules_endpoint ON schedules (endpoint);
-  CREATE INDEX schedules_next ON schedules (next_tick_at) WHERE paused = 0;
+  CREATE INDEX IF NOT EXISTS schedules_endpoint ON schedules (endpoint);
+  CREATE INDEX IF NOT EXISTS schedules_next ON schedules (next_tick_at) WHERE paused = 0;
   `,
   // 6: declared limits (issue 16). function_limits holds the limits each
   // (endpoint, function) declares (carried on its calls); calls.limit_key the
