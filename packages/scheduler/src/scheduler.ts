@@ -384,6 +384,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       };
       if (c.version) row.version = c.version;
       if (c.idempotencyKey) row.idempotencyKey = c.idempotencyKey;
+      if (c.traceparent) row.traceContext = c.tracestate ? { traceparent: c.traceparent, tracestate: c.tracestate } : { traceparent: c.traceparent };
       return row;
     });
     const ids = await this.store.insertCalls(rows);

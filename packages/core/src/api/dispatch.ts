@@ -3,6 +3,7 @@
  * endpoint that runs them.
  * @module
  */
+import { ENGINE_TRACER, tracedDispatch, tracedRun } from '../trace/app.js';
 import { type CallOptions, DurableCall, isDurableCall } from './call.js';
 import * as combinators from './combinators.js';
 import { DispatchClient } from '../client/client.js';
@@ -206,7 +207,12 @@ export class Dispatch {
       lookup: (name) => this.#functions.get(name),
       registry: this.registry,
       endpointUrl: () => this.config.endpointUrlOrUndefined,
-      dispatcher: (calls) => this.client.dispatch(calls.map((c) => ({ ...c, endpoint: c.endpoint || this.config.endpointUrl }))),
+      dispatcher: (calls) =>
+        tracedDispatch(
+          calls.map((c) => ({ ...c, endpoint: c.endpoint || this.config.endpointUrl })),
+          (carried) => this.client.dispatch(carried),
+        ),
+      tracer: ENGINE_TRACER,
       cache: options.cache,
       now: options.now,
       maxJournalBytes: options.maxJournalBytes,
@@ -230,7 +236,7 @@ export class Dispatch {
       },
       hasFunction: (name) => this.hasFunction(name),
       functionNames: () => this.functionNames,
-      runRequest: (request) => this.engine.run(request),
+      runRequest: (request) => tracedRun(request, (trace) => this.engine.run(request, trace)),
     };
   }
 
@@ -363,7 +369,7 @@ export class Dispatch {
       ...this.engine.toProtoCall(c, undefined),
       endpoint: c.endpoint ?? endpoint,
     }));
-    return this.client.dispatch(protoCalls);
+    return tracedDispatch(protoCalls, (carried) => this.client.dispatch(carried));
   }
 
   /**
@@ -515,7 +521,7 @@ export class Dispatch {
    * ```
    */
   runRequest(request: IRunRequest): Promise<IRunResponse> {
-    return this.#track(() => this.engine.run(request));
+    return this.#track(() => tracedRun(request, (trace) => this.engine.run(request, trace)));
   }
 
   /** Counts `work` in {@link inFlight} until it ends, then wakes {@link drain} when nothing is left. */

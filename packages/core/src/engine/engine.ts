@@ -30,6 +30,7 @@ import { type EngineFunction, Execution, runContextOf } from './execution.js';
 import { JOURNAL_TYPE_URL, Journal, JournalTooLargeError, MAX_JOURNAL_BYTES } from './journal.js';
 import { planPoll } from './poll-plan.js';
 import { exitOf, failure } from './responses.js';
+import type { EngineTracer } from './tracing.js';
 import { WarmCache, type WarmCacheBounds } from './warm-cache.js';
 
 /** Options of an {@link Engine}. */
@@ -50,6 +51,8 @@ export interface EngineOptions {
   maxJournalBytes?: number;
   /** `max_wait` of polls that wait on calls only. Default 5 minutes. */
   maxWaitMs?: number;
+  /** Told when durable awaits start and end (spans); its trace context is carried on calls. */
+  tracer?: EngineTracer;
 }
 
 /** Counters for tests and benchmarks. */
@@ -78,6 +81,7 @@ export interface EngineStats {
 export class Engine {
   readonly registry: StatusRegistry;
   readonly dispatcher: ((calls: ICall[]) => Promise<string[]>) | undefined;
+  readonly tracer: EngineTracer | undefined;
   readonly now: () => number;
   readonly stats: EngineStats = { starts: 0, warmResumes: 0, replays: 0, stateRequired: 0, incompatible: 0 };
   readonly #options: EngineOptions;
@@ -89,6 +93,7 @@ export class Engine {
     this.#options = options;
     this.registry = options.registry;
     this.dispatcher = options.dispatcher;
+    this.tracer = options.tracer;
     this.now = options.now ?? Date.now;
     this.#cache = new WarmCache(options.cache);
     this.#maxJournalBytes = options.maxJournalBytes ?? MAX_JOURNAL_BYTES;
@@ -120,9 +125,10 @@ export class Engine {
   /**
    * Runs a request to its next response: a first run (input), a warm resume
    * (the PollResult matches a cached execution), or a replay of the journal
-   * in the PollResult's state.
+   * in the PollResult's state. `trace` is the tracer's token of this run
+   * (its span), handed back to {@link EngineOptions.tracer}.
    */
-  async run(req: IRunRequest): Promise<IRunResponse> {
+  async run(req: IRunRequest, trace?: unknown): Promise<IRunResponse> {
     const fn = this.#options.lookup(req.function ?? '');
     if (!fn) return failure(new NotFoundError(`function ${JSON.stringify(req.function ?? '')} does not exist`));
     const context = runContextOf(fn, req);
@@ -130,13 +136,16 @@ export class Engine {
     if (!pollResult) {
       if (!req.input) return failure(new InvalidArgumentError('the RunRequest has neither input nor poll_result'));
       this.stats.starts++;
-      return this.#start(new Execution(this, fn, new Journal(fn.name, req.input, randomEpoch()), context), req);
+      const x = new Execution(this, fn, new Journal(fn.name, req.input, randomEpoch()), context);
+      x.trace = trace;
+      return this.#start(x, req);
     }
 
     const warm = this.#cache.take(req.dispatchId ?? '', pollResult);
     if (warm) {
       this.stats.warmResumes++;
       warm.context = context;
+      warm.trace = trace;
       warm.setRecorded(warm.journal.ops.length);
       warm.incoming = { results: pollResult.results ?? [], at: warm.started, resend: !!pollResult.error };
       return this.#continue(warm, req);
@@ -156,6 +165,7 @@ export class Engine {
     if (!rounds) return this.#incompatible(fn, new IncompatibleStateError('the journal ends in the middle of a delivery round'));
     this.stats.replays++;
     const execution = new Execution(this, fn, journal, context);
+    execution.trace = trace;
     execution.setRecorded(journal.ops.length);
     execution.replayRounds = rounds;
     execution.incoming = { results: pollResult.results ?? [], at: journal.ops.length, resend: !!pollResult.error };

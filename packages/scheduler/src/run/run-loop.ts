@@ -521,6 +521,7 @@ export class RunLoop {
             correlationId: proto.toBigInt(c.correlationId ?? 0),
           };
           if (c.version) child.version = c.version;
+          if (c.traceparent) child.traceContext = c.tracestate ? { traceparent: c.traceparent, tracestate: c.tracestate } : { traceparent: c.traceparent };
           return child;
         });
     const { minResults, maxResults, deadline } = pollConditions(poll, now, call.expiresAt);

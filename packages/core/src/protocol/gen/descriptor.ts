@@ -247,6 +247,14 @@ export const descriptor = {
            "type": "string",
            "id": 101,
            "protoName": "idempotency_key"
+          },
+          "traceparent": {
+           "type": "string",
+           "id": 110
+          },
+          "tracestate": {
+           "type": "string",
+           "id": 111
           }
          }
         },
@@ -392,6 +400,14 @@ export const descriptor = {
            "type": "bool",
            "id": 101,
            "protoName": "accepts_state_delta"
+          },
+          "traceparent": {
+           "type": "string",
+           "id": 110
+          },
+          "tracestate": {
+           "type": "string",
+           "id": 111
           }
          }
         },

@@ -109,6 +109,8 @@ export interface ICall {
   expiration?: IDuration | null;
   version?: string | null;
   idempotencyKey?: string | null;
+  traceparent?: string | null;
+  tracestate?: string | null;
 }
 
 /** dispatch.sdk.v1.CallResult */
@@ -154,6 +156,8 @@ export interface IRunRequest {
   creationTime?: ITimestamp | null;
   expirationTime?: ITimestamp | null;
   acceptsStateDelta?: boolean | null;
+  traceparent?: string | null;
+  tracestate?: string | null;
 }
 
 /** dispatch.sdk.v1.RunResponse */

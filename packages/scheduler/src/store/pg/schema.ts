@@ -164,6 +164,12 @@ export const PG_MIGRATIONS: readonly string[] = [
   UPDATE calls SET resumes = (SELECT count(*) FROM attempts a WHERE a.call_id = calls.id AND a.resume);
   UPDATE calls SET attempts = GREATEST(0, attempts - resumes);
   `,
+  // 6 (ops-observe): the W3C trace context of a call (its Call.traceparent,
+  // a newline, its Call.tracestate), sent with each of its runs so that they
+  // join the caller's trace. NULL when the caller traced nothing.
+  `
+  ALTER TABLE calls ADD COLUMN trace_context TEXT;
+  `,
 ];
 
 /**

@@ -11,9 +11,9 @@
 import { dirname, resolve } from 'node:path';
 import type { proto } from '@dispatch/core/protocol';
 import Database from 'better-sqlite3';
-import { type CallRecordRow, encodeAny, encodeErrorBlob, hasStoredState, stateOf, toAttemptRecord, toCallRecord, toChildResult, toClaimedCall, toResume } from '../call-row.js';
+import { type CallRecordRow, encodeAny, encodeTraceContext, encodeErrorBlob, hasStoredState, stateOf, toAttemptRecord, toCallRecord, toChildResult, toClaimedCall, toResume } from '../call-row.js';
 import { countsByState, listLimit, parseCursor, toListPage } from '../listing.js';
-import type { AttemptRecord, CallRecord, CallState, ClaimedCall, ClaimRequest, ClaimResult, CompleteRequest, CoroutineState, ListFilter, ListPage, NewCall, Store } from '../store.js';
+import type { AttemptRecord, CallRecord, CallState, ClaimedCall, ClaimRequest, ClaimResult, CompleteRequest, CoroutineState, ListFilter, ListPage, LiveCount, NewCall, Store } from '../store.js';
 import * as policy from '../policy.js';
 import { dueOnResultSql, FINISHED_SQL, WAITING_SQL } from '../policy-sql.js';
 import { SCHEDULER_DEFAULTS } from '../../options.js';
@@ -121,9 +121,10 @@ export class SqliteStore implements Store {
       byKey: p('SELECT id FROM calls WHERE idempotency_key = ?'),
       insertCall: p(`INSERT INTO calls (id, function, endpoint, version, input, original_function, original_endpoint,
         original_input, idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, due_at,
-        created_at, updated_at, expires_at, expiration_ms)
+        created_at, updated_at, expires_at, expiration_ms, trace_context)
         VALUES (@id, @function, @endpoint, @version, @input, @function, @endpoint, @input, @idempotency_key, @parent_id,
-        @parent_generation, @root_id, @correlation_id, 'pending', @due_at, @created_at, @created_at, @expires_at, @expiration_ms)`),
+        @parent_generation, @root_id, @correlation_id, 'pending', @due_at, @created_at, @created_at, @expires_at, @expiration_ms,
+        @trace_context)`),
       selectDue: p(
         'SELECT seq FROM calls WHERE endpoint = ? AND function = ? AND due_at <= ? ORDER BY due_at LIMIT ?',
       ),
@@ -251,6 +252,7 @@ export class SqliteStore implements Store {
       created_at: call.createdAt,
       expires_at: call.expiresAt,
       expiration_ms: call.expirationMs,
+      trace_context: encodeTraceContext(call.traceContext),
     });
   }
 
@@ -603,6 +605,15 @@ export class SqliteStore implements Store {
       )
       .all(...pageParams, limit + 1) as CallRow[];
     return toListPage(rows, limit, countsByState(countRows));
+  }
+
+  async countLive(now: number): Promise<LiveCount[]> {
+    this.#checkOpen();
+    const rows = this.#sql(
+      `SELECT function, state, count(*) AS n, sum(CASE WHEN state = 'pending' AND due_at <= ? THEN 1 ELSE 0 END) AS due
+       FROM calls WHERE state IN ('pending', 'running', 'suspended') GROUP BY function, state`,
+    ).all(now) as Array<{ function: string; state: LiveCount['state']; n: number; due: number | null }>;
+    return rows.map((r) => ({ function: r.function, state: r.state, count: r.n, due: r.due ?? 0 }));
   }
 
   async getMeta(key: string): Promise<string | null> {
