@@ -21,7 +21,7 @@ import {
   warnKeyFlag,
   writeStateFile,
 } from './common.js';
-import { type SchedulerFlags, schedulerFlagOptions, withSchedulerFlags } from './scheduler-flags.js';
+import { observeFlagOptions, type SchedulerFlags, schedulerFlagOptions, withSchedulerFlags } from './scheduler-flags.js';
 import { SCHEDULER_DEFAULTS, type SchedulerOptions } from '../options.js';
 import { Scheduler } from '../scheduler.js';
 import { isPgUrl } from '../store/pg/pg-store.js';
@@ -103,6 +103,7 @@ function optionsOf(flags: ServeFlags, io: CliIO): SchedulerOptions {
     port: flags.port === undefined ? d.port : parsePort(flags.port, '--port'),
     host: flags.host ?? d.host,
     logLevel: parseLogLevel(flags.logLevel ?? d.logLevel),
+    ...observeFlagOptions(flags, io),
   };
   if (flags.signingKey !== undefined) throw signingKeyFlagRefused();
   if (flags.apiKey?.length) warnKeyFlag(io, '--api-key', 'DISPATCH_API_KEY or --api-key-file');
@@ -157,6 +158,9 @@ export async function serveCommand(flags: ServeFlags, io: CliIO): Promise<number
     if (options.signingKey && /signing key/i.test(message)) {
       const from = flags.signingKeyFile === undefined ? 'DISPATCH_SIGNING_KEY' : `--signing-key-file ${flags.signingKeyFile}`;
       throw new CliError(`${from} is not a usable Ed25519 private key: ${message}`);
+    }
+    if (/metrics token/.test(message) && err instanceof RangeError) {
+      throw new CliError(`${message} (from ${flags.metricsToken !== undefined ? '--metrics-token' : 'DISPATCH_METRICS_TOKEN'})`, 2);
     }
     if (/API key/.test(message) && err instanceof RangeError) {
       const from = flags.apiKeyFile !== undefined ? '--api-key-file' : flags.apiKey?.length ? '--api-key' : 'DISPATCH_API_KEY';

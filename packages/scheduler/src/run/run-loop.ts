@@ -5,7 +5,7 @@
  * @module
  */
 import type { KeyObject } from 'node:crypto';
-import { RUN_PATH, Status } from '@dispatch/core/protocol';
+import { RUN_PATH, Status, type TraceCarrier, type TracedSpan, type Tracing } from '@dispatch/core/protocol';
 import { excerpt, proto, isRetryable, statusFromHttpCode, statusName } from '@dispatch/core/protocol';
 import { type ResolvedBackoff, backoffDelay } from './backoff.js';
 import type { ConcurrencyController } from './concurrency.js';
@@ -13,6 +13,7 @@ import { newDispatchId } from '../store/dispatch-id.js';
 import type { EndpointClient, EndpointReply } from './http-transport.js';
 import type { AttemptEvent, FinishedEvent } from '../events.js';
 import type { Logger } from '../logger.js';
+import type { SchedulerMetrics } from '../observe/metrics.js';
 import type { ClaimedCall, CoroutineState, NewCall, Outcome, Store } from '../store/store.js';
 import { elidesState, finishedState, isResumeRun, pollConditions, runCountsText } from '../store/policy.js';
 import { validateCall } from './validate.js';
@@ -49,6 +50,14 @@ export interface RunLoopOptions {
   /** Elide states of this project's SDK at least this long (bytes); Infinity never elides. */
   elideStateAbove: number;
   log: Logger;
+  /** Counts attempts, calls created and finished. */
+  metrics?: SchedulerMetrics;
+  /**
+   * OpenTelemetry (null without `@opentelemetry/api`): a `dispatch.attempt`
+   * span per run of a call that carries a trace context, its child; the
+   * endpoint's run span is the attempt span's child.
+   */
+  tracing?: Tracing | null;
   onAttempt: (event: AttemptEvent) => void;
   onFinished: (event: FinishedEvent) => void;
 }
@@ -254,6 +263,8 @@ export class RunLoop {
         return null;
       }
     })();
+    const span = this.#attemptSpan(call, run, resume);
+    const carrier = span?.carrier ?? call.traceContext;
     let reply: EndpointReply;
     let elided = false;
     if (!url) {
@@ -264,14 +275,14 @@ export class RunLoop {
       };
     } else {
       elided = this.#shouldElide(call);
-      reply = elided || (await this.#loadState(call)) ? await this.#send(url, call, elided) : leaseLost(call);
+      reply = elided || (await this.#loadState(call)) ? await this.#send(url, call, elided, carrier) : leaseLost(call);
       if (elided && reply.kind === 'http' && reply.statusCode === 200) {
         const decoded = tryDecode(reply.body);
         if (decoded?.stateRequired) {
           // The SDK no longer holds the execution: resend with the full state (not an attempt).
           log.debug(`${call.function} ${call.id}: state required, resending with the full state`);
           elided = false;
-          reply = (await this.#loadState(call)) ? await this.#send(url, call, false) : leaseLost(call);
+          reply = (await this.#loadState(call)) ? await this.#send(url, call, false, carrier) : leaseLost(call);
         }
       }
     }
@@ -319,12 +330,43 @@ export class RunLoop {
     if (r.error) event.error = { type: r.error.type ?? '', message: r.error.message ?? '' };
     if (r.outcome.kind === 'retry') event.nextRunAt = r.outcome.dueAt;
     if (r.children > 0) event.children = r.children;
+    if (span) {
+      span.setAttributes({ 'dispatch.status': event.statusName, 'dispatch.outcome': outcome });
+      if (r.error) span.fail(`${r.error.type ?? ''}: ${r.error.message ?? ''}`);
+      span.end();
+    }
     this.#logAttempt(event);
+    this.#o.metrics?.attempt(event);
+    if (recorded && r.outcome.kind === 'suspend' && r.outcome.calls.length > 0) {
+      this.#o.metrics?.created(r.outcome.calls.map((c) => c.function), 'poll');
+    }
     this.#o.onAttempt(event);
     if (recorded && r.outcome.kind === 'finish') {
       const state = finishedState(r.outcome.status);
+      this.#o.metrics?.finished(call.function, state, call.createdAt, now);
       this.#o.onFinished({ dispatchId: call.id, function: call.function, state, status: r.outcome.status, statusName: statusName(r.outcome.status) });
     }
+  }
+
+  /** The `dispatch.attempt` span of a run, child of the call's trace context (none when the call carries none). */
+  #attemptSpan(call: ClaimedCall, run: number, resume: boolean): TracedSpan | undefined {
+    const tracing = this.#o.tracing;
+    if (!tracing || !call.traceContext) return undefined;
+    return tracing.start({
+      name: `dispatch.attempt ${call.function}`,
+      kind: 'client',
+      parent: call.traceContext,
+      tracer: '@dispatch/scheduler',
+      attributes: {
+        'dispatch.id': call.id,
+        'dispatch.function': call.function,
+        'dispatch.endpoint': call.endpoint,
+        'dispatch.root_id': call.rootId,
+        'dispatch.run': run,
+        'dispatch.resume': resume,
+        'dispatch.instance': this.#o.owner,
+      },
+    });
   }
 
   #logAttempt(e: AttemptEvent): void {
@@ -335,7 +377,21 @@ export class RunLoop {
     if (e.children) line += ` calls=${e.children}`;
     if (e.nextRunAt !== undefined) line += ` retry_in=${Math.max(0, e.nextRunAt - Date.now())}ms`;
     if (e.error) line += ` error=${JSON.stringify(`${e.error.type}: ${e.error.message}`.slice(0, 300))}`;
-    log.log(level, line);
+    log.log(level, line, {
+      event: 'attempt',
+      dispatch_id: e.dispatchId,
+      function: e.function,
+      endpoint: e.endpoint,
+      kind: e.resume ? 'resume' : 'attempt',
+      attempt: e.attempt,
+      resumes: e.resumes,
+      status: e.statusName,
+      duration_ms: e.durationMs,
+      outcome: e.outcome,
+      calls: e.children,
+      retry_in_ms: e.nextRunAt === undefined ? undefined : Math.max(0, e.nextRunAt - Date.now()),
+      error: e.error ? `${e.error.type}: ${e.error.message}`.slice(0, 300) : undefined,
+    });
   }
 
   #shouldElide(call: ClaimedCall): boolean {
@@ -357,7 +413,7 @@ export class RunLoop {
     return true;
   }
 
-  #buildRequest(call: ClaimedCall, elide: boolean): proto.IRunRequest {
+  #buildRequest(call: ClaimedCall, elide: boolean, trace: TraceCarrier | undefined): proto.IRunRequest {
     const req: proto.IRunRequest = {
       function: call.function,
       dispatchId: call.id,
@@ -367,6 +423,10 @@ export class RunLoop {
       expirationTime: proto.timestampFromDate(call.expiresAt),
       acceptsStateDelta: true,
     };
+    if (trace) {
+      req.traceparent = trace.traceparent;
+      if (trace.tracestate) req.tracestate = trace.tracestate;
+    }
     if (!call.resume) {
       req.input = call.input ?? EMPTY_INPUT;
       return req;
@@ -393,8 +453,8 @@ export class RunLoop {
     return req;
   }
 
-  #send(url: URL, call: ClaimedCall, elide: boolean): Promise<EndpointReply> {
-    const body = proto.RunRequest.encode(this.#buildRequest(call, elide));
+  #send(url: URL, call: ClaimedCall, elide: boolean, trace: TraceCarrier | undefined): Promise<EndpointReply> {
+    const body = proto.RunRequest.encode(this.#buildRequest(call, elide, trace));
     const contentType = 'application/proto';
     const signature = this.#signer.sign(url, contentType, body);
     return this.#o.client.post(url, body, {
@@ -567,7 +627,12 @@ export class RunLoop {
       orphans: this.#o.orphans,
     });
     if (recorded) {
-      this.#o.log.warn(`expired ${call.function} ${call.id} after ${runCountsText(call)}`);
+      this.#o.metrics?.finished(call.function, 'failed', call.createdAt, now);
+      this.#o.log.warn(`expired ${call.function} ${call.id} after ${runCountsText(call)}`, {
+        event: 'expired',
+        dispatch_id: call.id,
+        function: call.function,
+      });
       this.#o.onFinished({ dispatchId: call.id, function: call.function, state: 'failed', status: Status.TIMEOUT, statusName: 'TIMEOUT' });
     }
   }
