@@ -19,6 +19,7 @@ import { coroutineStateContract } from './coroutine-state.js';
 import type { StoreContractHooks, StoreFactory } from './fixtures.js';
 import { heartbeatsContract } from './heartbeats.js';
 import { listingContract } from './listing.js';
+import { observabilityContract } from './observability.js';
 import { pollsAndWakesContract } from './polls-and-wakes.js';
 import { restartCancelContract } from './restart-cancel.js';
 import { sessionsContract } from './sessions.js';
@@ -43,6 +44,7 @@ export function storeContract(name: string, makeStore: () => Promise<Store>, hoo
     restartCancelContract(make, hooks);
     listingContract(make, hooks);
     sessionsContract(make, hooks);
+    observabilityContract(make, hooks);
     if (hooks.sharedByInstances) heartbeatsContract(make, hooks);
   });
 }
