@@ -202,7 +202,10 @@ export class Engine {
   /** Drives the execution and answers with its Exit, a Poll, or INCOMPATIBLE_STATE. */
   async #continue(x: Execution, req: IRunRequest): Promise<IRunResponse> {
     const stop = await drive(x, this);
-    if (stop === 'diverged') return this.#incompatible(x.fn, x.diverged as IncompatibleStateError, x.journal.input);
+    if (stop === 'diverged') {
+      x.leave();
+      return this.#incompatible(x.fn, x.diverged as IncompatibleStateError, x.journal.input);
+    }
     if (stop === 'settled') {
       this.#cache.delete(x.context.dispatchId);
       return exitOf(x.settled as NonNullable<Execution['settled']>, this.registry);
@@ -219,6 +222,7 @@ export class Engine {
     const delta = journal.emit();
     if (journal.emittedLength > this.#maxJournalBytes) {
       this.#cache.delete(x.context.dispatchId);
+      x.leave();
       return failure(
         new JournalTooLargeError(
           `the journal of ${x.fn.name} reached ${journal.emittedLength} bytes, over the limit of ${this.#maxJournalBytes} bytes ` +

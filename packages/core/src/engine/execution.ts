@@ -316,6 +316,14 @@ export class Execution implements CallStarter {
     return position;
   }
 
+  /**
+   * The execution leaves memory (not kept warm, evicted, or replaced by a
+   * replay): the spans of its awaits end now.
+   */
+  leave(): void {
+    for (const p of this.pending.values()) p.trace?.detach();
+  }
+
   /** Tells the tracer a durable await starts (a span), if there is a tracer. */
   #trace(kind: 'call' | 'sleep', name: string, position: number): OperationTrace | undefined {
     return this.#host.tracer?.operation(this.trace, { kind, name, dispatchId: this.context.dispatchId, position });

@@ -26,6 +26,11 @@ export interface OperationTrace {
   readonly carrier: TraceCarrier | undefined;
   /** The operation's outcome reached the function (`error` when it failed). */
   end(error?: unknown): void;
+  /**
+   * The execution left memory while waiting (evicted from the warm cache, or
+   * not kept): the outcome will reach a replay of it, so the span ends now.
+   */
+  detach(): void;
 }
 
 /** What the engine reports to a tracer. @internal */

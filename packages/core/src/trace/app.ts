@@ -23,10 +23,19 @@ export const ENGINE_TRACER: EngineTracer = {
       parent: run.carrier,
       attributes: { 'dispatch.operation': info.kind, 'dispatch.id': info.dispatchId, 'dispatch.position': info.position, ...(info.kind === 'call' ? { 'dispatch.function': info.name } : {}) },
     });
+    let ended = false;
     return {
       carrier: span.carrier ?? run.carrier,
       end(error?: unknown) {
+        if (ended) return;
+        ended = true;
         if (error !== undefined) span.fail(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+        span.end();
+      },
+      detach() {
+        if (ended) return;
+        ended = true;
+        span.setAttributes({ 'dispatch.await.left_memory': true });
         span.end();
       },
     };

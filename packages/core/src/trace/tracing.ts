@@ -132,7 +132,20 @@ class OtelTracing implements Tracing {
     return api.trace.setSpanContext(api.ROOT_CONTEXT, sc);
   }
 
+  /**
+   * Never throws: tracing must not break a run. Should the API fail, the
+   * span does nothing and its children keep the parent's context.
+   */
   start(options: StartSpanOptions): TracedSpan {
+    try {
+      return this.#start(options);
+    } catch {
+      const carrier = options.parent && options.parent !== 'active' ? options.parent : undefined;
+      return { carrier, setAttributes() {}, fail() {}, end() {} };
+    }
+  }
+
+  #start(options: StartSpanOptions): TracedSpan {
     const tracer = this.api.trace.getTracer(options.tracer ?? '@dispatch/core');
     const span = tracer.startSpan(
       options.name,
@@ -146,11 +159,18 @@ class OtelTracing implements Tracing {
       const tracestate = sc.traceState?.serialize();
       carrier = tracestate ? { traceparent, tracestate } : { traceparent };
     }
+    const safely = (f: () => void) => {
+      try {
+        f();
+      } catch {
+        // a failing tracer provider must not break the run
+      }
+    };
     return {
       carrier,
-      setAttributes: (attributes) => void span.setAttributes(attributes),
-      fail: (message) => void span.setStatus({ code: STATUS_ERROR, message }),
-      end: () => span.end(),
+      setAttributes: (attributes) => safely(() => span.setAttributes(attributes)),
+      fail: (message) => safely(() => span.setStatus({ code: STATUS_ERROR, message })),
+      end: () => safely(() => span.end()),
     };
   }
 }
@@ -169,8 +189,12 @@ export function loadTracing(): Promise<Tracing | null> {
   if (loaded !== undefined) return Promise.resolve(loaded);
   loading ??= import('@opentelemetry/api').then(
     (mod) => {
-      const api = ((mod as { default?: unknown }).default ?? mod) as OtelApi;
-      loaded = typeof api?.trace?.getTracer === 'function' ? new OtelTracing(api) : null;
+      // Named exports (CommonJS through Node's ESM loader, or the ESM build), else the CommonJS exports as `default`.
+      const ns = mod as unknown as Partial<OtelApi> & { default?: Partial<OtelApi> };
+      const pick = <K extends keyof OtelApi>(key: K): OtelApi[K] | undefined => ns[key] ?? ns.default?.[key];
+      const api = { trace: pick('trace'), context: pick('context'), ROOT_CONTEXT: pick('ROOT_CONTEXT'), createTraceState: pick('createTraceState') };
+      const usable = typeof api.trace?.getTracer === 'function' && typeof api.trace.setSpanContext === 'function' && !!api.context && !!api.ROOT_CONTEXT;
+      loaded = usable ? new OtelTracing(api as OtelApi) : null;
       return loaded;
     },
     () => {
