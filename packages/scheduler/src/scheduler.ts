@@ -319,7 +319,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       emit = scheduler;
       if (dashboardSecret !== null) scheduler.#dashboard = new Dashboard(scheduler, { secret: dashboardSecret, throttle });
       if (!options.startPaused) loop.start();
-      log.info(`scheduler ${instanceId} listening on ${scheduler.url}${options.startPaused ? ' (runs held until startRunning())' : ''}`);
+      const database = options.store ? 'a store given by the caller' : (options.db ?? d.db);
+      log.info(`scheduler ${instanceId} listening on ${scheduler.url}${options.startPaused ? ' (runs held until startRunning())' : ''} · database ${database}`, {
+        event: 'listening',
+        instance: instanceId,
+        url: scheduler.url,
+        database,
+        tracing: tracing !== null,
+      });
       return scheduler;
     } catch (err) {
       if (ownsStore) await store.close();

@@ -26,6 +26,7 @@ import { SCHEDULER_DEFAULTS, type SchedulerOptions } from '../options.js';
 import { Scheduler } from '../scheduler.js';
 import { isPgUrl } from '../store/pg/pg-store.js';
 import { redactText } from '../redact.js';
+import { jsonLogSink } from '../logger.js';
 
 /** Flags of `dispatch serve`. */
 export interface ServeFlags extends SchedulerFlags {
@@ -178,17 +179,23 @@ export async function serveCommand(flags: ServeFlags, io: CliIO): Promise<number
     io.stdout.write(banner(scheduler, dbShown, !!options.apiKeys, options.host ?? d.host));
   }
 
+  // What serve itself says once running: a log line like the scheduler's (JSON in the JSON format).
+  const json = options.logFormat === 'json' ? jsonLogSink(io.stderr) : undefined;
+  const say = (level: 'info' | 'error', line: string) => {
+    if (json) json(level, redactText(line), { event: 'shutdown' });
+    else io.stderr.write(`${line}\n`);
+  };
   return new Promise<number>((resolveExit) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
       if (stopping) {
-        io.stderr.write(`${signal} again: exiting at once\n`);
+        say('info', `${signal} again: exiting at once`);
         removeStateFile();
         resolveExit(130);
         return;
       }
       stopping = true;
-      io.stderr.write(`${signal}: finishing the runs in flight (send it again to exit at once)\n`);
+      say('info', `${signal}: finishing the runs in flight (send it again to exit at once)`);
       scheduler.close().then(
         async () => {
           removeStateFile();
@@ -196,7 +203,7 @@ export async function serveCommand(flags: ServeFlags, io: CliIO): Promise<number
           resolveExit(0);
         },
         (err) => {
-          io.stderr.write(`error while stopping: ${(err as Error).message}\n`);
+          say('error', `error while stopping: ${(err as Error).message}`);
           removeStateFile();
           resolveExit(1);
         },
