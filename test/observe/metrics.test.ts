@@ -5,10 +5,11 @@
  * calls did. Scrapes without a key, with a wrong one, and with the metrics
  * token (which opens nothing else) are checked too.
  */
+import { readFileSync } from 'node:fs';
 import { Dispatch } from '@dispatch/core';
 import { startTestScheduler, type TestScheduler } from '@dispatch/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parsePrometheusText, valueOf } from './prometheus-text.js';
+import { parsePrometheusText, sampleValue } from './prometheus-text.js';
 
 const silent = { warn() {}, error() {}, info() {} };
 const METRICS_TOKEN = 'metrics-token-0123456789abcdef';
@@ -54,8 +55,8 @@ describe('/metrics', () => {
       expect(before.has(name), name).toBe(true);
     }
     const ok = { function: 'double', status: 'OK', outcome: 'exit', kind: 'attempt' };
-    const attemptsBefore = valueOf(before, 'dispatch_attempts_total', ok);
-    const insertsBefore = valueOf(before, 'dispatch_store_operation_duration_seconds_count', { operation: 'insertCalls' });
+    const attemptsBefore = sampleValue(before, 'dispatch_attempts_total', ok);
+    const insertsBefore = sampleValue(before, 'dispatch_store_operation_duration_seconds_count', { operation: 'insertCalls' });
 
     // 90 calls dispatched through the API, and one call that starts 10 children: 100 calls of double in all.
     const batch = d.batch();
@@ -66,18 +67,18 @@ describe('/metrics', () => {
     expect((await t.outcome(parent)).value).toBe(90);
 
     const after = await scrape(url, t.scheduler.apiKey);
-    expect(valueOf(after, 'dispatch_attempts_total', ok) - attemptsBefore).toBe(100);
-    expect(valueOf(after, 'dispatch_attempts_total', { function: 'double' })).toBe(100);
-    expect(valueOf(after, 'dispatch_attempts_total', { function: 'sumAll', kind: 'attempt', outcome: 'suspend' })).toBe(1);
-    expect(valueOf(after, 'dispatch_attempts_total', { function: 'sumAll', kind: 'resume', status: 'OK' })).toBeGreaterThanOrEqual(1);
-    expect(valueOf(after, 'dispatch_attempt_duration_seconds_count', { function: 'double', kind: 'attempt' })).toBe(100);
-    expect(valueOf(after, 'dispatch_calls_created_total', { function: 'double', source: 'api' })).toBe(90);
-    expect(valueOf(after, 'dispatch_calls_created_total', { function: 'double', source: 'poll' })).toBe(10);
-    expect(valueOf(after, 'dispatch_calls_created_total', { function: 'sumAll', source: 'api' })).toBe(1);
-    expect(valueOf(after, 'dispatch_calls_finished_total', { function: 'double', state: 'succeeded' })).toBe(100);
-    expect(valueOf(after, 'dispatch_calls_finished_total', { function: 'sumAll', state: 'succeeded' })).toBe(1);
-    expect(valueOf(after, 'dispatch_call_latency_seconds_count', { function: 'double', state: 'succeeded' })).toBe(100);
-    expect(valueOf(after, 'dispatch_call_latency_seconds_bucket', { function: 'double', state: 'succeeded', le: '+Inf' })).toBe(100);
+    expect(sampleValue(after, 'dispatch_attempts_total', ok) - attemptsBefore).toBe(100);
+    expect(sampleValue(after, 'dispatch_attempts_total', { function: 'double' })).toBe(100);
+    expect(sampleValue(after, 'dispatch_attempts_total', { function: 'sumAll', kind: 'attempt', outcome: 'suspend' })).toBe(1);
+    expect(sampleValue(after, 'dispatch_attempts_total', { function: 'sumAll', kind: 'resume', status: 'OK' })).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(after, 'dispatch_attempt_duration_seconds_count', { function: 'double', kind: 'attempt' })).toBe(100);
+    expect(sampleValue(after, 'dispatch_calls_created_total', { function: 'double', source: 'api' })).toBe(90);
+    expect(sampleValue(after, 'dispatch_calls_created_total', { function: 'double', source: 'poll' })).toBe(10);
+    expect(sampleValue(after, 'dispatch_calls_created_total', { function: 'sumAll', source: 'api' })).toBe(1);
+    expect(sampleValue(after, 'dispatch_calls_finished_total', { function: 'double', state: 'succeeded' })).toBe(100);
+    expect(sampleValue(after, 'dispatch_calls_finished_total', { function: 'sumAll', state: 'succeeded' })).toBe(1);
+    expect(sampleValue(after, 'dispatch_call_latency_seconds_count', { function: 'double', state: 'succeeded' })).toBe(100);
+    expect(sampleValue(after, 'dispatch_call_latency_seconds_bucket', { function: 'double', state: 'succeeded', le: '+Inf' })).toBe(100);
     // Nothing left: every state of each function is 0, and so is the queue.
     for (const state of ['pending', 'running', 'suspended']) {
       const sample = after.get('dispatch_calls')?.samples.find((s) => s.labels.function === 'double' && s.labels.state === state);
@@ -85,12 +86,12 @@ describe('/metrics', () => {
     }
     expect(after.get('dispatch_queue_depth')?.samples.find((s) => s.labels.function === 'double')?.value).toBe(0);
     // The adaptive limit of (endpoint, double), as the scheduler reports it.
-    expect(valueOf(after, 'dispatch_concurrency_limit', { endpoint: t.endpointUrl, function: 'double' })).toBe(
+    expect(sampleValue(after, 'dispatch_concurrency_limit', { endpoint: t.endpointUrl, function: 'double' })).toBe(
       Math.floor(t.scheduler.concurrency(t.endpointUrl, 'double').limit),
     );
     // Two dispatch requests (the batch and sumAll) and the Poll's children went through the store's insertCalls.
-    expect(valueOf(after, 'dispatch_store_operation_duration_seconds_count', { operation: 'insertCalls' }) - insertsBefore).toBe(2);
-    expect(valueOf(after, 'dispatch_store_operation_duration_seconds_count', { operation: 'complete' })).toBeGreaterThanOrEqual(102);
+    expect(sampleValue(after, 'dispatch_store_operation_duration_seconds_count', { operation: 'insertCalls' }) - insertsBefore).toBe(2);
+    expect(sampleValue(after, 'dispatch_store_operation_duration_seconds_count', { operation: 'complete' })).toBeGreaterThanOrEqual(102);
   });
 
   it('shows calls waiting in the queue and suspended while they wait', async () => {
@@ -114,11 +115,11 @@ describe('/metrics', () => {
         async () => {
           const m = await scrape(t!.scheduler.url, t!.scheduler.apiKey);
           return {
-            running: valueOf(m, 'dispatch_calls', { function: 'slow', state: 'running' }),
-            pending: valueOf(m, 'dispatch_calls', { function: 'slow', state: 'pending' }),
-            queue: valueOf(m, 'dispatch_queue_depth', { function: 'slow' }),
-            suspended: valueOf(m, 'dispatch_calls', { function: 'waitsForSlow', state: 'suspended' }),
-            inFlight: valueOf(m, 'dispatch_in_flight', { function: 'slow' }),
+            running: sampleValue(m, 'dispatch_calls', { function: 'slow', state: 'running' }),
+            pending: sampleValue(m, 'dispatch_calls', { function: 'slow', state: 'pending' }),
+            queue: sampleValue(m, 'dispatch_queue_depth', { function: 'slow' }),
+            suspended: sampleValue(m, 'dispatch_calls', { function: 'waitsForSlow', state: 'suspended' }),
+            inFlight: sampleValue(m, 'dispatch_in_flight', { function: 'slow' }),
           };
         },
         { timeout: 20_000, interval: 100 },
@@ -153,6 +154,39 @@ describe('/metrics', () => {
       });
     expect((await list(METRICS_TOKEN)).status).toBe(401);
     expect((await list(t.scheduler.apiKey)).status).toBe(200);
+  });
+
+  it('has an example Grafana dashboard whose every query names metrics the scheduler serves', async () => {
+    const dashboard = JSON.parse(readFileSync(new URL('../../docs/grafana/dispatch.json', import.meta.url), 'utf8')) as {
+      title: string;
+      panels: Array<{ title: string; type: string; targets: Array<{ expr: string }> }>;
+    };
+    expect(dashboard.title).toBe('Dispatch scheduler');
+    expect(dashboard.panels.length).toBeGreaterThanOrEqual(8);
+    const d = new Dispatch({ env: {}, logger: silent });
+    t = await startTestScheduler(d, { logLevel: 'silent' });
+    const families = await scrape(t.scheduler.url, t.scheduler.apiKey);
+    const served = new Set<string>();
+    for (const f of families.values()) {
+      served.add(f.name);
+      if (f.type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) served.add(f.name + suffix);
+    }
+    const used = new Set<string>();
+    for (const panel of dashboard.panels) {
+      expect(panel.targets.length, panel.title).toBeGreaterThan(0);
+      for (const target of panel.targets) {
+        const names = target.expr.match(/\bdispatch_[a-z_]+\b/g) ?? [];
+        expect(names.length, `${panel.title}: ${target.expr}`).toBeGreaterThan(0);
+        for (const name of names) {
+          expect(served.has(name), `${panel.title} uses ${name}, which /metrics does not serve`).toBe(true);
+          used.add(name.replace(/_(bucket|sum|count)$/, ''));
+        }
+      }
+    }
+    // The dashboard shows every metric of the issue: calls, attempts, both histograms, queue, limits, store latency.
+    for (const name of ['dispatch_calls', 'dispatch_attempts_total', 'dispatch_attempt_duration_seconds', 'dispatch_call_latency_seconds', 'dispatch_queue_depth', 'dispatch_concurrency_limit', 'dispatch_store_operation_duration_seconds']) {
+      expect(used.has(name), name).toBe(true);
+    }
   });
 
   it('refuses a metrics token too short to resist guessing', async () => {

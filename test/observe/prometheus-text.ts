@@ -151,7 +151,7 @@ export function parsePrometheusText(text: string): Map<string, Family> {
 }
 
 /** The value of the sample `name` whose labels include `labels` (0 when there is none: a series not yet created). */
-export function valueOf(families: Map<string, Family>, name: string, labels: Record<string, string> = {}): number {
+export function sampleValue(families: Map<string, Family>, name: string, labels: Record<string, string> = {}): number {
   const family =
     families.get(name) ?? families.get(name.replace(/_(bucket|sum|count)$/, '')) ?? undefined;
   if (!family) return 0;

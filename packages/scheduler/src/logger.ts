@@ -41,7 +41,11 @@ export type LogFields = Record<string, string | number | boolean | undefined>;
  */
 export type LogFormat = 'text' | 'json';
 
-/** The log formats, for flags and their errors. */
+/**
+ * The log formats, for flags and their errors.
+ * @example
+ * if (!LOG_FORMATS.includes(value as LogFormat)) throw new Error(`--log-format must be ${LOG_FORMATS.join(' or ')}`);
+ */
 export const LOG_FORMATS: readonly LogFormat[] = Object.freeze(['text', 'json']);
 
 const textSink: LogSink = (lvl, line) => process.stderr.write(`${new Date().toISOString()} ${lvl.padEnd(5)} ${line}\n`);

@@ -24,7 +24,11 @@ import type { ConcurrencySnapshot } from '../run/concurrency.js';
 import type { AttemptEvent } from '../events.js';
 import type { CallState, LiveCount, Store } from '../store/store.js';
 
-/** The content type of the Prometheus text format that `/metrics` answers. */
+/**
+ * The content type of the Prometheus text format that `/metrics` answers.
+ * @example
+ * res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE });
+ */
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 const LIVE_STATES = ['pending', 'running', 'suspended'] as const;
