@@ -227,6 +227,7 @@ function banner(scheduler: Scheduler, dbShown: string, keyGiven: boolean, host: 
     `  database          ${dbShown}`,
     `  dashboard         ${scheduler.dashboardUrl}   sign in with the API key`,
     `  dashboard login   ${scheduler.dashboardLoginUrl()}   (a one-time link, valid for an hour)`,
+    `  metrics           ${scheduler.url}/metrics   Prometheus text; Authorization: Bearer <API key> (or DISPATCH_METRICS_TOKEN)`,
     '',
     'Start an app with:',
     `  DISPATCH_API_URL=${scheduler.url} DISPATCH_API_KEY=${keyGiven ? '<key>' : scheduler.apiKey} \\`,
