@@ -175,6 +175,9 @@ class OtelTracing implements Tracing {
   }
 }
 
+/** The optional peer dependency. */
+const OTEL_API: string = '@opentelemetry/api';
+
 let loaded: Tracing | null | undefined;
 let loading: Promise<Tracing | null> | undefined;
 
@@ -187,7 +190,9 @@ let loading: Promise<Tracing | null> | undefined;
  */
 export function loadTracing(): Promise<Tracing | null> {
   if (loaded !== undefined) return Promise.resolve(loaded);
-  loading ??= import('@opentelemetry/api').then(
+  // The name in a variable: a bundler must not fail on an optional package the app did not install.
+  const optionalPeer = OTEL_API;
+  loading ??= import(optionalPeer).then(
     (mod) => {
       // Named exports (CommonJS through Node's ESM loader, or the ESM build), else the CommonJS exports as `default`.
       const ns = mod as unknown as Partial<OtelApi> & { default?: Partial<OtelApi> };
