@@ -20,7 +20,7 @@ export interface TraceCarrier {
   readonly tracestate?: string;
 }
 
-/** A traced durable operation: the context its call carries, and its end. @internal */
+/** A traced durable operation: the context its call carries, and its end. */
 export interface OperationTrace {
   /** The operation's context: a call made for it carries this one. */
   readonly carrier: TraceCarrier | undefined;
@@ -33,7 +33,7 @@ export interface OperationTrace {
   detach(): void;
 }
 
-/** What the engine reports to a tracer. @internal */
+/** What the engine reports to a tracer (`EngineOptions.tracer`). */
 export interface EngineTracer {
   /**
    * A durable await starts (a call or a sleep, not one replayed from the
