@@ -113,3 +113,15 @@ export {
   verifySignatureBase,
 } from './signature/signature.js';
 export { JOURNAL_TYPE_URL, JOURNAL_VERSION, MAX_JOURNAL_BYTES } from './engine/journal.js';
+export {
+  carrierOf,
+  loadTracing,
+  parseTraceparent,
+  type SpanAttributes,
+  type SpanKindName,
+  type StartSpanOptions,
+  type TraceCarrier,
+  type TracedSpan,
+  type Tracing,
+  tracingNow,
+} from './trace/tracing.js';

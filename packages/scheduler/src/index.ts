@@ -19,7 +19,8 @@ export { Scheduler, type ListOptions, type ListResult, type WaitResult } from '.
 export { SCHEDULER_DEFAULTS, type SchedulerOptions } from './options.js';
 export { type ConnectCode, SchedulerError } from './errors.js';
 export type { AttemptEvent, DispatchedEvent, FinishedEvent, SchedulerEvents } from './events.js';
-export type { LogLevel, LogSink } from './logger.js';
+export { jsonLogSink, LOG_FORMATS, type LogFields, type LogFormat, type LogLevel, type LogSink } from './logger.js';
+export { METRICS_CONTENT_TYPE, type MetricsSources, SchedulerMetrics } from './observe/metrics.js';
 export type { BackoffOptions } from './run/backoff.js';
 export type { ConcurrencyOptions, ConcurrencySnapshot } from './run/concurrency.js';
 export {
@@ -38,6 +39,7 @@ export {
   isFinished,
   type ListFilter,
   type ListPage,
+  type LiveCount,
   type NewCall,
   type Outcome,
   type RetryOutcome,
@@ -45,6 +47,7 @@ export {
   type StoreChange,
   type SuspendOutcome,
   type TailCallOutcome,
+  type TraceContext,
 } from './store/store.js';
 export { type StoreHealth, StoreUnavailableError } from './store/faults.js';
 export { SqliteStore, type SqliteStoreOptions } from './store/sqlite/sqlite-store.js';

@@ -6,7 +6,7 @@ import type { KeyObject } from 'node:crypto';
 import { DEFAULT_API_URL, DEFAULT_MAX_BODY_BYTES } from '@dispatch/core/protocol';
 import type { BackoffOptions } from './run/backoff.js';
 import type { ConcurrencyOptions } from './run/concurrency.js';
-import type { LogLevel, LogSink } from './logger.js';
+import type { LogFormat, LogLevel, LogSink } from './logger.js';
 import type { Store } from './store/store.js';
 
 /**
@@ -25,6 +25,8 @@ export const SCHEDULER_DEFAULTS = Object.freeze({
   host: '127.0.0.1',
   /** One line per run attempt. */
   logLevel: 'info',
+  /** Log lines as text (a time, the level, the line); `json`: one object per line. */
+  logFormat: 'text',
   /** SQLite durability: survives a crash of the process. */
   synchronous: 'NORMAL',
   /** Timeout of one RunRequest: 5 minutes. */
@@ -115,10 +117,25 @@ export interface SchedulerOptions {
    */
   logLevel?: LogLevel;
   /**
-   * Where log lines go. Default: stderr, with a timestamp and the level.
+   * Where log lines go. Default: stderr, in {@link SchedulerOptions.logFormat}.
+   * A sink given here receives every line (redacted) and its fields, whatever the format.
    * @example { logger: (level, line) => pino[level](line) }
    */
   logger?: LogSink;
+  /**
+   * Format of the default sink: `text`, or `json` (one JSON object per line
+   * through pino: `level`, `time`, `pid`, `name`, `msg` and the line's
+   * fields). Default {@link SCHEDULER_DEFAULTS}`.logFormat`.
+   * @example { logFormat: 'json' }
+   */
+  logFormat?: LogFormat;
+  /**
+   * A read-only token for `GET /metrics` (Prometheus), accepted there beside
+   * the API keys and nowhere else; 16 characters or more. Default: none (the
+   * API keys only).
+   * @example { metricsToken: process.env.DISPATCH_METRICS_TOKEN }
+   */
+  metricsToken?: string;
   /**
    * Adaptive concurrency per (endpoint, function); what is not given is
    * {@link SCHEDULER_DEFAULTS}`.concurrency`.

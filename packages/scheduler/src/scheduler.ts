@@ -11,6 +11,7 @@ import {
   callStateOf,
   DEFAULT_WAIT_TIMEOUT_MS,
   generateSigningKeyPair,
+  loadTracing,
   MAX_WAIT_TIMEOUT_MS,
   parseSigningKey,
   privateKeyToBase64,
@@ -47,6 +48,8 @@ import { tooManyCalls } from './api/call-count.js';
 import { FailureThrottle } from './api/failure-throttle.js';
 import { urlPassword } from './redact.js';
 import { Schedules, toScheduleInfo } from './schedules/schedules.js';
+import { METRICS_CONTENT_TYPE, SchedulerMetrics } from './observe/metrics.js';
+import { MIN_API_KEY_LENGTH } from './api/api-keys.js';
 
 /**
  * The answer of {@link Scheduler.wait}.
@@ -113,6 +116,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   readonly instanceId: string;
   /** The schedules apps declared (list, pause, resume, remove) and the ticker that runs them. */
   readonly schedules: Schedules;
+  /**
+   * The Prometheus metrics served at `/metrics`; a feature adds its own
+   * counters to them (`scheduler.metrics.counter(...)`).
+   */
+  readonly metrics: SchedulerMetrics;
 
   readonly #server: http.Server;
   readonly #loop: RunLoop;
@@ -141,6 +149,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     limits: ConcurrencyController;
     log: Logger;
     instanceId: string;
+    metrics: SchedulerMetrics;
     defaultExpirationMs: number;
     maxExpirationMs: number;
     maxCallsPerRequest: number;
@@ -161,6 +170,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.#limits = init.limits;
     this.#log = init.log;
     this.instanceId = init.instanceId;
+    this.metrics = init.metrics;
     this.#defaultExpirationMs = init.defaultExpirationMs;
     this.#maxExpirationMs = init.maxExpirationMs;
     this.#maxCallsPerRequest = init.maxCallsPerRequest;
@@ -178,8 +188,17 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   static async start(options: SchedulerOptions = {}): Promise<Scheduler> {
     const d = SCHEDULER_DEFAULTS;
-    const log = new Logger(options.logLevel ?? d.logLevel, options.logger);
+    const log = new Logger(options.logLevel ?? d.logLevel, options.logger, undefined, options.logFormat ?? d.logFormat);
     for (const key of options.apiKeys ?? []) log.redactor.add(key);
+    const metricsToken = options.metricsToken;
+    if (metricsToken !== undefined) {
+      if (metricsToken.trim() !== metricsToken || metricsToken.length < MIN_API_KEY_LENGTH) {
+        throw new RangeError(
+          `the metrics token has ${metricsToken.length} characters${metricsToken.trim() !== metricsToken ? ' and whitespace around it' : ''}; it needs at least ${MIN_API_KEY_LENGTH}, without surrounding whitespace: use a random one, e.g. node -e "console.log(require('crypto').randomBytes(24).toString('base64url'))"`,
+        );
+      }
+      log.redactor.add(metricsToken);
+    }
     if (typeof options.signingKey === 'string') log.redactor.add(options.signingKey);
     if (options.db) log.redactor.add(urlPassword(options.db));
     const requestTimeoutMs = positive('requestTimeoutMs', options.requestTimeoutMs ?? d.requestTimeoutMs);
@@ -206,7 +225,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     });
 
     const ownsStore = !options.store;
-    const store = options.store ?? (await openStore(options, log));
+    const rawStore = options.store ?? (await openStore(options, log));
+    const metrics: SchedulerMetrics = new SchedulerMetrics({
+      live: rawStore.countLive ? (now: number) => store.countLive!(now) : undefined,
+      limits: () => limits.all(),
+    });
+    const store: Store = metrics.timeStore(rawStore);
+    const tracing = await loadTracing();
     try {
       let privateKey: KeyObject;
       if (options.signingKey === undefined) {
@@ -242,6 +267,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         orphans: options.orphans ?? d.orphans,
         elideStateAbove: options.elideStateAbove ?? d.elideStateAbove,
         log,
+        metrics,
+        tracing,
         onAttempt: (e) => emit?.emit('attempt', e),
         onFinished: (e) => {
           if (emit) emit.#finished(e);
@@ -266,6 +293,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         maxCallsPerRequest,
         throttle,
         log,
+        metrics: { text: () => metrics.text(), contentType: METRICS_CONTENT_TYPE, token: metricsToken },
         handlers: {
           dispatch: async (req) => ({ dispatchIds: await scheduler!.dispatch(req.calls ?? []) }),
           wait: (req, signal) => scheduler!.#waitRequest(req, signal),
@@ -332,6 +360,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         limits,
         log,
         instanceId,
+        metrics,
         defaultExpirationMs,
         maxExpirationMs,
         maxCallsPerRequest,
@@ -343,7 +372,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         loop.start();
         schedules.start();
       }
-      log.info(`scheduler ${instanceId} listening on ${scheduler.url}${options.startPaused ? ' (runs held until startRunning())' : ''}`);
+      const database = options.store ? 'a store given by the caller' : (options.db ?? d.db);
+      log.info(`scheduler ${instanceId} listening on ${scheduler.url}${options.startPaused ? ' (runs held until startRunning())' : ''} · database ${database}`, {
+        event: 'listening',
+        instance: instanceId,
+        url: scheduler.url,
+        database,
+        tracing: tracing !== null,
+      });
       return scheduler;
     } catch (err) {
       if (ownsStore) await store.close();
@@ -442,9 +478,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (c.idempotencyKey) row.idempotencyKey = c.idempotencyKey;
       const limits = limitsOfCall(c.limits);
       if (limits) row.limits = limits;
+      if (c.traceparent) row.traceContext = c.tracestate ? { traceparent: c.traceparent, tracestate: c.tracestate } : { traceparent: c.traceparent };
       return row;
     });
     const ids = await this.store.insertCalls(rows);
+    this.metrics.created(
+      rows.filter((r, i) => ids[i] === r.id).map((r) => r.function),
+      'api',
+    );
     this.#loop.wake();
     this.emit('dispatched', { dispatchIds: ids, functions: rows.map((r) => r.function) });
     this.#log.debug(`dispatched ${ids.length} call(s): ${rows.map((r, i) => `${r.function} ${ids[i]}`).join(', ')}`);
@@ -599,6 +640,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       message: `the call ${id} (${rec.function}) was cancelled through the scheduler API`,
     });
     if (n > 0) {
+      this.metrics.finished(rec.function, 'cancelled', rec.createdAt, Date.now());
       this.#log.info(`cancelled ${rec.function} ${id}${n > 1 ? ` and ${n - 1} descendant(s)` : ''}`);
       this.emit('finished', {
         dispatchId: id,

@@ -3,6 +3,7 @@
  * endpoint that runs them.
  * @module
  */
+import { ENGINE_TRACER, tracedDispatch, tracedRun } from '../trace/app.js';
 import { type CallOptions, DurableCall, isDurableCall } from './call.js';
 import * as combinators from './combinators.js';
 import { DispatchClient } from '../client/client.js';
@@ -319,10 +320,15 @@ export class Dispatch {
       lookup: (name) => this.#functions.get(name),
       registry: this.registry,
       endpointUrl: () => this.config.endpointUrlOrUndefined,
-      dispatcher: (calls) => this.#dispatchProto(calls.map((c) => ({ ...c, endpoint: c.endpoint || this.config.endpointUrl }))),
+      dispatcher: (calls) =>
+        tracedDispatch(
+          calls.map((c) => ({ ...c, endpoint: c.endpoint || this.config.endpointUrl })),
+          (carried) => this.#dispatchProto(carried),
+        ),
       signaler: async (dispatchId, name, payload, idempotencyKey) => {
         await this.#apiClient('dispatch.signal()').signal(dispatchId, name, undefined, { idempotencyKey, encodedPayload: payload });
       },
+      tracer: ENGINE_TRACER,
       cache: options.cache,
       now: options.now,
       maxJournalBytes: options.maxJournalBytes,
@@ -346,7 +352,7 @@ export class Dispatch {
       },
       hasFunction: (name) => this.hasFunction(name),
       functionNames: () => this.functionNames,
-      runRequest: (request) => this.engine.run(request),
+      runRequest: (request) => tracedRun(request, (trace) => this.engine.run(request, trace)),
     };
     // In-process mode: a scheduler in this process hands RunRequests to this instance directly.
     this.#inProcess = inProcessEnabled(options.env ?? process.env);
@@ -676,7 +682,7 @@ export class Dispatch {
       ...this.engine.toProtoCall(c, undefined),
       endpoint: c.endpoint ?? endpoint,
     }));
-    return this.#dispatchProto(protoCalls);
+    return tracedDispatch(protoCalls, (carried) => this.#dispatchProto(carried));
   }
 
   /**
@@ -828,7 +834,7 @@ export class Dispatch {
    * ```
    */
   runRequest(request: IRunRequest): Promise<IRunResponse> {
-    return this.#track(() => this.engine.run(request));
+    return this.#track(() => tracedRun(request, (trace) => this.engine.run(request, trace)));
   }
 
   /** Counts `work` in {@link inFlight} until it ends, then wakes {@link drain} when nothing is left. */

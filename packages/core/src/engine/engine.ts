@@ -30,6 +30,7 @@ import { type EngineFunction, Execution, runContextOf } from './execution.js';
 import { JOURNAL_TYPE_URL, Journal, JournalTooLargeError, MAX_JOURNAL_BYTES } from './journal.js';
 import { planPoll } from './poll-plan.js';
 import { exitOf, failure } from './responses.js';
+import type { EngineTracer } from './tracing.js';
 import { WarmCache, type WarmCacheBounds } from './warm-cache.js';
 
 /** Options of an {@link Engine}. */
@@ -52,6 +53,8 @@ export interface EngineOptions {
   maxJournalBytes?: number;
   /** `max_wait` of polls that wait on calls only. Default 5 minutes. */
   maxWaitMs?: number;
+  /** Told when durable awaits start and end (spans); its trace context is carried on calls. */
+  tracer?: EngineTracer;
 }
 
 /** Counters for tests and benchmarks. */
@@ -81,6 +84,7 @@ export class Engine {
   readonly registry: StatusRegistry;
   readonly dispatcher: ((calls: ICall[]) => Promise<string[]>) | undefined;
   readonly signaler: ((dispatchId: string, name: string, payload: IAny, idempotencyKey: string) => Promise<void>) | undefined;
+  readonly tracer: EngineTracer | undefined;
   readonly now: () => number;
   readonly stats: EngineStats = { starts: 0, warmResumes: 0, replays: 0, stateRequired: 0, incompatible: 0 };
   readonly #options: EngineOptions;
@@ -93,6 +97,7 @@ export class Engine {
     this.registry = options.registry;
     this.dispatcher = options.dispatcher;
     this.signaler = options.signaler;
+    this.tracer = options.tracer;
     this.now = options.now ?? Date.now;
     this.#cache = new WarmCache(options.cache);
     this.#maxJournalBytes = options.maxJournalBytes ?? MAX_JOURNAL_BYTES;
@@ -129,9 +134,10 @@ export class Engine {
   /**
    * Runs a request to its next response: a first run (input), a warm resume
    * (the PollResult matches a cached execution), or a replay of the journal
-   * in the PollResult's state.
+   * in the PollResult's state. `trace` is the tracer's token of this run
+   * (its span), handed back to {@link EngineOptions.tracer}.
    */
-  async run(req: IRunRequest): Promise<IRunResponse> {
+  async run(req: IRunRequest, trace?: unknown): Promise<IRunResponse> {
     const fn = this.#options.lookup(req.function ?? '');
     if (!fn) return failure(new NotFoundError(`function ${JSON.stringify(req.function ?? '')} does not exist`));
     const context = runContextOf(fn, req);
@@ -141,6 +147,7 @@ export class Engine {
       this.stats.starts++;
       const x = new Execution(this, fn, new Journal(fn.name, req.input, randomEpoch()), context);
       x.supportsSignals = !!req.supportsSignals;
+      x.trace = trace;
       return this.#start(x, req);
     }
 
@@ -149,6 +156,7 @@ export class Engine {
       this.stats.warmResumes++;
       warm.context = context;
       warm.supportsSignals = !!req.supportsSignals;
+      warm.trace = trace;
       warm.setRecorded(warm.journal.ops.length);
       warm.incoming = { results: pollResult.results ?? [], at: warm.started, resend: !!pollResult.error };
       return this.#continue(warm, req);
@@ -169,6 +177,7 @@ export class Engine {
     this.stats.replays++;
     const execution = new Execution(this, fn, journal, context);
     execution.supportsSignals = !!req.supportsSignals;
+    execution.trace = trace;
     execution.setRecorded(journal.ops.length);
     execution.replayRounds = rounds;
     execution.incoming = { results: pollResult.results ?? [], at: journal.ops.length, resend: !!pollResult.error };
@@ -205,7 +214,10 @@ export class Engine {
   /** Drives the execution and answers with its Exit, a Poll, or INCOMPATIBLE_STATE. */
   async #continue(x: Execution, req: IRunRequest): Promise<IRunResponse> {
     const stop = await drive(x, this);
-    if (stop === 'diverged') return this.#incompatible(x.fn, x.diverged as IncompatibleStateError, x.journal.input);
+    if (stop === 'diverged') {
+      x.leave();
+      return this.#incompatible(x.fn, x.diverged as IncompatibleStateError, x.journal.input);
+    }
     if (stop === 'settled') {
       this.#cache.delete(x.context.dispatchId);
       return exitOf(x.settled as NonNullable<Execution['settled']>, this.registry);
@@ -222,6 +234,7 @@ export class Engine {
     const delta = journal.emit();
     if (journal.emittedLength > this.#maxJournalBytes) {
       this.#cache.delete(x.context.dispatchId);
+      x.leave();
       return failure(
         new JournalTooLargeError(
           `the journal of ${x.fn.name} reached ${journal.emittedLength} bytes, over the limit of ${this.#maxJournalBytes} bytes ` +

@@ -19,6 +19,7 @@ import { IncompatibleStateError } from '../status/errors.js';
 import type { StatusRegistry } from '../status/registry.js';
 import type { CallGroup, CallStarter, CallTarget } from './call-context.js';
 import { fnv1a, type Journal, type Outcome } from './journal.js';
+import type { EngineTracer, OperationTrace } from './tracing.js';
 
 /** A function as the engine sees it (what `dispatch.function()` registers). */
 export interface EngineFunction {
@@ -72,6 +73,7 @@ export interface ExecutionHost {
   readonly dispatcher: ((calls: ICall[]) => Promise<string[]>) | undefined;
   /** Sends a signal (`dispatch.signal` inside a function), with the idempotency key of its position. */
   readonly signaler?: ((dispatchId: string, name: string, payload: IAny, idempotencyKey: string) => Promise<void>) | undefined;
+  readonly tracer?: EngineTracer | undefined;
   now(): number;
   toProtoCall(call: CallTarget, correlationId: bigint | undefined): ICall;
 }
@@ -93,6 +95,8 @@ export interface Pending {
   readonly signal?: string;
   /** The timeout of a wait for a signal, as the code gave it (for the TimeoutError's message). */
   readonly timeoutMs?: number;
+  /** The span of this await, when traced (not for operations replayed from the journal). */
+  readonly trace?: OperationTrace | undefined;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
@@ -123,6 +127,8 @@ export class Execution implements CallStarter {
   readonly journal: Journal;
   readonly fn: EngineFunction;
   context: RunContext;
+  /** The tracer's token of the current run (its span), if traced. */
+  trace: unknown;
   /** Operations started in this run (recorded ones are checked against the journal). */
   started = 0;
   /** Recorded rounds still to deliver during replay. */
@@ -215,12 +221,14 @@ export class Execution implements CallStarter {
     }
     const position = this.#position(OperationKind.OPERATION_KIND_CALL, call.function, fnv1a(input.value ?? new Uint8Array(0)), 0);
     if (position === undefined) return never;
-    if (!this.#isRecorded(position)) this.unsent.push(position);
+    const recorded = this.#isRecorded(position);
+    if (!recorded) this.unsent.push(position);
     return this.#pending(position, {
       kind: OperationKind.OPERATION_KIND_CALL,
       call,
       group: group ? groupState(group) : undefined,
       deadlineMs: 0,
+      trace: recorded ? undefined : this.#trace('call', call.function, position),
     }) as Promise<R>;
   }
 
@@ -230,7 +238,8 @@ export class Execution implements CallStarter {
     const position = this.#position(OperationKind.OPERATION_KIND_SLEEP, 'sleep', ms >>> 0, now + ms);
     if (position === undefined) return never;
     const deadlineMs = (this.journal.ops[position]?.deadlineMs as number) || now + ms;
-    return this.#pending(position, { kind: OperationKind.OPERATION_KIND_SLEEP, deadlineMs }) as Promise<void>;
+    const trace = this.#isRecorded(position) ? undefined : this.#trace('sleep', 'sleep', position);
+    return this.#pending(position, { kind: OperationKind.OPERATION_KIND_SLEEP, deadlineMs, trace }) as Promise<void>;
   }
 
   /**
@@ -322,9 +331,11 @@ export class Execution implements CallStarter {
       const dispatcher = this.#host.dispatcher;
       const done = this.#inline(position);
       const base = `${this.context.dispatchId || `epoch-${this.journal.epoch}`}/${position}`;
+      const carrier = this.#host.tracer?.carrier(this.trace);
       const protoCalls: ICall[] = calls.map((c, i) => ({
         ...this.#host.toProtoCall(c, undefined),
         idempotencyKey: c.options.idempotencyKey ?? `${base}/${i}`,
+        ...(carrier ? { traceparent: carrier.traceparent, tracestate: carrier.tracestate ?? '' } : {}),
       }));
       if (!dispatcher) {
         done({ error: encodeError(new Error('this Dispatch instance has no API client to dispatch calls with')) });
@@ -357,12 +368,38 @@ export class Execution implements CallStarter {
     return position;
   }
 
+  /**
+   * The execution leaves memory (not kept warm, evicted, or replaced by a
+   * replay): the spans of its awaits end now.
+   */
+  leave(): void {
+    for (const p of this.pending.values()) p.trace?.detach();
+  }
+
+  /** Tells the tracer a durable await starts (a span), if there is a tracer. */
+  #trace(kind: 'call' | 'sleep', name: string, position: number): OperationTrace | undefined {
+    return this.#host.tracer?.operation(this.trace, { kind, name, dispatchId: this.context.dispatchId, position });
+  }
+
   #isRecorded(position: number): boolean {
     return position < this.#recordedOps;
   }
 
   #pending(position: number, entry: Omit<Pending, 'resolve' | 'reject'>): Promise<unknown> {
     return new Promise((resolve, reject) => {
+      const trace = entry.trace;
+      if (trace) {
+        const settle = resolve;
+        const fail = reject;
+        resolve = (value) => {
+          trace.end();
+          settle(value);
+        };
+        reject = (error) => {
+          trace.end(error);
+          fail(error);
+        };
+      }
       this.pending.set(position, { ...entry, resolve, reject });
       if (entry.group) entry.group.pending++;
       this.signal();

@@ -39,7 +39,14 @@ export function planPoll(
   const calls: ICall[] = [];
   for (const position of x.unsent) {
     const p = x.pending.get(position);
-    if (p?.call) calls.push(options.toProtoCall(p.call, epoch | BigInt(position)));
+    if (!p?.call) continue;
+    const call = options.toProtoCall(p.call, epoch | BigInt(position));
+    const carrier = p.trace?.carrier;
+    if (carrier) {
+      call.traceparent = carrier.traceparent;
+      if (carrier.tracestate) call.tracestate = carrier.tracestate;
+    }
+    calls.push(call);
   }
   x.unsent = [];
   // Wake for the smallest need among the waiters: a group that needs all of

@@ -46,6 +46,7 @@ export class WarmCache {
 
   /** Drops every execution (as after a restart). */
   clear(): void {
+    for (const e of this.#entries.values()) e.execution.leave();
     this.#entries.clear();
     this.#bytes = 0;
   }
@@ -77,13 +78,17 @@ export class WarmCache {
       }
     }
     this.delete(key);
+    if (!match) entry.execution.leave();
     return match ? entry.execution : undefined;
   }
 
   /** Holds a suspended execution under its dispatch ID, evicting the oldest past the bounds. */
   put(x: Execution): void {
     const key = x.context.dispatchId;
-    if (this.#maxEntries === 0 || !key) return;
+    if (this.#maxEntries === 0 || !key) {
+      x.leave();
+      return;
+    }
     this.delete(key);
     const bytes = x.journal.emittedLength + 1024;
     this.#entries.set(key, { execution: x, length: x.journal.emittedLength, header: x.journal.header.slice(), bytes });
@@ -92,6 +97,7 @@ export class WarmCache {
       if (this.#entries.size <= this.#maxEntries && this.#bytes <= this.#maxBytes) break;
       this.#entries.delete(k);
       this.#bytes -= e.bytes;
+      e.execution.leave();
     }
   }
 }

@@ -52,6 +52,11 @@ export interface ApiServerOptions {
   handlers: ApiHandlers;
   log: Logger;
   /**
+   * `GET /metrics`: the Prometheus text, for a bearer API key or the
+   * metrics token. Absent: `/metrics` is not served.
+   */
+  metrics?: { text(): Promise<string>; contentType: string; token?: string | undefined };
+  /**
    * Serves other paths (the dashboard) before they are answered `not_found`;
    * returns true when it took the request. It does its own authentication.
    */
@@ -110,13 +115,63 @@ function sendError(res: http.ServerResponse, err: SchedulerError): void {
  */
 export function createApiServer(options: ApiServerOptions): http.Server {
   const keys = options.apiKeys.map(digest);
-  const authorized = (header: string | undefined): boolean => {
+  const metricsKeys = options.metrics?.token ? [...keys, digest(options.metrics.token)] : keys;
+  const authorized = (header: string | undefined, accepted = keys): boolean => {
     const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
     if (!m) return false;
     const given = digest(m[1]!.trim());
     let ok = false;
-    for (const k of keys) ok = timingSafeEqual(given, k) || ok; // compare with every key: constant time
+    for (const k of accepted) ok = timingSafeEqual(given, k) || ok; // compare with every key: constant time
     return ok;
+  };
+  const throttled = (req: http.IncomingMessage, res: http.ServerResponse, client: string): boolean => {
+    if (options.throttle.mayTry(client)) return false;
+    req.resume();
+    const wait = options.throttle.retryAfterSeconds(client);
+    res.setHeader('retry-after', String(wait));
+    sendError(
+      res,
+      new SchedulerError(
+        'resource_exhausted',
+        `too many requests with a wrong API key from ${client} (${options.throttle.maxFailures} a minute): wait ${wait} s, and check the key (DISPATCH_API_KEY)`,
+      ),
+    );
+    return true;
+  };
+  const metrics = options.metrics;
+  const serveMetrics = (req: http.IncomingMessage, res: http.ServerResponse, m: NonNullable<typeof metrics>): void => {
+    req.resume();
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      sendError(res, new SchedulerError('unimplemented', `/metrics takes GET, not ${req.method}`, 405));
+      return;
+    }
+    const client = req.socket.remoteAddress ?? '';
+    if (throttled(req, res, client)) return;
+    if (!authorized(req.headers.authorization, metricsKeys)) {
+      options.throttle.failed(client);
+      res.setHeader('www-authenticate', 'Bearer realm="dispatch-metrics"');
+      sendError(
+        res,
+        new SchedulerError(
+          'unauthenticated',
+          req.headers.authorization
+            ? 'invalid token for /metrics: the bearer token matches no API key and not the metrics token of this scheduler'
+            : 'missing token for /metrics: send Authorization: Bearer <API key or metrics token> (in Prometheus: authorization.credentials)',
+        ),
+      );
+      return;
+    }
+    m.text().then(
+      (text) => {
+        res.writeHead(200, { 'content-type': m.contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+        res.end(req.method === 'HEAD' ? undefined : text);
+      },
+      (err) => {
+        options.log.error(`/metrics failed: ${(err as Error).stack ?? err}`);
+        sendError(res, new SchedulerError('unavailable', `cannot read the metrics: ${(err as Error).message}`));
+      },
+    );
   };
 
   const server = http.createServer((req, res) => {
@@ -133,6 +188,10 @@ export function createApiServer(options: ApiServerOptions): http.Server {
       );
       return;
     }
+    if (url.pathname === '/metrics' && metrics) {
+      serveMetrics(req, res, metrics);
+      return;
+    }
     const route = ROUTES[url.pathname];
     if (!route && options.fallback?.(req, res, url)) return;
     if (!route) {
@@ -147,19 +206,7 @@ export function createApiServer(options: ApiServerOptions): http.Server {
       return;
     }
     const client = req.socket.remoteAddress ?? '';
-    if (!options.throttle.mayTry(client)) {
-      req.resume();
-      const wait = options.throttle.retryAfterSeconds(client);
-      res.setHeader('retry-after', String(wait));
-      sendError(
-        res,
-        new SchedulerError(
-          'resource_exhausted',
-          `too many requests with a wrong API key from ${client} (${options.throttle.maxFailures} a minute): wait ${wait} s, and check the key (DISPATCH_API_KEY)`,
-        ),
-      );
-      return;
-    }
+    if (throttled(req, res, client)) return;
     if (!authorized(req.headers.authorization)) {
       options.throttle.failed(client);
       req.resume();

@@ -23,7 +23,7 @@ import {
 } from './common.js';
 import { RunOutput, splitLines } from './progress.js';
 import { runInProcessCommand } from './run-in-process.js';
-import { type SchedulerFlags, schedulerFlagOptions, withSchedulerFlags } from './scheduler-flags.js';
+import { observeFlagOptions, type SchedulerFlags, schedulerFlagOptions, withSchedulerFlags } from './scheduler-flags.js';
 import { SCHEDULER_DEFAULTS } from '../options.js';
 import { Redactor } from '../redact.js';
 import { Scheduler } from '../scheduler.js';
@@ -127,6 +127,7 @@ export async function runCommand(command: string[], flags: RunFlags, io: CliIO):
   if (!program) throw new CliError('dispatch run needs a command to start, for example: dispatch run -- node app.js', 2);
   const logLevel = parseLogLevel(flags.logLevel ?? RUN_LOG_LEVEL);
   const flagOptions = schedulerFlagOptions(flags);
+  const observe = observeFlagOptions(flags, io);
   const db = flags.db === ':memory:' ? ':memory:' : resolve(io.cwd, flags.db ?? SCHEDULER_DEFAULTS.db);
   const dbShown = displayPath(db, io.cwd);
   const live = !flags.plain && io.stderr.isTTY === true && io.env.TERM !== 'dumb';
@@ -148,10 +149,16 @@ export async function runCommand(command: string[], flags: RunFlags, io: CliIO):
       // Calls run once the app listens (see below): none fails against an endpoint still starting.
       startPaused: true,
       logLevel,
-      logger: (level, line) => {
-        if (logLevel !== 'info' && logLevel !== 'debug' && ATTEMPT_LINE.test(line)) return;
-        out.note(level === 'error' || level === 'warn' ? `${level}: ${line}` : line);
-      },
+      ...observe,
+      // JSON: the scheduler's lines go to stderr as JSON objects (pino); text: beside the app's output.
+      ...(observe.logFormat === 'json'
+        ? {}
+        : {
+            logger: (level: string, line: string) => {
+              if (logLevel !== 'info' && logLevel !== 'debug' && ATTEMPT_LINE.test(line)) return;
+              out.note(level === 'error' || level === 'warn' ? `${level}: ${line}` : line);
+            },
+          }),
     });
   } catch (err) {
     const message = (err as Error).message;

@@ -6,7 +6,8 @@
  * @module
  */
 import type { Command } from 'commander';
-import { parseDurationFlag, parseInteger } from './common.js';
+import { type CliIO, CliError, parseDurationFlag, parseInteger, warnKeyFlag } from './common.js';
+import { LOG_FORMATS, type LogFormat } from '../logger.js';
 import { durationText } from './format.js';
 import { SCHEDULER_DEFAULTS, type SchedulerOptions } from '../options.js';
 
@@ -22,6 +23,8 @@ export interface SchedulerFlags {
   concurrencyMin?: string;
   concurrencyMax?: string;
   maxCallsPerRequest?: string;
+  logFormat?: string;
+  metricsToken?: string;
 }
 
 const d = SCHEDULER_DEFAULTS;
@@ -42,7 +45,32 @@ export function withSchedulerFlags(cmd: Command): Command {
     .option('--concurrency-initial <n>', `concurrency limit of an (endpoint, function) never seen before (default ${d.concurrency.initial})`)
     .option('--concurrency-min <n>', `lowest adaptive concurrency limit (default ${d.concurrency.min})`)
     .option('--concurrency-max <n>', `highest adaptive concurrency limit (default ${d.concurrency.max})`)
-    .option('--max-calls-per-request <n>', `most calls in one DispatchRequest (default ${d.maxCallsPerRequest})`);
+    .option('--max-calls-per-request <n>', `most calls in one DispatchRequest (default ${d.maxCallsPerRequest})`)
+    .option('--log-format <format>', `scheduler log lines: text, or json (one JSON object per line, through pino) (default: DISPATCH_LOG_FORMAT, else ${d.logFormat})`)
+    .option('--metrics-token <token>', 'a read-only bearer token for GET /metrics, beside the API keys; shows in ps: prefer DISPATCH_METRICS_TOKEN');
+}
+
+/**
+ * The log format and metrics token of the flags and the environment
+ * (`DISPATCH_LOG_FORMAT`, `DISPATCH_METRICS_TOKEN`); exit 2 on a bad format.
+ * @example
+ * const { logFormat } = observeFlagOptions(flags, io);
+ */
+export function observeFlagOptions(flags: SchedulerFlags, io: CliIO): { logFormat: LogFormat; metricsToken?: string } {
+  const fromEnv = io.env.DISPATCH_LOG_FORMAT?.trim();
+  const value = flags.logFormat ?? (fromEnv || d.logFormat);
+  if (!LOG_FORMATS.includes(value as LogFormat)) {
+    const from = flags.logFormat !== undefined ? '--log-format' : 'DISPATCH_LOG_FORMAT';
+    throw new CliError(`${from} must be ${LOG_FORMATS.join(' or ')}, got ${JSON.stringify(value)}`, 2);
+  }
+  const out: { logFormat: LogFormat; metricsToken?: string } = { logFormat: value as LogFormat };
+  if (flags.metricsToken !== undefined) {
+    warnKeyFlag(io, '--metrics-token', 'DISPATCH_METRICS_TOKEN');
+    out.metricsToken = flags.metricsToken;
+  } else if (io.env.DISPATCH_METRICS_TOKEN?.trim()) {
+    out.metricsToken = io.env.DISPATCH_METRICS_TOKEN.trim();
+  }
+  return out;
 }
 
 /**

@@ -21,11 +21,12 @@ import {
   warnKeyFlag,
   writeStateFile,
 } from './common.js';
-import { type SchedulerFlags, schedulerFlagOptions, withSchedulerFlags } from './scheduler-flags.js';
+import { observeFlagOptions, type SchedulerFlags, schedulerFlagOptions, withSchedulerFlags } from './scheduler-flags.js';
 import { SCHEDULER_DEFAULTS, type SchedulerOptions } from '../options.js';
 import { Scheduler } from '../scheduler.js';
 import { isPgUrl } from '../store/pg/pg-store.js';
 import { redactText } from '../redact.js';
+import { jsonLogSink } from '../logger.js';
 
 /** Flags of `dispatch serve`. */
 export interface ServeFlags extends SchedulerFlags {
@@ -103,6 +104,7 @@ function optionsOf(flags: ServeFlags, io: CliIO): SchedulerOptions {
     port: flags.port === undefined ? d.port : parsePort(flags.port, '--port'),
     host: flags.host ?? d.host,
     logLevel: parseLogLevel(flags.logLevel ?? d.logLevel),
+    ...observeFlagOptions(flags, io),
   };
   if (flags.signingKey !== undefined) throw signingKeyFlagRefused();
   if (flags.apiKey?.length) warnKeyFlag(io, '--api-key', 'DISPATCH_API_KEY or --api-key-file');
@@ -158,6 +160,9 @@ export async function serveCommand(flags: ServeFlags, io: CliIO): Promise<number
       const from = flags.signingKeyFile === undefined ? 'DISPATCH_SIGNING_KEY' : `--signing-key-file ${flags.signingKeyFile}`;
       throw new CliError(`${from} is not a usable Ed25519 private key: ${message}`);
     }
+    if (/metrics token/.test(message) && err instanceof RangeError) {
+      throw new CliError(`${message} (from ${flags.metricsToken !== undefined ? '--metrics-token' : 'DISPATCH_METRICS_TOKEN'})`, 2);
+    }
     if (/API key/.test(message) && err instanceof RangeError) {
       const from = flags.apiKeyFile !== undefined ? '--api-key-file' : flags.apiKey?.length ? '--api-key' : 'DISPATCH_API_KEY';
       throw new CliError(`${message} (from ${from})`, 2);
@@ -174,17 +179,23 @@ export async function serveCommand(flags: ServeFlags, io: CliIO): Promise<number
     io.stdout.write(banner(scheduler, dbShown, !!options.apiKeys, options.host ?? d.host));
   }
 
+  // What serve itself says once running: a log line like the scheduler's (JSON in the JSON format).
+  const json = options.logFormat === 'json' ? jsonLogSink(io.stderr) : undefined;
+  const say = (level: 'info' | 'error', line: string) => {
+    if (json) json(level, redactText(line), { event: 'shutdown' });
+    else io.stderr.write(`${line}\n`);
+  };
   return new Promise<number>((resolveExit) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
       if (stopping) {
-        io.stderr.write(`${signal} again: exiting at once\n`);
+        say('info', `${signal} again: exiting at once`);
         removeStateFile();
         resolveExit(130);
         return;
       }
       stopping = true;
-      io.stderr.write(`${signal}: finishing the runs in flight (send it again to exit at once)\n`);
+      say('info', `${signal}: finishing the runs in flight (send it again to exit at once)`);
       scheduler.close().then(
         async () => {
           removeStateFile();
@@ -192,7 +203,7 @@ export async function serveCommand(flags: ServeFlags, io: CliIO): Promise<number
           resolveExit(0);
         },
         (err) => {
-          io.stderr.write(`error while stopping: ${(err as Error).message}\n`);
+          say('error', `error while stopping: ${(err as Error).message}`);
           removeStateFile();
           resolveExit(1);
         },
@@ -216,6 +227,7 @@ function banner(scheduler: Scheduler, dbShown: string, keyGiven: boolean, host: 
     `  database          ${dbShown}`,
     `  dashboard         ${scheduler.dashboardUrl}   sign in with the API key`,
     `  dashboard login   ${scheduler.dashboardLoginUrl()}   (a one-time link, valid for an hour)`,
+    `  metrics           ${scheduler.url}/metrics   Prometheus text; Authorization: Bearer <API key> (or DISPATCH_METRICS_TOKEN)`,
     '',
     'Start an app with:',
     `  DISPATCH_API_URL=${scheduler.url} DISPATCH_API_KEY=${keyGiven ? '<key>' : scheduler.apiKey} \\`,

@@ -4,7 +4,7 @@
  * 8.10–8.18).
  * @module
  */
-import { Status } from '@dispatch/core/protocol';
+import { Status, type TraceCarrier, type TracedSpan, type Tracing } from '@dispatch/core/protocol';
 import { excerpt, proto, isRetryable, statusFromHttpCode, statusName } from '@dispatch/core/protocol';
 import { type ResolvedBackoff, backoffDelay } from './backoff.js';
 import type { ConcurrencyController } from './concurrency.js';
@@ -13,6 +13,7 @@ import type { EndpointReply } from './http-transport.js';
 import type { EndpointTransport, RunReply } from './transport.js';
 import type { AttemptEvent, FinishedEvent } from '../events.js';
 import type { Logger } from '../logger.js';
+import type { SchedulerMetrics } from '../observe/metrics.js';
 import type { ClaimedCall, CompleteRequest, CoroutineState, NewCall, Outcome, Store } from '../store/store.js';
 import { elidesState, finishedState, isResumeRun, pollConditions, runCountsText, SIGNAL_RESULT_PREFIX } from '../store/policy.js';
 import { validateCall } from './validate.js';
@@ -50,6 +51,14 @@ export interface RunLoopOptions {
   /** Elide states of this project's SDK at least this long (bytes); Infinity never elides. */
   elideStateAbove: number;
   log: Logger;
+  /** Counts attempts, calls created and finished. */
+  metrics?: SchedulerMetrics;
+  /**
+   * OpenTelemetry (null without `@opentelemetry/api`): a `dispatch.attempt`
+   * span per run of a call that carries a trace context, its child; the
+   * endpoint's run span is the attempt span's child.
+   */
+  tracing?: Tracing | null;
   onAttempt: (event: AttemptEvent) => void;
   onFinished: (event: FinishedEvent) => void;
 }
@@ -257,13 +266,15 @@ export class RunLoop {
     // Runs are numbered over attempts and resumes; a resume continues the call, it is not an attempt.
     const run = call.attempts + call.resumes + 1;
     const resume = isResumeRun(call);
+    const span = this.#attemptSpan(call, run, resume);
+    const carrier = span?.carrier ?? call.traceContext;
     let elided = this.#shouldElide(call);
-    let reply = elided || (await this.#loadState(call)) ? await this.#send(call, elided) : leaseLost(call);
+    let reply = elided || (await this.#loadState(call)) ? await this.#send(call, elided, carrier) : leaseLost(call);
     if (elided && reply.kind === 'response' && reply.response.stateRequired) {
       // The SDK no longer holds the execution: resend with the full state (not an attempt).
       log.debug(`${call.function} ${call.id}: state required, resending with the full state`);
       elided = false;
-      reply = (await this.#loadState(call)) ? await this.#send(call, false) : leaseLost(call);
+      reply = (await this.#loadState(call)) ? await this.#send(call, false, carrier) : leaseLost(call);
     }
     const now = Date.now();
     const durationMs = now - startedAt;
@@ -309,10 +320,20 @@ export class RunLoop {
     if (r.error) event.error = { type: r.error.type ?? '', message: r.error.message ?? '' };
     if (r.outcome.kind === 'retry') event.nextRunAt = r.outcome.dueAt;
     if (r.children > 0) event.children = r.children;
+    if (span) {
+      span.setAttributes({ 'dispatch.status': event.statusName, 'dispatch.outcome': outcome });
+      if (r.error) span.fail(`${r.error.type ?? ''}: ${r.error.message ?? ''}`);
+      span.end();
+    }
     this.#logAttempt(event);
+    this.#o.metrics?.attempt(event);
+    if (recorded && r.outcome.kind === 'suspend' && r.outcome.calls.length > 0) {
+      this.#o.metrics?.created(r.outcome.calls.map((c) => c.function), 'poll');
+    }
     this.#o.onAttempt(event);
     if (recorded && r.outcome.kind === 'finish') {
       const state = finishedState(r.outcome.status);
+      this.#o.metrics?.finished(call.function, state, call.createdAt, now);
       this.#o.onFinished({ dispatchId: call.id, function: call.function, state, status: r.outcome.status, statusName: statusName(r.outcome.status) });
     }
   }
@@ -329,6 +350,27 @@ export class RunLoop {
     });
   }
 
+  /** The `dispatch.attempt` span of a run, child of the call's trace context (none when the call carries none). */
+  #attemptSpan(call: ClaimedCall, run: number, resume: boolean): TracedSpan | undefined {
+    const tracing = this.#o.tracing;
+    if (!tracing || !call.traceContext) return undefined;
+    return tracing.start({
+      name: `dispatch.attempt ${call.function}`,
+      kind: 'client',
+      parent: call.traceContext,
+      tracer: '@dispatch/scheduler',
+      attributes: {
+        'dispatch.id': call.id,
+        'dispatch.function': call.function,
+        'dispatch.endpoint': call.endpoint,
+        'dispatch.root_id': call.rootId,
+        'dispatch.run': run,
+        'dispatch.resume': resume,
+        'dispatch.instance': this.#o.owner,
+      },
+    });
+  }
+
   #logAttempt(e: AttemptEvent): void {
     const level = e.outcome === 'retry' ? 'warn' : e.outcome === 'exit' && e.status !== Status.OK ? 'error' : 'info';
     const log = this.#o.log;
@@ -337,7 +379,21 @@ export class RunLoop {
     if (e.children) line += ` calls=${e.children}`;
     if (e.nextRunAt !== undefined) line += ` retry_in=${Math.max(0, e.nextRunAt - Date.now())}ms`;
     if (e.error) line += ` error=${JSON.stringify(`${e.error.type}: ${e.error.message}`.slice(0, 300))}`;
-    log.log(level, line);
+    log.log(level, line, {
+      event: 'attempt',
+      dispatch_id: e.dispatchId,
+      function: e.function,
+      endpoint: e.endpoint,
+      kind: e.resume ? 'resume' : 'attempt',
+      attempt: e.attempt,
+      resumes: e.resumes,
+      status: e.statusName,
+      duration_ms: e.durationMs,
+      outcome: e.outcome,
+      calls: e.children,
+      retry_in_ms: e.nextRunAt === undefined ? undefined : Math.max(0, e.nextRunAt - Date.now()),
+      error: e.error ? `${e.error.type}: ${e.error.message}`.slice(0, 300) : undefined,
+    });
   }
 
   #shouldElide(call: ClaimedCall): boolean {
@@ -359,7 +415,7 @@ export class RunLoop {
     return true;
   }
 
-  #buildRequest(call: ClaimedCall, elide: boolean): proto.IRunRequest {
+  #buildRequest(call: ClaimedCall, elide: boolean, trace: TraceCarrier | undefined): proto.IRunRequest {
     const req: proto.IRunRequest = {
       function: call.function,
       dispatchId: call.id,
@@ -370,6 +426,10 @@ export class RunLoop {
       acceptsStateDelta: true,
       supportsSignals: true,
     };
+    if (trace) {
+      req.traceparent = trace.traceparent;
+      if (trace.tracestate) req.tracestate = trace.tracestate;
+    }
     if (!call.resume) {
       req.input = call.input ?? EMPTY_INPUT;
       return req;
@@ -399,8 +459,8 @@ export class RunLoop {
   }
 
   /** Sends the call's RunRequest; an HTTP 200 is decoded into its RunResponse here (once). */
-  async #send(call: ClaimedCall, elide: boolean): Promise<RunReply> {
-    const reply = await this.#o.transport.run(call.endpoint, this.#buildRequest(call, elide));
+  async #send(call: ClaimedCall, elide: boolean, trace: TraceCarrier | undefined): Promise<RunReply> {
+    const reply = await this.#o.transport.run(call.endpoint, this.#buildRequest(call, elide, trace));
     if (reply.kind === 'http' && reply.statusCode === 200) {
       const response = tryDecode(reply.body);
       if (response) return { kind: 'response', response };
@@ -528,6 +588,7 @@ export class RunLoop {
           if (c.version) child.version = c.version;
           const limits = limitsOfCall(c.limits);
           if (limits) child.limits = limits;
+          if (c.traceparent) child.traceContext = c.tracestate ? { traceparent: c.traceparent, tracestate: c.tracestate } : { traceparent: c.traceparent };
           return child;
         });
     const { minResults, maxResults, deadline } = pollConditions(poll, now, call.expiresAt);
@@ -574,7 +635,12 @@ export class RunLoop {
       orphans: this.#o.orphans,
     });
     if (recorded) {
-      this.#o.log.warn(`expired ${call.function} ${call.id} after ${runCountsText(call)}`);
+      this.#o.metrics?.finished(call.function, 'failed', call.createdAt, now);
+      this.#o.log.warn(`expired ${call.function} ${call.id} after ${runCountsText(call)}`, {
+        event: 'expired',
+        dispatch_id: call.id,
+        function: call.function,
+      });
       this.#o.onFinished({ dispatchId: call.id, function: call.function, state: 'failed', status: Status.TIMEOUT, statusName: 'TIMEOUT' });
     }
   }

@@ -5,7 +5,7 @@
  * @module
  */
 import { proto } from '@dispatch/core/protocol';
-import type { AttemptRecord, CallRecord, ChildResult, ClaimedCall, CoroutineState } from './store.js';
+import type { AttemptRecord, CallRecord, ChildResult, ClaimedCall, CoroutineState, TraceContext } from './store.js';
 import { elidesState } from './policy.js';
 
 type IAny = proto.IAny;
@@ -217,6 +217,7 @@ export function toCallRecord(row: CallRecordRow, full: boolean, stateValue?: Uin
 export function toClaimedCall(
   row: Pick<CallRecordRow, 'id' | 'function' | 'endpoint' | 'parent_id' | 'root_id' | 'created_at' | 'expires_at' | 'attempts' | 'resumes' | 'failures' | 'input'> & {
     lease_token: number;
+    trace_context?: string | null;
   },
   resume: ClaimedCall['resume'],
 ): ClaimedCall {
@@ -234,5 +235,29 @@ export function toClaimedCall(
     leaseToken: row.lease_token,
     input: resume ? null : decodeAny(row.input),
     resume,
+    traceContext: decodeTraceContext(row.trace_context),
   };
+}
+
+/**
+ * A call's W3C trace context as its `trace_context` column: the
+ * traceparent, then a newline and the tracestate when there is one; null
+ * without a traceparent.
+ * @example
+ * encodeTraceContext({ traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' });
+ */
+export function encodeTraceContext(t: TraceContext | undefined): string | null {
+  if (!t?.traceparent) return null;
+  return t.tracestate ? `${t.traceparent}\n${t.tracestate}` : t.traceparent;
+}
+
+/**
+ * The `trace_context` column back to a trace context (undefined for null).
+ * @example
+ * decodeTraceContext(row.trace_context)?.traceparent;
+ */
+export function decodeTraceContext(column: string | null | undefined): TraceContext | undefined {
+  if (!column) return undefined;
+  const i = column.indexOf('\n');
+  return i < 0 ? { traceparent: column } : { traceparent: column.slice(0, i), tracestate: column.slice(i + 1) };
 }

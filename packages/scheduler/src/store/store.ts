@@ -100,6 +100,19 @@ export interface NewCall {
    * declaration winning, and enforces them at claim time.
    */
   limits?: DeclaredLimits;
+  /** The caller's W3C trace context (`Call.traceparent`/`tracestate`), sent with every run of the call. */
+  traceContext?: TraceContext;
+}
+
+/**
+ * A W3C trace context (https://www.w3.org/TR/trace-context/), as carried by
+ * `Call.traceparent`/`tracestate` and `RunRequest.traceparent`/`tracestate`.
+ * @example
+ * const t: TraceContext = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
+ */
+export interface TraceContext {
+  traceparent: string;
+  tracestate?: string;
 }
 
 /**
@@ -148,6 +161,8 @@ export interface ClaimedCall {
   leaseToken: number;
   /** Input for a first run (`resume` is null). */
   input: IAny | null;
+  /** The call's W3C trace context, if its caller traced it. */
+  traceContext?: TraceContext | undefined;
   /** Set when the run resumes a Poll. */
   resume: null | {
     /**
@@ -462,6 +477,19 @@ export interface ListPage {
 }
 
 /**
+ * Unfinished calls of one function in one state ({@link Store.countLive}).
+ * @example
+ * const c: LiveCount = { function: 'charge', state: 'pending', count: 12, due: 10 };
+ */
+export interface LiveCount {
+  function: string;
+  state: 'pending' | 'running' | 'suspended';
+  count: number;
+  /** Of `count`, those due now (pending and waiting for a run slot); 0 for other states. */
+  due: number;
+}
+
+/**
  * A change other scheduler instances may want to hear about (PostgreSQL
  * LISTEN/NOTIFY): work became due, or a call finished.
  * @example
@@ -561,6 +589,13 @@ export interface Store {
    */
   finishedAmong?(ids: string[]): Promise<string[]>;
   listCalls(filter: ListFilter): Promise<ListPage>;
+  /**
+   * Optional, for `/metrics`: unfinished calls (pending, running, suspended)
+   * per function and state, and how many of the pending ones are due at
+   * `now` (the queue). Reads the unfinished rows only (index on state), not
+   * the history.
+   */
+  countLive?(now: number): Promise<LiveCount[]>;
 
   /** A stored setting (signing key, API key), or null. */
   getMeta(key: string): Promise<string | null>;

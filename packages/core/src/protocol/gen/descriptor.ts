@@ -255,6 +255,14 @@ export const descriptor = {
           "limits": {
            "type": "dispatch.typescript.v1.CallLimits",
            "id": 120
+          },
+          "traceparent": {
+           "type": "string",
+           "id": 130
+          },
+          "tracestate": {
+           "type": "string",
+           "id": 131
           }
          }
         },
@@ -405,6 +413,14 @@ export const descriptor = {
            "type": "bool",
            "id": 110,
            "protoName": "supports_signals"
+          },
+          "traceparent": {
+           "type": "string",
+           "id": 130
+          },
+          "tracestate": {
+           "type": "string",
+           "id": 131
           }
          }
         },

@@ -111,6 +111,8 @@ export interface ICall {
   idempotencyKey?: string | null;
   delay?: IDuration | null;
   limits?: ICallLimits | null;
+  traceparent?: string | null;
+  tracestate?: string | null;
 }
 
 /** dispatch.sdk.v1.CallResult */
@@ -157,6 +159,8 @@ export interface IRunRequest {
   expirationTime?: ITimestamp | null;
   acceptsStateDelta?: boolean | null;
   supportsSignals?: boolean | null;
+  traceparent?: string | null;
+  tracestate?: string | null;
 }
 
 /** dispatch.sdk.v1.RunResponse */

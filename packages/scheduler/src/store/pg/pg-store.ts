@@ -27,7 +27,7 @@
 import { randomBytes } from 'node:crypto';
 import type { proto } from '@dispatch/core/protocol';
 import pg from 'pg';
-import { type CallRecordRow, decodeAny, encodeAny, encodeErrorBlob, hasStoredState, stateOf, toAttemptRecord, toCallRecord, toChildResult, toClaimedCall, toResume } from '../call-row.js';
+import { type CallRecordRow, decodeAny, encodeAny, encodeTraceContext, encodeErrorBlob, hasStoredState, stateOf, toAttemptRecord, toCallRecord, toChildResult, toClaimedCall, toResume } from '../call-row.js';
 import { countsByState, listLimit, parseCursor, toListPage } from '../listing.js';
 import type {
   AttemptRecord,
@@ -42,6 +42,7 @@ import type {
   InstanceHeartbeat,
   ListFilter,
   ListPage,
+  LiveCount,
   NewCall,
   NewSignal,
   ResumeAnswer,
@@ -299,7 +300,7 @@ const POOL_WARNING_INTERVAL_MS = 10_000;
 
 const CLAIM_COLUMNS = `c.seq, c.id, c.function, c.endpoint, c.parent_id, c.root_id, c.created_at, c.expires_at, c.attempts,
   c.resumes, c.failures, c.lease_token, c.input, c.mode, c.generation, c.poll_max, c.state_kind, c.state_type_url, c.state_length,
-  c.state_delta, c.poll_error`;
+  c.state_delta, c.poll_error, c.trace_context`;
 const LOCK_COLUMNS = `c.seq, c.id, c.state, c.lease_owner, c.lease_token, c.attempts, c.resumes, c.parent_id, c.parent_generation,
   c.generation, c.mode, c.ready, c.ready_errors, c.deliver, c.has_error, c.state_kind, c.state_type_url, c.state_length`;
 /** The bytes of the state of the row `c`: its chunks of the current generation in order (or a legacy state_value). */
@@ -670,11 +671,11 @@ export class PgStore implements Store {
       'insert_calls',
       `INSERT INTO ${this.#t.calls} (id, function, endpoint, version, input, original_function, original_endpoint,
         original_input, idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, due_at,
-        created_at, updated_at, expires_at, expiration_ms, limit_key)
-      SELECT id, fn, ep, ver, inp, fn, ep, inp, ik, pid, $13::int, rid, corr, 'pending', due, cat, cat, exp, expms, lk
+        created_at, updated_at, expires_at, expiration_ms, limit_key, trace_context)
+      SELECT id, fn, ep, ver, inp, fn, ep, inp, ik, pid, $13::int, rid, corr, 'pending', due, cat, cat, exp, expms, lk, tc
       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::text[],
-        $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $14::bigint[], $15::text[])
-        AS u(id, fn, ep, ver, inp, ik, pid, rid, corr, due, cat, exp, expms, lk)
+        $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $14::bigint[], $15::text[], $16::text[])
+        AS u(id, fn, ep, ver, inp, ik, pid, rid, corr, due, cat, exp, expms, lk, tc)
       ON CONFLICT (idempotency_key) DO NOTHING
       RETURNING id`,
       [
@@ -693,6 +694,7 @@ export class PgStore implements Store {
         parentGeneration,
         calls.map((x) => x.expirationMs),
         calls.map((x) => x.limits?.key ?? ''),
+        calls.map((x) => encodeTraceContext(x.traceContext)),
       ],
     );
     fx.due = true;
@@ -1778,6 +1780,16 @@ export class PgStore implements Store {
       const [countRows, pageRows] = await Promise.all([countQuery, pageQuery]);
       return toListPage(pageRows.rows, limit, countsByState(countRows.rows));
     });
+  }
+
+  async countLive(now: number): Promise<LiveCount[]> {
+    this.#checkOpen();
+    const { rows } = await this.pool.query<{ function: string; state: LiveCount['state']; n: number; due: number }>(
+      `SELECT function, state, count(*)::int AS n, count(*) FILTER (WHERE state = 'pending' AND due_at <= $1)::int AS due
+       FROM ${this.#t.calls} WHERE state IN ('pending', 'running', 'suspended') GROUP BY function, state`,
+      [now],
+    );
+    return rows.map((r) => ({ function: r.function, state: r.state, count: r.n, due: r.due }));
   }
 
   getMeta(key: string): Promise<string | null> {

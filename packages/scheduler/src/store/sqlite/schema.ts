@@ -216,6 +216,12 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (endpoint, function, limit_key, bucket)
   );
   `,
+  // 6 (ops-observe): the W3C trace context of a call (its Call.traceparent,
+  // a newline, its Call.tracestate), sent with each of its runs so that they
+  // join the caller's trace. NULL when the caller traced nothing.
+  `
+  ALTER TABLE calls ADD COLUMN trace_context TEXT;
+  `,
 ];
 
 /**

@@ -11,7 +11,7 @@
 import { dirname, resolve } from 'node:path';
 import type { proto } from '@dispatch/core/protocol';
 import Database from 'better-sqlite3';
-import { type CallRecordRow, decodeAny, encodeAny, encodeErrorBlob, hasStoredState, stateOf, toAttemptRecord, toCallRecord, toChildResult, toClaimedCall, toResume } from '../call-row.js';
+import { type CallRecordRow, decodeAny, encodeAny, encodeTraceContext, encodeErrorBlob, hasStoredState, stateOf, toAttemptRecord, toCallRecord, toChildResult, toClaimedCall, toResume } from '../call-row.js';
 import { countsByState, listLimit, parseCursor, toListPage } from '../listing.js';
 import type {
   AttemptRecord,
@@ -25,6 +25,7 @@ import type {
   CoroutineState,
   ListFilter,
   ListPage,
+  LiveCount,
   NewCall,
   NewSignal,
   ResumeAnswer,
@@ -158,9 +159,10 @@ export class SqliteStore implements Store {
       byKey: p('SELECT id FROM calls WHERE idempotency_key = ?'),
       insertCall: p(`INSERT INTO calls (id, function, endpoint, version, input, original_function, original_endpoint,
         original_input, idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, due_at,
-        created_at, updated_at, expires_at, expiration_ms, limit_key)
+        created_at, updated_at, expires_at, expiration_ms, limit_key, trace_context)
         VALUES (@id, @function, @endpoint, @version, @input, @function, @endpoint, @input, @idempotency_key, @parent_id,
-        @parent_generation, @root_id, @correlation_id, 'pending', @due_at, @created_at, @created_at, @expires_at, @expiration_ms, @limit_key)`),
+        @parent_generation, @root_id, @correlation_id, 'pending', @due_at, @created_at, @created_at, @expires_at, @expiration_ms, @limit_key,
+        @trace_context)`),
       nextDue: p(
         'SELECT due_at FROM calls WHERE endpoint = ? AND function = ? AND due_at IS NOT NULL ORDER BY due_at LIMIT 1',
       ),
@@ -373,6 +375,7 @@ export class SqliteStore implements Store {
       expires_at: call.expiresAt,
       expiration_ms: call.expirationMs,
       limit_key: call.limits?.key ?? '',
+      trace_context: encodeTraceContext(call.traceContext),
     });
   }
 
@@ -878,6 +881,15 @@ export class SqliteStore implements Store {
         .all(...pageParams, limit + 1) as CallRow[];
       return toListPage(rows, limit, countsByState(countRows));
     });
+  }
+
+  async countLive(now: number): Promise<LiveCount[]> {
+    this.#checkOpen();
+    const rows = this.#sql(
+      `SELECT function, state, count(*) AS n, sum(CASE WHEN state = 'pending' AND due_at <= ? THEN 1 ELSE 0 END) AS due
+       FROM calls WHERE state IN ('pending', 'running', 'suspended') GROUP BY function, state`,
+    ).all(now) as Array<{ function: string; state: LiveCount['state']; n: number; due: number | null }>;
+    return rows.map((r) => ({ function: r.function, state: r.state, count: r.n, due: r.due ?? 0 }));
   }
 
   getMeta(key: string): Promise<string | null> {

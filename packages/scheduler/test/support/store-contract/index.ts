@@ -20,6 +20,7 @@ import type { StoreContractHooks, StoreFactory } from './fixtures.js';
 import { heartbeatsContract } from './heartbeats.js';
 import { limitsContract } from './limits.js';
 import { listingContract } from './listing.js';
+import { observabilityContract } from './observability.js';
 import { pollsAndWakesContract } from './polls-and-wakes.js';
 import { restartCancelContract } from './restart-cancel.js';
 import { schedulesContract } from './schedules.js';
@@ -49,6 +50,7 @@ export function storeContract(name: string, makeStore: () => Promise<Store>, hoo
     signalsContract(make, hooks);
     schedulesContract(make, hooks);
     limitsContract(make, hooks);
+    observabilityContract(make, hooks);
     if (hooks.sharedByInstances) heartbeatsContract(make, hooks);
   });
 }

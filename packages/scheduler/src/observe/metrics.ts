@@ -1,0 +1,220 @@
+/**
+ * The scheduler's Prometheus metrics (prom-client), served at `/metrics` on
+ * the API port. One registry per scheduler (several may share a process).
+ *
+ * - Counters and histograms are updated as things happen on this instance:
+ *   attempts, their durations, calls created and finished, the end-to-end
+ *   latency of finished calls, store operations. With several instances on
+ *   one PostgreSQL database, sum them across instances.
+ * - Gauges are read at scrape time: unfinished calls per function and state
+ *   and the queue (pending calls already due), from one query over the
+ *   unfinished rows only (`Store.countLive`, index on state: the history of
+ *   finished calls is never scanned), and the adaptive concurrency limits of
+ *   this instance.
+ *
+ * To add a metric (the signal and schedule counters, for instance), create
+ * it on {@link SchedulerMetrics.registry} with {@link SchedulerMetrics.counter}
+ * (or prom-client's own classes with `registers: [metrics.registry]`) where
+ * the event happens, and name it `dispatch_…` with lower-case labels.
+ * @module
+ */
+import { performance } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ConcurrencySnapshot } from '../run/concurrency.js';
+import type { AttemptEvent } from '../events.js';
+import type { CallState, LiveCount, Store } from '../store/store.js';
+
+/**
+ * The content type of the Prometheus text format that `/metrics` answers.
+ * @example
+ * res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE });
+ */
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+const LIVE_STATES = ['pending', 'running', 'suspended'] as const;
+const SECONDS_FAST = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+const SECONDS_RUN = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+const SECONDS_CALL = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400];
+
+/** What the gauges read at scrape time. */
+export interface MetricsSources {
+  /** Unfinished calls per function and state (undefined: the store cannot tell, the gauges stay empty). */
+  live?: (now: number) => Promise<LiveCount[]>;
+  /** The adaptive concurrency limits of this instance. */
+  limits: () => ConcurrencySnapshot[];
+}
+
+/**
+ * The metrics of one scheduler.
+ * @example
+ * const metrics = new SchedulerMetrics({ live: (now) => store.countLive!(now), limits: () => limits.all() });
+ * metrics.attempt(event);
+ * res.end(await metrics.text());
+ */
+export class SchedulerMetrics {
+  /** The prom-client registry: add metrics to it (see the module comment). */
+  readonly registry = new Registry();
+  readonly #attempts: Counter<'function' | 'status' | 'outcome' | 'kind'>;
+  readonly #attemptSeconds: Histogram<'function' | 'kind'>;
+  readonly #created: Counter<'function' | 'source'>;
+  readonly #finished: Counter<'function' | 'state'>;
+  readonly #latency: Histogram<'function' | 'state'>;
+  readonly #store: Histogram<'operation'>;
+  readonly #calls: Gauge<'function' | 'state'>;
+  readonly #queue: Gauge<'function'>;
+  readonly #limit: Gauge<'endpoint' | 'function'>;
+  readonly #inFlight: Gauge<'endpoint' | 'function'>;
+  readonly #functions = new Set<string>();
+  readonly #sources: MetricsSources;
+
+  constructor(sources: MetricsSources) {
+    this.#sources = sources;
+    const registers = [this.registry];
+    this.#attempts = new Counter({
+      name: 'dispatch_attempts_total',
+      help: 'Runs of calls sent to endpoints, by function, status, outcome (exit, retry, suspend, tail_call, dropped) and kind (attempt: a first run or a retry; resume: a run after a suspension)',
+      labelNames: ['function', 'status', 'outcome', 'kind'],
+      registers,
+    });
+    this.#attemptSeconds = new Histogram({
+      name: 'dispatch_attempt_duration_seconds',
+      help: 'Duration of one run, from the request sent to the answer recorded',
+      labelNames: ['function', 'kind'],
+      buckets: SECONDS_RUN,
+      registers,
+    });
+    this.#created = new Counter({
+      name: 'dispatch_calls_created_total',
+      help: 'Calls created, by function and source (api: dispatched through the API; poll: children started by a suspended call)',
+      labelNames: ['function', 'source'],
+      registers,
+    });
+    this.#finished = new Counter({
+      name: 'dispatch_calls_finished_total',
+      help: 'Calls finished on this instance, by function and final state (succeeded, failed, cancelled)',
+      labelNames: ['function', 'state'],
+      registers,
+    });
+    this.#latency = new Histogram({
+      name: 'dispatch_call_latency_seconds',
+      help: 'End-to-end latency of finished calls: from creation to the recorded result, retries and suspensions included',
+      labelNames: ['function', 'state'],
+      buckets: SECONDS_CALL,
+      registers,
+    });
+    this.#store = new Histogram({
+      name: 'dispatch_store_operation_duration_seconds',
+      help: 'Duration of store operations (SQLite or PostgreSQL), by operation',
+      labelNames: ['operation'],
+      buckets: SECONDS_FAST,
+      registers,
+    });
+    this.#calls = new Gauge({
+      name: 'dispatch_calls',
+      help: 'Unfinished calls in the store (every instance), by function and state (pending, running, suspended)',
+      labelNames: ['function', 'state'],
+      registers,
+    });
+    this.#queue = new Gauge({
+      name: 'dispatch_queue_depth',
+      help: 'Pending calls already due (waiting for a run slot), by function, in the store (every instance)',
+      labelNames: ['function'],
+      registers,
+    });
+    this.#limit = new Gauge({
+      name: 'dispatch_concurrency_limit',
+      help: 'Current adaptive concurrency limit of this instance, by endpoint and function',
+      labelNames: ['endpoint', 'function'],
+      registers,
+    });
+    this.#inFlight = new Gauge({
+      name: 'dispatch_in_flight',
+      help: 'Runs in flight on this instance, by endpoint and function',
+      labelNames: ['endpoint', 'function'],
+      registers,
+    });
+  }
+
+  /**
+   * A new counter in this registry, named `dispatch_<name>`: where a feature
+   * counts its events (signals received, schedules fired...).
+   * @example
+   * const fired = metrics.counter('schedules_fired_total', 'Schedules that fired', ['schedule']);
+   * fired.inc({ schedule: 'nightly' });
+   */
+  counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+    return new Counter({ name: `dispatch_${name}`, help, labelNames, registers: [this.registry] });
+  }
+
+  /** One run ended (the `attempt` event). */
+  attempt(e: AttemptEvent): void {
+    const kind = e.resume ? 'resume' : 'attempt';
+    this.#functions.add(e.function);
+    this.#attempts.inc({ function: e.function, status: e.statusName, outcome: e.outcome, kind });
+    this.#attemptSeconds.observe({ function: e.function, kind }, e.durationMs / 1000);
+  }
+
+  /** Calls were created (through the API, or as a Poll's children). */
+  created(functions: readonly string[], source: 'api' | 'poll'): void {
+    for (const fn of functions) {
+      this.#functions.add(fn);
+      this.#created.inc({ function: fn, source });
+    }
+  }
+
+  /** A call finished: its state and its end-to-end latency. */
+  finished(fn: string, state: CallState, createdAt: number, now: number): void {
+    this.#functions.add(fn);
+    this.#finished.inc({ function: fn, state });
+    this.#latency.observe({ function: fn, state }, Math.max(0, now - createdAt) / 1000);
+  }
+
+  /**
+   * `store` with each method's duration observed (by method name); the
+   * object itself is unchanged (same class, same private state).
+   */
+  timeStore<S extends Store>(store: S): S {
+    const histogram = this.#store;
+    return new Proxy(store, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver);
+        if (typeof value !== 'function' || typeof prop !== 'string' || prop === 'constructor') return value;
+        return (...args: unknown[]) => {
+          const start = performance.now();
+          const out = (value as (...a: unknown[]) => unknown).apply(target, args);
+          if (out && typeof (out as Promise<unknown>).then === 'function') {
+            const done = () => histogram.observe({ operation: prop }, (performance.now() - start) / 1000);
+            (out as Promise<unknown>).then(done, done);
+          }
+          return out;
+        };
+      },
+    });
+  }
+
+  /** The metrics in the Prometheus text format, gauges read now. */
+  async text(): Promise<string> {
+    const live = this.#sources.live ? await this.#sources.live(Date.now()) : undefined;
+    if (live) {
+      for (const c of live) this.#functions.add(c.function);
+      this.#calls.reset();
+      this.#queue.reset();
+      // Every function seen keeps a series per state (0 when it has none): rates and alerts need no gaps.
+      for (const fn of this.#functions) {
+        for (const state of LIVE_STATES) this.#calls.set({ function: fn, state }, 0);
+        this.#queue.set({ function: fn }, 0);
+      }
+      for (const c of live) {
+        this.#calls.set({ function: c.function, state: c.state }, c.count);
+        if (c.state === 'pending') this.#queue.set({ function: c.function }, c.due);
+      }
+    }
+    this.#limit.reset();
+    this.#inFlight.reset();
+    for (const s of this.#sources.limits()) {
+      this.#limit.set({ endpoint: s.endpoint, function: s.function }, Math.floor(s.limit));
+      this.#inFlight.set({ endpoint: s.endpoint, function: s.function }, s.inFlight);
+    }
+    return this.registry.metrics();
+  }
+}
