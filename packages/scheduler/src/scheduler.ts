@@ -31,6 +31,9 @@ import { EndpointClient } from './run/http-transport.js';
 import type { FinishedEvent, SchedulerEvents } from './events.js';
 import { Logger } from './logger.js';
 import { RunLoop, expirationMsOf } from './run/run-loop.js';
+import { type CircuitSnapshot, EndpointCircuits } from './run/circuit.js';
+import { CrashQuarantine } from './run/quarantine.js';
+import { RunFaults } from './run/faults.js';
 import { SchedulerError } from './errors.js';
 import { SCHEDULER_DEFAULTS, type SchedulerOptions } from './options.js';
 import { isPgUrl, PgStore } from './store/pg/pg-store.js';
@@ -110,6 +113,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   readonly #loop: RunLoop;
   readonly #client: EndpointClient;
   readonly #limits: ConcurrencyController;
+  readonly #faults: RunFaults;
   readonly #log: Logger;
   readonly #ownsStore: boolean;
   readonly #defaultExpirationMs: number;
@@ -131,6 +135,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     loop: RunLoop;
     client: EndpointClient;
     limits: ConcurrencyController;
+    faults: RunFaults;
     log: Logger;
     instanceId: string;
     defaultExpirationMs: number;
@@ -149,6 +154,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.#loop = init.loop;
     this.#client = init.client;
     this.#limits = init.limits;
+    this.#faults = init.faults;
     this.#log = init.log;
     this.instanceId = init.instanceId;
     this.#defaultExpirationMs = init.defaultExpirationMs;
@@ -212,12 +218,19 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       log.redactor.add(privateKeyToBase64(privateKey)).add(privateKeyToBase64(privateKey, 'seed+public'));
 
       const client = new EndpointClient({ timeoutMs: requestTimeoutMs });
+      const circuits = new EndpointCircuits(options.circuit, {
+        log: (level, line) => log.log(level, line),
+        waiting: store.countWaiting ? (endpoint) => store.countWaiting!(endpoint) : undefined,
+        onChange: (snapshot) => emit?.emit('circuit', snapshot),
+      });
+      const faults = new RunFaults(circuits, new CrashQuarantine(options.quarantineAfter ?? d.quarantineAfter));
       const loop = new RunLoop({
         store,
         owner: instanceId,
         privateKey,
         client,
         concurrency: limits,
+        faults,
         backoff,
         leaseMs,
         defaultExpirationMs,
@@ -281,6 +294,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         loop,
         client,
         limits,
+        faults,
         log,
         instanceId,
         defaultExpirationMs,
@@ -572,6 +586,26 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** Every (endpoint, function) limit seen by this instance. */
   concurrencyAll(): ConcurrencySnapshot[] {
     return this.#limits.all();
+  }
+
+  /**
+   * The circuit of an endpoint on this instance: `closed` (calls are sent),
+   * `open` (it refused connections: its calls wait for the next probe) or
+   * `probing`.
+   * @example
+   * scheduler.circuit('http://127.0.0.1:8000').state; // 'closed'
+   */
+  circuit(endpoint: string): CircuitSnapshot {
+    return this.#faults.circuits.snapshot(endpoint);
+  }
+
+  /**
+   * Every endpoint whose circuit is not closed on this instance.
+   * @example
+   * for (const c of scheduler.circuits()) console.log(c.endpoint, c.state);
+   */
+  circuits(): CircuitSnapshot[] {
+    return this.#faults.circuits.all();
   }
 
   /** The dashboard's URL (`<url>/dashboard/`), or null when it is disabled. */

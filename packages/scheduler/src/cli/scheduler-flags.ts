@@ -22,6 +22,8 @@ export interface SchedulerFlags {
   concurrencyMin?: string;
   concurrencyMax?: string;
   maxCallsPerRequest?: string;
+  quarantineAfter?: string;
+  probeMax?: string;
 }
 
 const d = SCHEDULER_DEFAULTS;
@@ -42,7 +44,9 @@ export function withSchedulerFlags(cmd: Command): Command {
     .option('--concurrency-initial <n>', `concurrency limit of an (endpoint, function) never seen before (default ${d.concurrency.initial})`)
     .option('--concurrency-min <n>', `lowest adaptive concurrency limit (default ${d.concurrency.min})`)
     .option('--concurrency-max <n>', `highest adaptive concurrency limit (default ${d.concurrency.max})`)
-    .option('--max-calls-per-request <n>', `most calls in one DispatchRequest (default ${d.maxCallsPerRequest})`);
+    .option('--max-calls-per-request <n>', `most calls in one DispatchRequest (default ${d.maxCallsPerRequest})`)
+    .option('--quarantine-after <n>', `a call whose attempts crash the app (connection dropped mid-request) this many times in a row fails for good (default ${d.quarantineAfter})`)
+    .option('--probe-max <duration>', `longest delay between two probes of an endpoint that refuses connections (default ${durationText(d.circuit.maxProbeMs)})`);
 }
 
 /**
@@ -59,6 +63,11 @@ export function schedulerFlagOptions(flags: SchedulerFlags): SchedulerOptions {
   if (flags.backoffMax !== undefined) options.backoff = { ...options.backoff, maxMs: parseDurationFlag(flags.backoffMax, '--backoff-max') };
   if (flags.requestTimeoutMs !== undefined) options.requestTimeoutMs = parseInteger(flags.requestTimeoutMs, '--request-timeout-ms');
   if (flags.maxCallsPerRequest !== undefined) options.maxCallsPerRequest = parseInteger(flags.maxCallsPerRequest, '--max-calls-per-request');
+  if (flags.quarantineAfter !== undefined) options.quarantineAfter = parseInteger(flags.quarantineAfter, '--quarantine-after');
+  if (flags.probeMax !== undefined) {
+    const maxProbeMs = parseDurationFlag(flags.probeMax, '--probe-max');
+    options.circuit = { maxProbeMs, initialProbeMs: Math.min(maxProbeMs, d.circuit.initialProbeMs) };
+  }
   for (const [flag, value, key] of [
     ['--concurrency-initial', flags.concurrencyInitial, 'initial'],
     ['--concurrency-min', flags.concurrencyMin, 'min'],

@@ -14,7 +14,42 @@ import { Status } from '@dispatch/core/protocol';
  */
 export type EndpointReply =
   | { kind: 'http'; statusCode: number; contentType: string; body: Buffer }
-  | { kind: 'transport'; status: Status; message: string };
+  | { kind: 'transport'; status: Status; message: string; connection?: ConnectionFailure };
+
+/**
+ * How a connection failed, when it says something about the endpoint's
+ * process: `refused` (nothing listens: the app is down or not yet up) or
+ * `dropped` (the connection was closed while the request was in flight,
+ * before a whole response: the app's process most likely died).
+ * @example
+ * if (reply.kind === 'transport' && reply.connection === 'refused') circuits.refused(endpoint, reply.message);
+ */
+export type ConnectionFailure = 'refused' | 'dropped';
+
+/**
+ * What a network error says about the endpoint's process: see
+ * {@link ConnectionFailure}; undefined for anything else (DNS, TLS,
+ * timeouts, unreachable hosts).
+ * @example
+ * connectionFailure(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })); // 'dropped'
+ */
+export function connectionFailure(error: unknown): ConnectionFailure | undefined {
+  const code = String((error as { code?: unknown })?.code ?? '');
+  if (code === 'ECONNREFUSED') return 'refused';
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE') return 'dropped';
+  if (/socket hang up|aborted/i.test(String((error as { message?: unknown })?.message ?? ''))) return 'dropped';
+  return undefined;
+}
+
+/**
+ * Per-request hooks of {@link EndpointClient.post}.
+ * @example
+ * await client.post(url, body, headers, { onConnected: () => circuits.answered(endpoint) });
+ */
+export interface PostHooks {
+  /** The connection to the endpoint is established (at once for a reused keep-alive connection). */
+  onConnected?: () => void;
+}
 
 /**
  * Options of {@link EndpointClient}.
@@ -67,7 +102,7 @@ export class EndpointClient {
   }
 
   /** Sends one request; never throws. */
-  post(url: URL, body: Uint8Array, headers: Record<string, string>): Promise<EndpointReply> {
+  post(url: URL, body: Uint8Array, headers: Record<string, string>, hooks: PostHooks = {}): Promise<EndpointReply> {
     return new Promise((resolve) => {
       let settled = false;
       const done = (reply: EndpointReply) => {
@@ -87,12 +122,22 @@ export class EndpointClient {
         done({ kind: 'transport', status: Status.TIMEOUT, message: `no answer from ${url.origin} within ${this.#timeoutMs} ms` });
         req.destroy();
       }, this.#timeoutMs);
+      if (hooks.onConnected) {
+        const connected = hooks.onConnected;
+        req.once('socket', (socket) => {
+          if ((socket as { connecting?: boolean }).connecting) socket.once('connect', connected);
+          else connected();
+        });
+      }
       req.on('error', (err: Error & { code?: string }) => {
-        done({
+        const reply: EndpointReply = {
           kind: 'transport',
           status: transportStatus(err),
           message: `request to ${url.origin} failed: ${err.code ? `${err.code} ` : ''}${err.message}`,
-        });
+        };
+        const connection = connectionFailure(err);
+        if (connection) reply.connection = connection;
+        done(reply);
       });
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
@@ -119,7 +164,20 @@ export class EndpointClient {
           }),
         );
         res.on('error', (err: Error & { code?: string }) =>
-          done({ kind: 'transport', status: transportStatus(err), message: `reading the response from ${url.origin} failed: ${err.message}` }),
+          done({
+            kind: 'transport',
+            status: transportStatus(err),
+            message: `reading the response from ${url.origin} failed: ${err.code ? `${err.code} ` : ''}${err.message}`,
+            connection: 'dropped',
+          }),
+        );
+        res.on('aborted', () =>
+          done({
+            kind: 'transport',
+            status: Status.TCP_ERROR,
+            message: `reading the response from ${url.origin} failed: the connection was closed before the whole response`,
+            connection: 'dropped',
+          }),
         );
       });
       req.end(body);

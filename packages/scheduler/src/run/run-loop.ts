@@ -17,6 +17,7 @@ import type { ClaimedCall, CoroutineState, NewCall, Outcome, Store } from '../st
 import { elidesState, finishedState, isResumeRun, pollConditions, runCountsText } from '../store/policy.js';
 import { validateCall } from './validate.js';
 import { RequestSigner } from './request-signer.js';
+import type { Admission, RunFaults } from './faults.js';
 
 type IError = proto.IError;
 type IAny = proto.IAny;
@@ -34,6 +35,8 @@ export interface RunLoopOptions {
   privateKey: KeyObject;
   client: EndpointClient;
   concurrency: ConcurrencyController;
+  /** Circuits of endpoints and the quarantine of poison calls (`faults.ts`). */
+  faults: RunFaults;
   backoff: ResolvedBackoff;
   /**
    * Lease of a claimed call. Leases of runs in flight are renewed every
@@ -162,6 +165,7 @@ export class RunLoop {
 
   async stop(): Promise<void> {
     this.#stopping = true;
+    this.#o.faults.quarantine.close();
     this.wake();
     await this.#running;
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
@@ -190,7 +194,7 @@ export class RunLoop {
   }
 
   async #loop(): Promise<void> {
-    const { store, concurrency, log } = this.#o;
+    const { store, concurrency, log, faults } = this.#o;
     while (!this.#stopping) {
       this.#wakeFlag = false;
       const now = Date.now();
@@ -203,11 +207,11 @@ export class RunLoop {
             now,
             leaseMs: this.#o.leaseMs,
             limit: Math.min(this.#o.claimBatch, room),
-            capacity: (endpoint, fn) => concurrency.capacity(endpoint, fn),
+            capacity: (endpoint, fn) => faults.capacity(endpoint, concurrency.capacity(endpoint, fn)),
             elideStateAbove: this.#o.elideStateAbove,
           });
+          faults.claimed(claimed.calls);
           for (const call of claimed.calls) {
-            concurrency.acquire(call.endpoint, call.function);
             this.#leased.set(call.id, (this.#leased.get(call.id) ?? 0) + 1);
             const p = this.#run(call)
               .catch((err) => log.error(`run of ${call.function} ${call.id} failed in the scheduler: ${(err as Error).stack ?? err}`))
@@ -230,6 +234,8 @@ export class RunLoop {
       }
       if (this.#stopping) break;
       // Sleep until the next due call, a wake-up, or 1 s (other processes may add work).
+      const probeAt = faults.circuits.nextProbeAt();
+      if (probeAt !== null && (nextDueAt === null || probeAt < nextDueAt)) nextDueAt = probeAt;
       const wait = nextDueAt === null ? 1000 : Math.min(1000, nextDueAt - Date.now());
       if (wait > 0) await this.#sleep(wait);
       else await new Promise((r) => setImmediate(r));
@@ -237,10 +243,24 @@ export class RunLoop {
   }
 
   async #run(call: ClaimedCall): Promise<void> {
-    const { store, concurrency, log } = this.#o;
+    const { faults } = this.#o;
+    // A suspect of a crash waits for its endpoint's lane (quarantine.ts); others go at once.
+    const admitted = faults.admitNow(call) ?? (await faults.admit(call, () => this.#stopping));
+    try {
+      if (!admitted.run) return;
+      await this.#runAdmitted(call, admitted);
+    } finally {
+      faults.done(call, admitted);
+    }
+  }
+
+  async #runAdmitted(call: ClaimedCall, admitted: Admission): Promise<void> {
+    const { store, concurrency, log, faults } = this.#o;
+    concurrency.acquire(call.endpoint, call.function);
     const startedAt = Date.now();
     if (startedAt >= call.expiresAt) {
       concurrency.release(call.endpoint, call.function, undefined, startedAt, startedAt);
+      faults.forget(call.id);
       await this.#expire(call, startedAt);
       return;
     }
@@ -277,8 +297,14 @@ export class RunLoop {
     }
     const now = Date.now();
     const durationMs = now - startedAt;
-    const r = this.#interpret(call, reply, now);
-    concurrency.release(call.endpoint, call.function, r.status, startedAt, now);
+    let r = this.#interpret(call, reply, now);
+    const verdict = faults.afterReply(call, reply, admitted);
+    if (verdict.quarantine) {
+      const error = verdict.quarantine;
+      r = { status: Status.PERMANENT_ERROR, error, children: 0, outcome: { kind: 'finish', status: Status.PERMANENT_ERROR, output: null, error } };
+    }
+    // A refusal or a crash says nothing about the endpoint's load: the limit stays (the circuit and the quarantine act).
+    concurrency.release(call.endpoint, call.function, verdict.adapt ? r.status : undefined, startedAt, now);
     const recorded = await store.complete({
       id: call.id,
       owner: this.#o.owner,
@@ -297,6 +323,7 @@ export class RunLoop {
       outcome: r.outcome,
       orphans: this.#o.orphans,
     });
+    if (!recorded || r.outcome.kind === 'finish') faults.forget(call.id);
     const outcome: AttemptEvent['outcome'] = !recorded
       ? 'dropped'
       : r.outcome.kind === 'finish'
@@ -319,7 +346,7 @@ export class RunLoop {
     if (r.error) event.error = { type: r.error.type ?? '', message: r.error.message ?? '' };
     if (r.outcome.kind === 'retry') event.nextRunAt = r.outcome.dueAt;
     if (r.children > 0) event.children = r.children;
-    this.#logAttempt(event);
+    this.#logAttempt(event, verdict.quiet);
     this.#o.onAttempt(event);
     if (recorded && r.outcome.kind === 'finish') {
       const state = finishedState(r.outcome.status);
@@ -327,8 +354,9 @@ export class RunLoop {
     }
   }
 
-  #logAttempt(e: AttemptEvent): void {
-    const level = e.outcome === 'retry' ? 'warn' : e.outcome === 'exit' && e.status !== Status.OK ? 'error' : 'info';
+  /** One line per attempt; `quiet` (a refused connection: the circuit's line tells) only at debug level. */
+  #logAttempt(e: AttemptEvent, quiet = false): void {
+    const level = quiet ? 'debug' : e.outcome === 'retry' ? 'warn' : e.outcome === 'exit' && e.status !== Status.OK ? 'error' : 'info';
     const log = this.#o.log;
     if (!log.enabled(level)) return;
     let line = `run ${e.function} ${e.dispatchId} ${e.resume ? `resume=${e.resumes}` : `attempt=${e.attempt}`} status=${e.statusName} duration=${e.durationMs}ms outcome=${e.outcome}`;
@@ -397,11 +425,17 @@ export class RunLoop {
     const body = proto.RunRequest.encode(this.#buildRequest(call, elide));
     const contentType = 'application/proto';
     const signature = this.#signer.sign(url, contentType, body);
-    return this.#o.client.post(url, body, {
-      'content-type': contentType,
-      'connect-protocol-version': '1',
-      ...signature,
-    });
+    const endpoint = call.endpoint;
+    return this.#o.client.post(
+      url,
+      body,
+      {
+        'content-type': contentType,
+        'connect-protocol-version': '1',
+        ...signature,
+      },
+      { onConnected: () => this.#o.faults.connected(endpoint) },
+    );
   }
 
   /** Turns an endpoint's reply into the outcome to record. */

@@ -474,6 +474,11 @@ export interface Store {
    */
   finishedAmong?(ids: string[]): Promise<string[]>;
   listCalls(filter: ListFilter): Promise<ListPage>;
+  /**
+   * Number of pending calls of an endpoint (waiting for a first run, a
+   * retry or a resume), for the line that says it is unreachable.
+   */
+  countWaiting?(endpoint: string): Promise<number>;
 
   /** A stored setting (signing key, API key), or null. */
   getMeta(key: string): Promise<string | null>;

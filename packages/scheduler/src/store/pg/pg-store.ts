@@ -468,9 +468,9 @@ export class PgStore implements Store {
       c,
       'insert_calls',
       `INSERT INTO ${this.#t.calls} (id, function, endpoint, version, input, original_function, original_endpoint,
-        original_input, idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, due_at,
+        idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, due_at,
         created_at, updated_at, expires_at, expiration_ms)
-      SELECT id, fn, ep, ver, inp, fn, ep, inp, ik, pid, $13::int, rid, corr, 'pending', due, cat, cat, exp, expms
+      SELECT id, fn, ep, ver, inp, fn, ep, ik, pid, $13::int, rid, corr, 'pending', due, cat, cat, exp, expms
       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::text[],
         $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $14::bigint[])
         AS u(id, fn, ep, ver, inp, ik, pid, rid, corr, due, cat, exp, expms)
@@ -893,6 +893,7 @@ export class PgStore implements Store {
           await this.#dropState(c, row);
           await c.query(
             `UPDATE ${this.#t.calls} SET function = $1, endpoint = $2, input = $3, expires_at = $4, state = 'pending', mode = 0,
+              original_input = CASE WHEN input_replaced = 1 THEN original_input ELSE input END, input_replaced = 1,
               due_at = $5, lease_owner = NULL, status = $6, error = NULL, failures = 0, attempts = $7, resumes = $10,
               generation = generation + 1, ready = 0, ready_errors = 0, state_kind = 0, state_type_url = NULL,
               state_value = NULL, state_length = 0, state_delta = 0, poll_min = 0, poll_max = 0, poll_deadline = NULL, poll_error = NULL,
@@ -1049,7 +1050,8 @@ export class PgStore implements Store {
       await this.#ensureQueues(c, [[rows[0]!.endpoint, rows[0]!.function]], fx);
       await this.#dropState(c, row);
       await c.query(
-        `UPDATE ${this.#t.calls} SET function = original_function, endpoint = original_endpoint, input = original_input,
+        `UPDATE ${this.#t.calls} SET function = original_function, endpoint = original_endpoint,
+          input = CASE WHEN input_replaced = 1 THEN original_input ELSE input END, original_input = NULL, input_replaced = 0,
           state = 'pending', mode = 0, due_at = $1, lease_owner = NULL, lease_token = lease_token + 1, status = 0,
           failures = 0, generation = generation + 1, ready = 0, ready_errors = 0, expires_at = $1 + expiration_ms,
           finished_at = NULL, output = NULL, error = NULL, has_error = 0, deliver = NULL, state_kind = 0,
@@ -1112,6 +1114,17 @@ export class PgStore implements Store {
     this.#checkOpen();
     const { rows } = await this.pool.query<{ id: string }>(`SELECT id FROM ${this.#t.calls} WHERE parent_id = $1 ORDER BY seq`, [id]);
     return rows.map((r) => r.id);
+  }
+
+  async countWaiting(endpoint: string): Promise<number> {
+    this.#checkOpen();
+    const { rows } = await this.#sql<{ n: number }>(
+      this.pool,
+      'count_waiting',
+      `SELECT count(*)::int AS n FROM ${this.#t.calls} WHERE endpoint = $1 AND due_at IS NOT NULL AND state = 'pending'`,
+      [endpoint],
+    );
+    return rows[0]?.n ?? 0;
   }
 
   async finishedAmong(ids: string[]): Promise<string[]> {

@@ -138,6 +138,15 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   UPDATE calls SET resumes = (SELECT count(*) FROM attempts a WHERE a.call_id = calls.id AND a.resume = 1);
   UPDATE calls SET attempts = MAX(0, attempts - resumes);
   `,
+  // 6 (faults-app): the input stored once. original_input was a second copy
+  // of every input; it is now written only when a tail call replaces the
+  // input (input_replaced = 1), so that a restart finds the first one.
+  // Copies of existing rows are dropped.
+  `
+  ALTER TABLE calls ADD COLUMN input_replaced INTEGER NOT NULL DEFAULT 0;
+  UPDATE calls SET input_replaced = 1 WHERE original_input IS NOT input;
+  UPDATE calls SET original_input = NULL WHERE input_replaced = 0 AND original_input IS NOT NULL;
+  `,
 ];
 
 /**
