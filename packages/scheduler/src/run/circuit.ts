@@ -71,8 +71,8 @@ interface Entry {
   since: number;
   delayMs: number;
   nextProbeAt: number;
-  /** A probe was offered to a claim or is in flight. */
-  probeOut: boolean;
+  /** The probe: none out, offered to a claim (not started yet), or in flight. */
+  probe: 'none' | 'offered' | 'running';
   refused: number;
   probes: number;
   lastError: string;
@@ -138,15 +138,26 @@ export class EndpointCircuits {
   allowance(endpoint: string): number {
     const e = this.#entries.get(endpoint);
     if (!e || e.state === 'closed') return Number.POSITIVE_INFINITY;
-    if (e.probeOut || this.#now() < e.nextProbeAt) return 0;
-    e.probeOut = true;
+    if (e.probe !== 'none' || this.#now() < e.nextProbeAt) return 0;
+    e.probe = 'offered';
     return 1;
+  }
+
+  /**
+   * A call of `endpoint` held back (a suspect of a crash) may go now as the
+   * probe: the probe was offered and not taken, or is due. Then call
+   * {@link started}.
+   */
+  mayProbe(endpoint: string): boolean {
+    const e = this.#entries.get(endpoint);
+    if (!e || e.state === 'closed') return false;
+    return e.probe === 'offered' || this.allowance(endpoint) > 0;
   }
 
   /** A claim made after {@link allowance} offered a probe took no call of `endpoint`: offer it again. */
   unclaimed(endpoint: string): void {
     const e = this.#entries.get(endpoint);
-    if (e && e.state !== 'closed' && e.probeOut) e.probeOut = false;
+    if (e && e.state !== 'closed' && e.probe === 'offered') e.probe = 'none';
   }
 
   /**
@@ -155,10 +166,10 @@ export class EndpointCircuits {
    */
   started(endpoint: string): boolean {
     const e = this.#entries.get(endpoint);
-    if (!e || e.state === 'closed') return false;
-    this.#set(endpoint, e, 'probing');
-    e.probeOut = true;
+    if (!e || e.state === 'closed' || e.probe === 'running') return false;
+    e.probe = 'running';
     e.probes++;
+    this.#set(endpoint, e, 'probing');
     return true;
   }
 
@@ -188,7 +199,7 @@ export class EndpointCircuits {
     } else if (probe) {
       e.delayMs = e.cause === 'crashed' && e.refused === 0 ? this.initialProbeMs : Math.min(this.maxProbeMs, e.delayMs * 2);
       e.cause = 'refused';
-      e.probeOut = false;
+      e.probe = 'none';
       e.nextProbeAt = now + e.delayMs;
       this.#set(endpoint, e, 'open');
     }
@@ -208,7 +219,7 @@ export class EndpointCircuits {
     if (e && e.state !== 'closed') {
       // A probe that crashed the app: the next probe waits.
       if (probe && e.state === 'probing') {
-        e.probeOut = false;
+        e.probe = 'none';
         e.nextProbeAt = now + e.delayMs;
         this.#set(endpoint, e, 'open');
       }
@@ -224,7 +235,7 @@ export class EndpointCircuits {
   probeEnded(endpoint: string): void {
     const e = this.#entries.get(endpoint);
     if (!e || e.state !== 'probing') return;
-    e.probeOut = false;
+    e.probe = 'none';
     e.nextProbeAt = this.#now() + e.delayMs;
     this.#set(endpoint, e, 'open');
   }
@@ -233,7 +244,7 @@ export class EndpointCircuits {
   nextProbeAt(): number | null {
     let next: number | null = null;
     for (const e of this.#entries.values()) {
-      if (e.state === 'open' && !e.probeOut && (next === null || e.nextProbeAt < next)) next = e.nextProbeAt;
+      if (e.state === 'open' && e.probe === 'none' && (next === null || e.nextProbeAt < next)) next = e.nextProbeAt;
     }
     return next;
   }
@@ -264,7 +275,7 @@ export class EndpointCircuits {
       since: now,
       delayMs: this.initialProbeMs,
       nextProbeAt: now + this.initialProbeMs,
-      probeOut: false,
+      probe: 'none',
       refused: 0,
       probes: 0,
       lastError: '',

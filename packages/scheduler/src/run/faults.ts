@@ -99,7 +99,7 @@ export class RunFaults {
     for (;;) {
       if (stopping()) return { run: false, probe: false, lane: true };
       if (this.circuits.snapshot(call.endpoint).state === 'closed') return { run: true, probe: false, lane: true };
-      if (this.circuits.allowance(call.endpoint) > 0) return { run: true, probe: this.circuits.started(call.endpoint), lane: true };
+      if (this.circuits.mayProbe(call.endpoint) && this.circuits.started(call.endpoint)) return { run: true, probe: true, lane: true };
       await sleep(50);
     }
   }
