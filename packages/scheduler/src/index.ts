@@ -22,6 +22,7 @@ export type { AttemptEvent, DispatchedEvent, FinishedEvent, SchedulerEvents } fr
 export type { LogLevel, LogSink } from './logger.js';
 export type { BackoffOptions } from './run/backoff.js';
 export type { ConcurrencyOptions, ConcurrencySnapshot } from './run/concurrency.js';
+export type { CircuitOptions, CircuitSnapshot, CircuitState } from './run/circuit.js';
 export {
   type AttemptRecord,
   CALL_STATES,

@@ -234,7 +234,7 @@ export class EndpointCircuits {
   /** A probe ended without telling whether the endpoint answers (say a timeout): let another go. */
   probeEnded(endpoint: string): void {
     const e = this.#entries.get(endpoint);
-    if (!e || e.state !== 'probing') return;
+    if (e?.state !== 'probing') return;
     e.probe = 'none';
     e.nextProbeAt = this.#now() + e.delayMs;
     this.#set(endpoint, e, 'open');
