@@ -120,6 +120,17 @@ describe('EndpointCircuits', () => {
     expect(t.circuits.allowance(EP)).toBe(0);
   });
 
+  it('gives a probe back when its call was not sent (it had expired): the next claim probes at once', () => {
+    const t = setup();
+    t.circuits.refused(EP, 'ECONNREFUSED', false);
+    t.advance(500);
+    expect(t.circuits.allowance(EP)).toBe(1);
+    expect(t.circuits.started(EP)).toBe(true);
+    t.circuits.probeNotSent(EP);
+    expect(t.circuits.snapshot(EP)).toMatchObject({ state: 'open', probes: 0 });
+    expect(t.circuits.allowance(EP)).toBe(1);
+  });
+
   it('refuses bad options with the value', () => {
     expect(() => new EndpointCircuits({ initialProbeMs: 0 }, { log() {} })).toThrow(/circuit\.initialProbeMs must be a positive number of ms, got 0/);
     expect(() => new EndpointCircuits({ initialProbeMs: 1000, maxProbeMs: 10 }, { log() {} })).toThrow(/maxProbeMs \(10\) must be at least circuit\.initialProbeMs \(1000\)/);

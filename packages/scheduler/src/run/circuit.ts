@@ -240,6 +240,15 @@ export class EndpointCircuits {
     this.#set(endpoint, e, 'open');
   }
 
+  /** The probe of `endpoint` was not sent after all (its call had expired): the next claim may probe at once. */
+  probeNotSent(endpoint: string): void {
+    const e = this.#entries.get(endpoint);
+    if (e?.state !== 'probing' || e.probe !== 'running') return;
+    e.probe = 'none';
+    e.probes = Math.max(0, e.probes - 1);
+    this.#set(endpoint, e, 'open');
+  }
+
   /** Earliest time a probe may start, over all endpoints (null: none is waiting): the run loop wakes then. */
   nextProbeAt(): number | null {
     let next: number | null = null;

@@ -127,6 +127,11 @@ export class RunFaults {
     return { quarantine: null, adapt: true, quiet: false };
   }
 
+  /** The admitted call is not sent after all (it expired): a probe it was is given back. */
+  notSent(call: CallRef, admitted: Admission): void {
+    if (admitted.probe) this.circuits.probeNotSent(call.endpoint);
+  }
+
   /** The run is over (recorded or not): the next suspect may go. */
   done(call: CallRef, admitted: Admission): void {
     if (admitted.lane) this.quarantine.leave(call.endpoint);

@@ -260,6 +260,7 @@ export class RunLoop {
     const startedAt = Date.now();
     if (startedAt >= call.expiresAt) {
       concurrency.release(call.endpoint, call.function, undefined, startedAt, startedAt);
+      faults.notSent(call, admitted);
       faults.forget(call.id);
       await this.#expire(call, startedAt);
       return;
