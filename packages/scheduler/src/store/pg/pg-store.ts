@@ -220,7 +220,7 @@ const RETRYABLE_CODES = new Set(['40001', '40P01']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const CLAIM_COLUMNS = `c.seq, c.id, c.function, c.endpoint, c.parent_id, c.root_id, c.created_at, c.expires_at, c.attempts,
-  c.resumes, c.failures, c.lease_token, c.input, c.mode, c.generation, c.poll_max, c.state_kind, c.state_type_url, c.state_length,
+  c.resumes, c.failures, c.lease_token, CASE WHEN c.mode = 1 THEN NULL ELSE c.input END AS input, c.mode, c.generation, c.poll_max, c.state_kind, c.state_type_url, c.state_length,
   c.state_delta, c.poll_error`;
 const LOCK_COLUMNS = `c.seq, c.id, c.state, c.lease_owner, c.lease_token, c.attempts, c.resumes, c.parent_id, c.parent_generation,
   c.generation, c.mode, c.ready, c.ready_errors, c.deliver, c.has_error, c.state_kind, c.state_type_url, c.state_length`;
