@@ -7,7 +7,7 @@
 import type { proto } from '@dispatch/core/protocol';
 import type { EndpointCircuits } from './circuit.js';
 import type { EndpointReply } from './http-transport.js';
-import { type CrashQuarantine, quarantineError } from './quarantine.js';
+import { type CrashQuarantine, quarantineError, SUSPECT_SOLO_MS } from './quarantine.js';
 
 /** The part of a claimed call these hooks read. */
 interface CallRef {
@@ -29,6 +29,8 @@ export interface Admission {
   probe: boolean;
   /** The run holds its endpoint's suspects' lane (call {@link RunFaults.done}). */
   lane: boolean;
+  /** Gives the lane back (once; also after `soloMs` of running). */
+  release?: () => void;
 }
 
 /**
@@ -58,10 +60,16 @@ export class RunFaults {
   readonly quarantine: CrashQuarantine;
   /** Endpoints offered a probe during the current claim. */
   readonly #offered = new Set<string>();
+  readonly #soloMs: number;
 
-  constructor(circuits: EndpointCircuits, quarantine: CrashQuarantine) {
+  /**
+   * @param soloMs how long a suspect runs alone among suspects before the
+   * next one may go (a run that lasts longer does not hold the others back).
+   */
+  constructor(circuits: EndpointCircuits, quarantine: CrashQuarantine, soloMs = SUSPECT_SOLO_MS) {
     this.circuits = circuits;
     this.quarantine = quarantine;
+    this.#soloMs = soloMs;
   }
 
   /** The claim's capacity of (endpoint, function): the concurrency's, within the circuit's allowance. */
@@ -98,10 +106,24 @@ export class RunFaults {
     if (!(await this.quarantine.enter(call.endpoint))) return { run: false, probe: false, lane: false };
     for (;;) {
       if (stopping()) return { run: false, probe: false, lane: true };
-      if (this.circuits.snapshot(call.endpoint).state === 'closed') return { run: true, probe: false, lane: true };
-      if (this.circuits.mayProbe(call.endpoint) && this.circuits.started(call.endpoint)) return { run: true, probe: true, lane: true };
+      if (this.circuits.snapshot(call.endpoint).state === 'closed') return this.#solo(call, false);
+      if (this.circuits.mayProbe(call.endpoint) && this.circuits.started(call.endpoint)) return this.#solo(call, true);
       await sleep(50);
     }
+  }
+
+  /** A suspect runs holding the lane, until it ends or for `soloMs` at most. */
+  #solo(call: CallRef, probe: boolean): Admission {
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      clearTimeout(timer);
+      this.quarantine.leave(call.endpoint);
+    };
+    const timer = setTimeout(release, this.#soloMs);
+    timer.unref();
+    return { run: true, probe, lane: true, release };
   }
 
   /** The request to the call's endpoint connected. */
@@ -134,7 +156,8 @@ export class RunFaults {
 
   /** The run is over (recorded or not): the next suspect may go. */
   done(call: CallRef, admitted: Admission): void {
-    if (admitted.lane) this.quarantine.leave(call.endpoint);
+    if (admitted.release) admitted.release();
+    else if (admitted.lane) this.quarantine.leave(call.endpoint);
   }
 
   /** The call finished (or its lease was lost): forget its crashes. */

@@ -73,7 +73,7 @@ describe('RunFaults', () => {
     expect(f.circuits.snapshot(EP).state).toBe('open');
     // The app is back: the innocent suspect goes first (as the probe), connects, and succeeds.
     const a = await admit('a');
-    expect(a).toEqual({ run: true, probe: true, lane: true });
+    expect(a).toMatchObject({ run: true, probe: true, lane: true });
     f.connected(EP);
     expect(f.afterReply(call('a'), ok, a)).toMatchObject({ quarantine: null, adapt: true });
     f.done(call('a'), a);
@@ -102,6 +102,29 @@ describe('RunFaults', () => {
     f.done(call('p'), p3);
     expect(verdict.quarantine?.type).toBe('QuarantinedError');
     expect(verdict.quarantine?.message).toContain('3 times in a row');
+  });
+
+  it('a suspect holds the lane for its run, or soloMs at most', async () => {
+    const f = new RunFaults(new EndpointCircuits({}, { log() {} }), new CrashQuarantine(5), 30);
+    f.quarantine.crashed('a', EP);
+    f.quarantine.crashed('b', EP);
+    const a = await f.admit(call('a'), () => false);
+    expect(a).toMatchObject({ run: true, lane: true });
+    // a runs on (a long function); b goes once a has run alone for 30 ms.
+    const b = await f.admit(call('b'), () => false);
+    expect(b).toMatchObject({ run: true, lane: true });
+    // a ending late does not free the lane twice.
+    f.done(call('a'), a);
+    let cAdmitted = false;
+    f.quarantine.crashed('c', EP);
+    const c = f.admit(call('c'), () => false).then((x) => {
+      cAdmitted = true;
+      return x;
+    });
+    await new Promise((r) => setTimeout(r, 5));
+    expect(cAdmitted).toBe(false);
+    f.done(call('b'), b);
+    expect((await c).run).toBe(true);
   });
 
   it('a refusal opens the circuit and is quiet; it does not count as a crash', () => {

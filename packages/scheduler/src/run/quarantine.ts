@@ -9,10 +9,10 @@
  * So:
  * - every call in flight at a crash has that crash counted (it is a
  *   *suspect*), and is retried as usual;
- * - suspects of an endpoint are retried one at a time (the suspects' lane):
- *   two suspects are never in flight together, so a suspect that dies again
- *   died alone among suspects, and each further crash counts towards it
- *   only once. Calls that never crashed run beside it, unslowed, and if the
+ * - suspects of an endpoint are retried one at a time (the suspects' lane,
+ *   held for a run or {@link SUSPECT_SOLO_MS} at most): two suspects are
+ *   not in flight together, so a suspect that dies again died alone among
+ *   suspects, and each further crash counts towards it only once. Calls that never crashed run beside it, unslowed, and if the
  *   app dies under them their own first crash is counted (they were in
  *   flight: the duplicates a crash costs), never more;
  * - an attempt whose connection was not dropped (an answer, an error, a
@@ -26,6 +26,13 @@
  * @module
  */
 import type { proto } from '@dispatch/core/protocol';
+
+/**
+ * How long a suspect runs alone among the suspects of its endpoint: the
+ * next one goes when it ends, or after this long (a crash that comes later
+ * than that may be counted towards two suspects).
+ */
+export const SUSPECT_SOLO_MS = 2_000;
 
 /** Counts kept at most (the oldest suspicion is forgotten first). */
 const MAX_SUSPECTS = 100_000;
