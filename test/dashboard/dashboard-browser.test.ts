@@ -234,6 +234,7 @@ describe.skipIf(!hasChromium)(`the dashboard in headless Chromium${hasChromium ?
     await email.waitFor();
     expect(Number(await email.locator('.limit-value').textContent())).toBeLessThan(16); // halved by the failures
     expect(await email.locator('svg.chart path.limit').count()).toBe(1);
+    expect(await email.locator('.circuit').textContent()).toBe('circuit closed: calls are sent');
     expect(await page.locator('.card').count()).toBe(4);
     await shot('concurrency');
   });

@@ -3,6 +3,7 @@
  * (the dashboard).
  * @module
  */
+import type { CircuitSnapshot } from './run/circuit.js';
 import type { ConcurrencySnapshot } from './run/concurrency.js';
 import type { CallState } from './store/store.js';
 
@@ -75,4 +76,6 @@ export interface SchedulerEvents {
   dispatched: [DispatchedEvent];
   /** The integer part of an adaptive limit changed. */
   concurrency: [ConcurrencySnapshot];
+  /** An endpoint's circuit changed state (opened, probing, closed). */
+  circuit: [CircuitSnapshot];
 }

@@ -23,6 +23,7 @@ export { jsonLogSink, LOG_FORMATS, type LogFields, type LogFormat, type LogLevel
 export { METRICS_CONTENT_TYPE, type MetricsSources, SchedulerMetrics } from './observe/metrics.js';
 export type { BackoffOptions } from './run/backoff.js';
 export type { ConcurrencyOptions, ConcurrencySnapshot } from './run/concurrency.js';
+export type { CircuitOptions, CircuitSnapshot, CircuitState } from './run/circuit.js';
 export {
   type AttemptRecord,
   CALL_STATES,

@@ -5,6 +5,7 @@
 import type { KeyObject } from 'node:crypto';
 import { DEFAULT_API_URL, DEFAULT_MAX_BODY_BYTES } from '@dispatch/core/protocol';
 import type { BackoffOptions } from './run/backoff.js';
+import type { CircuitOptions } from './run/circuit.js';
 import type { ConcurrencyOptions } from './run/concurrency.js';
 import type { LogFormat, LogLevel, LogSink } from './logger.js';
 import type { Store } from './store/store.js';
@@ -49,6 +50,10 @@ export const SCHEDULER_DEFAULTS = Object.freeze({
   orphans: 'cancel',
   /** A state of at least this many bytes is not resent to this project's SDK. */
   elideStateAbove: 1024,
+  /** A call that crashed the app (its connection dropped mid-request) this many times in a row is quarantined. */
+  quarantineAfter: 5,
+  /** Circuits per endpoint: probes of an endpoint that refuses connections, from 0.5 s doubling to 5 s; one log line per 10 s while it is down. */
+  circuit: Object.freeze({ initialProbeMs: 500, maxProbeMs: 5_000, logIntervalMs: 10_000 }),
   /** Adaptive concurrency per (endpoint, function). */
   concurrency: Object.freeze({ initial: 16, min: 1, max: 1000, increase: 1, decreaseFactor: 0.5 }),
   /** Spacing of retries. */
@@ -167,6 +172,25 @@ export interface SchedulerOptions {
    * @example { maxAttempts: 10 }
    */
   maxAttempts?: number;
+  /**
+   * Poison calls: a call whose attempts end this many times in a row with
+   * the app's connection dropped while its request was in flight (the app's
+   * process died: `ECONNRESET`, socket hang up) fails for good with
+   * PERMANENT_ERROR and a `QuarantinedError`. Calls in flight at a crash are
+   * suspects, retried one at a time per endpoint, so that an innocent call
+   * that died beside a poison one is not blamed again (see the README's
+   * faults section). Default {@link SCHEDULER_DEFAULTS}`.quarantineAfter`.
+   * @example { quarantineAfter: 3 }
+   */
+  quarantineAfter?: number;
+  /**
+   * Circuits per endpoint: an endpoint that refuses connections gets no
+   * calls (they wait, pending) but one probe now and then, from
+   * `initialProbeMs` doubling to `maxProbeMs`; its queue is released when a
+   * probe connects. What is not given is {@link SCHEDULER_DEFAULTS}`.circuit`.
+   * @example { circuit: { initialProbeMs: 1000, maxProbeMs: 30_000 } }
+   */
+  circuit?: CircuitOptions;
   /**
    * Spacing of retries; what is not given is {@link SCHEDULER_DEFAULTS}`.backoff`.
    * @example { backoff: { initialMs: 500, maxMs: 30_000 } }

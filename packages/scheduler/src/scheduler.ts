@@ -36,6 +36,9 @@ import type { EndpointTransport } from './run/transport.js';
 import type { FinishedEvent, SchedulerEvents } from './events.js';
 import { Logger } from './logger.js';
 import { delayMsOf, RunLoop, expirationMsOf } from './run/run-loop.js';
+import { type CircuitSnapshot, EndpointCircuits } from './run/circuit.js';
+import { CrashQuarantine } from './run/quarantine.js';
+import { RunFaults } from './run/faults.js';
 import { SchedulerError } from './errors.js';
 import { SCHEDULER_DEFAULTS, type SchedulerOptions } from './options.js';
 import { isPgUrl, PgStore } from './store/pg/pg-store.js';
@@ -126,6 +129,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   readonly #loop: RunLoop;
   readonly #transport: EndpointTransport;
   readonly #limits: ConcurrencyController;
+  readonly #faults: RunFaults;
   readonly #log: Logger;
   readonly #ownsStore: boolean;
   readonly #defaultExpirationMs: number;
@@ -147,6 +151,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     loop: RunLoop;
     transport: EndpointTransport;
     limits: ConcurrencyController;
+    faults: RunFaults;
     log: Logger;
     instanceId: string;
     metrics: SchedulerMetrics;
@@ -168,6 +173,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.#loop = init.loop;
     this.#transport = init.transport;
     this.#limits = init.limits;
+    this.#faults = init.faults;
     this.#log = init.log;
     this.instanceId = init.instanceId;
     this.metrics = init.metrics;
@@ -246,17 +252,26 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       for (const key of apiKeys) log.redactor.add(key);
       log.redactor.add(privateKeyToBase64(privateKey)).add(privateKeyToBase64(privateKey, 'seed+public'));
 
+      const circuits = new EndpointCircuits(options.circuit, {
+        log: (level, line) => log.log(level, line),
+        waiting: store.countWaiting ? (endpoint) => store.countWaiting!(endpoint) : undefined,
+        onChange: (snapshot) => emit?.emit('circuit', snapshot),
+      });
+      const faults = new RunFaults(circuits, new CrashQuarantine(options.quarantineAfter ?? d.quarantineAfter));
       const transportKind = options.transport ?? 'http';
       if (transportKind !== 'http' && transportKind !== 'in-process') {
         throw new RangeError(`transport must be 'http' or 'in-process', got ${JSON.stringify(transportKind)}`);
       }
-      const httpTransport = new HttpTransport(new EndpointClient({ timeoutMs: requestTimeoutMs }), new RequestSigner(privateKey));
+      const httpTransport = new HttpTransport(new EndpointClient({ timeoutMs: requestTimeoutMs }), new RequestSigner(privateKey), {
+        onConnected: (endpoint) => faults.connected(endpoint),
+      });
       const transport: EndpointTransport = transportKind === 'in-process' ? new InProcessTransport(httpTransport, requestTimeoutMs) : httpTransport;
       const loop = new RunLoop({
         store,
         owner: instanceId,
         transport,
         concurrency: limits,
+        faults,
         backoff,
         leaseMs,
         defaultExpirationMs,
@@ -358,6 +373,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         loop,
         transport,
         limits,
+        faults,
         log,
         instanceId,
         metrics,
@@ -759,6 +775,26 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** Every (endpoint, function) limit seen by this instance. */
   concurrencyAll(): ConcurrencySnapshot[] {
     return this.#limits.all();
+  }
+
+  /**
+   * The circuit of an endpoint on this instance: `closed` (calls are sent),
+   * `open` (it refused connections: its calls wait for the next probe) or
+   * `probing`.
+   * @example
+   * scheduler.circuit('http://127.0.0.1:8000').state; // 'closed'
+   */
+  circuit(endpoint: string): CircuitSnapshot {
+    return this.#faults.circuits.snapshot(endpoint);
+  }
+
+  /**
+   * Every endpoint whose circuit is not closed on this instance.
+   * @example
+   * for (const c of scheduler.circuits()) console.log(c.endpoint, c.state);
+   */
+  circuits(): CircuitSnapshot[] {
+    return this.#faults.circuits.all();
   }
 
   /** The dashboard's URL (`<url>/dashboard/`), or null when it is disabled. */

@@ -70,9 +70,12 @@ describe('dispatch CLI', () => {
     expect(serve.stdout).toContain(`(default: "${SCHEDULER_DEFAULTS.host}")`);
     expect(serve.stdout).toContain(`(default ${SCHEDULER_DEFAULTS.leaseMs})`);
     expect(serve.stdout).toContain(`(default ${SCHEDULER_DEFAULTS.concurrency.max})`);
+    expect(serve.stdout).toMatch(new RegExp(`--quarantine-after <n> a call whose attempts crash the app .* \\(default ${SCHEDULER_DEFAULTS.quarantineAfter}\\)`));
+    expect(serve.stdout).toMatch(/--probe-max <duration> longest delay between two probes of an endpoint that refuses connections \(default 5s\)/);
     expect(serve.stdout).toMatch(/--ready-json once listening, print one line of JSON/);
     const run = await dispatch(['run', '--help']);
     run.stdout = flat(run.stdout);
+    expect(run.stdout).toContain('--quarantine-after <n>');
     expect(run.stdout).toContain(`(default ${SCHEDULER_DEFAULTS.port} if free, else any free port)`);
     expect(run.stdout).toContain(`(default: "${SCHEDULER_DEFAULTS.db}")`);
   });
@@ -84,6 +87,7 @@ describe('dispatch CLI', () => {
       [['--lease-ms', '0'], /--lease-ms must be an integer ≥ 1, got "0"/, 2],
       [['--concurrency-max', 'many'], /--concurrency-max must be an integer ≥ 1, got "many"/, 2],
       [['--request-timeout-ms', '1.5'], /--request-timeout-ms must be an integer ≥ 1, got "1\.5"/, 2],
+      [['--quarantine-after', '0'], /--quarantine-after must be an integer ≥ 1, got "0"/, 2],
       [['--synchronous', 'sometimes'], /--synchronous must be NORMAL or FULL, got "sometimes"/, 2],
     ];
     for (const [flags, message, code] of cases) {

@@ -25,6 +25,8 @@ export interface SchedulerFlags {
   maxCallsPerRequest?: string;
   logFormat?: string;
   metricsToken?: string;
+  quarantineAfter?: string;
+  probeMax?: string;
 }
 
 const d = SCHEDULER_DEFAULTS;
@@ -47,7 +49,9 @@ export function withSchedulerFlags(cmd: Command): Command {
     .option('--concurrency-max <n>', `highest adaptive concurrency limit (default ${d.concurrency.max})`)
     .option('--max-calls-per-request <n>', `most calls in one DispatchRequest (default ${d.maxCallsPerRequest})`)
     .option('--log-format <format>', `scheduler log lines: text, or json (one JSON object per line, through pino) (default: DISPATCH_LOG_FORMAT, else ${d.logFormat})`)
-    .option('--metrics-token <token>', 'a read-only bearer token for GET /metrics, beside the API keys; shows in ps: prefer DISPATCH_METRICS_TOKEN');
+    .option('--metrics-token <token>', 'a read-only bearer token for GET /metrics, beside the API keys; shows in ps: prefer DISPATCH_METRICS_TOKEN')
+    .option('--quarantine-after <n>', `a call whose attempts crash the app (connection dropped mid-request) this many times in a row fails for good (default ${d.quarantineAfter})`)
+    .option('--probe-max <duration>', `longest delay between two probes of an endpoint that refuses connections (default ${durationText(d.circuit.maxProbeMs)})`);
 }
 
 /**
@@ -87,6 +91,11 @@ export function schedulerFlagOptions(flags: SchedulerFlags): SchedulerOptions {
   if (flags.backoffMax !== undefined) options.backoff = { ...options.backoff, maxMs: parseDurationFlag(flags.backoffMax, '--backoff-max') };
   if (flags.requestTimeoutMs !== undefined) options.requestTimeoutMs = parseInteger(flags.requestTimeoutMs, '--request-timeout-ms');
   if (flags.maxCallsPerRequest !== undefined) options.maxCallsPerRequest = parseInteger(flags.maxCallsPerRequest, '--max-calls-per-request');
+  if (flags.quarantineAfter !== undefined) options.quarantineAfter = parseInteger(flags.quarantineAfter, '--quarantine-after');
+  if (flags.probeMax !== undefined) {
+    const maxProbeMs = parseDurationFlag(flags.probeMax, '--probe-max');
+    options.circuit = { maxProbeMs, initialProbeMs: Math.min(maxProbeMs, d.circuit.initialProbeMs) };
+  }
   for (const [flag, value, key] of [
     ['--concurrency-initial', flags.concurrencyInitial, 'initial'],
     ['--concurrency-min', flags.concurrencyMin, 'min'],

@@ -249,6 +249,25 @@ export interface ConcurrencyResponse {
   /** How far back the samples go. */
   windowMs: number;
   series: ConcurrencySeriesView[];
+  /** Endpoints whose circuit is not closed (they refused connections, or their app crashed). */
+  circuits: CircuitView[];
+}
+
+/**
+ * The circuit of an endpoint that is not closed: `open` (it refused
+ * connections; its calls wait for the next probe) or `probing`.
+ * @example
+ * const c: CircuitView = { endpoint: 'http://127.0.0.1:3000', state: 'open', since: t, nextProbeAt: t + 5000, refused: 12, probes: 3, lastError: 'ECONNREFUSED' };
+ */
+export interface CircuitView {
+  endpoint: string;
+  state: 'closed' | 'open' | 'probing';
+  since: number;
+  nextProbeAt: number | null;
+  /** Attempts refused since it opened. */
+  refused: number;
+  probes: number;
+  lastError: string;
 }
 
 /**

@@ -207,11 +207,13 @@ describe('dashboard API', () => {
     const session = await login();
     await scheduler.dispatch([{ function: 'greet', endpoint: 'http://127.0.0.1:9', input: encodeArgs(['y']) }]);
     const read = () => json(get('/api/concurrency', { cookie: session }));
-    // Connection refused: the limit goes down.
+    // Connection refused: the endpoint's circuit opens (its calls wait for a probe); the limit stays.
     await expect
-      .poll(async () => (await read()).series.find((s: { function: string }) => s.function === 'greet')?.limit, { timeout: POLL_TIMEOUT_MS })
-      .toBeLessThan(16);
+      .poll(async () => (await read()).circuits.find((c: { endpoint: string }) => c.endpoint === 'http://127.0.0.1:9')?.state, { timeout: POLL_TIMEOUT_MS })
+      .toMatch(/^(open|probing)$/);
     const data = await read();
+    expect(data.circuits.find((c: { endpoint: string }) => c.endpoint === 'http://127.0.0.1:9')).toMatchObject({ refused: expect.any(Number), lastError: expect.stringContaining('ECONNREFUSED') });
+    expect(data.series.find((s: { function: string }) => s.function === 'greet')?.limit).toBe(16);
     expect(data.windowMs).toBe(15 * 60_000);
     const greet = data.series.find((s: { function: string }) => s.function === 'greet');
     expect(greet).toMatchObject({ endpoint: 'http://127.0.0.1:9', min: 1, max: 1000 });

@@ -24,7 +24,7 @@ import type { SchedulerEvents } from '../events.js';
 import { SchedulerError } from '../errors.js';
 import { StoreUnavailableError } from '../store/faults.js';
 import { CALL_STATES, type CallState, type ListFilter, type Store } from '../store/store.js';
-import type { ConcurrencyResponse, RunResponse, RunsResponse, ScheduleView, SchedulesResponse } from './api-types.js';
+import type { CircuitView, ConcurrencyResponse, RunResponse, RunsResponse, ScheduleView, SchedulesResponse } from './api-types.js';
 import type { ScheduleRecord } from '../store/schedule-store.js';
 import { DashboardAuth, readCookie, SESSION_COOKIE, SESSION_TTL_MS } from './auth.js';
 import type { FailureThrottle } from '../api/failure-throttle.js';
@@ -57,6 +57,8 @@ export interface DashboardHost {
     pause(name: string): Promise<unknown>;
     resume(name: string): Promise<unknown>;
   };
+  /** Endpoints whose circuit is not closed (absent: none). */
+  circuits?(): CircuitView[];
   on<K extends keyof SchedulerEvents>(event: K, listener: (...args: SchedulerEvents[K]) => void): unknown;
   off<K extends keyof SchedulerEvents>(event: K, listener: (...args: SchedulerEvents[K]) => void): unknown;
 }
@@ -183,6 +185,7 @@ export class Dashboard {
       this.#history.record(s);
       this.#notify('concurrency');
     });
+    listen('circuit', () => this.#notify('concurrency'));
     listen('attempt', () => this.#notify('runs'));
     listen('finished', () => this.#notify('runs'));
     listen('dispatched', () => {
@@ -339,7 +342,12 @@ export class Dashboard {
     if (method === 'GET' && path === '/runs') return sendJson(res, 200, await this.#runs(url.searchParams));
     if (method === 'GET' && path === '/concurrency') {
       this.#history.sample();
-      const body: ConcurrencyResponse = { now: Date.now(), windowMs: HISTORY_WINDOW_MS, series: this.#history.series() };
+      const body: ConcurrencyResponse = {
+        now: Date.now(),
+        windowMs: HISTORY_WINDOW_MS,
+        series: this.#history.series(),
+        circuits: this.#host.circuits?.() ?? [],
+      };
       return sendJson(res, 200, body);
     }
     if (method === 'GET' && path === '/events') return this.#events(req, res);

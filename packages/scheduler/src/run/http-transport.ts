@@ -16,7 +16,42 @@ import type { EndpointTransport, RunReply } from './transport.js';
  */
 export type EndpointReply =
   | { kind: 'http'; statusCode: number; contentType: string; body: Buffer; /** The endpoint's `dispatch-run-batch` (0 if absent). */ batch?: number }
-  | { kind: 'transport'; status: Status; message: string };
+  | { kind: 'transport'; status: Status; message: string; connection?: ConnectionFailure };
+
+/**
+ * How a connection failed, when it says something about the endpoint's
+ * process: `refused` (nothing listens: the app is down or not yet up) or
+ * `dropped` (the connection was closed while the request was in flight,
+ * before a whole response: the app's process most likely died).
+ * @example
+ * if (reply.kind === 'transport' && reply.connection === 'refused') circuits.refused(endpoint, reply.message);
+ */
+export type ConnectionFailure = 'refused' | 'dropped';
+
+/**
+ * What a network error says about the endpoint's process: see
+ * {@link ConnectionFailure}; undefined for anything else (DNS, TLS,
+ * timeouts, unreachable hosts).
+ * @example
+ * connectionFailure(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })); // 'dropped'
+ */
+export function connectionFailure(error: unknown): ConnectionFailure | undefined {
+  const code = String((error as { code?: unknown })?.code ?? '');
+  if (code === 'ECONNREFUSED') return 'refused';
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE') return 'dropped';
+  if (/socket hang up|aborted/i.test(String((error as { message?: unknown })?.message ?? ''))) return 'dropped';
+  return undefined;
+}
+
+/**
+ * Per-request hooks of {@link EndpointClient.post}.
+ * @example
+ * await client.post(url, body, headers, { onConnected: () => circuits.answered(endpoint) });
+ */
+export interface PostHooks {
+  /** The connection to the endpoint is established (at once for a reused keep-alive connection). */
+  onConnected?: () => void;
+}
 
 /**
  * Options of {@link EndpointClient}.
@@ -69,7 +104,7 @@ export class EndpointClient {
   }
 
   /** Sends one request; never throws. */
-  post(url: URL, body: Uint8Array, headers: Record<string, string>): Promise<EndpointReply> {
+  post(url: URL, body: Uint8Array, headers: Record<string, string>, hooks: PostHooks = {}): Promise<EndpointReply> {
     return new Promise((resolve) => {
       let settled = false;
       const done = (reply: EndpointReply) => {
@@ -89,12 +124,22 @@ export class EndpointClient {
         done({ kind: 'transport', status: Status.TIMEOUT, message: `no answer from ${url.origin} within ${this.#timeoutMs} ms` });
         req.destroy();
       }, this.#timeoutMs);
+      if (hooks.onConnected) {
+        const connected = hooks.onConnected;
+        req.once('socket', (socket) => {
+          if ((socket as { connecting?: boolean }).connecting) socket.once('connect', connected);
+          else connected();
+        });
+      }
       req.on('error', (err: Error & { code?: string }) => {
-        done({
+        const reply: EndpointReply = {
           kind: 'transport',
           status: transportStatus(err),
           message: `request to ${url.origin} failed: ${err.code ? `${err.code} ` : ''}${err.message}`,
-        });
+        };
+        const connection = connectionFailure(err);
+        if (connection) reply.connection = connection;
+        done(reply);
       });
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
@@ -122,7 +167,20 @@ export class EndpointClient {
           }),
         );
         res.on('error', (err: Error & { code?: string }) =>
-          done({ kind: 'transport', status: transportStatus(err), message: `reading the response from ${url.origin} failed: ${err.message}` }),
+          done({
+            kind: 'transport',
+            status: transportStatus(err),
+            message: `reading the response from ${url.origin} failed: ${err.code ? `${err.code} ` : ''}${err.message}`,
+            connection: 'dropped',
+          }),
+        );
+        res.on('aborted', () =>
+          done({
+            kind: 'transport',
+            status: Status.TCP_ERROR,
+            message: `reading the response from ${url.origin} failed: the connection was closed before the whole response`,
+            connection: 'dropped',
+          }),
         );
       });
       req.end(body);
@@ -159,15 +217,26 @@ export class HttpTransport implements EndpointTransport {
   readonly #client: EndpointClient;
   readonly #signer: RequestSigner;
   readonly #batching: boolean;
+  readonly #onConnected: ((endpoint: string) => void) | undefined;
   /** Run URLs (href) of endpoints that accept batches, with their maximum. */
   readonly #batchable = new Map<string, number>();
-  readonly #queues = new Map<string, { url: URL; items: Queued[] }>();
+  readonly #queues = new Map<string, { url: URL; endpoint: string; items: Queued[] }>();
   #flushScheduled = false;
 
-  constructor(client: EndpointClient, signer: RequestSigner, options: { batching?: boolean } = {}) {
+  /**
+   * `options.onConnected` is told each time a request to an endpoint (a
+   * `Call.endpoint`) connected: the circuits of `circuit.ts` close on it.
+   */
+  constructor(client: EndpointClient, signer: RequestSigner, options: { batching?: boolean; onConnected?: (endpoint: string) => void } = {}) {
     this.#client = client;
     this.#signer = signer;
     this.#batching = options.batching ?? true;
+    this.#onConnected = options.onConnected;
+  }
+
+  #hooks(endpoint: string): PostHooks {
+    const onConnected = this.#onConnected;
+    return onConnected ? { onConnected: () => onConnected(endpoint) } : {};
   }
 
   run(endpoint: string, request: proto.IRunRequest): Promise<RunReply> {
@@ -188,7 +257,7 @@ export class HttpTransport implements EndpointTransport {
     if (this.#batching && this.#batchable.has(url.href) && bytes.length < MAX_BATCH_BYTES) {
       return new Promise<RunReply>((resolve) => {
         let queue = this.#queues.get(url.href);
-        if (!queue) this.#queues.set(url.href, (queue = { url, items: [] }));
+        if (!queue) this.#queues.set(url.href, (queue = { url, endpoint, items: [] }));
         queue.items.push({ request, bytes, resolve });
         if (!this.#flushScheduled) {
           this.#flushScheduled = true;
@@ -196,13 +265,18 @@ export class HttpTransport implements EndpointTransport {
         }
       });
     }
-    return this.#single(url, bytes);
+    return this.#single(url, bytes, endpoint);
   }
 
   /** One RunRequest in one HTTP request; learns from the answer whether the endpoint takes batches. */
-  async #single(url: URL, body: Uint8Array): Promise<RunReply> {
+  async #single(url: URL, body: Uint8Array, endpoint: string): Promise<RunReply> {
     const contentType = 'application/proto';
-    const reply = await this.#client.post(url, body, { 'content-type': contentType, 'connect-protocol-version': '1', ...this.#signer.sign(url, contentType, body) });
+    const reply = await this.#client.post(
+      url,
+      body,
+      { 'content-type': contentType, 'connect-protocol-version': '1', ...this.#signer.sign(url, contentType, body) },
+      this.#hooks(endpoint),
+    );
     if (this.#batching && reply.kind === 'http' && reply.statusCode === 200) {
       if (reply.batch && reply.batch > 1) this.#batchable.set(url.href, Math.min(reply.batch, MAX_RUN_BATCH));
       else this.#batchable.delete(url.href);
@@ -215,15 +289,15 @@ export class HttpTransport implements EndpointTransport {
     this.#flushScheduled = false;
     const queues = [...this.#queues.values()];
     this.#queues.clear();
-    for (const { url, items } of queues) {
+    for (const { url, endpoint, items } of queues) {
       const max = this.#batchable.get(url.href) ?? 1;
       let chunk: Queued[] = [];
       let size = 0;
       const send = () => {
         if (chunk.length === 1) {
           const [only] = chunk;
-          void this.#single(url, only!.bytes).then(only!.resolve);
-        } else if (chunk.length > 1) void this.#batch(url, chunk);
+          void this.#single(url, only!.bytes, endpoint).then(only!.resolve);
+        } else if (chunk.length > 1) void this.#batch(url, endpoint, chunk);
         chunk = [];
         size = 0;
       };
@@ -237,13 +311,18 @@ export class HttpTransport implements EndpointTransport {
   }
 
   /** Several RunRequests in one signed HTTP request; each gets its own answer. */
-  async #batch(url: URL, items: Queued[]): Promise<void> {
+  async #batch(url: URL, endpoint: string, items: Queued[]): Promise<void> {
     const body = encodeBatch(items.map((i) => i.bytes));
-    const reply = await this.#client.post(url, body, {
-      'content-type': RUN_BATCH_CONTENT_TYPE,
-      'connect-protocol-version': '1',
-      ...this.#signer.sign(url, RUN_BATCH_CONTENT_TYPE, body),
-    });
+    const reply = await this.#client.post(
+      url,
+      body,
+      {
+        'content-type': RUN_BATCH_CONTENT_TYPE,
+        'connect-protocol-version': '1',
+        ...this.#signer.sign(url, RUN_BATCH_CONTENT_TYPE, body),
+      },
+      this.#hooks(endpoint),
+    );
     if (reply.kind === 'http' && reply.statusCode === 200 && isRunBatch(reply.contentType)) {
       let responses: proto.IRunResponse[] | null = null;
       try {
@@ -262,7 +341,7 @@ export class HttpTransport implements EndpointTransport {
     if (reply.kind === 'http' && (reply.statusCode === 200 || reply.statusCode === 400 || reply.statusCode === 404 || reply.statusCode === 415)) {
       // The endpoint no longer takes batches (another version now serves it): one request each, as before.
       this.#batchable.delete(url.href);
-      await Promise.all(items.map(async (item) => item.resolve(await this.#single(url, item.bytes))));
+      await Promise.all(items.map(async (item) => item.resolve(await this.#single(url, item.bytes, endpoint))));
       return;
     }
     for (const item of items) item.resolve(reply);

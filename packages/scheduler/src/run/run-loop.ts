@@ -19,6 +19,7 @@ import { elidesState, finishedState, isResumeRun, pollConditions, runCountsText,
 import { validateCall } from './validate.js';
 import { recordResult, StoreOutage } from './record.js';
 import { limitsOfCall } from '../store/limits.js';
+import type { Admission, RunFaults } from './faults.js';
 
 type IError = proto.IError;
 type IAny = proto.IAny;
@@ -36,6 +37,8 @@ export interface RunLoopOptions {
   /** How RunRequests reach endpoints: HTTP (signed) or in-process. */
   transport: EndpointTransport;
   concurrency: ConcurrencyController;
+  /** Circuits of endpoints and the quarantine of poison calls (`faults.ts`). */
+  faults: RunFaults;
   backoff: ResolvedBackoff;
   /**
    * Lease of a claimed call. Leases of runs in flight are renewed every
@@ -176,6 +179,7 @@ export class RunLoop {
 
   async stop(): Promise<void> {
     this.#stopping = true;
+    this.#o.faults.quarantine.close();
     this.wake();
     await this.#running;
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
@@ -206,7 +210,7 @@ export class RunLoop {
   }
 
   async #loop(): Promise<void> {
-    const { store, concurrency, log } = this.#o;
+    const { store, concurrency, log, faults } = this.#o;
     while (!this.#stopping) {
       this.#wakeFlag = false;
       const now = Date.now();
@@ -220,11 +224,11 @@ export class RunLoop {
             now,
             leaseMs: this.#o.leaseMs,
             limit: Math.min(this.#o.claimBatch, room),
-            capacity: (endpoint, fn) => concurrency.capacity(endpoint, fn),
+            capacity: (endpoint, fn) => faults.capacity(endpoint, concurrency.capacity(endpoint, fn)),
             elideStateAbove: this.#o.elideStateAbove,
           });
+          faults.claimed(claimed.calls);
           for (const call of claimed.calls) {
-            concurrency.acquire(call.endpoint, call.function);
             this.#leased.set(call.id, (this.#leased.get(call.id) ?? 0) + 1);
             const p = this.#run(call)
               .catch((err) => log.error(`run of ${call.function} ${call.id} failed in the scheduler: ${(err as Error).stack ?? err}`))
@@ -249,6 +253,8 @@ export class RunLoop {
       }
       if (this.#stopping) break;
       // Sleep until the next due call, a wake-up, or 1 s (other processes may add work).
+      const probeAt = faults.circuits.nextProbeAt();
+      if (probeAt !== null && (nextDueAt === null || probeAt < nextDueAt)) nextDueAt = probeAt;
       const wait = nextDueAt === null ? 1000 : Math.min(1000, nextDueAt - Date.now());
       if (wait > 0) await this.#sleep(wait);
       else await new Promise((r) => setImmediate(r));
@@ -256,10 +262,25 @@ export class RunLoop {
   }
 
   async #run(call: ClaimedCall): Promise<void> {
-    const { concurrency, log } = this.#o;
+    const { faults } = this.#o;
+    // A suspect of a crash waits for its endpoint's lane (quarantine.ts); others go at once.
+    const admitted = faults.admitNow(call) ?? (await faults.admit(call, () => this.#stopping));
+    try {
+      if (!admitted.run) return;
+      await this.#runAdmitted(call, admitted);
+    } finally {
+      faults.done(call, admitted);
+    }
+  }
+
+  async #runAdmitted(call: ClaimedCall, admitted: Admission): Promise<void> {
+    const { concurrency, log, faults } = this.#o;
+    concurrency.acquire(call.endpoint, call.function);
     const startedAt = Date.now();
     if (startedAt >= call.expiresAt) {
       concurrency.release(call.endpoint, call.function, undefined, startedAt, startedAt);
+      faults.notSent(call, admitted);
+      faults.forget(call.id);
       await this.#expire(call, startedAt);
       return;
     }
@@ -278,8 +299,14 @@ export class RunLoop {
     }
     const now = Date.now();
     const durationMs = now - startedAt;
-    const r = this.#interpret(call, reply, now);
-    concurrency.release(call.endpoint, call.function, r.status, startedAt, now);
+    let r = this.#interpret(call, reply, now);
+    const verdict = faults.afterReply(call, reply, admitted);
+    if (verdict.quarantine) {
+      const error = verdict.quarantine;
+      r = { status: Status.PERMANENT_ERROR, error, children: 0, outcome: { kind: 'finish', status: Status.PERMANENT_ERROR, output: null, error } };
+    }
+    // A refusal or a crash says nothing about the endpoint's load: the limit stays (the circuit and the quarantine act).
+    concurrency.release(call.endpoint, call.function, verdict.adapt ? r.status : undefined, startedAt, now);
     const recorded = await this.#record({
       id: call.id,
       owner: this.#o.owner,
@@ -298,6 +325,7 @@ export class RunLoop {
       outcome: r.outcome,
       orphans: this.#o.orphans,
     });
+    if (!recorded || r.outcome.kind === 'finish') faults.forget(call.id);
     const outcome: AttemptEvent['outcome'] = !recorded
       ? 'dropped'
       : r.outcome.kind === 'finish'
@@ -325,7 +353,7 @@ export class RunLoop {
       if (r.error) span.fail(`${r.error.type ?? ''}: ${r.error.message ?? ''}`);
       span.end();
     }
-    this.#logAttempt(event);
+    this.#logAttempt(event, verdict.quiet);
     this.#o.metrics?.attempt(event);
     if (recorded && r.outcome.kind === 'suspend' && r.outcome.calls.length > 0) {
       this.#o.metrics?.created(r.outcome.calls.map((c) => c.function), 'poll');
@@ -371,8 +399,9 @@ export class RunLoop {
     });
   }
 
-  #logAttempt(e: AttemptEvent): void {
-    const level = e.outcome === 'retry' ? 'warn' : e.outcome === 'exit' && e.status !== Status.OK ? 'error' : 'info';
+  /** One line per attempt; `quiet` (a refused connection: the circuit's line tells) only at debug level. */
+  #logAttempt(e: AttemptEvent, quiet = false): void {
+    const level = quiet ? 'debug' : e.outcome === 'retry' ? 'warn' : e.outcome === 'exit' && e.status !== Status.OK ? 'error' : 'info';
     const log = this.#o.log;
     if (!log.enabled(level)) return;
     let line = `run ${e.function} ${e.dispatchId} ${e.resume ? `resume=${e.resumes}` : `attempt=${e.attempt}`} status=${e.statusName} duration=${e.durationMs}ms outcome=${e.outcome}`;

@@ -596,6 +596,11 @@ export interface Store {
    * the history.
    */
   countLive?(now: number): Promise<LiveCount[]>;
+  /**
+   * Number of pending calls of an endpoint (waiting for a first run, a
+   * retry or a resume), for the line that says it is unreachable.
+   */
+  countWaiting?(endpoint: string): Promise<number>;
 
   /** A stored setting (signing key, API key), or null. */
   getMeta(key: string): Promise<string | null>;

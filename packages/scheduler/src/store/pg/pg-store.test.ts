@@ -35,11 +35,24 @@ async function freshStore(
   return PgStore.open({ url: url!, schema, poolSize: 3, ...options });
 }
 
+
+/** SQL that takes a schema back to version 5: drops what migrations 6 and later added (signals, schedules, limits, trace context, input stored once). */
+function dropAfterV5(schema: string): string {
+  return `ALTER TABLE ${schema}.calls DROP COLUMN IF EXISTS input_replaced, DROP COLUMN IF EXISTS trace_context, DROP COLUMN IF EXISTS limit_key,
+    DROP COLUMN IF EXISTS poll_signals; DROP TABLE IF EXISTS ${schema}.function_limits; DROP TABLE IF EXISTS ${schema}.limit_windows;
+    DROP TABLE IF EXISTS ${schema}.schedules; DROP TABLE IF EXISTS ${schema}.signals;`;
+}
+
 describe.skipIf(!url)('PgStore', () => {
   const hooks = {
     stateChunks: async (store: Store) => {
       const s = store as PgStore;
       const { rows } = await s.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${s.schema}.call_state_chunks`);
+      return rows[0]!.n;
+    },
+    inputCopies: async (store: Store) => {
+      const s = store as PgStore;
+      const { rows } = await s.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${s.schema}.calls WHERE original_input IS NOT NULL`);
       return rows[0]!.n;
     },
     sharedByInstances: true,
@@ -91,7 +104,7 @@ describe.skipIf(!url)('PgStore', () => {
     await suspendWithJournal(store, call);
     // Back to version 1, the state in the row, as an older scheduler left it.
     await store.pool.query(
-      `DROP TABLE ${schema}.revoked_sessions; DROP TABLE ${schema}.call_state_chunks; ALTER TABLE ${schema}.calls DROP COLUMN state_length; ALTER TABLE ${schema}.calls DROP COLUMN resumes; ALTER TABLE ${schema}.calls DROP COLUMN trace_context;
+      `DROP TABLE ${schema}.revoked_sessions; DROP TABLE ${schema}.call_state_chunks; ALTER TABLE ${schema}.calls DROP COLUMN state_length; ${dropAfterV5(schema)} ALTER TABLE ${schema}.calls DROP COLUMN resumes;
       UPDATE ${schema}.calls SET state_value = '\\x010203'::bytea;
       DROP INDEX ${schema}.calls_parent_corr; CREATE INDEX calls_parent ON ${schema}.calls (parent_id, parent_generation) WHERE parent_id IS NOT NULL; UPDATE ${schema}.schema_version SET version = 1`,
     );
@@ -114,7 +127,7 @@ describe.skipIf(!url)('PgStore', () => {
     await store.insertCalls([call]);
     // As an older scheduler left it: every run counted in attempts, and a retry of a resume marked as a resume.
     await store.pool.query(
-      `ALTER TABLE ${schema}.calls DROP COLUMN resumes; ALTER TABLE ${schema}.calls DROP COLUMN trace_context; UPDATE ${schema}.schema_version SET version = 4;
+      `${dropAfterV5(schema)} ALTER TABLE ${schema}.calls DROP COLUMN resumes; UPDATE ${schema}.schema_version SET version = 4;
       UPDATE ${schema}.calls SET attempts = 4;
       INSERT INTO ${schema}.attempts (call_id, number, started_at, duration_ms, status, outcome, resume) VALUES
         ('${call.id}', 1, 0, 1, 0, 'suspend', false), ('${call.id}', 2, 0, 1, 0, 'retry', true),

@@ -299,7 +299,7 @@ const CONNECTION_TRIES = 8;
 const POOL_WARNING_INTERVAL_MS = 10_000;
 
 const CLAIM_COLUMNS = `c.seq, c.id, c.function, c.endpoint, c.parent_id, c.root_id, c.created_at, c.expires_at, c.attempts,
-  c.resumes, c.failures, c.lease_token, c.input, c.mode, c.generation, c.poll_max, c.state_kind, c.state_type_url, c.state_length,
+  c.resumes, c.failures, c.lease_token, CASE WHEN c.mode = 1 THEN NULL ELSE c.input END AS input, c.mode, c.generation, c.poll_max, c.state_kind, c.state_type_url, c.state_length,
   c.state_delta, c.poll_error, c.trace_context`;
 const LOCK_COLUMNS = `c.seq, c.id, c.state, c.lease_owner, c.lease_token, c.attempts, c.resumes, c.parent_id, c.parent_generation,
   c.generation, c.mode, c.ready, c.ready_errors, c.deliver, c.has_error, c.state_kind, c.state_type_url, c.state_length`;
@@ -670,9 +670,9 @@ export class PgStore implements Store {
       c,
       'insert_calls',
       `INSERT INTO ${this.#t.calls} (id, function, endpoint, version, input, original_function, original_endpoint,
-        original_input, idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, due_at,
+        idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, due_at,
         created_at, updated_at, expires_at, expiration_ms, limit_key, trace_context)
-      SELECT id, fn, ep, ver, inp, fn, ep, inp, ik, pid, $13::int, rid, corr, 'pending', due, cat, cat, exp, expms, lk, tc
+      SELECT id, fn, ep, ver, inp, fn, ep, ik, pid, $13::int, rid, corr, 'pending', due, cat, cat, exp, expms, lk, tc
       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::text[],
         $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $14::bigint[], $15::text[], $16::text[])
         AS u(id, fn, ep, ver, inp, ik, pid, rid, corr, due, cat, exp, expms, lk, tc)
@@ -1264,6 +1264,7 @@ export class PgStore implements Store {
           await this.#dropState(c, row);
           await c.query(
             `UPDATE ${this.#t.calls} SET function = $1, endpoint = $2, input = $3, expires_at = $4, state = 'pending', mode = 0,
+              original_input = CASE WHEN input_replaced = 1 THEN original_input ELSE input END, input_replaced = 1,
               due_at = $5, lease_owner = NULL, status = $6, error = NULL, failures = 0, attempts = $7, resumes = $10,
               generation = generation + 1, ready = 0, ready_errors = 0, state_kind = 0, state_type_url = NULL,
               state_value = NULL, state_length = 0, state_delta = 0, poll_min = 0, poll_max = 0, poll_deadline = NULL, poll_error = NULL,
@@ -1737,6 +1738,17 @@ export class PgStore implements Store {
       const { rows } = await this.pool.query<{ id: string }>(`SELECT id FROM ${this.#t.calls} WHERE parent_id = $1 ORDER BY seq`, [id]);
       return rows.map((r) => r.id);
     });
+  }
+
+  async countWaiting(endpoint: string): Promise<number> {
+    this.#checkOpen();
+    const { rows } = await this.#sql<{ n: number }>(
+      this.pool,
+      'count_waiting',
+      `SELECT count(*)::int AS n FROM ${this.#t.calls} WHERE endpoint = $1 AND due_at IS NOT NULL AND state = 'pending'`,
+      [endpoint],
+    );
+    return rows[0]?.n ?? 0;
   }
 
   finishedAmong(ids: string[]): Promise<string[]> {

@@ -161,7 +161,7 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX signals_call ON signals (call_id, state, name, seq);
   ALTER TABLE calls ADD COLUMN poll_signals TEXT;
   `,
-  // schedules (issue 15): the cron schedules apps declare, one row per name
+  // 7 (issue 15): schedules, the cron schedules apps declare, one row per name
   // (the function it calls). An instance runs a tick by advancing next_tick_at
   // with a compare-and-set and inserting the tick's call (idempotency key
   // schedule:<name>:<tick time>) in the same transaction: once per tick,
@@ -188,7 +188,7 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX IF NOT EXISTS schedules_endpoint ON schedules (endpoint);
   CREATE INDEX IF NOT EXISTS schedules_next ON schedules (next_tick_at) WHERE paused = 0;
   `,
-  // 6: declared limits (issue 16). function_limits holds the limits each
+  // 8: declared limits (issue 16). function_limits holds the limits each
   // (endpoint, function) declares (carried on its calls); calls.limit_key the
   // key of a call's per-key limit ('' without); limit_windows counts the starts
   // of rate-limited functions per key in buckets of a twentieth of the period.
@@ -216,11 +216,20 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (endpoint, function, limit_key, bucket)
   );
   `,
-  // 6 (ops-observe): the W3C trace context of a call (its Call.traceparent,
+  // 9 (issue 16): the W3C trace context of a call (its Call.traceparent,
   // a newline, its Call.tracestate), sent with each of its runs so that they
   // join the caller's trace. NULL when the caller traced nothing.
   `
   ALTER TABLE calls ADD COLUMN trace_context TEXT;
+  `,
+  // 10 (issue 12): the input stored once. original_input was a second copy
+  // of every input; it is now written only when a tail call replaces the
+  // input (input_replaced = 1), so that a restart finds the first one.
+  // Copies of existing rows are dropped.
+  `
+  ALTER TABLE calls ADD COLUMN input_replaced INTEGER NOT NULL DEFAULT 0;
+  UPDATE calls SET input_replaced = 1 WHERE original_input IS NOT input;
+  UPDATE calls SET original_input = NULL WHERE input_replaced = 0 AND original_input IS NOT NULL;
   `,
 ];
 

@@ -15,9 +15,18 @@ const tmpFile = () => join(dir, `db-${n++}`, 'scheduler.db');
 const hooks = {
   stateChunks: async (store: Store) =>
     ((store as SqliteStore).db.prepare('SELECT count(*) AS n FROM call_state_chunks').get() as { n: number }).n,
+  inputCopies: async (store: Store) =>
+    ((store as SqliteStore).db.prepare('SELECT count(*) AS n FROM calls WHERE original_input IS NOT NULL').get() as { n: number }).n,
 };
 storeContract('SqliteStore (memory)', () => SqliteStore.open({ path: ':memory:' }), hooks);
 storeContract('SqliteStore (file, synchronous=FULL)', () => SqliteStore.open({ path: tmpFile(), synchronous: 'FULL' }), hooks);
+
+
+/** SQL that takes a database back to version 5: drops what migrations 6 and later added (signals, schedules, limits, trace context, input stored once). */
+const DROP_AFTER_V5 =
+  'ALTER TABLE calls DROP COLUMN input_replaced; ALTER TABLE calls DROP COLUMN trace_context; DROP INDEX calls_limit_running; DROP INDEX calls_limit_due; ' +
+  'ALTER TABLE calls DROP COLUMN limit_key; DROP TABLE function_limits; DROP TABLE limit_windows; DROP TABLE schedules; DROP TABLE signals; ' +
+  'ALTER TABLE calls DROP COLUMN poll_signals; ';
 
 describe('SqliteStore', () => {
   it('creates the file in WAL mode with a versioned schema, and reopens it', async () => {
@@ -42,7 +51,7 @@ describe('SqliteStore', () => {
     await suspendWithJournal(store, call);
     // Back to version 2, the state in the row, as an older scheduler left it.
     store.db.exec(
-      'DROP TABLE signals; ALTER TABLE calls DROP COLUMN poll_signals; DROP TABLE revoked_sessions; DROP TABLE call_state_chunks; ALTER TABLE calls DROP COLUMN state_length; ALTER TABLE calls DROP COLUMN resumes; UPDATE schema_version SET version = 2',
+      DROP_AFTER_V5 + 'DROP TABLE revoked_sessions; DROP TABLE call_state_chunks; ALTER TABLE calls DROP COLUMN state_length; ALTER TABLE calls DROP COLUMN resumes; UPDATE schema_version SET version = 2',
     );
     store.db.prepare('UPDATE calls SET state_value = ? WHERE id = ?').run(Buffer.from([1, 2, 3]), call.id);
     await store.close();
@@ -54,13 +63,35 @@ describe('SqliteStore', () => {
     await again.close();
   });
 
+  it('drops the second copy of every input of a version-5 database, keeping the first input of tail-called calls (migration 10)', async () => {
+    const path = tmpFile();
+    const store = await SqliteStore.open({ path });
+    const plain = newCall();
+    const tailed = newCall();
+    await store.insertCalls([plain, tailed]);
+    // As an older scheduler left them: original_input a copy of input, or the first input of a call that tail-called.
+    store.db.exec(`${DROP_AFTER_V5}UPDATE calls SET original_input = input; UPDATE schema_version SET version = 5`);
+    store.db.prepare(`UPDATE calls SET input = ?, function = 'next', state = 'failed', due_at = NULL WHERE id = ?`).run(Buffer.from(store.db.prepare('SELECT input FROM calls WHERE id = ?').pluck().get(plain.id) as Buffer), tailed.id);
+    await store.close();
+
+    const again = await SqliteStore.open({ path });
+    const rows = again.db.prepare('SELECT id, original_input IS NOT NULL AS copy, input_replaced FROM calls ORDER BY seq').all();
+    expect(rows).toEqual([
+      { id: plain.id, copy: 0, input_replaced: 0 },
+      { id: tailed.id, copy: 1, input_replaced: 1 },
+    ]);
+    expect(await again.restart(tailed.id, Date.now())).toBe(true);
+    expect(Buffer.from((await again.getCall(tailed.id))?.input?.value ?? []).toString()).toBe(`input of ${tailed.id}`);
+    await again.close();
+  });
+
   it('counts the runs of a version-4 database apart, attempts and resumes (migration 5)', async () => {
     const path = tmpFile();
     const store = await SqliteStore.open({ path });
     const call = newCall();
     await store.insertCalls([call]);
     // As an older scheduler left it: every run counted in attempts, and a retry of a resume marked as a resume.
-    store.db.exec('DROP TABLE signals; ALTER TABLE calls DROP COLUMN poll_signals; ALTER TABLE calls DROP COLUMN resumes; UPDATE schema_version SET version = 4');
+    store.db.exec(`${DROP_AFTER_V5}ALTER TABLE calls DROP COLUMN resumes; UPDATE schema_version SET version = 4`);
     store.db.prepare('UPDATE calls SET attempts = 4 WHERE id = ?').run(call.id);
     const insert = store.db.prepare('INSERT INTO attempts (call_id, number, started_at, duration_ms, status, outcome, resume) VALUES (?, ?, 0, 1, 0, ?, ?)');
     for (const [number, outcome, resume] of [[1, 'suspend', 0], [2, 'retry', 1], [3, 'suspend', 1], [4, 'exit', 1]] as const) {

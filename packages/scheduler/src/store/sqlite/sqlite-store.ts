@@ -95,6 +95,11 @@ export interface SqliteStoreOptions {
   onWarning?: (message: string) => void;
 }
 
+/** The columns a claim reads (the input only for a first run or a retry: a resume carries the state instead). */
+const CLAIM_COLUMNS = `seq, id, function, endpoint, parent_id, root_id, created_at, expires_at, attempts, resumes, failures,
+  lease_token, CASE WHEN mode = 1 THEN NULL ELSE input END AS input, mode, generation, poll_max, state_kind, state_type_url,
+  state_value, state_length, state_delta, poll_error`;
+
 /** A `calls` row as SQLite returns it: the shared columns plus the ones only the store reads. */
 interface CallRow extends CallRecordRow {
   seq: number;
@@ -157,22 +162,24 @@ export class SqliteStore implements Store {
     this.#stmt = {
       insertQueue: p('INSERT OR IGNORE INTO queues (endpoint, function) VALUES (?, ?)'),
       byKey: p('SELECT id FROM calls WHERE idempotency_key = ?'),
+      // The input is stored once: original_input is written only when a tail call replaces the input (input_replaced).
       insertCall: p(`INSERT INTO calls (id, function, endpoint, version, input, original_function, original_endpoint,
-        original_input, idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, due_at,
+        idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, due_at,
         created_at, updated_at, expires_at, expiration_ms, limit_key, trace_context)
-        VALUES (@id, @function, @endpoint, @version, @input, @function, @endpoint, @input, @idempotency_key, @parent_id,
+        VALUES (@id, @function, @endpoint, @version, @input, @function, @endpoint, @idempotency_key, @parent_id,
         @parent_generation, @root_id, @correlation_id, 'pending', @due_at, @created_at, @created_at, @expires_at, @expiration_ms, @limit_key,
         @trace_context)`),
       nextDue: p(
         'SELECT due_at FROM calls WHERE endpoint = ? AND function = ? AND due_at IS NOT NULL ORDER BY due_at LIMIT 1',
       ),
       // One statement per (endpoint, function): the due calls picked and leased together (no statement per row).
+      // Only what the RunRequest needs: not the original input, the output or the error (memory follows in-flight work).
       claim: p(`UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner,
         lease_token = lease_token + 1, updated_at = @now
         WHERE seq IN (SELECT seq FROM calls WHERE endpoint = @endpoint AND function = @fn AND due_at <= @now ORDER BY due_at LIMIT @cap)
-        RETURNING *`),
+        RETURNING ${CLAIM_COLUMNS}`),
       claimSeq: p(`UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner,
-        lease_token = lease_token + 1, updated_at = @now WHERE seq = @seq RETURNING *`),
+        lease_token = lease_token + 1, updated_at = @now WHERE seq = @seq RETURNING ${CLAIM_COLUMNS}`),
       ready: p(`SELECT id, correlation_id, output, error FROM calls
         WHERE parent_id = ? AND parent_generation = ? AND deliver = 1 ORDER BY finished_at, seq LIMIT ?`),
       byId: p('SELECT * FROM calls WHERE id = ?'),
@@ -639,6 +646,7 @@ export class SqliteStore implements Store {
           this.#ensureQueue(o.endpoint, o.function);
           this.#dropState(row);
           this.#sql(`UPDATE calls SET function = @fn, endpoint = @endpoint, input = @input, expires_at = @expires,
+              original_input = CASE WHEN input_replaced = 1 THEN original_input ELSE input END, input_replaced = 1,
               state = 'pending', mode = 0, due_at = @due, lease_owner = NULL, status = @status, error = NULL,
               failures = 0, attempts = @attempts, resumes = @resumes, generation = generation + 1, ready = 0, ready_errors = 0,
               state_kind = 0, state_type_url = NULL, state_value = NULL, state_length = 0, state_delta = 0, poll_min = 0,
@@ -766,6 +774,12 @@ export class SqliteStore implements Store {
       signals: rows.map((r) => ({ name: r.name, payload: decodeAny(r.payload), sentAt: r.sent_at, consumedAt: r.consumed_at })),
       waitingFor,
     };
+  }
+
+  async countWaiting(endpoint: string): Promise<number> {
+    this.#checkOpen();
+    const row = this.#sql(`SELECT count(*) AS n FROM calls WHERE endpoint = ? AND due_at IS NOT NULL AND state = 'pending'`).get(endpoint) as { n: number };
+    return row.n;
   }
 
   resume(id: string, now: number): Promise<ResumeAnswer> {

@@ -33,6 +33,8 @@ export interface StoreContractHooks {
    * `heartbeat` and `leave`, and the suite checks them.
    */
   sharedByInstances?: boolean;
+  /** Number of calls holding a second copy of an input (`original_input`), to check that an input is stored once. */
+  inputCopies?: (store: Store) => Promise<number>;
 }
 
 /** A `StringValue` Any holding `text`. */

@@ -5,7 +5,7 @@
  * @module
  */
 import { expect, it } from 'vitest';
-import { childOf, completion, describeContract, finished, HOUR, NOW, PERMANENT_ERROR, type StoreContractHooks, type StoreFactory, suspendOutcome, textOf } from './fixtures.js';
+import { anyOf, childOf, completion, describeContract, finished, HOUR, newCall, NOW, OK, PERMANENT_ERROR, type StoreContractHooks, type StoreFactory, suspendOutcome, textOf } from './fixtures.js';
 
 /**
  * Registers the tests of cancel and restart.
@@ -56,6 +56,44 @@ export function restartCancelContract(makeStore: StoreFactory, hooks: StoreContr
       const [again] = (await claim({ now: NOW + 10 })).calls;
       expect(again?.resume).toBeNull();
       expect(textOf(again?.input)).toBe(`input of ${call.id}`);
+    });
+
+    it('stores an input once, and restarts a tail-called call from its first function and input', async () => {
+      const store = t.store;
+      const { call, leased } = await startOne();
+      if (t.hooks.inputCopies) expect(await t.hooks.inputCopies(store)).toBe(0);
+      const tail = (n: number, token: number, now: number) =>
+        store.complete(
+          completion(call.id, token, now, { kind: 'tail_call', status: OK, function: `next${n}`, endpoint: call.endpoint, input: anyOf(`tail ${n}`), expiresAt: NOW + HOUR, dueAt: now }),
+        );
+      expect(await tail(1, leased.leaseToken, NOW + 1)).toBe(true);
+      let [c] = (await claim({ now: NOW + 1 })).calls;
+      expect(textOf(c?.input)).toBe('tail 1');
+      expect(await tail(2, c!.leaseToken, NOW + 2)).toBe(true);
+      [c] = (await claim({ now: NOW + 2 })).calls;
+      expect(c).toMatchObject({ function: 'next2' });
+      expect(textOf(c?.input)).toBe('tail 2');
+      await store.complete(completion(call.id, c!.leaseToken, NOW + 3, finished()));
+      expect(await store.restart(call.id, NOW + 10)).toBe(true);
+      [c] = (await claim({ now: NOW + 10 })).calls;
+      expect(c).toMatchObject({ id: call.id, function: 'fn', resume: null });
+      expect(textOf(c?.input)).toBe(`input of ${call.id}`);
+      if (t.hooks.inputCopies) expect(await t.hooks.inputCopies(store)).toBe(0);
+      // A second restart still finds it.
+      await store.complete(completion(call.id, c!.leaseToken, NOW + 11, finished()));
+      expect(await store.restart(call.id, NOW + 20)).toBe(true);
+      [c] = (await claim({ now: NOW + 20 })).calls;
+      expect(textOf(c?.input)).toBe(`input of ${call.id}`);
+    });
+
+    it('counts the calls waiting for an endpoint', async () => {
+      const store = t.store;
+      if (!store.countWaiting) return;
+      const { call } = await startOne();
+      expect(await store.countWaiting(call.endpoint)).toBe(0);
+      await store.insertCalls([newCall({ endpoint: call.endpoint }), newCall({ endpoint: call.endpoint }), newCall({ endpoint: 'http://127.0.0.1:9' })]);
+      expect(await store.countWaiting(call.endpoint)).toBe(2);
+      expect(await store.countWaiting('http://127.0.0.1:9')).toBe(1);
     });
   });
 }
