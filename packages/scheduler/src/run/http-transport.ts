@@ -252,7 +252,7 @@ export class HttpTransport implements EndpointTransport {
         responses = null;
       }
       if (responses && responses.length === items.length) {
-        items.forEach((item, i) => item.resolve({ kind: 'response', response: responses![i]! }));
+        for (let i = 0; i < items.length; i++) items[i]!.resolve({ kind: 'response', response: responses[i]! });
         return;
       }
       const message = `the endpoint ${url.origin} answered a batch of ${items.length} RunRequests with ${responses ? `${responses.length} responses` : 'a body that is not a RunBatchResponse'}`;

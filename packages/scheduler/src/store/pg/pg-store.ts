@@ -960,7 +960,7 @@ export class PgStore implements Store {
           req.now,
           policy.isErrorResult(o.status, o.error) ? 1 : 0,
         ];
-        values.forEach((v, i) => cols[i]!.push(v));
+        for (let i = 0; i < values.length; i++) cols[i]!.push(values[i]);
       }
       try {
         const done = new Set<string>();
