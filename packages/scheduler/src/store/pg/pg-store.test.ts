@@ -91,7 +91,7 @@ describe.skipIf(!url)('PgStore', () => {
     await suspendWithJournal(store, call);
     // Back to version 1, the state in the row, as an older scheduler left it.
     await store.pool.query(
-      `DROP TABLE ${schema}.revoked_sessions; DROP TABLE ${schema}.call_state_chunks; ALTER TABLE ${schema}.calls DROP COLUMN state_length; ALTER TABLE ${schema}.calls DROP COLUMN resumes;
+      `DROP TABLE ${schema}.function_limits; DROP TABLE ${schema}.limit_windows; ALTER TABLE ${schema}.calls DROP COLUMN limit_key; DROP TABLE ${schema}.revoked_sessions; DROP TABLE ${schema}.call_state_chunks; ALTER TABLE ${schema}.calls DROP COLUMN state_length; ALTER TABLE ${schema}.calls DROP COLUMN resumes;
       UPDATE ${schema}.calls SET state_value = '\\x010203'::bytea;
       DROP INDEX ${schema}.calls_parent_corr; CREATE INDEX calls_parent ON ${schema}.calls (parent_id, parent_generation) WHERE parent_id IS NOT NULL; UPDATE ${schema}.schema_version SET version = 1`,
     );
@@ -114,7 +114,7 @@ describe.skipIf(!url)('PgStore', () => {
     await store.insertCalls([call]);
     // As an older scheduler left it: every run counted in attempts, and a retry of a resume marked as a resume.
     await store.pool.query(
-      `ALTER TABLE ${schema}.calls DROP COLUMN resumes; UPDATE ${schema}.schema_version SET version = 4;
+      `DROP TABLE ${schema}.function_limits; DROP TABLE ${schema}.limit_windows; ALTER TABLE ${schema}.calls DROP COLUMN limit_key; ALTER TABLE ${schema}.calls DROP COLUMN resumes; UPDATE ${schema}.schema_version SET version = 4;
       UPDATE ${schema}.calls SET attempts = 4;
       INSERT INTO ${schema}.attempts (call_id, number, started_at, duration_ms, status, outcome, resume) VALUES
         ('${call.id}', 1, 0, 1, 0, 'suspend', false), ('${call.id}', 2, 0, 1, 0, 'retry', true),

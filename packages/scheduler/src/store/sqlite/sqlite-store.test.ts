@@ -42,7 +42,7 @@ describe('SqliteStore', () => {
     await suspendWithJournal(store, call);
     // Back to version 2, the state in the row, as an older scheduler left it.
     store.db.exec(
-      'DROP TABLE revoked_sessions; DROP TABLE call_state_chunks; ALTER TABLE calls DROP COLUMN state_length; ALTER TABLE calls DROP COLUMN resumes; UPDATE schema_version SET version = 2',
+      'DROP TABLE function_limits; DROP TABLE limit_windows; DROP INDEX calls_limit_running; DROP INDEX calls_limit_due; ALTER TABLE calls DROP COLUMN limit_key; DROP TABLE revoked_sessions; DROP TABLE call_state_chunks; ALTER TABLE calls DROP COLUMN state_length; ALTER TABLE calls DROP COLUMN resumes; UPDATE schema_version SET version = 2',
     );
     store.db.prepare('UPDATE calls SET state_value = ? WHERE id = ?').run(Buffer.from([1, 2, 3]), call.id);
     await store.close();
@@ -60,7 +60,7 @@ describe('SqliteStore', () => {
     const call = newCall();
     await store.insertCalls([call]);
     // As an older scheduler left it: every run counted in attempts, and a retry of a resume marked as a resume.
-    store.db.exec('ALTER TABLE calls DROP COLUMN resumes; UPDATE schema_version SET version = 4');
+    store.db.exec('DROP TABLE function_limits; DROP TABLE limit_windows; DROP INDEX calls_limit_running; DROP INDEX calls_limit_due; ALTER TABLE calls DROP COLUMN limit_key; ALTER TABLE calls DROP COLUMN resumes; UPDATE schema_version SET version = 4');
     store.db.prepare('UPDATE calls SET attempts = 4 WHERE id = ?').run(call.id);
     const insert = store.db.prepare('INSERT INTO attempts (call_id, number, started_at, duration_ms, status, outcome, resume) VALUES (?, ?, 0, 1, 0, ?, ?)');
     for (const [number, outcome, resume] of [[1, 'suspend', 0], [2, 'retry', 1], [3, 'suspend', 1], [4, 'exit', 1]] as const) {
