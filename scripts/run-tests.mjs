@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs the whole vitest suite (arguments are passed through), then prints one
 // closing line "tests: N passed, N failed, N skipped" read from vitest's JSON
-// report, and exits with vitest's exit code.
+// report (with "; N file(s) failed outside their tests" and their names when a
+// hook or an import failed), and exits with vitest's exit code.
 //
 // Skipped tests are listed by name after the summary, always. In CI (the
 // environment variable CI set to anything but "", "0" or "false"; `.ci/run`
@@ -72,7 +73,15 @@ if (existsSync(report)) {
       .map((t) => ({ file: relative(ROOT, file.name).split('\\').join('/'), test: t.fullName })),
   );
   const skipped = (json.numPendingTests ?? 0) + (json.numTodoTests ?? 0);
-  console.log(`\ntests: ${json.numPassedTests} passed, ${json.numFailedTests} failed, ${skipped} skipped`);
+  // A file can fail outside its tests (a hook timing out, an import throwing): its tests may all have
+  // passed, so the counts alone would read as green. Such files are counted and named.
+  const brokenFiles = json.testResults.filter((file) => file.status === 'failed' && !file.assertionResults.some((t) => t.status === 'failed'));
+  const broken = brokenFiles.length > 0 ? `; ${brokenFiles.length} file(s) failed outside their tests` : '';
+  console.log(`\ntests: ${json.numPassedTests} passed, ${json.numFailedTests} failed, ${skipped} skipped${broken}`);
+  for (const file of brokenFiles) {
+    console.log(`  failed outside a test: ${relative(ROOT, file.name).split('\\').join('/')}: ${(file.message ?? '').split('\n')[0] || 'see the output above'}`);
+  }
+  if (brokenFiles.length > 0 || json.success === false) status = status || 1;
   const allowed = (s) => allowList.find((e) => e.file === s.file && e.test === s.test);
   for (const s of skippedTests) {
     const entry = allowed(s);

@@ -57,12 +57,33 @@ async function fetchClientsFromDatabase() {
   return clients;
 }
 
+/**
+ * Settles once the client's invoice is generated (in this process): an
+ * invoice waits for the next client's, so they finish in reverse order
+ * whatever the machine's load (not by timing: a slower start cannot reorder them).
+ * @type {Map<string, { done: Promise<void>, resolve: () => void }>}
+ */
+const generated = new Map(
+  clients.map((client) => {
+    /** @type {() => void} */
+    let resolve = () => {};
+    /** @type {Promise<void>} */
+    const done = new Promise((r) => {
+      resolve = () => r();
+    });
+    return [client, { done, resolve }];
+  }),
+);
+
 const generateInvoice = dispatch.function(async function generateInvoice(/** @type {string} */ client) {
-  // The first client's invoice takes longest: they finish in reverse order.
-  await sleep(40 * (clients.length - clients.indexOf(client)));
+  // The first client's invoice is the last to finish: each waits for the next client's.
+  const next = clients[clients.indexOf(client) + 1];
+  if (next) await generated.get(next)?.done;
+  await sleep(20);
   const path = `/tmp/invoices/${client}.pdf`;
   log.push(`generated ${path}`);
   console.log(`invoices: generated ${path}`);
+  generated.get(client)?.resolve();
   return path;
 });
 

@@ -8,8 +8,13 @@ import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { DispatchClient, Status } from '@dispatch/core';
 import { encodeArgs, generateSigningKeyPair, proto, publicKeyToBase64, RUN_PATH } from '@dispatch/core/protocol';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CLEAN_ENV, DISPATCH_BIN, type Proc, killAll, requireBuilt, start, until } from './helpers/processes.js';
+
+// Real processes and 60 bodies of 15 MB at once: seconds on an idle machine, near the 30 s
+// default on a loaded one (two cores under the whole suite). A liveness
+// guard, not a speed check.
+vi.setConfig({ testTimeout: 120_000 });
 
 const APP = fileURLToPath(new URL('./fixtures/guarded-app.mjs', import.meta.url));
 const MB = 1024 * 1024;

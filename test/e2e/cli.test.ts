@@ -10,8 +10,13 @@ import { fileURLToPath } from 'node:url';
 import { Dispatch, PermanentError, Status } from '@dispatch/core';
 import { SqliteStore } from '@dispatch/scheduler';
 import { nodeListener } from '@dispatch/core/node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DISPATCH_BIN, dispatchCli, freePort, type Proc, ROOT, requireBuilt, start, tempDir, until } from './helpers/processes.js';
+
+// Each test starts several CLI processes (node start-up, a scheduler, an app): seconds on an idle
+// machine, past the 30 s default on a loaded one (two cores under the whole suite). A liveness
+// guard, not a speed check.
+vi.setConfig({ testTimeout: 120_000 });
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 const silent = { warn() {}, error() {}, info() {} };

@@ -77,9 +77,11 @@ beforeAll(async () => {
   await run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', ...[...tarballs.values()].map((t) => t.file), ...THIRD_PARTY], project, 15 * 60_000);
 }, 20 * 60_000);
 
+// Timeouts here are liveness guards sized for a loaded machine (two cores under the whole suite: npm,
+// tsc and the CLI take minutes there), not speed checks.
 afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
-});
+}, 5 * 60_000);
 
 describe('the packed packages', () => {
   it('hold dist, a README and the license, and a package.json without workspace scripts: no tests, no sources', () => {
@@ -160,7 +162,7 @@ export const used = [dispatchMiddleware(dispatch), dispatchInstance(app, 'x'), R
     const errors = await tsc('tsconfig.cjs.json');
     expect(errors.filter((e) => !frameworks.has(e))).toEqual([]);
     expect(errors.filter((e) => /@dispatch|cjs\.cts/.test(e))).toEqual([]);
-  }, 120_000);
+  }, 10 * 60_000);
 });
 
 /** A running process, its output, and a way to wait for a line of it. */
@@ -179,7 +181,7 @@ function start(command: string, args: string[], cwd: string) {
     child,
     exited,
     text: () => text,
-    async waitFor(pattern: RegExp, ms = 60_000): Promise<void> {
+    async waitFor(pattern: RegExp, ms = 3 * 60_000): Promise<void> {
       const deadline = Date.now() + ms;
       while (!pattern.test(text)) {
         if (Date.now() > deadline) throw new Error(`no line matching ${pattern} within ${ms} ms; output:\n${text}`);
@@ -234,7 +236,7 @@ describe("the Express app of its README, under the packed `dispatch run`, on por
     const ls = await cli('ls', '--db', '.dispatch/dispatch.db');
     expect(ls.stdout).toMatch(/^DISPATCH ID\s+FUNCTION\s+STATE\s+STATUS\s+ATTEMPTS\s+RESUMES\s+CREATED/);
     expect(ls.stdout).toMatch(/\n\n2 succeeded · 1 failed\n$/);
-  }, 180_000);
+  }, 10 * 60_000);
 
   it('says so when port 8000 is taken, and what to do', async () => {
     const blocker = net.createServer();
@@ -252,7 +254,7 @@ describe("the Express app of its README, under the packed `dispatch run`, on por
     } finally {
       await new Promise<void>((resolve) => blocker.close(() => resolve()));
     }
-  }, 60_000);
+  }, 5 * 60_000);
 });
 
 describe('a fresh copy of the repository', () => {
