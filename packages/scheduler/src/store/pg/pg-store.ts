@@ -1528,7 +1528,8 @@ export class PgStore implements Store {
     await this.#ensureQueues(c, [[rows[0]!.endpoint, rows[0]!.function]], fx);
     await this.#dropState(c, row);
     await c.query(
-      `UPDATE ${this.#t.calls} SET function = original_function, endpoint = original_endpoint, input = original_input,
+      `UPDATE ${this.#t.calls} SET function = original_function, endpoint = original_endpoint,
+        input = CASE WHEN input_replaced = 1 THEN original_input ELSE input END, original_input = NULL, input_replaced = 0,
         state = 'pending', mode = 0, due_at = $1, lease_owner = NULL, lease_token = lease_token + 1, status = 0,
         failures = 0, generation = generation + 1, ready = 0, ready_errors = 0, expires_at = $1 + expiration_ms,
         finished_at = NULL, output = NULL, error = NULL, has_error = 0, deliver = NULL, state_kind = 0,

@@ -98,7 +98,7 @@ export interface SqliteStoreOptions {
 /** The columns a claim reads (the input only for a first run or a retry: a resume carries the state instead). */
 const CLAIM_COLUMNS = `seq, id, function, endpoint, parent_id, root_id, created_at, expires_at, attempts, resumes, failures,
   lease_token, CASE WHEN mode = 1 THEN NULL ELSE input END AS input, mode, generation, poll_max, state_kind, state_type_url,
-  state_value, state_length, state_delta, poll_error`;
+  state_value, state_length, state_delta, poll_error, trace_context`;
 
 /** A `calls` row as SQLite returns it: the shared columns plus the ones only the store reads. */
 interface CallRow extends CallRecordRow {
@@ -701,7 +701,8 @@ export class SqliteStore implements Store {
     this.#sql('UPDATE signals SET state = 0, generation = NULL, correlation_id = NULL, consumed_at = NULL WHERE call_id = ? AND state = 1').run(row.id);
     this.#ensureQueue(row.original_endpoint, row.original_function);
     this.#dropState(row);
-    this.#sql(`UPDATE calls SET function = original_function, endpoint = original_endpoint, input = original_input,
+    this.#sql(`UPDATE calls SET function = original_function, endpoint = original_endpoint,
+        input = CASE WHEN input_replaced = 1 THEN original_input ELSE input END, original_input = NULL, input_replaced = 0,
         state = 'pending', mode = 0, due_at = @now, lease_owner = NULL, lease_token = lease_token + 1, status = 0,
         failures = 0, generation = generation + 1, ready = 0, ready_errors = 0, expires_at = @now + expiration_ms,
         finished_at = NULL, output = NULL, error = NULL, has_error = 0, deliver = NULL, state_kind = 0,
