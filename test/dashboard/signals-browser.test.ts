@@ -118,6 +118,8 @@ describe.skipIf(!hasChromium)(`signals and resume in the dashboard${hasChromium 
     expect(await page.locator('#confirm-title').textContent()).toBe('Resume from the journal?');
     expect(await page.locator('#confirm-text').textContent()).toContain('return their recorded results and are not run again');
     await page.locator('#confirm-yes').click();
+    // The dashboard's POST is under way: once audit ran again, the call is no longer the failed one of before.
+    await expect.poll(() => counts.audit, POLL).toBe(2);
     const value = await client.result(id, { timeoutMs: WAIT_MS });
     expect(value).toBe('reviewed exp_7, audited');
     expect(counts).toEqual({ review: 1, audit: 2 });
