@@ -129,6 +129,34 @@ describe('/metrics', () => {
     for (const id of [...ids, p]) await t.outcome(id);
   });
 
+  it('counts the signals received (delivered or kept) and the ticks of schedules', async () => {
+    const d = new Dispatch({ env: {}, logger: silent });
+    const approve = d.function(async function approve() {
+      return d.waitForSignal<string>('decision', { timeout: '1m' });
+    });
+    d.function({ name: 'everySecond', schedule: '* * * * * *' }, async () => 'tick');
+    t = await startTestScheduler(d, { logLevel: 'silent' });
+    await d.startSchedules('the metrics test');
+    const before = await scrape(t.scheduler.url, t.scheduler.apiKey);
+    expect(sampleValue(before, 'dispatch_signals_total', { outcome: 'kept' }) ?? 0).toBe(0);
+    const id = await approve.dispatch();
+    // Sent before the call waits (kept), then another one after its wait consumed the first: the call finishes.
+    await t.scheduler.signal({ dispatchId: id, name: 'early' });
+    await t.scheduler.signal({ dispatchId: id, name: 'decision' });
+    await t.outcome(id);
+    await expect
+      .poll(
+        async () => {
+          const m = await scrape(t!.scheduler.url, t!.scheduler.apiKey);
+          const delivered = sampleValue(m, 'dispatch_signals_total', { outcome: 'delivered' }) ?? 0;
+          const kept = sampleValue(m, 'dispatch_signals_total', { outcome: 'kept' }) ?? 0;
+          return { signals: delivered + kept, ticks: (sampleValue(m, 'dispatch_schedule_ticks_total', { schedule: 'everySecond', outcome: 'dispatched' }) ?? 0) >= 2 };
+        },
+        { timeout: 20_000, interval: 200 },
+      )
+      .toEqual({ signals: 2, ticks: true });
+  });
+
   it('refuses a scrape without a valid token; the metrics token opens /metrics and nothing else', async () => {
     const d = new Dispatch({ env: {}, logger: silent });
     t = await startTestScheduler(d, { metricsToken: METRICS_TOKEN, logLevel: 'silent' });

@@ -141,6 +141,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   #closing: Promise<void> | null = null;
   #dashboard: Dashboard | null = null;
 
+  /** `dispatch_signals_total` of `/metrics`. */
+  readonly #signals: { inc(labels: { outcome: 'delivered' | 'kept' }): void };
+
   private constructor(init: {
     url: string;
     apiKeys: string[];
@@ -177,6 +180,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.#log = init.log;
     this.instanceId = init.instanceId;
     this.metrics = init.metrics;
+    this.#signals = init.metrics.counter('signals_total', 'Signals received through the API: delivered to a waiting call, or kept until it waits', ['outcome']);
     this.#defaultExpirationMs = init.defaultExpirationMs;
     this.#maxExpirationMs = init.maxExpirationMs;
     this.#maxCallsPerRequest = init.maxCallsPerRequest;
@@ -290,6 +294,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         },
       });
       let scheduler: Scheduler | null = null;
+      // Counters of issue 15's features (the registry's own extension point).
+      const scheduleTicks = metrics.counter('schedule_ticks_total', 'Ticks of cron schedules this instance ran (dispatched) or skipped', ['schedule', 'outcome']);
       const schedules = new Schedules({
         store,
         log,
@@ -299,6 +305,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           loop.wake();
           emit?.emit('dispatched', { dispatchIds, functions });
         },
+        onTick: (schedule, outcome, ticks) => scheduleTicks.inc({ schedule, outcome }, ticks),
       });
       const dashboardSecret = options.dashboard === false ? null : await store.initMeta(DASHBOARD_SECRET_META, newDashboardSecret());
       const throttle = new FailureThrottle();
@@ -723,6 +730,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         );
       default:
         this.#log.info(`signal ${JSON.stringify(name)} for ${id}: ${answer.kind === 'delivered' ? 'delivered to its wait' : 'kept until it waits'}`);
+        this.#signals.inc({ outcome: answer.kind === 'delivered' ? 'delivered' : 'kept' });
         if (answer.kind === 'delivered') this.#loop.wake();
         return answer.kind === 'delivered';
     }

@@ -652,8 +652,8 @@ export class DispatchClient {
   }
 }
 
-/** The first version of @dispatch/scheduler with signals, delays, idempotency keys and resume. */
-const EXTENSIONS_VERSION = '0.2.0';
+/** The first version of @dispatch/scheduler with signals, delays, idempotency keys and resume (this repository's first release has them). */
+const EXTENSIONS_VERSION = '0.1.0';
 
 /** An answer that means the scheduler has no such method (an older or foreign scheduler). */
 function isUnimplemented(err: unknown): boolean {

@@ -41,6 +41,7 @@ export class Schedules {
   readonly #defaultExpirationMs: number;
   readonly #maxExpirationMs: number;
   readonly #onDispatched: (ids: string[], functions: string[]) => void;
+  readonly #onTick: ((schedule: string, outcome: 'dispatched' | 'skipped', ticks: number) => void) | undefined;
   #timer: NodeJS.Timeout | null = null;
   #running = false;
   #stopped = true;
@@ -55,12 +56,15 @@ export class Schedules {
     maxExpirationMs: number;
     /** Calls were inserted (wake the run loop). */
     onDispatched: (ids: string[], functions: string[]) => void;
+    /** This instance ran (`dispatched`: one call for `ticks` ticks) or skipped ticks of a schedule (metrics). */
+    onTick?: (schedule: string, outcome: 'dispatched' | 'skipped', ticks: number) => void;
   }) {
     this.#store = init.store;
     this.#log = init.log;
     this.#defaultExpirationMs = init.defaultExpirationMs;
     this.#maxExpirationMs = init.maxExpirationMs;
     this.#onDispatched = init.onDispatched;
+    this.#onTick = init.onTick;
   }
 
   /** Starts ticking. */
@@ -149,6 +153,7 @@ export class Schedules {
       return null;
     }
     this.#broken.delete(s.name);
+    this.#onTick?.(s.name, skip ? 'skipped' : 'dispatched', count);
     if (skip) {
       this.#log.info(`schedule ${s.name}: ${count} tick(s) missed up to ${iso(latest)} skipped (missed: 'skip'); next ${next === null ? 'never' : iso(next)}`);
       return null;
