@@ -47,6 +47,8 @@ interface Instance {
   stderr: string[];
   /** Its owner ID in leases (`GET /healthz` → instance). */
   owner: string;
+  /** The application_name of its PostgreSQL connections. */
+  applicationName: string;
 }
 
 /** What the app counted (GET /counts of app.mjs). */
@@ -128,15 +130,26 @@ describe.skipIf(!url)('failover: three dispatch serve processes on one PostgreSQ
 
     // Three instances starting at once (they migrate the new schema under an advisory lock).
     const instances: Instance[] = await Promise.all(
-      [0, 1, 2].map(async () => {
+      [0, 1, 2].map(async (k) => {
         const port = await freePort();
-        const args = ['serve', '--db', db.toString(), '--port', String(port), '--lease-ms', String(LEASE_MS), '--claim-batch', '64', '--log-level', 'warn'];
+        // Its own application_name, to find its connections in pg_stat_activity (see `settled`).
+        const own = new URL(db);
+        own.searchParams.set('application_name', `${schema}_${k}`);
+        const args = ['serve', '--db', own.toString(), '--port', String(port), '--lease-ms', String(LEASE_MS), '--claim-batch', '64', '--log-level', 'warn'];
         const started = await startInstanceProcess(bin, args, `http://127.0.0.1:${port}`, env);
         processes.push(started.child);
         const stderr: string[] = [];
         started.child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
         const { instance } = (await (await fetch(`${started.url}/healthz`)).json()) as { instance: string };
-        return { child: started.child, url: started.url, client: new DispatchClient({ apiUrl: started.url, apiKey }), alive: true, stderr, owner: instance };
+        return {
+          child: started.child,
+          url: started.url,
+          client: new DispatchClient({ apiUrl: started.url, apiKey }),
+          alive: true,
+          stderr,
+          owner: instance,
+          applicationName: `${schema}_${k}`,
+        };
       }),
     );
     const appEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DISPATCH_')));
@@ -186,6 +199,26 @@ describe.skipIf(!url)('failover: three dispatch serve processes on one PostgreSQ
       const interrupted = leased.filter((c) => !lostBefore.has(c.id) && (received[c.id] ?? 0) > c.recorded).map((c) => c.id);
       return { leased: leased.map((c) => c.id), interrupted };
     };
+    /**
+     * Waits until a frozen instance's connections are quiet: none executing a
+     * statement and none changing state over 100 ms. A statement it sent just
+     * before SIGSTOP (a COMMIT recording an attempt) still runs at the server;
+     * reading before it ends would count a recorded run as in flight.
+     */
+    const settled = async (victim: Instance) => {
+      const look = async () =>
+        JSON.stringify(
+          await q(`SELECT pid, state, state_change FROM pg_stat_activity WHERE application_name = $1 ORDER BY pid`, [victim.applicationName]),
+        );
+      let before = await look();
+      for (let i = 0; i < 100; i++) {
+        await sleep(100);
+        const now = await look();
+        if (now === before && !now.includes('"state":"active"')) return true;
+        before = now;
+      }
+      return false; // e.g. waiting on a lock its own frozen transaction holds: look again later
+    };
     const killWhen = async (victim: Instance, fraction: number) => {
       while ((await succeeded()) < TOTAL * fraction) await sleep(50);
       // The kill must interrupt work: freeze the victim and look; kill it only
@@ -193,7 +226,7 @@ describe.skipIf(!url)('failover: three dispatch serve processes on one PostgreSQ
       const deadline = Date.now() + 60_000;
       for (;;) {
         victim.child.kill('SIGSTOP');
-        const seen = await inFlightAtApp(victim.owner);
+        const seen = (await settled(victim)) ? await inFlightAtApp(victim.owner) : { leased: [], interrupted: [] };
         if (seen.interrupted.length > 0) {
           victim.child.kill('SIGKILL');
           victim.alive = false;
