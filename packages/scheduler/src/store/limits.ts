@@ -86,6 +86,17 @@ export function isKeyed(s: LimitSpec): boolean {
   return s.concurrencyPerKey || s.ratePerKey;
 }
 
+/** `true` when two specs declare the same limits (checked for every call a store inserts). @example sameSpec(known, spec) */
+export function sameSpec(a: LimitSpec, b: LimitSpec): boolean {
+  return (
+    a.concurrency === b.concurrency &&
+    a.concurrencyPerKey === b.concurrencyPerKey &&
+    a.rateCount === b.rateCount &&
+    a.ratePeriodMs === b.ratePeriodMs &&
+    a.ratePerKey === b.ratePerKey
+  );
+}
+
 /** The spec as a short text, for comparisons and logs. @example specText(spec) // 'c=2/key r=5/1000ms' */
 export function specText(s: LimitSpec): string {
   return `c=${s.concurrency}${s.concurrencyPerKey ? '/key' : ''} r=${s.rateCount}/${s.ratePeriodMs}ms${s.ratePerKey ? '/key' : ''}`;

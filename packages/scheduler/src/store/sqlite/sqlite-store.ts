@@ -38,6 +38,7 @@ import { MAX_POLL_RESULTS } from '@dispatch/core/protocol';
 import * as policy from '../policy.js';
 import { dueOnResultSql, FINISHED_SQL, WAITING_SQL } from '../policy-sql.js';
 import { SCHEDULER_DEFAULTS } from '../../options.js';
+import { isKeyed } from '../limits.js';
 import { SqliteLimits } from './limits.js';
 import { GroupCommit } from './group-commit.js';
 import { migrateSqlite } from './schema.js';
@@ -422,8 +423,8 @@ export class SqliteStore implements Store {
         const spec = this.#limits.spec(endpoint, fn);
         let limited: number | null = null;
         let claimed = 0;
-        if (spec) {
-          // A function with declared limits: the store picks which keys' calls may start (round-robin), one row at a time.
+        if (spec && isKeyed(spec)) {
+          // Limits per key: the store picks which keys' calls may start (round-robin), one row at a time.
           const picked = this.#limits.pick(endpoint, fn, spec, cap, req.now);
           limited = picked.nextDueAt;
           for (const seq of picked.seqs) {
@@ -432,9 +433,18 @@ export class SqliteStore implements Store {
           }
           claimed = picked.seqs.length;
         } else {
-          const rows = this.#stmt.claim!.all({ endpoint, fn, cap, until: req.now + req.leaseMs, owner: req.owner, now: req.now }) as CallRow[];
+          // Limits of the function as a whole cap the usual claim (one statement); a limit that does not bind costs its counts.
+          const gate = spec ? this.#limits.allow(endpoint, fn, spec, cap, req.now) : null;
+          const take = gate ? gate.allowed : cap;
+          const rows =
+            take > 0 ? (this.#stmt.claim!.all({ endpoint, fn, cap: take, until: req.now + req.leaseMs, owner: req.owner, now: req.now }) as CallRow[]) : [];
           for (const row of rows) calls.push(this.#toClaimed(row, req.elideStateAbove ?? Number.POSITIVE_INFINITY));
           claimed = rows.length;
+          if (spec && gate) {
+            this.#limits.started(endpoint, fn, spec, claimed, req.now);
+            // Cut short by a limit, not by the claim's capacity: look again when it may free (if calls are still due).
+            if (gate.bound !== null && claimed === take && take < cap) limited = this.#limits.heldUntil(endpoint, fn, spec, gate.bound, req.now);
+          }
         }
         remaining -= claimed;
         cap -= claimed;
