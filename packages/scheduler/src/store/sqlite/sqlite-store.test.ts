@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SQLITE_MIGRATIONS } from './schema.js';
 import { SqliteStore } from './sqlite-store.js';
-import type { Store } from '../store.js';
+import type { AttemptRecord, Outcome, Store } from '../store.js';
 import { claimHot, expectJournalServed, hotAndCold, newCall, NOW, storeContract, suspendWithJournal } from '../../../test/support/store-contract/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dispatch-sqlite-'));
@@ -126,6 +126,39 @@ describe('SqliteStore', () => {
     const again = await next.claimDue({ owner: 'new', now: Date.now(), leaseMs: 1000, limit: 10, capacity: () => 10 });
     expect(again.calls.map((c) => c.id)).toEqual([call.id]);
     await next.close();
+  });
+
+  it('checks the lease in the file when it records: a lease it remembers but lost to another writer records nothing', async () => {
+    // The lease kept in memory from the claim is only a copy: here another connection restarts and
+    // claims the call behind the store's back, and the store must still find out from the file.
+    const path = tmpFile();
+    const store = await SqliteStore.open({ path, exclusive: false, releaseLeases: false });
+    const other = await SqliteStore.open({ path, exclusive: false, releaseLeases: false });
+    try {
+      const attempt: AttemptRecord = { number: 1, startedAt: NOW, durationMs: 5, status: 0, outcome: 'exit', error: null, resume: false };
+      const claimOf = (s: SqliteStore, now: number) => s.claimDue({ owner: 'a', now, leaseMs: 60_000, limit: 10, capacity: () => 10 });
+      const outcomes: Outcome[] = [
+        { kind: 'finish', status: 0, output: null, error: null },
+        { kind: 'retry', status: 4, error: { type: 'E', message: 'late' }, dueAt: NOW + 10 },
+        { kind: 'suspend', status: 0, state: null, stateIsDelta: false, calls: [], minResults: 1, maxResults: 1, deadline: NOW + 1000, wakeOnError: false, pollError: null },
+      ];
+      for (const outcome of outcomes) {
+        const call = newCall();
+        await store.insertCalls([call]);
+        const [mine] = (await claimOf(store, NOW)).calls;
+        await other.restart(call.id, NOW + 1);
+        const [theirs] = (await claimOf(other, NOW + 2)).calls;
+        expect(theirs?.leaseToken).toBeGreaterThan(mine!.leaseToken);
+        const req = { id: call.id, owner: 'a', leaseToken: mine!.leaseToken, now: NOW + 3, attempt, delivered: [], outcome };
+        expect(await store.complete(req), outcome.kind).toBe(false);
+        expect(await store.getAttempts(call.id)).toEqual([]);
+        expect((await store.getCall(call.id))?.state).toBe('running');
+        expect(await other.complete({ ...req, leaseToken: theirs!.leaseToken, outcome: outcomes[0]! })).toBe(true);
+      }
+    } finally {
+      await other.close();
+      await store.close();
+    }
   });
 
   it('lands 500 concurrent writes', async () => {

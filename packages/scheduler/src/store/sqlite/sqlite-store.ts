@@ -97,7 +97,7 @@ export interface SqliteStoreOptions {
 }
 
 /** The columns a claim reads (the input only for a first run or a retry: a resume carries the state instead). */
-const CLAIM_COLUMNS = `seq, id, function, endpoint, parent_id, root_id, created_at, expires_at, attempts, resumes, failures,
+const CLAIM_COLUMNS = `seq, id, function, endpoint, parent_id, parent_generation, root_id, created_at, expires_at, attempts, resumes, failures,
   lease_token, CASE WHEN mode = 1 THEN NULL ELSE input END AS input, mode, generation, poll_max, state_kind, state_type_url,
   state_value, state_length, state_delta, poll_error, trace_context`;
 
@@ -126,6 +126,34 @@ interface CallRow extends CallRecordRow {
 }
 
 /**
+ * What `complete` needs of a leased row, kept in memory from the claim
+ * (`#leases`), so that recording a result reads nothing back from the file.
+ * These columns change only with the lease (a new claim, a restart, a
+ * cancellation or the completion itself), and every write of `complete`
+ * starts with a statement that checks the lease in the file (state, owner
+ * and token), so a stale entry records nothing.
+ */
+type LeasedRow = Pick<
+  CallRow,
+  | 'seq'
+  | 'id'
+  | 'parent_id'
+  | 'parent_generation'
+  | 'generation'
+  | 'lease_token'
+  | 'attempts'
+  | 'resumes'
+  | 'state_kind'
+  | 'state_type_url'
+  | 'state_value'
+  | 'state_length'
+  | 'state_delta'
+>;
+
+/** The lease condition of a row, in SQL (`@owner`, `@token`): `policy.holdsLease` in the file. */
+const HOLDS_LEASE_SQL = `state = 'running' AND lease_owner = @owner AND lease_token = @token`;
+
+/**
  * The SQLite store.
  * @example
  * const store = await SqliteStore.open({ path: ':memory:' });
@@ -138,6 +166,8 @@ export class SqliteStore implements Store {
   readonly path: string;
   readonly #group: GroupCommit;
   readonly #queues = new Map<string, [string, string]>();
+  /** The rows leased by claims of this process, by call ID (see {@link LeasedRow}). */
+  readonly #leases = new Map<string, LeasedRow>();
   /** Pairs added to `#queues` by the write running now (forgotten again if its transaction fails). */
   #queuesAdded: string[] | null = null;
   readonly #health = new HealthTracker();
@@ -476,6 +506,21 @@ export class SqliteStore implements Store {
   }
 
   #toClaimed(row: CallRow, elideStateAbove: number): ClaimedCall {
+    this.#leases.set(row.id, {
+      seq: row.seq,
+      id: row.id,
+      parent_id: row.parent_id,
+      parent_generation: row.parent_generation,
+      generation: row.generation,
+      lease_token: row.lease_token,
+      attempts: row.attempts,
+      resumes: row.resumes,
+      state_kind: row.state_kind,
+      state_type_url: row.state_type_url,
+      state_value: row.state_value,
+      state_length: row.state_length,
+      state_delta: row.state_delta,
+    });
     if (row.mode !== 1) return toClaimedCall(row, null);
     const max = Math.max(1, row.poll_max);
     const ready = this.#stmt.ready!.all(row.id, row.generation, max) as Array<
@@ -495,8 +540,8 @@ export class SqliteStore implements Store {
     return toClaimedCall(row, toResume(row, elideStateAbove, () => this.#stateBytes(row), results));
   }
 
-  /** Marks delivered results; returns [count, errors]. */
-  #markDelivered(parent: CallRow, ids: string[]): void {
+  /** Marks delivered results (and takes them off the parent's ready counts); answers how many and how many were errors. */
+  #markDelivered(parent: Pick<CallRow, 'id' | 'seq'>, ids: string[]): { count: number; errors: number } {
     let count = 0;
     let errors = 0;
     for (const id of ids) {
@@ -514,17 +559,22 @@ export class SqliteStore implements Store {
       this.#sql('UPDATE calls SET ready = MAX(0, ready - ?), ready_errors = MAX(0, ready_errors - ?) WHERE seq = ?')
         .run(count, errors, parent.seq);
     }
+    return { count, errors };
   }
 
   /** Hands a finished call's result to its parent (if that parent still waits for this generation). */
-  #notifyParent(child: CallRow, hasError: boolean, now: number): void {
+  #notifyParent(child: Pick<CallRow, 'seq' | 'parent_id' | 'parent_generation'>, hasError: boolean, now: number): void {
     if (!child.parent_id) return;
     const r = this.#stmt.notifyParent!.run({ e: hasError ? 1 : 0, now, parent: child.parent_id, gen: child.parent_generation });
     if (r.changes > 0) this.#stmt.setDeliver!.run(child.seq);
   }
 
+  /**
+   * Finishes a call. With `lease`, only if the file says the lease is still
+   * held (answers false and writes nothing otherwise).
+   */
   #finishRow(
-    row: CallRow,
+    row: Pick<CallRow, 'seq' | 'id' | 'parent_id' | 'parent_generation' | 'attempts' | 'resumes' | 'state_kind' | 'state_value' | 'state_length'>,
     state: CallState,
     status: number,
     output: IAny | null,
@@ -532,16 +582,17 @@ export class SqliteStore implements Store {
     now: number,
     notify: boolean,
     counts?: { attempts: number; resumes: number },
-  ): void {
+    lease?: { owner: string; token: number },
+  ): boolean {
+    this.#leases.delete(row.id);
     const hasError = policy.isErrorResult(status, error);
     // A failed call keeps its state (its journal): `resume` runs it again from there.
     const keep = state === 'failed' && !row.state_value;
-    if (!keep) this.#dropState(row);
     // The run counts of a completing run are written by the same statement (one UPDATE per finished call).
-    this.#sql(`UPDATE calls SET state = @state, status = @status, output = @output, error = @error, has_error = @has_error,
+    const r = this.#sql(`UPDATE calls SET state = @state, status = @status, output = @output, error = @error, has_error = @has_error,
         due_at = NULL, lease_owner = NULL, finished_at = @now, updated_at = @now, mode = 0,
         ${keep ? '' : 'state_kind = 0, state_type_url = NULL, state_value = NULL, state_length = 0,'} poll_error = NULL, poll_min = 0, poll_max = 0,
-        poll_deadline = NULL, poll_signals = NULL, attempts = @attempts, resumes = @resumes WHERE seq = @seq`)
+        poll_deadline = NULL, poll_signals = NULL, attempts = @attempts, resumes = @resumes WHERE seq = @seq${lease ? ` AND ${HOLDS_LEASE_SQL}` : ''}`)
       .run({
         state,
         status,
@@ -552,8 +603,12 @@ export class SqliteStore implements Store {
         attempts: counts ? counts.attempts : row.attempts,
         resumes: counts ? counts.resumes : row.resumes,
         seq: row.seq,
+        ...(lease ? { owner: lease.owner, token: lease.token } : {}),
       });
+    if (r.changes === 0) return false;
+    if (!keep) this.#dropState(row);
     if (notify) this.#notifyParent(row, hasError, now);
+    return true;
   }
 
   /** Cancels the unfinished calls among `ids` and their descendants, as {@link policy.planCancellation} says. */
@@ -567,46 +622,59 @@ export class SqliteStore implements Store {
   }
 
   /** Cancels the unfinished children of the current generation of `row`. */
-  #cancelOrphans(row: CallRow, now: number, error: IError): void {
+  #cancelOrphans(row: Pick<CallRow, 'id' | 'generation'>, now: number, error: IError): void {
     const ids = (this.#stmt.unfinishedChildren!.all(row.id, row.generation) as Array<{ id: string }>).map((r) => r.id);
     this.#cancelTrees(ids, now, error, false);
   }
 
+  /**
+   * Records a run's outcome under its lease. The row comes from the lease
+   * kept in memory at the claim (nothing is read back from the file); the
+   * first write of each outcome checks the lease in the file, so a lease
+   * lost meanwhile (cancelled, restarted, expired and claimed again) records
+   * nothing. Without a lease in memory (claimed before a failed commit, or a
+   * tail call), the row is read as before.
+   */
   complete(req: CompleteRequest): Promise<boolean> {
     return this.#tx.run(() => {
-      const row = this.#stmt.byId!.get(req.id) as CallRow | undefined;
-      if (!row || !policy.holdsLease(row, req)) return false;
+      const cached = this.#leases.get(req.id);
+      this.#leases.delete(req.id);
+      let row: LeasedRow;
+      if (cached && cached.lease_token === req.leaseToken && req.outcome.kind !== 'tail_call') {
+        row = cached;
+      } else {
+        const full = this.#stmt.byId!.get(req.id) as CallRow | undefined;
+        if (!full || !policy.holdsLease(full, req)) return false;
+        row = full;
+      }
+      const lease = { owner: req.owner, token: req.leaseToken };
       const now = req.now;
       const a = req.attempt;
-      if (a) {
-        this.#stmt.insertAttempt!.run(
-          row.id,
-          a.number,
-          a.startedAt,
-          a.durationMs,
-          a.status,
-          a.outcome,
-          a.resume ? 1 : 0,
-          encodeErrorBlob(a.error),
-        );
-      }
       const { attempts, resumes } = policy.runCountsAfter(row, a);
       const o = req.outcome;
       const orphans = policy.orphansOnComplete(req);
       switch (o.kind) {
-        case 'retry':
-          this.#sql(`UPDATE calls SET state = 'pending', due_at = @due, lease_owner = NULL, status = @status,
-              error = @error, failures = failures + 1, attempts = @attempts, resumes = @resumes, updated_at = @now WHERE seq = @seq`)
-            .run({ due: o.dueAt, status: o.status, error: encodeErrorBlob(o.error), attempts, resumes, now, seq: row.seq });
+        case 'retry': {
+          const r = this.#sql(`UPDATE calls SET state = 'pending', due_at = @due, lease_owner = NULL, status = @status,
+              error = @error, failures = failures + 1, attempts = @attempts, resumes = @resumes, updated_at = @now
+              WHERE seq = @seq AND ${HOLDS_LEASE_SQL}`)
+            .run({ due: o.dueAt, status: o.status, error: encodeErrorBlob(o.error), attempts, resumes, now, seq: row.seq, ...lease });
+          if (r.changes === 0) return false;
           break;
+        }
         case 'finish': {
+          if (!this.#finishRow(row, policy.finishedState(o.status), o.status, o.output, o.error, now, true, { attempts, resumes }, lease)) return false;
           this.#markDelivered(row, req.delivered);
-          this.#finishRow(row, policy.finishedState(o.status), o.status, o.output, o.error, now, true, { attempts, resumes });
           if (orphans) this.#cancelOrphans(row, now, orphans);
           break;
         }
         case 'suspend': {
-          this.#markDelivered(row, req.delivered);
+          // The one read of a suspension: the lease, and the results counted for it so far (its wake condition).
+          const held = this.#sql(`SELECT ready, ready_errors FROM calls WHERE seq = @seq AND ${HOLDS_LEASE_SQL}`).get({ seq: row.seq, ...lease }) as
+            | { ready: number; ready_errors: number }
+            | undefined;
+          if (!held) return false;
+          const delivered = this.#markDelivered(row, req.delivered);
           const existing = policy.correlationKeys(o.calls).filter((k) => this.#stmt.childByCorrelation!.get(row.id, row.generation, k));
           for (const call of policy.childrenToStart(o.calls, new Set(existing))) this.#insertRow(call, row.generation);
           // The stored bytes are never read here: a delta is appended as a chunk.
@@ -622,17 +690,15 @@ export class SqliteStore implements Store {
             this.#stmt.insertChunk!.run(row.id, row.generation, length, Buffer.from(o.state.value.buffer, o.state.value.byteOffset, o.state.value.byteLength));
             length += o.state.value.length;
           }
-          const fresh = this.#sql('SELECT ready, ready_errors FROM calls WHERE seq = ?').get(row.seq) as {
-            ready: number;
-            ready_errors: number;
-          };
+          // Children inserted here are pending: only the delivery above changed the counts.
+          const fresh = { ready: Math.max(0, held.ready - delivered.count), readyErrors: Math.max(0, held.ready_errors - delivered.errors) };
           this.#sql(`UPDATE calls SET state = 'suspended', mode = 1, due_at = @due, lease_owner = NULL, status = @status,
               error = NULL, failures = 0, attempts = @attempts, resumes = @resumes, updated_at = @now, state_kind = @kind,
               state_type_url = @typeUrl, state_value = NULL, state_length = @length, state_delta = @delta, poll_min = @min, poll_max = @max,
               poll_deadline = @deadline, poll_wake_on_error = @wake, poll_error = @pollError, poll_signals = @signals WHERE seq = @seq`)
             .run({
               signals: policy.encodeSignalWaits(o.signalWaits),
-              due: policy.dueAtSuspension(o, { ready: fresh.ready, readyErrors: fresh.ready_errors }, now),
+              due: policy.dueAtSuspension(o, fresh, now),
               status: o.status,
               attempts,
               resumes,
@@ -652,6 +718,7 @@ export class SqliteStore implements Store {
           break;
         }
         case 'tail_call': {
+          // Read above (never from memory), under the lease.
           if (orphans) this.#cancelOrphans(row, now, orphans);
           this.#ensureQueue(o.endpoint, o.function);
           this.#dropState(row);
@@ -675,6 +742,9 @@ export class SqliteStore implements Store {
             });
           break;
         }
+      }
+      if (a) {
+        this.#stmt.insertAttempt!.run(row.id, a.number, a.startedAt, a.durationMs, a.status, a.outcome, a.resume ? 1 : 0, encodeErrorBlob(a.error));
       }
       return true;
     });
@@ -701,6 +771,7 @@ export class SqliteStore implements Store {
 
   /** Runs a call again from its original function and input (see {@link Store.restart}). */
   #restartRow(row: CallRow, now: number): void {
+    this.#leases.delete(row.id);
     this.#cancelOrphans(row, now, policy.orphanError(row.id, 'restarted'));
     if (policy.resultCountedForParent(row)) {
       // Its old result was counted as ready for the parent: take it back.

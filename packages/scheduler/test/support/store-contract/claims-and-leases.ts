@@ -4,7 +4,8 @@
  * @module
  */
 import { expect, it } from 'vitest';
-import { anyOf, completion, describeContract, newCall, NOW, OK, type StoreContractHooks, type StoreFactory, textOf } from './fixtures.js';
+import type { AttemptRecord, Outcome } from '../../../src/store/store.js';
+import { anyOf, childOf, completion, describeContract, newCall, NOW, OK, type StoreContractHooks, type StoreFactory, suspendOutcome, TEMPORARY_ERROR, textOf } from './fixtures.js';
 
 /**
  * Registers the tests of claims and leases.
@@ -65,6 +66,44 @@ export function claimsAndLeasesContract(makeStore: StoreFactory, hooks: StoreCon
       expect(textOf(got?.output)).toBe('b');
       expect(await finish('b', b!.leaseToken)).toBe(false);
       expect(await store.getAttempts(call.id)).toHaveLength(1);
+    });
+
+    it('records nothing under a lease lost to a cancellation or a restart, whatever the outcome', async () => {
+      const store = t.store;
+      const attempt: AttemptRecord = { number: 1, startedAt: NOW, durationMs: 5, status: OK, outcome: 'exit', error: null, resume: false };
+      const outcomes: Outcome[] = [
+        { kind: 'finish', status: OK, output: anyOf('late'), error: null },
+        { kind: 'retry', status: TEMPORARY_ERROR, error: { type: 'E', message: 'late' }, dueAt: NOW + 10 },
+        suspendOutcome(NOW + 1000, { calls: [childOf({ id: 'p', rootId: 'p' }, 1n)] }),
+      ];
+      for (const outcome of outcomes) {
+        for (const lostBy of ['cancel', 'restart'] as const) {
+          const call = newCall();
+          await store.insertCalls([call]);
+          const [c] = (await claim()).calls;
+          expect(c?.id).toBe(call.id);
+          if (lostBy === 'cancel') await store.cancel(call.id, NOW + 1, { type: 'Cancelled', message: 'by a test' });
+          else await store.restart(call.id, NOW + 1);
+          const before = await store.getCall(call.id);
+          const done = await store.complete(completion(call.id, c!.leaseToken, NOW + 2, outcome, { attempt: { ...attempt } }));
+          expect(done, `${outcome.kind} after ${lostBy}`).toBe(false);
+          expect(await store.getAttempts(call.id)).toEqual([]);
+          expect(await store.getChildren(call.id)).toEqual([]);
+          const after = await store.getCall(call.id);
+          expect(after?.state).toBe(before?.state);
+          expect(after?.output ?? null).toEqual(before?.output ?? null);
+          if (lostBy === 'restart') {
+            // Claimed again: the new lease records, the old one still does not.
+            const [again] = (await claim({ now: NOW + 3 })).calls;
+            expect(again?.leaseToken).toBeGreaterThan(c!.leaseToken);
+            expect(await store.complete(completion(call.id, c!.leaseToken, NOW + 4, outcome, { attempt: { ...attempt } }))).toBe(false);
+            expect(await store.complete(completion(call.id, again!.leaseToken, NOW + 4, { kind: 'finish', status: OK, output: anyOf('b'), error: null }))).toBe(true);
+            expect(textOf((await store.getCall(call.id))?.output)).toBe('b');
+          } else {
+            expect(after?.state).toBe('cancelled');
+          }
+        }
+      }
     });
 
     it('renews leases', async () => {
