@@ -137,6 +137,8 @@ type LeasedRow = Pick<
   CallRow,
   | 'seq'
   | 'id'
+  | 'endpoint'
+  | 'function'
   | 'parent_id'
   | 'parent_generation'
   | 'generation'
@@ -166,6 +168,18 @@ export class SqliteStore implements Store {
   readonly path: string;
   readonly #group: GroupCommit;
   readonly #queues = new Map<string, [string, string]>();
+  /**
+   * Per (endpoint, function) pair: no call of it is due before this time (a
+   * lower bound; no entry: unknown, look in the file). Every write that may
+   * bring a call's `due_at` earlier lowers it; a claim that looked sets it to
+   * the pair's next `due_at`; a failed write forgets them all. So a claim
+   * skips, without a statement, the pairs with nothing due. Only kept when
+   * this process alone writes the file (`#floorsKept`).
+   */
+  readonly #dueFloors = new Map<string, number>();
+  #floorsKept = false;
+  /** When a claim last looked at every pair whatever the floors said (at most a second apart, a safety net). */
+  #lookedAtAll = Number.NEGATIVE_INFINITY;
   /** The rows leased by claims of this process, by call ID (see {@link LeasedRow}). */
   readonly #leases = new Map<string, LeasedRow>();
   /** Pairs added to `#queues` by the write running now (forgotten again if its transaction fails). */
@@ -219,7 +233,7 @@ export class SqliteStore implements Store {
       markDelivered: p('UPDATE calls SET deliver = NULL WHERE id = ? AND parent_id = ? AND deliver = 1 RETURNING has_error'),
       notifyParent: p(`UPDATE calls SET ready = ready + 1, ready_errors = ready_errors + @e, updated_at = @now,
         due_at = ${dueOnResultSql({ row: '', isError: '@e', now: '@now', least: 'MIN' })}
-        WHERE id = @parent AND generation = @gen AND state IN ${WAITING_SQL}`),
+        WHERE id = @parent AND generation = @gen AND state IN ${WAITING_SQL} RETURNING endpoint, function, due_at`),
       setDeliver: p('UPDATE calls SET deliver = 1 WHERE seq = ?'),
       childByCorrelation: p('SELECT 1 FROM calls WHERE parent_id = ? AND parent_generation = ? AND correlation_id = ?'),
       unfinishedChildren: p(`SELECT id FROM calls WHERE parent_id = ? AND parent_generation = ? AND state NOT IN ${FINISHED_SQL}`),
@@ -232,7 +246,7 @@ export class SqliteStore implements Store {
       revokeSession: p('INSERT INTO revoked_sessions (id, expires_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)'),
       dropRevoked: p('DELETE FROM revoked_sessions WHERE expires_at < ?'),
       isRevoked: p('SELECT 1 FROM revoked_sessions WHERE id = ? AND expires_at >= ?'),
-      renew: p(`UPDATE calls SET due_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'`),
+      renew: p(`UPDATE calls SET due_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running' RETURNING endpoint, function`),
       chunks: p('SELECT bytes FROM call_state_chunks WHERE call_id = ? AND generation = ? ORDER BY seq'),
       readySignals: p(`SELECT seq, correlation_id, payload FROM signals WHERE call_id = ? AND generation = ? AND state = 1
         ORDER BY consumed_at, seq LIMIT ?`),
@@ -284,6 +298,8 @@ export class SqliteStore implements Store {
       // SQLite gives a new WAL the database's mode; one left by an older version may be wider.
       if (!memory) for (const suffix of ['-wal', '-shm', '-journal']) tightenFile(`${path}${suffix}`);
       const store = new SqliteStore(db, path);
+      // One process writes the file (or the memory): what it knows of due times in memory stays true.
+      store.#floorsKept = memory || exclusive;
       for (const q of db.prepare('SELECT endpoint, function FROM queues').all() as Array<{ endpoint: string; function: string }>) {
         store.#queues.set(`${q.endpoint}\u0000${q.function}`, [q.endpoint, q.function]);
       }
@@ -333,6 +349,8 @@ export class SqliteStore implements Store {
             },
             (err: unknown) => {
               for (const key of added) this.#queues.delete(key);
+              // Rolled back: the floors it moved may not hold (a claim's rows are due again).
+              this.#dueFloors.clear();
               throw this.#fault(err);
             },
           );
@@ -394,8 +412,17 @@ export class SqliteStore implements Store {
     this.#queuesAdded?.push(key);
   }
 
+  /** A call of (endpoint, fn) is due at `due` (or later): lowers the pair's floor. */
+  #dueAt(endpoint: string, fn: string, due: number | null): void {
+    if (due === null) return;
+    const key = `${endpoint}\u0000${fn}`;
+    const floor = this.#dueFloors.get(key);
+    if (floor !== undefined && due < floor) this.#dueFloors.set(key, due);
+  }
+
   #insertRow(call: NewCall, parentGeneration: number): void {
     this.#ensureQueue(call.endpoint, call.function);
+    this.#dueAt(call.endpoint, call.function, call.dueAt);
     if (call.limits) this.#limits.record(call.endpoint, call.function, call.limits.spec, call.createdAt);
     this.#stmt.insertCall!.run({
       id: call.id,
@@ -440,17 +467,27 @@ export class SqliteStore implements Store {
       const calls: ClaimedCall[] = [];
       let nextDueAt: number | null = null;
       let remaining = req.limit;
-      const queues = [...this.#queues.values()];
+      const queues = [...this.#queues.entries()];
       const n = queues.length;
       const start = n > 0 ? this.#rotation++ % n : 0;
+      // The floors are trusted for a second at most: then every pair is looked at once (a safety net, not the rule).
+      const lookAtAll = !this.#floorsKept || req.now - this.#lookedAtAll >= 1000 || req.now < this.#lookedAtAll;
+      if (lookAtAll) this.#lookedAtAll = req.now;
       for (let i = 0; i < n; i++) {
-        const [endpoint, fn] = queues[(start + i) % n]!;
+        const [key, [endpoint, fn]] = queues[(start + i) % n]!;
         let cap = Math.min(req.capacity(endpoint, fn), remaining);
         if (cap <= 0) {
           if (remaining <= 0) nextDueAt = req.now; // stopped by the total limit: more may be due
           continue;
         }
         const spec = this.#limits.spec(endpoint, fn);
+        // Nothing of this pair is due yet (known without a statement): only its next due time counts.
+        const floor = spec || lookAtAll ? undefined : this.#dueFloors.get(key);
+        if (floor !== undefined && floor > req.now) {
+          if (floor !== Number.POSITIVE_INFINITY && (nextDueAt === null || floor < nextDueAt)) nextDueAt = floor;
+          continue;
+        }
+        this.#dueFloors.delete(key);
         let limited: number | null = null;
         let claimed = 0;
         if (spec && isKeyed(spec)) {
@@ -481,7 +518,9 @@ export class SqliteStore implements Store {
         if (limited !== null) {
           if (nextDueAt === null || limited < nextDueAt) nextDueAt = limited;
         } else if (cap > 0) {
+          // Everything due was claimed: the next due time (a lease's expiry included) is the pair's floor.
           const next = this.#stmt.nextDue!.get(endpoint, fn) as { due_at: number } | undefined;
+          if (this.#floorsKept && !spec) this.#dueFloors.set(key, next ? next.due_at : Number.POSITIVE_INFINITY);
           if (next && (nextDueAt === null || next.due_at < nextDueAt)) nextDueAt = next.due_at;
         } else if (claimed > 0) {
           nextDueAt = req.now;
@@ -509,6 +548,8 @@ export class SqliteStore implements Store {
     this.#leases.set(row.id, {
       seq: row.seq,
       id: row.id,
+      endpoint: row.endpoint,
+      function: row.function,
       parent_id: row.parent_id,
       parent_generation: row.parent_generation,
       generation: row.generation,
@@ -565,8 +606,17 @@ export class SqliteStore implements Store {
   /** Hands a finished call's result to its parent (if that parent still waits for this generation). */
   #notifyParent(child: Pick<CallRow, 'seq' | 'parent_id' | 'parent_generation'>, hasError: boolean, now: number): void {
     if (!child.parent_id) return;
-    const r = this.#stmt.notifyParent!.run({ e: hasError ? 1 : 0, now, parent: child.parent_id, gen: child.parent_generation });
-    if (r.changes > 0) this.#stmt.setDeliver!.run(child.seq);
+    if (this.#wakeParent(child.parent_id, child.parent_generation, hasError ? 1 : 0, now)) this.#stmt.setDeliver!.run(child.seq);
+  }
+
+  /** Counts a result for a waiting parent (its due time may come earlier); false if it no longer waits for this generation. */
+  #wakeParent(parent: string, generation: number, isError: 0 | 1, now: number): boolean {
+    const r = this.#stmt.notifyParent!.get({ e: isError, now, parent, gen: generation }) as
+      | { endpoint: string; function: string; due_at: number | null }
+      | undefined;
+    if (!r) return false;
+    this.#dueAt(r.endpoint, r.function, r.due_at);
+    return true;
   }
 
   /**
@@ -660,6 +710,7 @@ export class SqliteStore implements Store {
               WHERE seq = @seq AND ${HOLDS_LEASE_SQL}`)
             .run({ due: o.dueAt, status: o.status, error: encodeErrorBlob(o.error), attempts, resumes, now, seq: row.seq, ...lease });
           if (r.changes === 0) return false;
+          this.#dueAt(row.endpoint, row.function, o.dueAt);
           break;
         }
         case 'finish': {
@@ -692,13 +743,15 @@ export class SqliteStore implements Store {
           }
           // Children inserted here are pending: only the delivery above changed the counts.
           const fresh = { ready: Math.max(0, held.ready - delivered.count), readyErrors: Math.max(0, held.ready_errors - delivered.errors) };
+          const due = policy.dueAtSuspension(o, fresh, now);
+          this.#dueAt(row.endpoint, row.function, due);
           this.#sql(`UPDATE calls SET state = 'suspended', mode = 1, due_at = @due, lease_owner = NULL, status = @status,
               error = NULL, failures = 0, attempts = @attempts, resumes = @resumes, updated_at = @now, state_kind = @kind,
               state_type_url = @typeUrl, state_value = NULL, state_length = @length, state_delta = @delta, poll_min = @min, poll_max = @max,
               poll_deadline = @deadline, poll_wake_on_error = @wake, poll_error = @pollError, poll_signals = @signals WHERE seq = @seq`)
             .run({
               signals: policy.encodeSignalWaits(o.signalWaits),
-              due: policy.dueAtSuspension(o, fresh, now),
+              due,
               status: o.status,
               attempts,
               resumes,
@@ -721,6 +774,7 @@ export class SqliteStore implements Store {
           // Read above (never from memory), under the lease.
           if (orphans) this.#cancelOrphans(row, now, orphans);
           this.#ensureQueue(o.endpoint, o.function);
+          this.#dueAt(o.endpoint, o.function, o.dueAt);
           this.#dropState(row);
           this.#sql(`UPDATE calls SET function = @fn, endpoint = @endpoint, input = @input, expires_at = @expires,
               original_input = CASE WHEN input_replaced = 1 THEN original_input ELSE input END, input_replaced = 1,
@@ -752,7 +806,10 @@ export class SqliteStore implements Store {
 
   renewLeases(owner: string, ids: string[], until: number): Promise<void> {
     return this.#tx.run(() => {
-      for (const id of ids) this.#stmt.renew!.run(until, id, owner);
+      for (const id of ids) {
+        const r = this.#stmt.renew!.get(until, id, owner) as { endpoint: string; function: string } | undefined;
+        if (r) this.#dueAt(r.endpoint, r.function, until);
+      }
     });
   }
 
@@ -781,6 +838,7 @@ export class SqliteStore implements Store {
     // Signals consumed and not delivered go back to the kept ones.
     this.#sql('UPDATE signals SET state = 0, generation = NULL, correlation_id = NULL, consumed_at = NULL WHERE call_id = ? AND state = 1').run(row.id);
     this.#ensureQueue(row.original_endpoint, row.original_function);
+    this.#dueAt(row.original_endpoint, row.original_function, now);
     this.#dropState(row);
     this.#sql(`UPDATE calls SET function = original_function, endpoint = original_endpoint,
         input = CASE WHEN input_replaced = 1 THEN original_input ELSE input END, original_input = NULL, input_replaced = 0,
@@ -813,7 +871,7 @@ export class SqliteStore implements Store {
     const consumed: number[] = [];
     for (const [i, seq] of policy.matchSignals(waits, answered, kept)) {
       this.#stmt.consumeSignal!.run(row.generation, waits[i]!.correlationId.toString(), now, seq);
-      this.#stmt.notifyParent!.run({ e: 0, now, parent: row.id, gen: row.generation });
+      this.#wakeParent(row.id, row.generation, 0, now);
       consumed.push(seq);
     }
     return consumed;
@@ -893,6 +951,7 @@ export class SqliteStore implements Store {
         this.#sql(`UPDATE calls SET ready = MAX(0, ready - 1), ready_errors = MAX(0, ready_errors - ?) WHERE id = ?`)
           .run(row.has_error, row.parent_id);
       }
+      this.#dueAt(row.endpoint, row.function, now);
       this.#sql(`UPDATE calls SET state = 'suspended', mode = 1, due_at = @now, lease_owner = NULL, lease_token = lease_token + 1,
           status = 0, failures = 0, ready = @ready, ready_errors = 0, expires_at = @now + expiration_ms, finished_at = NULL,
           output = NULL, error = NULL, has_error = 0, deliver = NULL, poll_min = 1, poll_max = @max, poll_deadline = @now,
