@@ -36,6 +36,8 @@ export {
   type CompleteRequest,
   type CoroutineState,
   type FinishOutcome,
+  type FollowOnClaim,
+  type FollowOnResult,
   type InstanceHeartbeat,
   isFinished,
   type ListFilter,

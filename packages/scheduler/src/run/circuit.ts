@@ -130,6 +130,15 @@ export class EndpointCircuits {
   }
 
   /**
+   * Whether calls of `endpoint` go without restriction (its circuit is
+   * closed). Changes nothing, unlike {@link allowance}.
+   */
+  isClosed(endpoint: string): boolean {
+    const e = this.#entries.get(endpoint);
+    return !e || e.state === 'closed';
+  }
+
+  /**
    * How many calls of `endpoint` may start now: unlimited when closed, 1
    * when a probe is due and none is out, else 0. A probe offered to a claim
    * that found no call of this endpoint is offered again by the next claim

@@ -80,6 +80,15 @@ export class RunFaults {
     return Math.min(concurrency, allowance);
   }
 
+  /**
+   * The capacity of a claim made by a completion (`Store.completeAndClaim`):
+   * the concurrency's while the endpoint's circuit is closed, else none (a
+   * probe and a suspect's lane are the usual claim's business).
+   */
+  followOnCapacity(endpoint: string, concurrency: number): number {
+    return concurrency > 0 && this.circuits.isClosed(endpoint) ? concurrency : 0;
+  }
+
   /** After a claim: probes offered to endpoints of which no call was claimed are offered again next time. */
   claimed(calls: readonly CallRef[]): void {
     if (this.#offered.size === 0) return;

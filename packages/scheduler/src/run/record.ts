@@ -29,6 +29,8 @@ export interface RecordOptions {
   stopping: () => boolean;
   /** Called with true when the first try failed (the record is being retried), with false when it ends. */
   retrying: (on: boolean) => void;
+  /** How to record (default `store.complete`): the run loop's also leases what the result made due. */
+  complete?: (req: CompleteRequest) => Promise<boolean>;
 }
 
 /**
@@ -49,7 +51,7 @@ export async function recordResult(store: Store, req: CompleteRequest, o: Record
   try {
     for (let tries = 1; ; tries++) {
       try {
-        const recorded = await store.complete(req);
+        const recorded = await (o.complete ? o.complete(req) : store.complete(req));
         if (tries > 1) o.log.info(`recorded the result of ${req.id} after ${tries} tries (${Date.now() - firstFailure} ms)`);
         return recorded;
       } catch (err) {

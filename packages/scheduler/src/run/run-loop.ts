@@ -14,7 +14,7 @@ import type { EndpointTransport, RunReply } from './transport.js';
 import type { AttemptEvent, FinishedEvent } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { SchedulerMetrics } from '../observe/metrics.js';
-import type { ClaimedCall, CompleteRequest, CoroutineState, NewCall, Outcome, Store } from '../store/store.js';
+import type { ClaimedCall, CompleteRequest, CoroutineState, FollowOnClaim, NewCall, Outcome, Store } from '../store/store.js';
 import { elidesState, finishedState, isResumeRun, pollConditions, runCountsText, SIGNAL_RESULT_PREFIX } from '../store/policy.js';
 import { validateCall } from './validate.js';
 import { recordResult, StoreOutage } from './record.js';
@@ -113,6 +113,13 @@ export class RunLoop {
   #keeping: Promise<void> | null = null;
   /** Results being retried because the store failed: no new claims until they are recorded. */
   #unrecorded = 0;
+  /**
+   * Calls leased by completions (`store.completeAndClaim`) whose answer has
+   * not come yet, per (endpoint, function) and in all: not yet in flight,
+   * but counted against the capacity of every claim meanwhile.
+   */
+  readonly #pending = new Map<string, number>();
+  #pendingTotal = 0;
   readonly #outage: StoreOutage;
 
   readonly #o: RunLoopOptions;
@@ -215,7 +222,7 @@ export class RunLoop {
       this.#wakeFlag = false;
       const now = Date.now();
       // While results wait to be recorded (the store fails), nothing new is claimed.
-      const room = this.#unrecorded > 0 ? 0 : this.#o.maxInFlight - this.#inFlight.size;
+      const room = this.#room();
       let nextDueAt: number | null = null;
       if (room > 0) {
         try {
@@ -224,23 +231,11 @@ export class RunLoop {
             now,
             leaseMs: this.#o.leaseMs,
             limit: Math.min(this.#o.claimBatch, room),
-            capacity: (endpoint, fn) => faults.capacity(endpoint, concurrency.capacity(endpoint, fn)),
+            capacity: (endpoint, fn) => faults.capacity(endpoint, concurrency.capacity(endpoint, fn) - this.#pendingOf(endpoint, fn)),
             elideStateAbove: this.#o.elideStateAbove,
           });
           faults.claimed(claimed.calls);
-          for (const call of claimed.calls) {
-            this.#leased.set(call.id, (this.#leased.get(call.id) ?? 0) + 1);
-            const p = this.#run(call)
-              .catch((err) => log.error(`run of ${call.function} ${call.id} failed in the scheduler: ${(err as Error).stack ?? err}`))
-              .finally(() => {
-                const n = (this.#leased.get(call.id) ?? 1) - 1;
-                if (n > 0) this.#leased.set(call.id, n);
-                else this.#leased.delete(call.id);
-                this.#inFlight.delete(p);
-                this.wake();
-              });
-            this.#inFlight.add(p);
-          }
+          this.#start(claimed.calls);
           nextDueAt = claimed.nextDueAt;
           this.#outage.ok();
         } catch (err) {
@@ -258,6 +253,73 @@ export class RunLoop {
       const wait = nextDueAt === null ? 1000 : Math.min(1000, nextDueAt - Date.now());
       if (wait > 0) await this.#sleep(wait);
       else await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  /** How many more runs may start now (none while results wait to be recorded). */
+  #room(): number {
+    return this.#unrecorded > 0 ? 0 : this.#o.maxInFlight - this.#inFlight.size - this.#pendingTotal;
+  }
+
+  #pendingOf(endpoint: string, fn: string): number {
+    return this.#pendingTotal === 0 ? 0 : (this.#pending.get(`${endpoint}\u0000${fn}`) ?? 0);
+  }
+
+  #addPending(call: ClaimedCall, n: 1 | -1): void {
+    const key = `${call.endpoint}\u0000${call.function}`;
+    const left = (this.#pending.get(key) ?? 0) + n;
+    if (left > 0) this.#pending.set(key, left);
+    else this.#pending.delete(key);
+    this.#pendingTotal += n;
+  }
+
+  /** Starts the runs of leased calls. */
+  #start(calls: readonly ClaimedCall[]): void {
+    const { log } = this.#o;
+    for (const call of calls) {
+      this.#leased.set(call.id, (this.#leased.get(call.id) ?? 0) + 1);
+      const p = this.#run(call)
+        .catch((err) => log.error(`run of ${call.function} ${call.id} failed in the scheduler: ${(err as Error).stack ?? err}`))
+        .finally(() => {
+          const n = (this.#leased.get(call.id) ?? 1) - 1;
+          if (n > 0) this.#leased.set(call.id, n);
+          else this.#leased.delete(call.id);
+          this.#inFlight.delete(p);
+          this.wake();
+        });
+      this.#inFlight.add(p);
+    }
+  }
+
+  /**
+   * Records a result and, in the same transaction, leases what it made due
+   * now (the parent it woke, the children it started) when the store can
+   * (`completeAndClaim`), within the room and capacities left: those runs
+   * start at once, without a claim round. Otherwise `complete`.
+   */
+  async #complete(req: CompleteRequest): Promise<boolean> {
+    const { store, concurrency, faults } = this.#o;
+    if (!store.completeAndClaim || this.#stopping || this.#room() <= 0) return store.complete(req);
+    const taken: ClaimedCall[] = [];
+    const claim: FollowOnClaim = {
+      leaseMs: this.#o.leaseMs,
+      elideStateAbove: this.#o.elideStateAbove,
+      capacity: (endpoint, fn) =>
+        this.#stopping ? 0 : Math.min(this.#room(), faults.followOnCapacity(endpoint, concurrency.capacity(endpoint, fn) - this.#pendingOf(endpoint, fn))),
+      claimed: (call) => {
+        taken.push(call);
+        this.#addPending(call, 1);
+      },
+    };
+    try {
+      const r = await store.completeAndClaim(req, claim);
+      for (const call of taken) this.#addPending(call, -1);
+      this.#start(r.calls);
+      return r.recorded;
+    } catch (err) {
+      // Rolled back: nothing was leased.
+      for (const call of taken) this.#addPending(call, -1);
+      throw err;
     }
   }
 
@@ -369,6 +431,7 @@ export class RunLoop {
   /** Records a result, retrying while the store fails (`record.ts`); never dropped. */
   #record(req: CompleteRequest): Promise<boolean> {
     return recordResult(this.#o.store, req, {
+      complete: (r) => this.#complete(r),
       log: this.#o.log,
       leaseMs: this.#o.leaseMs,
       stopping: () => this.#stopping,

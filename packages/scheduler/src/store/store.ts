@@ -209,6 +209,38 @@ export interface ClaimRequest {
 }
 
 /**
+ * What {@link Store.completeAndClaim} may lease (to the completing run's
+ * owner, at its `now`).
+ * @example
+ * const claim: FollowOnClaim = { leaseMs: 30_000, capacity: () => 10, claimed: (call) => pending.add(call.id) };
+ */
+export interface FollowOnClaim {
+  /** Lease length, as in {@link ClaimRequest.leaseMs}. */
+  leaseMs: number;
+  /**
+   * How many more calls of (endpoint, function) may start now: asked before
+   * each call is leased, so it must count those already told to `claimed`.
+   */
+  capacity(endpoint: string, fn: string): number;
+  /** Told of each call leased, at once (before the answer, which comes after the commit). */
+  claimed(call: ClaimedCall): void;
+  /** As in {@link ClaimRequest.elideStateAbove}. */
+  elideStateAbove?: number;
+}
+
+/**
+ * The answer of {@link Store.completeAndClaim}.
+ * @example
+ * const { recorded, calls } = await store.completeAndClaim(req, claim);
+ */
+export interface FollowOnResult {
+  /** What {@link Store.complete} answers. */
+  recorded: boolean;
+  /** The calls leased (none when not recorded). */
+  calls: ClaimedCall[];
+}
+
+/**
  * The answer of {@link Store.claimDue}.
  * @example
  * const { calls, nextDueAt } = await store.claimDue(req);
@@ -534,6 +566,18 @@ export interface Store {
    * `req.leaseToken`. Returns false (and records nothing) otherwise.
    */
   complete(req: CompleteRequest): Promise<boolean>;
+
+  /**
+   * {@link Store.complete}, and in the same transaction the lease of the
+   * calls this completion made due now (a parent woken by this result, the
+   * children a suspension starts, a suspension due at once), within
+   * `claim.capacity`: a child's result goes straight to its waiting parent's
+   * next run without a claim round. Calls of functions with declared limits
+   * are left to {@link Store.claimDue}. Optional: the run loop uses
+   * `complete` where a store lacks it (PostgreSQL, shared by instances,
+   * claims in the database).
+   */
+  completeAndClaim?(req: CompleteRequest, claim: FollowOnClaim): Promise<FollowOnResult>;
 
   /**
    * The full coroutine state of a running call leased with `leaseToken`

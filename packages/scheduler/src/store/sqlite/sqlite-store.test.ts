@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SQLITE_MIGRATIONS } from './schema.js';
 import { SqliteStore } from './sqlite-store.js';
-import type { AttemptRecord, Outcome, Store } from '../store.js';
+import type { AttemptRecord, ClaimedCall, FollowOnClaim, Outcome, Store } from '../store.js';
 import { claimHot, expectJournalServed, hotAndCold, newCall, NOW, storeContract, suspendWithJournal } from '../../../test/support/store-contract/index.js';
+import { childOf, OK, suspendOutcome } from '../../../test/support/store-contract/fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dispatch-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -157,6 +158,85 @@ describe('SqliteStore', () => {
       }
     } finally {
       await other.close();
+      await store.close();
+    }
+  });
+
+  it('leases what a completion made due in the same transaction: started children, then the parent woken by its result', async () => {
+    const store = await SqliteStore.open({ path: ':memory:' });
+    try {
+      const claimDue = (now: number) => store.claimDue({ owner: 'a', now, leaseMs: 60_000, limit: 10, capacity: () => 10 });
+      // The caller's capacity counts what `claimed` was told: here one run of each function at a time.
+      const running = new Map<string, number>();
+      const followOn = (): FollowOnClaim & { taken: ClaimedCall[] } => {
+        const taken: ClaimedCall[] = [];
+        return {
+          taken,
+          leaseMs: 60_000,
+          capacity: (_e, fn) => 1 - (running.get(fn) ?? 0),
+          claimed: (call) => {
+            taken.push(call);
+            running.set(call.function, (running.get(call.function) ?? 0) + 1);
+          },
+        };
+      };
+      const finish = (call: ClaimedCall, now: number) => ({
+        id: call.id, owner: 'a', leaseToken: call.leaseToken, now, attempt: null, delivered: [],
+        outcome: { kind: 'finish', status: OK, output: null, error: null } as const,
+      });
+      const parent = newCall({ function: 'parent' });
+      await store.insertCalls([parent]);
+      const [p] = (await claimDue(NOW)).calls;
+      const kids = [childOf(parent, 1n), childOf(parent, 2n), { ...childOf(parent, 3n), function: 'limited', limits: { spec: { concurrency: 5, concurrencyPerKey: false, rateCount: 0, ratePeriodMs: 0, ratePerKey: false }, key: '' } }];
+      const first = followOn();
+      const suspended = await store.completeAndClaim({
+        id: p!.id, owner: 'a', leaseToken: p!.leaseToken, now: NOW + 1, attempt: null, delivered: [],
+        outcome: suspendOutcome(NOW + 60_000, { calls: kids, minResults: 3, maxResults: 3 }),
+      }, first);
+      // One `fn` child (capacity 1), not the second; not the one with declared limits (claimDue's business).
+      expect(suspended.recorded).toBe(true);
+      expect(suspended.calls.map((c) => c.id)).toEqual([kids[0]!.id]);
+      expect(first.taken).toEqual(suspended.calls);
+      expect((await store.getCall(kids[0]!.id))?.state).toBe('running');
+      expect((await store.getCall(kids[1]!.id))?.state).toBe('pending');
+      const rest = (await claimDue(NOW + 2)).calls;
+      expect(rest.map((c) => c.id).sort()).toEqual([kids[1]!.id, kids[2]!.id].sort());
+
+      // The first two results do not wake the parent (three wanted): nothing leased.
+      running.clear();
+      expect(await store.completeAndClaim(finish(suspended.calls[0]!, NOW + 3), followOn())).toEqual({ recorded: true, calls: [] });
+      expect(await store.completeAndClaim(finish(rest[0]!, NOW + 4), followOn())).toEqual({ recorded: true, calls: [] });
+      // A stale lease records nothing and leases nothing.
+      expect(await store.completeAndClaim(finish(rest[0]!, NOW + 5), followOn())).toEqual({ recorded: false, calls: [] });
+      // The last result wakes the parent: leased at once, with the results, and no claim finds it.
+      const last = await store.completeAndClaim(finish(rest[1]!, NOW + 6), followOn());
+      expect(last.recorded).toBe(true);
+      expect(last.calls.map((c) => c.id)).toEqual([parent.id]);
+      expect(last.calls[0]!.leaseToken).toBeGreaterThan(p!.leaseToken);
+      expect(last.calls[0]!.resume?.results.map((r) => r.correlationId).sort()).toEqual([1n, 2n, 3n]);
+      expect((await claimDue(NOW + 7)).calls).toEqual([]);
+      expect(await store.complete(finish(last.calls[0]!, NOW + 8))).toBe(true);
+      expect((await store.getCall(parent.id))?.state).toBe('succeeded');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('leaves a woken parent to the usual claim when the capacity says no', async () => {
+    const store = await SqliteStore.open({ path: ':memory:' });
+    try {
+      const claimDue = (now: number) => store.claimDue({ owner: 'a', now, leaseMs: 60_000, limit: 10, capacity: () => 10 });
+      const parent = newCall({ function: 'parent' });
+      await store.insertCalls([parent]);
+      const [p] = (await claimDue(NOW)).calls;
+      const kid = childOf(parent, 1n);
+      await store.complete({ id: p!.id, owner: 'a', leaseToken: p!.leaseToken, now: NOW + 1, attempt: null, delivered: [], outcome: suspendOutcome(NOW + 60_000, { calls: [kid] }) });
+      const [c] = (await claimDue(NOW + 2)).calls;
+      const none: FollowOnClaim = { leaseMs: 60_000, capacity: () => 0, claimed: () => expect.fail('nothing may be leased') };
+      const r = await store.completeAndClaim({ id: c!.id, owner: 'a', leaseToken: c!.leaseToken, now: NOW + 3, attempt: null, delivered: [], outcome: { kind: 'finish', status: 0, output: null, error: null } }, none);
+      expect(r).toEqual({ recorded: true, calls: [] });
+      expect((await claimDue(NOW + 4)).calls.map((x) => x.id)).toEqual([parent.id]);
+    } finally {
       await store.close();
     }
   });

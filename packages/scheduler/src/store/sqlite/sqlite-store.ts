@@ -23,6 +23,8 @@ import type {
   ClaimResult,
   CompleteRequest,
   CoroutineState,
+  FollowOnClaim,
+  FollowOnResult,
   ListFilter,
   ListPage,
   LiveCount,
@@ -152,6 +154,14 @@ type LeasedRow = Pick<
   | 'state_delta'
 >;
 
+/** A call a completion made due (`completeAndClaim` may lease it at once). */
+interface Woken {
+  seq: number;
+  endpoint: string;
+  fn: string;
+  due: number;
+}
+
 /** The lease condition of a row, in SQL (`@owner`, `@token`): `policy.holdsLease` in the file. */
 const HOLDS_LEASE_SQL = `state = 'running' AND lease_owner = @owner AND lease_token = @token`;
 
@@ -180,6 +190,8 @@ export class SqliteStore implements Store {
   #floorsKept = false;
   /** When a claim last looked at every pair whatever the floors said (at most a second apart, a safety net). */
   #lookedAtAll = Number.NEGATIVE_INFINITY;
+  /** While `completeAndClaim` writes: the calls its completion made due (parent woken, children started, itself). */
+  #woken: Woken[] | null = null;
   /** The rows leased by claims of this process, by call ID (see {@link LeasedRow}). */
   readonly #leases = new Map<string, LeasedRow>();
   /** Pairs added to `#queues` by the write running now (forgotten again if its transaction fails). */
@@ -225,6 +237,8 @@ export class SqliteStore implements Store {
         RETURNING ${CLAIM_COLUMNS}`),
       claimSeq: p(`UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner,
         lease_token = lease_token + 1, updated_at = @now WHERE seq = @seq RETURNING ${CLAIM_COLUMNS}`),
+      claimIfDue: p(`UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner,
+        lease_token = lease_token + 1, updated_at = @now WHERE seq = @seq AND due_at <= @now RETURNING ${CLAIM_COLUMNS}`),
       ready: p(`SELECT id, correlation_id, output, error FROM calls
         WHERE parent_id = ? AND parent_generation = ? AND deliver = 1 ORDER BY finished_at, seq LIMIT ?`),
       byId: p('SELECT * FROM calls WHERE id = ?'),
@@ -233,7 +247,7 @@ export class SqliteStore implements Store {
       markDelivered: p('UPDATE calls SET deliver = NULL WHERE id = ? AND parent_id = ? AND deliver = 1 RETURNING has_error'),
       notifyParent: p(`UPDATE calls SET ready = ready + 1, ready_errors = ready_errors + @e, updated_at = @now,
         due_at = ${dueOnResultSql({ row: '', isError: '@e', now: '@now', least: 'MIN' })}
-        WHERE id = @parent AND generation = @gen AND state IN ${WAITING_SQL} RETURNING endpoint, function, due_at`),
+        WHERE id = @parent AND generation = @gen AND state IN ${WAITING_SQL} RETURNING seq, endpoint, function, due_at`),
       setDeliver: p('UPDATE calls SET deliver = 1 WHERE seq = ?'),
       childByCorrelation: p('SELECT 1 FROM calls WHERE parent_id = ? AND parent_generation = ? AND correlation_id = ?'),
       unfinishedChildren: p(`SELECT id FROM calls WHERE parent_id = ? AND parent_generation = ? AND state NOT IN ${FINISHED_SQL}`),
@@ -424,7 +438,7 @@ export class SqliteStore implements Store {
     this.#ensureQueue(call.endpoint, call.function);
     this.#dueAt(call.endpoint, call.function, call.dueAt);
     if (call.limits) this.#limits.record(call.endpoint, call.function, call.limits.spec, call.createdAt);
-    this.#stmt.insertCall!.run({
+    const inserted = this.#stmt.insertCall!.run({
       id: call.id,
       function: call.function,
       endpoint: call.endpoint,
@@ -442,6 +456,7 @@ export class SqliteStore implements Store {
       limit_key: call.limits?.key ?? '',
       trace_context: encodeTraceContext(call.traceContext),
     });
+    this.#woken?.push({ seq: Number(inserted.lastInsertRowid), endpoint: call.endpoint, fn: call.function, due: call.dueAt });
   }
 
   insertCalls(calls: NewCall[]): Promise<string[]> {
@@ -612,10 +627,11 @@ export class SqliteStore implements Store {
   /** Counts a result for a waiting parent (its due time may come earlier); false if it no longer waits for this generation. */
   #wakeParent(parent: string, generation: number, isError: 0 | 1, now: number): boolean {
     const r = this.#stmt.notifyParent!.get({ e: isError, now, parent, gen: generation }) as
-      | { endpoint: string; function: string; due_at: number | null }
+      | { seq: number; endpoint: string; function: string; due_at: number | null }
       | undefined;
     if (!r) return false;
     this.#dueAt(r.endpoint, r.function, r.due_at);
+    if (this.#woken && r.due_at !== null) this.#woken.push({ seq: r.seq, endpoint: r.endpoint, fn: r.function, due: r.due_at });
     return true;
   }
 
@@ -686,122 +702,155 @@ export class SqliteStore implements Store {
    * tail call), the row is read as before.
    */
   complete(req: CompleteRequest): Promise<boolean> {
-    return this.#tx.run(() => {
-      const cached = this.#leases.get(req.id);
-      this.#leases.delete(req.id);
-      let row: LeasedRow;
-      if (cached && cached.lease_token === req.leaseToken && req.outcome.kind !== 'tail_call') {
-        row = cached;
-      } else {
-        const full = this.#stmt.byId!.get(req.id) as CallRow | undefined;
-        if (!full || !policy.holdsLease(full, req)) return false;
-        row = full;
+    return this.#tx.run(() => this.#complete(req));
+  }
+
+  /**
+   * Records a run's outcome, then leases (in the same transaction) what it
+   * made due now, as `claim.capacity` allows: the parent its result woke,
+   * the children its suspension started, or itself when its poll is
+   * already answered. Functions with declared limits wait for `claimDue`.
+   */
+  completeAndClaim(req: CompleteRequest, claim: FollowOnClaim): Promise<FollowOnResult> {
+    return this.#tx.run((): FollowOnResult => {
+      const woken: Woken[] = [];
+      this.#woken = woken;
+      let recorded: boolean;
+      try {
+        recorded = this.#complete(req);
+      } finally {
+        this.#woken = null;
       }
-      const lease = { owner: req.owner, token: req.leaseToken };
-      const now = req.now;
-      const a = req.attempt;
-      const { attempts, resumes } = policy.runCountsAfter(row, a);
-      const o = req.outcome;
-      const orphans = policy.orphansOnComplete(req);
-      switch (o.kind) {
-        case 'retry': {
-          const r = this.#sql(`UPDATE calls SET state = 'pending', due_at = @due, lease_owner = NULL, status = @status,
-              error = @error, failures = failures + 1, attempts = @attempts, resumes = @resumes, updated_at = @now
-              WHERE seq = @seq AND ${HOLDS_LEASE_SQL}`)
-            .run({ due: o.dueAt, status: o.status, error: encodeErrorBlob(o.error), attempts, resumes, now, seq: row.seq, ...lease });
-          if (r.changes === 0) return false;
-          this.#dueAt(row.endpoint, row.function, o.dueAt);
-          break;
-        }
-        case 'finish': {
-          if (!this.#finishRow(row, policy.finishedState(o.status), o.status, o.output, o.error, now, true, { attempts, resumes }, lease)) return false;
-          this.#markDelivered(row, req.delivered);
-          if (orphans) this.#cancelOrphans(row, now, orphans);
-          break;
-        }
-        case 'suspend': {
-          // The one read of a suspension: the lease, and the results counted for it so far (its wake condition).
-          const held = this.#sql(`SELECT ready, ready_errors FROM calls WHERE seq = @seq AND ${HOLDS_LEASE_SQL}`).get({ seq: row.seq, ...lease }) as
-            | { ready: number; ready_errors: number }
-            | undefined;
-          if (!held) return false;
-          const delivered = this.#markDelivered(row, req.delivered);
-          const existing = policy.correlationKeys(o.calls).filter((k) => this.#stmt.childByCorrelation!.get(row.id, row.generation, k));
-          for (const call of policy.childrenToStart(o.calls, new Set(existing))) this.#insertRow(call, row.generation);
-          // The stored bytes are never read here: a delta is appended as a chunk.
-          const write = policy.planStateWrite(row, o);
-          let length = write.append ? row.state_length : 0;
-          if (!write.append) this.#dropState(row);
-          else if (row.state_value) {
-            // A legacy state_value (schema < 3) becomes the first chunk.
-            this.#stmt.insertChunk!.run(row.id, row.generation, 0, row.state_value);
-            length = row.state_value.length;
-          }
-          if (o.state && o.state.value.length > 0) {
-            this.#stmt.insertChunk!.run(row.id, row.generation, length, Buffer.from(o.state.value.buffer, o.state.value.byteOffset, o.state.value.byteLength));
-            length += o.state.value.length;
-          }
-          // Children inserted here are pending: only the delivery above changed the counts.
-          const fresh = { ready: Math.max(0, held.ready - delivered.count), readyErrors: Math.max(0, held.ready_errors - delivered.errors) };
-          const due = policy.dueAtSuspension(o, fresh, now);
-          this.#dueAt(row.endpoint, row.function, due);
-          this.#sql(`UPDATE calls SET state = 'suspended', mode = 1, due_at = @due, lease_owner = NULL, status = @status,
-              error = NULL, failures = 0, attempts = @attempts, resumes = @resumes, updated_at = @now, state_kind = @kind,
-              state_type_url = @typeUrl, state_value = NULL, state_length = @length, state_delta = @delta, poll_min = @min, poll_max = @max,
-              poll_deadline = @deadline, poll_wake_on_error = @wake, poll_error = @pollError, poll_signals = @signals WHERE seq = @seq`)
-            .run({
-              signals: policy.encodeSignalWaits(o.signalWaits),
-              due,
-              status: o.status,
-              attempts,
-              resumes,
-              now,
-              kind: write.kind,
-              typeUrl: write.typeUrl,
-              length,
-              delta: write.markDelta ? 1 : row.state_delta,
-              min: o.minResults,
-              max: o.maxResults,
-              deadline: o.deadline,
-              wake: o.wakeOnError ? 1 : 0,
-              pollError: encodeErrorBlob(o.pollError),
-              seq: row.seq,
-            });
-          this.#matchSignals(row.id, now);
-          break;
-        }
-        case 'tail_call': {
-          // Read above (never from memory), under the lease.
-          if (orphans) this.#cancelOrphans(row, now, orphans);
-          this.#ensureQueue(o.endpoint, o.function);
-          this.#dueAt(o.endpoint, o.function, o.dueAt);
-          this.#dropState(row);
-          this.#sql(`UPDATE calls SET function = @fn, endpoint = @endpoint, input = @input, expires_at = @expires,
-              original_input = CASE WHEN input_replaced = 1 THEN original_input ELSE input END, input_replaced = 1,
-              state = 'pending', mode = 0, due_at = @due, lease_owner = NULL, status = @status, error = NULL,
-              failures = 0, attempts = @attempts, resumes = @resumes, generation = generation + 1, ready = 0, ready_errors = 0,
-              state_kind = 0, state_type_url = NULL, state_value = NULL, state_length = 0, state_delta = 0, poll_min = 0,
-              poll_max = 0, poll_deadline = NULL, poll_error = NULL, poll_signals = NULL, updated_at = @now WHERE seq = @seq`)
-            .run({
-              fn: o.function,
-              endpoint: o.endpoint,
-              input: encodeAny(o.input),
-              expires: o.expiresAt,
-              due: o.dueAt,
-              status: o.status,
-              attempts,
-              resumes,
-              now,
-              seq: row.seq,
-            });
-          break;
-        }
+      const calls: ClaimedCall[] = [];
+      if (!recorded) return { recorded, calls };
+      for (const w of woken) {
+        if (w.due > req.now || this.#limits.spec(w.endpoint, w.fn) || claim.capacity(w.endpoint, w.fn) <= 0) continue;
+        const row = this.#stmt.claimIfDue!.get({ seq: w.seq, until: req.now + claim.leaseMs, owner: req.owner, now: req.now }) as CallRow | undefined;
+        if (!row) continue;
+        const call = this.#toClaimed(row, claim.elideStateAbove ?? Number.POSITIVE_INFINITY);
+        claim.claimed(call);
+        calls.push(call);
       }
-      if (a) {
-        this.#stmt.insertAttempt!.run(row.id, a.number, a.startedAt, a.durationMs, a.status, a.outcome, a.resume ? 1 : 0, encodeErrorBlob(a.error));
-      }
-      return true;
+      return { recorded, calls };
     });
+  }
+
+  #complete(req: CompleteRequest): boolean {
+    const cached = this.#leases.get(req.id);
+    this.#leases.delete(req.id);
+    let row: LeasedRow;
+    if (cached && cached.lease_token === req.leaseToken && req.outcome.kind !== 'tail_call') {
+      row = cached;
+    } else {
+      const full = this.#stmt.byId!.get(req.id) as CallRow | undefined;
+      if (!full || !policy.holdsLease(full, req)) return false;
+      row = full;
+    }
+    const lease = { owner: req.owner, token: req.leaseToken };
+    const now = req.now;
+    const a = req.attempt;
+    const { attempts, resumes } = policy.runCountsAfter(row, a);
+    const o = req.outcome;
+    const orphans = policy.orphansOnComplete(req);
+    switch (o.kind) {
+      case 'retry': {
+        const r = this.#sql(`UPDATE calls SET state = 'pending', due_at = @due, lease_owner = NULL, status = @status,
+            error = @error, failures = failures + 1, attempts = @attempts, resumes = @resumes, updated_at = @now
+            WHERE seq = @seq AND ${HOLDS_LEASE_SQL}`)
+          .run({ due: o.dueAt, status: o.status, error: encodeErrorBlob(o.error), attempts, resumes, now, seq: row.seq, ...lease });
+        if (r.changes === 0) return false;
+        this.#dueAt(row.endpoint, row.function, o.dueAt);
+        break;
+      }
+      case 'finish': {
+        if (!this.#finishRow(row, policy.finishedState(o.status), o.status, o.output, o.error, now, true, { attempts, resumes }, lease)) return false;
+        this.#markDelivered(row, req.delivered);
+        if (orphans) this.#cancelOrphans(row, now, orphans);
+        break;
+      }
+      case 'suspend': {
+        // The one read of a suspension: the lease, and the results counted for it so far (its wake condition).
+        const held = this.#sql(`SELECT ready, ready_errors FROM calls WHERE seq = @seq AND ${HOLDS_LEASE_SQL}`).get({ seq: row.seq, ...lease }) as
+          | { ready: number; ready_errors: number }
+          | undefined;
+        if (!held) return false;
+        const delivered = this.#markDelivered(row, req.delivered);
+        const existing = policy.correlationKeys(o.calls).filter((k) => this.#stmt.childByCorrelation!.get(row.id, row.generation, k));
+        for (const call of policy.childrenToStart(o.calls, new Set(existing))) this.#insertRow(call, row.generation);
+        // The stored bytes are never read here: a delta is appended as a chunk.
+        const write = policy.planStateWrite(row, o);
+        let length = write.append ? row.state_length : 0;
+        if (!write.append) this.#dropState(row);
+        else if (row.state_value) {
+          // A legacy state_value (schema < 3) becomes the first chunk.
+          this.#stmt.insertChunk!.run(row.id, row.generation, 0, row.state_value);
+          length = row.state_value.length;
+        }
+        if (o.state && o.state.value.length > 0) {
+          this.#stmt.insertChunk!.run(row.id, row.generation, length, Buffer.from(o.state.value.buffer, o.state.value.byteOffset, o.state.value.byteLength));
+          length += o.state.value.length;
+        }
+        // Children inserted here are pending: only the delivery above changed the counts.
+        const fresh = { ready: Math.max(0, held.ready - delivered.count), readyErrors: Math.max(0, held.ready_errors - delivered.errors) };
+        const due = policy.dueAtSuspension(o, fresh, now);
+        this.#dueAt(row.endpoint, row.function, due);
+        this.#woken?.push({ seq: row.seq, endpoint: row.endpoint, fn: row.function, due });
+        this.#sql(`UPDATE calls SET state = 'suspended', mode = 1, due_at = @due, lease_owner = NULL, status = @status,
+            error = NULL, failures = 0, attempts = @attempts, resumes = @resumes, updated_at = @now, state_kind = @kind,
+            state_type_url = @typeUrl, state_value = NULL, state_length = @length, state_delta = @delta, poll_min = @min, poll_max = @max,
+            poll_deadline = @deadline, poll_wake_on_error = @wake, poll_error = @pollError, poll_signals = @signals WHERE seq = @seq`)
+          .run({
+            signals: policy.encodeSignalWaits(o.signalWaits),
+            due,
+            status: o.status,
+            attempts,
+            resumes,
+            now,
+            kind: write.kind,
+            typeUrl: write.typeUrl,
+            length,
+            delta: write.markDelta ? 1 : row.state_delta,
+            min: o.minResults,
+            max: o.maxResults,
+            deadline: o.deadline,
+            wake: o.wakeOnError ? 1 : 0,
+            pollError: encodeErrorBlob(o.pollError),
+            seq: row.seq,
+          });
+        this.#matchSignals(row.id, now);
+        break;
+      }
+      case 'tail_call': {
+        // Read above (never from memory), under the lease.
+        if (orphans) this.#cancelOrphans(row, now, orphans);
+        this.#ensureQueue(o.endpoint, o.function);
+        this.#dueAt(o.endpoint, o.function, o.dueAt);
+        this.#dropState(row);
+        this.#sql(`UPDATE calls SET function = @fn, endpoint = @endpoint, input = @input, expires_at = @expires,
+            original_input = CASE WHEN input_replaced = 1 THEN original_input ELSE input END, input_replaced = 1,
+            state = 'pending', mode = 0, due_at = @due, lease_owner = NULL, status = @status, error = NULL,
+            failures = 0, attempts = @attempts, resumes = @resumes, generation = generation + 1, ready = 0, ready_errors = 0,
+            state_kind = 0, state_type_url = NULL, state_value = NULL, state_length = 0, state_delta = 0, poll_min = 0,
+            poll_max = 0, poll_deadline = NULL, poll_error = NULL, poll_signals = NULL, updated_at = @now WHERE seq = @seq`)
+          .run({
+            fn: o.function,
+            endpoint: o.endpoint,
+            input: encodeAny(o.input),
+            expires: o.expiresAt,
+            due: o.dueAt,
+            status: o.status,
+            attempts,
+            resumes,
+            now,
+            seq: row.seq,
+          });
+        break;
+      }
+    }
+    if (a) {
+      this.#stmt.insertAttempt!.run(row.id, a.number, a.startedAt, a.durationMs, a.status, a.outcome, a.resume ? 1 : 0, encodeErrorBlob(a.error));
+    }
+    return true;
   }
 
   renewLeases(owner: string, ids: string[], until: number): Promise<void> {
