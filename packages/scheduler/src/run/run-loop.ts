@@ -217,7 +217,7 @@ export class RunLoop {
   }
 
   async #loop(): Promise<void> {
-    const { store, concurrency, log, faults } = this.#o;
+    const { store, concurrency, faults } = this.#o;
     while (!this.#stopping) {
       this.#wakeFlag = false;
       const now = Date.now();
