@@ -318,8 +318,8 @@ export async function claimLimitedAtOnce<R extends pg.QueryResultRow>(
       RETURNING picked.ord, ${l.returning}
     )
     SELECT lim.allowed, lim.bound, lim.first_bucket, lim.win_bucket, lim.stale,
-      (SELECT k.due_at FROM ${t.calls} k WHERE k.endpoint = $1 AND k.function = $2 AND k.due_at IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM picked p WHERE p.seq = k.seq) ORDER BY k.due_at LIMIT 1) AS next_due,
+      CASE WHEN (SELECT count(*) FROM picked) < $3 THEN (SELECT k.due_at FROM ${t.calls} k WHERE k.endpoint = $1 AND k.function = $2
+        AND k.due_at IS NOT NULL AND k.seq NOT IN (SELECT seq FROM picked) ORDER BY k.due_at LIMIT 1) END AS next_due,
       leased.*
     FROM lim LEFT JOIN leased ON true`,
     [
@@ -344,7 +344,7 @@ export async function claimLimitedAtOnce<R extends pg.QueryResultRow>(
   if (rows.length > 0 && rows.length >= cap) {
     nextDueAt = now; // stopped by the claim's capacity, not by a limit: more may be due
   } else {
-    // The first due time among the calls not leased (by the statement's snapshot).
+    // The first due time among the calls not leased (by the statement's snapshot; only looked up below the capacity).
     const next = head.next_due === null ? null : Number(head.next_due);
     nextDueAt = next;
     if (next !== null && next <= now) {

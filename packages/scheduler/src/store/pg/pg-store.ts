@@ -57,7 +57,7 @@ import * as policy from '../policy.js';
 import { dueOnResultSql, elidesStateSql, FINISHED_SQL, runCountsSql, WAITING_SQL } from '../policy-sql.js';
 import { PgNotifier } from './notifier.js';
 import { claimLimited, claimLimitedAtOnce, type LeaseSql, type LimitTables, limitWaitOf, loadLimitSpecs, recordLimitSpecs } from './limits.js';
-import { hasLimits, isKeyed, type LimitSpec, specText } from '../limits.js';
+import { hasLimits, isKeyed, type LimitSpec, sameSpec } from '../limits.js';
 import { DEFAULT_PG_SCHEMA, migratePg, PG_SCHEMA_PATTERN, quoteIdent } from './schema.js';
 import { redactText } from '../../redact.js';
 import { HealthTracker, isPgConnectionError, pgFailure, type StoreHealth } from '../faults.js';
@@ -663,7 +663,7 @@ export class PgStore implements Store {
       if (!x.limits) continue;
       const k = `${x.endpoint}\u0000${x.function}`;
       const known = this.#limitSpecs.get(k);
-      if (!known || specText(known) !== specText(x.limits.spec)) declared.set(k, [x.endpoint, x.function, x.limits.spec]);
+      if (!known || !sameSpec(known, x.limits.spec)) declared.set(k, [x.endpoint, x.function, x.limits.spec]);
     }
     if (declared.size > 0 && (await recordLimitSpecs(c, this.#lt, [...declared.values()], calls[0]!.createdAt))) fx.limits = true;
     const { rows } = await this.#sql<{ id: string }>(

@@ -9,7 +9,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { proto } from '@dispatch/core/protocol';
-import { allowance, hasLimits, isKeyed, type LimitSpec, limitWait, rateFreesAt, rateWindow, roundRobin, specText } from '../limits.js';
+import { allowance, hasLimits, isKeyed, type LimitSpec, limitWait, rateFreesAt, rateWindow, roundRobin, sameSpec } from '../limits.js';
 
 /** How often a claim looks again at a function held by its concurrency limit (a completion also wakes the loop). */
 const CONCURRENCY_RECHECK_MS = 25;
@@ -41,7 +41,7 @@ export class SqliteLimits {
   record(endpoint: string, fn: string, spec: LimitSpec, now: number): void {
     const k = `${endpoint}\u0000${fn}`;
     const known = this.#specs.get(k);
-    if (known && specText(known) === specText(spec)) return;
+    if (known && sameSpec(known, spec)) return;
     this.#sql(`INSERT INTO function_limits (endpoint, function, concurrency, concurrency_per_key, rate_count, rate_period_ms, rate_per_key, updated_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (endpoint, function) DO UPDATE SET concurrency = excluded.concurrency,
       concurrency_per_key = excluded.concurrency_per_key, rate_count = excluded.rate_count, rate_period_ms = excluded.rate_period_ms,
