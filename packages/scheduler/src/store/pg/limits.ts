@@ -360,7 +360,8 @@ export async function claimLimitedAtOnce<R extends pg.QueryResultRow>(
 }
 
 /**
- * Why a due call of a limited pair waits (null if no limit is reached).
+ * Why a due call of a limited pair waits (null if no limit is reached): one
+ * statement, counting only what the limits need.
  * @example
  * const wait = await limitWaitOf(pool, t, spec, call, Date.now());
  */
@@ -371,13 +372,21 @@ export async function limitWaitOf(
   call: { endpoint: string; function: string; limitKey: string },
   now: number,
 ): Promise<proto.ILimitWait | null> {
-  const oldest = spec.rateCount > 0 ? rateWindow(spec.ratePeriodMs, now).oldest : 0;
-  const client = await c.connect();
-  try {
-    const total = (await usage(client, t, call.endpoint, call.function, null, now, oldest)).get('')!;
-    const ofKey = isKeyed(spec) ? (await usage(client, t, call.endpoint, call.function, [call.limitKey], now, oldest)).get(call.limitKey)! : total;
-    return limitWait(spec, call.limitKey, total, ofKey);
-  } finally {
-    client.release();
-  }
+  const params: unknown[] = [call.endpoint, call.function];
+  const param = (v: unknown) => `$${params.push(v)}`;
+  const ofKey = (perKey: boolean) => (perKey ? `AND limit_key = ${param(call.limitKey)} ` : '');
+  const running =
+    spec.concurrency > 0
+      ? `(SELECT count(*) FROM ${t.calls} WHERE endpoint = $1 AND function = $2 ${ofKey(spec.concurrencyPerKey)}AND state = 'running'
+        AND due_at > ${param(now)})`
+      : '0';
+  const used =
+    spec.rateCount > 0
+      ? `(SELECT COALESCE(sum(starts), 0) FROM ${t.windows} WHERE endpoint = $1 AND function = $2 ${ofKey(spec.ratePerKey)}
+        AND bucket >= ${param(rateWindow(spec.ratePeriodMs, now).oldest)})`
+      : '0';
+  const { rows } = await c.query<{ running: string; used: string }>(`SELECT ${running} AS running, ${used} AS used`, params);
+  // limitWait reads the pair's counts for a limit of the pair, the key's for a per-key limit: each is the one counted here.
+  const counted = { running: Number(rows[0]?.running ?? 0), used: Number(rows[0]?.used ?? 0) };
+  return limitWait(spec, call.limitKey, counted, counted);
 }
