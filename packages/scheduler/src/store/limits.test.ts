@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { allowance, formatRate, limitsOfCall, limitWaitText, rateFreesAt, rateMarginMs, rateWindow, roundRobin } from './limits.js';
+import { proto } from '@dispatch/core/protocol';
+import { allowance, formatRate, limitsOfCall, limitWaitText, rateFreesAt, rateMarginMs, rateWindow, roundRobin, sameSpec } from './limits.js';
 
 describe('declared limits, the shared part', () => {
   it('serves keys round-robin, oldest key first, up to the total', () => {
@@ -28,6 +29,22 @@ describe('declared limits, the shared part', () => {
     });
     expect(() => limitsOfCall({ rateCount: 5, ratePeriodMs: 0 })).toThrow('limits.rate_period_ms must be from 1 ms to 366 days when rate_count is set, got 0');
     expect(() => limitsOfCall({ concurrency: 1, concurrencyPerKey: true, key: 'k'.repeat(300) })).toThrow('limits.key is 300 characters long, over 256');
+    // As the API decodes it: the period (int64) is a Long.
+    const decoded = proto.Call.decode(proto.Call.encode({ function: 'f', limits: { rateCount: 5, ratePeriodMs: 60_000, ratePerKey: true, key: 'u1' } }));
+    expect(limitsOfCall(decoded.limits)).toEqual({
+      spec: { concurrency: 0, concurrencyPerKey: false, rateCount: 5, ratePeriodMs: 60_000, ratePerKey: true },
+      key: 'u1',
+    });
+    expect(() => limitsOfCall(proto.Call.decode(proto.Call.encode({ function: 'f', limits: { rateCount: 5, ratePeriodMs: 400 * 86_400_000 } })).limits)).toThrow(
+      'limits.rate_period_ms must be from 1 ms to 366 days when rate_count is set, got 34560000000',
+    );
+  });
+
+  it('compares specs field by field', () => {
+    const spec = { concurrency: 2, concurrencyPerKey: true, rateCount: 5, ratePeriodMs: 1000, ratePerKey: false };
+    expect(sameSpec(spec, { ...spec })).toBe(true);
+    expect(sameSpec(spec, { ...spec, concurrencyPerKey: false })).toBe(false);
+    expect(sameSpec(spec, { ...spec, ratePeriodMs: 2000 })).toBe(false);
   });
 
   it('counts a start for the period plus a margin, then frees it', () => {

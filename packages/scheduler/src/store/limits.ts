@@ -60,7 +60,9 @@ export function limitsOfCall(l: proto.ICallLimits | null | undefined): DeclaredL
   if (!l) return null;
   const concurrency = l.concurrency ?? 0;
   const rateCount = l.rateCount ?? 0;
-  const ratePeriodMs = Number(l.ratePeriodMs ?? 0);
+  // A Long's own toNumber: Number(long) goes through its decimal text (a microsecond a call).
+  const period = l.ratePeriodMs ?? 0;
+  const ratePeriodMs = typeof period === 'object' ? period.toNumber() : Number(period);
   if (rateCount > 0 && !(ratePeriodMs >= 1 && ratePeriodMs <= 366 * 86_400_000)) {
     throw new RangeError(`limits.rate_period_ms must be from 1 ms to 366 days when rate_count is set, got ${ratePeriodMs}`);
   }
@@ -86,7 +88,7 @@ export function isKeyed(s: LimitSpec): boolean {
   return s.concurrencyPerKey || s.ratePerKey;
 }
 
-/** `true` when two specs declare the same limits (checked for every call a store inserts). @example sameSpec(known, spec) */
+/** `true` when two specs limit the same way (checked for every call a store inserts). @example sameSpec(known, declared.spec) */
 export function sameSpec(a: LimitSpec, b: LimitSpec): boolean {
   return (
     a.concurrency === b.concurrency &&
@@ -95,11 +97,6 @@ export function sameSpec(a: LimitSpec, b: LimitSpec): boolean {
     a.ratePeriodMs === b.ratePeriodMs &&
     a.ratePerKey === b.ratePerKey
   );
-}
-
-/** The spec as a short text, for comparisons and logs. @example specText(spec) // 'c=2/key r=5/1000ms' */
-export function specText(s: LimitSpec): string {
-  return `c=${s.concurrency}${s.concurrencyPerKey ? '/key' : ''} r=${s.rateCount}/${s.ratePeriodMs}ms${s.ratePerKey ? '/key' : ''}`;
 }
 
 /**

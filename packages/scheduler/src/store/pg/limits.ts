@@ -11,22 +11,38 @@
  * 3. takes the due calls the allowance lets through, round-robin across keys
  *    (`../limits.ts`), leases them and adds their starts to the window.
  * Unlimited pairs never reach this code (their claim is the usual one query).
+ *
+ * Limits that are not per key take one statement, one round trip
+ * ({@link claimLimitedAtOnce}): the lock and the counts are the function
+ * `limit_allowance` (migration 11), whose statements each take a fresh
+ * snapshot, so they see every claim committed before the lock was granted;
+ * the statement that calls it picks at most the allowance (`FOR UPDATE SKIP
+ * LOCKED`, which re-reads a row changed since its snapshot), leases, and
+ * counts the starts, and the lock is held until it commits. Per-key limits
+ * take the transaction ({@link claimLimited}): keys with due calls, counts
+ * per key, round-robin.
  * @module
  */
 import type pg from 'pg';
 import type { proto } from '@dispatch/core/protocol';
-import { allowance, isKeyed, type LimitSpec, limitWait, rateFreesAt, rateWindow, roundRobin } from '../limits.js';
+import { allowance, isKeyed, type LimitSpec, limitWait, rateFreesAt, rateMarginMs, rateWindow, roundRobin } from '../limits.js';
 
 /** How often a claim looks again at a pair held by its concurrency limit (another instance's completion does not wake this one). */
 const CONCURRENCY_RECHECK_MS = 25;
 /** Most keys with due calls one claim looks at. */
 const MAX_KEYS_PER_CLAIM = 1000;
 
-/** Table names of the store's schema. @example const t: LimitTables = { calls: '"dispatch".calls', limits: '"dispatch".function_limits', windows: '"dispatch".limit_windows' }; */
+/**
+ * Table (and function) names of the store's schema.
+ * @example
+ * const t: LimitTables = { calls: '"dispatch".calls', limits: '"dispatch".function_limits', windows: '"dispatch".limit_windows', allowance: '"dispatch".limit_allowance' };
+ */
 export interface LimitTables {
   calls: string;
   limits: string;
   windows: string;
+  /** The function `limit_allowance` (migration 11). */
+  allowance: string;
 }
 
 /** A `function_limits` row as read from PostgreSQL. */
@@ -249,8 +265,103 @@ export async function claimLimited<R extends pg.QueryResultRow>(
   return { rows, nextDueAt };
 }
 
+/** Runs a statement (named, so that the store may prepare it). */
+export type RunSql = <R extends pg.QueryResultRow>(name: string, text: string, values: unknown[]) => Promise<pg.QueryResult<R>>;
+
+/** The first columns of {@link claimLimitedAtOnce}'s rows: the allowance's, then the claim's (null when nothing was leased). */
+interface AtOnceHead {
+  allowed: number;
+  bound: 'concurrency' | 'rate' | null;
+  first_bucket: string | null;
+  win_bucket: string | null;
+  stale: boolean;
+  next_due: string | null;
+  ord: number | null;
+}
+
 /**
- * Why a due call of a limited pair waits (null if no limit is reached).
+ * Picks and leases the due calls of a pair whose limits are not per key, in
+ * one statement (its own transaction, one round trip); the same answer as
+ * {@link claimLimited}. `spec` is the limits the caller expects (its cache):
+ * when the `function_limits` row says otherwise (or the limits are per
+ * key), nothing is claimed and the answer is null: reload, then claim with
+ * {@link claimLimited}.
+ * @example
+ * const got = await claimLimitedAtOnce(run, t, { endpoint, fn, cap, now, spec }, lease); // null: the spec changed
+ */
+export async function claimLimitedAtOnce<R extends pg.QueryResultRow>(
+  run: RunSql,
+  t: LimitTables,
+  q: { endpoint: string; fn: string; cap: number; now: number; spec: LimitSpec },
+  lease: LeaseSql,
+): Promise<{ rows: Array<R & { ord: number }>; nextDueAt: number | null } | null> {
+  const { endpoint, fn, cap, now, spec } = q;
+  if (isKeyed(spec)) return null;
+  const rated = spec.rateCount > 0;
+  const l = lease(11);
+  const { rows: all } = await run<AtOnceHead & R>(
+    'claim_limited',
+    `WITH lim AS MATERIALIZED (
+      SELECT * FROM ${t.allowance}($1, $2, $3::int, $4::bigint, $5::bigint, $6::int, $7::int, $8::bigint, $9::bigint, $10::float8)
+    ), picked AS MATERIALIZED (
+      SELECT seq, row_number() OVER (ORDER BY due_at, seq) AS ord FROM (SELECT seq, due_at FROM ${t.calls}
+        WHERE endpoint = $1 AND function = $2 AND due_at <= $4 ORDER BY due_at LIMIT (SELECT allowed FROM lim) FOR UPDATE SKIP LOCKED) d
+    ), gone AS (
+      DELETE FROM ${t.windows} w USING lim WHERE lim.win_bucket IS NOT NULL AND EXISTS (SELECT 1 FROM picked)
+        AND w.endpoint = $1 AND w.function = $2 AND w.bucket < lim.win_oldest
+    ), started AS (
+      INSERT INTO ${t.windows} (endpoint, function, limit_key, bucket, starts)
+      SELECT $1, $2, '', lim.win_bucket, p.n FROM lim, (SELECT count(*)::int AS n FROM picked) p WHERE lim.win_bucket IS NOT NULL AND p.n > 0
+      ON CONFLICT (endpoint, function, limit_key, bucket) DO UPDATE SET starts = ${t.windows}.starts + excluded.starts
+    ), leased AS (
+      UPDATE ${t.calls} c SET ${l.set} FROM picked WHERE c.seq = picked.seq
+      RETURNING picked.ord, ${l.returning}
+    )
+    SELECT lim.allowed, lim.bound, lim.first_bucket, lim.win_bucket, lim.stale,
+      CASE WHEN (SELECT count(*) FROM picked) < $3 THEN (SELECT k.due_at FROM ${t.calls} k WHERE k.endpoint = $1 AND k.function = $2
+        AND k.due_at IS NOT NULL AND k.seq NOT IN (SELECT seq FROM picked) ORDER BY k.due_at LIMIT 1) END AS next_due,
+      leased.*
+    FROM lim LEFT JOIN leased ON true`,
+    [
+      endpoint,
+      fn,
+      cap,
+      now,
+      // The rate window is dated when the lock is granted: this, plus the time the statement waited for it.
+      Date.now(),
+      spec.concurrency,
+      spec.rateCount,
+      spec.ratePeriodMs,
+      rated ? rateWindow(spec.ratePeriodMs, 0).bucketMs : 0,
+      rated ? rateMarginMs(spec.ratePeriodMs) : 0,
+      ...l.params,
+    ],
+  );
+  const head = all[0];
+  if (!head || head.stale) return null;
+  const rows = all.filter((r) => r.ord !== null).sort((x, y) => Number(x.ord) - Number(y.ord)) as Array<R & { ord: number }>;
+  let nextDueAt: number | null;
+  if (rows.length > 0 && rows.length >= cap) {
+    nextDueAt = now; // stopped by the claim's capacity, not by a limit: more may be due
+  } else {
+    // The first due time among the calls not leased (by the statement's snapshot; only looked up below the capacity).
+    const next = head.next_due === null ? null : Number(head.next_due);
+    nextDueAt = next;
+    if (next !== null && next <= now) {
+      // Held back by a limit (or locked by another transaction).
+      nextDueAt = now + CONCURRENCY_RECHECK_MS;
+      const oldest = head.first_bucket ?? (rows.length > 0 ? head.win_bucket : null);
+      if (head.bound === 'rate' && oldest !== null) {
+        nextDueAt = Math.max(now + 1, Math.min(rateFreesAt(spec.ratePeriodMs, Number(oldest)), now + 1000));
+      }
+    }
+  }
+  return { rows, nextDueAt };
+}
+
+/**
+ * Why a due call of a limited pair waits (null if no limit is reached): one
+ * statement, counting only what the limits need.
  * @example
  * const wait = await limitWaitOf(pool, t, spec, call, Date.now());
  */
@@ -261,13 +372,21 @@ export async function limitWaitOf(
   call: { endpoint: string; function: string; limitKey: string },
   now: number,
 ): Promise<proto.ILimitWait | null> {
-  const oldest = spec.rateCount > 0 ? rateWindow(spec.ratePeriodMs, now).oldest : 0;
-  const client = await c.connect();
-  try {
-    const total = (await usage(client, t, call.endpoint, call.function, null, now, oldest)).get('')!;
-    const ofKey = isKeyed(spec) ? (await usage(client, t, call.endpoint, call.function, [call.limitKey], now, oldest)).get(call.limitKey)! : total;
-    return limitWait(spec, call.limitKey, total, ofKey);
-  } finally {
-    client.release();
-  }
+  const params: unknown[] = [call.endpoint, call.function];
+  const param = (v: unknown) => `$${params.push(v)}`;
+  const ofKey = (perKey: boolean) => (perKey ? `AND limit_key = ${param(call.limitKey)} ` : '');
+  const running =
+    spec.concurrency > 0
+      ? `(SELECT count(*) FROM ${t.calls} WHERE endpoint = $1 AND function = $2 ${ofKey(spec.concurrencyPerKey)}AND state = 'running'
+        AND due_at > ${param(now)})`
+      : '0';
+  const used =
+    spec.rateCount > 0
+      ? `(SELECT COALESCE(sum(starts), 0) FROM ${t.windows} WHERE endpoint = $1 AND function = $2 ${ofKey(spec.ratePerKey)}
+        AND bucket >= ${param(rateWindow(spec.ratePeriodMs, now).oldest)})`
+      : '0';
+  const { rows } = await c.query<{ running: string; used: string }>(`SELECT ${running} AS running, ${used} AS used`, params);
+  // limitWait reads the pair's counts for a limit of the pair, the key's for a per-key limit: each is the one counted here.
+  const counted = { running: Number(rows[0]?.running ?? 0), used: Number(rows[0]?.used ?? 0) };
+  return limitWait(spec, call.limitKey, counted, counted);
 }

@@ -13,6 +13,7 @@ import { PG_MIGRATIONS } from './schema.js';
 import { parsePgUrl, PgStore, redactUrl } from './pg-store.js';
 import type { Store, StoreChange } from '../store.js';
 import { claimHot, expectJournalServed, hotAndCold, newCall, NOW, storeContract, suspendWithJournal } from '../../../test/support/store-contract/index.js';
+import { completion, finished } from '../../../test/support/store-contract/fixtures.js';
 
 const url = process.env.DISPATCH_TEST_POSTGRES_URL;
 if (!url) {
@@ -36,9 +37,9 @@ async function freshStore(
 }
 
 
-/** SQL that takes a schema back to version 5: drops what migrations 6 and later added (signals, schedules, limits, trace context, input stored once). */
+/** SQL that takes a schema back to version 5: drops what migrations 6 and later added (signals, schedules, limits and their claim's function, trace context, input stored once). */
 function dropAfterV5(schema: string): string {
-  return `ALTER TABLE ${schema}.calls DROP COLUMN IF EXISTS input_replaced, DROP COLUMN IF EXISTS trace_context, DROP COLUMN IF EXISTS limit_key,
+  return `DROP FUNCTION IF EXISTS ${schema}.limit_allowance; ALTER TABLE ${schema}.calls DROP COLUMN IF EXISTS input_replaced, DROP COLUMN IF EXISTS trace_context, DROP COLUMN IF EXISTS limit_key,
     DROP COLUMN IF EXISTS poll_signals; DROP TABLE IF EXISTS ${schema}.function_limits; DROP TABLE IF EXISTS ${schema}.limit_windows;
     DROP TABLE IF EXISTS ${schema}.schedules; DROP TABLE IF EXISTS ${schema}.signals;`;
 }
@@ -172,6 +173,81 @@ describe.skipIf(!url)('PgStore', () => {
     expect(seen.size).toBe(2000);
     expect(new Set(seen.values()).size).toBeGreaterThan(1);
     await Promise.all(stores.map((s) => s.close()));
+  });
+
+  it('holds a concurrency limit across four instances claiming and completing at once (issue 16)', async () => {
+    const schema = randomPgSchema();
+    const stores = await Promise.all(Array.from({ length: 4 }, () => freshStore(schema)));
+    const limits = { spec: { concurrency: 3, concurrencyPerKey: false, rateCount: 0, ratePeriodMs: 0, ratePerKey: false }, key: '' };
+    const calls = Array.from({ length: 60 }, () => newCall({ function: 'capped', limits }, Date.now()));
+    await stores[0]!.insertCalls(calls);
+    let running = 0;
+    let most = 0;
+    let done = 0;
+    await Promise.all(
+      stores.map(async (store, i) => {
+        while (done < calls.length) {
+          const { calls: got } = await store.claimDue({ owner: `o${i}`, now: Date.now(), leaseMs: 60_000, limit: 10, capacity: () => 10 });
+          running += got.length;
+          most = Math.max(most, running);
+          expect(running).toBeLessThanOrEqual(3);
+          await new Promise((r) => setImmediate(r));
+          for (const c of got) {
+            // Counted out before the completion commits: the count here never runs ahead of the store's.
+            running--;
+            expect(await store.complete(completion(c.id, c.leaseToken, Date.now(), finished(), { owner: `o${i}` }))).toBe(true);
+            done++;
+          }
+        }
+      }),
+    );
+    expect(done).toBe(60);
+    expect(most).toBe(3);
+    await Promise.all(stores.map((s) => s.close()));
+  });
+
+  it('starts at most `rateCount` calls per window across four instances claiming at once (issue 16)', async () => {
+    const schema = randomPgSchema();
+    const stores = await Promise.all(Array.from({ length: 4 }, () => freshStore(schema)));
+    const limits = { spec: { concurrency: 0, concurrencyPerKey: false, rateCount: 10, ratePeriodMs: 600_000, ratePerKey: false }, key: '' };
+    await stores[0]!.insertCalls(Array.from({ length: 40 }, () => newCall({ function: 'paced', limits }, Date.now())));
+    let started = 0;
+    await Promise.all(
+      stores.map(async (store, i) => {
+        // One call a claim: many claims race for the window.
+        for (let n = 0; n < 15; n++) {
+          const { calls } = await store.claimDue({ owner: `o${i}`, now: Date.now(), leaseMs: 60_000, limit: 1, capacity: () => 1 });
+          started += calls.length;
+          // Completed at once: a start counts against the window however short the run.
+          for (const c of calls) expect(await store.complete(completion(c.id, c.leaseToken, Date.now(), finished(), { owner: `o${i}` }))).toBe(true);
+        }
+      }),
+    );
+    expect(started).toBe(10);
+    await Promise.all(stores.map((s) => s.close()));
+  });
+
+  it('claims by the limits as declared now when another instance changed them (issue 16)', async () => {
+    const schema = randomPgSchema();
+    // Without LISTEN, a does not hear that b declared new limits: its copy of them is stale.
+    const [a, b] = await Promise.all([freshStore(schema, { listen: false }), freshStore(schema)]);
+    const spec = { concurrency: 1, concurrencyPerKey: false, rateCount: 0, ratePeriodMs: 0, ratePerKey: false };
+    const now = Date.now();
+    await a!.insertCalls(Array.from({ length: 3 }, () => newCall({ function: 'changing', limits: { spec, key: '' } }, now)));
+    expect((await a!.claimDue({ owner: 'a', now, leaseMs: 60_000, limit: 10, capacity: () => 10 })).calls).toHaveLength(1);
+    await b!.insertCalls([newCall({ function: 'changing', limits: { spec: { ...spec, concurrency: 3 }, key: '' } }, now)]);
+    expect((await a!.claimDue({ owner: 'a', now: now + 1, leaseMs: 60_000, limit: 10, capacity: () => 10 })).calls).toHaveLength(2);
+    // a has read the limits again (3 running: nothing to claim); then b makes them per key.
+    expect((await a!.claimDue({ owner: 'a', now: now + 2, leaseMs: 60_000, limit: 10, capacity: () => 10 })).calls).toEqual([]);
+    const perKey = { ...spec, concurrency: 1, concurrencyPerKey: true };
+    await b!.insertCalls([
+      newCall({ function: 'changing', limits: { spec: perKey, key: 'k1' } }, now),
+      newCall({ function: 'changing', limits: { spec: perKey, key: 'k1' } }, now),
+      newCall({ function: 'changing', limits: { spec: perKey, key: 'k2' } }, now),
+    ]);
+    const got = (await a!.claimDue({ owner: 'a', now: now + 3, leaseMs: 60_000, limit: 10, capacity: () => 10 })).calls;
+    expect((await Promise.all(got.map(async (c) => (await a!.getCall(c.id))!.limitKey))).sort()).toEqual(['k1', 'k2']);
+    await Promise.all([a!.close(), b!.close()]);
   });
 
   it('takes over an expired lease from a dead instance; the dead one cannot record its result', async () => {

@@ -56,8 +56,8 @@ import { MAX_POLL_RESULTS } from '@dispatch/core/protocol';
 import * as policy from '../policy.js';
 import { dueOnResultSql, elidesStateSql, FINISHED_SQL, runCountsSql, WAITING_SQL } from '../policy-sql.js';
 import { PgNotifier } from './notifier.js';
-import { claimLimited, type LimitTables, limitWaitOf, loadLimitSpecs, recordLimitSpecs } from './limits.js';
-import { hasLimits, type LimitSpec, specText } from '../limits.js';
+import { claimLimited, claimLimitedAtOnce, type LeaseSql, type LimitTables, limitWaitOf, loadLimitSpecs, recordLimitSpecs } from './limits.js';
+import { hasLimits, isKeyed, type LimitSpec, sameSpec } from '../limits.js';
 import { DEFAULT_PG_SCHEMA, migratePg, PG_SCHEMA_PATTERN, quoteIdent } from './schema.js';
 import { redactText } from '../../redact.js';
 import { HealthTracker, isPgConnectionError, pgFailure, type StoreHealth } from '../faults.js';
@@ -381,7 +381,7 @@ export class PgStore implements Store {
       revoked: `${s}.revoked_sessions`,
       signals: `${s}.signals`,
     };
-    this.#lt = { calls: `${s}.calls`, limits: `${s}.function_limits`, windows: `${s}.limit_windows` };
+    this.#lt = { calls: `${s}.calls`, limits: `${s}.function_limits`, windows: `${s}.limit_windows`, allowance: `${s}.limit_allowance` };
     this.#notifier = init.notifier(this);
     this.schedules = new PgScheduleStore(this.pool, `${s}.schedules`, (fn) =>
       this.#tx((c, fx) => fn(c, (calls) => this.#insertCallsIn(c, calls, fx))),
@@ -663,7 +663,7 @@ export class PgStore implements Store {
       if (!x.limits) continue;
       const k = `${x.endpoint}\u0000${x.function}`;
       const known = this.#limitSpecs.get(k);
-      if (!known || specText(known) !== specText(x.limits.spec)) declared.set(k, [x.endpoint, x.function, x.limits.spec]);
+      if (!known || !sameSpec(known, x.limits.spec)) declared.set(k, [x.endpoint, x.function, x.limits.spec]);
     }
     if (declared.size > 0 && (await recordLimitSpecs(c, this.#lt, [...declared.values()], calls[0]!.createdAt))) fx.limits = true;
     const { rows } = await this.#sql<{ id: string }>(
@@ -792,8 +792,9 @@ export class PgStore implements Store {
   }
 
   /**
-   * Claims limited pairs (each in a transaction of its own, `limits.ts`),
-   * then the others with what the total limit leaves.
+   * Claims limited pairs (each on its own: one statement for limits that are
+   * not per key, a transaction for per-key limits, `limits.ts`), then the
+   * others with what the total limit leaves.
    */
   async #claimWithLimits(
     req: ClaimRequest,
@@ -804,35 +805,50 @@ export class PgStore implements Store {
     const calls: ClaimedCall[] = [];
     let nextDueAt: number | null = null;
     let remaining = req.limit;
-    // One look at every limited pair first (through the due index, no lock):
-    // only pairs with due calls are claimed; the others give their next due time.
-    const { rows: heads } = await this.#sql<{ ord: number; next: number | null }>(
-      this.pool,
-      'limited_heads',
-      `SELECT q.ord, (SELECT k.due_at FROM ${this.#t.calls} k WHERE k.endpoint = q.endpoint AND k.function = q.function
-        AND k.due_at IS NOT NULL ORDER BY k.due_at LIMIT 1) AS next
-      FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS q(endpoint, function, ord)`,
-      [limited.map((l) => l[0]), limited.map((l) => l[1])],
-    );
-    const due: Array<[string, string, number]> = [];
-    for (const h of heads) {
-      const next = h.next === null ? null : Number(h.next);
-      if (next !== null && next <= req.now) due.push(limited[Number(h.ord) - 1]!);
-      else if (next !== null && (nextDueAt === null || next < nextDueAt)) nextDueAt = next;
+    const specOf = (endpoint: string, fn: string) => this.#limitSpecs.get(`${endpoint}\u0000${fn}`);
+    let due = limited;
+    // A claim of limits that are not per key looks whether calls are due
+    // itself, before it takes a lock: with one or two such pairs, that costs
+    // no more round trips than a first look at every pair.
+    if (limited.length > 2 || limited.some(([endpoint, fn]) => isKeyed(specOf(endpoint, fn)!))) {
+      // One look at every limited pair first (through the due index, no lock):
+      // only pairs with due calls are claimed; the others give their next due time.
+      const { rows: heads } = await this.#sql<{ ord: number; next: number | null }>(
+        this.pool,
+        'limited_heads',
+        `SELECT q.ord, (SELECT k.due_at FROM ${this.#t.calls} k WHERE k.endpoint = q.endpoint AND k.function = q.function
+          AND k.due_at IS NOT NULL ORDER BY k.due_at LIMIT 1) AS next
+        FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS q(endpoint, function, ord)`,
+        [limited.map((l) => l[0]), limited.map((l) => l[1])],
+      );
+      due = [];
+      for (const h of heads) {
+        const next = h.next === null ? null : Number(h.next);
+        if (next !== null && next <= req.now) due.push(limited[Number(h.ord) - 1]!);
+        else if (next !== null && (nextDueAt === null || next < nextDueAt)) nextDueAt = next;
+      }
     }
+    const lease: LeaseSql = (i) => ({
+      set: `state = 'running', due_at = $${i}, lease_owner = $${i + 1}, lease_token = c.lease_token + 1, updated_at = $${i + 2}`,
+      returning: `${CLAIM_COLUMNS}, CASE WHEN c.mode = 1 AND c.state_kind <> 0 AND NOT ${elidesStateSql('c.', `$${i + 3}::float8`)}
+        THEN ${stateBytesSql(this.#t.chunks)} END AS state_value`,
+      params: [req.now + req.leaseMs, req.owner, req.now, elideStateAbove],
+    });
     for (const [endpoint, fn, cap] of due) {
       if (remaining <= 0) {
         nextDueAt = req.now;
         break;
       }
-      const got = await this.#tx((c) =>
-        claimLimited<CallRow>(c, this.#lt, { endpoint, fn, cap: Math.min(cap, remaining), now: req.now }, (i) => ({
-          set: `state = 'running', due_at = $${i}, lease_owner = $${i + 1}, lease_token = c.lease_token + 1, updated_at = $${i + 2}`,
-          returning: `${CLAIM_COLUMNS}, CASE WHEN c.mode = 1 AND c.state_kind <> 0 AND NOT ${elidesStateSql('c.', `$${i + 3}::float8`)}
-            THEN ${stateBytesSql(this.#t.chunks)} END AS state_value`,
-          params: [req.now + req.leaseMs, req.owner, req.now, elideStateAbove],
-        })),
-      );
+      const q = { endpoint, fn, cap: Math.min(cap, remaining), now: req.now };
+      const spec = specOf(endpoint, fn)!;
+      let got = isKeyed(spec)
+        ? null
+        : await claimLimitedAtOnce<CallRow>((name, text, values) => this.#sql(this.pool, name, text, values), this.#lt, { ...q, spec }, lease);
+      if (!got) {
+        // Per-key limits, or limits declared anew since this instance read them.
+        if (!isKeyed(spec)) this.invalidateQueues();
+        got = await this.#tx((c) => claimLimited<CallRow>(c, this.#lt, q, lease));
+      }
       for (const r of got.rows) this.#leases.set(r.id, { token: r.lease_token, parentId: r.parent_id, mode: r.mode });
       calls.push(...(await this.#toClaimed(got.rows, elideStateAbove)));
       remaining -= got.rows.length;

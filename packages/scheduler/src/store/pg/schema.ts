@@ -255,6 +255,68 @@ export const PG_MIGRATIONS: readonly string[] = [
   UPDATE calls SET input_replaced = 1 WHERE original_input IS DISTINCT FROM input;
   UPDATE calls SET original_input = NULL WHERE input_replaced = 0 AND original_input IS NOT NULL;
   `,
+  // 11 (issue 16): the claim of a function with limits that are not per
+  // key in one statement (limits.ts, claimLimitedAtOnce) instead of a
+  // transaction of six round trips. limit_allowance is its first part: it
+  // locks the function's function_limits row, then counts the calls running
+  // and the starts of the rate window. It is VOLATILE, so each of its
+  // statements takes a fresh snapshot: the counts see every claim committed
+  // before the lock was granted, whatever the snapshot of the statement that
+  // calls it. The caller passes the limits it expects (its cache); when the
+  // row says otherwise, `stale` is true and nothing is allowed. It takes no
+  // lock when no call of the function is due. The rate window's geometry
+  // comes from the caller (../limits.ts, rateWindow), only dated here: at
+  // the claim's time, plus the time spent waiting for the lock.
+  // OR REPLACE: a schema taken back to an older version by hand (tests do)
+  // may still have it.
+  `
+  CREATE OR REPLACE FUNCTION limit_allowance(p_endpoint TEXT, p_function TEXT, p_cap INTEGER, p_now BIGINT, p_sent BIGINT,
+    p_concurrency INTEGER, p_rate_count INTEGER, p_period_ms BIGINT, p_bucket_ms BIGINT, p_margin_ms DOUBLE PRECISION)
+  RETURNS TABLE (allowed INTEGER, bound TEXT, win_bucket BIGINT, win_oldest BIGINT, first_bucket BIGINT, stale BOOLEAN)
+  LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $fn$
+  DECLARE
+    l function_limits%ROWTYPE;
+    v_now BIGINT;
+    v_running BIGINT := 0;
+    v_used BIGINT := 0;
+  BEGIN
+    allowed := 0;
+    stale := false;
+    IF NOT EXISTS (SELECT 1 FROM calls k WHERE k.endpoint = p_endpoint AND k.function = p_function AND k.due_at <= p_now) THEN
+      RETURN NEXT;
+      RETURN;
+    END IF;
+    SELECT * INTO l FROM function_limits f WHERE f.endpoint = p_endpoint AND f.function = p_function FOR UPDATE;
+    IF NOT FOUND OR l.concurrency <> p_concurrency OR l.concurrency_per_key OR l.rate_count <> p_rate_count
+      OR (p_rate_count > 0 AND l.rate_period_ms <> p_period_ms) OR l.rate_per_key THEN
+      stale := true;
+      RETURN NEXT;
+      RETURN;
+    END IF;
+    allowed := GREATEST(0, p_cap);
+    IF p_concurrency > 0 THEN
+      SELECT count(*) INTO v_running FROM calls k
+        WHERE k.endpoint = p_endpoint AND k.function = p_function AND k.state = 'running' AND k.due_at > p_now;
+      IF GREATEST(0, p_concurrency - v_running) < allowed THEN
+        allowed := GREATEST(0, p_concurrency - v_running);
+        bound := 'concurrency';
+      END IF;
+    END IF;
+    IF p_rate_count > 0 THEN
+      v_now := GREATEST(p_now, p_sent + floor(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::BIGINT);
+      win_bucket := floor(v_now::DOUBLE PRECISION / p_bucket_ms)::BIGINT;
+      win_oldest := floor((v_now::DOUBLE PRECISION - p_period_ms - p_margin_ms - p_bucket_ms) / p_bucket_ms)::BIGINT + 1;
+      SELECT COALESCE(sum(w.starts), 0), min(w.bucket) INTO v_used, first_bucket FROM limit_windows w
+        WHERE w.endpoint = p_endpoint AND w.function = p_function AND w.bucket >= win_oldest;
+      IF GREATEST(0, p_rate_count - v_used) < allowed THEN
+        allowed := GREATEST(0, p_rate_count - v_used);
+        bound := 'rate';
+      END IF;
+    END IF;
+    RETURN NEXT;
+  END
+  $fn$;
+  `,
 ];
 
 /**

@@ -62,6 +62,9 @@ export function useLocationHash(): { hash: string; visit: number } {
   useEffect(() => {
     const onChange = () => setState((s) => ({ hash: location.hash, visit: s.visit + 1 }));
     window.addEventListener('hashchange', onChange);
+    // Effects run after the first paint: a change in between fired no event here (a link followed
+    // while the page was still starting, e.g. on a loaded machine), so catch up with it now.
+    setState((s) => (s.hash === location.hash ? s : { hash: location.hash, visit: s.visit + 1 }));
     return () => window.removeEventListener('hashchange', onChange);
   }, []);
   return state;
