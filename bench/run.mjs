@@ -251,7 +251,7 @@ await section('limits', { timeoutMs: 1_800_000 }, async () => {
     configs.push({ key: 'postgres 1 instance, non-binding limits', store: 'postgres', instances: 1, limited: true });
   }
   // 3,000 calls a run (not 10,000): a ratio needs several interleaved runs more than long ones.
-  const result = { __measuredAt: new Date().toISOString(), __calls: quick ? 500 : 3000, ...Object.fromEntries(configs.map((c) => [c.key, { runs: [] }])) };
+  const result = { __measuredAt: new Date().toISOString(), __calls: quick ? 500 : 3000, __runs: runs, ...Object.fromEntries(configs.map((c) => [c.key, { runs: [] }])) };
   for (let r = 0; r < runs; r++) {
     for (const c of configs) {
       const x = await throughputRun({ ...c, calls: quick ? 500 : 3000, warmup: quick ? 100 : 500 });

@@ -375,7 +375,7 @@ export function renderResults(R, { notes = '' } = {}) {
   if (limRows.length) {
     push('### Declared limits, not binding', '');
     push(
-      `The same no-op calls with and without declared limits (\`concurrency: 100000, rateLimit: '1000000/s'\`, carried on each call as the SDK does), ${fmt(S.limits.__calls ?? 3000, 0)} calls a run, the configurations interleaved in one run${S.limits.__measuredAt ? ` (measured ${S.limits.__measuredAt})` : ''}: the cost of the limit bookkeeping at claim time (the locked \`function_limits\` row, the running count, the rate window). The target: under 5%; on a shared machine the noise between runs is larger than that, so compare the medians.`,
+      `The same no-op calls with and without declared limits (\`concurrency: 100000, rateLimit: '1000000/s'\`, carried on each call as the SDK does), ${fmt(S.limits.__calls ?? 3000, 0)} calls a run, ${S.limits.__runs ?? R.runs} runs of each, the configurations interleaved in one run${S.limits.__measuredAt ? ` (measured ${S.limits.__measuredAt})` : ''}: the cost of the limit bookkeeping at claim time (the locked \`function_limits\` row, the running count, the rate window). The target: under 5%; on a shared machine the noise between runs is larger than that, so compare the medians.`,
       '',
     );
     push('| configuration | calls/s (median) | all runs | vs. without limits |', '|---|---|---|---|');
