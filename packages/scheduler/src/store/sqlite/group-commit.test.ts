@@ -7,12 +7,20 @@ describe('GroupCommit', () => {
     const db = new Database(':memory:');
     db.exec('CREATE TABLE t (v INTEGER UNIQUE)');
     let outer = 0;
+    // One wrapper made once, as SqliteStore does: better-sqlite3 runs it as a savepoint inside the batch's transaction.
+    const inTransaction = db.transaction((fn: () => unknown) => fn());
     const tx = new GroupCommit(<T>(fn: () => T) => {
       if (!db.inTransaction) outer++;
-      return db.transaction(fn)() as T;
+      return inTransaction(fn) as T;
     });
     const insert = (v: number) => tx.run(() => db.prepare('INSERT INTO t (v) VALUES (?)').run(v).changes);
-    const results = await Promise.allSettled([insert(1), insert(2), insert(1), insert(3)]);
+    // Writes, then fails: its first write is rolled back with it.
+    const insertThenFail = () =>
+      tx.run(() => {
+        db.prepare('INSERT INTO t (v) VALUES (10)').run();
+        return db.prepare('INSERT INTO t (v) VALUES (1)').run().changes;
+      });
+    const results = await Promise.allSettled([insert(1), insert(2), insertThenFail(), insert(3)]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
     expect(outer).toBe(1);
     expect(db.prepare('SELECT v FROM t ORDER BY v').all()).toEqual([{ v: 1 }, { v: 2 }, { v: 3 }]);

@@ -17,7 +17,8 @@ interface Pending {
  * rolled back alone and rejects only its own promise; the others commit
  * together. Promises resolve after the commit.
  * @example
- * const tx = new GroupCommit((fn) => db.transaction(fn)());
+ * const inTransaction = db.transaction((fn: () => unknown) => fn());
+ * const tx = new GroupCommit((fn) => inTransaction(fn));
  * const id = await tx.run(() => db.prepare('INSERT INTO t VALUES (1)').run().lastInsertRowid);
  */
 export class GroupCommit {
