@@ -89,14 +89,21 @@ export class SqliteLimits {
   }
 
   /**
-   * When to look again at a pair whose claim a limit cut short: soon if
-   * calls are still due (a completion also wakes the loop; a rate frees at
-   * its oldest bucket's end), else null (the usual next due time applies).
-   * @example const at = limits.heldUntil(endpoint, fn, spec, allowed.bound, now);
+   * When to look again at a pair whose claim a limit cut short while calls
+   * are still due (the caller knows whether any are): when the rate's oldest
+   * counted bucket stops counting, if the rate binds; else soon (a
+   * completion also wakes the loop).
+   * @example const at = limits.recheckAt(endpoint, fn, spec, allowed.bound, now);
    */
-  heldUntil(endpoint: string, fn: string, spec: LimitSpec, bound: 'concurrency' | 'rate' | null, now: number): number | null {
-    if (this.#dueCount(endpoint, fn, now, 1) === 0) return null;
-    return this.#recheckAt(endpoint, fn, spec, bound, now);
+  recheckAt(endpoint: string, fn: string, spec: LimitSpec, bound: 'concurrency' | 'rate' | null, now: number): number {
+    if (bound === 'rate' && spec.rateCount > 0) {
+      const { oldest } = rateWindow(spec.ratePeriodMs, now);
+      const first = this.#sql('SELECT MIN(bucket) AS b FROM limit_windows WHERE endpoint = ? AND function = ? AND bucket >= ?').get(endpoint, fn, oldest) as {
+        b: number | null;
+      };
+      if (first.b !== null) return Math.max(now + 1, Math.min(rateFreesAt(spec.ratePeriodMs, first.b), now + 1000));
+    }
+    return now + CONCURRENCY_RECHECK_MS;
   }
 
   /**
@@ -150,7 +157,7 @@ export class SqliteLimits {
     if (seqs.length > 0 && seqs.length >= cap) {
       nextDueAt = now; // stopped by the claim's capacity, not by a limit: more may be due
     } else if (this.#dueCount(endpoint, fn, now, seqs.length + 1) > seqs.length) {
-      nextDueAt = this.#recheckAt(endpoint, fn, spec, a.bound, now);
+      nextDueAt = this.recheckAt(endpoint, fn, spec, a.bound, now);
     }
     return { seqs, nextDueAt };
   }
@@ -169,18 +176,6 @@ export class SqliteLimits {
   #addStarts(endpoint: string, fn: string, key: string, bucket: number, n: number): void {
     this.#sql(`INSERT INTO limit_windows (endpoint, function, limit_key, bucket, starts) VALUES (?, ?, ?, ?, ?)
       ON CONFLICT (endpoint, function, limit_key, bucket) DO UPDATE SET starts = starts + excluded.starts`).run(endpoint, fn, key, bucket, n);
-  }
-
-  /** When a pair held back by a limit may start more: when its rate's oldest counted bucket stops counting, if the rate binds; else soon. */
-  #recheckAt(endpoint: string, fn: string, spec: LimitSpec, bound: 'concurrency' | 'rate' | null, now: number): number {
-    if (bound === 'rate' && spec.rateCount > 0) {
-      const { oldest } = rateWindow(spec.ratePeriodMs, now);
-      const first = this.#sql('SELECT MIN(bucket) AS b FROM limit_windows WHERE endpoint = ? AND function = ? AND bucket >= ?').get(endpoint, fn, oldest) as {
-        b: number | null;
-      };
-      if (first.b !== null) return Math.max(now + 1, Math.min(rateFreesAt(spec.ratePeriodMs, first.b), now + 1000));
-    }
-    return now + CONCURRENCY_RECHECK_MS;
   }
 
   /** Why a due call of a limited pair waits (null if no limit is reached). @example limits.wait(e, f, 'u1', now) */

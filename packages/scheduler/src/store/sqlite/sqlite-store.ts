@@ -556,7 +556,9 @@ export class SqliteStore implements Store {
           if (spec && gate) {
             this.#limits.started(endpoint, fn, spec, claimed, req.now);
             // Cut short by a limit, not by the claim's capacity: look again when it may free (if calls are still due).
-            if (gate.bound !== null && claimed === take && take < cap) limited = this.#limits.heldUntil(endpoint, fn, spec, gate.bound, req.now);
+            if (gate.bound !== null && claimed === take && take < cap && this.#stmt.anyDue!.get(endpoint, fn, req.now) !== undefined) {
+              limited = this.#limits.recheckAt(endpoint, fn, spec, gate.bound, req.now);
+            }
           }
         }
         remaining -= claimed;
