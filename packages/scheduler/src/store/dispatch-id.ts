@@ -11,24 +11,33 @@ const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 let lastTime = -1;
 let lastRandom = new Uint8Array(10);
 
-function encode(time: number, random: Uint8Array): string {
+/** `n` (an integer below 2^(5·count)) as `count` base32 characters, most significant first. */
+function base32(n: number, count: number): string {
   let out = '';
-  let t = time;
-  const timeChars: string[] = [];
-  for (let i = 0; i < 10; i++) {
-    timeChars.push(ALPHABET[t % 32] ?? '0');
-    t = Math.floor(t / 32);
+  for (let i = 0; i < count; i++) {
+    out = ALPHABET[n % 32]! + out;
+    n = Math.floor(n / 32);
   }
-  out += timeChars.reverse().join('');
-  // 80 random bits as 16 base32 characters.
-  let bits = 0n;
-  for (const b of random) bits = (bits << 8n) | BigInt(b);
-  const randChars: string[] = [];
-  for (let i = 0; i < 16; i++) {
-    randChars.push(ALPHABET[Number(bits & 31n)] ?? '0');
-    bits >>= 5n;
-  }
-  return out + randChars.reverse().join('');
+  return out;
+}
+
+/** 40 bits of `bytes` from `at` (5 bytes, big-endian) as a number (exact: below 2^53). */
+function bits40(bytes: Uint8Array, at: number): number {
+  const low = ((bytes[at + 1]! << 24) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 8) | bytes[at + 4]!) >>> 0;
+  return bytes[at]! * 2 ** 32 + low;
+}
+
+/**
+ * 48 bits of time then the 80 random bits, in base32: 10 + 16 characters.
+ * The random part is two 40-bit halves of 8 characters each (40 is a
+ * multiple of 5, so this is the base32 of the whole 80-bit number), in plain
+ * number arithmetic: BigInt cost ~2% of the scheduler's CPU per call.
+ * Exported for tests only (not re-exported by the package).
+ * @example
+ * encodeDispatchId(0, new Uint8Array(10)); // '00000000000000000000000000'
+ */
+export function encodeDispatchId(time: number, random: Uint8Array): string {
+  return base32(time, 10) + base32(bits40(random, 0), 8) + base32(bits40(random, 5), 8);
 }
 
 /**
@@ -47,11 +56,11 @@ export function newDispatchId(now: number = Date.now()): string {
       if (v <= 0xff) break;
     }
     lastRandom = next;
-    return encode(lastTime, next);
+    return encodeDispatchId(lastTime, next);
   }
   lastTime = now;
   lastRandom = new Uint8Array(randomBytes(10));
-  return encode(now, lastRandom);
+  return encodeDispatchId(now, lastRandom);
 }
 
 /**
@@ -60,5 +69,5 @@ export function newDispatchId(now: number = Date.now()): string {
  * const from = dispatchIdFloor(Date.parse('2026-01-01'));
  */
 export function dispatchIdFloor(time: number): string {
-  return encode(Math.max(0, Math.floor(time)), new Uint8Array(10));
+  return encodeDispatchId(Math.max(0, Math.floor(time)), new Uint8Array(10));
 }

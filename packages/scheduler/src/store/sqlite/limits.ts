@@ -11,6 +11,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { proto } from '@dispatch/core/protocol';
+import { boundLimit } from './bound-limit.js';
 import { allowance, hasLimits, isKeyed, type LimitSpec, limitWait, rateFreesAt, rateWindow, roundRobin, sameSpec } from '../limits.js';
 
 /** How often a claim looks again at a function held by its concurrency limit (a completion also wakes the loop). */
@@ -131,7 +132,7 @@ export class SqliteLimits {
     for (const key of keys) {
       const n = Math.min(a.total, a.perKey.get(key) ?? 0);
       if (n <= 0) continue;
-      const rows = this.#sql('SELECT seq FROM calls WHERE endpoint = ? AND function = ? AND limit_key = ? AND due_at <= ? ORDER BY due_at LIMIT ?').all(
+      const rows = this.#sql(`SELECT seq FROM calls WHERE endpoint = ? AND function = ? AND limit_key = ? AND due_at <= ? ORDER BY due_at ${boundLimit()}`).all(
         endpoint,
         fn,
         key,
@@ -214,7 +215,7 @@ export class SqliteLimits {
 
   #dueCount(endpoint: string, fn: string, now: number, atMost: number): number {
     return (
-      this.#sql('SELECT COUNT(*) AS n FROM (SELECT 1 FROM calls WHERE endpoint = ? AND function = ? AND due_at <= ? LIMIT ?)').get(endpoint, fn, now, atMost) as {
+      this.#sql(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM calls WHERE endpoint = ? AND function = ? AND due_at <= ? ${boundLimit()})`).get(endpoint, fn, now, atMost) as {
         n: number;
       }
     ).n;

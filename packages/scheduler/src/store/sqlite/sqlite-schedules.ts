@@ -4,6 +4,7 @@
  * @module
  */
 import type Database from 'better-sqlite3';
+import { boundLimit } from './bound-limit.js';
 import { type ScheduleDeclaration, type ScheduleRecord, type ScheduleRow, type ScheduleStore, type ScheduleTickRequest, toScheduleRecord } from '../schedule-store.js';
 import type { NewCall } from '../store.js';
 
@@ -97,7 +98,7 @@ export class SqliteScheduleStore implements ScheduleStore {
   }
 
   async due(now: number, limit: number): Promise<{ due: ScheduleRecord[]; nextAt: number | null }> {
-    const due = this.#rows('SELECT * FROM schedules WHERE paused = 0 AND next_tick_at <= ? ORDER BY next_tick_at LIMIT ?', now, limit);
+    const due = this.#rows(`SELECT * FROM schedules WHERE paused = 0 AND next_tick_at <= ? ORDER BY next_tick_at ${boundLimit()}`, now, limit);
     const next = this.#db.prepare('SELECT min(next_tick_at) AS at FROM schedules WHERE paused = 0 AND next_tick_at > ?').get(now) as { at: number | null };
     return { due, nextAt: due.length >= limit ? now : next.at };
   }

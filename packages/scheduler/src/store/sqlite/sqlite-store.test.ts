@@ -253,7 +253,7 @@ describe('SqliteStore', () => {
     const store = await SqliteStore.open({ path: ':memory:' });
     const plan = store.db
       .prepare(
-        'EXPLAIN QUERY PLAN SELECT seq FROM calls WHERE endpoint = ? AND function = ? AND due_at <= ? ORDER BY due_at LIMIT ?',
+        'EXPLAIN QUERY PLAN SELECT seq FROM calls WHERE endpoint = ? AND function = ? AND due_at <= ? ORDER BY due_at LIMIT CAST(? AS INTEGER)',
       )
       .all('e', 'f', 0, 1) as Array<{ detail: string }>;
     expect(plan.map((p) => p.detail).join(' ')).toMatch(/USING (COVERING )?INDEX calls_due/);

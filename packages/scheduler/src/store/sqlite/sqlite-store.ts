@@ -42,6 +42,7 @@ import { dueOnResultSql, FINISHED_SQL, WAITING_SQL } from '../policy-sql.js';
 import { SCHEDULER_DEFAULTS } from '../../options.js';
 import { isKeyed } from '../limits.js';
 import { SqliteLimits } from './limits.js';
+import { boundLimit } from './bound-limit.js';
 import { GroupCommit } from './group-commit.js';
 import { migrateSqlite } from './schema.js';
 import { SqliteScheduleStore } from './sqlite-schedules.js';
@@ -258,7 +259,7 @@ export class SqliteStore implements Store {
       // Only what the RunRequest needs: not the original input, the output or the error (memory follows in-flight work).
       claim: p(`UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner,
         lease_token = lease_token + 1, updated_at = @now
-        WHERE seq IN (SELECT seq FROM calls WHERE endpoint = @endpoint AND function = @fn AND due_at <= @now ORDER BY due_at LIMIT @cap)
+        WHERE seq IN (SELECT seq FROM calls WHERE endpoint = @endpoint AND function = @fn AND due_at <= @now ORDER BY due_at ${boundLimit('@cap')})
         RETURNING ${CLAIM_COLUMNS}`),
       // Whether anything is due: a write statement that writes nothing still costs a write transaction (~0.1 ms).
       anyDue: p('SELECT 1 FROM calls WHERE endpoint = ? AND function = ? AND due_at <= ? LIMIT 1'),
@@ -267,7 +268,7 @@ export class SqliteStore implements Store {
       claimIfDue: p(`UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner,
         lease_token = lease_token + 1, updated_at = @now WHERE seq = @seq AND due_at <= @now RETURNING ${CLAIM_COLUMNS}`),
       ready: p(`SELECT id, correlation_id, output, error FROM calls
-        WHERE parent_id = ? AND parent_generation = ? AND deliver = 1 ORDER BY finished_at, seq LIMIT ?`),
+        WHERE parent_id = ? AND parent_generation = ? AND deliver = 1 ORDER BY finished_at, seq ${boundLimit()}`),
       byId: p('SELECT * FROM calls WHERE id = ?'),
       insertAttempt: p(`INSERT OR REPLACE INTO attempts (call_id, number, started_at, duration_ms, status, outcome, resume, error)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -290,7 +291,7 @@ export class SqliteStore implements Store {
       renew: p(`UPDATE calls SET due_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running' RETURNING endpoint, function`),
       chunks: p('SELECT bytes FROM call_state_chunks WHERE call_id = ? AND generation = ? ORDER BY seq'),
       readySignals: p(`SELECT seq, correlation_id, payload FROM signals WHERE call_id = ? AND generation = ? AND state = 1
-        ORDER BY consumed_at, seq LIMIT ?`),
+        ORDER BY consumed_at, seq ${boundLimit()}`),
       answeredSignals: p('SELECT correlation_id FROM signals WHERE call_id = ? AND generation = ? AND state >= 1'),
       keptSignals: p('SELECT seq, name FROM signals WHERE call_id = ? AND state = 0 ORDER BY seq'),
       consumeSignal: p('UPDATE signals SET state = 1, generation = ?, correlation_id = ?, consumed_at = ? WHERE seq = ?'),
@@ -1105,7 +1106,7 @@ export class SqliteStore implements Store {
         pageParams.push(parseCursor(filter.cursor));
       }
       const rows = this.#sql(
-          `SELECT * FROM calls ${pageWhere.length ? `WHERE ${pageWhere.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`,
+          `SELECT * FROM calls ${pageWhere.length ? `WHERE ${pageWhere.join(' AND ')}` : ''} ORDER BY seq DESC ${boundLimit()}`,
         )
         .all(...pageParams, limit + 1) as CallRow[];
       return toListPage(rows, limit, countsByState(countRows));
