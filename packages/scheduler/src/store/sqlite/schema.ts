@@ -231,6 +231,30 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   UPDATE calls SET input_replaced = 1 WHERE original_input IS NOT input;
   UPDATE calls SET original_input = NULL WHERE input_replaced = 0 AND original_input IS NOT NULL;
   `,
+  // 11 (issue 14): fewer b-trees written per step. Each b-tree a transaction
+  // touches is at least one more page in the WAL at its commit (~25 pages
+  // per awaited call before this). attempts becomes a WITHOUT ROWID table
+  // (its primary key was a second b-tree beside the table's); calls_parent
+  // goes: calls_child_correlation starts with parent_id and serves the same
+  // lookups (only the dashboard's list of children sorts them, by seq).
+  `
+  DROP INDEX IF EXISTS calls_parent;
+  CREATE TABLE attempts_v11 (
+    call_id TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    duration_ms REAL NOT NULL,
+    status INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    resume INTEGER NOT NULL,
+    error BLOB,
+    PRIMARY KEY (call_id, number)
+  ) WITHOUT ROWID;
+  INSERT INTO attempts_v11 (call_id, number, started_at, duration_ms, status, outcome, resume, error)
+    SELECT call_id, number, started_at, duration_ms, status, outcome, resume, error FROM attempts;
+  DROP TABLE attempts;
+  ALTER TABLE attempts_v11 RENAME TO attempts;
+  `,
 ];
 
 /**

@@ -86,6 +86,36 @@ describe('SqliteStore', () => {
     await again.close();
   });
 
+  it('rewrites attempts without a rowid and drops calls_parent, keeping every attempt (migration 11)', async () => {
+    const path = tmpFile();
+    const store = await SqliteStore.open({ path });
+    const call = newCall();
+    await store.insertCalls([call]);
+    // As a version-10 scheduler left it: attempts with a rowid, and the calls_parent index.
+    store.db.exec(`DROP TABLE attempts; CREATE TABLE attempts (call_id TEXT NOT NULL, number INTEGER NOT NULL, started_at INTEGER NOT NULL,
+      duration_ms REAL NOT NULL, status INTEGER NOT NULL, outcome TEXT NOT NULL, resume INTEGER NOT NULL, error BLOB, PRIMARY KEY (call_id, number));
+      CREATE INDEX calls_parent ON calls (parent_id) WHERE parent_id IS NOT NULL; UPDATE schema_version SET version = 10`);
+    const insert = store.db.prepare('INSERT INTO attempts (call_id, number, started_at, duration_ms, status, outcome, resume, error) VALUES (?, ?, ?, 1.5, ?, ?, ?, ?)');
+    insert.run(call.id, 1, NOW, 4, 'retry', 0, null);
+    insert.run(call.id, 2, NOW + 1, OK, 'suspend', 0, null);
+    const before = store.db.prepare('SELECT * FROM attempts ORDER BY number').all();
+    await store.close();
+
+    const again = await SqliteStore.open({ path });
+    expect(again.db.prepare('SELECT version FROM schema_version').get()).toEqual({ version: SQLITE_MIGRATIONS.length });
+    expect(again.db.prepare('SELECT * FROM attempts ORDER BY number').all()).toEqual(before);
+    expect(again.db.prepare(`SELECT sql FROM sqlite_master WHERE name = 'attempts'`).pluck().get()).toMatch(/WITHOUT ROWID\s*$/);
+    expect(again.db.prepare(`SELECT count(*) FROM sqlite_master WHERE name = 'calls_parent'`).pluck().get()).toBe(0);
+    // Recording still works on the rewritten table.
+    const { calls } = await again.claimDue({ owner: 'a', now: NOW, leaseMs: 1000, limit: 10, capacity: () => 10 });
+    expect(calls.map((c) => c.id)).toEqual([call.id]);
+    const attempt = { number: 3, startedAt: NOW, durationMs: 1, status: OK, outcome: 'exit' as const, error: null, resume: false };
+    const done = { kind: 'finish' as const, status: OK, output: null, error: null };
+    expect(await again.complete({ id: call.id, owner: 'a', leaseToken: calls[0]!.leaseToken, now: NOW, attempt, delivered: [], outcome: done })).toBe(true);
+    expect((await again.getAttempts(call.id)).map((a) => a.number)).toEqual([1, 2, 3]);
+    await again.close();
+  });
+
   it('counts the runs of a version-4 database apart, attempts and resumes (migration 5)', async () => {
     const path = tmpFile();
     const store = await SqliteStore.open({ path });
