@@ -552,6 +552,9 @@ export class SqliteStore implements Store {
   }
 
   claimDue(req: ClaimRequest): Promise<ClaimResult> {
+    const quiet = this.#quietUntil(req.now);
+    // Nothing can be due (known without a statement): no transaction. The run loop asks after every run.
+    if (quiet !== undefined) return Promise.resolve({ calls: [], nextDueAt: quiet });
     return this.#tx.run(() => {
       const calls: ClaimedCall[] = [];
       let nextDueAt: number | null = null;
@@ -620,6 +623,25 @@ export class SqliteStore implements Store {
       }
       return { calls, nextDueAt };
     });
+  }
+
+  /**
+   * When a claim needs no statement (this process alone writes the file, the
+   * floors were checked against the file less than a second ago, no pair has
+   * declared limits and every pair's floor is later than `now`): the earliest
+   * floor (null: none is known to come). Otherwise undefined.
+   */
+  #quietUntil(now: number): number | null | undefined {
+    if (!this.#floorsKept || this.#closed || now - this.#lookedAtAll >= 1000 || now < this.#lookedAtAll) return undefined;
+    let next: number | null = null;
+    for (const key of this.#queues.keys()) {
+      const floor = this.#dueFloors.get(key);
+      if (floor === undefined || floor <= now) return undefined;
+      const [endpoint, fn] = this.#queues.get(key)!;
+      if (this.#limits.spec(endpoint, fn)) return undefined;
+      if (floor !== Number.POSITIVE_INFINITY && (next === null || floor < next)) next = floor;
+    }
+    return next;
   }
 
   /** The bytes of a call's state: its chunks of the current generation in order (or a legacy `state_value`). */
@@ -804,6 +826,17 @@ export class SqliteStore implements Store {
         const call = this.#toClaimed(claimedRow(raw), claim.elideStateAbove ?? Number.POSITIVE_INFINITY);
         claim.claimed(call);
         calls.push(call);
+      }
+      // The woken calls lowered their pairs' floors, and those leased here are no longer due (their due time is the
+      // lease's expiry): each pair's floor is its next due time again, so that the claim round the run loop starts
+      // after this run needs no statement (#quietUntil).
+      if (this.#floorsKept) {
+        for (const w of woken) {
+          const key = `${w.endpoint}\u0000${w.fn}`;
+          if (this.#limits.spec(w.endpoint, w.fn) || (this.#dueFloors.get(key) ?? Number.NEGATIVE_INFINITY) > req.now) continue;
+          const next = this.#stmt.nextDue!.get(w.endpoint, w.fn) as { due_at: number } | undefined;
+          this.#dueFloors.set(key, next ? next.due_at : Number.POSITIVE_INFINITY);
+        }
       }
       return { recorded, calls };
     });
