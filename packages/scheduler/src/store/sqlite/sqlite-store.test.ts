@@ -35,6 +35,9 @@ describe('SqliteStore', () => {
     const store = await SqliteStore.open({ path });
     expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(store.db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+    // Checkpoints (two fsyncs each) every 10,000 WAL pages, not SQLite's 1,000; a WAL grown past 64 MiB is cut back.
+    expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(10_000);
+    expect(store.db.pragma('journal_size_limit', { simple: true })).toBe(64 * 1024 * 1024);
     expect(store.db.prepare('SELECT version FROM schema_version').get()).toEqual({ version: SQLITE_MIGRATIONS.length });
     const call = newCall();
     await store.insertCalls([call]);
