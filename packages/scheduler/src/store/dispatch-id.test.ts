@@ -46,6 +46,12 @@ describe('dispatch IDs', () => {
     }
   });
 
+  it('draw fresh random bits in each new millisecond (past a refill of the random pool)', () => {
+    const t = Date.UTC(2031, 0, 1);
+    const parts = Array.from({ length: 500 }, (_, i) => newDispatchId(t + i).slice(10));
+    expect(new Set(parts).size).toBe(500);
+  });
+
   it('floors: the smallest ID of a time, the largest time', () => {
     expect(dispatchIdFloor(0)).toBe('0'.repeat(26));
     expect(dispatchIdFloor(2 ** 48 - 1)).toBe(`7${'Z'.repeat(9)}${'0'.repeat(16)}`);

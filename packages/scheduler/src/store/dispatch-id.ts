@@ -4,12 +4,26 @@
  * creation time, so stores can page through calls in ID order.
  * @module
  */
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
 let lastTime = -1;
 let lastRandom = new Uint8Array(10);
+
+/** Random bytes drawn 1 KiB at a time (a call to the generator per ID cost ~1.5% of an awaited call in process). */
+const pool = new Uint8Array(1024);
+let poolAt = pool.length;
+
+/** 10 fresh random bytes. */
+function random10(): Uint8Array {
+  if (poolAt + 10 > pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  poolAt += 10;
+  return pool.slice(poolAt - 10, poolAt);
+}
 
 /** `n` (an integer below 2^(5·count)) as `count` base32 characters, most significant first. */
 function base32(n: number, count: number): string {
@@ -59,7 +73,7 @@ export function newDispatchId(now: number = Date.now()): string {
     return encodeDispatchId(lastTime, next);
   }
   lastTime = now;
-  lastRandom = new Uint8Array(randomBytes(10));
+  lastRandom = random10();
   return encodeDispatchId(now, lastRandom);
 }
 
