@@ -9,7 +9,7 @@ import { randomFillSync } from 'node:crypto';
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
 let lastTime = -1;
-let lastRandom = new Uint8Array(10);
+let lastRandom: Uint8Array = new Uint8Array(10);
 
 /** Random bytes drawn 1 KiB at a time (a call to the generator per ID cost ~1.5% of an awaited call in process). */
 const pool = new Uint8Array(1024);
