@@ -5,11 +5,21 @@
 // public methods. Not part of `pnpm bench`'s targets: it splits the
 // in-process figure into "the store" and "the rest" (bench/profile-notes.md).
 //
+// `--awaited`: awaited calls instead, one after the other, as the run loop
+// drives the store for `loop(n)` of section (4): the parent suspends with one
+// child (recorded, child leased in the same transaction: completeAndClaim),
+// the child finishes (parent woken and leased), then the run loop's claim
+// round after each run. Reports CPU and wall time per step and, with
+// checkpoints off for the measured steps, WAL frames written per step (each
+// frame is one page of a commit: the store's largest cost per step).
+//
 //   node bench/store.mjs [--calls 30000] [--rounds 3] [--sync NORMAL|FULL]
+//   node bench/store.mjs --awaited [--steps 5000] [--rounds 3]
 //
 // Prints one JSON object per round: CPU (user + system) and wall time per
 // call in microseconds. Run it with `node --cpu-prof` to see where the
 // store's time goes.
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SqliteStore } from '@dispatch/scheduler';
@@ -21,6 +31,7 @@ const nextId = () => `${Date.now().toString(32).padStart(10, '0')}${(counter++).
 
 const input = { typeUrl: 'type.googleapis.com/google.protobuf.BytesValue', value: Buffer.from([10, 0]) };
 const OK = 1;
+const ENDPOINT = 'http://127.0.0.1:1';
 
 /** Inserts, claims and completes `n` no-op calls. */
 async function round(store, n) {
@@ -29,7 +40,7 @@ async function round(store, n) {
     const calls = [];
     for (let i = 0; i < Math.min(1000, n - sent); i++) {
       const id = nextId();
-      calls.push({ id, function: 'noop', endpoint: 'http://127.0.0.1:1', input, createdAt: now0, dueAt: now0, expiresAt: now0 + 3_600_000, expirationMs: 3_600_000, rootId: id });
+      calls.push({ id, function: 'noop', endpoint: ENDPOINT, input, createdAt: now0, dueAt: now0, expiresAt: now0 + 3_600_000, expirationMs: 3_600_000, rootId: id });
     }
     await store.insertCalls(calls);
   }
@@ -77,12 +88,115 @@ export async function storeRun({ calls = 30_000, rounds = 3, synchronous = 'NORM
   }
 }
 
+/** Bytes of a WAL file (0 without one). */
+function walBytes(path) {
+  try {
+    return statSync(`${path}-wal`).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** `n` awaited calls of one parent: suspend with a child, child finishes, parent resumed (see the module comment). */
+async function awaitedSteps(store, n) {
+  const now0 = Date.now();
+  const parentId = nextId();
+  await store.insertCalls([{ id: parentId, function: 'loop', endpoint: ENDPOINT, input, createdAt: now0, dueAt: now0, expiresAt: now0 + 3_600_000, expirationMs: 3_600_000, rootId: parentId }]);
+  const follow = { leaseMs: 60_000, capacity: () => 128, claimed: () => {}, elideStateAbove: 1024 };
+  const claimRound = async () => {
+    const { calls } = await store.claimDue({ owner: 'bench', now: Date.now(), leaseMs: 60_000, limit: 128, capacity: () => 128, elideStateAbove: 1024 });
+    if (calls.length > 0) throw new Error(`a claim round claimed ${calls.length} call(s): completeAndClaim should have leased them`);
+  };
+  let parent = (await store.claimDue({ owner: 'bench', now: Date.now(), leaseMs: 60_000, limit: 1, capacity: () => 1 })).calls[0];
+  let run = 1;
+  for (let i = 0; i < n; i++) {
+    const now = Date.now();
+    const childId = nextId();
+    const suspended = await store.completeAndClaim(
+      {
+        id: parent.id,
+        owner: 'bench',
+        leaseToken: parent.leaseToken,
+        now,
+        attempt: { number: run++, startedAt: now, durationMs: 0, status: OK, outcome: 'suspend', error: null, resume: i > 0 },
+        delivered: parent.resume ? parent.resume.results.map((r) => r.dispatchId) : [],
+        outcome: {
+          kind: 'suspend',
+          status: OK,
+          state: { kind: 'bytes', typeUrl: '', value: Buffer.alloc(80, i & 0xff) },
+          stateIsDelta: i > 0,
+          calls: [{ id: childId, function: 'inc', endpoint: ENDPOINT, input, createdAt: now, dueAt: now, expiresAt: now + 3_600_000, expirationMs: 3_600_000, parentId, rootId: parentId, correlationId: BigInt(i + 1) }],
+          minResults: 1,
+          maxResults: 1,
+          deadline: now + 3_600_000,
+          wakeOnError: false,
+          pollError: null,
+        },
+      },
+      follow,
+    );
+    await claimRound();
+    const child = suspended.calls.find((c) => c.id === childId);
+    if (!child) throw new Error(`step ${i}: the child was not leased with the suspension`);
+    const finished = await store.completeAndClaim(
+      {
+        id: child.id,
+        owner: 'bench',
+        leaseToken: child.leaseToken,
+        now,
+        attempt: { number: 1, startedAt: now, durationMs: 0, status: OK, outcome: 'exit', error: null, resume: false },
+        delivered: [],
+        outcome: { kind: 'finish', status: OK, output: input, error: null },
+      },
+      follow,
+    );
+    await claimRound();
+    parent = finished.calls.find((c) => c.id === parentId);
+    if (!parent) throw new Error(`step ${i}: the parent was not leased with its child's result`);
+  }
+}
+
+/** Opens a store in a temporary directory; a warm-up of 500 steps, then `rounds` rounds of `steps` awaited calls. */
+export async function awaitedRun({ steps = 5000, rounds = 3, synchronous = 'NORMAL' } = {}) {
+  const tmp = tempDir();
+  const path = join(tmp.dir, 'scheduler.db');
+  const store = await SqliteStore.open({ path, synchronous });
+  try {
+    await awaitedSteps(store, 500);
+    const out = [];
+    for (let r = 0; r < rounds; r++) {
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      await awaitedSteps(store, steps);
+      const cpu = process.cpuUsage(cpu0);
+      const wallMs = performance.now() - t0;
+      // The WAL frames of 500 more steps, checkpoints off (a checkpoint would start the WAL over).
+      store.db.pragma('wal_checkpoint(TRUNCATE)');
+      const auto = store.db.pragma('wal_autocheckpoint', { simple: true });
+      store.db.pragma('wal_autocheckpoint = 0');
+      const pageSize = store.db.pragma('page_size', { simple: true });
+      const before = walBytes(path);
+      await awaitedSteps(store, 500);
+      const frames = (walBytes(path) - before) / (pageSize + 24) / 500;
+      store.db.pragma(`wal_autocheckpoint = ${auto}`);
+      out.push({ steps, cpuUsPerStep: +((cpu.user + cpu.system) / steps).toFixed(1), wallUsPerStep: +((wallMs * 1000) / steps).toFixed(1), walFramesPerStep: +frames.toFixed(2) });
+    }
+    return out;
+  } finally {
+    await store.close();
+    tmp.cleanup();
+  }
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const arg = (name, fallback) => {
     const i = process.argv.indexOf(name);
     return i > 0 ? process.argv[i + 1] : fallback;
   };
-  for (const r of await storeRun({ calls: Number(arg('--calls', 30_000)), rounds: Number(arg('--rounds', 3)), synchronous: arg('--sync', 'NORMAL') })) {
-    console.log(JSON.stringify(r));
-  }
+  const rounds = Number(arg('--rounds', 3));
+  const synchronous = arg('--sync', 'NORMAL');
+  const results = process.argv.includes('--awaited')
+    ? await awaitedRun({ steps: Number(arg('--steps', 5000)), rounds, synchronous })
+    : await storeRun({ calls: Number(arg('--calls', 30_000)), rounds, synchronous });
+  for (const r of results) console.log(JSON.stringify(r));
 }
