@@ -67,25 +67,37 @@ async function round(store, n) {
   }
 }
 
-/** Opens a store in a temporary directory; runs a warm-up round, then `rounds` measured rounds of `calls`. */
-export async function storeRun({ calls = 30_000, rounds = 3, synchronous = 'NORMAL' } = {}) {
+/**
+ * Opens a store in a temporary directory, runs `warmup(store)`, then
+ * `rounds` times `work(store)`: CPU (user + system) and wall µs per `n`,
+ * with `extra(store, path)`'s fields added to each round's result.
+ */
+async function measured({ synchronous, rounds, n, warmup, work, extra = () => ({}) }) {
   const tmp = tempDir();
-  const store = await SqliteStore.open({ path: join(tmp.dir, 'scheduler.db'), synchronous });
+  const path = join(tmp.dir, 'scheduler.db');
+  const store = await SqliteStore.open({ path, synchronous });
   try {
-    await round(store, 5000);
+    await warmup(store);
     const out = [];
     for (let r = 0; r < rounds; r++) {
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
-      await round(store, calls);
+      await work(store);
       const cpu = process.cpuUsage(cpu0);
-      out.push({ calls, cpuUsPerCall: +((cpu.user + cpu.system) / calls).toFixed(1), wallUsPerCall: +(((performance.now() - t0) * 1000) / calls).toFixed(1) });
+      const wallMs = performance.now() - t0;
+      out.push({ n, cpuUs: +((cpu.user + cpu.system) / n).toFixed(1), wallUs: +((wallMs * 1000) / n).toFixed(1), ...(await extra(store, path)) });
     }
     return out;
   } finally {
     await store.close();
     tmp.cleanup();
   }
+}
+
+/** A warm-up round, then `rounds` measured rounds of `calls` no-op calls: `{ calls, cpuUsPerCall, wallUsPerCall }` each. */
+export async function storeRun({ calls = 30_000, rounds = 3, synchronous = 'NORMAL' } = {}) {
+  const out = await measured({ synchronous, rounds, n: calls, warmup: (store) => round(store, 5000), work: (store) => round(store, calls) });
+  return out.map((r) => ({ calls, cpuUsPerCall: r.cpuUs, wallUsPerCall: r.wallUs }));
 }
 
 /** Bytes of a WAL file (0 without one). */
@@ -156,36 +168,30 @@ async function awaitedSteps(store, n) {
   }
 }
 
-/** Opens a store in a temporary directory; a warm-up of 500 steps, then `rounds` rounds of `steps` awaited calls. */
+/** The WAL frames of 500 more steps, checkpoints off (a checkpoint would start the WAL over). */
+async function walFramesPerStep(store, path) {
+  store.db.pragma('wal_checkpoint(TRUNCATE)');
+  const auto = store.db.pragma('wal_autocheckpoint', { simple: true });
+  store.db.pragma('wal_autocheckpoint = 0');
+  const pageSize = store.db.pragma('page_size', { simple: true });
+  const before = walBytes(path);
+  await awaitedSteps(store, 500);
+  const frames = (walBytes(path) - before) / (pageSize + 24) / 500;
+  store.db.pragma(`wal_autocheckpoint = ${auto}`);
+  return +frames.toFixed(2);
+}
+
+/** A warm-up of 500 steps, then `rounds` rounds of `steps` awaited calls: `{ steps, cpuUsPerStep, wallUsPerStep, walFramesPerStep }` each. */
 export async function awaitedRun({ steps = 5000, rounds = 3, synchronous = 'NORMAL' } = {}) {
-  const tmp = tempDir();
-  const path = join(tmp.dir, 'scheduler.db');
-  const store = await SqliteStore.open({ path, synchronous });
-  try {
-    await awaitedSteps(store, 500);
-    const out = [];
-    for (let r = 0; r < rounds; r++) {
-      const cpu0 = process.cpuUsage();
-      const t0 = performance.now();
-      await awaitedSteps(store, steps);
-      const cpu = process.cpuUsage(cpu0);
-      const wallMs = performance.now() - t0;
-      // The WAL frames of 500 more steps, checkpoints off (a checkpoint would start the WAL over).
-      store.db.pragma('wal_checkpoint(TRUNCATE)');
-      const auto = store.db.pragma('wal_autocheckpoint', { simple: true });
-      store.db.pragma('wal_autocheckpoint = 0');
-      const pageSize = store.db.pragma('page_size', { simple: true });
-      const before = walBytes(path);
-      await awaitedSteps(store, 500);
-      const frames = (walBytes(path) - before) / (pageSize + 24) / 500;
-      store.db.pragma(`wal_autocheckpoint = ${auto}`);
-      out.push({ steps, cpuUsPerStep: +((cpu.user + cpu.system) / steps).toFixed(1), wallUsPerStep: +((wallMs * 1000) / steps).toFixed(1), walFramesPerStep: +frames.toFixed(2) });
-    }
-    return out;
-  } finally {
-    await store.close();
-    tmp.cleanup();
-  }
+  const out = await measured({
+    synchronous,
+    rounds,
+    n: steps,
+    warmup: (store) => awaitedSteps(store, 500),
+    work: (store) => awaitedSteps(store, steps),
+    extra: async (store, path) => ({ walFramesPerStep: await walFramesPerStep(store, path) }),
+  });
+  return out.map((r) => ({ steps, cpuUsPerStep: r.cpuUs, wallUsPerStep: r.wallUs, walFramesPerStep: r.walFramesPerStep }));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
