@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Status } from '@dispatch/core/protocol';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SQLITE_MIGRATIONS } from './schema.js';
 import { SqliteStore } from './sqlite-store.js';
@@ -250,6 +251,45 @@ describe('SqliteStore', () => {
       expect((await claimDue(NOW + 7)).calls).toEqual([]);
       expect(await store.complete(finish(last.calls[0]!, NOW + 8))).toBe(true);
       expect((await store.getCall(parent.id))?.state).toBe('succeeded');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('answers claim rounds from its due-time floors, and still claims each call as soon as it is due', async () => {
+    // All within a second of the first claim: the floors are trusted (no look at every pair), so a claim with every
+    // floor in the future runs no statement. Whatever a write makes due must still be claimed at once.
+    const store = await SqliteStore.open({ path: ':memory:' });
+    try {
+      const claimDue = (now: number) => store.claimDue({ owner: 'a', now, leaseMs: 60_000, limit: 10, capacity: () => 10 });
+      const follow: FollowOnClaim = { leaseMs: 60_000, capacity: () => 10, claimed: () => {} };
+      const parent = newCall({ function: 'parent' });
+      await store.insertCalls([parent]);
+      const [p] = (await claimDue(NOW)).calls;
+      const kid = childOf(parent, 1n);
+      const suspended = await store.completeAndClaim(
+        { id: p!.id, owner: 'a', leaseToken: p!.leaseToken, now: NOW + 1, attempt: null, delivered: [], outcome: suspendOutcome(NOW + 60_000, { calls: [kid] }) },
+        follow,
+      );
+      expect(suspended.calls.map((c) => c.id)).toEqual([kid.id]);
+      // Nothing due: the next due time is the parent's deadline (the kid's lease ends later).
+      expect(await claimDue(NOW + 10)).toEqual({ calls: [], nextDueAt: NOW + 60_000 });
+      // A new call of a known pair.
+      const other = newCall({ function: 'kid' }, NOW + 20);
+      await store.insertCalls([other]);
+      const [o] = (await claimDue(NOW + 20)).calls;
+      expect(o?.id).toBe(other.id);
+      // A retry: not before its time, at once at its time.
+      const retry = { kind: 'retry', status: Status.TEMPORARY_ERROR, error: null, dueAt: NOW + 300 } as const;
+      expect(await store.complete({ id: o!.id, owner: 'a', leaseToken: o!.leaseToken, now: NOW + 30, attempt: null, delivered: [], outcome: retry })).toBe(true);
+      expect(await claimDue(NOW + 100)).toEqual({ calls: [], nextDueAt: NOW + 300 });
+      expect((await claimDue(NOW + 300)).calls.map((c) => c.id)).toEqual([other.id]);
+      // A parent woken by its child's result but not leased with it (no capacity): the next claim takes it.
+      const none: FollowOnClaim = { leaseMs: 60_000, capacity: () => 0, claimed: () => expect.fail('nothing may be leased') };
+      const k = suspended.calls[0]!;
+      const done = { kind: 'finish', status: OK, output: null, error: null } as const;
+      expect(await store.completeAndClaim({ id: k.id, owner: 'a', leaseToken: k.leaseToken, now: NOW + 400, attempt: null, delivered: [], outcome: done }, none)).toEqual({ recorded: true, calls: [] });
+      expect((await claimDue(NOW + 400)).calls.map((c) => c.id)).toEqual([parent.id]);
     } finally {
       await store.close();
     }
