@@ -51,8 +51,48 @@ export interface CallRecordRow {
 }
 
 /** An `Any` as column bytes (null stays null). @example encodeAny(call.input) */
-export const encodeAny = (a: IAny | null | undefined): Buffer | null =>
-  a ? Buffer.from(proto.Any.encode({ typeUrl: a.typeUrl ?? '', value: a.value ?? new Uint8Array(0) })) : null;
+export const encodeAny = (a: IAny | null | undefined): Buffer | null => (a ? anyBytes(a.typeUrl ?? '', a.value ?? EMPTY) : null);
+
+const EMPTY = new Uint8Array(0);
+
+/** Bytes of a varint of `n` (a length: below 2^31). */
+function varintSize(n: number): number {
+  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
+}
+
+function writeVarint(out: Buffer, at: number, n: number): number {
+  while (n > 0x7f) {
+    out[at++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  out[at++] = n;
+  return at;
+}
+
+/**
+ * `google.protobuf.Any` { type_url, value } encoded as protobufjs encodes it
+ * (fields in order, an empty one left out), into one buffer: encoding with
+ * protobufjs, then copying into a Buffer, cost ~2.4% of the in-process
+ * throughput profile. `call-row.test.ts` checks the bytes against protobufjs.
+ */
+function anyBytes(typeUrl: string, value: Uint8Array): Buffer {
+  const urlBytes = Buffer.byteLength(typeUrl);
+  const urlField = urlBytes > 0 ? 1 + varintSize(urlBytes) + urlBytes : 0;
+  const valueField = value.length > 0 ? 1 + varintSize(value.length) + value.length : 0;
+  const out = Buffer.allocUnsafe(urlField + valueField);
+  let at = 0;
+  if (urlField > 0) {
+    out[at++] = 0x0a;
+    at = writeVarint(out, at, urlBytes);
+    at += out.write(typeUrl, at, 'utf8');
+  }
+  if (valueField > 0) {
+    out[at++] = 0x12;
+    at = writeVarint(out, at, value.length);
+    out.set(value, at);
+  }
+  return out;
+}
 
 /** Column bytes back to an `Any`. @example decodeAny(row.output) */
 export const decodeAny = (b: Buffer | null): IAny | null => {
