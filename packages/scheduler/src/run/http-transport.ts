@@ -8,6 +8,7 @@ import https from 'node:https';
 import { isRunBatch, MAX_RUN_BATCH, proto, RUN_BATCH_CONTENT_TYPE, RUN_BATCH_HEADER, RUN_PATH, Status } from '@dispatch/core/protocol';
 import type { RequestSigner } from './request-signer.js';
 import type { EndpointTransport, RunReply } from './transport.js';
+import { varintSize, writeVarint } from '../proto-wire.js';
 
 /**
  * What came back from an endpoint.
@@ -355,30 +356,16 @@ export class HttpTransport implements EndpointTransport {
 /** A RunBatchRequest from encoded RunRequests: field 1 (length-delimited) repeated, no copy of a request re-encoded. */
 function encodeBatch(requests: Uint8Array[]): Buffer {
   let total = 0;
-  for (const r of requests) total += 1 + varintLength(r.length) + r.length;
+  for (const r of requests) total += 1 + varintSize(r.length) + r.length;
   const out = Buffer.allocUnsafe(total);
   let at = 0;
   for (const r of requests) {
     out[at++] = 0x0a;
-    let n = r.length;
-    while (n > 0x7f) {
-      out[at++] = (n & 0x7f) | 0x80;
-      n >>>= 7;
-    }
-    out[at++] = n;
+    at = writeVarint(out, at, r.length);
     out.set(r, at);
     at += r.length;
   }
   return out;
-}
-
-function varintLength(n: number): number {
-  let len = 1;
-  while (n > 0x7f) {
-    n >>>= 7;
-    len++;
-  }
-  return len;
 }
 
 /**

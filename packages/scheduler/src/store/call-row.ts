@@ -7,6 +7,7 @@
 import { proto } from '@dispatch/core/protocol';
 import type { AttemptRecord, CallRecord, ChildResult, ClaimedCall, CoroutineState, TraceContext } from './store.js';
 import { elidesState } from './policy.js';
+import { varintSize, writeVarint } from '../proto-wire.js';
 
 type IAny = proto.IAny;
 type IError = proto.IError;
@@ -54,20 +55,6 @@ export interface CallRecordRow {
 export const encodeAny = (a: IAny | null | undefined): Buffer | null => (a ? anyBytes(a.typeUrl ?? '', a.value ?? EMPTY) : null);
 
 const EMPTY = new Uint8Array(0);
-
-/** Bytes of a varint of `n` (a length: below 2^31). */
-function varintSize(n: number): number {
-  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
-}
-
-function writeVarint(out: Buffer, at: number, n: number): number {
-  while (n > 0x7f) {
-    out[at++] = (n & 0x7f) | 0x80;
-    n >>>= 7;
-  }
-  out[at++] = n;
-  return at;
-}
 
 /**
  * `google.protobuf.Any` { type_url, value } encoded as protobufjs encodes it

@@ -104,51 +104,52 @@ const WAL_AUTOCHECKPOINT_PAGES = 10_000;
 /** The size a WAL file is cut back to after a checkpoint (without it, a WAL keeps its largest size). */
 const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 
-/** The columns a claim reads (the input only for a first run or a retry: a resume carries the state instead), in {@link claimedRow}'s order. */
-const CLAIM_COLUMNS = `seq, id, function, endpoint, parent_id, parent_generation, root_id, created_at, expires_at, attempts, resumes, failures,
-  lease_token, CASE WHEN mode = 1 THEN NULL ELSE input END AS input, mode, generation, poll_max, state_kind, state_type_url,
-  state_value, state_length, state_delta, poll_error, trace_context`;
-
-/** What a claim reads of a row ({@link CLAIM_COLUMNS}). */
-type ClaimRow = Pick<
-  CallRow,
-  | 'seq' | 'id' | 'function' | 'endpoint' | 'parent_id' | 'parent_generation' | 'root_id' | 'created_at' | 'expires_at' | 'attempts'
-  | 'resumes' | 'failures' | 'lease_token' | 'input' | 'mode' | 'generation' | 'poll_max' | 'state_kind' | 'state_type_url'
-  | 'state_value' | 'state_length' | 'state_delta' | 'poll_error'
-> & { trace_context: string | null };
-
 /**
- * A claimed row from its columns as an array. The claim statements are read
- * in better-sqlite3's raw mode: an object per row with 24 named columns cost
- * ~3–4 µs of the claim's ~13 µs per row (bench/profile-notes.md); this
- * literal has one shape for V8.
+ * The columns a claim reads, in order: the input only for a first run or a
+ * retry (a resume carries the state instead). Read in better-sqlite3's raw
+ * mode (arrays): an object per row with 24 named columns cost ~3–4 µs of the
+ * claim's ~13 µs per row (bench/profile-notes.md); {@link claimedRow} makes
+ * one object of a fixed shape from the array.
  */
+const CLAIM_COLUMN_LIST = [
+  'seq', 'id', 'function', 'endpoint', 'parent_id', 'parent_generation', 'root_id', 'created_at', 'expires_at', 'attempts',
+  'resumes', 'failures', 'lease_token', 'input', 'mode', 'generation', 'poll_max', 'state_kind', 'state_type_url',
+  'state_value', 'state_length', 'state_delta', 'poll_error', 'trace_context',
+] as const;
+const CLAIM_COLUMNS = CLAIM_COLUMN_LIST.map((c) => (c === 'input' ? 'CASE WHEN mode = 1 THEN NULL ELSE input END AS input' : c)).join(', ');
+/** Each claim column's index in a raw row. */
+const AT = Object.fromEntries(CLAIM_COLUMN_LIST.map((c, i) => [c, i])) as Record<(typeof CLAIM_COLUMN_LIST)[number], number>;
+
+/** What a claim reads of a row ({@link CLAIM_COLUMN_LIST}). */
+type ClaimRow = Pick<CallRow, Exclude<(typeof CLAIM_COLUMN_LIST)[number], 'trace_context'>> & { trace_context: string | null };
+
+/** A claimed row from its raw columns. */
 function claimedRow(a: unknown[]): ClaimRow {
   return {
-    seq: a[0] as number,
-    id: a[1] as string,
-    function: a[2] as string,
-    endpoint: a[3] as string,
-    parent_id: a[4] as string | null,
-    parent_generation: a[5] as number,
-    root_id: a[6] as string,
-    created_at: a[7] as number,
-    expires_at: a[8] as number,
-    attempts: a[9] as number,
-    resumes: a[10] as number,
-    failures: a[11] as number,
-    lease_token: a[12] as number,
-    input: a[13] as Buffer | null,
-    mode: a[14] as number,
-    generation: a[15] as number,
-    poll_max: a[16] as number,
-    state_kind: a[17] as number,
-    state_type_url: a[18] as string | null,
-    state_value: a[19] as Buffer | null,
-    state_length: a[20] as number,
-    state_delta: a[21] as number,
-    poll_error: a[22] as Buffer | null,
-    trace_context: a[23] as string | null,
+    seq: a[AT.seq] as number,
+    id: a[AT.id] as string,
+    function: a[AT.function] as string,
+    endpoint: a[AT.endpoint] as string,
+    parent_id: a[AT.parent_id] as string | null,
+    parent_generation: a[AT.parent_generation] as number,
+    root_id: a[AT.root_id] as string,
+    created_at: a[AT.created_at] as number,
+    expires_at: a[AT.expires_at] as number,
+    attempts: a[AT.attempts] as number,
+    resumes: a[AT.resumes] as number,
+    failures: a[AT.failures] as number,
+    lease_token: a[AT.lease_token] as number,
+    input: a[AT.input] as Buffer | null,
+    mode: a[AT.mode] as number,
+    generation: a[AT.generation] as number,
+    poll_max: a[AT.poll_max] as number,
+    state_kind: a[AT.state_kind] as number,
+    state_type_url: a[AT.state_type_url] as string | null,
+    state_value: a[AT.state_value] as Buffer | null,
+    state_length: a[AT.state_length] as number,
+    state_delta: a[AT.state_delta] as number,
+    poll_error: a[AT.poll_error] as Buffer | null,
+    trace_context: a[AT.trace_context] as string | null,
   };
 }
 
@@ -627,9 +628,8 @@ export class SqliteStore implements Store {
           if (nextDueAt === null || limited < nextDueAt) nextDueAt = limited;
         } else if (cap > 0) {
           // Everything due was claimed: the next due time (a lease's expiry included) is the pair's floor.
-          const next = this.#stmt.nextDue!.get(endpoint, fn) as { due_at: number } | undefined;
-          if (this.#floorsKept && !spec) this.#dueFloors.set(key, next ? next.due_at : Number.POSITIVE_INFINITY);
-          if (next && (nextDueAt === null || next.due_at < nextDueAt)) nextDueAt = next.due_at;
+          const next = this.#nextDue(endpoint, fn, !spec);
+          if (next !== null && (nextDueAt === null || next < nextDueAt)) nextDueAt = next;
         } else if (claimed > 0) {
           nextDueAt = req.now;
         }
@@ -654,6 +654,17 @@ export class SqliteStore implements Store {
       if (this.#limits.spec(endpoint, fn)) return undefined;
       if (floor !== Number.POSITIVE_INFINITY && (next === null || floor < next)) next = floor;
     }
+    return next;
+  }
+
+  /**
+   * The pair's next due time (a lease's expiry included; null: nothing
+   * unfinished), kept as its floor when `floor` says so and this process
+   * alone writes the file.
+   */
+  #nextDue(endpoint: string, fn: string, floor: boolean): number | null {
+    const next = (this.#stmt.nextDue!.get(endpoint, fn) as { due_at: number } | undefined)?.due_at ?? null;
+    if (floor && this.#floorsKept) this.#dueFloors.set(`${endpoint}\u0000${fn}`, next ?? Number.POSITIVE_INFINITY);
     return next;
   }
 
@@ -847,8 +858,7 @@ export class SqliteStore implements Store {
         for (const w of woken) {
           const key = `${w.endpoint}\u0000${w.fn}`;
           if (this.#limits.spec(w.endpoint, w.fn) || (this.#dueFloors.get(key) ?? Number.NEGATIVE_INFINITY) > req.now) continue;
-          const next = this.#stmt.nextDue!.get(w.endpoint, w.fn) as { due_at: number } | undefined;
-          this.#dueFloors.set(key, next ? next.due_at : Number.POSITIVE_INFINITY);
+          this.#nextDue(w.endpoint, w.fn, true);
         }
       }
       return { recorded, calls };
