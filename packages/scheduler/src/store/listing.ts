@@ -47,14 +47,14 @@ export function parseCursor(cursor: string): number {
 }
 
 /**
- * Counts per state from `SELECT state, count(*) AS n ... GROUP BY state`,
- * with 0 for the states that have none.
+ * Counts per state from `SELECT state, count(*) AS n ... GROUP BY state`
+ * (rows of one state add up), with 0 for the states that have none.
  * @example
  * const counts = countsByState(rows); // { pending: 3, running: 0, ... }
  */
 export function countsByState(rows: ReadonlyArray<{ state: CallState; n: number }>): Record<CallState, number> {
   const counts = Object.fromEntries(CALL_STATES.map((s) => [s, 0])) as Record<CallState, number>;
-  for (const r of rows) counts[r.state] = Number(r.n);
+  for (const r of rows) counts[r.state] += Number(r.n); // a state may come in more than one row (the SQLite store counts in parts)
   return counts;
 }
 

@@ -5,7 +5,7 @@ import { Status } from '@dispatch/core/protocol';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SQLITE_MIGRATIONS } from './schema.js';
 import { SqliteStore } from './sqlite-store.js';
-import type { AttemptRecord, ClaimedCall, FollowOnClaim, Outcome, Store } from '../store.js';
+import type { AttemptRecord, CallState, ClaimedCall, FollowOnClaim, Outcome, Store } from '../store.js';
 import { claimHot, expectJournalServed, hotAndCold, newCall, NOW, storeContract, suspendWithJournal } from '../../../test/support/store-contract/index.js';
 import { childOf, OK, suspendOutcome } from '../../../test/support/store-contract/fixtures.js';
 
@@ -26,7 +26,7 @@ storeContract('SqliteStore (file, synchronous=FULL)', () => SqliteStore.open({ p
 
 /** SQL that takes a database back to version 5: drops what migrations 6 and later added (signals, schedules, limits, trace context, input stored once). */
 const DROP_AFTER_V5 =
-  'ALTER TABLE calls DROP COLUMN input_replaced; ALTER TABLE calls DROP COLUMN trace_context; DROP INDEX calls_limit_running; DROP INDEX calls_limit_due; ' +
+  'ALTER TABLE calls DROP COLUMN input_replaced; ALTER TABLE calls DROP COLUMN trace_context; DROP INDEX IF EXISTS calls_limit_running; DROP INDEX calls_limit_due; ' +
   'ALTER TABLE calls DROP COLUMN limit_key; DROP TABLE function_limits; DROP TABLE limit_windows; DROP TABLE schedules; DROP TABLE signals; ' +
   'ALTER TABLE calls DROP COLUMN poll_signals; ';
 
@@ -118,6 +118,68 @@ describe('SqliteStore', () => {
     expect(await again.complete({ id: call.id, owner: 'a', leaseToken: calls[0]!.leaseToken, now: NOW, attempt, delivered: [], outcome: done })).toBe(true);
     expect((await again.getAttempts(call.id)).map((a) => a.number)).toEqual([1, 2, 3]);
     await again.close();
+  });
+
+  it('indexes unfinished calls and calls finished otherwise than succeeded apart, keeping every count and filter (migration 12)', async () => {
+    const path = tmpFile();
+    const store = await SqliteStore.open({ path });
+    const calls = Array.from({ length: 6 }, () => newCall());
+    const [won, lost, cancelled, waiting, retried, running] = calls.map((c) => c.id) as [string, string, string, string, string, string];
+    const later = newCall({ dueAt: NOW + 60_000 });
+    await store.insertCalls([...calls, later]);
+    const { calls: leased } = await store.claimDue({ owner: 'a', now: NOW, leaseMs: 60_000, limit: 10, capacity: () => 10 });
+    const token = (id: string) => leased.find((c) => c.id === id)!.leaseToken;
+    const attempt = { number: 1, startedAt: NOW, durationMs: 1, status: OK, outcome: 'exit' as const, error: null, resume: false };
+    const record = (id: string, outcome: Outcome) => store.complete({ id, owner: 'a', leaseToken: token(id), now: NOW, attempt, delivered: [], outcome });
+    expect(await record(won, { kind: 'finish', status: OK, output: null, error: null })).toBe(true);
+    expect(await record(lost, { kind: 'finish', status: Status.PERMANENT_ERROR, output: null, error: { type: 'E', message: 'no' } })).toBe(true);
+    expect(await store.cancel(cancelled, NOW, { type: 'Cancelled', message: 'by hand' })).toBe(1);
+    expect(await record(waiting, suspendOutcome(NOW + 60_000))).toBe(true);
+    expect(await record(retried, { kind: 'retry', status: Status.TEMPORARY_ERROR, error: { type: 'E', message: 'again' }, dueAt: NOW + 10 })).toBe(true);
+    // As a version-11 scheduler left it: calls_state and calls_limit_running; and one finished row without its finishing time.
+    store.db.exec(`DROP INDEX calls_live; DROP INDEX calls_unsucceeded; CREATE INDEX calls_state ON calls (state, seq);
+      CREATE INDEX calls_limit_running ON calls (endpoint, function, limit_key) WHERE state = 'running';
+      UPDATE calls SET finished_at = NULL WHERE id = '${lost}'; UPDATE schema_version SET version = 11`);
+    await store.close();
+
+    const again = await SqliteStore.open({ path, releaseLeases: false });
+    const index = (name: string) => again.db.prepare(`SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?`).pluck().get(name);
+    expect([index('calls_state'), index('calls_limit_running'), index('calls_live'), index('calls_unsucceeded')]).toEqual([0, 0, 1, 1]);
+    expect(again.db.prepare(`SELECT id FROM calls WHERE finished_at IS NULL ORDER BY seq`).pluck().all()).toEqual([waiting, retried, running, later.id]);
+    const page = await again.listCalls({ limit: 50 });
+    expect(page.counts).toEqual({ pending: 2, running: 1, suspended: 1, succeeded: 1, failed: 1, cancelled: 1 });
+    const ids = async (...states: CallState[]) => (await again.listCalls({ limit: 50, states })).calls.map((c) => c.id).sort();
+    expect(await ids('failed')).toEqual([lost]);
+    expect(await ids('failed', 'cancelled')).toEqual([lost, cancelled].sort());
+    expect(await ids('succeeded')).toEqual([won]);
+    expect(await ids('running', 'suspended')).toEqual([running, waiting].sort());
+    expect(await ids('pending', 'succeeded')).toHaveLength(3);
+    expect((await again.countLive(NOW + 20)).map((l) => [l.state, l.count, l.due]).sort()).toEqual([['pending', 2, 1], ['running', 1, 0], ['suspended', 1, 0]]);
+    // The lease taken before the upgrade is still counted and recorded under (releaseLeases: false keeps it).
+    expect(await again.complete({ id: running, owner: 'a', leaseToken: token(running), now: NOW, attempt, delivered: [], outcome: { kind: 'finish', status: OK, output: null, error: null } })).toBe(true);
+    expect((await again.listCalls({ limit: 50 })).counts).toMatchObject({ running: 0, succeeded: 2 });
+    await again.close();
+  });
+
+  it('counts calls and lists them by state through indexes, never reading every row', async () => {
+    const store = await SqliteStore.open({ path: ':memory:' });
+    const texts: string[] = [];
+    const prepare = store.db.prepare.bind(store.db);
+    store.db.prepare = ((sql: string) => (texts.push(sql), prepare(sql))) as typeof store.db.prepare;
+    try {
+      await store.listCalls({ limit: 10 });
+      for (const states of [['failed'], ['failed', 'cancelled'], ['pending'], ['running', 'suspended']] as CallState[][]) await store.listCalls({ limit: 10, states });
+      await store.countLive(NOW);
+      // The unfiltered page reads the newest rows up to its limit: every other statement counts or filters.
+      const filtering = texts.filter((sql) => /WHERE|count\(/.test(sql));
+      expect(filtering.length).toBeGreaterThanOrEqual(7);
+      for (const sql of filtering) {
+        const plan = (prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...(sql.match(/\?/g) ?? []).map(() => null)) as Array<{ detail: string }>).map((r) => r.detail);
+        expect(plan.filter((d) => /^SCAN calls$/.test(d)), `${sql}\n${plan.join('\n')}`).toEqual([]);
+      }
+    } finally {
+      await store.close();
+    }
   });
 
   it('counts the runs of a version-4 database apart, attempts and resumes (migration 5)', async () => {
