@@ -165,7 +165,10 @@ describe('SqliteStore', () => {
     const store = await SqliteStore.open({ path: ':memory:' });
     const texts: string[] = [];
     const prepare = store.db.prepare.bind(store.db);
-    store.db.prepare = ((sql: string) => (texts.push(sql), prepare(sql))) as typeof store.db.prepare;
+    store.db.prepare = ((sql: string) => {
+      texts.push(sql);
+      return prepare(sql);
+    }) as typeof store.db.prepare;
     try {
       await store.listCalls({ limit: 10 });
       for (const states of [['failed'], ['failed', 'cancelled'], ['pending'], ['running', 'suspended']] as CallState[][]) await store.listCalls({ limit: 10, states });
