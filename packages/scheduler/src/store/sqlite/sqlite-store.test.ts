@@ -179,6 +179,8 @@ describe('SqliteStore', () => {
       for (const sql of filtering) {
         const plan = (prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...(sql.match(/\?/g) ?? []).map(() => null)) as Array<{ detail: string }>).map((r) => r.detail);
         expect(plan.filter((d) => /^SCAN calls$/.test(d)), `${sql}\n${plan.join('\n')}`).toEqual([]);
+        // Counts per state read an index alone, not a row per call (a backlog of pending calls is large).
+        if (/^SELECT state, count/.test(sql.trim())) expect(plan.filter((d) => /calls/.test(d) && !/COVERING/.test(d)), sql).toEqual([]);
       }
     } finally {
       await store.close();
