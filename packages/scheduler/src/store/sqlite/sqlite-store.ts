@@ -43,6 +43,7 @@ import { SCHEDULER_DEFAULTS } from '../../options.js';
 import { isKeyed } from '../limits.js';
 import { SqliteLimits } from './limits.js';
 import { boundLimit } from './bound-limit.js';
+import { type NamedStatement, namedStatement } from './named-params.js';
 import { GroupCommit } from './group-commit.js';
 import { migrateSqlite } from './schema.js';
 import { SqliteScheduleStore } from './sqlite-schedules.js';
@@ -212,6 +213,9 @@ interface Woken {
   due: number;
 }
 
+/** The parameters of a {@link NamedStatement} of the store (each statement reads the names its SQL has). */
+type Params = Record<string, unknown>;
+
 /** The lease condition of a row, in SQL (`@owner`, `@token`): `policy.holdsLease` in the file. */
 const HOLDS_LEASE_SQL = `state = 'running' AND lease_owner = @owner AND lease_token = @token`;
 
@@ -273,6 +277,19 @@ export class SqliteStore implements Store {
   #rotation = 0;
   #closed = false;
   readonly #stmt: Record<string, Database.Statement>;
+  /** The statements of the hot path, bound by position from objects (`named-params.ts`). */
+  readonly #named: {
+    insertCall: NamedStatement<Params>;
+    claim: NamedStatement<Params>;
+    claimSeq: NamedStatement<Params>;
+    claimIfDue: NamedStatement<Params>;
+    notifyParent: NamedStatement<Params>;
+    /** By {@link FINISH_SQL}'s index. */
+    finish: NamedStatement<Params>[];
+    retry: NamedStatement<Params>;
+    held: NamedStatement<Params>;
+    suspend: NamedStatement<Params>;
+  };
   /** The schedules (issue 15), written through the same group commit. */
   readonly schedules: SqliteScheduleStore;
 
@@ -290,41 +307,22 @@ export class SqliteStore implements Store {
       return call.id;
     });
     const p = (sql: string) => db.prepare(sql);
+    const n = (sql: string, raw = false) => namedStatement<Params>(db, sql, { raw });
     this.#limits = new SqliteLimits((sql) => this.#sql(sql), db);
     this.#stmt = {
       insertQueue: p('INSERT OR IGNORE INTO queues (endpoint, function) VALUES (?, ?)'),
       byKey: p('SELECT id FROM calls WHERE idempotency_key = ?'),
-      // The input is stored once: original_input is written only when a tail call replaces the input (input_replaced).
-      insertCall: p(`INSERT INTO calls (id, function, endpoint, version, input, original_function, original_endpoint,
-        idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, due_at,
-        created_at, updated_at, expires_at, expiration_ms, limit_key, trace_context)
-        VALUES (@id, @function, @endpoint, @version, @input, @function, @endpoint, @idempotency_key, @parent_id,
-        @parent_generation, @root_id, @correlation_id, 'pending', @due_at, @created_at, @created_at, @expires_at, @expiration_ms, @limit_key,
-        @trace_context)`),
       nextDue: p(
         'SELECT due_at FROM calls WHERE endpoint = ? AND function = ? AND due_at IS NOT NULL ORDER BY due_at LIMIT 1',
       ),
-      // One statement per (endpoint, function): the due calls picked and leased together (no statement per row).
-      // Only what the RunRequest needs: not the original input, the output or the error (memory follows in-flight work).
-      claim: p(`UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner,
-        lease_token = lease_token + 1, updated_at = @now
-        WHERE seq IN (SELECT seq FROM calls WHERE endpoint = @endpoint AND function = @fn AND due_at <= @now ORDER BY due_at ${boundLimit('@cap')})
-        RETURNING ${CLAIM_COLUMNS}`).raw(true),
       // Whether anything is due: a write statement that writes nothing still costs a write transaction (~0.1 ms).
       anyDue: p('SELECT 1 FROM calls WHERE endpoint = ? AND function = ? AND due_at <= ? LIMIT 1'),
-      claimSeq: p(`UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner,
-        lease_token = lease_token + 1, updated_at = @now WHERE seq = @seq RETURNING ${CLAIM_COLUMNS}`).raw(true),
-      claimIfDue: p(`UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner,
-        lease_token = lease_token + 1, updated_at = @now WHERE seq = @seq AND due_at <= @now RETURNING ${CLAIM_COLUMNS}`).raw(true),
       ready: p(`SELECT id, correlation_id, output, error FROM calls
         WHERE parent_id = ? AND parent_generation = ? AND deliver = 1 ORDER BY finished_at, seq ${boundLimit()}`),
       byId: p('SELECT * FROM calls WHERE id = ?'),
       insertAttempt: p(`INSERT OR REPLACE INTO attempts (call_id, number, started_at, duration_ms, status, outcome, resume, error)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
       markDelivered: p('UPDATE calls SET deliver = NULL WHERE id = ? AND parent_id = ? AND deliver = 1 RETURNING has_error'),
-      notifyParent: p(`UPDATE calls SET ready = ready + 1, ready_errors = ready_errors + @e, updated_at = @now,
-        due_at = ${dueOnResultSql({ row: '', isError: '@e', now: '@now', least: 'MIN' })}
-        WHERE id = @parent AND generation = @gen AND state IN ${WAITING_SQL} RETURNING seq, endpoint, function, due_at`),
       setDeliver: p('UPDATE calls SET deliver = 1 WHERE seq = ?'),
       childByCorrelation: p('SELECT 1 FROM calls WHERE parent_id = ? AND parent_generation = ? AND correlation_id = ?'),
       unfinishedChildren: p(`SELECT id FROM calls WHERE parent_id = ? AND parent_generation = ? AND state NOT IN ${FINISHED_SQL}`),
@@ -353,6 +351,41 @@ export class SqliteStore implements Store {
       dropChunks: p('DELETE FROM call_state_chunks WHERE call_id = ?'),
       leasedState: p(`SELECT id, generation, state_kind, state_type_url, state_value, state_length FROM calls
         WHERE id = ? AND lease_token = ? AND state = 'running'`),
+    };
+    this.#named = {
+      // The input is stored once: original_input is written only when a tail call replaces the input (input_replaced).
+      insertCall: n(`INSERT INTO calls (id, function, endpoint, version, input, original_function, original_endpoint,
+        idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, due_at,
+        created_at, updated_at, expires_at, expiration_ms, limit_key, trace_context)
+        VALUES (@id, @function, @endpoint, @version, @input, @function, @endpoint, @idempotency_key, @parent_id,
+        @parent_generation, @root_id, @correlation_id, 'pending', @due_at, @created_at, @created_at, @expires_at, @expiration_ms, @limit_key,
+        @trace_context)`),
+      // One statement per (endpoint, function): the due calls picked and leased together (no statement per row).
+      // Only what the RunRequest needs: not the original input, the output or the error (memory follows in-flight work).
+      claim: n(
+        `UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner,
+        lease_token = lease_token + 1, updated_at = @now
+        WHERE seq IN (SELECT seq FROM calls WHERE endpoint = @endpoint AND function = @fn AND due_at <= @now ORDER BY due_at ${boundLimit('@cap')})
+        RETURNING ${CLAIM_COLUMNS}`,
+        true,
+      ),
+      claimSeq: n(
+        `UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner,
+        lease_token = lease_token + 1, updated_at = @now WHERE seq = @seq RETURNING ${CLAIM_COLUMNS}`,
+        true,
+      ),
+      claimIfDue: n(
+        `UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner,
+        lease_token = lease_token + 1, updated_at = @now WHERE seq = @seq AND due_at <= @now RETURNING ${CLAIM_COLUMNS}`,
+        true,
+      ),
+      notifyParent: n(`UPDATE calls SET ready = ready + 1, ready_errors = ready_errors + @e, updated_at = @now,
+        due_at = ${dueOnResultSql({ row: '', isError: '@e', now: '@now', least: 'MIN' })}
+        WHERE id = @parent AND generation = @gen AND state IN ${WAITING_SQL} RETURNING seq, endpoint, function, due_at`),
+      finish: FINISH_SQL.map((sql) => n(sql)),
+      retry: n(RETRY_SQL),
+      held: n(HELD_SQL),
+      suspend: n(SUSPEND_SQL),
     };
   }
 
@@ -526,7 +559,7 @@ export class SqliteStore implements Store {
     this.#ensureQueue(call.endpoint, call.function);
     this.#dueAt(call.endpoint, call.function, call.dueAt);
     if (call.limits) this.#limits.record(call.endpoint, call.function, call.limits.spec, call.createdAt);
-    const inserted = this.#stmt.insertCall!.run({
+    const inserted = this.#named.insertCall.run({
       id: call.id,
       function: call.function,
       endpoint: call.endpoint,
@@ -601,7 +634,7 @@ export class SqliteStore implements Store {
           const picked = this.#limits.pick(endpoint, fn, spec, cap, req.now);
           limited = picked.nextDueAt;
           for (const seq of picked.seqs) {
-            const row = claimedRow(this.#stmt.claimSeq!.get({ seq, until: req.now + req.leaseMs, owner: req.owner, now: req.now }) as unknown[]);
+            const row = claimedRow(this.#named.claimSeq.get({ seq, until: req.now + req.leaseMs, owner: req.owner, now: req.now }) as unknown[]);
             calls.push(this.#toClaimed(row, req.elideStateAbove ?? Number.POSITIVE_INFINITY));
           }
           claimed = picked.seqs.length;
@@ -611,7 +644,7 @@ export class SqliteStore implements Store {
           const gate = spec && due ? this.#limits.allow(endpoint, fn, spec, cap, req.now) : null;
           const take = gate ? gate.allowed : cap;
           const rows =
-            due && take > 0 ? (this.#stmt.claim!.all({ endpoint, fn, cap: take, until: req.now + req.leaseMs, owner: req.owner, now: req.now }) as unknown[][]) : [];
+            due && take > 0 ? (this.#named.claim.all({ endpoint, fn, cap: take, until: req.now + req.leaseMs, owner: req.owner, now: req.now }) as unknown[][]) : [];
           for (const row of rows) calls.push(this.#toClaimed(claimedRow(row), req.elideStateAbove ?? Number.POSITIVE_INFINITY));
           claimed = rows.length;
           if (spec && gate) {
@@ -749,7 +782,7 @@ export class SqliteStore implements Store {
 
   /** Counts a result for a waiting parent (its due time may come earlier); false if it no longer waits for this generation. */
   #wakeParent(parent: string, generation: number, isError: 0 | 1, now: number): boolean {
-    const r = this.#stmt.notifyParent!.get({ e: isError, now, parent, gen: generation }) as
+    const r = this.#named.notifyParent.get({ e: isError, now, parent, gen: generation }) as
       | { seq: number; endpoint: string; function: string; due_at: number | null }
       | undefined;
     if (!r) return false;
@@ -778,7 +811,7 @@ export class SqliteStore implements Store {
     // A failed call keeps its state (its journal): `resume` runs it again from there.
     const keep = state === 'failed' && !row.state_value;
     // The run counts of a completing run are written by the same statement (one UPDATE per finished call).
-    const r = this.#sql(FINISH_SQL[(keep ? 1 : 0) + (lease ? 2 : 0)]!)
+    const r = this.#named.finish[(keep ? 1 : 0) + (lease ? 2 : 0)]!
       .run({
         state,
         status,
@@ -845,7 +878,7 @@ export class SqliteStore implements Store {
       if (!recorded) return { recorded, calls };
       for (const w of woken) {
         if (w.due > req.now || this.#limits.spec(w.endpoint, w.fn) || claim.capacity(w.endpoint, w.fn) <= 0) continue;
-        const raw = this.#stmt.claimIfDue!.get({ seq: w.seq, until: req.now + claim.leaseMs, owner: req.owner, now: req.now }) as unknown[] | undefined;
+        const raw = this.#named.claimIfDue.get({ seq: w.seq, until: req.now + claim.leaseMs, owner: req.owner, now: req.now }) as unknown[] | undefined;
         if (!raw) continue;
         const call = this.#toClaimed(claimedRow(raw), claim.elideStateAbove ?? Number.POSITIVE_INFINITY);
         claim.claimed(call);
@@ -884,7 +917,7 @@ export class SqliteStore implements Store {
     const orphans = policy.orphansOnComplete(req);
     switch (o.kind) {
       case 'retry': {
-        const r = this.#sql(RETRY_SQL)
+        const r = this.#named.retry
           .run({ due: o.dueAt, status: o.status, error: encodeErrorBlob(o.error), attempts, resumes, now, seq: row.seq, ...lease });
         if (r.changes === 0) return false;
         this.#dueAt(row.endpoint, row.function, o.dueAt);
@@ -898,7 +931,7 @@ export class SqliteStore implements Store {
       }
       case 'suspend': {
         // The one read of a suspension: the lease, and the results counted for it so far (its wake condition).
-        const held = this.#sql(HELD_SQL).get({ seq: row.seq, ...lease }) as
+        const held = this.#named.held.get({ seq: row.seq, ...lease }) as
           | { ready: number; ready_errors: number }
           | undefined;
         if (!held) return false;
@@ -923,7 +956,7 @@ export class SqliteStore implements Store {
         const due = policy.dueAtSuspension(o, fresh, now);
         this.#dueAt(row.endpoint, row.function, due);
         this.#woken?.push({ seq: row.seq, endpoint: row.endpoint, fn: row.function, due });
-        this.#sql(SUSPEND_SQL)
+        this.#named.suspend
           .run({
             signals: policy.encodeSignalWaits(o.signalWaits),
             due,
