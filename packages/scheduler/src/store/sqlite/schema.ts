@@ -277,6 +277,93 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX IF NOT EXISTS calls_unsucceeded ON calls (state, seq, finished_at) WHERE finished_at IS NOT NULL AND state <> 'succeeded';
   DROP INDEX IF EXISTS calls_limit_running;
   `,
+  // 13 (issue 14): idempotency keys indexed only where a call has one. The
+  // column's UNIQUE constraint indexed every call, most of them with a NULL
+  // key (one more b-tree written per call created); SQLite cannot drop a
+  // column constraint, so calls is rebuilt (same columns, same seqs; the
+  // columns added by ALTER TABLE since migration 1 are written in place),
+  // with a partial unique index instead, and its indexes made again.
+  `
+  CREATE TABLE calls_v13 (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    function TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    version TEXT NOT NULL DEFAULT '',
+    input BLOB,
+    original_function TEXT NOT NULL,
+    original_endpoint TEXT NOT NULL,
+    original_input BLOB,
+    idempotency_key TEXT,
+    parent_id TEXT,
+    parent_generation INTEGER NOT NULL DEFAULT 0,
+    root_id TEXT NOT NULL,
+    correlation_id TEXT,
+    state TEXT NOT NULL,
+    status INTEGER NOT NULL DEFAULT 0,
+    -- When the call may run next; while running, the lease expiry; NULL once finished.
+    due_at INTEGER,
+    lease_owner TEXT,
+    lease_token INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
+    -- Grows on tail calls and restarts: children of older generations are never delivered.
+    generation INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    expires_at INTEGER NOT NULL,
+    expiration_ms INTEGER NOT NULL,
+    -- 0: the next run starts from input; 1: it resumes the Poll.
+    mode INTEGER NOT NULL DEFAULT 0,
+    -- 0: no state; 1: coroutine_state bytes; 2: typed_coroutine_state.
+    state_kind INTEGER NOT NULL DEFAULT 0,
+    state_type_url TEXT,
+    -- Legacy (schema < 3): NULL once migrated; the bytes live in call_state_chunks.
+    state_value BLOB,
+    state_delta INTEGER NOT NULL DEFAULT 0,
+    poll_min INTEGER NOT NULL DEFAULT 0,
+    poll_max INTEGER NOT NULL DEFAULT 0,
+    poll_deadline INTEGER,
+    poll_wake_on_error INTEGER NOT NULL DEFAULT 0,
+    poll_error BLOB,
+    -- Results of children ready and not yet delivered (and how many are errors).
+    ready INTEGER NOT NULL DEFAULT 0,
+    ready_errors INTEGER NOT NULL DEFAULT 0,
+    -- 1 while this finished child's result waits for delivery to its parent.
+    deliver INTEGER,
+    has_error INTEGER NOT NULL DEFAULT 0,
+    output BLOB,
+    error BLOB,
+    state_length INTEGER NOT NULL DEFAULT 0,
+    resumes INTEGER NOT NULL DEFAULT 0,
+    poll_signals TEXT,
+    limit_key TEXT NOT NULL DEFAULT '',
+    trace_context TEXT,
+    -- 1 once a tail call replaced the input: original_input then holds the first one.
+    input_replaced INTEGER NOT NULL DEFAULT 0
+  );
+  INSERT INTO calls_v13 (seq, id, function, endpoint, version, input, original_function, original_endpoint, original_input,
+    idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, status, due_at, lease_owner, lease_token,
+    attempts, failures, generation, created_at, updated_at, finished_at, expires_at, expiration_ms, mode, state_kind,
+    state_type_url, state_value, state_delta, poll_min, poll_max, poll_deadline, poll_wake_on_error, poll_error, ready,
+    ready_errors, deliver, has_error, output, error, state_length, resumes, poll_signals, limit_key, trace_context, input_replaced)
+  SELECT seq, id, function, endpoint, version, input, original_function, original_endpoint, original_input,
+    idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, status, due_at, lease_owner, lease_token,
+    attempts, failures, generation, created_at, updated_at, finished_at, expires_at, expiration_ms, mode, state_kind,
+    state_type_url, state_value, state_delta, poll_min, poll_max, poll_deadline, poll_wake_on_error, poll_error, ready,
+    ready_errors, deliver, has_error, output, error, state_length, resumes, poll_signals, limit_key, trace_context, input_replaced
+  FROM calls;
+  DROP TABLE calls;
+  ALTER TABLE calls_v13 RENAME TO calls;
+  CREATE UNIQUE INDEX calls_idempotency_key ON calls (idempotency_key) WHERE idempotency_key IS NOT NULL;
+  CREATE INDEX calls_due ON calls (endpoint, function, due_at) WHERE due_at IS NOT NULL;
+  CREATE INDEX calls_deliver ON calls (parent_id, parent_generation, finished_at, seq) WHERE deliver = 1;
+  CREATE INDEX calls_child_correlation ON calls (parent_id, parent_generation, correlation_id) WHERE parent_id IS NOT NULL;
+  CREATE INDEX calls_limit_due ON calls (endpoint, function, limit_key, due_at) WHERE due_at IS NOT NULL AND limit_key <> '';
+  CREATE INDEX calls_live ON calls (state, seq, finished_at) WHERE finished_at IS NULL;
+  CREATE INDEX calls_unsucceeded ON calls (state, seq, finished_at) WHERE finished_at IS NOT NULL AND state <> 'succeeded';
+  `,
 ];
 
 /**

@@ -187,6 +187,38 @@ describe('SqliteStore', () => {
     }
   });
 
+  it('rebuilds calls with idempotency keys indexed only where there is one, keeping every row (migration 13)', async () => {
+    const path = tmpFile();
+    const store = await SqliteStore.open({ path });
+    const keyed = newCall({ idempotencyKey: 'order-1' });
+    const plain = [newCall(), newCall(), newCall()];
+    await store.insertCalls([keyed, ...plain]);
+    const { calls: leased } = await store.claimDue({ owner: 'a', now: NOW, leaseMs: 60_000, limit: 1, capacity: () => 1 });
+    const attempt = { number: 1, startedAt: NOW, durationMs: 1, status: OK, outcome: 'exit' as const, error: null, resume: false };
+    expect(await store.complete({ id: leased[0]!.id, owner: 'a', leaseToken: leased[0]!.leaseToken, now: NOW, attempt, delivered: [], outcome: { kind: 'finish', status: OK, output: null, error: null } })).toBe(true);
+    // As a version-12 scheduler left it: the key UNIQUE on the column (rebuilt the way migration 13 does, with the constraint back).
+    const v12 = (store.db.prepare(`SELECT sql FROM sqlite_master WHERE name = 'calls'`).pluck().get() as string)
+      .replace(/^CREATE TABLE "?calls"?/, 'CREATE TABLE calls_v12')
+      .replace('idempotency_key TEXT,', 'idempotency_key TEXT UNIQUE,');
+    const indexes = store.db.prepare(`SELECT sql FROM sqlite_master WHERE tbl_name = 'calls' AND type = 'index' AND sql IS NOT NULL AND name <> 'calls_idempotency_key'`).pluck().all() as string[];
+    store.db.exec(`${v12}; INSERT INTO calls_v12 SELECT * FROM calls; DROP TABLE calls; ALTER TABLE calls_v12 RENAME TO calls; ${indexes.join('; ')}; UPDATE schema_version SET version = 12`);
+    const before = store.db.prepare('SELECT * FROM calls ORDER BY seq').all();
+    expect(store.db.prepare(`SELECT count(*) FROM sqlite_master WHERE tbl_name = 'calls' AND name LIKE 'sqlite_autoindex_calls_%'`).pluck().get()).toBe(2);
+    await store.close();
+
+    const again = await SqliteStore.open({ path });
+    expect(again.db.prepare('SELECT version FROM schema_version').get()).toEqual({ version: SQLITE_MIGRATIONS.length });
+    expect(again.db.prepare('SELECT * FROM calls ORDER BY seq').all()).toEqual(before);
+    // Only the id's unique index is automatic now; the key's is partial, and the dedupe reads it.
+    expect(again.db.prepare(`SELECT count(*) FROM sqlite_master WHERE tbl_name = 'calls' AND name LIKE 'sqlite_autoindex_calls_%'`).pluck().get()).toBe(1);
+    const plan = again.db.prepare(`EXPLAIN QUERY PLAN SELECT id FROM calls WHERE idempotency_key = 'x'`).all() as Array<{ detail: string }>;
+    expect(plan.map((r) => r.detail).join()).toMatch(/calls_idempotency_key/);
+    expect(await again.insertCalls([newCall({ idempotencyKey: 'order-1' }), newCall()])).toEqual([keyed.id, expect.any(String)]);
+    expect(() => again.db.prepare(`UPDATE calls SET idempotency_key = 'order-1' WHERE id = ?`).run(plain[1]!.id)).toThrow(/UNIQUE constraint failed/);
+    expect((await again.listCalls({ limit: 50 })).counts).toMatchObject({ pending: 4, succeeded: 1 });
+    await again.close();
+  });
+
   it('counts the runs of a version-4 database apart, attempts and resumes (migration 5)', async () => {
     const path = tmpFile();
     const store = await SqliteStore.open({ path });

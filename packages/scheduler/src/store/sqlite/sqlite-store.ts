@@ -975,7 +975,8 @@ export class SqliteStore implements Store {
             pollError: encodeErrorBlob(o.pollError),
             seq: row.seq,
           });
-        this.#matchSignals(row.id, now);
+        // Kept signals can only answer the waits of this Poll: none, nothing to read.
+        if (o.signalWaits?.length) this.#matchSignals(row.id, now);
         break;
       }
       case 'tail_call': {
