@@ -235,9 +235,9 @@ const RETRY_SQL = `UPDATE calls SET state = 'pending', due_at = @due, lease_owne
             WHERE seq = @seq AND ${HOLDS_LEASE_SQL}`;
 /** A suspending run's lease, and the results counted for it so far. */
 const HELD_SQL = `SELECT ready, ready_errors FROM calls WHERE seq = @seq AND ${HOLDS_LEASE_SQL}`;
-/** A run suspending on a Poll (its lease checked by {@link HELD_SQL} first). */
+/** A run suspending on a Poll (its lease checked by {@link HELD_SQL} first), with its results counted afresh. */
 const SUSPEND_SQL = `UPDATE calls SET state = 'suspended', mode = 1, due_at = @due, lease_owner = NULL, status = @status,
-            error = NULL, failures = 0, attempts = @attempts, resumes = @resumes, updated_at = @now, state_kind = @kind,
+            error = NULL, failures = 0, attempts = @attempts, resumes = @resumes, updated_at = @now, ready = @ready, ready_errors = @readyErrors, state_kind = @kind,
             state_type_url = @typeUrl, state_value = NULL, state_length = @length, state_delta = @delta, poll_min = @min, poll_max = @max,
             poll_deadline = @deadline, poll_wake_on_error = @wake, poll_error = @pollError, poll_signals = @signals WHERE seq = @seq`;
 
@@ -752,8 +752,12 @@ export class SqliteStore implements Store {
     return toClaimedCall(row, toResume(row, elideStateAbove, () => this.#stateBytes(row), results));
   }
 
-  /** Marks delivered results (and takes them off the parent's ready counts); answers how many and how many were errors. */
-  #markDelivered(parent: Pick<CallRow, 'id' | 'seq'>, ids: string[]): { count: number; errors: number } {
+  /**
+   * Marks delivered results and answers how many and how many were errors;
+   * takes them off the parent's ready counts unless `counted` (the caller
+   * writes the counts itself: a suspension).
+   */
+  #markDelivered(parent: Pick<CallRow, 'id' | 'seq'>, ids: string[], counted = false): { count: number; errors: number } {
     let count = 0;
     let errors = 0;
     for (const id of ids) {
@@ -767,7 +771,7 @@ export class SqliteStore implements Store {
         errors += r.has_error;
       }
     }
-    if (count > 0) {
+    if (count > 0 && !counted) {
       this.#sql('UPDATE calls SET ready = MAX(0, ready - ?), ready_errors = MAX(0, ready_errors - ?) WHERE seq = ?')
         .run(count, errors, parent.seq);
     }
@@ -935,7 +939,7 @@ export class SqliteStore implements Store {
           | { ready: number; ready_errors: number }
           | undefined;
         if (!held) return false;
-        const delivered = this.#markDelivered(row, req.delivered);
+        const delivered = this.#markDelivered(row, req.delivered, true);
         const existing = policy.correlationKeys(o.calls).filter((k) => this.#stmt.childByCorrelation!.get(row.id, row.generation, k));
         for (const call of policy.childrenToStart(o.calls, new Set(existing))) this.#insertRow(call, row.generation);
         // The stored bytes are never read here: a delta is appended as a chunk.
@@ -951,7 +955,7 @@ export class SqliteStore implements Store {
           this.#stmt.insertChunk!.run(row.id, row.generation, length, Buffer.from(o.state.value.buffer, o.state.value.byteOffset, o.state.value.byteLength));
           length += o.state.value.length;
         }
-        // Children inserted here are pending: only the delivery above changed the counts.
+        // Children inserted here are pending: only the delivery above changed the counts (SUSPEND_SQL writes them).
         const fresh = { ready: Math.max(0, held.ready - delivered.count), readyErrors: Math.max(0, held.ready_errors - delivered.errors) };
         const due = policy.dueAtSuspension(o, fresh, now);
         this.#dueAt(row.endpoint, row.function, due);
@@ -968,6 +972,8 @@ export class SqliteStore implements Store {
             typeUrl: write.typeUrl,
             length,
             delta: write.markDelta ? 1 : row.state_delta,
+            ready: fresh.ready,
+            readyErrors: fresh.readyErrors,
             min: o.minResults,
             max: o.maxResults,
             deadline: o.deadline,
