@@ -203,6 +203,7 @@ type LeasedRow = Pick<
   | 'state_value'
   | 'state_length'
   | 'state_delta'
+  | 'mode'
 >;
 
 /** A call a completion made due (`completeAndClaim` may lease it at once). */
@@ -732,6 +733,7 @@ export class SqliteStore implements Store {
       state_value: row.state_value,
       state_length: row.state_length,
       state_delta: row.state_delta,
+      mode: row.mode,
     });
     if (row.mode !== 1) return toClaimedCall(row, null);
     const max = Math.max(1, row.poll_max);
@@ -930,7 +932,9 @@ export class SqliteStore implements Store {
       case 'finish': {
         if (!this.#finishRow(row, policy.finishedState(o.status), o.status, o.output, o.error, now, true, { attempts, resumes }, lease)) return false;
         this.#markDelivered(row, req.delivered);
-        if (orphans) this.#cancelOrphans(row, now, orphans);
+        // A run from the input (mode 0: a first run, or a retry of one) has no children of its generation: only a
+        // suspension starts children, and it leaves the call in mode 1 until it finishes or a new generation begins.
+        if (orphans && row.mode !== 0) this.#cancelOrphans(row, now, orphans);
         break;
       }
       case 'suspend': {
