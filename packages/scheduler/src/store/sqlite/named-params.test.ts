@@ -26,9 +26,17 @@ describe('namedStatement', () => {
     expect(raw.get({ seq: 1 })).toEqual([1, 'x']);
   });
 
-  it('refuses SQL with positional parameters, and a missing parameter', () => {
+  it('refuses SQL with positional parameters, and a missing parameter; binds NULL for undefined, as named binding does', () => {
     expect(() => namedStatement(db, 'SELECT * FROM t WHERE seq = ? AND b = @b')).toThrow(/@name parameters only/);
     const byB = namedStatement<{ b?: number }>(db, 'SELECT * FROM t WHERE b = @b');
     expect(() => byB.get({})).toThrow('missing the parameter @b of: SELECT * FROM t WHERE b = @b');
+    expect(() => db.prepare('SELECT * FROM t WHERE b = @b').get({})).toThrow(/Missing named parameter "b"/);
+    const insert = namedStatement<{ seq: number; a: string | undefined }>(db, 'INSERT INTO t (seq, a) VALUES (@seq, @a)');
+    insert.run({ seq: 3, a: undefined });
+    db.prepare('INSERT INTO t (seq, a) VALUES (@seq, @a)').run({ seq: 4, a: undefined });
+    expect(db.prepare('SELECT seq, a FROM t WHERE seq >= 3 ORDER BY seq').all()).toEqual([
+      { seq: 3, a: null },
+      { seq: 4, a: null },
+    ]);
   });
 });

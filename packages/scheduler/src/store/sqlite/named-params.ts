@@ -27,8 +27,9 @@ const NAME = /@([A-Za-z_][A-Za-z0-9_]*)/g;
  * than once), for binding from objects of type `P`. With `raw`, rows come
  * as arrays (better-sqlite3's raw mode). The accessor that reads the
  * object is compiled once per statement from the names in the SQL (only
- * identifiers: the pattern above), so a run reads each property directly;
- * a property missing (undefined) throws a RangeError naming it.
+ * identifiers: the pattern above), so a run reads each property directly.
+ * As with better-sqlite3's named binding, a property set to `undefined`
+ * binds NULL and a missing property throws (a RangeError naming it).
  * @example
  * const finish = namedStatement<{ seq: number; now: number }>(db, 'UPDATE calls SET finished_at = @now, updated_at = @now WHERE seq = @seq');
  * finish.run({ seq: 1, now: Date.now() });
@@ -43,9 +44,11 @@ export function namedStatement<P extends object>(db: Database.Database, sql: str
   const statement = db.prepare(text);
   if (options.raw) statement.raw(true);
   // Compiled from the identifiers of our own SQL (NAME), once per statement: a run then reads each property directly.
-  // A missing property is an error, as with named binding (bound by position, undefined would become NULL).
+  // As with named binding: a property set to undefined binds NULL, a missing one is an error.
   const unique = [...new Set(names)];
-  const read = unique.map((n, i) => `const v${i} = p.${n}; if (v${i} === undefined) missing(${JSON.stringify(n)});`).join(' ');
+  const read = unique
+    .map((n, i) => `let v${i} = p.${n}; if (v${i} === undefined) { if (!(${JSON.stringify(n)} in p)) missing(${JSON.stringify(n)}); v${i} = null; }`)
+    .join(' ');
   const args = names.map((n) => `v${unique.indexOf(n)}`).join(', ');
   const method = (m: string) => `${m}: (p) => { ${read} return s.${m}(${args}); }`;
   const make = new Function('s', 'missing', `return { ${method('run')}, ${method('get')}, ${method('all')} };`) as (
