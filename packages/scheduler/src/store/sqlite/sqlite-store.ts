@@ -1241,7 +1241,7 @@ export class SqliteStore implements Store {
       const pageWhere = [...where];
       const pageParams = [...params];
       if (filter.states && filter.states.length > 0) {
-        // States all finished or all unfinished: the condition that selects the partial index of those calls.
+        // States all failed or cancelled, or all unfinished: the condition that selects the partial index of those calls.
         if (filter.states.every((st) => isFinished(st) && st !== 'succeeded')) pageWhere.push(`finished_at IS NOT NULL AND state <> 'succeeded'`);
         else if (!filter.states.some(isFinished)) pageWhere.push('finished_at IS NULL');
         pageWhere.push(`state IN (${filter.states.map(() => '?').join(',')})`);
