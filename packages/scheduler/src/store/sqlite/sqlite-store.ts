@@ -214,8 +214,16 @@ interface Woken {
   due: number;
 }
 
+/** The key of an (endpoint, function) pair in the store's maps (`#queues`, `#dueFloors`). */
+function pairKey(endpoint: string, fn: string): string {
+  return `${endpoint}\u0000${fn}`;
+}
+
 /** The parameters of a {@link NamedStatement} of the store (each statement reads the names its SQL has). */
 type Params = Record<string, unknown>;
+
+/** A claim: the rows its WHERE picks leased to `@owner` until `@until` (a new lease token each), at `@now`. */
+const LEASE_SQL = `UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner, lease_token = lease_token + 1, updated_at = @now`;
 
 /** The lease condition of a row, in SQL (`@owner`, `@token`): `policy.holdsLease` in the file. */
 const HOLDS_LEASE_SQL = `state = 'running' AND lease_owner = @owner AND lease_token = @token`;
@@ -364,22 +372,12 @@ export class SqliteStore implements Store {
       // One statement per (endpoint, function): the due calls picked and leased together (no statement per row).
       // Only what the RunRequest needs: not the original input, the output or the error (memory follows in-flight work).
       claim: n(
-        `UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner,
-        lease_token = lease_token + 1, updated_at = @now
-        WHERE seq IN (SELECT seq FROM calls WHERE endpoint = @endpoint AND function = @fn AND due_at <= @now ORDER BY due_at ${boundLimit('@cap')})
+        `${LEASE_SQL} WHERE seq IN (SELECT seq FROM calls WHERE endpoint = @endpoint AND function = @fn AND due_at <= @now ORDER BY due_at ${boundLimit('@cap')})
         RETURNING ${CLAIM_COLUMNS}`,
         true,
       ),
-      claimSeq: n(
-        `UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner,
-        lease_token = lease_token + 1, updated_at = @now WHERE seq = @seq RETURNING ${CLAIM_COLUMNS}`,
-        true,
-      ),
-      claimIfDue: n(
-        `UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner,
-        lease_token = lease_token + 1, updated_at = @now WHERE seq = @seq AND due_at <= @now RETURNING ${CLAIM_COLUMNS}`,
-        true,
-      ),
+      claimSeq: n(`${LEASE_SQL} WHERE seq = @seq RETURNING ${CLAIM_COLUMNS}`, true),
+      claimIfDue: n(`${LEASE_SQL} WHERE seq = @seq AND due_at <= @now RETURNING ${CLAIM_COLUMNS}`, true),
       notifyParent: n(`UPDATE calls SET ready = ready + 1, ready_errors = ready_errors + @e, updated_at = @now,
         due_at = ${dueOnResultSql({ row: '', isError: '@e', now: '@now', least: 'MIN' })}
         WHERE id = @parent AND generation = @gen AND state IN ${WAITING_SQL} RETURNING seq, endpoint, function, due_at`),
@@ -437,7 +435,7 @@ export class SqliteStore implements Store {
       // One process writes the file (or the memory): what it knows of due times in memory stays true.
       store.#floorsKept = memory || exclusive;
       for (const q of db.prepare('SELECT endpoint, function FROM queues').all() as Array<{ endpoint: string; function: string }>) {
-        store.#queues.set(`${q.endpoint}\u0000${q.function}`, [q.endpoint, q.function]);
+        store.#queues.set(pairKey(q.endpoint, q.function), [q.endpoint, q.function]);
       }
       if (options.releaseLeases ?? exclusive) {
         db.prepare(`UPDATE calls SET state = 'pending', due_at = ?, lease_owner = NULL WHERE finished_at IS NULL AND state = 'running'`).run(Date.now());
@@ -541,7 +539,7 @@ export class SqliteStore implements Store {
   }
 
   #ensureQueue(endpoint: string, fn: string): void {
-    const key = `${endpoint}\u0000${fn}`;
+    const key = pairKey(endpoint, fn);
     if (this.#queues.has(key)) return;
     this.#stmt.insertQueue!.run(endpoint, fn);
     this.#queues.set(key, [endpoint, fn]);
@@ -551,7 +549,7 @@ export class SqliteStore implements Store {
   /** A call of (endpoint, fn) is due at `due` (or later): lowers the pair's floor. */
   #dueAt(endpoint: string, fn: string, due: number | null): void {
     if (due === null) return;
-    const key = `${endpoint}\u0000${fn}`;
+    const key = pairKey(endpoint, fn);
     const floor = this.#dueFloors.get(key);
     if (floor !== undefined && due < floor) this.#dueFloors.set(key, due);
   }
@@ -698,7 +696,7 @@ export class SqliteStore implements Store {
    */
   #nextDue(endpoint: string, fn: string, floor: boolean): number | null {
     const next = (this.#stmt.nextDue!.get(endpoint, fn) as { due_at: number } | undefined)?.due_at ?? null;
-    if (floor && this.#floorsKept) this.#dueFloors.set(`${endpoint}\u0000${fn}`, next ?? Number.POSITIVE_INFINITY);
+    if (floor && this.#floorsKept) this.#dueFloors.set(pairKey(endpoint, fn), next ?? Number.POSITIVE_INFINITY);
     return next;
   }
 
@@ -895,7 +893,7 @@ export class SqliteStore implements Store {
       // after this run needs no statement (#quietUntil).
       if (this.#floorsKept) {
         for (const w of woken) {
-          const key = `${w.endpoint}\u0000${w.fn}`;
+          const key = pairKey(w.endpoint, w.fn);
           if (this.#limits.spec(w.endpoint, w.fn) || (this.#dueFloors.get(key) ?? Number.NEGATIVE_INFINITY) > req.now) continue;
           this.#nextDue(w.endpoint, w.fn, true);
         }
