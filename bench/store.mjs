@@ -15,6 +15,11 @@
 //
 //   node bench/store.mjs [--calls 30000] [--rounds 3] [--sync NORMAL|FULL]
 //   node bench/store.mjs --awaited [--steps 5000] [--rounds 3]
+//   node bench/store.mjs --fanin [--children 10000] [--rounds 3]
+//
+// `--fanin`: one parent gathers n children, as the run loop drives the
+// store for `fanin(n)` of section (5): wall ms of the suspension (children
+// recorded), the children's completions, the parent's resume and its finish.
 //
 // Prints one JSON object per round: CPU (user + system) and wall time per
 // call in microseconds. Run it with `node --cpu-prof` to see where the
@@ -194,6 +199,104 @@ export async function awaitedRun({ steps = 5000, rounds = 3, synchronous = 'NORM
   return out.map((r) => ({ steps, cpuUsPerStep: r.cpuUs, wallUsPerStep: r.wallUs, walFramesPerStep: r.walFramesPerStep }));
 }
 
+/**
+ * One fan-in of `n` children through the store, as the run loop drives it:
+ * the parent suspends with `n` children (recorded, up to `capacity`
+ * children leased in the same transaction), each child finishes
+ * (completeAndClaim; the rest are claimed in rounds of 256), the parent is
+ * resumed with every result and finishes. Wall ms of each phase.
+ */
+async function fanInOnce(store, n, capacity) {
+  const now0 = Date.now();
+  const parentId = nextId();
+  await store.insertCalls([{ id: parentId, function: 'fanin', endpoint: ENDPOINT, input, createdAt: now0, dueAt: now0, expiresAt: now0 + 3_600_000, expirationMs: 3_600_000, rootId: parentId }]);
+  const parent = (await store.claimDue({ owner: 'bench', now: Date.now(), leaseMs: 60_000, limit: 1, capacity: () => 1 })).calls[0];
+  let room = capacity;
+  const follow = { leaseMs: 60_000, capacity: () => room, claimed: () => room--, elideStateAbove: 1024 };
+  const t0 = performance.now();
+  const now = Date.now();
+  const calls = [];
+  for (let i = 0; i < n; i++) {
+    const id = nextId();
+    calls.push({ id, function: 'square', endpoint: ENDPOINT, input, createdAt: now, dueAt: now, expiresAt: now + 3_600_000, expirationMs: 3_600_000, parentId, rootId: parentId, correlationId: BigInt(i + 1) });
+  }
+  const suspended = await store.completeAndClaim(
+    {
+      id: parent.id,
+      owner: 'bench',
+      leaseToken: parent.leaseToken,
+      now,
+      attempt: { number: 1, startedAt: now, durationMs: 0, status: OK, outcome: 'suspend', error: null, resume: false },
+      delivered: [],
+      outcome: { kind: 'suspend', status: OK, state: { kind: 'bytes', typeUrl: '', value: Buffer.alloc(80 + 12 * n, 1) }, stateIsDelta: false, calls, minResults: n, maxResults: n, deadline: now + 3_600_000, wakeOnError: false, pollError: null },
+    },
+    follow,
+  );
+  const t1 = performance.now();
+  let queue = suspended.calls.filter((c) => c.id !== parentId);
+  let resumed;
+  let finished = 0;
+  while (finished < n) {
+    if (queue.length === 0) {
+      room = 256;
+      queue = (await store.claimDue({ owner: 'bench', now: Date.now(), leaseMs: 60_000, limit: 256, capacity: () => 256, elideStateAbove: 1024 })).calls;
+      if (queue.length === 0) throw new Error(`claimed nothing with ${n - finished} children left`);
+    }
+    const batch = queue;
+    queue = [];
+    await Promise.all(
+      batch.map(async (child) => {
+        room++;
+        const r = await store.completeAndClaim(
+          {
+            id: child.id,
+            owner: 'bench',
+            leaseToken: child.leaseToken,
+            now,
+            attempt: { number: 1, startedAt: now, durationMs: 0, status: OK, outcome: 'exit', error: null, resume: false },
+            delivered: [],
+            outcome: { kind: 'finish', status: OK, output: input, error: null },
+          },
+          follow,
+        );
+        finished++;
+        for (const c of r.calls) (c.id === parentId ? (resumed = c) : queue.push(c));
+      }),
+    );
+  }
+  const t2 = performance.now();
+  if (!resumed) resumed = (await store.claimDue({ owner: 'bench', now: Date.now(), leaseMs: 60_000, limit: 1, capacity: () => 1, elideStateAbove: 1024 })).calls[0];
+  if (resumed?.id !== parentId || resumed.resume.results.length !== n) throw new Error(`the parent was not resumed with ${n} results`);
+  const t3 = performance.now();
+  await store.complete({
+    id: parentId,
+    owner: 'bench',
+    leaseToken: resumed.leaseToken,
+    now,
+    attempt: { number: 2, startedAt: now, durationMs: 0, status: OK, outcome: 'exit', error: null, resume: true },
+    delivered: resumed.resume.results.map((r) => r.dispatchId),
+    outcome: { kind: 'finish', status: OK, output: input, error: null },
+  });
+  const t4 = performance.now();
+  const ms = (a, b) => +(b - a).toFixed(1);
+  return { n, suspendMs: ms(t0, t1), childrenMs: ms(t1, t2), resumeMs: ms(t2, t3), finishMs: ms(t3, t4), totalMs: ms(t0, t4) };
+}
+
+/** A warm-up fan-in of 1,000, then `rounds` fan-ins of `children` (the run loop's follow-on capacity: `capacity`). */
+export async function fanInRun({ children = 10_000, rounds = 3, capacity = 4096, synchronous = 'NORMAL' } = {}) {
+  const tmp = tempDir();
+  const store = await SqliteStore.open({ path: join(tmp.dir, 'scheduler.db'), synchronous });
+  try {
+    await fanInOnce(store, 1000, capacity);
+    const out = [];
+    for (let r = 0; r < rounds; r++) out.push(await fanInOnce(store, children, capacity));
+    return out;
+  } finally {
+    await store.close();
+    tmp.cleanup();
+  }
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const arg = (name, fallback) => {
     const i = process.argv.indexOf(name);
@@ -203,6 +306,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const synchronous = arg('--sync', 'NORMAL');
   const results = process.argv.includes('--awaited')
     ? await awaitedRun({ steps: Number(arg('--steps', 5000)), rounds, synchronous })
-    : await storeRun({ calls: Number(arg('--calls', 30_000)), rounds, synchronous });
+    : process.argv.includes('--fanin')
+      ? await fanInRun({ children: Number(arg('--children', 10_000)), rounds, synchronous })
+      : await storeRun({ calls: Number(arg('--calls', 30_000)), rounds, synchronous });
   for (const r of results) console.log(JSON.stringify(r));
 }

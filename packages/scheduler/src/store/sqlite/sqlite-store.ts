@@ -226,6 +226,8 @@ type Params = Record<string, unknown>;
 const LEASE_SQL = `UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner, lease_token = lease_token + 1, updated_at = @now`;
 
 /** The lease condition of a row, in SQL (`@owner`, `@token`): `policy.holdsLease` in the file. */
+/** Up to this many delivered results are marked one statement each; more in one statement (a fan-in). */
+const DELIVERED_ONE_BY_ONE = 8;
 const HOLDS_LEASE_SQL = `state = 'running' AND lease_owner = @owner AND lease_token = @token`;
 
 /**
@@ -234,7 +236,7 @@ const HOLDS_LEASE_SQL = `state = 'running' AND lease_owner = @owner AND lease_to
  */
 const FINISH_SQL = [0, 1, 2, 3].map(
   (i) => `UPDATE calls SET state = @state, status = @status, output = @output, error = @error, has_error = @has_error,
-        due_at = NULL, lease_owner = NULL, finished_at = @now, updated_at = @now, mode = 0,
+        due_at = NULL, lease_owner = NULL, finished_at = @now, updated_at = @now, mode = 0, deliver = @deliver,
         ${i & 1 ? '' : 'state_kind = 0, state_type_url = NULL, state_value = NULL, state_length = 0,'} poll_error = NULL, poll_min = 0, poll_max = 0,
         poll_deadline = NULL, poll_signals = NULL, attempts = @attempts, resumes = @resumes WHERE seq = @seq${i & 2 ? ` AND ${HOLDS_LEASE_SQL}` : ''}`,
 );
@@ -332,7 +334,11 @@ export class SqliteStore implements Store {
       insertAttempt: p(`INSERT OR REPLACE INTO attempts (call_id, number, started_at, duration_ms, status, outcome, resume, error)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
       markDelivered: p('UPDATE calls SET deliver = NULL WHERE id = ? AND parent_id = ? AND deliver = 1 RETURNING has_error'),
-      setDeliver: p('UPDATE calls SET deliver = 1 WHERE seq = ?'),
+      clearDeliver: p('UPDATE calls SET deliver = NULL WHERE seq = ?'),
+      // Many results delivered at once (a fan-in's resume): one statement instead of one per child. CROSS JOIN keeps
+      // the order: each id looked up by the id index (never a scan of the parent's children).
+      markDeliveredMany: p(`UPDATE calls SET deliver = NULL WHERE seq IN (SELECT c.seq FROM json_each(?) j
+        CROSS JOIN calls c ON c.id = j.value WHERE c.parent_id = ? AND c.deliver = 1) RETURNING has_error`),
       childByCorrelation: p('SELECT 1 FROM calls WHERE parent_id = ? AND parent_generation = ? AND correlation_id = ?'),
       unfinishedChildren: p(`SELECT id FROM calls WHERE parent_id = ? AND parent_generation = ? AND state NOT IN ${FINISHED_SQL}`),
       tree: p(`WITH RECURSIVE tree(id) AS (SELECT value FROM json_each(?) UNION SELECT c.id FROM calls c JOIN tree t ON c.parent_id = t.id)
@@ -760,13 +766,24 @@ export class SqliteStore implements Store {
   #markDelivered(parent: Pick<CallRow, 'id' | 'seq'>, ids: string[], counted = false): { count: number; errors: number } {
     let count = 0;
     let errors = 0;
+    const many: string[] | null = ids.length > DELIVERED_ONE_BY_ONE ? [] : null;
     for (const id of ids) {
       if (id.startsWith(policy.SIGNAL_RESULT_PREFIX)) {
         if (this.#stmt.deliverSignal!.run(Number(id.slice(policy.SIGNAL_RESULT_PREFIX.length)), parent.id).changes > 0) count++;
         continue;
       }
+      if (many) {
+        many.push(id);
+        continue;
+      }
       const r = this.#stmt.markDelivered!.get(id, parent.id) as { has_error: number } | undefined;
       if (r) {
+        count++;
+        errors += r.has_error;
+      }
+    }
+    if (many && many.length > 0) {
+      for (const r of this.#stmt.markDeliveredMany!.all(JSON.stringify(many), parent.id) as Array<{ has_error: number }>) {
         count++;
         errors += r.has_error;
       }
@@ -778,10 +795,14 @@ export class SqliteStore implements Store {
     return { count, errors };
   }
 
-  /** Hands a finished call's result to its parent (if that parent still waits for this generation). */
+  /**
+   * Hands a finished call's result to its parent. The finish wrote the
+   * child's `deliver` mark (one statement fewer per child of a fan-in); it
+   * is taken back when the parent no longer waits for this generation.
+   */
   #notifyParent(child: Pick<CallRow, 'seq' | 'parent_id' | 'parent_generation'>, hasError: boolean, now: number): void {
     if (!child.parent_id) return;
-    if (this.#wakeParent(child.parent_id, child.parent_generation, hasError ? 1 : 0, now)) this.#stmt.setDeliver!.run(child.seq);
+    if (!this.#wakeParent(child.parent_id, child.parent_generation, hasError ? 1 : 0, now)) this.#stmt.clearDeliver!.run(child.seq);
   }
 
   /** Counts a result for a waiting parent (its due time may come earlier); false if it no longer waits for this generation. */
@@ -825,6 +846,7 @@ export class SqliteStore implements Store {
         now,
         attempts: counts ? counts.attempts : row.attempts,
         resumes: counts ? counts.resumes : row.resumes,
+        deliver: notify && row.parent_id ? 1 : null,
         seq: row.seq,
         ...(lease ? { owner: lease.owner, token: lease.token } : {}),
       });
@@ -891,9 +913,15 @@ export class SqliteStore implements Store {
       // The woken calls lowered their pairs' floors, and those leased here are no longer due (their due time is the
       // lease's expiry): each pair's floor is its next due time again, so that the claim round the run loop starts
       // after this run needs no statement (#quietUntil).
+      // Once per pair: a fan-out wakes thousands of children of one function, and those beyond the capacity stay due.
       if (this.#floorsKept) {
+        const seen = woken.length > 1 ? new Set<string>() : null;
         for (const w of woken) {
           const key = pairKey(w.endpoint, w.fn);
+          if (seen) {
+            if (seen.has(key)) continue;
+            seen.add(key);
+          }
           if (this.#limits.spec(w.endpoint, w.fn) || (this.#dueFloors.get(key) ?? Number.NEGATIVE_INFINITY) > req.now) continue;
           this.#nextDue(w.endpoint, w.fn, true);
         }

@@ -71,6 +71,40 @@ export function pollsAndWakesContract(makeStore: StoreFactory, hooks: StoreContr
       expect(again?.resume?.deltaCapable).toBe(true);
     });
 
+    it('delivers a fan-in in parts: each result once, its errors taken off the wake condition', async () => {
+      const store = t.store;
+      const { call: parent, leased: p } = await startOne();
+      const kids = Array.from({ length: 30 }, (_, i) => childOf(parent, BigInt(i + 1)));
+      await store.complete(completion(parent.id, p!.leaseToken, NOW, suspendOutcome(NOW + 60_000, { calls: kids, minResults: 30, maxResults: 20 })));
+      const byId = new Map((await claim({ now: NOW + 1 })).calls.map((c) => [c.id, c]));
+      // The first ten fail, then twenty succeed: results are handed over in the order they came in.
+      for (const [i, kid] of kids.entries()) {
+        const outcome = i < 10 ? { kind: 'finish' as const, status: PERMANENT_ERROR, output: null, error: { type: 'Boom', message: `kid ${i}` } } : { kind: 'finish' as const, status: OK, output: anyOf(`out ${i}`), error: null };
+        expect(await store.complete(completion(kid.id, byId.get(kid.id)!.leaseToken, NOW + 2 + i, outcome))).toBe(true);
+      }
+      expect(await store.getCall(parent.id)).toMatchObject({ state: 'suspended', ready: 30 });
+      const [first] = (await claim({ now: NOW + 40 })).calls;
+      const firstIds = first!.resume!.results.map((r) => r.dispatchId);
+      expect(firstIds).toEqual(kids.slice(0, 20).map((k) => k.id));
+      expect(first!.resume!.results.filter((r) => r.error !== null)).toHaveLength(10);
+      // Delivered: the twenty (one twice, and an ID that is no child): ten remain, none an error, so an error does not
+      // wake the parent and eleven results are not in: it waits for its deadline.
+      await store.complete(
+        completion(parent.id, first!.leaseToken, NOW + 41, suspendOutcome(NOW + 60_000, { minResults: 11, maxResults: 20, wakeOnError: true }), {
+          delivered: [...firstIds, firstIds[0]!, 'not-a-child'],
+        }),
+      );
+      expect(await store.getCall(parent.id)).toMatchObject({ state: 'suspended', ready: 10, dueAt: NOW + 60_000 });
+      expect((await claim({ now: NOW + 42 })).calls).toEqual([]);
+      const [second] = (await claim({ now: NOW + 60_000 })).calls;
+      expect(second!.resume!.results.map((r) => r.dispatchId)).toEqual(kids.slice(20).map((k) => k.id));
+      expect(second!.resume!.results.map((r) => textOf(r.output))).toEqual(kids.slice(20).map((_, i) => `out ${i + 20}`));
+      await store.complete(completion(parent.id, second!.leaseToken, NOW + 60_001, { kind: 'finish', status: OK, output: null, error: null }, {
+        delivered: second!.resume!.results.map((r) => r.dispatchId),
+      }));
+      expect(await store.getCall(parent.id)).toMatchObject({ state: 'succeeded' });
+    });
+
     it('drops calls whose correlation ID repeats one of the same execution', async () => {
       const store = t.store;
       const parent = newCall();
