@@ -454,7 +454,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         for (const id of ids) this.#notifyWaiters(id);
       }
       this.#recheckTimer = null;
-      if (this.#waiters.size > 0) this.#scheduleRecheck();
+      if (this.#waiters.size > 0) {
+        this.store.waiting?.();
+        this.#scheduleRecheck();
+      }
     }, 1000);
     this.#recheckTimer.unref();
   }
@@ -556,6 +559,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         signal?.addEventListener('abort', done);
         set.add(done);
         this.#scheduleRecheck();
+        // Other instances announce the calls they finish only while one says it waits.
+        this.store.waiting?.();
       });
     }
   }

@@ -677,6 +677,15 @@ export interface Store {
   subscribe?(listener: (change: StoreChange) => void): () => void;
 
   /**
+   * Optional: this process has Wait calls blocked on calls that may finish
+   * in another process sharing the store. Called when a waiter starts and
+   * every second while any remain; a store shared by instances (PostgreSQL)
+   * then tells the others to announce the calls they finish, which they
+   * skip while nobody waits. Stores used by one process omit it.
+   */
+  waiting?(): void;
+
+  /**
    * Optional: whether the store can work now (`/healthz` reports it). A
    * store that saw a storage error (disk full, connection lost; see
    * `faults.ts`) tries again with a small write or query before answering, so

@@ -7,6 +7,16 @@
  *   `pg_notify` calls in one statement (finished dispatch IDs are packed,
  *   many per notification). Notifying outside the writing transactions keeps
  *   PostgreSQL's commit-time notification lock off the hot path.
+ * - Finished dispatch IDs serve only Wait calls blocked on other instances,
+ *   so they are sent only while another instance says it has some
+ *   ({@link PgNotifier.waiting}, renewed every second while it has, heard for
+ *   {@link INTEREST_TTL_MS}). Meanwhile they are kept for
+ *   {@link RECENT_MS}: an instance that starts waiting is sent those, so a
+ *   call that finished between its read and its announcement is not missed.
+ *   Without waiters anywhere (a busy cluster driven by `dispatch()` alone),
+ *   no statement is spent on them. An instance that does not listen (or
+ *   while its LISTEN connection is down) cannot hear who waits: it sends
+ *   them all, as before.
  * - Incoming: one dedicated connection LISTENs; when it breaks it reconnects
  *   with backoff and reports a wake-up (notifications may have been missed
  *   meanwhile). Each instance ignores its own notifications.
@@ -21,6 +31,15 @@ import type { StoreChange } from '../store.js';
 
 /** Largest payload sent (PostgreSQL's limit is 8000 bytes). */
 const MAX_PAYLOAD = 7000;
+
+/** How long another instance's announcement that it waits for calls is heard (ms). */
+export const INTEREST_TTL_MS = 3000;
+
+/** An instance with waiters announces it at most this often (ms). */
+const INTEREST_EVERY_MS = 1000;
+
+/** How long finished dispatch IDs that nobody waited for are kept, to send to an instance that starts waiting (ms). */
+export const RECENT_MS = 2000;
 
 /**
  * How to build a {@link PgNotifier}.
@@ -60,6 +79,13 @@ export class PgNotifier {
   #pendingDue = false;
   #pendingQueues = false;
   #pendingFinished: string[] = [];
+  #pendingInterest = false;
+  /** When this instance last announced its waiters. */
+  #interestSentAt = Number.NEGATIVE_INFINITY;
+  /** Until when another instance is known to wait for calls. */
+  #othersWaitUntil = Number.NEGATIVE_INFINITY;
+  /** Finished IDs nobody waited for, in batches by time, oldest first (kept {@link RECENT_MS}). */
+  #recent: Array<{ at: number; ids: readonly string[] }> = [];
   #closed = false;
   #flushing: Promise<void> = Promise.resolve();
 
@@ -85,10 +111,35 @@ export class PgNotifier {
     this.#schedule();
   }
 
-  /** Calls finished (Wait on other instances returns at once). */
+  /**
+   * Calls finished: sent while another instance waits for calls (its Wait
+   * returns at once), else kept {@link RECENT_MS} for one that starts to.
+   */
   finished(ids: readonly string[]): void {
     if (ids.length === 0) return;
-    for (const id of ids) this.#pendingFinished.push(id);
+    const now = Date.now();
+    // Not listening (listen: false, or the connection is down): it cannot hear who waits, so it always sends.
+    if (now < this.#othersWaitUntil || this.#client === null) {
+      for (const id of ids) this.#pendingFinished.push(id);
+      this.#schedule();
+      return;
+    }
+    this.#recent.push({ at: now, ids });
+    while (this.#recent.length > 0 && this.#recent[0]!.at < now - RECENT_MS) this.#recent.shift();
+  }
+
+  /**
+   * This instance has Wait calls blocked on calls that may finish
+   * elsewhere: the others send finished IDs for {@link INTEREST_TTL_MS}
+   * (and those of the last {@link RECENT_MS}). Call it when a waiter starts
+   * and then every second or so while any remain; announced at most once a
+   * second.
+   */
+  waiting(): void {
+    const now = Date.now();
+    if (now - this.#interestSentAt < INTEREST_EVERY_MS || this.#closed) return;
+    this.#interestSentAt = now;
+    this.#pendingInterest = true;
     this.#schedule();
   }
 
@@ -111,8 +162,10 @@ export class PgNotifier {
     const src = this.#o.source;
     if (this.#pendingQueues) payloads.push(`${src} q`);
     else if (this.#pendingDue) payloads.push(`${src} d`);
+    if (this.#pendingInterest) payloads.push(`${src} w`);
     this.#pendingQueues = false;
     this.#pendingDue = false;
+    this.#pendingInterest = false;
     let chunk = '';
     for (const id of this.#pendingFinished) {
       if (chunk.length + id.length + 1 > MAX_PAYLOAD) {
@@ -163,6 +216,14 @@ export class PgNotifier {
       this.#emit({ kind: 'due' });
     } else if (kind === 'f') {
       for (const id of payload.slice(sp + 3).split(',')) if (id) this.#emit({ kind: 'finished', id });
+    } else if (kind === 'w') {
+      // Another instance waits for calls: send finished IDs from now on, and those nobody was told about lately.
+      const now = Date.now();
+      this.#othersWaitUntil = now + INTEREST_TTL_MS;
+      const recent = this.#recent;
+      this.#recent = [];
+      for (const r of recent) if (r.at >= now - RECENT_MS) for (const id of r.ids) this.#pendingFinished.push(id);
+      if (this.#pendingFinished.length > 0) this.#schedule();
     }
   }
 
@@ -201,7 +262,8 @@ export class PgNotifier {
     this.#client = client;
     this.#reconnectDelay = 100;
     if (wasReconnect) {
-      // Notifications sent while we were away are lost: look again.
+      // Notifications sent while we were away are lost: look again, and assume another instance waits.
+      this.#othersWaitUntil = Date.now() + INTEREST_TTL_MS;
       this.#o.onQueues?.();
       this.#emit({ kind: 'due' });
     }

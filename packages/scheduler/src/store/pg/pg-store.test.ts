@@ -333,7 +333,7 @@ describe.skipIf(!url)('PgStore', () => {
     await Promise.all(stores.map((s) => s.close()));
   });
 
-  it('tells other instances that work is due and that calls finished (LISTEN/NOTIFY)', async () => {
+  it('tells other instances that work is due, and that calls finished while one of them waits (LISTEN/NOTIFY)', async () => {
     const schema = randomPgSchema();
     const [a, b] = await Promise.all([freshStore(schema), freshStore(schema)]);
     const heard: StoreChange[] = [];
@@ -342,22 +342,46 @@ describe.skipIf(!url)('PgStore', () => {
     a!.subscribe((c) => ownHeard.push(c));
     await until(() => b!.listening && a!.listening);
     const now = Date.now();
-    const call = newCall({}, now);
-    await a!.insertCalls([call]);
+    const finish = async (call: ReturnType<typeof newCall>) => {
+      await a!.insertCalls([call]);
+      const leased = (await a!.claimDue({ owner: 'a', now, leaseMs: 10_000, limit: 10, capacity: () => 10 })).calls.find((c) => c.id === call.id);
+      expect(await a!.complete(completion(call.id, leased!.leaseToken, now, finished()))).toBe(true);
+    };
+    const heardFinished = (id: string) => heard.some((c) => c.kind === 'finished' && c.id === id);
+    // Nobody waits: b hears that work is due, not which calls finished (no statement is spent on them).
+    const quiet = newCall({}, now);
+    await finish(quiet);
     await until(() => heard.some((c) => c.kind === 'due'));
-    const [leased] = (await a!.claimDue({ owner: 'a', now, leaseMs: 10_000, limit: 1, capacity: () => 1 })).calls;
-    await a!.complete({
-      id: call.id,
-      owner: 'a',
-      leaseToken: leased!.leaseToken,
-      now,
-      attempt: null,
-      delivered: [],
-      outcome: { kind: 'finish', status: 1, output: null, error: null },
-    });
-    await until(() => heard.some((c) => c.kind === 'finished' && c.id === call.id));
+    const marker = newCall({}, now);
+    heard.length = 0;
+    await a!.insertCalls([marker]);
+    await until(() => heard.some((c) => c.kind === 'due'));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(heard.filter((c) => c.kind === 'finished')).toEqual([]);
+    // b waits: a sends what finished lately (the call b may have read before it finished), then each call it finishes.
+    b!.waiting();
+    await until(() => heardFinished(quiet.id));
+    const watched = newCall({}, now);
+    await finish(watched);
+    await until(() => heardFinished(watched.id));
     expect(ownHeard).toEqual([]); // an instance ignores its own notifications
     await Promise.all([a!.close(), b!.close()]);
+  });
+
+  it('sends every finished call when it cannot hear who waits (listen: false)', async () => {
+    const schema = randomPgSchema();
+    const b = await freshStore(schema);
+    const a = await freshStore(schema, { listen: false });
+    const heard: StoreChange[] = [];
+    b.subscribe((c) => heard.push(c));
+    await until(() => b.listening);
+    const now = Date.now();
+    const call = newCall({}, now);
+    await a.insertCalls([call]);
+    const [leased] = (await a.claimDue({ owner: 'a', now, leaseMs: 10_000, limit: 1, capacity: () => 1 })).calls;
+    expect(await a.complete(completion(call.id, leased!.leaseToken, now, finished()))).toBe(true);
+    await until(() => heard.some((c) => c.kind === 'finished' && c.id === call.id));
+    await Promise.all([a.close(), b.close()]);
   });
 
   it('reconnects its LISTEN connection when the server drops it', async () => {

@@ -1884,6 +1884,11 @@ export class PgStore implements Store {
     return this.#notifier.subscribe(listener);
   }
 
+  /** Asks the other instances to announce the calls they finish (this one has Wait calls blocked): {@link PgNotifier.waiting}. */
+  waiting(): void {
+    if (this.#listen) this.#notifier?.waiting();
+  }
+
   /**
    * Numbers worth watching, cheap enough to scrape every few seconds: calls
    * per state, calls due now and not claimed (queue depth), leases past
