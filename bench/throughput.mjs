@@ -5,7 +5,8 @@
 // records each result. The clock starts before the first batch is sent and
 // stops when the store counts every call as succeeded (List counts, polled
 // every 25 ms). A warm-up of `warmup` calls runs first on the same processes
-// (JIT, connections, the adaptive concurrency limit) and is not counted.
+// (JIT, connections, the adaptive concurrency limit) and is not counted;
+// with several instances, `warmup` calls per instance.
 //
 // Stores: SQLite (a file in a temporary directory, synchronous NORMAL or
 // FULL) or PostgreSQL (a scratch schema on the machine's server, dropped
@@ -80,9 +81,12 @@ export async function throughputRun({
     const clients = schedulers.map((s) => s.client);
     app ??= await startApp({ verificationKey: signatures ? main.verificationKey : null, profileDir });
     const endpoint = app.url;
-    if (warmup > 0) {
-      await dispatchAll(clients, endpoint, warmup, batch, limited);
-      await waitForFinished(main.client, warmup);
+    // Each instance is warmed as much as a single one would be (JIT, pool connections, its concurrency limit):
+    // `warmup` calls per instance, spread over their APIs.
+    const warmed = warmup * schedulers.length;
+    if (warmed > 0) {
+      await dispatchAll(clients, endpoint, warmed, batch, limited);
+      await waitForFinished(main.client, warmed);
     }
     const inFlight = [];
     let sampling = true;
@@ -96,13 +100,13 @@ export async function throughputRun({
     const start = now();
     await dispatchAll(clients, endpoint, calls, batch, limited);
     const dispatchedMs = now() - start;
-    const counts = await waitForFinished(main.client, warmup + calls, { everyMs: 25 });
+    const counts = await waitForFinished(main.client, warmed + calls, { everyMs: 25 });
     const ms = now() - start;
     sampling = false;
     await sampler;
-    check(counts.succeeded === warmup + calls, `expected ${warmup + calls} succeeded calls, counts ${JSON.stringify(counts)}`);
+    check(counts.succeeded === warmed + calls, `expected ${warmed + calls} succeeded calls, counts ${JSON.stringify(counts)}`);
     const stats = await app.stats();
-    check(stats.stats.starts >= warmup + calls, `the app started ${stats.stats.starts} runs for ${warmup + calls} calls`);
+    check(stats.stats.starts >= warmed + calls, `the app started ${stats.stats.starts} runs for ${warmed + calls} calls`);
     inFlight.sort((a, b) => a - b);
     return {
       calls,
