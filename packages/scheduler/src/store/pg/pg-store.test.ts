@@ -121,6 +121,36 @@ describe.skipIf(!url)('PgStore', () => {
     await again.close();
   });
 
+  it('indexes idempotency keys only where there is one, keeping each key unique (migration 12)', async () => {
+    const schema = randomPgSchema();
+    const store = await freshStore(schema);
+    const keyed = newCall({ idempotencyKey: 'order-1' });
+    const plain = newCall();
+    await store.insertCalls([keyed, plain]);
+    // As migration 11 left it: the column's UNIQUE constraint, NULLs indexed.
+    await store.pool.query(
+      `DROP INDEX ${schema}.calls_idempotency_key; ALTER TABLE ${schema}.calls ADD CONSTRAINT calls_idempotency_key_key UNIQUE (idempotency_key);
+      UPDATE ${schema}.schema_version SET version = 11`,
+    );
+    await store.close();
+    const again = await freshStore(schema);
+    const { rows } = await again.pool.query(`SELECT version FROM ${schema}.schema_version`);
+    expect(rows).toEqual([{ version: PG_MIGRATIONS.length }]);
+    const { rows: indexes } = await again.pool.query(`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND indexdef LIKE '%(idempotency_key)%' AND tablename = 'calls'`, [schema]);
+    expect(indexes).toHaveLength(1);
+    expect(indexes[0]!.indexname).toBe('calls_idempotency_key');
+    expect(indexes[0]!.indexdef).toMatch(/UNIQUE INDEX .* WHERE \(idempotency_key IS NOT NULL\)/);
+    const { rows: constraints } = await again.pool.query(`SELECT conname FROM pg_constraint WHERE conrelid = '${schema}.calls'::regclass AND contype = 'u'`);
+    expect(constraints.map((c) => c.conname)).toEqual(['calls_id_key']);
+    // The key still answers the first dispatch ID, in a batch too; calls without a key are many.
+    const retry = newCall({ idempotencyKey: 'order-1' });
+    expect(await again.insertCalls([retry, newCall(), newCall()])).toEqual([keyed.id, expect.any(String), expect.any(String)]);
+    expect(await again.getCall(plain.id)).toMatchObject({ id: plain.id });
+    const { rows: count } = await again.pool.query(`SELECT count(*)::int AS n FROM ${schema}.calls`);
+    expect(count).toEqual([{ n: 4 }]);
+    await again.close();
+  });
+
   it('counts the runs of a version-4 schema apart, attempts and resumes (migration 5)', async () => {
     const schema = randomPgSchema();
     const store = await freshStore(schema);

@@ -676,7 +676,7 @@ export class PgStore implements Store {
       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::text[],
         $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $14::bigint[], $15::text[], $16::text[])
         AS u(id, fn, ep, ver, inp, ik, pid, rid, corr, due, cat, exp, expms, lk, tc)
-      ON CONFLICT (idempotency_key) DO NOTHING
+      ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
       RETURNING id`,
       [
         calls.map((x) => x.id),

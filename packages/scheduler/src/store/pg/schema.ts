@@ -317,6 +317,26 @@ export const PG_MIGRATIONS: readonly string[] = [
   END
   $fn$;
   `,
+  // 12 (issue 14): idempotency keys indexed only where there is one. The
+  // column's UNIQUE constraint indexed every row, NULLs included, and
+  // PostgreSQL writes an entry in every index of the table at each update
+  // that changes an indexed column (each claim and each result): three
+  // entries per call for nothing. The partial unique index keeps the same
+  // guarantee for the keys there are (ON CONFLICT names its predicate).
+  `
+  DO $m$
+  DECLARE c TEXT;
+  BEGIN
+    SELECT conname INTO c FROM pg_constraint
+      WHERE conrelid = 'calls'::regclass AND contype = 'u'
+        AND conkey = ARRAY[(SELECT attnum FROM pg_attribute WHERE attrelid = 'calls'::regclass AND attname = 'idempotency_key')]::int2[];
+    IF c IS NOT NULL THEN
+      EXECUTE format('ALTER TABLE calls DROP CONSTRAINT %I', c);
+    END IF;
+  END
+  $m$;
+  CREATE UNIQUE INDEX IF NOT EXISTS calls_idempotency_key ON calls (idempotency_key) WHERE idempotency_key IS NOT NULL;
+  `,
 ];
 
 /**
