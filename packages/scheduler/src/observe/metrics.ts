@@ -156,10 +156,20 @@ export class SchedulerMetrics {
 
   /** Calls were created (through the API, or as a Poll's children). */
   created(functions: readonly string[], source: 'api' | 'poll'): void {
+    // One increment per function (a fan-out of 10,000 calls of one function is one).
+    let last = '';
+    let run = 0;
     for (const fn of functions) {
+      if (fn === last) {
+        run++;
+        continue;
+      }
+      if (run > 0) this.#created.inc({ function: last, source }, run);
       this.#functions.add(fn);
-      this.#created.inc({ function: fn, source });
+      last = fn;
+      run = 1;
     }
+    if (run > 0) this.#created.inc({ function: last, source }, run);
   }
 
   /** A call finished: its state and its end-to-end latency. */
