@@ -96,8 +96,8 @@ export async function fanin({ sizes = [1000, 10_000], runs = 3, inProcess = fals
     out[n] = { ms: [], parentResumes: [], schedulerPeakRss: [], appPeakRss: [] };
     for (let r = 0; r < runs; r++) {
       await withStack({ profileDir, inProcess }, async (ctx) => {
-        // Warm up on a small fan-in (JIT), then measure.
-        await callAndWait(ctx, 'fanin', [100], sumOfSquares(100));
+        // Warm up (JIT) with a fan-in of 1,000 — the 1,000 calls the throughput runs warm up with — then measure.
+        await callAndWait(ctx, 'fanin', [1000], sumOfSquares(1000));
         const before = (await ctx.app.stats()).stats;
         const ms = await callAndWait(ctx, 'fanin', [n], sumOfSquares(n));
         const after = await ctx.app.stats();
