@@ -448,7 +448,7 @@ export function renderResults(R, { notes = '' } = {}) {
   // 5. Fan-in.
   push('## 5. Fan-in', '');
   push(
-    '`dispatch.gather` of N calls of a function returning its argument squared; the parent checks the sum. Scheduler and app are separate processes, started fresh for each run, so their peak RSS (`VmHWM` from /proc) belongs to that fan-in alone (after a 1,000-child warm-up, as the throughput runs warm up with 1,000 calls; 100 children before 2026-12-06's sixth pass). Parent resumes are counted by the app’s engine (`dispatch.engine.stats`).',
+    '`dispatch.gather` of N calls of a function returning its argument squared; the parent checks the sum. Scheduler and app are separate processes, started fresh for each run, so their peak RSS (`VmHWM` from /proc) belongs to that fan-in alone (after a 1,000-child warm-up, as the throughput runs warm up with 1,000 calls; it was 100 children until the sixth pass of issue 14). Parent resumes are counted by the app’s engine (`dispatch.engine.stats`).',
     '',
   );
   push('| what | N | wall time (median) | parent resumes | scheduler peak RSS | app peak RSS | runs |', '|---|---|---|---|---|---|---|');
