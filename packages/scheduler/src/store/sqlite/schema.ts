@@ -364,6 +364,16 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX calls_live ON calls (state, seq, finished_at) WHERE finished_at IS NULL;
   CREATE INDEX calls_unsucceeded ON calls (state, seq, finished_at) WHERE finished_at IS NOT NULL AND state <> 'succeeded';
   `,
+  // 14 (issue 14): a call's only run, when it ended the call without an
+  // error (every no-op call, most children of a fan-out), is kept in the
+  // call's row — its start and duration; its status is the call's — instead
+  // of a row of \`attempts\`: one b-tree insert fewer per such call, ~1.4 WAL
+  // pages fewer per commit. getAttempts lists it as before; a restart
+  // writes it to \`attempts\` first.
+  `
+  ALTER TABLE calls ADD COLUMN run_started_at INTEGER;
+  ALTER TABLE calls ADD COLUMN run_duration_ms INTEGER;
+  `,
 ];
 
 /**

@@ -196,7 +196,9 @@ describe('SqliteStore', () => {
     const { calls: leased } = await store.claimDue({ owner: 'a', now: NOW, leaseMs: 60_000, limit: 1, capacity: () => 1 });
     const attempt = { number: 1, startedAt: NOW, durationMs: 1, status: OK, outcome: 'exit' as const, error: null, resume: false };
     expect(await store.complete({ id: leased[0]!.id, owner: 'a', leaseToken: leased[0]!.leaseToken, now: NOW, attempt, delivered: [], outcome: { kind: 'finish', status: OK, output: null, error: null } })).toBe(true);
-    // As a version-12 scheduler left it: the key UNIQUE on the column (rebuilt the way migration 13 does, with the constraint back).
+    // As a version-12 scheduler left it: no columns of schema 14, the key UNIQUE on the column (rebuilt the way migration 13 does,
+    // with the constraint back).
+    store.db.exec('ALTER TABLE calls DROP COLUMN run_started_at; ALTER TABLE calls DROP COLUMN run_duration_ms');
     const v12 = (store.db.prepare(`SELECT sql FROM sqlite_master WHERE name = 'calls'`).pluck().get() as string)
       .replace(/^CREATE TABLE "?calls"?/, 'CREATE TABLE calls_v12')
       .replace('idempotency_key TEXT,', 'idempotency_key TEXT UNIQUE,');
@@ -208,7 +210,11 @@ describe('SqliteStore', () => {
 
     const again = await SqliteStore.open({ path });
     expect(again.db.prepare('SELECT version FROM schema_version').get()).toEqual({ version: SQLITE_MIGRATIONS.length });
-    expect(again.db.prepare('SELECT * FROM calls ORDER BY seq').all()).toEqual(before);
+    const withoutSchema14 = (rows: unknown[]) => rows.map((r) => {
+      const { run_started_at: _s, run_duration_ms: _d, ...rest } = r as Record<string, unknown>;
+      return rest;
+    });
+    expect(withoutSchema14(again.db.prepare('SELECT * FROM calls ORDER BY seq').all())).toEqual(before);
     // Only the id's unique index is automatic now; the key's is partial, and the dedupe reads it.
     expect(again.db.prepare(`SELECT count(*) FROM sqlite_master WHERE tbl_name = 'calls' AND name LIKE 'sqlite_autoindex_calls_%'`).pluck().get()).toBe(1);
     const plan = again.db.prepare(`EXPLAIN QUERY PLAN SELECT id FROM calls WHERE idempotency_key = 'x'`).all() as Array<{ detail: string }>;
@@ -217,6 +223,67 @@ describe('SqliteStore', () => {
     expect(() => again.db.prepare(`UPDATE calls SET idempotency_key = 'order-1' WHERE id = ?`).run(plain[1]!.id)).toThrow(/UNIQUE constraint failed/);
     expect((await again.listCalls({ limit: 50 })).counts).toMatchObject({ pending: 4, succeeded: 1 });
     await again.close();
+  });
+
+  it('keeps a call\'s only clean run in its row, not in attempts, and lists it as before; a restart moves it to the history (schema 14)', async () => {
+    const store = await SqliteStore.open({ path: tmpFile() });
+    try {
+      const attemptRows = (id: string) => store.db.prepare('SELECT count(*) FROM attempts WHERE call_id = ?').pluck().get(id);
+      const clean = newCall();
+      const failing = newCall();
+      const retried = newCall();
+      await store.insertCalls([clean, failing, retried]);
+      const claimed = async (now: number) => new Map((await store.claimDue({ owner: 'a', now, leaseMs: 60_000, limit: 10, capacity: () => 10 })).calls.map((c) => [c.id, c]));
+      const run = (number: number, status: number, outcome: AttemptRecord['outcome'], startedAt: number) => ({ number, startedAt, durationMs: 7, status, outcome, error: null, resume: false });
+      const first = await claimed(NOW);
+      const done = (id: string, run1: AttemptRecord, outcome: Outcome, now: number, leases = first) =>
+        store.complete({ id, owner: 'a', leaseToken: leases.get(id)!.leaseToken, now, attempt: run1, delivered: [], outcome });
+      // One run that ends the call without an error: kept in the row.
+      expect(await done(clean.id, run(1, OK, 'exit', NOW + 1), { kind: 'finish', status: OK, output: null, error: null }, NOW + 8)).toBe(true);
+      expect(attemptRows(clean.id)).toBe(0);
+      expect(await store.getAttempts(clean.id)).toEqual([run(1, OK, 'exit', NOW + 1)]);
+      // A run that fails the call, and a retried call's runs: rows, as before.
+      const boom = { type: 'Boom', message: 'no' };
+      expect(await done(failing.id, { ...run(1, Status.PERMANENT_ERROR, 'exit', NOW + 2), error: boom }, { kind: 'finish', status: Status.PERMANENT_ERROR, output: null, error: boom }, NOW + 9)).toBe(true);
+      expect(attemptRows(failing.id)).toBe(1);
+      expect(await done(retried.id, run(1, Status.TEMPORARY_ERROR, 'retry', NOW + 3), { kind: 'retry', status: Status.TEMPORARY_ERROR, error: null, dueAt: NOW + 20 }, NOW + 10)).toBe(true);
+      const second = await claimed(NOW + 20);
+      expect(await done(retried.id, run(2, OK, 'exit', NOW + 21), { kind: 'finish', status: OK, output: null, error: null }, NOW + 28, second)).toBe(true);
+      expect((await store.getAttempts(retried.id)).map((a) => [a.number, a.outcome])).toEqual([[1, 'retry'], [2, 'exit']]);
+      expect(attemptRows(retried.id)).toBe(2);
+      // A restart: the kept run joins the history, and the call's new first run is listed after it replaces nothing else.
+      expect(await store.restart(clean.id, NOW + 30)).toBe(true);
+      expect(attemptRows(clean.id)).toBe(1);
+      expect(await store.getAttempts(clean.id)).toEqual([run(1, OK, 'exit', NOW + 1)]);
+      const again = await claimed(NOW + 30);
+      expect(await done(clean.id, run(1, OK, 'exit', NOW + 31), { kind: 'finish', status: OK, output: null, error: null }, NOW + 38, again)).toBe(true);
+      // Run 1 again, as a run numbered the same always was: the latest one.
+      expect(await store.getAttempts(clean.id)).toEqual([run(1, OK, 'exit', NOW + 31)]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('adds the columns of a kept run to a version-13 database, its history unchanged (migration 14)', async () => {
+    const path = tmpFile();
+    const store = await SqliteStore.open({ path });
+    const call = newCall();
+    await store.insertCalls([call]);
+    const [leased] = (await store.claimDue({ owner: 'a', now: NOW, leaseMs: 60_000, limit: 1, capacity: () => 1 })).calls;
+    // As a version-13 scheduler left it: the run in attempts, no columns for it in the row.
+    store.db.exec('ALTER TABLE calls DROP COLUMN run_started_at; ALTER TABLE calls DROP COLUMN run_duration_ms; UPDATE schema_version SET version = 13');
+    store.db.prepare(`INSERT INTO attempts (call_id, number, started_at, duration_ms, status, outcome, resume, error) VALUES (?, 1, ?, 5, ?, 'exit', 0, NULL)`).run(call.id, NOW, OK);
+    store.db.prepare(`UPDATE calls SET state = 'succeeded', status = ?, finished_at = ?, due_at = NULL, lease_owner = NULL WHERE id = ?`).run(OK, NOW + 5, call.id);
+    expect(leased).toBeDefined();
+    await store.close();
+    const again = await SqliteStore.open({ path });
+    try {
+      expect(again.db.prepare('SELECT version FROM schema_version').get()).toEqual({ version: SQLITE_MIGRATIONS.length });
+      expect(again.db.prepare('SELECT run_started_at, run_duration_ms FROM calls WHERE id = ?').get(call.id)).toEqual({ run_started_at: null, run_duration_ms: null });
+      expect(await again.getAttempts(call.id)).toEqual([{ number: 1, startedAt: NOW, durationMs: 5, status: OK, outcome: 'exit', error: null, resume: false }]);
+    } finally {
+      await again.close();
+    }
   });
 
   it('counts the runs of a version-4 database apart, attempts and resumes (migration 5)', async () => {

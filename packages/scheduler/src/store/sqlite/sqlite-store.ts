@@ -176,6 +176,9 @@ interface CallRow extends CallRecordRow {
   deliver: number | null;
   has_error: number;
   poll_signals: string | null;
+  /** The call's only run, kept in the row when it ended the call without an error (schema 14); NULL otherwise. */
+  run_started_at: number | null;
+  run_duration_ms: number | null;
 }
 
 /**
@@ -226,6 +229,15 @@ type Params = Record<string, unknown>;
 const LEASE_SQL = `UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner, lease_token = lease_token + 1, updated_at = @now`;
 
 /** The lease condition of a row, in SQL (`@owner`, `@token`): `policy.holdsLease` in the file. */
+/**
+ * A run kept in its call's row instead of `attempts` (schema 14): the
+ * call's first run, from its input, that ended it without an error — so the
+ * row's status is the run's, and nothing else of the run needs keeping.
+ */
+function isOnlyCleanRun(a: AttemptRecord, o: { status: number; error: IError | null }): boolean {
+  return a.number === 1 && !a.resume && a.outcome === 'exit' && a.error === null && o.error === null && a.status === o.status;
+}
+
 /** Up to this many delivered results are marked one statement each; more in one statement (a fan-in). */
 const DELIVERED_ONE_BY_ONE = 8;
 const HOLDS_LEASE_SQL = `state = 'running' AND lease_owner = @owner AND lease_token = @token`;
@@ -237,6 +249,7 @@ const HOLDS_LEASE_SQL = `state = 'running' AND lease_owner = @owner AND lease_to
 const FINISH_SQL = [0, 1, 2, 3].map(
   (i) => `UPDATE calls SET state = @state, status = @status, output = @output, error = @error, has_error = @has_error,
         due_at = NULL, lease_owner = NULL, finished_at = @now, updated_at = @now, mode = 0, deliver = @deliver,
+        run_started_at = @run_started, run_duration_ms = @run_duration,
         ${i & 1 ? '' : 'state_kind = 0, state_type_url = NULL, state_value = NULL, state_length = 0,'} poll_error = NULL, poll_min = 0, poll_max = 0,
         poll_deadline = NULL, poll_signals = NULL, attempts = @attempts, resumes = @resumes WHERE seq = @seq${i & 2 ? ` AND ${HOLDS_LEASE_SQL}` : ''}`,
 );
@@ -344,6 +357,7 @@ export class SqliteStore implements Store {
       tree: p(`WITH RECURSIVE tree(id) AS (SELECT value FROM json_each(?) UNION SELECT c.id FROM calls c JOIN tree t ON c.parent_id = t.id)
         SELECT c.* FROM calls c JOIN tree t ON c.id = t.id WHERE c.state NOT IN ${FINISHED_SQL}`),
       attempts: p('SELECT * FROM attempts WHERE call_id = ? ORDER BY number'),
+      keptRun: p('SELECT run_started_at, run_duration_ms, status FROM calls WHERE id = ?'),
       children: p('SELECT id FROM calls WHERE parent_id = ? ORDER BY seq'),
       getMeta: p('SELECT value FROM meta WHERE key = ?'),
       initMeta: p('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)'),
@@ -830,6 +844,7 @@ export class SqliteStore implements Store {
     notify: boolean,
     counts?: { attempts: number; resumes: number },
     lease?: { owner: string; token: number },
+    run?: { startedAt: number; durationMs: number },
   ): boolean {
     this.#leases.delete(row.id);
     const hasError = policy.isErrorResult(status, error);
@@ -847,6 +862,8 @@ export class SqliteStore implements Store {
         attempts: counts ? counts.attempts : row.attempts,
         resumes: counts ? counts.resumes : row.resumes,
         deliver: notify && row.parent_id ? 1 : null,
+        run_started: run ? run.startedAt : null,
+        run_duration: run ? run.durationMs : null,
         seq: row.seq,
         ...(lease ? { owner: lease.owner, token: lease.token } : {}),
       });
@@ -944,6 +961,7 @@ export class SqliteStore implements Store {
     const lease = { owner: req.owner, token: req.leaseToken };
     const now = req.now;
     const a = req.attempt;
+    let held: AttemptRecord | null = null;
     const { attempts, resumes } = policy.runCountsAfter(row, a);
     const o = req.outcome;
     const orphans = policy.orphansOnComplete(req);
@@ -956,7 +974,10 @@ export class SqliteStore implements Store {
         break;
       }
       case 'finish': {
-        if (!this.#finishRow(row, policy.finishedState(o.status), o.status, o.output, o.error, now, true, { attempts, resumes }, lease)) return false;
+        // The call's only run, ending it without an error, stays in the row (schema 14): no row of `attempts`.
+        if (a && isOnlyCleanRun(a, o)) held = a;
+        const run = held ? { startedAt: held.startedAt, durationMs: held.durationMs } : undefined;
+        if (!this.#finishRow(row, policy.finishedState(o.status), o.status, o.output, o.error, now, true, { attempts, resumes }, lease, run)) return false;
         this.#markDelivered(row, req.delivered);
         // A run from the input (mode 0: a first run, or a retry of one) has no children of its generation: only a
         // suspension starts children, and it leaves the call in mode 1 until it finishes or a new generation begins.
@@ -1042,7 +1063,7 @@ export class SqliteStore implements Store {
         break;
       }
     }
-    if (a) {
+    if (a && a !== held) {
       this.#stmt.insertAttempt!.run(row.id, a.number, a.startedAt, a.durationMs, a.status, a.outcome, a.resume ? 1 : 0, encodeErrorBlob(a.error));
     }
     return true;
@@ -1084,13 +1105,18 @@ export class SqliteStore implements Store {
     this.#ensureQueue(row.original_endpoint, row.original_function);
     this.#dueAt(row.original_endpoint, row.original_function, now);
     this.#dropState(row);
+    // A run kept in the row (schema 14) joins the history before the call runs again (its runs count from 1 again).
+    if (row.run_started_at !== null) {
+      this.#stmt.insertAttempt!.run(row.id, 1, row.run_started_at, row.run_duration_ms ?? 0, row.status, 'exit', 0, null);
+    }
     this.#sql(`UPDATE calls SET function = original_function, endpoint = original_endpoint,
         input = CASE WHEN input_replaced = 1 THEN original_input ELSE input END, original_input = NULL, input_replaced = 0,
         state = 'pending', mode = 0, due_at = @now, lease_owner = NULL, lease_token = lease_token + 1, status = 0,
         failures = 0, generation = generation + 1, ready = 0, ready_errors = 0, expires_at = @now + expiration_ms,
         finished_at = NULL, output = NULL, error = NULL, has_error = 0, deliver = NULL, state_kind = 0,
         state_type_url = NULL, state_value = NULL, state_length = 0, state_delta = 0, poll_min = 0, poll_max = 0,
-        poll_deadline = NULL, poll_error = NULL, poll_signals = NULL, updated_at = @now WHERE seq = @seq`)
+        poll_deadline = NULL, poll_error = NULL, poll_signals = NULL, run_started_at = NULL, run_duration_ms = NULL,
+        updated_at = @now WHERE seq = @seq`)
       .run({ now, seq: row.seq });
   }
 
@@ -1232,7 +1258,16 @@ export class SqliteStore implements Store {
         resume: number;
         error: Buffer | null;
       }>;
-      return rows.map(toAttemptRecord);
+      const out = rows.map(toAttemptRecord);
+      // A run kept in the row (schema 14) is the call's run 1, the latest of that number (as INSERT OR REPLACE would be).
+      const kept = this.#stmt.keptRun!.get(id) as { run_started_at: number | null; run_duration_ms: number | null; status: number } | undefined;
+      if (kept && kept.run_started_at !== null) {
+        const run: AttemptRecord = { number: 1, startedAt: kept.run_started_at, durationMs: kept.run_duration_ms ?? 0, status: kept.status, outcome: 'exit', error: null, resume: false };
+        const i = out.findIndex((r) => r.number === 1);
+        if (i >= 0) out[i] = run;
+        else out.unshift(run);
+      }
+      return out;
     });
   }
 
