@@ -38,6 +38,19 @@ const input = { typeUrl: 'type.googleapis.com/google.protobuf.BytesValue', value
 const OK = 1;
 const ENDPOINT = 'http://127.0.0.1:1';
 
+/** The CompleteRequest of a leased call's first run, returning `output`. */
+function finishOf(call, now, output = input) {
+  return {
+    id: call.id,
+    owner: 'bench',
+    leaseToken: call.leaseToken,
+    now,
+    attempt: { number: 1, startedAt: now, durationMs: 0, status: OK, outcome: 'exit', error: null, resume: false },
+    delivered: [],
+    outcome: { kind: 'finish', status: OK, output, error: null },
+  };
+}
+
 /** Inserts, claims and completes `n` no-op calls. */
 async function round(store, n) {
   const now0 = Date.now();
@@ -54,19 +67,7 @@ async function round(store, n) {
     const now = Date.now();
     const { calls } = await store.claimDue({ owner: 'bench', now, leaseMs: 60_000, limit: 128, capacity: () => 128 });
     if (calls.length === 0) throw new Error(`claimed nothing with ${n - done} calls left`);
-    const recorded = await Promise.all(
-      calls.map((call) =>
-        store.complete({
-          id: call.id,
-          owner: 'bench',
-          leaseToken: call.leaseToken,
-          now,
-          attempt: { number: 1, startedAt: now, durationMs: 0, status: OK, outcome: 'exit', error: null, resume: false },
-          delivered: [],
-          outcome: { kind: 'finish', status: OK, output: null, error: null },
-        }),
-      ),
-    );
+    const recorded = await Promise.all(calls.map((call) => store.complete(finishOf(call, now, null))));
     if (recorded.some((r) => !r)) throw new Error('a completion was not recorded');
     done += calls.length;
   }
@@ -155,18 +156,7 @@ async function awaitedSteps(store, n) {
     await claimRound();
     const child = suspended.calls.find((c) => c.id === childId);
     if (!child) throw new Error(`step ${i}: the child was not leased with the suspension`);
-    const finished = await store.completeAndClaim(
-      {
-        id: child.id,
-        owner: 'bench',
-        leaseToken: child.leaseToken,
-        now,
-        attempt: { number: 1, startedAt: now, durationMs: 0, status: OK, outcome: 'exit', error: null, resume: false },
-        delivered: [],
-        outcome: { kind: 'finish', status: OK, output: input, error: null },
-      },
-      follow,
-    );
+    const finished = await store.completeAndClaim(finishOf(child, now), follow);
     await claimRound();
     parent = finished.calls.find((c) => c.id === parentId);
     if (!parent) throw new Error(`step ${i}: the parent was not leased with its child's result`);
@@ -247,18 +237,7 @@ async function fanInOnce(store, n, capacity) {
     await Promise.all(
       batch.map(async (child) => {
         room++;
-        const r = await store.completeAndClaim(
-          {
-            id: child.id,
-            owner: 'bench',
-            leaseToken: child.leaseToken,
-            now,
-            attempt: { number: 1, startedAt: now, durationMs: 0, status: OK, outcome: 'exit', error: null, resume: false },
-            delivered: [],
-            outcome: { kind: 'finish', status: OK, output: input, error: null },
-          },
-          follow,
-        );
+        const r = await store.completeAndClaim(finishOf(child, now), follow);
         finished++;
         for (const c of r.calls) (c.id === parentId ? (resumed = c) : queue.push(c));
       }),
