@@ -228,7 +228,6 @@ type Params = Record<string, unknown>;
 /** A claim: the rows its WHERE picks leased to `@owner` until `@until` (a new lease token each), at `@now`. */
 const LEASE_SQL = `UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner, lease_token = lease_token + 1, updated_at = @now`;
 
-/** The lease condition of a row, in SQL (`@owner`, `@token`): `policy.holdsLease` in the file. */
 /**
  * A run kept in its call's row instead of `attempts` (schema 14): the
  * call's first run, from its input, that ended it without an error — so the
@@ -240,6 +239,8 @@ function isOnlyCleanRun(a: AttemptRecord, o: { status: number; error: IError | n
 
 /** Up to this many delivered results are marked one statement each; more in one statement (a fan-in). */
 const DELIVERED_ONE_BY_ONE = 8;
+
+/** The lease condition of a row, in SQL (`@owner`, `@token`): `policy.holdsLease` in the file. */
 const HOLDS_LEASE_SQL = `state = 'running' AND lease_owner = @owner AND lease_token = @token`;
 
 /**
@@ -976,8 +977,7 @@ export class SqliteStore implements Store {
       case 'finish': {
         // The call's only run, ending it without an error, stays in the row (schema 14): no row of `attempts`.
         if (a && isOnlyCleanRun(a, o)) held = a;
-        const run = held ? { startedAt: held.startedAt, durationMs: held.durationMs } : undefined;
-        if (!this.#finishRow(row, policy.finishedState(o.status), o.status, o.output, o.error, now, true, { attempts, resumes }, lease, run)) return false;
+        if (!this.#finishRow(row, policy.finishedState(o.status), o.status, o.output, o.error, now, true, { attempts, resumes }, lease, held ?? undefined)) return false;
         this.#markDelivered(row, req.delivered);
         // A run from the input (mode 0: a first run, or a retry of one) has no children of its generation: only a
         // suspension starts children, and it leaves the call in mode 1 until it finishes or a new generation begins.
