@@ -682,6 +682,8 @@ export interface Store {
    * every second while any remain; a store shared by instances (PostgreSQL)
    * then tells the others to announce the calls they finish, which they
    * skip while nobody waits. Stores used by one process omit it.
+   * @example
+   * store.waiting?.(); // a Wait RPC just blocked on a call another instance may run
    */
   waiting?(): void;
 

@@ -1884,7 +1884,12 @@ export class PgStore implements Store {
     return this.#notifier.subscribe(listener);
   }
 
-  /** Asks the other instances to announce the calls they finish (this one has Wait calls blocked): {@link PgNotifier.waiting}. */
+  /**
+   * Asks the other instances to announce the calls they finish (this one has
+   * Wait calls blocked): {@link PgNotifier.waiting}. The scheduler calls it.
+   * @example
+   * store.waiting(); // then, for 3 s, other instances send the IDs of calls they finish
+   */
   waiting(): void {
     if (this.#listen) this.#notifier?.waiting();
   }
