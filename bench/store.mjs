@@ -9,9 +9,9 @@
 // drives the store for `loop(n)` of section (4): the parent suspends with one
 // child (recorded, child leased in the same transaction: completeAndClaim),
 // the child finishes (parent woken and leased), then the run loop's claim
-// round after each run. Reports CPU and wall time per step and, with
-// checkpoints off for the measured steps, WAL frames written per step (each
-// frame is one page of a commit: the store's largest cost per step).
+// round after each run. Reports CPU and wall time per step and the KiB the
+// process wrote per step (Linux's /proc/self/io: the redo log's records, the
+// WAL pages of the background commits, checkpoints), over 500 more steps.
 //
 //   node bench/store.mjs [--calls 30000] [--rounds 3] [--sync NORMAL|FULL]
 //   node bench/store.mjs --awaited [--steps 5000] [--rounds 3]
@@ -24,7 +24,7 @@
 // Prints one JSON object per round: CPU (user + system) and wall time per
 // call in microseconds. Run it with `node --cpu-prof` to see where the
 // store's time goes.
-import { statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SqliteStore } from '@dispatch/scheduler';
@@ -106,12 +106,12 @@ export async function storeRun({ calls = 30_000, rounds = 3, synchronous = 'NORM
   return out.map((r) => ({ calls, cpuUsPerCall: r.cpuUs, wallUsPerCall: r.wallUs }));
 }
 
-/** Bytes of a WAL file (0 without one). */
-function walBytes(path) {
+/** Bytes this process has written with write(2) and pwrite(2) so far (Linux: /proc/self/io `wchar`; null elsewhere). */
+function bytesWritten() {
   try {
-    return statSync(`${path}-wal`).size;
+    return Number(/^wchar: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8'))[1]);
   } catch {
-    return 0;
+    return null;
   }
 }
 
@@ -163,20 +163,18 @@ async function awaitedSteps(store, n) {
   }
 }
 
-/** The WAL frames of 500 more steps, checkpoints off (a checkpoint would start the WAL over). */
-async function walFramesPerStep(store, path) {
-  store.db.pragma('wal_checkpoint(TRUNCATE)');
-  const auto = store.db.pragma('wal_autocheckpoint', { simple: true });
-  store.db.pragma('wal_autocheckpoint = 0');
-  const pageSize = store.db.pragma('page_size', { simple: true });
-  const before = walBytes(path);
+/**
+ * KiB written per step over 500 more steps: the redo log's records, the WAL
+ * pages of its commits and the checkpoints, all that the store writes.
+ */
+async function kibPerStep(store) {
+  const before = bytesWritten();
   await awaitedSteps(store, 500);
-  const frames = (walBytes(path) - before) / (pageSize + 24) / 500;
-  store.db.pragma(`wal_autocheckpoint = ${auto}`);
-  return +frames.toFixed(2);
+  const after = bytesWritten();
+  return before === null || after === null ? null : +((after - before) / 1024 / 500).toFixed(2);
 }
 
-/** A warm-up of 500 steps, then `rounds` rounds of `steps` awaited calls: `{ steps, cpuUsPerStep, wallUsPerStep, walFramesPerStep }` each. */
+/** A warm-up of 500 steps, then `rounds` rounds of `steps` awaited calls: `{ steps, cpuUsPerStep, wallUsPerStep, kibWrittenPerStep }` each. */
 export async function awaitedRun({ steps = 5000, rounds = 3, synchronous = 'NORMAL' } = {}) {
   const out = await measured({
     synchronous,
@@ -184,9 +182,9 @@ export async function awaitedRun({ steps = 5000, rounds = 3, synchronous = 'NORM
     n: steps,
     warmup: (store) => awaitedSteps(store, 500),
     work: (store) => awaitedSteps(store, steps),
-    extra: async (store, path) => ({ walFramesPerStep: await walFramesPerStep(store, path) }),
+    extra: async (store) => ({ kibWrittenPerStep: await kibPerStep(store) }),
   });
-  return out.map((r) => ({ steps, cpuUsPerStep: r.cpuUs, wallUsPerStep: r.wallUs, walFramesPerStep: r.walFramesPerStep }));
+  return out.map((r) => ({ steps, cpuUsPerStep: r.cpuUs, wallUsPerStep: r.wallUs, kibWrittenPerStep: r.kibWrittenPerStep }));
 }
 
 /**

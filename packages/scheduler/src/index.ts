@@ -38,6 +38,8 @@ export {
   type FinishOutcome,
   type FollowOnClaim,
   type FollowOnResult,
+  type InsertAndClaimResult,
+  type InsertClaim,
   type InstanceHeartbeat,
   isFinished,
   type ListFilter,
@@ -54,4 +56,5 @@ export {
 } from './store/store.js';
 export { type StoreHealth, StoreUnavailableError } from './store/faults.js';
 export { SqliteStore, type SqliteStoreOptions } from './store/sqlite/sqlite-store.js';
+export type { RecoveryReport } from './store/sqlite/redo-log.js';
 export { isPgUrl, PgStore, type PgStoreOptions, type PgStoreStats } from './store/pg/pg-store.js';

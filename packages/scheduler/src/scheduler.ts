@@ -507,12 +507,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (c.traceparent) row.traceContext = c.tracestate ? { traceparent: c.traceparent, tracestate: c.tracestate } : { traceparent: c.traceparent };
       return row;
     });
-    const ids = await this.store.insertCalls(rows);
+    // Leased as inserted where they can start at once (the store and the loop allow it), else claimed after.
+    const ids = await this.#loop.insert(rows);
     this.metrics.created(
       rows.filter((r, i) => ids[i] === r.id).map((r) => r.function),
       'api',
     );
-    this.#loop.wake();
     this.emit('dispatched', { dispatchIds: ids, functions: rows.map((r) => r.function) });
     this.#log.debug(`dispatched ${ids.length} call(s): ${rows.map((r, i) => `${r.function} ${ids[i]}`).join(', ')}`);
     return ids;
@@ -865,6 +865,11 @@ async function openStore(options: SchedulerOptions, log: Logger): Promise<Store>
     path: options.db ?? SCHEDULER_DEFAULTS.db,
     synchronous: options.synchronous ?? SCHEDULER_DEFAULTS.synchronous,
     onWarning: (message) => log.warn(message),
+    onRecovery: (r) =>
+      log.info(
+        `wrote ${r.replayed} batch(es) of the redo log (${r.statements} statement(s)) acknowledged before the last stop and not yet in the database${r.tornBytes > 0 ? `; ignored ${r.tornBytes} byte(s) of a record cut short` : ''}`,
+        { event: 'redo_recovered', replayed: r.replayed, statements: r.statements, tornBytes: r.tornBytes },
+      ),
   });
 }
 

@@ -14,7 +14,7 @@ import type { EndpointTransport, RunReply } from './transport.js';
 import type { AttemptEvent, FinishedEvent } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { SchedulerMetrics } from '../observe/metrics.js';
-import type { ClaimedCall, CompleteRequest, CoroutineState, FollowOnClaim, NewCall, Outcome, Store } from '../store/store.js';
+import type { ClaimedCall, CompleteRequest, CoroutineState, FollowOnClaim, InsertAndClaimResult, InsertClaim, NewCall, Outcome, Store } from '../store/store.js';
 import { elidesState, finishedState, isResumeRun, pollConditions, runCountsText, SIGNAL_RESULT_PREFIX } from '../store/policy.js';
 import { validateCall } from './validate.js';
 import { recordResult, StoreOutage } from './record.js';
@@ -321,6 +321,48 @@ export class RunLoop {
       for (const call of taken) this.#addPending(call, -1);
       throw err;
     }
+  }
+
+  /**
+   * Inserts new calls (the API's): where the store can
+   * (`insertAndClaim`) and the loop runs, those due now whose function has
+   * nothing else due are leased in the same transaction and start at once,
+   * within the room and capacities left, without a claim round. Otherwise
+   * `insertCalls`, then a claim round. Answers the dispatch IDs.
+   * @example
+   * const ids = await loop.insert(rows);
+   */
+  async insert(calls: NewCall[]): Promise<string[]> {
+    const { store, concurrency, faults } = this.#o;
+    if (!store.insertAndClaim || !this.#running || this.#stopping || this.#room() <= 0) {
+      const ids = await store.insertCalls(calls);
+      this.wake();
+      return ids;
+    }
+    const taken: ClaimedCall[] = [];
+    const claim: InsertClaim = {
+      owner: this.#o.owner,
+      now: Date.now(),
+      leaseMs: this.#o.leaseMs,
+      elideStateAbove: this.#o.elideStateAbove,
+      capacity: (endpoint, fn) =>
+        this.#stopping ? 0 : Math.min(this.#room(), faults.followOnCapacity(endpoint, concurrency.capacity(endpoint, fn) - this.#pendingOf(endpoint, fn))),
+      claimed: (call) => {
+        taken.push(call);
+        this.#addPending(call, 1);
+      },
+    };
+    let r: InsertAndClaimResult;
+    try {
+      r = await store.insertAndClaim(calls, claim);
+    } finally {
+      // Answered (then started below) or rolled back (nothing was leased).
+      for (const call of taken) this.#addPending(call, -1);
+    }
+    this.#start(r.calls);
+    // Those left pending (behind others, over the capacity, delayed, limited) wait for a claim round.
+    if (r.calls.length < calls.length) this.wake();
+    return r.ids;
   }
 
   async #run(call: ClaimedCall): Promise<void> {

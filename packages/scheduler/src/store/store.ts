@@ -229,6 +229,31 @@ export interface FollowOnClaim {
 }
 
 /**
+ * What {@link Store.insertAndClaim} may lease: a {@link FollowOnClaim} with
+ * the owner the leases go to and the time they start.
+ * @example
+ * const claim: InsertClaim = { owner: 'scheduler-1', now: Date.now(), leaseMs: 30_000, capacity: () => 10, claimed: () => {} };
+ */
+export interface InsertClaim extends FollowOnClaim {
+  /** Who holds the leases, as in {@link ClaimRequest.owner}. */
+  owner: string;
+  /** When the leases start; calls due later than this are not leased. */
+  now: number;
+}
+
+/**
+ * The answer of {@link Store.insertAndClaim}.
+ * @example
+ * const { ids, calls } = await store.insertAndClaim!(rows, claim);
+ */
+export interface InsertAndClaimResult {
+  /** What {@link Store.insertCalls} answers. */
+  ids: string[];
+  /** The calls leased as they were inserted (none when rolled back). */
+  calls: ClaimedCall[];
+}
+
+/**
  * The answer of {@link Store.completeAndClaim}.
  * @example
  * const { recorded, calls } = await store.completeAndClaim(req, claim);
@@ -557,6 +582,20 @@ export interface Store {
    * (also for a key repeated within `calls`).
    */
   insertCalls(calls: NewCall[]): Promise<string[]>;
+
+  /**
+   * {@link Store.insertCalls}, leasing at once (in the same transaction, to
+   * `claim.owner`) the new calls due at `claim.now` whose (endpoint,
+   * function) has no other call due, within `claim.capacity`: a call is
+   * written already running instead of pending and then claimed. Calls
+   * that wait behind others of their function, calls of functions with
+   * declared limits and delayed calls are left to {@link Store.claimDue}.
+   * Optional: only a store that knows, without a statement, whether a
+   * function has calls due (SQLite, which one process owns) offers it.
+   * @example
+   * const { ids, calls } = await store.insertAndClaim!(rows, { owner, now: Date.now(), leaseMs: 30_000, capacity: () => 100, claimed: () => {} });
+   */
+  insertAndClaim?(calls: NewCall[], claim: InsertClaim): Promise<InsertAndClaimResult>;
 
   /** Leases due calls to `req.owner` (see the module comment). */
   claimDue(req: ClaimRequest): Promise<ClaimResult>;

@@ -6,18 +6,21 @@
  * claimed under the old limit may still be running (or still on their way to
  * the app), so the right bound for the runs the app has at once is the limit
  * under which the newest of them was claimed. The probe wraps the scheduler's
- * `store.claimDue` (an observer: the claim itself is unchanged) to record, for
+ * `store.claimDue` and `store.insertAndClaim` (an observer: the claim itself is unchanged) to record, for
  * each call it hands out, the integer limit of its (endpoint, function) at the
  * moment the run loop asked for capacity; the app reports when a run starts
  * and ends. With everything in one process, the order of these events is
  * exact, so the check has no timing in it.
  * @module
  */
-import type { ClaimRequest, ClaimResult } from '../../src/store/store.js';
+import type { ClaimRequest, ClaimResult, InsertAndClaimResult, InsertClaim, NewCall } from '../../src/store/store.js';
 
 /** What the probe needs of a scheduler: its store and its adaptive limits. */
 export interface ProbedScheduler {
-  readonly store: { claimDue(req: ClaimRequest): Promise<ClaimResult> };
+  readonly store: {
+    claimDue(req: ClaimRequest): Promise<ClaimResult>;
+    insertAndClaim?(calls: NewCall[], claim: InsertClaim): Promise<InsertAndClaimResult>;
+  };
   concurrency(endpoint: string, fn: string): { limit: number };
 }
 
@@ -52,24 +55,36 @@ export class ConcurrencyProbe {
     readonly fn: string,
   ) {
     const store = scheduler.store;
+    /** The capacity callback of a claim, recording the limit when it asks about this function. */
+    const observed = (capacity: (e: string, f: string) => number, seen: { limit?: number }) => (e: string, f: string) => {
+      if (e === endpoint && f === fn) seen.limit = Math.floor(scheduler.concurrency(e, f).limit);
+      return capacity(e, f);
+    };
+    const record = (calls: readonly { id: string; endpoint: string; function: string }[], seen: { limit?: number }) => {
+      const seq = ++this.#seq;
+      for (const call of calls) {
+        if (call.endpoint !== endpoint || call.function !== fn) continue;
+        if (seen.limit === undefined) this.violations.push(`${call.id} was claimed without the run loop asking for the capacity of ${fn}`);
+        this.#claims.set(call.id, { seq, limit: seen.limit ?? 0 });
+      }
+    };
     const claimDue = store.claimDue.bind(store);
     store.claimDue = async (req) => {
-      let limit: number | undefined;
-      const result = await claimDue({
-        ...req,
-        capacity: (e, f) => {
-          if (e === endpoint && f === fn) limit = Math.floor(scheduler.concurrency(e, f).limit);
-          return req.capacity(e, f);
-        },
-      });
-      const seq = ++this.#seq;
-      for (const call of result.calls) {
-        if (call.endpoint !== endpoint || call.function !== fn) continue;
-        if (limit === undefined) this.violations.push(`${call.id} was claimed without the run loop asking for the capacity of ${fn}`);
-        this.#claims.set(call.id, { seq, limit: limit ?? 0 });
-      }
+      const seen: { limit?: number } = {};
+      const result = await claimDue({ ...req, capacity: observed(req.capacity, seen) });
+      record(result.calls, seen);
       return result;
     };
+    // Calls dispatched through the API may be leased as they are inserted (SQLite), without a claim round.
+    const insertAndClaim = store.insertAndClaim?.bind(store);
+    if (insertAndClaim) {
+      store.insertAndClaim = async (calls, claim) => {
+        const seen: { limit?: number } = {};
+        const result = await insertAndClaim(calls, { ...claim, capacity: observed(claim.capacity, seen) });
+        record(result.calls, seen);
+        return result;
+      };
+    }
   }
 
   /** The app started a run of `dispatchId`. */

@@ -5,6 +5,25 @@
  * @module
  */
 
+/**
+ * What a batch tells a redo log (`redo-log.ts`): where it starts, where
+ * each operation starts (to take back one that is rolled back), and its
+ * end, which makes the batch durable (or throws, and the batch is rolled
+ * back).
+ */
+export interface BatchJournal<M> {
+  /** Before the batch's transaction; `ops`: how many operations it runs. */
+  begin(ops: number): void;
+  mark(): M;
+  rewind(mark: M): void;
+  /** Last thing in the batch's transaction (throws: the batch is rolled back). */
+  seal(): void;
+  /** After the batch's transaction (throws: the batch failed, and the journal undid it). */
+  settle(): void;
+  /** After the batch, committed or rolled back. */
+  end(): void;
+}
+
 interface Pending {
   fn: () => unknown;
   resolve: (value: unknown) => void;
@@ -32,6 +51,8 @@ export class GroupCommit {
    */
   readonly #transaction: <T>(fn: () => T) => T;
   readonly #maxBatch: number;
+  /** While set (and active), each batch is a record of this journal, written before the batch's promises resolve. */
+  journal: (BatchJournal<unknown> & { readonly active: boolean }) | null = null;
   constructor(
     transaction: <T>(fn: () => T) => T,
     maxBatch = 2000,
@@ -58,19 +79,33 @@ export class GroupCommit {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, this.#maxBatch);
       const outcomes: Array<{ ok: boolean; value: unknown }> = [];
+      const journal = this.journal?.active ? this.journal : null;
       try {
+        // Before the transaction: the journal may have to reopen the one it keeps (see redo-log.ts).
+        journal?.begin(batch.length);
         this.#transaction(() => {
           for (const op of batch) {
+            const mark = journal?.mark();
             try {
               outcomes.push({ ok: true, value: this.#transaction(op.fn) });
             } catch (error) {
+              if (journal) journal.rewind(mark);
               outcomes.push({ ok: false, value: error });
             }
           }
+          // Durable once this returns; if it throws, the whole batch is rolled back.
+          journal?.seal();
         });
+        journal?.settle();
       } catch (error) {
         for (const op of batch) op.reject(error);
         continue;
+      } finally {
+        try {
+          journal?.end();
+        } catch {
+          // Told to every later batch (begin throws it); this one is answered above.
+        }
       }
       batch.forEach((op, i) => {
         const o = outcomes[i];

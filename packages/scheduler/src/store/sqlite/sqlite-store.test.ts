@@ -5,9 +5,9 @@ import { Status } from '@dispatch/core/protocol';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SQLITE_MIGRATIONS } from './schema.js';
 import { SqliteStore } from './sqlite-store.js';
-import type { AttemptRecord, CallState, ClaimedCall, FollowOnClaim, Outcome, Store } from '../store.js';
+import type { AttemptRecord, CallState, ClaimedCall, FollowOnClaim, InsertClaim, Outcome, Store } from '../store.js';
 import { claimHot, expectJournalServed, hotAndCold, newCall, NOW, storeContract, suspendWithJournal } from '../../../test/support/store-contract/index.js';
-import { childOf, OK, suspendOutcome } from '../../../test/support/store-contract/fixtures.js';
+import { anyOf, childOf, OK, suspendOutcome } from '../../../test/support/store-contract/fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dispatch-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -417,6 +417,63 @@ describe('SqliteStore', () => {
       expect((await claimDue(NOW + 7)).calls).toEqual([]);
       expect(await store.complete(finish(last.calls[0]!, NOW + 8))).toBe(true);
       expect((await store.getCall(parent.id))?.state).toBe('succeeded');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('leases new calls as it inserts them when nothing else of their function is due (insertAndClaim)', async () => {
+    const store = await SqliteStore.open({ path: ':memory:' });
+    try {
+      const claimDue = (now: number) => store.claimDue({ owner: 'a', now, leaseMs: 60_000, limit: 10, capacity: () => 10 });
+      let taken: ClaimedCall[] = [];
+      const claim = (now: number, cap: number): InsertClaim => ({
+        owner: 'a', now, leaseMs: 60_000, capacity: () => cap - taken.length, claimed: (c) => taken.push(c),
+      });
+      const input = anyOf('the same input');
+      // The first call of a function: whether others are due is not known yet, so it waits for a claim (which learns it).
+      const first = newCall({ function: 'f', input });
+      expect(await store.insertAndClaim([first], claim(NOW, 10))).toEqual({ ids: [first.id], calls: [] });
+      const [claimed] = (await claimDue(NOW)).calls;
+      expect(claimed?.id).toBe(first.id);
+
+      // Nothing of f is due now: new calls are written leased, as the capacity allows; the third waits.
+      const [a, b, c] = [newCall({ function: 'f', input }, NOW + 1), newCall({ function: 'f', input }, NOW + 1), newCall({ function: 'f', input }, NOW + 1)];
+      const r = await store.insertAndClaim([a!, b!, c!], claim(NOW + 1, 2));
+      expect(r.ids).toEqual([a!.id, b!.id, c!.id]);
+      expect(r.calls.map((x) => x.id)).toEqual([a!.id, b!.id]);
+      expect(taken).toEqual(r.calls);
+      // The call a claim would have handed over (the first lease of its row), and the same row.
+      expect(r.calls[0]).toEqual({ ...claimed, id: a!.id, rootId: a!.rootId, createdAt: NOW + 1, expiresAt: a!.expiresAt });
+      const row = await store.getCall(a!.id);
+      expect(row).toEqual({ ...(await store.getCall(first.id)), id: a!.id, rootId: a!.rootId, createdAt: NOW + 1, updatedAt: NOW + 1, expiresAt: a!.expiresAt, dueAt: NOW + 60_001 });
+      expect(row?.state).toBe('running');
+      // Not claimed again; c is what a claim finds.
+      expect((await claimDue(NOW + 2)).calls.map((x) => x.id)).toEqual([c!.id]);
+
+      // c was due behind the others until that claim: a call inserted while another of f is due waits its turn.
+      taken = [];
+      const d = newCall({ function: 'f', input }, NOW + 3);
+      const e = newCall({ function: 'f', input }, NOW + 3);
+      await store.insertCalls([d]);
+      expect((await store.insertAndClaim([e], claim(NOW + 3, 10))).calls).toEqual([]);
+      expect((await claimDue(NOW + 3)).calls.map((x) => x.id)).toEqual([d.id, e.id]);
+
+      // Not leased: a delayed call, a call of a function with declared limits, a repeated idempotency key.
+      const later = newCall({ function: 'f', input }, NOW + 4);
+      later.dueAt = NOW + 1_000;
+      const limited = newCall({ function: 'f', input, limits: { spec: { concurrency: 5, concurrencyPerKey: false, rateCount: 0, ratePeriodMs: 0, ratePerKey: false }, key: '' } }, NOW + 4);
+      const keyed = newCall({ function: 'g', input, idempotencyKey: 'k' }, NOW + 4);
+      await store.insertCalls([keyed]);
+      await claimDue(NOW + 4);
+      const again = newCall({ function: 'g', input, idempotencyKey: 'k' }, NOW + 5);
+      const r2 = await store.insertAndClaim([later, again], claim(NOW + 5, 10));
+      expect(r2).toEqual({ ids: [later.id, keyed.id], calls: [] });
+      expect((await store.insertAndClaim([limited], claim(NOW + 5, 10))).calls).toEqual([]);
+      // A leased call records its result under its lease.
+      const done = { kind: 'finish', status: OK, output: null, error: null } as const;
+      expect(await store.complete({ id: a!.id, owner: 'a', leaseToken: r.calls[0]!.leaseToken, now: NOW + 6, attempt: null, delivered: [], outcome: done })).toBe(true);
+      expect((await store.getCall(a!.id))?.state).toBe('succeeded');
     } finally {
       await store.close();
     }

@@ -2,7 +2,9 @@
  * The embedded store: SQLite through better-sqlite3, in WAL mode, with group
  * commit. A database file belongs to one scheduler process at a time (it is
  * opened in exclusive locking mode), so leases left by a crashed process are
- * released when the next one opens it.
+ * released when the next one opens it, and a batch is made durable by the
+ * redo log (`redo-log.ts`: its write statements appended to `<file>-redo`)
+ * while one SQLite transaction stays open, committed every 200 ms.
  *
  * It only speaks SQL: what a transition does (states, wakes, dedupe,
  * orphans) is decided in `../policy.ts`, and this file writes it.
@@ -25,6 +27,8 @@ import type {
   CoroutineState,
   FollowOnClaim,
   FollowOnResult,
+  InsertAndClaimResult,
+  InsertClaim,
   ListFilter,
   ListPage,
   LiveCount,
@@ -45,6 +49,7 @@ import { SqliteLimits } from './limits.js';
 import { boundLimit } from './bound-limit.js';
 import { type NamedStatement, namedStatement } from './named-params.js';
 import { GroupCommit } from './group-commit.js';
+import { type RecoveryReport, RedoLog } from './redo-log.js';
 import { migrateSqlite } from './schema.js';
 import { SqliteScheduleStore } from './sqlite-schedules.js';
 import { preparePrivateDirectory, preparePrivateFile, tightenFile } from '../../private-files.js';
@@ -91,6 +96,12 @@ export interface SqliteStoreOptions {
    * @example { releaseLeases: true }
    */
   releaseLeases?: boolean;
+  /**
+   * Told what opening the file took back from the redo log (the writes
+   * acknowledged since the last commit of the database before a crash).
+   * @example { onRecovery: (r) => log.info(`redo log: ${r.replayed} batch(es) written again`) }
+   */
+  onRecovery?: (report: RecoveryReport) => void;
   /**
    * Where to say that the database's directory can be listed by other users
    * (see `private-files.ts`: the files are 0600 in a 0700 directory; a
@@ -217,6 +228,21 @@ interface Woken {
   due: number;
 }
 
+/**
+ * The redo log of a database file owned by this process; none where it
+ * cannot be written (a read-only file system or directory: the database
+ * can then only be read, and writes fail as SQLite says).
+ */
+function attachRedoLog(db: Database.Database, path: string, fsync: boolean): RedoLog | null {
+  try {
+    return RedoLog.attach(db, `${path}-redo`, { fsync });
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return null;
+    throw err;
+  }
+}
+
 /** The key of an (endpoint, function) pair in the store's maps (`#queues`, `#dueFloors`). */
 function pairKey(endpoint: string, fn: string): string {
   return `${endpoint}\u0000${fn}`;
@@ -293,11 +319,20 @@ export class SqliteStore implements Store {
   #lookedAtAll = Number.NEGATIVE_INFINITY;
   /** While `completeAndClaim` writes: the calls its completion made due (parent woken, children started, itself). */
   #woken: Woken[] | null = null;
+  /**
+   * While a write may lease the calls it inserts (`insertAndClaim`, or the
+   * children of a suspension under `completeAndClaim`): the claim, the
+   * lease's end, whether a call must have no other call of its function due
+   * (`fair`), and the calls leased so far.
+   */
+  #leaseAtInsert: { claim: FollowOnClaim; owner: string; now: number; until: number; fair: boolean; calls: ClaimedCall[] } | null = null;
   /** The rows leased by claims of this process, by call ID (see {@link LeasedRow}). */
   readonly #leases = new Map<string, LeasedRow>();
   /** Pairs added to `#queues` by the write running now (forgotten again if its transaction fails). */
   #queuesAdded: string[] | null = null;
   readonly #health = new HealthTracker();
+  /** The redo log, when this process alone writes the file (`redo-log.ts`). */
+  #redo: RedoLog | null = null;
   readonly #limits: SqliteLimits;
   #rotation = 0;
   #closed = false;
@@ -305,6 +340,7 @@ export class SqliteStore implements Store {
   /** The statements of the hot path, bound by position from objects (`named-params.ts`). */
   readonly #named: {
     insertCall: NamedStatement<Params>;
+    insertLeased: NamedStatement<Params>;
     claim: NamedStatement<Params>;
     claimSeq: NamedStatement<Params>;
     claimIfDue: NamedStatement<Params>;
@@ -390,6 +426,13 @@ export class SqliteStore implements Store {
         VALUES (@id, @function, @endpoint, @version, @input, @function, @endpoint, @idempotency_key, @parent_id,
         @parent_generation, @root_id, @correlation_id, 'pending', @due_at, @created_at, @created_at, @expires_at, @expiration_ms, @limit_key,
         @trace_context)`),
+      // A call written already leased (LEASE_SQL's columns: running, due at the lease's end, the first lease token).
+      insertLeased: n(`INSERT INTO calls (id, function, endpoint, version, input, original_function, original_endpoint,
+        idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, due_at, lease_owner, lease_token,
+        created_at, updated_at, expires_at, expiration_ms, limit_key, trace_context)
+        VALUES (@id, @function, @endpoint, @version, @input, @function, @endpoint, @idempotency_key, @parent_id,
+        @parent_generation, @root_id, @correlation_id, 'running', @until, @owner, 1, @created_at, @now, @expires_at, @expiration_ms,
+        @limit_key, @trace_context)`),
       // One statement per (endpoint, function): the due calls picked and leased together (no statement per row).
       // Only what the RunRequest needs: not the original input, the output or the error (memory follows in-flight work).
       claim: n(
@@ -425,6 +468,7 @@ export class SqliteStore implements Store {
       preparePrivateFile(path);
     }
     let db: Database.Database;
+    let redo: RedoLog | null = null;
     try {
       db = new Database(path);
     } catch (err) {
@@ -432,6 +476,8 @@ export class SqliteStore implements Store {
     }
     try {
       const exclusive = !memory && (options.exclusive ?? true);
+      // This process alone writes the file: a group commit is made durable by the redo log, not by a commit of SQLite.
+      redo = exclusive ? attachRedoLog(db, path, options.synchronous === 'FULL') : null;
       if (exclusive) db.pragma('locking_mode = EXCLUSIVE');
       db.pragma(`busy_timeout = ${exclusive ? 250 : 5000}`);
       if (!memory) {
@@ -450,8 +496,13 @@ export class SqliteStore implements Store {
       migrateSqlite(db);
       // Takes the exclusive lock now (a write), so a second process fails here.
       if (exclusive) db.exec('BEGIN IMMEDIATE; COMMIT');
+      // What a crash left in the redo log since the last commit is written first.
+      const recovered = redo?.recover();
+      if (recovered && (recovered.replayed > 0 || recovered.tornBytes > 0)) {
+        options.onRecovery?.(recovered);
+      }
       // SQLite gives a new WAL the database's mode; one left by an older version may be wider.
-      if (!memory) for (const suffix of ['-wal', '-shm', '-journal']) tightenFile(`${path}${suffix}`);
+      if (!memory) for (const suffix of ['-wal', '-shm', '-journal', '-redo']) tightenFile(`${path}${suffix}`);
       const store = new SqliteStore(db, path);
       // One process writes the file (or the memory): what it knows of due times in memory stays true.
       store.#floorsKept = memory || exclusive;
@@ -461,8 +512,19 @@ export class SqliteStore implements Store {
       if (options.releaseLeases ?? exclusive) {
         db.prepare(`UPDATE calls SET state = 'pending', due_at = ?, lease_owner = NULL WHERE finished_at IS NULL AND state = 'running'`).run(Date.now());
       }
+      if (redo) {
+        store.#redo = redo;
+        redo.onCommitError = (err) => store.#fault(err);
+        store.#group.journal = redo;
+        redo.start();
+      }
       return store;
     } catch (err) {
+      try {
+        redo?.close();
+      } catch {
+        // The error that stopped the opening says more.
+      }
       db.close();
       const e = err as Error & { code?: string };
       if (e.code === 'SQLITE_BUSY' || e.code === 'SQLITE_LOCKED') {
@@ -577,9 +639,16 @@ export class SqliteStore implements Store {
 
   #insertRow(call: NewCall, parentGeneration: number): void {
     this.#ensureQueue(call.endpoint, call.function);
-    this.#dueAt(call.endpoint, call.function, call.dueAt);
     if (call.limits) this.#limits.record(call.endpoint, call.function, call.limits.spec, call.createdAt);
-    const inserted = this.#named.insertCall.run({
+    if (this.#leaseAtInsert && this.#insertLeased(call, parentGeneration, this.#leaseAtInsert)) return;
+    this.#dueAt(call.endpoint, call.function, call.dueAt);
+    const inserted = this.#named.insertCall.run(this.#insertParams(call, parentGeneration));
+    this.#woken?.push({ seq: Number(inserted.lastInsertRowid), endpoint: call.endpoint, fn: call.function, due: call.dueAt });
+  }
+
+  /** The parameters of `insertCall` (and, with the lease's, of `insertLeased`). */
+  #insertParams(call: NewCall, parentGeneration: number): Params {
+    return {
       id: call.id,
       function: call.function,
       endpoint: call.endpoint,
@@ -596,25 +665,94 @@ export class SqliteStore implements Store {
       expiration_ms: call.expirationMs,
       limit_key: call.limits?.key ?? '',
       trace_context: encodeTraceContext(call.traceContext),
-    });
-    this.#woken?.push({ seq: Number(inserted.lastInsertRowid), endpoint: call.endpoint, fn: call.function, due: call.dueAt });
+    };
+  }
+
+  /**
+   * Writes a new call already leased (`#leaseAtInsert`), as a claim would
+   * right after: when it is due, its function declares no limits, the
+   * capacity allows and, for a fair lease, no other call of its function is
+   * due (known from the pair's floor). False: not written (insert it pending).
+   */
+  #insertLeased(
+    call: NewCall,
+    parentGeneration: number,
+    lease: { claim: FollowOnClaim; owner: string; now: number; until: number; fair: boolean; calls: ClaimedCall[] },
+  ): boolean {
+    if (call.dueAt === null || call.dueAt > lease.now || this.#limits.spec(call.endpoint, call.function)) return false;
+    if (lease.fair) {
+      const floor = this.#floorsKept ? this.#dueFloors.get(pairKey(call.endpoint, call.function)) : undefined;
+      if (floor === undefined || floor <= lease.now) return false;
+    }
+    if (lease.claim.capacity(call.endpoint, call.function) <= 0) return false;
+    const params = this.#insertParams(call, parentGeneration);
+    params.until = lease.until;
+    params.owner = lease.owner;
+    params.now = lease.now;
+    const seq = Number(this.#named.insertLeased.run(params).lastInsertRowid);
+    // Due again when the lease ends (as a claimed call is).
+    this.#dueAt(call.endpoint, call.function, lease.until);
+    const row: ClaimRow = {
+      seq,
+      id: call.id,
+      function: call.function,
+      endpoint: call.endpoint,
+      parent_id: call.parentId ?? null,
+      parent_generation: parentGeneration,
+      root_id: call.rootId,
+      created_at: call.createdAt,
+      expires_at: call.expiresAt,
+      attempts: 0,
+      resumes: 0,
+      failures: 0,
+      lease_token: 1,
+      input: params.input as Buffer | null,
+      mode: 0,
+      generation: 0,
+      poll_max: 0,
+      state_kind: 0,
+      state_type_url: null,
+      state_value: null,
+      state_length: 0,
+      state_delta: 0,
+      poll_error: null,
+      trace_context: params.trace_context as string | null,
+    };
+    const claimed = this.#toClaimed(row, lease.claim.elideStateAbove ?? Number.POSITIVE_INFINITY);
+    lease.claim.claimed(claimed);
+    lease.calls.push(claimed);
+    return true;
   }
 
   insertCalls(calls: NewCall[]): Promise<string[]> {
-    return this.#tx.run(() => {
-      const inserted = new Set<string>();
-      const known = new Map<string, string>();
-      for (const call of policy.firstPerKey(calls)) {
-        const key = call.idempotencyKey;
-        const existing = key ? (this.#stmt.byKey!.get(key) as { id: string } | undefined) : undefined;
-        if (key && existing) {
-          known.set(key, existing.id);
-        } else {
-          this.#insertRow(call, 0);
-          inserted.add(call.id);
-        }
+    return this.#tx.run(() => this.#insertCallsNow(calls));
+  }
+
+  #insertCallsNow(calls: NewCall[]): string[] {
+    const inserted = new Set<string>();
+    const known = new Map<string, string>();
+    for (const call of policy.firstPerKey(calls)) {
+      const key = call.idempotencyKey;
+      const existing = key ? (this.#stmt.byKey!.get(key) as { id: string } | undefined) : undefined;
+      if (key && existing) {
+        known.set(key, existing.id);
+      } else {
+        this.#insertRow(call, 0);
+        inserted.add(call.id);
       }
-      return policy.answerIds(calls, inserted, known);
+    }
+    return policy.answerIds(calls, inserted, known);
+  }
+
+  insertAndClaim(calls: NewCall[], claim: InsertClaim): Promise<InsertAndClaimResult> {
+    return this.#tx.run((): InsertAndClaimResult => {
+      const leased: ClaimedCall[] = [];
+      this.#leaseAtInsert = { claim, owner: claim.owner, now: claim.now, until: claim.now + claim.leaseMs, fair: true, calls: leased };
+      try {
+        return { ids: this.#insertCallsNow(calls), calls: leased };
+      } finally {
+        this.#leaseAtInsert = null;
+      }
     });
   }
 
@@ -912,14 +1050,17 @@ export class SqliteStore implements Store {
     return this.#tx.run((): FollowOnResult => {
       const woken: Woken[] = [];
       this.#woken = woken;
+      // The children a suspension starts are written leased, as the loop below would lease them (no fairness: as before).
+      const calls: ClaimedCall[] = [];
+      this.#leaseAtInsert = { claim, owner: req.owner, now: req.now, until: req.now + claim.leaseMs, fair: false, calls };
       let recorded: boolean;
       try {
         recorded = this.#complete(req);
       } finally {
         this.#woken = null;
+        this.#leaseAtInsert = null;
       }
-      const calls: ClaimedCall[] = [];
-      if (!recorded) return { recorded, calls };
+      if (!recorded) return { recorded, calls: [] };
       for (const w of woken) {
         if (w.due > req.now || this.#limits.spec(w.endpoint, w.fn) || claim.capacity(w.endpoint, w.fn) <= 0) continue;
         const raw = this.#named.claimIfDue.get({ seq: w.seq, until: req.now + claim.leaseMs, owner: req.owner, now: req.now }) as unknown[] | undefined;
@@ -1381,6 +1522,10 @@ export class SqliteStore implements Store {
     if (this.#closed) return;
     this.#group.close();
     this.#closed = true;
-    this.db.close();
+    try {
+      this.#redo?.close();
+    } finally {
+      this.db.close();
+    }
   }
 }
