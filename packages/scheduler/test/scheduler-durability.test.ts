@@ -1,12 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Status } from '@dispatch/core/protocol';
 import { proto } from '@dispatch/core/protocol';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { ConcurrencySnapshot } from '../src/run/concurrency.js';
 import { newDispatchId } from '../src/store/dispatch-id.js';
-import type { Scheduler } from '../src/scheduler.js';
+import { Scheduler } from '../src/scheduler.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { ConcurrencyProbe } from './support/concurrency-probe.js';
 import { fail, ok, startEndpoint, startTestScheduler, str, type TestEndpoint, text, until } from './support/test-endpoint.js';
@@ -132,5 +134,34 @@ describe('restarts and graceful shutdown', () => {
     await s.close();
     scheduler = undefined;
     await expect(s.dispatch([{ function: 'f', endpoint: 'http://127.0.0.1:1' }])).rejects.toThrow(/shutting down/);
+  });
+});
+
+describe('the redo log', () => {
+  it('is written into the database when a scheduler starts on the file of one killed with SIGKILL, and the log says so', async () => {
+    const path = dbFile();
+    const built = new URL('../dist/esm/index.js', import.meta.url).href;
+    if (!existsSync(fileURLToPath(built))) throw new Error(`the scheduler is not built (${built} is missing): run \`pnpm build\` first`);
+    const id = newDispatchId();
+    const now = Date.now();
+    const call = { id, function: 'f', endpoint: 'http://127.0.0.1:1', input: null, createdAt: now, dueAt: now + 3_600_000, expiresAt: now + 7_200_000, expirationMs: 3_600_000, rootId: id };
+    // Acknowledged, then kill -9 before the database's next commit (every 200 ms): only the redo log holds it.
+    const script = `
+      import { SqliteStore } from ${JSON.stringify(built)};
+      const store = await SqliteStore.open({ path: ${JSON.stringify(path)} });
+      await store.insertCalls([${JSON.stringify(call)}]);
+      process.kill(process.pid, 'SIGKILL');
+    `;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(child.signal, child.stderr).toBe('SIGKILL');
+    const lines: Array<{ level: string; line: string; fields: unknown }> = [];
+    scheduler = await Scheduler.start({ db: path, port: 0, logLevel: 'info', startPaused: true, logger: (level, line, fields) => lines.push({ level, line, fields }) });
+    // One batch: the call's row and its function's queue (a new pair).
+    expect(lines.find((l) => /redo log/.test(l.line))).toEqual({
+      level: 'info',
+      line: 'wrote 1 batch(es) of the redo log (2 statement(s)) acknowledged before the last stop and not yet in the database',
+      fields: { event: 'redo_recovered', replayed: 1, statements: 2, tornBytes: 0 },
+    });
+    expect(await scheduler.wait(id, 0)).toEqual({ done: false, state: 'pending' });
   });
 });
