@@ -292,16 +292,14 @@ export class RunLoop {
   }
 
   /**
-   * Records a result and, in the same transaction, leases what it made due
-   * now (the parent it woke, the children it started) when the store can
-   * (`completeAndClaim`), within the room and capacities left: those runs
-   * start at once, without a claim round. Otherwise `complete`.
+   * A claim made without a claim round (by a completion or an insert):
+   * within the room and the capacities left (a closed circuit), each call
+   * leased counted as pending (against every claim) and added to `taken`
+   * until the store answers.
    */
-  async #complete(req: CompleteRequest): Promise<boolean> {
-    const { store, concurrency, faults } = this.#o;
-    if (!store.completeAndClaim || this.#stopping || this.#room() <= 0) return store.complete(req);
-    const taken: ClaimedCall[] = [];
-    const claim: FollowOnClaim = {
+  #claimWithout(taken: ClaimedCall[]): FollowOnClaim {
+    const { concurrency, faults } = this.#o;
+    return {
       leaseMs: this.#o.leaseMs,
       elideStateAbove: this.#o.elideStateAbove,
       capacity: (endpoint, fn) =>
@@ -311,6 +309,19 @@ export class RunLoop {
         this.#addPending(call, 1);
       },
     };
+  }
+
+  /**
+   * Records a result and, in the same transaction, leases what it made due
+   * now (the parent it woke, the children it started) when the store can
+   * (`completeAndClaim`), within the room and capacities left: those runs
+   * start at once, without a claim round. Otherwise `complete`.
+   */
+  async #complete(req: CompleteRequest): Promise<boolean> {
+    const { store } = this.#o;
+    if (!store.completeAndClaim || this.#stopping || this.#room() <= 0) return store.complete(req);
+    const taken: ClaimedCall[] = [];
+    const claim = this.#claimWithout(taken);
     try {
       const r = await store.completeAndClaim(req, claim);
       for (const call of taken) this.#addPending(call, -1);
@@ -333,25 +344,14 @@ export class RunLoop {
    * const ids = await loop.insert(rows);
    */
   async insert(calls: NewCall[]): Promise<string[]> {
-    const { store, concurrency, faults } = this.#o;
+    const { store } = this.#o;
     if (!store.insertAndClaim || !this.#running || this.#stopping || this.#room() <= 0) {
       const ids = await store.insertCalls(calls);
       this.wake();
       return ids;
     }
     const taken: ClaimedCall[] = [];
-    const claim: InsertClaim = {
-      owner: this.#o.owner,
-      now: Date.now(),
-      leaseMs: this.#o.leaseMs,
-      elideStateAbove: this.#o.elideStateAbove,
-      capacity: (endpoint, fn) =>
-        this.#stopping ? 0 : Math.min(this.#room(), faults.followOnCapacity(endpoint, concurrency.capacity(endpoint, fn) - this.#pendingOf(endpoint, fn))),
-      claimed: (call) => {
-        taken.push(call);
-        this.#addPending(call, 1);
-      },
-    };
+    const claim: InsertClaim = { ...this.#claimWithout(taken), owner: this.#o.owner, now: Date.now() };
     let r: InsertAndClaimResult;
     try {
       r = await store.insertAndClaim(calls, claim);
