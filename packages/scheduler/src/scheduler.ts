@@ -867,7 +867,7 @@ async function openStore(options: SchedulerOptions, log: Logger): Promise<Store>
     onWarning: (message) => log.warn(message),
     onRecovery: (r) =>
       log.info(
-        `wrote ${r.replayed} batch(es) of the redo log (${r.statements} statement(s)) acknowledged before the last stop and not yet in the database${r.tornBytes > 0 ? `; ignored ${r.tornBytes} byte(s) of a record cut short` : ''}`,
+        `wrote ${r.replayed} batch(es) of the redo log (${r.statements} statement(s)) acknowledged before the last stop and not yet in the database${r.tornBytes > 0 ? `; ignored ${r.tornBytes} byte(s) at its end (a record cut short or damaged, as a power loss leaves it)` : ''}`,
         { event: 'redo_recovered', replayed: r.replayed, statements: r.statements, tornBytes: r.tornBytes },
       ),
   });

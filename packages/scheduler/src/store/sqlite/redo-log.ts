@@ -19,8 +19,16 @@
  * runs again, in order, the statements of the records after `redo_lsn`, on
  * the very state they first ran on, so they do the same (the SQL depends
  * on its parameters and the rows only: no clock, no random function). A
- * record is a length, a CRC-32 and its entries; a torn last record (a write
- * cut short by a power loss) ends the log.
+ * record is a length, a CRC-32, its number and its entries; a damaged
+ * record (a write cut short by a power loss) or a gap in the numbering (a
+ * power loss at `synchronous = NORMAL` may lose the database's last commit
+ * or a record) ends the log: what is run is always a whole prefix.
+ *
+ * A batch of many operations or statements ({@link DIRECT_COMMIT_OPS}) is
+ * committed to the database instead of logged: its pages are shared by
+ * enough writes. If SQLite rolls the open transaction back by itself (it
+ * may on a full disk or an I/O error), the state is rebuilt from the log
+ * before the next write.
  *
  * The connection reads its own uncommitted writes, so the store reads as
  * before; no other process can open the file meanwhile (exclusive lock).
@@ -291,7 +299,13 @@ export interface RecoveryReport {
   replayed: number;
   /** Statements they held. */
   statements: number;
-  /** Bytes at the end of the log that did not form a whole record (a torn write), ignored. */
+  /**
+   * Bytes at the end of the log that were not run: a record cut short or
+   * damaged (a write a power loss interrupted), and whatever follows it or
+   * does not follow the database's last commit (records are numbered one
+   * after the other: after a gap, they would run on a state they did not
+   * first run on).
+   */
   tornBytes: number;
 }
 
@@ -624,6 +638,8 @@ export class RedoLog {
         if (len < 8 || end > buf.length || crc32(buf, pos + 8, end) !== buf.readUInt32LE(pos + 4)) break;
         const r = new Reader(buf, pos + 8, end);
         const lsn = r.f64();
+        // Only the record right after the last one applied (or committed) may run: not after a gap.
+        if (lsn > last + 1) break;
         const apply = lsn > last;
         while (r.pos < end) {
           const kind = r.u8();
