@@ -406,11 +406,6 @@ export class RedoLog {
     return this.#active;
   }
 
-  /** Bytes written to the log since the database's last commit. */
-  get bytesSinceCommit(): number {
-    return this.#bytesSinceCommit;
-  }
-
   #instrument(statement: Database.Statement, sql: string): void {
     const { run, get, all } = statement;
     const wrap =

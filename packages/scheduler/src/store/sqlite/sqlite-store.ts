@@ -220,6 +220,20 @@ type LeasedRow = Pick<
   | 'mode'
 >;
 
+/**
+ * How a write leases the calls it inserts: the claim, its owner and time,
+ * the lease's end, whether a call must have no other call of its function
+ * due (`fair`), and the calls leased so far.
+ */
+interface LeaseAtInsert {
+  claim: FollowOnClaim;
+  owner: string;
+  now: number;
+  until: number;
+  fair: boolean;
+  calls: ClaimedCall[];
+}
+
 /** A call a completion made due (`completeAndClaim` may lease it at once). */
 interface Woken {
   seq: number;
@@ -319,13 +333,8 @@ export class SqliteStore implements Store {
   #lookedAtAll = Number.NEGATIVE_INFINITY;
   /** While `completeAndClaim` writes: the calls its completion made due (parent woken, children started, itself). */
   #woken: Woken[] | null = null;
-  /**
-   * While a write may lease the calls it inserts (`insertAndClaim`, or the
-   * children of a suspension under `completeAndClaim`): the claim, the
-   * lease's end, whether a call must have no other call of its function due
-   * (`fair`), and the calls leased so far.
-   */
-  #leaseAtInsert: { claim: FollowOnClaim; owner: string; now: number; until: number; fair: boolean; calls: ClaimedCall[] } | null = null;
+  /** While a write may lease the calls it inserts (`insertAndClaim`, or the children of a suspension under `completeAndClaim`). */
+  #leaseAtInsert: LeaseAtInsert | null = null;
   /** The rows leased by claims of this process, by call ID (see {@link LeasedRow}). */
   readonly #leases = new Map<string, LeasedRow>();
   /** Pairs added to `#queues` by the write running now (forgotten again if its transaction fails). */
@@ -674,11 +683,7 @@ export class SqliteStore implements Store {
    * capacity allows and, for a fair lease, no other call of its function is
    * due (known from the pair's floor). False: not written (insert it pending).
    */
-  #insertLeased(
-    call: NewCall,
-    parentGeneration: number,
-    lease: { claim: FollowOnClaim; owner: string; now: number; until: number; fair: boolean; calls: ClaimedCall[] },
-  ): boolean {
+  #insertLeased(call: NewCall, parentGeneration: number, lease: LeaseAtInsert): boolean {
     if (call.dueAt === null || call.dueAt > lease.now || this.#limits.spec(call.endpoint, call.function)) return false;
     if (lease.fair) {
       const floor = this.#floorsKept ? this.#dueFloors.get(pairKey(call.endpoint, call.function)) : undefined;
