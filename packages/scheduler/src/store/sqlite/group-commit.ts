@@ -51,8 +51,8 @@ export class GroupCommit {
    */
   readonly #transaction: <T>(fn: () => T) => T;
   readonly #maxBatch: number;
-  /** While set (and active), each batch is a record of this journal, written before the batch's promises resolve. */
-  journal: (BatchJournal<unknown> & { readonly active: boolean }) | null = null;
+  /** While set (and journaling), each batch is a record of this journal, written before the batch's promises resolve. */
+  journal: (BatchJournal<unknown> & { readonly journaling: boolean }) | null = null;
   constructor(
     transaction: <T>(fn: () => T) => T,
     maxBatch = 2000,
@@ -79,7 +79,7 @@ export class GroupCommit {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, this.#maxBatch);
       const outcomes: Array<{ ok: boolean; value: unknown }> = [];
-      const journal = this.journal?.active ? this.journal : null;
+      const journal = this.journal?.journaling ? this.journal : null;
       try {
         // Before the transaction: the journal may have to reopen the one it keeps (see redo-log.ts).
         journal?.begin(batch.length);

@@ -61,6 +61,30 @@ describe('RedoLog', () => {
     expect(rows(path).map((r) => (r as { v: string }).v)).toEqual(['before', 'after']);
   });
 
+  it('fails every batch, saying to restart, when the transaction SQLite rolled back cannot be rebuilt from the log', async () => {
+    const path = tmpFile();
+    const a = open(path);
+    await a.group.run(() => a.insert.run('before', null, 1));
+    a.db.exec('ROLLBACK');
+    // After the first record, one the log cannot run (a statement it never defined): the rebuild fails.
+    const payload = Buffer.alloc(15);
+    payload.writeDoubleLE(2, 0);
+    payload[8] = 0x53;
+    payload.writeUInt32LE(99, 9);
+    payload.writeUInt16LE(0, 13);
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(payload.length, 0);
+    head.writeUInt32LE(crc32(payload, 0, payload.length), 4);
+    appendFileSync(`${path}-redo`, Buffer.concat([head, payload]));
+    await expect(a.group.run(() => a.insert.run('after', null, 2))).rejects.toThrow(/could not rebuild it from the redo log .*: restart the scheduler/);
+    // Every later batch too: nothing is committed on a state that misses acknowledged writes.
+    await expect(a.group.run(() => a.insert.run('again', null, 3))).rejects.toThrow(/restart the scheduler/);
+    expect(a.db.inTransaction).toBe(false);
+    expect(a.db.prepare('SELECT count(*) FROM t').pluck().get()).toBe(0);
+    a.log.close();
+    a.db.close();
+  });
+
   it('says a failed write of the log as the SQLite error it amounts to', () => {
     const full = asSqliteError(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }), '/d/x.db-redo') as Error & { code: string };
     expect([full.code, full.message]).toEqual(['SQLITE_FULL', 'ENOSPC: no space left on device, write (the redo log /d/x.db-redo)']);

@@ -401,9 +401,14 @@ export class RedoLog {
     return log;
   }
 
-  /** Whether the database is held in the log's open transaction (writes logged, committed in the background). */
-  get active(): boolean {
-    return this.#active;
+  /**
+   * Whether batches go through the log: while it holds the database in its
+   * open transaction, and once it is broken (then each batch fails, saying
+   * why, instead of being committed on a state that misses acknowledged
+   * writes).
+   */
+  get journaling(): boolean {
+    return this.#active || this.#broken !== null;
   }
 
   #instrument(statement: Database.Statement, sql: string): void {
@@ -535,9 +540,19 @@ export class RedoLog {
         `the scheduler's database lost its open transaction and could not rebuild it from the redo log ${this.#path} (${(err as Error).message}): restart the scheduler, which writes the log into the database`,
         { cause: err },
       );
+      this.#abandon();
       throw this.#broken;
     } finally {
       this.#active = !this.#broken;
+    }
+  }
+
+  /** Broken: a half-rebuilt transaction is rolled back (the log keeps everything for the next start). */
+  #abandon(): void {
+    try {
+      if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
+    } catch {
+      // Closing the connection rolls it back as well.
     }
   }
 
@@ -748,6 +763,7 @@ export class RedoLog {
             `the scheduler's database could not be brought back after a failed commit (${(err as Error).message}; then ${(again as Error).message}): restart the scheduler, which runs the redo log ${this.#path} again`,
             { cause: again },
           );
+          this.#abandon();
         }
       }
       throw err;
