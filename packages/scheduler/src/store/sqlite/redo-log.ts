@@ -197,7 +197,6 @@ class Reader {
   constructor(
     readonly buf: Buffer,
     start: number,
-    readonly end: number,
   ) {
     this.pos = start;
   }
@@ -391,12 +390,8 @@ export class RedoLog {
     }) as typeof db.prepare;
     const exec = db.exec.bind(db);
     (db as { exec: typeof db.exec }).exec = (sql: string) => {
-      if (!log.#active || TRANSACTION_CONTROL.test(sql)) return exec(sql);
-      if (!log.#inBatch) return log.#alone(() => exec(sql), sql, null);
-      const r = exec(sql);
-      if (log.#direct) return r;
-      log.#append(sql, null);
-      return r;
+      if (TRANSACTION_CONTROL.test(sql)) return exec(sql);
+      return log.#write(() => exec(sql), sql, null);
     };
     return log;
   }
@@ -415,15 +410,22 @@ export class RedoLog {
     const { run, get, all } = statement;
     const wrap =
       (method: (...args: never[]) => unknown) =>
-      (...args: unknown[]) => {
-        if (!this.#active) return method.apply(statement, args as never[]);
-        if (!this.#inBatch) return this.#alone(() => method.apply(statement, args as never[]), sql, args);
-        const r = method.apply(statement, args as never[]);
-        if (this.#direct) return r;
-        this.#append(sql, args);
-        return r;
-      };
+      (...args: unknown[]) =>
+        this.#write(() => method.apply(statement, args as never[]), sql, args);
     Object.defineProperties(statement, { run: { value: wrap(run) }, get: { value: wrap(get) }, all: { value: wrap(all) } });
+  }
+
+  /**
+   * Runs a write (a statement with `args`, or `exec` of `sql` with null)
+   * and logs it: in the batch's record, alone outside a batch, not at all
+   * while the log is inactive or the batch commits directly.
+   */
+  #write<T>(run: () => T, sql: string, args: unknown[] | null): T {
+    if (!this.#active) return run();
+    if (!this.#inBatch) return this.#alone(run, sql, args);
+    const r = run();
+    if (!this.#direct) this.#append(sql, args);
+    return r;
   }
 
   /**
@@ -646,7 +648,7 @@ export class RedoLog {
         const len = buf.readUInt32LE(pos);
         const end = pos + 8 + len;
         if (len < 8 || end > buf.length || crc32(buf, pos + 8, end) !== buf.readUInt32LE(pos + 4)) break;
-        const r = new Reader(buf, pos + 8, end);
+        const r = new Reader(buf, pos + 8);
         const lsn = r.f64();
         // Only the record right after the last one applied (or committed) may run: not after a gap.
         if (lsn > last + 1) break;
