@@ -7,7 +7,7 @@ import { SQLITE_MIGRATIONS } from './schema.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { AttemptRecord, CallState, ClaimedCall, FollowOnClaim, InsertClaim, Outcome, Store } from '../store.js';
 import { claimHot, expectJournalServed, hotAndCold, newCall, NOW, storeContract, suspendWithJournal } from '../../../test/support/store-contract/index.js';
-import { anyOf, childOf, OK, suspendOutcome } from '../../../test/support/store-contract/fixtures.js';
+import { anyOf, childOf, OK, suspendOutcome, textOf } from '../../../test/support/store-contract/fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dispatch-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -513,6 +513,78 @@ describe('SqliteStore', () => {
       const done = { kind: 'finish', status: OK, output: null, error: null } as const;
       expect(await store.completeAndClaim({ id: k.id, owner: 'a', leaseToken: k.leaseToken, now: NOW + 400, attempt: null, delivered: [], outcome: done }, none)).toEqual({ recorded: true, calls: [] });
       expect((await claimDue(NOW + 400)).calls.map((c) => c.id)).toEqual([parent.id]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('hands a result straight to the parent it wakes: the statement that counts the result leases the parent', async () => {
+    const store = await SqliteStore.open({ path: tmpFile() });
+    try {
+      const claimDue = (now: number) => store.claimDue({ owner: 'a', now, leaseMs: 60_000, limit: 10, capacity: () => 10 });
+      const followOn = (taken: ClaimedCall[] = []): FollowOnClaim => ({ leaseMs: 60_000, capacity: () => 10, claimed: (call) => taken.push(call) });
+      const changes = () => (store.db.prepare('SELECT total_changes() AS n').get() as { n: number }).n;
+      const parent = newCall({ function: 'parent' });
+      await store.insertCalls([parent]);
+      const [p] = (await claimDue(NOW)).calls;
+      const kid = childOf(parent, 7n);
+      const suspended = await store.completeAndClaim(
+        { id: p!.id, owner: 'a', leaseToken: p!.leaseToken, now: NOW + 1, attempt: null, delivered: [], outcome: suspendOutcome(NOW + 60_000, { calls: [kid] }) },
+        followOn(),
+      );
+      const [c] = suspended.calls;
+      expect(c?.id).toBe(kid.id);
+      const before = changes();
+      const taken: ClaimedCall[] = [];
+      const r = await store.completeAndClaim(
+        { id: c!.id, owner: 'a', leaseToken: c!.leaseToken, now: NOW + 2, attempt: null, delivered: [], outcome: { kind: 'finish', status: OK, output: anyOf('49'), error: null } },
+        followOn(taken),
+      );
+      // Two rows written: the child finished, the parent counted the result and leased (not counted, then leased).
+      expect(changes() - before).toBe(2);
+      expect(r.calls.map((x) => x.id)).toEqual([parent.id]);
+      expect(taken).toEqual(r.calls);
+      expect(r.calls[0]!.leaseToken).toBe(p!.leaseToken + 1);
+      expect(r.calls[0]!.resume?.results.map((x) => [x.dispatchId, x.correlationId, textOf(x.output)])).toEqual([[kid.id, 7n, '49']]);
+      expect((await store.getCall(parent.id))?.state).toBe('running');
+      expect((await claimDue(NOW + 3)).calls).toEqual([]);
+      // The lease is the file's: the parent's run records under it.
+      const done = await store.complete({
+        id: parent.id, owner: 'a', leaseToken: r.calls[0]!.leaseToken, now: NOW + 4, attempt: null, delivered: [kid.id],
+        outcome: { kind: 'finish', status: OK, output: null, error: null },
+      });
+      expect(done).toBe(true);
+      expect((await store.getCall(parent.id))?.state).toBe('succeeded');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('leaves a woken parent whose function declares limits to the claim round', async () => {
+    const store = await SqliteStore.open({ path: tmpFile() });
+    try {
+      const claimDue = (now: number) => store.claimDue({ owner: 'a', now, leaseMs: 60_000, limit: 10, capacity: () => 10 });
+      const limits = { spec: { concurrency: 5, concurrencyPerKey: false, rateCount: 0, ratePeriodMs: 0, ratePerKey: false }, key: '' };
+      const parent = { ...newCall({ function: 'limitedParent' }), limits };
+      await store.insertCalls([parent]);
+      const [p] = (await claimDue(NOW)).calls;
+      const kid = childOf(parent, 1n);
+      const leased: ClaimedCall[] = [];
+      const claim: FollowOnClaim = { leaseMs: 60_000, capacity: () => 10, claimed: (call) => leased.push(call) };
+      const [c] = (
+        await store.completeAndClaim(
+          { id: p!.id, owner: 'a', leaseToken: p!.leaseToken, now: NOW + 1, attempt: null, delivered: [], outcome: suspendOutcome(NOW + 60_000, { calls: [kid] }) },
+          claim,
+        )
+      ).calls;
+      expect(c?.id).toBe(kid.id);
+      const r = await store.completeAndClaim(
+        { id: c!.id, owner: 'a', leaseToken: c!.leaseToken, now: NOW + 2, attempt: null, delivered: [], outcome: { kind: 'finish', status: OK, output: null, error: null } },
+        claim,
+      );
+      expect(r).toEqual({ recorded: true, calls: [] });
+      expect((await store.getCall(parent.id))?.state).toBe('suspended');
+      expect((await claimDue(NOW + 3)).calls.map((x) => x.id)).toEqual([parent.id]);
     } finally {
       await store.close();
     }

@@ -265,6 +265,11 @@ function pairKey(endpoint: string, fn: string): string {
 /** The parameters of a {@link NamedStatement} of the store (each statement reads the names its SQL has). */
 type Params = Record<string, unknown>;
 
+/** A waiting parent's `due_at` once one more result is in (`@e`: 1 for an error), at `@now`. */
+const DUE_ON_RESULT = dueOnResultSql({ row: '', isError: '@e', now: '@now', least: 'MIN' });
+/** Whether that makes the parent due now (as `claimIfDue` would lease it). */
+const WAKES_NOW = `COALESCE((${DUE_ON_RESULT}) <= @now, 0)`;
+
 /** A claim: the rows its WHERE picks leased to `@owner` until `@until` (a new lease token each), at `@now`. */
 const LEASE_SQL = `UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner, lease_token = lease_token + 1, updated_at = @now`;
 
@@ -276,6 +281,9 @@ const LEASE_SQL = `UPDATE calls SET state = 'running', due_at = @until, lease_ow
 function isOnlyCleanRun(a: AttemptRecord, o: { status: number; error: IError | null }): boolean {
   return a.number === 1 && !a.resume && a.outcome === 'exit' && a.error === null && o.error === null && a.status === o.status;
 }
+
+/** At most this many suspended calls are remembered for `#handOff` (a hint: those beyond are woken as before). */
+const MAX_SUSPENDED_HINTS = 100_000;
 
 /** Up to this many delivered results are marked one statement each; more in one statement (a fan-in). */
 const DELIVERED_ONE_BY_ONE = 8;
@@ -337,6 +345,13 @@ export class SqliteStore implements Store {
   #leaseAtInsert: LeaseAtInsert | null = null;
   /** The rows leased by claims of this process, by call ID (see {@link LeasedRow}). */
   readonly #leases = new Map<string, LeasedRow>();
+  /**
+   * The calls this process suspended, by ID: their (endpoint, function), so
+   * that a child's completion can lease its waking parent in the statement
+   * that counts the result (`notifyAndLease`). A hint, never trusted: the
+   * statement checks the pair; forgotten when the call is claimed or finished.
+   */
+  readonly #suspended = new Map<string, Pick<LeasedRow, 'endpoint' | 'function'>>();
   /** Pairs added to `#queues` by the write running now (forgotten again if its transaction fails). */
   #queuesAdded: string[] | null = null;
   readonly #health = new HealthTracker();
@@ -354,6 +369,7 @@ export class SqliteStore implements Store {
     claimSeq: NamedStatement<Params>;
     claimIfDue: NamedStatement<Params>;
     notifyParent: NamedStatement<Params>;
+    notifyAndLease: NamedStatement<Params>;
     /** By {@link FINISH_SQL}'s index. */
     finish: NamedStatement<Params>[];
     retry: NamedStatement<Params>;
@@ -452,8 +468,21 @@ export class SqliteStore implements Store {
       claimSeq: n(`${LEASE_SQL} WHERE seq = @seq RETURNING ${CLAIM_COLUMNS}`, true),
       claimIfDue: n(`${LEASE_SQL} WHERE seq = @seq AND due_at <= @now RETURNING ${CLAIM_COLUMNS}`, true),
       notifyParent: n(`UPDATE calls SET ready = ready + 1, ready_errors = ready_errors + @e, updated_at = @now,
-        due_at = ${dueOnResultSql({ row: '', isError: '@e', now: '@now', least: 'MIN' })}
+        due_at = ${DUE_ON_RESULT}
         WHERE id = @parent AND generation = @gen AND state IN ${WAITING_SQL} RETURNING seq, endpoint, function, due_at`),
+      // notifyParent and claimIfDue in one statement: the result counted and, when that makes the parent due now, the
+      // parent leased (LEASE_SQL's columns) — a child's result goes straight to its parent's resume, without a claim.
+      // The last two columns: the due time, and the state that says which ('running': leased).
+      notifyAndLease: n(
+        `UPDATE calls SET ready = ready + 1, ready_errors = ready_errors + @e, updated_at = @now,
+        state = CASE WHEN ${WAKES_NOW} THEN 'running' ELSE state END,
+        lease_owner = CASE WHEN ${WAKES_NOW} THEN @owner ELSE lease_owner END,
+        lease_token = CASE WHEN ${WAKES_NOW} THEN lease_token + 1 ELSE lease_token END,
+        due_at = CASE WHEN ${WAKES_NOW} THEN @until ELSE ${DUE_ON_RESULT} END
+        WHERE id = @parent AND generation = @gen AND state IN ${WAITING_SQL} AND endpoint = @endpoint AND function = @fn
+        RETURNING ${CLAIM_COLUMNS}, due_at, state`,
+        true,
+      ),
       finish: FINISH_SQL.map((sql) => n(sql)),
       retry: n(RETRY_SQL),
       held: n(HELD_SQL),
@@ -879,6 +908,7 @@ export class SqliteStore implements Store {
   }
 
   #toClaimed(row: ClaimRow, elideStateAbove: number): ClaimedCall {
+    this.#suspended.delete(row.id);
     this.#leases.set(row.id, {
       seq: row.seq,
       id: row.id,
@@ -965,12 +995,52 @@ export class SqliteStore implements Store {
 
   /** Counts a result for a waiting parent (its due time may come earlier); false if it no longer waits for this generation. */
   #wakeParent(parent: string, generation: number, isError: 0 | 1, now: number): boolean {
+    const handed = this.#handOff(parent, generation, isError, now);
+    if (handed !== null) return handed;
     const r = this.#named.notifyParent.get({ e: isError, now, parent, gen: generation }) as
       | { seq: number; endpoint: string; function: string; due_at: number | null }
       | undefined;
     if (!r) return false;
     this.#dueAt(r.endpoint, r.function, r.due_at);
     if (this.#woken && r.due_at !== null) this.#woken.push({ seq: r.seq, endpoint: r.endpoint, fn: r.function, due: r.due_at });
+    return true;
+  }
+
+  /**
+   * Under `completeAndClaim`: counts a result for a parent this process
+   * suspended and, when that makes it due now and its function declares no
+   * limits and has capacity, leases it in the same statement (its run starts
+   * with the completion's answer). Null: not tried, or the row did not match
+   * the hint (the caller counts the result as usual).
+   */
+  #handOff(parent: string, generation: number, isError: 0 | 1, now: number): boolean | null {
+    const lease = this.#leaseAtInsert;
+    if (!lease || !this.#woken) return null;
+    const pair = this.#suspended.get(parent);
+    if (!pair || this.#limits.spec(pair.endpoint, pair.function) || lease.claim.capacity(pair.endpoint, pair.function) <= 0) return null;
+    const raw = this.#named.notifyAndLease.get({
+      e: isError,
+      now,
+      parent,
+      gen: generation,
+      endpoint: pair.endpoint,
+      fn: pair.function,
+      owner: lease.owner,
+      until: lease.until,
+    }) as unknown[] | undefined;
+    if (!raw) return null;
+    const row = claimedRow(raw);
+    if (raw[CLAIM_COLUMN_LIST.length + 1] === 'running') {
+      // Due again when the lease ends (as a claimed call is).
+      this.#dueAt(row.endpoint, row.function, lease.until);
+      const call = this.#toClaimed(row, lease.claim.elideStateAbove ?? Number.POSITIVE_INFINITY);
+      lease.claim.claimed(call);
+      lease.calls.push(call);
+      return true;
+    }
+    const due = raw[CLAIM_COLUMN_LIST.length] as number | null;
+    this.#dueAt(row.endpoint, row.function, due);
+    if (due !== null) this.#woken.push({ seq: row.seq, endpoint: row.endpoint, fn: row.function, due });
     return true;
   }
 
@@ -991,6 +1061,7 @@ export class SqliteStore implements Store {
     run?: { startedAt: number; durationMs: number },
   ): boolean {
     this.#leases.delete(row.id);
+    this.#suspended.delete(row.id);
     const hasError = policy.isErrorResult(status, error);
     // A failed call keeps its state (its journal): `resume` runs it again from there.
     const keep = state === 'failed' && !row.state_value;
@@ -1178,6 +1249,7 @@ export class SqliteStore implements Store {
             pollError: encodeErrorBlob(o.pollError),
             seq: row.seq,
           });
+        if (this.#suspended.size < MAX_SUSPENDED_HINTS) this.#suspended.set(row.id, { endpoint: row.endpoint, function: row.function });
         // Kept signals can only answer the waits of this Poll: none, nothing to read.
         if (o.signalWaits?.length) this.#matchSignals(row.id, now);
         break;
