@@ -26,6 +26,22 @@ describe('GroupCommit', () => {
     expect(db.prepare('SELECT v FROM t ORDER BY v').all()).toEqual([{ v: 1 }, { v: 2 }, { v: 3 }]);
     await insert(4);
     expect(outer).toBe(2);
+    // Alone in its turn: the operation's transaction is the batch's (no savepoint of its own); failing, it leaves nothing.
+    let calls = 0;
+    const counted = new GroupCommit(<T>(fn: () => T) => {
+      calls++;
+      return inTransaction(fn) as T;
+    });
+    await expect(
+      counted.run(() => {
+        db.prepare('INSERT INTO t (v) VALUES (20)').run();
+        return db.prepare('INSERT INTO t (v) VALUES (4)').run().changes;
+      }),
+    ).rejects.toThrow(/UNIQUE/);
+    expect(calls).toBe(1);
+    expect(await counted.run(() => db.prepare('INSERT INTO t (v) VALUES (21)').run().changes)).toBe(1);
+    expect(calls).toBe(2);
+    expect(db.prepare('SELECT v FROM t ORDER BY v').all()).toEqual([{ v: 1 }, { v: 2 }, { v: 3 }, { v: 4 }, { v: 21 }]);
     tx.close();
     await expect(insert(5)).rejects.toThrow(/closed/);
     db.close();

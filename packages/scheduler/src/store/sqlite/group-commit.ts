@@ -77,9 +77,13 @@ export class GroupCommit {
   flush(): void {
     this.#scheduled = false;
     while (this.#queue.length > 0) {
+      const journal = this.journal?.journaling ? this.journal : null;
+      if (this.#queue.length === 1) {
+        this.#flushOne(this.#queue.pop()!, journal);
+        continue;
+      }
       const batch = this.#queue.splice(0, this.#maxBatch);
       const outcomes: Array<{ ok: boolean; value: unknown }> = [];
-      const journal = this.journal?.journaling ? this.journal : null;
       try {
         // Before the transaction: the journal may have to reopen the one it keeps (see redo-log.ts).
         journal?.begin(batch.length);
@@ -113,6 +117,38 @@ export class GroupCommit {
         else op.reject(o?.value);
       });
     }
+  }
+
+  /**
+   * A batch of one operation (an awaited call's steps come one at a time):
+   * the batch's transaction is the operation's, without a savepoint of its
+   * own. If it throws, the batch is rolled back: the same outcome.
+   */
+  #flushOne(op: Pending, journal: BatchJournal<unknown> | null): void {
+    let value: unknown;
+    let mark: unknown;
+    try {
+      journal?.begin(1);
+      mark = journal?.mark();
+      value = this.#transaction(() => {
+        const v = op.fn();
+        journal?.seal();
+        return v;
+      });
+      journal?.settle();
+    } catch (error) {
+      // What the operation added to the record goes with its writes.
+      if (journal && mark !== undefined) journal.rewind(mark);
+      op.reject(error);
+      return;
+    } finally {
+      try {
+        journal?.end();
+      } catch {
+        // Told to every later batch (begin throws it); this one is answered above.
+      }
+    }
+    op.resolve(value);
   }
 
   /** Flushes and refuses further work. */

@@ -137,6 +137,28 @@ describe('RedoLog', () => {
     expect(statSync(`${path}-redo`).size).toBe(0);
   });
 
+  it('keeps nothing of a batch of one operation that fails, in the database or the log (a statement it was first to use included)', async () => {
+    const path = tmpFile();
+    const a = open(path);
+    const sql = 'INSERT INTO t (v, n) VALUES (?, ?)';
+    await expect(
+      a.group.run(() => {
+        a.db.prepare(sql).run('rolled back', 0);
+        throw new Error('no');
+      }),
+    ).rejects.toThrow('no');
+    expect(a.db.prepare('SELECT count(*) FROM t').pluck().get()).toBe(0);
+    // The same statement again, alone: its record must define it (the failed one's definition went with it).
+    await a.group.run(() => a.db.prepare(sql).run('kept', 1));
+    crash(a.db);
+
+    const b = open(path);
+    expect(b.report).toEqual({ replayed: 1, statements: 1, tornBytes: 0 });
+    b.log.close();
+    b.db.close();
+    expect(rows(path)).toEqual([{ id: 1, v: 'kept', b: null, n: 1 }]);
+  });
+
   it('commits a batch of many operations to the database instead of logging it', async () => {
     const path = tmpFile();
     const a = open(path);

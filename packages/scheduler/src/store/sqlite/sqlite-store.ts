@@ -234,6 +234,15 @@ interface LeaseAtInsert {
   calls: ClaimedCall[];
 }
 
+/** What `#suspended` remembers of a suspended call. */
+interface SuspendedHint {
+  endpoint: string;
+  function: string;
+  /** Results still wanted before its Poll's `min_results` (as counted here). */
+  need: number;
+  wakeOnError: boolean;
+}
+
 /** A call a completion made due (`completeAndClaim` may lease it at once). */
 interface Woken {
   seq: number;
@@ -346,12 +355,14 @@ export class SqliteStore implements Store {
   /** The rows leased by claims of this process, by call ID (see {@link LeasedRow}). */
   readonly #leases = new Map<string, LeasedRow>();
   /**
-   * The calls this process suspended, by ID: their (endpoint, function), so
-   * that a child's completion can lease its waking parent in the statement
-   * that counts the result (`notifyAndLease`). A hint, never trusted: the
-   * statement checks the pair; forgotten when the call is claimed or finished.
+   * The calls this process suspended, by ID: their (endpoint, function) and
+   * how many more results they wait for, so that the completion that wakes
+   * one can lease it in the statement that counts the result
+   * (`notifyAndLease`), and the others count it as usual (a statement that
+   * writes fewer columns). A hint, never trusted: the statement checks the
+   * pair and the wake condition; forgotten when the call is claimed or finished.
    */
-  readonly #suspended = new Map<string, Pick<LeasedRow, 'endpoint' | 'function'>>();
+  readonly #suspended = new Map<string, SuspendedHint>();
   /** Pairs added to `#queues` by the write running now (forgotten again if its transaction fails). */
   #queuesAdded: string[] | null = null;
   readonly #health = new HealthTracker();
@@ -1007,17 +1018,21 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Under `completeAndClaim`: counts a result for a parent this process
-   * suspended and, when that makes it due now and its function declares no
+   * Under `completeAndClaim`: counts the result that wakes a parent this
+   * process suspended and, when it is due now and its function declares no
    * limits and has capacity, leases it in the same statement (its run starts
-   * with the completion's answer). Null: not tried, or the row did not match
-   * the hint (the caller counts the result as usual).
+   * with the completion's answer). Null: not tried (not the waking result as
+   * far as `#suspended` counted, or no room), or the row did not match the
+   * hint; the caller counts the result as usual.
    */
   #handOff(parent: string, generation: number, isError: 0 | 1, now: number): boolean | null {
     const lease = this.#leaseAtInsert;
     if (!lease || !this.#woken) return null;
     const pair = this.#suspended.get(parent);
-    if (!pair || this.#limits.spec(pair.endpoint, pair.function) || lease.claim.capacity(pair.endpoint, pair.function) <= 0) return null;
+    if (!pair) return null;
+    // Not the result that wakes it (as far as this process counted): counted as usual.
+    if (--pair.need > 0 && !(isError && pair.wakeOnError)) return null;
+    if (this.#limits.spec(pair.endpoint, pair.function) || lease.claim.capacity(pair.endpoint, pair.function) <= 0) return null;
     const raw = this.#named.notifyAndLease.get({
       e: isError,
       now,
@@ -1249,7 +1264,9 @@ export class SqliteStore implements Store {
             pollError: encodeErrorBlob(o.pollError),
             seq: row.seq,
           });
-        if (this.#suspended.size < MAX_SUSPENDED_HINTS) this.#suspended.set(row.id, { endpoint: row.endpoint, function: row.function });
+        if (this.#suspended.size < MAX_SUSPENDED_HINTS) {
+          this.#suspended.set(row.id, { endpoint: row.endpoint, function: row.function, need: o.minResults - fresh.ready, wakeOnError: o.wakeOnError });
+        }
         // Kept signals can only answer the waits of this Poll: none, nothing to read.
         if (o.signalWaits?.length) this.#matchSignals(row.id, now);
         break;
