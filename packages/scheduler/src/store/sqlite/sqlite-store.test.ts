@@ -5,7 +5,7 @@ import { Status } from '@dispatch/core/protocol';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SQLITE_MIGRATIONS } from './schema.js';
 import { SqliteStore } from './sqlite-store.js';
-import type { AttemptRecord, CallState, ClaimedCall, FollowOnClaim, InsertClaim, Outcome, Store } from '../store.js';
+import type { AttemptRecord, CallState, ClaimedCall, FollowOnClaim, InsertClaim, NewCall, Outcome, Store } from '../store.js';
 import { claimHot, expectJournalServed, hotAndCold, newCall, NOW, storeContract, suspendWithJournal } from '../../../test/support/store-contract/index.js';
 import { anyOf, childOf, OK, suspendOutcome, textOf } from '../../../test/support/store-contract/fixtures.js';
 
@@ -13,6 +13,18 @@ const dir = mkdtempSync(join(tmpdir(), 'dispatch-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const tmpFile = () => join(dir, `db-${n++}`, 'scheduler.db');
+
+/** Claims `parent` (just inserted), then suspends it with one child through `completeAndClaim`: the two leases. */
+async function parentWaitingForOneChild(store: SqliteStore, parent: NewCall, correlationId: bigint) {
+  await store.insertCalls([parent]);
+  const [p] = (await store.claimDue({ owner: 'a', now: NOW, leaseMs: 60_000, limit: 10, capacity: () => 10 })).calls;
+  const kid = childOf(parent, correlationId);
+  const claim: FollowOnClaim = { leaseMs: 60_000, capacity: () => 10, claimed: () => {} };
+  const outcome = suspendOutcome(NOW + 60_000, { calls: [kid] });
+  const [c] = (await store.completeAndClaim({ id: p!.id, owner: 'a', leaseToken: p!.leaseToken, now: NOW + 1, attempt: null, delivered: [], outcome }, claim)).calls;
+  expect(c?.id).toBe(kid.id);
+  return { p: p!, c: c! };
+}
 
 const hooks = {
   stateChunks: async (store: Store) =>
@@ -525,32 +537,24 @@ describe('SqliteStore', () => {
       const followOn = (taken: ClaimedCall[] = []): FollowOnClaim => ({ leaseMs: 60_000, capacity: () => 10, claimed: (call) => taken.push(call) });
       const changes = () => (store.db.prepare('SELECT total_changes() AS n').get() as { n: number }).n;
       const parent = newCall({ function: 'parent' });
-      await store.insertCalls([parent]);
-      const [p] = (await claimDue(NOW)).calls;
-      const kid = childOf(parent, 7n);
-      const suspended = await store.completeAndClaim(
-        { id: p!.id, owner: 'a', leaseToken: p!.leaseToken, now: NOW + 1, attempt: null, delivered: [], outcome: suspendOutcome(NOW + 60_000, { calls: [kid] }) },
-        followOn(),
-      );
-      const [c] = suspended.calls;
-      expect(c?.id).toBe(kid.id);
+      const { p, c } = await parentWaitingForOneChild(store, parent, 7n);
       const before = changes();
       const taken: ClaimedCall[] = [];
       const r = await store.completeAndClaim(
-        { id: c!.id, owner: 'a', leaseToken: c!.leaseToken, now: NOW + 2, attempt: null, delivered: [], outcome: { kind: 'finish', status: OK, output: anyOf('49'), error: null } },
+        { id: c.id, owner: 'a', leaseToken: c.leaseToken, now: NOW + 2, attempt: null, delivered: [], outcome: { kind: 'finish', status: OK, output: anyOf('49'), error: null } },
         followOn(taken),
       );
       // Two rows written: the child finished, the parent counted the result and leased (not counted, then leased).
       expect(changes() - before).toBe(2);
       expect(r.calls.map((x) => x.id)).toEqual([parent.id]);
       expect(taken).toEqual(r.calls);
-      expect(r.calls[0]!.leaseToken).toBe(p!.leaseToken + 1);
-      expect(r.calls[0]!.resume?.results.map((x) => [x.dispatchId, x.correlationId, textOf(x.output)])).toEqual([[kid.id, 7n, '49']]);
+      expect(r.calls[0]!.leaseToken).toBe(p.leaseToken + 1);
+      expect(r.calls[0]!.resume?.results.map((x) => [x.dispatchId, x.correlationId, textOf(x.output)])).toEqual([[c.id, 7n, '49']]);
       expect((await store.getCall(parent.id))?.state).toBe('running');
       expect((await claimDue(NOW + 3)).calls).toEqual([]);
       // The lease is the file's: the parent's run records under it.
       const done = await store.complete({
-        id: parent.id, owner: 'a', leaseToken: r.calls[0]!.leaseToken, now: NOW + 4, attempt: null, delivered: [kid.id],
+        id: parent.id, owner: 'a', leaseToken: r.calls[0]!.leaseToken, now: NOW + 4, attempt: null, delivered: [c.id],
         outcome: { kind: 'finish', status: OK, output: null, error: null },
       });
       expect(done).toBe(true);
@@ -566,20 +570,10 @@ describe('SqliteStore', () => {
       const claimDue = (now: number) => store.claimDue({ owner: 'a', now, leaseMs: 60_000, limit: 10, capacity: () => 10 });
       const limits = { spec: { concurrency: 5, concurrencyPerKey: false, rateCount: 0, ratePeriodMs: 0, ratePerKey: false }, key: '' };
       const parent = { ...newCall({ function: 'limitedParent' }), limits };
-      await store.insertCalls([parent]);
-      const [p] = (await claimDue(NOW)).calls;
-      const kid = childOf(parent, 1n);
-      const leased: ClaimedCall[] = [];
-      const claim: FollowOnClaim = { leaseMs: 60_000, capacity: () => 10, claimed: (call) => leased.push(call) };
-      const [c] = (
-        await store.completeAndClaim(
-          { id: p!.id, owner: 'a', leaseToken: p!.leaseToken, now: NOW + 1, attempt: null, delivered: [], outcome: suspendOutcome(NOW + 60_000, { calls: [kid] }) },
-          claim,
-        )
-      ).calls;
-      expect(c?.id).toBe(kid.id);
+      const { c } = await parentWaitingForOneChild(store, parent, 1n);
+      const claim: FollowOnClaim = { leaseMs: 60_000, capacity: () => 10, claimed: () => expect.fail('nothing may be leased') };
       const r = await store.completeAndClaim(
-        { id: c!.id, owner: 'a', leaseToken: c!.leaseToken, now: NOW + 2, attempt: null, delivered: [], outcome: { kind: 'finish', status: OK, output: null, error: null } },
+        { id: c.id, owner: 'a', leaseToken: c.leaseToken, now: NOW + 2, attempt: null, delivered: [], outcome: { kind: 'finish', status: OK, output: null, error: null } },
         claim,
       );
       expect(r).toEqual({ recorded: true, calls: [] });
