@@ -1019,19 +1019,20 @@ export class SqliteStore implements Store {
 
   /**
    * Under `completeAndClaim`: counts the result that wakes a parent this
-   * process suspended and, when it is due now and its function declares no
+   * process suspended (every result counted for it counts down its hint)
+   * and, when it is due now and its function declares no
    * limits and has capacity, leases it in the same statement (its run starts
    * with the completion's answer). Null: not tried (not the waking result as
    * far as `#suspended` counted, or no room), or the row did not match the
    * hint; the caller counts the result as usual.
    */
   #handOff(parent: string, generation: number, isError: 0 | 1, now: number): boolean | null {
-    const lease = this.#leaseAtInsert;
-    if (!lease || !this.#woken) return null;
     const pair = this.#suspended.get(parent);
     if (!pair) return null;
-    // Not the result that wakes it (as far as this process counted): counted as usual.
+    // Not the result that wakes it (as far as this process counted; every result counted here counts): as usual.
     if (--pair.need > 0 && !(isError && pair.wakeOnError)) return null;
+    const lease = this.#leaseAtInsert;
+    if (!lease || !this.#woken) return null;
     if (this.#limits.spec(pair.endpoint, pair.function) || lease.claim.capacity(pair.endpoint, pair.function) <= 0) return null;
     const raw = this.#named.notifyAndLease.get({
       e: isError,
