@@ -564,6 +564,31 @@ describe('SqliteStore', () => {
     }
   });
 
+  it('counts every result towards the one that wakes the parent, recorded with a follow-on claim or not', async () => {
+    const store = await SqliteStore.open({ path: tmpFile() });
+    try {
+      const changes = () => (store.db.prepare('SELECT total_changes() AS n').get() as { n: number }).n;
+      const parent = newCall({ function: 'parent' });
+      await store.insertCalls([parent]);
+      const [p] = (await store.claimDue({ owner: 'a', now: NOW, leaseMs: 60_000, limit: 10, capacity: () => 10 })).calls;
+      const kids = [childOf(parent, 1n), childOf(parent, 2n)];
+      const claim = (): FollowOnClaim => ({ leaseMs: 60_000, capacity: () => 10, claimed: () => {} });
+      const outcome = suspendOutcome(NOW + 60_000, { calls: kids, minResults: 2, maxResults: 2 });
+      const [a, b] = (await store.completeAndClaim({ id: p!.id, owner: 'a', leaseToken: p!.leaseToken, now: NOW + 1, attempt: null, delivered: [], outcome }, claim())).calls;
+      const finish = { kind: 'finish', status: OK, output: null, error: null } as const;
+      // The first result through complete() (no follow-on claim: a run loop with no room does so).
+      expect(await store.complete({ id: a!.id, owner: 'a', leaseToken: a!.leaseToken, now: NOW + 2, attempt: null, delivered: [], outcome: finish })).toBe(true);
+      const before = changes();
+      const r = await store.completeAndClaim({ id: b!.id, owner: 'a', leaseToken: b!.leaseToken, now: NOW + 3, attempt: null, delivered: [], outcome: finish }, claim());
+      expect(r.calls.map((x) => x.id)).toEqual([parent.id]);
+      expect(r.calls[0]!.resume?.results.map((x) => x.correlationId).sort()).toEqual([1n, 2n]);
+      // The second result woke the parent and leased it in one write of its row.
+      expect(changes() - before).toBe(2);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('leaves a woken parent whose function declares limits to the claim round', async () => {
     const store = await SqliteStore.open({ path: tmpFile() });
     try {
