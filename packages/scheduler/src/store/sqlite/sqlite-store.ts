@@ -735,8 +735,6 @@ export class SqliteStore implements Store {
     params.owner = lease.owner;
     params.now = lease.now;
     const seq = Number(this.#named.insertLeased.run(params).lastInsertRowid);
-    // Due again when the lease ends (as a claimed call is).
-    this.#dueAt(call.endpoint, call.function, lease.until);
     const row: ClaimRow = {
       seq,
       id: call.id,
@@ -763,10 +761,17 @@ export class SqliteStore implements Store {
       poll_error: null,
       trace_context: params.trace_context as string | null,
     };
-    const claimed = this.#toClaimed(row, lease.claim.elideStateAbove ?? Number.POSITIVE_INFINITY);
-    lease.claim.claimed(claimed);
-    lease.calls.push(claimed);
+    this.#tookLease(row, lease);
     return true;
+  }
+
+  /** A row a write just leased under `lease` (written leased, or woken and leased): handed to the caller's claim. */
+  #tookLease(row: ClaimRow, lease: LeaseAtInsert): void {
+    // Due again when the lease ends (as a claimed call is).
+    this.#dueAt(row.endpoint, row.function, lease.until);
+    const call = this.#toClaimed(row, lease.claim.elideStateAbove ?? Number.POSITIVE_INFINITY);
+    lease.claim.claimed(call);
+    lease.calls.push(call);
   }
 
   insertCalls(calls: NewCall[]): Promise<string[]> {
@@ -1047,11 +1052,7 @@ export class SqliteStore implements Store {
     if (!raw) return null;
     const row = claimedRow(raw);
     if (raw[CLAIM_COLUMN_LIST.length + 1] === 'running') {
-      // Due again when the lease ends (as a claimed call is).
-      this.#dueAt(row.endpoint, row.function, lease.until);
-      const call = this.#toClaimed(row, lease.claim.elideStateAbove ?? Number.POSITIVE_INFINITY);
-      lease.claim.claimed(call);
-      lease.calls.push(call);
+      this.#tookLease(row, lease);
       return true;
     }
     const due = raw[CLAIM_COLUMN_LIST.length] as number | null;
