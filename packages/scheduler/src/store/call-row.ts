@@ -94,11 +94,7 @@ export const encodeErrorBlob = (e: IError | null | undefined): Buffer | null => 
 /** Column bytes back to an `Error` message, empty fields left out. @example decodeErrorBlob(row.error) */
 export const decodeErrorBlob = (b: Buffer | null): IError | null => {
   if (!b) return null;
-  const e = proto.ErrorMessage.decode(b);
-  const out: IError = { type: e.type ?? '', message: e.message ?? '' };
-  if (e.value && e.value.length > 0) out.value = e.value;
-  if (e.traceback && e.traceback.length > 0) out.traceback = e.traceback;
-  return out;
+  return normalError(proto.ErrorMessage.decode(b));
 };
 
 /**
@@ -155,6 +151,30 @@ export function toResume(
     error: decodeErrorBlob(row.poll_error),
     deltaCapable,
   };
+}
+
+/**
+ * A child's result as its parent is handed it, from the finish being
+ * recorded (no read of the row): the same values {@link toChildResult} gives
+ * once the output and error went through their columns.
+ * @example
+ * const result = finishedChildResult(row.id, row.correlation_id, o.output, o.error);
+ */
+export function finishedChildResult(id: string, correlationId: string | null, output: IAny | null, error: IError | null): ChildResult {
+  return {
+    dispatchId: id,
+    correlationId: BigInt(correlationId ?? '0'),
+    output: output ? { typeUrl: output.typeUrl ?? '', value: output.value ?? EMPTY } : null,
+    error: error ? normalError(error) : null,
+  };
+}
+
+/** An `Error` message with its empty fields left out (as {@link decodeErrorBlob} gives it). */
+function normalError(e: IError): IError {
+  const out: IError = { type: e.type ?? '', message: e.message ?? '' };
+  if (e.value && e.value.length > 0) out.value = e.value;
+  if (e.traceback && e.traceback.length > 0) out.traceback = e.traceback;
+  return out;
 }
 
 /**

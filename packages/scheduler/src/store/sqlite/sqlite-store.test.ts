@@ -540,8 +540,9 @@ describe('SqliteStore', () => {
       const { p, c } = await parentWaitingForOneChild(store, parent, 7n);
       const before = changes();
       const taken: ClaimedCall[] = [];
+      const output = anyOf('49');
       const r = await store.completeAndClaim(
-        { id: c.id, owner: 'a', leaseToken: c.leaseToken, now: NOW + 2, attempt: null, delivered: [], outcome: { kind: 'finish', status: OK, output: anyOf('49'), error: null } },
+        { id: c.id, owner: 'a', leaseToken: c.leaseToken, now: NOW + 2, attempt: null, delivered: [], outcome: { kind: 'finish', status: OK, output, error: null } },
         followOn(taken),
       );
       // Two rows written: the child finished, the parent counted the result and leased (not counted, then leased).
@@ -550,6 +551,8 @@ describe('SqliteStore', () => {
       expect(taken).toEqual(r.calls);
       expect(r.calls[0]!.leaseToken).toBe(p.leaseToken + 1);
       expect(r.calls[0]!.resume?.results.map((x) => [x.dispatchId, x.correlationId, textOf(x.output)])).toEqual([[c.id, 7n, '49']]);
+      // The only result ready: handed as the completion gave it (its very bytes), not read back from the file.
+      expect(r.calls[0]!.resume?.results[0]?.output?.value).toBe(output.value);
       expect((await store.getCall(parent.id))?.state).toBe('running');
       expect((await claimDue(NOW + 3)).calls).toEqual([]);
       // The lease is the file's: the parent's run records under it.

@@ -13,7 +13,7 @@
 import { dirname, resolve } from 'node:path';
 import type { proto } from '@dispatch/core/protocol';
 import Database from 'better-sqlite3';
-import { type CallRecordRow, decodeAny, encodeAny, encodeTraceContext, encodeErrorBlob, hasStoredState, stateOf, toAttemptRecord, toCallRecord, toChildResult, toClaimedCall, toResume } from '../call-row.js';
+import { type CallRecordRow, decodeAny, encodeAny, encodeTraceContext, encodeErrorBlob, finishedChildResult, hasStoredState, stateOf, toAttemptRecord, toCallRecord, toChildResult, toClaimedCall, toResume } from '../call-row.js';
 import { countsByState, listLimit, parseCursor, toListPage } from '../listing.js';
 import type {
   AttemptRecord,
@@ -124,7 +124,7 @@ const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
  * one object of a fixed shape from the array.
  */
 const CLAIM_COLUMN_LIST = [
-  'seq', 'id', 'function', 'endpoint', 'parent_id', 'parent_generation', 'root_id', 'created_at', 'expires_at', 'attempts',
+  'seq', 'id', 'function', 'endpoint', 'parent_id', 'parent_generation', 'correlation_id', 'root_id', 'created_at', 'expires_at', 'attempts',
   'resumes', 'failures', 'lease_token', 'input', 'mode', 'generation', 'poll_max', 'state_kind', 'state_type_url',
   'state_value', 'state_length', 'state_delta', 'poll_error', 'trace_context',
 ] as const;
@@ -144,6 +144,7 @@ function claimedRow(a: unknown[]): ClaimRow {
     endpoint: a[AT.endpoint] as string,
     parent_id: a[AT.parent_id] as string | null,
     parent_generation: a[AT.parent_generation] as number,
+    correlation_id: a[AT.correlation_id] as string | null,
     root_id: a[AT.root_id] as string,
     created_at: a[AT.created_at] as number,
     expires_at: a[AT.expires_at] as number,
@@ -192,6 +193,14 @@ interface CallRow extends CallRecordRow {
   run_duration_ms: number | null;
 }
 
+/** A finished call's result, as its finish recorded it, for the parent it may wake. */
+interface FinishedChild {
+  id: string;
+  correlationId: string | null;
+  output: IAny | null;
+  error: IError | null;
+}
+
 /**
  * What `complete` needs of a leased row, kept in memory from the claim
  * (`#leases`), so that recording a result reads nothing back from the file.
@@ -208,6 +217,7 @@ type LeasedRow = Pick<
   | 'function'
   | 'parent_id'
   | 'parent_generation'
+  | 'correlation_id'
   | 'generation'
   | 'lease_token'
   | 'attempts'
@@ -483,7 +493,7 @@ export class SqliteStore implements Store {
         WHERE id = @parent AND generation = @gen AND state IN ${WAITING_SQL} RETURNING seq, endpoint, function, due_at`),
       // notifyParent and claimIfDue in one statement: the result counted and, when that makes the parent due now, the
       // parent leased (LEASE_SQL's columns) — a child's result goes straight to its parent's resume, without a claim.
-      // The last two columns: the due time, and the state that says which ('running': leased).
+      // The last three columns: the due time, the state that says which ('running': leased), and the results ready.
       notifyAndLease: n(
         `UPDATE calls SET ready = ready + 1, ready_errors = ready_errors + @e, updated_at = @now,
         state = CASE WHEN ${WAKES_NOW} THEN 'running' ELSE state END,
@@ -491,7 +501,7 @@ export class SqliteStore implements Store {
         lease_token = CASE WHEN ${WAKES_NOW} THEN lease_token + 1 ELSE lease_token END,
         due_at = CASE WHEN ${WAKES_NOW} THEN @until ELSE ${DUE_ON_RESULT} END
         WHERE id = @parent AND generation = @gen AND state IN ${WAITING_SQL} AND endpoint = @endpoint AND function = @fn
-        RETURNING ${CLAIM_COLUMNS}, due_at, state`,
+        RETURNING ${CLAIM_COLUMNS}, due_at, state, ready`,
         true,
       ),
       finish: FINISH_SQL.map((sql) => n(sql)),
@@ -742,6 +752,7 @@ export class SqliteStore implements Store {
       endpoint: call.endpoint,
       parent_id: call.parentId ?? null,
       parent_generation: parentGeneration,
+      correlation_id: params.correlation_id as string | null,
       root_id: call.rootId,
       created_at: call.createdAt,
       expires_at: call.expiresAt,
@@ -766,10 +777,10 @@ export class SqliteStore implements Store {
   }
 
   /** A row a write just leased under `lease` (written leased, or woken and leased): handed to the caller's claim. */
-  #tookLease(row: ClaimRow, lease: LeaseAtInsert): void {
+  #tookLease(row: ClaimRow, lease: LeaseAtInsert, results?: ChildResult[]): void {
     // Due again when the lease ends (as a claimed call is).
     this.#dueAt(row.endpoint, row.function, lease.until);
-    const call = this.#toClaimed(row, lease.claim.elideStateAbove ?? Number.POSITIVE_INFINITY);
+    const call = this.#toClaimed(row, lease.claim.elideStateAbove ?? Number.POSITIVE_INFINITY, results);
     lease.claim.claimed(call);
     lease.calls.push(call);
   }
@@ -923,7 +934,12 @@ export class SqliteStore implements Store {
     if (hasStoredState(row)) this.#stmt.dropChunks!.run(row.id);
   }
 
-  #toClaimed(row: ClaimRow, elideStateAbove: number): ClaimedCall {
+  /**
+   * A leased row as the call its claim answers, remembered as leased. A
+   * resume gets the results ready for it: `results` when the caller knows
+   * them all (nothing is read), else read from the file.
+   */
+  #toClaimed(row: ClaimRow, elideStateAbove: number, results?: ChildResult[]): ClaimedCall {
     this.#suspended.delete(row.id);
     this.#leases.set(row.id, {
       seq: row.seq,
@@ -932,6 +948,7 @@ export class SqliteStore implements Store {
       function: row.function,
       parent_id: row.parent_id,
       parent_generation: row.parent_generation,
+      correlation_id: row.correlation_id,
       generation: row.generation,
       lease_token: row.lease_token,
       attempts: row.attempts,
@@ -944,11 +961,17 @@ export class SqliteStore implements Store {
       mode: row.mode,
     });
     if (row.mode !== 1) return toClaimedCall(row, null);
+    results ??= this.#readyResults(row);
+    return toClaimedCall(row, toResume(row, elideStateAbove, () => this.#stateBytes(row), results));
+  }
+
+  /** The results ready for a resume of `row` (up to its `poll_max`): its children's, then its signals'. */
+  #readyResults(row: Pick<ClaimRow, 'id' | 'generation' | 'poll_max'>): ChildResult[] {
     const max = Math.max(1, row.poll_max);
     const ready = this.#stmt.ready!.all(row.id, row.generation, max) as Array<
       Pick<CallRow, 'id' | 'correlation_id' | 'output' | 'error'>
     >;
-    const results: ChildResult[] = ready.map(toChildResult);
+    const results = ready.map(toChildResult);
     if (results.length < max) {
       const signals = this.#stmt.readySignals!.all(row.id, row.generation, max - results.length) as Array<{
         seq: number;
@@ -959,7 +982,7 @@ export class SqliteStore implements Store {
         results.push({ dispatchId: `${policy.SIGNAL_RESULT_PREFIX}${sig.seq}`, correlationId: BigInt(sig.correlation_id), output: decodeAny(sig.payload), error: null });
       }
     }
-    return toClaimedCall(row, toResume(row, elideStateAbove, () => this.#stateBytes(row), results));
+    return results;
   }
 
   /**
@@ -1004,14 +1027,24 @@ export class SqliteStore implements Store {
    * child's `deliver` mark (one statement fewer per child of a fan-in); it
    * is taken back when the parent no longer waits for this generation.
    */
-  #notifyParent(child: Pick<CallRow, 'seq' | 'parent_id' | 'parent_generation'>, hasError: boolean, now: number): void {
+  #notifyParent(
+    child: Pick<CallRow, 'seq' | 'id' | 'parent_id' | 'parent_generation' | 'correlation_id'>,
+    hasError: boolean,
+    now: number,
+    output: IAny | null,
+    error: IError | null,
+  ): void {
     if (!child.parent_id) return;
-    if (!this.#wakeParent(child.parent_id, child.parent_generation, hasError ? 1 : 0, now)) this.#stmt.clearDeliver!.run(child.seq);
+    const finished: FinishedChild = { id: child.id, correlationId: child.correlation_id, output, error };
+    if (!this.#wakeParent(child.parent_id, child.parent_generation, hasError ? 1 : 0, now, finished)) this.#stmt.clearDeliver!.run(child.seq);
   }
 
-  /** Counts a result for a waiting parent (its due time may come earlier); false if it no longer waits for this generation. */
-  #wakeParent(parent: string, generation: number, isError: 0 | 1, now: number): boolean {
-    const handed = this.#handOff(parent, generation, isError, now);
+  /**
+   * Counts a result for a waiting parent (its due time may come earlier); false if it no longer waits for this
+   * generation. `child`: the finished child whose result it is (none for a signal's).
+   */
+  #wakeParent(parent: string, generation: number, isError: 0 | 1, now: number, child?: FinishedChild): boolean {
+    const handed = this.#handOff(parent, generation, isError, now, child);
     if (handed !== null) return handed;
     const r = this.#named.notifyParent.get({ e: isError, now, parent, gen: generation }) as
       | { seq: number; endpoint: string; function: string; due_at: number | null }
@@ -1027,11 +1060,13 @@ export class SqliteStore implements Store {
    * process suspended (every result counted for it counts down its hint)
    * and, when it is due now and its function declares no
    * limits and has capacity, leases it in the same statement (its run starts
-   * with the completion's answer). Null: not tried (not the waking result as
+   * with the completion's answer). When that result is the only one ready
+   * (the count the statement returns), the resume is handed `child`'s result
+   * as it was recorded, without reading it back. Null: not tried (not the waking result as
    * far as `#suspended` counted, or no room), or the row did not match the
    * hint; the caller counts the result as usual.
    */
-  #handOff(parent: string, generation: number, isError: 0 | 1, now: number): boolean | null {
+  #handOff(parent: string, generation: number, isError: 0 | 1, now: number, child: FinishedChild | undefined): boolean | null {
     const pair = this.#suspended.get(parent);
     if (!pair) return null;
     // Not the result that wakes it (as far as this process counted; every result counted here counts): as usual.
@@ -1052,7 +1087,9 @@ export class SqliteStore implements Store {
     if (!raw) return null;
     const row = claimedRow(raw);
     if (raw[CLAIM_COLUMN_LIST.length + 1] === 'running') {
-      this.#tookLease(row, lease);
+      // `ready` counts the parent's results not yet delivered, its signals' included: 1 is this one alone.
+      const only = child && raw[CLAIM_COLUMN_LIST.length + 2] === 1;
+      this.#tookLease(row, lease, only ? [finishedChildResult(child.id, child.correlationId, child.output, child.error)] : undefined);
       return true;
     }
     const due = raw[CLAIM_COLUMN_LIST.length] as number | null;
@@ -1066,7 +1103,10 @@ export class SqliteStore implements Store {
    * held (answers false and writes nothing otherwise).
    */
   #finishRow(
-    row: Pick<CallRow, 'seq' | 'id' | 'parent_id' | 'parent_generation' | 'attempts' | 'resumes' | 'state_kind' | 'state_value' | 'state_length'>,
+    row: Pick<
+      CallRow,
+      'seq' | 'id' | 'parent_id' | 'parent_generation' | 'correlation_id' | 'attempts' | 'resumes' | 'state_kind' | 'state_value' | 'state_length'
+    >,
     state: CallState,
     status: number,
     output: IAny | null,
@@ -1101,7 +1141,7 @@ export class SqliteStore implements Store {
       });
     if (r.changes === 0) return false;
     if (!keep) this.#dropState(row);
-    if (notify) this.#notifyParent(row, hasError, now);
+    if (notify) this.#notifyParent(row, hasError, now, output, error);
     return true;
   }
 
