@@ -51,8 +51,19 @@ export interface DueOnResultSql {
  */
 export function dueOnResultSql(p: DueOnResultSql): string {
   const c = p.row;
-  return `CASE WHEN ${c}state = 'suspended' AND (${c}ready + 1 >= ${c}poll_min OR (${p.isError} = 1 AND ${c}poll_wake_on_error = 1))
+  return `CASE WHEN ${wakesOnResultSql(p)}
     THEN ${p.least}(COALESCE(${c}due_at, ${p.now}), ${p.now}) ELSE ${c}due_at END`;
+}
+
+/**
+ * Whether one more result wakes the parent (`dueAtOnResult` makes it due
+ * now): it is suspended and that result is enough for its Poll.
+ * @example
+ * `UPDATE calls SET state = 'running' WHERE seq = @seq AND ${wakesOnResultSql({ row: '', isError: '@e' })}`
+ */
+export function wakesOnResultSql(p: Pick<DueOnResultSql, 'row' | 'isError'>): string {
+  const c = p.row;
+  return `${c}state = 'suspended' AND (${c}ready + 1 >= ${c}poll_min OR (${p.isError} = 1 AND ${c}poll_wake_on_error = 1))`;
 }
 
 /**

@@ -42,7 +42,7 @@ import type {
 import { isFinished } from '../store.js';
 import { MAX_POLL_RESULTS } from '@dispatch/core/protocol';
 import * as policy from '../policy.js';
-import { dueOnResultSql, FINISHED_SQL, WAITING_SQL } from '../policy-sql.js';
+import { dueOnResultSql, FINISHED_SQL, WAITING_SQL, wakesOnResultSql } from '../policy-sql.js';
 import { SCHEDULER_DEFAULTS } from '../../options.js';
 import { isKeyed } from '../limits.js';
 import { SqliteLimits } from './limits.js';
@@ -246,6 +246,7 @@ interface LeaseAtInsert {
 
 /** What `#suspended` remembers of a suspended call. */
 interface SuspendedHint {
+  seq: number;
   endpoint: string;
   function: string;
   /** Results still wanted before its Poll's `min_results` (as counted here). */
@@ -286,8 +287,6 @@ type Params = Record<string, unknown>;
 
 /** A waiting parent's `due_at` once one more result is in (`@e`: 1 for an error), at `@now`. */
 const DUE_ON_RESULT = dueOnResultSql({ row: '', isError: '@e', now: '@now', least: 'MIN' });
-/** Whether that makes the parent due now (as `claimIfDue` would lease it). */
-const WAKES_NOW = `COALESCE((${DUE_ON_RESULT}) <= @now, 0)`;
 
 /** A claim: the rows its WHERE picks leased to `@owner` until `@until` (a new lease token each), at `@now`. */
 const LEASE_SQL = `UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner, lease_token = lease_token + 1, updated_at = @now`;
@@ -368,7 +367,7 @@ export class SqliteStore implements Store {
    * The calls this process suspended, by ID: their (endpoint, function) and
    * how many more results they wait for, so that the completion that wakes
    * one can lease it in the statement that counts the result
-   * (`notifyAndLease`), and the others count it as usual (a statement that
+   * (`wakeAndLease`), and the others count it as usual (a statement that
    * writes fewer columns). A hint, never trusted: the statement checks the
    * pair and the wake condition; forgotten when the call is claimed or finished.
    */
@@ -390,7 +389,7 @@ export class SqliteStore implements Store {
     claimSeq: NamedStatement<Params>;
     claimIfDue: NamedStatement<Params>;
     notifyParent: NamedStatement<Params>;
-    notifyAndLease: NamedStatement<Params>;
+    wakeAndLease: NamedStatement<Params>;
     /** By {@link FINISH_SQL}'s index. */
     finish: NamedStatement<Params>[];
     retry: NamedStatement<Params>;
@@ -461,6 +460,8 @@ export class SqliteStore implements Store {
       signalsOf: p('SELECT name, payload, sent_at, consumed_at, state, correlation_id, generation FROM signals WHERE call_id = ? ORDER BY seq'),
       insertChunk: p('INSERT INTO call_state_chunks (call_id, generation, seq, bytes) VALUES (?, ?, ?, ?)'),
       dropChunks: p('DELETE FROM call_state_chunks WHERE call_id = ?'),
+      // A row `wakeAndLease` leased, as a claim reads it, and its results ready.
+      leasedBySeq: p(`SELECT ${CLAIM_COLUMNS}, ready FROM calls WHERE seq = ?`).raw(true),
       leasedState: p(`SELECT id, generation, state_kind, state_type_url, state_value, state_length FROM calls
         WHERE id = ? AND lease_token = ? AND state = 'running'`),
     };
@@ -491,18 +492,14 @@ export class SqliteStore implements Store {
       notifyParent: n(`UPDATE calls SET ready = ready + 1, ready_errors = ready_errors + @e, updated_at = @now,
         due_at = ${DUE_ON_RESULT}
         WHERE id = @parent AND generation = @gen AND state IN ${WAITING_SQL} RETURNING seq, endpoint, function, due_at`),
-      // notifyParent and claimIfDue in one statement: the result counted and, when that makes the parent due now, the
-      // parent leased (LEASE_SQL's columns) — a child's result goes straight to its parent's resume, without a claim.
-      // The last three columns: the due time, the state that says which ('running': leased), and the results ready.
-      notifyAndLease: n(
-        `UPDATE calls SET ready = ready + 1, ready_errors = ready_errors + @e, updated_at = @now,
-        state = CASE WHEN ${WAKES_NOW} THEN 'running' ELSE state END,
-        lease_owner = CASE WHEN ${WAKES_NOW} THEN @owner ELSE lease_owner END,
-        lease_token = CASE WHEN ${WAKES_NOW} THEN lease_token + 1 ELSE lease_token END,
-        due_at = CASE WHEN ${WAKES_NOW} THEN @until ELSE ${DUE_ON_RESULT} END
-        WHERE id = @parent AND generation = @gen AND state IN ${WAITING_SQL} AND endpoint = @endpoint AND function = @fn
-        RETURNING ${CLAIM_COLUMNS}, due_at, state, ready`,
-        true,
+      // The result that wakes a suspended parent counted and the parent leased (LEASE_SQL's columns) in one write
+      // (`#handOff`): its row found by rowid, and written only if it wakes. No RETURNING (an ephemeral table per
+      // statement: 11 us against 3.6 us, then 3.4 us to read the claim's columns by rowid, measured alone).
+      wakeAndLease: n(
+        `UPDATE calls SET ready = ready + 1, ready_errors = ready_errors + @e, updated_at = @now, state = 'running',
+        lease_owner = @owner, lease_token = lease_token + 1, due_at = @until
+        WHERE seq = @seq AND id = @parent AND generation = @gen AND endpoint = @endpoint AND function = @fn
+        AND ${wakesOnResultSql({ row: '', isError: '@e' })}`,
       ),
       finish: FINISH_SQL.map((sql) => n(sql)),
       retry: n(RETRY_SQL),
@@ -1056,15 +1053,15 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Under `completeAndClaim`: counts the result that wakes a parent this
-   * process suspended (every result counted for it counts down its hint)
-   * and, when it is due now and its function declares no
-   * limits and has capacity, leases it in the same statement (its run starts
-   * with the completion's answer). When that result is the only one ready
-   * (the count the statement returns), the resume is handed `child`'s result
-   * as it was recorded, without reading it back. Null: not tried (not the waking result as
-   * far as `#suspended` counted, or no room), or the row did not match the
-   * hint; the caller counts the result as usual.
+   * Under `completeAndClaim`: the result that wakes a parent this process
+   * suspended (every result counted for it counts down its hint), counted
+   * and the parent leased in one write, when its function declares no limits
+   * and has capacity (its run starts with the completion's answer). When that
+   * result is the only one ready, the resume is handed `child`'s result as it
+   * was recorded, without reading it back. Null: not tried (not the waking
+   * result as far as `#suspended` counted, or no room), or the row did not
+   * wake (the hint was wrong); nothing written, the caller counts the result
+   * as usual.
    */
   #handOff(parent: string, generation: number, isError: 0 | 1, now: number, child: FinishedChild | undefined): boolean | null {
     const pair = this.#suspended.get(parent);
@@ -1074,27 +1071,22 @@ export class SqliteStore implements Store {
     const lease = this.#leaseAtInsert;
     if (!lease || !this.#woken) return null;
     if (this.#limits.spec(pair.endpoint, pair.function) || lease.claim.capacity(pair.endpoint, pair.function) <= 0) return null;
-    const raw = this.#named.notifyAndLease.get({
+    const leased = this.#named.wakeAndLease.run({
       e: isError,
       now,
+      seq: pair.seq,
       parent,
       gen: generation,
       endpoint: pair.endpoint,
       fn: pair.function,
       owner: lease.owner,
       until: lease.until,
-    }) as unknown[] | undefined;
-    if (!raw) return null;
-    const row = claimedRow(raw);
-    if (raw[CLAIM_COLUMN_LIST.length + 1] === 'running') {
-      // `ready` counts the parent's results not yet delivered, its signals' included: 1 is this one alone.
-      const only = child && raw[CLAIM_COLUMN_LIST.length + 2] === 1;
-      this.#tookLease(row, lease, only ? [finishedChildResult(child.id, child.correlationId, child.output, child.error)] : undefined);
-      return true;
-    }
-    const due = raw[CLAIM_COLUMN_LIST.length] as number | null;
-    this.#dueAt(row.endpoint, row.function, due);
-    if (due !== null) this.#woken.push({ seq: row.seq, endpoint: row.endpoint, fn: row.function, due });
+    });
+    if (leased.changes === 0) return null;
+    const raw = this.#stmt.leasedBySeq!.get(pair.seq) as unknown[];
+    // `ready` counts the parent's results not yet delivered, its signals' included: 1 is this one alone.
+    const only = child && raw[CLAIM_COLUMN_LIST.length] === 1;
+    this.#tookLease(claimedRow(raw), lease, only ? [finishedChildResult(child.id, child.correlationId, child.output, child.error)] : undefined);
     return true;
   }
 
@@ -1307,7 +1299,7 @@ export class SqliteStore implements Store {
             seq: row.seq,
           });
         if (this.#suspended.size < MAX_SUSPENDED_HINTS) {
-          this.#suspended.set(row.id, { endpoint: row.endpoint, function: row.function, need: o.minResults - fresh.ready, wakeOnError: o.wakeOnError });
+          this.#suspended.set(row.id, { seq: row.seq, endpoint: row.endpoint, function: row.function, need: o.minResults - fresh.ready, wakeOnError: o.wakeOnError });
         }
         // Kept signals can only answer the waits of this Poll: none, nothing to read.
         if (o.signalWaits?.length) this.#matchSignals(row.id, now);
