@@ -140,6 +140,27 @@ export function pollsAndWakesContract(makeStore: StoreFactory, hooks: StoreContr
       expect(resumed?.resume?.results[0]?.error).toMatchObject({ type: 'Boom', message: 'no' });
     });
 
+    it('takes a delivered error result off the count: the next poll that wakes on errors waits', async () => {
+      const store = t.store;
+      const { call: parent, leased: p } = await startOne();
+      const kid = childOf(parent, 9n);
+      await store.complete(completion(parent.id, p!.leaseToken, NOW, suspendOutcome(NOW + 60_000, { calls: [kid], wakeOnError: true })));
+      const claimed = (await claim()).calls.find((c) => c.id === kid.id)!;
+      await store.complete(
+        completion(kid.id, claimed.leaseToken, NOW + 1, { kind: 'finish', status: PERMANENT_ERROR, output: null, error: { type: 'Boom', message: 'no' } }),
+      );
+      const [resumed] = (await claim({ now: NOW + 2 })).calls;
+      expect(resumed?.resume?.results.map((r) => r.error?.type)).toEqual(['Boom']);
+      // The error delivered, the parent waits for its next child, errors or not.
+      const next = childOf(parent, 10n);
+      await store.complete(
+        completion(parent.id, resumed!.leaseToken, NOW + 3, suspendOutcome(NOW + 60_000, { calls: [next], wakeOnError: true }), { delivered: [kid.id] }),
+      );
+      const due = (await claim({ now: NOW + 4 })).calls.map((c) => c.id);
+      expect(due).toEqual([next.id]);
+      expect((await store.getCall(parent.id))?.state).toBe('suspended');
+    });
+
     it('keeps a timer: a poll without calls is due at its deadline', async () => {
       const store = t.store;
       const { leased: p } = await startOne();
