@@ -233,7 +233,8 @@ export interface SchedulerOptions {
    * Resume this project's SDK without resending a state of at least this
    * many bytes (PollResult.state_elided; the SDK asks for it back when it
    * lost the execution); `Infinity` always sends the state. Default
-   * {@link SCHEDULER_DEFAULTS}`.elideStateAbove`.
+   * {@link SCHEDULER_DEFAULTS}`.elideStateAbove`, and 0 with the in-process
+   * transport (asking for a state back costs no network round trip there).
    * @example { elideStateAbove: Infinity }
    */
   elideStateAbove?: number;

@@ -284,7 +284,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         claimBatch: options.claimBatch ?? d.claimBatch,
         maxInFlight: options.maxInFlight ?? d.maxInFlight,
         orphans: options.orphans ?? d.orphans,
-        elideStateAbove: options.elideStateAbove ?? d.elideStateAbove,
+        // In process, asking for a state back (RunResponse.state_required) costs no network round trip: never resent.
+        elideStateAbove: options.elideStateAbove ?? (transportKind === 'in-process' ? 0 : d.elideStateAbove),
         log,
         metrics,
         tracing,

@@ -120,6 +120,25 @@ describe('startTestScheduler', () => {
     expect(await t.call(ping2, 41)).toBe(42);
   });
 
+  it('in process, resumes without resending the journal, which an instance without a warm cache asks back', async () => {
+    // An instance that keeps no execution between runs: each resume needs the journal (a few hundred bytes).
+    const dispatch = new Dispatch({ env: {}, apiKey: 'k', apiUrl: 'http://127.0.0.1:1', endpointUrl: 'http://127.0.0.1:2', cache: false, logger: silent });
+    const inc = dispatch.function(async function inc(n: number) {
+      return n + 1;
+    });
+    const loop = dispatch.function(async function loop(n: number) {
+      let v = 0;
+      for (let i = 0; i < n; i++) v = (await inc(v)) as number;
+      return v;
+    });
+    t = await startTestScheduler(dispatch);
+    expect(await t.call(loop, 5)).toBe(5);
+    // Never resent in process (asking costs no network round trip), whatever its size: every resume asked for it
+    // but the first (a journal may be left out once the SDK sends it as deltas: from the second suspension on).
+    expect(dispatch.engine.stats.stateRequired).toBe(4);
+    expect(dispatch.engine.stats.replays).toBe(5);
+  });
+
   it('over HTTP, signs requests and the app verifies them; an unsigned request is refused', async () => {
     t = await startTestScheduler(undefined, { transport: 'http' });
     const echo = t.dispatch.function(function echo(s: string) {
