@@ -81,8 +81,12 @@ describe.each([
     expect(scope(dispatchSpan!)).toBe('@dispatch/core');
 
     // checkout ran 4 times (first run, three resumes): each a scheduler attempt span, child of the dispatch, parent of the app's run span.
-    const checkoutRuns = spans.filter((s) => s.name === 'dispatch.run checkout');
+    const checkoutRuns = spans.filter((s) => s.name === 'dispatch.run checkout' && s.attributes['dispatch.outcome'] !== 'state_required');
     expect(checkoutRuns).toHaveLength(4);
+    // Without a warm cache, a resume whose journal was left out first asks for it (a run that answers state_required):
+    // in process the journal is never resent once the SDK sends deltas, from the second resume on.
+    const asked = spans.filter((s) => s.name === 'dispatch.run checkout' && s.attributes['dispatch.outcome'] === 'state_required');
+    expect(asked).toHaveLength(cache === false ? 2 : 0);
     for (const run of checkoutRuns) {
       const attempt = byId.get(parentOf(run)!);
       expect(attempt?.name).toBe('dispatch.attempt checkout');
