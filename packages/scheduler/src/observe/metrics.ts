@@ -19,10 +19,11 @@
  * @module
  */
 import { performance } from 'node:perf_hooks';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { ConcurrencySnapshot } from '../run/concurrency.js';
 import type { AttemptEvent } from '../events.js';
 import type { CallState, LiveCount, Store } from '../store/store.js';
+import { type HistogramSeries, SeriesCounter, SeriesHistogram } from './series.js';
 
 /**
  * The content type of the Prometheus text format that `/metrics` answers.
@@ -54,12 +55,13 @@ export interface MetricsSources {
 export class SchedulerMetrics {
   /** The prom-client registry: add metrics to it (see the module comment). */
   readonly registry = new Registry();
-  readonly #attempts: Counter<'function' | 'status' | 'outcome' | 'kind'>;
-  readonly #attemptSeconds: Histogram<'function' | 'kind'>;
-  readonly #created: Counter<'function' | 'source'>;
-  readonly #finished: Counter<'function' | 'state'>;
-  readonly #latency: Histogram<'function' | 'state'>;
-  readonly #store: Histogram<'operation'>;
+  // Updated on every run: series looked up once, without prom-client's per-call hashing of labels (series.ts).
+  readonly #attempts: SeriesCounter;
+  readonly #attemptSeconds: SeriesHistogram;
+  readonly #created: SeriesCounter;
+  readonly #finished: SeriesCounter;
+  readonly #latency: SeriesHistogram;
+  readonly #store: SeriesHistogram;
   readonly #calls: Gauge<'function' | 'state'>;
   readonly #queue: Gauge<'function'>;
   readonly #limit: Gauge<'endpoint' | 'function'>;
@@ -70,45 +72,46 @@ export class SchedulerMetrics {
   constructor(sources: MetricsSources) {
     this.#sources = sources;
     const registers = [this.registry];
-    this.#attempts = new Counter({
-      name: 'dispatch_attempts_total',
-      help: 'Runs of calls sent to endpoints, by function, status, outcome (exit, retry, suspend, tail_call, dropped) and kind (attempt: a first run or a retry; resume: a run after a suspension)',
-      labelNames: ['function', 'status', 'outcome', 'kind'],
-      registers,
-    });
-    this.#attemptSeconds = new Histogram({
-      name: 'dispatch_attempt_duration_seconds',
-      help: 'Duration of one run, from the request sent to the answer recorded',
-      labelNames: ['function', 'kind'],
-      buckets: SECONDS_RUN,
-      registers,
-    });
-    this.#created = new Counter({
-      name: 'dispatch_calls_created_total',
-      help: 'Calls created, by function and source (api: dispatched through the API; poll: children started by a suspended call)',
-      labelNames: ['function', 'source'],
-      registers,
-    });
-    this.#finished = new Counter({
-      name: 'dispatch_calls_finished_total',
-      help: 'Calls finished on this instance, by function and final state (succeeded, failed, cancelled)',
-      labelNames: ['function', 'state'],
-      registers,
-    });
-    this.#latency = new Histogram({
-      name: 'dispatch_call_latency_seconds',
-      help: 'End-to-end latency of finished calls: from creation to the recorded result, retries and suspensions included',
-      labelNames: ['function', 'state'],
-      buckets: SECONDS_CALL,
-      registers,
-    });
-    this.#store = new Histogram({
-      name: 'dispatch_store_operation_duration_seconds',
-      help: 'Duration of store operations (SQLite or PostgreSQL), by operation',
-      labelNames: ['operation'],
-      buckets: SECONDS_FAST,
-      registers,
-    });
+    const registry = this.registry;
+    this.#attempts = new SeriesCounter(
+      registry,
+      'dispatch_attempts_total',
+      'Runs of calls sent to endpoints, by function, status, outcome (exit, retry, suspend, tail_call, dropped) and kind (attempt: a first run or a retry; resume: a run after a suspension)',
+      ['function', 'status', 'outcome', 'kind'],
+    );
+    this.#attemptSeconds = new SeriesHistogram(
+      registry,
+      'dispatch_attempt_duration_seconds',
+      'Duration of one run, from the request sent to the answer recorded',
+      ['function', 'kind'],
+      SECONDS_RUN,
+    );
+    this.#created = new SeriesCounter(
+      registry,
+      'dispatch_calls_created_total',
+      'Calls created, by function and source (api: dispatched through the API; poll: children started by a suspended call)',
+      ['function', 'source'],
+    );
+    this.#finished = new SeriesCounter(
+      registry,
+      'dispatch_calls_finished_total',
+      'Calls finished on this instance, by function and final state (succeeded, failed, cancelled)',
+      ['function', 'state'],
+    );
+    this.#latency = new SeriesHistogram(
+      registry,
+      'dispatch_call_latency_seconds',
+      'End-to-end latency of finished calls: from creation to the recorded result, retries and suspensions included',
+      ['function', 'state'],
+      SECONDS_CALL,
+    );
+    this.#store = new SeriesHistogram(
+      registry,
+      'dispatch_store_operation_duration_seconds',
+      'Duration of store operations (SQLite or PostgreSQL), by operation',
+      ['operation'],
+      SECONDS_FAST,
+    );
     this.#calls = new Gauge({
       name: 'dispatch_calls',
       help: 'Unfinished calls in the store (every instance), by function and state (pending, running, suspended)',
@@ -150,8 +153,8 @@ export class SchedulerMetrics {
   attempt(e: AttemptEvent): void {
     const kind = e.resume ? 'resume' : 'attempt';
     this.#functions.add(e.function);
-    this.#attempts.inc({ function: e.function, status: e.statusName, outcome: e.outcome, kind });
-    this.#attemptSeconds.observe({ function: e.function, kind }, e.durationMs / 1000);
+    this.#attempts.series(e.function, e.statusName, e.outcome, kind).value++;
+    this.#attemptSeconds.series(e.function, kind).observe(e.durationMs / 1000);
   }
 
   /** Calls were created (through the API, or as a Poll's children). */
@@ -164,19 +167,19 @@ export class SchedulerMetrics {
         run++;
         continue;
       }
-      if (run > 0) this.#created.inc({ function: last, source }, run);
+      if (run > 0) this.#created.series(last, source).value += run;
       this.#functions.add(fn);
       last = fn;
       run = 1;
     }
-    if (run > 0) this.#created.inc({ function: last, source }, run);
+    if (run > 0) this.#created.series(last, source).value += run;
   }
 
   /** A call finished: its state and its end-to-end latency. */
   finished(fn: string, state: CallState, createdAt: number, now: number): void {
     this.#functions.add(fn);
-    this.#finished.inc({ function: fn, state });
-    this.#latency.observe({ function: fn, state }, Math.max(0, now - createdAt) / 1000);
+    this.#finished.series(fn, state).value++;
+    this.#latency.series(fn, state).observe(Math.max(0, now - createdAt) / 1000);
   }
 
   /**
@@ -185,19 +188,27 @@ export class SchedulerMetrics {
    */
   timeStore<S extends Store>(store: S): S {
     const histogram = this.#store;
+    // One wrapper per method, made on first use (not a closure per call).
+    const wrappers = new Map<string, { method: unknown; wrapper: (...args: unknown[]) => unknown }>();
     return new Proxy(store, {
       get(target, prop, receiver) {
         const value = Reflect.get(target, prop, receiver);
         if (typeof value !== 'function' || typeof prop !== 'string' || prop === 'constructor') return value;
-        return (...args: unknown[]) => {
+        const known = wrappers.get(prop);
+        if (known?.method === value) return known.wrapper;
+        const series: HistogramSeries = histogram.series(prop);
+        const method = value as (...a: unknown[]) => unknown;
+        const wrapper = (...args: unknown[]): unknown => {
           const start = performance.now();
-          const out = (value as (...a: unknown[]) => unknown).apply(target, args);
+          const out = method.apply(target, args);
           if (out && typeof (out as Promise<unknown>).then === 'function') {
-            const done = () => histogram.observe({ operation: prop }, (performance.now() - start) / 1000);
+            const done = () => series.observe((performance.now() - start) / 1000);
             (out as Promise<unknown>).then(done, done);
           }
           return out;
         };
+        wrappers.set(prop, { method: value, wrapper });
+        return wrapper;
       },
     });
   }
