@@ -14,6 +14,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const tmpFile = () => join(dir, `db-${n++}`, 'scheduler.db');
 
+/** A value with its byte arrays as plain arrays (a file read gives Buffers, a completion the arrays it was given). */
+const plain = (v: unknown): unknown =>
+  v instanceof Uint8Array || Array.isArray(v) ? [...v].map(plain) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)])) : v;
+
 /** Claims `parent` (just inserted), then suspends it with one child through `completeAndClaim`: the two leases. */
 async function parentWaitingForOneChild(store: SqliteStore, parent: NewCall, correlationId: bigint) {
   await store.insertCalls([parent]);
@@ -565,6 +569,46 @@ describe('SqliteStore', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('hands the parent it wakes as a claim of the file would: its row known from its suspension, nothing read back', async () => {
+    // The same calls in two stores: in one the waking result leases the parent (known row), in the other a claim reads it.
+    const parent = newCall({ function: 'parent', traceContext: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', tracestate: 'k=v' } });
+    const kids = [childOf(parent, 7n), childOf(parent, 8n)];
+    const handed: ClaimedCall[] = [];
+    for (const path of [tmpFile(), tmpFile()]) {
+      const store = await SqliteStore.open({ path });
+      try {
+        const viaClaim = handed.length === 1;
+        const followOn = (capacity: number): FollowOnClaim => ({ leaseMs: 60_000, capacity: () => capacity, claimed: () => {} });
+        await store.insertCalls([parent]);
+        const [p] = (await store.claimDue({ owner: 'a', now: NOW, leaseMs: 60_000, limit: 10, capacity: () => 10 })).calls;
+        const run = (n: number, resume: boolean) => ({ number: n, startedAt: NOW, durationMs: 1, status: OK, outcome: 'suspend' as const, error: null, resume });
+        // Two suspensions (the second's journal a delta, appended), each waiting for one child.
+        const first = suspendOutcome(NOW + 60_000, { calls: [kids[0]!], state: { kind: 'typed', typeUrl: 'example.com/J', value: new Uint8Array([1, 2]) } });
+        const [c1] = (await store.completeAndClaim({ id: parent.id, owner: 'a', leaseToken: p!.leaseToken, now: NOW + 1, attempt: run(1, false), delivered: [], outcome: first }, followOn(10))).calls;
+        const r1 = await store.completeAndClaim(
+          { id: c1!.id, owner: 'a', leaseToken: c1!.leaseToken, now: NOW + 2, attempt: null, delivered: [], outcome: { kind: 'finish', status: OK, output: anyOf('1'), error: null } },
+          followOn(10),
+        );
+        const p2 = r1.calls.find((c) => c.id === parent.id)!;
+        const second = suspendOutcome(NOW + 60_000, { calls: [kids[1]!], state: { kind: 'typed', typeUrl: 'example.com/J', value: new Uint8Array([3]) }, stateIsDelta: true, maxResults: 3 });
+        const [c2] = (await store.completeAndClaim({ id: parent.id, owner: 'a', leaseToken: p2.leaseToken, now: NOW + 3, attempt: run(2, true), delivered: [c1!.id], outcome: second }, followOn(10))).calls;
+        const finish = { kind: 'finish', status: OK, output: anyOf('2'), error: null } as const;
+        const r2 = await store.completeAndClaim({ id: c2!.id, owner: 'a', leaseToken: c2!.leaseToken, now: NOW + 4, attempt: null, delivered: [], outcome: finish }, followOn(viaClaim ? 0 : 10));
+        if (viaClaim) {
+          expect(r2.calls).toEqual([]);
+          handed.push(...(await store.claimDue({ owner: 'a', now: NOW + 5, leaseMs: 60_000, limit: 10, capacity: () => 10 })).calls);
+        } else {
+          handed.push(...r2.calls);
+        }
+      } finally {
+        await store.close();
+      }
+    }
+    const [known, read] = handed.map((c) => plain(c));
+    expect(read).toMatchObject({ id: parent.id, attempts: 1, resumes: 1, traceContext: { tracestate: 'k=v' }, resume: { stateLength: 3 } });
+    expect(known).toEqual(read);
   });
 
   it('counts every result towards the one that wakes the parent, recorded with a follow-on claim or not', async () => {

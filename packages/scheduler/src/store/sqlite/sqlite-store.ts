@@ -191,6 +191,7 @@ interface CallRow extends CallRecordRow {
   /** The call's only run, kept in the row when it ended the call without an error (schema 14); NULL otherwise. */
   run_started_at: number | null;
   run_duration_ms: number | null;
+  trace_context: string | null;
 }
 
 /** A finished call's result, as its finish recorded it, for the parent it may wake. */
@@ -218,6 +219,10 @@ type LeasedRow = Pick<
   | 'parent_id'
   | 'parent_generation'
   | 'correlation_id'
+  | 'root_id'
+  | 'created_at'
+  | 'expires_at'
+  | 'trace_context'
   | 'generation'
   | 'lease_token'
   | 'attempts'
@@ -252,6 +257,13 @@ interface SuspendedHint {
   /** Results still wanted before its Poll's `min_results` (as counted here). */
   need: number;
   wakeOnError: boolean;
+  /**
+   * The row as a claim would read it once the suspension was written (its
+   * lease token then): true while the file has that generation and token
+   * (every other write of these columns takes a new lease or a new
+   * generation), which `wakeAndLeaseKnown` checks.
+   */
+  row: ClaimRow;
 }
 
 /** A call a completion made due (`completeAndClaim` may lease it at once). */
@@ -390,6 +402,7 @@ export class SqliteStore implements Store {
     claimIfDue: NamedStatement<Params>;
     notifyParent: NamedStatement<Params>;
     wakeAndLease: NamedStatement<Params>;
+    wakeAndLeaseKnown: NamedStatement<Params>;
     /** By {@link FINISH_SQL}'s index. */
     finish: NamedStatement<Params>[];
     retry: NamedStatement<Params>;
@@ -501,6 +514,14 @@ export class SqliteStore implements Store {
         lease_owner = @owner, lease_token = lease_token + 1, due_at = @until
         WHERE seq = @seq AND id = @parent AND generation = @gen AND endpoint = @endpoint AND function = @fn
         AND ${wakesOnResultSql({ row: '', isError: '@e' })}`,
+      ),
+      // The same, for a parent whose row this process knows (the hint's snapshot: same generation and lease token)
+      // and that has no other result ready: nothing read back.
+      wakeAndLeaseKnown: n(
+        `UPDATE calls SET ready = ready + 1, ready_errors = ready_errors + @e, updated_at = @now, state = 'running',
+        lease_owner = @owner, lease_token = lease_token + 1, due_at = @until
+        WHERE seq = @seq AND id = @parent AND generation = @gen AND lease_token = @token AND ready = 0
+        AND endpoint = @endpoint AND function = @fn AND ${wakesOnResultSql({ row: '', isError: '@e' })}`,
       ),
       finish: FINISH_SQL.map((sql) => n(sql)),
       retry: n(RETRY_SQL),
@@ -947,6 +968,10 @@ export class SqliteStore implements Store {
       parent_id: row.parent_id,
       parent_generation: row.parent_generation,
       correlation_id: row.correlation_id,
+      root_id: row.root_id,
+      created_at: row.created_at,
+      expires_at: row.expires_at,
+      trace_context: row.trace_context,
       generation: row.generation,
       lease_token: row.lease_token,
       attempts: row.attempts,
@@ -1074,7 +1099,8 @@ export class SqliteStore implements Store {
     const lease = this.#leaseAtInsert;
     if (!lease || !this.#woken) return null;
     if (this.#limits.spec(pair.endpoint, pair.function) || lease.claim.capacity(pair.endpoint, pair.function) <= 0) return null;
-    const leased = this.#named.wakeAndLease.run({
+    const known = pair.row;
+    const params = {
       e: isError,
       now,
       seq: pair.seq,
@@ -1084,8 +1110,13 @@ export class SqliteStore implements Store {
       fn: pair.function,
       owner: lease.owner,
       until: lease.until,
-    });
-    if (leased.changes === 0) return null;
+    };
+    // Its row as the suspension left it, and this result the only one ready: leased, nothing read back.
+    if (known.generation === generation && this.#named.wakeAndLeaseKnown.run({ ...params, token: known.lease_token }).changes === 1) {
+      this.#tookLease({ ...known, lease_token: known.lease_token + 1 }, lease, child && [finishedChildResult(child.id, child.correlationId, child.output, child.error)]);
+      return true;
+    }
+    if (this.#named.wakeAndLease.run(params).changes === 0) return null;
     const raw = this.#stmt.leasedBySeq!.get(pair.seq) as unknown[];
     // `ready` counts the parent's results not yet delivered, its signals' included: 1 is this one alone.
     const only = child && raw[CLAIM_COLUMN_LIST.length] === 1;
@@ -1280,6 +1311,8 @@ export class SqliteStore implements Store {
         const due = policy.dueAtSuspension(o, fresh, now);
         this.#dueAt(row.endpoint, row.function, due);
         this.#woken?.push({ seq: row.seq, endpoint: row.endpoint, fn: row.function, due });
+        const delta = write.markDelta ? 1 : row.state_delta;
+        const pollError = encodeErrorBlob(o.pollError);
         this.#named.suspend
           .run({
             signals: policy.encodeSignalWaits(o.signalWaits),
@@ -1291,18 +1324,46 @@ export class SqliteStore implements Store {
             kind: write.kind,
             typeUrl: write.typeUrl,
             length,
-            delta: write.markDelta ? 1 : row.state_delta,
+            delta,
             ready: fresh.ready,
             readyErrors: fresh.readyErrors,
             min: o.minResults,
             max: o.maxResults,
             deadline: o.deadline,
             wake: o.wakeOnError ? 1 : 0,
-            pollError: encodeErrorBlob(o.pollError),
+            pollError,
             seq: row.seq,
           });
         if (this.#suspended.size < MAX_SUSPENDED_HINTS) {
-          this.#suspended.set(row.id, { seq: row.seq, endpoint: row.endpoint, function: row.function, need: o.minResults - fresh.ready, wakeOnError: o.wakeOnError });
+          // The row as SUSPEND_SQL left it, read as a claim reads it (CLAIM_COLUMNS: no input once it resumes).
+          const known: ClaimRow = {
+            seq: row.seq,
+            id: row.id,
+            function: row.function,
+            endpoint: row.endpoint,
+            parent_id: row.parent_id,
+            parent_generation: row.parent_generation,
+            correlation_id: row.correlation_id,
+            root_id: row.root_id,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            attempts,
+            resumes,
+            failures: 0,
+            lease_token: row.lease_token,
+            input: null,
+            mode: 1,
+            generation: row.generation,
+            poll_max: o.maxResults,
+            state_kind: write.kind,
+            state_type_url: write.typeUrl,
+            state_value: null,
+            state_length: length,
+            state_delta: delta,
+            poll_error: pollError,
+            trace_context: row.trace_context,
+          };
+          this.#suspended.set(row.id, { seq: row.seq, endpoint: row.endpoint, function: row.function, need: o.minResults - fresh.ready, wakeOnError: o.wakeOnError, row: known });
         }
         // Kept signals can only answer the waits of this Poll: none, nothing to read.
         if (o.signalWaits?.length) this.#matchSignals(row.id, now);
