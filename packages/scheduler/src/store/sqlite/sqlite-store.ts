@@ -960,29 +960,8 @@ export class SqliteStore implements Store {
    */
   #toClaimed(row: ClaimRow, elideStateAbove: number, results?: ChildResult[]): ClaimedCall {
     this.#suspended.delete(row.id);
-    this.#leases.set(row.id, {
-      seq: row.seq,
-      id: row.id,
-      endpoint: row.endpoint,
-      function: row.function,
-      parent_id: row.parent_id,
-      parent_generation: row.parent_generation,
-      correlation_id: row.correlation_id,
-      root_id: row.root_id,
-      created_at: row.created_at,
-      expires_at: row.expires_at,
-      trace_context: row.trace_context,
-      generation: row.generation,
-      lease_token: row.lease_token,
-      attempts: row.attempts,
-      resumes: row.resumes,
-      state_kind: row.state_kind,
-      state_type_url: row.state_type_url,
-      state_value: row.state_value,
-      state_length: row.state_length,
-      state_delta: row.state_delta,
-      mode: row.mode,
-    });
+    // The claim's row itself (never changed once made): what `complete` needs of it, nothing copied.
+    this.#leases.set(row.id, row);
     if (row.mode !== 1) return toClaimedCall(row, null);
     results ??= this.#readyResults(row);
     return toClaimedCall(row, toResume(row, elideStateAbove, () => this.#stateBytes(row), results));
