@@ -49,7 +49,7 @@ describe('a finished child\'s result', () => {
       for (const output of outputs) {
         for (const error of errors) {
           const read = toChildResult({ id: 'C1', correlation_id: correlation, output: encodeAny(output), error: encodeErrorBlob(error) });
-          const handed = finishedChildResult('C1', correlation, output, error);
+          const handed = finishedChildResult({ id: 'C1', correlationId: correlation, output, error });
           expect(handed.correlationId).toBe(correlationId);
           expect(plain(handed), JSON.stringify(plain({ output, error }))).toEqual(plain(read));
         }

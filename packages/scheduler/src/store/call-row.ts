@@ -154,13 +154,25 @@ export function toResume(
 }
 
 /**
+ * A finished call's result, as its finish recorded it, for the parent it may wake.
+ * @example
+ * const child: FinishedChild = { id: row.id, correlationId: row.correlation_id, output: o.output, error: o.error };
+ */
+export interface FinishedChild {
+  id: string;
+  correlationId: string | null;
+  output: IAny | null;
+  error: IError | null;
+}
+
+/**
  * A child's result as its parent is handed it, from the finish being
  * recorded (no read of the row): the same values {@link toChildResult} gives
  * once the output and error went through their columns.
  * @example
- * const result = finishedChildResult(row.id, row.correlation_id, o.output, o.error);
+ * const result = finishedChildResult({ id: row.id, correlationId: row.correlation_id, output: o.output, error: o.error });
  */
-export function finishedChildResult(id: string, correlationId: string | null, output: IAny | null, error: IError | null): ChildResult {
+export function finishedChildResult({ id, correlationId, output, error }: FinishedChild): ChildResult {
   return {
     dispatchId: id,
     correlationId: BigInt(correlationId ?? '0'),

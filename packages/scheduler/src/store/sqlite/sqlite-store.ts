@@ -13,7 +13,7 @@
 import { dirname, resolve } from 'node:path';
 import type { proto } from '@dispatch/core/protocol';
 import Database from 'better-sqlite3';
-import { type CallRecordRow, decodeAny, encodeAny, encodeTraceContext, encodeErrorBlob, finishedChildResult, hasStoredState, stateOf, toAttemptRecord, toCallRecord, toChildResult, toClaimedCall, toResume } from '../call-row.js';
+import { type CallRecordRow, decodeAny, type FinishedChild, encodeAny, encodeTraceContext, encodeErrorBlob, finishedChildResult, hasStoredState, stateOf, toAttemptRecord, toCallRecord, toChildResult, toClaimedCall, toResume } from '../call-row.js';
 import { countsByState, listLimit, parseCursor, toListPage } from '../listing.js';
 import type {
   AttemptRecord,
@@ -194,14 +194,6 @@ interface CallRow extends CallRecordRow {
   trace_context: string | null;
 }
 
-/** A finished call's result, as its finish recorded it, for the parent it may wake. */
-interface FinishedChild {
-  id: string;
-  correlationId: string | null;
-  output: IAny | null;
-  error: IError | null;
-}
-
 /**
  * What `complete` needs of a leased row, kept in memory from the claim
  * (`#leases`), so that recording a result reads nothing back from the file.
@@ -251,9 +243,6 @@ interface LeaseAtInsert {
 
 /** What `#suspended` remembers of a suspended call. */
 interface SuspendedHint {
-  seq: number;
-  endpoint: string;
-  function: string;
   /** Results still wanted before its Poll's `min_results` (as counted here). */
   need: number;
   wakeOnError: boolean;
@@ -299,6 +288,12 @@ type Params = Record<string, unknown>;
 
 /** A waiting parent's `due_at` once one more result is in (`@e`: 1 for an error), at `@now`. */
 const DUE_ON_RESULT = dueOnResultSql({ row: '', isError: '@e', now: '@now', least: 'MIN' });
+
+/** A result counted for the parent at `@seq` and the parent leased, only if it wakes it (`#handOff`). */
+const WAKE_AND_LEASE_SQL = `UPDATE calls SET ready = ready + 1, ready_errors = ready_errors + @e, updated_at = @now, state = 'running',
+  lease_owner = @owner, lease_token = lease_token + 1, due_at = @until
+  WHERE seq = @seq AND id = @parent AND generation = @gen AND endpoint = @endpoint AND function = @fn
+  AND ${wakesOnResultSql({ row: '', isError: '@e' })}`;
 
 /** A claim: the rows its WHERE picks leased to `@owner` until `@until` (a new lease token each), at `@now`. */
 const LEASE_SQL = `UPDATE calls SET state = 'running', due_at = @until, lease_owner = @owner, lease_token = lease_token + 1, updated_at = @now`;
@@ -376,12 +371,12 @@ export class SqliteStore implements Store {
   /** The rows leased by claims of this process, by call ID (see {@link LeasedRow}). */
   readonly #leases = new Map<string, LeasedRow>();
   /**
-   * The calls this process suspended, by ID: their (endpoint, function) and
-   * how many more results they wait for, so that the completion that wakes
-   * one can lease it in the statement that counts the result
-   * (`wakeAndLease`), and the others count it as usual (a statement that
-   * writes fewer columns). A hint, never trusted: the statement checks the
-   * pair and the wake condition; forgotten when the call is claimed or finished.
+   * The calls this process suspended, by ID: their row as the suspension
+   * left it and how many more results they wait for, so that the completion
+   * that wakes one can lease it in the statement that counts the result
+   * (`wakeAndLease`), and the others count it as usual (`countResult`). A
+   * hint, never trusted: the statement checks the row (seq, generation,
+   * pair) and the wake condition; forgotten when the call is claimed or finished.
    */
   readonly #suspended = new Map<string, SuspendedHint>();
   /** Pairs added to `#queues` by the write running now (forgotten again if its transaction fails). */
@@ -514,20 +509,10 @@ export class SqliteStore implements Store {
       // The result that wakes a suspended parent counted and the parent leased (LEASE_SQL's columns) in one write
       // (`#handOff`): its row found by rowid, and written only if it wakes. No RETURNING (an ephemeral table per
       // statement: 11 us against 3.6 us, then 3.4 us to read the claim's columns by rowid, measured alone).
-      wakeAndLease: n(
-        `UPDATE calls SET ready = ready + 1, ready_errors = ready_errors + @e, updated_at = @now, state = 'running',
-        lease_owner = @owner, lease_token = lease_token + 1, due_at = @until
-        WHERE seq = @seq AND id = @parent AND generation = @gen AND endpoint = @endpoint AND function = @fn
-        AND ${wakesOnResultSql({ row: '', isError: '@e' })}`,
-      ),
+      wakeAndLease: n(WAKE_AND_LEASE_SQL),
       // The same, for a parent whose row this process knows (the hint's snapshot: same generation and lease token)
       // and that has no other result ready: nothing read back.
-      wakeAndLeaseKnown: n(
-        `UPDATE calls SET ready = ready + 1, ready_errors = ready_errors + @e, updated_at = @now, state = 'running',
-        lease_owner = @owner, lease_token = lease_token + 1, due_at = @until
-        WHERE seq = @seq AND id = @parent AND generation = @gen AND lease_token = @token AND ready = 0
-        AND endpoint = @endpoint AND function = @fn AND ${wakesOnResultSql({ row: '', isError: '@e' })}`,
-      ),
+      wakeAndLeaseKnown: n(`${WAKE_AND_LEASE_SQL} AND lease_token = @token AND ready = 0`),
       finish: FINISH_SQL.map((sql) => n(sql)),
       retry: n(RETRY_SQL),
       held: n(HELD_SQL),
@@ -1084,29 +1069,29 @@ export class SqliteStore implements Store {
     if (--pair.need > 0 && !(isError && pair.wakeOnError)) return null;
     const lease = this.#leaseAtInsert;
     if (!lease || !this.#woken) return null;
-    if (this.#limits.spec(pair.endpoint, pair.function) || lease.claim.capacity(pair.endpoint, pair.function) <= 0) return null;
     const known = pair.row;
+    if (this.#limits.spec(known.endpoint, known.function) || lease.claim.capacity(known.endpoint, known.function) <= 0) return null;
     const params = {
       e: isError,
       now,
-      seq: pair.seq,
+      seq: known.seq,
       parent,
       gen: generation,
-      endpoint: pair.endpoint,
-      fn: pair.function,
+      endpoint: known.endpoint,
+      fn: known.function,
       owner: lease.owner,
       until: lease.until,
     };
     // Its row as the suspension left it, and this result the only one ready: leased, nothing read back.
     if (known.generation === generation && this.#named.wakeAndLeaseKnown.run({ ...params, token: known.lease_token }).changes === 1) {
-      this.#tookLease({ ...known, lease_token: known.lease_token + 1 }, lease, child && [finishedChildResult(child.id, child.correlationId, child.output, child.error)]);
+      this.#tookLease({ ...known, lease_token: known.lease_token + 1 }, lease, child && [finishedChildResult(child)]);
       return true;
     }
     if (this.#named.wakeAndLease.run(params).changes === 0) return null;
-    const raw = this.#stmt.leasedBySeq!.get(pair.seq) as unknown[];
+    const raw = this.#stmt.leasedBySeq!.get(known.seq) as unknown[];
     // `ready` counts the parent's results not yet delivered, its signals' included: 1 is this one alone.
     const only = child && raw[CLAIM_COLUMN_LIST.length] === 1;
-    this.#tookLease(claimedRow(raw), lease, only ? [finishedChildResult(child.id, child.correlationId, child.output, child.error)] : undefined);
+    this.#tookLease(claimedRow(raw), lease, only ? [finishedChildResult(child)] : undefined);
     return true;
   }
 
@@ -1349,7 +1334,7 @@ export class SqliteStore implements Store {
             poll_error: pollError,
             trace_context: row.trace_context,
           };
-          this.#suspended.set(row.id, { seq: row.seq, endpoint: row.endpoint, function: row.function, need: o.minResults - fresh.ready, wakeOnError: o.wakeOnError, row: known });
+          this.#suspended.set(row.id, { need: o.minResults - fresh.ready, wakeOnError: o.wakeOnError, row: known });
         }
         // Kept signals can only answer the waits of this Poll: none, nothing to read.
         if (o.signalWaits?.length) this.#matchSignals(row.id, now);
