@@ -8,19 +8,31 @@
 /**
  * What a batch tells a redo log (`redo-log.ts`): where it starts, where
  * each operation starts (to take back one that is rolled back), and its
- * end, which makes the batch durable (or throws, and the batch is rolled
- * back).
+ * end, which makes the batch durable (or throws, and the batch is undone).
+ * A journaled batch runs without a savepoint of its own: the journal holds
+ * every acknowledged write since the database's last commit, so a batch
+ * that fails is undone by {@link BatchJournal.undo} instead (rare: a
+ * storage error or a bug), and the savepoint's two statements are saved on
+ * every batch.
  */
 export interface BatchJournal<M> {
-  /** Before the batch's transaction; `ops`: how many operations it runs. */
+  /** Before the batch; `ops`: how many operations it runs. */
   begin(ops: number): void;
   mark(): M;
   rewind(mark: M): void;
-  /** Last thing in the batch's transaction (throws: the batch is rolled back). */
+  /** Last thing of the batch (throws: the batch is undone). */
   seal(): void;
-  /** After the batch's transaction (throws: the batch failed, and the journal undid it). */
+  /** After the batch is sealed (throws: the batch failed, and the journal undid it). */
   settle(): void;
-  /** After the batch, committed or rolled back. */
+  /**
+   * The batch failed (an operation outside a savepoint threw, or the seal
+   * did): the database is brought back to what the journal acknowledged,
+   * and the batch's record is dropped.
+   */
+  undo(): void;
+  /** Whether the database still holds the open transaction (SQLite may roll it back by itself after a storage error). */
+  readonly intact: boolean;
+  /** After the batch, committed or undone. */
   end(): void;
 }
 
@@ -84,23 +96,36 @@ export class GroupCommit {
       }
       const batch = this.#queue.splice(0, this.#maxBatch);
       const outcomes: Array<{ ok: boolean; value: unknown }> = [];
-      try {
-        // Before the transaction: the journal may have to reopen the one it keeps (see redo-log.ts).
-        journal?.begin(batch.length);
-        this.#transaction(() => {
-          for (const op of batch) {
-            const mark = journal?.mark();
-            try {
-              outcomes.push({ ok: true, value: this.#transaction(op.fn) });
-            } catch (error) {
-              if (journal) journal.rewind(mark);
-              outcomes.push({ ok: false, value: error });
-            }
+      const body = () => {
+        for (const op of batch) {
+          const mark = journal?.mark();
+          try {
+            outcomes.push({ ok: true, value: this.#transaction(op.fn) });
+          } catch (error) {
+            // SQLite rolled the whole transaction back (a storage error): the batch fails with it.
+            if (journal && !journal.intact) throw error;
+            if (journal) journal.rewind(mark);
+            outcomes.push({ ok: false, value: error });
           }
-          // Durable once this returns; if it throws, the whole batch is rolled back.
-          journal?.seal();
-        });
-        journal?.settle();
+        }
+        // Durable once this returns; if it throws, the whole batch is undone.
+        journal?.seal();
+      };
+      try {
+        // Before the batch: the journal may have to reopen the transaction it keeps (see redo-log.ts).
+        if (journal) {
+          journal.begin(batch.length);
+          // Each operation in a savepoint of the journal's open transaction; the batch in none (undone by the journal).
+          try {
+            body();
+          } catch (error) {
+            journal.undo();
+            throw error;
+          }
+          journal.settle();
+        } else {
+          this.#transaction(body);
+        }
       } catch (error) {
         for (const op of batch) op.reject(error);
         continue;
@@ -121,24 +146,26 @@ export class GroupCommit {
 
   /**
    * A batch of one operation (an awaited call's steps come one at a time):
-   * the batch's transaction is the operation's, without a savepoint of its
-   * own. If it throws, the batch is rolled back: the same outcome.
+   * the batch is the operation, without a savepoint of its own; with a
+   * journal, in no savepoint at all (the journal undoes it if it fails).
    */
   #flushOne(op: Pending, journal: BatchJournal<unknown> | null): void {
     let value: unknown;
-    let mark: unknown;
     try {
-      journal?.begin(1);
-      mark = journal?.mark();
-      value = this.#transaction(() => {
-        const v = op.fn();
-        journal?.seal();
-        return v;
-      });
-      journal?.settle();
+      if (journal) {
+        journal.begin(1);
+        try {
+          value = op.fn();
+          journal.seal();
+        } catch (error) {
+          journal.undo();
+          throw error;
+        }
+        journal.settle();
+      } else {
+        value = this.#transaction(op.fn);
+      }
     } catch (error) {
-      // What the operation added to the record goes with its writes.
-      if (journal && mark !== undefined) journal.rewind(mark);
       op.reject(error);
       return;
     } finally {

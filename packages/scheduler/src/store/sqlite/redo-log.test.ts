@@ -4,20 +4,33 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { GroupCommit } from './group-commit.js';
 import { asSqliteError, crc32, DIRECT_COMMIT_OPS, RedoLog } from './redo-log.js';
 import { SqliteStore } from './sqlite-store.js';
 import { newCall, NOW, OK } from '../../../test/support/store-contract/fixtures.js';
+
+/** Set by a test: the log's next `write(2)` fails as on a full disk. */
+const fault = vi.hoisted(() => ({ failWrites: false }));
+vi.mock('node:fs', async (importOriginal) => {
+  const fs = await importOriginal<typeof import('node:fs')>();
+  return {
+    ...fs,
+    writeSync: ((...args: Parameters<typeof fs.writeSync>) => {
+      if (fault.failWrites) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      return (fs.writeSync as (...a: unknown[]) => number)(...args);
+    }) as typeof fs.writeSync,
+  };
+});
 
 const dir = mkdtempSync(join(tmpdir(), 'dispatch-redo-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const tmpFile = () => join(dir, `db-${n++}.db`);
 
-/** A database with a table, its redo log attached and started, written through a group commit. */
-function open(path: string) {
-  const db = new Database(path);
+/** A database with a table, its redo log attached and started, written through a group commit; `trace` gets each statement SQLite runs. */
+function open(path: string, trace?: string[]) {
+  const db = new Database(path, trace ? { verbose: (sql) => trace.push(String(sql)) } : {});
   const log = RedoLog.attach(db, `${path}-redo`, { fsync: false });
   db.pragma('locking_mode = EXCLUSIVE');
   db.pragma('journal_mode = WAL');
@@ -157,6 +170,89 @@ describe('RedoLog', () => {
     b.log.close();
     b.db.close();
     expect(rows(path)).toEqual([{ id: 1, v: 'kept', b: null, n: 1 }]);
+  });
+
+  it('runs a batch in no savepoint of its own (an operation of several in one each), and undoes one that fails after writing from the log', async () => {
+    const path = tmpFile();
+    const trace: string[] = [];
+    const a = open(path, trace);
+    await a.group.run(() => a.insert.run('before', null, 1));
+    const savepoints = () => trace.filter((sql) => /^SAVEPOINT/i.test(sql)).length;
+    trace.length = 0;
+    await a.group.run(() => a.insert.run('alone', null, 2));
+    expect(savepoints()).toBe(0);
+    await Promise.all([a.group.run(() => a.insert.run('one of two', null, 3)), a.group.run(() => a.insert.run('two of two', null, 4))]);
+    expect(savepoints()).toBe(2);
+    // Alone, writes twice, then fails: both writes leave (the transaction run again from the log), nothing else does.
+    await expect(
+      a.group.run(() => {
+        a.insert.run('undone', null, 5);
+        a.db.prepare('UPDATE t SET v = ? WHERE v = ?').run('BEFORE', 'before');
+        throw new Error('no');
+      }),
+    ).rejects.toThrow('no');
+    const values = () => a.db.prepare('SELECT v FROM t ORDER BY id').pluck().all();
+    expect(values()).toEqual(['before', 'alone', 'one of two', 'two of two']);
+    expect(a.db.inTransaction).toBe(true);
+    // A failure before any write costs no rebuild: nothing is run again.
+    trace.length = 0;
+    await expect(a.group.run(() => { throw new Error('before writing'); })).rejects.toThrow('before writing');
+    expect(trace).toEqual([]);
+    await a.group.run(() => a.insert.run('after', null, 6));
+    crash(a.db);
+    const b = open(path);
+    expect(b.report).toEqual({ replayed: 4, statements: 5, tornBytes: 0 });
+    b.log.close();
+    b.db.close();
+    expect(rows(path).map((r) => (r as { v: string }).v)).toEqual(['before', 'alone', 'one of two', 'two of two', 'after']);
+  });
+
+  it('undoes a batch whose record cannot be written (a full disk): the database keeps only what the log acknowledged', async () => {
+    const path = tmpFile();
+    const a = open(path);
+    await a.group.run(() => a.insert.run('kept', null, 1));
+    fault.failWrites = true;
+    try {
+      await expect(a.group.run(() => a.insert.run('alone', null, 2))).rejects.toMatchObject({ code: 'SQLITE_FULL' });
+      const both = [a.group.run(() => a.insert.run('one', null, 3)), a.group.run(() => a.insert.run('two', null, 4))];
+      for (const r of await Promise.allSettled(both)) expect(r).toMatchObject({ status: 'rejected', reason: { code: 'SQLITE_FULL' } });
+    } finally {
+      fault.failWrites = false;
+    }
+    expect(a.db.prepare('SELECT v FROM t ORDER BY id').pluck().all()).toEqual(['kept']);
+    await a.group.run(() => a.insert.run('later', null, 5));
+    crash(a.db);
+    const b = open(path);
+    b.log.close();
+    b.db.close();
+    expect(rows(path).map((r) => (r as { v: string }).v)).toEqual(['kept', 'later']);
+  });
+
+  it('fails the whole batch when SQLite rolled the transaction back during one of its operations, and rebuilds it from the log', async () => {
+    const path = tmpFile();
+    const a = open(path);
+    await a.group.run(() => a.insert.run('acknowledged', null, 1));
+    const batch = [
+      a.group.run(() => a.insert.run('first', null, 2)),
+      a.group.run(() => {
+        a.insert.run('second', null, 3);
+        // What SQLite does by itself on a full disk or an I/O error: the whole transaction goes.
+        a.db.exec('ROLLBACK');
+        throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+      }),
+      a.group.run(() => a.insert.run('third', null, 4)),
+    ];
+    const settled = await Promise.allSettled(batch);
+    // None of the batch is acknowledged (the first's write went with the transaction), and none was committed alone.
+    expect(settled.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(a.db.inTransaction).toBe(true);
+    expect(a.db.prepare('SELECT v FROM t ORDER BY id').pluck().all()).toEqual(['acknowledged']);
+    await a.group.run(() => a.insert.run('later', null, 5));
+    crash(a.db);
+    const b = open(path);
+    b.log.close();
+    b.db.close();
+    expect(rows(path).map((r) => (r as { v: string }).v)).toEqual(['acknowledged', 'later']);
   });
 
   it('commits a batch of many operations to the database instead of logging it', async () => {

@@ -345,6 +345,8 @@ export class RedoLog {
   readonly #w = new Writer();
   #entries = 0;
   #inBatch = false;
+  /** A write ran (or was tried) in the batch being run: undoing it means rebuilding the transaction ({@link undo}). */
+  #batchWrote = false;
   /** The batch being run is committed to the database at its end instead of logged ({@link begin}). */
   #direct = false;
   /** The last record's number (persisted as `meta.redo_lsn` at each commit of the database). */
@@ -423,6 +425,8 @@ export class RedoLog {
   #write<T>(run: () => T, sql: string, args: unknown[] | null): T {
     if (!this.#active) return run();
     if (!this.#inBatch) return this.#alone(run, sql, args);
+    // Before it runs: a script run by `exec` may fail after its first statements changed the database.
+    this.#batchWrote = true;
     const r = run();
     if (!this.#direct) this.#append(sql, args);
     return r;
@@ -491,6 +495,7 @@ export class RedoLog {
   begin(ops = 0): void {
     this.#ensureOpen();
     this.#inBatch = true;
+    this.#batchWrote = false;
     this.#direct = ops >= DIRECT_COMMIT_OPS;
     this.#w.len = 0;
     this.#w.reserve(16);
@@ -521,6 +526,52 @@ export class RedoLog {
     this.#w.len = 0;
     this.#entries = 0;
     this.#ensureOpen();
+  }
+
+  /**
+   * The batch being run failed: one of its operations threw outside a
+   * savepoint (group-commit.ts runs a journaled batch in none), or its
+   * record could not be written. The record is dropped; if the batch wrote
+   * anything, the open transaction is rolled back and run again from the
+   * log, which holds every batch acknowledged since the last commit: the
+   * database is as the batch found it. A savepoint per batch would do the
+   * same for two statements on every batch; this costs a replay of the log
+   * (at most {@link COMMIT_INTERVAL_MS} of records) on a path taken only on
+   * a storage error or a bug. When the replay fails, every write fails from
+   * then on, saying to restart (which recovers).
+   * @example
+   * log.begin(1);
+   * try { op(); log.seal(); } catch (err) { log.undo(); throw err; }
+   */
+  undo(): void {
+    const wrote = this.#batchWrote || this.#direct;
+    this.#forgetDefsFrom(this.#writtenDefs);
+    this.#w.len = 0;
+    this.#entries = 0;
+    this.#inBatch = false;
+    this.#direct = false;
+    this.#batchWrote = false;
+    if (this.#broken || (!wrote && this.#db.inTransaction)) return;
+    const db = this.#db;
+    this.#active = false;
+    try {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      db.exec('BEGIN IMMEDIATE');
+      this.#replay();
+    } catch (err) {
+      this.#broken = new Error(
+        `the scheduler's database could not be brought back to its redo log ${this.#path} after a failed write (${(err as Error).message}): restart the scheduler, which runs the log again`,
+        { cause: err },
+      );
+      this.#abandon();
+    } finally {
+      this.#active = !this.#broken;
+    }
+  }
+
+  /** Whether the database is in the transaction the log keeps open (SQLite may roll it back by itself). */
+  get intact(): boolean {
+    return this.#db.inTransaction;
   }
 
   /**
