@@ -160,6 +160,28 @@ describe('startTestScheduler', () => {
     expect(r, `the app ran the scheduler's request: ${r.statusName} ${r.error?.message ?? ''}`).toMatchObject({ status: Status.OK, value: 'signed', attempts: 1 });
   });
 
+  it('runs awaited steps without a claim round after each run (the store knows nothing else is due)', async () => {
+    t = await startTestScheduler();
+    const inc = t.dispatch.function(function inc(n: number) {
+      return n + 1;
+    });
+    const loop = t.dispatch.function(async function loop(steps: number) {
+      let n = 0;
+      for (let i = 0; i < steps; i++) n = (await inc(n)) as number;
+      return n;
+    });
+    const claimRounds = async () => {
+      const text = await t!.scheduler.metrics.text();
+      const m = /^dispatch_store_operation_duration_seconds_count\{[^}]*operation="claimDue"[^}]*\} (\d+)$/m.exec(text);
+      return m ? Number(m[1]) : 0;
+    };
+    const before = await claimRounds();
+    expect(await t.call(loop, 100)).toBe(100);
+    // 201 runs (the parent's 101, the children's 100), each handed on by the completion before it: each run's end
+    // woke the loop for a claim round that found nothing (one or more per run) before the store told it so.
+    expect((await claimRounds()) - before).toBeLessThan(20);
+  });
+
   it('reports a call that does not finish in time with its state and last error', async () => {
     t = await startTestScheduler(undefined, { timeoutMs: 300 });
     const never = t.dispatch.function(async function never() {

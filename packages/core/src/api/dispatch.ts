@@ -837,14 +837,34 @@ export class Dispatch {
     return this.#track(() => tracedRun(request, (trace) => this.engine.run(request, trace)));
   }
 
-  /** Counts `work` in {@link inFlight} until it ends, then wakes {@link drain} when nothing is left. */
-  async #track<T>(work: () => Promise<T>): Promise<T> {
+  /**
+   * Counts `work` in {@link inFlight} until it ends, then wakes {@link drain}
+   * when nothing is left. One `then` (not an async function's await and
+   * finally): each promise of a run costs its share of the promise hooks
+   * that the engine's AsyncLocalStorage turns on.
+   */
+  #track<T>(work: () => Promise<T>): Promise<T> {
     this.#inFlight++;
+    let running: Promise<T>;
     try {
-      return await work();
-    } finally {
-      if (--this.#inFlight === 0) for (const resolve of this.#drained.splice(0)) resolve();
+      running = work();
+    } catch (err) {
+      running = Promise.reject(err);
     }
+    return running.then(
+      (value) => {
+        this.#untrack();
+        return value;
+      },
+      (err: unknown) => {
+        this.#untrack();
+        throw err;
+      },
+    );
+  }
+
+  #untrack(): void {
+    if (--this.#inFlight === 0) for (const resolve of this.#drained.splice(0)) resolve();
   }
 
   /** Number of requests being handled. */

@@ -137,7 +137,18 @@ export class Engine {
    * in the PollResult's state. `trace` is the tracer's token of this run
    * (its span), handed back to {@link EngineOptions.tracer}.
    */
-  async run(req: IRunRequest, trace?: unknown): Promise<IRunResponse> {
+  run(req: IRunRequest, trace?: unknown): Promise<IRunResponse> {
+    // Not an async function: one that returns the run's promise resolves its own with it (two promises and two
+    // turns more per run). What the body throws is a rejection all the same.
+    try {
+      const response = this.#run(req, trace);
+      return response instanceof Promise ? response : Promise.resolve(response);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #run(req: IRunRequest, trace: unknown): Promise<IRunResponse> | IRunResponse {
     const fn = this.#options.lookup(req.function ?? '');
     if (!fn) return failure(new NotFoundError(`function ${JSON.stringify(req.function ?? '')} does not exist`));
     const context = runContextOf(fn, req);

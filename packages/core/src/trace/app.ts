@@ -8,7 +8,7 @@
 import type { ICall, IRunRequest, IRunResponse } from '../protocol/proto.js';
 import { Status, statusName } from '../status/status.js';
 import type { EngineTracer, OperationTrace } from '../engine/tracing.js';
-import { carrierOf, currentTracing, type TracedSpan, tracingNow } from './tracing.js';
+import { carrierOf, currentTracing, type TracedSpan, type Tracing, tracingNow } from './tracing.js';
 
 const isSpan = (run: unknown): run is TracedSpan => typeof run === 'object' && run !== null && 'carrier' in run && 'end' in run;
 
@@ -80,9 +80,15 @@ export async function tracedDispatch(calls: ICall[], send: (calls: ICall[]) => P
  * gave them one.
  * @internal
  */
-export async function tracedRun(request: IRunRequest, run: (trace: TracedSpan | undefined) => Promise<IRunResponse>): Promise<IRunResponse> {
-  const tracing = await currentTracing();
-  if (!tracing) return run(undefined);
+export function tracedRun(request: IRunRequest, run: (trace: TracedSpan | undefined) => Promise<IRunResponse>): Promise<IRunResponse> {
+  // Once the tracing is known (loaded or absent), nothing is awaited before the run: no promise more per run.
+  const known = tracingNow();
+  if (known === null) return run(undefined);
+  if (known === undefined) return currentTracing().then((tracing) => (tracing ? spannedRun(tracing, request, run) : run(undefined)));
+  return spannedRun(known, request, run);
+}
+
+async function spannedRun(tracing: Tracing, request: IRunRequest, run: (trace: TracedSpan | undefined) => Promise<IRunResponse>): Promise<IRunResponse> {
   const span = tracing.start({
     name: `dispatch.run ${request.function ?? ''}`,
     kind: 'server',

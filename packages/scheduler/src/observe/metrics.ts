@@ -196,13 +196,17 @@ export class SchedulerMetrics {
         if (typeof value !== 'function' || typeof prop !== 'string' || prop === 'constructor') return value;
         const known = wrappers.get(prop);
         if (known?.method === value) return known.wrapper;
-        const series: HistogramSeries = histogram.series(prop);
+        // Made on the first promise: a method that answers at once (quietUntil) has no series.
+        let series: HistogramSeries | undefined;
         const method = value as (...a: unknown[]) => unknown;
         const wrapper = (...args: unknown[]): unknown => {
           const start = performance.now();
           const out = method.apply(target, args);
           if (out && typeof (out as Promise<unknown>).then === 'function') {
-            const done = () => series.observe((performance.now() - start) / 1000);
+            const done = () => {
+              series ??= histogram.series(prop);
+              series.observe((performance.now() - start) / 1000);
+            };
             (out as Promise<unknown>).then(done, done);
           }
           return out;

@@ -21,6 +21,14 @@ export class InProcessTransport implements EndpointTransport {
   readonly #fallback: EndpointTransport;
   readonly #timeoutMs: number;
   readonly #registry: InProcessRegistry;
+  /**
+   * The runs in flight, in the order they started: their deadlines (each
+   * `timeoutMs` after its start) are in the same order, so one timer, for
+   * the first, serves them all (a timer per run was an object and its
+   * async-hook bookkeeping on every run).
+   */
+  readonly #inFlight = new Set<InFlight>();
+  #timer: NodeJS.Timeout | null = null;
 
   constructor(fallback: EndpointTransport, timeoutMs: number, registry: InProcessRegistry = inProcessRegistry()) {
     this.#fallback = fallback;
@@ -37,12 +45,14 @@ export class InProcessTransport implements EndpointTransport {
     const app = this.#registry.find(endpoint);
     if (!app) return this.#fallback.run(endpoint, request);
     return new Promise<RunReply>((resolve) => {
-      let settled = false;
-      const timer = setTimeout(() => {
-        if (settled) return;
-        settled = true;
-        resolve({ kind: 'transport', status: Status.TIMEOUT, message: `no answer from ${endpoint} (in process) within ${this.#timeoutMs} ms` });
-      }, this.#timeoutMs);
+      const entry: InFlight = {
+        deadline: performance.now() + this.#timeoutMs,
+        expire: () => resolve({ kind: 'transport', status: Status.TIMEOUT, message: `no answer from ${endpoint} (in process) within ${this.#timeoutMs} ms` }),
+      };
+      this.#inFlight.add(entry);
+      // The timer keeps the process alive while a run is in flight, as a timer per run did.
+      if (!this.#timer) this.#arm();
+      else if (this.#inFlight.size === 1) this.#timer.ref();
       let running: Promise<proto.IRunResponse>;
       try {
         running = app.runRequest(request);
@@ -51,15 +61,12 @@ export class InProcessTransport implements EndpointTransport {
       }
       running.then(
         (response) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
+          // Not in flight any more: it timed out, and was answered then.
+          if (!this.#ended(entry)) return;
           resolve({ kind: 'response', response });
         },
         (err: unknown) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
+          if (!this.#ended(entry)) return;
           // Over HTTP the endpoint would answer 500: a temporary error, retried.
           resolve({
             kind: 'transport',
@@ -71,7 +78,44 @@ export class InProcessTransport implements EndpointTransport {
     });
   }
 
+  /** A run answered: false if it had timed out. The last one in flight lets the process exit (the timer stays, unref'd). */
+  #ended(entry: InFlight): boolean {
+    if (!this.#inFlight.delete(entry)) return false;
+    if (this.#inFlight.size === 0) this.#timer?.unref();
+    return true;
+  }
+
+  /** Sets the timer for the first run in flight's deadline (none when nothing is in flight). */
+  #arm(): void {
+    const first = this.#inFlight.values().next();
+    if (first.done) return;
+    // setTimeout takes at most 2^31 - 1 ms (a longer delay fires at once).
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, first.value.deadline - performance.now()));
+    this.#timer = setTimeout(() => this.#expire(), delay);
+  }
+
+  /** Answers TIMEOUT for the runs whose deadline passed, then waits for the next deadline. */
+  #expire(): void {
+    this.#timer = null;
+    const now = performance.now();
+    for (const entry of this.#inFlight) {
+      if (entry.deadline > now) break;
+      this.#inFlight.delete(entry);
+      entry.expire();
+    }
+    this.#arm();
+  }
+
   close(): void {
     this.#fallback.close();
   }
+}
+
+/** The longest delay setTimeout takes. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A run in flight: when it times out, and how it is answered then. */
+interface InFlight {
+  readonly deadline: number;
+  expire(): void;
 }

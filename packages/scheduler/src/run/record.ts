@@ -44,13 +44,26 @@ export interface RecordOptions {
  * @example
  * const recorded = await recordResult(store, req, { log, leaseMs, stopping: () => stopping, retrying: () => {} });
  */
-export async function recordResult(store: Store, req: CompleteRequest, o: RecordOptions): Promise<boolean> {
+export function recordResult(store: Store, req: CompleteRequest, o: RecordOptions): Promise<boolean> {
+  // The first try without an async function around it (one promise per record); the retries only when it fails.
+  let first: Promise<boolean>;
+  try {
+    first = o.complete ? o.complete(req) : store.complete(req);
+  } catch (err) {
+    first = Promise.reject(err);
+  }
+  return first.then(undefined, (err: unknown) => retryRecord(store, req, o, err));
+}
+
+/** {@link recordResult} after its first try failed with `firstError`. */
+async function retryRecord(store: Store, req: CompleteRequest, o: RecordOptions, firstError: unknown): Promise<boolean> {
   let delay = FIRST_DELAY_MS;
   let firstFailure = 0;
   let others = 0;
   try {
     for (let tries = 1; ; tries++) {
       try {
+        if (tries === 1) throw firstError;
         const recorded = await (o.complete ? o.complete(req) : store.complete(req));
         if (tries > 1) o.log.info(`recorded the result of ${req.id} after ${tries} tries (${Date.now() - firstFailure} ms)`);
         return recorded;

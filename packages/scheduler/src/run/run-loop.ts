@@ -14,7 +14,7 @@ import type { EndpointTransport, RunReply } from './transport.js';
 import type { AttemptEvent, FinishedEvent } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { SchedulerMetrics } from '../observe/metrics.js';
-import type { ClaimedCall, CompleteRequest, CoroutineState, FollowOnClaim, InsertAndClaimResult, InsertClaim, NewCall, Outcome, Store } from '../store/store.js';
+import type { ClaimedCall, CompleteRequest, CoroutineState, FollowOnClaim, FollowOnResult, InsertAndClaimResult, InsertClaim, NewCall, Outcome, Store } from '../store/store.js';
 import { elidesState, finishedState, isResumeRun, pollConditions, runCountsText, SIGNAL_RESULT_PREFIX } from '../store/policy.js';
 import { validateCall } from './validate.js';
 import { recordResult, StoreOutage } from './record.js';
@@ -107,6 +107,8 @@ export class RunLoop {
   #wakeFlag = false;
   #wakeResolve: (() => void) | null = null;
   #timer: NodeJS.Timeout | null = null;
+  /** When the sleeping loop's timer wakes it (Date.now() time). */
+  #sleepUntil = 0;
   /** Dispatch IDs of the runs in flight (with a count: a lease lost and claimed again). */
   readonly #leased = new Map<string, number>();
   #keeper: NodeJS.Timeout | null = null;
@@ -176,10 +178,18 @@ export class RunLoop {
 
   /** New work may be due: claim again now. */
   wake(): void {
-    this.#wakeFlag = true;
     const r = this.#wakeResolve;
+    // The loop sleeps and the store knows that nothing is due before its timer (a run ended, nothing new): it
+    // sleeps on, without a claim round and the promises of another sleep (most wake-ups of an awaited step).
+    if (r && !this.#stopping) {
+      const quiet = this.#o.store.quietUntil?.(Date.now());
+      if (quiet === null || (quiet !== undefined && quiet >= this.#sleepUntil)) return;
+    }
+    this.#wakeFlag = true;
     if (r) {
       this.#wakeResolve = null;
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timer = null;
       r();
     }
   }
@@ -202,17 +212,18 @@ export class RunLoop {
 
   #sleep(ms: number): Promise<void> {
     if (this.#wakeFlag || this.#stopping) return Promise.resolve();
+    // Woken (wake clears the timer) or timed out (the timer clears itself): no `finally`, whose promises every
+    // wake-up would pay.
+    this.#sleepUntil = Date.now() + Math.max(0, ms);
     return new Promise<void>((resolve) => {
-      this.#wakeResolve = () => resolve();
+      this.#wakeResolve = resolve;
       this.#timer = setTimeout(() => {
+        this.#timer = null;
         this.#wakeResolve = null;
         resolve();
       }, Math.max(0, ms));
       // The API server keeps a scheduler's process alive, not its idle loop (in-process, the app decides).
       this.#timer.unref();
-    }).finally(() => {
-      if (this.#timer) clearTimeout(this.#timer);
-      this.#timer = null;
     });
   }
 
@@ -224,7 +235,11 @@ export class RunLoop {
       // While results wait to be recorded (the store fails), nothing new is claimed.
       const room = this.#room();
       let nextDueAt: number | null = null;
-      if (room > 0) {
+      // Known without a statement that nothing can be claimed yet (a woken loop after each run, mostly): no claim.
+      const quiet = room > 0 ? store.quietUntil?.(now) : undefined;
+      if (quiet !== undefined) {
+        nextDueAt = quiet;
+      } else if (room > 0) {
         try {
           const claimed = await store.claimDue({
             owner: this.#o.owner,
@@ -275,20 +290,27 @@ export class RunLoop {
 
   /** Starts the runs of leased calls. */
   #start(calls: readonly ClaimedCall[]): void {
-    const { log } = this.#o;
     for (const call of calls) {
       this.#leased.set(call.id, (this.#leased.get(call.id) ?? 0) + 1);
-      const p = this.#run(call)
-        .catch((err) => log.error(`run of ${call.function} ${call.id} failed in the scheduler: ${(err as Error).stack ?? err}`))
-        .finally(() => {
-          const n = (this.#leased.get(call.id) ?? 1) - 1;
-          if (n > 0) this.#leased.set(call.id, n);
-          else this.#leased.delete(call.id);
-          this.#inFlight.delete(p);
-          this.wake();
-        });
+      // One `then` per run (not catch and finally: in process, every promise pays the engine's promise hooks).
+      const p: Promise<void> = this.#run(call).then(
+        () => this.#ended(call, p),
+        (err: unknown) => {
+          this.#o.log.error(`run of ${call.function} ${call.id} failed in the scheduler: ${(err as Error)?.stack ?? err}`);
+          this.#ended(call, p);
+        },
+      );
       this.#inFlight.add(p);
     }
+  }
+
+  /** A run started by {@link #start} ended (its promise `p`). */
+  #ended(call: ClaimedCall, p: Promise<void>): void {
+    const n = (this.#leased.get(call.id) ?? 1) - 1;
+    if (n > 0) this.#leased.set(call.id, n);
+    else this.#leased.delete(call.id);
+    this.#inFlight.delete(p);
+    this.wake();
   }
 
   /**
@@ -317,21 +339,30 @@ export class RunLoop {
    * (`completeAndClaim`), within the room and capacities left: those runs
    * start at once, without a claim round. Otherwise `complete`.
    */
-  async #complete(req: CompleteRequest): Promise<boolean> {
+  #complete(req: CompleteRequest): Promise<boolean> {
     const { store } = this.#o;
     if (!store.completeAndClaim || this.#stopping || this.#room() <= 0) return store.complete(req);
     const taken: ClaimedCall[] = [];
     const claim = this.#claimWithout(taken);
+    let completing: Promise<FollowOnResult>;
     try {
-      const r = await store.completeAndClaim(req, claim);
-      for (const call of taken) this.#addPending(call, -1);
-      this.#start(r.calls);
-      return r.recorded;
+      completing = store.completeAndClaim(req, claim);
     } catch (err) {
-      // Rolled back: nothing was leased.
-      for (const call of taken) this.#addPending(call, -1);
-      throw err;
+      completing = Promise.reject(err);
     }
+    // A `then`, not an async function's await: one promise per record.
+    return completing.then(
+      (r) => {
+        for (const call of taken) this.#addPending(call, -1);
+        this.#start(r.calls);
+        return r.recorded;
+      },
+      (err: unknown) => {
+        // Rolled back: nothing was leased.
+        for (const call of taken) this.#addPending(call, -1);
+        throw err;
+      },
+    );
   }
 
   /**
@@ -365,108 +396,120 @@ export class RunLoop {
     return r.ids;
   }
 
-  async #run(call: ClaimedCall): Promise<void> {
+  #run(call: ClaimedCall): Promise<void> {
     const { faults } = this.#o;
-    // A suspect of a crash waits for its endpoint's lane (quarantine.ts); others go at once.
-    const admitted = faults.admitNow(call) ?? (await faults.admit(call, () => this.#stopping));
+    // A suspect of a crash waits for its endpoint's lane (quarantine.ts); others go at once, without a promise more.
     try {
-      if (!admitted.run) return;
-      await this.#runAdmitted(call, admitted);
-    } finally {
-      faults.done(call, admitted);
+      const now = faults.admitNow(call);
+      if (!now) return faults.admit(call, () => this.#stopping).then((admitted) => this.#runWith(call, admitted));
+      return this.#runWith(call, now);
+    } catch (err) {
+      return Promise.reject(err);
     }
   }
 
+  #runWith(call: ClaimedCall, admitted: Admission): Promise<void> {
+    if (admitted.run) return this.#runAdmitted(call, admitted);
+    this.#o.faults.done(call, admitted);
+    return Promise.resolve();
+  }
+
+  /** Runs an admitted call and records its outcome; tells `faults` when it is done, whatever happens. */
   async #runAdmitted(call: ClaimedCall, admitted: Admission): Promise<void> {
     const { concurrency, log, faults } = this.#o;
-    concurrency.acquire(call.endpoint, call.function);
-    const startedAt = Date.now();
-    if (startedAt >= call.expiresAt) {
-      concurrency.release(call.endpoint, call.function, undefined, startedAt, startedAt);
-      faults.notSent(call, admitted);
-      faults.forget(call.id);
-      await this.#expire(call, startedAt);
-      return;
-    }
-    // Runs are numbered over attempts and resumes; a resume continues the call, it is not an attempt.
-    const run = call.attempts + call.resumes + 1;
-    const resume = isResumeRun(call);
-    const span = this.#attemptSpan(call, run, resume);
-    const carrier = span?.carrier ?? call.traceContext;
-    let elided = this.#shouldElide(call);
-    let reply = elided || (await this.#loadState(call)) ? await this.#send(call, elided, carrier) : leaseLost(call);
-    if (elided && reply.kind === 'response' && reply.response.stateRequired) {
-      // The SDK no longer holds the execution: resend with the full state (not an attempt).
-      log.debug(`${call.function} ${call.id}: state required, resending with the full state`);
-      elided = false;
-      reply = (await this.#loadState(call)) ? await this.#send(call, false, carrier) : leaseLost(call);
-    }
-    const now = Date.now();
-    const durationMs = now - startedAt;
-    let r = this.#interpret(call, reply, now);
-    const verdict = faults.afterReply(call, reply, admitted);
-    if (verdict.quarantine) {
-      const error = verdict.quarantine;
-      r = { status: Status.PERMANENT_ERROR, error, children: 0, outcome: { kind: 'finish', status: Status.PERMANENT_ERROR, output: null, error } };
-    }
-    // A refusal or a crash says nothing about the endpoint's load: the limit stays (the circuit and the quarantine act).
-    concurrency.release(call.endpoint, call.function, verdict.adapt ? r.status : undefined, startedAt, now);
-    const recorded = await this.#record({
-      id: call.id,
-      owner: this.#o.owner,
-      leaseToken: call.leaseToken,
-      now,
-      attempt: {
-        number: run,
+    try {
+      concurrency.acquire(call.endpoint, call.function);
+      const startedAt = Date.now();
+      if (startedAt >= call.expiresAt) {
+        concurrency.release(call.endpoint, call.function, undefined, startedAt, startedAt);
+        faults.notSent(call, admitted);
+        faults.forget(call.id);
+        await this.#expire(call, startedAt);
+        return;
+      }
+      // Runs are numbered over attempts and resumes; a resume continues the call, it is not an attempt.
+      const run = call.attempts + call.resumes + 1;
+      const resume = isResumeRun(call);
+      const span = this.#attemptSpan(call, run, resume);
+      const carrier = span?.carrier ?? call.traceContext;
+      let elided = this.#shouldElide(call);
+      const ready = elided || this.#loadState(call);
+      let reply = ready === true || (await ready) ? await this.#send(call, elided, carrier) : leaseLost(call);
+      if (elided && reply.kind === 'response' && reply.response.stateRequired) {
+        // The SDK no longer holds the execution: resend with the full state (not an attempt).
+        log.debug(`${call.function} ${call.id}: state required, resending with the full state`);
+        elided = false;
+        reply = (await this.#loadState(call)) ? await this.#send(call, false, carrier) : leaseLost(call);
+      }
+      const now = Date.now();
+      const durationMs = now - startedAt;
+      let r = this.#interpret(call, reply, now);
+      const verdict = faults.afterReply(call, reply, admitted);
+      if (verdict.quarantine) {
+        const error = verdict.quarantine;
+        r = { status: Status.PERMANENT_ERROR, error, children: 0, outcome: { kind: 'finish', status: Status.PERMANENT_ERROR, output: null, error } };
+      }
+      // A refusal or a crash says nothing about the endpoint's load: the limit stays (the circuit and the quarantine act).
+      concurrency.release(call.endpoint, call.function, verdict.adapt ? r.status : undefined, startedAt, now);
+      const recorded = await this.#record({
+        id: call.id,
+        owner: this.#o.owner,
+        leaseToken: call.leaseToken,
+        now,
+        attempt: {
+          number: run,
+          startedAt,
+          durationMs,
+          status: r.status,
+          outcome: r.outcome.kind === 'finish' ? 'exit' : r.outcome.kind,
+          error: r.error,
+          resume,
+        },
+        delivered: call.resume ? call.resume.results.map((x) => x.dispatchId) : [],
+        outcome: r.outcome,
+        orphans: this.#o.orphans,
+      });
+      if (!recorded || r.outcome.kind === 'finish') faults.forget(call.id);
+      const outcome: AttemptEvent['outcome'] = !recorded
+        ? 'dropped'
+        : r.outcome.kind === 'finish'
+          ? 'exit'
+          : r.outcome.kind;
+      const event: AttemptEvent = {
+        dispatchId: call.id,
+        function: call.function,
+        endpoint: call.endpoint,
+        run,
+        attempt: call.attempts + (resume ? 0 : 1),
+        resumes: call.resumes + (resume ? 1 : 0),
+        status: r.status,
+        statusName: statusName(r.status),
         startedAt,
         durationMs,
-        status: r.status,
-        outcome: r.outcome.kind === 'finish' ? 'exit' : r.outcome.kind,
-        error: r.error,
+        outcome,
         resume,
-      },
-      delivered: call.resume ? call.resume.results.map((x) => x.dispatchId) : [],
-      outcome: r.outcome,
-      orphans: this.#o.orphans,
-    });
-    if (!recorded || r.outcome.kind === 'finish') faults.forget(call.id);
-    const outcome: AttemptEvent['outcome'] = !recorded
-      ? 'dropped'
-      : r.outcome.kind === 'finish'
-        ? 'exit'
-        : r.outcome.kind;
-    const event: AttemptEvent = {
-      dispatchId: call.id,
-      function: call.function,
-      endpoint: call.endpoint,
-      run,
-      attempt: call.attempts + (resume ? 0 : 1),
-      resumes: call.resumes + (resume ? 1 : 0),
-      status: r.status,
-      statusName: statusName(r.status),
-      startedAt,
-      durationMs,
-      outcome,
-      resume,
-    };
-    if (r.error) event.error = { type: r.error.type ?? '', message: r.error.message ?? '' };
-    if (r.outcome.kind === 'retry') event.nextRunAt = r.outcome.dueAt;
-    if (r.children > 0) event.children = r.children;
-    if (span) {
-      span.setAttributes({ 'dispatch.status': event.statusName, 'dispatch.outcome': outcome });
-      if (r.error) span.fail(`${r.error.type ?? ''}: ${r.error.message ?? ''}`);
-      span.end();
-    }
-    this.#logAttempt(event, verdict.quiet);
-    this.#o.metrics?.attempt(event);
-    if (recorded && r.outcome.kind === 'suspend' && r.outcome.calls.length > 0) {
-      this.#o.metrics?.created(r.outcome.calls.map((c) => c.function), 'poll');
-    }
-    this.#o.onAttempt(event);
-    if (recorded && r.outcome.kind === 'finish') {
-      const state = finishedState(r.outcome.status);
-      this.#o.metrics?.finished(call.function, state, call.createdAt, now);
-      this.#o.onFinished({ dispatchId: call.id, function: call.function, state, status: r.outcome.status, statusName: statusName(r.outcome.status) });
+      };
+      if (r.error) event.error = { type: r.error.type ?? '', message: r.error.message ?? '' };
+      if (r.outcome.kind === 'retry') event.nextRunAt = r.outcome.dueAt;
+      if (r.children > 0) event.children = r.children;
+      if (span) {
+        span.setAttributes({ 'dispatch.status': event.statusName, 'dispatch.outcome': outcome });
+        if (r.error) span.fail(`${r.error.type ?? ''}: ${r.error.message ?? ''}`);
+        span.end();
+      }
+      this.#logAttempt(event, verdict.quiet);
+      this.#o.metrics?.attempt(event);
+      if (recorded && r.outcome.kind === 'suspend' && r.outcome.calls.length > 0) {
+        this.#o.metrics?.created(r.outcome.calls.map((c) => c.function), 'poll');
+      }
+      this.#o.onAttempt(event);
+      if (recorded && r.outcome.kind === 'finish') {
+        const state = finishedState(r.outcome.status);
+        this.#o.metrics?.finished(call.function, state, call.createdAt, now);
+        this.#o.onFinished({ dispatchId: call.id, function: call.function, state, status: r.outcome.status, statusName: statusName(r.outcome.status) });
+      }
+    } finally {
+      faults.done(call, admitted);
     }
   }
 
@@ -539,14 +582,16 @@ export class RunLoop {
    * Makes sure the state's bytes are in `call` (the claim leaves out those of
    * states it expects to be elided): false if the lease was lost meanwhile.
    */
-  async #loadState(call: ClaimedCall): Promise<boolean> {
+  /** True at once when there is nothing to read (a first run, a journal read already): no promise. */
+  #loadState(call: ClaimedCall): true | Promise<boolean> {
     const r = call.resume;
     if (!r || r.stateLoaded || !r.state) return true;
-    const state = await this.#o.store.loadState(call.id, call.leaseToken);
-    if (!state) return false;
-    r.state = state;
-    r.stateLoaded = true;
-    return true;
+    return this.#o.store.loadState(call.id, call.leaseToken).then((state) => {
+      if (!state) return false;
+      r.state = state;
+      r.stateLoaded = true;
+      return true;
+    });
   }
 
   #buildRequest(call: ClaimedCall, elide: boolean, trace: TraceCarrier | undefined): proto.IRunRequest {
@@ -593,14 +638,10 @@ export class RunLoop {
   }
 
   /** Sends the call's RunRequest; an HTTP 200 is decoded into its RunResponse here (once). */
-  async #send(call: ClaimedCall, elide: boolean, trace: TraceCarrier | undefined): Promise<RunReply> {
-    const reply = await this.#o.transport.run(call.endpoint, this.#buildRequest(call, elide, trace));
-    if (reply.kind === 'http' && reply.statusCode === 200) {
-      const response = tryDecode(reply.body);
-      if (response) return { kind: 'response', response };
-    }
-    return reply;
+  #send(call: ClaimedCall, elide: boolean, trace: TraceCarrier | undefined): Promise<RunReply> {
+    return this.#o.transport.run(call.endpoint, this.#buildRequest(call, elide, trace)).then(decodedReply);
   }
+
 
   /** Turns an endpoint's reply into the outcome to record. */
   #interpret(call: ClaimedCall, reply: RunReply, now: number): Interpreted {
@@ -780,6 +821,15 @@ export class RunLoop {
   }
 }
 
+
+/** An HTTP answer of 200 with a RunResponse is that response; any other reply as it is. */
+function decodedReply(reply: RunReply): RunReply {
+  if (reply.kind === 'http' && reply.statusCode === 200) {
+    const response = tryDecode(reply.body);
+    if (response) return { kind: 'response', response };
+  }
+  return reply;
+}
 /** The reply of a run whose lease was lost before its state could be read: recorded as nothing (complete refuses it). */
 function leaseLost(call: ClaimedCall): EndpointReply {
   return {

@@ -601,6 +601,18 @@ export interface Store {
   claimDue(req: ClaimRequest): Promise<ClaimResult>;
 
   /**
+   * Whether a claim at `now` would lease nothing, known without a statement:
+   * the time the next call falls due (null: none known), or undefined when
+   * only a claim can tell. Optional: a store that one process owns (SQLite)
+   * knows its due times; the run loop then skips the claim round that every
+   * run's end starts.
+   * @example
+   * const quiet = store.quietUntil?.(Date.now());
+   * if (quiet === undefined) await store.claimDue(req);
+   */
+  quietUntil?(now: number): number | null | undefined;
+
+  /**
    * Records the outcome of a run if `req.owner` still holds the lease with
    * `req.leaseToken`. Returns false (and records nothing) otherwise.
    */

@@ -46,4 +46,28 @@ describe('GroupCommit', () => {
     await expect(insert(5)).rejects.toThrow(/closed/);
     db.close();
   });
+
+  it('tells its owner once per batch that commits, and answers each failed operation with the error the owner makes of it', async () => {
+    const db = new Database(':memory:');
+    db.exec('CREATE TABLE t (v INTEGER UNIQUE)');
+    const inTransaction = db.transaction((fn: () => unknown) => fn());
+    let committed = 0;
+    const failures: string[] = [];
+    const tx = new GroupCommit(<T>(fn: () => T) => inTransaction(fn) as T, undefined, {
+      committed: () => committed++,
+      failed: (err) => {
+        failures.push((err as Error).message);
+        return new Error(`wrapped: ${(err as Error).message}`);
+      },
+    });
+    const insert = (v: number) => tx.run(() => db.prepare('INSERT INTO t (v) VALUES (?)').run(v).changes);
+    const settled = await Promise.allSettled([insert(1), insert(1), insert(2)]);
+    expect(settled.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : r.value))).toEqual([1, 'wrapped: UNIQUE constraint failed: t.v', 1]);
+    expect([committed, failures.length]).toEqual([1, 1]);
+    await expect(insert(2)).rejects.toThrow('wrapped: UNIQUE constraint failed: t.v');
+    expect(committed).toBe(1);
+    expect(await insert(3)).toBe(1);
+    expect(committed).toBe(2);
+    db.close();
+  });
 });

@@ -36,6 +36,20 @@ export interface BatchJournal<M> {
   end(): void;
 }
 
+/**
+ * What the owner of a group commit is told: once per batch that commits,
+ * and for each operation that fails (answering the error it rejects with).
+ * Told here, its writes need no `then` of their own.
+ * @example
+ * const hooks: GroupCommitHooks = { committed: () => health.ok(), failed: (err) => asStoreError(err) };
+ */
+export interface GroupCommitHooks {
+  /** A batch committed (before its promises resolve). */
+  committed?(): void;
+  /** An operation failed (its batch, or it alone): the error its promise rejects with. */
+  failed?(error: unknown): unknown;
+}
+
 interface Pending {
   fn: () => unknown;
   resolve: (value: unknown) => void;
@@ -63,14 +77,17 @@ export class GroupCommit {
    */
   readonly #transaction: <T>(fn: () => T) => T;
   readonly #maxBatch: number;
+  readonly #hooks: GroupCommitHooks;
   /** While set (and journaling), each batch is a record of this journal, written before the batch's promises resolve. */
   journal: (BatchJournal<unknown> & { readonly journaling: boolean }) | null = null;
-  constructor(
-    transaction: <T>(fn: () => T) => T,
-    maxBatch = 2000,
-  ) {
+  constructor(transaction: <T>(fn: () => T) => T, maxBatch = 2000, hooks: GroupCommitHooks = {}) {
     this.#maxBatch = maxBatch;
     this.#transaction = transaction;
+    this.#hooks = hooks;
+  }
+
+  #reject(op: Pending, error: unknown): void {
+    op.reject(this.#hooks.failed ? this.#hooks.failed(error) : error);
   }
 
   /** Queues `fn`; resolves with its result once the batch holding it has committed. */
@@ -127,7 +144,7 @@ export class GroupCommit {
           this.#transaction(body);
         }
       } catch (error) {
-        for (const op of batch) op.reject(error);
+        for (const op of batch) this.#reject(op, error);
         continue;
       } finally {
         try {
@@ -136,10 +153,11 @@ export class GroupCommit {
           // Told to every later batch (begin throws it); this one is answered above.
         }
       }
+      this.#hooks.committed?.();
       batch.forEach((op, i) => {
         const o = outcomes[i];
         if (o?.ok) op.resolve(o.value);
-        else op.reject(o?.value);
+        else this.#reject(op, o?.value);
       });
     }
   }
@@ -166,7 +184,7 @@ export class GroupCommit {
         value = this.#transaction(op.fn);
       }
     } catch (error) {
-      op.reject(error);
+      this.#reject(op, error);
       return;
     } finally {
       try {
@@ -175,6 +193,7 @@ export class GroupCommit {
         // Told to every later batch (begin throws it); this one is answered above.
       }
     }
+    this.#hooks.committed?.();
     op.resolve(value);
   }
 

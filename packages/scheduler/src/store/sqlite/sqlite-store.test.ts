@@ -323,6 +323,22 @@ describe('SqliteStore', () => {
     await again.close();
   });
 
+  it('forgets a function that a failed write added, so that the next write of it stores it (and it is claimed after a restart)', async () => {
+    const path = tmpFile();
+    const a = await SqliteStore.open({ path });
+    const fn = { function: 'new-fn', endpoint: 'http://127.0.0.1:2' };
+    const twice = newCall(fn);
+    // The second row of one write fails (the same dispatch ID): the whole write is rolled back, its function's row too.
+    await expect(a.insertCalls([twice, { ...twice }])).rejects.toThrow(/UNIQUE/);
+    const kept = newCall(fn);
+    await a.insertCalls([kept]);
+    await a.close();
+    const b = await SqliteStore.open({ path });
+    const { calls } = await b.claimDue({ owner: 'b', now: NOW + 1, leaseMs: 60_000, limit: 10, capacity: () => 10 });
+    expect(calls.map((c) => c.id)).toEqual([kept.id]);
+    await b.close();
+  });
+
   it('refuses a second scheduler on the same file with a clear error', async () => {
     const path = tmpFile();
     const store = await SqliteStore.open({ path });

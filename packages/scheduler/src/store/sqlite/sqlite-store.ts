@@ -379,8 +379,8 @@ export class SqliteStore implements Store {
    * pair) and the wake condition; forgotten when the call is claimed or finished.
    */
   readonly #suspended = new Map<string, SuspendedHint>();
-  /** Pairs added to `#queues` by the write running now (forgotten again if its transaction fails). */
-  #queuesAdded: string[] | null = null;
+  /** A failed write left `#queues` unchecked against the file (it could not be read then): read at the next commit. */
+  #queuesStale = false;
   readonly #health = new HealthTracker();
   /** The redo log, when this process alone writes the file (`redo-log.ts`). */
   #redo: RedoLog | null = null;
@@ -414,7 +414,20 @@ export class SqliteStore implements Store {
     // One wrapper for every transaction and savepoint (better-sqlite3 nests it as a savepoint inside a transaction):
     // making it per operation cost ~5% of the store's CPU.
     const inTransaction = db.transaction((fn: () => unknown) => fn());
-    this.#group = new GroupCommit(<T>(fn: () => T) => inTransaction(fn) as T);
+    this.#group = new GroupCommit(<T>(fn: () => T) => inTransaction(fn) as T, undefined, {
+      // A write succeeded: the store is healthy again.
+      committed: () => {
+        if (this.#health.failing) this.#health.ok();
+        if (this.#queuesStale) this.#reloadQueues();
+      },
+      // Rolled back: the floors it moved may not hold (a claim's rows are due again), and the pairs it added to the
+      // cache may not be in the file (read again: a later write stores them); the error says what is wrong.
+      failed: (err) => {
+        this.#dueFloors.clear();
+        this.#reloadQueues();
+        return this.#fault(err);
+      },
+    });
     this.schedules = new SqliteScheduleStore(db, (fn) => this.#tx.run(fn), (call) => {
       const existing = call.idempotencyKey ? (this.#stmt.byKey!.get(call.idempotencyKey) as { id: string } | undefined) : undefined;
       if (existing) return existing.id;
@@ -614,33 +627,21 @@ export class SqliteStore implements Store {
    * succeeds; the (endpoint, function) pairs the failed write added to the
    * cache are forgotten, so that a later write stores them.
    */
-  get #tx(): { run<T>(fn: () => T): Promise<T> } {
-    return {
-      run: <T>(fn: () => T): Promise<T> => {
-        const added: string[] = [];
-        return this.#group
-          .run(() => {
-            this.#queuesAdded = added;
-            try {
-              return fn();
-            } finally {
-              this.#queuesAdded = null;
-            }
-          })
-          .then(
-            (value) => {
-              if (this.#health.failing) this.#health.ok();
-              return value;
-            },
-            (err: unknown) => {
-              for (const key of added) this.#queues.delete(key);
-              // Rolled back: the floors it moved may not hold (a claim's rows are due again).
-              this.#dueFloors.clear();
-              throw this.#fault(err);
-            },
-          );
-      },
-    };
+  get #tx(): GroupCommit {
+    return this.#group;
+  }
+
+  /** The (endpoint, function) pairs as the file has them (after a write that failed). */
+  #reloadQueues(): void {
+    try {
+      const rows = this.#sql('SELECT endpoint, function FROM queues').all() as Array<{ endpoint: string; function: string }>;
+      this.#queues.clear();
+      for (const q of rows) this.#queues.set(pairKey(q.endpoint, q.function), [q.endpoint, q.function]);
+      this.#queuesStale = false;
+    } catch {
+      // Unreadable now (the storage fails): kept as it is, and read at the next commit.
+      this.#queuesStale = true;
+    }
   }
 
   /** A storage error becomes a StoreUnavailableError (and the store unhealthy); others pass. */
@@ -694,7 +695,6 @@ export class SqliteStore implements Store {
     if (this.#queues.has(key)) return;
     this.#stmt.insertQueue!.run(endpoint, fn);
     this.#queues.set(key, [endpoint, fn]);
-    this.#queuesAdded?.push(key);
   }
 
   /** A call of (endpoint, fn) is due at `due` (or later): lowers the pair's floor. */
@@ -824,6 +824,16 @@ export class SqliteStore implements Store {
         this.#leaseAtInsert = null;
       }
     });
+  }
+
+  /**
+   * When nothing can be claimed yet, known from the due times this process
+   * keeps (see {@link Store.quietUntil}); undefined when a claim must look.
+   * @example
+   * if (store.quietUntil(Date.now()) === undefined) await store.claimDue(req);
+   */
+  quietUntil(now: number): number | null | undefined {
+    return this.#quietUntil(now);
   }
 
   claimDue(req: ClaimRequest): Promise<ClaimResult> {
