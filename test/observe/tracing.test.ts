@@ -114,6 +114,30 @@ describe.each([
   });
 });
 
+describe('with @opentelemetry/api and no tracer provider (no SDK registered)', () => {
+  it('records nothing and passes each call\'s trace context on to its children unchanged', async () => {
+    const testDir = fileURLToPath(new URL('..', import.meta.url));
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        ['./observe/fixtures/otel-no-provider-app.mjs'],
+        { cwd: testDir, timeout: 60_000, env: { ...process.env, DISPATCH_API_KEY: '', DISPATCH_API_URL: '' } },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
+      );
+    });
+    const result = JSON.parse(out.trim().split('\n').pop()!) as { value: unknown; contexts: Array<[string, string | null]> };
+    expect(result.value).toBe('reserved o-3, charged o-3');
+    // What a non-recording span hands on: its parent's context, the root's here, at every level.
+    // (The column holds the traceparent, a newline, the tracestate.)
+    const root = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\nvendor=abc';
+    expect(result.contexts).toEqual([
+      ['checkout', root],
+      ['reserve', root],
+      ['charge', root],
+    ]);
+  });
+});
+
 describe('without @opentelemetry/api', () => {
   it('runs calls and children, and traces nothing (a process where the package cannot be found)', async () => {
     const testDir = fileURLToPath(new URL('..', import.meta.url));

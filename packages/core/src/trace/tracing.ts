@@ -38,6 +38,9 @@ interface OtelApi {
     };
     setSpanContext(context: OtelContext, spanContext: OtelSpanContext): OtelContext;
     isSpanContextValid(spanContext: OtelSpanContext): boolean;
+    /** @opentelemetry/api 1.0 and later: the registered provider (a proxy whose delegate is the SDK's). */
+    getTracerProvider?(): { getDelegateTracer?(name: string): unknown } | undefined;
+    getSpanContext?(context: OtelContext): OtelSpanContext | undefined;
   };
   context: { active(): OtelContext };
   ROOT_CONTEXT: OtelContext;
@@ -118,6 +121,16 @@ export function parseTraceparent(value: string): { traceId: string; spanId: stri
   return { traceId, spanId, traceFlags: Number.parseInt(flags, 16) };
 }
 
+/** A span context as the W3C headers that carry it. */
+function carrierOfSpanContext(sc: OtelSpanContext): TraceCarrier {
+  const traceparent = `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, '0')}`;
+  const tracestate = sc.traceState?.serialize();
+  return tracestate ? { traceparent, tracestate } : { traceparent };
+}
+
+/** What a span that records nothing does. */
+const NO_SPAN = { setAttributes() {}, fail() {}, end() {} } as const;
+
 class OtelTracing implements Tracing {
   constructor(private readonly api: OtelApi) {}
 
@@ -146,19 +159,24 @@ class OtelTracing implements Tracing {
   }
 
   #start(options: StartSpanOptions): TracedSpan {
-    const tracer = this.api.trace.getTracer(options.tracer ?? '@dispatch/core');
+    const api = this.api;
+    const name = options.tracer ?? '@dispatch/core';
+    // No tracer provider registered (the API installed, no SDK): the span would be a non-recording one that
+    // carries its parent's context and does nothing else. The same carrier, without the span (two per run).
+    const provider = api.trace.getTracerProvider?.();
+    const delegate = typeof provider?.getDelegateTracer === 'function' ? provider.getDelegateTracer(name) : null;
+    if (delegate === undefined && api.trace.getSpanContext) {
+      const sc = api.trace.getSpanContext(this.#parent(options.parent));
+      return { carrier: sc && api.trace.isSpanContextValid(sc) ? carrierOfSpanContext(sc) : undefined, ...NO_SPAN };
+    }
+    const tracer = (delegate as ReturnType<OtelApi['trace']['getTracer']> | null) ?? api.trace.getTracer(name);
     const span = tracer.startSpan(
       options.name,
       options.attributes ? { kind: KIND[options.kind], attributes: options.attributes } : { kind: KIND[options.kind] },
       this.#parent(options.parent),
     );
     const sc = span.spanContext();
-    let carrier: TraceCarrier | undefined;
-    if (this.api.trace.isSpanContextValid(sc)) {
-      const traceparent = `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, '0')}`;
-      const tracestate = sc.traceState?.serialize();
-      carrier = tracestate ? { traceparent, tracestate } : { traceparent };
-    }
+    const carrier = api.trace.isSpanContextValid(sc) ? carrierOfSpanContext(sc) : undefined;
     const safely = (f: () => void) => {
       try {
         f();
