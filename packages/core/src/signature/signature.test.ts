@@ -585,4 +585,21 @@ describe('nonce, and the checks that need no body', () => {
     const verified = verifySignature(input);
     expect(verified.ok && verified.signature.bytes).toEqual(r.ok && r.signature.bytes);
   });
+
+  it('parses the headers the precheck read once for the verification, and never answers other headers with that parse', () => {
+    const input = signed();
+    const checked = checkSignatureHeaders({ headers: input.headers, now: NOW * 1000 });
+    const verified = verifySignature(input);
+    // The same (frozen) parse: nothing of it can be changed between the two.
+    expect(checked.ok && verified.ok && verified.signature).toBe(checked.ok && checked.signature);
+    expect(Object.isFrozen(verified.ok && verified.signature)).toBe(true);
+    // The same signature headers with another Content-Digest (the body changed on the way): parsed again, refused.
+    const tampered = { ...input, headers: { ...input.headers, 'content-digest': contentDigest(enc.encode('something else')) } };
+    expect(checkSignatureHeaders({ headers: tampered.headers, now: NOW * 1000 }).ok).toBe(true);
+    expectFail(verifySignature(tampered), 'permission_denied', /does not verify|Content-Digest/);
+    // Another signature for the same headers otherwise: its own bytes.
+    const other = signed({ nonce: 'n-2' });
+    const again = verifySignature(other);
+    expect(again.ok && again.signature.bytes).not.toEqual(verified.ok && verified.signature.bytes);
+  });
 });

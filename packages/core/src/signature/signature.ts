@@ -747,9 +747,31 @@ function verifyOrThrow(input: VerifyRequestInput): SignatureHeaders {
 }
 
 /** Everything about the signature headers that needs neither the body nor the key. */
+/**
+ * The last headers parsed and what they gave: an endpoint checks a
+ * request's signature headers before reading its body (precheck.ts), then
+ * verifies them with the body; the second parse of the same three header
+ * values is this one (the structured-field parsing was ~10 % of an endpoint's
+ * CPU per request). A pure function of the three strings, so the same
+ * answer.
+ */
+let lastParsed: { input: string; signature: string; digest: string | undefined; parsed: SignatureHeaders } | undefined;
+
 function parseSignatureHeaders(headers: Record<string, string | string[] | undefined>): SignatureHeaders {
   const inputText = headerValue(headers, 'signature-input');
   const signatureText = headerValue(headers, 'signature');
+  const last = lastParsed;
+  if (last && last.input === inputText && last.signature === signatureText && last.digest === headerValue(headers, 'content-digest')) return last.parsed;
+  const parsed = parseSignatureHeadersOnce(headers, inputText, signatureText);
+  lastParsed = { input: inputText as string, signature: signatureText as string, digest: headerValue(headers, 'content-digest'), parsed };
+  return parsed;
+}
+
+function parseSignatureHeadersOnce(
+  headers: Record<string, string | string[] | undefined>,
+  inputText: string | undefined,
+  signatureText: string | undefined,
+): SignatureHeaders {
   if (inputText === undefined && signatureText === undefined) {
     deny('unauthenticated', 'request is not signed: the Signature-Input and Signature headers are missing');
   }
@@ -808,16 +830,17 @@ function parseSignatureHeaders(headers: Record<string, string | string[] | undef
   if (expected.length === 0) deny('unauthenticated', 'the Content-Digest header has no sha-512 or sha-256 digest');
 
   const validUntil = Math.min(created + MAX_SIGNATURE_AGE_SECONDS, expires === undefined ? Infinity : expires + CLOCK_SKEW_SECONDS);
-  return {
+  // Frozen: the same object answers the next parse of the same headers.
+  return Object.freeze({
     label,
     bytes: signature,
     created,
     expires,
     validUntilMs: validUntil * 1000,
-    components: names,
+    components: Object.freeze(names),
     params: member.raw,
-    digests: expected,
-  };
+    digests: Object.freeze(expected.map((d) => Object.freeze(d))),
+  });
 }
 
 /** Refuses a signature `nowMs` is not within the validity of (403). */
