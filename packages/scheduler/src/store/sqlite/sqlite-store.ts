@@ -1272,7 +1272,10 @@ export class SqliteStore implements Store {
           | undefined;
         if (!held) return false;
         const delivered = this.#markDelivered(row, req.delivered, true);
-        const existing = policy.correlationKeys(o.calls).filter((k) => this.#stmt.childByCorrelation!.get(row.id, row.generation, k));
+        // One child per correlation ID in a generation (a Poll sent again must not start its calls twice). A run from
+        // the input (mode 0) has started none in this generation (only a suspension starts children, and it leaves
+        // mode 1 until the generation ends): nothing to look up for a fan-out's first Poll.
+        const existing = row.mode === 0 ? [] : policy.correlationKeys(o.calls).filter((k) => this.#stmt.childByCorrelation!.get(row.id, row.generation, k));
         for (const call of policy.childrenToStart(o.calls, new Set(existing))) this.#insertRow(call, row.generation);
         // The stored bytes are never read here: a delta is appended as a chunk.
         const write = policy.planStateWrite(row, o);
