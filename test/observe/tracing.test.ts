@@ -114,18 +114,23 @@ describe.each([
   });
 });
 
+/** Runs a fixture app in its own process (from test/, without the environment's Dispatch keys): its last line of JSON. */
+async function lastLineOf(args: string[]): Promise<unknown> {
+  const testDir = fileURLToPath(new URL('..', import.meta.url));
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(
+      process.execPath,
+      args,
+      { cwd: testDir, timeout: 60_000, env: { ...process.env, DISPATCH_API_KEY: '', DISPATCH_API_URL: '' } },
+      (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
+    );
+  });
+  return JSON.parse(out.trim().split('\n').pop()!);
+}
+
 describe('with @opentelemetry/api and no tracer provider (no SDK registered)', () => {
   it('records nothing and passes each call\'s trace context on to its children unchanged', async () => {
-    const testDir = fileURLToPath(new URL('..', import.meta.url));
-    const out = await new Promise<string>((resolve, reject) => {
-      execFile(
-        process.execPath,
-        ['./observe/fixtures/otel-no-provider-app.mjs'],
-        { cwd: testDir, timeout: 60_000, env: { ...process.env, DISPATCH_API_KEY: '', DISPATCH_API_URL: '' } },
-        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
-      );
-    });
-    const result = JSON.parse(out.trim().split('\n').pop()!) as { value: unknown; contexts: Array<[string, string | null]> };
+    const result = (await lastLineOf(['./observe/fixtures/otel-no-provider-app.mjs'])) as { value: unknown; contexts: Array<[string, string | null]> };
     expect(result.value).toBe('reserved o-3, charged o-3');
     // What a non-recording span hands on: its parent's context, the root's here, at every level.
     // (The column holds the traceparent, a newline, the tracestate.)
@@ -140,16 +145,12 @@ describe('with @opentelemetry/api and no tracer provider (no SDK registered)', (
 
 describe('without @opentelemetry/api', () => {
   it('runs calls and children, and traces nothing (a process where the package cannot be found)', async () => {
-    const testDir = fileURLToPath(new URL('..', import.meta.url));
-    const out = await new Promise<string>((resolve, reject) => {
-      execFile(
-        process.execPath,
-        ['--import', './observe/fixtures/hide-otel.mjs', './observe/fixtures/no-otel-app.mjs'],
-        { cwd: testDir, timeout: 60_000, env: { ...process.env, DISPATCH_API_KEY: '', DISPATCH_API_URL: '' } },
-        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
-      );
-    });
-    const result = JSON.parse(out.trim().split('\n').pop()!) as { tracing: unknown; hidden: boolean; value: unknown; traceparents: string[] };
+    const result = (await lastLineOf(['--import', './observe/fixtures/hide-otel.mjs', './observe/fixtures/no-otel-app.mjs'])) as {
+      tracing: unknown;
+      hidden: boolean;
+      value: unknown;
+      traceparents: string[];
+    };
     expect(result.hidden).toBe(true); // the hook did hide the package
     expect(result.tracing).toBeNull();
     expect(result.value).toBe('reserved o-2, charged o-2');

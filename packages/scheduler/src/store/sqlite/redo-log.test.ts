@@ -58,6 +58,20 @@ const rows = (path: string) => {
   }
 };
 
+/**
+ * The values the open database holds, then those the file holds after one
+ * more batch ('later'), a crash and a recovery.
+ */
+async function valuesAfterOneMoreAndACrash(path: string, a: ReturnType<typeof open>): Promise<{ before: unknown[]; after: unknown[] }> {
+  const before = a.db.prepare('SELECT v FROM t ORDER BY id').pluck().all();
+  await a.group.run(() => a.insert.run('later', null, 99));
+  crash(a.db);
+  const b = open(path);
+  b.log.close();
+  b.db.close();
+  return { before, after: rows(path).map((r) => (r as { v: string }).v) };
+}
+
 describe('RedoLog', () => {
   it('rebuilds the open transaction from the log when SQLite rolled it back (a full disk may)', async () => {
     const path = tmpFile();
@@ -219,13 +233,7 @@ describe('RedoLog', () => {
     } finally {
       fault.failWrites = false;
     }
-    expect(a.db.prepare('SELECT v FROM t ORDER BY id').pluck().all()).toEqual(['kept']);
-    await a.group.run(() => a.insert.run('later', null, 5));
-    crash(a.db);
-    const b = open(path);
-    b.log.close();
-    b.db.close();
-    expect(rows(path).map((r) => (r as { v: string }).v)).toEqual(['kept', 'later']);
+    expect(await valuesAfterOneMoreAndACrash(path, a)).toEqual({ before: ['kept'], after: ['kept', 'later'] });
   });
 
   it('fails the whole batch when SQLite rolled the transaction back during one of its operations, and rebuilds it from the log', async () => {
@@ -246,13 +254,7 @@ describe('RedoLog', () => {
     // None of the batch is acknowledged (the first's write went with the transaction), and none was committed alone.
     expect(settled.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
     expect(a.db.inTransaction).toBe(true);
-    expect(a.db.prepare('SELECT v FROM t ORDER BY id').pluck().all()).toEqual(['acknowledged']);
-    await a.group.run(() => a.insert.run('later', null, 5));
-    crash(a.db);
-    const b = open(path);
-    b.log.close();
-    b.db.close();
-    expect(rows(path).map((r) => (r as { v: string }).v)).toEqual(['acknowledged', 'later']);
+    expect(await valuesAfterOneMoreAndACrash(path, a)).toEqual({ before: ['acknowledged'], after: ['acknowledged', 'later'] });
   });
 
   it('commits a batch of many operations to the database instead of logging it', async () => {

@@ -552,6 +552,19 @@ export class RedoLog {
     this.#direct = false;
     this.#batchWrote = false;
     if (this.#broken || (!wrote && this.#db.inTransaction)) return;
+    this.#rebuild(
+      (err) =>
+        `the scheduler's database could not be brought back to its redo log ${this.#path} after a failed write (${err.message}): restart the scheduler, which runs the log again`,
+    );
+  }
+
+  /**
+   * Rolls the open transaction back (if SQLite has not) and runs the log
+   * again in a new one: the database as the log acknowledged it. When that
+   * fails, the log is broken (`why` says so): every write fails from then
+   * on, saying to restart, and the half-rebuilt transaction is rolled back.
+   */
+  #rebuild(why: (err: Error) => string): void {
     const db = this.#db;
     this.#active = false;
     try {
@@ -559,10 +572,7 @@ export class RedoLog {
       db.exec('BEGIN IMMEDIATE');
       this.#replay();
     } catch (err) {
-      this.#broken = new Error(
-        `the scheduler's database could not be brought back to its redo log ${this.#path} after a failed write (${(err as Error).message}): restart the scheduler, which runs the log again`,
-        { cause: err },
-      );
+      this.#broken = new Error(why(err as Error), { cause: err });
       this.#abandon();
     } finally {
       this.#active = !this.#broken;
@@ -584,20 +594,11 @@ export class RedoLog {
   #ensureOpen(): void {
     if (this.#broken) throw this.#broken;
     if (!this.#active || this.#db.inTransaction) return;
-    this.#active = false;
-    try {
-      this.#db.exec('BEGIN IMMEDIATE');
-      this.#replay();
-    } catch (err) {
-      this.#broken = new Error(
-        `the scheduler's database lost its open transaction and could not rebuild it from the redo log ${this.#path} (${(err as Error).message}): restart the scheduler, which writes the log into the database`,
-        { cause: err },
-      );
-      this.#abandon();
-      throw this.#broken;
-    } finally {
-      this.#active = !this.#broken;
-    }
+    this.#rebuild(
+      (err) =>
+        `the scheduler's database lost its open transaction and could not rebuild it from the redo log ${this.#path} (${err.message}): restart the scheduler, which writes the log into the database`,
+    );
+    if (this.#broken) throw this.#broken;
   }
 
   /** Broken: a half-rebuilt transaction is rolled back (the log keeps everything for the next start). */
@@ -807,17 +808,10 @@ export class RedoLog {
       this.#truncate();
     } catch (err) {
       if (discard || !db.inTransaction) {
-        try {
-          if (db.inTransaction) db.exec('ROLLBACK');
-          db.exec('BEGIN IMMEDIATE');
-          this.#replay();
-        } catch (again) {
-          this.#broken = new Error(
-            `the scheduler's database could not be brought back after a failed commit (${(err as Error).message}; then ${(again as Error).message}): restart the scheduler, which runs the redo log ${this.#path} again`,
-            { cause: again },
-          );
-          this.#abandon();
-        }
+        this.#rebuild(
+          (again) =>
+            `the scheduler's database could not be brought back after a failed commit (${(err as Error).message}; then ${again.message}): restart the scheduler, which runs the redo log ${this.#path} again`,
+        );
       }
       throw err;
     } finally {
