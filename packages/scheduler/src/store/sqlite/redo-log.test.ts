@@ -10,15 +10,27 @@ import { asSqliteError, crc32, DIRECT_COMMIT_OPS, RedoLog } from './redo-log.js'
 import { SqliteStore } from './sqlite-store.js';
 import { newCall, NOW, OK } from '../../../test/support/store-contract/fixtures.js';
 
-/** Set by a test: the log's next `write(2)` fails as on a full disk. */
-const fault = vi.hoisted(() => ({ failWrites: false }));
+/**
+ * Set by a test: the log's `write(2)` fails as on a full disk (`failWrites`), or the next one writes half of what
+ * it is given and the one after it fails (`shortWrites`: a write cut short when the disk fills).
+ */
+const fault = vi.hoisted(() => ({ failWrites: false, shortWrites: 0 }));
 vi.mock('node:fs', async (importOriginal) => {
   const fs = await importOriginal<typeof import('node:fs')>();
+  const full = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
   return {
     ...fs,
-    writeSync: ((...args: Parameters<typeof fs.writeSync>) => {
-      if (fault.failWrites) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-      return (fs.writeSync as (...a: unknown[]) => number)(...args);
+    writeSync: ((fd: number, buffer: Uint8Array, offset: number, length: number) => {
+      if (fault.failWrites) throw full();
+      if (fault.shortWrites === 2) {
+        fault.shortWrites = 1;
+        return fs.writeSync(fd, buffer, offset, Math.max(1, length >> 1));
+      }
+      if (fault.shortWrites === 1) {
+        fault.shortWrites = 0;
+        throw full();
+      }
+      return fs.writeSync(fd, buffer, offset, length);
     }) as typeof fs.writeSync,
   };
 });
@@ -233,6 +245,18 @@ describe('RedoLog', () => {
     } finally {
       fault.failWrites = false;
     }
+    expect(await valuesAfterOneMoreAndACrash(path, a)).toEqual({ before: ['kept'], after: ['kept', 'later'] });
+  });
+
+  it('keeps nothing of a record whose write was cut short, so that the records after it are run again after a crash', async () => {
+    const path = tmpFile();
+    const a = open(path);
+    await a.group.run(() => a.insert.run('kept', null, 1));
+    const size = statSync(`${path}-redo`).size;
+    fault.shortWrites = 2;
+    await expect(a.group.run(() => a.insert.run('cut short', null, 2))).rejects.toMatchObject({ code: 'SQLITE_FULL' });
+    expect(fault.shortWrites).toBe(0);
+    expect(statSync(`${path}-redo`).size).toBe(size);
     expect(await valuesAfterOneMoreAndACrash(path, a)).toEqual({ before: ['kept'], after: ['kept', 'later'] });
   });
 

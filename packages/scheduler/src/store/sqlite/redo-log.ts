@@ -655,6 +655,17 @@ export class RedoLog {
       if (this.#fsync) fdatasyncSync(this.#fd);
     } catch (err) {
       this.#forgetDefsFrom(this.#writtenDefs);
+      // What was written of the record goes (a write cut short on a full disk, or a whole record whose sync
+      // failed): a torn record would end the log at recovery, and the records written after it with it; a whole
+      // one would bring back the batch that is now undone. The log holds only sealed records (#bytesSinceCommit).
+      try {
+        ftruncateSync(this.#fd, this.#bytesSinceCommit);
+      } catch (again) {
+        this.#broken = new Error(
+          `the redo log ${this.#path} could not be cut back after a failed write (${(again as Error).message}): restart the scheduler, which runs the log again`,
+          { cause: again },
+        );
+      }
       throw asSqliteError(err, this.#path);
     }
     this.#lsn = lsn;
