@@ -113,7 +113,9 @@ export class GroupCommit {
       }
       const batch = this.#queue.splice(0, this.#maxBatch);
       const outcomes: Array<{ ok: boolean; value: unknown }> = [];
-      const body = () => {
+      // Each operation in a savepoint (of the journal's open transaction, or of the batch's), so that one that throws
+      // is rolled back alone.
+      const ran = this.#batch(journal, batch.length, () => {
         for (const op of batch) {
           const mark = journal?.mark();
           try {
@@ -125,35 +127,11 @@ export class GroupCommit {
             outcomes.push({ ok: false, value: error });
           }
         }
-        // Durable once this returns; if it throws, the whole batch is undone.
-        journal?.seal();
-      };
-      try {
-        // Before the batch: the journal may have to reopen the transaction it keeps (see redo-log.ts).
-        if (journal) {
-          journal.begin(batch.length);
-          // Each operation in a savepoint of the journal's open transaction; the batch in none (undone by the journal).
-          try {
-            body();
-          } catch (error) {
-            journal.undo();
-            throw error;
-          }
-          journal.settle();
-        } else {
-          this.#transaction(body);
-        }
-      } catch (error) {
-        for (const op of batch) this.#reject(op, error);
+      });
+      if (!ran.ok) {
+        for (const op of batch) this.#reject(op, ran.error);
         continue;
-      } finally {
-        try {
-          journal?.end();
-        } catch {
-          // Told to every later batch (begin throws it); this one is answered above.
-        }
       }
-      this.#hooks.committed?.();
       batch.forEach((op, i) => {
         const o = outcomes[i];
         if (o?.ok) op.resolve(o.value);
@@ -162,18 +140,29 @@ export class GroupCommit {
     }
   }
 
-  /**
-   * A batch of one operation (an awaited call's steps come one at a time):
-   * the batch is the operation, without a savepoint of its own; with a
-   * journal, in no savepoint at all (the journal undoes it if it fails).
-   */
+  /** A batch of one operation (an awaited call's steps come one at a time): the batch is the operation. */
   #flushOne(op: Pending, journal: BatchJournal<unknown> | null): void {
-    let value: unknown;
+    const ran = this.#batch(journal, 1, op.fn);
+    if (ran.ok) op.resolve(ran.value);
+    else this.#reject(op, ran.error);
+  }
+
+  /**
+   * Runs `body` as one batch of `ops` operations, committed (or, with a
+   * journal, sealed in its record: durable) when it answers ok; the owner
+   * is told of the commit first. With a journal, the batch runs in no
+   * savepoint of its own (the journal undoes it if it fails); without, in a
+   * transaction.
+   */
+  #batch<T>(journal: BatchJournal<unknown> | null, ops: number, body: () => T): { ok: true; value: T } | { ok: false; error: unknown } {
+    let value: T;
     try {
       if (journal) {
-        journal.begin(1);
+        // Before the batch: the journal may have to reopen the transaction it keeps (see redo-log.ts).
+        journal.begin(ops);
         try {
-          value = op.fn();
+          value = body();
+          // Durable once this returns; if it throws, the whole batch is undone.
           journal.seal();
         } catch (error) {
           journal.undo();
@@ -181,20 +170,19 @@ export class GroupCommit {
         }
         journal.settle();
       } else {
-        value = this.#transaction(op.fn);
+        value = this.#transaction(body);
       }
     } catch (error) {
-      this.#reject(op, error);
-      return;
+      return { ok: false, error };
     } finally {
       try {
         journal?.end();
       } catch {
-        // Told to every later batch (begin throws it); this one is answered above.
+        // Told to every later batch (begin throws it); this one is answered by the caller.
       }
     }
     this.#hooks.committed?.();
-    op.resolve(value);
+    return { ok: true, value };
   }
 
   /** Flushes and refuses further work. */

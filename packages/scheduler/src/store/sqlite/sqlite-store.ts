@@ -414,6 +414,8 @@ export class SqliteStore implements Store {
     // One wrapper for every transaction and savepoint (better-sqlite3 nests it as a savepoint inside a transaction):
     // making it per operation cost ~5% of the store's CPU.
     const inTransaction = db.transaction((fn: () => unknown) => fn());
+    // Every write runs in the group commit. A storage error (disk full, read-only, I/O error, locked: `faults.ts`)
+    // rejects with a StoreUnavailableError that says what is wrong, and marks the store unhealthy until a write succeeds.
     this.#group = new GroupCommit(<T>(fn: () => T) => inTransaction(fn) as T, undefined, {
       // A write succeeded: the store is healthy again.
       committed: () => {
@@ -428,7 +430,7 @@ export class SqliteStore implements Store {
         return this.#fault(err);
       },
     });
-    this.schedules = new SqliteScheduleStore(db, (fn) => this.#tx.run(fn), (call) => {
+    this.schedules = new SqliteScheduleStore(db, (fn) => this.#group.run(fn), (call) => {
       const existing = call.idempotencyKey ? (this.#stmt.byKey!.get(call.idempotencyKey) as { id: string } | undefined) : undefined;
       if (existing) return existing.id;
       this.#insertRow(call, 0);
@@ -620,17 +622,6 @@ export class SqliteStore implements Store {
 
   readonly #statements = new Map<string, Database.Statement>();
 
-  /**
-   * Runs a write in the group commit. A storage error (disk full, read-only,
-   * I/O error, locked: `faults.ts`) rejects with a StoreUnavailableError
-   * that says what is wrong, and marks the store unhealthy until a write
-   * succeeds; the (endpoint, function) pairs the failed write added to the
-   * cache are forgotten, so that a later write stores them.
-   */
-  get #tx(): GroupCommit {
-    return this.#group;
-  }
-
   /** The (endpoint, function) pairs as the file has them (after a write that failed). */
   #reloadQueues(): void {
     try {
@@ -672,7 +663,7 @@ export class SqliteStore implements Store {
   async health(): Promise<StoreHealth> {
     if (this.#health.failing && !this.#closed) {
       try {
-        await this.#tx.run(() => this.#sql(`INSERT OR REPLACE INTO meta (key, value) VALUES ('health_probe', ?)`).run(String(Date.now())));
+        await this.#group.run(() => this.#sql(`INSERT OR REPLACE INTO meta (key, value) VALUES ('health_probe', ?)`).run(String(Date.now())));
       } catch {
         // still failing: reported below
       }
@@ -795,7 +786,7 @@ export class SqliteStore implements Store {
   }
 
   insertCalls(calls: NewCall[]): Promise<string[]> {
-    return this.#tx.run(() => this.#insertCallsNow(calls));
+    return this.#group.run(() => this.#insertCallsNow(calls));
   }
 
   #insertCallsNow(calls: NewCall[]): string[] {
@@ -815,7 +806,7 @@ export class SqliteStore implements Store {
   }
 
   insertAndClaim(calls: NewCall[], claim: InsertClaim): Promise<InsertAndClaimResult> {
-    return this.#tx.run((): InsertAndClaimResult => {
+    return this.#group.run((): InsertAndClaimResult => {
       const leased: ClaimedCall[] = [];
       this.#leaseAtInsert = { claim, owner: claim.owner, now: claim.now, until: claim.now + claim.leaseMs, fair: true, calls: leased };
       try {
@@ -840,7 +831,7 @@ export class SqliteStore implements Store {
     const quiet = this.#quietUntil(req.now);
     // Nothing can be due (known without a statement): no transaction. The run loop asks after every run.
     if (quiet !== undefined) return Promise.resolve({ calls: [], nextDueAt: quiet });
-    return this.#tx.run(() => {
+    return this.#group.run(() => {
       const calls: ClaimedCall[] = [];
       let nextDueAt: number | null = null;
       let remaining = req.limit;
@@ -1177,7 +1168,7 @@ export class SqliteStore implements Store {
    * tail call), the row is read as before.
    */
   complete(req: CompleteRequest): Promise<boolean> {
-    return this.#tx.run(() => this.#complete(req));
+    return this.#group.run(() => this.#complete(req));
   }
 
   /**
@@ -1187,7 +1178,7 @@ export class SqliteStore implements Store {
    * already answered. Functions with declared limits wait for `claimDue`.
    */
   completeAndClaim(req: CompleteRequest, claim: FollowOnClaim): Promise<FollowOnResult> {
-    return this.#tx.run((): FollowOnResult => {
+    return this.#group.run((): FollowOnResult => {
       const woken: Woken[] = [];
       this.#woken = woken;
       // The children a suspension starts are written leased, as the loop below would lease them (no fairness: as before).
@@ -1387,7 +1378,7 @@ export class SqliteStore implements Store {
   }
 
   renewLeases(owner: string, ids: string[], until: number): Promise<void> {
-    return this.#tx.run(() => {
+    return this.#group.run(() => {
       for (const id of ids) {
         const r = this.#stmt.renew!.get(until, id, owner) as { endpoint: string; function: string } | undefined;
         if (r) this.#dueAt(r.endpoint, r.function, until);
@@ -1396,11 +1387,11 @@ export class SqliteStore implements Store {
   }
 
   cancel(id: string, now: number, error: IError): Promise<number> {
-    return this.#tx.run(() => this.#cancelTrees([id], now, error, true));
+    return this.#group.run(() => this.#cancelTrees([id], now, error, true));
   }
 
   restart(id: string, now: number): Promise<boolean> {
-    return this.#tx.run(() => {
+    return this.#group.run(() => {
       const row = this.#stmt.byId!.get(id) as CallRow | undefined;
       if (!row) return false;
       this.#restartRow(row, now);
@@ -1465,7 +1456,7 @@ export class SqliteStore implements Store {
   }
 
   signal(sig: NewSignal): Promise<SignalAnswer> {
-    return this.#tx.run((): SignalAnswer => {
+    return this.#group.run((): SignalAnswer => {
       const row = this.#stmt.byId!.get(sig.callId) as CallRow | undefined;
       if (!row) return { kind: 'not_found' };
       if (sig.idempotencyKey) {
@@ -1510,7 +1501,7 @@ export class SqliteStore implements Store {
   }
 
   resume(id: string, now: number): Promise<ResumeAnswer> {
-    return this.#tx.run((): ResumeAnswer => {
+    return this.#group.run((): ResumeAnswer => {
       const row = this.#stmt.byId!.get(id) as CallRow | undefined;
       if (!row) return { kind: 'not_found' };
       const plan = policy.planResume(row);
@@ -1671,14 +1662,14 @@ export class SqliteStore implements Store {
   }
 
   initMeta(key: string, value: string): Promise<string> {
-    return this.#tx.run(() => {
+    return this.#group.run(() => {
       this.#stmt.initMeta!.run(key, value);
       return (this.#stmt.getMeta!.get(key) as { value: string }).value;
     });
   }
 
   revokeSession(id: string, expiresAt: number): Promise<void> {
-    return this.#tx.run(() => {
+    return this.#group.run(() => {
       this.#stmt.dropRevoked!.run(Date.now());
       this.#stmt.revokeSession!.run(id, expiresAt);
     });
