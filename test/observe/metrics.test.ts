@@ -6,10 +6,17 @@
  * token (which opens nothing else) are checked too.
  */
 import { readFileSync } from 'node:fs';
-import { Dispatch } from '@dispatch/core';
+import { Dispatch, DispatchClient } from '@dispatch/core';
 import { startTestScheduler, type TestScheduler } from '@dispatch/testing';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Scheduler } from '@dispatch/scheduler';
+import type { DispatchServer } from '@dispatch/core';
+import { freePort } from '../e2e/helpers/processes.js';
+import { dropPgSchema, randomPgSchema } from '../../packages/scheduler/test/support/pg-cluster.js';
 import { parsePrometheusText, sampleValue } from './prometheus-text.js';
+
+const pgUrl = process.env.DISPATCH_TEST_POSTGRES_URL;
+if (!pgUrl) console.warn('/metrics on PostgreSQL SKIPPED: DISPATCH_TEST_POSTGRES_URL is not set (.ci/run sets it to the local server)');
 
 const silent = { warn() {}, error() {}, info() {} };
 const METRICS_TOKEN = 'metrics-token-0123456789abcdef';
@@ -222,6 +229,51 @@ describe('/metrics', () => {
     // The dashboard shows every metric of the issue: calls, attempts, both histograms, queue, limits, store latency.
     for (const name of ['dispatch_calls', 'dispatch_attempts_total', 'dispatch_attempt_duration_seconds', 'dispatch_call_latency_seconds', 'dispatch_queue_depth', 'dispatch_concurrency_limit', 'dispatch_store_operation_duration_seconds']) {
       expect(used.has(name), name).toBe(true);
+    }
+  });
+
+  it.skipIf(!pgUrl)('counts the vacuums of the calls table on PostgreSQL (dispatch_store_vacuums_total)', async () => {
+    const schema = randomPgSchema();
+    const db = new URL(pgUrl!);
+    db.searchParams.set('schema', schema);
+    db.searchParams.set('vacuum_every', '100');
+    const scheduler = await Scheduler.start({ db: db.toString(), port: 0, host: '127.0.0.1', logLevel: 'silent' });
+    let server: DispatchServer | undefined;
+    try {
+      const port = await freePort();
+      const d = new Dispatch({
+        env: {
+          DISPATCH_API_URL: scheduler.url,
+          DISPATCH_API_KEY: scheduler.apiKey,
+          DISPATCH_ENDPOINT_URL: `http://127.0.0.1:${port}`,
+          DISPATCH_ENDPOINT_ADDR: `127.0.0.1:${port}`,
+          DISPATCH_VERIFICATION_KEY: scheduler.verificationKey,
+        },
+        logger: silent,
+      });
+      const double = d.function(async function double(n: number) {
+        return n * 2;
+      });
+      const sumAll = d.function(async function sumAll(count: number) {
+        const values = await d.all(...Array.from({ length: count }, (_, i) => double(i)));
+        return values.reduce((a, b) => a + b, 0);
+      });
+      server = await d.serve({ signals: false });
+      // 200 children and their parent, each claimed and completed: past 100 at least once.
+      const id = await sumAll.dispatch(200);
+      const result = await new DispatchClient({ apiUrl: scheduler.url, apiKey: scheduler.apiKey }).wait(id, { timeoutMs: 30_000 });
+      expect(result.done && result.value).toBe(199 * 200);
+      await expect
+        .poll(async () => sampleValue(await scrape(scheduler.url, scheduler.apiKey), 'dispatch_store_vacuums_total', { outcome: 'done' }) ?? 0, {
+          timeout: 10_000,
+          interval: 100,
+        })
+        .toBeGreaterThanOrEqual(1);
+      expect(sampleValue(await scrape(scheduler.url, scheduler.apiKey), 'dispatch_store_vacuums_total', { outcome: 'failed' }) ?? 0).toBe(0);
+    } finally {
+      await server?.close();
+      await scheduler.close();
+      await dropPgSchema(pgUrl!, schema);
     }
   });
 

@@ -57,4 +57,4 @@ export {
 export { type StoreHealth, StoreUnavailableError } from './store/faults.js';
 export { SqliteStore, type SqliteStoreOptions } from './store/sqlite/sqlite-store.js';
 export type { RecoveryReport } from './store/sqlite/redo-log.js';
-export { isPgUrl, PgStore, type PgStoreOptions, type PgStoreStats } from './store/pg/pg-store.js';
+export { DEFAULT_VACUUM_EVERY, isPgUrl, PgStore, type PgStoreOptions, type PgStoreStats, type PgVacuumEvent } from './store/pg/pg-store.js';

@@ -297,6 +297,17 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       let scheduler: Scheduler | null = null;
       // Counters of issue 15's features (the registry's own extension point).
       const scheduleTicks = metrics.counter('schedule_ticks_total', 'Ticks of cron schedules this instance ran (dispatched) or skipped', ['schedule', 'outcome']);
+      if (rawStore instanceof PgStore) {
+        const vacuums = metrics.counter(
+          'store_vacuums_total',
+          'Vacuums of the calls table (PostgreSQL) by this instance: done, skipped (another instance was at it) or failed',
+          ['outcome'],
+        );
+        rawStore.onVacuum((e) => {
+          vacuums.inc({ outcome: e.outcome });
+          log.debug(`vacuum of the calls table: ${e.outcome} in ${e.durationMs} ms${e.error ? ` (${e.error})` : ''}`, { event: 'store_vacuum', ...e });
+        });
+      }
       const schedules = new Schedules({
         store,
         log,

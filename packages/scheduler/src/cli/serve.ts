@@ -68,7 +68,7 @@ export function addServeCommand(program: Command, cli: CliContext): void {
   const serve = program
     .command('serve')
     .description('run the scheduler alone until SIGINT/SIGTERM')
-    .option('--db <path|url>', 'SQLite file, :memory:, or postgres://user@host/db[?schema=S&pool_size=N]', d.db)
+    .option('--db <path|url>', 'SQLite file, :memory:, or postgres://user@host/db[?schema=S&pool_size=N&vacuum_every=N]', d.db)
     .option('--port <n>', 'API port, 0 for a free one', String(d.port))
     .option('--host <host>', 'interface to bind', d.host)
     .option('--api-key-file <path>', 'file of accepted API keys, one per line (default: DISPATCH_API_KEY, else one generated and kept in the database)')

@@ -7,10 +7,10 @@
  * Needs DISPATCH_TEST_POSTGRES_URL (`.ci/run` sets it); each test uses its
  * own schema and drops it.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { dropPgSchema, randomPgSchema } from '../../../test/support/pg-cluster.js';
 import { PG_MIGRATIONS } from './schema.js';
-import { parsePgUrl, PgStore, redactUrl } from './pg-store.js';
+import { parsePgUrl, PgStore, type PgVacuumEvent, redactUrl } from './pg-store.js';
 import type { Store, StoreChange } from '../store.js';
 import { claimHot, expectJournalServed, hotAndCold, newCall, NOW, storeContract, suspendWithJournal } from '../../../test/support/store-contract/index.js';
 import { completion, finished } from '../../../test/support/store-contract/fixtures.js';
@@ -29,7 +29,7 @@ afterAll(async () => {
 /** Opens a store on a fresh schema (dropped after the file's tests). */
 async function freshStore(
   schema = randomPgSchema(),
-  options: { listen?: boolean; preparedStatements?: boolean; poolSize?: number } = {},
+  options: { listen?: boolean; preparedStatements?: boolean; poolSize?: number; vacuumEvery?: number } = {},
 ): Promise<PgStore> {
   schemas.add(schema);
   // Test files run in parallel on one server: keep within max_connections.
@@ -78,6 +78,8 @@ describe.skipIf(!url)('PgStore', () => {
     expect(() => parsePgUrl('postgres://h/db?listen=maybe')).toThrow(/listen in the PostgreSQL URL must be true or false/);
     expect(() => parsePgUrl('mysql://h/db')).toThrow(/postgres:\/\//);
     expect(() => parsePgUrl('postgres://h/db?pool_size=0')).toThrow(/pool_size/);
+    expect(parsePgUrl('postgres://h/db?vacuum_every=0')).toEqual({ connectionString: 'postgres://h/db', vacuumEvery: 0 });
+    expect(() => parsePgUrl('postgres://h/db?vacuum_every=-1')).toThrow(/vacuum_every in the PostgreSQL URL must be a whole number/);
     expect(redactUrl('postgres://u:secret@h/db')).toBe('postgres://u:***@h/db');
   });
 
@@ -203,6 +205,81 @@ describe.skipIf(!url)('PgStore', () => {
     expect(seen.size).toBe(2000);
     expect(new Set(seen.values()).size).toBeGreaterThan(1);
     await Promise.all(stores.map((s) => s.close()));
+  });
+
+  /** Claims `n` calls as `owner` in batches of 50 and finishes each; answers the store's vacuum events. */
+  async function churn(store: PgStore, owner: string, n: number, events: PgVacuumEvent[]): Promise<void> {
+    const now = Date.now();
+    await store.insertCalls(Array.from({ length: n }, () => newCall({}, now)));
+    for (;;) {
+      const { calls } = await store.claimDue({ owner, now, leaseMs: 60_000, limit: 50, capacity: () => 50 });
+      if (calls.length === 0) break;
+      await Promise.all(calls.map((c) => store.complete(completion(c.id, c.leaseToken, now, finished(), { owner }))));
+    }
+    expect(events.filter((e) => e.outcome === 'failed')).toEqual([]);
+  }
+
+  async function vacuumCount(store: PgStore): Promise<number> {
+    const { rows } = await store.pool.query<{ n: string }>(
+      `SELECT vacuum_count AS n FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'calls'`,
+      [store.schema],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  it('vacuums its calls table every `vacuumEvery` calls claimed or completed, in the background; never with 0', async () => {
+    const store = await freshStore(undefined, { vacuumEvery: 100 });
+    const events: PgVacuumEvent[] = [];
+    store.onVacuum((e) => events.push(e));
+    await churn(store, 'a', 60, events); // 120 claimed or completed: one vacuum
+    await store.close(); // waits for the vacuum in flight
+    expect(events.map((e) => e.outcome)).toEqual(['done']);
+    const reopened = await freshStore(store.schema, { vacuumEvery: 100 });
+    expect(await vacuumCount(reopened)).toBe(1);
+    await reopened.close();
+
+    const off = await freshStore(undefined, { vacuumEvery: 0 });
+    const none: PgVacuumEvent[] = [];
+    off.onVacuum((e) => none.push(e));
+    await churn(off, 'a', 200, none);
+    await off.close();
+    expect(none).toEqual([]);
+    const check = await freshStore(off.schema);
+    expect(await vacuumCount(check)).toBe(0);
+    await check.close();
+  });
+
+  it('counts its share of `vacuumEvery`: the calls divided among the live instances its heartbeat sees', async () => {
+    const schema = randomPgSchema();
+    const [a, b] = await Promise.all([freshStore(schema, { vacuumEvery: 100 }), freshStore(schema, { vacuumEvery: 100 })]);
+    const now = Date.now();
+    await a!.heartbeat({ owner: 'a', now, ttlMs: 60_000 });
+    expect(await b!.heartbeat({ owner: 'b', now, ttlMs: 60_000 })).toBe(2);
+    const events: PgVacuumEvent[] = [];
+    b!.onVacuum((e) => events.push(e));
+    await churn(b!, 'b', 30, events); // 60 claimed or completed: past its share of 50, not past 100
+    await Promise.all([a!.close(), b!.close()]);
+    expect(events.map((e) => e.outcome)).toEqual(['done']);
+  });
+
+  it('leaves the vacuum to the instance already vacuuming (an advisory lock per schema), and tries again later', async () => {
+    const store = await freshStore(undefined, { vacuumEvery: 50 });
+    const events: PgVacuumEvent[] = [];
+    store.onVacuum((e) => events.push(e));
+    // Another instance holds the schema's vacuum lock.
+    const other = await store.pool.connect();
+    const key = `dispatch vacuum ${store.schema}`;
+    expect((await other.query('SELECT pg_try_advisory_lock(hashtext($1)) AS got', [key])).rows[0].got).toBe(true);
+    await churn(store, 'a', 30, events);
+    await vi.waitFor(() => expect(events.map((e) => e.outcome)).toEqual(['skipped']));
+    expect(await vacuumCount(store)).toBe(0);
+    await other.query('SELECT pg_advisory_unlock(hashtext($1))', [key]);
+    other.release();
+    // At most one vacuum a second: the next comes after it, once 50 more calls churned.
+    await new Promise((r) => setTimeout(r, 1100));
+    await churn(store, 'a', 30, events);
+    await store.close();
+    expect(events.map((e) => e.outcome)).toEqual(['skipped', 'done']);
   });
 
   it('holds a concurrency limit across four instances claiming and completing at once (issue 16)', async () => {

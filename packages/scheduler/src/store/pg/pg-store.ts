@@ -75,8 +75,9 @@ export interface PgStoreOptions {
   /**
    * Connection URL (`postgres://user:password@host:port/database`). The
    * query parameters of this store are read and removed from it: `schema`,
-   * `pool_size`, `listen` (`true`/`false`), `listen_url` (URL-encoded) and
-   * `prepared_statements` (`true`/`false`); explicit options win. Anything
+   * `pool_size`, `listen` (`true`/`false`), `listen_url` (URL-encoded),
+   * `prepared_statements` (`true`/`false`) and `vacuum_every`; explicit
+   * options win. Anything
    * else goes to `pg` (`sslmode`, `application_name`, ...).
    * @example { url: 'postgres://postgres@127.0.0.1:5432/app?schema=dispatch&pool_size=20' }
    */
@@ -115,6 +116,21 @@ export interface PgStoreOptions {
    * @example { preparedStatements: false }
    */
   preparedStatements?: boolean;
+  /**
+   * Vacuum the `calls` table after the instances have claimed or completed
+   * this many calls (each leaves dead row versions behind; an instance
+   * counts its share, divided by the live instances its heartbeats see), at
+   * most once a second, for at most a tenth of the time, and one instance at
+   * a time; 0 leaves it to autovacuum alone.
+   * Default {@link DEFAULT_VACUUM_EVERY}. Autovacuum wakes once a minute by
+   * default (and some servers run without it): in between, every claim
+   * steps over the dead versions of the rows claimed before it, and a
+   * backlog of 40,000 calls ran at half the speed with three times the
+   * server's CPU. The role needs to own the table (it does when it created
+   * the schema); otherwise one warning, and no more tries.
+   * @example { vacuumEvery: 50_000 }
+   */
+  vacuumEvery?: number;
   /**
    * Extra `pg` pool settings (ssl, timeouts...), merged under this store's.
    * @example { pool: { ssl: { rejectUnauthorized: true }, connectionTimeoutMillis: 5_000 } }
@@ -159,7 +175,13 @@ export function parsePgUrl(url: string): PgUrlParts {
   if (prepared !== undefined) out.preparedStatements = prepared;
   const listenUrl = u.searchParams.get('listen_url');
   if (listenUrl !== null) out.listenUrl = listenUrl;
-  for (const name of ['schema', 'pool_size', 'listen', 'prepared_statements', 'listen_url']) u.searchParams.delete(name);
+  const vacuum = u.searchParams.get('vacuum_every');
+  if (vacuum !== null) {
+    const n = Number(vacuum);
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`vacuum_every in the PostgreSQL URL must be a whole number (0: leave it to autovacuum), got ${JSON.stringify(vacuum)}`);
+    out.vacuumEvery = n;
+  }
+  for (const name of ['schema', 'pool_size', 'listen', 'prepared_statements', 'listen_url', 'vacuum_every']) u.searchParams.delete(name);
   out.connectionString = u.toString();
   return out;
 }
@@ -173,6 +195,7 @@ export interface PgUrlParts {
   listen?: boolean;
   listenUrl?: string;
   preparedStatements?: boolean;
+  vacuumEvery?: number;
 }
 
 /**
@@ -354,6 +377,17 @@ export class PgStore implements Store {
   readonly #health = new HealthTracker();
   /** The database's URL without its password, for messages. */
   readonly #where: string;
+  /** Calls claimed or completed between vacuums of `calls` (`vacuumEvery`; 0: never). */
+  readonly #vacuumEvery: number;
+  #churn = 0;
+  #vacuuming: Promise<void> | null = null;
+  #vacuumEndedAt = Number.NEGATIVE_INFINITY;
+  #vacuumMs = 0;
+  /** Live instances on this schema, as the last heartbeat counted them: each counts its share of `vacuumEvery`. */
+  #instances = 1;
+  /** Whether the role may vacuum `calls` (its owner, or a superuser): null until the first vacuum asks. */
+  #mayVacuum: boolean | null = null;
+  #vacuumSink: ((event: PgVacuumEvent) => void) | null = null;
 
   private constructor(init: {
     pool: pg.Pool;
@@ -363,8 +397,10 @@ export class PgStore implements Store {
     prepared: boolean;
     notifier: (store: PgStore) => PgNotifier;
     where: string;
+    vacuumEvery: number;
   }) {
     this.pool = init.pool;
+    this.#vacuumEvery = init.vacuumEvery;
     this.#where = init.where;
     this.#prepared = init.prepared;
     this.schema = init.schema;
@@ -404,6 +440,10 @@ export class PgStore implements Store {
     }
     const poolSize = options.poolSize ?? parsed.poolSize ?? 10;
     if (!(Number.isInteger(poolSize) && poolSize >= 1)) throw new RangeError(`poolSize must be a positive integer, got ${poolSize}`);
+    const vacuumEvery = options.vacuumEvery ?? parsed.vacuumEvery ?? DEFAULT_VACUUM_EVERY;
+    if (!(Number.isInteger(vacuumEvery) && vacuumEvery >= 0)) {
+      throw new RangeError(`vacuumEvery must be a whole number of calls (0: leave it to autovacuum), got ${vacuumEvery}`);
+    }
     const base: pg.ClientConfig = {
       application_name: 'dispatch-scheduler',
       // A server that does not answer must not hang the scheduler: fail, and retry.
@@ -470,6 +510,7 @@ export class PgStore implements Store {
           delayMs: 10,
         }),
       where: redactUrl(parsed.connectionString),
+      vacuumEvery,
     });
     warn = (m) => store.#onWarning(m);
     return store;
@@ -487,6 +528,91 @@ export class PgStore implements Store {
    */
   onTrouble(sink: (message: string) => void): void {
     this.#warningSink = sink;
+  }
+
+  /**
+   * Where this store reports its vacuums of the `calls` table (see
+   * {@link PgStoreOptions.vacuumEvery}): the scheduler counts them in its
+   * metrics (`dispatch_store_vacuums_total`) and logs them at debug level.
+   * @example store.onVacuum((e) => console.log(`vacuum ${e.outcome} in ${e.durationMs} ms`));
+   */
+  onVacuum(sink: (event: PgVacuumEvent) => void): void {
+    this.#vacuumSink = sink;
+  }
+
+  /**
+   * `n` calls claimed or completed: each left a dead version of its row.
+   * Past this instance's share of `vacuumEvery` (divided among the live
+   * instances), a second after the last vacuum ended and ten times its
+   * duration, vacuums `calls` in the background (never awaited by the hot
+   * path).
+   */
+  #churned(n: number): void {
+    if (this.#vacuumEvery === 0 || n === 0 || this.#mayVacuum === false) return;
+    this.#churn += n;
+    if (this.#churn < Math.ceil(this.#vacuumEvery / this.#instances) || this.#vacuuming || this.#closed) return;
+    // A vacuum takes at most a tenth of the time (its index scans grow with the table, not with the dead rows).
+    if (Date.now() - this.#vacuumEndedAt < Math.max(VACUUM_MIN_INTERVAL_MS, 10 * this.#vacuumMs)) return;
+    this.#churn = 0;
+    const started = Date.now();
+    this.#vacuuming = this.#vacuum().finally(() => {
+      this.#vacuuming = null;
+      this.#vacuumEndedAt = Date.now();
+      this.#vacuumMs = this.#vacuumEndedAt - started;
+    });
+  }
+
+  /**
+   * Vacuums `calls` unless another instance of this schema is doing it (a
+   * session advisory lock, tried, not waited for). VACUUM takes no lock
+   * that claims, completions or listings wait for. A role that may not
+   * vacuum the table gets one warning and no more tries.
+   */
+  async #vacuum(): Promise<void> {
+    const started = Date.now();
+    let checkedOut: CheckedOut | undefined;
+    let broken: Error | undefined;
+    let locked = false;
+    const report = (outcome: PgVacuumEvent['outcome'], error?: string): void => {
+      this.#vacuumSink?.({ outcome, durationMs: Date.now() - started, ...(error === undefined ? {} : { error }) });
+    };
+    try {
+      checkedOut = await checkOut(this.pool);
+      const c = checkedOut.client;
+      if (this.#mayVacuum === null) {
+        // A role that does not own the table gets a warning from VACUUM, not an error (PostgreSQL 15): ask first.
+        const { rows: may } = await c.query<{ may: boolean }>(
+          `SELECT pg_has_role(c.relowner, 'USAGE') OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS may
+          FROM pg_class c WHERE c.oid = $1::regclass`,
+          [this.#t.calls],
+        );
+        this.#mayVacuum = may[0]?.may === true;
+        if (!this.#mayVacuum) {
+          this.#onWarning(
+            `the role the scheduler connects as does not own ${this.#t.calls}, so it cannot vacuum it: dead row versions wait for autovacuum ` +
+              '(claims slow down while they pile up); let that role own the tables, or set vacuum_every=0 in the URL to say this is intended',
+          );
+          return report('failed', 'the role does not own the table');
+        }
+      }
+      const key = `dispatch vacuum ${this.schema}`;
+      const { rows } = await c.query<{ got: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS got', [key]);
+      if (!rows[0]?.got) return report('skipped');
+      locked = true;
+      // SKIP_LOCKED: not behind an autovacuum worker (or DDL) already at it.
+      await c.query(`VACUUM (SKIP_LOCKED) ${this.#t.calls}`);
+      await c.query('SELECT pg_advisory_unlock(hashtext($1))', [key]);
+      locked = false;
+      report('done');
+    } catch (err) {
+      // Still holding the lock: the connection is closed, not pooled, which releases it.
+      broken = checkedOut?.broken ?? (locked || isPgConnectionError(err) ? (err as Error) : undefined);
+      const message = redactText((err as Error).message);
+      report('failed', message);
+      if (!this.#closed) this.#onWarning(`vacuuming ${this.#t.calls} failed (${message}); tried again after ${this.#vacuumEvery} more calls`);
+    } finally {
+      checkedOut?.release(broken);
+    }
   }
 
   /** Forget the cached (endpoint, function) pairs: read them again at the next claim. */
@@ -732,7 +858,9 @@ export class PgStore implements Store {
     return this.#retry(async () => {
       if (this.#claimLost) await this.#releaseLostClaims(req.owner, req.now);
       try {
-        return await this.#claimOnce(req);
+        const claimed = await this.#claimOnce(req);
+        this.#churned(claimed.calls.length);
+        return claimed;
       } catch (err) {
         if (isPgConnectionError(err)) this.#claimLost = true;
         throw err;
@@ -1169,6 +1297,7 @@ export class PgStore implements Store {
       return true;
     });
     this.#leases.delete(req.id);
+    if (done) this.#churned(1);
     return done;
   }
 
@@ -1869,7 +1998,8 @@ export class PgStore implements Store {
         FROM up`,
         [beat.owner, beat.now, beat.ttlMs],
       );
-      return rows[0]?.live ?? 1;
+      this.#instances = Math.max(1, rows[0]?.live ?? 1);
+      return this.#instances;
     });
   }
 
@@ -1933,10 +2063,35 @@ export class PgStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     await this.#finishFlush;
+    await this.#vacuuming;
     await this.#notifier?.close();
     this.#closed = true;
     await this.pool.end();
   }
+}
+
+/**
+ * Default of {@link PgStoreOptions.vacuumEvery}: calls claimed or completed between vacuums of `calls`.
+ * @example
+ * await PgStore.open({ url, vacuumEvery: 2 * DEFAULT_VACUUM_EVERY }); // half as often
+ */
+export const DEFAULT_VACUUM_EVERY = 20_000;
+
+/** At least this long between the end of a vacuum of `calls` and the start of the next (ms). */
+const VACUUM_MIN_INTERVAL_MS = 1000;
+
+/**
+ * A vacuum of the `calls` table by one instance ({@link PgStore.onVacuum}).
+ * @example
+ * const e: PgVacuumEvent = { outcome: 'done', durationMs: 41 };
+ */
+export interface PgVacuumEvent {
+  /** `done`; `skipped` (another instance was vacuuming it); `failed` (see `error`). */
+  outcome: 'done' | 'skipped' | 'failed';
+  /** How long the try took (ms). */
+  durationMs: number;
+  /** Why it failed. */
+  error?: string;
 }
 
 /**
