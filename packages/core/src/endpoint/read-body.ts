@@ -34,7 +34,8 @@ export async function readBody(req: IncomingMessage, limit: number, options: { b
   const expected = Number.isFinite(declared) ? declared : undefined;
   const budget = options.budget === undefined ? bodyReadBudget : options.budget;
   if (!budget) return readAll(req, limit, expected);
-  const release = await reserveBody(req, limit, budget);
+  // Room now (nearly always): reserved without waiting, so without the listeners and the signal of a wait.
+  const release = budget.tryAcquire(expected ?? limit) ?? (await reserveBody(req, limit, budget));
   try {
     return await readAll(req, limit, expected);
   } finally {
@@ -114,7 +115,14 @@ function readAll(req: IncomingMessage, limit: number, expected: number | undefin
  */
 export function listeningAddress(req: Pick<IncomingMessage, 'socket'>): string | undefined {
   const socket = req.socket as (IncomingMessage['socket'] & { server?: Pick<Server, 'address'> }) | undefined;
-  const address = socket?.server?.address?.();
-  if (typeof address === 'string') return address; // a Unix socket or a pipe
-  return address?.address ?? socket?.localAddress ?? undefined;
+  if (!socket) return undefined;
+  // Asked once per connection (a system call each time), not per request of a keep-alive connection.
+  if (addresses.has(socket)) return addresses.get(socket);
+  const address = socket.server?.address?.();
+  const found = typeof address === 'string' ? address : (address?.address ?? socket.localAddress ?? undefined); // a string: a Unix socket or a pipe
+  addresses.set(socket, found);
+  return found;
 }
+
+/** {@link listeningAddress} per connection: a socket's server and local address do not change while it lives. */
+const addresses = new WeakMap<object, string | undefined>();

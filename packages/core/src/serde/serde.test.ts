@@ -400,6 +400,28 @@ describe('values: interop with what py and go send', () => {
     expect((decoded as OpaqueValue).value[0]).toBe(0x80);
   });
 
+  it('encodeArgs: arguments that are all JSON scalars encode to the same bytes as through the encoder (its fast path)', () => {
+    const lists: unknown[][] = [
+      [],
+      [0],
+      [1, 2.5, -7, Number.MAX_SAFE_INTEGER, 1e300],
+      ['Jane', '', 'naïve ☃ 𝄞'],
+      [true, false, null],
+      [42, 'x', true, null],
+    ];
+    for (const args of lists) {
+      // encodeValue of the same array goes through the encoder, at the same depth.
+      expect(encodeArgs(args)).toEqual(encodeValue(args));
+      expectExact(decodeArgs(wire(encodeArgs(args))), args);
+    }
+    // What the fast path leaves to the encoder still travels exactly.
+    for (const args of [[-0], [Number.NaN, Infinity], ['\uD800'], [1, undefined], [1n], [[1]], [{ a: 1 }]]) {
+      expectExact(decodeArgs(wire(encodeArgs(args))), args);
+    }
+    // biome-ignore lint/suspicious/noSparseArray: a hole is what is tested.
+    expectExact(decodeArgs(wire(encodeArgs([1, , 3]))), [1, , 3]);
+  });
+
   it('decodeArgs: a Value list, a single value, or nothing', () => {
     expectExact(decodeArgs(wire(encodeArgs(['Jane', 2, undefined]))), ['Jane', 2, undefined]);
     expectExact(decodeArgs(wire(encodeArgs([]))), []);

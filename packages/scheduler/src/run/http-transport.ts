@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import { urlToHttpOptions } from 'node:url';
 import { isRunBatch, MAX_RUN_BATCH, proto, RUN_BATCH_CONTENT_TYPE, RUN_BATCH_HEADER, RUN_PATH, Status } from '@dispatch/core/protocol';
 import type { RequestSigner } from './request-signer.js';
 import type { EndpointTransport, RunReply } from './transport.js';
@@ -95,6 +96,7 @@ export class EndpointClient {
   readonly #httpsAgent: https.Agent;
   readonly #timeoutMs: number;
   readonly #maxResponseBytes: number;
+  readonly #targets = new WeakMap<URL, http.RequestOptions>();
 
   constructor(options: EndpointClientOptions) {
     const maxSockets = options.maxSockets ?? 1024;
@@ -116,11 +118,10 @@ export class EndpointClient {
       };
       const secure = url.protocol === 'https:';
       const mod = secure ? https : http;
-      const req = mod.request(url, {
-        method: 'POST',
-        agent: secure ? this.#httpsAgent : this.#httpAgent,
-        headers: { ...headers, 'content-length': String(body.length) },
-      });
+      // The URL's request options, made once per URL (Node would convert the URL on every request).
+      let target = this.#targets.get(url);
+      if (!target) this.#targets.set(url, (target = { ...urlToHttpOptions(url), method: 'POST', agent: secure ? this.#httpsAgent : this.#httpAgent }));
+      const req = mod.request({ ...target, headers: { ...headers, 'content-length': String(body.length) } });
       const timer = setTimeout(() => {
         done({ kind: 'transport', status: Status.TIMEOUT, message: `no answer from ${url.origin} within ${this.#timeoutMs} ms` });
         req.destroy();
@@ -195,6 +196,9 @@ export class EndpointClient {
   }
 }
 
+/** Most endpoint URLs {@link HttpTransport} keeps parsed. */
+const MAX_KNOWN_ENDPOINTS = 10_000;
+
 /** Most bytes of RunRequests put in one batch (a larger request goes alone). */
 const MAX_BATCH_BYTES = 1024 * 1024;
 
@@ -240,13 +244,25 @@ export class HttpTransport implements EndpointTransport {
     return onConnected ? { onConnected: () => onConnected(endpoint) } : {};
   }
 
-  run(endpoint: string, request: proto.IRunRequest): Promise<RunReply> {
-    let url: URL | null = null;
+  /** The Run URL of each endpoint seen (null: not one this scheduler can reach), so each is parsed once. */
+  readonly #urls = new Map<string, URL | null>();
+
+  #urlOf(endpoint: string): URL | null {
+    let url = this.#urls.get(endpoint);
+    if (url !== undefined) return url;
     try {
       url = endpoint.startsWith('http') ? runUrl(endpoint) : null;
     } catch {
       url = null;
     }
+    // Endpoints are few; a flood of distinct ones (a misbehaving client) only costs a parse each again.
+    if (this.#urls.size >= MAX_KNOWN_ENDPOINTS) this.#urls.clear();
+    this.#urls.set(endpoint, url);
+    return url;
+  }
+
+  run(endpoint: string, request: proto.IRunRequest): Promise<RunReply> {
+    const url = this.#urlOf(endpoint);
     if (!url) {
       return Promise.resolve({
         kind: 'transport',
