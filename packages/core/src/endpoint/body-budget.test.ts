@@ -80,7 +80,12 @@ describe('BodyBudget', () => {
 
   it('asks the server for its listening address once per connection, not once per request', () => {
     let asked = 0;
-    const server = { address: () => (asked++, { address: '127.0.0.1', family: 'IPv4', port: 8000 }) };
+    const server = {
+      address: () => {
+        asked++;
+        return { address: '127.0.0.1', family: 'IPv4', port: 8000 };
+      },
+    };
     const socket = { server, localAddress: '127.0.0.1' };
     for (let i = 0; i < 3; i++) expect(listeningAddress({ socket } as never)).toBe('127.0.0.1');
     expect(asked).toBe(1);
