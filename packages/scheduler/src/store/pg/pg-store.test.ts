@@ -7,9 +7,10 @@
  * Needs DISPATCH_TEST_POSTGRES_URL (`.ci/run` sets it); each test uses its
  * own schema and drops it.
  */
+import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { dropPgSchema, randomPgSchema } from '../../../test/support/pg-cluster.js';
-import { PG_MIGRATIONS } from './schema.js';
+import { PG_MIGRATIONS, quoteIdent } from './schema.js';
 import { parsePgUrl, PgStore, type PgVacuumEvent, redactUrl } from './pg-store.js';
 import type { Store, StoreChange } from '../store.js';
 import { claimHot, expectJournalServed, hotAndCold, newCall, NOW, storeContract, suspendWithJournal } from '../../../test/support/store-contract/index.js';
@@ -260,6 +261,45 @@ describe.skipIf(!url)('PgStore', () => {
     await churn(b!, 'b', 30, events); // 60 claimed or completed: past its share of 50, not past 100
     await Promise.all([a!.close(), b!.close()]);
     expect(events.map((e) => e.outcome)).toEqual(['done']);
+  });
+
+  it('warns once and vacuums no more when its role does not own the table (and the calls still run)', async () => {
+    const owner = await freshStore();
+    const role = `dispatch_t_${randomBytes(4).toString('hex')}`;
+    const db = new URL(url!).pathname.slice(1);
+    const admin = owner.pool;
+    await admin.query(`CREATE ROLE ${role} LOGIN`);
+    try {
+      await admin.query(`GRANT CREATE ON DATABASE ${quoteIdent(db)} TO ${role}`);
+      await admin.query(`GRANT USAGE, CREATE ON SCHEMA ${owner.schema} TO ${role}`);
+      await admin.query(`GRANT ALL ON ALL TABLES IN SCHEMA ${owner.schema} TO ${role}`);
+      await admin.query(`GRANT ALL ON ALL SEQUENCES IN SCHEMA ${owner.schema} TO ${role}`);
+      await admin.query(`GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ${owner.schema} TO ${role}`);
+      const asRole = new URL(url!);
+      asRole.username = role;
+      asRole.password = '';
+      const store = await PgStore.open({ url: asRole.toString(), schema: owner.schema, poolSize: 2, vacuumEvery: 20, listen: false });
+      const warnings: string[] = [];
+      store.onTrouble((m) => warnings.push(m));
+      const events: PgVacuumEvent[] = [];
+      store.onVacuum((e) => events.push(e));
+      const now = Date.now();
+      await store.insertCalls(Array.from({ length: 60 }, () => newCall({}, now)));
+      for (;;) {
+        const { calls } = await store.claimDue({ owner: 'r', now, leaseMs: 60_000, limit: 10, capacity: () => 10 });
+        if (calls.length === 0) break;
+        for (const c of calls) expect(await store.complete(completion(c.id, c.leaseToken, now, finished(), { owner: 'r' }))).toBe(true);
+      }
+      await store.close();
+      expect(events).toEqual([{ outcome: 'failed', durationMs: expect.any(Number), error: 'the role does not own the table' }]);
+      expect(warnings).toEqual([expect.stringMatching(/does not own .*calls, so it cannot vacuum it.*vacuum_every=0/)]);
+      expect(await vacuumCount(owner)).toBe(0);
+    } finally {
+      await admin.query(`DROP SCHEMA ${owner.schema} CASCADE`);
+      await admin.query(`REVOKE CREATE ON DATABASE ${quoteIdent(db)} FROM ${role}`);
+      await admin.query(`DROP ROLE ${role}`);
+      await owner.close();
+    }
   });
 
   it('leaves the vacuum to the instance already vacuuming (an advisory lock per schema), and tries again later', async () => {

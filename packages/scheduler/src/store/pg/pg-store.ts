@@ -77,8 +77,8 @@ export interface PgStoreOptions {
    * query parameters of this store are read and removed from it: `schema`,
    * `pool_size`, `listen` (`true`/`false`), `listen_url` (URL-encoded),
    * `prepared_statements` (`true`/`false`) and `vacuum_every`; explicit
-   * options win. Anything
-   * else goes to `pg` (`sslmode`, `application_name`, ...).
+   * options win. Anything else goes to `pg` (`sslmode`, `application_name`,
+   * ...).
    * @example { url: 'postgres://postgres@127.0.0.1:5432/app?schema=dispatch&pool_size=20' }
    */
   url: string;
