@@ -31,11 +31,16 @@ export async function scratchSchema(prefix = 'dispatch_bench') {
 }
 
 /** PostgreSQL server version, e.g. "15.20". */
-export async function pgVersion() {
+export function pgVersion() {
+  return pgSetting('server_version');
+}
+
+/** A setting of the PostgreSQL server (`SHOW name`), e.g. pgSetting('autovacuum') → 'off'. */
+export async function pgSetting(name) {
   const c = new pg.Client({ connectionString: PG_URL });
   await c.connect();
   try {
-    return (await c.query('SHOW server_version')).rows[0].server_version;
+    return Object.values((await c.query(`SHOW ${name}`)).rows[0])[0];
   } finally {
     await c.end();
   }
