@@ -226,6 +226,8 @@ export class HttpTransport implements EndpointTransport {
   /** Run URLs (href) of endpoints that accept batches, with their maximum. */
   readonly #batchable = new Map<string, number>();
   readonly #queues = new Map<string, { url: URL; endpoint: string; items: Queued[] }>();
+  /** The Run URL of each endpoint seen (null: not one this scheduler can reach), so each is parsed once. */
+  readonly #urls = new Map<string, URL | null>();
   #flushScheduled = false;
 
   /**
@@ -243,9 +245,6 @@ export class HttpTransport implements EndpointTransport {
     const onConnected = this.#onConnected;
     return onConnected ? { onConnected: () => onConnected(endpoint) } : {};
   }
-
-  /** The Run URL of each endpoint seen (null: not one this scheduler can reach), so each is parsed once. */
-  readonly #urls = new Map<string, URL | null>();
 
   #urlOf(endpoint: string): URL | null {
     let url = this.#urls.get(endpoint);
