@@ -554,11 +554,8 @@ export class PgStore implements Store {
     // A vacuum takes at most a tenth of the time (its index scans grow with the table, not with the dead rows).
     if (Date.now() - this.#vacuumEndedAt < Math.max(VACUUM_MIN_INTERVAL_MS, 10 * this.#vacuumMs)) return;
     this.#churn = 0;
-    const started = Date.now();
     this.#vacuuming = this.#vacuum().finally(() => {
       this.#vacuuming = null;
-      this.#vacuumEndedAt = Date.now();
-      this.#vacuumMs = this.#vacuumEndedAt - started;
     });
   }
 
@@ -566,7 +563,8 @@ export class PgStore implements Store {
    * Vacuums `calls` unless another instance of this schema is doing it (a
    * session advisory lock, tried, not waited for). VACUUM takes no lock
    * that claims, completions or listings wait for. A role that may not
-   * vacuum the table gets one warning and no more tries.
+   * vacuum the table gets one warning and no more tries. Records when it
+   * ended and how long it took (the pace of the next one).
    */
   async #vacuum(): Promise<void> {
     const started = Date.now();
@@ -612,6 +610,8 @@ export class PgStore implements Store {
       if (!this.#closed) this.#onWarning(`vacuuming ${this.#t.calls} failed (${message}); tried again after ${this.#vacuumEvery} more calls`);
     } finally {
       checkedOut?.release(broken);
+      this.#vacuumEndedAt = Date.now();
+      this.#vacuumMs = this.#vacuumEndedAt - started;
     }
   }
 
