@@ -8,7 +8,23 @@
 import { type KeyObject, randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { Dispatch, Status } from '@dispatch/core';
-import { decodeValue, encodeArgs, fromJson, generateSigningKeyPair, MAX_RUN_BATCH, proto, RUN_BATCH_CONTENT_TYPE, RUN_BATCH_HEADER, RUN_PATH, signRequest, toJson } from '@dispatch/core/protocol';
+import {
+  decodeValue,
+  encodeArgs,
+  fromJson,
+  generateSigningKeyPair,
+  MAX_RUN_BATCH,
+  proto,
+  RUN_BATCH_CONTENT_TYPE,
+  RUN_BATCH_HEADER,
+  RUN_PATH,
+  SESSION_ACCEPT_HEADER,
+  SESSION_HEADER,
+  SESSION_OFFER_HEADER,
+  SessionOffer,
+  signRequest,
+  toJson,
+} from '@dispatch/core/protocol';
 import { bodyReadBudget } from '@dispatch/core/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -185,6 +201,26 @@ export function conformance(target: ConformanceTarget): void {
       expect(responses.map((r) => decodeValue(r.exit?.result?.output))).toEqual(['echo: a', 'echo: b', 'echo: c']);
       // Unsigned, a batch is refused like a single request.
       expectConnectError(await send(signed, body, { contentType: RUN_BATCH_CONTENT_TYPE, key: null }), 401, 'unauthenticated');
+    });
+
+    it('opens a signature session for an offer its signature covers, and runs a request signed with it (HMAC-SHA256)', async () => {
+      const url = `${signed.url}${prefix}${RUN_PATH}`;
+      const offer = new SessionOffer();
+      const body = protoBody();
+      const offering = signRequest({ method: 'POST', url, contentType: 'application/proto', body, privateKey: keys.privateKey, nonce: randomUUID(), coveredHeaders: { [SESSION_OFFER_HEADER]: offer.header } });
+      const opened = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/proto', ...offering }, body });
+      await opened.arrayBuffer();
+      expect(opened.status).toBe(200);
+      expect(opened.headers.get(SESSION_ACCEPT_HEADER)).toBe('x25519');
+      const session = offer.accept(opened.headers.get(SESSION_HEADER) ?? undefined);
+      expect(session).not.toBeNull();
+      const viaSession = signRequest({ method: 'POST', url, contentType: 'application/proto', body, session: session!, nonce: randomUUID() });
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/proto', ...viaSession }, body });
+      expectEcho({ status: res.status, contentType: res.headers.get('content-type') ?? '', body: new Uint8Array(await res.arrayBuffer()) });
+      // A session this endpoint never opened: 401, decided before the body is read.
+      const unknown = signRequest({ method: 'POST', url, contentType: 'application/proto', body, session: { ...session!, id: 'x'.repeat(24) }, nonce: randomUUID() });
+      const head = { 'content-type': 'application/proto', 'content-length': String(body.length), ...unknown };
+      expect(await headOnly(signed, `${prefix}${RUN_PATH}`, head)).toMatch(/^HTTP\/1\.1 401/);
     });
 
     async function fetchRaw(server: RunningServer, body: Uint8Array) {

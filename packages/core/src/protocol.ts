@@ -38,7 +38,7 @@ export {
 export { excerpt, quoteExcerpt } from './protocol/excerpt.js';
 export { fromJson, fromJsonBytes, JsonFormatError, toJson, toJsonBytes } from './protocol/connect-json.js';
 export { connectError, type EndpointApp, type EndpointRequest, type EndpointResponse, handleEndpointRequest } from './endpoint/handler.js';
-export { type EndpointRequestHead, isLoopbackAddress, precheckEndpointRequest } from './endpoint/precheck.js';
+export { type EndpointRequestHead, isLoopbackAddress, precheckEndpointRequest, sessionsOf } from './endpoint/precheck.js';
 export {
   IN_PROCESS_ENV,
   IN_PROCESS_REGISTRY_KEY,
@@ -112,6 +112,20 @@ export {
   verifySignature,
   verifySignatureBase,
 } from './signature/signature.js';
+export {
+  SESSION_ACCEPT_HEADER,
+  SESSION_HEADER,
+  SESSION_KEY_AGREEMENT,
+  SESSION_OFFER_HEADER,
+  SESSION_SIGNATURE_ALGORITHM,
+  SESSION_TTL_SECONDS,
+  SessionOffer,
+  SessionTable,
+  type SessionTableOptions,
+  type SignatureSession,
+  signSessionBase,
+  verifySessionBase,
+} from './signature/session.js';
 export { JOURNAL_TYPE_URL, JOURNAL_VERSION, MAX_JOURNAL_BYTES } from './engine/journal.js';
 export {
   carrierOf,

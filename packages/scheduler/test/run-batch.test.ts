@@ -7,69 +7,28 @@
  * a single request. An endpoint that never says so (another SDK) keeps one
  * request per call.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Dispatch, Status } from '@dispatch/core';
 import { encodeArgs, isRunBatch, MAX_RUN_BATCH, proto, RUN_BATCH_CONTENT_TYPE, RUN_BATCH_HEADER, RUN_PATH } from '@dispatch/core/protocol';
-import { nodeListener } from '@dispatch/core/node';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Scheduler } from '../src/scheduler.js';
+import { post, type RecordingApp, recordingApp } from './support/recording-app.js';
 import { ok, startEndpoint, startTestScheduler, type TestEndpoint } from './support/test-endpoint.js';
 
-interface Seen {
-  contentType: string;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-  status: number;
-}
-
 let scheduler: Scheduler | undefined;
-let server: http.Server | undefined;
+let recording: RecordingApp | undefined;
 let foreign: TestEndpoint | undefined;
 afterEach(async () => {
   await scheduler?.close();
-  server?.closeAllConnections();
-  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  await recording?.close();
   await foreign?.close();
   scheduler = undefined;
-  server = undefined;
+  recording = undefined;
   foreign = undefined;
 });
 
-/** The SDK's endpoint (nodeListener), with every request it received recorded (bytes as sent). */
-async function app(setup: (d: Dispatch) => void): Promise<{ dispatch: Dispatch; url: string; seen: Seen[] }> {
-  const seen: Seen[] = [];
-  server = http.createServer();
-  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  const url = `http://127.0.0.1:${port}`;
-  const d = new Dispatch({ apiUrl: scheduler!.url, apiKey: scheduler!.apiKey, endpointUrl: url, verificationKey: scheduler!.verificationKey, logger: { warn() {}, error() {}, info() {} } });
-  setup(d);
-  // The real handler, with each request it handled recorded (its exact bytes) and the status it answered.
-  const recording = {
-    precheck: d.precheck,
-    config: d.config,
-    handler: async (request: Parameters<Dispatch['handler']>[0]) => {
-      const response = await d.handler(request);
-      const contentType = request.headers['content-type'];
-      seen.push({ contentType: String(contentType ?? ''), headers: request.headers, body: Buffer.from(request.body), status: response.status });
-      return response;
-    },
-  } as unknown as Dispatch;
-  server.on('request', nodeListener(recording));
-  return { dispatch: d, url, seen };
-}
-
-function post(url: string, headers: http.OutgoingHttpHeaders, body: Buffer): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', headers: { ...headers, 'content-length': String(body.length) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+async function app(setup: (d: Dispatch) => void): Promise<RecordingApp> {
+  recording = await recordingApp(scheduler!, setup);
+  return recording;
 }
 
 describe('batched RunRequests over HTTP', () => {

@@ -277,6 +277,15 @@ export interface DispatchInstanceOptions extends DispatchOptions {
    * @example { replayCacheEntries: 500_000 }
    */
   replayCacheEntries?: number;
+  /**
+   * Let this project's scheduler sign requests with HMAC-SHA256 under a
+   * session key agreed (X25519) in a request signed with Ed25519, instead
+   * of Ed25519 every time: ~0.14 ms of CPU less per request (README,
+   * "Signature sessions"). Only with a verification key. Default `true`;
+   * `false` keeps every request on Ed25519.
+   * @example { signatureSessions: false }
+   */
+  signatureSessions?: boolean;
 }
 
 /**
@@ -347,6 +356,7 @@ export class Dispatch {
         return dispatch.config.acceptUnsigned;
       },
       replayCache,
+      signatureSessions: options.signatureSessions ?? true,
       get logger() {
         return dispatch.logger;
       },

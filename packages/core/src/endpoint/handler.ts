@@ -12,9 +12,10 @@ import { excerpt, quoteExcerpt } from '../protocol/excerpt.js';
 import * as proto from '../protocol/proto.js';
 import type { IRunRequest, IRunResponse } from '../protocol/proto.js';
 import type { ReplayCache } from '../signature/replay-cache.js';
+import { SESSION_ACCEPT_HEADER, SESSION_HEADER, SESSION_KEY_AGREEMENT, SESSION_OFFER_HEADER } from '../signature/session.js';
 import { verifySignature } from '../signature/signature.js';
 import { connectError, type EndpointResponse } from './connect-error.js';
-import { type EndpointRequestHead, precheckEndpointRequest, REPLAYED, replayCacheOf } from './precheck.js';
+import { type EndpointRequestHead, precheckEndpointRequest, REPLAYED, replayCacheOf, sessionsOf } from './precheck.js';
 import { unknownFunctionMessage } from './unknown-function.js';
 
 export { connectError, type EndpointResponse };
@@ -58,6 +59,13 @@ export interface EndpointApp {
    * expire. Default: one shared by the process.
    */
   readonly replayCache?: ReplayCache;
+  /**
+   * Open signature sessions (a protocol extension, `signature/session.ts`):
+   * after one request signed with Ed25519, this project's scheduler signs
+   * with HMAC-SHA256 under a key agreed with X25519. Default `true` (only
+   * with a verification key); `false` keeps every request on Ed25519.
+   */
+  readonly signatureSessions?: boolean;
   /** Where internal errors are logged. */
   readonly logger: Pick<Console, 'error'>;
   /** `true` if a function of this name exists (404 otherwise). */
@@ -113,8 +121,11 @@ async function handle(app: EndpointApp, request: EndpointRequest): Promise<Endpo
   const batch = isRunBatch(contentType);
   const encoding = encodingOf(contentType) ?? 'proto';
   const key = app.verificationKey;
+  /** Signature-session headers of a 200 answer (none without a key). */
+  let sessionHeaders: Record<string, string> | undefined;
   if (key) {
     const queryAt = request.url.indexOf('?');
+    const sessions = sessionsOf(app);
     const result = verifySignature({
       method: request.method,
       path: queryAt < 0 ? request.url : request.url.slice(0, queryAt),
@@ -122,6 +133,7 @@ async function handle(app: EndpointApp, request: EndpointRequest): Promise<Endpo
       headers: request.headers,
       body: request.body,
       publicKey: key,
+      sessions,
     });
     if (!result.ok) return connectError(result.code === 'unauthenticated' ? 401 : 403, result.code, result.message);
     // Recorded only once verified: a forged or damaged signature takes no place.
@@ -135,9 +147,17 @@ async function handle(app: EndpointApp, request: EndpointRequest): Promise<Endpo
         { 'retry-after': '1' },
       );
     }
+    if (sessions) {
+      sessionHeaders = ACCEPT_SESSIONS;
+      // An offer counts only when the Ed25519 signature just verified covers it: no one else can open a session.
+      if (result.signature.session === undefined && result.signature.components.includes(SESSION_OFFER_HEADER)) {
+        const opened = sessions.open(header(request.headers, SESSION_OFFER_HEADER) ?? '');
+        if (opened) sessionHeaders = { ...ACCEPT_SESSIONS, [SESSION_HEADER]: opened };
+      }
+    }
   }
 
-  if (batch) return runBatch(app, request.body);
+  if (batch) return runBatch(app, request.body, sessionHeaders);
   let runRequest: IRunRequest;
   try {
     runRequest =
@@ -158,14 +178,15 @@ async function handle(app: EndpointApp, request: EndpointRequest): Promise<Endpo
   if (encoding === 'json') {
     return {
       status: 200,
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...sessionHeaders },
       body: encoder.encode(JSON.stringify(toJson(proto.RunResponse, response))),
     };
   }
-  return { status: 200, headers: { 'content-type': 'application/proto', [RUN_BATCH_HEADER]: BATCH_MAX }, body: proto.RunResponse.encode(response) };
+  return { status: 200, headers: { 'content-type': 'application/proto', [RUN_BATCH_HEADER]: BATCH_MAX, ...sessionHeaders }, body: proto.RunResponse.encode(response) };
 }
 
 const BATCH_MAX = String(MAX_RUN_BATCH);
+const ACCEPT_SESSIONS: Readonly<Record<string, string>> = Object.freeze({ [SESSION_ACCEPT_HEADER]: SESSION_KEY_AGREEMENT });
 
 /**
  * A batch of RunRequests (`dispatch.typescript.v1.RunBatchRequest`), already
@@ -174,7 +195,7 @@ const BATCH_MAX = String(MAX_RUN_BATCH);
  * back together in order. A request for an unknown function is answered
  * with NOT_FOUND in its own RunResponse, the others run.
  */
-async function runBatch(app: EndpointApp, body: Uint8Array): Promise<EndpointResponse> {
+async function runBatch(app: EndpointApp, body: Uint8Array, sessionHeaders: Record<string, string> | undefined): Promise<EndpointResponse> {
   let requests: IRunRequest[];
   try {
     requests = proto.RunBatchRequest.decode(body).requests ?? [];
@@ -198,7 +219,7 @@ async function runBatch(app: EndpointApp, body: Uint8Array): Promise<EndpointRes
   );
   return {
     status: 200,
-    headers: { 'content-type': RUN_BATCH_CONTENT_TYPE, [RUN_BATCH_HEADER]: BATCH_MAX },
+    headers: { 'content-type': RUN_BATCH_CONTENT_TYPE, [RUN_BATCH_HEADER]: BATCH_MAX, ...sessionHeaders },
     body: proto.RunBatchResponse.encode({ responses }),
   };
 }

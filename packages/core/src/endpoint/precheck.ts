@@ -10,7 +10,9 @@
  */
 import { encodingOf, isRunBatch, RUN_BATCH_CONTENT_TYPE, RUN_PATH } from '../protocol/constants.js';
 import { quoteExcerpt } from '../protocol/excerpt.js';
+import type { KeyObject } from 'node:crypto';
 import { ReplayCache } from '../signature/replay-cache.js';
+import { SessionTable } from '../signature/session.js';
 import { checkSignatureHeaders } from '../signature/signature.js';
 import { connectError, type EndpointResponse } from './connect-error.js';
 import type { EndpointApp } from './handler.js';
@@ -48,6 +50,23 @@ export function replayCacheOf(app: EndpointApp): ReplayCache {
   if (app.replayCache) return app.replayCache;
   sharedReplayCache ??= new ReplayCache();
   return sharedReplayCache;
+}
+
+/** The signature sessions opened under each verification key (a key replaced later starts with none). */
+const sessionTables = new WeakMap<KeyObject, SessionTable>();
+
+/**
+ * The signature sessions of an app (`signature/session.ts`): one table per
+ * verification key, or undefined when the app verifies no signatures or
+ * turned sessions off (`signatureSessions: false`).
+ * @example const sessions = sessionsOf(app); // undefined: Ed25519 only
+ */
+export function sessionsOf(app: EndpointApp): SessionTable | undefined {
+  const key = app.verificationKey;
+  if (!key || app.signatureSessions === false) return undefined;
+  let table = sessionTables.get(key);
+  if (!table) sessionTables.set(key, (table = new SessionTable()));
+  return table;
 }
 
 /**
@@ -108,6 +127,8 @@ export function precheckEndpointRequest(app: EndpointApp, head: EndpointRequestH
   if (app.verificationKey) {
     const result = checkSignatureHeaders({ headers: head.headers });
     if (!result.ok) return connectError(result.code === 'unauthenticated' ? 401 : 403, result.code, result.message);
+    const session = result.signature.session;
+    if (session !== undefined && sessionsOf(app)?.key(session) === undefined) return connectError(401, 'unauthenticated', unknownSession(app, session));
     if (replayCacheOf(app).has(result.signature.bytes)) return connectError(403, 'permission_denied', REPLAYED);
     return null;
   }
@@ -119,6 +140,13 @@ export function precheckEndpointRequest(app: EndpointApp, head: EndpointRequestH
       "set DISPATCH_VERIFICATION_KEY to the scheduler's public key (`dispatch verification-key` prints it; `dispatch run` sets it), " +
       'or accept unsigned requests from anywhere on purpose with new Dispatch({ verificationKey: false }) or DISPATCH_VERIFICATION_KEY=none',
   );
+}
+
+/** The message of a signature of a session the endpoint does not hold (the verifier says the same). */
+function unknownSession(app: EndpointApp, session: string): string {
+  return sessionsOf(app)
+    ? `unknown or expired signature session ${JSON.stringify(session.slice(0, 64))} (the endpoint restarted or forgot it): sign with the Ed25519 key and offer a new session`
+    : 'this endpoint accepts no signature sessions (alg="hmac-sha256"): sign with the Ed25519 key';
 }
 
 /** The message of a signature seen before. */

@@ -36,6 +36,7 @@ import {
   StructuredFieldError,
   typeOf,
 } from './structured-fields.js';
+import { SESSION_SIGNATURE_ALGORITHM, type SignatureSession, signSessionBase, verifySessionBase } from './session.js';
 
 // ---------------------------------------------------------------------------
 // Constants
@@ -512,8 +513,19 @@ export interface SignRequestOptions {
   contentType: string;
   /** The exact body bytes that will be sent. */
   body: Uint8Array;
-  /** The Ed25519 private key. */
-  privateKey: KeyObject;
+  /** The Ed25519 private key (or a {@link session} instead). */
+  privateKey?: KeyObject;
+  /**
+   * Sign with a signature session's HMAC key instead of `privateKey`
+   * (`alg="hmac-sha256"`, `keyid` the session's ID): see `session.ts`.
+   */
+  session?: SignatureSession;
+  /**
+   * More header fields to send and cover, after the five required
+   * components (e.g. a `dispatch-session-offer`); they are returned with
+   * the signature headers.
+   */
+  coveredHeaders?: Readonly<Record<string, string>>;
   /** Unix seconds; defaults to now. */
   created?: number;
   /** Optional `expires` parameter (Unix seconds), appended after `alg`. */
@@ -532,14 +544,17 @@ export interface SignRequestOptions {
 /**
  * Signs a request as Dispatch does and returns the headers to add:
  * `content-digest`, `signature-input` (label `dispatch`, components
- * `"@method" "@path" "@authority" "content-type" "content-digest"`, parameters
- * `created`, `keyid="default"`, `alg="ed25519"` in that order, then
- * `expires` and `nonce` when given) and `signature`.
+ * `"@method" "@path" "@authority" "content-type" "content-digest"`, then
+ * any `coveredHeaders`; parameters `created`, `keyid="default"`,
+ * `alg="ed25519"` in that order, then `expires` and `nonce` when given)
+ * and `signature`, plus the `coveredHeaders`. With `session`, the
+ * signature is the session's HMAC-SHA256 (`keyid` its ID,
+ * `alg="hmac-sha256"`).
  * @example
  * const headers = signRequest({ method: 'POST', url, contentType: 'application/proto', body, privateKey });
  * await fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/proto', ...headers } });
  */
-export function signRequest(options: SignRequestOptions): Record<'content-digest' | 'signature-input' | 'signature', string> {
+export function signRequest(options: SignRequestOptions): Record<'content-digest' | 'signature-input' | 'signature', string> & Record<string, string> {
   let url: URL;
   try {
     url = typeof options.url === 'string' ? new URL(options.url) : options.url;
@@ -554,23 +569,36 @@ export function signRequest(options: SignRequestOptions): Record<'content-digest
   if (options.nonce !== undefined && !/^[\x20-\x21\x23-\x5b\x5d-\x7e]+$/.test(options.nonce)) {
     throw new TypeError('signRequest: nonce must be a non-empty string of printable ASCII without " or \\');
   }
+  const { session, privateKey } = options;
+  if (!session && !privateKey) throw new TypeError('signRequest: give a privateKey (Ed25519) or a session');
   const digest = contentDigest(options.body, options.digestAlgorithm);
+  const covered = options.coveredHeaders;
+  let names: readonly string[] = REQUIRED_COMPONENTS;
+  const headers: Record<string, string> = { 'content-type': options.contentType, 'content-digest': digest };
+  if (covered) {
+    const more = [...REQUIRED_COMPONENTS];
+    names = more;
+    for (const [name, value] of Object.entries(covered)) {
+      const lower = name.toLowerCase();
+      if (more.includes(lower) || !/^[a-z0-9][a-z0-9_.*-]*$/.test(lower)) throw new TypeError(`signRequest: cannot cover header ${quote(name)}`);
+      more.push(lower);
+      headers[lower] = value;
+    }
+  }
+  const keying = session ? `keyid="${session.id}";alg="${SESSION_SIGNATURE_ALGORITHM}"` : `keyid="${SIGNATURE_KEY_ID}";alg="ed25519"`;
   const params =
-    `(${REQUIRED_COMPONENTS.map((c) => `"${c}"`).join(' ')});created=${created};keyid="${SIGNATURE_KEY_ID}";alg="ed25519"` +
+    `(${names.map((c) => `"${c}"`).join(' ')});created=${created};${keying}` +
     (options.expires === undefined ? '' : `;expires=${options.expires}`) +
     (options.nonce === undefined ? '' : `;nonce="${options.nonce}"`);
-  const base = buildBase(REQUIRED_COMPONENTS, params, {
-    method: options.method,
-    path: url.pathname,
-    authority: url.host,
-    headers: { 'content-type': options.contentType, 'content-digest': digest },
-  });
-  const signature = Buffer.from(signSignatureBase(base, options.privateKey)).toString('base64');
-  return {
+  const base = buildBase(names, params, { method: options.method, path: url.pathname, authority: url.host, headers });
+  const signature = (session ? signSessionBase(base, session.key) : Buffer.from(signSignatureBase(base, privateKey!))).toString('base64');
+  const out: Record<string, string> = {
     'content-digest': digest,
     'signature-input': `${SIGNATURE_LABEL}=${params}`,
     signature: `${SIGNATURE_LABEL}=:${signature}:`,
   };
+  if (covered) for (const name of names.slice(REQUIRED_COMPONENTS.length)) out[name] = headers[name]!;
+  return out as Record<'content-digest' | 'signature-input' | 'signature', string> & Record<string, string>;
 }
 
 // ---------------------------------------------------------------------------
@@ -597,6 +625,12 @@ export interface VerifyRequestInput {
   body: Uint8Array;
   /** The verification key (see {@link parseVerificationKey}). */
   publicKey: KeyObject;
+  /**
+   * The endpoint's signature sessions (`session.ts`): a signature with
+   * `alg="hmac-sha256"` is verified with the key of its `keyid` there.
+   * Without it, such signatures are refused (401).
+   */
+  sessions?: { key(id: string): KeyObject | undefined };
   /** Current time in milliseconds since the epoch; defaults to `Date.now()`. */
   now?: number;
 }
@@ -623,7 +657,10 @@ function deny(code: SignatureErrorCode, message: string): never {
  * several signatures, a required component not covered, an unsupported
  * component, `keyid` other than `"default"`, `alg` present and not
  * `"ed25519"`, `created` missing, `Content-Digest` missing or without a
- * sha-512/sha-256 entry.
+ * sha-512/sha-256 entry. A signature with `alg="hmac-sha256"` is a
+ * signature session's (`session.ts`): its `keyid` must be a live session
+ * of `input.sessions` (401 otherwise), and its 32 bytes the HMAC of the
+ * base under that session's key (403 otherwise).
  *
  * `permission_denied` (403): the signature does not verify (including a
  * covered header the request lacks), is older than 5 minutes, more than 5 s
@@ -649,8 +686,10 @@ export function verifyRequest(input: VerifyRequestInput): VerifyResult {
 export interface SignatureHeaders {
   /** The signature's label (`dispatch` for this project's scheduler). */
   readonly label: string;
-  /** The raw 64 signature bytes (their length is checked with the signature). */
+  /** The raw signature bytes: 64 for Ed25519, 32 for a session's HMAC (their length is checked with the signature). */
   readonly bytes: Uint8Array;
+  /** The session ID (`keyid`) of a signature with `alg="hmac-sha256"`; undefined for Ed25519. */
+  readonly session: string | undefined;
   /** `created`, Unix seconds. */
   readonly created: number;
   /** `expires`, Unix seconds, if sent. */
@@ -726,10 +765,22 @@ function verifyOrThrow(input: VerifyRequestInput): SignatureHeaders {
     headers: input.headers,
   });
   const signature = parsed.bytes;
-  if (signature.length !== 64) {
+  if (parsed.session !== undefined) {
+    const key = input.sessions?.key(parsed.session);
+    if (key === undefined) {
+      deny(
+        'unauthenticated',
+        input.sessions
+          ? `unknown or expired signature session ${quote(parsed.session)} (the endpoint restarted or forgot it): sign with the Ed25519 key and offer a new session`
+          : `this endpoint accepts no signature sessions (alg="${SESSION_SIGNATURE_ALGORITHM}"): sign with the Ed25519 key`,
+      );
+    }
+    if (!verifySessionBase(base, signature, key)) {
+      deny('permission_denied', `signature does not verify under session ${quote(parsed.session)}: the request changed after signing, or it was signed with another key`);
+    }
+  } else if (signature.length !== 64) {
     deny('permission_denied', `signature does not verify: an Ed25519 signature has 64 bytes, this one has ${signature.length}`);
-  }
-  if (!verifySignatureBase(base, signature, input.publicKey)) {
+  } else if (!verifySignatureBase(base, signature, input.publicKey)) {
     deny(
       'permission_denied',
       'signature does not verify: the request was not signed with the configured verification key, ' +
@@ -809,9 +860,18 @@ function parseSignatureHeadersOnce(
   const params = list[1];
   const keyid = params.get('keyid');
   if (keyid === undefined) deny('unauthenticated', `signature has no keyid parameter; expected keyid="${SIGNATURE_KEY_ID}"`);
-  if (keyid !== SIGNATURE_KEY_ID) deny('unauthenticated', `unknown keyid ${shown(keyid)}; expected "${SIGNATURE_KEY_ID}"`);
   const alg = params.get('alg');
-  if (alg !== undefined && alg !== 'ed25519') deny('unauthenticated', `unsupported signature algorithm ${shown(alg)}; expected "ed25519"`);
+  let session: string | undefined;
+  if (alg === SESSION_SIGNATURE_ALGORITHM) {
+    // A signature session's HMAC (session.ts): the keyid names the session.
+    if (typeof keyid !== 'string' || keyid === '' || keyid === SIGNATURE_KEY_ID) {
+      deny('unauthenticated', `a signature with alg="${SESSION_SIGNATURE_ALGORITHM}" names its session in keyid, got ${shown(keyid)}`);
+    }
+    session = keyid;
+  } else {
+    if (keyid !== SIGNATURE_KEY_ID) deny('unauthenticated', `unknown keyid ${shown(keyid)}; expected "${SIGNATURE_KEY_ID}"`);
+    if (alg !== undefined && alg !== 'ed25519') deny('unauthenticated', `unsupported signature algorithm ${shown(alg)}; expected "ed25519"`);
+  }
   const created = integerParam(params.get('created'), 'created');
   if (created === undefined) deny('unauthenticated', 'signature has no created parameter');
   const expires = integerParam(params.get('expires'), 'expires');
@@ -834,6 +894,7 @@ function parseSignatureHeadersOnce(
   return Object.freeze({
     label,
     bytes: signature,
+    session,
     created,
     expires,
     validUntilMs: validUntil * 1000,

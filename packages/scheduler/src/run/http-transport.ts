@@ -6,8 +6,18 @@
 import http from 'node:http';
 import https from 'node:https';
 import { urlToHttpOptions } from 'node:url';
-import { isRunBatch, MAX_RUN_BATCH, proto, RUN_BATCH_CONTENT_TYPE, RUN_BATCH_HEADER, RUN_PATH, Status } from '@dispatch/core/protocol';
-import type { RequestSigner } from './request-signer.js';
+import {
+  isRunBatch,
+  MAX_RUN_BATCH,
+  proto,
+  RUN_BATCH_CONTENT_TYPE,
+  RUN_BATCH_HEADER,
+  RUN_PATH,
+  SESSION_ACCEPT_HEADER,
+  SESSION_HEADER,
+  Status,
+} from '@dispatch/core/protocol';
+import type { RequestSigner, SessionEvent } from './request-signer.js';
 import type { EndpointTransport, RunReply } from './transport.js';
 import { varintSize, writeVarint } from '../proto-wire.js';
 
@@ -17,7 +27,18 @@ import { varintSize, writeVarint } from '../proto-wire.js';
  * if (reply.kind === 'transport') console.log(statusName(reply.status), reply.message);
  */
 export type EndpointReply =
-  | { kind: 'http'; statusCode: number; contentType: string; body: Buffer; /** The endpoint's `dispatch-run-batch` (0 if absent). */ batch?: number }
+  | {
+      kind: 'http';
+      statusCode: number;
+      contentType: string;
+      body: Buffer;
+      /** The endpoint's `dispatch-run-batch` (0 if absent). */
+      batch?: number;
+      /** The endpoint's `dispatch-session-accept` (it opens signature sessions). */
+      sessionAccept?: string | undefined;
+      /** The endpoint's `dispatch-session` (the session it opened for this request's offer). */
+      session?: string | undefined;
+    }
   | { kind: 'transport'; status: Status; message: string; connection?: ConnectionFailure };
 
 /**
@@ -166,6 +187,8 @@ export class EndpointClient {
             contentType: String(res.headers['content-type'] ?? ''),
             body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
             batch: Number(res.headers[RUN_BATCH_HEADER] ?? 0) || 0,
+            sessionAccept: res.headers[SESSION_ACCEPT_HEADER] as string | undefined,
+            session: res.headers[SESSION_HEADER] as string | undefined,
           }),
         );
         res.on('error', (err: Error & { code?: string }) =>
@@ -210,7 +233,9 @@ interface Queued {
 
 /**
  * The HTTP transport: each RunRequest encoded, signed (RFC 9421, Ed25519,
- * with a nonce) and POSTed to the endpoint's Run route. An endpoint that
+ * with a nonce; HMAC-SHA256 under a signature session with an endpoint
+ * that opens them, see `request-signer.ts`) and POSTed to the endpoint's
+ * Run route. An endpoint that
  * answers with `dispatch-run-batch: <max>` (this SDK's) gets the RunRequests
  * that are ready at the same time in batches (`dispatch.typescript.v1.RunBatchRequest`,
  * one signature per batch, answered together); others, one per request.
@@ -223,6 +248,7 @@ export class HttpTransport implements EndpointTransport {
   readonly #signer: RequestSigner;
   readonly #batching: boolean;
   readonly #onConnected: ((endpoint: string) => void) | undefined;
+  readonly #onSession: ((endpoint: string, event: SessionEvent) => void) | undefined;
   /** Run URLs (href) of endpoints that accept batches, with their maximum. */
   readonly #batchable = new Map<string, number>();
   readonly #queues = new Map<string, { url: URL; endpoint: string; items: Queued[] }>();
@@ -233,12 +259,19 @@ export class HttpTransport implements EndpointTransport {
   /**
    * `options.onConnected` is told each time a request to an endpoint (a
    * `Call.endpoint`) connected: the circuits of `circuit.ts` close on it.
+   * `options.onSession` is told what happened to an endpoint's signature
+   * session (opened, refused, given up: metrics and logs).
    */
-  constructor(client: EndpointClient, signer: RequestSigner, options: { batching?: boolean; onConnected?: (endpoint: string) => void } = {}) {
+  constructor(
+    client: EndpointClient,
+    signer: RequestSigner,
+    options: { batching?: boolean; onConnected?: (endpoint: string) => void; onSession?: (endpoint: string, event: SessionEvent) => void } = {},
+  ) {
     this.#client = client;
     this.#signer = signer;
     this.#batching = options.batching ?? true;
     this.#onConnected = options.onConnected;
+    this.#onSession = options.onSession;
   }
 
   #hooks(endpoint: string): PostHooks {
@@ -284,15 +317,28 @@ export class HttpTransport implements EndpointTransport {
     return this.#single(url, bytes, endpoint);
   }
 
+  /**
+   * Signs and POSTs one body; the signer learns from the answer (signature
+   * sessions). A request whose session the endpoint refused (it restarted)
+   * goes once more, signed with Ed25519: the endpoint ran nothing.
+   */
+  async #post(url: URL, contentType: string, body: Uint8Array, endpoint: string): Promise<EndpointReply> {
+    for (let attempt = 0; ; attempt++) {
+      const signed = this.#signer.sign(url, contentType, body);
+      const reply = await this.#client.post(url, body, { 'content-type': contentType, 'connect-protocol-version': '1', ...signed.headers }, this.#hooks(endpoint));
+      const answer =
+        reply.kind === 'http'
+          ? { statusCode: reply.statusCode, sessionAccept: reply.sessionAccept, session: reply.session }
+          : { statusCode: undefined, sessionAccept: undefined, session: undefined };
+      const { resend, event } = this.#signer.answered(url, signed, answer);
+      if (event) this.#onSession?.(endpoint, event);
+      if (!resend || attempt > 0) return reply;
+    }
+  }
+
   /** One RunRequest in one HTTP request; learns from the answer whether the endpoint takes batches. */
   async #single(url: URL, body: Uint8Array, endpoint: string): Promise<RunReply> {
-    const contentType = 'application/proto';
-    const reply = await this.#client.post(
-      url,
-      body,
-      { 'content-type': contentType, 'connect-protocol-version': '1', ...this.#signer.sign(url, contentType, body) },
-      this.#hooks(endpoint),
-    );
+    const reply = await this.#post(url, 'application/proto', body, endpoint);
     if (this.#batching && reply.kind === 'http' && reply.statusCode === 200) {
       if (reply.batch && reply.batch > 1) this.#batchable.set(url.href, Math.min(reply.batch, MAX_RUN_BATCH));
       else this.#batchable.delete(url.href);
@@ -329,16 +375,7 @@ export class HttpTransport implements EndpointTransport {
   /** Several RunRequests in one signed HTTP request; each gets its own answer. */
   async #batch(url: URL, endpoint: string, items: Queued[]): Promise<void> {
     const body = encodeBatch(items.map((i) => i.bytes));
-    const reply = await this.#client.post(
-      url,
-      body,
-      {
-        'content-type': RUN_BATCH_CONTENT_TYPE,
-        'connect-protocol-version': '1',
-        ...this.#signer.sign(url, RUN_BATCH_CONTENT_TYPE, body),
-      },
-      this.#hooks(endpoint),
-    );
+    const reply = await this.#post(url, RUN_BATCH_CONTENT_TYPE, body, endpoint);
     if (reply.kind === 'http' && reply.statusCode === 200 && isRunBatch(reply.contentType)) {
       let responses: proto.IRunResponse[] | null = null;
       try {
