@@ -17,7 +17,11 @@ import {
   SESSION_HEADER,
   Status,
 } from '@dispatch/core/protocol';
+import { LeanHttpClient } from './lean-http.js';
 import type { RequestSigner, SessionEvent } from './request-signer.js';
+import { type ConnectionFailure, connectionFailure, transportStatus } from './transport-errors.js';
+
+export { type ConnectionFailure, connectionFailure, transportStatus };
 import type { EndpointTransport, RunReply } from './transport.js';
 import { varintSize, writeVarint } from '../proto-wire.js';
 
@@ -42,31 +46,6 @@ export type EndpointReply =
   | { kind: 'transport'; status: Status; message: string; connection?: ConnectionFailure };
 
 /**
- * How a connection failed, when it says something about the endpoint's
- * process: `refused` (nothing listens: the app is down or not yet up) or
- * `dropped` (the connection was closed while the request was in flight,
- * before a whole response: the app's process most likely died).
- * @example
- * if (reply.kind === 'transport' && reply.connection === 'refused') circuits.refused(endpoint, reply.message);
- */
-export type ConnectionFailure = 'refused' | 'dropped';
-
-/**
- * What a network error says about the endpoint's process: see
- * {@link ConnectionFailure}; undefined for anything else (DNS, TLS,
- * timeouts, unreachable hosts).
- * @example
- * connectionFailure(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })); // 'dropped'
- */
-export function connectionFailure(error: unknown): ConnectionFailure | undefined {
-  const code = String((error as { code?: unknown })?.code ?? '');
-  if (code === 'ECONNREFUSED') return 'refused';
-  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE') return 'dropped';
-  if (/socket hang up|aborted/i.test(String((error as { message?: unknown })?.message ?? ''))) return 'dropped';
-  return undefined;
-}
-
-/**
  * Per-request hooks of {@link EndpointClient.post}.
  * @example
  * await client.post(url, body, headers, { onConnected: () => circuits.answered(endpoint) });
@@ -88,27 +67,14 @@ export interface EndpointClientOptions {
   maxResponseBytes?: number;
   /** Sockets per endpoint origin (default 1024). */
   maxSockets?: number;
-}
-
-const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_OSSL_)/;
-
-/**
- * Maps a Node.js network error to a status: refused/reset/unreachable →
- * TCP_ERROR, name resolution → DNS_ERROR, TLS and certificates → TLS_ERROR,
- * timeouts → TIMEOUT, anything else → TCP_ERROR.
- * @example
- * transportStatus(Object.assign(new Error('x'), { code: 'ENOTFOUND' })); // Status.DNS_ERROR
- */
-export function transportStatus(error: unknown): Status {
-  const code = String((error as { code?: unknown })?.code ?? '');
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL' || code === 'EAI_NONAME') return Status.DNS_ERROR;
-  if (TLS_CODES.test(code)) return Status.TLS_ERROR;
-  if (code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return Status.TIMEOUT;
-  return Status.TCP_ERROR;
+  /** `http:` endpoints through the lean client of lean-http.ts (default true); false: `node:http`. */
+  lean?: boolean;
 }
 
 /**
- * POSTs bodies to endpoints with pooled keep-alive connections.
+ * POSTs bodies to endpoints with pooled keep-alive connections: `http:`
+ * endpoints through the lean HTTP/1.1 client of lean-http.ts, `https:`
+ * ones through `node:https`.
  * @example
  * const reply = await client.post('http://127.0.0.1:8000/dispatch.sdk.v1.FunctionService/Run', body, headers);
  */
@@ -118,6 +84,7 @@ export class EndpointClient {
   readonly #timeoutMs: number;
   readonly #maxResponseBytes: number;
   readonly #targets = new WeakMap<URL, http.RequestOptions>();
+  readonly #lean: LeanHttpClient | undefined;
 
   constructor(options: EndpointClientOptions) {
     const maxSockets = options.maxSockets ?? 1024;
@@ -125,10 +92,12 @@ export class EndpointClient {
     this.#httpsAgent = new https.Agent({ keepAlive: true, maxSockets, keepAliveMsecs: 10_000 });
     this.#timeoutMs = options.timeoutMs;
     this.#maxResponseBytes = options.maxResponseBytes ?? 64 * 1024 * 1024;
+    if (options.lean ?? true) this.#lean = new LeanHttpClient({ maxSockets, maxResponseBytes: this.#maxResponseBytes });
   }
 
   /** Sends one request; never throws. */
   post(url: URL, body: Uint8Array, headers: Record<string, string>, hooks: PostHooks = {}): Promise<EndpointReply> {
+    if (this.#lean && url.protocol === 'http:') return this.#lean.post(url, body, headers, this.#timeoutMs, hooks);
     return new Promise((resolve) => {
       let settled = false;
       const done = (reply: EndpointReply) => {
@@ -214,6 +183,7 @@ export class EndpointClient {
 
   /** Closes pooled connections. */
   close(): void {
+    this.#lean?.close();
     this.#httpAgent.destroy();
     this.#httpsAgent.destroy();
   }
