@@ -124,6 +124,7 @@ export {
   type SessionTableOptions,
   type SignatureSession,
   signSessionBase,
+  unknownSessionMessage,
   verifySessionBase,
 } from './signature/session.js';
 export { JOURNAL_TYPE_URL, JOURNAL_VERSION, MAX_JOURNAL_BYTES } from './engine/journal.js';

@@ -12,7 +12,7 @@ import { encodingOf, isRunBatch, RUN_BATCH_CONTENT_TYPE, RUN_PATH } from '../pro
 import { quoteExcerpt } from '../protocol/excerpt.js';
 import type { KeyObject } from 'node:crypto';
 import { ReplayCache } from '../signature/replay-cache.js';
-import { SessionTable } from '../signature/session.js';
+import { SessionTable, unknownSessionMessage } from '../signature/session.js';
 import { checkSignatureHeaders } from '../signature/signature.js';
 import { connectError, type EndpointResponse } from './connect-error.js';
 import type { EndpointApp } from './handler.js';
@@ -128,7 +128,10 @@ export function precheckEndpointRequest(app: EndpointApp, head: EndpointRequestH
     const result = checkSignatureHeaders({ headers: head.headers });
     if (!result.ok) return connectError(result.code === 'unauthenticated' ? 401 : 403, result.code, result.message);
     const session = result.signature.session;
-    if (session !== undefined && sessionsOf(app)?.key(session) === undefined) return connectError(401, 'unauthenticated', unknownSession(app, session));
+    if (session !== undefined) {
+      const sessions = sessionsOf(app);
+      if (sessions?.key(session) === undefined) return connectError(401, 'unauthenticated', unknownSessionMessage(session, sessions !== undefined));
+    }
     if (replayCacheOf(app).has(result.signature.bytes)) return connectError(403, 'permission_denied', REPLAYED);
     return null;
   }
@@ -140,13 +143,6 @@ export function precheckEndpointRequest(app: EndpointApp, head: EndpointRequestH
       "set DISPATCH_VERIFICATION_KEY to the scheduler's public key (`dispatch verification-key` prints it; `dispatch run` sets it), " +
       'or accept unsigned requests from anywhere on purpose with new Dispatch({ verificationKey: false }) or DISPATCH_VERIFICATION_KEY=none',
   );
-}
-
-/** The message of a signature of a session the endpoint does not hold (the verifier says the same). */
-function unknownSession(app: EndpointApp, session: string): string {
-  return sessionsOf(app)
-    ? `unknown or expired signature session ${JSON.stringify(session.slice(0, 64))} (the endpoint restarted or forgot it): sign with the Ed25519 key and offer a new session`
-    : 'this endpoint accepts no signature sessions (alg="hmac-sha256"): sign with the Ed25519 key';
 }
 
 /** The message of a signature seen before. */

@@ -77,6 +77,7 @@ describe('the key agreement', () => {
     // An endpoint that takes no sessions.
     expect(verifySignature(received(sessionSigned(session), undefined))).toMatchObject({ ok: false, code: 'unauthenticated', message: expect.stringMatching(/accepts no signature sessions/) });
     // HMAC with the keyid of the Ed25519 key.
+    expect(() => sessionSigned({ ...session, id: 'a"b' })).toThrow(/session id must be/);
     const defaultKeyid = sessionSigned({ ...session, id: 'default' });
     expect(verifySignature(received(defaultKeyid, table))).toMatchObject({ ok: false, code: 'unauthenticated', message: expect.stringMatching(/names its session in keyid/) });
     // Still verifies, then the session expires.

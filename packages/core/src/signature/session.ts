@@ -253,6 +253,19 @@ export class SessionTable {
 }
 
 /**
+ * Why a session's signature is refused when the endpoint does not hold the
+ * session (`holdsSessions`: it takes sessions, but not this one) or takes
+ * none (HTTP 401 either way).
+ * @example
+ * unknownSessionMessage('abc', true); // 'unknown or expired signature session "abc" …'
+ */
+export function unknownSessionMessage(id: string, holdsSessions: boolean): string {
+  return holdsSessions
+    ? `unknown or expired signature session ${JSON.stringify(id.slice(0, 64))} (the endpoint restarted or forgot it): sign with the Ed25519 key and offer a new session`
+    : `this endpoint accepts no signature sessions (alg="${SESSION_SIGNATURE_ALGORITHM}"): sign with the Ed25519 key`;
+}
+
+/**
  * HMAC-SHA256 of a signature base under a session's key (the 32-byte
  * signature of `alg="hmac-sha256"`).
  * @example

@@ -36,7 +36,7 @@ import {
   StructuredFieldError,
   typeOf,
 } from './structured-fields.js';
-import { SESSION_SIGNATURE_ALGORITHM, type SignatureSession, signSessionBase, verifySessionBase } from './session.js';
+import { SESSION_SIGNATURE_ALGORITHM, type SignatureSession, signSessionBase, unknownSessionMessage, verifySessionBase } from './session.js';
 
 // ---------------------------------------------------------------------------
 // Constants
@@ -571,6 +571,9 @@ export function signRequest(options: SignRequestOptions): Record<'content-digest
   }
   const { session, privateKey } = options;
   if (!session && !privateKey) throw new TypeError('signRequest: give a privateKey (Ed25519) or a session');
+  if (session && !/^[\x20-\x21\x23-\x5b\x5d-\x7e]+$/.test(session.id)) {
+    throw new TypeError('signRequest: a session id must be a non-empty string of printable ASCII without " or \\');
+  }
   const digest = contentDigest(options.body, options.digestAlgorithm);
   const covered = options.coveredHeaders;
   let names: readonly string[] = REQUIRED_COMPONENTS;
@@ -767,14 +770,7 @@ function verifyOrThrow(input: VerifyRequestInput): SignatureHeaders {
   const signature = parsed.bytes;
   if (parsed.session !== undefined) {
     const key = input.sessions?.key(parsed.session);
-    if (key === undefined) {
-      deny(
-        'unauthenticated',
-        input.sessions
-          ? `unknown or expired signature session ${quote(parsed.session)} (the endpoint restarted or forgot it): sign with the Ed25519 key and offer a new session`
-          : `this endpoint accepts no signature sessions (alg="${SESSION_SIGNATURE_ALGORITHM}"): sign with the Ed25519 key`,
-      );
-    }
+    if (key === undefined) deny('unauthenticated', unknownSessionMessage(parsed.session, input.sessions !== undefined));
     if (!verifySessionBase(base, signature, key)) {
       deny('permission_denied', `signature does not verify under session ${quote(parsed.session)}: the request changed after signing, or it was signed with another key`);
     }
