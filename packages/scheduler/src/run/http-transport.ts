@@ -3,7 +3,6 @@
  * transport failures into statuses (PROTOCOL.md 8.12).
  * @module
  */
-import http from 'node:http';
 import https from 'node:https';
 import { urlToHttpOptions } from 'node:url';
 import {
@@ -67,8 +66,6 @@ export interface EndpointClientOptions {
   maxResponseBytes?: number;
   /** Sockets per endpoint origin (default 1024). */
   maxSockets?: number;
-  /** `http:` endpoints through the lean client of lean-http.ts (default true); false: `node:http`. */
-  lean?: boolean;
 }
 
 /**
@@ -79,25 +76,23 @@ export interface EndpointClientOptions {
  * const reply = await client.post('http://127.0.0.1:8000/dispatch.sdk.v1.FunctionService/Run', body, headers);
  */
 export class EndpointClient {
-  readonly #httpAgent: http.Agent;
   readonly #httpsAgent: https.Agent;
   readonly #timeoutMs: number;
   readonly #maxResponseBytes: number;
-  readonly #targets = new WeakMap<URL, http.RequestOptions>();
-  readonly #lean: LeanHttpClient | undefined;
+  readonly #targets = new WeakMap<URL, https.RequestOptions>();
+  readonly #lean: LeanHttpClient;
 
   constructor(options: EndpointClientOptions) {
     const maxSockets = options.maxSockets ?? 1024;
-    this.#httpAgent = new http.Agent({ keepAlive: true, maxSockets, keepAliveMsecs: 10_000 });
     this.#httpsAgent = new https.Agent({ keepAlive: true, maxSockets, keepAliveMsecs: 10_000 });
     this.#timeoutMs = options.timeoutMs;
     this.#maxResponseBytes = options.maxResponseBytes ?? 64 * 1024 * 1024;
-    if (options.lean ?? true) this.#lean = new LeanHttpClient({ maxSockets, maxResponseBytes: this.#maxResponseBytes });
+    this.#lean = new LeanHttpClient({ maxSockets, maxResponseBytes: this.#maxResponseBytes });
   }
 
   /** Sends one request; never throws. */
   post(url: URL, body: Uint8Array, headers: Record<string, string>, hooks: PostHooks = {}): Promise<EndpointReply> {
-    if (this.#lean && url.protocol === 'http:') return this.#lean.post(url, body, headers, this.#timeoutMs, hooks);
+    if (url.protocol === 'http:') return this.#lean.post(url, body, headers, this.#timeoutMs, hooks);
     return new Promise((resolve) => {
       let settled = false;
       const done = (reply: EndpointReply) => {
@@ -106,12 +101,10 @@ export class EndpointClient {
         clearTimeout(timer);
         resolve(reply);
       };
-      const secure = url.protocol === 'https:';
-      const mod = secure ? https : http;
       // The URL's request options, made once per URL (Node would convert the URL on every request).
       let target = this.#targets.get(url);
-      if (!target) this.#targets.set(url, (target = { ...urlToHttpOptions(url), method: 'POST', agent: secure ? this.#httpsAgent : this.#httpAgent }));
-      const req = mod.request({ ...target, headers: { ...headers, 'content-length': String(body.length) } });
+      if (!target) this.#targets.set(url, (target = { ...urlToHttpOptions(url), method: 'POST', agent: this.#httpsAgent }));
+      const req = https.request({ ...target, headers: { ...headers, 'content-length': String(body.length) } });
       const timer = setTimeout(() => {
         done({ kind: 'transport', status: Status.TIMEOUT, message: `no answer from ${url.origin} within ${this.#timeoutMs} ms` });
         req.destroy();
@@ -183,8 +176,7 @@ export class EndpointClient {
 
   /** Closes pooled connections. */
   close(): void {
-    this.#lean?.close();
-    this.#httpAgent.destroy();
+    this.#lean.close();
     this.#httpsAgent.destroy();
   }
 }

@@ -50,6 +50,8 @@ interface Pending {
   readonly hooks: PostHooks;
   readonly done: (reply: EndpointReply) => void;
   settled: boolean;
+  /** The connection carrying it, once sent (a timeout closes it). */
+  connection: Connection | undefined;
 }
 
 interface Origin {
@@ -109,6 +111,7 @@ export class LeanHttpClient {
         bytes,
         hooks,
         settled: false,
+        connection: undefined,
         done: (reply) => {
           if (pending.settled) return;
           pending.settled = true;
@@ -120,7 +123,7 @@ export class LeanHttpClient {
         const at = origin.waiting.indexOf(pending);
         if (at >= 0) origin.waiting.splice(at, 1);
         pending.done({ kind: 'transport', status: Status.TIMEOUT, message: `no answer from ${url.origin} within ${timeoutMs} ms` });
-        inFlight.get(pending)?.destroy(); // its socket cannot carry another request: the answer may still come
+        pending.connection?.destroy(); // its socket cannot carry another request: the answer may still come
       }, timeoutMs);
       if (this.#closed) {
         pending.done({ kind: 'transport', status: Status.TCP_ERROR, message: `request to ${url.origin} failed: the scheduler is closing` });
@@ -146,12 +149,12 @@ export class LeanHttpClient {
     const origin = pending.origin;
     const idle = origin.idle.pop();
     if (idle) {
-      idle.send(pending, true);
+      idle.send(pending);
       return;
     }
     if (origin.open < this.#maxSockets) {
       origin.open++;
-      new Connection(this, origin).send(pending, false);
+      new Connection(this, origin).send(pending);
       return;
     }
     origin.waiting.push(pending);
@@ -162,7 +165,7 @@ export class LeanHttpClient {
     const origin = conn.origin;
     const next = origin.waiting.shift();
     if (next) {
-      conn.send(next, true);
+      conn.send(next);
       return;
     }
     if (this.#closed) {
@@ -209,9 +212,6 @@ export class LeanHttpClient {
     }
   }
 }
-
-/** The connection carrying each request in flight (for its timeout). */
-const inFlight = new WeakMap<Pending, Connection>();
 
 /** One keep-alive socket and the parser of its answers. */
 class Connection {
@@ -261,16 +261,16 @@ class Connection {
     });
   }
 
-  /** Writes a request (on a connected, reused socket: `onConnected` at once). */
-  send(pending: Pending, reused: boolean): void {
+  /** Writes a request (on a socket already connected, `onConnected` at once; else on `connect`). */
+  send(pending: Pending): void {
     if (this.#idle) {
       this.#idle = false;
       this.#socket.setTimeout(0);
     }
     this.#current = pending;
-    inFlight.set(pending, this);
+    pending.connection = this;
     this.#received = false;
-    if (reused && this.#connected) pending.hooks.onConnected?.();
+    if (this.#connected) pending.hooks.onConnected?.();
     this.#socket.write(pending.bytes);
   }
 
@@ -353,10 +353,7 @@ class Connection {
         return undefined;
       }
     } else this.#framing = 'close';
-    if (this.#framing === 'length' && this.#remaining === 0) {
-      this.#finish(true);
-      return rest;
-    }
+    if (this.#framing === 'length' && this.#remaining === 0) this.#finish(true);
     return rest;
   }
 
@@ -424,7 +421,6 @@ class Connection {
   }
 
   #reset(): void {
-    if (this.#current) inFlight.delete(this.#current);
     this.#current = undefined;
     this.#head = undefined;
     this.#bodyChunks = [];
