@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeArgs } from '@dispatch/core/protocol';
-import { check, median, now } from './lib/common.mjs';
+import { check, median, now, WARMUP_FANINS, WARMUP_STEPS } from './lib/common.mjs';
 import { startApp, startInProcessStack, startScheduler, tempDir } from './lib/harness.mjs';
 
 /** Starts a scheduler and an app; `fn(ctx)` runs with them; both are stopped after. */
@@ -41,27 +41,41 @@ export async function callAndWait({ scheduler, app }, fn, args, expected, timeou
 /**
  * Sequential durable calls: `loop(n)` awaits `inc` n times. Returns, per
  * size, the total ms of each run and (warm cache) the median gap between
- * consecutive awaits measured inside the function.
+ * consecutive awaits measured inside the function; with the warm cache,
+ * `__cold` holds the same for the first 1,000 steps of the fresh stack,
+ * which then runs {@link WARMUP_STEPS} steps in all before the sizes.
  */
-export async function sequential({ cache = true, sizes = [100, 1000, 10_000], runs = 3, signatures = true, inProcess = false, repeatBelowMs = 30_000, log = () => {}, profileDir } = {}) {
+export async function sequential({ cache = true, sizes = [100, 1000, 10_000], runs = 3, signatures = true, inProcess = false, repeatBelowMs = 30_000, warmupSteps = WARMUP_STEPS, log = () => {}, profileDir } = {}) {
   return withStack({ cache, profileDir, signatures, inProcess }, async (ctx) => {
-    // Warm up: JIT on both sides, connections, SQLite pages.
-    await callAndWait(ctx, 'loop', [cache ? 500 : 100], cache ? 500 : 100);
-    await ctx.app.stats({ resetGaps: true });
+    const label = `${inProcess ? 'in-process ' : ''}${cache ? 'warm' : 'replay'}${signatures ? '' : ' (unsigned)'}`;
+    const measure = async (n) => {
+      const before = (await ctx.app.stats({ resetGaps: true })).stats;
+      const ms = await callAndWait(ctx, 'loop', [n], n);
+      const after = await ctx.app.stats({ gaps: cache, resetGaps: true });
+      const resumes = after.stats.warmResumes + after.stats.replays - before.warmResumes - before.replays;
+      check(resumes === n, `loop(${n}) resumed ${resumes} times, expected ${n}`);
+      if (cache) check(after.stats.replays === before.replays, `loop(${n}) was replayed with the warm cache on`);
+      return { ms, resumes, gap: cache ? median(after.gaps) : Number.NaN };
+    };
     const out = {};
+    if (cache) {
+      // The cold start, then warm up (JIT on both sides, connections, SQLite pages): WARMUP_STEPS steps in all.
+      const cold = await measure(1000);
+      out.__cold = { totalMs: [cold.ms], gapMedianMs: [cold.gap] };
+      log(`  ${label}: the first 1,000 steps of a fresh stack ${cold.ms.toFixed(0)} ms, median gap ${(cold.gap * 1000).toFixed(0)} µs (cold start)`);
+      if (warmupSteps > 1000) await callAndWait(ctx, 'loop', [warmupSteps - 1000], warmupSteps - 1000);
+    } else {
+      // Forced replay is quadratic: a short warm-up.
+      await callAndWait(ctx, 'loop', [100], 100);
+    }
     for (const n of sizes) {
       out[n] = { totalMs: [], gapMedianMs: [], resumes: [] };
       for (let r = 0; r < runs; r++) {
-        const before = (await ctx.app.stats({ resetGaps: true })).stats;
-        const ms = await callAndWait(ctx, 'loop', [n], n);
-        const after = await ctx.app.stats({ gaps: cache, resetGaps: true });
-        const resumes = after.stats.warmResumes + after.stats.replays - before.warmResumes - before.replays;
-        check(resumes === n, `loop(${n}) resumed ${resumes} times, expected ${n}`);
-        if (cache) check(after.stats.replays === before.replays, `loop(${n}) was replayed with the warm cache on`);
+        const { ms, resumes, gap } = await measure(n);
         out[n].totalMs.push(ms);
         out[n].resumes.push(resumes);
-        if (cache) out[n].gapMedianMs.push(median(after.gaps));
-        log(`  ${inProcess ? 'in-process ' : ''}${cache ? 'warm' : 'replay'}${signatures ? '' : ' (unsigned)'} ${n} sequential calls: ${ms.toFixed(0)} ms (${((ms / n) * 1000).toFixed(0)} µs/step${cache ? `, median gap ${(median(after.gaps) * 1000).toFixed(0)} µs` : ''})`);
+        if (cache) out[n].gapMedianMs.push(gap);
+        log(`  ${label} ${n} sequential calls: ${ms.toFixed(0)} ms (${((ms / n) * 1000).toFixed(0)} µs/step${cache ? `, median gap ${(gap * 1000).toFixed(0)} µs` : ''})`);
         if (ms > repeatBelowMs) break; // long runs are not repeated (see RESULTS.md)
       }
     }
@@ -88,16 +102,21 @@ export async function inlineSteps({ sizes = [100, 1000, 10_000], runs = 3, log =
 
 /**
  * Fan-in: `fanin(n)` gathers n `square` calls. Fresh processes for each run,
- * so the peak RSS read from /proc (VmHWM) belongs to this fan-in alone.
+ * so the peak RSS read from /proc (VmHWM) belongs to this fan-in alone;
+ * each run first warms up with {@link WARMUP_FANINS} fan-ins of 1,000 (the
+ * first one's time is kept in `coldMs`, the cold start).
  */
-export async function fanin({ sizes = [1000, 10_000], runs = 3, inProcess = false, log = () => {}, profileDir } = {}) {
+export async function fanin({ sizes = [1000, 10_000], runs = 3, inProcess = false, warmupFanins = WARMUP_FANINS, log = () => {}, profileDir } = {}) {
   const out = {};
   for (const n of sizes) {
-    out[n] = { ms: [], parentResumes: [], schedulerPeakRss: [], appPeakRss: [] };
+    out[n] = { ms: [], coldMs: [], parentResumes: [], schedulerPeakRss: [], appPeakRss: [] };
     for (let r = 0; r < runs; r++) {
       await withStack({ profileDir, inProcess }, async (ctx) => {
-        // Warm up (JIT) with a fan-in of 1,000 — the 1,000 calls the throughput runs warm up with — then measure.
-        await callAndWait(ctx, 'fanin', [1000], sumOfSquares(1000));
+        // Warm up (JIT) with fan-ins of 1,000, the first of them the cold start, then measure.
+        for (let w = 0; w < warmupFanins; w++) {
+          const ms = await callAndWait(ctx, 'fanin', [1000], sumOfSquares(1000));
+          if (w === 0) out[n].coldMs.push(ms);
+        }
         const before = (await ctx.app.stats()).stats;
         const ms = await callAndWait(ctx, 'fanin', [n], sumOfSquares(n));
         const after = await ctx.app.stats();
@@ -107,7 +126,7 @@ export async function fanin({ sizes = [1000, 10_000], runs = 3, inProcess = fals
         out[n].parentResumes.push(parentResumes);
         out[n].schedulerPeakRss.push(ctx.scheduler.memory().peak);
         out[n].appPeakRss.push(after.memory.peak);
-        log(`  ${inProcess ? 'in-process ' : ''}fan-in of ${n}: ${ms.toFixed(0)} ms, ${parentResumes} parent resumes`);
+        log(`  ${inProcess ? 'in-process ' : ''}fan-in of ${n}: ${ms.toFixed(0)} ms, ${parentResumes} parent resumes (the first fan-in of 1,000 of these processes: ${out[n].coldMs.at(-1).toFixed(0)} ms)`);
       });
     }
   }

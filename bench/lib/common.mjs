@@ -226,3 +226,19 @@ export async function forkWorker(script, { env = {}, execArgv = [], readyTimeout
     },
   };
 }
+
+/**
+ * Awaited steps a stack runs before its awaited calls are measured. V8
+ * optimises a step's code (both processes' HTTP, signature, protobuf, engine
+ * and store paths, each run once or twice a step) over the first few
+ * thousand steps: in one process, `loop(100)` repeated went 2.0 → 0.9 ms
+ * per step over its first 2,000 steps, then stayed at ~0.75 ms, where
+ * `loop(10000)` was (bench/profile-notes.md, thirteenth pass). The sizes
+ * measure the design's cost per step, so each is measured warm; the first
+ * 1,000 steps of fresh processes are measured too and reported apart
+ * (`__cold`), as the cold start.
+ */
+export const WARMUP_STEPS = 10_000;
+
+/** The fan-ins of 1,000 children a stack runs before a fan-in is measured (see {@link WARMUP_STEPS}); the first is reported as the cold start. */
+export const WARMUP_FANINS = 5;
