@@ -203,7 +203,7 @@ export function conformance(target: ConformanceTarget): void {
       expectConnectError(await send(signed, body, { contentType: RUN_BATCH_CONTENT_TYPE, key: null }), 401, 'unauthenticated');
     });
 
-    it('opens a signature session for an offer its signature covers, and runs a request signed with it (HMAC-SHA256)', async () => {
+    it('opens a signature session for an offer its signature covers, runs a request signed with it (HMAC-SHA256), and refuses its sequence number twice', async () => {
       const url = `${signed.url}${prefix}${RUN_PATH}`;
       const offer = new SessionOffer();
       const body = protoBody();
@@ -214,11 +214,15 @@ export function conformance(target: ConformanceTarget): void {
       expect(opened.headers.get(SESSION_ACCEPT_HEADER)).toBe('x25519');
       const session = offer.accept(opened.headers.get(SESSION_HEADER) ?? undefined);
       expect(session).not.toBeNull();
-      const viaSession = signRequest({ method: 'POST', url, contentType: 'application/proto', body, session: session!, nonce: randomUUID() });
+      // The session's requests are numbered in their nonce: 1, 2, 3, …
+      const viaSession = signRequest({ method: 'POST', url, contentType: 'application/proto', body, session: session!, nonce: '1' });
       const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/proto', ...viaSession }, body });
       expectEcho({ status: res.status, contentType: res.headers.get('content-type') ?? '', body: new Uint8Array(await res.arrayBuffer()) });
+      // The same number again (a replay): 403, decided before the body is read.
+      const again = signRequest({ method: 'POST', url, contentType: 'application/proto', body, session: session!, nonce: '1' });
+      expect(await headOnly(signed, `${prefix}${RUN_PATH}`, { 'content-type': 'application/proto', 'content-length': String(body.length), ...again })).toMatch(/^HTTP\/1\.1 403/);
       // A session this endpoint never opened: 401, decided before the body is read.
-      const unknown = signRequest({ method: 'POST', url, contentType: 'application/proto', body, session: { ...session!, id: 'x'.repeat(24) }, nonce: randomUUID() });
+      const unknown = signRequest({ method: 'POST', url, contentType: 'application/proto', body, session: { ...session!, id: 'x'.repeat(24) }, nonce: '2' });
       const head = { 'content-type': 'application/proto', 'content-length': String(body.length), ...unknown };
       expect(await headOnly(signed, `${prefix}${RUN_PATH}`, head)).toMatch(/^HTTP\/1\.1 401/);
     });

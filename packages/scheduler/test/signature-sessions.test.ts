@@ -119,6 +119,21 @@ describe('signature sessions', () => {
     expect([await sessionsCounted(app.url, 'opened'), await sessionsCounted(app.url, 'refused')]).toEqual([2, 1]);
   });
 
+  it("keeps a session's signatures out of the endpoint's replay cache: a small cache never fills under sustained session traffic", async () => {
+    scheduler = await startTestScheduler();
+    const runs: number[] = [];
+    // Remembering every signature for its 65 s of validity, a cache of 8 would be full after 8 requests (then 503s).
+    const app = await noopApp(runs, { replayCacheEntries: 8 });
+    await callsInTurn(app.url, 40);
+    expect(runs).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(app.seen.every((s) => s.status === 200)).toBe(true);
+    expect(app.seen.map(signing).slice(2)).toEqual(Array(38).fill('session'));
+    // The session signatures carry their sequence numbers: 1, 2, 3, …
+    expect(app.seen.slice(2).map((s) => /;nonce="(\d+)"/.exec(String(s.headers['signature-input']))?.[1])).toEqual(
+      Array.from({ length: 38 }, (_, i) => String(i + 1)),
+    );
+  });
+
   it('gives up sessions with an endpoint that forgets them at once (several processes behind one URL): Ed25519 only', async () => {
     scheduler = await startTestScheduler();
     const runs: number[] = [];

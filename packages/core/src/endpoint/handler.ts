@@ -136,8 +136,15 @@ async function handle(app: EndpointApp, request: EndpointRequest): Promise<Endpo
       sessions,
     });
     if (!result.ok) return connectError(result.code === 'unauthenticated' ? 401 : 403, result.code, result.message);
-    // Recorded only once verified: a forged or damaged signature takes no place.
-    const verdict = replayCacheOf(app).remember(result.signature.bytes, result.signature.validUntilMs);
+    // Recorded only once verified: a forged or damaged signature takes no place. A session's signature (verified
+    // under a session this app holds) is numbered: its session's replay window records it, not the replay cache.
+    const { session, sequence } = result.signature;
+    const verdict =
+      session !== undefined
+        ? sessions?.accept(session, sequence as number)
+          ? 'fresh'
+          : 'replayed'
+        : replayCacheOf(app).remember(result.signature.bytes, result.signature.validUntilMs);
     if (verdict === 'replayed') return connectError(403, 'permission_denied', REPLAYED);
     if (verdict === 'full') {
       return connectError(

@@ -89,7 +89,8 @@ export function isLoopbackAddress(address: string): boolean {
  * `Content-Length` over `app.maxBodyBytes`, 415 for an unsupported content
  * type; then, with a verification key, 401/403 for missing or malformed
  * signature headers, a keyid other than `default`, a signature outside its
- * validity or one already used (403 `permission_denied`); without a key,
+ * validity or one already used (403 `permission_denied`: the replay cache,
+ * or a signature session's replay window); without a key,
  * 401 when the endpoint listens beyond loopback, unless the app opted out
  * (`verificationKey: false`, `DISPATCH_VERIFICATION_KEY=none`). Never throws.
  *
@@ -127,10 +128,13 @@ export function precheckEndpointRequest(app: EndpointApp, head: EndpointRequestH
   if (app.verificationKey) {
     const result = checkSignatureHeaders({ headers: head.headers });
     if (!result.ok) return connectError(result.code === 'unauthenticated' ? 401 : 403, result.code, result.message);
-    const session = result.signature.session;
+    const { session, sequence } = result.signature;
     if (session !== undefined) {
       const sessions = sessionsOf(app);
       if (sessions?.key(session) === undefined) return connectError(401, 'unauthenticated', unknownSessionMessage(session, sessions !== undefined));
+      // A session's requests are numbered: its replay window answers, not the replay cache.
+      if (sessions.replayed(session, sequence as number)) return connectError(403, 'permission_denied', REPLAYED);
+      return null;
     }
     if (replayCacheOf(app).has(result.signature.bytes)) return connectError(403, 'permission_denied', REPLAYED);
     return null;

@@ -3,6 +3,7 @@
  * their verification, and the endpoint handler opening sessions only for
  * offers its Ed25519 signature covers.
  */
+import { createSecretKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { EndpointApp } from '../endpoint/handler.js';
 import { handleEndpointRequest } from '../endpoint/handler.js';
@@ -11,7 +12,7 @@ import { RUN_PATH } from '../protocol/constants.js';
 import * as proto from '../protocol/proto.js';
 import { encodeArgs } from '../serde/serde.js';
 import { ReplayCache } from './replay-cache.js';
-import { SESSION_ACCEPT_HEADER, SESSION_HEADER, SESSION_OFFER_HEADER, SessionOffer, SessionTable, type SignatureSession } from './session.js';
+import { SESSION_ACCEPT_HEADER, SESSION_HEADER, SESSION_OFFER_HEADER, SESSION_REPLAY_WINDOW, SessionOffer, SessionTable, type SignatureSession } from './session.js';
 import { generateSigningKeyPair, signRequest, verifySignature, type VerifyRequestInput } from './signature.js';
 
 const keys = generateSigningKeyPair();
@@ -42,7 +43,7 @@ function received(headers: Record<string, string>, table: SessionTable | undefin
   };
 }
 
-function sessionSigned(session: SignatureSession, body = BODY, nonce = 'n1'): Record<string, string> {
+function sessionSigned(session: SignatureSession, body = BODY, nonce = '1'): Record<string, string> {
   return signRequest({ method: 'POST', url: URL_, contentType: 'application/proto', body, session, created: NOW, expires: NOW + 60, nonce });
 }
 
@@ -52,12 +53,12 @@ describe('the key agreement', () => {
     const session = open(table);
     const headers = sessionSigned(session);
     expect(headers['signature-input']).toBe(
-      `dispatch=("@method" "@path" "@authority" "content-type" "content-digest");created=${NOW};keyid="${session.id}";alg="hmac-sha256";expires=${NOW + 60};nonce="n1"`,
+      `dispatch=("@method" "@path" "@authority" "content-type" "content-digest");created=${NOW};keyid="${session.id}";alg="hmac-sha256";expires=${NOW + 60};nonce="1"`,
     );
     expect(Buffer.from(/:(.*):/.exec(headers.signature ?? '')![1]!, 'base64')).toHaveLength(32);
     const result = verifySignature(received(headers, table));
     expect(result.ok).toBe(true);
-    if (result.ok) expect(result.signature.session).toBe(session.id);
+    if (result.ok) expect([result.signature.session, result.signature.sequence]).toEqual([session.id, 1]);
     expect(session.expiresAtMs).toBe((NOW + 900) * 1000);
   });
 
@@ -78,6 +79,19 @@ describe('the key agreement', () => {
     expect(verifySignature(received(sessionSigned(session), undefined))).toMatchObject({ ok: false, code: 'unauthenticated', message: expect.stringMatching(/accepts no signature sessions/) });
     // HMAC with the keyid of the Ed25519 key.
     expect(() => sessionSigned({ ...session, id: 'a"b' })).toThrow(/session id must be/);
+    // A session signature numbers its request in the nonce: signRequest refuses another nonce, the verifier too.
+    for (const nonce of ['n1', '0', '01', '1.5', '1234567890123456']) expect(() => sessionSigned(session, BODY, nonce), nonce).toThrow(/sequence number/);
+    const numbered = sessionSigned(session);
+    for (const nonce of ['n1', '0', '007']) {
+      const input = String(numbered['signature-input']).replace('nonce="1"', `nonce="${nonce}"`);
+      expect(verifySignature(received({ ...numbered, 'signature-input': input }, table))).toMatchObject({
+        ok: false,
+        code: 'unauthenticated',
+        message: expect.stringMatching(/sequence number in the session as nonce/),
+      });
+    }
+    const unnumbered = String(numbered['signature-input']).replace(';nonce="1"', '');
+    expect(verifySignature(received({ ...numbered, 'signature-input': unnumbered }, table))).toMatchObject({ ok: false, message: expect.stringMatching(/got no nonce/) });
     const defaultKeyid = sessionSigned({ ...session, id: 'default' });
     expect(verifySignature(received(defaultKeyid, table))).toMatchObject({ ok: false, code: 'unauthenticated', message: expect.stringMatching(/names its session in keyid/) });
     // Still verifies, then the session expires.
@@ -153,13 +167,56 @@ describe('the endpoint handler', () => {
     const session = offer.accept(offered.headers[SESSION_HEADER])!;
     expect(session).not.toBeNull();
 
-    const headers = signRequest({ method: 'POST', url: URL_, contentType: 'application/proto', body: body('3'), session, nonce: 'c' });
+    const headers = signRequest({ method: 'POST', url: URL_, contentType: 'application/proto', body: body('3'), session, nonce: '1' });
     const viaSession = await handleEndpointRequest(a, request(headers, body('3')));
     expect(viaSession.status).toBe(200);
     expect(a.runs).toEqual(['1', '2', '3']);
-    // The same signature again: refused by the replay cache.
+    // The same signature again: refused by the session's replay window, before the body is read and after.
+    const again = precheckEndpointRequest(a, { method: 'POST', url: RUN_PATH, headers: request(headers, body('3')).headers });
+    expect([again?.status, new TextDecoder().decode(again!.body)]).toEqual([403, expect.stringMatching(/signature already used/)]);
     expect((await handleEndpointRequest(a, request(headers, body('3')))).status).toBe(403);
     expect(a.runs).toHaveLength(3);
+    // The two Ed25519 signatures are in the replay cache; the session's is not.
+    expect(a.replayCache?.size).toBe(2);
+  });
+
+  it("accepts a session's sequence numbers once each, out of order within the window, and refuses older ones", async () => {
+    const a = app();
+    const offer = new SessionOffer();
+    const offered = await handleEndpointRequest(a, request(ed25519(body('0'), 'a', { [SESSION_OFFER_HEADER]: offer.header }), body('0')));
+    const session = offer.accept(offered.headers[SESSION_HEADER])!;
+    const numbered = (n: number) => signRequest({ method: 'POST', url: URL_, contentType: 'application/proto', body: body(String(n)), session, nonce: String(n) });
+    const send = async (n: number, headers = numbered(n)) => (await handleEndpointRequest(a, request(headers, body(String(n))))).status;
+    // Overtaken requests (several connections) arrive late and are accepted, each once.
+    expect(await Promise.all([3, 1, 2, 5, 4].map((n) => send(n)))).toEqual([200, 200, 200, 200, 200]);
+    expect(await send(4)).toBe(403);
+    // Ahead by less than the window: numbers that enter it unseen are accepted (their slots held 1 and 2), those seen stay refused.
+    const ahead = 3 + SESSION_REPLAY_WINDOW;
+    expect(await send(ahead)).toBe(200);
+    expect([await send(ahead - 2), await send(ahead - 1), await send(4), await send(5), await send(3)]).toEqual([200, 200, 403, 403, 403]);
+    // Far ahead: the window moves; what is now more than SESSION_REPLAY_WINDOW below the highest is refused, even unseen.
+    const far = 10 + 2 * SESSION_REPLAY_WINDOW;
+    expect(await send(far)).toBe(200);
+    expect(await send(10 + SESSION_REPLAY_WINDOW)).toBe(403);
+    expect(await send(11 + SESSION_REPLAY_WINDOW)).toBe(200);
+    expect(await send(11 + SESSION_REPLAY_WINDOW)).toBe(403);
+    expect(await send(far - 1)).toBe(200);
+    expect(a.runs.filter((r) => r !== '0')).toEqual(
+      ['3', '1', '2', '5', '4', ahead, ahead - 2, ahead - 1, far, 11 + SESSION_REPLAY_WINDOW, far - 1].map(String),
+    );
+  });
+
+  it('moves no window for a signature that does not verify', async () => {
+    const a = app();
+    const offer = new SessionOffer();
+    const offered = await handleEndpointRequest(a, request(ed25519(body('0'), 'a', { [SESSION_OFFER_HEADER]: offer.header }), body('0')));
+    const session = offer.accept(offered.headers[SESSION_HEADER])!;
+    // Another key under this session's ID, far ahead: refused, and the legitimate request 1 still runs.
+    const forged = signRequest({ method: 'POST', url: URL_, contentType: 'application/proto', body: body('x'), session: { ...session, key: createSecretKey(Buffer.alloc(32, 7)) }, nonce: String(1 + 2 * SESSION_REPLAY_WINDOW) });
+    expect((await handleEndpointRequest(a, request(forged, body('x')))).status).toBe(403);
+    const one = signRequest({ method: 'POST', url: URL_, contentType: 'application/proto', body: body('1'), session, nonce: '1' });
+    expect((await handleEndpointRequest(a, request(one, body('1')))).status).toBe(200);
+    expect(a.runs).toEqual(['0', '1']);
   });
 
   it('opens no session for an offer the signature does not cover (added on the way)', async () => {
@@ -176,7 +233,7 @@ describe('the endpoint handler', () => {
     const offer = new SessionOffer();
     const offered = await handleEndpointRequest(a, request(ed25519(body('1'), 'a', { [SESSION_OFFER_HEADER]: offer.header }), body('1')));
     const session = offer.accept(offered.headers[SESSION_HEADER])!;
-    const headers = signRequest({ method: 'POST', url: URL_, contentType: 'application/proto', body: body('2'), session, nonce: 'b' });
+    const headers = signRequest({ method: 'POST', url: URL_, contentType: 'application/proto', body: body('2'), session, nonce: '1' });
 
     // The same app with another key (replaced, or a restart): the session is unknown, refused at the precheck.
     const rekeyed = app({ verificationKey: generateSigningKeyPair().publicKey });

@@ -17,7 +17,14 @@
  *    ({@link SESSION_HEADER}).
  * 4. The scheduler derives the same key and signs with RFC 9421's
  *    `alg="hmac-sha256"`, `keyid="<id>"` until the session expires (same
- *    components, `created`, `expires`, `nonce` and replay cache).
+ *    components, `created` and `expires`), numbering its requests in the
+ *    session with `nonce="1"`, `"2"`, … The endpoint accepts each number
+ *    once, within a window of the {@link SESSION_REPLAY_WINDOW} numbers
+ *    below the highest it accepted (requests overtake each other on
+ *    several connections): a replay is refused like a signature the
+ *    replay cache knows, but the session's requests take no place in that
+ *    cache, which, holding each signature for its 65 s, would fill at
+ *    ~1,500 requests a second.
  *
  * Only the holder of the scheduler's private key can open a session (the
  * offer is covered by its Ed25519 signature; an offer that is not is
@@ -76,6 +83,16 @@ export const SESSION_SIGNATURE_ALGORITHM = 'hmac-sha256';
  * new SessionTable({ ttlSeconds: SESSION_TTL_SECONDS });
  */
 export const SESSION_TTL_SECONDS = 900;
+
+/**
+ * How far below the highest sequence number an endpoint accepted in a
+ * session a request may come and still be accepted (once); older ones are
+ * refused as replays (a request overtaken by this many others: the
+ * scheduler then signs it again with Ed25519).
+ * @example
+ * if (sequence <= highest - SESSION_REPLAY_WINDOW) refuse();
+ */
+export const SESSION_REPLAY_WINDOW = 32_768;
 
 /** DER prefix of an X25519 SubjectPublicKeyInfo (RFC 8410): the raw 32 bytes follow. */
 const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
@@ -193,7 +210,7 @@ export class SessionTable {
   readonly #ttlMs: number;
   readonly #maxEntries: number;
   readonly #now: () => number;
-  readonly #sessions = new Map<string, { key: KeyObject; expiresAtMs: number }>();
+  readonly #sessions = new Map<string, OpenSession>();
 
   constructor(options: SessionTableOptions = {}) {
     const ttl = options.ttlSeconds ?? SESSION_TTL_SECONDS;
@@ -236,20 +253,73 @@ export class SessionTable {
     const id = randomBytes(18).toString('base64url');
     const expiresAt = Math.floor((this.#now() + this.#ttlMs) / 1000);
     if (this.#sessions.size >= this.#maxEntries) this.#sessions.delete(this.#sessions.keys().next().value as string);
-    this.#sessions.set(id, { key, expiresAtMs: expiresAt * 1000 });
+    this.#sessions.set(id, { key, expiresAtMs: expiresAt * 1000, highest: 0, seen: undefined });
     return `id="${id}", key=:${answerRaw.toString('base64')}:, expires=${expiresAt}`;
   }
 
   /** The key of a live session, or undefined (unknown or expired: then forgotten). */
   key(id: string): KeyObject | undefined {
+    return this.#live(id)?.key;
+  }
+
+  /**
+   * Whether a signature of the session with this sequence number would be
+   * refused as a replay: accepted before, or more than
+   * {@link SESSION_REPLAY_WINDOW} below the highest accepted. Changes
+   * nothing (the endpoint asks before reading the body). False for a
+   * session it does not hold ({@link key} answers that).
+   */
+  replayed(id: string, sequence: number): boolean {
+    const session = this.#live(id);
+    return session !== undefined && !fresh(session, sequence);
+  }
+
+  /**
+   * Records that a verified signature of the session used this sequence
+   * number; false when it was a replay ({@link replayed}), or the session
+   * is not held. Call it only once the signature verifies: a forged one
+   * must not move the window.
+   */
+  accept(id: string, sequence: number): boolean {
+    const session = this.#live(id);
+    if (session === undefined || !fresh(session, sequence)) return false;
+    const seen = (session.seen ??= new Uint32Array(SESSION_REPLAY_WINDOW / 32));
+    if (sequence > session.highest) {
+      // The numbers between the old highest and this one enter the window unseen: their slots held numbers now out of it.
+      if (sequence - session.highest >= SESSION_REPLAY_WINDOW) seen.fill(0);
+      else for (let n = session.highest + 1; n < sequence; n++) seen[(n % SESSION_REPLAY_WINDOW) >>> 5]! &= ~(1 << (n & 31));
+      session.highest = sequence;
+    }
+    seen[(sequence % SESSION_REPLAY_WINDOW) >>> 5]! |= 1 << (sequence & 31);
+    return true;
+  }
+
+  #live(id: string): OpenSession | undefined {
     const session = this.#sessions.get(id);
     if (!session) return undefined;
     if (session.expiresAtMs <= this.#now()) {
       this.#sessions.delete(id);
       return undefined;
     }
-    return session.key;
+    return session;
   }
+}
+
+/** A session an endpoint holds, and the sequence numbers its signatures used (a ring of {@link SESSION_REPLAY_WINDOW} bits). */
+interface OpenSession {
+  key: KeyObject;
+  expiresAtMs: number;
+  /** The highest sequence number accepted (0: none yet). */
+  highest: number;
+  /** Bit `n % SESSION_REPLAY_WINDOW`: number n was accepted, for n within the window below `highest`; made at the first. */
+  seen: Uint32Array | undefined;
+}
+
+/** Whether a sequence number is new to the session and within its window. */
+function fresh(session: OpenSession, sequence: number): boolean {
+  if (sequence > session.highest) return true;
+  if (sequence <= session.highest - SESSION_REPLAY_WINDOW || session.seen === undefined) return false;
+  return (session.seen[(sequence % SESSION_REPLAY_WINDOW) >>> 5]! & (1 << (sequence & 31))) === 0;
 }
 
 /**

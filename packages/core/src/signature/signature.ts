@@ -534,7 +534,9 @@ export interface SignRequestOptions {
    * Optional `nonce` parameter, appended last: a random string that makes
    * two signatures of the same request different (an endpoint refuses a
    * signature it has already seen, so a scheduler that sends the same
-   * bytes again within a second, a retry, needs one).
+   * bytes again within a second, a retry, needs one). Required with a
+   * `session`: the request's sequence number in it, in decimal (1, 2,
+   * 3, …, each once; the endpoint accepts each number once).
    */
   nonce?: string;
   /** Digest algorithm for Content-Digest; `sha-512` by default. */
@@ -573,6 +575,9 @@ export function signRequest(options: SignRequestOptions): Record<'content-digest
   if (!session && !privateKey) throw new TypeError('signRequest: give a privateKey (Ed25519) or a session');
   if (session && !/^[\x20-\x21\x23-\x5b\x5d-\x7e]+$/.test(session.id)) {
     throw new TypeError('signRequest: a session id must be a non-empty string of printable ASCII without " or \\');
+  }
+  if (session && (options.nonce === undefined || !SESSION_SEQUENCE.test(options.nonce))) {
+    throw new TypeError(`signRequest: a session signature carries its sequence number in the session as nonce (1, 2, 3, …), got ${options.nonce === undefined ? 'none' : quote(options.nonce)}`);
   }
   const digest = contentDigest(options.body, options.digestAlgorithm);
   const covered = options.coveredHeaders;
@@ -693,6 +698,12 @@ export interface SignatureHeaders {
   readonly bytes: Uint8Array;
   /** The session ID (`keyid`) of a signature with `alg="hmac-sha256"`; undefined for Ed25519. */
   readonly session: string | undefined;
+  /**
+   * A session signature's sequence number (its `nonce`, a positive decimal
+   * integer, increasing per session): what the endpoint's replay window
+   * remembers instead of the signature; undefined for Ed25519.
+   */
+  readonly sequence: number | undefined;
   /** `created`, Unix seconds. */
   readonly created: number;
   /** `expires`, Unix seconds, if sent. */
@@ -858,12 +869,18 @@ function parseSignatureHeadersOnce(
   if (keyid === undefined) deny('unauthenticated', `signature has no keyid parameter; expected keyid="${SIGNATURE_KEY_ID}"`);
   const alg = params.get('alg');
   let session: string | undefined;
+  let sequence: number | undefined;
   if (alg === SESSION_SIGNATURE_ALGORITHM) {
-    // A signature session's HMAC (session.ts): the keyid names the session.
+    // A signature session's HMAC (session.ts): the keyid names the session, the nonce numbers the request in it.
     if (typeof keyid !== 'string' || keyid === '' || keyid === SIGNATURE_KEY_ID) {
       deny('unauthenticated', `a signature with alg="${SESSION_SIGNATURE_ALGORITHM}" names its session in keyid, got ${shown(keyid)}`);
     }
     session = keyid;
+    const nonce = params.get('nonce');
+    if (typeof nonce !== 'string' || !SESSION_SEQUENCE.test(nonce)) {
+      deny('unauthenticated', `a signature with alg="${SESSION_SIGNATURE_ALGORITHM}" carries its sequence number in the session as nonce="<1, 2, 3, …>", got ${nonce === undefined ? 'no nonce' : shown(nonce)}`);
+    }
+    sequence = Number(nonce);
   } else {
     if (keyid !== SIGNATURE_KEY_ID) deny('unauthenticated', `unknown keyid ${shown(keyid)}; expected "${SIGNATURE_KEY_ID}"`);
     if (alg !== undefined && alg !== 'ed25519') deny('unauthenticated', `unsupported signature algorithm ${shown(alg)}; expected "ed25519"`);
@@ -891,6 +908,7 @@ function parseSignatureHeadersOnce(
     label,
     bytes: signature,
     session,
+    sequence,
     created,
     expires,
     validUntilMs: validUntil * 1000,
@@ -899,6 +917,9 @@ function parseSignatureHeadersOnce(
     digests: Object.freeze(expected.map((d) => Object.freeze(d))),
   });
 }
+
+/** A session signature's `nonce`: its sequence number, 1 to 10^15 - 1 in decimal (a safe integer). */
+const SESSION_SEQUENCE = /^[1-9][0-9]{0,14}$/;
 
 /** Refuses a signature `nowMs` is not within the validity of (403). */
 function checkValidity({ created, expires }: SignatureHeaders, nowMs: number): void {

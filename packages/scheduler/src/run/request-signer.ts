@@ -9,8 +9,9 @@
  * protocol extension: `@dispatch/core`'s `signature/session.ts`), with
  * HMAC-SHA256 under the session's key: the first request after the
  * endpoint says it accepts them carries an offer, covered by its Ed25519
- * signature; the answer opens the session; the following requests use it
- * until 30 s before it expires, then the next one offers again.
+ * signature; the answer opens the session; the following requests use it,
+ * numbered in their nonce (1, 2, 3, …: the endpoint's replay window), until
+ * 30 s before it expires, then the next one offers again.
  * @module
  */
 import { type KeyObject, randomBytes } from 'node:crypto';
@@ -92,7 +93,7 @@ interface EndpointSessions {
   /** The endpoint said it opens sessions (its last 200 answer carried the accept header). */
   accepts: boolean;
   session: SignatureSession | undefined;
-  /** Requests signed with the current session. */
+  /** Requests signed with the current session: the last one's sequence number in it. */
   uses: number;
   /** The offer in flight (one at a time). */
   offering: SessionOffer | undefined;
@@ -142,8 +143,8 @@ export class RequestSigner {
     if (state) {
       const session = state.session;
       if (session && nowMs < session.expiresAtMs - SESSION_MARGIN_MS) {
-        state.uses++;
-        return { headers: signRequest({ ...common, session }), session, offer: undefined };
+        // The session's requests are numbered 1, 2, 3, …: the endpoint accepts each number once.
+        return { headers: signRequest({ ...common, nonce: String(++state.uses), session }), session, offer: undefined };
       }
       state.session = undefined;
       if (state.accepts && !state.offering && !state.off) {
