@@ -137,7 +137,6 @@ export class RequestSigner {
       body,
       created,
       expires: created + SIGNATURE_VALIDITY_SECONDS,
-      nonce: `${this.#prefix}.${(this.#count++).toString(36)}`,
     };
     const state = this.#sessions ? this.#endpoints.get(url.href) : undefined;
     if (state) {
@@ -149,10 +148,16 @@ export class RequestSigner {
       state.session = undefined;
       if (state.accepts && !state.offering && !state.off) {
         const offer = (state.offering = new SessionOffer());
-        return { headers: signRequest({ ...common, privateKey: this.#privateKey, coveredHeaders: { [SESSION_OFFER_HEADER]: offer.header } }), session: undefined, offer };
+        const headers = signRequest({ ...common, nonce: this.#nonce(), privateKey: this.#privateKey, coveredHeaders: { [SESSION_OFFER_HEADER]: offer.header } });
+        return { headers, session: undefined, offer };
       }
     }
-    return { headers: signRequest({ ...common, privateKey: this.#privateKey }), session: undefined, offer: undefined };
+    return { headers: signRequest({ ...common, nonce: this.#nonce(), privateKey: this.#privateKey }), session: undefined, offer: undefined };
+  }
+
+  /** An Ed25519 signature's nonce: this process's random prefix and a counter. */
+  #nonce(): string {
+    return `${this.#prefix}.${(this.#count++).toString(36)}`;
   }
 
   /**
