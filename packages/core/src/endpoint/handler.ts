@@ -11,7 +11,7 @@ import { fromJson, toJson } from '../protocol/connect-json.js';
 import { excerpt, quoteExcerpt } from '../protocol/excerpt.js';
 import * as proto from '../protocol/proto.js';
 import type { IRunRequest, IRunResponse } from '../protocol/proto.js';
-import type { ReplayCache } from '../signature/replay-cache.js';
+import type { ReplayCache, ReplayVerdict } from '../signature/replay-cache.js';
 import { SESSION_ACCEPT_HEADER, SESSION_HEADER, SESSION_KEY_AGREEMENT, SESSION_OFFER_HEADER } from '../signature/session.js';
 import { verifySignature } from '../signature/signature.js';
 import { connectError, type EndpointResponse } from './connect-error.js';
@@ -139,12 +139,9 @@ async function handle(app: EndpointApp, request: EndpointRequest): Promise<Endpo
     // Recorded only once verified: a forged or damaged signature takes no place. A session's signature (verified
     // under a session this app holds) is numbered: its session's replay window records it, not the replay cache.
     const { session, sequence } = result.signature;
-    const verdict =
-      session !== undefined
-        ? sessions?.accept(session, sequence as number)
-          ? 'fresh'
-          : 'replayed'
-        : replayCacheOf(app).remember(result.signature.bytes, result.signature.validUntilMs);
+    let verdict: ReplayVerdict;
+    if (session === undefined) verdict = replayCacheOf(app).remember(result.signature.bytes, result.signature.validUntilMs);
+    else verdict = sessions?.accept(session, sequence as number) ? 'fresh' : 'replayed';
     if (verdict === 'replayed') return connectError(403, 'permission_denied', REPLAYED);
     if (verdict === 'full') {
       return connectError(
