@@ -1,7 +1,9 @@
 /**
  * Structured Field values (RFC 8941/9651) as the signature code needs them,
- * parsed by the maintained `structured-headers` library. Two things it does
- * not give are added here: each dictionary member's text exactly as sent
+ * parsed by the maintained `structured-headers` library, after a fast path
+ * for the one-member dictionaries senders send ({@link parseSfDictionaryFast},
+ * tested against the library). Two things the library does not give are
+ * added here: each dictionary member's text exactly as sent
  * (RFC 9421's `@signature-params` is the Signature-Input member as sent), and
  * a refusal of keys sent twice (the RFC's "last wins" would let a second
  * signature hide behind the first).
