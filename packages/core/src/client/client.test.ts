@@ -109,12 +109,18 @@ describe('API client: dispatch', () => {
     const client = new DispatchClient({ apiKey: 'k', apiUrl: url });
     expect(await client.dispatch([{ function: 'a', endpoint: 'http://x' }, { function: 'b', endpoint: 'http://x', idempotencyKey: 'mine' }])).toEqual(['x', 'y']);
     expect(calls).toBe(2);
-    expect(seen[0]![0]).toMatch(/^auto:[0-9a-f-]{36}$/);
+    // A UUID of version 7: the time in milliseconds first, so keys made later sort after (a scheduler's index takes them in order).
+    expect(seen[0]![0]).toMatch(/^auto:[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    const msOf = (key: string) => parseInt(key.slice(5, 18).replace('-', ''), 16);
+    expect(Math.abs(msOf(seen[0]![0]!) - Date.now())).toBeLessThan(60_000);
     expect(seen[0]![1]).toBe('mine');
     expect(seen[1]).toEqual(seen[0]);
-    // Another request gets keys of its own.
+    // Another request gets keys of its own, different, and not before the first request's.
+    await new Promise((r) => setTimeout(r, 2));
     await client.dispatch([{ function: 'a', endpoint: 'http://x' }, { function: 'b', endpoint: 'http://x' }]);
     expect(seen[2]![0]).not.toBe(seen[0]![0]);
+    expect(seen[2]![1]).not.toBe(seen[2]![0]);
+    expect(seen[2]![0]! > seen[0]![0]!).toBe(true);
 
     // A connection the server drops without an answer (socket hang up) is retried the same way.
     let drops = 0;
