@@ -627,6 +627,60 @@ describe('SqliteStore', () => {
     expect(known).toEqual(read);
   });
 
+  it('claims the rows it inserted as a claim of the file would: remembered when it owns the file, read back when it does not', async () => {
+    // The same calls in two stores: one owns its file (it remembers the rows it wrote pending), the other shares it
+    // (exclusive: false: every claim reads the file). Children, a correlation ID, a trace context, a retry in between.
+    const parent = newCall({ function: 'parent' });
+    const calls = [
+      newCall({ traceContext: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', tracestate: 'k=v' } }),
+      newCall({ idempotencyKey: 'key-1' }),
+      { ...childOf(parent, 9n), function: 'fn' },
+      newCall({ input: { typeUrl: 'example.com/Empty', value: new Uint8Array() } }),
+    ];
+    const seen: unknown[][] = [];
+    for (const exclusive of [true, false]) {
+      const store = await SqliteStore.open({ path: tmpFile(), exclusive });
+      try {
+        const claim = (now: number, limit = 10) => store.claimDue({ owner: 'a', now, leaseMs: 60_000, limit, capacity: () => limit });
+        await store.insertCalls(calls);
+        const first = (await claim(NOW, 3)).calls;
+        // The first call fails and is retried: its next claim reads the row (attempts 1), not what was remembered.
+        const retry = { kind: 'retry', status: Status.TEMPORARY_ERROR, dueAt: NOW + 5, error: { type: 'Timeout', message: 'try again' } } as const;
+        const attempt = { number: 1, startedAt: NOW, durationMs: 1, status: Status.TEMPORARY_ERROR, outcome: 'exit' as const, error: retry.error, resume: false };
+        expect(await store.complete({ id: first[0]!.id, owner: 'a', leaseToken: first[0]!.leaseToken, now: NOW + 1, attempt, delivered: [], outcome: retry })).toBe(true);
+        const rest = (await claim(NOW + 2)).calls;
+        const again = (await claim(NOW + 6)).calls;
+        seen.push([first, rest, again].map((batch) => plain(batch)));
+        expect(first.map((c) => c.id)).toEqual(calls.slice(0, 3).map((c) => c.id));
+        expect(rest.map((c) => c.id)).toEqual([calls[3]!.id]);
+        expect(again).toMatchObject([{ id: calls[0]!.id, attempts: 1, leaseToken: 2 }]);
+      } finally {
+        await store.close();
+      }
+    }
+    expect(seen[0]).toEqual(seen[1]);
+  });
+
+  it('never hands a rolled-back insert for the call that was given its seq again', async () => {
+    const store = await SqliteStore.open({ path: tmpFile() });
+    try {
+      const taken = newCall();
+      await store.insertCalls([taken]);
+      // One write: a call inserted, then one whose ID is taken: both rolled back, and the first one's seq is free again.
+      const lost = newCall({ input: anyOf('lost') });
+      await expect(store.insertCalls([lost, newCall({ id: taken.id })])).rejects.toThrow();
+      const next = newCall({ input: anyOf('next') });
+      await store.insertCalls([next]);
+      const claimed = (await store.claimDue({ owner: 'a', now: NOW, leaseMs: 60_000, limit: 10, capacity: () => 10 })).calls;
+      expect(claimed.map((c) => [c.id, textOf(c.input)])).toEqual([
+        [taken.id, `input of ${taken.id}`],
+        [next.id, 'next'],
+      ]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('counts every result towards the one that wakes the parent, recorded with a follow-on claim or not', async () => {
     const store = await SqliteStore.open({ path: tmpFile() });
     try {

@@ -307,6 +307,15 @@ function isOnlyCleanRun(a: AttemptRecord, o: { status: number; error: IError | n
   return a.number === 1 && !a.resume && a.outcome === 'exit' && a.error === null && o.error === null && a.status === o.status;
 }
 
+/**
+ * At most this many rows, and this many bytes of their inputs, are kept in
+ * `#fresh`; past either, it starts over empty (what it held is read from
+ * the file when claimed, as before).
+ */
+const MAX_FRESH_ROWS = 32_768;
+/** See {@link MAX_FRESH_ROWS}. */
+const MAX_FRESH_INPUT_BYTES = 16 * 1024 * 1024;
+
 /** At most this many suspended calls are remembered for `#handOff` (a hint: those beyond are woken as before). */
 const MAX_SUSPENDED_HINTS = 100_000;
 
@@ -379,6 +388,20 @@ export class SqliteStore implements Store {
    * pair) and the wake condition; forgotten when the call is claimed or finished.
    */
   readonly #suspended = new Map<string, SuspendedHint>();
+  /**
+   * The rows this process wrote pending that no claim has taken yet, by
+   * seq, as a claim would read them (`#claimPair`): a claim of such a row
+   * reads a few integers and the row's leasing instead of its 25 columns
+   * (their values cost more than the update: bench/profile-notes.md). A
+   * hint, checked: an entry is taken only while the row's lease token,
+   * attempts, failures, resumes, generation, mode and state are still
+   * those of a row never claimed (the other columns a claim reads do not
+   * change before its first run), and every insert replaces the entry of
+   * its seq (SQLite may give a rolled-back seq again). Only kept when this
+   * process alone writes the file; bounded by {@link MAX_FRESH_ROWS}.
+   */
+  readonly #fresh = new Map<number, ClaimRow>();
+  #freshBytes = 0;
   /** A failed write left `#queues` unchecked against the file (it could not be read then): read at the next commit. */
   #queuesStale = false;
   readonly #health = new HealthTracker();
@@ -394,6 +417,7 @@ export class SqliteStore implements Store {
     insertLeased: NamedStatement<Params>;
     claim: NamedStatement<Params>;
     claimSeq: NamedStatement<Params>;
+    leaseSeqs: NamedStatement<Params>;
     claimIfDue: NamedStatement<Params>;
     notifyParent: NamedStatement<Params>;
     countResult: NamedStatement<Params>;
@@ -426,6 +450,7 @@ export class SqliteStore implements Store {
       // cache may not be in the file (read again: a later write stores them); the error says what is wrong.
       failed: (err) => {
         this.#dueFloors.clear();
+        this.#forgetFresh();
         this.#reloadQueues();
         return this.#fault(err);
       },
@@ -487,6 +512,9 @@ export class SqliteStore implements Store {
       dropChunks: p('DELETE FROM call_state_chunks WHERE call_id = ?'),
       // A row `wakeAndLease` leased, as a claim reads it, and its results ready.
       leasedBySeq: p(`SELECT ${CLAIM_COLUMNS}, ready FROM calls WHERE seq = ?`).raw(true),
+      // A claim's rows when `#fresh` may know them: what tells whether an entry still holds (see #claimPair).
+      pickDue: p(`SELECT seq, lease_token, attempts, failures, resumes, generation, mode, state_kind FROM calls
+        WHERE endpoint = ? AND function = ? AND due_at <= ? ORDER BY due_at ${boundLimit()}`).raw(true),
       leasedState: p(`SELECT id, generation, state_kind, state_type_url, state_value, state_length FROM calls
         WHERE id = ? AND lease_token = ? AND state = 'running'`),
     };
@@ -513,6 +541,8 @@ export class SqliteStore implements Store {
         true,
       ),
       claimSeq: n(`${LEASE_SQL} WHERE seq = @seq RETURNING ${CLAIM_COLUMNS}`, true),
+      // The rows `pickDue` picked, leased (a JSON array of seqs; no RETURNING: #claimPair knows them).
+      leaseSeqs: n(`${LEASE_SQL} WHERE seq IN (SELECT value FROM json_each(@seqs))`),
       claimIfDue: n(`${LEASE_SQL} WHERE seq = @seq AND due_at <= @now RETURNING ${CLAIM_COLUMNS}`, true),
       notifyParent: n(`UPDATE calls SET ready = ready + 1, ready_errors = ready_errors + @e, updated_at = @now,
         due_at = ${DUE_ON_RESULT}
@@ -701,8 +731,57 @@ export class SqliteStore implements Store {
     if (call.limits) this.#limits.record(call.endpoint, call.function, call.limits.spec, call.createdAt);
     if (this.#leaseAtInsert && this.#insertLeased(call, parentGeneration, this.#leaseAtInsert)) return;
     this.#dueAt(call.endpoint, call.function, call.dueAt);
-    const inserted = this.#named.insertCall.run(this.#insertParams(call, parentGeneration));
-    this.#woken?.push({ seq: Number(inserted.lastInsertRowid), endpoint: call.endpoint, fn: call.function, due: call.dueAt });
+    const params = this.#insertParams(call, parentGeneration);
+    const seq = Number(this.#named.insertCall.run(params).lastInsertRowid);
+    this.#woken?.push({ seq, endpoint: call.endpoint, fn: call.function, due: call.dueAt });
+    if (this.#floorsKept) this.#rememberFresh(this.#newRow(seq, call, parentGeneration, params, 0));
+    else if (this.#fresh.size > 0) this.#dropFresh(seq);
+  }
+
+  /** A row just inserted, as a claim reads it, with `leaseToken` (0 pending; 1 written leased). */
+  #newRow(seq: number, call: NewCall, parentGeneration: number, params: Params, leaseToken: number): ClaimRow {
+    return {
+      seq,
+      id: call.id,
+      function: call.function,
+      endpoint: call.endpoint,
+      parent_id: call.parentId ?? null,
+      parent_generation: parentGeneration,
+      correlation_id: params.correlation_id as string | null,
+      root_id: call.rootId,
+      created_at: call.createdAt,
+      expires_at: call.expiresAt,
+      attempts: 0,
+      resumes: 0,
+      failures: 0,
+      lease_token: leaseToken,
+      input: params.input as Buffer | null,
+      mode: 0,
+      generation: 0,
+      poll_max: 0,
+      state_kind: 0,
+      state_type_url: null,
+      state_value: null,
+      state_length: 0,
+      state_delta: 0,
+      poll_error: null,
+      trace_context: params.trace_context as string | null,
+    };
+  }
+
+  /** Keeps a pending row in `#fresh` (replacing whatever its seq held); starts over past the bounds. */
+  #rememberFresh(row: ClaimRow): void {
+    const bytes = row.input?.length ?? 0;
+    const previous = this.#fresh.get(row.seq);
+    if (previous) this.#freshBytes -= previous.input?.length ?? 0;
+    if (this.#fresh.size >= MAX_FRESH_ROWS || this.#freshBytes + bytes > MAX_FRESH_INPUT_BYTES) this.#forgetFresh();
+    this.#fresh.set(row.seq, row);
+    this.#freshBytes += bytes;
+  }
+
+  #forgetFresh(): void {
+    this.#fresh.clear();
+    this.#freshBytes = 0;
   }
 
   /** The parameters of `insertCall` (and, with the lease's, of `insertLeased`). */
@@ -745,34 +824,9 @@ export class SqliteStore implements Store {
     params.owner = lease.owner;
     params.now = lease.now;
     const seq = Number(this.#named.insertLeased.run(params).lastInsertRowid);
-    const row: ClaimRow = {
-      seq,
-      id: call.id,
-      function: call.function,
-      endpoint: call.endpoint,
-      parent_id: call.parentId ?? null,
-      parent_generation: parentGeneration,
-      correlation_id: params.correlation_id as string | null,
-      root_id: call.rootId,
-      created_at: call.createdAt,
-      expires_at: call.expiresAt,
-      attempts: 0,
-      resumes: 0,
-      failures: 0,
-      lease_token: 1,
-      input: params.input as Buffer | null,
-      mode: 0,
-      generation: 0,
-      poll_max: 0,
-      state_kind: 0,
-      state_type_url: null,
-      state_value: null,
-      state_length: 0,
-      state_delta: 0,
-      poll_error: null,
-      trace_context: params.trace_context as string | null,
-    };
-    this.#tookLease(row, lease);
+    // A rolled-back seq given again: what `#fresh` held of it is another row's.
+    if (this.#fresh.size > 0) this.#dropFresh(seq);
+    this.#tookLease(this.#newRow(seq, call, parentGeneration, params, 1), lease);
     return true;
   }
 
@@ -872,9 +926,8 @@ export class SqliteStore implements Store {
           const due = this.#stmt.anyDue!.get(endpoint, fn, req.now) !== undefined;
           const gate = spec && due ? this.#limits.allow(endpoint, fn, spec, cap, req.now) : null;
           const take = gate ? gate.allowed : cap;
-          const rows =
-            due && take > 0 ? (this.#named.claim.all({ endpoint, fn, cap: take, until: req.now + req.leaseMs, owner: req.owner, now: req.now }) as unknown[][]) : [];
-          for (const row of rows) calls.push(this.#toClaimed(claimedRow(row), req.elideStateAbove ?? Number.POSITIVE_INFINITY));
+          const rows = due && take > 0 ? this.#claimPair(endpoint, fn, take, req) : [];
+          for (const row of rows) calls.push(this.#toClaimed(row, req.elideStateAbove ?? Number.POSITIVE_INFINITY));
           claimed = rows.length;
           if (spec && gate) {
             this.#limits.started(endpoint, fn, spec, claimed, req.now);
@@ -898,6 +951,46 @@ export class SqliteStore implements Store {
       }
       return { calls, nextDueAt };
     });
+  }
+
+  /**
+   * Leases up to `cap` due calls of (endpoint, fn), oldest due first, and
+   * answers their rows. With `#fresh` empty, one statement that returns
+   * the rows; else the due rows' seqs and the integers that tell whether
+   * `#fresh` still holds them, one statement that leases them by seq, and
+   * the file read only for the rows `#fresh` does not hold.
+   */
+  #claimPair(endpoint: string, fn: string, cap: number, req: ClaimRequest): ClaimRow[] {
+    const until = req.now + req.leaseMs;
+    if (this.#fresh.size === 0) {
+      const raw = this.#named.claim.all({ endpoint, fn, cap, until, owner: req.owner, now: req.now }) as unknown[][];
+      return raw.map(claimedRow);
+    }
+    const picked = this.#stmt.pickDue!.all(endpoint, fn, req.now, cap) as number[][];
+    if (picked.length === 0) return [];
+    let seqs = '[';
+    for (let i = 0; i < picked.length; i++) seqs += (i === 0 ? '' : ',') + picked[i]![0]!;
+    const leased = this.#named.leaseSeqs.run({ seqs: `${seqs}]`, until, owner: req.owner, now: req.now }).changes;
+    if (leased !== picked.length) throw new Error(`a claim leased ${leased} of the ${picked.length} due calls it picked (a bug)`);
+    const rows: ClaimRow[] = [];
+    for (const [seq, token, attempts, failures, resumes, generation, mode, stateKind] of picked as Array<[number, number, number, number, number, number, number, number]>) {
+      const row = this.#fresh.get(seq);
+      if (row) this.#dropFresh(seq);
+      if (row && token === 0 && attempts === 0 && failures === 0 && resumes === 0 && generation === 0 && mode === 0 && stateKind === 0) {
+        row.lease_token = 1;
+        rows.push(row);
+      } else {
+        rows.push(claimedRow(this.#stmt.leasedBySeq!.get(seq) as unknown[]));
+      }
+    }
+    return rows;
+  }
+
+  #dropFresh(seq: number): void {
+    const row = this.#fresh.get(seq);
+    if (!row) return;
+    this.#fresh.delete(seq);
+    this.#freshBytes -= row.input?.length ?? 0;
   }
 
   /**
