@@ -110,6 +110,7 @@ export async function throughputRun({
     inFlight.sort((a, b) => a - b);
     return {
       calls,
+      warmup,
       ms,
       perSecond: (calls / ms) * 1000,
       dispatchPerSecond: (calls / dispatchedMs) * 1000,

@@ -240,5 +240,27 @@ export async function forkWorker(script, { env = {}, execArgv = [], readyTimeout
  */
 export const WARMUP_STEPS = 10_000;
 
+/**
+ * Throughput runs (ours and BullMQ's alike) warm up with this many calls
+ * (jobs) on the same processes before the clock starts, then measure
+ * {@link THROUGHPUT_CALLS}. The warm-up is for V8 (as {@link WARMUP_STEPS})
+ * and for the scheduler's adaptive concurrency limit, which starts at 16
+ * and grows by one per limit's worth of successful runs: after 1,000 calls
+ * (the warm-up until the fourteenth pass of issue 14) it was still ~47 in
+ * flight, and 10,000 calls after it ~160; in process, the same 10,000
+ * calls ran at ~13,600/s after the short warm-up and ~18,000/s after this
+ * one (bench/profile-notes.md, fourteenth pass). The short warm-up is
+ * still measured, once a round, as the cold start.
+ */
+export const WARMUP_CALLS = 10_000;
+/**
+ * Calls (jobs) a throughput run measures: long enough that SQLite's WAL
+ * checkpoints (one every 10,000 WAL pages, some 20,000 – 35,000 no-op
+ * calls) are counted at their rate, not in one run of three and not in the
+ * next; consecutive windows of 10,000 calls of one process ranged from
+ * 13,900 to 18,800 calls/s.
+ */
+export const THROUGHPUT_CALLS = 30_000;
+
 /** The fan-ins of 1,000 children a stack runs before a fan-in is measured (see {@link WARMUP_STEPS}); the first is reported as the cold start. */
 export const WARMUP_FANINS = 5;

@@ -9,7 +9,7 @@ import { check, forkWorker, now } from '../lib/common.mjs';
 
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-async function oneRun(connection, jobs, concurrency, batch) {
+async function oneRun(connection, jobs, concurrency, batch, warm) {
   const name = `dispatch-bench-${process.pid}-${Date.now().toString(36)}`;
   const queue = new Queue(name, { connection });
   const worker = await forkWorker(fileURLToPath(new URL('./bullmq-worker.mjs', import.meta.url)), {
@@ -33,7 +33,6 @@ async function oneRun(connection, jobs, concurrency, batch) {
         await new Promise((r) => setTimeout(r, 25));
       }
     };
-    const warm = 1000;
     await addAll(warm);
     await waitCompleted(warm);
     const start = now();
@@ -47,16 +46,17 @@ async function oneRun(connection, jobs, concurrency, batch) {
   }
 }
 
-export async function bullmqThroughput({ jobs = 10_000, concurrencies = [16, 100], runs = 3, log = () => {} } = {}) {
+/** `warmup`: jobs run on the same worker before the clock starts (as ours: `WARMUP_CALLS` in lib/common.mjs). */
+export async function bullmqThroughput({ jobs = 10_000, warmup = 1000, concurrencies = [16, 100], runs = 3, log = () => {} } = {}) {
   const connection = new IORedis(REDIS_URL, { maxRetriesPerRequest: null });
   try {
     const info = await connection.info('server');
     const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
-    const out = { redisVersion, perSecond: {} };
+    const out = { redisVersion, jobs, warmup, perSecond: {} };
     for (const c of concurrencies) {
       out.perSecond[c] = [];
       for (let r = 0; r < runs; r++) {
-        const ms = await oneRun(connection, jobs, c, 1000);
+        const ms = await oneRun(connection, jobs, c, 1000, warmup);
         out.perSecond[c].push((jobs / ms) * 1000);
         log(`  BullMQ, worker concurrency ${c}: ${jobs} jobs in ${ms.toFixed(0)} ms (${Math.round((jobs / ms) * 1000)}/s)`);
       }
