@@ -735,7 +735,6 @@ export class SqliteStore implements Store {
     const seq = Number(this.#named.insertCall.run(params).lastInsertRowid);
     this.#woken?.push({ seq, endpoint: call.endpoint, fn: call.function, due: call.dueAt });
     if (this.#floorsKept) this.#rememberFresh(this.#newRow(seq, call, parentGeneration, params, 0));
-    else if (this.#fresh.size > 0) this.#dropFresh(seq);
   }
 
   /** A row just inserted, as a claim reads it, with `leaseToken` (0 pending; 1 written leased). */
@@ -771,9 +770,8 @@ export class SqliteStore implements Store {
 
   /** Keeps a pending row in `#fresh` (replacing whatever its seq held); starts over past the bounds. */
   #rememberFresh(row: ClaimRow): void {
+    this.#dropFresh(row.seq);
     const bytes = row.input?.length ?? 0;
-    const previous = this.#fresh.get(row.seq);
-    if (previous) this.#freshBytes -= previous.input?.length ?? 0;
     if (this.#fresh.size >= MAX_FRESH_ROWS || this.#freshBytes + bytes > MAX_FRESH_INPUT_BYTES) this.#forgetFresh();
     this.#fresh.set(row.seq, row);
     this.#freshBytes += bytes;
@@ -825,7 +823,7 @@ export class SqliteStore implements Store {
     params.now = lease.now;
     const seq = Number(this.#named.insertLeased.run(params).lastInsertRowid);
     // A rolled-back seq given again: what `#fresh` held of it is another row's.
-    if (this.#fresh.size > 0) this.#dropFresh(seq);
+    this.#dropFresh(seq);
     this.#tookLease(this.#newRow(seq, call, parentGeneration, params, 1), lease);
     return true;
   }
@@ -917,6 +915,7 @@ export class SqliteStore implements Store {
           const picked = this.#limits.pick(endpoint, fn, spec, cap, req.now);
           limited = picked.nextDueAt;
           for (const seq of picked.seqs) {
+            this.#dropFresh(seq);
             const row = claimedRow(this.#named.claimSeq.get({ seq, until: req.now + req.leaseMs, owner: req.owner, now: req.now }) as unknown[]);
             calls.push(this.#toClaimed(row, req.elideStateAbove ?? Number.POSITIVE_INFINITY));
           }
@@ -973,16 +972,21 @@ export class SqliteStore implements Store {
     const leased = this.#named.leaseSeqs.run({ seqs: `${seqs}]`, until, owner: req.owner, now: req.now }).changes;
     if (leased !== picked.length) throw new Error(`a claim leased ${leased} of the ${picked.length} due calls it picked (a bug)`);
     const rows: ClaimRow[] = [];
+    let remembered = 0;
     for (const [seq, token, attempts, failures, resumes, generation, mode, stateKind] of picked as Array<[number, number, number, number, number, number, number, number]>) {
       const row = this.#fresh.get(seq);
       if (row) this.#dropFresh(seq);
       if (row && token === 0 && attempts === 0 && failures === 0 && resumes === 0 && generation === 0 && mode === 0 && stateKind === 0) {
         row.lease_token = 1;
         rows.push(row);
+        remembered++;
       } else {
         rows.push(claimedRow(this.#stmt.leasedBySeq!.get(seq) as unknown[]));
       }
     }
+    // None of them remembered: what is left may be rows no claim will take here (cancelled, expired, claimed another
+    // way), which would keep every claim on this path; forgotten, the next claims take the single statement again.
+    if (remembered === 0) this.#forgetFresh();
     return rows;
   }
 
@@ -1287,6 +1291,7 @@ export class SqliteStore implements Store {
       if (!recorded) return { recorded, calls: [] };
       for (const w of woken) {
         if (w.due > req.now || this.#limits.spec(w.endpoint, w.fn) || claim.capacity(w.endpoint, w.fn) <= 0) continue;
+        this.#dropFresh(w.seq);
         const raw = this.#named.claimIfDue.get({ seq: w.seq, until: req.now + claim.leaseMs, owner: req.owner, now: req.now }) as unknown[] | undefined;
         if (!raw) continue;
         const call = this.#toClaimed(claimedRow(raw), claim.elideStateAbove ?? Number.POSITIVE_INFINITY);
