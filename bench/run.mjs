@@ -325,13 +325,13 @@ if (!quick) {
         scheduler: summarizeProfile(join(dir, sub, 'scheduler.cpuprofile'), 12),
         app: summarizeProfile(join(dir, sub, 'app.cpuprofile'), 12),
       });
-      log('  profiling throughput (SQLite NORMAL, 10,000 calls)');
+      log('  profiling throughput (SQLite NORMAL, 10,000 calls of warm-up, then 30,000)');
       await throughputRun({ calls: THROUGHPUT_CALLS, warmup: WARMUP_CALLS, profileDir: join(dir, 'throughput') });
       result.throughput = summarize('throughput');
       log('  profiling sequential calls (warm cache, 2,000 steps)');
       await sequential({ cache: true, sizes: [2000], runs: 1, profileDir: join(dir, 'sequential') });
       result.sequential = summarize('sequential');
-      log('  profiling in-process throughput (SQLite NORMAL, 10,000 calls)');
+      log('  profiling in-process throughput (SQLite NORMAL, 10,000 calls of warm-up, then 30,000)');
       await throughputRun({ calls: THROUGHPUT_CALLS, warmup: WARMUP_CALLS, inProcess: true, profileDir: join(dir, 'in-process') });
       result.inProcess = { scheduler: summarizeProfile(join(dir, 'in-process', 'app.cpuprofile'), 12), app: undefined };
       log('  profiling a fan-in of 10,000');
