@@ -974,8 +974,7 @@ export class SqliteStore implements Store {
     const rows: ClaimRow[] = [];
     let remembered = 0;
     for (const [seq, token, attempts, failures, resumes, generation, mode, stateKind] of picked as Array<[number, number, number, number, number, number, number, number]>) {
-      const row = this.#fresh.get(seq);
-      if (row) this.#dropFresh(seq);
+      const row = this.#dropFresh(seq);
       if (row && token === 0 && attempts === 0 && failures === 0 && resumes === 0 && generation === 0 && mode === 0 && stateKind === 0) {
         row.lease_token = 1;
         rows.push(row);
@@ -990,11 +989,13 @@ export class SqliteStore implements Store {
     return rows;
   }
 
-  #dropFresh(seq: number): void {
+  /** Takes the entry of `seq` out of `#fresh`; answers it (undefined if there was none). */
+  #dropFresh(seq: number): ClaimRow | undefined {
     const row = this.#fresh.get(seq);
-    if (!row) return;
+    if (!row) return undefined;
     this.#fresh.delete(seq);
     this.#freshBytes -= row.input?.length ?? 0;
+    return row;
   }
 
   /**
