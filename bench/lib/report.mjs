@@ -554,11 +554,13 @@ export function renderResults(R, { notes = '' } = {}) {
   if (S.profiles) {
     push('### Profiles of this run', '');
     push('Separate runs under `node --cpu-prof` (scheduler and app each write a profile; not timed). Percentages are of each process’s busy (non-idle) time; *self* is time in the function itself (native calls such as better-sqlite3 statements and crypto count as self time of the JS function calling them).', '');
+    // The profiled throughput runs are measured as this run's throughput section was (warm since the fourteenth pass).
+    const tpCalls = S.throughput?.['sqlite NORMAL']?.runs?.[0]?.warmup === 10_000 ? '10,000 no-op calls of warm-up then 30,000' : '10,000 no-op calls';
     for (const [name, title] of [
-      ['throughput', `Throughput, ${S.throughput?.['sqlite NORMAL']?.runs?.[0]?.warmup === 10_000 ? '10,000 no-op calls of warm-up then 30,000' : '10,000 no-op calls'}`],
+      ['throughput', `Throughput, ${tpCalls}`],
       ['sequential', S.sequential?.warm?.__cold ? `Sequential calls, warm cache, ${WARMUP_STEPS.toLocaleString('en-US')} steps of warm-up then 2,000` : 'Sequential calls, warm cache, 2,000 steps'],
       ['fanin', 'Fan-in of 10,000'],
-      ['inProcess', `In-process throughput, ${S.throughput?.['sqlite NORMAL']?.runs?.[0]?.warmup === 10_000 ? '10,000 no-op calls of warm-up then 30,000' : '10,000 no-op calls'} (one process: scheduler and app)`],
+      ['inProcess', `In-process throughput, ${tpCalls} (one process: scheduler and app)`],
     ]) {
       const p = S.profiles[name];
       if (!p) continue;
