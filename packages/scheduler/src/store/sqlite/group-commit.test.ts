@@ -47,6 +47,24 @@ describe('GroupCommit', () => {
     db.close();
   });
 
+  it('runs an atomic operation (one write statement) without a savepoint; failing, SQLite undoes its statement alone', async () => {
+    const db = new Database(':memory:');
+    db.exec('CREATE TABLE t (v INTEGER UNIQUE)');
+    const inTransaction = db.transaction((fn: () => unknown) => fn());
+    let savepoints = 0;
+    const tx = new GroupCommit(<T>(fn: () => T) => {
+      if (db.inTransaction) savepoints++;
+      return inTransaction(fn) as T;
+    });
+    const insert = (values: string, atomic: boolean) => tx.run(() => db.prepare(`INSERT INTO t (v) VALUES ${values}`).run().changes, atomic);
+    // The third is one statement of two rows, the second of which conflicts: neither row stays.
+    const results = await Promise.allSettled([insert('(1)', true), insert('(2)', false), insert('(30), (1)', true), insert('(3)', true)]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    expect(savepoints).toBe(1);
+    expect(db.prepare('SELECT v FROM t ORDER BY v').all()).toEqual([{ v: 1 }, { v: 2 }, { v: 3 }]);
+    db.close();
+  });
+
   it('tells its owner once per batch that commits, and answers each failed operation with the error the owner makes of it', async () => {
     const db = new Database(':memory:');
     db.exec('CREATE TABLE t (v INTEGER UNIQUE)');

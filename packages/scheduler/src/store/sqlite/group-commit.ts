@@ -52,6 +52,8 @@ export interface GroupCommitHooks {
 
 interface Pending {
   fn: () => unknown;
+  /** Runs without a savepoint of its own: it writes with one statement at most (see {@link GroupCommit.run}). */
+  atomic: boolean;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -90,11 +92,17 @@ export class GroupCommit {
     op.reject(this.#hooks.failed ? this.#hooks.failed(error) : error);
   }
 
-  /** Queues `fn`; resolves with its result once the batch holding it has committed. */
-  run<T>(fn: () => T): Promise<T> {
+  /**
+   * Queues `fn`; resolves with its result once the batch holding it has
+   * committed. `atomic`: `fn` runs one write statement at most, so it needs
+   * no savepoint of its own in a batch (SQLite undoes a statement that
+   * fails, and the others of the batch stay): two statements fewer. The
+   * caller must know it before the operation runs (a no-op call's finish).
+   */
+  run<T>(fn: () => T, atomic = false): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('the store is closed'));
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      this.#queue.push({ fn, atomic, resolve: resolve as (v: unknown) => void, reject });
       if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(() => this.flush());
@@ -114,12 +122,12 @@ export class GroupCommit {
       const batch = this.#queue.splice(0, this.#maxBatch);
       const outcomes: Array<{ ok: boolean; value: unknown }> = [];
       // Each operation in a savepoint (of the journal's open transaction, or of the batch's), so that one that throws
-      // is rolled back alone.
+      // is rolled back alone; an atomic one (a single write statement) is rolled back alone by SQLite.
       const ran = this.#batch(journal, batch.length, () => {
         for (const op of batch) {
           const mark = journal?.mark();
           try {
-            outcomes.push({ ok: true, value: this.#transaction(op.fn) });
+            outcomes.push({ ok: true, value: op.atomic ? op.fn() : this.#transaction(op.fn) });
           } catch (error) {
             // SQLite rolled the whole transaction back (a storage error): the batch fails with it.
             if (journal && !journal.intact) throw error;

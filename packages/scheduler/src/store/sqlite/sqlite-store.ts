@@ -322,6 +322,27 @@ const MAX_SUSPENDED_HINTS = 100_000;
 /** Up to this many delivered results are marked one statement each; more in one statement (a fan-in). */
 const DELIVERED_ONE_BY_ONE = 8;
 
+/** A new call, pending. Its input is stored once: original_input is written only when a tail call replaces the input (input_replaced). */
+const INSERT_CALL_SQL = `INSERT INTO calls (id, function, endpoint, version, input, original_function, original_endpoint,
+        idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, due_at,
+        created_at, updated_at, expires_at, expiration_ms, limit_key, trace_context)
+        VALUES (@id, @function, @endpoint, @version, @input, @function, @endpoint, @idempotency_key, @parent_id,
+        @parent_generation, @root_id, @correlation_id, 'pending', @due_at, @created_at, @created_at, @expires_at, @expiration_ms, @limit_key,
+        @trace_context)`;
+/** A new call written already leased (LEASE_SQL's columns: running, due at the lease's end, the first lease token). */
+const INSERT_LEASED_SQL = `INSERT INTO calls (id, function, endpoint, version, input, original_function, original_endpoint,
+        idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, due_at, lease_owner, lease_token,
+        created_at, updated_at, expires_at, expiration_ms, limit_key, trace_context)
+        VALUES (@id, @function, @endpoint, @version, @input, @function, @endpoint, @idempotency_key, @parent_id,
+        @parent_generation, @root_id, @correlation_id, 'running', @until, @owner, 1, @created_at, @now, @expires_at, @expiration_ms,
+        @limit_key, @trace_context)`;
+/**
+ * Added to an insert of the API's: when a call with the same idempotency
+ * key is stored, the insert writes nothing (`changes` is 0) and the key is
+ * looked up then, so a new call probes the keys' index once, not twice.
+ */
+const IF_NEW_SQL = ' ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING';
+
 /** The lease condition of a row, in SQL (`@owner`, `@token`): `policy.holdsLease` in the file. */
 const HOLDS_LEASE_SQL = `state = 'running' AND lease_owner = @owner AND lease_token = @token`;
 
@@ -360,6 +381,8 @@ export class SqliteStore implements Store {
   /** The resolved file path, or `:memory:`. */
   readonly path: string;
   readonly #group: GroupCommit;
+  /** Runs `fn` in a transaction, or in a savepoint inside one (better-sqlite3's nesting). */
+  readonly #inTransaction: <T>(fn: () => T) => T;
   readonly #queues = new Map<string, [string, string]>();
   /**
    * Per (endpoint, function) pair: no call of it is due before this time (a
@@ -413,8 +436,10 @@ export class SqliteStore implements Store {
   readonly #stmt: Record<string, Database.Statement>;
   /** The statements of the hot path, bound by position from objects (`named-params.ts`). */
   readonly #named: {
-    insertCall: NamedStatement<Params>;
-    insertLeased: NamedStatement<Params>;
+    /** `[0]` plain; `[1]` does nothing when the idempotency key is stored ({@link IF_NEW_SQL}). */
+    insertCall: [NamedStatement<Params>, NamedStatement<Params>];
+    /** As `insertCall`. */
+    insertLeased: [NamedStatement<Params>, NamedStatement<Params>];
     claim: NamedStatement<Params>;
     claimSeq: NamedStatement<Params>;
     leaseSeqs: NamedStatement<Params>;
@@ -438,6 +463,7 @@ export class SqliteStore implements Store {
     // One wrapper for every transaction and savepoint (better-sqlite3 nests it as a savepoint inside a transaction):
     // making it per operation cost ~5% of the store's CPU.
     const inTransaction = db.transaction((fn: () => unknown) => fn());
+    this.#inTransaction = <T>(fn: () => T) => inTransaction(fn) as T;
     // Every write runs in the group commit. A storage error (disk full, read-only, I/O error, locked: `faults.ts`)
     // rejects with a StoreUnavailableError that says what is wrong, and marks the store unhealthy until a write succeeds.
     this.#group = new GroupCommit(<T>(fn: () => T) => inTransaction(fn) as T, undefined, {
@@ -519,20 +545,8 @@ export class SqliteStore implements Store {
         WHERE id = ? AND lease_token = ? AND state = 'running'`),
     };
     this.#named = {
-      // The input is stored once: original_input is written only when a tail call replaces the input (input_replaced).
-      insertCall: n(`INSERT INTO calls (id, function, endpoint, version, input, original_function, original_endpoint,
-        idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, due_at,
-        created_at, updated_at, expires_at, expiration_ms, limit_key, trace_context)
-        VALUES (@id, @function, @endpoint, @version, @input, @function, @endpoint, @idempotency_key, @parent_id,
-        @parent_generation, @root_id, @correlation_id, 'pending', @due_at, @created_at, @created_at, @expires_at, @expiration_ms, @limit_key,
-        @trace_context)`),
-      // A call written already leased (LEASE_SQL's columns: running, due at the lease's end, the first lease token).
-      insertLeased: n(`INSERT INTO calls (id, function, endpoint, version, input, original_function, original_endpoint,
-        idempotency_key, parent_id, parent_generation, root_id, correlation_id, state, due_at, lease_owner, lease_token,
-        created_at, updated_at, expires_at, expiration_ms, limit_key, trace_context)
-        VALUES (@id, @function, @endpoint, @version, @input, @function, @endpoint, @idempotency_key, @parent_id,
-        @parent_generation, @root_id, @correlation_id, 'running', @until, @owner, 1, @created_at, @now, @expires_at, @expiration_ms,
-        @limit_key, @trace_context)`),
+      insertCall: [INSERT_CALL_SQL, INSERT_CALL_SQL + IF_NEW_SQL].map((sql) => n(sql)) as [NamedStatement<Params>, NamedStatement<Params>],
+      insertLeased: [INSERT_LEASED_SQL, INSERT_LEASED_SQL + IF_NEW_SQL].map((sql) => n(sql)) as [NamedStatement<Params>, NamedStatement<Params>],
       // One statement per (endpoint, function): the due calls picked and leased together (no statement per row).
       // Only what the RunRequest needs: not the original input, the output or the error (memory follows in-flight work).
       claim: n(
@@ -726,15 +740,27 @@ export class SqliteStore implements Store {
     if (floor !== undefined && due < floor) this.#dueFloors.set(key, due);
   }
 
-  #insertRow(call: NewCall, parentGeneration: number): void {
+  /**
+   * Writes a new call (pending, or leased: {@link #insertLeased}). `ifNew`:
+   * nothing is written when its idempotency key is stored ({@link IF_NEW_SQL});
+   * answers whether it was written.
+   */
+  #insertRow(call: NewCall, parentGeneration: number, ifNew = false): boolean {
     this.#ensureQueue(call.endpoint, call.function);
     if (call.limits) this.#limits.record(call.endpoint, call.function, call.limits.spec, call.createdAt);
-    if (this.#leaseAtInsert && this.#insertLeased(call, parentGeneration, this.#leaseAtInsert)) return;
-    this.#dueAt(call.endpoint, call.function, call.dueAt);
+    const which = ifNew ? 1 : 0;
+    if (this.#leaseAtInsert) {
+      const leased = this.#insertLeased(call, parentGeneration, this.#leaseAtInsert, which);
+      if (leased !== null) return leased;
+    }
     const params = this.#insertParams(call, parentGeneration);
-    const seq = Number(this.#named.insertCall.run(params).lastInsertRowid);
+    const r = this.#named.insertCall[which].run(params);
+    if (r.changes === 0) return false;
+    const seq = Number(r.lastInsertRowid);
+    this.#dueAt(call.endpoint, call.function, call.dueAt);
     this.#woken?.push({ seq, endpoint: call.endpoint, fn: call.function, due: call.dueAt });
     if (this.#floorsKept) this.#rememberFresh(this.#newRow(seq, call, parentGeneration, params, 0));
+    return true;
   }
 
   /** A row just inserted, as a claim reads it, with `leaseToken` (0 pending; 1 written leased). */
@@ -808,20 +834,23 @@ export class SqliteStore implements Store {
    * Writes a new call already leased (`#leaseAtInsert`), as a claim would
    * right after: when it is due, its function declares no limits, the
    * capacity allows and, for a fair lease, no other call of its function is
-   * due (known from the pair's floor). False: not written (insert it pending).
+   * due (known from the pair's floor). Null: not tried (insert it pending);
+   * false: not written, its idempotency key is stored (`which` 1: {@link IF_NEW_SQL}).
    */
-  #insertLeased(call: NewCall, parentGeneration: number, lease: LeaseAtInsert): boolean {
-    if (call.dueAt === null || call.dueAt > lease.now || this.#limits.spec(call.endpoint, call.function)) return false;
+  #insertLeased(call: NewCall, parentGeneration: number, lease: LeaseAtInsert, which: 0 | 1): boolean | null {
+    if (call.dueAt === null || call.dueAt > lease.now || this.#limits.spec(call.endpoint, call.function)) return null;
     if (lease.fair) {
       const floor = this.#floorsKept ? this.#dueFloors.get(pairKey(call.endpoint, call.function)) : undefined;
-      if (floor === undefined || floor <= lease.now) return false;
+      if (floor === undefined || floor <= lease.now) return null;
     }
-    if (lease.claim.capacity(call.endpoint, call.function) <= 0) return false;
+    if (lease.claim.capacity(call.endpoint, call.function) <= 0) return null;
     const params = this.#insertParams(call, parentGeneration);
     params.until = lease.until;
     params.owner = lease.owner;
     params.now = lease.now;
-    const seq = Number(this.#named.insertLeased.run(params).lastInsertRowid);
+    const r = this.#named.insertLeased[which].run(params);
+    if (r.changes === 0) return false;
+    const seq = Number(r.lastInsertRowid);
     // A rolled-back seq given again: what `#fresh` held of it is another row's.
     this.#dropFresh(seq);
     this.#tookLease(this.#newRow(seq, call, parentGeneration, params, 1), lease);
@@ -846,12 +875,17 @@ export class SqliteStore implements Store {
     const known = new Map<string, string>();
     for (const call of policy.firstPerKey(calls)) {
       const key = call.idempotencyKey;
-      const existing = key ? (this.#stmt.byKey!.get(key) as { id: string } | undefined) : undefined;
+      // Only a new call records its function's declared limits: a call that declares them looks its key up first.
+      const existing = key && call.limits ? (this.#stmt.byKey!.get(key) as { id: string } | undefined) : undefined;
       if (key && existing) {
         known.set(key, existing.id);
-      } else {
-        this.#insertRow(call, 0);
+      } else if (this.#insertRow(call, 0, true)) {
         inserted.add(call.id);
+      } else {
+        // Not written: its key is stored (IF_NEW_SQL). Looked up only now: a new call probes the keys' index once.
+        const stored = key ? (this.#stmt.byKey!.get(key) as { id: string } | undefined) : undefined;
+        if (!key || !stored) throw new Error(`the call ${call.id} was not written and its idempotency key ${JSON.stringify(key)} is not stored`);
+        known.set(key, stored.id);
       }
     }
     return policy.answerIds(calls, inserted, known);
@@ -1266,7 +1300,26 @@ export class SqliteStore implements Store {
    * tail call), the row is read as before.
    */
   complete(req: CompleteRequest): Promise<boolean> {
-    return this.#group.run(() => this.#complete(req));
+    const body = () => this.#complete(req);
+    return this.#group.run(() => (this.#finishesInOneWrite(req) ? body() : this.#inTransaction(body)), true);
+  }
+
+  /**
+   * Whether recording `req` writes one statement only — the finish's
+   * `UPDATE` of a call that ends without a parent to tell, results to mark,
+   * state to drop, a run to keep in `attempts` or children to cancel (every
+   * no-op call) — so that its operation needs no savepoint: if the statement
+   * fails, SQLite undoes it alone. Read from the lease kept in memory, when
+   * the operation runs; otherwise the operation runs in a savepoint as
+   * before.
+   */
+  #finishesInOneWrite(req: CompleteRequest): boolean {
+    const o = req.outcome;
+    if (o.kind !== 'finish' || req.delivered.length > 0) return false;
+    const row = this.#leases.get(req.id);
+    if (!row || row.lease_token !== req.leaseToken || row.parent_id !== null || hasStoredState(row) || row.state_value) return false;
+    if (req.attempt && !isOnlyCleanRun(req.attempt, o)) return false;
+    return row.mode === 0 || !policy.orphansOnComplete(req);
   }
 
   /**
@@ -1276,7 +1329,8 @@ export class SqliteStore implements Store {
    * already answered. Functions with declared limits wait for `claimDue`.
    */
   completeAndClaim(req: CompleteRequest, claim: FollowOnClaim): Promise<FollowOnResult> {
-    return this.#group.run((): FollowOnResult => {
+    // One write (a no-op call's finish: it wakes nothing, so nothing is leased after it) needs no savepoint.
+    const body = (): FollowOnResult => {
       const woken: Woken[] = [];
       this.#woken = woken;
       // The children a suspension starts are written leased, as the loop below would lease them (no fairness: as before).
@@ -1316,7 +1370,8 @@ export class SqliteStore implements Store {
         }
       }
       return { recorded, calls };
-    });
+    };
+    return this.#group.run(() => (this.#finishesInOneWrite(req) ? body() : this.#inTransaction(body)), true);
   }
 
   #complete(req: CompleteRequest): boolean {
