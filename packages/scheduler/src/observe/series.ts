@@ -29,7 +29,13 @@ interface MetricData {
 /** The series of one metric, by the caller's key of their label values. */
 abstract class SeriesMetric<S extends { labels: Record<string, string> }> {
   readonly aggregator = 'sum';
-  readonly #series = new Map<string, S>();
+  /** Every series, in the order made (what a scrape reads). */
+  readonly #series: S[] = [];
+  /**
+   * The series by their label values, one map per label: a lookup reads
+   * one map per value, with no key string made and hashed per update.
+   */
+  readonly #byValues = new Map<string, unknown>();
 
   constructor(
     registry: Registry,
@@ -46,18 +52,28 @@ abstract class SeriesMetric<S extends { labels: Record<string, string> }> {
    * use; callers keep it, or look it up by a key of their own.
    */
   series(...values: string[]): S {
-    const key = values.join('\u0000');
-    let s = this.#series.get(key);
-    if (!s) {
-      if (values.length !== this.labelNames.length) {
-        throw new Error(`${this.name} has labels ${this.labelNames.join(', ')}: got ${values.length} values (${values.join(', ')})`);
+    const last = values.length - 1;
+    if (last !== this.labelNames.length - 1) {
+      throw new Error(`${this.name} has labels ${this.labelNames.join(', ')}: got ${values.length} values (${values.join(', ')})`);
+    }
+    let node = this.#byValues;
+    for (let i = 0; i < last; i++) {
+      let next = node.get(values[i]!) as Map<string, unknown> | undefined;
+      if (!next) {
+        next = new Map();
+        node.set(values[i]!, next);
       }
+      node = next;
+    }
+    let s = node.get(values[last]!) as S | undefined;
+    if (!s) {
       const labels: Record<string, string> = {};
       this.labelNames.forEach((name, i) => {
         labels[name] = values[i]!;
       });
       s = this.make(labels);
-      this.#series.set(key, s);
+      node.set(values[last]!, s);
+      this.#series.push(s);
     }
     return s;
   }

@@ -25,14 +25,17 @@ function random10(): Uint8Array {
   return pool.slice(poolAt - 10, poolAt);
 }
 
-/** `n` (an integer below 2^(5·count)) as `count` base32 characters, most significant first. */
-function base32(n: number, count: number): string {
-  let out = '';
-  for (let i = 0; i < count; i++) {
-    out = ALPHABET[n % 32]! + out;
+/** The alphabet's character codes. */
+const CODES = Uint8Array.from(ALPHABET, (c) => c.charCodeAt(0));
+/** The ID being encoded, one byte a character (read as one Latin-1 string: no string per character). */
+const out = Buffer.alloc(26);
+
+/** `n` (an integer below 2^(5·count)) as `count` base32 characters at `at` of {@link out}, most significant first. */
+function base32(n: number, count: number, at: number): void {
+  for (let i = at + count - 1; i >= at; i--) {
+    out[i] = CODES[n % 32]!;
     n = Math.floor(n / 32);
   }
-  return out;
 }
 
 /** 40 bits of `bytes` from `at` (5 bytes, big-endian) as a number (exact: below 2^53). */
@@ -51,7 +54,10 @@ function bits40(bytes: Uint8Array, at: number): number {
  * encodeDispatchId(0, new Uint8Array(10)); // '00000000000000000000000000'
  */
 export function encodeDispatchId(time: number, random: Uint8Array): string {
-  return base32(time, 10) + base32(bits40(random, 0), 8) + base32(bits40(random, 5), 8);
+  base32(time, 10, 0);
+  base32(bits40(random, 0), 8, 10);
+  base32(bits40(random, 5), 8, 18);
+  return out.toString('latin1', 0, 26);
 }
 
 /**
@@ -62,14 +68,13 @@ export function encodeDispatchId(time: number, random: Uint8Array): string {
  */
 export function newDispatchId(now: number = Date.now()): string {
   if (now <= lastTime) {
-    // Same millisecond (or a clock step back): increment the random part.
-    const next = new Uint8Array(lastRandom);
+    // Same millisecond (or a clock step back): increment the random part (in place: this module's own copy).
+    const next = lastRandom;
     for (let i = next.length - 1; i >= 0; i--) {
       const v = (next[i] ?? 0) + 1;
       next[i] = v & 0xff;
       if (v <= 0xff) break;
     }
-    lastRandom = next;
     return encodeDispatchId(lastTime, next);
   }
   lastTime = now;
