@@ -52,7 +52,7 @@ export interface GroupCommitHooks {
 
 interface Pending {
   fn: () => unknown;
-  /** Runs without a savepoint of its own: it writes with one statement at most (see {@link GroupCommit.run}). */
+  /** Runs without a savepoint from the batch: atomic by itself (see {@link GroupCommit.run}). */
   atomic: boolean;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
@@ -94,10 +94,12 @@ export class GroupCommit {
 
   /**
    * Queues `fn`; resolves with its result once the batch holding it has
-   * committed. `atomic`: `fn` runs one write statement at most, so it needs
-   * no savepoint of its own in a batch (SQLite undoes a statement that
-   * fails, and the others of the batch stay): two statements fewer. The
-   * caller must know it before the operation runs (a no-op call's finish).
+   * committed. `atomic`: `fn` is atomic by itself, so the batch runs it
+   * without a savepoint (two statements fewer): it writes with one
+   * statement at most (SQLite undoes a statement that fails, and the
+   * others of the batch stay), or opens its own savepoint when it will
+   * write more (`SqliteStore.complete`: one write for a no-op call's
+   * finish, a savepoint otherwise).
    */
   run<T>(fn: () => T, atomic = false): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('the store is closed'));
