@@ -661,6 +661,20 @@ describe('SqliteStore', () => {
     expect(seen[0]).toEqual(seen[1]);
   });
 
+  it('reads a remembered row from the file when the file says it changed since it was written (the hint is checked)', async () => {
+    const store = await SqliteStore.open({ path: tmpFile() });
+    try {
+      const [a, b] = [newCall(), newCall()];
+      await store.insertCalls([a, b]);
+      // Changed behind the store's back (no path of the store does so without forgetting the row): the claim sees it.
+      store.db.prepare('UPDATE calls SET attempts = 2, failures = 1 WHERE id = ?').run(a.id);
+      const { calls } = await store.claimDue({ owner: 'a', now: NOW, leaseMs: 60_000, limit: 10, capacity: () => 10 });
+      expect(calls.map((c) => [c.id, c.attempts, c.leaseToken])).toEqual([[a.id, 2, 1], [b.id, 0, 1]]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('never hands a rolled-back insert for the call that was given its seq again', async () => {
     const store = await SqliteStore.open({ path: tmpFile() });
     try {
