@@ -1401,6 +1401,8 @@ export class SqliteStore implements Store {
         break;
       }
       case 'finish': {
+        // What this case writes besides the finish's UPDATE (a parent told, results marked, state dropped, an attempt,
+        // orphans cancelled) is what #finishesInOneWrite rules out: a write added here is added to its conditions.
         // The call's only run, ending it without an error, stays in the row (schema 14): no row of `attempts`.
         if (a && isOnlyCleanRun(a, o)) held = a;
         if (!this.#finishRow(row, policy.finishedState(o.status), o.status, o.output, o.error, now, true, { attempts, resumes }, lease, held ?? undefined)) return false;
