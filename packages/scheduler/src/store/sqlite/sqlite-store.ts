@@ -1300,7 +1300,15 @@ export class SqliteStore implements Store {
    * tail call), the row is read as before.
    */
   complete(req: CompleteRequest): Promise<boolean> {
-    const body = () => this.#complete(req);
+    return this.#recordRun(req, () => this.#complete(req));
+  }
+
+  /**
+   * Runs `body`, which records `req`, as one group-commit operation: without
+   * a savepoint when {@link #finishesInOneWrite} says it writes once, in its
+   * own savepoint otherwise.
+   */
+  #recordRun<T>(req: CompleteRequest, body: () => T): Promise<T> {
     return this.#group.run(() => (this.#finishesInOneWrite(req) ? body() : this.#inTransaction(body)), true);
   }
 
@@ -1371,7 +1379,7 @@ export class SqliteStore implements Store {
       }
       return { recorded, calls };
     };
-    return this.#group.run(() => (this.#finishesInOneWrite(req) ? body() : this.#inTransaction(body)), true);
+    return this.#recordRun(req, body);
   }
 
   #complete(req: CompleteRequest): boolean {
