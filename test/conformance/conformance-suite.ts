@@ -18,6 +18,7 @@ import {
   RUN_BATCH_CONTENT_TYPE,
   RUN_BATCH_HEADER,
   RUN_PATH,
+  RUN_STREAM_CONTENT_TYPE,
   SESSION_ACCEPT_HEADER,
   SESSION_HEADER,
   SESSION_OFFER_HEADER,
@@ -54,12 +55,57 @@ export interface ConformanceTarget {
 const LIMIT = 64 * 1024;
 const quiet = { warn() {}, error() {}, info() {} };
 
+/** Holds `gatedTwice` between its two awaits until the test opens it (local resume). */
+const gate = { opened: Promise.resolve(), open: () => {} };
+
 function newDispatch(verificationKey: KeyObject | null | false): Dispatch {
   const dispatch = new Dispatch({ endpointUrl: 'http://127.0.0.1:1', verificationKey, maxBodyBytes: LIMIT, logger: quiet, env: {} });
   dispatch.function(function echo(text: string) {
     return `echo: ${text}`;
   });
+  const inc = dispatch.function(function inc(n: number) {
+    return n + 1;
+  });
+  dispatch.function(async function gatedTwice(n: number) {
+    const a = await inc(n);
+    await gate.opened;
+    return await inc(a);
+  });
   return dispatch;
+}
+
+/** Reads RunResponses, each preceded by its varint length, from a streamed body, one at a time. */
+function frameReader(body: ReadableStream<Uint8Array>) {
+  const reader = body.getReader();
+  let buf = new Uint8Array(0);
+  return async function next(): Promise<proto.IRunResponse | null> {
+    for (;;) {
+      let length = 0;
+      let at = 0;
+      let shift = 0;
+      let complete = false;
+      while (at < buf.length) {
+        const b = buf[at++] as number;
+        length |= (b & 0x7f) << shift;
+        shift += 7;
+        if (b < 0x80) {
+          complete = buf.length - at >= length;
+          break;
+        }
+      }
+      if (complete) {
+        const frame = buf.subarray(at, at + length);
+        buf = buf.subarray(at + length);
+        return proto.RunResponse.decode(frame);
+      }
+      const { done, value } = await reader.read();
+      if (done) return null;
+      const joined = new Uint8Array(buf.length + value.length);
+      joined.set(buf);
+      joined.set(value, buf.length);
+      buf = joined;
+    }
+  };
 }
 
 const runRequest = (fn: string, args: unknown[]): proto.IRunRequest => ({
@@ -235,6 +281,44 @@ export function conformance(target: ConformanceTarget): void {
       return res;
     }
 
+    it("streams a child's answer before it resumes the waiting parent, then the parent's answer (local resume)", async () => {
+      const post = (request: proto.IRunRequest) => {
+        const body = proto.RunRequest.encode(request);
+        const url = `${signed.url}${prefix}${RUN_PATH}`;
+        const headers = { 'content-type': 'application/proto', ...signRequest({ method: 'POST', url, contentType: 'application/proto', body, privateKey: keys.privateKey, nonce: randomUUID() }) };
+        return fetch(url, { method: 'POST', headers, body });
+      };
+      const id = `lr-${randomUUID()}`;
+      const parentRes = await post({ function: 'gatedTwice', dispatchId: id, rootDispatchId: id, input: encodeArgs([1]), acceptsStateDelta: true });
+      const poll = proto.RunResponse.decode(new Uint8Array(await parentRes.arrayBuffer()));
+      const call = poll.poll?.calls?.[0];
+      expect(call?.function).toBe('inc');
+      let open = () => {};
+      gate.opened = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      const res = await post({
+        function: 'inc',
+        dispatchId: `${id}-c`,
+        parentDispatchId: id,
+        rootDispatchId: id,
+        input: call?.input,
+        acceptsStateDelta: true,
+        localResume: { correlationId: call?.correlationId },
+      });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe(RUN_STREAM_CONTENT_TYPE);
+      const next = frameReader(res.body as ReadableStream<Uint8Array>);
+      // The child's answer arrives while the parent's resume is held at the gate.
+      const child = await next();
+      expect(decodeValue(child?.exit?.result?.output)).toBe(2);
+      expect(Number(child?.parentState?.length ?? 0)).toBe(poll.poll?.typedCoroutineState?.value?.length);
+      open();
+      const parent = await next();
+      expect(parent?.poll?.calls?.map((c) => [c.function, decodeValue(c.input)])).toEqual([['inc', [2]]]);
+      expect(await next()).toBeNull();
+    });
+
     it('accepts the other binary content types (application/octet-stream, none)', async () => {
       expectEcho(await send(signed, protoBody(), { contentType: 'application/octet-stream' }));
       // Signatures cover Content-Type, so a request without one can only be unsigned.
@@ -391,9 +475,9 @@ export function conformance(target: ConformanceTarget): void {
 
     it('answers 404 not_found to an unknown function, naming it, the closest one and the functions it has', async () => {
       const error = expectConnectError(await send(signed, protoBody('nope', [])), 404, 'not_found');
-      expect(error.message).toBe('function "nope" does not exist on this endpoint (its functions: echo)');
+      expect(error.message).toBe('function "nope" does not exist on this endpoint (its functions: echo, gatedTwice, inc)');
       const typo = expectConnectError(await send(signed, protoBody('ecoh', [])), 404, 'not_found');
-      expect(typo.message).toBe('function "ecoh" does not exist on this endpoint: did you mean echo? (its functions: echo)');
+      expect(typo.message).toBe('function "ecoh" does not exist on this endpoint: did you mean echo? (its functions: echo, gatedTwice, inc)');
     });
 
     it('answers 415 to an unsupported content type', async () => {

@@ -29,6 +29,8 @@ export {
   RUN_PATH,
   RUN_BATCH_CONTENT_TYPE,
   RUN_BATCH_HEADER,
+  RUN_STREAM_CONTENT_TYPE,
+  isRunStream,
   MAX_RUN_BATCH,
   isRunBatch,
   SCHEDULE_SERVICE_PATH,
@@ -37,7 +39,7 @@ export {
 } from './protocol/constants.js';
 export { excerpt, quoteExcerpt } from './protocol/excerpt.js';
 export { fromJson, fromJsonBytes, JsonFormatError, toJson, toJsonBytes } from './protocol/connect-json.js';
-export { connectError, type EndpointApp, type EndpointRequest, type EndpointResponse, handleEndpointRequest } from './endpoint/handler.js';
+export { connectError, type EndpointApp, type EndpointRequest, type EndpointResponse, handleEndpointRequest, type LocalResumeRun } from './endpoint/handler.js';
 export { type EndpointRequestHead, isLoopbackAddress, precheckEndpointRequest, sessionsOf } from './endpoint/precheck.js';
 export {
   IN_PROCESS_ENV,

@@ -101,7 +101,7 @@ export function dispatchMiddleware(
     rawBody(req, options.bodyLimit ?? dispatch.config.maxBodyBytes)
       .then(async (body) => {
         if (typeof body === 'string') return sendResponse(res, connectError(500, 'internal', body));
-        sendResponse(res, await dispatch.handler({ ...head, body }));
+        sendResponse(res, await dispatch.handler({ ...head, body, streaming: true }));
       })
       .catch((err: unknown) => {
         const answer = bodyErrorResponse(err);

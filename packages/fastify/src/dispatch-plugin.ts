@@ -4,7 +4,7 @@
  * @module
  */
 import type { Dispatch, DispatchOrModule } from '@dispatch/core';
-import { BodyBudgetTimeoutError, listeningAddress, reserveBody } from '@dispatch/core/node';
+import { BodyBudgetTimeoutError, listeningAddress, reserveBody, sendResponse } from '@dispatch/core/node';
 import { answerBeforeBody, connectError, dispatchInstance, type EndpointResponse, RUN_PATH } from '@dispatch/core/protocol';
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -50,8 +50,15 @@ export interface DispatchPluginOptions {
   prefix?: string;
 }
 
-const send = (reply: FastifyReply, r: EndpointResponse) =>
-  reply.code(r.status).headers(r.headers).send(Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength));
+const send = (reply: FastifyReply, r: EndpointResponse) => {
+  if (r.rest) {
+    // A streamed answer (local resume): written on the raw response, its first part before the rest starts.
+    reply.hijack();
+    sendResponse(reply.raw, r);
+    return reply;
+  }
+  return reply.code(r.status).headers(r.headers).send(Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength));
+};
 
 const headOf = (req: FastifyRequest) => ({ method: req.method, url: req.url, headers: req.headers, localAddress: listeningAddress(req.raw) });
 
@@ -80,7 +87,7 @@ const endpoint: FastifyPluginAsync<{ dispatch: Dispatch; bodyLimit: number }> = 
   });
   app.all(RUN_PATH, { bodyLimit }, async (req, reply) => {
     const body = Buffer.isBuffer(req.body) ? req.body : new Uint8Array(0);
-    return send(reply, await dispatch.handler({ ...headOf(req), body }));
+    return send(reply, await dispatch.handler({ ...headOf(req), body, streaming: true }));
   });
 };
 

@@ -40,6 +40,11 @@ export interface AttemptEvent {
   nextRunAt?: number;
   /** Calls started by the Poll, if any. */
   children?: number;
+  /**
+   * The run's answer came early, with its child's (a local resume,
+   * `RunRequest.local_resume`): no request of its own was sent.
+   */
+  localResume?: boolean;
 }
 
 /**

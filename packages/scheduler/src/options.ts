@@ -239,6 +239,17 @@ export interface SchedulerOptions {
    */
   elideStateAbove?: number;
   /**
+   * Offer endpoints a local resume (`RunRequest.local_resume`, a protocol
+   * extension): an endpoint of this SDK that holds a call's waiting parent
+   * in memory resumes it with the call's result at once and answers both
+   * in one round trip; the scheduler records the child's result first and
+   * takes the parent's answer only for the very resume the endpoint ran.
+   * Other SDKs ignore the offer. Default true; `false` resumes every parent
+   * through its own request (for comparison, or to debug).
+   * @example { localResume: false }
+   */
+  localResume?: boolean;
+  /**
    * Lease of a claimed call, in ms: this scheduler renews the leases of its
    * runs in flight every `leaseMs / 3`; if it dies, another instance (or the
    * next start) runs the call again once the lease expires. Shorter leases

@@ -301,6 +301,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         orphans: options.orphans ?? d.orphans,
         // In process, asking for a state back (RunResponse.state_required) costs no network round trip: never resent.
         elideStateAbove: options.elideStateAbove ?? (transportKind === 'in-process' ? 0 : d.elideStateAbove),
+        localResume: options.localResume ?? true,
         log,
         metrics,
         tracing,

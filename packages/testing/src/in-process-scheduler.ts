@@ -11,6 +11,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type CallAttempt, type CallInfo, type CallState, Dispatch, DispatchClient, type DispatchFunction, Status } from '@dispatch/core';
 import { inProcessRegistry, ResolvedConfig } from '@dispatch/core/protocol';
+import { sendResponse } from '@dispatch/core/node';
 import { Scheduler, type SchedulerOptions } from '@dispatch/scheduler';
 
 /**
@@ -111,12 +112,9 @@ function listener(dispatch: Dispatch): http.RequestListener {
     req.on('error', () => res.destroy());
     req.on('end', () => {
       dispatch
-        .handler({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks) })
+        .handler({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks), streaming: true })
         .then(
-          (response) => {
-            res.writeHead(response.status, { ...response.headers, 'content-length': String(response.body.length) });
-            res.end(response.body);
-          },
+          (response) => sendResponse(res, response),
           () => res.destroy(),
         );
     });

@@ -17,7 +17,7 @@ import { currentExecution, type EngineFunction, type RunContext } from '../engin
 import { InvalidArgumentError } from '../status/errors.js';
 import { DispatchApiError } from '../client/api-error.js';
 import { describeIssues } from './issues.js';
-import { type EndpointApp, type EndpointRequest, type EndpointResponse, handleEndpointRequest } from '../endpoint/handler.js';
+import { type EndpointApp, type EndpointRequest, type EndpointResponse, handleEndpointRequest, type LocalResumeRun } from '../endpoint/handler.js';
 import { type EndpointRequestHead, precheckEndpointRequest } from '../endpoint/precheck.js';
 import { ReplayCache } from '../signature/replay-cache.js';
 import { IN_PROCESS_ENV, inProcessEnabled, inProcessRegistry } from '../endpoint/in-process.js';
@@ -362,7 +362,8 @@ export class Dispatch {
       },
       hasFunction: (name) => this.hasFunction(name),
       functionNames: () => this.functionNames,
-      runRequest: (request) => tracedRun(request, (trace) => this.engine.run(request, trace)),
+      runRequest: (request) => this.#run(request),
+      localResume: (request, response) => this.#localResume(request, response),
     };
     // In-process mode: a scheduler in this process hands RunRequests to this instance directly.
     this.#inProcess = inProcessEnabled(options.env ?? process.env);
@@ -423,6 +424,7 @@ export class Dispatch {
     this.#functions.set(name, {
       name,
       onIncompatibleState: options.onIncompatibleState ?? 'fail',
+      limited: limitsOf !== undefined,
       decodeInput: (input: IAny | null | undefined) => {
         let args: unknown[];
         try {
@@ -844,7 +846,36 @@ export class Dispatch {
    * ```
    */
   runRequest(request: IRunRequest): Promise<IRunResponse> {
-    return this.#track(() => tracedRun(request, (trace) => this.engine.run(request, trace)));
+    return this.#track(() => this.#run(request));
+  }
+
+  /** Runs a request, traced: what the handler and the in-process transport hand over. */
+  #run(request: IRunRequest): Promise<IRunResponse> {
+    return tracedRun(request, (trace) => this.engine.run(request, trace));
+  }
+
+  /**
+   * The waiting parent's resume that a request's answer lets this process
+   * run at once (local resume, `Engine.localResumeOf`): run by the HTTP
+   * handler after the answer was sent, counted in {@link inFlight}. A resume
+   * that fails in the SDK or finds its execution gone answers null: the
+   * scheduler then resumes the parent with a request of its own.
+   */
+  #localResume(request: IRunRequest, response: IRunResponse): LocalResumeRun | null {
+    const parent = this.engine.localResumeOf(request, response);
+    if (!parent) return null;
+    const resume = parent.request;
+    return {
+      state: parent.state,
+      run: () =>
+        this.#track(() => this.#run(resume)).then(
+          (answer) => (answer.stateRequired ? null : answer),
+          (err: unknown) => {
+            this.logger.warn(`[dispatch] the local resume of ${resume.function} ${resume.dispatchId} failed in the SDK (the scheduler resumes it as usual): ${(err as Error)?.stack ?? err}`);
+            return null;
+          },
+        ),
+    };
   }
 
   /**

@@ -9,6 +9,16 @@ export interface EndpointResponse {
   status: number;
   headers: Record<string, string>;
   body: Uint8Array;
+  /**
+   * The rest of a streamed answer (local resume; only when the request said
+   * {@link EndpointRequest.streaming}): the adapter sends the headers
+   * without a content length and `body` at once, then calls `rest()` and
+   * ends the answer with the bytes it resolves to (it never rejects).
+   * @example
+   * res.write(response.body);
+   * if (response.rest) response.rest().then((more) => res.end(more));
+   */
+  rest?: () => Promise<Uint8Array>;
 }
 
 const encoder = new TextEncoder();

@@ -5,12 +5,12 @@
  * @module
  */
 import type { KeyObject } from 'node:crypto';
-import { encodingOf, isRunBatch, MAX_RUN_BATCH, RUN_BATCH_CONTENT_TYPE, RUN_BATCH_HEADER } from '../protocol/constants.js';
+import { encodingOf, isRunBatch, MAX_RUN_BATCH, RUN_BATCH_CONTENT_TYPE, RUN_BATCH_HEADER, RUN_STREAM_CONTENT_TYPE } from '../protocol/constants.js';
 import { Status } from '../status/status.js';
 import { fromJson, toJson } from '../protocol/connect-json.js';
 import { excerpt, quoteExcerpt } from '../protocol/excerpt.js';
 import * as proto from '../protocol/proto.js';
-import type { IRunRequest, IRunResponse } from '../protocol/proto.js';
+import type { ILocalResumeState, IRunRequest, IRunResponse } from '../protocol/proto.js';
 import type { ReplayCache, ReplayVerdict } from '../signature/replay-cache.js';
 import { SESSION_ACCEPT_HEADER, SESSION_HEADER, SESSION_KEY_AGREEMENT, SESSION_OFFER_HEADER } from '../signature/session.js';
 import { verifySignature } from '../signature/signature.js';
@@ -24,6 +24,13 @@ export { connectError, type EndpointResponse };
 export interface EndpointRequest extends EndpointRequestHead {
   /** The exact raw body bytes (signatures cover them). */
   body: Uint8Array;
+  /**
+   * The adapter sends a streamed answer ({@link EndpointResponse.rest}):
+   * then a run that allows it may answer its waiting parent's resume too, in
+   * the same response (local resume). The adapters of this project say so;
+   * without it every answer is whole.
+   */
+  streaming?: boolean;
 }
 
 /**
@@ -78,6 +85,27 @@ export interface EndpointApp {
   functionNames?(): readonly string[];
   /** Runs one decoded RunRequest to its RunResponse. */
   runRequest(request: IRunRequest): Promise<IRunResponse>;
+  /**
+   * The waiting parent's resume that a request's answer allows here (the
+   * request carries `local_resume`; see `Engine.localResumeOf`), or null:
+   * the state it resumes, and how to run it (resolving to its answer, or
+   * null when it could not run after all). Optional: without it, no answer
+   * is streamed.
+   */
+  localResume?(request: IRunRequest, response: IRunResponse): LocalResumeRun | null;
+}
+
+/**
+ * A parent's resume that an endpoint runs itself after its child's answer
+ * (local resume): the state it resumes, and the run.
+ * @example
+ * const parent = app.localResume?.(request, response);
+ * if (parent) response.parentState = parent.state;
+ */
+export interface LocalResumeRun {
+  state: ILocalResumeState;
+  /** Runs the resume; null when it could not (its execution was gone). Never rejects. */
+  run(): Promise<IRunResponse | null>;
 }
 
 const encoder = new TextEncoder();
@@ -186,7 +214,48 @@ async function handle(app: EndpointApp, request: EndpointRequest): Promise<Endpo
       body: encoder.encode(JSON.stringify(toJson(proto.RunResponse, response))),
     };
   }
+  const parent = request.streaming && runRequest.localResume ? (app.localResume?.(runRequest, response) ?? null) : null;
+  if (parent) return streamed(response, parent, sessionHeaders);
   return { status: 200, headers: { 'content-type': 'application/proto', [RUN_BATCH_HEADER]: BATCH_MAX, ...sessionHeaders }, body: proto.RunResponse.encode(response) };
+}
+
+/**
+ * The answer of a run whose waiting parent this endpoint resumes (local
+ * resume, RUN_STREAM_CONTENT_TYPE): the run's RunResponse, with the
+ * parent's state, goes at once, so the scheduler records it whatever the
+ * parent's resume does; the resume starts once the adapter sent it, and its
+ * RunResponse follows in the same answer (nothing when it could not run).
+ */
+function streamed(response: IRunResponse, parent: LocalResumeRun, sessionHeaders: Record<string, string> | undefined): EndpointResponse {
+  response.parentState = parent.state;
+  return {
+    status: 200,
+    headers: { 'content-type': RUN_STREAM_CONTENT_TYPE, [RUN_BATCH_HEADER]: BATCH_MAX, ...sessionHeaders },
+    body: delimited(proto.RunResponse.encode(response)),
+    rest: () => parent.run().then((r) => (r ? delimited(proto.RunResponse.encode(r)) : EMPTY)),
+  };
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** A message preceded by its length as a varint (protobuf's delimited form). */
+function delimited(message: Uint8Array): Uint8Array {
+  let n = message.length;
+  let size = 1;
+  while (n > 0x7f) {
+    n >>>= 7;
+    size++;
+  }
+  const out = new Uint8Array(size + message.length);
+  let at = 0;
+  n = message.length;
+  while (n > 0x7f) {
+    out[at++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  out[at++] = n;
+  out.set(message, at);
+  return out;
 }
 
 const BATCH_MAX = String(MAX_RUN_BATCH);

@@ -41,6 +41,14 @@ export function refuseUnread(req: IncomingMessage, res: ServerResponse, response
  * @example `sendResponse(res, await dispatch.handler(request));`
  */
 export function sendResponse(res: ServerResponse, response: EndpointResponse): void {
+  const rest = response.rest;
+  if (rest) {
+    // A streamed answer (local resume): the first part goes now, chunked, and the rest (the parent's resume) starts
+    // only once it is written: whatever that resume does, the run's own answer is out.
+    res.writeHead(response.status, response.headers);
+    res.write(response.body, () => void rest().then((more) => res.end(more)));
+    return;
+  }
   res.writeHead(response.status, { ...response.headers, 'content-length': String(response.body.length) });
   res.end(response.body);
 }
@@ -61,7 +69,7 @@ export function nodeListener(dispatch: Dispatch): (req: IncomingMessage, res: Se
     const early = dispatch.precheck(head);
     if (early) return refuseUnread(req, res, early);
     readBody(req, dispatch.config.maxBodyBytes).then(
-      async (body) => sendResponse(res, await dispatch.handler({ ...head, body })),
+      async (body) => sendResponse(res, await dispatch.handler({ ...head, body, streaming: true })),
       (err: unknown) => {
         const answer = bodyErrorResponse(err);
         if (answer) sendResponse(res, answer);

@@ -18,7 +18,8 @@
 import { randomInt } from 'node:crypto';
 import { DEFAULT_MAX_WAIT_MS, MAX_POLL_RESULTS, MIN_MAX_WAIT_MS } from '../protocol/constants.js';
 import * as proto from '../protocol/proto.js';
-import type { IAny, ICall, IRunRequest, IRunResponse } from '../protocol/proto.js';
+import { OperationKind } from '../protocol/proto.js';
+import type { IAny, ICall, ILocalResumeState, IRunRequest, IRunResponse } from '../protocol/proto.js';
 import { encodeError } from '../serde/serde.js';
 import { IncompatibleStateError, InvalidArgumentError, NotFoundError } from '../status/errors.js';
 import type { StatusRegistry } from '../status/registry.js';
@@ -195,6 +196,54 @@ export class Engine {
     return this.#start(execution, req);
   }
 
+  /**
+   * The resume of the waiting parent that a call's answer lets this process
+   * run at once (`RunRequest.local_resume`, `local_resume.proto`), or null.
+   * It needs: the call returned successfully (status OK, a result without an
+   * error, no tail call); its parent's execution is held here (warm),
+   * suspended on a Poll that one result wakes (`min_results` 1) and waiting
+   * for the call's correlation ID; and the parent's function declares no
+   * limits. The request is the one a scheduler would send to resume the
+   * parent with that result, its state elided (it resumes the held
+   * execution through the warm cache, like any resume); `state` is the
+   * state it resumes, which the scheduler compares with its own before it
+   * takes the parent's answer as given.
+   * @example
+   * const parent = engine.localResumeOf(request, response);
+   * if (parent) next = await engine.run(parent.request); // streamed after the call's own answer
+   */
+  localResumeOf(req: IRunRequest, res: IRunResponse): { request: IRunRequest; state: ILocalResumeState } | null {
+    const local = req.localResume;
+    const parentId = req.parentDispatchId;
+    if (!local || !parentId || !req.dispatchId || (res.status as number) !== (Status.OK as number) || res.poll || res.stateRequired) return null;
+    const result = res.exit?.result;
+    if (!result || result.error || res.exit?.tailCall) return null;
+    const held = this.#cache.peek(parentId);
+    const x = held?.execution;
+    if (!held || !x || x.fn.limited || x.pollMinResults !== 1) return null;
+    const correlationId = proto.toBigInt(local.correlationId);
+    if (Number(correlationId >> 32n) !== x.journal.epoch) return null;
+    if (x.pending.get(Number(correlationId & 0xffffffffn))?.kind !== OperationKind.OPERATION_KIND_CALL) return null;
+    const context = x.context;
+    const length = proto.toLong(BigInt(held.length));
+    const request: IRunRequest = {
+      function: x.fn.name,
+      dispatchId: parentId,
+      parentDispatchId: context.parentDispatchId,
+      rootDispatchId: context.rootDispatchId,
+      acceptsStateDelta: !!req.acceptsStateDelta,
+      supportsSignals: !!req.supportsSignals,
+      pollResult: {
+        results: [{ correlationId: local.correlationId, dispatchId: req.dispatchId, output: result.output ?? null }],
+        stateElided: true,
+        stateLength: length,
+      },
+    };
+    if (context.creationTime) request.creationTime = proto.timestampFromDate(context.creationTime);
+    if (context.expirationTime) request.expirationTime = proto.timestampFromDate(context.expirationTime);
+    return { request, state: { length, header: held.header } };
+  }
+
   /** INCOMPATIBLE_STATE, or a restart from the input (a tail call to itself) when the function opts in and the input is known. */
   #incompatible(fn: EngineFunction, error: IncompatibleStateError, input?: IAny): IRunResponse {
     this.stats.incompatible++;
@@ -239,6 +288,7 @@ export class Engine {
   /** Suspends a blocked execution: a Poll with its calls and its journal (or the journal's delta). */
   #poll(x: Execution, req: IRunRequest): IRunResponse {
     const plan = planPoll(x, { now: this.now(), maxWaitMs: this.#maxWaitMs, toProtoCall: (call, id) => this.toProtoCall(call, id) });
+    x.pollMinResults = plan.minResults;
     const journal = x.journal;
     const first = journal.emittedLength === 0;
     journal.polls.push(journal.ops.length);

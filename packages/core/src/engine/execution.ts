@@ -30,6 +30,12 @@ export interface EngineFunction {
   invoke(args: unknown[]): unknown;
   /** What to do with state this code cannot use: fail with INCOMPATIBLE_STATE (default) or restart from the input. */
   readonly onIncompatibleState: 'fail' | 'restart';
+  /**
+   * The function declares limits (concurrency, rate): its resumes wait for
+   * the scheduler's lease, never run early in the endpoint's process
+   * (RunRequest.local_resume).
+   */
+  readonly limited?: boolean;
 }
 
 /**
@@ -139,6 +145,8 @@ export class Execution implements CallStarter {
   readonly pending = new Map<number, Pending>();
   /** Positions of calls not yet sent in a Poll. */
   unsent: number[] = [];
+  /** The `min_results` of the Poll this execution last suspended on (0 before any). */
+  pollMinResults = 0;
   /** Steps and fan-out dispatches running now. */
   inlineRunning = 0;
   /** Outcomes of inline work, to deliver in the next round. */

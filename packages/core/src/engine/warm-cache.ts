@@ -82,6 +82,15 @@ export class WarmCache {
     return match ? entry.execution : undefined;
   }
 
+  /**
+   * The execution held for `key` and the length and first bytes of the
+   * state it emitted, without taking it out (a local resume checks it
+   * before running, through {@link take} like any resume).
+   */
+  peek(key: string): { execution: Execution; length: number; header: Uint8Array } | undefined {
+    return key ? this.#entries.get(key) : undefined;
+  }
+
   /** Holds a suspended execution under its dispatch ID, evicting the oldest past the bounds. */
   put(x: Execution): void {
     const key = x.context.dispatchId;

@@ -44,6 +44,26 @@ export function isRunBatch(contentType: string | undefined): boolean {
 }
 
 /**
+ * Content type of a streamed answer to one RunRequest (this project's
+ * extension, local resume, `local_resume.proto`): RunResponses, each
+ * preceded by its length as a varint. The first answers the request and
+ * carries `parent_state`; the second, written when the parent's resume that
+ * the request allowed ends, answers that resume. A stream that ends after
+ * the first says that the endpoint did not resume the parent after all.
+ * @example
+ * if (isRunStream(reply.contentType)) onFrame(firstFrame);
+ */
+export const RUN_STREAM_CONTENT_TYPE = 'application/x-dispatch-run-stream+proto';
+
+/**
+ * Whether a content type is that of a streamed answer ({@link RUN_STREAM_CONTENT_TYPE}).
+ * @example isRunStream('application/x-dispatch-run-stream+proto') // true
+ */
+export function isRunStream(contentType: string | undefined): boolean {
+  return (contentType ?? '').split(';')[0]?.trim().toLowerCase() === RUN_STREAM_CONTENT_TYPE;
+}
+
+/**
  * The path of `DispatchService.Dispatch` on the API.
  * @example await fetch(`${apiUrl}${DISPATCH_PATH}`, { method: 'POST', headers, body })
  */

@@ -27,6 +27,8 @@ export interface SchedulerFlags {
   metricsToken?: string;
   quarantineAfter?: string;
   probeMax?: string;
+  /** False with `--no-local-resume`. */
+  localResume?: boolean;
 }
 
 const d = SCHEDULER_DEFAULTS;
@@ -51,7 +53,8 @@ export function withSchedulerFlags(cmd: Command): Command {
     .option('--log-format <format>', `scheduler log lines: text, or json (one JSON object per line, through pino) (default: DISPATCH_LOG_FORMAT, else ${d.logFormat})`)
     .option('--metrics-token <token>', 'a read-only bearer token for GET /metrics, beside the API keys; shows in ps: prefer DISPATCH_METRICS_TOKEN')
     .option('--quarantine-after <n>', `a call whose attempts crash the app (connection dropped mid-request) this many times in a row fails for good (default ${d.quarantineAfter})`)
-    .option('--probe-max <duration>', `longest delay between two probes of an endpoint that refuses connections (default ${durationText(d.circuit.maxProbeMs)})`);
+    .option('--probe-max <duration>', `longest delay between two probes of an endpoint that refuses connections (default ${durationText(d.circuit.maxProbeMs)})`)
+    .option('--no-local-resume', "resume every waiting parent with a request of its own, instead of letting this SDK's endpoints resume it with its child's answer in the same round trip (RunRequest.local_resume)");
 }
 
 /**
@@ -92,6 +95,7 @@ export function schedulerFlagOptions(flags: SchedulerFlags): SchedulerOptions {
   if (flags.requestTimeoutMs !== undefined) options.requestTimeoutMs = parseInteger(flags.requestTimeoutMs, '--request-timeout-ms');
   if (flags.maxCallsPerRequest !== undefined) options.maxCallsPerRequest = parseInteger(flags.maxCallsPerRequest, '--max-calls-per-request');
   if (flags.quarantineAfter !== undefined) options.quarantineAfter = parseInteger(flags.quarantineAfter, '--quarantine-after');
+  if (flags.localResume === false) options.localResume = false;
   if (flags.probeMax !== undefined) {
     const maxProbeMs = parseDurationFlag(flags.probeMax, '--probe-max');
     options.circuit = { maxProbeMs, initialProbeMs: Math.min(maxProbeMs, d.circuit.initialProbeMs) };

@@ -59,6 +59,7 @@ export class SchedulerMetrics {
   readonly #attempts: SeriesCounter;
   readonly #attemptSeconds: SeriesHistogram;
   readonly #created: SeriesCounter;
+  readonly #localResumes: SeriesCounter;
   readonly #finished: SeriesCounter;
   readonly #latency: SeriesHistogram;
   readonly #store: SeriesHistogram;
@@ -85,6 +86,12 @@ export class SchedulerMetrics {
       'Duration of one run, from the request sent to the answer recorded',
       ['function', 'kind'],
       SECONDS_RUN,
+    );
+    this.#localResumes = new SeriesCounter(
+      registry,
+      'dispatch_local_resumes_total',
+      "Parents' resumes that an endpoint answered early with a child's answer (RunRequest.local_resume), by result (used: the parent's next run took that answer, without a request; dropped: the next resume differed and went to the endpoint)",
+      ['result'],
     );
     this.#created = new SeriesCounter(
       registry,
@@ -155,6 +162,11 @@ export class SchedulerMetrics {
     this.#functions.add(e.function);
     this.#attempts.series(e.function, e.statusName, e.outcome, kind).value++;
     this.#attemptSeconds.series(e.function, kind).observe(e.durationMs / 1000);
+  }
+
+  /** A parent's answer given early by its child's endpoint was used, or dropped (local resume). */
+  localResume(result: 'used' | 'dropped'): void {
+    this.#localResumes.series(result).value++;
   }
 
   /** Calls were created (through the API, or as a Poll's children). */

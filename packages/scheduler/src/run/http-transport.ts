@@ -41,6 +41,12 @@ export type EndpointReply =
       sessionAccept?: string | undefined;
       /** The endpoint's `dispatch-session` (the session it opened for this request's offer). */
       session?: string | undefined;
+      /**
+       * A streamed answer (RUN_STREAM_CONTENT_TYPE, local resume): `body` is
+       * its first RunResponse, and this the second (the waiting parent's
+       * answer; a failure if the stream broke; null if it ended without one).
+       */
+      rest?: Promise<EndpointReply | null>;
     }
   | { kind: 'transport'; status: Status; message: string; connection?: ConnectionFailure };
 
@@ -253,6 +259,11 @@ export class HttpTransport implements EndpointTransport {
     if (this.#urls.size >= MAX_KNOWN_ENDPOINTS) this.#urls.clear();
     this.#urls.set(endpoint, url);
     return url;
+  }
+
+  /** `http:` endpoints: the lean client reads streamed answers (local resume); `https:` ones get whole answers only. */
+  streams(endpoint: string): boolean {
+    return this.#urlOf(endpoint)?.protocol === 'http:';
   }
 
   run(endpoint: string, request: proto.IRunRequest): Promise<RunReply> {

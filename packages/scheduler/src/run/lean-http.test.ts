@@ -133,6 +133,83 @@ describe('LeanHttpClient', () => {
     expect(s.connections).toBe(4);
   });
 
+  describe('a streamed answer (local resume)', () => {
+    const head = 'HTTP/1.1 200 OK\r\ncontent-type: application/x-dispatch-run-stream+proto\r\ntransfer-encoding: chunked\r\n\r\n';
+    /** A varint-delimited frame of `text`, as one HTTP chunk. */
+    const chunk = (bytes: string) => `${Buffer.byteLength(bytes, 'latin1').toString(16)}\r\n${bytes}\r\n`;
+    /** `text` preceded by its length as a varint (latin1: one character a byte). */
+    const frame = (text: string) => {
+      let varint = '';
+      let n = text.length;
+      while (n > 0x7f) {
+        varint += String.fromCharCode((n & 0x7f) | 0x80);
+        n >>>= 7;
+      }
+      return varint + String.fromCharCode(n) + text;
+    };
+    const END = '0\r\n\r\n';
+
+    it('hands over the first RunResponse at once and the second as its rest; the socket is reused after the stream', async () => {
+      let second = () => {};
+      const s = await rawServer((socket, _request, i) => {
+        if (i === 0) {
+          socket.write(head + chunk(frame('child')));
+          second = () => socket.write(chunk(frame('parent')) + END);
+        } else socket.write(ok('next'));
+      });
+      const c = client();
+      const first = await post(c, s);
+      expect(http200(first).body).toBe('child');
+      const rest = first.kind === 'http' ? first.rest : undefined;
+      expect(rest).toBeInstanceOf(Promise);
+      second();
+      const parent = await rest;
+      expect(parent && http200(parent).body).toBe('parent');
+      expect(http200(await post(c, s)).body).toBe('next');
+      expect(s.connections).toBe(1);
+    });
+
+    it('reads frames split across packets and both frames in one packet', async () => {
+      const s = await rawServer((socket, _request, i) => {
+        const body = i === 0 ? head + chunk(frame('a'.repeat(200)).slice(0, 50)) + chunk(frame('a'.repeat(200)).slice(50) + frame('b')) + END : head + chunk(frame('x') + frame('y')) + END;
+        void trickle(socket, body, 7);
+      });
+      const c = client();
+      const one = await post(c, s);
+      expect(http200(one).body).toBe('a'.repeat(200));
+      expect(http200((await (one.kind === 'http' ? one.rest : null)) as EndpointReply).body).toBe('b');
+      const two = await post(c, s);
+      expect(http200(two).body).toBe('x');
+      expect(http200((await (two.kind === 'http' ? two.rest : null)) as EndpointReply).body).toBe('y');
+    });
+
+    it('ends the rest with null when the stream ends after the first, with a failure when the connection drops, and refuses an empty stream', async () => {
+      const s = await rawServer((socket, _request, i) => {
+        if (i === 0) socket.write(head + chunk(frame('alone')) + END);
+        else if (i === 1) {
+          socket.write(head + chunk(frame('child')));
+          setTimeout(() => socket.destroy(), 20);
+        } else socket.write(head + END);
+      });
+      const c = client();
+      const alone = await post(c, s);
+      expect(http200(alone).body).toBe('alone');
+      expect(await (alone.kind === 'http' ? alone.rest : undefined)).toBeNull();
+      const dropped = await post(c, s);
+      expect(http200(dropped).body).toBe('child');
+      expect(await (dropped.kind === 'http' ? dropped.rest : undefined)).toMatchObject({ kind: 'transport', status: Status.TCP_ERROR, connection: 'dropped' });
+      expect(await post(c, s)).toMatchObject({ kind: 'transport', status: Status.INVALID_RESPONSE, message: expect.stringMatching(/ended before its first RunResponse/) });
+    });
+
+    it('times the rest out with the request', async () => {
+      const s = await rawServer((socket) => socket.write(head + chunk(frame('child'))));
+      const c = client();
+      const first = await post(c, s, 'ping', 200);
+      expect(http200(first).body).toBe('child');
+      expect(await (first.kind === 'http' ? first.rest : undefined)).toMatchObject({ kind: 'transport', status: Status.TIMEOUT });
+    });
+  });
+
   it('says how a request failed: refused, dropped before an answer, dropped mid-answer, not HTTP, too large', async () => {
     const c = client({ maxResponseBytes: 100 });
     const closed = await rawServer(() => {});

@@ -18,7 +18,7 @@
  * @module
  */
 import net from 'node:net';
-import { Status } from '@dispatch/core/protocol';
+import { isRunStream, Status } from '@dispatch/core/protocol';
 import type { EndpointReply, PostHooks } from './http-transport.js';
 import { connectionFailure, transportStatus } from './transport-errors.js';
 
@@ -52,6 +52,13 @@ interface Pending {
   settled: boolean;
   /** The connection carrying it, once sent (a timeout closes it). */
   connection: Connection | undefined;
+  /**
+   * A streamed answer whose first part was handed over: how its rest ends
+   * (the second RunResponse, a failure, or null). `done` after the first
+   * part goes here.
+   */
+  restDone: ((reply: EndpointReply | null) => void) | undefined;
+  timer: NodeJS.Timeout | undefined;
 }
 
 interface Origin {
@@ -112,10 +119,16 @@ export class LeanHttpClient {
         hooks,
         settled: false,
         connection: undefined,
+        restDone: undefined,
+        timer: undefined,
         done: (reply) => {
-          if (pending.settled) return;
+          if (pending.settled) {
+            pending.restDone?.(reply);
+            return;
+          }
           pending.settled = true;
-          clearTimeout(timer);
+          // A streamed answer keeps its timer for the rest.
+          if (!pending.restDone) clearTimeout(timer);
           resolve(reply);
         },
       };
@@ -125,6 +138,7 @@ export class LeanHttpClient {
         pending.done({ kind: 'transport', status: Status.TIMEOUT, message: `no answer from ${url.origin} within ${timeoutMs} ms` });
         pending.connection?.destroy(); // its socket cannot carry another request: the answer may still come
       }, timeoutMs);
+      pending.timer = timer;
       if (this.#closed) {
         pending.done({ kind: 'transport', status: Status.TCP_ERROR, message: `request to ${url.origin} failed: the scheduler is closing` });
         return;
@@ -234,6 +248,8 @@ class Connection {
   #framing: 'length' | 'chunked' | 'close' = 'length';
   #remaining = 0;
   #chunked: ChunkedDecoder | undefined;
+  /** The frames of a streamed answer (RUN_STREAM_CONTENT_TYPE), instead of `#bodyChunks`. */
+  #stream: FrameReader | undefined;
   #received = false;
   /** Set when an answer ended: whether its socket may carry another request. */
   #finished: 'reuse' | 'close' | undefined;
@@ -353,6 +369,7 @@ class Connection {
         return undefined;
       }
     } else this.#framing = 'close';
+    if (code === 200 && isRunStream(head.headers.get('content-type'))) this.#stream = new FrameReader();
     if (this.#framing === 'length' && this.#remaining === 0) this.#finish(true);
     return rest;
   }
@@ -395,20 +412,43 @@ class Connection {
       this.#tooLarge();
       return;
     }
-    this.#bodyChunks.push(part);
+    if (this.#stream) this.#frames(part);
+    else this.#bodyChunks.push(part);
   }
 
-  /** The whole answer is in: hands it over; the socket is reused if HTTP/1.1 keep-alive allows. */
-  #finish(reusable: boolean): void {
-    const pending = this.#current!;
-    const head = this.#head!;
-    const body = this.#bodyChunks.length === 1 ? this.#bodyChunks[0]! : Buffer.concat(this.#bodyChunks, this.#bodyBytes);
-    this.#reset();
-    const connection = head.headers.get('connection')?.toLowerCase() ?? '';
-    const keep = reusable && head.minor === 1 && !/(^|,)\s*close\s*(,|$)/.test(connection);
-    const hint = /timeout=(\d+)/i.exec(head.headers.get('keep-alive') ?? '');
-    if (hint) this.keepAliveMs = Math.min(this.#client.idleMs, Math.max(0, Number(hint[1]) - 1) * 1000);
-    pending.done({
+  /** Bytes of a streamed answer: its first RunResponse answers the request, its second the rest. */
+  #frames(part: Buffer): void {
+    const stream = this.#stream!;
+    const frames = stream.push(part);
+    if (typeof frames === 'string') {
+      this.#invalid(frames);
+      return;
+    }
+    let n = stream.count - frames.length;
+    for (const frame of frames) {
+      n++;
+      const pending = this.#current!;
+      const head = this.#head!;
+      if (n === 1) {
+        const rest = new Promise<EndpointReply | null>((resolve) => {
+          pending.restDone = (reply) => {
+            pending.restDone = undefined;
+            clearTimeout(pending.timer);
+            resolve(reply);
+          };
+        });
+        pending.done({ ...this.#reply(head, frame), rest });
+      } else if (n === 2) {
+        pending.done(this.#reply(head, frame));
+      } else {
+        this.#invalid('its stream has more than two RunResponses');
+        return;
+      }
+    }
+  }
+
+  #reply(head: Head, body: Buffer): Extract<EndpointReply, { kind: 'http' }> {
+    return {
       kind: 'http',
       statusCode: head.statusCode,
       contentType: head.headers.get('content-type') ?? '',
@@ -416,13 +456,32 @@ class Connection {
       batch: Number(head.headers.get('dispatch-run-batch') ?? 0) || 0,
       sessionAccept: head.headers.get('dispatch-session-accept'),
       session: head.headers.get('dispatch-session'),
-    });
+    };
+  }
+
+  /** The whole answer is in: hands it over; the socket is reused if HTTP/1.1 keep-alive allows. */
+  #finish(reusable: boolean): void {
+    const pending = this.#current!;
+    const head = this.#head!;
+    const stream = this.#stream;
+    const body = stream ? undefined : this.#bodyChunks.length === 1 ? this.#bodyChunks[0]! : Buffer.concat(this.#bodyChunks, this.#bodyBytes);
+    this.#reset();
+    const connection = head.headers.get('connection')?.toLowerCase() ?? '';
+    const keep = reusable && head.minor === 1 && !/(^|,)\s*close\s*(,|$)/.test(connection);
+    const hint = /timeout=(\d+)/i.exec(head.headers.get('keep-alive') ?? '');
+    if (hint) this.keepAliveMs = Math.min(this.#client.idleMs, Math.max(0, Number(hint[1]) - 1) * 1000);
+    if (!stream) pending.done(this.#reply(head, body!));
+    else if (stream.count === 0 || stream.partial) {
+      const why = stream.count === 0 ? 'before its first RunResponse' : 'in the middle of a RunResponse';
+      pending.done({ kind: 'transport', status: Status.INVALID_RESPONSE, message: `the streamed response from ${pending.url.origin} ended ${why}` });
+    } else if (stream.count === 1) pending.restDone?.(null); // the endpoint did not run the parent after all
     this.#finished = keep && this.keepAliveMs !== 0 && !this.#dead ? 'reuse' : 'close';
   }
 
   #reset(): void {
     this.#current = undefined;
     this.#head = undefined;
+    this.#stream = undefined;
     this.#bodyChunks = [];
     this.#bodyBytes = 0;
     this.#chunked = undefined;
@@ -549,5 +608,52 @@ class ChunkedDecoder {
     }
     this.#pending = Buffer.from(buf);
     return { data, done: false, rest: Buffer.alloc(0) };
+  }
+}
+
+/**
+ * Splits a streamed answer's bytes into RunResponses, each preceded by its
+ * length as a varint (RUN_STREAM_CONTENT_TYPE).
+ */
+class FrameReader {
+  #pending: Buffer = Buffer.alloc(0);
+  /** Frames read so far. */
+  count = 0;
+
+  /** Bytes of a frame not complete yet. */
+  get partial(): boolean {
+    return this.#pending.length > 0;
+  }
+
+  push(chunk: Buffer): Buffer[] | string {
+    let buf = this.#pending.length ? Buffer.concat([this.#pending, chunk]) : chunk;
+    const frames: Buffer[] = [];
+    for (;;) {
+      let length = 0;
+      let shift = 0;
+      let at = 0;
+      for (;;) {
+        if (at >= buf.length) {
+          this.#pending = Buffer.from(buf);
+          return frames;
+        }
+        const b = buf[at++]!;
+        length += (b & 0x7f) * 2 ** shift;
+        shift += 7;
+        if (b < 0x80) break;
+        if (shift > 35) return 'a RunResponse length of its stream is not a varint';
+      }
+      if (buf.length - at < length) {
+        this.#pending = Buffer.from(buf);
+        return frames;
+      }
+      frames.push(buf.subarray(at, at + length));
+      this.count++;
+      buf = buf.subarray(at + length);
+      if (buf.length === 0) {
+        this.#pending = Buffer.alloc(0);
+        return frames;
+      }
+    }
   }
 }

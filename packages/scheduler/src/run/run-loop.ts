@@ -5,7 +5,7 @@
  * @module
  */
 import { Status, type TraceCarrier, type TracedSpan, type Tracing } from '@dispatch/core/protocol';
-import { excerpt, proto, isRetryable, statusFromHttpCode, statusName } from '@dispatch/core/protocol';
+import { excerpt, JOURNAL_TYPE_URL, proto, isRetryable, statusFromHttpCode, statusName } from '@dispatch/core/protocol';
 import { type ResolvedBackoff, backoffDelay } from './backoff.js';
 import type { ConcurrencyController } from './concurrency.js';
 import { newDispatchId } from '../store/dispatch-id.js';
@@ -53,6 +53,12 @@ export interface RunLoopOptions {
   orphans: 'cancel' | 'keep';
   /** Elide states of this project's SDK at least this long (bytes); Infinity never elides. */
   elideStateAbove: number;
+  /**
+   * Offer each call with a parent for a local resume (`RunRequest.local_resume`):
+   * an endpoint of this SDK may answer its waiting parent's resume with the
+   * call's own answer, used when the resume leased next is exactly that one.
+   */
+  localResume: boolean;
   log: Logger;
   /** Counts attempts, calls created and finished. */
   metrics?: SchedulerMetrics;
@@ -85,6 +91,21 @@ export function expirationMsOf(call: proto.ICall, defaultMs: number, maxMs: numb
 export function delayMsOf(call: proto.ICall): number {
   const ms = proto.durationToMs(call.delay);
   return ms === null || ms <= 0 ? 0 : ms;
+}
+
+/**
+ * A parent's answer given early by the endpoint of its child (local resume):
+ * used for the parent's next run if that run's RunRequest is the resume the
+ * endpoint ran ({@link givenMatches}).
+ */
+interface GivenResume {
+  endpoint: string;
+  childId: string;
+  correlationId: bigint;
+  output: IAny | null;
+  state: proto.ILocalResumeState;
+  /** The parent's answer, as it comes in the rest of the child's streamed answer (null: none came). */
+  reply: Promise<RunReply | null>;
 }
 
 interface Interpreted {
@@ -123,6 +144,12 @@ export class RunLoop {
   readonly #pending = new Map<string, number>();
   #pendingTotal = 0;
   readonly #outage: StoreOutage;
+  /**
+   * Parents' answers given early (local resume), by the parent's dispatch ID,
+   * kept while the child's result is being recorded: the record leases the
+   * parent it wakes and starts its run in the same turn.
+   */
+  readonly #given = new Map<string, GivenResume>();
 
   readonly #o: RunLoopOptions;
   constructor(o: RunLoopOptions) {
@@ -434,7 +461,11 @@ export class RunLoop {
       const carrier = span?.carrier ?? call.traceContext;
       let elided = this.#shouldElide(call);
       const ready = elided || this.#loadState(call);
-      let reply = ready === true || (await ready) ? await this.#send(call, elided, carrier) : leaseLost(call);
+      // A parent whose answer comes with its child's (local resume) waits for it instead of sending a request.
+      const early = ready === true && this.#given.size > 0 ? this.#takeGiven(call, elided, carrier) : undefined;
+      let reply = early ? await early : null;
+      const local = reply !== null;
+      if (reply === null) reply = ready === true || (await ready) ? await this.#send(call, elided, carrier) : leaseLost(call);
       if (elided && reply.kind === 'response' && reply.response.stateRequired) {
         // The SDK no longer holds the execution: resend with the full state (not an attempt).
         log.debug(`${call.function} ${call.id}: state required, resending with the full state`);
@@ -451,7 +482,8 @@ export class RunLoop {
       }
       // A refusal or a crash says nothing about the endpoint's load: the limit stays (the circuit and the quarantine act).
       concurrency.release(call.endpoint, call.function, verdict.adapt ? r.status : undefined, startedAt, now);
-      const recorded = await this.#record({
+      const given = this.#giveResume(call, reply, r);
+      const recording = this.#record({
         id: call.id,
         owner: this.#o.owner,
         leaseToken: call.leaseToken,
@@ -469,6 +501,16 @@ export class RunLoop {
         outcome: r.outcome,
         orphans: this.#o.orphans,
       });
+      let recorded: boolean;
+      if (!given) recorded = await recording;
+      else {
+        try {
+          recorded = await recording;
+        } finally {
+          // The parent this result woke started in the same turn (and took its answer); anything else runs as usual.
+          this.#dropGiven(call.parentId!, given);
+        }
+      }
       if (!recorded || r.outcome.kind === 'finish') faults.forget(call.id);
       const outcome: AttemptEvent['outcome'] = !recorded
         ? 'dropped'
@@ -489,6 +531,7 @@ export class RunLoop {
         outcome,
         resume,
       };
+      if (local) event.localResume = true;
       if (r.error) event.error = { type: r.error.type ?? '', message: r.error.message ?? '' };
       if (r.outcome.kind === 'retry') event.nextRunAt = r.outcome.dueAt;
       if (r.children > 0) event.children = r.children;
@@ -554,6 +597,7 @@ export class RunLoop {
     if (!log.enabled(level)) return;
     let line = `run ${e.function} ${e.dispatchId} ${e.resume ? `resume=${e.resumes}` : `attempt=${e.attempt}`} status=${e.statusName} duration=${e.durationMs}ms outcome=${e.outcome}`;
     if (e.children) line += ` calls=${e.children}`;
+    if (e.localResume) line += ' local_resume=true';
     if (e.nextRunAt !== undefined) line += ` retry_in=${Math.max(0, e.nextRunAt - Date.now())}ms`;
     if (e.error) line += ` error=${JSON.stringify(`${e.error.type}: ${e.error.message}`.slice(0, 300))}`;
     log.log(level, line, {
@@ -568,6 +612,7 @@ export class RunLoop {
       duration_ms: e.durationMs,
       outcome: e.outcome,
       calls: e.children,
+      local_resume: e.localResume,
       retry_in_ms: e.nextRunAt === undefined ? undefined : Math.max(0, e.nextRunAt - Date.now()),
       error: e.error ? `${e.error.type}: ${e.error.message}`.slice(0, 300) : undefined,
     });
@@ -609,6 +654,9 @@ export class RunLoop {
       req.traceparent = trace.traceparent;
       if (trace.tracestate) req.tracestate = trace.tracestate;
     }
+    if (call.parentId && call.correlationId != null && this.#offersLocalResume(call.endpoint)) {
+      req.localResume = { correlationId: proto.toLong(BigInt(call.correlationId)) };
+    }
     if (!call.resume) {
       req.input = call.input ?? EMPTY_INPUT;
       return req;
@@ -635,6 +683,63 @@ export class RunLoop {
     }
     req.pollResult = pr;
     return req;
+  }
+
+  /**
+   * Keeps the parent's answer that follows a child's in its streamed answer
+   * (`RunResponse.parent_state` says it comes) for the parent's next run,
+   * when the child succeeded: only then may its result wake the parent.
+   */
+  #giveResume(call: ClaimedCall, reply: RunReply, r: Interpreted): GivenResume | undefined {
+    if (reply.kind !== 'response' || !reply.rest || !call.parentId) return undefined;
+    const state = reply.response.parentState;
+    if (!state || r.outcome.kind !== 'finish' || r.outcome.status !== Status.OK || r.outcome.error || call.correlationId == null) {
+      this.#o.metrics?.localResume('dropped');
+      return undefined;
+    }
+    const given: GivenResume = {
+      endpoint: call.endpoint,
+      childId: call.id,
+      correlationId: BigInt(call.correlationId),
+      output: r.outcome.output,
+      state,
+      reply: reply.rest,
+    };
+    this.#given.set(call.parentId, given);
+    return given;
+  }
+
+  /** Forgets a parent's answer given early that its run did not take. */
+  #dropGiven(parentId: string, given: GivenResume): void {
+    if (this.#given.get(parentId) !== given) return;
+    this.#given.delete(parentId);
+    this.#o.metrics?.localResume('dropped');
+  }
+
+  /** Whether RunRequests to this endpoint offer a local resume (the option, and a transport that reads streamed answers). */
+  #offersLocalResume(endpoint: string): boolean {
+    return this.#o.localResume && !!this.#o.transport.streams?.(endpoint);
+  }
+
+  /**
+   * The answer given early for this run (local resume) when its RunRequest
+   * is the resume the endpoint ran; taken either way (a resume that differs
+   * goes to the endpoint).
+   */
+  #takeGiven(call: ClaimedCall, elide: boolean, trace: TraceCarrier | undefined): Promise<RunReply | null> | undefined {
+    const given = this.#given.get(call.id);
+    if (!given) return undefined;
+    this.#given.delete(call.id);
+    const request = this.#buildRequest(call, elide, trace);
+    if (!givenMatches(given, call, request)) {
+      this.#o.metrics?.localResume('dropped');
+      return undefined;
+    }
+    return given.reply.then((reply) => {
+      // None came (the endpoint could not run it after all): the run sends its own request.
+      this.#o.metrics?.localResume(reply ? 'used' : 'dropped');
+      return reply;
+    });
   }
 
   /** Sends the call's RunRequest; an HTTP 200 is decoded into its RunResponse here (once). */
@@ -822,11 +927,53 @@ export class RunLoop {
 }
 
 
+/**
+ * Whether a run's RunRequest resumes exactly what the endpoint resumed
+ * early: one result, the child's (dispatch ID, correlation ID, output, no
+ * error), no Poll error, at the same endpoint, and the same state (its
+ * length when elided; its length and first bytes otherwise, as the
+ * endpoint's warm cache checks).
+ */
+function givenMatches(given: GivenResume, call: ClaimedCall, req: proto.IRunRequest): boolean {
+  const pr = req.pollResult;
+  if (!pr || pr.error || call.endpoint !== given.endpoint || pr.results?.length !== 1) return false;
+  const result = pr.results[0]!;
+  if (result.error || result.dispatchId !== given.childId || proto.toBigInt(result.correlationId) !== given.correlationId) return false;
+  if (!sameAny(result.output ?? null, given.output)) return false;
+  const state = given.state;
+  if (!state) return false;
+  const length = proto.toBigInt(state.length);
+  if (pr.stateElided) return proto.toBigInt(pr.stateLength) === length;
+  const typed = pr.typedCoroutineState;
+  const value = typed?.value;
+  const header = state.header ?? new Uint8Array(0);
+  if (!value || typed.typeUrl !== JOURNAL_TYPE_URL || BigInt(value.length) !== length || header.length > value.length) return false;
+  for (let i = 0; i < header.length; i++) if (value[i] !== header[i]) return false;
+  return true;
+}
+
+/** Same type URL and bytes (protobufjs may decode empty bytes as a plain array). */
+function sameAny(a: IAny | null, b: IAny | null): boolean {
+  if (!a || !b) return !a && !b;
+  if ((a.typeUrl ?? '') !== (b.typeUrl ?? '')) return false;
+  return sameBytes(a.value, b.value);
+}
+
+function sameBytes(x: ArrayLike<number> | null | undefined, y: ArrayLike<number> | null | undefined): boolean {
+  const n = x?.length ?? 0;
+  if (n !== (y?.length ?? 0)) return false;
+  for (let i = 0; i < n; i++) if (x![i] !== y![i]) return false;
+  return true;
+}
+
 /** An HTTP answer of 200 with a RunResponse is that response; any other reply as it is. */
 function decodedReply(reply: RunReply): RunReply {
   if (reply.kind === 'http' && reply.statusCode === 200) {
     const response = tryDecode(reply.body);
-    if (response) return { kind: 'response', response };
+    if (response) {
+      const rest = reply.rest;
+      return rest ? { kind: 'response', response, rest: rest.then((r) => (r ? decodedReply(r) : null)) } : { kind: 'response', response };
+    }
   }
   return reply;
 }

@@ -14,7 +14,17 @@ import type { EndpointReply } from './http-transport.js';
  * @example
  * if (reply.kind === 'response') console.log(reply.response.status);
  */
-export type RunReply = EndpointReply | { kind: 'response'; response: proto.IRunResponse };
+export type RunReply =
+  | EndpointReply
+  | {
+      kind: 'response';
+      response: proto.IRunResponse;
+      /**
+       * The answer of the waiting parent's resume that follows this one
+       * (local resume, a streamed HTTP answer); null if none came.
+       */
+      rest?: Promise<RunReply | null>;
+    };
 
 /**
  * Sends RunRequests to endpoints. `run` never throws: failures are replies
@@ -27,6 +37,12 @@ export interface EndpointTransport {
   readonly name: string;
   /** Runs one RunRequest at `endpoint` (a `Call.endpoint`). The request object is the transport's from then on. */
   run(endpoint: string, request: proto.IRunRequest): Promise<RunReply>;
+  /**
+   * Whether a RunRequest to `endpoint` may offer a local resume
+   * (`RunRequest.local_resume`): the transport reads a streamed answer from
+   * it. Absent: never.
+   */
+  streams?(endpoint: string): boolean;
   /** Releases connections. */
   close(): void;
 }

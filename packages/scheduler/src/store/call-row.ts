@@ -274,7 +274,7 @@ export function toCallRecord(row: CallRecordRow, full: boolean, stateValue?: Uin
  * return toClaimedCall(row, resume);
  */
 export function toClaimedCall(
-  row: Pick<CallRecordRow, 'id' | 'function' | 'endpoint' | 'parent_id' | 'root_id' | 'created_at' | 'expires_at' | 'attempts' | 'resumes' | 'failures' | 'input'> & {
+  row: Pick<CallRecordRow, 'id' | 'function' | 'endpoint' | 'parent_id' | 'correlation_id' | 'root_id' | 'created_at' | 'expires_at' | 'attempts' | 'resumes' | 'failures' | 'input'> & {
     lease_token: number;
     trace_context?: string | null;
   },
@@ -285,6 +285,7 @@ export function toClaimedCall(
     function: row.function,
     endpoint: row.endpoint,
     parentId: row.parent_id,
+    correlationId: row.correlation_id,
     rootId: row.root_id,
     createdAt: row.created_at,
     expiresAt: row.expires_at,

@@ -159,6 +159,12 @@ export interface ClaimedCall {
   failures: number;
   /** Proof of the lease, passed back to {@link Store.complete}. */
   leaseToken: number;
+  /**
+   * The call's correlation ID in its parent's Poll (decimal), null for a
+   * call without a parent; the run loop offers it for a local resume
+   * (`RunRequest.local_resume`). Absent where a store does not say.
+   */
+  correlationId?: string | null;
   /** Input for a first run (`resume` is null). */
   input: IAny | null;
   /** The call's W3C trace context, if its caller traced it. */
