@@ -66,6 +66,10 @@ function newDispatch(verificationKey: KeyObject | null | false): Dispatch {
   const inc = dispatch.function(function inc(n: number) {
     return n + 1;
   });
+  dispatch.function(async function gated(text: string) {
+    await gate.opened;
+    return `gated: ${text}`;
+  });
   dispatch.function(async function gatedTwice(n: number) {
     const a = await inc(n);
     await gate.opened;
@@ -76,9 +80,18 @@ function newDispatch(verificationKey: KeyObject | null | false): Dispatch {
 
 /** Reads RunResponses, each preceded by its varint length, from a streamed body, one at a time. */
 function frameReader(body: ReadableStream<Uint8Array>) {
+  const next = rawFrameReader(body);
+  return async () => {
+    const frame = await next();
+    return frame && proto.RunResponse.decode(frame);
+  };
+}
+
+/** Reads messages, each preceded by its varint length, from a streamed body, one at a time. */
+function rawFrameReader(body: ReadableStream<Uint8Array>) {
   const reader = body.getReader();
   let buf = new Uint8Array(0);
-  return async function next(): Promise<proto.IRunResponse | null> {
+  return async function next(): Promise<Uint8Array | null> {
     for (;;) {
       let length = 0;
       let at = 0;
@@ -96,7 +109,7 @@ function frameReader(body: ReadableStream<Uint8Array>) {
       if (complete) {
         const frame = buf.subarray(at, at + length);
         buf = buf.subarray(at + length);
-        return proto.RunResponse.decode(frame);
+        return frame;
       }
       const { done, value } = await reader.read();
       if (done) return null;
@@ -319,6 +332,35 @@ export function conformance(target: ConformanceTarget): void {
       expect(await next()).toBeNull();
     });
 
+    it('answers a batch as its runs end when the request accepts a stream (RunBatchAnswer)', async () => {
+      let opened = () => {};
+      gate.opened = new Promise<void>((resolve) => {
+        opened = resolve;
+      });
+      const body = proto.RunBatchRequest.encode({ requests: [runRequest('gated', ['slow']), runRequest('echo', ['fast'])] });
+      const url = `${signed.url}${prefix}${RUN_PATH}`;
+      const headers = {
+        'content-type': RUN_BATCH_CONTENT_TYPE,
+        accept: RUN_STREAM_CONTENT_TYPE,
+        ...signRequest({ method: 'POST', url, contentType: RUN_BATCH_CONTENT_TYPE, body, privateKey: keys.privateKey, nonce: randomUUID() }),
+      };
+      const res = await fetch(url, { method: 'POST', headers, body });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe(RUN_STREAM_CONTENT_TYPE);
+      const next = rawFrameReader(res.body as ReadableStream<Uint8Array>);
+      const answer = async () => {
+        const frame = await next();
+        if (!frame) return null;
+        const a = proto.RunBatchAnswer.decode(frame);
+        return [a.index ?? 0, decodeValue(a.response?.exit?.result?.output)];
+      };
+      // The fast one first, while the slow one is held.
+      expect(await answer()).toEqual([1, 'echo: fast']);
+      opened();
+      expect(await answer()).toEqual([0, 'gated: slow']);
+      expect(await answer()).toBeNull();
+    });
+
     it('accepts the other binary content types (application/octet-stream, none)', async () => {
       expectEcho(await send(signed, protoBody(), { contentType: 'application/octet-stream' }));
       // Signatures cover Content-Type, so a request without one can only be unsigned.
@@ -475,9 +517,9 @@ export function conformance(target: ConformanceTarget): void {
 
     it('answers 404 not_found to an unknown function, naming it, the closest one and the functions it has', async () => {
       const error = expectConnectError(await send(signed, protoBody('nope', [])), 404, 'not_found');
-      expect(error.message).toBe('function "nope" does not exist on this endpoint (its functions: echo, gatedTwice, inc)');
+      expect(error.message).toBe('function "nope" does not exist on this endpoint (its functions: echo, gated, gatedTwice, inc)');
       const typo = expectConnectError(await send(signed, protoBody('ecoh', [])), 404, 'not_found');
-      expect(typo.message).toBe('function "ecoh" does not exist on this endpoint: did you mean echo? (its functions: echo, gatedTwice, inc)');
+      expect(typo.message).toBe('function "ecoh" does not exist on this endpoint: did you mean echo? (its functions: echo, gated, gatedTwice, inc)');
     });
 
     it('answers 415 to an unsupported content type', async () => {

@@ -808,7 +808,29 @@ export class Dispatch {
    */
   readonly handler = (request: EndpointRequest): Promise<EndpointResponse> => {
     this.#warnUnverified();
-    return this.#track(() => handleEndpointRequest(this.#endpoint, request));
+    // Counted in flight until the answer is whole: a streamed one (local resume, a batch's answers as they come)
+    // until its rest is written.
+    this.#inFlight++;
+    let handled: Promise<EndpointResponse>;
+    try {
+      handled = handleEndpointRequest(this.#endpoint, request);
+    } catch (err) {
+      handled = Promise.reject(err);
+    }
+    return handled.then(
+      (response) => {
+        const rest = response.rest;
+        if (!rest) {
+          this.#untrack();
+          return response;
+        }
+        return { ...response, rest: (write) => rest(write).finally(() => this.#untrack()) };
+      },
+      (err: unknown) => {
+        this.#untrack();
+        throw err;
+      },
+    );
   };
 
   /**
@@ -857,7 +879,8 @@ export class Dispatch {
   /**
    * The waiting parent's resume that a request's answer lets this process
    * run at once (local resume, `Engine.localResumeOf`): run by the HTTP
-   * handler after the answer was sent, counted in {@link inFlight}. A resume
+   * handler after the answer was sent (counted in {@link inFlight} with its
+   * request until the answer is whole). A resume
    * that fails in the SDK or finds its execution gone answers null: the
    * scheduler then resumes the parent with a request of its own.
    */
@@ -868,7 +891,7 @@ export class Dispatch {
     return {
       state: parent.state,
       run: () =>
-        this.#track(() => this.#run(resume)).then(
+        this.#run(resume).then(
           (answer) => (answer.stateRequired ? null : answer),
           (err: unknown) => {
             this.logger.warn(`[dispatch] the local resume of ${resume.function} ${resume.dispatchId} failed in the SDK (the scheduler resumes it as usual): ${(err as Error)?.stack ?? err}`);

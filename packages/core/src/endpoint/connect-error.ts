@@ -10,15 +10,16 @@ export interface EndpointResponse {
   headers: Record<string, string>;
   body: Uint8Array;
   /**
-   * The rest of a streamed answer (local resume; only when the request said
-   * {@link EndpointRequest.streaming}): the adapter sends the headers
-   * without a content length and `body` at once, then calls `rest()` and
-   * ends the answer with the bytes it resolves to (it never rejects).
+   * The rest of a streamed answer (only when the request said
+   * `EndpointRequest.streaming`): the adapter sends the headers without a
+   * content length and `body` (when not empty) at once; once that is
+   * written it calls `rest(write)`, sends each part `write` is given as it
+   * comes, and ends the answer when the promise settles (it never rejects).
+   * `sendResponse` of `@dispatch/core/node` does all of it.
    * @example
-   * res.write(response.body);
-   * if (response.rest) response.rest().then((more) => res.end(more));
+   * res.write(response.body, () => response.rest?.((part) => res.write(part)).then(() => res.end()));
    */
-  rest?: () => Promise<Uint8Array>;
+  rest?: (write: (part: Uint8Array) => void) => Promise<void>;
 }
 
 const encoder = new TextEncoder();

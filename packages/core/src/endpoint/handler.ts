@@ -189,7 +189,7 @@ async function handle(app: EndpointApp, request: EndpointRequest): Promise<Endpo
     }
   }
 
-  if (batch) return runBatch(app, request.body, sessionHeaders);
+  if (batch) return runBatch(app, request.body, sessionHeaders, !!request.streaming && acceptsStream(header(request.headers, 'accept')));
   let runRequest: IRunRequest;
   try {
     runRequest =
@@ -232,7 +232,10 @@ function streamed(response: IRunResponse, parent: LocalResumeRun, sessionHeaders
     status: 200,
     headers: { 'content-type': RUN_STREAM_CONTENT_TYPE, [RUN_BATCH_HEADER]: BATCH_MAX, ...sessionHeaders },
     body: delimited(proto.RunResponse.encode(response)),
-    rest: () => parent.run().then((r) => (r ? delimited(proto.RunResponse.encode(r)) : EMPTY)),
+    rest: (write) =>
+      parent.run().then((r) => {
+        if (r) write(delimited(proto.RunResponse.encode(r)));
+      }),
   };
 }
 
@@ -268,7 +271,7 @@ const ACCEPT_SESSIONS: Readonly<Record<string, string>> = Object.freeze({ [SESSI
  * back together in order. A request for an unknown function is answered
  * with NOT_FOUND in its own RunResponse, the others run.
  */
-async function runBatch(app: EndpointApp, body: Uint8Array, sessionHeaders: Record<string, string> | undefined): Promise<EndpointResponse> {
+async function runBatch(app: EndpointApp, body: Uint8Array, sessionHeaders: Record<string, string> | undefined, stream: boolean): Promise<EndpointResponse> {
   let requests: IRunRequest[];
   try {
     requests = proto.RunBatchRequest.decode(body).requests ?? [];
@@ -279,20 +282,46 @@ async function runBatch(app: EndpointApp, body: Uint8Array, sessionHeaders: Reco
   if (requests.length > MAX_RUN_BATCH) {
     return connectError(400, 'invalid_argument', `the RunBatchRequest has ${requests.length} requests, more than ${MAX_RUN_BATCH} (the ${RUN_BATCH_HEADER} this endpoint sends): split it`);
   }
-  const responses = await Promise.all(
-    requests.map((r): IRunResponse | Promise<IRunResponse> => {
-      const name = r.function ?? '';
-      if (name === '' || !app.hasFunction(name)) {
-        const message = name === '' ? 'function is required' : app.functionNames ? unknownFunctionMessage(name, app.functionNames()) : `function ${quoteExcerpt(name, 200)} does not exist on this endpoint`;
-        const status = name === '' ? Status.INVALID_ARGUMENT : Status.NOT_FOUND;
-        return { status: status as number as NonNullable<IRunResponse['status']>, exit: { result: { error: { type: name === '' ? 'INVALID_ARGUMENT' : 'NOT_FOUND', message } } } };
-      }
-      return app.runRequest(r);
-    }),
-  );
+  const running = requests.map((r): IRunResponse | Promise<IRunResponse> => {
+    const name = r.function ?? '';
+    if (name === '' || !app.hasFunction(name)) {
+      const message = name === '' ? 'function is required' : app.functionNames ? unknownFunctionMessage(name, app.functionNames()) : `function ${quoteExcerpt(name, 200)} does not exist on this endpoint`;
+      const status = name === '' ? Status.INVALID_ARGUMENT : Status.NOT_FOUND;
+      return { status: status as number as NonNullable<IRunResponse['status']>, exit: { result: { error: { type: name === '' ? 'INVALID_ARGUMENT' : 'NOT_FOUND', message } } } };
+    }
+    return app.runRequest(r);
+  });
+  if (stream) return streamedBatch(app, running, sessionHeaders);
+  const responses = await Promise.all(running);
   return {
     status: 200,
     headers: { 'content-type': RUN_BATCH_CONTENT_TYPE, [RUN_BATCH_HEADER]: BATCH_MAX, ...sessionHeaders },
     body: proto.RunBatchResponse.encode({ responses }),
+  };
+}
+
+/** `accept` names RUN_STREAM_CONTENT_TYPE (the scheduler reads a batch's answers as they come). */
+function acceptsStream(accept: string | undefined): boolean {
+  return !!accept && accept.split(',').some((t) => t.split(';')[0]?.trim().toLowerCase() === RUN_STREAM_CONTENT_TYPE);
+}
+
+/**
+ * A batch's answers as each run ends (`RunBatchAnswer`s, RUN_STREAM_CONTENT_TYPE):
+ * a slow run does not hold back the others. The runs are already started; a
+ * run that fails in the SDK (a bug) is answered with TEMPORARY_ERROR, since
+ * the answer has begun.
+ */
+function streamedBatch(app: EndpointApp, running: Array<IRunResponse | Promise<IRunResponse>>, sessionHeaders: Record<string, string> | undefined): EndpointResponse {
+  const settled = running.map((r) =>
+    Promise.resolve(r).catch((err: unknown): IRunResponse => {
+      app.logger.error('[dispatch] internal error while running a request of a batch:', err);
+      return { status: Status.TEMPORARY_ERROR as number, exit: { result: { error: { type: 'InternalError', message: 'internal error while running the request; see the endpoint logs' } } } };
+    }),
+  );
+  return {
+    status: 200,
+    headers: { 'content-type': RUN_STREAM_CONTENT_TYPE, [RUN_BATCH_HEADER]: BATCH_MAX, ...sessionHeaders },
+    body: EMPTY,
+    rest: (write) => Promise.all(settled.map((p, index) => p.then((response) => write(delimited(proto.RunBatchAnswer.encode({ index, response })))))).then(() => undefined),
   };
 }

@@ -43,10 +43,15 @@ export function refuseUnread(req: IncomingMessage, res: ServerResponse, response
 export function sendResponse(res: ServerResponse, response: EndpointResponse): void {
   const rest = response.rest;
   if (rest) {
-    // A streamed answer (local resume): the first part goes now, chunked, and the rest (the parent's resume) starts
-    // only once it is written: whatever that resume does, the run's own answer is out.
+    // A streamed answer: the first part goes now, chunked, and the rest starts only once it is written (a local
+    // resume: whatever the parent's resume does, the run's own answer is out); each part goes as it comes.
     res.writeHead(response.status, response.headers);
-    res.write(response.body, () => void rest().then((more) => res.end(more)));
+    const more = () => void rest((part) => res.write(part)).then(() => res.end());
+    if (response.body.length > 0) res.write(response.body, more);
+    else {
+      res.flushHeaders();
+      more();
+    }
     return;
   }
   res.writeHead(response.status, { ...response.headers, 'content-length': String(response.body.length) });

@@ -44,12 +44,14 @@ export function isRunBatch(contentType: string | undefined): boolean {
 }
 
 /**
- * Content type of a streamed answer to one RunRequest (this project's
- * extension, local resume, `local_resume.proto`): RunResponses, each
- * preceded by its length as a varint. The first answers the request and
- * carries `parent_state`; the second, written when the parent's resume that
- * the request allowed ends, answers that resume. A stream that ends after
- * the first says that the endpoint did not resume the parent after all.
+ * Content type of a streamed answer on the Run route (this project's
+ * extension): messages, each preceded by its length as a varint. To one
+ * RunRequest (local resume, `local_resume.proto`): RunResponses, the first
+ * answering the request with `parent_state`, the second, written when the
+ * parent's resume the request allowed ends, answering that resume (a stream
+ * that ends after the first: the parent was not resumed after all). To a
+ * batch whose request accepts it (`accept` header): `RunBatchAnswer`s, in
+ * the order the runs end (`run_batch.proto`).
  * @example
  * if (isRunStream(reply.contentType)) onFrame(firstFrame);
  */

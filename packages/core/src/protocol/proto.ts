@@ -58,6 +58,7 @@ export const RunRequest = messageType<pb.IRunRequest>('dispatch.sdk.v1.RunReques
 export const RunResponse = messageType<pb.IRunResponse>('dispatch.sdk.v1.RunResponse');
 export const RunBatchRequest = messageType<pb.IRunBatchRequest>('dispatch.typescript.v1.RunBatchRequest');
 export const RunBatchResponse = messageType<pb.IRunBatchResponse>('dispatch.typescript.v1.RunBatchResponse');
+export const RunBatchAnswer = messageType<pb.IRunBatchAnswer>('dispatch.typescript.v1.RunBatchAnswer');
 export const DispatchRequest = messageType<pb.IDispatchRequest>('dispatch.sdk.v1.DispatchRequest');
 export const DispatchResponse = messageType<pb.IDispatchResponse>('dispatch.sdk.v1.DispatchResponse');
 export const Journal = messageType<pb.IJournal>('dispatch.typescript.v1.Journal');

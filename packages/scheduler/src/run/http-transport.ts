@@ -7,11 +7,13 @@ import https from 'node:https';
 import { urlToHttpOptions } from 'node:url';
 import {
   isRunBatch,
+  isRunStream,
   MAX_RUN_BATCH,
   proto,
   RUN_BATCH_CONTENT_TYPE,
   RUN_BATCH_HEADER,
   RUN_PATH,
+  RUN_STREAM_CONTENT_TYPE,
   SESSION_ACCEPT_HEADER,
   SESSION_HEADER,
   Status,
@@ -58,6 +60,12 @@ export type EndpointReply =
 export interface PostHooks {
   /** The connection to the endpoint is established (at once for a reused keep-alive connection). */
   onConnected?: () => void;
+  /**
+   * Each message of a streamed answer (RUN_STREAM_CONTENT_TYPE), as it
+   * comes: a batch's `RunBatchAnswer`s. The reply then comes at the stream's
+   * end, with an empty body. Only the lean client (`http:`) streams.
+   */
+  onFrame?: (frame: Buffer) => void;
 }
 
 /**
@@ -197,6 +205,8 @@ interface Queued {
   request: proto.IRunRequest;
   bytes: Uint8Array;
   resolve: (reply: RunReply) => void;
+  /** Its answer came in a batch's stream. */
+  answered?: boolean;
 }
 
 /**
@@ -295,10 +305,17 @@ export class HttpTransport implements EndpointTransport {
    * sessions). A request whose session the endpoint refused (it restarted)
    * goes once more, signed with Ed25519: the endpoint ran nothing.
    */
-  async #post(url: URL, contentType: string, body: Uint8Array, endpoint: string): Promise<EndpointReply> {
+  async #post(url: URL, contentType: string, body: Uint8Array, endpoint: string, onFrame?: (frame: Buffer) => void): Promise<EndpointReply> {
     for (let attempt = 0; ; attempt++) {
       const signed = this.#signer.sign(url, contentType, body);
-      const reply = await this.#client.post(url, body, { 'content-type': contentType, 'connect-protocol-version': '1', ...signed.headers }, this.#hooks(endpoint));
+      const headers: Record<string, string> = { 'content-type': contentType, 'connect-protocol-version': '1', ...signed.headers };
+      const hooks = this.#hooks(endpoint);
+      if (onFrame) {
+        // Not signed: it changes how the answer is framed, not what runs.
+        headers.accept = RUN_STREAM_CONTENT_TYPE;
+        hooks.onFrame = onFrame;
+      }
+      const reply = await this.#client.post(url, body, headers, hooks);
       const answer =
         reply.kind === 'http'
           ? { statusCode: reply.statusCode, sessionAccept: reply.sessionAccept, session: reply.session }
@@ -345,10 +362,37 @@ export class HttpTransport implements EndpointTransport {
     }
   }
 
-  /** Several RunRequests in one signed HTTP request; each gets its own answer. */
+  /**
+   * Several RunRequests in one signed HTTP request; each gets its own
+   * answer. From an `http:` endpoint, as each run ends (a streamed answer
+   * of `RunBatchAnswer`s): a slow run does not hold back the others.
+   */
   async #batch(url: URL, endpoint: string, items: Queued[]): Promise<void> {
     const body = encodeBatch(items.map((i) => i.bytes));
-    const reply = await this.#post(url, RUN_BATCH_CONTENT_TYPE, body, endpoint);
+    let answered = 0;
+    const onFrame = (frame: Buffer) => {
+      let answer: proto.IRunBatchAnswer;
+      try {
+        answer = proto.RunBatchAnswer.decode(frame);
+      } catch {
+        return; // counted as missing at the end
+      }
+      const item = items[answer.index ?? 0];
+      if (!item || item.answered) return;
+      item.answered = true;
+      answered++;
+      item.resolve({ kind: 'response', response: answer.response ?? {} });
+    };
+    const reply = await this.#post(url, RUN_BATCH_CONTENT_TYPE, body, endpoint, url.protocol === 'http:' ? onFrame : undefined);
+    if (answered > 0 || (reply.kind === 'http' && reply.statusCode === 200 && isRunStream(reply.contentType))) {
+      // Streamed: what did not come fails with how the stream ended.
+      const missing: RunReply =
+        reply.kind === 'transport'
+          ? reply
+          : { kind: 'transport', status: Status.INVALID_RESPONSE, message: `the endpoint ${url.origin} answered ${answered} of a batch of ${items.length} RunRequests` };
+      for (const item of items) if (!item.answered) item.resolve(missing);
+      return;
+    }
     if (reply.kind === 'http' && reply.statusCode === 200 && isRunBatch(reply.contentType)) {
       let responses: proto.IRunResponse[] | null = null;
       try {

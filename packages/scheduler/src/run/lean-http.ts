@@ -416,12 +416,21 @@ class Connection {
     else this.#bodyChunks.push(part);
   }
 
-  /** Bytes of a streamed answer: its first RunResponse answers the request, its second the rest. */
+  /**
+   * Bytes of a streamed answer: each message to `hooks.onFrame` when the
+   * request gave one (a batch); else its first RunResponse answers the
+   * request, its second the rest (local resume).
+   */
   #frames(part: Buffer): void {
     const stream = this.#stream!;
     const frames = stream.push(part);
     if (typeof frames === 'string') {
       this.#invalid(frames);
+      return;
+    }
+    const onFrame = this.#current!.hooks.onFrame;
+    if (onFrame) {
+      for (const frame of frames) onFrame(frame);
       return;
     }
     let n = stream.count - frames.length;
@@ -471,6 +480,7 @@ class Connection {
     const hint = /timeout=(\d+)/i.exec(head.headers.get('keep-alive') ?? '');
     if (hint) this.keepAliveMs = Math.min(this.#client.idleMs, Math.max(0, Number(hint[1]) - 1) * 1000);
     if (!stream) pending.done(this.#reply(head, body!));
+    else if (pending.hooks.onFrame && !stream.partial) pending.done(this.#reply(head, Buffer.alloc(0)));
     else if (stream.count === 0 || stream.partial) {
       const why = stream.count === 0 ? 'before its first RunResponse' : 'in the middle of a RunResponse';
       pending.done({ kind: 'transport', status: Status.INVALID_RESPONSE, message: `the streamed response from ${pending.url.origin} ended ${why}` });

@@ -887,6 +887,18 @@ export const descriptor = {
           }
          }
         },
+        "RunBatchAnswer": {
+         "fields": {
+          "index": {
+           "type": "uint32",
+           "id": 1
+          },
+          "response": {
+           "type": "dispatch.sdk.v1.RunResponse",
+           "id": 2
+          }
+         }
+        },
         "SchedulerService": {
          "methods": {
           "Wait": {

@@ -342,6 +342,12 @@ export interface IRunBatchResponse {
   responses?: IRunResponse[] | null;
 }
 
+/** dispatch.typescript.v1.RunBatchAnswer */
+export interface IRunBatchAnswer {
+  index?: number | null;
+  response?: IRunResponse | null;
+}
+
 /** dispatch.typescript.v1.CallState */
 export enum CallState {
   CALL_STATE_UNSPECIFIED = 0,
