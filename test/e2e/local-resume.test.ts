@@ -10,7 +10,7 @@
  */
 import { Dispatch, type DispatchFunction, Status } from '@dispatch/core';
 import type { AttemptEvent } from '@dispatch/scheduler';
-import { startTestScheduler, type TestScheduler } from '@dispatch/testing';
+import { startTestScheduler, type TestScheduler, type TestSchedulerOptions } from '@dispatch/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const silent = { warn() {}, error() {}, info() {} };
@@ -67,6 +67,18 @@ async function localResumes(): Promise<Record<string, number>> {
   return out;
 }
 
+/** Five awaited steps under a scheduler started with `options`: the same result, and no resume answered early. */
+async function expectNoLocalResume(options: TestSchedulerOptions): Promise<void> {
+  const { dispatch, steps } = app();
+  t = await startTestScheduler(dispatch, options);
+  const events: AttemptEvent[] = [];
+  t.scheduler.on('attempt', (e) => events.push(e));
+  const r = await t.run(steps as DispatchFunction<[number], number>, 5);
+  expect(r).toMatchObject({ status: Status.OK, value: 5, resumes: 5 });
+  expect(runsOf(events, 'steps').some((e) => e.localResume)).toBe(false);
+  expect(await localResumes()).toEqual({});
+}
+
 const transport = 'http';
 
 describe('local resume over HTTP', () => {
@@ -89,14 +101,7 @@ describe('local resume over HTTP', () => {
   });
 
   it('with localResume: false, every resume is a request of its own, with the same result', async () => {
-    const { dispatch, steps } = app();
-    t = await startTestScheduler(dispatch, { transport, localResume: false });
-    const events: AttemptEvent[] = [];
-    t.scheduler.on('attempt', (e) => events.push(e));
-    const r = await t.run(steps as DispatchFunction<[number], number>, 5);
-    expect(r).toMatchObject({ status: Status.OK, value: 5, resumes: 5 });
-    expect(runsOf(events, 'steps').some((e) => e.localResume)).toBe(false);
-    expect(await localResumes()).toEqual({});
+    await expectNoLocalResume({ transport, localResume: false });
   });
 
   it('drops the early answer of a parent cancelled while its child ran: its next call is never created', async () => {
@@ -119,13 +124,6 @@ describe('local resume over HTTP', () => {
 
 describe('local resume in process', () => {
   it('is not offered: each run is handed over directly, a resume too', async () => {
-    const { dispatch, steps } = app();
-    t = await startTestScheduler(dispatch, { transport: 'in-process' });
-    const events: AttemptEvent[] = [];
-    t.scheduler.on('attempt', (e) => events.push(e));
-    const r = await t.run(steps as DispatchFunction<[number], number>, 5);
-    expect(r).toMatchObject({ status: Status.OK, value: 5, resumes: 5 });
-    expect(runsOf(events, 'steps').some((e) => e.localResume)).toBe(false);
-    expect(await localResumes()).toEqual({});
+    await expectNoLocalResume({ transport: 'in-process' });
   });
 });
