@@ -306,22 +306,65 @@ function acceptsStream(accept: string | undefined): boolean {
 }
 
 /**
- * A batch's answers as each run ends (`RunBatchAnswer`s, RUN_STREAM_CONTENT_TYPE):
- * a slow run does not hold back the others. The runs are already started; a
- * run that fails in the SDK (a bug) is answered with TEMPORARY_ERROR, since
- * the answer has begun.
+ * A batch's answers when the scheduler reads streams: after one turn of the
+ * event loop, a batch whose runs all ended is answered whole, like any
+ * batch (one write: most batches); otherwise the answers so far go at once
+ * and the others as their runs end (`RunBatchAnswer`s, RUN_STREAM_CONTENT_TYPE;
+ * those that end in the same turn in one write), so that a slow run does
+ * not hold back the others. A run that fails in the SDK (a bug) is answered
+ * with TEMPORARY_ERROR.
  */
-function streamedBatch(app: EndpointApp, running: Array<IRunResponse | Promise<IRunResponse>>, sessionHeaders: Record<string, string> | undefined): EndpointResponse {
-  const settled = running.map((r) =>
-    Promise.resolve(r).catch((err: unknown): IRunResponse => {
-      app.logger.error('[dispatch] internal error while running a request of a batch:', err);
-      return { status: Status.TEMPORARY_ERROR as number, exit: { result: { error: { type: 'InternalError', message: 'internal error while running the request; see the endpoint logs' } } } };
-    }),
-  );
+async function streamedBatch(app: EndpointApp, running: Array<IRunResponse | Promise<IRunResponse>>, sessionHeaders: Record<string, string> | undefined): Promise<EndpointResponse> {
+  const responses: IRunResponse[] = new Array(running.length);
+  let left = running.length;
+  /** Indexes of the answers not written yet. */
+  let ready: number[] = [];
+  let write: ((part: Uint8Array) => void) | undefined;
+  let done: (() => void) | undefined;
+  let flushing = false;
+  const frames = () => {
+    const out = Buffer.concat(ready.map((index) => delimited(proto.RunBatchAnswer.encode({ index, response: responses[index] }))));
+    ready = [];
+    return out;
+  };
+  const flush = () => {
+    flushing = false;
+    if (ready.length > 0) write?.(frames());
+    if (left === 0) done?.();
+  };
+  running.forEach((r, index) => {
+    Promise.resolve(r)
+      .catch((err: unknown): IRunResponse => {
+        app.logger.error('[dispatch] internal error while running a request of a batch:', err);
+        return { status: Status.TEMPORARY_ERROR as number, exit: { result: { error: { type: 'InternalError', message: 'internal error while running the request; see the endpoint logs' } } } };
+      })
+      .then((response) => {
+        responses[index] = response;
+        ready.push(index);
+        left--;
+        if (write && !flushing) {
+          flushing = true;
+          setImmediate(flush);
+        }
+      });
+  });
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  if (left === 0) {
+    return {
+      status: 200,
+      headers: { 'content-type': RUN_BATCH_CONTENT_TYPE, [RUN_BATCH_HEADER]: BATCH_MAX, ...sessionHeaders },
+      body: proto.RunBatchResponse.encode({ responses }),
+    };
+  }
   return {
     status: 200,
     headers: { 'content-type': RUN_STREAM_CONTENT_TYPE, [RUN_BATCH_HEADER]: BATCH_MAX, ...sessionHeaders },
-    body: EMPTY,
-    rest: (write) => Promise.all(settled.map((p, index) => p.then((response) => write(delimited(proto.RunBatchAnswer.encode({ index, response })))))).then(() => undefined),
+    body: frames(),
+    rest: (w) =>
+      new Promise<void>((resolve) => {
+        write = w;
+        done = resolve;
+        flush();
+      }),
   };
 }
