@@ -239,8 +239,6 @@ function streamed(response: IRunResponse, parent: LocalResumeRun, sessionHeaders
   };
 }
 
-const EMPTY = new Uint8Array(0);
-
 /** A message preceded by its length as a varint (protobuf's delimited form). */
 function delimited(message: Uint8Array): Uint8Array {
   let n = message.length;
