@@ -716,9 +716,15 @@ export class RunLoop {
     this.#o.metrics?.localResume('dropped');
   }
 
-  /** Whether RunRequests to this endpoint offer a local resume (the option, and a transport that reads streamed answers). */
+  /**
+   * Whether RunRequests to this endpoint offer a local resume: the option, a
+   * transport that reads streamed answers, and a store that leases the
+   * parent a result wakes in the same record (`completeAndClaim`, SQLite):
+   * elsewhere the parent is claimed later, its early answer would always be
+   * dropped, and the endpoint would have run it for nothing.
+   */
   #offersLocalResume(endpoint: string): boolean {
-    return this.#o.localResume && !!this.#o.transport.streams?.(endpoint);
+    return this.#o.localResume && !!this.#o.store.completeAndClaim && !!this.#o.transport.streams?.(endpoint);
   }
 
   /**
