@@ -231,32 +231,12 @@ function streamed(response: IRunResponse, parent: LocalResumeRun, sessionHeaders
   return {
     status: 200,
     headers: { 'content-type': RUN_STREAM_CONTENT_TYPE, [RUN_BATCH_HEADER]: BATCH_MAX, ...sessionHeaders },
-    body: delimited(proto.RunResponse.encode(response)),
+    body: proto.RunResponse.encodeDelimited(response),
     rest: (write) =>
       parent.run().then((r) => {
-        if (r) write(delimited(proto.RunResponse.encode(r)));
+        if (r) write(proto.RunResponse.encodeDelimited(r));
       }),
   };
-}
-
-/** A message preceded by its length as a varint (protobuf's delimited form). */
-function delimited(message: Uint8Array): Uint8Array {
-  let n = message.length;
-  let size = 1;
-  while (n > 0x7f) {
-    n >>>= 7;
-    size++;
-  }
-  const out = new Uint8Array(size + message.length);
-  let at = 0;
-  n = message.length;
-  while (n > 0x7f) {
-    out[at++] = (n & 0x7f) | 0x80;
-    n >>>= 7;
-  }
-  out[at++] = n;
-  out.set(message, at);
-  return out;
 }
 
 const BATCH_MAX = String(MAX_RUN_BATCH);
@@ -321,7 +301,7 @@ async function streamedBatch(app: EndpointApp, running: Array<IRunResponse | Pro
   let done: (() => void) | undefined;
   let flushing = false;
   const frames = () => {
-    const out = Buffer.concat(ready.map((index) => delimited(proto.RunBatchAnswer.encode({ index, response: responses[index] }))));
+    const out = Buffer.concat(ready.map((index) => proto.RunBatchAnswer.encodeDelimited({ index, response: responses[index] })));
     ready = [];
     return out;
   };

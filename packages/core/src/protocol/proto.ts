@@ -33,6 +33,8 @@ export interface MessageType<T extends object> {
   readonly typeUrl: string;
   /** Encodes a message (fields not set are omitted). */
   encode(message: T): Uint8Array;
+  /** Encodes a message preceded by its length as a varint (a streamed answer's frame). */
+  encodeDelimited(message: T): Uint8Array;
   /** Decodes binary protobuf; throws a `protobuf.util.ProtocolError`/`Error` on malformed input. */
   decode(bytes: Uint8Array): T;
 }
@@ -44,6 +46,7 @@ function messageType<T extends object>(fullName: string): MessageType<T> {
     fullName,
     typeUrl: `type.googleapis.com/${fullName}`,
     encode: (message: T) => type.encode(message as protobuf.Message).finish(),
+    encodeDelimited: (message: T) => type.encodeDelimited(message as protobuf.Message).finish(),
     decode: (bytes: Uint8Array) => type.decode(bytes) as unknown as T,
   };
 }
