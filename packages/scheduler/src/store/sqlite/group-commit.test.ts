@@ -65,6 +65,36 @@ describe('GroupCommit', () => {
     db.close();
   });
 
+  it('says whether an operation is alone in its batch, so that one of several writes can skip its savepoint then', async () => {
+    const db = new Database(':memory:');
+    db.exec('CREATE TABLE t (v INTEGER UNIQUE)');
+    const inTransaction = db.transaction((fn: () => unknown) => fn());
+    let savepoints = 0;
+    const tx = new GroupCommit(<T>(fn: () => T) => inTransaction(fn) as T);
+    // As SqliteStore.complete does: an atomic operation that opens a savepoint only when it shares its batch.
+    const writeTwo = (a: number, b: number) =>
+      tx.run(() => {
+        const both = () => db.prepare('INSERT INTO t (v) VALUES (?)').run(a).changes + db.prepare('INSERT INTO t (v) VALUES (?)').run(b).changes;
+        if (tx.alone) return both();
+        savepoints++;
+        return inTransaction(both) as number;
+      }, true);
+    expect(tx.alone).toBe(false);
+    // Alone, and failing on its second write: the batch's transaction takes the first write back with it.
+    await expect(writeTwo(1, 1)).rejects.toThrow(/UNIQUE/);
+    expect(savepoints).toBe(0);
+    expect(db.prepare('SELECT v FROM t').all()).toEqual([]);
+    expect(await writeTwo(1, 2)).toBe(2);
+    expect(savepoints).toBe(0);
+    // Sharing a batch: each in a savepoint, so the one that fails is rolled back alone.
+    const settled = await Promise.allSettled([writeTwo(3, 4), writeTwo(5, 3), writeTwo(6, 7)]);
+    expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(savepoints).toBe(3);
+    expect(tx.alone).toBe(false);
+    expect(db.prepare('SELECT v FROM t ORDER BY v').all()).toEqual([1, 2, 3, 4, 6, 7].map((v) => ({ v })));
+    db.close();
+  });
+
   it('tells its owner once per batch that commits, and answers each failed operation with the error the owner makes of it', async () => {
     const db = new Database(':memory:');
     db.exec('CREATE TABLE t (v INTEGER UNIQUE)');

@@ -72,6 +72,7 @@ export class GroupCommit {
   #queue: Pending[] = [];
   #scheduled = false;
   #closed = false;
+  #alone = false;
 
   /**
    * @param transaction runs `fn` in a transaction (or a savepoint when already in one) and returns its result.
@@ -98,8 +99,8 @@ export class GroupCommit {
    * without a savepoint (two statements fewer): it writes with one
    * statement at most (SQLite undoes a statement that fails, and the
    * others of the batch stay), or opens its own savepoint when it will
-   * write more (`SqliteStore.complete`: one write for a no-op call's
-   * finish, a savepoint otherwise).
+   * write more and is not {@link alone} in its batch (`SqliteStore.complete`:
+   * one write for a no-op call's finish, a savepoint otherwise).
    */
   run<T>(fn: () => T, atomic = false): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('the store is closed'));
@@ -150,9 +151,26 @@ export class GroupCommit {
     }
   }
 
+  /**
+   * Whether the operation running now is its batch's only one ({@link #flushOne}): the batch is then undone whole
+   * if it throws (by the journal, or by the batch's transaction), so an operation of several writes needs no
+   * savepoint of its own. False outside an operation and in a batch of several.
+   * @example
+   * const id = await tx.run(() => (tx.alone ? writeBoth() : inTransaction(writeBoth)), true);
+   */
+  get alone(): boolean {
+    return this.#alone;
+  }
+
   /** A batch of one operation (an awaited call's steps come one at a time): the batch is the operation. */
   #flushOne(op: Pending, journal: BatchJournal<unknown> | null): void {
-    const ran = this.#batch(journal, 1, op.fn);
+    this.#alone = true;
+    let ran: { ok: true; value: unknown } | { ok: false; error: unknown };
+    try {
+      ran = this.#batch(journal, 1, op.fn);
+    } finally {
+      this.#alone = false;
+    }
     if (ran.ok) op.resolve(ran.value);
     else this.#reject(op, ran.error);
   }

@@ -1304,12 +1304,16 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Runs `body`, which records `req`, as one group-commit operation: without
-   * a savepoint when {@link #finishesInOneWrite} says it writes once, in its
-   * own savepoint otherwise.
+   * Runs `body`, which records `req`, as one group-commit operation: in its
+   * own savepoint only when it shares its batch with other operations and
+   * may write more than once ({@link #finishesInOneWrite}). Alone in its
+   * batch (an awaited call's steps: the suspension, then the child's
+   * finish), a failure undoes the whole batch anyway — the redo log runs
+   * its records again, or the batch's transaction rolls back — so the
+   * savepoint's two statements are saved.
    */
   #recordRun<T>(req: CompleteRequest, body: () => T): Promise<T> {
-    return this.#group.run(() => (this.#finishesInOneWrite(req) ? body() : this.#inTransaction(body)), true);
+    return this.#group.run(() => (this.#group.alone || this.#finishesInOneWrite(req) ? body() : this.#inTransaction(body)), true);
   }
 
   /**
