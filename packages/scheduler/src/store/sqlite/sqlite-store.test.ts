@@ -627,6 +627,85 @@ describe('SqliteStore', () => {
     expect(known).toEqual(read);
   });
 
+  it('suspends a parent leased by the result that woke it without reading its counts first, and writes what a read would', async () => {
+    // The same steps in two stores: in one each waking result leases the parent (the store knows what its row counts),
+    // in the other a claim does (it reads them). The suspensions must write the same rows; only the reads differ.
+    const parent = newCall({ function: 'parent' });
+    const [k1, k2, k3, k4] = [1n, 2n, 3n, 4n].map((n) => ({ ...childOf(parent, n), function: 'kid' }));
+    const seen: unknown[][] = [];
+    const countReads: number[] = [];
+    for (const viaClaim of [false, true]) {
+      const store = await SqliteStore.open({ path: ':memory:' });
+      // In memory (no redo log), a statement's `get` is better-sqlite3's own: counted here for the suspension's read.
+      const statement = Object.getPrototypeOf(store.db.prepare('SELECT 1')) as { get: (...args: unknown[]) => unknown };
+      const get = statement.get;
+      let reads = 0;
+      statement.get = function (this: { source: string }, ...args: unknown[]) {
+        if (this.source.startsWith('SELECT ready, ready_errors FROM calls')) reads++;
+        return get.apply(this, args);
+      };
+      try {
+        const rows: unknown[] = [];
+        const row = () =>
+          rows.push(
+            store.db
+              .prepare('SELECT state, ready, ready_errors, due_at, lease_token, poll_min, (SELECT group_concat(deliver) FROM calls k WHERE k.parent_id = p.id) AS marks FROM calls p WHERE id = ?')
+              .get(parent.id),
+          );
+        const followOn: FollowOnClaim = { leaseMs: 60_000, capacity: (_, fn) => (viaClaim && fn === 'parent' ? 0 : 10), claimed: () => {} };
+        const claimParent = async (now: number) => (await store.claimDue({ owner: 'a', now, leaseMs: 60_000, limit: 10, capacity: () => 10 })).calls.find((c) => c.id === parent.id)!;
+        const parentAfter = async (r: { calls: ClaimedCall[] }, now: number) => (viaClaim ? claimParent(now) : r.calls.find((c) => c.id === parent.id)!);
+        // A suspension leases its children as it starts them, never the parent (a claim does, in both stores).
+        const children: FollowOnClaim = { ...followOn, capacity: (_, fn) => (fn === 'parent' ? 0 : 10) };
+        const suspend = (p: ClaimedCall, now: number, delivered: string[], calls: NewCall[]) =>
+          store.completeAndClaim({ id: parent.id, owner: 'a', leaseToken: p.leaseToken, now, attempt: null, delivered, outcome: suspendOutcome(NOW + 60_000, { calls }) }, children);
+        const finish = (k: ClaimedCall, now: number) =>
+          store.completeAndClaim({ id: k.id, owner: 'a', leaseToken: k.leaseToken, now, attempt: null, delivered: [], outcome: { kind: 'finish', status: OK, output: anyOf(String(now)), error: null } }, followOn);
+        await store.insertCalls([parent]);
+        let p = await claimParent(NOW);
+        const started = await suspend(p, NOW + 1, [], [k1!, k2!]);
+        const [c1, c2] = started.calls;
+        row();
+        // Woken by k1: the suspension that delivers it (the one result its row counts) is written as known.
+        p = await parentAfter(await finish(c1!, NOW + 2), NOW + 2);
+        const [c3] = (await suspend(p, NOW + 3, [k1!.id], [k3!])).calls;
+        row();
+        // Woken by k2, then k3's result comes while it runs: the row counts two, the write as known finds it so
+        // (nothing written) and the suspension reads its counts. One result left: due at once.
+        p = await parentAfter(await finish(c2!, NOW + 4), NOW + 4);
+        await finish(c3!, NOW + 5);
+        row();
+        const again = await suspend(p, NOW + 6, [k2!.id], [k4!]);
+        const c4 = again.calls.find((c) => c.id === k4!.id)!;
+        row();
+        p = await claimParent(NOW + 7);
+        await suspend(p, NOW + 8, [k3!.id], []);
+        row();
+        // Woken by k4, its run delivers k3's result again (already delivered): the row counts one, as known, but the
+        // delivery marks none, so that one stays ready and the parent is due at once.
+        p = await parentAfter(await finish(c4, NOW + 9), NOW + 9);
+        await suspend(p, NOW + 10, [k3!.id], []);
+        row();
+        seen.push(rows);
+        countReads.push(reads);
+      } finally {
+        statement.get = get;
+        await store.close();
+      }
+    }
+    expect(seen[0]).toEqual(seen[1]);
+    expect(seen[1]).toMatchObject([
+      { state: 'suspended', ready: 0 },
+      { state: 'suspended', ready: 0, due_at: NOW + 60_000 },
+      { state: 'running', ready: 2 },
+      { state: 'suspended', ready: 1, due_at: NOW + 6 },
+      { state: 'suspended', ready: 0, due_at: NOW + 60_000 },
+      { state: 'suspended', ready: 1, due_at: NOW + 10, marks: '1' },
+    ]);
+    // A claim's lease is read at every suspension (5); the known ones skip it twice (after k1, and after k4).
+    expect(countReads).toEqual([3, 5]);
+  });
+
   it('claims the rows it inserted as a claim of the file would: remembered when it owns the file, read back when it does not', async () => {
     // The same calls in two stores: one owns its file (it remembers the rows it wrote pending), the other shares it
     // (exclusive: false: every claim reads the file). Children, a correlation ID, a trace context, a retry in between.

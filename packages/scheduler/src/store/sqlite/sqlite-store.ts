@@ -241,6 +241,21 @@ interface LeaseAtInsert {
   calls: ClaimedCall[];
 }
 
+/**
+ * The results a lease's row counted when it was taken, where the write that
+ * took it knows them (a child written leased: none; a parent leased by the
+ * result that woke it: that one). A guess, never trusted alone:
+ * {@link SUSPEND_IF_AS_KNOWN_SQL} writes only if the file agrees.
+ */
+interface ReadyAtLease {
+  token: number;
+  ready: number;
+  errors: number;
+}
+
+/** A suspension's counts when it delivered every result its row held. */
+const NONE_READY: policy.ReadyResults = Object.freeze({ ready: 0, readyErrors: 0 });
+
 /** What `#suspended` remembers of a suspended call. */
 interface SuspendedHint {
   /** Results still wanted before its Poll's `min_results` (as counted here). */
@@ -368,6 +383,13 @@ const SUSPEND_SQL = `UPDATE calls SET state = 'suspended', mode = 1, due_at = @d
             error = NULL, failures = 0, attempts = @attempts, resumes = @resumes, updated_at = @now, ready = @ready, ready_errors = @readyErrors, state_kind = @kind,
             state_type_url = @typeUrl, state_value = NULL, state_length = @length, state_delta = @delta, poll_min = @min, poll_max = @max,
             poll_deadline = @deadline, poll_wake_on_error = @wake, poll_error = @pollError, poll_signals = @signals WHERE seq = @seq`;
+/**
+ * {@link SUSPEND_SQL} without {@link HELD_SQL} first: written only if the
+ * lease is held and the row counts the results this process expects
+ * (`@expectReady`, `@expectErrors`: {@link ReadyAtLease}); `changes` 0 says
+ * to read them (HELD_SQL) and suspend as usual.
+ */
+const SUSPEND_IF_AS_KNOWN_SQL = `${SUSPEND_SQL} AND ${HOLDS_LEASE_SQL} AND ready = @expectReady AND ready_errors = @expectErrors`;
 
 /**
  * The SQLite store.
@@ -411,6 +433,8 @@ export class SqliteStore implements Store {
    * pair) and the wake condition; forgotten when the call is claimed or finished.
    */
   readonly #suspended = new Map<string, SuspendedHint>();
+  /** By call ID, for leases taken by a write that knew the row's result counts (see {@link ReadyAtLease}). */
+  readonly #readyAtLease = new Map<string, ReadyAtLease>();
   /**
    * The rows this process wrote pending that no claim has taken yet, by
    * seq, as a claim would read them (`#claimPair`): a claim of such a row
@@ -452,6 +476,7 @@ export class SqliteStore implements Store {
     finish: NamedStatement<Params>[];
     retry: NamedStatement<Params>;
     held: NamedStatement<Params>;
+    suspendIfAsKnown: NamedStatement<Params>;
     suspend: NamedStatement<Params>;
   };
   /** The schedules (issue 15), written through the same group commit. */
@@ -535,6 +560,8 @@ export class SqliteStore implements Store {
       signalState: p('SELECT state FROM signals WHERE seq = ?'),
       signalsOf: p('SELECT name, payload, sent_at, consumed_at, state, correlation_id, generation FROM signals WHERE call_id = ? ORDER BY seq'),
       insertChunk: p('INSERT INTO call_state_chunks (call_id, generation, seq, bytes) VALUES (?, ?, ?, ?)'),
+      // A suspension written as known (SUSPEND_IF_AS_KNOWN_SQL) that delivered fewer results than its row counted.
+      recountReady: p('UPDATE calls SET ready = ?, ready_errors = ?, due_at = ? WHERE seq = ?'),
       dropChunks: p('DELETE FROM call_state_chunks WHERE call_id = ?'),
       // A row `wakeAndLease` leased, as a claim reads it, and its results ready.
       leasedBySeq: p(`SELECT ${CLAIM_COLUMNS}, ready FROM calls WHERE seq = ?`).raw(true),
@@ -576,6 +603,7 @@ export class SqliteStore implements Store {
       retry: n(RETRY_SQL),
       held: n(HELD_SQL),
       suspend: n(SUSPEND_SQL),
+      suspendIfAsKnown: n(SUSPEND_IF_AS_KNOWN_SQL),
     };
   }
 
@@ -854,7 +882,14 @@ export class SqliteStore implements Store {
     // A rolled-back seq given again: what `#fresh` held of it is another row's.
     this.#dropFresh(seq);
     this.#tookLease(this.#newRow(seq, call, parentGeneration, params, 1), lease);
+    this.#knowReady(call.id, 1, 0, 0);
     return true;
+  }
+
+  /** Remembers the result counts of a lease just taken (see {@link ReadyAtLease}); forgets them all past a bound. */
+  #knowReady(id: string, token: number, ready: number, errors: number): void {
+    if (this.#readyAtLease.size >= MAX_SUSPENDED_HINTS) this.#readyAtLease.clear();
+    this.#readyAtLease.set(id, { token, ready, errors });
   }
 
   /** A row a write just leased under `lease` (written leased, or woken and leased): handed to the caller's claim. */
@@ -1218,6 +1253,8 @@ export class SqliteStore implements Store {
     // Its row as the suspension left it, and this result the only one ready: leased, nothing read back.
     if (known.generation === generation && this.#named.wakeAndLeaseKnown.run({ ...params, token: known.lease_token }).changes === 1) {
       this.#tookLease({ ...known, lease_token: known.lease_token + 1 }, lease, child && [finishedChildResult(child)]);
+      // It counted none (`ready = 0`), errors included: this one now.
+      this.#knowReady(parent, known.lease_token + 1, 1, isError);
       return true;
     }
     if (this.#named.wakeAndLease.run(params).changes === 0) return null;
@@ -1248,6 +1285,7 @@ export class SqliteStore implements Store {
     run?: { startedAt: number; durationMs: number },
   ): boolean {
     this.#leases.delete(row.id);
+    this.#readyAtLease.delete(row.id);
     this.#suspended.delete(row.id);
     const hasError = policy.isErrorResult(status, error);
     // A failed call keeps its state (its journal): `resume` runs it again from there.
@@ -1389,6 +1427,8 @@ export class SqliteStore implements Store {
   #complete(req: CompleteRequest): boolean {
     const cached = this.#leases.get(req.id);
     this.#leases.delete(req.id);
+    const counted = this.#readyAtLease.get(req.id);
+    if (counted) this.#readyAtLease.delete(req.id);
     let row: LeasedRow;
     if (cached && cached.lease_token === req.leaseToken && req.outcome.kind !== 'tail_call') {
       row = cached;
@@ -1425,58 +1465,79 @@ export class SqliteStore implements Store {
         break;
       }
       case 'suspend': {
-        // The one read of a suspension: the lease, and the results counted for it so far (its wake condition).
-        const held = this.#named.held.get({ seq: row.seq, ...lease }) as
-          | { ready: number; ready_errors: number }
-          | undefined;
-        if (!held) return false;
-        const delivered = this.#markDelivered(row, req.delivered, true);
+        // The stored bytes are never read here: a delta is appended as a chunk (written below).
+        const write = policy.planStateWrite(row, o);
+        const legacy = write.append ? row.state_value : null;
+        const base = write.append ? (legacy ? legacy.length : row.state_length) : 0;
+        const length = base + (o.state ? o.state.value.length : 0);
+        const params: Params = {
+          signals: policy.encodeSignalWaits(o.signalWaits),
+          due: null,
+          status: o.status,
+          attempts,
+          resumes,
+          now,
+          kind: write.kind,
+          typeUrl: write.typeUrl,
+          length,
+          delta: write.markDelta ? 1 : row.state_delta,
+          ready: 0,
+          readyErrors: 0,
+          min: o.minResults,
+          max: o.maxResults,
+          deadline: o.deadline,
+          wake: o.wakeOnError ? 1 : 0,
+          pollError: encodeErrorBlob(o.pollError),
+          seq: row.seq,
+        };
+        // Children inserted below are pending: only the delivery changes the counts (SUSPEND_SQL writes them).
+        let fresh: policy.ReadyResults | null = null;
+        const expected = counted && row === cached && counted.token === req.leaseToken ? counted : undefined;
+        if (expected && expected.ready === req.delivered.length) {
+          // Its lease taken by a write that knew its counts, and this run delivers as many results as it had: none
+          // left, if the file agrees — the suspension's write checks the lease and the counts, instead of a read first.
+          params.due = policy.dueAtSuspension(o, NONE_READY, now);
+          const written = this.#named.suspendIfAsKnown.run({ ...params, ...lease, expectReady: expected.ready, expectErrors: expected.errors });
+          if (written.changes === 1) {
+            fresh = NONE_READY;
+            const delivered = this.#markDelivered(row, req.delivered, true);
+            if (delivered.count !== expected.ready || delivered.errors !== expected.errors) {
+              // Some of the results delivered were not marked as ready (a Poll answered twice): the ones left stay ready.
+              fresh = { ready: Math.max(0, expected.ready - delivered.count), readyErrors: Math.max(0, expected.errors - delivered.errors) };
+              params.due = policy.dueAtSuspension(o, fresh, now);
+              this.#stmt.recountReady!.run(fresh.ready, fresh.readyErrors, params.due, row.seq);
+            }
+          }
+        }
+        if (!fresh) {
+          // The one read of a suspension: the lease, and the results counted for it so far (its wake condition).
+          const held = this.#named.held.get({ seq: row.seq, ...lease }) as
+            | { ready: number; ready_errors: number }
+            | undefined;
+          if (!held) return false;
+          const delivered = this.#markDelivered(row, req.delivered, true);
+          fresh = { ready: Math.max(0, held.ready - delivered.count), readyErrors: Math.max(0, held.ready_errors - delivered.errors) };
+          params.due = policy.dueAtSuspension(o, fresh, now);
+          params.ready = fresh.ready;
+          params.readyErrors = fresh.readyErrors;
+          this.#named.suspend.run(params);
+        }
+        const due = params.due as number;
         // One child per correlation ID in a generation (a Poll sent again must not start its calls twice). A run from
         // the input (mode 0) has started none in this generation (only a suspension starts children, and it leaves
         // mode 1 until the generation ends): nothing to look up for a fan-out's first Poll.
         const existing = row.mode === 0 ? [] : policy.correlationKeys(o.calls).filter((k) => this.#stmt.childByCorrelation!.get(row.id, row.generation, k));
         for (const call of policy.childrenToStart(o.calls, new Set(existing))) this.#insertRow(call, row.generation);
-        // The stored bytes are never read here: a delta is appended as a chunk.
-        const write = policy.planStateWrite(row, o);
-        let length = write.append ? row.state_length : 0;
         if (!write.append) this.#dropState(row);
-        else if (row.state_value) {
-          // A legacy state_value (schema < 3) becomes the first chunk.
-          this.#stmt.insertChunk!.run(row.id, row.generation, 0, row.state_value);
-          length = row.state_value.length;
-        }
+        // A legacy state_value (schema < 3) becomes the first chunk.
+        else if (legacy) this.#stmt.insertChunk!.run(row.id, row.generation, 0, legacy);
         if (o.state && o.state.value.length > 0) {
-          this.#stmt.insertChunk!.run(row.id, row.generation, length, Buffer.from(o.state.value.buffer, o.state.value.byteOffset, o.state.value.byteLength));
-          length += o.state.value.length;
+          this.#stmt.insertChunk!.run(row.id, row.generation, base, Buffer.from(o.state.value.buffer, o.state.value.byteOffset, o.state.value.byteLength));
         }
-        // Children inserted here are pending: only the delivery above changed the counts (SUSPEND_SQL writes them).
-        const fresh = { ready: Math.max(0, held.ready - delivered.count), readyErrors: Math.max(0, held.ready_errors - delivered.errors) };
-        const due = policy.dueAtSuspension(o, fresh, now);
         this.#dueAt(row.endpoint, row.function, due);
         this.#woken?.push({ seq: row.seq, endpoint: row.endpoint, fn: row.function, due });
-        const delta = write.markDelta ? 1 : row.state_delta;
-        const pollError = encodeErrorBlob(o.pollError);
-        this.#named.suspend
-          .run({
-            signals: policy.encodeSignalWaits(o.signalWaits),
-            due,
-            status: o.status,
-            attempts,
-            resumes,
-            now,
-            kind: write.kind,
-            typeUrl: write.typeUrl,
-            length,
-            delta,
-            ready: fresh.ready,
-            readyErrors: fresh.readyErrors,
-            min: o.minResults,
-            max: o.maxResults,
-            deadline: o.deadline,
-            wake: o.wakeOnError ? 1 : 0,
-            pollError,
-            seq: row.seq,
-          });
+        const delta = params.delta as number;
+        const pollError = params.pollError as Buffer | null;
         if (this.#suspended.size < MAX_SUSPENDED_HINTS) {
           // The row as SUSPEND_SQL left it, read as a claim reads it (CLAIM_COLUMNS: no input once it resumes).
           const known: ClaimRow = {
@@ -1570,6 +1631,7 @@ export class SqliteStore implements Store {
   /** Runs a call again from its original function and input (see {@link Store.restart}). */
   #restartRow(row: CallRow, now: number): void {
     this.#leases.delete(row.id);
+    this.#readyAtLease.delete(row.id);
     this.#cancelOrphans(row, now, policy.orphanError(row.id, 'restarted'));
     if (policy.resultCountedForParent(row)) {
       // Its old result was counted as ready for the parent: take it back.
