@@ -1497,8 +1497,11 @@ export class SqliteStore implements Store {
           // Its lease taken by a write that knew its counts, and this run delivers as many results as it had: none
           // left, if the file agrees — the suspension's write checks the lease and the counts, instead of a read first.
           params.due = policy.dueAtSuspension(o, NONE_READY, now);
-          const written = this.#named.suspendIfAsKnown.run({ ...params, ...lease, expectReady: expected.ready, expectErrors: expected.errors });
-          if (written.changes === 1) {
+          params.owner = lease.owner;
+          params.token = lease.token;
+          params.expectReady = expected.ready;
+          params.expectErrors = expected.errors;
+          if (this.#named.suspendIfAsKnown.run(params).changes === 1) {
             fresh = NONE_READY;
             const delivered = this.#markDelivered(row, req.delivered, true);
             if (delivered.count !== expected.ready || delivered.errors !== expected.errors) {
