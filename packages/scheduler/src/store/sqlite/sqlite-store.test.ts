@@ -627,6 +627,45 @@ describe('SqliteStore', () => {
     expect(known).toEqual(read);
   });
 
+  it('keeps nothing of a run recorded alone in its batch that fails after its first writes (no savepoint), before or after a restart', async () => {
+    const path = tmpFile();
+    const parent = newCall({ function: 'parent' });
+    const other = newCall();
+    const state = (b: number) => ({ kind: 'typed' as const, typeUrl: 'example.com/J', value: new Uint8Array([b]) });
+    const followOn: FollowOnClaim = { leaseMs: 60_000, capacity: () => 10, claimed: () => {} };
+    const rowOf = (store: SqliteStore) =>
+      store.db.prepare('SELECT state, lease_token, state_length, (SELECT count(*) FROM call_state_chunks) AS chunks, (SELECT count(*) FROM calls) AS calls FROM calls WHERE id = ?').get(parent.id);
+    const store = await SqliteStore.open({ path });
+    let leaseToken: number;
+    try {
+      await store.insertCalls([parent, other]);
+      const p = (await store.claimDue({ owner: 'a', now: NOW, leaseMs: 60_000, limit: 10, capacity: () => 10 })).calls.find((c) => c.id === parent.id)!;
+      leaseToken = p.leaseToken;
+      const before = rowOf(store);
+      // Its suspension writes the parent's row, then a child whose ID is taken: SQLite refuses the child, the
+      // operation throws, and what it wrote first goes with it.
+      const clash = { ...childOf(parent, 1n), id: other.id };
+      const failing = { id: parent.id, owner: 'a', leaseToken, now: NOW + 1, attempt: null, delivered: [], outcome: suspendOutcome(NOW + 60_000, { calls: [clash], state: state(1) }) };
+      await expect(store.completeAndClaim(failing, followOn)).rejects.toThrow(/UNIQUE/);
+      expect(rowOf(store)).toEqual(before);
+      expect(before).toMatchObject({ state: 'running', state_length: 0, chunks: 0, calls: 2 });
+      // The lease still holds: the same run records its suspension.
+      const kid = childOf(parent, 1n);
+      const ok = { ...failing, outcome: suspendOutcome(NOW + 60_000, { calls: [kid], state: state(2) }) };
+      expect((await store.completeAndClaim(ok, followOn)).recorded).toBe(true);
+    } finally {
+      await store.close();
+    }
+    // Opened again, the redo log runs what was acknowledged: the suspension that succeeded, nothing of the other.
+    const again = await SqliteStore.open({ path });
+    try {
+      expect(rowOf(again)).toMatchObject({ state: 'suspended', lease_token: leaseToken, state_length: 1, chunks: 1, calls: 3 });
+      expect(again.db.prepare('SELECT bytes FROM call_state_chunks').all()).toEqual([{ bytes: Buffer.from([2]) }]);
+    } finally {
+      await again.close();
+    }
+  });
+
   it('suspends a parent leased by the result that woke it without reading its counts first, and writes what a read would', async () => {
     // The same steps in two stores: in one each waking result leases the parent (the store knows what its row counts),
     // in the other a claim does (it reads them). The suspensions must write the same rows; only the reads differ.
