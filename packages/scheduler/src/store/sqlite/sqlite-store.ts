@@ -253,6 +253,11 @@ interface ReadyAtLease {
   errors: number;
 }
 
+/** The results a suspension leaves ready: those its row counted (`ready`, `errors`), less those it delivered. */
+function readyLeft(ready: number, errors: number, delivered: { count: number; errors: number }): policy.ReadyResults {
+  return { ready: Math.max(0, ready - delivered.count), readyErrors: Math.max(0, errors - delivered.errors) };
+}
+
 /** A suspension's counts when it delivered every result its row held. */
 const NONE_READY: policy.ReadyResults = Object.freeze({ ready: 0, readyErrors: 0 });
 
@@ -1506,7 +1511,7 @@ export class SqliteStore implements Store {
             const delivered = this.#markDelivered(row, req.delivered, true);
             if (delivered.count !== expected.ready || delivered.errors !== expected.errors) {
               // Some of the results delivered were not marked as ready (a Poll answered twice): the ones left stay ready.
-              fresh = { ready: Math.max(0, expected.ready - delivered.count), readyErrors: Math.max(0, expected.errors - delivered.errors) };
+              fresh = readyLeft(expected.ready, expected.errors, delivered);
               params.due = policy.dueAtSuspension(o, fresh, now);
               this.#stmt.recountReady!.run(fresh.ready, fresh.readyErrors, params.due, row.seq);
             }
@@ -1519,7 +1524,7 @@ export class SqliteStore implements Store {
             | undefined;
           if (!held) return false;
           const delivered = this.#markDelivered(row, req.delivered, true);
-          fresh = { ready: Math.max(0, held.ready - delivered.count), readyErrors: Math.max(0, held.ready_errors - delivered.errors) };
+          fresh = readyLeft(held.ready, held.ready_errors, delivered);
           params.due = policy.dueAtSuspension(o, fresh, now);
           params.ready = fresh.ready;
           params.readyErrors = fresh.readyErrors;
